@@ -1,0 +1,18 @@
+import type { Db } from '../storage/db.js'
+import { hashSecret, newSecret } from '../secrets.js'
+
+/**
+ * The admin token's hash. From `configured` (LINEAGE_ADMIN_TOKEN) when given; otherwise the
+ * stored hash, or on the very first start a new token whose hash is stored and whose clear
+ * text is returned once, for the caller to print. Processes that start together agree: only
+ * the one whose insert wins gets a token to print.
+ */
+export async function loadAdminToken (db: Db, configured: string | undefined): Promise<{ hash: Buffer, firstToken?: string }> {
+  if (configured !== undefined) return { hash: hashSecret(configured) }
+  const token = newSecret('ladm_')
+  const inserted = await db.query("INSERT INTO settings (key, value) VALUES ('admin_token_sha256', $1) ON CONFLICT (key) DO NOTHING",
+    [hashSecret(token).toString('hex')])
+  if (inserted.rowCount === 1) return { hash: hashSecret(token), firstToken: token }
+  const { rows } = await db.query<{ value: string }>("SELECT value FROM settings WHERE key = 'admin_token_sha256'")
+  return { hash: Buffer.from(rows[0].value, 'hex') }
+}

@@ -1,0 +1,59 @@
+import type { Clock } from '../clock.js'
+import type { Logger } from '../log.js'
+import { createTokenLedger } from '../lineage/ledger.js'
+import { LiveStatus } from '../lineage/live-status.js'
+import { createViewSync } from '../lineage/sync.js'
+import type { Db } from '../storage/db.js'
+import { loadAdminToken } from './admin-token.js'
+import type { BrokerContext } from './context.js'
+import { loadKeyRing, type KeyRing } from './keys.js'
+
+export interface BrokerOptions {
+  db: Db
+  clock: Clock
+  log: Logger
+  issuer: string
+  maxDepth: number
+  rootTtl: number
+  adminToken?: string
+  /** How often the view re-reads the change log when no notification arrives. */
+  pollMs?: number
+}
+
+export interface Broker {
+  ctx: BrokerContext
+  /** The admin token in clear, only on the very first start of a database. */
+  firstAdminToken?: string
+  stop: () => Promise<void>
+}
+
+/**
+ * Builds the broker core: keys, admin token, the live-status view kept current from the
+ * change log, and the batched lineage ledger. Transport-free; the HTTP app wraps it.
+ */
+export async function createBroker (opts: BrokerOptions): Promise<Broker> {
+  const { db, clock, log } = opts
+  let ring: KeyRing = await loadKeyRing(db, clock, opts.rootTtl)
+  const admin = await loadAdminToken(db, opts.adminToken)
+  const view = new LiveStatus()
+  const sync = createViewSync({ db, view, clock, log, pollMs: opts.pollMs })
+  view.onChange((c) => {
+    if (c.kind !== 'keys') return
+    loadKeyRing(db, clock, opts.rootTtl).then((r) => { ring = r }, (err) => log.error({ err }, 'reloading signing keys failed'))
+  })
+  await sync.start()
+  const ctx: BrokerContext = {
+    db,
+    view,
+    sync,
+    ledger: createTokenLedger(db),
+    clock,
+    log,
+    issuer: opts.issuer,
+    maxDepth: opts.maxDepth,
+    rootTtl: opts.rootTtl,
+    keys: () => ring,
+    adminTokenHash: admin.hash
+  }
+  return { ctx, firstAdminToken: admin.firstToken, stop: sync.stop }
+}

@@ -1,0 +1,65 @@
+import { InvalidClient, InvalidRequest, InvalidToken, Unauthorized } from '../errors.js'
+import type { AccessClaims } from '../lineage/claims.js'
+import { secretMatches } from '../secrets.js'
+import { authenticateClient } from './clients.js'
+import type { BrokerContext } from './context.js'
+import { liveClaims } from './live-token.js'
+
+/** Who is calling an OAuth endpoint that needs a caller: introspection and revocation. */
+export type Caller =
+  | { kind: 'admin' }
+  | { kind: 'client', clientId: string, principal: string }
+  | { kind: 'bearer', claims: AccessClaims }
+
+/** Client credentials from HTTP Basic (RFC 6749 §2.3.1: form-urlencoded id and secret) or the body. */
+export function clientCredentialsOf (authorization: string | undefined, form: { client_id?: string, client_secret?: string }): { id: string, secret: string } | undefined {
+  if (authorization !== undefined && /^basic /i.test(authorization)) {
+    if (form.client_secret !== undefined) throw new InvalidRequest('use one client authentication method, not two')
+    const raw = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8')
+    const colon = raw.indexOf(':')
+    if (colon < 0) throw new InvalidClient('malformed Basic credentials')
+    try {
+      return { id: decodeURIComponent(raw.slice(0, colon).replace(/\+/g, ' ')), secret: decodeURIComponent(raw.slice(colon + 1).replace(/\+/g, ' ')) }
+    } catch {
+      throw new InvalidClient('malformed Basic credentials')
+    }
+  }
+  if (form.client_id !== undefined && form.client_secret !== undefined) return { id: form.client_id, secret: form.client_secret }
+  return undefined
+}
+
+export function bearerOf (authorization: string | undefined): string | undefined {
+  const m = authorization === undefined ? null : /^bearer\s+(\S+)\s*$/i.exec(authorization)
+  return m === null ? undefined : m[1]
+}
+
+/** True when `token` is the admin token (hashes compared in constant time). */
+export function isAdminToken (ctx: BrokerContext, token: string): boolean {
+  return secretMatches(token, ctx.adminTokenHash)
+}
+
+/**
+ * Identifies the caller: admin bearer token, client credentials, or (when `allowBearer`) a
+ * live Lineage access token.
+ * @throws Unauthorized when nothing valid is presented; InvalidClient for bad client credentials.
+ */
+export async function authenticateCaller (ctx: BrokerContext, authorization: string | undefined, form: { client_id?: string, client_secret?: string }, allowBearer: boolean): Promise<Caller> {
+  const creds = clientCredentialsOf(authorization, form)
+  if (creds !== undefined) {
+    const c = await authenticateClient(ctx, creds.id, creds.secret)
+    return { kind: 'client', clientId: c.client_id, principal: c.principal }
+  }
+  const bearer = bearerOf(authorization)
+  if (bearer !== undefined) {
+    if (isAdminToken(ctx, bearer)) return { kind: 'admin' }
+    if (allowBearer) {
+      try {
+        return { kind: 'bearer', claims: await liveClaims(ctx, bearer) }
+      } catch (err) {
+        if (err instanceof InvalidToken) throw new Unauthorized(`bearer token: ${err.message}`)
+        throw err
+      }
+    }
+  }
+  throw new Unauthorized('authenticate with client credentials or the admin token')
+}

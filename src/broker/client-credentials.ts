@@ -1,0 +1,55 @@
+import { epochSeconds } from '../clock.js'
+import { InvalidClient, InvalidScope } from '../errors.js'
+import { scopeProblem, targetsOf, uncovered } from '../lineage/scopes.js'
+import { authenticateClient } from './clients.js'
+import type { BrokerContext } from './context.js'
+import { issueToken, type TokenResponse } from './issue.js'
+import { principalForIssue } from './principals.js'
+
+export interface ClientCredentialsRequest {
+  clientId: string
+  clientSecret: string
+  scope?: string[]
+  ttl?: number
+  context: Record<string, string>
+}
+
+export const accessTokenType = 'urn:ietf:params:oauth:token-type:access_token'
+
+/**
+ * RFC 6749 §4.4: a root token for the principal behind the client. Its lineage starts here:
+ * no ancestors, the principals are the sponsor (for a service) and the principal itself.
+ * @throws InvalidClient (bad credentials, principal or sponsor not active), InvalidScope
+ */
+export async function clientCredentials (ctx: BrokerContext, req: ClientCredentialsRequest): Promise<TokenResponse> {
+  const client = await authenticateClient(ctx, req.clientId, req.clientSecret)
+  const now = ctx.clock.now()
+  const p = await principalForIssue(ctx.db, client.principal, now)
+  if (p.status !== 'active') throw new InvalidClient(`principal ${p.row.id} is ${p.status}`)
+  if (p.usable.length === 0) {
+    if (p.row.sponsor !== null) throw new InvalidClient(`service ${p.row.id} has no active sponsor or no usable scope`)
+    throw new InvalidScope(`principal ${p.row.id} holds no scope`)
+  }
+  let scope = p.usable
+  if (req.scope !== undefined) {
+    for (const s of req.scope) {
+      const problem = scopeProblem(s)
+      if (problem !== undefined) throw new InvalidScope(problem)
+    }
+    const missing = uncovered(p.usable, req.scope)
+    if (missing.length > 0) throw new InvalidScope(`not among ${p.row.id}'s usable scopes: ${missing.join(' ')}`)
+    scope = req.scope
+  }
+  const iat = epochSeconds(ctx.clock)
+  const exp = iat + Math.min(req.ttl ?? ctx.rootTtl, ctx.rootTtl)
+  const { token, claims } = await issueToken(ctx, {
+    sub: p.row.id,
+    aud: targetsOf(scope),
+    scope,
+    exp,
+    client_id: client.client_id,
+    lineage: { chain: [], principals: p.row.sponsor === null ? [p.row.id] : [p.row.sponsor, p.row.id], depth: 0, rooted_at: now },
+    context: req.context
+  })
+  return { access_token: token, issued_token_type: accessTokenType, token_type: 'Bearer', expires_in: claims.exp - iat, scope: claims.scope }
+}

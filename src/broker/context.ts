@@ -1,0 +1,24 @@
+import type { Clock } from '../clock.js'
+import type { Logger } from '../log.js'
+import type { LiveStatus } from '../lineage/live-status.js'
+import type { ViewSync } from '../lineage/sync.js'
+import type { TokenLedger } from '../lineage/ledger.js'
+import type { Db } from '../storage/db.js'
+import type { KeyRing } from './keys.js'
+
+/** What every broker operation needs; built once in `createBroker`. */
+export interface BrokerContext {
+  db: Db
+  view: LiveStatus
+  sync: ViewSync
+  ledger: TokenLedger
+  clock: Clock
+  log: Logger
+  issuer: string
+  maxDepth: number
+  rootTtl: number
+  /** The current key ring (replaced when keys rotate). */
+  keys: () => KeyRing
+  /** Hash of the admin bearer token. */
+  adminTokenHash: Buffer
+}

@@ -1,0 +1,133 @@
+import { epochSeconds } from '../clock.js'
+import { InvalidRequest, InvalidScope, InvalidTarget, InvalidToken } from '../errors.js'
+import { nestAct, type AccessClaims } from '../lineage/claims.js'
+import { scopeProblem, splitScope, targetOf, uncovered } from '../lineage/scopes.js'
+import { accessTokenType } from './client-credentials.js'
+import type { BrokerContext } from './context.js'
+import { issueToken, type TokenResponse } from './issue.js'
+import { liveClaims } from './live-token.js'
+
+export const tokenTypes = {
+  accessToken: accessTokenType,
+  jwt: 'urn:ietf:params:oauth:token-type:jwt'
+} as const
+
+/** RFC 8693 §2.1, already parsed from the form. */
+export interface ExchangeRequest {
+  subjectToken: string
+  subjectTokenType: string
+  actorToken?: string
+  actorTokenType?: string
+  requestedTokenType?: string
+  scope?: string[]
+  audience: string[]
+  resource: string[]
+  /** Extension: a name for the new process, the child's current actor. */
+  actor?: string
+  /** Extension: lifetime in seconds, capped at the parent's. */
+  ttl?: number
+  context: Record<string, string>
+}
+
+/**
+ * The target a `resource` URI names: `urn:lineage:target:<name>`, or the first path segment
+ * of a gateway URL (`https://gw/<target>/…`, `postgresql://gw/<target>`).
+ */
+export function targetOfResource (resource: string): string | undefined {
+  const urn = /^urn:lineage:target:([a-z0-9][a-z0-9_.-]{0,62})$/.exec(resource)
+  if (urn !== null) return urn[1]
+  try {
+    const u = new URL(resource)
+    const first = u.pathname.split('/')[1]
+    return first === undefined || first === '' ? undefined : decodeURIComponent(first)
+  } catch {
+    return undefined
+  }
+}
+
+async function checked (ctx: BrokerContext, which: string, token: string): Promise<AccessClaims> {
+  try {
+    return await liveClaims(ctx, token)
+  } catch (err) {
+    // RFC 8693 §2.2.2: a subject or actor token that is invalid for any reason is invalid_request.
+    if (err instanceof InvalidToken) throw new InvalidRequest(`${which}: ${err.message}`, err.code)
+    throw err
+  }
+}
+
+/** The requested targets: `audience` names and the targets `resource` URIs point at. @throws InvalidTarget */
+function requestedTargets (req: ExchangeRequest, parent: AccessClaims): string[] | undefined {
+  if (req.audience.length === 0 && req.resource.length === 0) return undefined
+  const out: string[] = []
+  for (const r of req.resource) {
+    const t = targetOfResource(r)
+    if (t === undefined) throw new InvalidTarget(`resource ${r.slice(0, 200)} names no target`)
+    out.push(t)
+  }
+  out.push(...req.audience)
+  const foreign = out.filter((t) => !parent.aud.includes(t))
+  if (foreign.length > 0) throw new InvalidTarget(`not in the subject token's audience: ${foreign.join(' ')}`)
+  return [...new Set(out)]
+}
+
+/**
+ * RFC 8693 token exchange: a child of the subject token, never broader, longer-lived or deeper
+ * than allowed, recorded in the lineage tree before it is returned.
+ * @throws InvalidRequest (bad or cut-off subject/actor token, depth exceeded), InvalidScope, InvalidTarget
+ */
+export async function exchange (ctx: BrokerContext, req: ExchangeRequest): Promise<TokenResponse> {
+  if (req.subjectTokenType !== tokenTypes.accessToken && req.subjectTokenType !== tokenTypes.jwt) {
+    throw new InvalidRequest(`unsupported subject_token_type ${req.subjectTokenType.slice(0, 100)}`)
+  }
+  if (req.actorToken !== undefined && req.actorTokenType !== tokenTypes.accessToken && req.actorTokenType !== tokenTypes.jwt) {
+    throw new InvalidRequest('unsupported actor_token_type')
+  }
+  const issuedType = req.requestedTokenType ?? tokenTypes.accessToken
+  if (issuedType !== tokenTypes.accessToken && issuedType !== tokenTypes.jwt) throw new InvalidRequest('requested_token_type must be an access token or a JWT')
+
+  const parent = await checked(ctx, 'subject_token', req.subjectToken)
+  const actorClaims = req.actorToken === undefined ? undefined : await checked(ctx, 'actor_token', req.actorToken)
+  const mayAct = (parent as AccessClaims & { may_act?: { sub?: unknown } }).may_act
+  if (mayAct !== undefined && (actorClaims === undefined || mayAct.sub !== actorClaims.sub)) {
+    throw new InvalidRequest('the actor is not allowed to act for the subject (may_act)')
+  }
+
+  const depth = parent.lineage.depth + 1
+  if (depth > ctx.maxDepth) throw new InvalidRequest(`depth ${depth} exceeds the maximum of ${ctx.maxDepth}`, 'ERR_DEPTH_EXCEEDED')
+
+  const parentScope = splitScope(parent.scope)
+  const targets = requestedTargets(req, parent)
+  let scope: string[]
+  if (req.scope !== undefined) {
+    for (const s of req.scope) {
+      const problem = scopeProblem(s)
+      if (problem !== undefined) throw new InvalidScope(problem)
+    }
+    const missing = uncovered(parentScope, req.scope)
+    if (missing.length > 0) throw new InvalidScope(`not held by the subject token: ${missing.join(' ')}`)
+    const outside = targets === undefined ? [] : req.scope.filter((s) => !targets.includes(targetOf(s)))
+    if (outside.length > 0) throw new InvalidScope(`outside the requested audience: ${outside.join(' ')}`)
+    scope = req.scope
+  } else {
+    scope = targets === undefined ? parentScope : parentScope.filter((s) => targets.includes(targetOf(s)))
+  }
+  if (scope.length === 0) throw new InvalidScope('no scope left for the child token')
+  const aud = targets ?? parent.aud.filter((t) => scope.some((s) => targetOf(s) === t))
+
+  const now = epochSeconds(ctx.clock)
+  const exp = Math.min(parent.exp, req.ttl === undefined ? parent.exp : now + req.ttl)
+  if (exp <= now) throw new InvalidRequest('subject_token: token expired')
+
+  const actor = req.actor ?? actorClaims?.sub ?? 'unnamed'
+  const { token, claims } = await issueToken(ctx, {
+    sub: parent.sub,
+    aud,
+    scope,
+    exp,
+    client_id: parent.client_id,
+    act: nestAct(actor, parent.act),
+    lineage: { chain: [...parent.lineage.chain, parent.jti], principals: parent.lineage.principals, depth, rooted_at: parent.lineage.rooted_at },
+    context: req.context
+  })
+  return { access_token: token, issued_token_type: issuedType, token_type: 'Bearer', expires_in: claims.exp - now, scope: claims.scope }
+}

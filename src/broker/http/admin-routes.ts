@@ -1,0 +1,66 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express'
+import { InvalidInput, Unauthorized } from '../../errors.js'
+import { bearerOf, isAdminToken } from '../caller.js'
+import { createClient } from '../clients.js'
+import type { BrokerContext } from '../context.js'
+import { createPrincipal, getPrincipal, setGrants, setSponsor, setStatus } from '../principals.js'
+import { revokeByJti } from '../revoke.js'
+import { getToken, getTokenTree } from '../tokens.js'
+
+function body (req: Request): Record<string, unknown> {
+  if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
+    if (req.body === undefined && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0')) return {}
+    throw new InvalidInput('the body must be a JSON object')
+  }
+  return req.body as Record<string, unknown>
+}
+
+function reason (b: Record<string, unknown>): string | undefined {
+  if (b.reason === undefined) return undefined
+  if (typeof b.reason !== 'string' || b.reason.length > 500) throw new InvalidInput('reason must be a string of at most 500 characters')
+  return b.reason
+}
+
+/** `/v1` admin API: bearer admin token on every route. */
+export function adminRoutes (ctx: BrokerContext): Router {
+  const r = express.Router()
+  r.use((req: Request, _res: Response, next: NextFunction) => {
+    const token = bearerOf(req.headers.authorization)
+    if (token === undefined || !isAdminToken(ctx, token)) throw new Unauthorized('the admin API needs Authorization: Bearer <admin token>')
+    next()
+  })
+  r.use(express.json({ limit: '256kb', strict: true }))
+
+  r.post('/principals', async (req, res) => {
+    res.status(201).json(await createPrincipal(ctx, body(req) as never))
+  })
+  r.get('/principals/:id', async (req, res) => {
+    res.json(await getPrincipal(ctx, req.params.id))
+  })
+  r.put('/principals/:id/grants', async (req, res) => {
+    res.json(await setGrants(ctx, req.params.id, body(req).grants))
+  })
+  r.put('/principals/:id/sponsor', async (req, res) => {
+    res.json(await setSponsor(ctx, req.params.id, body(req).sponsor))
+  })
+  r.post('/principals/:id/offboard', async (req, res) => {
+    const out = await setStatus(ctx, req.params.id, 'offboarded', reason(body(req)))
+    res.json({ id: out.principal.id, status: out.principal.status, revoked: out.revoked })
+  })
+  r.post('/principals/:id/reinstate', async (req, res) => {
+    res.json((await setStatus(ctx, req.params.id, 'active')).principal)
+  })
+  r.post('/principals/:id/clients', async (req, res) => {
+    res.status(201).set('Cache-Control', 'no-store').json(await createClient(ctx, req.params.id))
+  })
+  r.get('/tokens/:jti', async (req, res) => {
+    res.json(await getToken(ctx, req.params.jti))
+  })
+  r.get('/tokens/:jti/tree', async (req, res) => {
+    res.json(await getTokenTree(ctx, req.params.jti))
+  })
+  r.post('/tokens/:jti/revoke', async (req, res) => {
+    res.json(await revokeByJti(ctx, req.params.jti, reason(body(req))))
+  })
+  return r
+}

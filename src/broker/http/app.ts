@@ -1,0 +1,43 @@
+import express, { type NextFunction, type Request, type Response } from 'express'
+import { InvalidRequest, LineageError, NotFound, PayloadTooLarge, toErrorBody } from '../../errors.js'
+import type { BrokerContext } from '../context.js'
+import { adminRoutes } from './admin-routes.js'
+import { oauthRoutes } from './oauth-routes.js'
+
+/** Body-parser failures (too large, malformed JSON, bad charset) as contract errors. */
+function parserError (err: unknown): LineageError | undefined {
+  const e = err as { type?: string, status?: number }
+  if (typeof e?.type !== 'string' || typeof e.status !== 'number' || e.status >= 500) return undefined
+  if (e.type === 'entity.too.large') return new PayloadTooLarge()
+  if (e.type === 'entity.parse.failed') return new InvalidRequest('the body is not valid JSON')
+  if (e.type === 'parameters.too.many') return new InvalidRequest('too many parameters')
+  return new InvalidRequest('the body could not be read')
+}
+
+/**
+ * The broker's HTTP app: OAuth endpoints, the admin API under `/v1`, health. One error
+ * handler turns every error into the contract's JSON body; a 5xx never shows its message.
+ */
+export function createBrokerApp (ctx: BrokerContext, opts: { ready: () => { ready: boolean, detail: Record<string, unknown> } }): express.Express {
+  const app = express()
+  app.disable('x-powered-by')
+  app.set('etag', false)
+  app.set('query parser', 'simple')
+  app.use(oauthRoutes(ctx))
+  app.use('/v1', adminRoutes(ctx))
+  app.get('/healthz', (_req, res) => { res.json({ ok: true }) })
+  app.get('/readyz', (_req, res) => {
+    const r = opts.ready()
+    res.status(r.ready ? 200 : 503).json({ ready: r.ready, ...r.detail })
+  })
+  app.use((req: Request) => { throw new NotFound(`no route ${req.method} ${req.path.slice(0, 200)}`) })
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const known = err instanceof LineageError ? err : parserError(err)
+    const { status, body, headers } = toErrorBody(known ?? err)
+    if (status >= 500) ctx.log.error({ err, method: req.method, path: req.path }, 'request failed')
+    res.status(status).set(headers)
+    if (req.path.startsWith('/oauth/')) res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' })
+    res.json(body)
+  })
+  return app
+}

@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto'
+import { SignJWT } from 'jose'
+import { epochSeconds } from '../clock.js'
+import type { AccessClaims, Act, LineageClaim } from '../lineage/claims.js'
+import type { BrokerContext } from './context.js'
+import { signingAlg } from './keys.js'
+
+export interface NewToken {
+  sub: string
+  aud: string[]
+  scope: string[]
+  exp: number
+  client_id: string
+  act?: Act
+  lineage: LineageClaim
+  /** What the caller said about itself, recorded in the tree. */
+  context: Record<string, string>
+}
+
+/** The RFC 8693 §2.2.1 / RFC 6749 §5.1 success body. */
+export interface TokenResponse {
+  access_token: string
+  issued_token_type: string
+  token_type: 'Bearer'
+  expires_in: number
+  scope: string
+}
+
+/**
+ * Records the token in the lineage tree, then signs it: a token exists only once its node is
+ * committed (an exchange never hands out a token the tree does not know).
+ */
+export async function issueToken (ctx: BrokerContext, t: NewToken): Promise<{ token: string, claims: AccessClaims }> {
+  const iat = epochSeconds(ctx.clock)
+  const jti = randomUUID()
+  const claims: AccessClaims = {
+    iss: ctx.issuer,
+    sub: t.sub,
+    aud: t.aud,
+    exp: t.exp,
+    iat,
+    jti,
+    client_id: t.client_id,
+    scope: t.scope.join(' '),
+    ...(t.act !== undefined ? { act: t.act } : {}),
+    lineage: t.lineage
+  }
+  const names = t.lineage.principals
+  await ctx.ledger.record({
+    jti,
+    parent: t.lineage.chain.at(-1) ?? null,
+    root: t.lineage.chain[0] ?? jti,
+    depth: t.lineage.depth,
+    sub: t.sub,
+    sponsor: names.length > 1 ? names[names.length - 2] : null,
+    client_id: t.client_id,
+    actor: t.act?.sub ?? null,
+    scope: claims.scope,
+    aud: t.aud,
+    ancestors: t.lineage.chain,
+    iat,
+    exp: t.exp,
+    rooted_at: t.lineage.rooted_at,
+    context: t.context
+  })
+  const { kid, privateKey } = ctx.keys().active
+  const token = await new SignJWT(claims as unknown as Record<string, unknown>)
+    .setProtectedHeader({ alg: signingAlg, typ: 'at+jwt', kid })
+    .sign(privateKey)
+  return { token, claims }
+}

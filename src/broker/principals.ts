@@ -1,0 +1,207 @@
+import { Conflict, InvalidInput, NotFound } from '../errors.js'
+import { appendChange, principalChange, type PrincipalRow } from '../lineage/changes.js'
+import type { PrincipalStatus } from '../lineage/live-status.js'
+import { intersect, scopeProblem } from '../lineage/scopes.js'
+import type { Queryable } from '../storage/db.js'
+import type { BrokerContext } from './context.js'
+
+interface FullRow extends PrincipalRow {
+  email: string | null
+  grants: string[]
+  created_at: Date
+  updated_at: Date
+}
+
+/** A principal as the admin API shows it. */
+export interface PrincipalView {
+  id: string
+  kind: 'human' | 'service'
+  email: string | null
+  sponsor: string | null
+  /** Effective status: a human past `ends_at` counts as offboarded. */
+  status: PrincipalStatus
+  ends_at: string | null
+  grants: string[]
+  /** Grants intersected with the sponsor's, and empty while the sponsor is not active. */
+  usable_scopes: string[]
+  created_at: string
+  updated_at: string
+}
+
+export interface NewPrincipal {
+  id: string
+  kind: 'human' | 'service'
+  email?: string
+  sponsor?: string
+  ends_at?: string
+  grants?: string[]
+}
+
+const columns = 'id, kind, email, sponsor, status, ends_at, cut_off_at, grants, created_at, updated_at'
+const idShape = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/
+
+function effectiveStatus (p: PrincipalRow, nowMs: number): PrincipalStatus {
+  if (p.status === 'active' && p.ends_at !== null && p.ends_at.getTime() <= nowMs) return 'offboarded'
+  return p.status
+}
+
+async function load (q: Queryable, id: string, lock = false): Promise<FullRow | undefined> {
+  const { rows } = await q.query<FullRow>(`SELECT ${columns} FROM principals WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id])
+  return rows[0]
+}
+
+async function mustLoad (q: Queryable, id: string, lock = false): Promise<FullRow> {
+  const p = await load(q, id, lock)
+  if (p === undefined) throw new NotFound(`principal ${id} not found`)
+  return p
+}
+
+/** The sponsor row of a service, checked to be an active human. @throws InvalidInput */
+async function activeHuman (q: Queryable, id: string, nowMs: number): Promise<FullRow> {
+  const s = await load(q, id)
+  if (s === undefined) throw new InvalidInput(`sponsor ${id} does not exist`)
+  if (s.kind !== 'human') throw new InvalidInput(`sponsor ${id} is not a human`)
+  if (effectiveStatus(s, nowMs) !== 'active') throw new InvalidInput(`sponsor ${id} is not active`)
+  return s
+}
+
+function checkGrants (grants: unknown): string[] {
+  if (!Array.isArray(grants) || grants.some((g) => typeof g !== 'string')) throw new InvalidInput('grants must be an array of scopes')
+  for (const g of grants as string[]) {
+    const problem = scopeProblem(g)
+    if (problem !== undefined) throw new InvalidInput(`grants: ${problem}`)
+  }
+  return [...new Set(grants as string[])].sort()
+}
+
+/** What a principal may put in a root token now: grants ∩ the sponsor's, nothing while either is not active. */
+export async function usableScopes (q: Queryable, p: FullRow, nowMs: number): Promise<string[]> {
+  if (effectiveStatus(p, nowMs) !== 'active') return []
+  if (p.kind === 'human') return p.grants
+  const s = p.sponsor === null ? undefined : await load(q, p.sponsor)
+  if (s === undefined || effectiveStatus(s, nowMs) !== 'active') return []
+  return intersect(p.grants, s.grants)
+}
+
+async function present (q: Queryable, p: FullRow, nowMs: number): Promise<PrincipalView> {
+  return {
+    id: p.id,
+    kind: p.kind,
+    email: p.email,
+    sponsor: p.sponsor,
+    status: effectiveStatus(p, nowMs),
+    ends_at: p.ends_at?.toISOString() ?? null,
+    grants: p.grants,
+    usable_scopes: await usableScopes(q, p, nowMs),
+    created_at: p.created_at.toISOString(),
+    updated_at: p.updated_at.toISOString()
+  }
+}
+
+/**
+ * Creates a principal. A service needs an active human sponsor; a human may carry `ends_at`.
+ * @throws InvalidInput for a malformed body or a bad sponsor; Conflict when the id or email exists.
+ */
+export async function createPrincipal (ctx: BrokerContext, input: NewPrincipal): Promise<PrincipalView> {
+  if (typeof input.id !== 'string' || !idShape.test(input.id)) throw new InvalidInput('id must be 1-128 characters of letters, digits and ._@+-')
+  if (input.kind !== 'human' && input.kind !== 'service') throw new InvalidInput('kind must be "human" or "service"')
+  if (input.email !== undefined && (typeof input.email !== 'string' || !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(input.email))) throw new InvalidInput('email is not an address')
+  const grants = checkGrants(input.grants ?? [])
+  let endsAt: Date | null = null
+  if (input.ends_at !== undefined && input.ends_at !== null) {
+    endsAt = new Date(input.ends_at)
+    if (typeof input.ends_at !== 'string' || Number.isNaN(endsAt.getTime())) throw new InvalidInput('ends_at must be an RFC 3339 date-time')
+  }
+  if (input.kind === 'service' && (input.sponsor === undefined || input.sponsor === null)) throw new InvalidInput('a service needs a sponsor: an active human')
+  if (input.kind === 'human' && input.sponsor !== undefined && input.sponsor !== null) throw new InvalidInput('a human has no sponsor')
+  const now = ctx.clock.now()
+  const row = await ctx.db.tx(async (q) => {
+    if (input.sponsor !== undefined) await activeHuman(q, input.sponsor, now)
+    const { rows } = await q.query<FullRow>(
+      `INSERT INTO principals (id, kind, email, sponsor, ends_at, grants) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT DO NOTHING RETURNING ${columns}`,
+      [input.id, input.kind, input.email ?? null, input.sponsor ?? null, endsAt, grants])
+    if (rows.length === 0) throw new Conflict(`principal ${input.id} (or its email) already exists`)
+    await appendChange(q, principalChange(rows[0]))
+    return rows[0]
+  })
+  await ctx.sync.catchUp()
+  return await present(ctx.db, row, now)
+}
+
+/** @throws NotFound */
+export async function getPrincipal (ctx: BrokerContext, id: string): Promise<PrincipalView> {
+  return await present(ctx.db, await mustLoad(ctx.db, id), ctx.clock.now())
+}
+
+/** Replaces a principal's grants. @throws NotFound, InvalidInput */
+export async function setGrants (ctx: BrokerContext, id: string, grants: unknown): Promise<PrincipalView> {
+  const list = checkGrants(grants)
+  const { rows } = await ctx.db.query<FullRow>(`UPDATE principals SET grants = $2, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, list])
+  if (rows.length === 0) throw new NotFound(`principal ${id} not found`)
+  return await present(ctx.db, rows[0], ctx.clock.now())
+}
+
+/**
+ * Gives a service a new sponsor. Chains that rested on the old sponsor stay cut off.
+ * @throws NotFound, InvalidInput (not a service, sponsor not an active human)
+ */
+export async function setSponsor (ctx: BrokerContext, id: string, sponsor: unknown): Promise<PrincipalView> {
+  if (typeof sponsor !== 'string') throw new InvalidInput('sponsor must be a principal id')
+  const now = ctx.clock.now()
+  const row = await ctx.db.tx(async (q) => {
+    const p = await mustLoad(q, id, true)
+    if (p.kind !== 'service') throw new InvalidInput(`${id} is a human; only services have sponsors`)
+    await activeHuman(q, sponsor, now)
+    if (p.sponsor === sponsor) return p
+    const { rows } = await q.query<FullRow>(
+      `UPDATE principals SET sponsor = $2, cut_off_at = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, sponsor, new Date(now)])
+    await appendChange(q, principalChange(rows[0]))
+    return rows[0]
+  })
+  await ctx.sync.catchUp()
+  return await present(ctx.db, row, now)
+}
+
+/**
+ * Sets a principal's status. Leaving `active` is one row update and one change-log row, however
+ * many tokens descend from the principal (DESIGN.md): every chain that names it fails the check.
+ * Returning to `active` keeps `cut_off_at`, so chains cut off before stay cut off.
+ * @returns the principal and how many live tokens the change cut off.
+ * @throws NotFound
+ */
+export async function setStatus (ctx: BrokerContext, id: string, status: PrincipalStatus, reason?: string): Promise<{ principal: PrincipalView, revoked: number }> {
+  const now = ctx.clock.now()
+  const { row, wasLive, since } = await ctx.db.tx(async (q) => {
+    const p = await mustLoad(q, id, true)
+    const wasLive = effectiveStatus(p, now) === 'active'
+    const since = p.cut_off_at?.getTime() ?? 0
+    if (p.status === status) return { row: p, wasLive: false, since }
+    const cutOff = status === 'active' ? p.cut_off_at : new Date(now)
+    const { rows } = await q.query<FullRow>(
+      `UPDATE principals SET status = $2, cut_off_at = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, status, cutOff])
+    await appendChange(q, principalChange(rows[0]))
+    return { row: rows[0], wasLive, since }
+  })
+  await ctx.sync.catchUp()
+  // Counting is for people and runs after the cut-off has taken effect.
+  const revoked = status !== 'active' && wasLive ? await countLiveNaming(ctx, id, now, since) : 0
+  ctx.log.info({ principal: id, status, reason, revoked }, 'principal status changed')
+  return { principal: await present(ctx.db, row, now), revoked }
+}
+
+/** Live tokens whose lineage names `id` (as subject or sponsor), rooted after `since`, with no revoked ancestor. */
+async function countLiveNaming (ctx: BrokerContext, id: string, nowMs: number, since: number): Promise<number> {
+  const { rows } = await ctx.db.query<{ n: number }>(
+    `SELECT count(*) AS n FROM tokens t
+      WHERE (t.sub = $1 OR t.sponsor = $1) AND t.exp > $2 AND t.rooted_at > $3
+        AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = t.jti OR r.jti = ANY (t.ancestors))`,
+    [id, Math.floor(nowMs / 1000), since])
+  return rows[0].n
+}
+
+/** Loads a principal and its sponsor for issuing a root token. */
+export async function principalForIssue (q: Queryable, id: string, nowMs: number): Promise<{ row: FullRow, status: PrincipalStatus, usable: string[] }> {
+  const row = await mustLoad(q, id)
+  return { row, status: effectiveStatus(row, nowMs), usable: await usableScopes(q, row, nowMs) }
+}

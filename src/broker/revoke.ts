@@ -1,0 +1,60 @@
+import { NotFound, UnauthorizedClient } from '../errors.js'
+import { appendChange } from '../lineage/changes.js'
+import { verifyAccessToken } from '../lineage/verify.js'
+import type { Caller } from './caller.js'
+import type { BrokerContext } from './context.js'
+
+/**
+ * Revokes `jti` and so its whole subtree: one row in `revocations` and one in the change log,
+ * however many descendants there are. Idempotent.
+ * @returns how many live tokens (it and its descendants) this cut off; 0 when it was revoked already.
+ */
+export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: number, by: string, reason?: string): Promise<number> {
+  const inserted = await ctx.db.tx(async (q) => {
+    const r = await q.query('INSERT INTO revocations (jti, exp, reason, revoked_by) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING',
+      [jti, exp, reason ?? null, by])
+    if (r.rowCount === 1) await appendChange(q, { kind: 'token.revoked', data: { jti, exp } })
+    return r.rowCount === 1
+  })
+  await ctx.sync.catchUp()
+  if (!inserted) return 0
+  // Counting is for people and runs after the cut-off has taken effect. The walk stops at
+  // subtrees that were already revoked: those were not live.
+  const { rows } = await ctx.db.query<{ n: number }>(
+    `WITH RECURSIVE sub AS (
+       SELECT jti, exp FROM tokens WHERE jti = $1
+       UNION ALL
+       SELECT t.jti, t.exp FROM tokens t JOIN sub ON t.parent = sub.jti
+        WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = t.jti)
+     ) SELECT count(*) AS n FROM sub WHERE exp > $2`, [jti, Math.floor(ctx.clock.now() / 1000)])
+  return rows[0].n
+}
+
+/** Admin revocation by `jti`. @throws NotFound */
+export async function revokeByJti (ctx: BrokerContext, jti: string, reason?: string): Promise<{ revoked: number }> {
+  const { rows } = await ctx.db.query<{ exp: number }>('SELECT exp FROM tokens WHERE jti = $1', [jti])
+  if (rows.length === 0) throw new NotFound(`token ${jti} not found`)
+  return { revoked: await revokeSubtree(ctx, jti, rows[0].exp, 'admin', reason) }
+}
+
+/**
+ * RFC 7009: revokes `token` and its subtree. Allowed to the admin, to the client that owns
+ * the root, and to a bearer token that is the token itself or one of its ancestors. An
+ * unknown, malformed or expired token is answered like a revoked one (§2.2): nothing to do.
+ * @throws UnauthorizedClient when the caller may not revoke this token.
+ */
+export async function revokeToken (ctx: BrokerContext, caller: Caller, token: string): Promise<void> {
+  let claims
+  try {
+    claims = await verifyAccessToken(token, { keys: (kid) => ctx.keys().verifiers.get(kid), issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth })
+  } catch {
+    return
+  }
+  const chain = [...claims.lineage.chain, claims.jti]
+  const allowed = caller.kind === 'admin' ||
+    (caller.kind === 'client' && caller.clientId === claims.client_id) ||
+    (caller.kind === 'bearer' && chain.includes(caller.claims.jti))
+  if (!allowed) throw new UnauthorizedClient('the caller may not revoke this token')
+  const by = caller.kind === 'admin' ? 'admin' : caller.kind === 'client' ? `client:${caller.clientId}` : `token:${caller.claims.jti}`
+  await revokeSubtree(ctx, claims.jti, claims.exp, by)
+}

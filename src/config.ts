@@ -1,0 +1,100 @@
+import { resolve } from 'node:path'
+import { ConfigError } from './errors.js'
+
+export type Role = 'broker' | 'gateway' | 'all'
+
+/** Everything Lineage reads from the environment, checked once at start. */
+export interface Config {
+  databaseUrl: string | undefined
+  redisUrl: string | undefined
+  dataDir: string
+  host: string
+  brokerPort: number
+  gatewayHttpPort: number
+  gatewayPgPort: number
+  gatewaySshPort: number
+  /** `iss` of every token; undefined until the broker knows its bound port. */
+  issuer: string | undefined
+  adminToken: string | undefined
+  scimToken: string | undefined
+  webhookSecret: string | undefined
+  oktaAuthorization: string | undefined
+  role: Role
+  maxDepth: number
+  maxStalenessMs: number
+  /** Lifetime of a root token in seconds. */
+  rootTtl: number
+  logLevel: string
+}
+
+type Env = Record<string, string | undefined>
+
+function port (env: Env, name: string, fallback: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!/^\d+$/.test(raw) || Number(raw) > 65535) throw new ConfigError(name, `must be a port number 0-65535, got "${raw}"`)
+  return Number(raw)
+}
+
+function positiveInt (env: Env, name: string, fallback: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) throw new ConfigError(name, `must be an integer from 1 to ${max}, got "${raw}"`)
+  return Number(raw)
+}
+
+function url (env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return undefined
+  let parsed: URL
+  try { parsed = new URL(raw) } catch { throw new ConfigError(name, 'is not a URL') }
+  if (!protocols.includes(parsed.protocol)) throw new ConfigError(name, `must use ${protocols.join(' or ')}`)
+  return raw
+}
+
+function role (env: Env): Role {
+  const raw = env.LINEAGE_ROLE ?? 'all'
+  if (raw !== 'broker' && raw !== 'gateway' && raw !== 'all') throw new ConfigError('LINEAGE_ROLE', `must be broker, gateway or all, got "${raw}"`)
+  return raw
+}
+
+function secret (env: Env, name: string): string | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return undefined
+  if (raw.length < 16) throw new ConfigError(name, 'must be at least 16 characters')
+  return raw
+}
+
+function logLevel (env: Env): string {
+  const raw = env.LINEAGE_LOG_LEVEL ?? 'info'
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(raw)) throw new ConfigError('LINEAGE_LOG_LEVEL', `unknown level "${raw}"`)
+  return raw
+}
+
+/**
+ * Reads and checks the configuration (CONTRACT.md §2). Nothing else reads `process.env`.
+ * @throws ConfigError naming the variable at fault.
+ */
+export function loadConfig (env: Env): Config {
+  const issuer = url(env, 'LINEAGE_ISSUER', ['http:', 'https:'])
+  return {
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    dataDir: resolve(env.LINEAGE_DATA_DIR ?? './.lineage'),
+    host: env.LINEAGE_HOST ?? '127.0.0.1',
+    brokerPort: port(env, 'LINEAGE_BROKER_PORT', 7400),
+    gatewayHttpPort: port(env, 'LINEAGE_GATEWAY_HTTP_PORT', 7401),
+    gatewayPgPort: port(env, 'LINEAGE_GATEWAY_PG_PORT', 7432),
+    gatewaySshPort: port(env, 'LINEAGE_GATEWAY_SSH_PORT', 7422),
+    issuer: issuer?.replace(/\/$/, ''),
+    adminToken: secret(env, 'LINEAGE_ADMIN_TOKEN'),
+    scimToken: secret(env, 'LINEAGE_SCIM_TOKEN'),
+    webhookSecret: secret(env, 'LINEAGE_WEBHOOK_SECRET'),
+    oktaAuthorization: env.LINEAGE_OKTA_AUTHORIZATION === '' ? undefined : env.LINEAGE_OKTA_AUTHORIZATION,
+    role: role(env),
+    maxDepth: positiveInt(env, 'LINEAGE_MAX_DEPTH', 8, 64),
+    maxStalenessMs: positiveInt(env, 'LINEAGE_MAX_STALENESS_MS', 5000, 3_600_000),
+    rootTtl: positiveInt(env, 'LINEAGE_ROOT_TTL', 3600, 86_400),
+    logLevel: logLevel(env)
+  }
+}

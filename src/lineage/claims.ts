@@ -1,0 +1,51 @@
+/**
+ * The claims of a Lineage access token (RFC 9068 plus RFC 8693 `act` and the private
+ * `lineage` claim documented in README.md, "Token format").
+ */
+export interface Act {
+  sub: string
+  act?: Act
+}
+
+/** The private claim that lets a gateway check a whole chain without a database. */
+export interface LineageClaim {
+  /** Every ancestor's `jti`, root first, parent last; empty for a root token. */
+  chain: string[]
+  /** Every principal the chain rests on, sponsor first, the `sub` last. */
+  principals: string[]
+  /** Steps below the root: 0 for a root token. */
+  depth: number
+  /** When the root token was issued, in epoch milliseconds; cut-offs compare against it. */
+  rooted_at: number
+}
+
+export interface AccessClaims {
+  iss: string
+  sub: string
+  aud: string[]
+  exp: number
+  iat: number
+  nbf?: number
+  jti: string
+  client_id: string
+  scope: string
+  act?: Act
+  lineage: LineageClaim
+}
+
+/** The actors of `act`, newest first (RFC 8693 §4.1: the outermost is the current actor). */
+export function actorsOf (act: Act | undefined): string[] {
+  const out: string[] = []
+  for (let a = act; a !== undefined; a = a.act) out.push(a.sub)
+  return out
+}
+
+/** Wraps `parent` so that `actor` becomes the outermost, current actor. */
+export function nestAct (actor: string, parent: Act | undefined): Act {
+  return parent === undefined ? { sub: actor } : { sub: actor, act: parent }
+}
+
+/** The root token's `jti` of a chain. */
+export function rootOf (claims: Pick<AccessClaims, 'jti' | 'lineage'>): string {
+  return claims.lineage.chain[0] ?? claims.jti
+}

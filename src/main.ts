@@ -1,0 +1,46 @@
+import { loadConfig } from './config.js'
+import { ConfigError } from './errors.js'
+import { createLogger } from './log.js'
+import { start } from './server.js'
+
+/** `npm start`: reads the environment, starts the listeners, prints `{"listening":…}`. */
+async function main (): Promise<void> {
+  let config
+  try {
+    config = loadConfig(process.env)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`lineage: bad configuration: ${err.message}\n`)
+      process.exit(2)
+    }
+    throw err
+  }
+  const log = createLogger(config.logLevel)
+  let running
+  try {
+    running = await start(config, log)
+  } catch (err) {
+    process.stderr.write(`lineage: cannot start: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
+  const first = running.broker?.firstAdminToken
+  if (first !== undefined) {
+    process.stdout.write(`Admin token (shown once, store it now): ${first}\n`)
+  }
+  process.stdout.write(JSON.stringify({ listening: running.listening }) + '\n')
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'stopping')
+    running.stop().then(() => process.exit(0), (err) => {
+      log.error({ err }, 'stop failed')
+      process.exit(1)
+    })
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+}
+
+await main()

@@ -1,0 +1,79 @@
+import pg from 'pg'
+import type { Db, Queryable } from './db.js'
+
+// int8 (count(*), bigint columns) as JS numbers: every bigint Lineage stores (epoch seconds,
+// sequence numbers, counts) stays far below 2^53.
+const int8 = 20
+const types = {
+  getTypeParser: (oid: number, format?: string) =>
+    oid === int8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')
+}
+
+/** A `Db` on a PostgreSQL server through a `pg.Pool`. */
+export function openPostgres (url: string, opts: { max?: number } = {}): Db {
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, types })
+  // An idle client that loses its server must not crash the process; the next query reconnects.
+  pool.on('error', () => {})
+
+  const run: Queryable['query'] = async (sql, params) => {
+    const r = await pool.query(sql, params as unknown[])
+    return { rows: r.rows, rowCount: r.rowCount ?? 0 }
+  }
+
+  async function withClient<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect()
+    let broken = false
+    try {
+      return await fn(client)
+    } catch (err) {
+      broken = true
+      throw err
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  const wrap = (c: pg.PoolClient): Queryable => ({
+    query: async (sql, params) => {
+      const r = await c.query(sql, params as unknown[])
+      return { rows: r.rows, rowCount: r.rowCount ?? 0 }
+    }
+  })
+
+  return {
+    kind: 'postgres',
+    query: run,
+    tx: async (fn) => withClient(async (c) => {
+      await c.query('BEGIN')
+      try {
+        const out = await fn(wrap(c))
+        await c.query('COMMIT')
+        return out
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => {})
+        throw err
+      }
+    }),
+    withLock: async (key, fn) => withClient(async (c) => {
+      await c.query('SELECT pg_advisory_lock($1)', [key])
+      try {
+        return await fn(wrap(c))
+      } finally {
+        await c.query('SELECT pg_advisory_unlock($1)', [key])
+      }
+    }),
+    listen: async (channel, onPayload, onError) => {
+      const client = new pg.Client({ connectionString: url })
+      client.on('error', onError)
+      client.on('end', () => onError(new Error('listen connection ended')))
+      client.on('notification', (n) => { if (n.channel === channel) onPayload(n.payload ?? '') })
+      await client.connect()
+      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
+      return async () => {
+        client.removeAllListeners('end')
+        await client.end().catch(() => {})
+      }
+    },
+    close: async () => { await pool.end() }
+  }
+}
