@@ -37,9 +37,9 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const admin = await loadAdminToken(db, opts.adminToken)
   const view = new LiveStatus()
   const sync = createViewSync({ db, view, clock, log, pollMs: opts.pollMs })
+  const reloadKeys = async (): Promise<void> => { ring = await loadKeyRing(db, clock, opts.rootTtl) }
   view.onChange((c) => {
-    if (c.kind !== 'keys') return
-    loadKeyRing(db, clock, opts.rootTtl).then((r) => { ring = r }, (err) => log.error({ err }, 'reloading signing keys failed'))
+    if (c.kind === 'keys') reloadKeys().catch((err) => log.error({ err }, 'reloading signing keys failed'))
   })
   await sync.start()
   const ctx: BrokerContext = {
@@ -53,6 +53,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     maxDepth: opts.maxDepth,
     rootTtl: opts.rootTtl,
     keys: () => ring,
+    reloadKeys,
     adminTokenHash: admin.hash
   }
   return { ctx, firstAdminToken: admin.firstToken, stop: sync.stop }

@@ -19,6 +19,8 @@ export interface BrokerContext {
   rootTtl: number
   /** The current key ring (replaced when keys rotate). */
   keys: () => KeyRing
+  /** Re-reads the signing keys (after a rotation here or in another process). */
+  reloadKeys: () => Promise<void>
   /** Hash of the admin bearer token. */
   adminTokenHash: Buffer
 }

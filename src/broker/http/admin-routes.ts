@@ -4,6 +4,7 @@ import { bearerOf, isAdminToken } from '../caller.js'
 import { createClient } from '../clients.js'
 import type { BrokerContext } from '../context.js'
 import { createPrincipal, getPrincipal, setGrants, setSponsor, setStatus } from '../principals.js'
+import { rotateKeys } from '../keys.js'
 import { revokeByJti } from '../revoke.js'
 import { getToken, getTokenTree } from '../tokens.js'
 
@@ -61,6 +62,12 @@ export function adminRoutes (ctx: BrokerContext): Router {
   })
   r.post('/tokens/:jti/revoke', async (req, res) => {
     res.json(await revokeByJti(ctx, req.params.jti, reason(body(req))))
+  })
+  r.post('/keys/rotate', async (_req, res) => {
+    const kid = await rotateKeys(ctx.db)
+    await ctx.sync.catchUp()
+    await ctx.reloadKeys()
+    res.status(201).json({ kid })
   })
   return r
 }

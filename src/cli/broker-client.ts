@@ -1,0 +1,69 @@
+import { hostname } from 'node:os'
+
+/** What `lineage exchange` and `lineage exec` ask for. */
+export interface ExchangeOptions {
+  scope?: string
+  audience: string[]
+  actor?: string
+  ttl?: string
+}
+
+/** An error answer from the broker, with the contract's `error` code. */
+export class BrokerError extends Error {
+  constructor (readonly status: number, readonly error: string, description: string) {
+    super(`${error}: ${description}`)
+    this.name = 'BrokerError'
+  }
+}
+
+/** The CI run this process belongs to, from the usual CI variables. */
+export function ciRun (env: Record<string, string | undefined>): string | undefined {
+  for (const name of ['GITHUB_RUN_ID', 'CI_JOB_ID', 'BUILDKITE_BUILD_ID', 'CIRCLE_WORKFLOW_ID', 'BUILD_ID', 'CI_RUN_ID']) {
+    const v = env[name]
+    if (v !== undefined && v !== '') return `${name}=${v}`.slice(0, 256)
+  }
+  return undefined
+}
+
+/**
+ * Exchanges `subjectToken` at `brokerUrl` for a child token (RFC 8693), telling the broker who
+ * asks: host, process id and CI run.
+ * @throws BrokerError with the broker's error code.
+ */
+export async function exchangeToken (brokerUrl: string, subjectToken: string, opts: ExchangeOptions, env: Record<string, string | undefined>): Promise<{ access_token: string, scope: string, expires_in: number }> {
+  const form = new URLSearchParams({
+    grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+    subject_token: subjectToken,
+    subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    actor_host: hostname().slice(0, 256) || 'unknown',
+    actor_pid: String(process.pid)
+  })
+  if (opts.scope !== undefined) form.set('scope', opts.scope)
+  for (const a of opts.audience) form.append('audience', a)
+  if (opts.actor !== undefined) form.set('actor', opts.actor)
+  if (opts.ttl !== undefined) form.set('ttl', opts.ttl)
+  const run = ciRun(env)
+  if (run !== undefined) form.set('actor_run', run)
+  let res: Response
+  try {
+    res = await fetch(new URL('/oauth/token', brokerUrl), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })
+  } catch (err) {
+    throw new BrokerError(0, 'unreachable', `cannot reach the broker at ${brokerUrl}: ${(err as Error).message}`)
+  }
+  const body = await res.json().catch(() => ({})) as Record<string, string>
+  if (res.status !== 200) throw new BrokerError(res.status, body.error ?? 'server_error', body.error_description ?? `HTTP ${res.status}`)
+  return body as unknown as { access_token: string, scope: string, expires_in: number }
+}
+
+/** Calls an admin endpoint with the admin token. @throws BrokerError */
+export async function adminCall (brokerUrl: string, adminToken: string, method: string, path: string): Promise<unknown> {
+  let res: Response
+  try {
+    res = await fetch(new URL(path, brokerUrl), { method, headers: { authorization: `Bearer ${adminToken}` } })
+  } catch (err) {
+    throw new BrokerError(0, 'unreachable', `cannot reach the broker at ${brokerUrl}: ${(err as Error).message}`)
+  }
+  const body = await res.json().catch(() => ({})) as Record<string, string>
+  if (res.status >= 300) throw new BrokerError(res.status, body.error ?? 'server_error', body.error_description ?? `HTTP ${res.status}`)
+  return body
+}

@@ -1,0 +1,134 @@
+import { spawn } from 'node:child_process'
+import { basename } from 'node:path'
+import { parseArgs } from 'node:util'
+import { adminCall, BrokerError, exchangeToken, type ExchangeOptions } from './broker-client.js'
+import { decodeToken, describeToken } from './inspect.js'
+
+const help = `lineage: identity-lineage token broker, command-line tool
+
+Usage:
+  lineage exchange [--scope S] [--audience A]... [--actor NAME] [--ttl SECONDS]
+      Exchange the token in LINEAGE_TOKEN for a narrower child token and print it.
+  lineage exec [--scope S] [--audience A]... [--actor NAME] [--ttl SECONDS] -- CMD [ARGS...]
+      Exchange LINEAGE_TOKEN for a child token and run CMD with the child in LINEAGE_TOKEN.
+      The actor defaults to CMD's name. Exits with CMD's exit code.
+  lineage token inspect [TOKEN] [--json]
+      Decode a token (default: LINEAGE_TOKEN) and show its chain as a tree. Does not verify.
+  lineage keys rotate
+      Add a new signing key (needs LINEAGE_ADMIN_TOKEN); tokens signed by the old key stay
+      valid until they expire.
+  lineage help
+
+Environment:
+  LINEAGE_URL          broker URL (default http://127.0.0.1:7400)
+  LINEAGE_TOKEN        the current process's token
+  LINEAGE_ADMIN_TOKEN  admin token, for 'keys rotate'
+`
+
+type Env = Record<string, string | undefined>
+
+class UsageError extends Error {}
+
+const exchangeFlags = {
+  scope: { type: 'string' },
+  audience: { type: 'string', multiple: true },
+  actor: { type: 'string' },
+  ttl: { type: 'string' }
+} as const
+
+function exchangeOptions (values: { scope?: string, audience?: string[], actor?: string, ttl?: string }): ExchangeOptions {
+  return { scope: values.scope, audience: values.audience ?? [], actor: values.actor, ttl: values.ttl }
+}
+
+function currentToken (env: Env): string {
+  const t = env.LINEAGE_TOKEN
+  if (t === undefined || t === '') throw new UsageError('LINEAGE_TOKEN is not set: this process has no token to exchange')
+  return t
+}
+
+function brokerUrl (env: Env): string {
+  return env.LINEAGE_URL ?? 'http://127.0.0.1:7400'
+}
+
+async function runExchange (args: string[], env: Env): Promise<number> {
+  const { values } = parseArgs({ args, options: exchangeFlags, strict: true })
+  const out = await exchangeToken(brokerUrl(env), currentToken(env), exchangeOptions(values), env)
+  process.stdout.write(out.access_token + '\n')
+  return 0
+}
+
+async function runExec (args: string[], env: Env): Promise<number> {
+  const dash = args.indexOf('--')
+  if (dash < 0 || dash === args.length - 1) throw new UsageError('exec needs a command after --')
+  const { values } = parseArgs({ args: args.slice(0, dash), options: exchangeFlags, strict: true })
+  const [cmd, ...cmdArgs] = args.slice(dash + 1)
+  const opts = exchangeOptions(values)
+  opts.actor ??= basename(cmd)
+  const child = await exchangeToken(brokerUrl(env), currentToken(env), opts, env)
+  return await new Promise<number>((resolve) => {
+    const p = spawn(cmd, cmdArgs, { stdio: 'inherit', env: { ...env, LINEAGE_TOKEN: child.access_token } })
+    const forward = (sig: NodeJS.Signals): void => { p.kill(sig) }
+    process.on('SIGINT', forward)
+    process.on('SIGTERM', forward)
+    p.on('error', (err) => {
+      process.stderr.write(`lineage: cannot run ${cmd}: ${err.message}\n`)
+      resolve(127)
+    })
+    p.on('exit', (code, signal) => resolve(code ?? (signal !== null ? 128 + 15 : 1)))
+  })
+}
+
+async function runToken (args: string[], env: Env): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: true })
+  if (positionals[0] !== 'inspect') throw new UsageError('usage: lineage token inspect [TOKEN] [--json]')
+  const token = positionals[1] ?? currentToken(env)
+  if (values.json === true) {
+    process.stdout.write(JSON.stringify(decodeToken(token), null, 2) + '\n')
+  } else {
+    process.stdout.write(describeToken(token, Math.floor(Date.now() / 1000)) + '\n')
+  }
+  return 0
+}
+
+async function runKeys (args: string[], env: Env): Promise<number> {
+  if (args[0] !== 'rotate' || args.length !== 1) throw new UsageError('usage: lineage keys rotate')
+  const admin = env.LINEAGE_ADMIN_TOKEN
+  if (admin === undefined || admin === '') throw new UsageError('LINEAGE_ADMIN_TOKEN is not set')
+  const out = await adminCall(brokerUrl(env), admin, 'POST', '/v1/keys/rotate') as { kid: string }
+  process.stdout.write(`new signing key ${out.kid}; tokens signed by earlier keys stay valid until they expire\n`)
+  return 0
+}
+
+/** Runs one CLI command; returns the exit code. */
+export async function cli (argv: string[], env: Env): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'exchange': return await runExchange(rest, env)
+      case 'exec': return await runExec(rest, env)
+      case 'token': return await runToken(rest, env)
+      case 'keys': return await runKeys(rest, env)
+      case undefined: case 'help': case '--help': case '-h':
+        process.stdout.write(help)
+        return command === undefined ? 2 : 0
+      default:
+        throw new UsageError(`unknown command "${command}"; see lineage help`)
+    }
+  } catch (err) {
+    if (err instanceof BrokerError || err instanceof UsageError) {
+      process.stderr.write(`lineage: ${err.message}\n`)
+      return err instanceof UsageError ? 2 : 1
+    }
+    if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`lineage: ${err.message}\n`)
+      return 2
+    }
+    if (err instanceof Error) {
+      process.stderr.write(`lineage: ${err.message}\n`)
+      return 1
+    }
+    throw err
+  }
+}
+
+process.exitCode = await cli(process.argv.slice(2), process.env)

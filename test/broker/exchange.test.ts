@@ -1,0 +1,168 @@
+import t from 'tap'
+import { accessTokenType, claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
+
+const b = await startTestBroker({ maxDepth: 4 })
+t.teardown(b.close)
+const client = await seedContractor(b)
+
+t.test('client_credentials issues a root token with the usable scopes and a lineage rooted in the sponsor', async (t) => {
+  const r = await b.form('/oauth/token', { grant_type: 'client_credentials' }, { authorization: 'Basic ' + Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64') })
+  t.equal(r.status, 200)
+  t.equal(r.headers.get('cache-control'), 'no-store')
+  t.match(r.body, { token_type: 'Bearer', issued_token_type: accessTokenType, expires_in: 3600, scope: 'api:* db:read db:write' })
+  const c = claimsOf(r.body.access_token)
+  t.equal(c.sub, 'ci-nightly')
+  t.same(c.aud, ['api', 'db'])
+  t.same(c.lineage.principals, ['alice', 'ci-nightly'])
+  t.same(c.lineage.chain, [])
+  t.equal(c.lineage.depth, 0)
+  t.equal(c.client_id, client.clientId)
+  t.equal(c.iss, b.url)
+  const header = JSON.parse(Buffer.from(r.body.access_token.split('.')[0], 'base64url').toString())
+  t.match(header, { alg: 'EdDSA', typ: 'at+jwt', kid: String })
+})
+
+t.test('a scope outside the usable scopes is invalid_scope', async (t) => {
+  const r = await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: client.clientId, client_secret: client.clientSecret, scope: 'ssh:exec' })
+  t.equal(r.status, 400)
+  t.equal(r.body.error, 'invalid_scope')
+})
+
+t.test('a wrong client secret is 401 invalid_client with WWW-Authenticate', async (t) => {
+  const r = await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: client.clientId, client_secret: 'lsec_wrong' })
+  t.equal(r.status, 401)
+  t.equal(r.body.error, 'invalid_client')
+  t.ok(r.headers.get('www-authenticate'))
+  const unknown = await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: 'lc_nobody', client_secret: 'x' })
+  t.equal(unknown.status, 401)
+  t.equal(unknown.body.error_description, r.body.error_description, 'unknown and wrong look the same')
+})
+
+t.test('a three-deep exchange nests act with the newest actor outermost and records every hop', async (t) => {
+  const root = await rootToken(b, client)
+  const one = await exchangeToken(b, root, { actor: 'build', actor_host: 'runner-7', actor_pid: '4242', actor_run: 'GITHUB_RUN_ID=99' })
+  t.equal(one.status, 200)
+  t.equal(one.headers.get('cache-control'), 'no-store')
+  const two = await exchangeToken(b, one.body.access_token, { actor: 'test-step', scope: 'db:read api:read' })
+  t.equal(two.status, 200)
+  t.equal(two.body.scope, 'db:read api:read')
+  const three = await exchangeToken(b, two.body.access_token, { actor: 'psql-helper', audience: 'db' })
+  t.equal(three.status, 200)
+  const c = claimsOf(three.body.access_token)
+  const r = claimsOf(root)
+  t.equal(c.sub, 'ci-nightly', 'sub stays the parent\'s')
+  t.same(c.act, { sub: 'psql-helper', act: { sub: 'test-step', act: { sub: 'build' } } })
+  t.same(c.aud, ['db'])
+  t.equal(c.scope, 'db:read')
+  t.equal(c.lineage.depth, 3)
+  t.same(c.lineage.chain, [r.jti, claimsOf(one.body.access_token).jti, claimsOf(two.body.access_token).jti])
+  t.equal(c.lineage.rooted_at, r.lineage.rooted_at)
+  t.ok(c.exp <= r.exp)
+
+  const node = await b.admin('GET', `/v1/tokens/${claimsOf(one.body.access_token).jti}`)
+  t.match(node.body, { parent: r.jti, root: r.jti, depth: 1, actor: 'build', status: 'active', context: { host: 'runner-7', pid: '4242', run: 'GITHUB_RUN_ID=99' } })
+  const tree = await b.admin('GET', `/v1/tokens/${r.jti}/tree`)
+  t.equal(tree.status, 200)
+  t.equal(tree.body.children[0].children[0].children[0].jti, c.jti)
+  t.equal(tree.body.children[0].children[0].children[0].actor, 'psql-helper')
+})
+
+t.test('a child never holds more than its parent', async (t) => {
+  const root = await rootToken(b, client, { scope: 'db:read' })
+  const wider = await exchangeToken(b, root, { scope: 'db:write' })
+  t.equal(wider.status, 400)
+  t.equal(wider.body.error, 'invalid_scope')
+  const aud = await exchangeToken(b, root, { audience: 'api' })
+  t.equal(aud.status, 400)
+  t.equal(aud.body.error, 'invalid_target')
+  const resource = await exchangeToken(b, root, { resource: 'https://gateway.example/api/v1/things' })
+  t.equal(resource.body.error, 'invalid_target')
+  const ok = await exchangeToken(b, root, { resource: 'urn:lineage:target:db' })
+  t.equal(ok.status, 200)
+  const wildcard = await exchangeToken(b, ok.body.access_token, { scope: 'db:*' })
+  t.equal(wildcard.body.error, 'invalid_scope', 'db:read does not cover db:*')
+})
+
+t.test('a ttl shortens the child but never extends it past the parent', async (t) => {
+  const root = await rootToken(b, client, { ttl: '600' })
+  const short = await exchangeToken(b, root, { ttl: '60' })
+  t.equal(short.body.expires_in, 60)
+  const long = await exchangeToken(b, short.body.access_token, { ttl: '86400' })
+  t.equal(claimsOf(long.body.access_token).exp, claimsOf(short.body.access_token).exp)
+  const bad = await exchangeToken(b, root, { ttl: '-5' })
+  t.equal(bad.body.error, 'invalid_request')
+})
+
+t.test('an exchange deeper than LINEAGE_MAX_DEPTH is invalid_request', async (t) => {
+  let token = await rootToken(b, client)
+  for (let d = 1; d <= 4; d++) {
+    const r = await exchangeToken(b, token, { actor: `level-${d}` })
+    t.equal(r.status, 200, `depth ${d}`)
+    token = r.body.access_token
+  }
+  const r = await exchangeToken(b, token)
+  t.equal(r.status, 400)
+  t.equal(r.body.error, 'invalid_request')
+  t.match(r.body.error_description, /depth 5 exceeds the maximum of 4/)
+})
+
+t.test('an actor token names the actor and must itself be live', async (t) => {
+  const root = await rootToken(b, client)
+  const actor = await rootToken(b, client, { scope: 'api:read' })
+  const r = await exchangeToken(b, root, { actor_token: actor, actor_token_type: accessTokenType })
+  t.equal(r.status, 200)
+  t.same(claimsOf(r.body.access_token).act, { sub: 'ci-nightly' })
+  const noType = await exchangeToken(b, root, { actor_token: actor })
+  t.equal(noType.body.error, 'invalid_request')
+  const typeOnly = await exchangeToken(b, root, { actor_token_type: accessTokenType })
+  t.equal(typeOnly.body.error, 'invalid_request')
+  const garbage = await exchangeToken(b, root, { actor_token: 'x.y.z', actor_token_type: accessTokenType })
+  t.equal(garbage.body.error, 'invalid_request')
+  t.match(garbage.body.error_description, /^actor_token:/)
+})
+
+t.test('requested_token_type jwt is honoured; other types are refused', async (t) => {
+  const root = await rootToken(b, client)
+  const jwt = await exchangeToken(b, root, { requested_token_type: 'urn:ietf:params:oauth:token-type:jwt' })
+  t.equal(jwt.body.issued_token_type, 'urn:ietf:params:oauth:token-type:jwt')
+  const saml = await exchangeToken(b, root, { requested_token_type: 'urn:ietf:params:oauth:token-type:saml2' })
+  t.equal(saml.body.error, 'invalid_request')
+  const subjectType = await exchangeToken(b, root, { subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' })
+  t.equal(subjectType.body.error, 'invalid_request')
+})
+
+t.test('malformed forms get the contract error and never a 500', async (t) => {
+  const cases: Array<[Record<string, string | string[]>, number, string]> = [
+    [{}, 400, 'invalid_request'],
+    [{ grant_type: 'password' }, 400, 'unsupported_grant_type'],
+    [{ grant_type: ['client_credentials', 'client_credentials'] }, 400, 'invalid_request'],
+    [{ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange' }, 400, 'invalid_request'],
+    [{ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'abc' }, 400, 'invalid_request'],
+    [{ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'abc', subject_token_type: accessTokenType }, 400, 'invalid_request'],
+    [{ grant_type: 'client_credentials' }, 401, 'invalid_client'],
+    [{ grant_type: 'client_credentials', client_id: client.clientId, client_secret: client.clientSecret, scope: 'bad"scope' }, 400, 'invalid_request']
+  ]
+  for (const [fields, status, error] of cases) {
+    const r = await b.form('/oauth/token', fields)
+    t.equal(r.status, status, JSON.stringify(fields))
+    t.equal(r.body.error, error, JSON.stringify(fields))
+  }
+  const json = await fetch(`${b.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"grant_type":"client_credentials"}' })
+  t.equal(json.status, 400)
+  t.equal((await json.json()).error, 'invalid_request')
+  const huge = await fetch(`${b.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=' + 'x'.repeat(200_000) })
+  t.equal(huge.status, 413)
+  t.equal((await huge.json()).error, 'invalid_request')
+  const badEncoding = await fetch(`${b.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=koi8-r' }, body: 'grant_type=x' })
+  t.ok(badEncoding.status >= 400 && badEncoding.status < 500)
+})
+
+t.test('metadata and JWKS describe the issuer and its keys', async (t) => {
+  const m = await (await fetch(`${b.url}/.well-known/oauth-authorization-server`)).json()
+  t.match(m, { issuer: b.url, token_endpoint: `${b.url}/oauth/token`, jwks_uri: `${b.url}/.well-known/jwks.json` })
+  t.ok(m.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:token-exchange'))
+  const jwks = await (await fetch(`${b.url}/.well-known/jwks.json`)).json()
+  t.equal(jwks.keys.length, 1)
+  t.match(jwks.keys[0], { kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig', kid: String })
+  t.notOk('d' in jwks.keys[0], 'no private part')
+})
