@@ -1,5 +1,4 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 
 export interface Child {
@@ -81,17 +80,5 @@ export async function forkAndAsk<T> (modulePath: string, message: unknown, timeo
   } catch (err) {
     await child.stop()
     throw new Error(`${(err as Error).message}\n${child.stderrTail()}`)
-  }
-}
-
-/** CPU time (user + system) a process has used so far, in milliseconds, from /proc. */
-export async function cpuMsOf (pid: number): Promise<number | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // Fields 14 and 15 of proc(5) are utime and stime, in clock ticks (100 per second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) * 10
-  } catch {
-    return undefined
   }
 }

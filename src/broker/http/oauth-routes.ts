@@ -77,7 +77,7 @@ async function revocation (ctx: BrokerContext, req: Request, res: Response): Pro
 /** The OAuth endpoints and the RFC 8414 metadata. */
 export function oauthRoutes (ctx: BrokerContext): Router {
   const r = express.Router()
-  const form = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 64 })
+  const form = express.urlencoded({ extended: false, limit: '256kb', parameterLimit: 64 })
   r.get('/.well-known/oauth-authorization-server', (_req, res) => {
     res.json({
       issuer: ctx.issuer,

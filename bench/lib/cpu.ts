@@ -1,0 +1,43 @@
+import { readdir, readFile } from 'node:fs/promises'
+
+// proc(5): utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
+const msPerTick = 10
+
+async function statOf (pid: string): Promise<{ comm: string, cpuMs: number } | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    const close = stat.lastIndexOf(')')
+    const fields = stat.slice(close + 2).split(' ')
+    return { comm: stat.slice(stat.indexOf('(') + 1, close), cpuMs: (Number(fields[11]) + Number(fields[12])) * msPerTick }
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU time (user + system) process `pid` has used so far, in ms; undefined without /proc. */
+export async function cpuMsOf (pid: number): Promise<number | undefined> {
+  return (await statOf(String(pid)))?.cpuMs
+}
+
+/**
+ * CPU time used so far by every live process named `comm` (e.g. all PostgreSQL backends), in ms.
+ * Processes that exit in between are not counted, so compare runs whose connections stay open.
+ */
+export async function cpuMsOfCommand (comm: string): Promise<number> {
+  let total = 0
+  for (const pid of (await readdir('/proc').catch(() => [] as string[])).filter((d) => /^\d+$/.test(d))) {
+    const s = await statOf(pid)
+    if (s?.comm === comm) total += s.cpuMs
+  }
+  return total
+}
+
+/** Measures the CPU time `pid` and every process named `comm` spend while `fn` runs. */
+export async function cpuDuring<T> (pid: number, comm: string, fn: () => Promise<T>): Promise<{ result: T, processMs: number, commMs: number }> {
+  const p0 = await cpuMsOf(pid) ?? Number.NaN
+  const c0 = await cpuMsOfCommand(comm)
+  const result = await fn()
+  const p1 = await cpuMsOf(pid) ?? Number.NaN
+  const c1 = await cpuMsOfCommand(comm)
+  return { result, processMs: p1 - p0, commMs: c1 - c0 }
+}

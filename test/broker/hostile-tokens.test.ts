@@ -1,0 +1,90 @@
+import { createHmac } from 'node:crypto'
+import t from 'tap'
+import { SignJWT, generateKeyPair, importPKCS8, type CryptoKey } from 'jose'
+import { claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
+
+const b = await startTestBroker()
+t.teardown(b.close)
+const client = await seedContractor(b)
+const good = await rootToken(b, client)
+const goodClaims = claimsOf(good)
+const goodHeader = JSON.parse(Buffer.from(good.split('.')[0], 'base64url').toString())
+
+// The test plays an insider who holds the broker's real private key, to show that claims
+// which the signature covers are still checked.
+const { rows } = await b.testDb.db.query<{ private_pkcs8: string, kid: string }>('SELECT kid, private_pkcs8 FROM signing_keys')
+const realKey: CryptoKey = await importPKCS8(rows[0].private_pkcs8, 'EdDSA')
+const now = Math.floor(b.clock.now() / 1000)
+
+const b64 = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url')
+async function signed (claims: Record<string, unknown>, key: CryptoKey = realKey, kid = goodHeader.kid): Promise<string> {
+  return await new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid }).sign(key)
+}
+function nestedAct (levels: number): unknown {
+  let act: Record<string, unknown> = { sub: 'a' }
+  for (let i = 1; i < levels; i++) act = { sub: 'a', act }
+  return act
+}
+
+const jwks = await (await fetch(`${b.url}/.well-known/jwks.json`)).json()
+const publicX = Buffer.from(JSON.stringify(jwks.keys[0]))
+const hmacHeader = b64({ alg: 'HS256', typ: 'at+jwt', kid: goodHeader.kid })
+const hmacBody = b64(goodClaims)
+const stranger = (await generateKeyPair('EdDSA', { crv: 'Ed25519' })).privateKey
+const [h, p, s] = good.split('.')
+
+const hostile: Record<string, () => Promise<string>> = {
+  'alg none': async () => `${b64({ alg: 'none', typ: 'at+jwt', kid: goodHeader.kid })}.${p}.`,
+  'an HMAC token signed with the public key': async () => `${hmacHeader}.${hmacBody}.${createHmac('sha256', publicX).update(`${hmacHeader}.${hmacBody}`).digest('base64url')}`,
+  'an unknown kid': async () => await signed(goodClaims, stranger, 'no-such-key'),
+  'a stranger key claiming our kid': async () => await signed(goodClaims, stranger),
+  'another issuer': async () => await signed({ ...goodClaims, iss: 'https://evil.example' }),
+  expired: async () => await signed({ ...goodClaims, exp: now - 60, iat: now - 120 }),
+  'nbf in the future': async () => await signed({ ...goodClaims, nbf: now + 600 }),
+  'a tampered payload': async () => `${h}.${b64({ ...goodClaims, scope: 'api:* db:* ssh:*' })}.${s}`,
+  'a forged lineage claim (unsigned change)': async () => `${h}.${b64({ ...goodClaims, lineage: { ...goodClaims.lineage, principals: ['bob', 'ci-nightly'] } })}.${s}`,
+  'a lineage whose chain disagrees with its depth': async () => await signed({ ...goodClaims, lineage: { ...goodClaims.lineage, depth: 2 } }),
+  'a lineage whose last principal is not the sub': async () => await signed({ ...goodClaims, lineage: { ...goodClaims.lineage, principals: ['alice'] } }),
+  'a 64 KB token': async () => `${h}.${b64({ ...goodClaims, pad: 'x'.repeat(64 * 1024) })}.${s}`,
+  'a deeply nested act (signed)': async () => await signed({ ...goodClaims, act: nestedAct(600) }),
+  'a deeply nested act (oversized)': async () => `${h}.${b64(JSON.stringify({ ...goodClaims, act: null }).replace('"act":null', '"act":' + '{"sub":"a","act":'.repeat(5_000) + '{"sub":"a"}' + '}'.repeat(5_000)))}.${s}`,
+  'a typ other than at+jwt': async () => await new SignJWT(goodClaims).setProtectedHeader({ alg: 'EdDSA', kid: goodHeader.kid, typ: 'JWT' }).sign(realKey),
+  'garbage': async () => 'not-a-token',
+  'three dots of nothing': async () => '..',
+  'binary junk': async () => Buffer.from([0xff, 0xfe, 0x00, 0x41]).toString('latin1')
+}
+
+t.test('hostile subject tokens are invalid_request, never a 500, and the server keeps serving', async (t) => {
+  for (const [name, make] of Object.entries(hostile)) {
+    const token = await make()
+    // A legitimate exchange runs alongside every hostile one.
+    const [bad, ok] = await Promise.all([exchangeToken(b, token), exchangeToken(b, good, { actor: 'bystander' })])
+    t.equal(bad.status, 400, `${name}: status`)
+    t.equal(bad.body.error, 'invalid_request', `${name}: error`)
+    t.match(bad.body.error_description, /^subject_token: /, `${name}: says which token`)
+    t.equal(ok.status, 200, `${name}: a legitimate exchange still works`)
+  }
+})
+
+t.test('each hostile token is told apart by its description', async (t) => {
+  const why = async (name: string): Promise<string> => (await exchangeToken(b, await hostile[name]())).body.error_description
+  t.match(await why('alg none'), /algorithm not allowed/)
+  t.match(await why('an HMAC token signed with the public key'), /algorithm not allowed/)
+  t.match(await why('an unknown kid'), /unknown signing key/)
+  t.match(await why('a stranger key claiming our kid'), /signature verification failed/)
+  t.match(await why('another issuer'), /"iss"/)
+  t.match(await why('expired'), /expired/)
+  t.match(await why('nbf in the future'), /not yet valid/)
+  t.match(await why('a tampered payload'), /signature verification failed/)
+  t.match(await why('a lineage whose chain disagrees with its depth'), /lineage/)
+  t.match(await why('a 64 KB token'), /longer than/)
+  t.match(await why('a deeply nested act (signed)'), /act does not match/)
+})
+
+t.test('introspection answers hostile tokens with active:false and nothing else', async (t) => {
+  for (const [name, make] of Object.entries(hostile)) {
+    const r = await b.form('/oauth/introspect', { token: await make() }, { authorization: 'Bearer ladm_test-admin-token-0123456789' })
+    t.equal(r.status, 200, name)
+    t.same(r.body, { active: false }, name)
+  }
+})
