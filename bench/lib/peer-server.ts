@@ -37,6 +37,8 @@ function configuration (jwks: { keys: Array<Record<string, unknown>> }, clientId
       redirect_uris: [],
       token_endpoint_auth_method: 'client_secret_basic'
     }],
+    // The keystore holds only the Ed25519 key, so the default RS256 would match no key.
+    clientDefaults: { id_token_signed_response_alg: 'EdDSA' },
     scopes: [scope],
     ttl: { ClientCredentials: 3600 },
     features: {

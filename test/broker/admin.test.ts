@@ -1,0 +1,71 @@
+import t from 'tap'
+import { adminToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
+import { hashSecret } from '../../src/secrets.js'
+
+const b = await startTestBroker()
+t.teardown(b.close)
+
+t.test('the admin API refuses a missing or wrong admin token', async (t) => {
+  for (const auth of [undefined, 'Bearer nope', `Basic ${adminToken}`, `Bearer ${adminToken}x`]) {
+    const r = await fetch(`${b.url}/v1/principals/alice`, { headers: auth === undefined ? {} : { authorization: auth } })
+    t.equal(r.status, 401, String(auth))
+    t.match(await r.json(), { error: 'unauthorized' })
+    t.ok(r.headers.get('www-authenticate'))
+  }
+})
+
+t.test('principals are created once, with checked fields', async (t) => {
+  const ok = await b.admin('POST', '/v1/principals', { id: 'dana', kind: 'human', email: 'dana@example.com', grants: ['db:read', 'db:read'] })
+  t.equal(ok.status, 201)
+  t.match(ok.body, { id: 'dana', kind: 'human', status: 'active', sponsor: null, ends_at: null, grants: ['db:read'], usable_scopes: ['db:read'] })
+  t.equal((await b.admin('POST', '/v1/principals', { id: 'dana', kind: 'human' })).status, 409)
+  t.equal((await b.admin('POST', '/v1/principals', { id: 'dana2', kind: 'human', email: 'dana@example.com' })).status, 409, 'email is unique')
+  const bad: Array<[unknown, RegExp]> = [
+    [{ id: 'x', kind: 'robot' }, /kind/],
+    [{ id: '', kind: 'human' }, /id/],
+    [{ id: 'a b', kind: 'human' }, /id/],
+    [{ id: 'svc', kind: 'service' }, /sponsor/],
+    [{ id: 'svc', kind: 'service', sponsor: 'nobody' }, /does not exist/],
+    [{ id: 'h', kind: 'human', sponsor: 'dana' }, /no sponsor/],
+    [{ id: 'h', kind: 'human', grants: ['db:drop'] }, /unknown action/],
+    [{ id: 'h', kind: 'human', grants: 'db:read' }, /array/],
+    [{ id: 'h', kind: 'human', ends_at: 'tomorrow' }, /ends_at/],
+    [{ id: 'h', kind: 'human', email: 'not-an-address' }, /email/],
+    [[1, 2], /JSON object/]
+  ]
+  for (const [body, why] of bad) {
+    const r = await b.admin('POST', '/v1/principals', body)
+    t.equal(r.status, 400, JSON.stringify(body))
+    t.equal(r.body.error, 'invalid_request')
+    t.match(r.body.error_description, why)
+  }
+  await b.admin('POST', '/v1/principals', { id: 'svc-a', kind: 'service', sponsor: 'dana' })
+  const bySvc = await b.admin('POST', '/v1/principals', { id: 'svc-b', kind: 'service', sponsor: 'svc-a' })
+  t.equal(bySvc.status, 400, 'a service cannot sponsor a service')
+  const malformed = await fetch(`${b.url}/v1/principals`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: '{"id":' })
+  t.equal(malformed.status, 400)
+  t.equal((await malformed.json()).error, 'invalid_request')
+})
+
+t.test('grants can be replaced and unknown principals are 404', async (t) => {
+  const r = await b.admin('PUT', '/v1/principals/dana/grants', { grants: ['api:*'] })
+  t.equal(r.status, 200)
+  t.same(r.body.grants, ['api:*'])
+  t.equal((await b.admin('PUT', '/v1/principals/ghost/grants', { grants: [] })).status, 404)
+  t.equal((await b.admin('GET', '/v1/principals/ghost')).status, 404)
+  t.equal((await b.admin('POST', '/v1/principals/ghost/offboard')).status, 404)
+  t.equal((await b.admin('POST', '/v1/principals/ghost/clients')).status, 404)
+  t.equal((await b.admin('GET', '/v1/tokens/ghost')).status, 404)
+  t.equal((await b.admin('GET', '/v1/tokens/ghost/tree')).status, 404)
+  t.equal((await b.admin('GET', '/v1/nothing-here')).status, 404)
+})
+
+t.test('client secrets and the admin token are stored only as hashes', async (t) => {
+  const client = await seedContractor(b)
+  const { rows } = await b.testDb.db.query<{ secret_hash: Buffer }>('SELECT secret_hash FROM clients WHERE client_id = $1', [client.clientId])
+  t.same(Buffer.from(rows[0].secret_hash), hashSecret(client.clientSecret))
+  const dump = JSON.stringify((await b.testDb.db.query('SELECT * FROM clients')).rows) + JSON.stringify((await b.testDb.db.query('SELECT * FROM settings')).rows)
+  t.notMatch(dump, client.clientSecret)
+  t.notMatch(dump, adminToken)
+  t.ok(await rootToken(b, client))
+})
