@@ -117,10 +117,10 @@ function report (lineage: Side, peer: Side, durable: boolean): boolean {
     const r = s.result
     const sent = r.requests + r.warmupRequests
     return [s.name, String(r.requests), String(r.errors), fixed(r.rate, 0), fixed(r.latency.p50, 2), fixed(r.latency.p90, 2), fixed(r.latency.p99, 2), fixed(r.latency.max, 1),
-      fixed(s.serverCpuMs * 1000 / sent, 0), s.postgresCpuMs === 0 ? '-' : fixed(s.postgresCpuMs * 1000 / sent, 0)]
+      fixed(s.serverCpuMs * 1000 / sent, 0), s.postgresCpuMs === 0 ? '-' : fixed(s.postgresCpuMs * 1000 / sent, 0), fixed(r.generatorCpuUsPerRequest, 0)]
   }
   console.log('')
-  console.log(table(['', 'requests', 'errors', 'rate req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'server CPU µs/req', 'postgres CPU µs/req'], [row(lineage), row(peer)]))
+  console.log(table(['', 'requests', 'errors', 'rate req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'server CPU µs/req', 'postgres CPU µs/req', 'load-gen CPU µs/req'], [row(lineage), row(peer)]))
   for (const s of [lineage, peer]) {
     for (const e of s.result.errorSamples) console.log(`  ${s.name} error: ${e}`)
   }
@@ -131,7 +131,7 @@ function report (lineage: Side, peer: Side, durable: boolean): boolean {
   console.log(`ratio Lineage / peer rate: ${fixed(ratio, 2)} × (target ≥ ${targetRatio}): ${ratioOk ? 'met' : 'NOT met'}`)
   console.log(`Lineage p99: ${fixed(lineage.result.latency.p99, 2)} ms (target ≤ ${targetP99Ms} ms): ${p99Ok ? 'met' : 'NOT met'}`)
   console.log(`every exchange durably recorded: ${durable ? 'yes' : 'NO'}`)
-  console.log('(CPU µs/req: CPU time of the server process, and of all PostgreSQL processes, over warm-up + measured requests)')
+  console.log('(CPU µs/req: CPU time of the server process, of all PostgreSQL processes and of the load generator, over warm-up + measured requests)')
   return ratioOk && p99Ok && durable && lineage.result.errors === 0
 }
 

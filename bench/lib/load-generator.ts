@@ -135,10 +135,12 @@ async function measure (spec: LoadSpec, call: (body: string) => Promise<HttpResu
 async function run (spec: LoadSpec): Promise<LoadResult> {
   const agent = keepAliveAgent(spec.concurrency)
   const call = requester(spec, agent)
+  const cpu0 = process.cpuUsage()
   const warmupRequests = await warmUp(spec, call)
   const result = await measure(spec, call)
+  const cpu = process.cpuUsage(cpu0)
   agent.destroy()
-  return { ...result, warmupRequests }
+  return { ...result, warmupRequests, generatorCpuUsPerRequest: (cpu.user + cpu.system) / (warmupRequests + spec.requests) }
 }
 
 process.once('message', (spec) => {

@@ -42,5 +42,7 @@ export interface LoadResult {
   /** Latency of every measured request, successful or not. */
   latency: Latency
   warmupRequests: number
+  /** CPU time the load generator itself used per request (warm-up and measured), in µs. */
+  generatorCpuUsPerRequest: number
   jtis: string[]
 }

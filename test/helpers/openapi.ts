@@ -106,9 +106,9 @@ export class OpenApi {
     const op = this.doc.paths[tpl][method.toLowerCase()]
     if (op === undefined) return `undocumented operation ${method} ${tpl}`
     const opKey = `${method.toUpperCase()} ${tpl}`
-    this.exercised.add(opKey)
     let response = op.responses?.[String(res.status)]
     if (response === undefined) return `${opKey}: status ${res.status} is not documented (body ${JSON.stringify(res.body)})`
+    this.exercised.add(opKey)
     if (typeof response.$ref === 'string') response = pointer(this.doc, response.$ref)
 
     const problems: string[] = []

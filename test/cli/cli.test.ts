@@ -1,0 +1,98 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { claimsOf } from '../helpers/broker.js'
+import { createTestDatabase, databaseUrl } from '../helpers/db.js'
+import { cliPath, run, startLineage } from '../helpers/process.js'
+
+const dir = await mkdtemp(join(tmpdir(), 'lineage-cli-'))
+const fresh = databaseUrl === undefined ? undefined : await createTestDatabase()
+const adminToken = 'ladm_cli-test-admin-token-0123456789'
+const server = await startLineage({
+  LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_LOG_LEVEL: 'warn', LINEAGE_ADMIN_TOKEN: adminToken,
+  ...(fresh !== undefined ? { DATABASE_URL: fresh.url } : {})
+})
+t.teardown(async () => {
+  await server.stop()
+  await fresh?.drop()
+  await rm(dir, { recursive: true, force: true })
+})
+const url = server.listening.broker
+const admin = async (path: string, body?: unknown): Promise<any> => await (await fetch(url + path, {
+  method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body ?? {})
+})).json()
+await admin('/v1/principals', { id: 'alice', kind: 'human', grants: ['api:*', 'db:read'] })
+await admin('/v1/principals', { id: 'ci-nightly', kind: 'service', sponsor: 'alice', grants: ['api:*', 'db:read'] })
+const client = await admin('/v1/principals/ci-nightly/clients')
+const root = (await (await fetch(`${url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret }) })).json()).access_token
+
+const lineage = async (args: string[], env: Record<string, string> = {}): ReturnType<typeof run> => await run(process.execPath, [cliPath, ...args], { LINEAGE_URL: url, ...env })
+
+t.test('lineage exchange prints a narrower child of LINEAGE_TOKEN and tells the broker who asked', async (t) => {
+  const r = await lineage(['exchange', '--scope', 'db:read', '--actor', 'nightly-build'], { LINEAGE_TOKEN: root, GITHUB_RUN_ID: '123' })
+  t.equal(r.code, 0, r.stderr)
+  const c = claimsOf(r.stdout.trim())
+  t.equal(c.scope, 'db:read')
+  t.same(c.act, { sub: 'nightly-build' })
+  const node = await (await fetch(`${url}/v1/tokens/${c.jti}`, { headers: { authorization: `Bearer ${adminToken}` } })).json()
+  t.match(node.context, { run: 'GITHUB_RUN_ID=123', pid: /^\d+$/, host: String })
+})
+
+t.test('lineage exec gives each spawned process its own child token, nesting as processes nest', async (t) => {
+  const show = 'process.stdout.write(process.env.LINEAGE_TOKEN)'
+  const r = await lineage(['exec', '--actor', 'outer', '--', process.execPath, cliPath, 'exec', '--scope', 'api:read', '--', process.execPath, '-e', show], { LINEAGE_TOKEN: root })
+  t.equal(r.code, 0, r.stderr)
+  const c = claimsOf(r.stdout)
+  t.equal(c.lineage.depth, 2)
+  t.same(c.act, { sub: 'node', act: { sub: 'outer' } }, 'the actor defaults to the command name')
+  t.equal(c.scope, 'api:read')
+  const code = await lineage(['exec', '--', process.execPath, '-e', 'process.exit(7)'], { LINEAGE_TOKEN: root })
+  t.equal(code.code, 7, 'exec exits with the command\'s code')
+})
+
+t.test('lineage refuses clearly when it cannot get a child token', async (t) => {
+  const none = await lineage(['exchange'])
+  t.equal(none.code, 2)
+  t.match(none.stderr, 'LINEAGE_TOKEN is not set')
+  const wider = await lineage(['exec', '--scope', 'ssh:exec', '--', 'true'], { LINEAGE_TOKEN: root })
+  t.equal(wider.code, 1)
+  t.match(wider.stderr, /invalid_scope/)
+  const down = await run(process.execPath, [cliPath, 'exchange'], { LINEAGE_URL: 'http://127.0.0.1:1', LINEAGE_TOKEN: root })
+  t.equal(down.code, 1)
+  t.match(down.stderr, 'cannot reach the broker')
+  const unknown = await lineage(['frobnicate'])
+  t.equal(unknown.code, 2)
+  const help = await lineage(['help'])
+  t.equal(help.code, 0)
+  t.match(help.stdout, 'lineage exec')
+})
+
+t.test('lineage token inspect draws the chain from the root to this token', async (t) => {
+  const child = (await lineage(['exchange', '--actor', 'step-1'], { LINEAGE_TOKEN: root })).stdout.trim()
+  const grandchild = (await lineage(['exchange', '--actor', 'step-2'], { LINEAGE_TOKEN: child })).stdout.trim()
+  const r = await lineage(['token', 'inspect', grandchild])
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, 'lineage  alice (sponsor) → ci-nightly')
+  t.match(r.stdout, `${claimsOf(root).jti}  root`)
+  t.match(r.stdout, `└─ ${claimsOf(child).jti}  actor step-1`)
+  t.match(r.stdout, `└─ ${claimsOf(grandchild).jti}  actor step-2  ← this token`)
+  const json = await lineage(['token', 'inspect', '--json'], { LINEAGE_TOKEN: grandchild })
+  t.equal(JSON.parse(json.stdout).claims.jti, claimsOf(grandchild).jti)
+  const junk = await lineage(['token', 'inspect', 'junk'])
+  t.equal(junk.code, 1)
+  t.match(junk.stderr, 'not a JWT')
+})
+
+t.test('lineage keys rotate adds a key and old tokens keep working', async (t) => {
+  const r = await lineage(['keys', 'rotate'], { LINEAGE_ADMIN_TOKEN: adminToken })
+  t.equal(r.code, 0, r.stderr)
+  const kid = /new signing key (\S+);/.exec(r.stdout)?.[1]
+  const jwks = await (await fetch(`${url}/.well-known/jwks.json`)).json()
+  t.equal(jwks.keys.length, 2)
+  t.ok(jwks.keys.some((k: { kid: string }) => k.kid === kid))
+  const after = await lineage(['exchange'], { LINEAGE_TOKEN: root })
+  t.equal(after.code, 0, 'a token signed before the rotation still exchanges')
+  const noAdmin = await lineage(['keys', 'rotate'])
+  t.equal(noAdmin.code, 2)
+})

@@ -1,0 +1,44 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { run, startLineage } from './helpers/process.js'
+
+t.test('npm start on a fresh data directory runs on embedded PGlite, prints the admin token once and the listening line', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lineage-start-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_LOG_LEVEL: 'warn' }
+  const first = await startLineage(env)
+  t.match(first.listening, { broker: /^http:\/\/127\.0\.0\.1:\d+$/ })
+  t.match(first.adminToken, /^ladm_/)
+  const meta = await (await fetch(`${first.listening.broker}/.well-known/oauth-authorization-server`)).json()
+  t.equal(meta.issuer, first.listening.broker)
+  const me = await fetch(`${first.listening.broker}/v1/principals/nobody`, { headers: { authorization: `Bearer ${first.adminToken}` } })
+  t.equal(me.status, 404, 'the printed admin token works')
+  const ready = await fetch(`${first.listening.broker}/readyz`)
+  t.equal(ready.status, 200)
+  t.equal(await first.stop(), 0, 'a graceful stop exits 0')
+
+  const second = await startLineage(env)
+  t.equal(second.adminToken, undefined, 'the admin token is printed on the first start only')
+  const again = await fetch(`${second.listening.broker}/v1/principals/nobody`, { headers: { authorization: `Bearer ${first.adminToken}` } })
+  t.equal(again.status, 404, 'and keeps working after a restart')
+  await second.stop()
+})
+
+t.test('bad configuration stops the process at start with one line naming the variable', async (t) => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ LINEAGE_BROKER_PORT: 'abc' }, 'LINEAGE_BROKER_PORT'],
+    [{ LINEAGE_ROLE: 'everything' }, 'LINEAGE_ROLE'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ LINEAGE_MAX_DEPTH: '0' }, 'LINEAGE_MAX_DEPTH'],
+    [{ LINEAGE_ADMIN_TOKEN: 'short' }, 'LINEAGE_ADMIN_TOKEN']
+  ]
+  for (const [env, name] of cases) {
+    const r = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], env)
+    t.equal(r.code, 2, name)
+    const lines = r.stderr.trim().split('\n')
+    t.equal(lines.length, 1, `${name}: one line`)
+    t.match(lines[0], name)
+  }
+})
