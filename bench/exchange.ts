@@ -23,8 +23,9 @@
  * a database with a random name is created and dropped at the end, even on error.
  */
 import type { Agent } from 'node:http'
+import { availableParallelism } from 'node:os'
 import { withCleanup } from './lib/cleanup.js'
-import { cpuDuring } from './lib/cpu.js'
+import { cpuDuring, type CpuSpent } from './lib/cpu.js'
 import { createBenchDatabase, withClient, type BenchDatabase } from './lib/database.js'
 import { envInt, profileArgs } from './lib/env.js'
 import { decodeJwt, jsonOf, keepAliveAgent, postForm } from './lib/http.js'
@@ -41,7 +42,7 @@ const rootPool = 64
 const targetRatio = 4
 const targetP99Ms = 25
 
-interface Side { name: string, result: LoadResult, serverCpuMs: number, postgresCpuMs: number }
+interface Side { name: string, result: LoadResult, cpu: CpuSpent<LoadResult> }
 
 function loadSpec (scenario: LoadSpec['scenario'], collectJtis: boolean): LoadSpec {
   return { scenario, concurrency, warmupMs: envInt('BENCH_WARMUP_MS', 2000), requests: envInt('BENCH_EXCHANGES', 20_000), collectJtis }
@@ -77,6 +78,15 @@ async function durability (db: BenchDatabase, r: LoadResult): Promise<{ lines: s
   })
 }
 
+/** Transactions committed on the bench database, per exchange: how well the ledger batches its inserts. */
+async function commitsLine (db: BenchDatabase, exchanges: number): Promise<string> {
+  // A backend reports its counters when it exits; Lineage has just stopped, give it a moment.
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const commits = await withClient(db.url, async (c) => Number((await c.query<{ n: string }>(
+    'SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0].n))
+  return `postgres: ${commits} transactions committed on the bench database over the whole run (setup included), ${fixed(commits / exchanges, 2)} per exchange sent`
+}
+
 async function benchLineage (defer: (what: string, fn: () => Promise<void>) => void): Promise<{ side: Side, durable: boolean }> {
   const db = await createBenchDatabase('lineage_bench')
   defer(`drop database ${db.name}`, db.drop)
@@ -88,11 +98,12 @@ async function benchLineage (defer: (what: string, fn: () => Promise<void>) => v
   agent.destroy()
   console.log(headerLine('Lineage root', roots[0]))
   const spec = loadSpec({ kind: 'exchange', tokenUrl: new URL('/oauth/token', lineage.url).toString(), roots, maxDepth }, true)
-  const { result, processMs, commMs } = await cpuDuring(lineage.child.pid, 'postgres', async () => await runLoad(spec))
-  const check = await durability(db, result)
+  const cpu = await cpuDuring(lineage.child.pid, 'postgres', async () => await runLoad(spec))
+  const check = await durability(db, cpu.result)
   for (const line of check.lines) console.log(line)
   await lineage.stop()
-  return { side: { name: 'Lineage token exchange', result, serverCpuMs: processMs, postgresCpuMs: commMs }, durable: check.ok }
+  console.log(await commitsLine(db, cpu.result.requests + cpu.result.warmupRequests))
+  return { side: { name: 'Lineage token exchange', result: cpu.result, cpu }, durable: check.ok }
 }
 
 async function benchPeer (defer: (what: string, fn: () => Promise<void>) => void): Promise<Side> {
@@ -107,20 +118,31 @@ async function benchPeer (defer: (what: string, fn: () => Promise<void>) => void
   if (alg !== 'EdDSA') throw new Error(`the peer issued alg ${String(alg)}, not EdDSA`)
   console.log(headerLine('peer (oidc-provider 9)', first.access_token))
   const spec = loadSpec({ kind: 'repeat', tokenUrl: peer.info.tokenUrl, headers, form }, false)
-  const { result, processMs } = await cpuDuring(peer.child.pid, 'postgres', async () => await runLoad(spec))
+  const cpu = await cpuDuring(peer.child.pid, 'postgres', async () => await runLoad(spec))
   await peer.child.stop()
-  return { name: 'peer: oidc-provider client_credentials', result, serverCpuMs: processMs, postgresCpuMs: 0 }
+  return { name: 'peer: oidc-provider client_credentials', result: cpu.result, cpu }
+}
+
+/** How busy the machine was during a side's load, and how much of that was none of ours. */
+function machineLine (s: Side, usesPostgres: boolean): string {
+  const { cpu, result: r } = s
+  const generatorMs = r.generatorCpuUsPerRequest * (r.requests + r.warmupRequests) / 1000
+  const other = cpu.machineMs - cpu.processMs - (usesPostgres ? cpu.commMs : 0) - generatorMs
+  const share = (ms: number): string => `${fixed(100 * ms / (cpu.wallMs * availableParallelism()), 0)}%`
+  const warn = other / cpu.machineMs > 0.05 ? '  ← other load on the machine: numbers are disturbed' : ''
+  return `  ${s.name}: machine ${share(cpu.machineMs)} busy over ${fixed(cpu.wallMs / 1000, 1)} s; server ${share(cpu.processMs)}, ` +
+    `${usesPostgres ? `postgres ${share(cpu.commMs)}, ` : ''}load generator ${share(generatorMs)}, everything else ${share(other)}${warn}`
 }
 
 function report (lineage: Side, peer: Side, durable: boolean): boolean {
-  const row = (s: Side): string[] => {
+  const row = (s: Side, usesPostgres: boolean): string[] => {
     const r = s.result
     const sent = r.requests + r.warmupRequests
     return [s.name, String(r.requests), String(r.errors), fixed(r.rate, 0), fixed(r.latency.p50, 2), fixed(r.latency.p90, 2), fixed(r.latency.p99, 2), fixed(r.latency.max, 1),
-      fixed(s.serverCpuMs * 1000 / sent, 0), s.postgresCpuMs === 0 ? '-' : fixed(s.postgresCpuMs * 1000 / sent, 0), fixed(r.generatorCpuUsPerRequest, 0)]
+      fixed(s.cpu.processMs * 1000 / sent, 0), usesPostgres ? fixed(s.cpu.commMs * 1000 / sent, 0) : '-', fixed(r.generatorCpuUsPerRequest, 0)]
   }
   console.log('')
-  console.log(table(['', 'requests', 'errors', 'rate req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'server CPU µs/req', 'postgres CPU µs/req', 'load-gen CPU µs/req'], [row(lineage), row(peer)]))
+  console.log(table(['', 'requests', 'errors', 'rate req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'server CPU µs/req', 'postgres CPU µs/req', 'load-gen CPU µs/req'], [row(lineage, true), row(peer, false)]))
   for (const s of [lineage, peer]) {
     for (const e of s.result.errorSamples) console.log(`  ${s.name} error: ${e}`)
   }
@@ -132,6 +154,9 @@ function report (lineage: Side, peer: Side, durable: boolean): boolean {
   console.log(`Lineage p99: ${fixed(lineage.result.latency.p99, 2)} ms (target ≤ ${targetP99Ms} ms): ${p99Ok ? 'met' : 'NOT met'}`)
   console.log(`every exchange durably recorded: ${durable ? 'yes' : 'NO'}`)
   console.log('(CPU µs/req: CPU time of the server process, of all PostgreSQL processes and of the load generator, over warm-up + measured requests)')
+  console.log('CPU share of the machine during each side\'s load (warm-up included):')
+  console.log(machineLine(lineage, true))
+  console.log(machineLine(peer, false))
   return ratioOk && p99Ok && durable && lineage.result.errors === 0
 }
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { run, startLineage } from './helpers/process.js'
+import { getJson } from './helpers/http.js'
 
 t.test('npm start on a fresh data directory runs on embedded PGlite, prints the admin token once and the listening line', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'lineage-start-'))
@@ -11,7 +12,7 @@ t.test('npm start on a fresh data directory runs on embedded PGlite, prints the 
   const first = await startLineage(env)
   t.match(first.listening, { broker: /^http:\/\/127\.0\.0\.1:\d+$/ })
   t.match(first.adminToken, /^ladm_/)
-  const meta = await (await fetch(`${first.listening.broker}/.well-known/oauth-authorization-server`)).json()
+  const meta = await getJson(`${first.listening.broker}/.well-known/oauth-authorization-server`)
   t.equal(meta.issuer, first.listening.broker)
   const me = await fetch(`${first.listening.broker}/v1/principals/nobody`, { headers: { authorization: `Bearer ${first.adminToken}` } })
   t.equal(me.status, 404, 'the printed admin token works')

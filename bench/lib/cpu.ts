@@ -32,12 +32,38 @@ export async function cpuMsOfCommand (comm: string): Promise<number> {
   return total
 }
 
-/** Measures the CPU time `pid` and every process named `comm` spend while `fn` runs. */
-export async function cpuDuring<T> (pid: number, comm: string, fn: () => Promise<T>): Promise<{ result: T, processMs: number, commMs: number }> {
+/** Busy CPU time of the whole machine so far (every state of /proc/stat but idle and iowait), in ms. */
+export async function machineBusyMs (): Promise<number> {
+  try {
+    const cpu = (await readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal (guest time is already inside user).
+    return (cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]) * msPerTick
+  } catch {
+    return Number.NaN
+  }
+}
+
+export interface CpuSpent<T> {
+  result: T
+  /** CPU ms of process `pid`. */
+  processMs: number
+  /** CPU ms of every process named `comm`. */
+  commMs: number
+  /** Busy CPU ms of the whole machine, everything included. */
+  machineMs: number
+  wallMs: number
+}
+
+/** Measures the CPU time `pid`, every process named `comm` and the whole machine spend while `fn` runs. */
+export async function cpuDuring<T> (pid: number, comm: string, fn: () => Promise<T>): Promise<CpuSpent<T>> {
   const p0 = await cpuMsOf(pid) ?? Number.NaN
   const c0 = await cpuMsOfCommand(comm)
+  const m0 = await machineBusyMs()
+  const t0 = Date.now()
   const result = await fn()
+  const wallMs = Date.now() - t0
   const p1 = await cpuMsOf(pid) ?? Number.NaN
   const c1 = await cpuMsOfCommand(comm)
-  return { result, processMs: p1 - p0, commMs: c1 - c0 }
+  const m1 = await machineBusyMs()
+  return { result, processMs: p1 - p0, commMs: c1 - c0, machineMs: m1 - m0, wallMs }
 }

@@ -31,9 +31,9 @@ export interface PrincipalView {
 export interface NewPrincipal {
   id: string
   kind: 'human' | 'service'
-  email?: string
-  sponsor?: string
-  ends_at?: string
+  email?: string | null
+  sponsor?: string | null
+  ends_at?: string | null
   grants?: string[]
 }
 
@@ -105,22 +105,27 @@ async function present (q: Queryable, p: FullRow, nowMs: number): Promise<Princi
 export async function createPrincipal (ctx: BrokerContext, input: NewPrincipal): Promise<PrincipalView> {
   if (typeof input.id !== 'string' || !idShape.test(input.id)) throw new InvalidInput('id must be 1-128 characters of letters, digits and ._@+-')
   if (input.kind !== 'human' && input.kind !== 'service') throw new InvalidInput('kind must be "human" or "service"')
-  if (input.email !== undefined && (typeof input.email !== 'string' || !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(input.email))) throw new InvalidInput('email is not an address')
+  // JSON null and an absent member mean the same: a principal read back can be sent again.
+  const email = input.email ?? undefined
+  const sponsor = input.sponsor ?? undefined
+  if (email !== undefined && (typeof email !== 'string' || !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email))) throw new InvalidInput('email is not an address')
   const grants = checkGrants(input.grants ?? [])
   let endsAt: Date | null = null
   if (input.ends_at !== undefined && input.ends_at !== null) {
     endsAt = new Date(input.ends_at)
     if (typeof input.ends_at !== 'string' || Number.isNaN(endsAt.getTime())) throw new InvalidInput('ends_at must be an RFC 3339 date-time')
   }
-  if (input.kind === 'service' && (input.sponsor === undefined || input.sponsor === null)) throw new InvalidInput('a service needs a sponsor: an active human')
-  if (input.kind === 'human' && input.sponsor !== undefined && input.sponsor !== null) throw new InvalidInput('a human has no sponsor')
+  if (input.kind === 'service' && sponsor === undefined) throw new InvalidInput('a service needs a sponsor: an active human')
+  if (input.kind === 'service' && endsAt !== null) throw new InvalidInput('ends_at is a human\'s contract end; a service ends with its sponsor')
+  if (input.kind === 'human' && sponsor !== undefined) throw new InvalidInput('a human has no sponsor')
+  if (sponsor !== undefined && typeof sponsor !== 'string') throw new InvalidInput('sponsor must be a principal id')
   const now = ctx.clock.now()
   const row = await ctx.db.tx(async (q) => {
-    if (input.sponsor !== undefined) await activeHuman(q, input.sponsor, now)
+    if (sponsor !== undefined) await activeHuman(q, sponsor, now)
     const { rows } = await q.query<FullRow>(
       `INSERT INTO principals (id, kind, email, sponsor, ends_at, grants) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT DO NOTHING RETURNING ${columns}`,
-      [input.id, input.kind, input.email ?? null, input.sponsor ?? null, endsAt, grants])
+      [input.id, input.kind, email ?? null, sponsor ?? null, endsAt, grants])
     if (rows.length === 0) throw new Conflict(`principal ${input.id} (or its email) already exists`)
     await appendChange(q, principalChange(rows[0]))
     return rows[0]

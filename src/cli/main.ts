@@ -3,6 +3,7 @@ import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
 import { adminCall, BrokerError, exchangeToken, type ExchangeOptions } from './broker-client.js'
 import { decodeToken, describeToken } from './inspect.js'
+import { renderTree, type TreeNode } from './tree.js'
 
 const help = `lineage: identity-lineage token broker, command-line tool
 
@@ -14,6 +15,8 @@ Usage:
       The actor defaults to CMD's name. Exits with CMD's exit code.
   lineage token inspect [TOKEN] [--json]
       Decode a token (default: LINEAGE_TOKEN) and show its chain as a tree. Does not verify.
+  lineage tree JTI
+      Draw the lineage tree below token JTI with each token's status (needs LINEAGE_ADMIN_TOKEN).
   lineage keys rotate
       Add a new signing key (needs LINEAGE_ADMIN_TOKEN); tokens signed by the old key stay
       valid until they expire.
@@ -22,7 +25,7 @@ Usage:
 Environment:
   LINEAGE_URL          broker URL (default http://127.0.0.1:7400)
   LINEAGE_TOKEN        the current process's token
-  LINEAGE_ADMIN_TOKEN  admin token, for 'keys rotate'
+  LINEAGE_ADMIN_TOKEN  admin token, for 'tree' and 'keys rotate'
 `
 
 type Env = Record<string, string | undefined>
@@ -90,11 +93,22 @@ async function runToken (args: string[], env: Env): Promise<number> {
   return 0
 }
 
-async function runKeys (args: string[], env: Env): Promise<number> {
-  if (args[0] !== 'rotate' || args.length !== 1) throw new UsageError('usage: lineage keys rotate')
+function adminToken (env: Env): string {
   const admin = env.LINEAGE_ADMIN_TOKEN
   if (admin === undefined || admin === '') throw new UsageError('LINEAGE_ADMIN_TOKEN is not set')
-  const out = await adminCall(brokerUrl(env), admin, 'POST', '/v1/keys/rotate') as { kid: string }
+  return admin
+}
+
+async function runTree (args: string[], env: Env): Promise<number> {
+  if (args.length !== 1) throw new UsageError('usage: lineage tree JTI')
+  const tree = await adminCall(brokerUrl(env), adminToken(env), 'GET', `/v1/tokens/${encodeURIComponent(args[0])}/tree`) as TreeNode
+  process.stdout.write(renderTree(tree) + '\n')
+  return 0
+}
+
+async function runKeys (args: string[], env: Env): Promise<number> {
+  if (args[0] !== 'rotate' || args.length !== 1) throw new UsageError('usage: lineage keys rotate')
+  const out = await adminCall(brokerUrl(env), adminToken(env), 'POST', '/v1/keys/rotate') as { kid: string }
   process.stdout.write(`new signing key ${out.kid}; tokens signed by earlier keys stay valid until they expire\n`)
   return 0
 }
@@ -107,6 +121,7 @@ export async function cli (argv: string[], env: Env): Promise<number> {
       case 'exchange': return await runExchange(rest, env)
       case 'exec': return await runExec(rest, env)
       case 'token': return await runToken(rest, env)
+      case 'tree': return await runTree(rest, env)
       case 'keys': return await runKeys(rest, env)
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(help)

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { adminToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
 import { hashSecret } from '../../src/secrets.js'
+import { bodyOf } from '../helpers/http.js'
 
 const b = await startTestBroker()
 t.teardown(b.close)
@@ -9,7 +10,7 @@ t.test('the admin API refuses a missing or wrong admin token', async (t) => {
   for (const auth of [undefined, 'Bearer nope', `Basic ${adminToken}`, `Bearer ${adminToken}x`]) {
     const r = await fetch(`${b.url}/v1/principals/alice`, { headers: auth === undefined ? {} : { authorization: auth } })
     t.equal(r.status, 401, String(auth))
-    t.match(await r.json(), { error: 'unauthorized' })
+    t.match(await bodyOf(r), { error: 'unauthorized' })
     t.ok(r.headers.get('www-authenticate'))
   }
 })
@@ -44,7 +45,7 @@ t.test('principals are created once, with checked fields', async (t) => {
   t.equal(bySvc.status, 400, 'a service cannot sponsor a service')
   const malformed = await fetch(`${b.url}/v1/principals`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: '{"id":' })
   t.equal(malformed.status, 400)
-  t.equal((await malformed.json()).error, 'invalid_request')
+  t.equal((await bodyOf(malformed)).error, 'invalid_request')
 })
 
 t.test('grants can be replaced and unknown principals are 404', async (t) => {

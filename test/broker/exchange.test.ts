@@ -1,5 +1,6 @@
 import t from 'tap'
 import { accessTokenType, claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
+import { bodyOf, getJson } from '../helpers/http.js'
 
 const b = await startTestBroker({ maxDepth: 4 })
 t.teardown(b.close)
@@ -65,6 +66,15 @@ t.test('a three-deep exchange nests act with the newest actor outermost and reco
   t.equal(tree.status, 200)
   t.equal(tree.body.children[0].children[0].children[0].jti, c.jti)
   t.equal(tree.body.children[0].children[0].children[0].actor, 'psql-helper')
+})
+
+t.test('an exchange needs no client, but client credentials that are sent must be right', async (t) => {
+  const root = await rootToken(b, client)
+  const wrong = await exchangeToken(b, root, { client_id: client.clientId, client_secret: 'lsec_wrong' })
+  t.equal(wrong.status, 401)
+  t.equal(wrong.body.error, 'invalid_client')
+  const right = await exchangeToken(b, root, { client_id: client.clientId, client_secret: client.clientSecret })
+  t.equal(right.status, 200)
 })
 
 t.test('a child never holds more than its parent', async (t) => {
@@ -149,19 +159,19 @@ t.test('malformed forms get the contract error and never a 500', async (t) => {
   }
   const json = await fetch(`${b.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"grant_type":"client_credentials"}' })
   t.equal(json.status, 400)
-  t.equal((await json.json()).error, 'invalid_request')
-  const huge = await fetch(`${b.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=' + 'x'.repeat(200_000) })
+  t.equal((await bodyOf(json)).error, 'invalid_request')
+  const huge = await fetch(`${b.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=' + 'x'.repeat(300_000) })
   t.equal(huge.status, 413)
-  t.equal((await huge.json()).error, 'invalid_request')
+  t.equal((await bodyOf(huge)).error, 'invalid_request')
   const badEncoding = await fetch(`${b.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=koi8-r' }, body: 'grant_type=x' })
   t.ok(badEncoding.status >= 400 && badEncoding.status < 500)
 })
 
 t.test('metadata and JWKS describe the issuer and its keys', async (t) => {
-  const m = await (await fetch(`${b.url}/.well-known/oauth-authorization-server`)).json()
+  const m = await getJson(`${b.url}/.well-known/oauth-authorization-server`)
   t.match(m, { issuer: b.url, token_endpoint: `${b.url}/oauth/token`, jwks_uri: `${b.url}/.well-known/jwks.json` })
   t.ok(m.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:token-exchange'))
-  const jwks = await (await fetch(`${b.url}/.well-known/jwks.json`)).json()
+  const jwks = await getJson(`${b.url}/.well-known/jwks.json`)
   t.equal(jwks.keys.length, 1)
   t.match(jwks.keys[0], { kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig', kid: String })
   t.notOk('d' in jwks.keys[0], 'no private part')

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto'
 import t from 'tap'
 import { SignJWT, generateKeyPair, importPKCS8, type CryptoKey } from 'jose'
 import { claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
+import { getJson } from '../helpers/http.js'
 
 const b = await startTestBroker()
 t.teardown(b.close)
@@ -26,7 +27,7 @@ function nestedAct (levels: number): unknown {
   return act
 }
 
-const jwks = await (await fetch(`${b.url}/.well-known/jwks.json`)).json()
+const jwks = await getJson(`${b.url}/.well-known/jwks.json`)
 const publicX = Buffer.from(JSON.stringify(jwks.keys[0]))
 const hmacHeader = b64({ alg: 'HS256', typ: 'at+jwt', kid: goodHeader.kid })
 const hmacBody = b64(goodClaims)

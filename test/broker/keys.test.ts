@@ -1,5 +1,6 @@
 import t from 'tap'
 import { adminToken, claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
+import { getJson } from '../helpers/http.js'
 
 t.test('rotating keys publishes a new kid while tokens signed by the old one stay valid until they expire', async (t) => {
   const b = await startTestBroker({ rootTtl: 600 })
@@ -11,7 +12,7 @@ t.test('rotating keys publishes a new kid while tokens signed by the old one sta
   const rotated = await b.admin('POST', '/v1/keys/rotate')
   t.equal(rotated.status, 201)
   t.not(rotated.body.kid, oldKid)
-  const jwks = await (await fetch(`${b.url}/.well-known/jwks.json`)).json()
+  const jwks = await getJson(`${b.url}/.well-known/jwks.json`)
   t.same(jwks.keys.map((k: { kid: string }) => k.kid).sort(), [oldKid, rotated.body.kid].sort())
 
   const after = await rootToken(b, client)
@@ -23,7 +24,7 @@ t.test('rotating keys publishes a new kid while tokens signed by the old one sta
   // Once every token the old key signed has expired, the old key is no longer published.
   b.clock.advance(601_000)
   await b.broker.ctx.reloadKeys()
-  const later = await (await fetch(`${b.url}/.well-known/jwks.json`)).json()
+  const later = await getJson(`${b.url}/.well-known/jwks.json`)
   t.same(later.keys.map((k: { kid: string }) => k.kid), [rotated.body.kid])
   const intro = await b.form('/oauth/introspect', { token: before }, { authorization: `Bearer ${adminToken}` })
   t.same(intro.body, { active: false })

@@ -5,6 +5,7 @@ import t from 'tap'
 import { claimsOf } from '../helpers/broker.js'
 import { createTestDatabase, databaseUrl } from '../helpers/db.js'
 import { cliPath, run, startLineage } from '../helpers/process.js'
+import { getJson } from '../helpers/http.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'lineage-cli-'))
 const fresh = databaseUrl === undefined ? undefined : await createTestDatabase()
@@ -19,13 +20,13 @@ t.teardown(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 const url = server.listening.broker
-const admin = async (path: string, body?: unknown): Promise<any> => await (await fetch(url + path, {
+const admin = async (path: string, body?: unknown): Promise<any> => await getJson(url + path, {
   method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body ?? {})
-})).json()
+})
 await admin('/v1/principals', { id: 'alice', kind: 'human', grants: ['api:*', 'db:read'] })
 await admin('/v1/principals', { id: 'ci-nightly', kind: 'service', sponsor: 'alice', grants: ['api:*', 'db:read'] })
 const client = await admin('/v1/principals/ci-nightly/clients')
-const root = (await (await fetch(`${url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret }) })).json()).access_token
+const root = (await getJson(`${url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret }) })).access_token
 
 const lineage = async (args: string[], env: Record<string, string> = {}): ReturnType<typeof run> => await run(process.execPath, [cliPath, ...args], { LINEAGE_URL: url, ...env })
 
@@ -35,7 +36,7 @@ t.test('lineage exchange prints a narrower child of LINEAGE_TOKEN and tells the 
   const c = claimsOf(r.stdout.trim())
   t.equal(c.scope, 'db:read')
   t.same(c.act, { sub: 'nightly-build' })
-  const node = await (await fetch(`${url}/v1/tokens/${c.jti}`, { headers: { authorization: `Bearer ${adminToken}` } })).json()
+  const node = await getJson(`${url}/v1/tokens/${c.jti}`, { headers: { authorization: `Bearer ${adminToken}` } })
   t.match(node.context, { run: 'GITHUB_RUN_ID=123', pid: /^\d+$/, host: String })
 })
 
@@ -79,6 +80,10 @@ t.test('lineage token inspect draws the chain from the root to this token', asyn
   t.match(r.stdout, `└─ ${claimsOf(grandchild).jti}  actor step-2  ← this token`)
   const json = await lineage(['token', 'inspect', '--json'], { LINEAGE_TOKEN: grandchild })
   t.equal(JSON.parse(json.stdout).claims.jti, claimsOf(grandchild).jti)
+  const tree = await lineage(['tree', claimsOf(root).jti], { LINEAGE_ADMIN_TOKEN: adminToken })
+  t.equal(tree.code, 0, tree.stderr)
+  t.match(tree.stdout, /● ci-nightly \(root\)/)
+  t.match(tree.stdout, /└─ ● step-2  \[[^\]]+\]  active/)
   const junk = await lineage(['token', 'inspect', 'junk'])
   t.equal(junk.code, 1)
   t.match(junk.stderr, 'not a JWT')
@@ -88,7 +93,7 @@ t.test('lineage keys rotate adds a key and old tokens keep working', async (t) =
   const r = await lineage(['keys', 'rotate'], { LINEAGE_ADMIN_TOKEN: adminToken })
   t.equal(r.code, 0, r.stderr)
   const kid = /new signing key (\S+);/.exec(r.stdout)?.[1]
-  const jwks = await (await fetch(`${url}/.well-known/jwks.json`)).json()
+  const jwks = await getJson(`${url}/.well-known/jwks.json`)
   t.equal(jwks.keys.length, 2)
   t.ok(jwks.keys.some((k: { kid: string }) => k.kid === kid))
   const after = await lineage(['exchange'], { LINEAGE_TOKEN: root })

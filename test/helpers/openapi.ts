@@ -55,7 +55,7 @@ export class OpenApi {
 
   constructor (text = readFileSync(specPath, 'utf8')) {
     this.doc = parse(text)
-    this.ajv = new Ajv2020({ strict: true, strictTypes: false, strictTuples: false, allErrors: true })
+    this.ajv = new Ajv2020({ strict: true, strictTypes: false, strictTuples: false, strictRequired: false, allErrors: true })
     addFormats.default(this.ajv)
     // OpenAPI's own schema keywords: annotations for ajv.
     this.ajv.addVocabulary(['discriminator', 'example', 'xml', 'externalDocs'])
@@ -78,6 +78,35 @@ export class OpenApi {
     const templates = Object.keys(this.doc.paths)
     if (templates.includes(path)) return path
     return templates.find((tpl) => new RegExp('^' + tpl.split(/\{[^}]+\}/).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/]+') + '$').test(path))
+  }
+
+  /**
+   * Compiles every schema the document holds (components, parameters, headers, request and
+   * response bodies) under strict JSON Schema 2020-12, so a typo or a YAML slip (a stray key)
+   * cannot hide in a schema that no response happens to reach.
+   * @returns one line per schema that does not compile.
+   */
+  compileAll (): string[] {
+    const problems: string[] = []
+    const tryCompile = (where: string, schema: Json): void => {
+      try { this.ajv.compile(rebase(schema)) } catch (err) { problems.push(`${where}: ${(err as Error).message}`) }
+    }
+    for (const name of Object.keys(this.doc.components?.schemas ?? {})) {
+      try { this.ajv.getSchema(base + name) } catch (err) { problems.push(`components/schemas/${name}: ${(err as Error).message}`) }
+    }
+    const walk = (where: string, node: Json): void => {
+      if (Array.isArray(node)) { node.forEach((n, i) => walk(`${where}/${i}`, n)); return }
+      if (typeof node !== 'object' || node === null) return
+      for (const [k, v] of Object.entries(node)) {
+        if (k === 'schema' && typeof v === 'object') tryCompile(`${where}/schema`, v)
+        else walk(`${where}/${k}`, v)
+      }
+    }
+    walk('#/paths', this.doc.paths)
+    walk('#/components/parameters', this.doc.components?.parameters)
+    walk('#/components/headers', this.doc.components?.headers)
+    walk('#/components/responses', this.doc.components?.responses)
+    return problems
   }
 
   /** Validates `value` against component schema `name`. */
@@ -140,4 +169,24 @@ export class OpenApi {
     }
     return problems.length === 0 ? undefined : `${opKey} ${res.status}: ${problems.join('; ')}`
   }
+}
+
+/**
+ * Every `METHOD /template` an Express 5 app routes, nested routers included, with `:param`
+ * written `{param}` as OpenAPI does. Middleware without a route is not listed.
+ */
+export function routesOf (app: { router: Json }): string[] {
+  const out = new Set<string>()
+  const walk = (stack: Json[], prefix: string): void => {
+    for (const layer of stack) {
+      if (layer.route !== undefined) {
+        const path = prefix + String(layer.route.path).replace(/:([A-Za-z0-9_]+)/g, '{$1}')
+        for (const m of Object.keys(layer.route.methods)) if (m !== '_all') out.add(`${m.toUpperCase()} ${path}`)
+      } else if (Array.isArray(layer.handle?.stack)) {
+        walk(layer.handle.stack, prefix + (layer.rawPath === '/' || layer.rawPath === undefined ? '' : String(layer.rawPath)))
+      }
+    }
+  }
+  walk(app.router.stack, '')
+  return [...out].sort()
 }

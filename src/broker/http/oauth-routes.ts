@@ -2,6 +2,7 @@ import express, { type Request, type Response, type Router } from 'express'
 import { InvalidClient, InvalidRequest, UnsupportedGrantType } from '../../errors.js'
 import { authenticateCaller, clientCredentialsOf } from '../caller.js'
 import { clientCredentials } from '../client-credentials.js'
+import { authenticateClient } from '../clients.js'
 import type { BrokerContext } from '../context.js'
 import { exchange } from '../exchange.js'
 import { introspect } from '../introspect.js'
@@ -36,6 +37,9 @@ async function token (ctx: BrokerContext, req: Request, res: Response): Promise<
     return
   }
   if (grant === grantTypes.tokenExchange) {
+    // The subject token is the credential; a client that authenticates anyway must get it right (RFC 6749 §3.2.1).
+    const creds = clientCredentialsOf(req.headers.authorization, { client_id: single(form, 'client_id'), client_secret: single(form, 'client_secret') })
+    if (creds !== undefined) await authenticateClient(ctx, creds.id, creds.secret)
     const actorToken = single(form, 'actor_token')
     const actorTokenType = single(form, 'actor_token_type')
     if (actorToken === undefined && actorTokenType !== undefined) throw new InvalidRequest('actor_token_type without actor_token')
@@ -88,8 +92,8 @@ export function oauthRoutes (ctx: BrokerContext): Router {
       grant_types_supported: [grantTypes.clientCredentials, grantTypes.tokenExchange],
       response_types_supported: [],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'bearer'],
-      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'bearer'],
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       scopes_supported: [],
       service_documentation: 'https://github.com/lineage/lineage#readme'
     })
