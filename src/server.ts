@@ -4,7 +4,7 @@ import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import type { Logger } from './log.js'
 import { createBroker, type Broker } from './broker/broker.js'
-import { createBrokerApp } from './broker/http/app.js'
+import { createBrokerHandler } from './broker/http/app.js'
 import { openDb } from './storage/open.js'
 import type { Db } from './storage/db.js'
 
@@ -43,7 +43,7 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
     const base = `http://${urlHost(config.host)}:${port}`
     broker = await createBroker({ db, clock, log, issuer: config.issuer ?? base, maxDepth: config.maxDepth, rootTtl: config.rootTtl, adminToken: config.adminToken })
     const ctx = broker.ctx
-    server.on('request', createBrokerApp(ctx, {
+    server.on('request', createBrokerHandler(ctx, {
       ready: () => {
         const age = clock.now() - ctx.sync.freshAt()
         return { ready: age <= config.maxStalenessMs, detail: { view_seq: ctx.view.seq, view_age_ms: age, ledger_backlog: ctx.ledger.backlog() } }

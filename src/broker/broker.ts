@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import { createTokenLedger } from '../lineage/ledger.js'
 import { LiveStatus } from '../lineage/live-status.js'
+import { VerifiedTokens } from '../lineage/verified-tokens.js'
 import { createViewSync } from '../lineage/sync.js'
 import type { Db } from '../storage/db.js'
 import { loadAdminToken } from './admin-token.js'
@@ -47,6 +48,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     view,
     sync,
     ledger: createTokenLedger(db),
+    verified: new VerifiedTokens(),
     clock,
     log,
     issuer: opts.issuer,

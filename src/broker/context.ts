@@ -3,6 +3,7 @@ import type { Logger } from '../log.js'
 import type { LiveStatus } from '../lineage/live-status.js'
 import type { ViewSync } from '../lineage/sync.js'
 import type { TokenLedger } from '../lineage/ledger.js'
+import type { VerifiedTokens } from '../lineage/verified-tokens.js'
 import type { Db } from '../storage/db.js'
 import type { KeyRing } from './keys.js'
 
@@ -12,6 +13,8 @@ export interface BrokerContext {
   view: LiveStatus
   sync: ViewSync
   ledger: TokenLedger
+  /** Tokens this process signed or verified, so a chain step skips re-checking a signature. */
+  verified: VerifiedTokens
   clock: Clock
   log: Logger
   issuer: string

@@ -1,4 +1,5 @@
-import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose'
+import { createPrivateKey, type KeyObject } from 'node:crypto'
+import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
 import type { Clock } from '../clock.js'
 import { LockKeys, type Db, type Queryable } from '../storage/db.js'
 import { appendChange } from '../lineage/changes.js'
@@ -8,7 +9,9 @@ export const signingAlg = 'EdDSA'
 
 export interface SigningKey {
   kid: string
-  privateKey: CryptoKey
+  privateKey: KeyObject
+  /** The base64url JWS protected header every token signed with this key carries. */
+  header: string
 }
 
 export interface KeyRing {
@@ -53,7 +56,11 @@ export async function loadKeyRing (db: Db, clock: Clock, maxTtl: number): Promis
   const verifiers = new Map<string, CryptoKey>()
   for (const r of rows) verifiers.set(r.kid, await importJWK(r.public_jwk, signingAlg) as CryptoKey)
   return {
-    active: { kid: current.kid, privateKey: await importPKCS8(current.private_pkcs8, signingAlg) },
+    active: {
+      kid: current.kid,
+      privateKey: createPrivateKey(current.private_pkcs8),
+      header: Buffer.from(JSON.stringify({ alg: signingAlg, typ: 'at+jwt', kid: current.kid })).toString('base64url')
+    },
     verifiers,
     jwks: { keys: rows.map((r) => r.public_jwk) }
   }

@@ -8,12 +8,16 @@ import type { BrokerContext } from './context.js'
  * @throws InvalidToken saying which check failed (which ancestor, which principal).
  */
 export async function liveClaims (ctx: BrokerContext, token: string): Promise<AccessClaims> {
-  const claims = await verifyAccessToken(token, {
-    keys: (kid) => ctx.keys().verifiers.get(kid),
-    issuer: ctx.issuer,
-    clock: ctx.clock,
-    maxDepth: ctx.maxDepth
-  })
+  let claims = ctx.verified.get(token, Math.floor(ctx.clock.now() / 1000))
+  if (claims === undefined) {
+    claims = await verifyAccessToken(token, {
+      keys: (kid) => ctx.keys().verifiers.get(kid),
+      issuer: ctx.issuer,
+      clock: ctx.clock,
+      maxDepth: ctx.maxDepth
+    })
+    ctx.verified.add(token, claims)
+  }
   let cut = ctx.view.check(claims.jti, claims.lineage, ctx.clock.now())
   if (cut?.code === 'principal_unknown') {
     // A principal created a moment ago in another process: read the log once, then decide.

@@ -32,16 +32,24 @@ const columns = `jti text, parent text, root text, depth integer, sub text, spon
 const names = 'jti, parent, root, depth, sub, sponsor, client_id, actor, scope, aud, ancestors, iat, exp, rooted_at, context'
 
 /**
- * Writes lineage records in batches: while `maxInFlight` inserts are running, new records
- * wait and go together in the next one. Each caller still waits for its own commit, so every
- * token is durably recorded before it is returned, and concurrent exchanges share a commit.
+ * Writes lineage records in batches: records that arrive in the same event-loop turn, or while
+ * `maxInFlight` inserts are running, go together in one multi-row INSERT. Each caller still
+ * waits for its own commit, so every token is durably recorded before it is returned, and
+ * concurrent exchanges share a commit.
  */
 export function createTokenLedger (db: Db, opts: { maxBatch?: number, maxInFlight?: number } = {}): TokenLedger {
   const maxBatch = opts.maxBatch ?? 500
-  const maxInFlight = opts.maxInFlight ?? (db.kind === 'pglite' ? 1 : 3)
+  const maxInFlight = opts.maxInFlight ?? (db.kind === 'pglite' ? 1 : 2)
   let queue: Array<{ r: TokenRecord, resolve: () => void, reject: (e: unknown) => void }> = []
   let inFlight = 0
   let writing = 0
+  let scheduled = false
+
+  function schedule (): void {
+    if (scheduled) return
+    scheduled = true
+    setImmediate(() => { scheduled = false; pump() })
+  }
 
   function pump (): void {
     while (inFlight < maxInFlight && queue.length > 0) {
@@ -52,14 +60,14 @@ export function createTokenLedger (db: Db, opts: { maxBatch?: number, maxInFligh
       db.query(`INSERT INTO tokens (${names}) SELECT ${names} FROM jsonb_to_recordset($1::jsonb) AS x(${columns})`,
         [JSON.stringify(batch.map((b) => b.r))])
         .then(() => { for (const b of batch) b.resolve() }, (err) => { for (const b of batch) b.reject(err) })
-        .finally(() => { inFlight--; writing -= batch.length; pump() })
+        .finally(() => { inFlight--; writing -= batch.length; schedule() })
     }
   }
 
   return {
     record: async (r) => await new Promise<void>((resolve, reject) => {
       queue.push({ r, resolve, reject })
-      pump()
+      schedule()
     }),
     backlog: () => queue.length + writing
   }

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createBroker, type Broker } from '../../src/broker/broker.js'
-import { createBrokerApp } from '../../src/broker/http/app.js'
+import { createBrokerHandler } from '../../src/broker/http/app.js'
 import { silentLogger } from '../../src/log.js'
 import { TestClock } from './clock.js'
 import { defaultBackend, openTestDb, type TestDb } from './db.js'
@@ -30,7 +30,7 @@ export async function startTestBroker (opts: { backend?: 'postgres' | 'pglite', 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const broker = await createBroker({ db: testDb.db, clock, log: silentLogger(), issuer: url, maxDepth: opts.maxDepth ?? 8, rootTtl: opts.rootTtl ?? 3600, adminToken, pollMs: 200 })
-  server.on('request', createBrokerApp(broker.ctx, { ready: () => ({ ready: true, detail: {} }) }))
+  server.on('request', createBrokerHandler(broker.ctx, { ready: () => ({ ready: true, detail: {} }) }))
 
   const parse = async (r: Response): Promise<{ status: number, body: any, headers: Headers }> => {
     const text = await r.text()

@@ -1,8 +1,9 @@
+import type { RequestListener } from 'node:http'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { InvalidRequest, LineageError, NotFound, PayloadTooLarge, toErrorBody } from '../../errors.js'
 import type { BrokerContext } from '../context.js'
 import { adminRoutes } from './admin-routes.js'
-import { oauthRoutes } from './oauth-routes.js'
+import { oauthRoutes, tokenEndpoint } from './oauth-routes.js'
 
 /** Body-parser failures (too large, malformed JSON, bad charset) as contract errors. */
 function parserError (err: unknown): LineageError | undefined {
@@ -14,11 +15,30 @@ function parserError (err: unknown): LineageError | undefined {
   return new InvalidRequest('the body could not be read')
 }
 
+export interface BrokerAppOptions {
+  /** What `/readyz` reports. */
+  ready: () => { ready: boolean, detail: Record<string, unknown> }
+}
+
+/**
+ * The broker's request listener: the app below, with `POST /oauth/token` (the hot path) served
+ * by the same handler the app routes to, but ahead of the router, which costs more per request
+ * than everything else a token exchange does outside cryptography.
+ */
+export function createBrokerHandler (ctx: BrokerContext, opts: BrokerAppOptions): RequestListener {
+  const app = createBrokerApp(ctx, opts)
+  const token = tokenEndpoint(ctx)
+  return (req, res) => {
+    if (req.method === 'POST' && req.url === '/oauth/token') token(req, res)
+    else app(req, res)
+  }
+}
+
 /**
  * The broker's HTTP app: OAuth endpoints, the admin API under `/v1`, health. One error
  * handler turns every error into the contract's JSON body; a 5xx never shows its message.
  */
-export function createBrokerApp (ctx: BrokerContext, opts: { ready: () => { ready: boolean, detail: Record<string, unknown> } }): express.Express {
+export function createBrokerApp (ctx: BrokerContext, opts: BrokerAppOptions): express.Express {
   const app = express()
   app.disable('x-powered-by')
   app.set('etag', false)

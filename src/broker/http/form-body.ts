@@ -1,0 +1,39 @@
+import type { IncomingMessage } from 'node:http'
+import { InvalidRequest, PayloadTooLarge } from '../../errors.js'
+import type { Form } from './form.js'
+
+/** Largest form body accepted: room for a few maximal tokens, far below what could hurt. */
+export const maxFormBytes = 256 * 1024
+const maxParameters = 64
+
+/**
+ * Reads an `application/x-www-form-urlencoded` body (RFC 6749 §3.2) into a `Form`: repeated
+ * names become arrays. Written against node:http directly because the token endpoint is the
+ * broker's hot path and a framework's body parser costs more than the parse itself.
+ * @throws InvalidRequest (wrong content type or charset, too many parameters), PayloadTooLarge
+ */
+export async function readForm (req: IncomingMessage): Promise<Form> {
+  const type = req.headers['content-type'] ?? ''
+  const [mime, ...params] = type.split(';').map((s) => s.trim().toLowerCase())
+  if (mime !== 'application/x-www-form-urlencoded') throw new InvalidRequest('the body must be application/x-www-form-urlencoded')
+  const charset = params.find((p) => p.startsWith('charset='))?.slice(8).replace(/"/g, '')
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') throw new InvalidRequest(`unsupported charset ${charset.slice(0, 40)}`)
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > maxFormBytes) throw new PayloadTooLarge()
+
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > maxFormBytes) throw new PayloadTooLarge()
+    chunks.push(chunk)
+  }
+  const form: Form = {}
+  let n = 0
+  for (const [k, v] of new URLSearchParams(Buffer.concat(chunks, size).toString('utf8'))) {
+    if (++n > maxParameters) throw new InvalidRequest('too many parameters')
+    const seen = form[k]
+    form[k] = seen === undefined ? v : Array.isArray(seen) ? [...seen, v] : [seen, v]
+  }
+  return form
+}
