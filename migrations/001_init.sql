@@ -59,8 +59,9 @@ CREATE TABLE tokens (
   context jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX tokens_parent ON tokens (parent) WHERE parent IS NOT NULL;
-CREATE INDEX tokens_sub_exp ON tokens (sub, exp);
-CREATE INDEX tokens_sponsor_exp ON tokens (sponsor, exp) WHERE sponsor IS NOT NULL;
+-- Counting a principal's live tokens (the "revoked" of an offboarding) reads only these.
+CREATE INDEX tokens_sub_exp ON tokens (sub, exp) INCLUDE (rooted_at);
+CREATE INDEX tokens_sponsor_exp ON tokens (sponsor, exp) INCLUDE (rooted_at) WHERE sponsor IS NOT NULL;
 
 -- A revoked token cuts off its whole subtree. Kept until `exp`: no descendant outlives it.
 CREATE TABLE revocations (

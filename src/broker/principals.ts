@@ -195,14 +195,27 @@ export async function setStatus (ctx: BrokerContext, id: string, status: Princip
   return { principal: await present(ctx.db, row, now), revoked }
 }
 
-/** Live tokens whose lineage names `id` (as subject or sponsor), rooted after `since`, with no revoked ancestor. */
+/**
+ * Live tokens whose lineage names `id` (as subject or sponsor), rooted after `since`, with no
+ * revoked ancestor. Reads two index-only ranges, then walks only the subtrees that were
+ * revoked: its cost follows revoked tokens, not live ones.
+ */
 async function countLiveNaming (ctx: BrokerContext, id: string, nowMs: number, since: number): Promise<number> {
-  const { rows } = await ctx.db.query<{ n: number }>(
-    `SELECT count(*) AS n FROM tokens t
-      WHERE (t.sub = $1 OR t.sponsor = $1) AND t.exp > $2 AND t.rooted_at > $3
-        AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = t.jti OR r.jti = ANY (t.ancestors))`,
-    [id, Math.floor(nowMs / 1000), since])
-  return rows[0].n
+  const params = [id, Math.floor(nowMs / 1000), since]
+  const { rows: [all] } = await ctx.db.query<{ n: number }>(
+    `SELECT (SELECT count(*) FROM tokens WHERE sub = $1 AND exp > $2 AND rooted_at > $3)
+          + (SELECT count(*) FROM tokens WHERE sponsor = $1 AND exp > $2 AND rooted_at > $3) AS n`, params)
+  const { rows: [dead] } = await ctx.db.query<{ n: number }>(
+    `WITH RECURSIVE top AS (
+       SELECT t.jti FROM revocations r JOIN tokens t ON t.jti = r.jti
+        WHERE r.exp > $2 AND (t.sub = $1 OR t.sponsor = $1) AND t.rooted_at > $3
+          AND NOT EXISTS (SELECT 1 FROM revocations r2 WHERE r2.jti = ANY (t.ancestors))
+     ), sub AS (
+       SELECT jti, exp FROM tokens WHERE jti IN (SELECT jti FROM top)
+       UNION ALL
+       SELECT t.jti, t.exp FROM tokens t JOIN sub ON t.parent = sub.jti
+     ) SELECT count(*) AS n FROM sub WHERE exp > $2`, params)
+  return all.n - dead.n
 }
 
 /** Loads a principal and its sponsor for issuing a root token. */

@@ -82,9 +82,12 @@ t.test('offboarding the sponsor cuts off every token rooted at the service; rein
   const c2 = await seedContractor(b2)
   const roots = await Promise.all([1, 2, 3].map(async () => await rootToken(b2, c2)))
   const kids = await Promise.all(roots.map(async (r) => (await exchangeToken(b2, r, { actor: 'agent' })).body.access_token))
+  const grandkid = (await exchangeToken(b2, kids[2], { actor: 'nested' })).body.access_token
+  t.same((await b2.admin('POST', `/v1/tokens/${claimsOf(kids[2]).jti}/revoke`)).body, { revoked: 2 })
   const off = await b2.admin('POST', '/v1/principals/alice/offboard', { reason: 'contract ended' })
   t.equal(off.status, 200)
-  t.same(off.body, { id: 'alice', status: 'offboarded', revoked: 6 })
+  t.same(off.body, { id: 'alice', status: 'offboarded', revoked: 5 }, 'the revoked subtree is not counted again')
+  t.notOk(await active(b2, grandkid))
   for (const k of [...roots, ...kids]) t.notOk(await active(b2, k))
   const refused = await exchangeToken(b2, kids[0])
   t.match(refused.body.error_description, 'principal alice is offboarded')
