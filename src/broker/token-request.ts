@@ -5,7 +5,7 @@ import { authenticateClient } from './clients.js'
 import type { BrokerContext } from './context.js'
 import { exchange } from './exchange.js'
 import type { TokenResponse } from './issue.js'
-import { actorParam, contextParams, multi, required, scopeParam, single, ttlParam, type Form } from './http/form.js'
+import { actorParam, contextParams, multi, required, scopeParam, single, ttlParam, type Form } from './form-params.js'
 
 export const grantTypes = {
   clientCredentials: 'client_credentials',

@@ -1,24 +1,10 @@
 import { NotFound } from '../errors.js'
 import type { LineageClaim } from '../lineage/claims.js'
+import type { TokenRecord } from '../lineage/ledger.js'
 import type { BrokerContext } from './context.js'
 
-interface TokenRow {
-  jti: string
-  parent: string | null
-  root: string
-  depth: number
-  sub: string
-  sponsor: string | null
-  client_id: string | null
-  actor: string | null
-  scope: string
-  aud: string[]
-  ancestors: string[]
-  iat: number
-  exp: number
-  rooted_at: number
-  context: Record<string, string>
-}
+/** A row of `tokens`: what the ledger wrote. */
+type TokenRow = TokenRecord
 
 /** A node of the lineage tree as the admin API shows it. */
 export interface TokenView {

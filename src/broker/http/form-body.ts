@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { InvalidRequest, PayloadTooLarge } from '../../errors.js'
-import type { Form } from './form.js'
+import type { Form } from '../form-params.js'
 
 /** Largest form body accepted: room for a few maximal tokens, far below what could hurt. */
 export const maxFormBytes = 256 * 1024

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { toErrorBody } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { readForm } from './form-body.js'
-import type { Form } from './form.js'
+import type { Form } from '../form-params.js'
 
 /** What an OAuth endpoint answers: a JSON body, or an empty 200 (RFC 7009). */
 export type OAuthHandler = (form: Form, authorization: string | undefined) => Promise<unknown>

@@ -4,7 +4,7 @@ import type { BrokerContext } from '../context.js'
 import { introspect } from '../introspect.js'
 import { revokeToken } from '../revoke.js'
 import { grantTypes, tokenRequest } from '../token-request.js'
-import { required, single, type Form } from './form.js'
+import { required, single, type Form } from '../form-params.js'
 import { oauthEndpoint } from './oauth-endpoint.js'
 
 /** `POST /oauth/introspect` (RFC 7662). */

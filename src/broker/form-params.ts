@@ -1,4 +1,4 @@
-import { InvalidRequest } from '../../errors.js'
+import { InvalidRequest } from '../errors.js'
 
 /** A parsed `application/x-www-form-urlencoded` body: repeated names become arrays. */
 export type Form = Record<string, string | string[] | undefined>
