@@ -197,24 +197,25 @@ export async function setStatus (ctx: BrokerContext, id: string, status: Princip
 
 /**
  * Live tokens whose lineage names `id` (as subject or sponsor), rooted after `since`, with no
- * revoked ancestor. Reads two index-only ranges, then walks only the subtrees that were
- * revoked: its cost follows revoked tokens, not live ones.
+ * revoked ancestor. Reads two index ranges, then walks only the subtrees that were revoked
+ * (known from the live-status view): its cost follows revoked tokens, not live ones.
  */
 async function countLiveNaming (ctx: BrokerContext, id: string, nowMs: number, since: number): Promise<number> {
-  const params = [id, Math.floor(nowMs / 1000), since]
+  const now = Math.floor(nowMs / 1000)
   const { rows: [all] } = await ctx.db.query<{ n: number }>(
     `SELECT (SELECT count(*) FROM tokens WHERE sub = $1 AND exp > $2 AND rooted_at > $3)
-          + (SELECT count(*) FROM tokens WHERE sponsor = $1 AND exp > $2 AND rooted_at > $3) AS n`, params)
+          + (SELECT count(*) FROM tokens WHERE sponsor = $1 AND exp > $2 AND rooted_at > $3) AS n`, [id, now, since])
+  const revoked = ctx.view.revokedJtis()
+  if (revoked.length === 0) return all.n
   const { rows: [dead] } = await ctx.db.query<{ n: number }>(
     `WITH RECURSIVE top AS (
-       SELECT t.jti FROM revocations r JOIN tokens t ON t.jti = r.jti
-        WHERE r.exp > $2 AND (t.sub = $1 OR t.sponsor = $1) AND t.rooted_at > $3
-          AND NOT EXISTS (SELECT 1 FROM revocations r2 WHERE r2.jti = ANY (t.ancestors))
+       SELECT jti, exp FROM tokens
+        WHERE jti = ANY ($4::text[]) AND (sub = $1 OR sponsor = $1) AND rooted_at > $3 AND NOT (ancestors && $4::text[])
      ), sub AS (
-       SELECT jti, exp FROM tokens WHERE jti IN (SELECT jti FROM top)
+       SELECT jti, exp FROM top
        UNION ALL
        SELECT t.jti, t.exp FROM tokens t JOIN sub ON t.parent = sub.jti
-     ) SELECT count(*) AS n FROM sub WHERE exp > $2`, params)
+     ) SELECT count(*) AS n FROM sub WHERE exp > $2`, [id, now, since, revoked])
   return all.n - dead.n
 }
 

@@ -76,6 +76,11 @@ export class LiveStatus {
     return this.revoked.has(jti)
   }
 
+  /** Every revoked `jti` whose token may still be unexpired. */
+  revokedJtis (): string[] {
+    return [...this.revoked.keys()]
+  }
+
   /** Replaces everything with a snapshot read from the tables. */
   reset (snapshot: { seq: number, principals: PrincipalState[], revoked: Array<{ jti: string, exp: number }> }): void {
     this.principals.clear()
