@@ -29,6 +29,7 @@ export async function startLineage (databaseUrl: string, nodeArgs: string[] = []
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     LINEAGE_BROKER_PORT: '0',
+    LINEAGE_GATEWAY_HTTP_PORT: '0',
     DATABASE_URL: databaseUrl,
     LINEAGE_ADMIN_TOKEN: adminToken,
     LINEAGE_LOG_LEVEL: 'warn',

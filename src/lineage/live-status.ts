@@ -19,6 +19,7 @@ export type Change =
   | { seq: number, kind: 'token.revoked', data: { jti: string, exp: number } }
   | { seq: number, kind: 'principal', data: { id: string, kind: 'human' | 'service', status: PrincipalStatus, sponsor: string | null, ends_at: number | null, cut_off_at: number | null } }
   | { seq: number, kind: 'keys', data: Record<string, never> }
+  | { seq: number, kind: 'target', data: { name: string } }
 
 /** Why a chain is not live, worded for an operator. */
 export interface CutOff {
@@ -39,6 +40,7 @@ export class LiveStatus {
   private readonly principals = new Map<string, PrincipalState>()
   private readonly listeners = new Set<(e: CutOffEvent) => void>()
   private readonly changeListeners = new Set<(c: Change) => void>()
+  private readonly resetListeners = new Set<() => void>()
   /** Sequence number of the last change applied. */
   seq = 0
 
@@ -88,6 +90,7 @@ export class LiveStatus {
     for (const p of snapshot.principals) this.principals.set(p.id, p)
     for (const r of snapshot.revoked) this.revoked.set(r.jti, r.exp)
     this.seq = snapshot.seq
+    for (const fn of this.resetListeners) fn()
   }
 
   /** Applies one change; idempotent, so a change seen twice does no harm. */
@@ -125,6 +128,12 @@ export class LiveStatus {
   onChange (fn: (c: Change) => void): () => void {
     this.changeListeners.add(fn)
     return () => this.changeListeners.delete(fn)
+  }
+
+  /** Calls `fn` after every reload from a snapshot: whatever mirrors the change log reloads too. */
+  onReset (fn: () => void): () => void {
+    this.resetListeners.add(fn)
+    return () => this.resetListeners.delete(fn)
   }
 
   get size (): { principals: number, revoked: number } {

@@ -4,6 +4,7 @@ import { bearerOf, isAdminToken } from '../caller.js'
 import { createClient } from '../clients.js'
 import type { BrokerContext } from '../context.js'
 import { createPrincipal, getPrincipal, setGrants, setSponsor, setStatus } from '../principals.js'
+import { createTarget, deleteTarget, getTarget, replaceTarget } from '../../gateway/targets.js'
 import { rotateKeys } from '../keys.js'
 import { revokeByJti } from '../revoke.js'
 import { getToken, getTokenTree } from '../tokens.js'
@@ -62,6 +63,24 @@ export function adminRoutes (ctx: BrokerContext): Router {
   })
   r.post('/tokens/:jti/revoke', async (req, res) => {
     res.json(await revokeByJti(ctx, req.params.jti, reason(body(req))))
+  })
+  r.post('/targets', async (req, res) => {
+    const out = await createTarget(ctx.db, body(req))
+    await ctx.sync.catchUp()
+    res.status(201).json(out)
+  })
+  r.get('/targets/:name', async (req, res) => {
+    res.json(await getTarget(ctx.db, req.params.name))
+  })
+  r.put('/targets/:name', async (req, res) => {
+    const out = await replaceTarget(ctx.db, req.params.name, body(req))
+    await ctx.sync.catchUp()
+    res.json(out)
+  })
+  r.delete('/targets/:name', async (req, res) => {
+    await deleteTarget(ctx.db, req.params.name)
+    await ctx.sync.catchUp()
+    res.status(204).end()
   })
   r.post('/keys/rotate', async (_req, res) => {
     const kid = await rotateKeys(ctx.db)

@@ -1,0 +1,76 @@
+import type { Socket } from 'node:net'
+import type { AccessClaims } from '../../lineage/claims.js'
+import type { CutOffEvent, LiveStatus } from '../../lineage/live-status.js'
+
+/**
+ * Open client connections by every ancestor `jti` and every principal of the chains they
+ * carried (DESIGN.md "Live connections"). A cut-off applied to the view closes the matching
+ * connections at once: streaming responses end, keep-alive connections go. A connection is
+ * also closed when the earliest end of its chain arrives (token expiry, a contract end date),
+ * since no change-log row announces those.
+ */
+export class ConnectionIndex {
+  private readonly byKey = new Map<string, Set<Socket>>()
+  private readonly keysOf = new WeakMap<Socket, { keys: string[], deadline: number, timer?: NodeJS.Timeout }>()
+  private readonly unsubscribe: () => void
+
+  constructor (private readonly view: LiveStatus) {
+    this.unsubscribe = view.onCutOff((e) => this.cutOff(e))
+  }
+
+  /** Indexes `socket` under the chain of `claims`. */
+  track (socket: Socket, claims: AccessClaims): void {
+    const keys = [...claims.lineage.chain, claims.jti, ...claims.lineage.principals.map((p) => `p:${p}`)]
+    let entry = this.keysOf.get(socket)
+    if (entry === undefined) {
+      entry = { keys: [], deadline: Infinity }
+      this.keysOf.set(socket, entry)
+      socket.once('close', () => this.forget(socket))
+    }
+    for (const k of keys) {
+      if (entry.keys.includes(k)) continue
+      entry.keys.push(k)
+      let set = this.byKey.get(k)
+      if (set === undefined) this.byKey.set(k, set = new Set())
+      set.add(socket)
+    }
+    let deadline = claims.exp * 1000
+    for (const p of claims.lineage.principals) {
+      const ends = this.view.principal(p)?.endsAt
+      if (ends != null && ends < deadline) deadline = ends
+    }
+    if (deadline < entry.deadline) {
+      entry.deadline = deadline
+      if (entry.timer !== undefined) clearTimeout(entry.timer)
+      entry.timer = setTimeout(() => socket.destroy(), Math.max(0, deadline - Date.now()))
+      entry.timer.unref()
+    }
+  }
+
+  /** How many connections are indexed under `key` (a jti, or `p:<principal>`). */
+  count (key: string): number {
+    return this.byKey.get(key)?.size ?? 0
+  }
+
+  close (): void {
+    this.unsubscribe()
+  }
+
+  private cutOff (e: CutOffEvent): void {
+    const set = this.byKey.get(e.kind === 'token' ? e.jti : `p:${e.id}`)
+    if (set === undefined) return
+    for (const socket of [...set]) socket.destroy()
+  }
+
+  private forget (socket: Socket): void {
+    const entry = this.keysOf.get(socket)
+    if (entry === undefined) return
+    if (entry.timer !== undefined) clearTimeout(entry.timer)
+    for (const k of entry.keys) {
+      const set = this.byKey.get(k)
+      set?.delete(socket)
+      if (set?.size === 0) this.byKey.delete(k)
+    }
+    this.keysOf.delete(socket)
+  }
+}

@@ -1,0 +1,141 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type RequestListener, type ServerResponse } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import type { Socket } from 'node:net'
+import { LineageError, NotFound, toErrorBody } from '../../errors.js'
+import type { Logger } from '../../log.js'
+import { actorsOf, type AccessClaims } from '../../lineage/claims.js'
+import { bearerOf } from '../../broker/caller.js'
+import { checkAccess, type CheckDeps } from '../check.js'
+import type { Target, TargetDirectory } from '../targets.js'
+import { ConnectionIndex } from './connections.js'
+import { parseRequestTarget } from './request-target.js'
+
+export class BadGateway extends LineageError {
+  constructor (description: string) { super('ERR_BAD_GATEWAY', 'bad_gateway', 502, description) }
+}
+export class GatewayTimeout extends LineageError {
+  constructor (description: string) { super('ERR_GATEWAY_TIMEOUT', 'gateway_timeout', 504, description) }
+}
+
+export interface HttpGatewayOptions extends CheckDeps {
+  targets: TargetDirectory
+  log: Logger
+  /** How long to wait for the upstream's response headers. */
+  upstreamTimeoutMs?: number
+}
+
+// RFC 9110 §7.6.1: connection-specific headers never cross a proxy.
+const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+function forwardable (headers: IncomingHttpHeaders, drop: Set<string>): OutgoingHttpHeaders {
+  const listed = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()))
+  const out: OutgoingHttpHeaders = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || hopByHop.has(name) || listed.has(name) || drop.has(name)) continue
+    out[name] = value
+  }
+  return out
+}
+
+// Request headers the agent may not pass on: its own credential, and the identity headers the gateway sets.
+const fromAgent = new Set(['authorization', 'host', 'lineage-subject', 'lineage-actor'])
+const none = new Set<string>()
+
+function challenge (err: LineageError): Record<string, string> {
+  const description = err.message.replace(/["\\\r\n]/g, ' ')
+  if (err.status === 401) return { 'www-authenticate': `Bearer error="invalid_token", error_description="${description}"` }
+  if (err.status === 403) return { 'www-authenticate': `Bearer error="insufficient_scope", error_description="${description}"` }
+  return {}
+}
+
+function refuse (res: ServerResponse, err: unknown): void {
+  const { status, body } = toErrorBody(err)
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...(err instanceof LineageError ? challenge(err) : {}) })
+  res.end(text)
+}
+
+/**
+ * The HTTP gateway: `/<target>/<path>` → the target's upstream, after `checkAccess` passes.
+ * Bodies stream both ways; upstream connections are kept alive per target. Every connection
+ * that carried a request is indexed by its chain, so a cut-off closes it at once.
+ */
+export function createHttpGateway (opts: HttpGatewayOptions): { handler: RequestListener, connections: ConnectionIndex, close: () => void } {
+  const connections = new ConnectionIndex(opts.view)
+  const agents = new Map<string, HttpAgent>()
+  const timeout = opts.upstreamTimeoutMs ?? 30_000
+
+  function agentFor (t: Target): HttpAgent {
+    const key = `${t.name} ${t.upstream.origin}`
+    let a = agents.get(key)
+    if (a === undefined) {
+      const o = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64 }
+      a = t.upstream.protocol === 'https:' ? new HttpsAgent(o) : new HttpAgent(o)
+      agents.set(key, a)
+    }
+    return a
+  }
+
+  function forward (req: IncomingMessage, res: ServerResponse, t: Target, path: string, claims: AccessClaims): void {
+    const base = t.upstream.pathname.replace(/\/$/, '')
+    const headers = forwardable(req.headers, fromAgent)
+    Object.assign(headers, t.headers)
+    headers.host = t.upstream.host
+    headers['lineage-subject'] = claims.sub
+    headers['lineage-actor'] = actorsOf(claims.act)[0] ?? claims.sub
+    const send = t.upstream.protocol === 'https:' ? httpsRequest : httpRequest
+    const up = send({ host: t.upstream.hostname, port: t.upstream.port, method: req.method, path: base + path, headers, agent: agentFor(t) })
+    const timer = setTimeout(() => up.destroy(new GatewayTimeout(`upstream ${t.name} sent no response within ${timeout} ms`)), timeout)
+    up.on('response', (ur) => {
+      clearTimeout(timer)
+      res.writeHead(ur.statusCode ?? 502, ur.statusMessage, forwardable(ur.headers, none))
+      res.flushHeaders()
+      ur.pipe(res)
+      ur.on('error', () => res.destroy())
+      ur.on('aborted', () => res.destroy())
+    })
+    up.on('error', (err) => {
+      clearTimeout(timer)
+      if (err instanceof GatewayTimeout) refuse(res, err)
+      else refuse(res, new BadGateway(`upstream ${t.name} failed: ${(err as NodeJS.ErrnoException).code ?? 'connection error'}`))
+    })
+    res.on('close', () => { if (!res.writableFinished) up.destroy() })
+    req.pipe(up)
+  }
+
+  async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const where = parseRequestTarget(req.url ?? '')
+    const t = where === undefined ? undefined : opts.targets.get(where.target)
+    if (where === undefined || t === undefined || t.kind !== 'http') throw new NotFound('no such target')
+    const method = req.method ?? 'GET'
+    const claims = await checkAccess(opts, bearerOf(req.headers.authorization), t, {
+      action: method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'read' : 'write',
+      method,
+      path: where.path
+    })
+    connections.track(req.socket as Socket, claims)
+    forward(req, res, t, where.path + where.query, claims)
+  }
+
+  const handler: RequestListener = (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!(err instanceof LineageError)) opts.log.error({ err, method: req.method }, 'gateway request failed')
+      // An unread request body must not be parsed as the next request on this connection.
+      if (!req.complete) res.setHeader('connection', 'close')
+      refuse(res, err)
+    })
+  }
+  return {
+    handler,
+    connections,
+    close: () => {
+      connections.close()
+      for (const a of agents.values()) a.destroy()
+    }
+  }
+}
+

@@ -1,0 +1,132 @@
+import { InvalidInput } from '../errors.js'
+
+/** Conditions a rule may carry (CONTRACT.md "Target policy"); every given one must hold. */
+export interface RuleConditions {
+  actions?: string[]
+  min_depth?: number
+  max_depth?: number
+  principals?: string[]
+  actors?: string[]
+  methods?: string[]
+  paths?: string[]
+  tables?: string[]
+  statements?: string[]
+  commands?: string[]
+}
+
+export type Rule =
+  | (RuleConditions & { effect: 'deny', reason?: string })
+  | (RuleConditions & { effect: 'approve', reason?: string })
+  | (RuleConditions & { effect: 'mask', columns: string[], with: 'redact' | 'hash' | 'email' | 'last4' })
+
+export interface Policy { rules: Rule[] }
+
+/** What a request looks like to the policy. */
+export interface PolicyRequest {
+  action: string
+  depth: number
+  principals: string[]
+  actor: string | undefined
+  method?: string
+  path?: string
+  tables?: string[]
+  statements?: string[]
+  command?: string
+}
+
+const statementShapes = ['delete_without_where', 'update_without_where', 'truncate', 'drop']
+const maskKinds = ['redact', 'hash', 'email', 'last4']
+const listKeys = ['actions', 'principals', 'actors', 'methods', 'paths', 'tables', 'statements', 'commands'] as const
+const maxRules = 200
+
+// Compiled globs by pattern; patterns come from saved policies, so the set stays small.
+const compiled = new Map<string, RegExp>()
+
+/** `*` matches any run of characters (including `/`), `?` one character; everything else is literal. */
+export function globMatch (pattern: string, value: string): boolean {
+  let re = compiled.get(pattern)
+  if (re === undefined) {
+    let src = '^'
+    for (const ch of pattern) src += ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    re = new RegExp(src + '$', 's')
+    compiled.set(pattern, re)
+  }
+  return re.test(value)
+}
+
+function stringList (v: unknown, where: string): string[] {
+  if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== 'string' || x.length === 0 || x.length > 256)) {
+    throw new InvalidInput(`${where} must be a non-empty array of strings`)
+  }
+  return v as string[]
+}
+
+/**
+ * Checks a policy as a whole: a bad one is refused when the target is saved, never half-applied.
+ * @throws InvalidInput naming the rule and field at fault.
+ */
+export function parsePolicy (raw: unknown): Policy {
+  if (raw === undefined || raw === null) return { rules: [] }
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidInput('policy must be an object with "rules"')
+  const extra = Object.keys(raw).filter((k) => k !== 'rules')
+  if (extra.length > 0) throw new InvalidInput(`policy has unknown member ${extra[0]}`)
+  const rules = (raw as { rules?: unknown }).rules ?? []
+  if (!Array.isArray(rules) || rules.length > maxRules) throw new InvalidInput(`policy.rules must be an array of at most ${maxRules} rules`)
+  return { rules: rules.map((r, i) => parseRule(r, `policy.rules[${i}]`)) }
+}
+
+function parseRule (raw: unknown, where: string): Rule {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidInput(`${where} must be an object`)
+  const r = raw as Record<string, unknown>
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(r)) {
+    if (!['effect', 'reason', 'columns', 'with', 'min_depth', 'max_depth', ...listKeys].includes(key)) throw new InvalidInput(`${where} has unknown member ${key}`)
+  }
+  if (r.effect !== 'deny' && r.effect !== 'approve' && r.effect !== 'mask') throw new InvalidInput(`${where}.effect must be deny, approve or mask`)
+  out.effect = r.effect
+  for (const key of listKeys) if (r[key] !== undefined) out[key] = stringList(r[key], `${where}.${key}`)
+  for (const key of ['min_depth', 'max_depth'] as const) {
+    if (r[key] === undefined) continue
+    if (!Number.isInteger(r[key]) || (r[key] as number) < 0 || (r[key] as number) > 64) throw new InvalidInput(`${where}.${key} must be an integer from 0 to 64`)
+    out[key] = r[key]
+  }
+  const statements = out.statements as string[] | undefined
+  const unknown = statements?.find((s) => !statementShapes.includes(s))
+  if (unknown !== undefined) throw new InvalidInput(`${where}.statements: unknown shape ${unknown}`)
+  if (r.reason !== undefined) {
+    if (typeof r.reason !== 'string' || r.reason.length > 500) throw new InvalidInput(`${where}.reason must be a string of at most 500 characters`)
+    out.reason = r.reason
+  }
+  if (r.effect === 'mask') {
+    out.columns = stringList(r.columns, `${where}.columns`)
+    if (!maskKinds.includes(r.with as string)) throw new InvalidInput(`${where}.with must be one of ${maskKinds.join(', ')}`)
+    out.with = r.with
+  } else if (r.columns !== undefined || r.with !== undefined) {
+    throw new InvalidInput(`${where}: columns and with belong to mask rules`)
+  }
+  return out as unknown as Rule
+}
+
+function matches (rule: Rule, q: PolicyRequest): boolean {
+  if (rule.actions !== undefined && !rule.actions.includes(q.action)) return false
+  if (rule.min_depth !== undefined && q.depth < rule.min_depth) return false
+  if (rule.max_depth !== undefined && q.depth > rule.max_depth) return false
+  if (rule.principals !== undefined && !q.principals.some((p) => rule.principals?.includes(p))) return false
+  if (rule.actors !== undefined && (q.actor === undefined || !rule.actors.some((g) => globMatch(g, q.actor as string)))) return false
+  if (rule.methods !== undefined && (q.method === undefined || !rule.methods.some((m) => m.toUpperCase() === q.method))) return false
+  if (rule.paths !== undefined && (q.path === undefined || !rule.paths.some((g) => globMatch(g, q.path as string)))) return false
+  if (rule.tables !== undefined && (q.tables === undefined || !q.tables.some((t) => rule.tables?.some((g) => globMatch(g, t))))) return false
+  if (rule.statements !== undefined && (q.statements === undefined || !q.statements.some((s) => rule.statements?.includes(s)))) return false
+  if (rule.commands !== undefined && (q.command === undefined || !rule.commands.some((g) => globMatch(g, q.command as string)))) return false
+  return true
+}
+
+/** The refusal a policy makes of a request, or undefined when no deny or approve rule matches. */
+export function policyRefusal (policy: Policy, q: PolicyRequest): string | undefined {
+  for (const rule of policy.rules) {
+    if (rule.effect === 'mask' || !matches(rule, q)) continue
+    if (rule.effect === 'approve') return `approval required${rule.reason !== undefined ? `: ${rule.reason}` : ''}`
+    return `denied by policy${rule.reason !== undefined ? `: ${rule.reason}` : ''}`
+  }
+  return undefined
+}

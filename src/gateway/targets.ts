@@ -1,0 +1,158 @@
+import { Conflict, InvalidInput, NotFound } from '../errors.js'
+import { appendChange } from '../lineage/changes.js'
+import { isTargetName } from '../lineage/scopes.js'
+import type { Db, Queryable } from '../storage/db.js'
+import { parsePolicy, type Policy } from './policy.js'
+
+export type TargetKind = 'http' | 'postgres' | 'ssh'
+
+/** A target as the gateway uses it, credentials included. Never serialized to a caller. */
+export interface Target {
+  name: string
+  kind: TargetKind
+  upstream: URL
+  /** Headers added to every upstream request: the upstream credential lives here. */
+  headers: Record<string, string>
+  policy: Policy
+}
+
+/** A target as the admin API shows it: no header values, no password in the upstream. */
+export interface TargetView {
+  name: string
+  kind: TargetKind
+  upstream: string
+  header_names: string[]
+  policy: Policy
+  created_at: string
+  updated_at: string
+}
+
+interface TargetRow { name: string, kind: TargetKind, upstream: string, headers: Record<string, string>, policy: Policy, created_at: Date, updated_at: Date }
+
+const protocols: Record<TargetKind, string[]> = { http: ['http:', 'https:'], postgres: ['postgres:', 'postgresql:'], ssh: ['ssh:'] }
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/
+// Headers the gateway owns: a target may not set them.
+const reserved = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'keep-alive', 'proxy-connection', 'lineage-subject', 'lineage-actor'])
+
+function checkUpstream (kind: TargetKind, raw: unknown): URL {
+  if (typeof raw !== 'string' || raw.length > 2048) throw new InvalidInput('upstream must be a URL')
+  let u: URL
+  try { u = new URL(raw) } catch { throw new InvalidInput('upstream must be a URL') }
+  if (!protocols[kind].includes(u.protocol)) throw new InvalidInput(`a ${kind} target's upstream must use ${protocols[kind].join(' or ')}`)
+  if (u.hash !== '') throw new InvalidInput('upstream must not have a fragment')
+  if (kind === 'http' && (u.username !== '' || u.password !== '')) throw new InvalidInput('put http credentials in headers, not in the upstream URL')
+  return u
+}
+
+function checkHeaders (kind: TargetKind, raw: unknown): Record<string, string> {
+  if (raw === undefined || raw === null) return {}
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidInput('headers must be an object of name: value')
+  if (kind !== 'http' && Object.keys(raw).length > 0) throw new InvalidInput('headers are for http targets')
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(raw)) {
+    if (!headerName.test(name)) throw new InvalidInput(`header name ${name.slice(0, 64)} is not a token`)
+    if (reserved.has(name.toLowerCase())) throw new InvalidInput(`header ${name} is set by the gateway`)
+    if (typeof value !== 'string' || value.length > 8192 || /[\r\n\0]/.test(value)) throw new InvalidInput(`header ${name} must be a single-line string`)
+    out[name.toLowerCase()] = value
+  }
+  return out
+}
+
+/** Parses and checks a target body. @throws InvalidInput */
+export function parseTarget (name: string, body: Record<string, unknown>): Omit<Target, 'upstream'> & { upstream: URL } {
+  if (!isTargetName(name)) throw new InvalidInput('name must be 1-63 characters: lowercase letters, digits, _ . -')
+  const kind = body.kind
+  if (kind !== 'http' && kind !== 'postgres' && kind !== 'ssh') throw new InvalidInput('kind must be http, postgres or ssh')
+  return { name, kind, upstream: checkUpstream(kind, body.upstream), headers: checkHeaders(kind, body.headers), policy: parsePolicy(body.policy) }
+}
+
+function withoutPassword (upstream: string): string {
+  const u = new URL(upstream)
+  if (u.password !== '') u.password = ''
+  return u.toString()
+}
+
+function present (r: TargetRow): TargetView {
+  return {
+    name: r.name,
+    kind: r.kind,
+    upstream: withoutPassword(r.upstream),
+    header_names: Object.keys(r.headers).sort(),
+    policy: r.policy,
+    created_at: r.created_at.toISOString(),
+    updated_at: r.updated_at.toISOString()
+  }
+}
+
+export function toTarget (r: Pick<TargetRow, 'name' | 'kind' | 'upstream' | 'headers' | 'policy'>): Target {
+  return { name: r.name, kind: r.kind, upstream: new URL(r.upstream), headers: r.headers, policy: r.policy }
+}
+
+const columns = 'name, kind, upstream, headers, policy, created_at, updated_at'
+
+async function write (db: Db, sql: string, params: unknown[], name: string): Promise<TargetRow | undefined> {
+  return await db.tx(async (q) => {
+    const { rows } = await q.query<TargetRow>(sql, params)
+    if (rows.length > 0) await appendChange(q, { kind: 'target', data: { name } })
+    return rows[0]
+  })
+}
+
+/** @throws InvalidInput, Conflict */
+export async function createTarget (db: Db, body: Record<string, unknown>): Promise<TargetView> {
+  if (typeof body.name !== 'string') throw new InvalidInput('name is required')
+  const t = parseTarget(body.name, body)
+  const row = await write(db, `INSERT INTO targets (name, kind, upstream, headers, policy) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (name) DO NOTHING RETURNING ${columns}`, [t.name, t.kind, t.upstream.toString(), JSON.stringify(t.headers), JSON.stringify(t.policy)], t.name)
+  if (row === undefined) throw new Conflict(`target ${t.name} already exists`)
+  return present(row)
+}
+
+/** Replaces a target's definition. @throws InvalidInput, NotFound */
+export async function replaceTarget (db: Db, name: string, body: Record<string, unknown>): Promise<TargetView> {
+  if (body.name !== undefined && body.name !== name) throw new InvalidInput('name cannot be changed')
+  const t = parseTarget(name, body)
+  const row = await write(db, `UPDATE targets SET kind = $2, upstream = $3, headers = $4, policy = $5, updated_at = now() WHERE name = $1 RETURNING ${columns}`,
+    [name, t.kind, t.upstream.toString(), JSON.stringify(t.headers), JSON.stringify(t.policy)], name)
+  if (row === undefined) throw new NotFound(`target ${name} not found`)
+  return present(row)
+}
+
+/** @throws NotFound */
+export async function getTarget (db: Queryable, name: string): Promise<TargetView> {
+  const { rows } = await db.query<TargetRow>(`SELECT ${columns} FROM targets WHERE name = $1`, [name])
+  if (rows.length === 0) throw new NotFound(`target ${name} not found`)
+  return present(rows[0])
+}
+
+/** @throws NotFound */
+export async function deleteTarget (db: Db, name: string): Promise<void> {
+  const row = await write(db, `DELETE FROM targets WHERE name = $1 RETURNING ${columns}`, [name], name)
+  if (row === undefined) throw new NotFound(`target ${name} not found`)
+}
+
+/**
+ * Every target, in memory, for the gateway's request path. Reloads one target when the change
+ * log says it changed; never reads per request.
+ */
+export class TargetDirectory {
+  private readonly targets = new Map<string, Target>()
+
+  constructor (private readonly db: Queryable) {}
+
+  async load (): Promise<void> {
+    const { rows } = await this.db.query<TargetRow>(`SELECT ${columns} FROM targets`)
+    this.targets.clear()
+    for (const r of rows) this.targets.set(r.name, toTarget(r))
+  }
+
+  async reload (name: string): Promise<void> {
+    const { rows } = await this.db.query<TargetRow>(`SELECT ${columns} FROM targets WHERE name = $1`, [name])
+    if (rows.length === 0) this.targets.delete(name)
+    else this.targets.set(name, toTarget(rows[0]))
+  }
+
+  get (name: string): Target | undefined {
+    return this.targets.get(name)
+  }
+}

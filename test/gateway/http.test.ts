@@ -1,0 +1,182 @@
+import { connect } from 'node:net'
+import t from 'tap'
+import { claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
+import { startTestGateway, startUpstream } from '../helpers/gateway.js'
+
+const b = await startTestBroker()
+const up = await startUpstream()
+const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
+t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read'])
+const secret = 'Bearer upstream-secret-value-42'
+const created = await b.admin('POST', '/v1/targets', {
+  name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
+  policy: { rules: [
+    { effect: 'deny', methods: ['DELETE'], paths: ['/admin/*'], reason: 'no deletes under /admin' },
+    { effect: 'deny', actions: ['write'], min_depth: 2, reason: 'agents two hops down only read' },
+    { effect: 'approve', paths: ['/payroll/*'] },
+    { effect: 'deny', actors: ['rogue-*'] },
+    { effect: 'deny', principals: ['mallory'] }
+  ] }
+})
+if (created.status !== 201) throw new Error(`target: ${JSON.stringify(created.body)}`)
+await b.admin('POST', '/v1/targets', { name: 'down', kind: 'http', upstream: 'http://127.0.0.1:1' })
+await b.admin('POST', '/v1/targets', { name: 'db', kind: 'postgres', upstream: 'postgres://app:pw@127.0.0.1:5432/app' })
+
+const root = await rootToken(b, client)
+const agent = (await exchangeToken(b, root, { actor: 'build', scope: 'api:* down:read' })).body.access_token
+const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
+const get = async (path: string, token?: string, init: RequestInit = {}): Promise<Response> =>
+  await fetch(gw.url + path, { ...init, headers: { ...(token === undefined ? {} : auth(token)), ...(init.headers as Record<string, string> ?? {}) } })
+
+t.test('an allowed request reaches the upstream with the target credential and identity headers, not the agent\'s token', async (t) => {
+  const r = await get('/api/v1/things?limit=5&q=a%20b', agent, { headers: { 'x-custom': 'kept', 'lineage-subject': 'spoofed' } })
+  t.equal(r.status, 200)
+  t.same(await r.json(), { method: 'GET', url: '/base/v1/things?limit=5&q=a%20b', bodyBytes: 0 })
+  t.equal(r.headers.get('x-upstream'), 'yes')
+  const seen = up.seen.at(-1)!
+  t.equal(seen.headers.authorization, secret)
+  t.equal(seen.headers['x-team'], 'data')
+  t.equal(seen.headers['x-custom'], 'kept')
+  t.equal(seen.headers['lineage-subject'], 'ci-nightly')
+  t.equal(seen.headers['lineage-actor'], 'build')
+  t.notMatch(JSON.stringify([...r.headers]), 'upstream-secret-value-42')
+})
+
+t.test('request and response bodies stream through', async (t) => {
+  const big = Buffer.alloc(5 * 1024 * 1024, 7)
+  const r = await get('/api/upload', agent, { method: 'POST', body: big })
+  t.equal(r.status, 200)
+  t.equal((await r.json() as { bodyBytes: number }).bodyBytes, big.length)
+})
+
+t.test('refusals carry the contract status and WWW-Authenticate', async (t) => {
+  const none = await get('/api/x')
+  t.equal(none.status, 401)
+  t.match(none.headers.get('www-authenticate'), /^Bearer error="invalid_token"/)
+  t.match(await none.json(), { error: 'invalid_token' })
+  const garbage = await get('/api/x', 'not-a-token')
+  t.equal(garbage.status, 401)
+  const readOnly = (await exchangeToken(b, root, { scope: 'api:read', actor: 'reader' })).body.access_token
+  const write = await get('/api/x', readOnly, { method: 'POST', body: 'x' })
+  t.equal(write.status, 403)
+  t.match(write.headers.get('www-authenticate'), /^Bearer error="insufficient_scope"/)
+  t.match(await write.json(), { error: 'insufficient_scope', error_description: 'scope api:write is required' })
+  const dbOnly = (await exchangeToken(b, root, { audience: 'db', actor: 'psql' })).body.access_token
+  const aud = await get('/api/x', dbOnly)
+  t.equal(aud.status, 403)
+  t.match((await aud.json() as { error_description: string }).error_description, /audience does not include api/)
+  t.equal((await get('/nope/x', agent)).status, 404)
+  t.equal((await get('/db/x', agent)).status, 404, 'a postgres target is not served over HTTP')
+  t.equal((await get('/', agent)).status, 404)
+})
+
+t.test('policy rules take away what scopes grant, with the rule\'s reason', async (t) => {
+  const del = await get('/api/admin/users/7', agent, { method: 'DELETE' })
+  t.equal(del.status, 403)
+  t.match(await del.json(), { error_description: 'denied by policy: no deletes under /admin' })
+  t.equal((await get('/api/users/7', agent, { method: 'DELETE' })).status, 200)
+  const deep = (await exchangeToken(b, agent, { actor: 'helper' })).body.access_token
+  t.equal((await get('/api/x', deep)).status, 200, 'depth 2 may read')
+  const w = await get('/api/x', deep, { method: 'PUT', body: 'x' })
+  t.equal(w.status, 403)
+  t.match(await w.json(), { error_description: 'denied by policy: agents two hops down only read' })
+  const pay = await get('/api/payroll/2026', agent)
+  t.equal(pay.status, 403)
+  t.match(await pay.json(), { error_description: 'approval required' })
+  const rogue = (await exchangeToken(b, root, { actor: 'rogue-miner' })).body.access_token
+  t.equal((await get('/api/x', rogue)).status, 403)
+  const bad = await b.admin('POST', '/v1/targets', { name: 'broken', kind: 'http', upstream: up.url, policy: { rules: [{ effect: 'deny' }, { effect: 'explode' }] } })
+  t.equal(bad.status, 400)
+  t.match(bad.body.error_description, 'policy.rules[1].effect')
+  t.equal((await b.admin('GET', '/v1/targets/broken')).status, 404, 'never half-applied')
+})
+
+t.test('a cut-off chain is refused with the reason an operator needs', async (t) => {
+  const mine = (await exchangeToken(b, root, { actor: 'temp' })).body.access_token
+  const child = (await exchangeToken(b, mine, { actor: 'temp-child' })).body.access_token
+  await b.admin('POST', `/v1/tokens/${claimsOf(mine).jti}/revoke`)
+  const r = await get('/api/x', child)
+  t.equal(r.status, 401)
+  t.match(r.headers.get('www-authenticate'), `ancestor token ${claimsOf(mine).jti} was revoked`)
+})
+
+t.test('the upstream failing is 502, hanging is 504, and the gateway keeps serving', async (t) => {
+  const down = await get('/down/x', agent)
+  t.equal(down.status, 502)
+  t.match(await down.json(), { error: 'bad_gateway' })
+  const [hang, reset, ok] = await Promise.all([get('/api/hang', agent), get('/api/reset', agent), get('/api/fine', agent)])
+  t.equal(hang.status, 504)
+  t.equal(reset.status, 502)
+  t.equal(ok.status, 200)
+})
+
+t.test('hostile paths never reach another target', async (t) => {
+  for (const path of ['/api/../down/x', '/api/%2e%2e/down/x', '/api/a%2Fb', '/api/a\\b', '/api/./x']) {
+    const r = await rawRequest(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
+    t.match(r, /^HTTP\/1.1 400 /, path)
+  }
+  const q = await get('/api/x?access_token=' + agent)
+  t.equal(q.status, 400)
+  t.match(await q.json(), { error_description: /tokens in the query string are refused/ })
+  const before = up.seen.length
+  const smuggle = await rawRequest('POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer ' + agent + '\r\n\r\n0\r\n\r\nGET /down/x HTTP/1.1\r\nHost: x\r\n\r\n')
+  t.match(smuggle, /^HTTP\/1.1 400 /)
+  t.equal(up.seen.length, before, 'nothing reached the upstream')
+  const huge = await rawRequest(`GET /api/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(32 * 1024)}\r\n\r\n`)
+  t.match(huge, /^HTTP\/1.1 431 /)
+  const junk = await rawRequest('\x00\x01\x02 garbage\r\n\r\n')
+  t.match(junk, /^HTTP\/1.1 400 /)
+  t.equal((await get('/api/still-fine', agent)).status, 200)
+})
+
+t.test('a streaming response and a keep-alive connection end within a second of the cut-off', async (t) => {
+  const c3 = await seedService(b, 'carol', 'carol-ci')
+  const r3 = await rootToken(b, c3)
+  const streamer = (await exchangeToken(b, r3, { actor: 'tail', audience: 'api' })).body.access_token
+  const res = await get('/api/sse', streamer)
+  t.equal(res.status, 200)
+  const reader = res.body!.getReader()
+  const first = await reader.read()
+  t.match(Buffer.from(first.value!).toString(), /^data: 0/)
+  const started = Date.now()
+  await b.admin('POST', '/v1/principals/carol/offboard')
+  let ended = false
+  try {
+    for (;;) { const r = await reader.read(); if (r.done) break }
+    ended = true
+  } catch { ended = true }
+  t.ok(ended)
+  t.ok(Date.now() - started < 1000, `stream ended ${Date.now() - started} ms after the cut-off`)
+  t.equal(gw.gateway.targets.get('api')?.name, 'api')
+})
+
+t.test('target credentials never come back from the admin API', async (t) => {
+  const r = await b.admin('GET', '/v1/targets/api')
+  t.equal(r.status, 200)
+  t.same(r.body.header_names, ['authorization', 'x-team'])
+  t.notMatch(JSON.stringify(r.body), 'upstream-secret-value-42')
+  const pg = await b.admin('GET', '/v1/targets/db')
+  t.equal(pg.body.upstream, 'postgres://app@127.0.0.1:5432/app')
+  t.equal((await b.admin('DELETE', '/v1/targets/db')).status, 204)
+  t.equal((await b.admin('GET', '/v1/targets/db')).status, 404)
+})
+
+async function rawRequest (text: string): Promise<string> {
+  const url = new URL(gw.url)
+  return await new Promise((resolve) => {
+    let out = ''
+    const s = connect(Number(url.port), url.hostname, () => s.write(text))
+    s.on('data', (d) => { out += d.toString() })
+    s.on('close', () => resolve(out))
+    s.on('error', () => resolve(out))
+    setTimeout(() => s.destroy(), 2000)
+  })
+}
+
+async function seedService (bb: typeof b, human: string, service: string): Promise<{ clientId: string, clientSecret: string }> {
+  await bb.admin('POST', '/v1/principals', { id: human, kind: 'human', grants: ['api:*'] })
+  await bb.admin('POST', '/v1/principals', { id: service, kind: 'service', sponsor: human, grants: ['api:*'] })
+  const c = (await bb.admin('POST', `/v1/principals/${service}/clients`)).body
+  return { clientId: c.client_id, clientSecret: c.client_secret }
+}

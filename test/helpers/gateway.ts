@@ -1,0 +1,69 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createGateway, type Gateway } from '../../src/gateway/gateway.js'
+import { silentLogger } from '../../src/log.js'
+import type { TestBroker } from './broker.js'
+
+export interface Upstream {
+  url: string
+  server: Server
+  /** Requests seen, newest last. */
+  seen: Array<{ method: string, url: string, headers: IncomingMessage['headers'], bodyBytes: number }>
+  close: () => Promise<void>
+}
+
+/**
+ * A small upstream: echoes what it got as JSON; `/sse` streams an event every 50 ms;
+ * `/hang` never answers; `/reset` drops the connection.
+ */
+export async function startUpstream (): Promise<Upstream> {
+  const seen: Upstream['seen'] = []
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let bodyBytes = 0
+    req.on('data', (c: Buffer) => { bodyBytes += c.length })
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyBytes })
+      if (req.url?.endsWith('/hang')) return
+      if (req.url?.endsWith('/reset')) { req.socket.destroy(); return }
+      if (req.url?.endsWith('/sse')) {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'x-upstream-secret': 'none' })
+        let n = 0
+        const timer = setInterval(() => res.write(`data: ${n++}\n\n`), 50)
+        res.on('close', () => clearInterval(timer))
+        return
+      }
+      res.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive', 'x-upstream': 'yes' })
+      res.end(JSON.stringify({ method: req.method, url: req.url, bodyBytes }))
+    })
+  })
+  server.keepAliveTimeout = 60_000
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    server,
+    seen,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}
+
+/** A gateway sharing the test broker's view, keys and cache, listening on port 0. */
+export async function startTestGateway (b: TestBroker, opts: { upstreamTimeoutMs?: number } = {}): Promise<{ url: string, gateway: Gateway, close: () => Promise<void> }> {
+  const ctx = b.broker.ctx
+  const gateway = await createGateway({
+    db: ctx.db, log: silentLogger(), view: ctx.view, verified: ctx.verified, issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth,
+    keys: (kid) => ctx.keys().verifiers.get(kid), upstreamTimeoutMs: opts.upstreamTimeoutMs
+  })
+  await new Promise<void>((resolve) => gateway.httpServer.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(gateway.httpServer.address() as AddressInfo).port}`,
+    gateway,
+    close: async () => {
+      gateway.httpServer.closeAllConnections()
+      await new Promise<void>((resolve) => gateway.httpServer.close(() => resolve()))
+      gateway.stop()
+    }
+  }
+}
