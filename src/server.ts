@@ -12,6 +12,8 @@ import { LiveStatus } from './lineage/live-status.js'
 import { createViewSync, type ViewSync } from './lineage/sync.js'
 import { VerifiedTokens } from './lineage/verified-tokens.js'
 import { openDb } from './storage/open.js'
+import { createAuditLog } from './audit/audit-log.js'
+import { createMetrics } from './metrics.js'
 import type { Db } from './storage/db.js'
 
 export interface Running {
@@ -71,6 +73,26 @@ async function standaloneCheckDeps (config: Config, db: Db, clock: Clock, log: L
 export async function start (config: Config, log: Logger, clock: Clock = systemClock): Promise<Running> {
   const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
   const listening: Record<string, string> = {}
+  const audit = createAuditLog(db, log)
+  // Set once the view exists; read by readiness and by the gauges at scrape time.
+  let view: LiveStatus | undefined
+  let sync: ViewSync | undefined
+  const viewAge = (): number => sync === undefined ? Infinity : clock.now() - sync.freshAt()
+  const metrics = createMetrics({
+    lineage_audit_backlog: { help: 'Audit events waiting to be written', read: () => audit.backlog().queued },
+    lineage_audit_dropped: { help: 'Audit events dropped because the buffer was full', read: () => audit.backlog().dropped },
+    lineage_ledger_backlog: { help: 'Lineage records waiting to be written', read: () => broker?.ctx.ledger.backlog() ?? 0 },
+    lineage_view_seq: { help: 'Last change-log sequence number applied', read: () => view?.seq ?? 0 },
+    lineage_view_age_seconds: { help: 'Age of the live-status view', read: () => viewAge() / 1000 }
+  })
+  const ready = (): { ready: boolean, detail: Record<string, unknown> } => {
+    const age = viewAge()
+    const a = audit.backlog()
+    return {
+      ready: age <= config.maxStalenessMs && !a.failing && a.dropped === 0,
+      detail: { view_seq: view?.seq ?? 0, view_age_ms: age, audit_backlog: a.queued, audit_dropped: a.dropped, audit_failing: a.failing }
+    }
+  }
   const brokerServer = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000, maxHeaderSize: 16 * 1024 })
   let broker: Broker | undefined
   let gateway: Gateway | undefined
@@ -80,6 +102,8 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
     gateway?.stop()
     await ownSync?.stop()
     await broker?.stop()
+    // Every request has finished: what they recorded is written before the database closes.
+    await audit.stop()
     await db.close()
   }
   try {
@@ -87,14 +111,11 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
     if (config.role !== 'gateway') {
       const port = await listen(brokerServer, config.host, config.brokerPort)
       const base = `http://${urlHost(config.host)}:${port}`
-      broker = await createBroker({ db, clock, log, issuer: config.issuer ?? base, maxDepth: config.maxDepth, rootTtl: config.rootTtl, adminToken: config.adminToken })
+      broker = await createBroker({ db, clock, log, issuer: config.issuer ?? base, maxDepth: config.maxDepth, rootTtl: config.rootTtl, adminToken: config.adminToken, audit, metrics })
       const ctx = broker.ctx
-      brokerServer.on('request', createBrokerHandler(ctx, {
-        ready: () => {
-          const age = clock.now() - ctx.sync.freshAt()
-          return { ready: age <= config.maxStalenessMs, detail: { view_seq: ctx.view.seq, view_age_ms: age, ledger_backlog: ctx.ledger.backlog() } }
-        }
-      }))
+      view = ctx.view
+      sync = ctx.sync
+      brokerServer.on('request', createBrokerHandler(ctx, { ready }))
       listening.broker = base
       deps = { view: ctx.view, verified: ctx.verified, issuer: ctx.issuer, clock, maxDepth: ctx.maxDepth, keys: (kid) => ctx.keys().verifiers.get(kid) }
     }
@@ -103,8 +124,10 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
         const standalone = await standaloneCheckDeps(config, db, clock, log)
         deps = standalone.deps
         ownSync = standalone.sync
+        view = deps.view
+        sync = ownSync
       }
-      gateway = await createGateway({ ...deps, db, log })
+      gateway = await createGateway({ ...deps, db, log, audit, metrics, ready })
       const port = await listen(gateway.httpServer, config.host, config.gatewayHttpPort)
       listening.gateway_http = `http://${urlHost(config.host)}:${port}`
     }

@@ -343,6 +343,116 @@ t.test('rotating the signing key publishes both keys and live tokens keep workin
   t.equal((await call(t, 'POST', '/v1/keys/rotate')).status, 401, 'only the admin rotates')
 })
 
+const apiPolicy = {
+  rules: [
+    { effect: 'deny', actions: ['write'], min_depth: 2, reason: 'agents two hops down only read' },
+    { effect: 'deny', methods: ['DELETE'], paths: ['/admin/*'], actors: ['agent-*'] },
+    { effect: 'approve', principals: ['bob'], max_depth: 0 }
+  ]
+}
+const dbPolicy = {
+  rules: [
+    { effect: 'deny', statements: ['delete_without_where', 'update_without_where', 'truncate', 'drop'], tables: ['public.*'] },
+    { effect: 'mask', columns: ['customers.email', '*.ssn'], with: 'redact' }
+  ]
+}
+
+t.test('targets are created with 201, never show upstream credentials, and an existing name is 409', async (t) => {
+  const api = await admin(t, 'POST', '/v1/targets', {
+    name: 'api', kind: 'http', upstream: 'https://api.internal.example/v2', headers: { Authorization: 'Bearer upstream-secret-1', 'X-Api-Key': 'key-secret-2' }, policy: apiPolicy
+  })
+  t.equal(api.status, 201)
+  t.match(api.body, { name: 'api', kind: 'http', upstream: 'https://api.internal.example/v2', header_names: ['authorization', 'x-api-key'] })
+  t.same(api.body.policy, apiPolicy)
+  t.notMatch(JSON.stringify(api.body), /secret/, 'no header value is returned')
+
+  const db = await admin(t, 'POST', '/v1/targets', { name: 'db', kind: 'postgres', upstream: 'postgres://app:pg-secret-3@db.internal:5432/shop', policy: dbPolicy })
+  t.equal(db.status, 201)
+  t.equal(db.body.upstream, 'postgres://app@db.internal:5432/shop', 'the upstream without its password')
+  t.notMatch(JSON.stringify(db.body), /secret/, 'no password is returned')
+  t.same([db.body.header_names, db.body.policy], [[], dbPolicy])
+
+  const ssh = await admin(t, 'POST', '/v1/targets', { name: 'build-host', kind: 'ssh', upstream: 'ssh://deploy@build.internal:22', headers: null, policy: null })
+  t.equal(ssh.status, 201)
+  t.same(ssh.body.policy, { rules: [] }, 'a null policy is no rules')
+
+  const dup = await admin(t, 'POST', '/v1/targets', { name: 'api', kind: 'http', upstream: 'https://other.example' })
+  t.same([dup.status, dup.body.error], [409, 'conflict'], 'an existing name')
+  t.equal((await admin(t, 'GET', '/v1/targets/api')).body.upstream, 'https://api.internal.example/v2', 'the existing target is untouched')
+})
+
+t.test('a bad target or a bad policy is 400 and nothing is saved', async (t) => {
+  const ok = { kind: 'http', upstream: 'https://x.example' }
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['an unknown effect', { ...ok, policy: { rules: [{ effect: 'allow' }] } }],
+    ['a bad rule after a good one', { ...ok, policy: { rules: [{ effect: 'deny', methods: ['DELETE'] }, { effect: 'deny', min_depth: 65 }] } }],
+    ['a mask without columns', { kind: 'postgres', upstream: 'postgres://db.internal/shop', policy: { rules: [{ effect: 'mask', with: 'redact' }] } }],
+    ['an unknown mask kind', { kind: 'postgres', upstream: 'postgres://db.internal/shop', policy: { rules: [{ effect: 'mask', columns: ['a.b'], with: 'blur' }] } }],
+    ['columns on a deny rule', { ...ok, policy: { rules: [{ effect: 'deny', columns: ['a.b'] }] } }],
+    ['an unknown statement shape', { kind: 'postgres', upstream: 'postgres://db.internal/shop', policy: { rules: [{ effect: 'deny', statements: ['grant'] }] } }],
+    ['an empty condition list', { ...ok, policy: { rules: [{ effect: 'deny', paths: [] }] } }],
+    ['an unknown rule member', { ...ok, policy: { rules: [{ effect: 'deny', hosts: ['x'] }] } }],
+    ['an unknown policy member', { ...ok, policy: { rules: [], default: 'deny' } }],
+    ['a policy that is an array', { ...ok, policy: [] }],
+    ['an unknown kind', { kind: 'ftp', upstream: 'ftp://x.example' }],
+    ['an upstream that does not suit the kind', { kind: 'postgres', upstream: 'https://x.example' }],
+    ['credentials in an http upstream', { kind: 'http', upstream: 'https://u:p@x.example' }],
+    ['headers on a postgres target', { kind: 'postgres', upstream: 'postgres://db.internal/shop', headers: { 'x-a': 'b' } }],
+    ['a header the gateway owns', { ...ok, headers: { 'Lineage-Subject': 'mallory' } }],
+    ['a multi-line header value', { ...ok, headers: { 'x-a': 'b\r\nx-b: c' } }]
+  ]
+  for (const [name, body] of cases) {
+    const r = await admin(t, 'POST', '/v1/targets', { name: 'bad', ...body })
+    t.same([r.status, r.body.error], [400, 'invalid_request'], name)
+  }
+  t.equal((await admin(t, 'POST', '/v1/targets', ok)).status, 400, 'no name')
+  t.equal((await admin(t, 'POST', '/v1/targets', { name: 'Bad Name', ...ok })).status, 400, 'a malformed name')
+  t.equal((await admin(t, 'POST', '/v1/targets', [ok])).status, 400, 'a body that is not an object')
+  t.equal((await admin(t, 'GET', '/v1/targets/bad')).status, 404, 'nothing was saved')
+  const big = await admin(t, 'POST', '/v1/targets', { name: 'big', ...ok, headers: { 'x-pad': 'x'.repeat(300_000) } })
+  t.equal(big.status, 413, 'a body above 256 KiB')
+})
+
+t.test('targets are read, replaced as a whole, deleted with 204, and unknown ones are 404', async (t) => {
+  const got = await admin(t, 'GET', '/v1/targets/api')
+  t.equal(got.status, 200)
+  t.same(got.body.header_names, ['authorization', 'x-api-key'])
+  t.notMatch(JSON.stringify(got.body), /secret/, 'no header value is returned')
+  t.equal((await admin(t, 'GET', '/v1/targets/nothing')).status, 404)
+
+  const newPolicy = { rules: [{ effect: 'deny', methods: ['POST', 'PUT'], reason: 'read-only for now' }] }
+  const put = await admin(t, 'PUT', '/v1/targets/api', { name: 'api', kind: 'http', upstream: 'https://api2.internal.example', headers: { authorization: 'Bearer upstream-secret-4' }, policy: newPolicy })
+  t.equal(put.status, 200)
+  t.match(put.body, { name: 'api', upstream: 'https://api2.internal.example/', header_names: ['authorization'], created_at: got.body.created_at })
+  t.same(put.body.policy, newPolicy)
+  t.notMatch(JSON.stringify(put.body), /secret/, 'no header value is returned')
+
+  const half = await admin(t, 'PUT', '/v1/targets/api', { kind: 'http', upstream: 'https://api3.internal.example', policy: { rules: [{ effect: 'deny' }, { effect: 'mask', columns: ['a.b'] }] } })
+  t.same([half.status, half.body.error], [400, 'invalid_request'], 'a bad policy')
+  const after = await admin(t, 'GET', '/v1/targets/api')
+  t.same([after.body.upstream, after.body.policy, after.body.updated_at], [put.body.upstream, newPolicy, put.body.updated_at], 'the target is exactly as before: never half-applied')
+  t.equal((await admin(t, 'PUT', '/v1/targets/api', { name: 'api2', kind: 'http', upstream: 'https://x.example' })).status, 400, 'a rename')
+  t.equal((await admin(t, 'PUT', '/v1/targets/nothing', { kind: 'http', upstream: 'https://x.example' })).status, 404)
+
+  const del = await admin(t, 'DELETE', '/v1/targets/build-host')
+  t.equal(del.status, 204)
+  t.equal(del.body, undefined, 'empty body')
+  t.equal((await admin(t, 'GET', '/v1/targets/build-host')).status, 404, 'gone')
+  t.equal((await admin(t, 'DELETE', '/v1/targets/build-host')).status, 404, 'a second delete')
+})
+
+t.test('the targets API answers 401 without the admin token', async (t) => {
+  const json = { 'content-type': 'application/json' }
+  const none = await call(t, 'POST', '/v1/targets', { headers: json, body: '{"name":"x","kind":"http","upstream":"https://x.example"}' })
+  t.same([none.status, none.body.error], [401, 'unauthorized'])
+  t.equal((await call(t, 'POST', '/v1/targets', { headers: { ...bearer('ladm_wrong'), ...json }, body: '{"name":"x","kind":"http","upstream":"https://x.example"}' })).status, 401, 'a wrong token')
+  t.equal((await call(t, 'GET', '/v1/targets/api')).status, 401)
+  t.equal((await call(t, 'PUT', '/v1/targets/api', { headers: json, body: '{"kind":"http","upstream":"https://x.example"}' })).status, 401)
+  t.equal((await call(t, 'DELETE', '/v1/targets/api', { headers: bearer(root) })).status, 401, 'an access token is not the admin token')
+  t.equal((await admin(t, 'GET', '/v1/targets/api')).status, 200, 'still there')
+  t.equal((await admin(t, 'GET', '/v1/targets/x')).status, 404, 'nothing was created')
+})
+
 t.test('every operation in openapi.yaml was exercised by this file', async (t) => {
   t.same(spec.operations().filter((op) => !spec.exercised.has(op)), [], 'operations never called')
 })

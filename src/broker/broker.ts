@@ -5,6 +5,8 @@ import { LiveStatus } from '../lineage/live-status.js'
 import { VerifiedTokens } from '../lineage/verified-tokens.js'
 import { createViewSync } from '../lineage/sync.js'
 import type { Db } from '../storage/db.js'
+import { createAuditLog, type AuditLog } from '../audit/audit-log.js'
+import { createMetrics, type Metrics } from '../metrics.js'
 import { loadAdminToken } from './admin-token.js'
 import type { BrokerContext } from './context.js'
 import { loadKeyRing, type KeyRing } from './keys.js'
@@ -17,6 +19,9 @@ export interface BrokerOptions {
   maxDepth: number
   rootTtl: number
   adminToken?: string
+  /** The process's audit log; the broker makes its own when none is given. */
+  audit?: AuditLog
+  metrics?: Metrics
   /** How often the view re-reads the change log when no notification arrives. */
   pollMs?: number
 }
@@ -37,6 +42,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   let ring: KeyRing = await loadKeyRing(db, clock, opts.rootTtl)
   const admin = await loadAdminToken(db, opts.adminToken)
   const view = new LiveStatus()
+  const audit = opts.audit ?? createAuditLog(db, log)
   const sync = createViewSync({ db, view, clock, log, pollMs: opts.pollMs })
   const reloadKeys = async (): Promise<void> => { ring = await loadKeyRing(db, clock, opts.rootTtl) }
   view.onChange((c) => {
@@ -56,7 +62,16 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     rootTtl: opts.rootTtl,
     keys: () => ring,
     reloadKeys,
-    adminTokenHash: admin.hash
+    adminTokenHash: admin.hash,
+    audit,
+    metrics: opts.metrics ?? createMetrics()
   }
-  return { ctx, firstAdminToken: admin.firstToken, stop: sync.stop }
+  return {
+    ctx,
+    firstAdminToken: admin.firstToken,
+    stop: async () => {
+      await sync.stop()
+      if (opts.audit === undefined) await audit.stop()
+    }
+  }
 }

@@ -5,6 +5,8 @@ import type { ViewSync } from '../lineage/sync.js'
 import type { TokenLedger } from '../lineage/ledger.js'
 import type { VerifiedTokens } from '../lineage/verified-tokens.js'
 import type { Db } from '../storage/db.js'
+import type { AuditLog } from '../audit/audit-log.js'
+import type { Metrics } from '../metrics.js'
 import type { KeyRing } from './keys.js'
 
 /** What every broker operation needs; built once in `createBroker`. */
@@ -24,6 +26,8 @@ export interface BrokerContext {
   keys: () => KeyRing
   /** Re-reads the signing keys (after a rotation here or in another process). */
   reloadKeys: () => Promise<void>
+  audit: AuditLog
+  metrics: Metrics
   /** Hash of the admin bearer token. */
   adminTokenHash: Buffer
 }

@@ -1,6 +1,6 @@
 import { randomUUID, sign } from 'node:crypto'
 import { epochSeconds } from '../clock.js'
-import type { AccessClaims, Act, LineageClaim } from '../lineage/claims.js'
+import { actorsOf, type AccessClaims, type Act, type LineageClaim } from '../lineage/claims.js'
 import type { BrokerContext } from './context.js'
 import type { SigningKey } from './keys.js'
 
@@ -62,6 +62,16 @@ export async function issueToken (ctx: BrokerContext, t: NewToken): Promise<{ to
     rooted_at: t.lineage.rooted_at,
     context: t.context
   })
+  ctx.audit.record({
+    at: ctx.clock.now(),
+    kind: 'token.issued',
+    jti,
+    root: t.lineage.chain[0] ?? jti,
+    principals: names,
+    actors: actorsOf(t.act),
+    detail: { parent: t.lineage.chain.at(-1) ?? null, depth: t.lineage.depth, scope: claims.scope, aud: t.aud, client_id: t.client_id, exp: t.exp, ...t.context }
+  })
+  ctx.metrics.tokensIssued.inc({ grant: t.lineage.depth === 0 ? 'client_credentials' : 'token_exchange' })
   const token = signToken(ctx.keys().active, claims)
   ctx.verified.add(token, claims)
   return { token, claims }

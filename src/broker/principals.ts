@@ -192,6 +192,7 @@ export async function setStatus (ctx: BrokerContext, id: string, status: Princip
   // Counting is for people and runs after the cut-off has taken effect.
   const revoked = status !== 'active' && wasLive ? await countLiveNaming(ctx, id, now, since) : 0
   ctx.log.info({ principal: id, status, reason, revoked }, 'principal status changed')
+  ctx.audit.record({ at: now, kind: 'principal.status', principals: [id], detail: { status, reason: reason ?? null, revoked } })
   return { principal: await present(ctx.db, row, now), revoked }
 }
 

@@ -18,6 +18,7 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
   })
   await ctx.sync.catchUp()
   if (!inserted) return 0
+  const node = (await ctx.db.query<{ root: string, sub: string, sponsor: string | null }>('SELECT root, sub, sponsor FROM tokens WHERE jti = $1', [jti])).rows[0]
   // Counting is for people and runs after the cut-off has taken effect. The walk stops at
   // subtrees that were already revoked: those were not live.
   const { rows } = await ctx.db.query<{ n: number }>(
@@ -27,6 +28,14 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
        SELECT t.jti, t.exp FROM tokens t JOIN sub ON t.parent = sub.jti
         WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = t.jti)
      ) SELECT count(*) AS n FROM sub WHERE exp > $2`, [jti, Math.floor(ctx.clock.now() / 1000)])
+  ctx.audit.record({
+    at: ctx.clock.now(),
+    kind: 'token.revoked',
+    jti,
+    root: node?.root ?? jti,
+    principals: node === undefined ? [] : node.sponsor === null ? [node.sub] : [node.sponsor, node.sub],
+    detail: { by, reason: reason ?? null, revoked: rows[0].n }
+  })
   return rows[0].n
 }
 

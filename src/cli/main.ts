@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util'
 import { adminCall, BrokerError, exchangeToken, type ExchangeOptions } from './broker-client.js'
 import { decodeToken, describeToken } from './inspect.js'
 import { renderTree, type TreeNode } from './tree.js'
+import { openPostgres } from '../storage/postgres.js'
+import { verifyAudit, type VerifyResult } from '../audit/verify.js'
 
 const help = `lineage: identity-lineage token broker, command-line tool
 
@@ -17,6 +19,10 @@ Usage:
       Decode a token (default: LINEAGE_TOKEN) and show its chain as a tree. Does not verify.
   lineage tree JTI
       Draw the lineage tree below token JTI with each token's status (needs LINEAGE_ADMIN_TOKEN).
+  lineage audit verify
+      Re-compute the audit trail's hash chain and report the first edited, removed or
+      reordered record. Reads DATABASE_URL directly when it is set; otherwise asks the broker
+      (needs LINEAGE_ADMIN_TOKEN).
   lineage keys rotate
       Add a new signing key (needs LINEAGE_ADMIN_TOKEN); tokens signed by the old key stay
       valid until they expire.
@@ -25,7 +31,8 @@ Usage:
 Environment:
   LINEAGE_URL          broker URL (default http://127.0.0.1:7400)
   LINEAGE_TOKEN        the current process's token
-  LINEAGE_ADMIN_TOKEN  admin token, for 'tree' and 'keys rotate'
+  LINEAGE_ADMIN_TOKEN  admin token, for 'tree', 'audit verify' and 'keys rotate'
+  DATABASE_URL         PostgreSQL, for 'audit verify' without the broker
 `
 
 type Env = Record<string, string | undefined>
@@ -106,6 +113,23 @@ async function runTree (args: string[], env: Env): Promise<number> {
   return 0
 }
 
+async function runAudit (args: string[], env: Env): Promise<number> {
+  if (args[0] !== 'verify' || args.length !== 1) throw new UsageError('usage: lineage audit verify')
+  let result: VerifyResult
+  if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '') {
+    const db = openPostgres(env.DATABASE_URL, { max: 1 })
+    try { result = await verifyAudit(db) } finally { await db.close() }
+  } else {
+    result = await adminCall(brokerUrl(env), adminToken(env), 'POST', '/v1/audit/verify') as VerifyResult
+  }
+  if (result.ok) {
+    process.stdout.write(`audit trail intact: ${result.records} records, hash chain verified\n`)
+    return 0
+  }
+  process.stdout.write(`audit trail BROKEN after ${result.records} good records: ${result.problem ?? 'unknown problem'}\n`)
+  return 1
+}
+
 async function runKeys (args: string[], env: Env): Promise<number> {
   if (args[0] !== 'rotate' || args.length !== 1) throw new UsageError('usage: lineage keys rotate')
   const out = await adminCall(brokerUrl(env), adminToken(env), 'POST', '/v1/keys/rotate') as { kid: string }
@@ -123,6 +147,7 @@ export async function cli (argv: string[], env: Env): Promise<number> {
       case 'token': return await runToken(rest, env)
       case 'tree': return await runTree(rest, env)
       case 'keys': return await runKeys(rest, env)
+      case 'audit': return await runAudit(rest, env)
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(help)
         return command === undefined ? 2 : 0

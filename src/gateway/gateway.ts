@@ -1,6 +1,8 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, type RequestListener, type Server } from 'node:http'
 import type { Logger } from '../log.js'
 import type { Db } from '../storage/db.js'
+import type { AuditLog } from '../audit/audit-log.js'
+import type { Metrics } from '../metrics.js'
 import type { CheckDeps } from './check.js'
 import { createHttpGateway } from './http/proxy.js'
 import { TargetDirectory } from './targets.js'
@@ -9,6 +11,10 @@ export interface GatewayOptions extends CheckDeps {
   db: Db
   log: Logger
   upstreamTimeoutMs?: number
+  audit: AuditLog
+  metrics: Metrics
+  /** What `/_lineage/readyz` reports. */
+  ready: () => { ready: boolean, detail: Record<string, unknown> }
 }
 
 export interface Gateway {
@@ -34,7 +40,24 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   })
   const offReset = opts.view.onReset(() => { targets.load().catch((err) => opts.log.error({ err }, 'reloading targets failed')) })
   const http = createHttpGateway({ ...opts, targets })
-  const httpServer = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 20_000, keepAliveTimeout: 65_000 }, http.handler)
+  // The gateway's own endpoints live under `/_lineage/`: no target name starts with `_`.
+  const own: RequestListener = (req, res) => {
+    const send = (status: number, type: string, body: string): void => { res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body) }
+    if (req.url === '/_lineage/healthz') return send(200, 'application/json', '{"ok":true}')
+    if (req.url === '/_lineage/readyz') {
+      const r = opts.ready()
+      return send(r.ready ? 200 : 503, 'application/json', JSON.stringify({ ready: r.ready, ...r.detail }))
+    }
+    if (req.url === '/_lineage/metrics') {
+      opts.metrics.registry.metrics().then((text) => send(200, opts.metrics.registry.contentType, text), () => send(500, 'text/plain', 'metrics failed'))
+      return
+    }
+    send(404, 'application/json', JSON.stringify({ error: 'not_found', error_description: 'no such gateway endpoint' }))
+  }
+  const httpServer = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 20_000, keepAliveTimeout: 65_000 }, (req, res) => {
+    if (req.url?.startsWith('/_lineage/') === true) own(req, res)
+    else http.handler(req, res)
+  })
   // Malformed requests (bad framing, conflicting Content-Length and Transfer-Encoding, oversized
   // headers) never reach the handler; answer them plainly and drop the connection.
   httpServer.on('clientError', (err: NodeJS.ErrnoException, socket) => {

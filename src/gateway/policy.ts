@@ -17,7 +17,7 @@ export interface RuleConditions {
 export type Rule =
   | (RuleConditions & { effect: 'deny', reason?: string })
   | (RuleConditions & { effect: 'approve', reason?: string })
-  | (RuleConditions & { effect: 'mask', columns: string[], with: 'redact' | 'hash' | 'email' | 'last4' })
+  | (RuleConditions & { effect: 'mask', columns: string[], with: 'redact' | 'hash' | 'email' | 'last4', reason?: string })
 
 export interface Policy { rules: Rule[] }
 

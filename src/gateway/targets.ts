@@ -48,14 +48,16 @@ function checkHeaders (kind: TargetKind, raw: unknown): Record<string, string> {
   if (raw === undefined || raw === null) return {}
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidInput('headers must be an object of name: value')
   if (kind !== 'http' && Object.keys(raw).length > 0) throw new InvalidInput('headers are for http targets')
-  const out: Record<string, string> = {}
+  const out = new Map<string, string>()
   for (const [name, value] of Object.entries(raw)) {
-    if (!headerName.test(name)) throw new InvalidInput(`header name ${name.slice(0, 64)} is not a token`)
-    if (reserved.has(name.toLowerCase())) throw new InvalidInput(`header ${name} is set by the gateway`)
+    const key = name.toLowerCase()
+    if (!headerName.test(name) || key === '__proto__') throw new InvalidInput(`header name ${name.slice(0, 64)} is not a token`)
+    if (reserved.has(key)) throw new InvalidInput(`header ${name} is set by the gateway`)
+    if (out.has(key)) throw new InvalidInput(`header ${name} is given twice`)
     if (typeof value !== 'string' || value.length > 8192 || /[\r\n\0]/.test(value)) throw new InvalidInput(`header ${name} must be a single-line string`)
-    out[name.toLowerCase()] = value
+    out.set(key, value)
   }
-  return out
+  return Object.fromEntries(out)
 }
 
 /** Parses and checks a target body. @throws InvalidInput */

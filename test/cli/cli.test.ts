@@ -89,6 +89,26 @@ t.test('lineage token inspect draws the chain from the root to this token', asyn
   t.match(junk.stderr, 'not a JWT')
 })
 
+t.test('lineage audit verify checks the hash chain, through the broker or straight from PostgreSQL', async (t) => {
+  const viaBroker = await lineage(['audit', 'verify'], { LINEAGE_ADMIN_TOKEN: adminToken })
+  t.equal(viaBroker.code, 0, viaBroker.stderr)
+  t.match(viaBroker.stdout, /^audit trail intact: \d+ records, hash chain verified/)
+  if (fresh !== undefined) {
+    const direct = await lineage(['audit', 'verify'], { DATABASE_URL: fresh.url })
+    t.equal(direct.code, 0, direct.stderr)
+    const { default: pg } = await import('pg')
+    const c = new pg.Client({ connectionString: fresh.url })
+    await c.connect()
+    await c.query("UPDATE audit SET detail = '{\"forged\": true}' WHERE seq = 2")
+    await c.end()
+    const broken = await lineage(['audit', 'verify'], { DATABASE_URL: fresh.url })
+    t.equal(broken.code, 1)
+    t.match(broken.stdout, 'record 2 does not match its hash')
+  } else {
+    t.comment('DATABASE_URL not set: the direct PostgreSQL check is skipped')
+  }
+})
+
 t.test('lineage keys rotate adds a key and old tokens keep working', async (t) => {
   const r = await lineage(['keys', 'rotate'], { LINEAGE_ADMIN_TOKEN: adminToken })
   t.equal(r.code, 0, r.stderr)

@@ -54,7 +54,7 @@ export async function startTestGateway (b: TestBroker, opts: { upstreamTimeoutMs
   const ctx = b.broker.ctx
   const gateway = await createGateway({
     db: ctx.db, log: silentLogger(), view: ctx.view, verified: ctx.verified, issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth,
-    keys: (kid) => ctx.keys().verifiers.get(kid), upstreamTimeoutMs: opts.upstreamTimeoutMs
+    keys: (kid) => ctx.keys().verifiers.get(kid), upstreamTimeoutMs: opts.upstreamTimeoutMs, audit: ctx.audit, metrics: ctx.metrics, ready: () => ({ ready: true, detail: {} })
   })
   await new Promise<void>((resolve) => gateway.httpServer.listen(0, '127.0.0.1', resolve))
   return {

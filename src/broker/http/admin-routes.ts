@@ -6,6 +6,8 @@ import type { BrokerContext } from '../context.js'
 import { createPrincipal, getPrincipal, setGrants, setSponsor, setStatus } from '../principals.js'
 import { createTarget, deleteTarget, getTarget, replaceTarget } from '../../gateway/targets.js'
 import { rotateKeys } from '../keys.js'
+import { queryAudit, type AuditFilter } from '../../audit/query.js'
+import { verifyAudit } from '../../audit/verify.js'
 import { revokeByJti } from '../revoke.js'
 import { getToken, getTokenTree } from '../tokens.js'
 
@@ -81,6 +83,22 @@ export function adminRoutes (ctx: BrokerContext): Router {
     await deleteTarget(ctx.db, req.params.name)
     await ctx.sync.catchUp()
     res.status(204).end()
+  })
+  r.get('/audit', async (req, res) => {
+    // What was recorded a moment ago should be there to read.
+    await ctx.audit.flush().catch(() => {})
+    const q = req.query as Record<string, unknown>
+    const filter: AuditFilter = {}
+    for (const k of ['principal', 'root', 'jti', 'target', 'since', 'limit'] as const) {
+      if (q[k] === undefined) continue
+      if (typeof q[k] !== 'string') throw new InvalidInput(`${k} must be given once`)
+      filter[k] = q[k]
+    }
+    res.json(await queryAudit(ctx.db, filter))
+  })
+  r.post('/audit/verify', async (_req, res) => {
+    await ctx.audit.flush().catch(() => {})
+    res.json(await verifyAudit(ctx.db))
   })
   r.post('/keys/rotate', async (_req, res) => {
     const kid = await rotateKeys(ctx.db)

@@ -46,6 +46,9 @@ export function createBrokerApp (ctx: BrokerContext, opts: BrokerAppOptions): ex
   app.use(oauthRoutes(ctx))
   app.use('/v1', adminRoutes(ctx))
   app.get('/healthz', (_req, res) => { res.json({ ok: true }) })
+  app.get('/metrics', async (_req, res) => {
+    res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics())
+  })
   app.get('/readyz', (_req, res) => {
     const r = opts.ready()
     res.status(r.ready ? 200 : 503).json({ ready: r.ready, ...r.detail })

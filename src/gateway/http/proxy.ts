@@ -7,6 +7,8 @@ import { actorsOf, type AccessClaims } from '../../lineage/claims.js'
 import { bearerOf } from '../../broker/caller.js'
 import { checkAccess, type CheckDeps } from '../check.js'
 import type { Target, TargetDirectory } from '../targets.js'
+import type { AuditLog } from '../../audit/audit-log.js'
+import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
 import { parseRequestTarget } from './request-target.js'
 
@@ -20,6 +22,8 @@ export class GatewayTimeout extends LineageError {
 export interface HttpGatewayOptions extends CheckDeps {
   targets: TargetDirectory
   log: Logger
+  audit: AuditLog
+  metrics: Metrics
   /** How long to wait for the upstream's response headers. */
   upstreamTimeoutMs?: number
 }
@@ -40,6 +44,15 @@ function forwardable (headers: IncomingHttpHeaders, drop: Set<string>): Outgoing
 // Request headers the agent may not pass on: its own credential, and the identity headers the gateway sets.
 const fromAgent = new Set(['authorization', 'host', 'lineage-subject', 'lineage-actor'])
 const none = new Set<string>()
+
+/** The request's target and path for the audit record, or undefined when the URL was refused. */
+function safeTarget (url: string): { target: string, path: string } | undefined {
+  try {
+    return parseRequestTarget(url)
+  } catch {
+    return undefined
+  }
+}
 
 function challenge (err: LineageError): Record<string, string> {
   const description = err.message.replace(/["\\\r\n]/g, ' ')
@@ -112,18 +125,32 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
     const t = where === undefined ? undefined : opts.targets.get(where.target)
     if (where === undefined || t === undefined || t.kind !== 'http') throw new NotFound('no such target')
     const method = req.method ?? 'GET'
+    const started = performance.now()
     const claims = await checkAccess(opts, bearerOf(req.headers.authorization), t, {
       action: method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'read' : 'write',
       method,
       path: where.path
     })
+    opts.metrics.checkSeconds.observe({ target: t.name }, (performance.now() - started) / 1000)
+    opts.metrics.gatewayRequests.inc({ target: t.name, decision: 'allow' })
     connections.track(req.socket as Socket, claims)
+    res.once('close', () => opts.audit.record({
+      at: opts.clock.now(), kind: 'gateway.http', decision: 'allow', status: res.writableFinished ? res.statusCode : 499, target: t.name, method, path: where.path,
+      jti: claims.jti, root: claims.lineage.chain[0] ?? claims.jti, principals: claims.lineage.principals, actors: actorsOf(claims.act)
+    }))
     forward(req, res, t, where.path + where.query, claims)
   }
 
   const handler: RequestListener = (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (!(err instanceof LineageError)) opts.log.error({ err, method: req.method }, 'gateway request failed')
+      const where = safeTarget(req.url ?? '')
+      // Unknown targets share one label, so a scan of made-up names cannot grow the metrics.
+      opts.metrics.gatewayRequests.inc({ target: where !== undefined && opts.targets.get(where.target) !== undefined ? where.target : '(none)', decision: 'deny' })
+      opts.audit.record({
+        at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: toErrorBody(err).status, target: where?.target, method: req.method, path: where?.path,
+        detail: { reason: err instanceof Error ? err.message : 'error' }
+      })
       // An unread request body must not be parsed as the next request on this connection.
       if (!req.complete) res.setHeader('connection', 'close')
       refuse(res, err)

@@ -1,0 +1,91 @@
+import type { Logger } from '../log.js'
+import type { Db } from '../storage/db.js'
+import { chainHash, type AuditEvent } from './record.js'
+
+export interface AuditLog {
+  /** Queues an event; never blocks or fails the caller. */
+  record: (e: AuditEvent) => void
+  /** Writes everything queued; resolves when it is committed (or rejects if the database is down). */
+  flush: () => Promise<void>
+  /** Events waiting to be written, and events dropped because the buffer was full. */
+  backlog: () => { queued: number, dropped: number, failing: boolean }
+  stop: () => Promise<void>
+}
+
+const columns = 'seq, at, kind, decision, status, target, method, path, jti, root, principals, actors, detail, hash'
+const types = `seq bigint, at timestamptz, kind text, decision text, status integer, target text, method text, path text,
+  jti text, root text, principals text[], actors text[], detail jsonb, hash text`
+
+/**
+ * Writes audit events in batches off the request path, chained by hash under the lock of
+ * `audit_head` so that every process extends one chain. While the database is unreachable,
+ * events wait in a bounded buffer and the write is retried; past the bound new events are
+ * counted as dropped and `backlog().dropped` says so (readiness fails on it).
+ */
+export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number, maxBuffer?: number, maxBatch?: number } = {}): AuditLog {
+  const maxBuffer = opts.maxBuffer ?? 100_000
+  const maxBatch = opts.maxBatch ?? 1000
+  let queue: AuditEvent[] = []
+  let dropped = 0
+  let failing = false
+  let writing: Promise<void> | undefined
+
+  async function writeBatch (batch: AuditEvent[]): Promise<void> {
+    await db.tx(async (q) => {
+      const { rows } = await q.query<{ seq: number, hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE')
+      let { seq, hash } = rows[0]
+      const records = batch.map((e) => {
+        seq += 1
+        hash = chainHash(seq, e, hash)
+        return {
+          seq, at: new Date(e.at).toISOString(), kind: e.kind, decision: e.decision ?? null, status: e.status ?? null, target: e.target ?? null,
+          method: e.method ?? null, path: e.path ?? null, jti: e.jti ?? null, root: e.root ?? null, principals: e.principals ?? [], actors: e.actors ?? [],
+          detail: e.detail ?? {}, hash
+        }
+      })
+      await q.query(`INSERT INTO audit (${columns}) SELECT ${columns} FROM jsonb_to_recordset($1::jsonb) AS x(${types})`, [JSON.stringify(records)])
+      await q.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [seq, hash])
+    })
+  }
+
+  async function drain (): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue.slice(0, maxBatch)
+      try {
+        await writeBatch(batch)
+      } catch (err) {
+        if (!failing) log.error({ err: (err as Error).message, queued: queue.length }, 'audit write failed; buffering and retrying')
+        failing = true
+        throw err
+      }
+      if (failing) log.info({ queued: queue.length }, 'audit writes recovered')
+      failing = false
+      queue = queue.slice(batch.length)
+    }
+  }
+
+  function flush (): Promise<void> {
+    writing ??= drain().finally(() => { writing = undefined })
+    return writing
+  }
+
+  const timer = setInterval(() => { flush().catch(() => {}) }, opts.intervalMs ?? 100)
+  timer.unref()
+
+  return {
+    record: (e) => {
+      if (queue.length >= maxBuffer) { dropped++; return }
+      queue.push(e)
+    },
+    flush: async () => {
+      // A write already running may have taken only part of the queue.
+      await flush()
+      if (queue.length > 0) await flush()
+    },
+    backlog: () => ({ queued: queue.length, dropped, failing }),
+    stop: async () => {
+      clearInterval(timer)
+      await flush().catch((err) => log.error({ err: (err as Error).message, lost: queue.length }, 'audit records could not be written before stopping'))
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import { InvalidInput } from '../errors.js'
+import type { Queryable } from '../storage/db.js'
+
+export interface AuditFilter {
+  principal?: string
+  root?: string
+  jti?: string
+  target?: string
+  since?: string
+  limit?: string
+}
+
+/**
+ * Audit records matching every given filter, newest first (`GET /v1/audit`).
+ * @throws InvalidInput for a malformed `since` or `limit`.
+ */
+export async function queryAudit (q: Queryable, f: AuditFilter): Promise<{ events: unknown[] }> {
+  const where: string[] = []
+  const params: unknown[] = []
+  const add = (sql: string, v: unknown): void => { params.push(v); where.push(sql.replace('?', `$${params.length}`)) }
+  if (f.principal !== undefined) add('principals @> ARRAY[?]::text[]', f.principal)
+  if (f.root !== undefined) add('root = ?', f.root)
+  if (f.jti !== undefined) add('jti = ?', f.jti)
+  if (f.target !== undefined) add('target = ?', f.target)
+  if (f.since !== undefined) {
+    const since = new Date(f.since)
+    if (Number.isNaN(since.getTime())) throw new InvalidInput('since must be an RFC 3339 date-time')
+    add('at >= ?', since)
+  }
+  const limit = f.limit === undefined ? 100 : Number(f.limit)
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InvalidInput('limit must be an integer from 1 to 1000')
+  params.push(limit)
+  const { rows } = await q.query<Record<string, unknown> & { at: Date }>(
+    `SELECT seq, at, kind, decision, status, target, method, path, jti, root, principals, actors, detail, hash FROM audit
+      ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT $${params.length}`, params)
+  return { events: rows.map((r) => ({ ...r, at: r.at.toISOString() })) }
+}

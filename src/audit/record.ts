@@ -1,0 +1,43 @@
+import { createHash } from 'node:crypto'
+
+/** One audit event, as the code that decides records it. */
+export interface AuditEvent {
+  at: number
+  kind: 'token.issued' | 'token.revoked' | 'principal.status' | 'gateway.http'
+  decision?: 'allow' | 'deny'
+  status?: number
+  target?: string
+  method?: string
+  path?: string
+  jti?: string
+  root?: string
+  principals?: string[]
+  actors?: string[]
+  detail?: Record<string, unknown>
+}
+
+/** An event with its place in the chain. */
+export interface AuditRecord extends AuditEvent {
+  seq: number
+  hash: string
+}
+
+/** JSON with object keys sorted, so a value reads back from jsonb to the same text. */
+function sorted (v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sorted)
+  if (typeof v !== 'object' || v === null) return v
+  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]))
+}
+
+/** The bytes a record's hash covers: every field in a fixed order, and the previous hash. */
+function canonical (seq: number, e: AuditEvent, prev: string): string {
+  return JSON.stringify([seq, prev, new Date(e.at).toISOString(), e.kind, e.decision ?? null, e.status ?? null, e.target ?? null, e.method ?? null,
+    e.path ?? null, e.jti ?? null, e.root ?? null, e.principals ?? [], e.actors ?? [], sorted(e.detail ?? {})])
+}
+
+/** SHA-256 over the previous record's hash and this record's fields. */
+export function chainHash (seq: number, e: AuditEvent, prev: string): string {
+  return createHash('sha256').update(canonical(seq, e, prev)).digest('hex')
+}
+
+export const genesisHash = '0'.repeat(64)

@@ -1,0 +1,39 @@
+import type { Queryable } from '../storage/db.js'
+import { chainHash, genesisHash, type AuditEvent } from './record.js'
+
+export interface VerifyResult {
+  ok: boolean
+  records: number
+  /** The first problem found, naming the record. */
+  problem?: string
+}
+
+interface Row { seq: number, at: Date, kind: AuditEvent['kind'], decision: AuditEvent['decision'] | null, status: number | null, target: string | null, method: string | null, path: string | null, jti: string | null, root: string | null, principals: string[], actors: string[], detail: Record<string, unknown>, hash: string }
+
+/**
+ * Re-computes the whole hash chain: an edited record changes its hash, a removed one leaves a
+ * gap in `seq` or breaks the next hash, a truncated tail disagrees with `audit_head`.
+ */
+export async function verifyAudit (q: Queryable, pageSize = 5000): Promise<VerifyResult> {
+  let prev = genesisHash
+  let expected = 1
+  let count = 0
+  for (;;) {
+    const { rows } = await q.query<Row>('SELECT * FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2', [expected, pageSize])
+    for (const r of rows) {
+      if (r.seq !== expected) return { ok: false, records: count, problem: `record ${expected} is missing (next is ${r.seq})` }
+      const e: AuditEvent = {
+        at: r.at.getTime(), kind: r.kind, decision: r.decision ?? undefined, status: r.status ?? undefined, target: r.target ?? undefined, method: r.method ?? undefined,
+        path: r.path ?? undefined, jti: r.jti ?? undefined, root: r.root ?? undefined, principals: r.principals, actors: r.actors, detail: r.detail
+      }
+      if (chainHash(r.seq, e, prev) !== r.hash) return { ok: false, records: count, problem: `record ${r.seq} does not match its hash: it was altered, or one before it was removed` }
+      prev = r.hash
+      expected++
+      count++
+    }
+    if (rows.length < pageSize) break
+  }
+  const { rows: [head] } = await q.query<{ seq: number, hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1')
+  if (head.seq !== count || head.hash !== prev) return { ok: false, records: count, problem: `the chain ends at record ${count} but the head says ${head.seq}: records were removed from the end` }
+  return { ok: true, records: count }
+}

@@ -1,0 +1,37 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** The process's Prometheus metrics; one registry per process, passed to whatever counts. */
+export interface Metrics {
+  registry: Registry
+  /** Tokens issued, by grant (`client_credentials`, `token_exchange`). */
+  tokensIssued: Counter<'grant'>
+  /** Gateway decisions by target and decision (`allow`, `deny`). */
+  gatewayRequests: Counter<'target' | 'decision'>
+  /** Time the gateway spends deciding a request (verify, chain check, scope, policy). */
+  checkSeconds: Histogram<'target'>
+}
+
+/**
+ * Builds the registry. `gauges` are read at scrape time (audit backlog, view freshness…), so
+ * nothing on the request path updates them.
+ */
+export function createMetrics (gauges: Record<string, { help: string, read: () => number }> = {}): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'lineage_process_' })
+  for (const [name, g] of Object.entries(gauges)) {
+    // eslint-disable-next-line no-new
+    new Gauge({ name, help: g.help, registers: [registry], collect () { this.set(g.read()) } })
+  }
+  return {
+    registry,
+    tokensIssued: new Counter({ name: 'lineage_tokens_issued_total', help: 'Tokens issued, by grant', labelNames: ['grant'], registers: [registry] }),
+    gatewayRequests: new Counter({ name: 'lineage_gateway_requests_total', help: 'Gateway decisions, by target and decision', labelNames: ['target', 'decision'], registers: [registry] }),
+    checkSeconds: new Histogram({
+      name: 'lineage_gateway_check_seconds',
+      help: 'Time to decide a gateway request: signature, chain, scope, policy',
+      labelNames: ['target'],
+      buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+      registers: [registry]
+    })
+  }
+}
