@@ -36,6 +36,11 @@ function wrap (proc: ChildProcess): Child {
   }
 }
 
+/** Spawns `command` (stdout ignored, stderr kept for error messages); the caller decides when it is ready. */
+export function spawnChild (command: string, args: string[], opts: { cwd: string, env?: NodeJS.ProcessEnv }): Child {
+  return wrap(spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'ignore', 'pipe'] }))
+}
+
 /**
  * Spawns `command` and resolves once a stdout line makes `match` return a value; rejects when
  * the child exits first or `timeoutMs` passes (and then kills it).

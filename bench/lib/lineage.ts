@@ -14,6 +14,8 @@ export const accessTokenType = 'urn:ietf:params:oauth:token-type:access_token'
 export interface LineageProcess {
   /** Base URL of the broker listener. */
   url: string
+  /** Every listener the process announced (`broker`, `gateway_http`, `gateway_pg`). */
+  listening: Record<string, string>
   adminToken: string
   child: Child
   stop: () => Promise<void>
@@ -40,19 +42,19 @@ export async function startLineage (databaseUrl: string, nodeArgs: string[] = []
       cwd: repoRoot,
       env,
       timeoutMs: 30_000,
-      match: listeningBroker
+      match: listeningLine
     })
-    return { url: value, adminToken, child, stop: async () => { await child.stop(); await rm(dataDir, { recursive: true, force: true }) } }
+    return { url: value.broker, listening: value, adminToken, child, stop: async () => { await child.stop(); await rm(dataDir, { recursive: true, force: true }) } }
   } catch (err) {
     await rm(dataDir, { recursive: true, force: true })
     throw err
   }
 }
 
-function listeningBroker (line: string): string | undefined {
+function listeningLine (line: string): Record<string, string> & { broker: string } | undefined {
   if (!line.startsWith('{"listening"')) return undefined
-  const broker = (JSON.parse(line) as { listening: { broker?: string } }).listening.broker
-  return typeof broker === 'string' ? broker : undefined
+  const listening = (JSON.parse(line) as { listening: Record<string, string> }).listening
+  return typeof listening.broker === 'string' ? { ...listening, broker: listening.broker } : undefined
 }
 
 /** Calls the `/v1` admin API with a JSON body; fails unless the status is `expected`. */

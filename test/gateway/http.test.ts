@@ -175,6 +175,25 @@ t.test('every decision is in the audit trail with the whole lineage, and the cha
   t.ok(v.body.records > 20)
 })
 
+t.test('a keep-alive connection whose chain is revoked is closed', async (t) => {
+  const { Agent, request } = await import('node:http')
+  const keep = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => keep.destroy())
+  const mine = (await exchangeToken(b, root, { actor: 'keeper' })).body.access_token
+  const once = async (): Promise<{ status: number, socket: import('node:net').Socket }> => await new Promise((resolve, reject) => {
+    const req = request(`${gw.url}/api/k`, { agent: keep, headers: auth(mine) }, (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode ?? 0, socket: req.socket! })) })
+    req.on('error', reject)
+    req.end()
+  })
+  const first = await once()
+  t.equal(first.status, 200)
+  const closed = new Promise<void>((resolve) => first.socket.once('close', () => resolve()))
+  await b.admin('POST', `/v1/tokens/${claimsOf(mine).jti}/revoke`)
+  const started = Date.now()
+  await closed
+  t.ok(Date.now() - started < 1000, 'the idle connection was closed by the gateway')
+})
+
 t.test('broker and gateway expose Prometheus metrics', async (t) => {
   const g = await fetch(`${gw.url}/_lineage/metrics`)
   t.equal(g.status, 200)
