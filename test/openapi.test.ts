@@ -95,12 +95,15 @@ t.test('health is always ok and readiness follows the freshness of the view', as
   t.equal((await call(t, 'GET', '/healthz')).status, 200)
   t.equal((await call(t, 'GET', '/readyz')).status, 200)
   // The same broker core behind an app whose view is stale: readiness must say 503.
-  const stale: Server = createServer(createBrokerApp(b.broker.ctx, { ready: () => ({ ready: false, detail: { view_seq: 3, view_age_ms: 9000, ledger_backlog: 0 } }) }))
+  // The detail `start()` reports (src/server.ts); the test broker's own readiness has none.
+  const detail = { view_seq: 3, view_age_ms: 9000, audit_backlog: 12, audit_dropped: 0, audit_failing: true }
+  t.equal(spec.validateSchema('Readiness', { ready: true, ...detail, audit_failing: false }), undefined, 'a ready server with its detail matches Readiness')
+  const stale: Server = createServer(createBrokerApp(b.broker.ctx, { ready: () => ({ ready: false, detail }) }))
   await new Promise<void>((resolve) => stale.listen(0, '127.0.0.1', resolve))
   t.teardown(async () => { stale.closeAllConnections(); await new Promise<void>((resolve) => stale.close(() => resolve())) })
   const r = await call(t, 'GET', '/readyz', {}, `http://127.0.0.1:${(stale.address() as AddressInfo).port}`)
   t.equal(r.status, 503)
-  t.equal(r.body.ready, false)
+  t.same(r.body, { ready: false, ...detail })
 })
 
 t.test('the admin API answers 401 without the admin token', async (t) => {
@@ -451,6 +454,99 @@ t.test('the targets API answers 401 without the admin token', async (t) => {
   t.equal((await call(t, 'DELETE', '/v1/targets/api', { headers: bearer(root) })).status, 401, 'an access token is not the admin token')
   t.equal((await admin(t, 'GET', '/v1/targets/api')).status, 200, 'still there')
   t.equal((await admin(t, 'GET', '/v1/targets/x')).status, 404, 'nothing was created')
+})
+
+t.test('the audit trail shows, newest first, what the broker alone recorded: issuance, revocation, status changes', async (t) => {
+  const all = await admin(t, 'GET', '/v1/audit?limit=1000')
+  t.equal(all.status, 200)
+  const events: any[] = all.body.events
+  t.ok(events.length > 20 && events.length < 1000, `every record (${events.length})`)
+  const seqs = events.map((e) => e.seq)
+  t.same(seqs, Array.from({ length: seqs.length }, (_, i) => seqs.length - i), 'seq from the newest down to 1, without gaps')
+  t.same([...new Set(events.map((e) => e.kind))].sort(), ['principal.status', 'token.issued', 'token.revoked'], 'no gateway here: only what the broker records')
+  t.equal((await admin(t, 'GET', '/v1/audit')).body.events.length, 100, 'limit defaults to 100')
+
+  const ofChild = await admin(t, 'GET', `/v1/audit?jti=${jtiOf(child)}`)
+  t.same(ofChild.body.events.map((e: any) => e.kind), ['token.revoked', 'token.issued'])
+  t.match(ofChild.body.events[0], { jti: jtiOf(child), root: jtiOf(root), principals: ['alice', 'ci-nightly'], detail: { by: 'admin', reason: 'agent-1 misbehaved', revoked: 2 } })
+  t.match(ofChild.body.events[1], { actors: ['agent-1'], detail: { parent: jtiOf(root), depth: 1, scope: 'db:read', aud: ['db'], host: 'build-7', pid: '4242', run: 'run-1' } })
+  const ofGrandchild = await admin(t, 'GET', `/v1/audit?jti=${jtiOf(grandchild)}`)
+  t.same(ofGrandchild.body.events.map((e: any) => [e.kind, e.actors, e.detail.by ?? null]), [
+    ['token.revoked', [], `token:${jtiOf(child)}`],
+    ['token.issued', ['ci-nightly', 'agent-1'], null]
+  ], 'revoked by its parent; the current actor first')
+
+  const tree = await admin(t, 'GET', `/v1/audit?root=${jtiOf(root)}&limit=1000`)
+  t.ok(tree.body.events.length >= 4 && tree.body.events.every((e: any) => e.root === jtiOf(root)), 'only the records of that tree')
+  t.ok(tree.body.events.some((e: any) => e.kind === 'token.issued' && e.jti === jtiOf(root) && e.actors.length === 0), 'the root itself, without actors')
+
+  const alice = await admin(t, 'GET', '/v1/audit?principal=alice&limit=1000')
+  t.ok(alice.body.events.every((e: any) => e.principals.includes('alice')), 'only records naming alice')
+  t.same(alice.body.events.filter((e: any) => e.kind === 'principal.status').map((e: any) => [e.principals, e.jti, e.root, e.detail]), [
+    [['alice'], null, null, { status: 'active', reason: null, revoked: 0 }],
+    [['alice'], null, null, { status: 'offboarded', reason: 'contract ended', revoked: 3 }]
+  ], 'offboarded, then reinstated; refused calls left no record')
+
+  t.same((await admin(t, 'GET', '/v1/audit?target=api')).body.events, [], 'no gateway record for a target')
+  t.same((await admin(t, 'GET', `/v1/audit?principal=alice&jti=${jtiOf(child)}&root=${jtiOf(root)}`)).body.events.map((e: any) => e.seq), ofChild.body.events.map((e: any) => e.seq), 'filters combine')
+  t.same((await admin(t, 'GET', '/v1/audit?limit=3')).body.events.map((e: any) => e.seq), seqs.slice(0, 3), 'limit keeps the newest')
+  const middle = events[Math.floor(events.length / 2)].at
+  const since = await admin(t, 'GET', `/v1/audit?limit=1000&since=${encodeURIComponent(middle)}`)
+  t.same(since.body.events.map((e: any) => e.seq), events.filter((e) => e.at >= middle).map((e) => e.seq), 'since keeps records at or after it')
+  t.same((await admin(t, 'GET', `/v1/audit?since=${encodeURIComponent(new Date(b.clock.now() + 60_000).toISOString())}`)).body.events, [])
+})
+
+t.test('the audit query refuses bad filters with 400 and callers without the admin token with 401', async (t) => {
+  const bad: Array<[string, string]> = [
+    ['since=yesterday', 'a since that is not a date-time'],
+    ['limit=0', 'a limit below 1'],
+    ['limit=1001', 'a limit above 1000'],
+    ['limit=ten', 'a limit that is not a number'],
+    ['limit=2.5', 'a limit that is not an integer'],
+    ['principal=alice&principal=bob', 'a filter given twice'],
+    ['limit=5&limit=5', 'the same value twice']
+  ]
+  for (const [query, name] of bad) {
+    const r = await admin(t, 'GET', `/v1/audit?${query}`)
+    t.same([r.status, r.body.error], [400, 'invalid_request'], name)
+  }
+  const none = await call(t, 'GET', '/v1/audit')
+  t.same([none.status, none.body.error], [401, 'unauthorized'])
+  t.equal((await call(t, 'GET', '/v1/audit', { headers: bearer('ladm_wrong') })).status, 401, 'a wrong token')
+  t.equal((await call(t, 'GET', '/v1/audit', { headers: bearer(root) })).status, 401, 'an access token is not the admin token')
+})
+
+t.test('verifying the audit chain finds it intact, and finds an edited record', async (t) => {
+  const newest = (await admin(t, 'GET', '/v1/audit?limit=1')).body.events[0]
+  const ok = await admin(t, 'POST', '/v1/audit/verify')
+  t.same([ok.status, ok.body], [200, { ok: true, records: newest.seq }])
+
+  // Tamper with one record behind the broker's back, then put it back.
+  const db = b.testDb.db
+  const seq = Math.ceil(newest.seq / 2)
+  const { rows: [saved] } = await db.query<{ detail: unknown }>('SELECT detail FROM audit WHERE seq = $1', [seq])
+  await db.query('UPDATE audit SET detail = $2::jsonb WHERE seq = $1', [seq, JSON.stringify({ note: 'nothing happened' })])
+  const broken = await admin(t, 'POST', '/v1/audit/verify')
+  t.equal(broken.status, 200)
+  t.match(broken.body, { ok: false, records: seq - 1, problem: new RegExp(`^record ${seq} does not match its hash`) })
+  await db.query('UPDATE audit SET detail = $2::jsonb WHERE seq = $1', [seq, JSON.stringify(saved.detail)])
+  t.same((await admin(t, 'POST', '/v1/audit/verify')).body, { ok: true, records: newest.seq }, 'intact again')
+
+  const json = { 'content-type': 'application/json' }
+  t.equal((await call(t, 'POST', '/v1/audit/verify', { headers: { ...adminAuth, ...json }, body: '{' })).status, 400, 'malformed JSON')
+  const none = await call(t, 'POST', '/v1/audit/verify')
+  t.same([none.status, none.body.error], [401, 'unauthorized'])
+  t.equal((await call(t, 'POST', '/v1/audit/verify', { headers: bearer('ladm_wrong') })).status, 401, 'a wrong token')
+})
+
+t.test('metrics are served without authentication in the Prometheus text format', async (t) => {
+  const r = await call(t, 'GET', '/metrics')
+  t.equal(r.status, 200)
+  t.equal(r.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8')
+  t.type(r.body, 'string')
+  t.match(r.body, /^# TYPE lineage_tokens_issued_total counter$/m)
+  t.match(r.body, /^lineage_tokens_issued_total\{grant="client_credentials"\} [1-9]\d*$/m, 'root tokens counted')
+  t.match(r.body, /^lineage_tokens_issued_total\{grant="token_exchange"\} [1-9]\d*$/m, 'exchanges counted')
 })
 
 t.test('every operation in openapi.yaml was exercised by this file', async (t) => {

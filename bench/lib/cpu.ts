@@ -67,3 +67,19 @@ export async function cpuDuring<T> (pid: number, comm: string, fn: () => Promise
   const m1 = await machineBusyMs()
   return { result, processMs: p1 - p0, commMs: c1 - c0, machineMs: m1 - m0, wallMs }
 }
+
+/** Direct children of `pid` (Linux `/proc/<pid>/task/<pid>/children`); empty without it. */
+async function childrenOf (pid: number): Promise<number[]> {
+  try {
+    return (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).filter((s) => s !== '').map(Number)
+  } catch {
+    return []
+  }
+}
+
+/** CPU time used so far by `pid` and every live descendant (e.g. nginx's master and worker), in ms. */
+export async function cpuMsOfTree (pid: number): Promise<number> {
+  let total = await cpuMsOf(pid) ?? Number.NaN
+  for (const c of await childrenOf(pid)) total += await cpuMsOfTree(c)
+  return total
+}

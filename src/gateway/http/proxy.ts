@@ -41,8 +41,9 @@ function forwardable (headers: IncomingHttpHeaders, drop: Set<string>): Outgoing
   return out
 }
 
-// Request headers the agent may not pass on: its own credential, and the identity headers the gateway sets.
-const fromAgent = new Set(['authorization', 'host', 'lineage-subject', 'lineage-actor'])
+// Request headers the agent may not pass on: its own credential, the identity headers the
+// gateway sets, and `expect` (the gateway has already answered 100-continue itself).
+const fromAgent = new Set(['authorization', 'host', 'lineage-subject', 'lineage-actor', 'expect'])
 const none = new Set<string>()
 
 /** The request's target and path for the audit record, or undefined when the URL was refused. */
@@ -98,6 +99,8 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
     const headers = forwardable(req.headers, fromAgent)
     Object.assign(headers, t.headers)
     headers.host = t.upstream.host
+    const peer = req.socket.remoteAddress ?? ''
+    headers['x-forwarded-for'] = req.headers['x-forwarded-for'] === undefined ? peer : `${String(req.headers['x-forwarded-for'])}, ${peer}`
     headers['lineage-subject'] = claims.sub
     headers['lineage-actor'] = actorsOf(claims.act)[0] ?? claims.sub
     const send = t.upstream.protocol === 'https:' ? httpsRequest : httpRequest
