@@ -5,7 +5,7 @@
  * What it measures, in one run, one case after another (never overlapping: the machine has few
  * cores): wrk (`-t1 -c32 -d10s --latency`, its own process, keep-alive connections) sends the
  * same GET, with the same `Authorization: Bearer <depth-3 token>` header, to
- *   (a) the upstream directly: nginx answering a fixed 105-byte JSON body (`return 200`), in
+ *   (a) the upstream directly: nginx answering a fixed 108-byte JSON body (`return 200`), in
  *       its own process, the upstream of every case;
  *   (b) nginx `proxy_pass` (Debian's nginx, one worker, upstream `keepalive 64`, HTTP/1.1);
  *   (c) a bare Node.js reverse proxy, node:http with a keep-alive Agent, no checks
@@ -29,7 +29,7 @@
  */
 import type { Agent } from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startBareProxy } from './lib/bare-proxy.js'
 import { withCleanup, type Defer } from './lib/cleanup.js'
@@ -55,7 +55,7 @@ const targetVsBare = 0.8
 const targetVsNginx = 0.5
 const targetAddedP50Ms = 0.5
 
-/** The upstream's answer: a short JSON document, 105 bytes. */
+/** The upstream's answer: a short JSON document, 108 bytes. */
 const upstreamBody = '{"id":4711,"name":"widget","status":"active","tags":["bench","lineage"],"updated_at":"2026-11-25T12:00:00Z"}'
 const upstreamCredential = 'Bearer upstream-credential-0f3a9c'
 const requestPath = '/v1/items?limit=10'
@@ -166,6 +166,12 @@ async function measure (c: Case, upstreamPid: number, token: string, conns: numb
   return { wrk, proxyMs: d[0], upstreamMs: d[1], postgresMs: d[2], machineMs: d[3], wallMs }
 }
 
+/** Busy CPU of the machine that none of the measured processes (nor wrk, nor PostgreSQL) used, in % of all CPUs. */
+function otherShare (r: Run): number {
+  const other = r.machineMs - r.proxyMs - r.upstreamMs - r.postgresMs - r.wrk.cpuMs
+  return Math.max(0, 100 * other / (r.wallMs * availableParallelism()))
+}
+
 function errorsOf (r: Run): number {
   return r.wrk.non2xx + r.wrk.socketErrors
 }
@@ -184,12 +190,12 @@ function report (cases: Case[], runs: Map<Key, Run[]>, single: Map<Key, Run>): b
     const all = runs.get(c.key) ?? []
     const r = best(all)
     return [`(${c.key}) ${c.name}`, fixed(r.wrk.rate, 0), fixed(r.wrk.p50, 3), fixed(r.wrk.p99, 3),
-      c.pid === undefined ? '-' : perReq(r.proxyMs, r), perReq(r.upstreamMs, r), c.key === 'd' ? perReq(r.postgresMs, r) : '-',
-      `${fixed(100 * r.machineMs / (r.wallMs * 2), 0)}%`, String(all.reduce((n, x) => n + errorsOf(x), 0)), all.map((x) => fixed(x.wrk.rate, 0)).join(' / ')]
+      c.pid === undefined ? '-' : perReq(r.proxyMs, r), perReq(r.upstreamMs, r), c.key === 'd' ? perReq(r.postgresMs, r) : '-', perReq(r.wrk.cpuMs, r),
+      `${fixed(otherShare(r), 0)}%`, String(all.reduce((n, x) => n + errorsOf(x), 0)), all.map((x) => fixed(x.wrk.rate, 0)).join(' / ')]
   })
   console.log('')
   console.log(`${connections} connections, best of ${rounds} runs of ${seconds} s by req/s:`)
-  console.log(table(['case', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU µs/req', 'upstream CPU µs/req', 'postgres CPU µs/req', 'machine busy', 'errors', 'req/s of each run'], rows))
+  console.log(table(['case', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU µs/req', 'upstream µs/req', 'postgres µs/req', 'wrk µs/req', 'other load', 'errors', 'req/s of each run'], rows))
   console.log('')
   console.log(`1 connection, ${c1Seconds} s (latency with no queueing):`)
   console.log(table(['case', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU µs/req'], cases.map((c) => {
@@ -208,7 +214,9 @@ function report (cases: Case[], runs: Map<Key, Run[]>, single: Map<Key, Run>): b
   console.log(`added p50 (d) − (a) at 1 connection: ${fixed(added1, 3)} ms (target ≤ ${targetAddedP50Ms} ms): ${verdict(added1 <= targetAddedP50Ms)}`)
   const errors = [...runs.values()].flat().concat([...single.values()]).reduce((n, r) => n + errorsOf(r), 0)
   if (errors > 0) console.log(`errors: ${errors} non-2xx responses or socket errors in total`)
-  console.log('(CPU µs/req: CPU time over the measured run divided by the requests wrk completed; machine busy: all CPUs, of 2)')
+  console.log('(µs/req: CPU time over the measured run / requests completed; other load: busy CPU of the machine that is none of these processes, as a share of all its CPUs)')
+  const disturbed = [...runs.values()].flat().some((r) => otherShare(r) > 5)
+  if (disturbed) console.log('WARNING: other processes took more than 5 % of the machine during a measured run: the numbers are disturbed')
   return vsBare >= targetVsBare && vsNginx >= targetVsNginx && added <= targetAddedP50Ms && errors === 0
 }
 
@@ -258,13 +266,18 @@ async function main (defer: Defer): Promise<void> {
   console.log(`upstream: nginx return 200, ${upstreamBody.length}-byte JSON body, for all four cases; request GET /bench${requestPath} with a ${token.length}-byte depth-3 token (actors ${actors.join(' → ')}, scope bench:read), target policy of ${policy.rules.length} rules, none matching`)
   console.log(`load: wrk -t${threads} -c${connections} -d${seconds}s --latency, ${warmupSeconds} s warm-up before each run, ${rounds} rounds round-robin a→b→c→d, then -c1 -d${c1Seconds}s each`)
 
+  const idle0 = await machineBusyMs()
+  await new Promise((resolve) => setTimeout(resolve, 2000))
+  const idleShare = 100 * (await machineBusyMs() - idle0) / (2000 * availableParallelism())
+  console.log(`machine before the load: ${fixed(idleShare, 0)}% busy over 2 s${idleShare > 5 ? '  ← something else is running: the numbers will be disturbed' : ''}`)
+
   const runs = new Map<Key, Run[]>()
   for (let round = 1; round <= rounds; round++) {
     for (const c of cases) {
       await runWrk(tools.wrk, c.url, { threads, connections, seconds: warmupSeconds, headers: { Authorization: `Bearer ${token}` } })
       const r = await measure(c, upstream.pid, token, connections, seconds)
       runs.set(c.key, [...(runs.get(c.key) ?? []), r])
-      console.log(`  round ${round} (${c.key}) ${c.name}: ${fixed(r.wrk.rate, 0)} req/s, p50 ${fixed(r.wrk.p50, 3)} ms, p99 ${fixed(r.wrk.p99, 3)} ms${errorsOf(r) > 0 ? `, ${errorsOf(r)} errors` : ''}`)
+      console.log(`  round ${round} (${c.key}) ${c.name}: ${fixed(r.wrk.rate, 0)} req/s, p50 ${fixed(r.wrk.p50, 3)} ms, p99 ${fixed(r.wrk.p99, 3)} ms, other load ${fixed(otherShare(r), 0)}%${errorsOf(r) > 0 ? `, ${errorsOf(r)} errors` : ''}`)
     }
   }
   const single = new Map<Key, Run>()

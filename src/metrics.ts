@@ -17,7 +17,7 @@ export interface Metrics {
  */
 export function createMetrics (gauges: Record<string, { help: string, read: () => number }> = {}): Metrics {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'lineage_process_' })
+  collectDefaultMetrics({ register: registry, prefix: 'lineage_' })
   for (const [name, g] of Object.entries(gauges)) {
     // eslint-disable-next-line no-new
     new Gauge({ name, help: g.help, registers: [registry], collect () { this.set(g.read()) } })

@@ -89,7 +89,8 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
     const age = viewAge()
     const a = audit.backlog()
     return {
-      ready: age <= config.maxStalenessMs && !a.failing && a.dropped === 0,
+      // Dropped events stay counted (metric and detail); readiness follows whether writes work now.
+      ready: age <= config.maxStalenessMs && !a.failing,
       detail: { view_seq: view?.seq ?? 0, view_age_ms: age, audit_backlog: a.queued, audit_dropped: a.dropped, audit_failing: a.failing }
     }
   }

@@ -464,7 +464,7 @@ t.test('the audit trail shows, newest first, what the broker alone recorded: iss
   const seqs = events.map((e) => e.seq)
   t.same(seqs, Array.from({ length: seqs.length }, (_, i) => seqs.length - i), 'seq from the newest down to 1, without gaps')
   t.same([...new Set(events.map((e) => e.kind))].sort(), ['principal.status', 'token.issued', 'token.revoked'], 'no gateway here: only what the broker records')
-  t.equal((await admin(t, 'GET', '/v1/audit')).body.events.length, 100, 'limit defaults to 100')
+  t.same((await admin(t, 'GET', '/v1/audit')).body.events.map((e: any) => e.seq), seqs.slice(0, 100), 'limit defaults to 100')
 
   const ofChild = await admin(t, 'GET', `/v1/audit?jti=${jtiOf(child)}`)
   t.same(ofChild.body.events.map((e: any) => e.kind), ['token.revoked', 'token.issued'])

@@ -14,6 +14,8 @@ export interface WrkResult {
   non2xx: number
   /** connect + read + write + timeout errors. */
   socketErrors: number
+  /** CPU time wrk itself used (user + system), in ms; NaN without /proc. */
+  cpuMs: number
   raw: string
 }
 
@@ -52,16 +54,29 @@ export function parseWrk (raw: string): WrkResult {
     p99: pct('99'),
     non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(raw)?.[1] ?? 0),
     socketErrors: socket === null ? 0 : socket.slice(1).reduce((a, b) => a + Number(b), 0),
+    cpuMs: Number.NaN,
     raw
   }
 }
 
-/** Runs `wrk --latency` against `url` in its own process and parses what it prints. */
+// wrk runs under a shell that, once wrk has exited, prints its own /proc stat: fields 16 and 17
+// (cutime, cstime) are the CPU time of the children it waited for, that is wrk's.
+const wrapper = 'wrk="$1"; shift; "$wrk" "$@"; s=$?; echo; cat /proc/$$/stat 2>/dev/null; exit $s'
+
+function childCpuMs (out: string): number {
+  const last = out.trimEnd().split('\n').at(-1) ?? ''
+  const close = last.lastIndexOf(')')
+  if (!/^\d+ \(/.test(last) || close < 0) return Number.NaN
+  const fields = last.slice(close + 2).split(' ')
+  return (Number(fields[13]) + Number(fields[14])) * 10
+}
+
+/** Runs `wrk --latency` against `url` in its own process and parses what it prints, with the CPU time wrk used. */
 export async function runWrk (wrk: string, url: string, o: WrkOptions): Promise<WrkResult> {
   const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.seconds}s`, '--latency']
   for (const [k, v] of Object.entries(o.headers)) args.push('-H', `${k}: ${v}`)
   args.push(url)
-  const proc = spawn(wrk, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn('sh', ['-c', wrapper, 'sh', wrk, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   proc.stdout.setEncoding('utf8').on('data', (c: string) => { out += c })
@@ -71,5 +86,5 @@ export async function runWrk (wrk: string, url: string, o: WrkOptions): Promise<
     proc.once('close', (c) => resolve(c))
   })
   if (code !== 0) throw new Error(`wrk exited with ${code}: ${err}${out}`)
-  return parseWrk(out)
+  return { ...parseWrk(out), cpuMs: childCpuMs(out) }
 }

@@ -20,7 +20,7 @@ const types = `seq bigint, at timestamptz, kind text, decision text, status inte
  * Writes audit events in batches off the request path, chained by hash under the lock of
  * `audit_head` so that every process extends one chain. While the database is unreachable,
  * events wait in a bounded buffer and the write is retried; past the bound new events are
- * counted as dropped and `backlog().dropped` says so (readiness fails on it).
+ * counted as dropped and `backlog().dropped` says so; readiness fails while writes fail.
  */
 export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number, maxBuffer?: number, maxBatch?: number } = {}): AuditLog {
   const maxBuffer = opts.maxBuffer ?? 100_000

@@ -1,6 +1,8 @@
 import { InvalidInput } from '../errors.js'
 import type { Queryable } from '../storage/db.js'
 
+const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/
+
 export interface AuditFilter {
   principal?: string
   root?: string
@@ -24,10 +26,10 @@ export async function queryAudit (q: Queryable, f: AuditFilter): Promise<{ event
   if (f.target !== undefined) add('target = ?', f.target)
   if (f.since !== undefined) {
     const since = new Date(f.since)
-    if (Number.isNaN(since.getTime())) throw new InvalidInput('since must be an RFC 3339 date-time')
+    if (!rfc3339.test(f.since) || Number.isNaN(since.getTime())) throw new InvalidInput('since must be an RFC 3339 date-time')
     add('at >= ?', since)
   }
-  const limit = f.limit === undefined ? 100 : Number(f.limit)
+  const limit = f.limit === undefined ? 100 : /^\d{1,4}$/.test(f.limit) ? Number(f.limit) : NaN
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InvalidInput('limit must be an integer from 1 to 1000')
   params.push(limit)
   const { rows } = await q.query<Record<string, unknown> & { at: Date }>(

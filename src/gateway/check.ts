@@ -23,27 +23,38 @@ export class InsufficientScope extends LineageError {
   constructor (description: string) { super('ERR_INSUFFICIENT_SCOPE', 'insufficient_scope', 403, description) }
 }
 
+/** A gateway decision: the claims when the token was genuine, and the refusal if there is one. */
+export type Decision =
+  | { allowed: true, claims: AccessClaims }
+  | { allowed: false, refusal: InvalidToken | InsufficientScope, claims?: AccessClaims }
+
 /**
- * Checks a bearer token for one action on one target: signature, `exp`/`nbf`, the whole chain
+ * Decides a bearer token for one action on one target: signature, `exp`/`nbf`, the whole chain
  * live (no ancestor revoked, every principal active and within its end date), the target in
- * `aud`, the scope for the action, then the target's policy.
- * @returns the token's claims.
- * @throws InvalidToken (401) saying which check failed; InsufficientScope (403).
+ * `aud`, the scope for the action, then the target's policy. A refusal says which check
+ * failed (401 `InvalidToken`, 403 `InsufficientScope`) and, past the signature, carries the
+ * claims so the refusal is recorded with its lineage.
  */
-export async function checkAccess (deps: CheckDeps, token: string | undefined, target: Target, request: Omit<PolicyRequest, 'depth' | 'principals' | 'actor'>): Promise<AccessClaims> {
-  if (token === undefined) throw new InvalidToken('a bearer token is required', 'ERR_TOKEN_MISSING')
+export async function checkAccess (deps: CheckDeps, token: string | undefined, target: Target, request: Omit<PolicyRequest, 'depth' | 'principals' | 'actor'>): Promise<Decision> {
+  if (token === undefined) return { allowed: false, refusal: new InvalidToken('a bearer token is required', 'ERR_TOKEN_MISSING') }
   const now = deps.clock.now()
   let claims = deps.verified.get(token, Math.floor(now / 1000))
   if (claims === undefined) {
-    claims = await verifyAccessToken(token, { keys: deps.keys, issuer: deps.issuer, clock: deps.clock, maxDepth: deps.maxDepth })
+    try {
+      claims = await verifyAccessToken(token, { keys: deps.keys, issuer: deps.issuer, clock: deps.clock, maxDepth: deps.maxDepth })
+    } catch (err) {
+      if (err instanceof InvalidToken) return { allowed: false, refusal: err }
+      throw err
+    }
     deps.verified.add(token, claims)
   }
+  const refuse = (refusal: InvalidToken | InsufficientScope): Decision => ({ allowed: false, refusal, claims })
   const cut = deps.view.check(claims.jti, claims.lineage, now)
-  if (cut !== undefined) throw new InvalidToken(`chain cut off: ${cut.message}`, 'ERR_TOKEN_CUT_OFF')
-  if (!claims.aud.includes(target.name)) throw new InsufficientScope(`the token's audience does not include ${target.name}`)
+  if (cut !== undefined) return refuse(new InvalidToken(`chain cut off: ${cut.message}`, 'ERR_TOKEN_CUT_OFF'))
+  if (!claims.aud.includes(target.name)) return refuse(new InsufficientScope(`the token's audience does not include ${target.name}`))
   const needed = `${target.name}:${request.action}`
-  if (!covers(splitScope(claims.scope), needed)) throw new InsufficientScope(`scope ${needed} is required`)
-  const refusal = policyRefusal(target.policy, { ...request, depth: claims.lineage.depth, principals: claims.lineage.principals, actor: actorsOf(claims.act)[0] })
-  if (refusal !== undefined) throw new InsufficientScope(refusal)
-  return claims
+  if (!covers(splitScope(claims.scope), needed)) return refuse(new InsufficientScope(`scope ${needed} is required`))
+  const policy = policyRefusal(target.policy, { ...request, depth: claims.lineage.depth, principals: claims.lineage.principals, actor: actorsOf(claims.act)[0] })
+  if (policy !== undefined) return refuse(new InsufficientScope(policy))
+  return { allowed: true, claims }
 }

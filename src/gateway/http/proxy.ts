@@ -1,11 +1,11 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type RequestListener, type ServerResponse } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { Socket } from 'node:net'
-import { LineageError, NotFound, toErrorBody } from '../../errors.js'
+import { InvalidToken, LineageError, NotFound, toErrorBody } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { actorsOf, type AccessClaims } from '../../lineage/claims.js'
 import { bearerOf } from '../../broker/caller.js'
-import { checkAccess, type CheckDeps } from '../check.js'
+import { checkAccess, InsufficientScope, type CheckDeps } from '../check.js'
 import type { Target, TargetDirectory } from '../targets.js'
 import type { AuditLog } from '../../audit/audit-log.js'
 import type { Metrics } from '../../metrics.js'
@@ -129,31 +129,40 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
     if (where === undefined || t === undefined || t.kind !== 'http') throw new NotFound('no such target')
     const method = req.method ?? 'GET'
     const started = performance.now()
-    const claims = await checkAccess(opts, bearerOf(req.headers.authorization), t, {
+    const decision = await checkAccess(opts, bearerOf(req.headers.authorization), t, {
       action: method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'read' : 'write',
       method,
       path: where.path
     })
     opts.metrics.checkSeconds.observe({ target: t.name }, (performance.now() - started) / 1000)
-    opts.metrics.gatewayRequests.inc({ target: t.name, decision: 'allow' })
-    connections.track(req.socket as Socket, claims)
+    opts.metrics.gatewayRequests.inc({ target: t.name, decision: decision.allowed ? 'allow' : 'deny' })
+    const claims = decision.claims
+    const lineage = claims === undefined ? {} : { jti: claims.jti, root: claims.lineage.chain[0] ?? claims.jti, principals: claims.lineage.principals, actors: actorsOf(claims.act) }
+    if (!decision.allowed) {
+      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: decision.refusal.status, target: t.name, method, path: where.path, ...lineage, detail: { reason: decision.refusal.message } })
+      throw decision.refusal
+    }
+    connections.track(req.socket as Socket, decision.claims)
     res.once('close', () => opts.audit.record({
-      at: opts.clock.now(), kind: 'gateway.http', decision: 'allow', status: res.writableFinished ? res.statusCode : 499, target: t.name, method, path: where.path,
-      jti: claims.jti, root: claims.lineage.chain[0] ?? claims.jti, principals: claims.lineage.principals, actors: actorsOf(claims.act)
+      at: opts.clock.now(), kind: 'gateway.http', decision: 'allow', status: res.writableFinished ? res.statusCode : 499, target: t.name, method, path: where.path, ...lineage
     }))
-    forward(req, res, t, where.path + where.query, claims)
+    forward(req, res, t, where.path + where.query, decision.claims)
   }
 
+  // Refusals decided by checkAccess are recorded in `handle`, with their lineage.
   const handler: RequestListener = (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (!(err instanceof LineageError)) opts.log.error({ err, method: req.method }, 'gateway request failed')
-      const where = safeTarget(req.url ?? '')
-      // Unknown targets share one label, so a scan of made-up names cannot grow the metrics.
-      opts.metrics.gatewayRequests.inc({ target: where !== undefined && opts.targets.get(where.target) !== undefined ? where.target : '(none)', decision: 'deny' })
-      opts.audit.record({
-        at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: toErrorBody(err).status, target: where?.target, method: req.method, path: where?.path,
-        detail: { reason: err instanceof Error ? err.message : 'error' }
-      })
+      if (!(err instanceof InvalidToken || err instanceof InsufficientScope)) {
+        // Refused before any token was looked at: a bad URL or an unknown target. Unknown
+        // targets share one label, so a scan of made-up names cannot grow the metrics.
+        const where = safeTarget(req.url ?? '')
+        opts.metrics.gatewayRequests.inc({ target: '(none)', decision: 'deny' })
+        opts.audit.record({
+          at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: toErrorBody(err).status, target: where?.target, method: req.method, path: where?.path,
+          detail: { reason: err instanceof LineageError ? err.message : 'internal error' }
+        })
+      }
       // An unread request body must not be parsed as the next request on this connection.
       if (!req.complete) res.setHeader('connection', 'close')
       refuse(res, err)
