@@ -33,7 +33,7 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startBareProxy } from './lib/bare-proxy.js'
 import { withCleanup, type Defer } from './lib/cleanup.js'
-import { cpuMsOfCommand, cpuMsOfTree, machineBusyMs } from './lib/cpu.js'
+import { cpuMsOfCommand, cpuMsOfTree, machineProcessMs } from './lib/cpu.js'
 import { createBenchDatabase, withClient } from './lib/database.js'
 import { envInt, profileArgs } from './lib/env.js'
 import { decodeJwt, keepAliveAgent, send } from './lib/http.js'
@@ -89,6 +89,7 @@ interface Run {
   proxyMs: number
   upstreamMs: number
   postgresMs: number
+  /** CPU ms of every process on the machine (interrupt time left out). */
   machineMs: number
   wallMs: number
 }
@@ -155,18 +156,18 @@ async function verify (agent: Agent, cases: Case[], token: string): Promise<void
   }
 }
 
-async function measure (c: Case, upstreamPid: number, token: string, conns: number, secs: number): Promise<Run> {
-  const cpu = async (): Promise<number[]> => [c.pid === undefined ? 0 : await cpuMsOfTree(c.pid), await cpuMsOfTree(upstreamPid), await cpuMsOfCommand('postgres'), await machineBusyMs()]
+async function measure (wrk: string, c: Case, upstreamPid: number, token: string, conns: number, secs: number): Promise<Run> {
+  const cpu = async (): Promise<number[]> => [c.pid === undefined ? 0 : await cpuMsOfTree(c.pid), await cpuMsOfTree(upstreamPid), await cpuMsOfCommand('postgres'), await machineProcessMs()]
   const before = await cpu()
   const t0 = Date.now()
-  const wrk = await runWrk(process.env.BENCH_WRK ?? 'wrk', c.url, { threads, connections: conns, seconds: secs, headers: { Authorization: `Bearer ${token}` } })
+  const result = await runWrk(wrk, c.url, { threads, connections: conns, seconds: secs, headers: { Authorization: `Bearer ${token}` } })
   const wallMs = Date.now() - t0
   const after = await cpu()
   const d = after.map((x, i) => x - before[i])
-  return { wrk, proxyMs: d[0], upstreamMs: d[1], postgresMs: d[2], machineMs: d[3], wallMs }
+  return { wrk: result, proxyMs: d[0], upstreamMs: d[1], postgresMs: d[2], machineMs: d[3], wallMs }
 }
 
-/** Busy CPU of the machine that none of the measured processes (nor wrk, nor PostgreSQL) used, in % of all CPUs. */
+/** Process CPU time on the machine that is none of ours (proxy, upstream, PostgreSQL, wrk), in % of all CPUs. */
 function otherShare (r: Run): number {
   const other = r.machineMs - r.proxyMs - r.upstreamMs - r.postgresMs - r.wrk.cpuMs
   return Math.max(0, 100 * other / (r.wallMs * availableParallelism()))
@@ -211,10 +212,11 @@ function report (cases: Case[], runs: Map<Key, Run[]>, single: Map<Key, Run>): b
   console.log(`(d)/(c) Lineage / bare Node proxy req/s: ${fixed(vsBare, 2)} (target ≥ ${targetVsBare}): ${verdict(vsBare >= targetVsBare)}`)
   console.log(`(d)/(b) Lineage / nginx proxy_pass req/s: ${fixed(vsNginx, 2)} (target ≥ ${targetVsNginx}): ${verdict(vsNginx >= targetVsNginx)}`)
   console.log(`added p50 (d) − (a) at ${connections} connections: ${fixed(added, 3)} ms (target ≤ ${targetAddedP50Ms} ms): ${verdict(added <= targetAddedP50Ms)}`)
+  console.log(`  (at ${connections} connections p50 is mostly queueing, about ${connections} / rate: ${fixed(1000 * connections / b('d').wrk.rate, 1)} ms for (d))`)
   console.log(`added p50 (d) − (a) at 1 connection: ${fixed(added1, 3)} ms (target ≤ ${targetAddedP50Ms} ms): ${verdict(added1 <= targetAddedP50Ms)}`)
   const errors = [...runs.values()].flat().concat([...single.values()]).reduce((n, r) => n + errorsOf(r), 0)
   if (errors > 0) console.log(`errors: ${errors} non-2xx responses or socket errors in total`)
-  console.log('(µs/req: CPU time over the measured run / requests completed; other load: busy CPU of the machine that is none of these processes, as a share of all its CPUs)')
+  console.log('(µs/req: CPU time over the measured run / requests completed; other load: CPU time of processes that are none of these, as a share of all the machine\'s CPUs)')
   const disturbed = [...runs.values()].flat().some((r) => otherShare(r) > 5)
   if (disturbed) console.log('WARNING: other processes took more than 5 % of the machine during a measured run: the numbers are disturbed')
   return vsBare >= targetVsBare && vsNginx >= targetVsNginx && added <= targetAddedP50Ms && errors === 0
@@ -222,7 +224,6 @@ function report (cases: Case[], runs: Map<Key, Run[]>, single: Map<Key, Run>): b
 
 async function main (defer: Defer): Promise<void> {
   const tools = requireTools(['nginx', 'wrk'], 'apt-get install nginx wrk   (Debian/Ubuntu, as root)')
-  process.env.BENCH_WRK = tools.wrk
   console.log(await machineFacts())
   console.log(`${toolVersion(tools.nginx)}; ${toolVersion(tools.wrk).replace(/ Copyright.*/, '')}`)
   const dir = await mkdtemp(join(tmpdir(), 'lineage-bench-gw-'))
@@ -266,22 +267,22 @@ async function main (defer: Defer): Promise<void> {
   console.log(`upstream: nginx return 200, ${upstreamBody.length}-byte JSON body, for all four cases; request GET /bench${requestPath} with a ${token.length}-byte depth-3 token (actors ${actors.join(' → ')}, scope bench:read), target policy of ${policy.rules.length} rules, none matching`)
   console.log(`load: wrk -t${threads} -c${connections} -d${seconds}s --latency, ${warmupSeconds} s warm-up before each run, ${rounds} rounds round-robin a→b→c→d, then -c1 -d${c1Seconds}s each`)
 
-  const idle0 = await machineBusyMs()
+  const idle0 = await machineProcessMs()
   await new Promise((resolve) => setTimeout(resolve, 2000))
-  const idleShare = 100 * (await machineBusyMs() - idle0) / (2000 * availableParallelism())
+  const idleShare = 100 * (await machineProcessMs() - idle0) / (2000 * availableParallelism())
   console.log(`machine before the load: ${fixed(idleShare, 0)}% busy over 2 s${idleShare > 5 ? '  ← something else is running: the numbers will be disturbed' : ''}`)
 
   const runs = new Map<Key, Run[]>()
   for (let round = 1; round <= rounds; round++) {
     for (const c of cases) {
       await runWrk(tools.wrk, c.url, { threads, connections, seconds: warmupSeconds, headers: { Authorization: `Bearer ${token}` } })
-      const r = await measure(c, upstream.pid, token, connections, seconds)
+      const r = await measure(tools.wrk, c, upstream.pid, token, connections, seconds)
       runs.set(c.key, [...(runs.get(c.key) ?? []), r])
       console.log(`  round ${round} (${c.key}) ${c.name}: ${fixed(r.wrk.rate, 0)} req/s, p50 ${fixed(r.wrk.p50, 3)} ms, p99 ${fixed(r.wrk.p99, 3)} ms, other load ${fixed(otherShare(r), 0)}%${errorsOf(r) > 0 ? `, ${errorsOf(r)} errors` : ''}`)
     }
   }
   const single = new Map<Key, Run>()
-  for (const c of cases) single.set(c.key, await measure(c, upstream.pid, token, 1, c1Seconds))
+  for (const c of cases) single.set(c.key, await measure(tools.wrk, c, upstream.pid, token, 1, c1Seconds))
   process.exitCode = report(cases, runs, single) ? 0 : 1
 }
 

@@ -43,6 +43,19 @@ export async function machineBusyMs (): Promise<number> {
   }
 }
 
+/**
+ * CPU time the machine's processes have spent so far (user, nice and system of /proc/stat), in
+ * ms: interrupts and steal left out, so it compares with the sum of processes' own CPU time.
+ */
+export async function machineProcessMs (): Promise<number> {
+  try {
+    const cpu = (await readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    return (cpu[0] + cpu[1] + cpu[2]) * msPerTick
+  } catch {
+    return Number.NaN
+  }
+}
+
 export interface CpuSpent<T> {
   result: T
   /** CPU ms of process `pid`. */

@@ -14,7 +14,7 @@ export function requireTools (names: string[], hint: string): Record<string, str
     else found[name] = path
   }
   if (missing.length > 0) {
-    process.stderr.write(`${missing.join(' and ')} not found: this benchmark needs them. Install them with\n  ${hint}\n`)
+    process.stderr.write(`This benchmark needs ${names.join(' and ')}; not found: ${missing.join(', ')}. Install with\n  ${hint}\n`)
     process.exit(2)
   }
   return found

@@ -76,7 +76,10 @@ export async function runWrk (wrk: string, url: string, o: WrkOptions): Promise<
   const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.seconds}s`, '--latency']
   for (const [k, v] of Object.entries(o.headers)) args.push('-H', `${k}: ${v}`)
   args.push(url)
-  const proc = spawn('sh', ['-c', wrapper, 'sh', wrk, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Its own process group, so that wrk goes with the shell if this process exits mid-run (Ctrl-C).
+  const proc = spawn('sh', ['-c', wrapper, 'sh', wrk, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const killGroup = (): void => { if (proc.pid !== undefined) try { process.kill(-proc.pid, 'SIGTERM') } catch {} }
+  process.once('exit', killGroup)
   let out = ''
   let err = ''
   proc.stdout.setEncoding('utf8').on('data', (c: string) => { out += c })
@@ -84,7 +87,7 @@ export async function runWrk (wrk: string, url: string, o: WrkOptions): Promise<
   const code = await new Promise<number | null>((resolve, reject) => {
     proc.once('error', reject)
     proc.once('close', (c) => resolve(c))
-  })
+  }).finally(() => process.off('exit', killGroup))
   if (code !== 0) throw new Error(`wrk exited with ${code}: ${err}${out}`)
   return { ...parseWrk(out), cpuMs: childCpuMs(out) }
 }
