@@ -2,7 +2,6 @@ import type { Clock } from '../clock.js'
 import { InvalidToken, LineageError } from '../errors.js'
 import { actorsOf, type AccessClaims } from '../lineage/claims.js'
 import type { LiveStatus } from '../lineage/live-status.js'
-import { covers, splitScope } from '../lineage/scopes.js'
 import { verifyAccessToken, type KeyLookup } from '../lineage/verify.js'
 import type { VerifiedTokens } from '../lineage/verified-tokens.js'
 import { policyRefusal, type PolicyRequest } from './policy.js'
@@ -21,6 +20,12 @@ export interface CheckDeps {
 /** 403 with `WWW-Authenticate: Bearer error="insufficient_scope"` (RFC 6750 §3.1). */
 export class InsufficientScope extends LineageError {
   constructor (description: string) { super('ERR_INSUFFICIENT_SCOPE', 'insufficient_scope', 403, description) }
+}
+
+/** True when the space-separated `scope` holds `needed` or `<target>:*`, without splitting it. */
+function hasScope (scope: string, target: string, needed: string): boolean {
+  const padded = ` ${scope} `
+  return padded.includes(` ${needed} `) || padded.includes(` ${target}:* `)
 }
 
 /** A gateway decision: the claims when the token was genuine, and the refusal if there is one. */
@@ -53,7 +58,7 @@ export async function checkAccess (deps: CheckDeps, token: string | undefined, t
   if (cut !== undefined) return refuse(new InvalidToken(`chain cut off: ${cut.message}`, 'ERR_TOKEN_CUT_OFF'))
   if (!claims.aud.includes(target.name)) return refuse(new InsufficientScope(`the token's audience does not include ${target.name}`))
   const needed = `${target.name}:${request.action}`
-  if (!covers(splitScope(claims.scope), needed)) return refuse(new InsufficientScope(`scope ${needed} is required`))
+  if (!hasScope(claims.scope, target.name, needed)) return refuse(new InsufficientScope(`scope ${needed} is required`))
   const policy = policyRefusal(target.policy, { ...request, depth: claims.lineage.depth, principals: claims.lineage.principals, actor: actorsOf(claims.act)[0] })
   if (policy !== undefined) return refuse(new InsufficientScope(policy))
   return { allowed: true, claims }

@@ -11,7 +11,7 @@ import type { CutOffEvent, LiveStatus } from '../../lineage/live-status.js'
  */
 export class ConnectionIndex {
   private readonly byKey = new Map<string, Set<Socket>>()
-  private readonly keysOf = new WeakMap<Socket, { keys: string[], deadline: number, timer?: NodeJS.Timeout }>()
+  private readonly keysOf = new WeakMap<Socket, { keys: string[], deadline: number, last?: string, timer?: NodeJS.Timeout }>()
   private readonly unsubscribe: () => void
 
   constructor (private readonly view: LiveStatus) {
@@ -20,8 +20,10 @@ export class ConnectionIndex {
 
   /** Indexes `socket` under the chain of `claims`. */
   track (socket: Socket, claims: AccessClaims): void {
-    const keys = [...claims.lineage.chain, claims.jti, ...claims.lineage.principals.map((p) => `p:${p}`)]
     let entry = this.keysOf.get(socket)
+    // Keep-alive: the same token again on the same connection is indexed already.
+    if (entry?.last === claims.jti) return
+    const keys = [...claims.lineage.chain, claims.jti, ...claims.lineage.principals.map((p) => `p:${p}`)]
     if (entry === undefined) {
       entry = { keys: [], deadline: Infinity }
       this.keysOf.set(socket, entry)
@@ -34,6 +36,7 @@ export class ConnectionIndex {
       if (set === undefined) this.byKey.set(k, set = new Set())
       set.add(socket)
     }
+    entry.last = claims.jti
     let deadline = claims.exp * 1000
     for (const p of claims.lineage.principals) {
       const ends = this.view.principal(p)?.endsAt

@@ -32,10 +32,15 @@ export interface HttpGatewayOptions extends CheckDeps {
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
 
 function forwardable (headers: IncomingHttpHeaders, drop: Set<string>): OutgoingHttpHeaders {
-  const listed = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()))
+  // Headers the Connection header names are hop-by-hop too; it usually names none.
+  const connection = headers.connection
+  const listed = connection === undefined || connection === 'keep-alive' || connection === 'close'
+    ? undefined
+    : new Set(connection.toLowerCase().split(',').map((s) => s.trim()))
   const out: OutgoingHttpHeaders = {}
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || hopByHop.has(name) || listed.has(name) || drop.has(name)) continue
+  for (const name in headers) {
+    const value = headers[name]
+    if (value === undefined || hopByHop.has(name) || drop.has(name) || listed?.has(name) === true) continue
     out[name] = value
   }
   return out
@@ -82,6 +87,16 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
   const connections = new ConnectionIndex(opts.view)
   const agents = new Map<string, HttpAgent>()
   const timeout = opts.upstreamTimeoutMs ?? 30_000
+  // Labelled metric children per target, looked up once instead of on every request.
+  const perTarget = new Map<string, { check: { observe: (v: number) => void }, allow: { inc: () => void }, deny: { inc: () => void } }>()
+  function metricsFor (target: string): NonNullable<ReturnType<typeof perTarget.get>> {
+    let m = perTarget.get(target)
+    if (m === undefined) {
+      m = { check: opts.metrics.checkSeconds.labels(target), allow: opts.metrics.gatewayRequests.labels(target, 'allow'), deny: opts.metrics.gatewayRequests.labels(target, 'deny') }
+      perTarget.set(target, m)
+    }
+    return m
+  }
 
   function agentFor (t: Target): HttpAgent {
     const key = `${t.name} ${t.upstream.origin}`
@@ -109,7 +124,9 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
     up.on('response', (ur) => {
       clearTimeout(timer)
       res.writeHead(ur.statusCode ?? 502, ur.statusMessage, forwardable(ur.headers, none))
-      res.flushHeaders()
+      // A stream (no length: chunked, server-sent events) gets its headers at once; a sized
+      // body carries them in its first write.
+      if (ur.headers['content-length'] === undefined) res.flushHeaders()
       ur.pipe(res)
       ur.on('error', () => res.destroy())
       ur.on('aborted', () => res.destroy())
@@ -134,8 +151,9 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
       method,
       path: where.path
     })
-    opts.metrics.checkSeconds.observe({ target: t.name }, (performance.now() - started) / 1000)
-    opts.metrics.gatewayRequests.inc({ target: t.name, decision: decision.allowed ? 'allow' : 'deny' })
+    const m = metricsFor(t.name)
+    m.check.observe((performance.now() - started) / 1000)
+    ;(decision.allowed ? m.allow : m.deny).inc()
     const claims = decision.claims
     const lineage = claims === undefined ? {} : { jti: claims.jti, root: claims.lineage.chain[0] ?? claims.jti, principals: claims.lineage.principals, actors: actorsOf(claims.act) }
     if (!decision.allowed) {
@@ -157,7 +175,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
         // Refused before any token was looked at: a bad URL or an unknown target. Unknown
         // targets share one label, so a scan of made-up names cannot grow the metrics.
         const where = safeTarget(req.url ?? '')
-        opts.metrics.gatewayRequests.inc({ target: '(none)', decision: 'deny' })
+        metricsFor('(none)').deny.inc()
         opts.audit.record({
           at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: toErrorBody(err).status, target: where?.target, method: req.method, path: where?.path,
           detail: { reason: err instanceof LineageError ? err.message : 'internal error' }
