@@ -116,7 +116,7 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
       const ctx = broker.ctx
       view = ctx.view
       sync = ctx.sync
-      brokerServer.on('request', createBrokerHandler(ctx, { ready }))
+      brokerServer.on('request', createBrokerHandler(ctx, { ready, inputs: { scimToken: config.scimToken, webhookSecret: config.webhookSecret, oktaAuthorization: config.oktaAuthorization } }))
       listening.broker = base
       deps = { view: ctx.view, verified: ctx.verified, issuer: ctx.issuer, clock, maxDepth: ctx.maxDepth, keys: (kid) => ctx.keys().verifiers.get(kid) }
     }

@@ -175,25 +175,49 @@ export async function setSponsor (ctx: BrokerContext, id: string, sponsor: unkno
  * @returns the principal and how many live tokens the change cut off.
  * @throws NotFound
  */
-export async function setStatus (ctx: BrokerContext, id: string, status: PrincipalStatus, reason?: string): Promise<{ principal: PrincipalView, revoked: number }> {
+export async function setStatus (ctx: BrokerContext, id: string, status: PrincipalStatus, opts: StatusOptions = {}): Promise<{ principal: PrincipalView, revoked: number, duplicate: boolean }> {
   const now = ctx.clock.now()
-  const { row, wasLive, since } = await ctx.db.tx(async (q) => {
+  const reason = opts.reason
+  const { row, wasLive, since, duplicate } = await ctx.db.tx(async (q) => {
     const p = await mustLoad(q, id, true)
+    if (opts.event !== undefined) {
+      const seen = await q.query('INSERT INTO inbound_events (source, event_id, principal) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [opts.event.source, opts.event.id, id])
+      if (seen.rowCount === 0) return { row: p, wasLive: false, since: 0, duplicate: true }
+    }
     const wasLive = effectiveStatus(p, now) === 'active'
     const since = p.cut_off_at?.getTime() ?? 0
-    if (p.status === status) return { row: p, wasLive: false, since }
+    if (p.status === status) return { row: p, wasLive: false, since, duplicate: false }
     const cutOff = status === 'active' ? p.cut_off_at : new Date(now)
     const { rows } = await q.query<FullRow>(
       `UPDATE principals SET status = $2, cut_off_at = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, status, cutOff])
     await appendChange(q, principalChange(rows[0]))
-    return { row: rows[0], wasLive, since }
+    return { row: rows[0], wasLive, since, duplicate: false }
   })
   await ctx.sync.catchUp()
+  if (duplicate) return { principal: await present(ctx.db, row, now), revoked: 0, duplicate }
   // Counting is for people and runs after the cut-off has taken effect.
-  const revoked = status !== 'active' && wasLive ? await countLiveNaming(ctx, id, now, since) : 0
-  ctx.log.info({ principal: id, status, reason, revoked }, 'principal status changed')
-  ctx.audit.record({ at: now, kind: 'principal.status', principals: [id], detail: { status, reason: reason ?? null, revoked } })
-  return { principal: await present(ctx.db, row, now), revoked }
+  const revoked = status !== 'active' && wasLive && opts.count !== false ? await countLiveNaming(ctx, id, now, since) : 0
+  ctx.log.info({ principal: id, status, reason, source: opts.event?.source, revoked }, 'principal status changed')
+  ctx.audit.record({ at: now, kind: 'principal.status', principals: [id], detail: { status, reason: reason ?? null, revoked, ...(opts.event !== undefined ? { source: opts.event.source, event: opts.event.id } : {}) } })
+  return { principal: await present(ctx.db, row, now), revoked, duplicate }
+}
+
+export interface StatusOptions {
+  reason?: string
+  /** The input event that asked for the change: recorded in the same transaction, acted on once. */
+  event?: { source: string, id: string }
+  /** Whether to count the live tokens cut off (for people; inputs answer without it). */
+  count?: boolean
+}
+
+/**
+ * The principal an IdP or HR system means by `ref`: its id, email or external id.
+ * @returns the principal's id, or undefined.
+ */
+export async function resolvePrincipal (q: Queryable, ref: string): Promise<string | undefined> {
+  const { rows } = await q.query<{ id: string }>(
+    'SELECT id FROM principals WHERE id = $1 OR lower(email) = lower($1) OR external_id = $1 ORDER BY (id = $1) DESC LIMIT 1', [ref])
+  return rows[0]?.id
 }
 
 /**

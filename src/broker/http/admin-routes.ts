@@ -48,7 +48,7 @@ export function adminRoutes (ctx: BrokerContext): Router {
     res.json(await setSponsor(ctx, req.params.id, body(req).sponsor))
   })
   r.post('/principals/:id/offboard', async (req, res) => {
-    const out = await setStatus(ctx, req.params.id, 'offboarded', reason(body(req)))
+    const out = await setStatus(ctx, req.params.id, 'offboarded', { reason: reason(body(req)) })
     res.json({ id: out.principal.id, status: out.principal.status, revoked: out.revoked })
   })
   r.post('/principals/:id/reinstate', async (req, res) => {

@@ -4,6 +4,7 @@ import { InvalidRequest, LineageError, NotFound, PayloadTooLarge, toErrorBody } 
 import type { BrokerContext } from '../context.js'
 import { adminRoutes } from './admin-routes.js'
 import { oauthRoutes, tokenEndpoint } from './oauth-routes.js'
+import { hookRoutes, type InputSecrets } from '../../inputs/routes.js'
 
 /** Body-parser failures (too large, malformed JSON, bad charset) as contract errors. */
 function parserError (err: unknown): LineageError | undefined {
@@ -18,6 +19,8 @@ function parserError (err: unknown): LineageError | undefined {
 export interface BrokerAppOptions {
   /** What `/readyz` reports. */
   ready: () => { ready: boolean, detail: Record<string, unknown> }
+  /** Secrets of the offboarding inputs; an input without its secret answers 401. */
+  inputs?: InputSecrets
 }
 
 /**
@@ -45,6 +48,7 @@ export function createBrokerApp (ctx: BrokerContext, opts: BrokerAppOptions): ex
   app.set('query parser', 'simple')
   app.use(oauthRoutes(ctx))
   app.use('/v1', adminRoutes(ctx))
+  app.use(hookRoutes(ctx, opts.inputs ?? {}))
   app.get('/healthz', (_req, res) => { res.json({ ok: true }) })
   app.get('/metrics', async (_req, res) => {
     res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics())

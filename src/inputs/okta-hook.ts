@@ -1,0 +1,50 @@
+import { timingSafeEqual } from 'node:crypto'
+import type { BrokerContext } from '../broker/context.js'
+import { resolvePrincipal, setStatus } from '../broker/principals.js'
+import { InvalidInput, Unauthorized } from '../errors.js'
+import type { PrincipalStatus } from '../lineage/live-status.js'
+
+const actions: Record<string, PrincipalStatus> = {
+  'user.lifecycle.deactivate': 'offboarded',
+  'user.lifecycle.delete.initiated': 'offboarded',
+  'user.lifecycle.suspend': 'suspended'
+}
+
+/** The static Authorization header Okta is configured to send, compared in constant time. @throws Unauthorized */
+export function checkOktaAuthorization (expected: string | undefined, given: string | undefined): void {
+  if (expected === undefined) throw new Unauthorized('Okta event hooks are not configured (LINEAGE_OKTA_AUTHORIZATION)')
+  const a = Buffer.from(given ?? '')
+  const b = Buffer.from(expected)
+  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new Unauthorized('wrong Authorization for the Okta event hook')
+}
+
+interface OktaEvent { uuid?: unknown, eventType?: unknown, target?: unknown }
+
+/**
+ * An Okta event hook delivery (`{"data":{"events":[…]}}`): deactivate and delete.initiated
+ * offboard, suspend suspends, each acting on the `target[]` users (never the `actor`).
+ * De-duplicated on the event's `uuid` together with the user. Unknown users and other event
+ * types are skipped, so Okta does not retry what Lineage will never act on.
+ * @throws InvalidInput for a body that is not an event hook delivery.
+ */
+export async function handleOktaDelivery (ctx: BrokerContext, body: unknown): Promise<{ applied: number, skipped: number }> {
+  const events = (body as { data?: { events?: unknown } } | undefined)?.data?.events
+  if (!Array.isArray(events) || events.length > 1000) throw new InvalidInput('expected {"data":{"events":[…]}}')
+  let applied = 0
+  let skipped = 0
+  for (const raw of events as OktaEvent[]) {
+    const status = typeof raw?.eventType === 'string' ? actions[raw.eventType] : undefined
+    const targets = Array.isArray(raw?.target) ? raw.target as Array<{ type?: unknown, id?: unknown, alternateId?: unknown }> : []
+    if (status === undefined || typeof raw.uuid !== 'string') { skipped++; continue }
+    for (const t of targets) {
+      if (t?.type !== 'User') continue
+      const ref = typeof t.alternateId === 'string' ? t.alternateId : typeof t.id === 'string' ? t.id : undefined
+      const id = ref === undefined ? undefined : (await resolvePrincipal(ctx.db, ref)) ?? (typeof t.id === 'string' ? await resolvePrincipal(ctx.db, t.id) : undefined)
+      if (id === undefined) { skipped++; continue }
+      const out = await setStatus(ctx, id, status, { reason: `Okta ${raw.eventType as string}`, event: { source: 'okta', id: `${raw.uuid}:${id}` }, count: false })
+      if (out.duplicate) skipped++
+      else applied++
+    }
+  }
+  return { applied, skipped }
+}

@@ -1,0 +1,110 @@
+import { createHmac } from 'node:crypto'
+import t from 'tap'
+import { adminToken, rootToken, seedContractor, startTestBroker, type TestBroker } from '../helpers/broker.js'
+
+const webhookSecret = 'whsec_test-secret-0123456789abcdef'
+const oktaAuthorization = 'okta-hook-shared-secret-000111'
+const b = await startTestBroker({ inputs: { webhookSecret, oktaAuthorization } })
+const bare = await startTestBroker()
+t.teardown(async () => { await b.close(); await bare.close() })
+const client = await seedContractor(b)
+await b.admin('POST', '/v1/principals', { id: 'bob', kind: 'human', email: 'Bob@Example.com', grants: ['api:read'] })
+
+const sign = (body: string, t0 = Math.floor(b.clock.now() / 1000), secret = webhookSecret): string =>
+  `t=${t0},v1=${createHmac('sha256', secret).update(`${t0}.${body}`).digest('hex')}`
+async function hr (body: string, signature?: string, target: TestBroker = b): Promise<{ status: number, body: any }> {
+  const r = await fetch(`${target.url}/hooks/hr`, { method: 'POST', headers: { 'content-type': 'application/json', ...(signature === undefined ? {} : { 'lineage-signature': signature }) }, body })
+  return { status: r.status, body: await r.json() }
+}
+const active = async (token: string): Promise<boolean> => (await b.form('/oauth/introspect', { token }, { authorization: `Bearer ${adminToken}` })).body.active
+const status = async (id: string): Promise<string> => (await b.admin('GET', `/v1/principals/${id}`)).body.status
+
+t.test('a signed HR offboarding cuts off the cascade; a replay acts once', async (t) => {
+  const root = await rootToken(b, client)
+  t.ok(await active(root))
+  const body = JSON.stringify({ id: 'evt-1', type: 'principal.offboarded', principal: 'alice@example.com' })
+  const r = await hr(body, sign(body))
+  t.equal(r.status, 200)
+  t.match(r.body, { id: 'evt-1', principal: 'alice', status: 'offboarded', duplicate: false })
+  t.notOk(await active(root))
+  const back = JSON.stringify({ id: 'evt-2', type: 'principal.reinstated', principal: 'alice' })
+  t.equal((await hr(back, sign(back))).status, 200)
+  t.equal(await status('alice'), 'active')
+  const replay = await hr(body, sign(body))
+  t.equal(replay.status, 200)
+  t.equal(replay.body.duplicate, true)
+  t.equal(await status('alice'), 'active', 'the replayed offboarding changed nothing')
+  const { rows } = await b.testDb.db.query<{ n: number }>("SELECT count(*) AS n FROM inbound_events WHERE source = 'hr'")
+  t.equal(rows[0].n, 2, 'event ids are committed with the change')
+})
+
+t.test('unsigned, tampered, stale or wrongly keyed HR events get 401 and change nothing', async (t) => {
+  const body = JSON.stringify({ id: 'evt-bad', type: 'principal.suspended', principal: 'bob' })
+  const now = Math.floor(b.clock.now() / 1000)
+  const cases: Array<[string, string | undefined, string]> = [
+    ['unsigned', undefined, body],
+    ['tampered body', sign(body), body.replace('suspended', 'offboarded')],
+    ['older than 300 s', sign(body, now - 301), body],
+    ['from the future', sign(body, now + 301), body],
+    ['another secret', sign(body, now, 'whsec_other-secret-0123456789ab'), body],
+    ['malformed header', 'v1=zz', body],
+    ['short signature', `t=${now},v1=abcd`, body]
+  ]
+  for (const [name, sig, sent] of cases) {
+    const r = await hr(sent, sig)
+    t.equal(r.status, 401, name)
+    t.equal(r.body.error, 'invalid_signature', name)
+  }
+  t.equal(await status('bob'), 'active')
+  const ok = await hr(body, sign(body, now - 299))
+  t.equal(ok.status, 200, 'within the tolerance')
+  t.equal(await status('bob'), 'suspended')
+})
+
+t.test('well-signed but bad HR events get 400 or 404, never a 500', async (t) => {
+  for (const body of ['not json', '[]', '{"id":"x","type":"principal.exploded","principal":"bob"}', '{"type":"principal.offboarded","principal":"bob"}', '{"id":"y","type":"principal.offboarded"}']) {
+    const r = await hr(body, sign(body))
+    t.equal(r.status, 400, body)
+  }
+  const ghost = JSON.stringify({ id: 'z', type: 'principal.offboarded', principal: 'nobody@example.com' })
+  t.equal((await hr(ghost, sign(ghost))).status, 404)
+  const big = JSON.stringify({ id: 'big', type: 'principal.offboarded', principal: 'bob', pad: 'x'.repeat(100_000) })
+  t.equal((await hr(big, sign(big))).status, 413)
+  t.equal((await hr('{}', sign('{}'), bare)).status, 401, 'without LINEAGE_WEBHOOK_SECRET the hook answers 401')
+})
+
+t.test('Okta event hooks: verification, then deactivate/suspend on target users, once per uuid', async (t) => {
+  const okta = async (method: string, body?: unknown, auth = oktaAuthorization, headers: Record<string, string> = {}): Promise<{ status: number, body: any }> => {
+    const r = await fetch(`${b.url}/hooks/okta`, { method, headers: { authorization: auth, 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) })
+    return { status: r.status, body: await r.json() }
+  }
+  const v = await okta('GET', undefined, oktaAuthorization, { 'x-okta-verification-challenge': 'abc123' })
+  t.same(v, { status: 200, body: { verification: 'abc123' } })
+  t.equal((await okta('GET', undefined, 'wrong', { 'x-okta-verification-challenge': 'abc123' })).status, 401)
+  await b.admin('POST', '/v1/principals/bob/reinstate')
+  await b.admin('POST', '/v1/principals', { id: 'carol', kind: 'human', email: 'carol@example.com' })
+  const delivery = {
+    data: {
+      events: [
+        { uuid: 'u-1', eventType: 'user.lifecycle.suspend', actor: { type: 'User', alternateId: 'carol@example.com' }, target: [{ type: 'User', alternateId: 'bob@example.com', id: '00u1' }] },
+        { uuid: 'u-2', eventType: 'user.session.start', target: [{ type: 'User', alternateId: 'carol@example.com' }] },
+        { uuid: 'u-3', eventType: 'user.lifecycle.deactivate', target: [{ type: 'User', alternateId: 'ghost@example.com' }] }
+      ]
+    }
+  }
+  const r = await okta('POST', delivery)
+  t.same(r.body, { applied: 1, skipped: 2 })
+  t.equal(await status('bob'), 'suspended', 'the target, matched by email case-insensitively')
+  t.equal(await status('carol'), 'active', 'never the actor')
+  await b.admin('POST', '/v1/principals/bob/reinstate')
+  t.same((await okta('POST', delivery)).body, { applied: 0, skipped: 3 }, 'a redelivery acts once')
+  t.equal(await status('bob'), 'active')
+  const del = await okta('POST', { data: { events: [{ uuid: 'u-4', eventType: 'user.lifecycle.delete.initiated', target: [{ type: 'User', alternateId: 'carol@example.com' }] }] } })
+  t.same(del.body, { applied: 1, skipped: 0 })
+  t.equal(await status('carol'), 'offboarded')
+  t.equal((await okta('POST', delivery, 'nope')).status, 401)
+  t.equal((await okta('POST', { nothing: true })).status, 400)
+  const junk = await fetch(`${b.url}/hooks/okta`, { method: 'POST', headers: { authorization: oktaAuthorization, 'content-type': 'application/json' }, body: '{"data":' })
+  t.equal(junk.status, 400)
+  t.equal((await fetch(`${bare.url}/hooks/okta`, { headers: { 'x-okta-verification-challenge': 'x' } })).status, 401, 'unconfigured')
+})
