@@ -1,0 +1,37 @@
+import express, { type Router } from 'express'
+import type { BrokerContext } from '../broker/context.js'
+import { InvalidInput, Unauthorized } from '../errors.js'
+import { handleHrEvent } from './hr-webhook.js'
+import { checkOktaAuthorization, handleOktaDelivery } from './okta-hook.js'
+
+/** Secrets the offboarding inputs authenticate their senders with (CONTRACT.md §2). */
+export interface InputSecrets {
+  scimToken?: string
+  webhookSecret?: string
+  oktaAuthorization?: string
+}
+
+/** `/hooks/hr` and `/hooks/okta`. */
+export function hookRoutes (ctx: BrokerContext, secrets: InputSecrets): Router {
+  const r = express.Router()
+  // The HMAC covers the raw bytes, so the body is read as bytes.
+  r.post('/hooks/hr', express.raw({ type: () => true, limit: '64kb' }), async (req, res) => {
+    if (secrets.webhookSecret === undefined) throw new Unauthorized('the HR webhook is not configured (LINEAGE_WEBHOOK_SECRET)')
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)
+    res.json(await handleHrEvent(ctx, secrets.webhookSecret, req.get('lineage-signature'), raw))
+  })
+  r.get('/hooks/okta', (req, res) => {
+    checkOktaAuthorization(secrets.oktaAuthorization, req.get('authorization'))
+    const challenge = req.get('x-okta-verification-challenge')
+    if (challenge === undefined || challenge.length > 1024) throw new InvalidInput('missing X-Okta-Verification-Challenge')
+    res.json({ verification: challenge })
+  })
+  r.post('/hooks/okta', (req, _res, next) => {
+    // Authenticate before reading a byte of the body.
+    checkOktaAuthorization(secrets.oktaAuthorization, req.get('authorization'))
+    next()
+  }, express.json({ limit: '1mb', type: () => true }), async (req, res) => {
+    res.json(await handleOktaDelivery(ctx, req.body))
+  })
+  return r
+}
