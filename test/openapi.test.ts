@@ -549,6 +549,39 @@ t.test('metrics are served without authentication in the Prometheus text format'
   t.match(r.body, /^lineage_tokens_issued_total\{grant="token_exchange"\} [1-9]\d*$/m, 'exchanges counted')
 })
 
+t.test('the HR webhook and Okta event hooks answer as documented', async (t) => {
+  const { createHmac } = await import('node:crypto')
+  const webhookSecret = 'whsec_openapi-test-secret-000000'
+  const oktaAuthorization = 'okta-openapi-test-authorization'
+  const h = await startTestBroker({ inputs: { webhookSecret, oktaAuthorization } })
+  t.teardown(h.close)
+  await h.admin('POST', '/v1/principals', { id: 'henry', kind: 'human', email: 'henry@example.com' })
+  const signed = (body: string): Record<string, string> => {
+    const ts = Math.floor(h.clock.now() / 1000)
+    return { 'content-type': 'application/json', 'lineage-signature': `t=${ts},v1=${createHmac('sha256', webhookSecret).update(`${ts}.${body}`).digest('hex')}` }
+  }
+  const event = JSON.stringify({ id: 'e1', type: 'principal.suspended', principal: 'henry@example.com' })
+  t.match((await call(t, 'POST', '/hooks/hr', { headers: signed(event), body: event }, h.url)).body, { principal: 'henry', status: 'suspended', duplicate: false })
+  t.equal((await call(t, 'POST', '/hooks/hr', { headers: signed(event), body: event }, h.url)).body.duplicate, true)
+  t.equal((await call(t, 'POST', '/hooks/hr', { headers: signed('[]'), body: '[]' }, h.url)).status, 400)
+  const ghost = JSON.stringify({ id: 'e2', type: 'principal.offboarded', principal: 'nobody' })
+  t.equal((await call(t, 'POST', '/hooks/hr', { headers: signed(ghost), body: ghost }, h.url)).status, 404)
+  t.equal((await call(t, 'POST', '/hooks/hr', { headers: { 'content-type': 'application/json' }, body: event }, h.url)).status, 401)
+  const big = JSON.stringify({ pad: 'x'.repeat(70_000) })
+  t.equal((await call(t, 'POST', '/hooks/hr', { headers: signed(big), body: big }, h.url)).status, 413)
+  t.equal((await call(t, 'POST', '/hooks/hr', { headers: { 'content-type': 'application/json' }, body: event })).status, 401, 'not configured')
+  const auth = { authorization: oktaAuthorization }
+  t.same((await call(t, 'GET', '/hooks/okta', { headers: { ...auth, 'x-okta-verification-challenge': 'c-1' } }, h.url)).body, { verification: 'c-1' })
+  t.equal((await call(t, 'GET', '/hooks/okta', { headers: auth }, h.url)).status, 400)
+  t.equal((await call(t, 'GET', '/hooks/okta', { headers: { 'x-okta-verification-challenge': 'c-1' } }, h.url)).status, 401)
+  const delivery = JSON.stringify({ data: { events: [{ uuid: 'u1', eventType: 'user.lifecycle.deactivate', target: [{ type: 'User', alternateId: 'henry@example.com' }] }] } })
+  t.same((await call(t, 'POST', '/hooks/okta', { headers: { ...auth, 'content-type': 'application/json' }, body: delivery }, h.url)).body, { applied: 1, skipped: 0 })
+  t.equal((await call(t, 'POST', '/hooks/okta', { headers: { ...auth, 'content-type': 'application/json' }, body: '{}' }, h.url)).status, 400)
+  t.equal((await call(t, 'POST', '/hooks/okta', { headers: { 'content-type': 'application/json' }, body: delivery }, h.url)).status, 401)
+  const huge = JSON.stringify({ data: { events: [], pad: 'x'.repeat(1_100_000) } })
+  t.equal((await call(t, 'POST', '/hooks/okta', { headers: { ...auth, 'content-type': 'application/json' }, body: huge }, h.url)).status, 413)
+})
+
 t.test('every operation in openapi.yaml was exercised by this file', async (t) => {
   t.same(spec.operations().filter((op) => !spec.exercised.has(op)), [], 'operations never called')
 })
