@@ -3,6 +3,7 @@ import type { BrokerContext } from '../broker/context.js'
 import { InvalidInput, Unauthorized } from '../errors.js'
 import { handleHrEvent } from './hr-webhook.js'
 import { checkOktaAuthorization, handleOktaDelivery } from './okta-hook.js'
+import { scimRoutes } from './scim/routes.js'
 
 /** Secrets the offboarding inputs authenticate their senders with (CONTRACT.md §2). */
 export interface InputSecrets {
@@ -14,6 +15,7 @@ export interface InputSecrets {
 /** `/hooks/hr` and `/hooks/okta`. */
 export function hookRoutes (ctx: BrokerContext, secrets: InputSecrets): Router {
   const r = express.Router()
+  r.use('/scim/v2', scimRoutes(ctx, secrets.scimToken))
   // The HMAC covers the raw bytes, so the body is read as bytes.
   r.post('/hooks/hr', express.raw({ type: () => true, limit: '64kb' }), async (req, res) => {
     if (secrets.webhookSecret === undefined) throw new Unauthorized('the HR webhook is not configured (LINEAGE_WEBHOOK_SECRET)')
