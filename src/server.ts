@@ -128,7 +128,8 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
         view = deps.view
         sync = ownSync
       }
-      gateway = await createGateway({ ...deps, db, log, audit, metrics, ready })
+      const viewSync = sync as ViewSync
+      gateway = await createGateway({ ...deps, freshness: { freshAt: () => viewSync.freshAt(), maxStalenessMs: config.maxStalenessMs }, db, log, audit, metrics, ready })
       const port = await listen(gateway.httpServer, config.host, config.gatewayHttpPort)
       listening.gateway_http = `http://${urlHost(config.host)}:${port}`
     }

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js'
-import { InvalidToken, LineageError } from '../errors.js'
+import { InvalidToken, LineageError, Unavailable } from '../errors.js'
 import { actorsOf, type AccessClaims } from '../lineage/claims.js'
 import type { LiveStatus } from '../lineage/live-status.js'
 import { verifyAccessToken, type KeyLookup } from '../lineage/verify.js'
@@ -15,6 +15,8 @@ export interface CheckDeps {
   issuer: string
   clock: Clock
   maxDepth: number
+  /** When the view was last proven current (epoch ms), and how old it may be before every request is refused. */
+  freshness?: { freshAt: () => number, maxStalenessMs: number }
 }
 
 /** 403 with `WWW-Authenticate: Bearer error="insufficient_scope"` (RFC 6750 §3.1). */
@@ -41,8 +43,13 @@ export type Decision =
  * claims so the refusal is recorded with its lineage.
  */
 export async function checkAccess (deps: CheckDeps, token: string | undefined, target: Target, request: Omit<PolicyRequest, 'depth' | 'principals' | 'actor'>): Promise<Decision> {
-  if (token === undefined) return { allowed: false, refusal: new InvalidToken('a bearer token is required', 'ERR_TOKEN_MISSING') }
   const now = deps.clock.now()
+  if (deps.freshness !== undefined) {
+    // Fail closed: a view that cannot be proven current might be missing a cut-off.
+    const age = now - deps.freshness.freshAt()
+    if (age > deps.freshness.maxStalenessMs) throw new Unavailable(`the live-status view is ${age} ms old (limit ${deps.freshness.maxStalenessMs} ms); refusing until it catches up`)
+  }
+  if (token === undefined) return { allowed: false, refusal: new InvalidToken('a bearer token is required', 'ERR_TOKEN_MISSING') }
   let claims = deps.verified.get(token, Math.floor(now / 1000))
   if (claims === undefined) {
     try {

@@ -194,6 +194,17 @@ t.test('a keep-alive connection whose chain is revoked is closed', async (t) => 
   t.ok(Date.now() - started < 1000, 'the idle connection was closed by the gateway')
 })
 
+t.test('a gateway that cannot prove its view is fresh refuses everything, then recovers', async (t) => {
+  let freshAt = 0
+  const stale = await startTestGateway(b, { freshAt: () => freshAt })
+  t.teardown(stale.close)
+  const r = await fetch(`${stale.url}/api/x`, { headers: auth(agent) })
+  t.equal(r.status, 503)
+  t.match(await r.json(), { error: 'temporarily_unavailable', error_description: /live-status view is \d+ ms old/ })
+  freshAt = b.clock.now()
+  t.equal((await fetch(`${stale.url}/api/x`, { headers: auth(agent) })).status, 200)
+})
+
 t.test('broker and gateway expose Prometheus metrics', async (t) => {
   const g = await fetch(`${gw.url}/_lineage/metrics`)
   t.equal(g.status, 200)
