@@ -582,6 +582,70 @@ t.test('the HR webhook and Okta event hooks answer as documented', async (t) => 
   t.equal((await call(t, 'POST', '/hooks/okta', { headers: { ...auth, 'content-type': 'application/json' }, body: huge }, h.url)).status, 413)
 })
 
+t.test('SCIM Users are provisioned, listed, read, replaced, patched and deleted as documented', async (t) => {
+  const scimToken = 'scim_openapi-test-token-00000000'
+  const s = await startTestBroker({ inputs: { scimToken } })
+  t.teardown(s.close)
+  const sc = { ...bearer(scimToken), 'content-type': 'application/scim+json' }
+  const scim = async (method: string, path: string, body?: unknown, headers: Record<string, string> = sc): Promise<Seen & { body: any }> =>
+    await call(t, method, `/scim/v2${path}`, { headers, body: typeof body === 'string' || body === undefined ? body : JSON.stringify(body) }, s.url)
+  const patchOp = (...ops: unknown[]): unknown => ({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: ops })
+
+  t.match((await scim('GET', '/ServiceProviderConfig')).body, { patch: { supported: true }, filter: { maxResults: 200 } })
+  const created = await scim('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'Sam@Example.com', externalId: 'idp-sam', active: true, name: { givenName: 'Sam' } })
+  t.equal(created.status, 201)
+  t.equal(created.headers.get('location'), created.body.meta.location)
+  const user = `/Users/${encodeURIComponent(created.body.id as string)}`
+  t.match((await scim('POST', '/Users', { userName: 'sam@example.com' })).body, { status: '409', scimType: 'uniqueness' })
+  t.match((await scim('POST', '/Users', { active: true })).body, { status: '400', scimType: 'invalidValue' })
+  t.equal((await scim('POST', '/Users', { userName: 'x@example.com' }, { ...sc, 'content-type': 'application/json; charset=latin1' })).status, 415)
+
+  t.match((await scim('GET', `/Users?filter=${encodeURIComponent('userName eq "sam@example.com"')}`)).body, { totalResults: 1, Resources: [{ id: created.body.id }] })
+  t.match((await scim('GET', '/Users?startIndex=1&count=0')).body, { totalResults: 1, itemsPerPage: 0, Resources: [] })
+  t.match((await scim('GET', `/Users?filter=${encodeURIComponent('displayName co "Sam"')}`)).body, { status: '400', scimType: 'invalidFilter' })
+  t.same((await scim('GET', user)).body, created.body)
+  t.match((await scim('GET', '/Users/nobody')).body, { status: '404' })
+
+  t.equal((await scim('PUT', user, { userName: 'Sam@Example.com', active: false })).body.active, false)
+  t.match((await scim('PUT', user, '"active"')).body, { status: '400', scimType: 'invalidSyntax' })
+  t.equal((await scim('PUT', '/Users/nobody', { userName: 'nobody@example.com' })).status, 404)
+  await scim('POST', '/Users', { userName: 'pat@example.com' })
+  t.match((await scim('PUT', user, { userName: 'pat@example.com' })).body, { status: '409', scimType: 'uniqueness' })
+
+  t.equal((await scim('PATCH', user, patchOp({ op: 'Replace', path: 'active', value: 'True' }))).body.active, true)
+  t.match((await scim('PATCH', user, patchOp({ op: 'replace', path: 'nickName2', value: 'x' }))).body, { status: '400', scimType: 'invalidPath' })
+  t.match((await scim('PATCH', user, patchOp({ op: 'replace', path: 'id', value: 'x' }))).body, { status: '400', scimType: 'mutability' })
+  t.match((await scim('PATCH', user, patchOp({ op: 'remove' }))).body, { status: '400', scimType: 'noTarget' })
+  t.match((await scim('PATCH', user, '{"schemas":[')).body, { status: '400', scimType: 'invalidSyntax' })
+  t.match((await scim('PATCH', user, patchOp({ op: 'replace', path: 'userName', value: 'pat@example.com' }))).body, { status: '409', scimType: 'uniqueness' })
+  t.match((await scim('PATCH', user, patchOp({ op: 'add', path: 'displayName', value: 'x'.repeat(70_000) }))).body, { status: '413' })
+  t.equal((await scim('PATCH', '/Users/nobody', patchOp({ op: 'replace', path: 'active', value: false }))).status, 404)
+
+  t.equal((await scim('DELETE', user)).status, 204)
+  t.equal((await scim('DELETE', user)).status, 404)
+  t.equal((await scim('GET', user)).status, 404, 'a deleted User is gone')
+})
+
+t.test('every SCIM operation answers 401 without the SCIM token, and every SCIM request is 401 while it is unset', async (t) => {
+  const scimToken = 'scim_openapi-test-token-11111111'
+  const s = await startTestBroker({ inputs: { scimToken } })
+  t.teardown(s.close)
+  const wrong = { ...bearer('scim_wrong'), 'content-type': 'application/scim+json' }
+  const ops: Array<[string, string, string?]> = [
+    ['GET', '/ServiceProviderConfig'], ['GET', '/Users'], ['POST', '/Users', '{"userName":"eve@example.com"}'],
+    ['GET', '/Users/eve'], ['PUT', '/Users/eve', '{"userName":"eve@example.com"}'],
+    ['PATCH', '/Users/eve', '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"externalId"}]}'], ['DELETE', '/Users/eve']
+  ]
+  for (const [method, path, body] of ops) {
+    const r = await call(t, method, `/scim/v2${path}`, { headers: wrong, body }, s.url)
+    t.match(r.body, { status: '401' }, `${method} ${path} with a wrong token`)
+  }
+  const none = await call(t, 'GET', '/scim/v2/Users', {}, s.url)
+  t.equal(none.status, 401, 'no token')
+  const unset = await call(t, 'GET', '/scim/v2/Users', { headers: bearer(scimToken) })
+  t.equal(unset.status, 401, 'LINEAGE_SCIM_TOKEN unset')
+})
+
 t.test('every operation in openapi.yaml was exercised by this file', async (t) => {
   t.same(spec.operations().filter((op) => !spec.exercised.has(op)), [], 'operations never called')
 })
