@@ -19,7 +19,6 @@ export function createMetrics (gauges: Record<string, { help: string, read: () =
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'lineage_' })
   for (const [name, g] of Object.entries(gauges)) {
-    // eslint-disable-next-line no-new
     new Gauge({ name, help: g.help, registers: [registry], collect () { this.set(g.read()) } })
   }
   return {
