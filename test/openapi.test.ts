@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { compileErrors, validate } from '@readme/openapi-parser'
+import { SignJWT, exportJWK, generateKeyPair } from 'jose'
 import t, { type Test } from 'tap'
 import { createBrokerApp } from '../src/broker/http/app.js'
 import { accessTokenType, adminToken, claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker, tokenExchange } from './helpers/broker.js'
@@ -644,6 +645,39 @@ t.test('every SCIM operation answers 401 without the SCIM token, and every SCIM 
   t.equal(none.status, 401, 'no token')
   const unset = await call(t, 'GET', '/scim/v2/Users', { headers: bearer(scimToken) })
   t.equal(unset.status, 401, 'LINEAGE_SCIM_TOKEN unset')
+})
+
+t.test('Shared Signals transmitters are configured, and pushed SETs are accepted or refused as documented', async (t) => {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'oa-1', alg: 'ES256' }
+  const issuer = 'https://idp.openapi.example.com'
+  const audience = 'https://lineage.example.com/ssf'
+  const created = await admin(t, 'POST', '/v1/transmitters', { issuer, audience, jwks: { keys: [jwk] } })
+  t.equal(created.status, 201)
+  t.match(created.body, { id: /^tx_/, issuer, audience, jwks_uri: null, authorization: false })
+  const path = `/v1/transmitters/${created.body.id as string}`
+  t.equal((await admin(t, 'GET', path)).status, 200)
+  t.equal((await admin(t, 'POST', '/v1/transmitters', { issuer, audience, jwks: { keys: [jwk] } })).status, 409, 'an existing issuer')
+  t.equal((await admin(t, 'POST', '/v1/transmitters', { issuer: 'https://other.example.com', audience })).status, 400, 'no keys')
+  t.equal((await admin(t, 'GET', '/v1/transmitters/tx_nope')).status, 404)
+  t.equal((await call(t, 'GET', path)).status, 401, 'no admin token')
+  t.equal((await call(t, 'DELETE', path)).status, 401, 'no admin token')
+  t.equal((await call(t, 'POST', '/v1/transmitters', { headers: { 'content-type': 'application/json' }, body: '{}' })).status, 401, 'no admin token')
+
+  const set = async (iss: string, jti: string): Promise<string> =>
+    await new SignJWT({ iss, aud: audience, iat: Math.floor(b.clock.now() / 1000), jti, events: { 'https://schemas.openid.net/secevent/ssf/event-type/verification': { state: 'openapi' } } })
+      .setProtectedHeader({ alg: 'ES256', kid: 'oa-1', typ: 'secevent+jwt' }).sign(privateKey)
+  const push = async (token: string): Promise<Seen & { body: any }> =>
+    await call(t, 'POST', '/ssf/events', { headers: { 'content-type': 'application/secevent+jwt' }, body: token })
+  const accepted = await push(await set(issuer, 'oa-set-1'))
+  t.equal(accepted.status, 202, 'a verification event')
+  t.equal(accepted.body, undefined, 'with an empty body')
+  t.match((await push(await set('https://unknown.example.com', 'oa-set-2'))).body, { err: 'invalid_issuer' }, 'an unknown issuer')
+  t.match((await push('x'.repeat(70_000))).body, { err: 'invalid_request' }, 'a body above 64 KiB')
+
+  t.equal((await admin(t, 'DELETE', path)).status, 204)
+  t.equal((await admin(t, 'DELETE', path)).status, 404)
+  t.match((await push(await set(issuer, 'oa-set-3'))).body, { err: 'invalid_issuer' }, 'a deleted transmitter is unknown')
 })
 
 t.test('every operation in openapi.yaml was exercised by this file', async (t) => {

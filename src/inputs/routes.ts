@@ -1,4 +1,5 @@
-import express, { type Router } from 'express'
+import express, { type NextFunction, type Request, type Response, type Router } from 'express'
+import { receiveSet, SetRefused } from './ssf/receiver.js'
 import type { BrokerContext } from '../broker/context.js'
 import { InvalidInput, Unauthorized } from '../errors.js'
 import { handleHrEvent } from './hr-webhook.js'
@@ -21,6 +22,17 @@ export function hookRoutes (ctx: BrokerContext, secrets: InputSecrets): Router {
     if (secrets.webhookSecret === undefined) throw new Unauthorized('the HR webhook is not configured (LINEAGE_WEBHOOK_SECRET)')
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)
     res.json(await handleHrEvent(ctx, secrets.webhookSecret, req.get('lineage-signature'), raw))
+  })
+  // RFC 8935: one SET per push, 202 and no body on success, 400 {"err","description"} otherwise.
+  r.post('/ssf/events', express.text({ type: () => true, limit: '64kb' }), async (req, res) => {
+    await receiveSet(ctx, typeof req.body === 'string' ? req.body.trim() : '', req.get('authorization'))
+    res.status(202).end()
+  })
+  r.use('/ssf/events', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (err instanceof SetRefused) { res.status(400).json({ err: err.err, description: err.message }); return }
+    const parser = err as { status?: number }
+    if (typeof parser?.status === 'number' && parser.status < 500) { res.status(400).json({ err: 'invalid_request', description: 'the body could not be read (at most 64 KiB)' }); return }
+    next(err)
   })
   r.get('/hooks/okta', (req, res) => {
     checkOktaAuthorization(secrets.oktaAuthorization, req.get('authorization'))

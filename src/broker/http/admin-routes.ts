@@ -8,6 +8,7 @@ import { createTarget, deleteTarget, getTarget, replaceTarget } from '../../gate
 import { rotateKeys } from '../keys.js'
 import { queryAudit, type AuditFilter } from '../../audit/query.js'
 import { verifyAudit } from '../../audit/verify.js'
+import { createTransmitter, deleteTransmitter, getTransmitter } from '../../inputs/ssf/transmitters.js'
 import { revokeByJti } from '../revoke.js'
 import { getToken, getTokenTree } from '../tokens.js'
 
@@ -99,6 +100,16 @@ export function adminRoutes (ctx: BrokerContext): Router {
   r.post('/audit/verify', async (_req, res) => {
     await ctx.audit.flush().catch(() => {})
     res.json(await verifyAudit(ctx.db))
+  })
+  r.post('/transmitters', async (req, res) => {
+    res.status(201).json(await createTransmitter(ctx.db, body(req)))
+  })
+  r.get('/transmitters/:id', async (req, res) => {
+    res.json(await getTransmitter(ctx.db, req.params.id))
+  })
+  r.delete('/transmitters/:id', async (req, res) => {
+    await deleteTransmitter(ctx.db, req.params.id)
+    res.status(204).end()
   })
   r.post('/keys/rotate', async (_req, res) => {
     const kid = await rotateKeys(ctx.db)

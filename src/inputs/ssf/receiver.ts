@@ -1,0 +1,108 @@
+import { timingSafeEqual } from 'node:crypto'
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
+import type { BrokerContext } from '../../broker/context.js'
+import { cutOffChains, resolvePrincipal, setStatus } from '../../broker/principals.js'
+import { hashSecret } from '../../secrets.js'
+import { transmitterByIssuer, type Transmitter } from './transmitters.js'
+
+/** RFC 8935 §2.3 error codes. */
+export type SetErr = 'invalid_request' | 'invalid_key' | 'invalid_issuer' | 'invalid_audience' | 'authentication_failed' | 'access_denied'
+
+/** A refused push: 400 with `{"err","description"}` (RFC 8935 §2.3). */
+export class SetRefused extends Error {
+  constructor (readonly err: SetErr, description: string) {
+    super(description)
+    this.name = 'SetRefused'
+  }
+}
+
+const risc = 'https://schemas.openid.net/secevent/risc/event-type/'
+const caep = 'https://schemas.openid.net/secevent/caep/event-type/'
+const verification = 'https://schemas.openid.net/secevent/ssf/event-type/verification'
+const actions: Record<string, 'offboard' | 'cut_off'> = {
+  [`${risc}account-disabled`]: 'offboard',
+  [`${risc}account-purged`]: 'offboard',
+  [`${caep}session-revoked`]: 'cut_off',
+  [`${caep}credential-change`]: 'cut_off'
+}
+const maxSetBytes = 64 * 1024
+const skewSeconds = 300
+// Transmitters sign with asymmetric keys; the token's header never picks the family.
+const algorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
+
+/** Key sets by transmitter, so a remote JWKS is fetched once and refreshed on an unknown `kid`. */
+const keySets = new WeakMap<object, Map<string, JWTVerifyGetKey>>()
+
+function keysOf (ctx: BrokerContext, t: Transmitter): JWTVerifyGetKey {
+  let byId = keySets.get(ctx)
+  if (byId === undefined) keySets.set(ctx, byId = new Map())
+  const cacheKey = `${t.id} ${t.jwks_uri ?? JSON.stringify(t.jwks)}`
+  let keys = byId.get(cacheKey)
+  if (keys === undefined) {
+    keys = t.jwks !== null ? createLocalJWKSet(t.jwks) : createRemoteJWKSet(new URL(t.jwks_uri as string), { cooldownDuration: 5000 })
+    byId.set(cacheKey, keys)
+  }
+  return keys
+}
+
+/** The principal a SET's subject identifier names (RFC 9493 `email`, `iss_sub`, `opaque`). */
+async function subjectOf (ctx: BrokerContext, subject: unknown): Promise<string | undefined> {
+  const s = subject as { format?: unknown, email?: unknown, sub?: unknown, id?: unknown } | undefined
+  if (typeof s !== 'object' || s === null) throw new SetRefused('invalid_request', 'the event has no subject identifier (sub_id)')
+  const ref = s.format === 'email' ? s.email : s.format === 'iss_sub' ? s.sub : s.format === 'opaque' ? s.id : undefined
+  if (typeof ref !== 'string' || ref.length === 0 || ref.length > 320) throw new SetRefused('invalid_request', 'unsupported or malformed subject identifier (email, iss_sub and opaque are understood)')
+  return await resolvePrincipal(ctx.db, ref)
+}
+
+/**
+ * Receives one pushed Security Event Token (RFC 8935, RFC 8417): the transmitter by `iss`, its
+ * Authorization header if configured, the signature by its keys, `typ`, `aud`, `iat`, no `sub`
+ * or `exp`, exactly one event. RISC account-disabled/purged offboard the subject; CAEP
+ * session-revoked/credential-change cut off its live chains without offboarding; the SSF
+ * verification event is accepted and changes nothing. A repeated (`iss`, `jti`) acts once.
+ * @throws SetRefused
+ */
+export async function receiveSet (ctx: BrokerContext, token: string, authorization: string | undefined): Promise<void> {
+  if (token.length === 0 || token.length > maxSetBytes) throw new SetRefused('invalid_request', 'the body must be one compact JWS of at most 64 KiB')
+  let iss: unknown
+  try { iss = decodeJwt(token).iss } catch { throw new SetRefused('invalid_request', 'the body is not a JWT') }
+  const t = typeof iss === 'string' ? await transmitterByIssuer(ctx.db, iss) : undefined
+  if (t === undefined) throw new SetRefused('invalid_issuer', 'unknown issuer')
+  if (t.authorization_sha256 !== null) {
+    const given = hashSecret(authorization ?? '')
+    if (!timingSafeEqual(given, t.authorization_sha256)) throw new SetRefused('authentication_failed', 'wrong or missing Authorization')
+  }
+  let payload: Record<string, unknown>
+  try {
+    payload = (await jwtVerify(token, keysOf(ctx, t), { issuer: t.issuer, audience: t.audience, typ: 'secevent+jwt', algorithms, currentDate: new Date(ctx.clock.now()) })).payload
+  } catch (err) {
+    const code = err instanceof joseErrors.JOSEError ? err.code : ''
+    if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
+      const claim = (err as joseErrors.JWTClaimValidationFailed).claim
+      if (claim === 'aud') throw new SetRefused('invalid_audience', 'the SET is not for this receiver')
+      if (claim === 'iss') throw new SetRefused('invalid_issuer', 'wrong issuer')
+      throw new SetRefused('invalid_request', `claim ${claim} is invalid`)
+    }
+    if (code === 'ERR_JWT_EXPIRED') throw new SetRefused('invalid_request', 'exp must not be present in a SET')
+    throw new SetRefused('invalid_key', 'the signature does not verify with the transmitter\'s keys')
+  }
+  // RFC 8417 §2.2: a SET carries no `sub` and no `exp`; its time is `iat`.
+  if ('sub' in payload || 'exp' in payload) throw new SetRefused('invalid_request', 'sub and exp must not be present in a SET')
+  const now = Math.floor(ctx.clock.now() / 1000)
+  if (typeof payload.iat !== 'number' || payload.iat > now + skewSeconds) throw new SetRefused('invalid_request', 'iat is missing or in the future')
+  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 256) throw new SetRefused('invalid_request', 'jti is required')
+  const events = payload.events as Record<string, unknown> | undefined
+  const types = typeof events === 'object' && events !== null ? Object.keys(events) : []
+  if (types.length !== 1) throw new SetRefused('invalid_request', 'a SET carries exactly one event')
+  const type = types[0]
+  if (type === verification) return
+  const action = actions[type]
+  if (action === undefined) throw new SetRefused('invalid_request', `event type ${type.slice(0, 200)} is not understood`)
+  const event = events?.[type] as { subject?: unknown } | undefined
+  const id = await subjectOf(ctx, payload.sub_id ?? event?.subject)
+  if (id === undefined) throw new SetRefused('invalid_request', 'no principal matches the subject')
+  const source = { source: `ssf:${t.issuer}`.slice(0, 500), id: payload.jti }
+  const reason = `SSF ${type.slice(type.lastIndexOf('/') + 1)}`
+  if (action === 'offboard') await setStatus(ctx, id, 'offboarded', { reason, event: source, count: false })
+  else await cutOffChains(ctx, id, { reason, event: source })
+}

@@ -1,0 +1,109 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose'
+import { adminToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
+
+const b = await startTestBroker()
+const client = await seedContractor(b)
+const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
+const stranger = (await generateKeyPair('ES256')).privateKey
+const jwk = { ...(await exportJWK(publicKey)), kid: 'idp-1', alg: 'ES256' }
+// A transmitter that publishes its keys at a URL, served on loopback.
+const remote = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
+const jwksServer = createServer(async (_req, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ keys: [{ ...(await exportJWK(remote.publicKey)), kid: 'r1', alg: 'EdDSA' }] })) })
+await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve))
+t.teardown(async () => { jwksServer.close(); await b.close() })
+
+const issuer = 'https://idp.example.com'
+const audience = 'https://lineage.example.com/ssf'
+const pushAuth = 'Bearer push-secret-from-the-idp-0001'
+const tx = await b.admin('POST', '/v1/transmitters', { issuer, audience, jwks: { keys: [jwk] }, authorization: pushAuth })
+await b.admin('POST', '/v1/transmitters', { issuer: 'https://remote.example.com', audience, jwks_uri: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks` })
+const risc = 'https://schemas.openid.net/secevent/risc/event-type/'
+const caep = 'https://schemas.openid.net/secevent/caep/event-type/'
+let n = 0
+
+async function set (claims: Record<string, unknown>, opts: { key?: CryptoKey, kid?: string, typ?: string, alg?: string } = {}): Promise<string> {
+  return await new SignJWT({ iss: issuer, aud: audience, iat: Math.floor(b.clock.now() / 1000), jti: `set-${++n}`, ...claims })
+    .setProtectedHeader({ alg: opts.alg ?? 'ES256', kid: opts.kid ?? 'idp-1', typ: opts.typ ?? 'secevent+jwt' })
+    .sign(opts.key ?? privateKey)
+}
+async function push (token: string, auth: string | null = pushAuth): Promise<{ status: number, body: any }> {
+  const r = await fetch(`${b.url}/ssf/events`, { method: 'POST', headers: { 'content-type': 'application/secevent+jwt', ...(auth === null ? {} : { authorization: auth }) }, body: token })
+  const text = await r.text()
+  return { status: r.status, body: text === '' ? undefined : JSON.parse(text) }
+}
+const active = async (token: string): Promise<boolean> => (await b.form('/oauth/introspect', { token }, { authorization: `Bearer ${adminToken}` })).body.active
+const status = async (id: string): Promise<string> => (await b.admin('GET', `/v1/principals/${id}`)).body.status
+
+t.test('transmitters are configured through the admin API; the push secret is never shown', async (t) => {
+  t.equal(tx.status, 201)
+  t.match(tx.body, { id: /^tx_/, issuer, audience, authorization: true })
+  t.notMatch(JSON.stringify(tx.body), 'push-secret')
+  t.equal((await b.admin('GET', `/v1/transmitters/${tx.body.id as string}`)).status, 200)
+  t.equal((await b.admin('POST', '/v1/transmitters', { issuer, audience, jwks: { keys: [jwk] } })).status, 409)
+  t.equal((await b.admin('POST', '/v1/transmitters', { issuer: 'x', audience })).status, 400, 'keys are required')
+  t.equal((await b.admin('POST', '/v1/transmitters', { issuer: 'y', audience, jwks: { keys: [{ ...jwk, d: 'secret' }] } })).status, 400, 'no private keys')
+  t.equal((await b.admin('GET', '/v1/transmitters/tx_nope')).status, 404)
+})
+
+t.test('the SSF verification event is accepted and changes nothing', async (t) => {
+  const r = await push(await set({ events: { 'https://schemas.openid.net/secevent/ssf/event-type/verification': { state: 'abc' } } }))
+  t.same(r, { status: 202, body: undefined })
+})
+
+t.test('CAEP session-revoked cuts off live chains without offboarding; a repeated jti acts once', async (t) => {
+  const before = await rootToken(b, client)
+  const token = await set({ events: { [`${caep}session-revoked`]: { subject: { format: 'email', email: 'alice@example.com' }, event_timestamp: 1 } } })
+  t.equal((await push(token)).status, 202)
+  t.notOk(await active(before))
+  t.equal(await status('alice'), 'active')
+  b.clock.advance(5)
+  const after = await rootToken(b, client)
+  t.ok(await active(after), 'new tokens may follow')
+  t.equal((await push(token)).status, 202, 'the retry is accepted')
+  t.ok(await active(after), 'and acted on once')
+})
+
+t.test('RISC account-disabled offboards the subject, named by iss_sub or opaque too', async (t) => {
+  await b.admin('POST', '/v1/principals', { id: 'dora', kind: 'human', email: 'dora@example.com' })
+  await b.admin('POST', '/v1/principals', { id: 'eve', kind: 'human' })
+  t.equal((await push(await set({ sub_id: { format: 'iss_sub', iss: issuer, sub: 'dora@example.com' }, events: { [`${risc}account-disabled`]: {} } }))).status, 202)
+  t.equal(await status('dora'), 'offboarded')
+  const viaRemote = await new SignJWT({ iss: 'https://remote.example.com', aud: audience, iat: Math.floor(b.clock.now() / 1000), jti: 'r-1', sub_id: { format: 'opaque', id: 'eve' }, events: { [`${risc}account-purged`]: {} } })
+    .setProtectedHeader({ alg: 'EdDSA', kid: 'r1', typ: 'secevent+jwt' }).sign(remote.privateKey)
+  t.equal((await push(viaRemote, null)).status, 202, 'keys fetched from the transmitter\'s jwks_uri')
+  t.equal(await status('eve'), 'offboarded')
+})
+
+t.test('bad SETs get RFC 8935 errors and change nothing', async (t) => {
+  await b.admin('POST', '/v1/principals', { id: 'fred', kind: 'human', email: 'fred@example.com' })
+  const ev = { [`${risc}account-disabled`]: { subject: { format: 'email', email: 'fred@example.com' } } }
+  const cases: Array<[string, Promise<string> | string, string | null, string]> = [
+    ['unsigned garbage', 'not-a-jwt', pushAuth, 'invalid_request'],
+    ['unknown issuer', set({ iss: 'https://evil.example', events: ev }), pushAuth, 'invalid_issuer'],
+    ['missing push authorization', set({ events: ev }), null, 'authentication_failed'],
+    ['wrong push authorization', set({ events: ev }), 'Bearer nope-nope-nope-nope', 'authentication_failed'],
+    ['wrong signature', set({ events: ev }, { key: stranger }), pushAuth, 'invalid_key'],
+    ['wrong audience', set({ aud: 'https://other.example', events: ev }), pushAuth, 'invalid_audience'],
+    ['wrong typ', set({ events: ev }, { typ: 'JWT' }), pushAuth, 'invalid_request'],
+    ['sub present', set({ sub: 'fred', events: ev }), pushAuth, 'invalid_request'],
+    ['exp present', set({ exp: Math.floor(b.clock.now() / 1000) + 60, events: ev }), pushAuth, 'invalid_request'],
+    ['iat in the future', set({ iat: Math.floor(b.clock.now() / 1000) + 3600, events: ev }), pushAuth, 'invalid_request'],
+    ['two events', set({ events: { ...ev, [`${caep}session-revoked`]: {} } }), pushAuth, 'invalid_request'],
+    ['unknown event', set({ events: { 'https://example.com/odd': { subject: { format: 'email', email: 'fred@example.com' } } } }), pushAuth, 'invalid_request'],
+    ['unknown user', set({ events: { [`${risc}account-disabled`]: { subject: { format: 'email', email: 'ghost@example.com' } } } }), pushAuth, 'invalid_request'],
+    ['bad subject format', set({ events: { [`${risc}account-disabled`]: { subject: { format: 'phone_number', phone_number: '+1' } } } }), pushAuth, 'invalid_request'],
+    ['oversized', 'x'.repeat(70_000), pushAuth, 'invalid_request']
+  ]
+  for (const [name, token, auth, err] of cases) {
+    const r = await push(await token, auth)
+    t.equal(r.status, 400, name)
+    t.equal(r.body.err, err, name)
+    t.type(r.body.description, 'string', name)
+  }
+  t.equal(await status('fred'), 'active')
+  t.equal((await b.admin('DELETE', `/v1/transmitters/${tx.body.id as string}`)).status, 204)
+  t.equal((await push(await set({ events: ev }))).body.err, 'invalid_issuer', 'a deleted transmitter is unknown')
+})
