@@ -14,6 +14,7 @@ import { VerifiedTokens } from './lineage/verified-tokens.js'
 import { openDb } from './storage/open.js'
 import { createAuditLog } from './audit/audit-log.js'
 import { createMetrics } from './metrics.js'
+import { createRedisFeed } from './lineage/feed.js'
 import type { Db } from './storage/db.js'
 
 export interface Running {
@@ -51,7 +52,7 @@ async function standaloneCheckDeps (config: Config, db: Db, clock: Clock, log: L
   // jose refetches the key set when a `kid` is unknown, at most once a second.
   const jwks = createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`), { cooldownDuration: 1000, cacheMaxAge: 10 * 60_000 })
   const view = new LiveStatus()
-  const sync = createViewSync({ db, view, clock, log })
+  const sync = createViewSync({ db, view, clock, log, feed: config.redisUrl === undefined ? undefined : createRedisFeed(config.redisUrl, log) })
   await sync.start()
   return {
     sync,
@@ -112,7 +113,7 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
     if (config.role !== 'gateway') {
       const port = await listen(brokerServer, config.host, config.brokerPort)
       const base = `http://${urlHost(config.host)}:${port}`
-      broker = await createBroker({ db, clock, log, issuer: config.issuer ?? base, maxDepth: config.maxDepth, rootTtl: config.rootTtl, adminToken: config.adminToken, audit, metrics })
+      broker = await createBroker({ db, clock, log, issuer: config.issuer ?? base, maxDepth: config.maxDepth, rootTtl: config.rootTtl, adminToken: config.adminToken, audit, metrics, feed: config.redisUrl === undefined ? undefined : createRedisFeed(config.redisUrl, log) })
       const ctx = broker.ctx
       view = ctx.view
       sync = ctx.sync

@@ -4,6 +4,7 @@ import { createTokenLedger } from '../lineage/ledger.js'
 import { LiveStatus } from '../lineage/live-status.js'
 import { VerifiedTokens } from '../lineage/verified-tokens.js'
 import { createViewSync } from '../lineage/sync.js'
+import type { ChangeFeed } from '../lineage/feed.js'
 import type { Db } from '../storage/db.js'
 import { createAuditLog, type AuditLog } from '../audit/audit-log.js'
 import { createMetrics, type Metrics } from '../metrics.js'
@@ -24,6 +25,8 @@ export interface BrokerOptions {
   metrics?: Metrics
   /** How often the view re-reads the change log when no notification arrives. */
   pollMs?: number
+  /** Redis pub/sub in place of PostgreSQL NOTIFY, when configured. */
+  feed?: ChangeFeed
 }
 
 export interface Broker {
@@ -43,7 +46,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const admin = await loadAdminToken(db, opts.adminToken)
   const view = new LiveStatus()
   const audit = opts.audit ?? createAuditLog(db, log)
-  const sync = createViewSync({ db, view, clock, log, pollMs: opts.pollMs })
+  const sync = createViewSync({ db, view, clock, log, pollMs: opts.pollMs, feed: opts.feed })
   const reloadKeys = async (): Promise<void> => { ring = await loadKeyRing(db, clock, opts.rootTtl) }
   view.onChange((c) => {
     if (c.kind === 'keys') reloadKeys().catch((err) => log.error({ err }, 'reloading signing keys failed'))

@@ -130,7 +130,7 @@ export async function createPrincipal (ctx: BrokerContext, input: NewPrincipal):
     await appendChange(q, principalChange(rows[0]))
     return rows[0]
   })
-  await ctx.sync.catchUp()
+  await ctx.sync.afterWrite()
   return await present(ctx.db, row, now)
 }
 
@@ -164,7 +164,7 @@ export async function setSponsor (ctx: BrokerContext, id: string, sponsor: unkno
     await appendChange(q, principalChange(rows[0]))
     return rows[0]
   })
-  await ctx.sync.catchUp()
+  await ctx.sync.afterWrite()
   return await present(ctx.db, row, now)
 }
 
@@ -193,7 +193,7 @@ export async function setStatus (ctx: BrokerContext, id: string, status: Princip
     await appendChange(q, principalChange(rows[0]))
     return { row: rows[0], wasLive, since, duplicate: false }
   })
-  await ctx.sync.catchUp()
+  await ctx.sync.afterWrite()
   if (duplicate) return { principal: await present(ctx.db, row, now), revoked: 0, duplicate }
   // Counting is for people and runs after the cut-off has taken effect.
   const revoked = status !== 'active' && wasLive && opts.count !== false ? await countLiveNaming(ctx, id, now, since) : 0
@@ -220,7 +220,7 @@ export async function cutOffChains (ctx: BrokerContext, id: string, opts: Pick<S
     await appendChange(q, principalChange(rows[0]))
     return false
   })
-  await ctx.sync.catchUp()
+  await ctx.sync.afterWrite()
   if (!duplicate) {
     ctx.log.info({ principal: id, reason: opts.reason, source: opts.event?.source }, 'live chains cut off')
     ctx.audit.record({ at: now, kind: 'principal.status', principals: [id], detail: { status: 'cut_off', reason: opts.reason ?? null, ...(opts.event !== undefined ? { source: opts.event.source, event: opts.event.id } : {}) } })

@@ -16,7 +16,7 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
     if (r.rowCount === 1) await appendChange(q, { kind: 'token.revoked', data: { jti, exp } })
     return r.rowCount === 1
   })
-  await ctx.sync.catchUp()
+  await ctx.sync.afterWrite()
   if (!inserted) return 0
   const node = (await ctx.db.query<{ root: string, sub: string, sponsor: string | null }>('SELECT root, sub, sponsor FROM tokens WHERE jti = $1', [jti])).rows[0]
   // Counting is for people and runs after the cut-off has taken effect. The walk stops at

@@ -3,12 +3,15 @@ import type { Db } from '../storage/db.js'
 import type { Logger } from '../log.js'
 import { changesChannel, readChanges, readSnapshot } from './changes.js'
 import type { LiveStatus } from './live-status.js'
+import type { ChangeFeed } from './feed.js'
 
 export interface ViewSync {
   /** Loads the snapshot, subscribes to the feed and starts the safety poll. */
   start: () => Promise<void>
   /** Applies every change committed so far; concurrent calls share one read. */
   catchUp: () => Promise<void>
+  /** After this process committed a change: apply it here, then tell the other processes. */
+  afterWrite: () => Promise<void>
   /** Epoch ms of the last moment this view was proven current. */
   freshAt: () => number
   stop: () => Promise<void>
@@ -21,7 +24,7 @@ const batch = 1000
  * feed"): correctness comes from the log read in order, speed from NOTIFY (PostgreSQL) or
  * from the writer calling `catchUp` itself (every write in this process does).
  */
-export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, log: Logger, pollMs?: number }): ViewSync {
+export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, log: Logger, pollMs?: number, feed?: ChangeFeed }): ViewSync {
   const { db, view, clock, log } = opts
   let fresh = 0
   let inFlight: Promise<void> | undefined
@@ -71,6 +74,11 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
   }
 
   async function subscribe (): Promise<void> {
+    if (opts.feed !== undefined) {
+      const again = (): void => { catchUp().catch((err) => log.warn({ err: (err as Error).message }, 'catch-up failed')) }
+      await opts.feed.subscribe(again, again)
+      return
+    }
     if (db.listen === undefined || stopped) return
     try {
       unlisten = await db.listen(changesChannel, () => { catchUp().catch((err) => log.error({ err }, 'catch-up failed')) }, (err) => {
@@ -96,11 +104,16 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
       timer.unref()
     },
     catchUp,
+    afterWrite: async () => {
+      await catchUp()
+      opts.feed?.announce(view.seq)
+    },
     freshAt: () => fresh,
     stop: async () => {
       stopped = true
       if (timer !== undefined) clearInterval(timer)
       await unlisten?.()
+      await opts.feed?.close()
       await inFlight?.catch(() => {})
     }
   }

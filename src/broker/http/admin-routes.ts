@@ -69,7 +69,7 @@ export function adminRoutes (ctx: BrokerContext): Router {
   })
   r.post('/targets', async (req, res) => {
     const out = await createTarget(ctx.db, body(req))
-    await ctx.sync.catchUp()
+    await ctx.sync.afterWrite()
     res.status(201).json(out)
   })
   r.get('/targets/:name', async (req, res) => {
@@ -77,12 +77,12 @@ export function adminRoutes (ctx: BrokerContext): Router {
   })
   r.put('/targets/:name', async (req, res) => {
     const out = await replaceTarget(ctx.db, req.params.name, body(req))
-    await ctx.sync.catchUp()
+    await ctx.sync.afterWrite()
     res.json(out)
   })
   r.delete('/targets/:name', async (req, res) => {
     await deleteTarget(ctx.db, req.params.name)
-    await ctx.sync.catchUp()
+    await ctx.sync.afterWrite()
     res.status(204).end()
   })
   r.get('/audit', async (req, res) => {
@@ -113,7 +113,7 @@ export function adminRoutes (ctx: BrokerContext): Router {
   })
   r.post('/keys/rotate', async (_req, res) => {
     const kid = await rotateKeys(ctx.db)
-    await ctx.sync.catchUp()
+    await ctx.sync.afterWrite()
     await ctx.reloadKeys()
     res.status(201).json({ kid })
   })

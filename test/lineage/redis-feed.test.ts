@@ -1,0 +1,76 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import t from 'tap'
+import { createBroker } from '../../src/broker/broker.js'
+import { revokeSubtree } from '../../src/broker/revoke.js'
+import { createPrincipal } from '../../src/broker/principals.js'
+import { createRedisFeed } from '../../src/lineage/feed.js'
+import { silentLogger } from '../../src/log.js'
+import { migrate } from '../../src/storage/migrate.js'
+import { openPostgres } from '../../src/storage/postgres.js'
+import { TestClock } from '../helpers/clock.js'
+import { createTestDatabase, databaseUrl } from '../helpers/db.js'
+
+async function until (cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end && !cond()) await new Promise((resolve) => setTimeout(resolve, 5))
+  return cond()
+}
+
+async function freePort (): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  const port = (s.address() as { port: number }).port
+  await new Promise<void>((resolve) => s.close(() => resolve()))
+  return port
+}
+
+/** A private redis-server, so that this test may kill it without touching anyone else's. */
+async function startRedis (port: number): Promise<ChildProcess> {
+  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] })
+  await new Promise<void>((resolve, reject) => {
+    p.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('Ready to accept connections')) resolve() })
+    p.on('exit', () => reject(new Error('redis-server exited')))
+  })
+  return p
+}
+
+if (databaseUrl === undefined || process.env.REDIS_URL === undefined) {
+  t.comment('DATABASE_URL or REDIS_URL not set: the Redis feed test is skipped')
+} else {
+  t.test('with REDIS_URL, cut-offs reach another process through Redis, and after Redis comes back a process catches up on what it missed', async (t) => {
+    const port = await freePort()
+    let redis = await startRedis(port)
+    const fresh = await createTestDatabase()
+    const dbA = openPostgres(fresh.url)
+    const dbB = openPostgres(fresh.url)
+    await migrate(dbA)
+    const clock = new TestClock()
+    const url = `redis://127.0.0.1:${port}`
+    // A long poll, so only the feed (or its reconnection) can deliver changes in time.
+    const opts = { clock, log: silentLogger(), issuer: 'http://issuer.test', maxDepth: 8, rootTtl: 3600, adminToken: 'ladm_redis-feed-test-admin-token-0', pollMs: 60_000 }
+    const a = await createBroker({ ...opts, db: dbA, feed: createRedisFeed(url, silentLogger()) })
+    const b = await createBroker({ ...opts, db: dbB, feed: createRedisFeed(url, silentLogger()) })
+    t.teardown(async () => {
+      await a.stop(); await b.stop(); await dbA.close(); await dbB.close(); await fresh.drop()
+      redis.kill('SIGKILL')
+    })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await createPrincipal(a.ctx, { id: 'alice', kind: 'human' })
+    t.ok(await until(() => b.ctx.view.principal('alice') !== undefined, 3000), 'B hears of the new principal through Redis')
+    await revokeSubtree(a.ctx, 'jti-1', Math.floor(clock.now() / 1000) + 60, 'admin')
+    t.ok(await until(() => b.ctx.view.isRevoked('jti-1'), 3000), 'and of a revocation')
+
+    redis.kill('SIGKILL')
+    await once(redis, 'exit')
+    await revokeSubtree(a.ctx, 'jti-2', Math.floor(clock.now() / 1000) + 60, 'admin')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    t.notOk(b.ctx.view.isRevoked('jti-2'), 'with Redis down the announcement is lost')
+    redis = await startRedis(port)
+    t.ok(await until(() => b.ctx.view.isRevoked('jti-2'), 5000), 'once Redis is back, B reads what it missed from the change log')
+    await revokeSubtree(a.ctx, 'jti-3', Math.floor(clock.now() / 1000) + 60, 'admin')
+    t.ok(await until(() => b.ctx.view.isRevoked('jti-3'), 3000), 'and later cut-offs arrive through Redis again')
+    t.equal(b.ctx.view.seq, a.ctx.view.seq)
+  })
+}
