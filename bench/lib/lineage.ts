@@ -23,9 +23,11 @@ export interface LineageProcess {
 
 /**
  * Starts `node --import tsx src/main.ts` on `databaseUrl` with a free port, and resolves once it
- * prints its `{"listening":…}` line. `nodeArgs` go before `--import` (e.g. `--cpu-prof`).
+ * prints its `{"listening":…}` line. `nodeArgs` go before `--import` (e.g. `--cpu-prof`); `env`
+ * adds or overrides variables (e.g. `LINEAGE_ROLE`, `REDIS_URL`). A gateway-only process has no
+ * broker listener: its `url` is then its HTTP gateway's.
  */
-export async function startLineage (databaseUrl: string, nodeArgs: string[] = []): Promise<LineageProcess> {
+export async function startLineage (databaseUrl: string, nodeArgs: string[] = [], extraEnv: NodeJS.ProcessEnv = {}): Promise<LineageProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'lineage-bench-'))
   const adminToken = `ladm_bench_${randomBytes(24).toString('hex')}`
   const env: NodeJS.ProcessEnv = {
@@ -35,7 +37,8 @@ export async function startLineage (databaseUrl: string, nodeArgs: string[] = []
     DATABASE_URL: databaseUrl,
     LINEAGE_ADMIN_TOKEN: adminToken,
     LINEAGE_LOG_LEVEL: 'warn',
-    LINEAGE_DATA_DIR: dataDir
+    LINEAGE_DATA_DIR: dataDir,
+    ...extraEnv
   }
   try {
     const { child, value } = await spawnUntil(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
@@ -54,7 +57,8 @@ export async function startLineage (databaseUrl: string, nodeArgs: string[] = []
 function listeningLine (line: string): Record<string, string> & { broker: string } | undefined {
   if (!line.startsWith('{"listening"')) return undefined
   const listening = (JSON.parse(line) as { listening: Record<string, string> }).listening
-  return typeof listening.broker === 'string' ? { ...listening, broker: listening.broker } : undefined
+  const base = listening.broker ?? listening.gateway_http
+  return typeof base === 'string' ? { ...listening, broker: base } : undefined
 }
 
 /** Calls the `/v1` admin API with a JSON body; fails unless the status is `expected`. */

@@ -1,0 +1,177 @@
+/**
+ * Benchmark: how fast an offboarding reaches every gateway.
+ *
+ * What it measures: one broker (`LINEAGE_ROLE=broker`) and three gateway processes
+ * (`LINEAGE_ROLE=gateway`, `LINEAGE_ISSUER` = the broker), each `node --import tsx src/main.ts`
+ * in its own process, on one fresh PostgreSQL database and one private `redis-server` (started
+ * here on a free port, no persistence). An http target `api` points at a tiny upstream in this
+ * process. Setup (16 at a time): `BENCH_OFFBOARDINGS` (default 1,000) humans, each sponsoring a
+ * service granted `api:read`, a client for each service and a root token by
+ * `client_credentials`; every token must get 200 for `GET /api/x` through each of the three
+ * gateways before anything is measured. Then, one human after another: the signed HR webhook
+ * `POST /hooks/hr` (`principal.offboarded`, `Lineage-Signature: t=…,v1=<HMAC-SHA256>`) goes to
+ * the broker; the clock starts when its 2xx arrives, and the three gateways are polled
+ * concurrently, back to back, with that human's service token until each answers 401 (a
+ * request lost because the gateway closed the connection counts as not yet refused and is
+ * sent again); the clock stops when the last of the three has answered 401. Every request uses
+ * a keep-alive agent per gateway. It prints p50, p99 and max of those times and whether the
+ * target holds: p99 ≤ 50 ms.
+ *
+ * Needs PostgreSQL at `DATABASE_URL` (default postgres://postgres@127.0.0.1:5432/postgres) and
+ * `redis-server` on PATH (`apt-get install redis-server`); the database is created with a
+ * random name and dropped at the end, and every process is stopped, even on error.
+ */
+import { createHmac } from 'node:crypto'
+import { createServer, type Agent } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { withCleanup, type Defer } from './lib/cleanup.js'
+import { spawnUntil, type Child } from './lib/child.js'
+import { createBenchDatabase, withClient } from './lib/database.js'
+import { envInt } from './lib/env.js'
+import { keepAliveAgent, send } from './lib/http.js'
+import { admin, rootToken, seedService, startLineage, type LineageProcess } from './lib/lineage.js'
+import { machineFacts, serverVersion } from './lib/machine.js'
+import { summarize } from './lib/stats.js'
+import { fixed, table } from './lib/table.js'
+import { freePort, requireTools } from './lib/tools.js'
+
+const offboardings = envInt('BENCH_OFFBOARDINGS', 1000)
+const setupConcurrency = 16
+const gatewayCount = 3
+const targetP99Ms = 50
+const webhookSecret = 'whsec_propagation_bench_0123456789abcdef'
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function pool<T, R> (items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i], i)
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out
+}
+
+async function startRedis (redisServer: string, defer: Defer): Promise<string> {
+  const port = await freePort()
+  const { child } = await spawnUntil(redisServer, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    cwd: process.cwd(),
+    env: process.env,
+    timeoutMs: 10_000,
+    match: (line) => line.includes('Ready to accept connections') ? true : undefined
+  })
+  defer('stop redis-server', async () => { await child.stop() })
+  return `redis://127.0.0.1:${port}`
+}
+
+/** The upstream: a short JSON answer to anything. */
+async function startUpstream (defer: Defer): Promise<string> {
+  const body = '{"ok":true}'
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) }).end(body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  defer('stop upstream', async () => {
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** The status one gateway answers for `token`; a request lost at the socket level is sent again. */
+async function statusOf (agent: Agent, url: URL, token: string): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return (await send(agent, 'GET', url, undefined, { authorization: `Bearer ${token}` })).status
+    } catch (err) {
+      if (attempt > 1000) throw new Error(`${url.toString()}: ${(err as Error).message}`)
+    }
+  }
+}
+
+/** Polls one gateway back to back until it answers 401; any status other than 200 or 401 is an error. */
+async function until401 (agent: Agent, url: URL, token: string, deadline: number): Promise<void> {
+  for (;;) {
+    const s = await statusOf(agent, url, token)
+    if (s === 401) return
+    if (s !== 200) throw new Error(`${url.toString()}: HTTP ${s} while waiting for 401`)
+    if (performance.now() > deadline) throw new Error(`${url.toString()}: still 200 ten seconds after the webhook`)
+  }
+}
+
+function signedWebhook (body: string): Record<string, string> {
+  const t = Math.floor(Date.now() / 1000)
+  const v1 = createHmac('sha256', webhookSecret).update(`${t}.${body}`).digest('hex')
+  return { 'content-type': 'application/json', 'lineage-signature': `t=${t},v1=${v1}` }
+}
+
+interface Subject { human: string, token: string }
+
+await withCleanup(async (defer) => {
+  const { 'redis-server': redisServer } = requireTools(['redis-server'], 'apt-get install redis-server')
+  console.log(await machineFacts())
+  const db = await createBenchDatabase('lineage_prop')
+  defer(`drop database ${db.name}`, db.drop)
+  console.log(`postgres: ${serverVersion(await withClient(db.url, async (c) => (await c.query<{ version: string }>('SELECT version()')).rows[0]))}, database ${db.name}`)
+  const redisUrl = await startRedis(redisServer, defer)
+  const upstream = await startUpstream(defer)
+  const common = { REDIS_URL: redisUrl, LINEAGE_WEBHOOK_SECRET: webhookSecret }
+  const broker = await startLineage(db.url, [], { ...common, LINEAGE_ROLE: 'broker' })
+  defer('stop broker', broker.stop)
+  const gateways: LineageProcess[] = []
+  for (let i = 0; i < gatewayCount; i++) {
+    const g = await startLineage(db.url, [], { ...common, LINEAGE_ROLE: 'gateway', LINEAGE_ISSUER: broker.url, LINEAGE_ADMIN_TOKEN: broker.adminToken })
+    defer(`stop gateway ${i + 1}`, g.stop)
+    gateways.push(g)
+  }
+  const gatewayUrls = gateways.map((g) => new URL('/api/x', g.listening.gateway_http))
+  const children: Child[] = [broker.child, ...gateways.map((g) => g.child)]
+  console.log(`processes: broker pid ${broker.child.pid}, gateways pid ${gateways.map((g) => g.child.pid).join(', ')}; redis ${redisUrl}; upstream ${upstream}`)
+
+  // Setup.
+  const setupAgent = keepAliveAgent(setupConcurrency)
+  defer('close setup agent', async () => { setupAgent.destroy() })
+  await admin(setupAgent, broker, 'POST', '/v1/targets', { name: 'api', kind: 'http', upstream }, 201)
+  const started = performance.now()
+  const subjects = await pool(Array.from({ length: offboardings }, (_, i) => i), setupConcurrency, async (i): Promise<Subject> => {
+    const client = await seedService(setupAgent, broker, `human-${i}`, `svc-${i}`, ['api:read'])
+    return { human: client.human, token: await rootToken(setupAgent, broker, client) }
+  })
+  console.log(`setup: ${offboardings} humans, services, clients and root tokens in ${fixed((performance.now() - started) / 1000, 1)} s`)
+
+  const agents = gateways.map(() => keepAliveAgent(setupConcurrency))
+  defer('close gateway agents', async () => { for (const a of agents) a.destroy() })
+  const before = await pool(subjects, setupConcurrency, async (s) => await Promise.all(gatewayUrls.map(async (u, g) => await statusOf(agents[g], u, s.token))))
+  const not200 = before.flat().filter((x) => x !== 200).length
+  if (not200 > 0) throw new Error(`before offboarding, ${not200} of ${before.length * gatewayCount} gateway requests did not answer 200`)
+  console.log(`verified: all ${offboardings} tokens get 200 through each of the ${gatewayCount} gateways (${offboardings * gatewayCount} requests)`)
+
+  // Measure.
+  const samples = new Float64Array(offboardings)
+  const hookUrl = new URL('/hooks/hr', broker.url)
+  const hookAgent = keepAliveAgent(1)
+  defer('close webhook agent', async () => { hookAgent.destroy() })
+  const runStart = performance.now()
+  for (let i = 0; i < offboardings; i++) {
+    const s = subjects[i]
+    const body = JSON.stringify({ id: `evt-${i}`, type: 'principal.offboarded', principal: s.human })
+    const r = await send(hookAgent, 'POST', hookUrl, body, signedWebhook(body))
+    if (r.status < 200 || r.status > 299) throw new Error(`POST /hooks/hr for ${s.human}: HTTP ${r.status} ${r.body.slice(0, 300)}`)
+    const t0 = performance.now()
+    await Promise.all(gatewayUrls.map(async (u, g) => { await until401(agents[g], u, s.token, t0 + 10_000) }))
+    samples[i] = performance.now() - t0
+  }
+  const runS = (performance.now() - runStart) / 1000
+  for (const c of children) if (c.proc.exitCode !== null) throw new Error(`a Lineage process (pid ${c.pid}) exited during the run:\n${c.stderrTail()}`)
+
+  const l = summarize(samples, offboardings)
+  const ok = l.p99 <= targetP99Ms
+  console.log('')
+  console.log(`${offboardings} offboardings, one after another, in ${fixed(runS, 1)} s; each from the webhook's 2xx to 401 from all ${gatewayCount} gateways`)
+  console.log(table(['', 'offboardings', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms'],
+    [['webhook 2xx → refused by all 3 gateways', String(offboardings), fixed(l.p50, 2), fixed(l.p90, 2), fixed(l.p99, 2), fixed(l.max, 2), fixed(l.mean, 2)]]))
+  console.log('')
+  console.log(`p99: ${fixed(l.p99, 2)} ms (target ≤ ${targetP99Ms} ms): ${ok ? 'met' : 'NOT met'}`)
+  process.exitCode = ok ? 0 : 1
+})
