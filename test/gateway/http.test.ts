@@ -205,6 +205,30 @@ t.test('a gateway that cannot prove its view is fresh refuses everything, then r
   t.equal((await fetch(`${stale.url}/api/x`, { headers: auth(agent) })).status, 200)
 })
 
+t.test('an idle connection answers for the last chain it carried, not for every chain it ever carried', async (t) => {
+  const { Agent, request } = await import('node:http')
+  const keep = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => keep.destroy())
+  const first = (await exchangeToken(b, root, { actor: 'first' })).body.access_token
+  const second = (await exchangeToken(b, root, { actor: 'second' })).body.access_token
+  const once = async (token: string): Promise<import('node:net').Socket> => await new Promise((resolve, reject) => {
+    const req = request(`${gw.url}/api/k`, { agent: keep, headers: auth(token) }, (res) => { res.resume(); res.on('end', () => resolve(req.socket!)) })
+    req.on('error', reject)
+    req.end()
+  })
+  const s1 = await once(first)
+  const s2 = await once(second)
+  t.equal(s1, s2, 'one keep-alive connection carried both')
+  let closed = false
+  s2.once('close', () => { closed = true })
+  await b.admin('POST', `/v1/tokens/${claimsOf(first).jti}/revoke`)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.notOk(closed, 'revoking the earlier chain leaves it open')
+  await b.admin('POST', `/v1/tokens/${claimsOf(second).jti}/revoke`)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.ok(closed, 'revoking the chain it carries now closes it')
+})
+
 t.test('broker and gateway expose Prometheus metrics', async (t) => {
   const g = await fetch(`${gw.url}/_lineage/metrics`)
   t.equal(g.status, 200)

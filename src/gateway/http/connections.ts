@@ -11,24 +11,33 @@ import type { CutOffEvent, LiveStatus } from '../../lineage/live-status.js'
  */
 export class ConnectionIndex {
   private readonly byKey = new Map<string, Set<Socket>>()
-  private readonly keysOf = new WeakMap<Socket, { keys: string[], deadline: number, last?: string, timer?: NodeJS.Timeout }>()
+  private readonly keysOf = new WeakMap<Socket, { keys: string[], deadline: number, last?: string, busy: number, timer?: NodeJS.Timeout }>()
   private readonly unsubscribe: () => void
 
   constructor (private readonly view: LiveStatus) {
     this.unsubscribe = view.onCutOff((e) => this.cutOff(e))
   }
 
-  /** Indexes `socket` under the chain of `claims`. */
-  track (socket: Socket, claims: AccessClaims): void {
+  /**
+   * Indexes `socket` under the chain of `claims` while `done` (the response) is open, and
+   * afterwards until another chain's request uses the connection: an idle keep-alive connection
+   * answers for the last chain it carried, not for every chain it ever carried.
+   */
+  track (socket: Socket, claims: AccessClaims, done: { once: (event: 'close', fn: () => void) => unknown }): void {
     let entry = this.keysOf.get(socket)
-    // Keep-alive: the same token again on the same connection is indexed already.
-    if (entry?.last === claims.jti) return
-    const keys = [...claims.lineage.chain, claims.jti, ...claims.lineage.principals.map((p) => `p:${p}`)]
     if (entry === undefined) {
-      entry = { keys: [], deadline: Infinity }
+      entry = { keys: [], deadline: Infinity, busy: 0 }
       this.keysOf.set(socket, entry)
       socket.once('close', () => this.forget(socket))
     }
+    const e = entry
+    e.busy++
+    done.once('close', () => { e.busy-- })
+    // Keep-alive: the same token again on the same connection is indexed already.
+    if (e.last === claims.jti) return
+    // Nothing else in flight on it: the connection now belongs to this chain alone.
+    if (e.busy === 1 && e.keys.length > 0) this.unindex(socket, e)
+    const keys = [...claims.lineage.chain, claims.jti, ...claims.lineage.principals.map((p) => `p:${p}`)]
     for (const k of keys) {
       if (entry.keys.includes(k)) continue
       entry.keys.push(k)
@@ -68,12 +77,19 @@ export class ConnectionIndex {
   private forget (socket: Socket): void {
     const entry = this.keysOf.get(socket)
     if (entry === undefined) return
+    this.unindex(socket, entry)
+    this.keysOf.delete(socket)
+  }
+
+  private unindex (socket: Socket, entry: { keys: string[], deadline: number, timer?: NodeJS.Timeout }): void {
     if (entry.timer !== undefined) clearTimeout(entry.timer)
+    entry.timer = undefined
+    entry.deadline = Infinity
     for (const k of entry.keys) {
       const set = this.byKey.get(k)
       set?.delete(socket)
       if (set?.size === 0) this.byKey.delete(k)
     }
-    this.keysOf.delete(socket)
+    entry.keys = []
   }
 }

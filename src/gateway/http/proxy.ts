@@ -160,7 +160,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
       opts.audit.record({ at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: decision.refusal.status, target: t.name, method, path: where.path, ...lineage, detail: { reason: decision.refusal.message } })
       throw decision.refusal
     }
-    connections.track(req.socket as Socket, decision.claims)
+    connections.track(req.socket as Socket, decision.claims, res)
     res.once('close', () => opts.audit.record({
       at: opts.clock.now(), kind: 'gateway.http', decision: 'allow', status: res.writableFinished ? res.statusCode : 499, target: t.name, method, path: where.path, ...lineage
     }))
