@@ -22,62 +22,24 @@
  * random name and dropped at the end, and every process is stopped, even on error.
  */
 import { createHmac } from 'node:crypto'
-import { createServer, type Agent } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { withCleanup, type Defer } from './lib/cleanup.js'
-import { spawnUntil, type Child } from './lib/child.js'
+import type { Agent } from 'node:http'
+import { withCleanup } from './lib/cleanup.js'
+import type { Child } from './lib/child.js'
 import { createBenchDatabase, withClient } from './lib/database.js'
 import { envInt } from './lib/env.js'
 import { keepAliveAgent, send } from './lib/http.js'
 import { admin, rootToken, seedService, startLineage, type LineageProcess } from './lib/lineage.js'
 import { machineFacts, serverVersion } from './lib/machine.js'
+import { pool, startRedis, startUpstream } from './lib/cluster.js'
 import { summarize } from './lib/stats.js'
 import { fixed, table } from './lib/table.js'
-import { freePort, requireTools } from './lib/tools.js'
+import { requireTools } from './lib/tools.js'
 
 const offboardings = envInt('BENCH_OFFBOARDINGS', 1000)
 const setupConcurrency = 16
 const gatewayCount = 3
 const targetP99Ms = 50
 const webhookSecret = 'whsec_propagation_bench_0123456789abcdef'
-
-/** Runs `fn` over `items`, at most `limit` at a time. */
-async function pool<T, R> (items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i], i)
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
-}
-
-async function startRedis (redisServer: string, defer: Defer): Promise<string> {
-  const port = await freePort()
-  const { child } = await spawnUntil(redisServer, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    cwd: process.cwd(),
-    env: process.env,
-    timeoutMs: 10_000,
-    match: (line) => line.includes('Ready to accept connections') ? true : undefined
-  })
-  defer('stop redis-server', async () => { await child.stop() })
-  return `redis://127.0.0.1:${port}`
-}
-
-/** The upstream: a short JSON answer to anything. */
-async function startUpstream (defer: Defer): Promise<string> {
-  const body = '{"ok":true}'
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-    req.resume()
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) }).end(body)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  defer('stop upstream', async () => {
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
 
 /** The status one gateway answers for `token`; a request lost at the socket level is sent again. */
 async function statusOf (agent: Agent, url: URL, token: string): Promise<number> {

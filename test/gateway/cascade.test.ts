@@ -1,30 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { freePort, startRedis } from '../helpers/redis.js'
 import { createTestDatabase, databaseUrl } from '../helpers/db.js'
 import { startLineage, type LineageProcess } from '../helpers/process.js'
 import { startUpstream } from '../helpers/gateway.js'
-
-async function freePort (): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as { port: number }).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}
-
-async function startRedis (port: number): Promise<ChildProcess> {
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] })
-  await new Promise<void>((resolve, reject) => {
-    p.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('Ready to accept connections')) resolve() })
-    p.on('exit', () => reject(new Error('redis-server exited')))
-  })
-  return p
-}
 
 if (databaseUrl === undefined || process.env.REDIS_URL === undefined) {
   t.comment('DATABASE_URL or REDIS_URL not set: the multi-process cascade test is skipped')

@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import t from 'tap'
+import { freePort, startRedis } from '../helpers/redis.js'
 import { createBroker } from '../../src/broker/broker.js'
 import { revokeSubtree } from '../../src/broker/revoke.js'
 import { createPrincipal } from '../../src/broker/principals.js'
@@ -16,24 +15,6 @@ async function until (cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms
   while (Date.now() < end && !cond()) await new Promise((resolve) => setTimeout(resolve, 5))
   return cond()
-}
-
-async function freePort (): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as { port: number }).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}
-
-/** A private redis-server, so that this test may kill it without touching anyone else's. */
-async function startRedis (port: number): Promise<ChildProcess> {
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] })
-  await new Promise<void>((resolve, reject) => {
-    p.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('Ready to accept connections')) resolve() })
-    p.on('exit', () => reject(new Error('redis-server exited')))
-  })
-  return p
 }
 
 if (databaseUrl === undefined || process.env.REDIS_URL === undefined) {
