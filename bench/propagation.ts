@@ -24,16 +24,12 @@
 import { createHmac } from 'node:crypto'
 import type { Agent } from 'node:http'
 import { withCleanup } from './lib/cleanup.js'
-import type { Child } from './lib/child.js'
-import { createBenchDatabase, withClient } from './lib/database.js'
 import { envInt } from './lib/env.js'
 import { keepAliveAgent, send } from './lib/http.js'
-import { admin, rootToken, seedService, startLineage, type LineageProcess } from './lib/lineage.js'
-import { machineFacts, serverVersion } from './lib/machine.js'
-import { pool, startRedis, startUpstream } from './lib/cluster.js'
+import { rootToken, seedService } from './lib/lineage.js'
+import { pool, startCluster } from './lib/cluster.js'
 import { summarize } from './lib/stats.js'
 import { fixed, table } from './lib/table.js'
-import { requireTools } from './lib/tools.js'
 
 const offboardings = envInt('BENCH_OFFBOARDINGS', 1000)
 const setupConcurrency = 16
@@ -71,30 +67,7 @@ function signedWebhook (body: string): Record<string, string> {
 interface Subject { human: string, token: string }
 
 await withCleanup(async (defer) => {
-  const { 'redis-server': redisServer } = requireTools(['redis-server'], 'apt-get install redis-server')
-  console.log(await machineFacts())
-  const db = await createBenchDatabase('lineage_prop')
-  defer(`drop database ${db.name}`, db.drop)
-  console.log(`postgres: ${serverVersion(await withClient(db.url, async (c) => (await c.query<{ version: string }>('SELECT version()')).rows[0]))}, database ${db.name}`)
-  const redisUrl = await startRedis(redisServer, defer)
-  const upstream = await startUpstream(defer)
-  const common = { REDIS_URL: redisUrl, LINEAGE_WEBHOOK_SECRET: webhookSecret }
-  const broker = await startLineage(db.url, [], { ...common, LINEAGE_ROLE: 'broker' })
-  defer('stop broker', broker.stop)
-  const gateways: LineageProcess[] = []
-  for (let i = 0; i < gatewayCount; i++) {
-    const g = await startLineage(db.url, [], { ...common, LINEAGE_ROLE: 'gateway', LINEAGE_ISSUER: broker.url, LINEAGE_ADMIN_TOKEN: broker.adminToken })
-    defer(`stop gateway ${i + 1}`, g.stop)
-    gateways.push(g)
-  }
-  const gatewayUrls = gateways.map((g) => new URL('/api/x', g.listening.gateway_http))
-  const children: Child[] = [broker.child, ...gateways.map((g) => g.child)]
-  console.log(`processes: broker pid ${broker.child.pid}, gateways pid ${gateways.map((g) => g.child.pid).join(', ')}; redis ${redisUrl}; upstream ${upstream}`)
-
-  // Setup.
-  const setupAgent = keepAliveAgent(setupConcurrency)
-  defer('close setup agent', async () => { setupAgent.destroy() })
-  await admin(setupAgent, broker, 'POST', '/v1/targets', { name: 'api', kind: 'http', upstream }, 201)
+  const { broker, gateways, gatewayUrls, children, setupAgent } = await startCluster(defer, { databasePrefix: 'lineage_prop', webhookSecret, gatewayCount, setupConcurrency })
   const started = performance.now()
   const subjects = await pool(Array.from({ length: offboardings }, (_, i) => i), setupConcurrency, async (i): Promise<Subject> => {
     const client = await seedService(setupAgent, broker, `human-${i}`, `svc-${i}`, ['api:read'])

@@ -1,8 +1,12 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Defer } from './cleanup.js'
-import { spawnUntil } from './child.js'
-import { freePort } from './tools.js'
+import { spawnUntil, type Child } from './child.js'
+import { createBenchDatabase, withClient } from './database.js'
+import { keepAliveAgent } from './http.js'
+import { admin, startLineage, type LineageProcess } from './lineage.js'
+import { machineFacts, serverVersion } from './machine.js'
+import { freePort, requireTools } from './tools.js'
 
 /** Runs `fn` over `items`, at most `limit` at a time. */
 export async function pool<T, R> (items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
@@ -41,4 +45,40 @@ export async function startUpstream (defer: Defer): Promise<string> {
     await new Promise<void>((resolve) => server.close(() => resolve()))
   })
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/**
+ * One broker and `gatewayCount` gateway processes on a fresh database and a private Redis,
+ * with an http target `api` on a small upstream; all of it stopped at cleanup.
+ */
+export async function startCluster (defer: Defer, opts: { databasePrefix: string, webhookSecret: string, gatewayCount: number, setupConcurrency: number }): Promise<{
+  broker: LineageProcess
+  gateways: LineageProcess[]
+  gatewayUrls: URL[]
+  children: Child[]
+  setupAgent: ReturnType<typeof keepAliveAgent>
+}> {
+  const { 'redis-server': redisServer } = requireTools(['redis-server'], 'apt-get install redis-server')
+  console.log(await machineFacts())
+  const db = await createBenchDatabase(opts.databasePrefix)
+  defer(`drop database ${db.name}`, db.drop)
+  console.log(`postgres: ${serverVersion(await withClient(db.url, async (c) => (await c.query<{ version: string }>('SELECT version()')).rows[0]))}, database ${db.name}`)
+  const redisUrl = await startRedis(redisServer, defer)
+  const upstream = await startUpstream(defer)
+  const common = { REDIS_URL: redisUrl, LINEAGE_WEBHOOK_SECRET: opts.webhookSecret }
+  const broker = await startLineage(db.url, [], { ...common, LINEAGE_ROLE: 'broker' })
+  defer('stop broker', broker.stop)
+  const gateways: LineageProcess[] = []
+  for (let i = 0; i < opts.gatewayCount; i++) {
+    const g = await startLineage(db.url, [], { ...common, LINEAGE_ROLE: 'gateway', LINEAGE_ISSUER: broker.url, LINEAGE_ADMIN_TOKEN: broker.adminToken })
+    defer(`stop gateway ${i + 1}`, g.stop)
+    gateways.push(g)
+  }
+  const gatewayUrls = gateways.map((g) => new URL('/api/x', g.listening.gateway_http))
+  const children: Child[] = [broker.child, ...gateways.map((g) => g.child)]
+  console.log(`processes: broker pid ${broker.child.pid}, gateways pid ${gateways.map((g) => g.child.pid).join(', ')}; redis ${redisUrl}; upstream ${upstream}`)
+  const setupAgent = keepAliveAgent(opts.setupConcurrency)
+  defer('close setup agent', async () => { setupAgent.destroy() })
+  await admin(setupAgent, broker, 'POST', '/v1/targets', { name: 'api', kind: 'http', upstream }, 201)
+  return { broker, gateways, gatewayUrls, children, setupAgent }
 }
