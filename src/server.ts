@@ -52,7 +52,7 @@ async function standaloneCheckDeps (config: Config, db: Db, clock: Clock, log: L
   // jose refetches the key set when a `kid` is unknown, at most once a second.
   const jwks = createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`), { cooldownDuration: 1000, cacheMaxAge: 10 * 60_000 })
   const view = new LiveStatus()
-  const sync = createViewSync({ db, view, clock, log, feed: config.redisUrl === undefined ? undefined : createRedisFeed(config.redisUrl, log) })
+  const sync = createViewSync({ db, view, clock, log, maxStalenessMs: config.maxStalenessMs, feed: config.redisUrl === undefined ? undefined : createRedisFeed(config.redisUrl, log) })
   await sync.start()
   return {
     sync,
@@ -84,7 +84,8 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
     lineage_audit_dropped: { help: 'Audit events dropped because the buffer was full', read: () => audit.backlog().dropped },
     lineage_ledger_backlog: { help: 'Lineage records waiting to be written', read: () => broker?.ctx.ledger.backlog() ?? 0 },
     lineage_view_seq: { help: 'Last change-log sequence number applied', read: () => view?.seq ?? 0 },
-    lineage_view_age_seconds: { help: 'Age of the live-status view', read: () => viewAge() / 1000 }
+    lineage_view_age_seconds: { help: 'Age of the live-status view', read: () => viewAge() / 1000 },
+    lineage_peer_processes: { help: 'Other live processes that confirm the changes they apply', read: () => sync?.peers().size ?? 0 }
   })
   const ready = (): { ready: boolean, detail: Record<string, unknown> } => {
     const age = viewAge()
@@ -113,7 +114,7 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
     if (config.role !== 'gateway') {
       const port = await listen(brokerServer, config.host, config.brokerPort)
       const base = `http://${urlHost(config.host)}:${port}`
-      broker = await createBroker({ db, clock, log, issuer: config.issuer ?? base, maxDepth: config.maxDepth, rootTtl: config.rootTtl, adminToken: config.adminToken, audit, metrics, feed: config.redisUrl === undefined ? undefined : createRedisFeed(config.redisUrl, log) })
+      broker = await createBroker({ db, clock, log, issuer: config.issuer ?? base, maxDepth: config.maxDepth, rootTtl: config.rootTtl, adminToken: config.adminToken, audit, metrics, maxStalenessMs: config.maxStalenessMs, feed: config.redisUrl === undefined ? undefined : createRedisFeed(config.redisUrl, log) })
       const ctx = broker.ctx
       view = ctx.view
       sync = ctx.sync

@@ -27,6 +27,8 @@ export interface BrokerOptions {
   pollMs?: number
   /** Redis pub/sub in place of PostgreSQL NOTIFY, when configured. */
   feed?: ChangeFeed
+  /** `LINEAGE_MAX_STALENESS_MS`: the longest a cut-off waits for other processes to confirm it (default 5000). */
+  maxStalenessMs?: number
 }
 
 export interface Broker {
@@ -46,7 +48,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const admin = await loadAdminToken(db, opts.adminToken)
   const view = new LiveStatus()
   const audit = opts.audit ?? createAuditLog(db, log)
-  const sync = createViewSync({ db, view, clock, log, pollMs: opts.pollMs, feed: opts.feed })
+  const sync = createViewSync({ db, view, clock, log, pollMs: opts.pollMs, feed: opts.feed, maxStalenessMs: opts.maxStalenessMs ?? 5000 })
   const reloadKeys = async (): Promise<void> => { ring = await loadKeyRing(db, clock, opts.rootTtl) }
   view.onChange((c) => {
     if (c.kind === 'keys') reloadKeys().catch((err) => log.error({ err }, 'reloading signing keys failed'))

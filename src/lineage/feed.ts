@@ -1,29 +1,41 @@
 import { Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 
+/** What a feed subscriber is told. */
+export interface FeedHandlers {
+  /** Something was committed after what this process may have read. */
+  onChange: () => void
+  /** The subscription is (re-)established: what was announced meanwhile is read from the log. */
+  onConnected: () => void
+  /** Another process's confirmation message (confirmations.ts). */
+  onConfirm: (message: string) => void
+}
+
 /**
- * The fast half of change propagation (DESIGN.md): it only says "there is something after N".
- * Correctness comes from reading the change log in order, so a lost message costs latency,
- * never a missed cut-off.
+ * The fast half of change propagation (DESIGN.md): it only says "there is something after N",
+ * and carries each process's confirmation of what it has applied. Correctness comes from
+ * reading the change log in order, so a lost message costs latency, never a missed cut-off.
  */
 export interface ChangeFeed {
   /** Tells every process that the change log has reached `seq`. Never throws. */
   announce: (seq: number) => void
+  /** Sends a confirmation message to every process. Never throws. */
+  confirm: (message: string) => void
   /**
-   * Calls `onChange` for every announcement, and `onConnected` whenever the subscription is
-   * (re-)established: what was announced while disconnected is then read from the log.
+   * Subscribes for the deployment `scope` (its id: deployments sharing a transport never
+   * hear each other). Resolves once the first attempt is made; reconnects on its own.
    */
-  subscribe: (onChange: () => void, onConnected: () => void) => Promise<void>
+  subscribe: (scope: string, handlers: FeedHandlers) => Promise<void>
   close: () => Promise<void>
 }
-
-const channel = 'lineage:changes'
 
 /** A feed over Redis pub/sub: one connection publishes, a second one subscribes. */
 export function createRedisFeed (url: string, log: Logger): ChangeFeed {
   const options = { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: (n: number) => Math.min(50 * n, 1000) }
   const pub = new Redis(url, options)
   const sub = new Redis(url, { ...options, enableOfflineQueue: true })
+  let changes: string | undefined
+  let applied: string | undefined
   let down = false
   for (const c of [pub, sub]) {
     c.on('error', (err: Error) => {
@@ -31,22 +43,30 @@ export function createRedisFeed (url: string, log: Logger): ChangeFeed {
       down = true
     })
   }
+  const publish = (channel: string | undefined, message: string): void => {
+    if (channel !== undefined) pub.publish(channel, message).catch(() => {})
+  }
   return {
-    announce: (seq) => {
-      pub.publish(channel, String(seq)).catch(() => {})
-    },
-    subscribe: async (onChange, onConnected) => {
-      sub.on('message', (ch: string) => { if (ch === channel) onChange() })
+    announce: (seq) => { publish(changes, String(seq)) },
+    confirm: (message) => { publish(applied, message) },
+    subscribe: async (scope, h) => {
+      changes = `lineage:${scope}:changes`
+      applied = `lineage:${scope}:applied`
+      sub.on('message', (ch: string, message: string) => {
+        if (ch === changes) h.onChange()
+        else if (ch === applied) h.onConfirm(message)
+      })
       sub.on('ready', () => {
         if (down) log.info('redis feed back')
         down = false
-        onConnected()
+        h.onConnected()
       })
       await Promise.all([pub.connect().catch(() => {}), sub.connect().catch(() => {})])
-      await sub.subscribe(channel).catch(() => {})
+      await sub.subscribe(changes, applied).catch(() => {})
     },
     close: async () => {
-      pub.disconnect()
+      // `quit` lets a last message (this process leaving) go out first.
+      await pub.quit().catch(() => { pub.disconnect() })
       sub.disconnect()
     }
   }

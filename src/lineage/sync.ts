@@ -1,37 +1,56 @@
 import type { Clock } from '../clock.js'
 import type { Db } from '../storage/db.js'
 import type { Logger } from '../log.js'
-import { changesChannel, readChanges, readSnapshot } from './changes.js'
+import { readChanges, readSnapshot } from './changes.js'
 import type { LiveStatus } from './live-status.js'
 import type { ChangeFeed } from './feed.js'
+import { createPgFeed } from './pg-feed.js'
+import { createConfirmations, type Confirmations } from './confirmations.js'
 
 export interface ViewSync {
   /** Loads the snapshot, subscribes to the feed and starts the safety poll. */
   start: () => Promise<void>
   /** Applies every change committed so far; concurrent calls share one read. */
   catchUp: () => Promise<void>
-  /** After this process committed a change: apply it here, then tell the other processes. */
+  /**
+   * After this process committed a change: applies it here, tells the other processes, and
+   * resolves once every live one confirms it applied it (or after `LINEAGE_MAX_STALENESS_MS`,
+   * past which one that did not refuses everything), so an acknowledgement sent afterwards holds.
+   */
   afterWrite: () => Promise<void>
   /** Epoch ms of the last moment this view was proven current. */
   freshAt: () => number
+  /** The other live processes and the sequence number each has confirmed. */
+  peers: () => Map<string, number>
   stop: () => Promise<void>
 }
 
 const batch = 1000
+const heartbeatMs = 1000
 
 /**
  * Keeps a `LiveStatus` current from the change log (DESIGN.md "The source of truth and the
- * feed"): correctness comes from the log read in order, speed from NOTIFY (PostgreSQL) or
- * from the writer calling `catchUp` itself (every write in this process does).
+ * feed"): correctness comes from the log read in order, speed from the feed (Redis pub/sub
+ * when given, else PostgreSQL NOTIFY; none in the embedded case, where this process is alone).
+ *
+ * @param opts.maxStalenessMs how long a write waits for other processes to confirm it.
  */
-export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, log: Logger, pollMs?: number, feed?: ChangeFeed }): ViewSync {
+export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, log: Logger, maxStalenessMs: number, pollMs?: number, feed?: ChangeFeed }): ViewSync {
   const { db, view, clock, log } = opts
+  const feed = opts.feed ?? (db.listen === undefined ? undefined : createPgFeed({ ...db, listen: db.listen }, log))
+  const confirmations: Confirmations | undefined = feed === undefined
+    ? undefined
+    : createConfirmations({ send: (m) => { feed.confirm(m) }, boundMs: opts.maxStalenessMs, silentMs: opts.maxStalenessMs + 2 * heartbeatMs })
   let fresh = 0
+  let reported = -1
   let inFlight: Promise<void> | undefined
   let again = false
-  let timer: NodeJS.Timeout | undefined
-  let unlisten: (() => Promise<void>) | undefined
-  let stopped = false
+  const timers: NodeJS.Timeout[] = []
+
+  function report (): void {
+    reported = view.seq
+    confirmations?.report(view.seq)
+  }
 
   async function reload (): Promise<void> {
     const started = clock.now()
@@ -47,12 +66,15 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
         // The log cannot prove nothing was missed: start over from the tables.
         log.warn({ have: view.seq, next: rows[0].seq }, 'change log gap, reloading live status')
         await reload()
-        return
+        break
       }
       for (const c of rows) view.apply(c)
-      if (rows.length < batch) break
+      if (rows.length < batch) {
+        fresh = started
+        break
+      }
     }
-    fresh = started
+    if (view.seq !== reported) report()
   }
 
   function catchUp (): Promise<void> {
@@ -73,48 +95,39 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
     return inFlight
   }
 
-  async function subscribe (): Promise<void> {
-    if (opts.feed !== undefined) {
-      const again = (): void => { catchUp().catch((err) => log.warn({ err: (err as Error).message }, 'catch-up failed')) }
-      await opts.feed.subscribe(again, again)
-      return
-    }
-    if (db.listen === undefined || stopped) return
-    try {
-      unlisten = await db.listen(changesChannel, () => { catchUp().catch((err) => log.error({ err }, 'catch-up failed')) }, (err) => {
-        log.warn({ err: err.message }, 'change feed lost, resubscribing')
-        unlisten = undefined
-        setTimeout(() => { subscribe().catch(() => {}) }, 500).unref()
-      })
-      await catchUp()
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'change feed unavailable, retrying')
-      setTimeout(() => { subscribe().catch(() => {}) }, 1000).unref()
-    }
-  }
+  const catchUpLogged = (): void => { catchUp().catch((err) => log.warn({ err: (err as Error).message }, 'catch-up failed')) }
 
   return {
     start: async () => {
+      const { rows } = await db.query<{ value: string }>("SELECT value FROM settings WHERE key = 'deployment_id'")
       await reload()
-      await subscribe()
-      timer = setInterval(() => {
+      await feed?.subscribe(rows[0].value, { onChange: catchUpLogged, onConnected: catchUpLogged, onConfirm: (m) => confirmations?.receive(m) })
+      await catchUp()
+      timers.push(setInterval(() => {
         view.forgetExpired(Math.floor(clock.now() / 1000))
-        catchUp().catch((err) => log.warn({ err: (err as Error).message }, 'live-status poll failed'))
-      }, opts.pollMs ?? 1000)
-      timer.unref()
+        catchUpLogged()
+      }, opts.pollMs ?? 1000))
+      // Tells the others this process is alive, so a silent one can be told from a slow one.
+      if (confirmations !== undefined) timers.push(setInterval(report, heartbeatMs))
+      for (const t of timers) t.unref()
     },
     catchUp,
     afterWrite: async () => {
       await catchUp()
-      opts.feed?.announce(view.seq)
+      const seq = view.seq
+      feed?.announce(seq)
+      const missing = await confirmations?.waitFor(seq) ?? []
+      if (missing.length > 0) {
+        log.warn({ seq, unconfirmed: missing }, 'processes did not confirm a change in time; past LINEAGE_MAX_STALENESS_MS they refuse everything until they catch up')
+      }
     },
     freshAt: () => fresh,
+    peers: () => confirmations?.peers() ?? new Map(),
     stop: async () => {
-      stopped = true
-      if (timer !== undefined) clearInterval(timer)
-      await unlisten?.()
-      await opts.feed?.close()
+      for (const t of timers) clearInterval(t)
+      confirmations?.leave()
       await inFlight?.catch(() => {})
+      await feed?.close()
     }
   }
 }

@@ -12,8 +12,8 @@ export interface Db extends Queryable {
   tx: <T>(fn: (q: Queryable) => Promise<T>) => Promise<T>
   /** Runs `fn` while holding a session-level advisory lock shared by every process on this database. */
   withLock: <T>(key: number, fn: (q: Queryable) => Promise<T>) => Promise<T>
-  /** Subscribes to NOTIFY on `channel`; undefined where the backend has no other process to hear from. */
-  listen?: (channel: string, onPayload: (payload: string) => void, onError: (err: Error) => void) => Promise<() => Promise<void>>
+  /** Subscribes to NOTIFY on `channels` over one connection; undefined where the backend has no other process to hear from. */
+  listen?: (channels: string[], onNotify: (channel: string, payload: string) => void, onError: (err: Error) => void) => Promise<() => Promise<void>>
   readonly kind: 'postgres' | 'pglite'
   close: () => Promise<void>
 }

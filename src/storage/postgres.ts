@@ -62,13 +62,22 @@ export function openPostgres (url: string, opts: { max?: number } = {}): Db {
         await c.query('SELECT pg_advisory_unlock($1)', [key])
       }
     }),
-    listen: async (channel, onPayload, onError) => {
+    listen: async (channels, onNotify, onError) => {
       const client = new pg.Client({ connectionString: url })
       client.on('error', onError)
       client.on('end', () => onError(new Error('listen connection ended')))
-      client.on('notification', (n) => { if (n.channel === channel) onPayload(n.payload ?? '') })
-      await client.connect()
-      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
+      client.on('notification', (n) => { if (channels.includes(n.channel)) onNotify(n.channel, n.payload ?? '') })
+      try {
+        await client.connect()
+        for (const channel of channels) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
+      } catch (err) {
+        // The caller hears of this failure from the rejection, not also from `onError`.
+        client.removeAllListeners('end')
+        client.removeAllListeners('error')
+        client.on('error', () => {})
+        await client.end().catch(() => {})
+        throw err
+      }
       return async () => {
         client.removeAllListeners('end')
         await client.end().catch(() => {})
