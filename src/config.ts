@@ -8,6 +8,9 @@ export interface Config {
   databaseUrl: string | undefined
   redisUrl: string | undefined
   dataDir: string
+  /** PEM files of the PostgreSQL gateway's TLS certificate and key; generated in `dataDir` when unset. */
+  tlsCertFile?: string
+  tlsKeyFile?: string
   host: string
   brokerPort: number
   gatewayHttpPort: number
@@ -65,6 +68,13 @@ function secret (env: Env, name: string): string | undefined {
   return raw
 }
 
+function tlsFiles (env: Env): { tlsCertFile?: string, tlsKeyFile?: string } {
+  const cert = env.LINEAGE_TLS_CERT === '' ? undefined : env.LINEAGE_TLS_CERT
+  const key = env.LINEAGE_TLS_KEY === '' ? undefined : env.LINEAGE_TLS_KEY
+  if ((cert === undefined) !== (key === undefined)) throw new ConfigError(cert === undefined ? 'LINEAGE_TLS_CERT' : 'LINEAGE_TLS_KEY', 'must be set together with ' + (cert === undefined ? 'LINEAGE_TLS_KEY' : 'LINEAGE_TLS_CERT'))
+  return cert === undefined || key === undefined ? {} : { tlsCertFile: resolve(cert), tlsKeyFile: resolve(key) }
+}
+
 function logLevel (env: Env): string {
   const raw = env.LINEAGE_LOG_LEVEL ?? 'info'
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(raw)) throw new ConfigError('LINEAGE_LOG_LEVEL', `unknown level "${raw}"`)
@@ -81,6 +91,7 @@ export function loadConfig (env: Env): Config {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     dataDir: resolve(env.LINEAGE_DATA_DIR ?? './.lineage'),
+    ...tlsFiles(env),
     host: env.LINEAGE_HOST ?? '127.0.0.1',
     brokerPort: port(env, 'LINEAGE_BROKER_PORT', 7400),
     gatewayHttpPort: port(env, 'LINEAGE_GATEWAY_HTTP_PORT', 7401),

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Server as NetServer } from 'node:net'
 import { createRemoteJWKSet, type CryptoKey } from 'jose'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
@@ -15,6 +15,7 @@ import { openDb } from './storage/open.js'
 import { createAuditLog } from './audit/audit-log.js'
 import { createMetrics } from './metrics.js'
 import { createRedisFeed } from './lineage/feed.js'
+import { loadTlsContext } from './gateway/pg/tls.js'
 import type { Db } from './storage/db.js'
 
 export interface Running {
@@ -26,7 +27,7 @@ export interface Running {
   stop: () => Promise<void>
 }
 
-async function listen (server: Server, host: string, port: number): Promise<number> {
+async function listen (server: Server | NetServer, host: string, port: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => { server.off('error', reject); resolve() })
@@ -102,7 +103,7 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
   let ownSync: ViewSync | undefined
   const stop = async (): Promise<void> => {
     await Promise.all([close(brokerServer), gateway === undefined ? undefined : close(gateway.httpServer)])
-    gateway?.stop()
+    await gateway?.stop()
     await ownSync?.stop()
     await broker?.stop()
     // Every request has finished: what they recorded is written before the database closes.
@@ -131,9 +132,12 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
         sync = ownSync
       }
       const viewSync = sync as ViewSync
-      gateway = await createGateway({ ...deps, freshness: { freshAt: () => viewSync.freshAt(), maxStalenessMs: config.maxStalenessMs }, db, log, audit, metrics, ready })
+      const tls = await loadTlsContext({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, dataDir: config.dataDir })
+      gateway = await createGateway({ ...deps, freshness: { freshAt: () => viewSync.freshAt(), maxStalenessMs: config.maxStalenessMs }, db, log, audit, metrics, ready, tls })
       const port = await listen(gateway.httpServer, config.host, config.gatewayHttpPort)
       listening.gateway_http = `http://${urlHost(config.host)}:${port}`
+      const pgPort = await listen(gateway.pgServer, config.host, config.gatewayPgPort)
+      listening.gateway_pg = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${pgPort}`
     }
   } catch (err) {
     await stop().catch(() => {})

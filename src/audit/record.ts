@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 /** One audit event, as the code that decides records it. */
 export interface AuditEvent {
   at: number
-  kind: 'token.issued' | 'token.revoked' | 'principal.status' | 'gateway.http'
+  kind: 'token.issued' | 'token.revoked' | 'principal.status' | 'gateway.http' | 'gateway.pg'
   decision?: 'allow' | 'deny'
   status?: number
   target?: string

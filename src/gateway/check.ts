@@ -36,13 +36,23 @@ export type Decision =
   | { allowed: false, refusal: InvalidToken | InsufficientScope, claims?: AccessClaims }
 
 /**
- * Decides a bearer token for one action on one target: signature, `exp`/`nbf`, the whole chain
- * live (no ancestor revoked, every principal active and within its end date), the target in
- * `aud`, the scope for the action, then the target's policy. A refusal says which check
- * failed (401 `InvalidToken`, 403 `InsufficientScope`) and, past the signature, carries the
- * claims so the refusal is recorded with its lineage.
+ * Decides a bearer token for one action on one target: `authenticate`, then `authorize`.
+ * A refusal says which check failed (401 `InvalidToken`, 403 `InsufficientScope`) and, past
+ * the signature, carries the claims so the refusal is recorded with its lineage.
  */
 export async function checkAccess (deps: CheckDeps, token: string | undefined, target: Target, request: Omit<PolicyRequest, 'depth' | 'principals' | 'actor'>): Promise<Decision> {
+  const who = await authenticate(deps, token, target)
+  if (!who.allowed) return who
+  const refusal = authorize(who.claims, target, request)
+  return refusal === undefined ? who : { allowed: false, refusal, claims: who.claims }
+}
+
+/**
+ * The token half of a check: signature, `exp`/`nbf`, the whole chain live (no ancestor
+ * revoked, every principal active and within its end date) and the target in `aud`.
+ * @throws Unavailable when the view cannot be proven fresh (fail closed).
+ */
+export async function authenticate (deps: CheckDeps, token: string | undefined, target: Target): Promise<Decision> {
   const now = deps.clock.now()
   if (deps.freshness !== undefined) {
     // Fail closed: a view that cannot be proven current might be missing a cut-off.
@@ -60,13 +70,16 @@ export async function checkAccess (deps: CheckDeps, token: string | undefined, t
     }
     deps.verified.add(token, claims)
   }
-  const refuse = (refusal: InvalidToken | InsufficientScope): Decision => ({ allowed: false, refusal, claims })
   const cut = deps.view.check(claims.jti, claims.lineage, now)
-  if (cut !== undefined) return refuse(new InvalidToken(`chain cut off: ${cut.message}`, 'ERR_TOKEN_CUT_OFF'))
-  if (!claims.aud.includes(target.name)) return refuse(new InsufficientScope(`the token's audience does not include ${target.name}`))
-  const needed = `${target.name}:${request.action}`
-  if (!hasScope(claims.scope, target.name, needed)) return refuse(new InsufficientScope(`scope ${needed} is required`))
-  const policy = policyRefusal(target.policy, { ...request, depth: claims.lineage.depth, principals: claims.lineage.principals, actor: actorsOf(claims.act)[0] })
-  if (policy !== undefined) return refuse(new InsufficientScope(policy))
+  if (cut !== undefined) return { allowed: false, refusal: new InvalidToken(`chain cut off: ${cut.message}`, 'ERR_TOKEN_CUT_OFF'), claims }
+  if (!claims.aud.includes(target.name)) return { allowed: false, refusal: new InsufficientScope(`the token's audience does not include ${target.name}`), claims }
   return { allowed: true, claims }
+}
+
+/** The action half of a check: the scope `<target>:<action>`, then the target's policy. */
+export function authorize (claims: AccessClaims, target: Target, request: Omit<PolicyRequest, 'depth' | 'principals' | 'actor'>): InsufficientScope | undefined {
+  const needed = `${target.name}:${request.action}`
+  if (!hasScope(claims.scope, target.name, needed)) return new InsufficientScope(`scope ${needed} is required`)
+  const policy = policyRefusal(target.policy, { ...request, depth: claims.lineage.depth, principals: claims.lineage.principals, actor: actorsOf(claims.act)[0] })
+  return policy === undefined ? undefined : new InsufficientScope(policy)
 }

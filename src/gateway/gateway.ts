@@ -1,4 +1,6 @@
 import { createServer, type RequestListener, type Server } from 'node:http'
+import type { Server as NetServer } from 'node:net'
+import type { SecureContext } from 'node:tls'
 import type { Logger } from '../log.js'
 import type { Db } from '../storage/db.js'
 import type { AuditLog } from '../audit/audit-log.js'
@@ -6,6 +8,7 @@ import type { Metrics } from '../metrics.js'
 import type { CheckDeps } from './check.js'
 import { createHttpGateway } from './http/proxy.js'
 import { TargetDirectory } from './targets.js'
+import { createPgGateway, type PgGateway } from './pg/server.js'
 
 export interface GatewayOptions extends CheckDeps {
   db: Db
@@ -15,12 +18,16 @@ export interface GatewayOptions extends CheckDeps {
   metrics: Metrics
   /** What `/_lineage/readyz` reports. */
   ready: () => { ready: boolean, detail: Record<string, unknown> }
+  /** TLS for the PostgreSQL listener's SSLRequest. */
+  tls?: SecureContext
 }
 
 export interface Gateway {
   httpServer: Server
+  pgServer: NetServer
+  pg: PgGateway
   targets: TargetDirectory
-  stop: () => void
+  stop: () => Promise<void>
 }
 
 const badRequest = (message: string): string => {
@@ -40,6 +47,7 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   })
   const offReset = opts.view.onReset(() => { targets.load().catch((err) => opts.log.error({ err }, 'reloading targets failed')) })
   const http = createHttpGateway({ ...opts, targets })
+  const pg = await createPgGateway({ ...opts, targets })
   // The gateway's own endpoints live under `/_lineage/`: no target name starts with `_`.
   const own: RequestListener = (req, res) => {
     const send = (status: number, type: string, body: string): void => { res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body) }
@@ -67,11 +75,14 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   })
   return {
     httpServer,
+    pgServer: pg.server,
+    pg,
     targets,
-    stop: () => {
+    stop: async () => {
       offChange()
       offReset()
       http.close()
+      await pg.stop()
     }
   }
 }

@@ -54,6 +54,14 @@ export function globMatch (pattern: string, value: string): boolean {
   return re.test(value)
 }
 
+/** A `tables` pattern against a table as a statement names it: `payroll` also matches `public.payroll`, and the reverse. */
+function tableMatch (pattern: string, table: string): boolean {
+  if (globMatch(pattern, table)) return true
+  const dot = table.lastIndexOf('.')
+  return (dot >= 0 && !pattern.includes('.') && globMatch(pattern, table.slice(dot + 1))) ||
+    (dot < 0 && pattern.includes('.') && globMatch(pattern, `public.${table}`))
+}
+
 function stringList (v: unknown, where: string): string[] {
   if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== 'string' || x.length === 0 || x.length > 256)) {
     throw new InvalidInput(`${where} must be a non-empty array of strings`)
@@ -115,7 +123,7 @@ function matches (rule: Rule, q: PolicyRequest): boolean {
   if (rule.actors !== undefined && (q.actor === undefined || !rule.actors.some((g) => globMatch(g, q.actor as string)))) return false
   if (rule.methods !== undefined && (q.method === undefined || !rule.methods.some((m) => m.toUpperCase() === q.method))) return false
   if (rule.paths !== undefined && (q.path === undefined || !rule.paths.some((g) => globMatch(g, q.path as string)))) return false
-  if (rule.tables !== undefined && (q.tables === undefined || !q.tables.some((t) => rule.tables?.some((g) => globMatch(g, t))))) return false
+  if (rule.tables !== undefined && (q.tables === undefined || !q.tables.some((t) => rule.tables?.some((g) => tableMatch(g, t))))) return false
   if (rule.statements !== undefined && (q.statements === undefined || !q.statements.some((s) => rule.statements?.includes(s)))) return false
   if (rule.commands !== undefined && (q.command === undefined || !rule.commands.some((g) => globMatch(g, q.command as string)))) return false
   return true
@@ -129,4 +137,11 @@ export function policyRefusal (policy: Policy, q: PolicyRequest): string | undef
     return `denied by policy${rule.reason !== undefined ? `: ${rule.reason}` : ''}`
   }
   return undefined
+}
+
+/** The mask rules (postgres) whose conditions hold for `q`, in policy order. */
+export function maskRules (policy: Policy, q: PolicyRequest): Array<Extract<Rule, { effect: 'mask' }>> {
+  const out: Array<Extract<Rule, { effect: 'mask' }>> = []
+  for (const rule of policy.rules) if (rule.effect === 'mask' && matches(rule, q)) out.push(rule)
+  return out
 }

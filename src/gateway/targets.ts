@@ -14,6 +14,8 @@ export interface Target {
   /** Headers added to every upstream request: the upstream credential lives here. */
   headers: Record<string, string>
   policy: Policy
+  /** postgres: record each statement's text, or only its fingerprint. */
+  auditStatements: 'text' | 'fingerprint'
 }
 
 /** A target as the admin API shows it: no header values, no password in the upstream. */
@@ -23,11 +25,12 @@ export interface TargetView {
   upstream: string
   header_names: string[]
   policy: Policy
+  audit_statements: 'text' | 'fingerprint'
   created_at: string
   updated_at: string
 }
 
-interface TargetRow { name: string, kind: TargetKind, upstream: string, headers: Record<string, string>, policy: Policy, created_at: Date, updated_at: Date }
+interface TargetRow { name: string, kind: TargetKind, upstream: string, headers: Record<string, string>, policy: Policy, audit_statements: 'text' | 'fingerprint', created_at: Date, updated_at: Date }
 
 const protocols: Record<TargetKind, string[]> = { http: ['http:', 'https:'], postgres: ['postgres:', 'postgresql:'], ssh: ['ssh:'] }
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/
@@ -65,7 +68,14 @@ export function parseTarget (name: string, body: Record<string, unknown>): Omit<
   if (!isTargetName(name)) throw new InvalidInput('name must be 1-63 characters: lowercase letters, digits, _ . -')
   const kind = body.kind
   if (kind !== 'http' && kind !== 'postgres' && kind !== 'ssh') throw new InvalidInput('kind must be http, postgres or ssh')
-  return { name, kind, upstream: checkUpstream(kind, body.upstream), headers: checkHeaders(kind, body.headers), policy: parsePolicy(body.policy) }
+  return { name, kind, upstream: checkUpstream(kind, body.upstream), headers: checkHeaders(kind, body.headers), policy: parsePolicy(body.policy), auditStatements: checkAuditStatements(kind, body.audit_statements) }
+}
+
+function checkAuditStatements (kind: TargetKind, raw: unknown): 'text' | 'fingerprint' {
+  if (raw === undefined || raw === null) return 'text'
+  if (raw !== 'text' && raw !== 'fingerprint') throw new InvalidInput('audit_statements must be text or fingerprint')
+  if (kind !== 'postgres' && raw !== 'text') throw new InvalidInput('audit_statements is for postgres targets')
+  return raw
 }
 
 function withoutPassword (upstream: string): string {
@@ -81,16 +91,17 @@ function present (r: TargetRow): TargetView {
     upstream: withoutPassword(r.upstream),
     header_names: Object.keys(r.headers).sort(),
     policy: r.policy,
+    audit_statements: r.audit_statements,
     created_at: r.created_at.toISOString(),
     updated_at: r.updated_at.toISOString()
   }
 }
 
-export function toTarget (r: Pick<TargetRow, 'name' | 'kind' | 'upstream' | 'headers' | 'policy'>): Target {
-  return { name: r.name, kind: r.kind, upstream: new URL(r.upstream), headers: r.headers, policy: r.policy }
+export function toTarget (r: Pick<TargetRow, 'name' | 'kind' | 'upstream' | 'headers' | 'policy' | 'audit_statements'>): Target {
+  return { name: r.name, kind: r.kind, upstream: new URL(r.upstream), headers: r.headers, policy: r.policy, auditStatements: r.audit_statements }
 }
 
-const columns = 'name, kind, upstream, headers, policy, created_at, updated_at'
+const columns = 'name, kind, upstream, headers, policy, audit_statements, created_at, updated_at'
 
 async function write (db: Db, sql: string, params: unknown[], name: string): Promise<TargetRow | undefined> {
   return await db.tx(async (q) => {
@@ -104,8 +115,8 @@ async function write (db: Db, sql: string, params: unknown[], name: string): Pro
 export async function createTarget (db: Db, body: Record<string, unknown>): Promise<TargetView> {
   if (typeof body.name !== 'string') throw new InvalidInput('name is required')
   const t = parseTarget(body.name, body)
-  const row = await write(db, `INSERT INTO targets (name, kind, upstream, headers, policy) VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (name) DO NOTHING RETURNING ${columns}`, [t.name, t.kind, t.upstream.toString(), JSON.stringify(t.headers), JSON.stringify(t.policy)], t.name)
+  const row = await write(db, `INSERT INTO targets (name, kind, upstream, headers, policy, audit_statements) VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (name) DO NOTHING RETURNING ${columns}`, [t.name, t.kind, t.upstream.toString(), JSON.stringify(t.headers), JSON.stringify(t.policy), t.auditStatements], t.name)
   if (row === undefined) throw new Conflict(`target ${t.name} already exists`)
   return present(row)
 }
@@ -114,8 +125,8 @@ export async function createTarget (db: Db, body: Record<string, unknown>): Prom
 export async function replaceTarget (db: Db, name: string, body: Record<string, unknown>): Promise<TargetView> {
   if (body.name !== undefined && body.name !== name) throw new InvalidInput('name cannot be changed')
   const t = parseTarget(name, body)
-  const row = await write(db, `UPDATE targets SET kind = $2, upstream = $3, headers = $4, policy = $5, updated_at = now() WHERE name = $1 RETURNING ${columns}`,
-    [name, t.kind, t.upstream.toString(), JSON.stringify(t.headers), JSON.stringify(t.policy)], name)
+  const row = await write(db, `UPDATE targets SET kind = $2, upstream = $3, headers = $4, policy = $5, audit_statements = $6, updated_at = now() WHERE name = $1 RETURNING ${columns}`,
+    [name, t.kind, t.upstream.toString(), JSON.stringify(t.headers), JSON.stringify(t.policy), t.auditStatements], name)
   if (row === undefined) throw new NotFound(`target ${name} not found`)
   return present(row)
 }

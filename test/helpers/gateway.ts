@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { SecureContext } from 'node:tls'
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js'
 import { silentLogger } from '../../src/log.js'
 import type { TestBroker } from './broker.js'
@@ -50,21 +51,23 @@ export async function startUpstream (): Promise<Upstream> {
 }
 
 /** A gateway sharing the test broker's view, keys and cache, listening on port 0. */
-export async function startTestGateway (b: TestBroker, opts: { upstreamTimeoutMs?: number, freshAt?: () => number } = {}): Promise<{ url: string, gateway: Gateway, close: () => Promise<void> }> {
+export async function startTestGateway (b: TestBroker, opts: { upstreamTimeoutMs?: number, freshAt?: () => number, tls?: SecureContext } = {}): Promise<{ url: string, pgPort: number, gateway: Gateway, close: () => Promise<void> }> {
   const ctx = b.broker.ctx
   const gateway = await createGateway({
     db: ctx.db, log: silentLogger(), view: ctx.view, verified: ctx.verified, issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth,
     keys: (kid) => ctx.keys().verifiers.get(kid), upstreamTimeoutMs: opts.upstreamTimeoutMs,
-    freshness: { freshAt: opts.freshAt ?? (() => ctx.sync.freshAt()), maxStalenessMs: 5000 }, audit: ctx.audit, metrics: ctx.metrics, ready: () => ({ ready: true, detail: {} })
+    freshness: { freshAt: opts.freshAt ?? (() => ctx.sync.freshAt()), maxStalenessMs: 5000 }, audit: ctx.audit, metrics: ctx.metrics, ready: () => ({ ready: true, detail: {} }), tls: opts.tls
   })
   await new Promise<void>((resolve) => gateway.httpServer.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => gateway.pgServer.listen(0, '127.0.0.1', resolve))
   return {
     url: `http://127.0.0.1:${(gateway.httpServer.address() as AddressInfo).port}`,
+    pgPort: (gateway.pgServer.address() as AddressInfo).port,
     gateway,
     close: async () => {
       gateway.httpServer.closeAllConnections()
       await new Promise<void>((resolve) => gateway.httpServer.close(() => resolve()))
-      gateway.stop()
+      await gateway.stop()
     }
   }
 }

@@ -1,0 +1,38 @@
+import pg from 'pg'
+import type { ColumnName } from './mask.js'
+
+const ttlMs = 30_000
+
+/**
+ * Table and column names by table OID and attribute number, read from an upstream's catalog
+ * with the target's credentials, for masking (RowDescription names columns only by number).
+ * Entries expire after 30 s: a table dropped and re-created gets a new OID anyway.
+ */
+export class Catalog {
+  private readonly pool: pg.Pool
+  private readonly tables = new Map<number, { at: number, columns: Map<number, ColumnName> }>()
+
+  constructor (upstream: URL) {
+    this.pool = new pg.Pool({ connectionString: upstream.toString(), max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 5000 })
+    this.pool.on('error', () => {})
+  }
+
+  /** The names of `(tableOid, column)` pairs; answers from memory when it can. */
+  async resolve (oids: number[]): Promise<(oid: number, column: number) => ColumnName | undefined> {
+    const now = Date.now()
+    const missing = [...new Set(oids)].filter((o) => o !== 0 && !((this.tables.get(o)?.at ?? -Infinity) > now - ttlMs))
+    if (missing.length > 0) {
+      const { rows } = await this.pool.query<{ oid: string, schema: string, table: string, attnum: number, column: string }>(
+        `SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS table, a.attnum, a.attname AS column
+           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0`, [missing])
+      for (const o of missing) this.tables.set(o, { at: now, columns: new Map() })
+      for (const r of rows) this.tables.get(Number(r.oid))?.columns.set(r.attnum, { schema: r.schema, table: r.table, column: r.column })
+    }
+    return (oid, column) => this.tables.get(oid)?.columns.get(column)
+  }
+
+  async close (): Promise<void> {
+    await this.pool.end().catch(() => {})
+  }
+}

@@ -1,0 +1,405 @@
+import { createHash } from 'node:crypto'
+import { fingerprintSync, loadModule, parseSync } from 'libpg-query'
+
+export type StatementClass = 'read' | 'write' | 'ddl' | 'admin'
+
+/** What a query text does, as the PostgreSQL gateway's scope and policy checks need it. */
+export interface Classification {
+  /** The strongest class among the statements (read < write < ddl < admin). */
+  class: StatementClass
+  /** Policy statement shapes present: 'delete_without_where' | 'update_without_where' | 'truncate' | 'drop'. */
+  statements: string[]
+  /**
+   * Every relation the text names (FROM, JOIN, statement targets, COPY, TRUNCATE, DROP TABLE, CTE bodies,
+   * subqueries, LOCK…) as PostgreSQL folded it, `schema.table` when schema-qualified else `table`;
+   * names that resolve to a CTE in scope are left out; deduplicated.
+   */
+  tables: string[]
+  /** Set when the text contains COPY: direction ('from' if any COPY reads) and whether it uses STDIN/STDOUT (true only if every COPY does). */
+  copy?: { direction: 'to' | 'from', stdio: boolean }
+  /** Number of statements in the text (0 for an empty query; 1 for text that cannot be read). */
+  count: number
+  /** Why the class is admin when it is not obvious (unparsable text, unknown statement kind, a named function). */
+  reason?: string
+}
+
+type Obj = Record<string, unknown>
+const read = 0
+const write = 1
+const ddl = 2
+const admin = 3
+const classNames: StatementClass[] = ['read', 'write', 'ddl', 'admin']
+
+// Function lists. Names match on their last component, case-insensitively, whatever the schema:
+// dblink and adminpack install into any schema, and a same-named user function only makes us stricter.
+
+/**
+ * A call anywhere (WHERE, VALUES, a DEFAULT, a CTE, a view body) makes the text admin: these act on
+ * the server, its files or other sessions, change the session's identity (`set_config('role', …)`),
+ * or run SQL text the classifier never sees (`query_to_xml`, `ts_stat`, `dblink`).
+ */
+const adminFunctions = new Set([
+  'set_config', 'pg_terminate_backend', 'pg_cancel_backend', 'pg_signal_backend', 'pg_reload_conf',
+  'pg_rotate_logfile', 'pg_rotate_logfile_old', 'pg_stat_file', 'pg_logdir_ls', 'lo_import', 'lo_export',
+  'pg_promote', 'pg_switch_wal', 'pg_switch_xlog', 'pg_start_backup', 'pg_stop_backup',
+  'pg_drop_replication_slot', 'pg_replication_slot_advance', 'pg_sync_replication_slots',
+  'pg_log_backend_memory_contexts', 'pg_log_standby_snapshot', 'pg_import_system_collations',
+  'pg_stat_statements_reset', 'pg_truncate_visibility_map', 'pg_nextoid', 'ts_stat', 'ts_rewrite'
+])
+const adminFunctionPrefixes = [
+  'dblink', 'pg_read_', 'pg_ls_', 'pg_file_', 'pg_stat_reset', 'pg_create_', 'pg_copy_', 'pg_logical_',
+  'pg_replication_origin_', 'pg_wal_replay_', 'pg_backup_', 'pg_restore_', 'pg_clear_', 'pg_set_',
+  'binary_upgrade_', 'query_to_xml', 'table_to_xml', 'cursor_to_xml', 'schema_to_xml', 'database_to_xml'
+]
+/** A call makes the text at least write: these change data (sequences, large objects) or take advisory locks or notify. */
+const writeFunctions = new Set([
+  'nextval', 'setval', 'pg_notify', 'lo_create', 'lo_creat', 'lo_from_bytea', 'lo_put', 'lo_unlink',
+  'lowrite', 'lo_truncate', 'lo_truncate64', 'lo_open'
+])
+const writeFunctionPrefixes = ['pg_advisory_', 'pg_try_advisory_']
+
+/**
+ * Settings any SET/RESET of which is admin: they change who the session is, switch off triggers, or
+ * change how the server reads SQL text, so that it would no longer read it as this parser does
+ * (with `standard_conforming_strings` off, `SELECT 'a\', '; DROP TABLE x; --'` runs the DROP).
+ */
+const privilegedSettings = new Set(['role', 'session_authorization', 'session_replication_role',
+  'standard_conforming_strings', 'backslash_quote'])
+/** Client encodings in which the text means what it means in UTF-8 to the parser; others may hide a quote in a multibyte character. */
+const safeEncodings = new Set(['utf8', 'utf-8', 'unicode'])
+/** `SET TRANSACTION …` and `SET SESSION CHARACTERISTICS AS TRANSACTION …` (VAR_SET_MULTI forms). */
+const transactionSettings = new Set(['transaction', 'session characteristics', 'transaction snapshot'])
+const readTransactionKinds = new Set(['TRANS_STMT_BEGIN', 'TRANS_STMT_START', 'TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK',
+  'TRANS_STMT_SAVEPOINT', 'TRANS_STMT_RELEASE', 'TRANS_STMT_ROLLBACK_TO'])
+/** Object types whose CREATE/ALTER/DROP/RENAME is server administration rather than schema work. */
+const adminObjectTypes = new Set(['OBJECT_DATABASE', 'OBJECT_ROLE', 'OBJECT_TABLESPACE', 'OBJECT_EXTENSION',
+  'OBJECT_LANGUAGE', 'OBJECT_EVENT_TRIGGER', 'OBJECT_FDW', 'OBJECT_FOREIGN_SERVER', 'OBJECT_USER_MAPPING',
+  'OBJECT_PUBLICATION', 'OBJECT_PUBLICATION_NAMESPACE', 'OBJECT_PUBLICATION_REL', 'OBJECT_SUBSCRIPTION',
+  'OBJECT_ACCESS_METHOD', 'OBJECT_TRANSFORM', 'OBJECT_CAST'])
+/** Object types named by a bare name list (DROP, COMMENT) that are relations, and those that hang off one (last name is theirs). */
+const relationObjectTypes = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE'])
+const onRelationObjectTypes = new Set(['OBJECT_COLUMN', 'OBJECT_POLICY', 'OBJECT_RULE', 'OBJECT_TRIGGER', 'OBJECT_TABCONSTRAINT'])
+
+interface Scope { names: string[], up: Scope | undefined }
+interface Frame { v: unknown, scope: Scope | undefined, live: boolean }
+
+/** One classification in progress; `live` is false under a plain EXPLAIN, whose statement is planned but never run. */
+class Walk {
+  rank = read
+  reason: string | undefined
+  shapes = new Set<string>()
+  tables = new Set<string>()
+  copy: Classification['copy']
+  private readonly stack: Frame[] = []
+
+  raise (rank: number, reason?: string): void {
+    if (rank > this.rank) this.rank = rank
+    if (rank === admin && this.reason === undefined && reason !== undefined) this.reason = reason
+  }
+
+  /** Walks one statement iteratively, so no nesting depth can overflow the JavaScript stack. */
+  statement (stmt: unknown): void {
+    const kind = isObj(stmt) ? Object.keys(stmt)[0] : undefined
+    if (kind === undefined || !Object.hasOwn(statementRules, kind)) this.raise(admin, `unknown statement kind ${kind ?? '(none)'}`)
+    this.stack.push({ v: stmt, scope: undefined, live: true })
+    for (let f = this.stack.pop(); f !== undefined; f = this.stack.pop()) {
+      const mark = this.stack.length
+      if (Array.isArray(f.v)) for (const item of f.v) this.stack.push({ v: item, scope: f.scope, live: f.live })
+      else if (isObj(f.v)) this.object(f.v, f.scope, f.live)
+      // Children were pushed in text order; reverse them so they are visited in it and the first reason is the first in the text.
+      reverseFrom(this.stack, mark)
+    }
+  }
+
+  /** Fields start lower-case; an upper-case key is a node kind wrapping its fields (`{ "SelectStmt": {…} }`). */
+  private object (o: Obj, outer: Scope | undefined, live: boolean): void {
+    const scope = isObj(o.withClause) ? this.withClause(o.withClause, outer, live) : outer
+    for (const key in o) {
+      const v = o[key]
+      if (v === null || typeof v !== 'object' || key === 'withClause') continue
+      const first = key.charCodeAt(0)
+      if (first >= 65 && first <= 90) { this.node(key, v as Obj, scope, live); continue }
+      if (key === 'lockingClause') {
+        // FOR UPDATE/SHARE takes row locks; its `lockedRels` are FROM aliases, not relations.
+        if (live && Array.isArray(v) && v.length > 0) this.raise(write)
+        continue
+      }
+      if (key === 'intoClause' && live) this.raise(ddl) // SELECT … INTO creates a table
+      if (key === 'funccall') this.func(v as Obj, live) // CALL's bare FuncCall
+      // A bare RangeVar is a statement's own target (INSERT/UPDATE/DELETE/MERGE/COPY/INTO/DDL), which never resolves to a CTE.
+      if (typeof (v as Obj).relname === 'string') this.table(v as Obj, undefined)
+      this.stack.push({ v, scope, live })
+    }
+  }
+
+  private node (kind: string, body: Obj, scope: Scope | undefined, live: boolean): void {
+    if (kind === 'RangeVar') return this.table(body, scope)
+    if (kind === 'FuncCall') this.func(body, live)
+    let childrenLive = live
+    if (kind.endsWith('Stmt')) {
+      const rule = Object.hasOwn(statementRules, kind) ? statementRules[kind] : undefined
+      if (rule === undefined) this.raise(admin, `unknown statement kind ${kind}`)
+      else if (live) childrenLive = (typeof rule === 'number' ? this.raise(rule) : rule(body, this)) ?? true
+    } else if (kind === 'AlterTableCmd' && live) {
+      if (body.subtype === 'AT_ChangeOwner') this.raise(admin)
+      if (body.subtype === 'AT_DropColumn') this.shapes.add('drop')
+    }
+    this.stack.push({ v: body, scope, live: childrenLive })
+  }
+
+  /** CTE names shadow unqualified relations in the statement and, for RECURSIVE or later siblings, in CTE bodies. */
+  private withClause (w: Obj, outer: Scope | undefined, live: boolean): Scope {
+    const ctes = Array.isArray(w.ctes) ? w.ctes : []
+    const names = ctes.map((c) => (isObj(c) && isObj(c.CommonTableExpr) ? String(c.CommonTableExpr.ctename) : ''))
+    ctes.forEach((c, i) => {
+      this.stack.push({ v: c, scope: { names: w.recursive === true ? names : names.slice(0, i), up: outer }, live })
+    })
+    return { names, up: outer }
+  }
+
+  addTable (name: string): void { this.tables.add(name) }
+
+  private table (rv: Obj, scope: Scope | undefined): void {
+    const rel = String(rv.relname)
+    if (typeof rv.schemaname === 'string') return this.addTable(`${rv.schemaname}.${rel}`)
+    for (let s = scope; s !== undefined; s = s.up) if (s.names.includes(rel)) return
+    this.addTable(rel)
+  }
+
+  private func (call: Obj, live: boolean): void {
+    const parts = Array.isArray(call.funcname) ? call.funcname : []
+    const last = parts[parts.length - 1]
+    const name = isObj(last) && isObj(last.String) ? String(last.String.sval).toLowerCase() : ''
+    if (adminFunctions.has(name) || adminFunctionPrefixes.some((p) => name.startsWith(p))) this.raise(admin, `calls ${name}`)
+    else if (live && (writeFunctions.has(name) || writeFunctionPrefixes.some((p) => name.startsWith(p)))) this.raise(write)
+  }
+}
+
+/** A statement kind's class, or a function that records its class and shapes and says whether its children run. */
+type Rule = number | ((body: Obj, w: Walk) => boolean | undefined)
+
+/** A statement that writes: the target table must not be a system catalog (`UPDATE pg_settings` is `set_config`). */
+function dml (shape?: string): Rule {
+  return (body, w) => {
+    w.raise(write)
+    const rel = isObj(body.relation) ? body.relation : {}
+    if (rel.schemaname === 'pg_catalog' || (rel.schemaname === undefined && String(rel.relname).startsWith('pg_'))) {
+      w.raise(admin, `writes system catalog ${String(rel.relname)}`)
+    }
+    if (shape !== undefined && body.whereClause === undefined) w.shapes.add(shape)
+    return undefined
+  }
+}
+
+/** DDL on an object type that may be server administration; names relations given as bare name lists. */
+function objectDdl (typeField: string, objectsField: string, drop: boolean): Rule {
+  return (body, w) => {
+    const type = String(body[typeField])
+    w.raise(adminObjectTypes.has(type) ? admin : ddl)
+    if (drop) w.shapes.add('drop')
+    const objects = drop ? body[objectsField] : [body[objectsField]]
+    for (const o of Array.isArray(objects) ? objects : []) {
+      const items = isObj(o) && isObj(o.List) && Array.isArray(o.List.items) ? o.List.items : []
+      const names = items.map((i) => (isObj(i) && isObj(i.String) ? String(i.String.sval) : ''))
+      if (onRelationObjectTypes.has(type)) names.pop()
+      if (names.length > 0 && (relationObjectTypes.has(type) || onRelationObjectTypes.has(type))) w.addTable(names.slice(-2).join('.'))
+    }
+    return undefined
+  }
+}
+
+/** EXPLAIN runs its statement only with ANALYZE; any ANALYZE option not plainly false counts (PostgreSQL's `parse_bool`). */
+function explain (body: Obj): boolean {
+  const options = Array.isArray(body.options) ? body.options : []
+  return options.some((o) => {
+    const d = isObj(o) && isObj(o.DefElem) ? o.DefElem : undefined
+    if (d === undefined || String(d.defname).toLowerCase() !== 'analyze') return false
+    if (d.arg === undefined) return true
+    const arg = d.arg as Obj
+    if (isObj(arg.Integer)) return arg.Integer.ival !== undefined && arg.Integer.ival !== 0
+    if (isObj(arg.Boolean)) return arg.Boolean.boolval === true
+    const s = isObj(arg.String) ? String(arg.String.sval).toLowerCase() : ''
+    return !['f', 'fa', 'fal', 'fals', 'false', 'n', 'no', 'of', 'off', '0'].includes(s)
+  })
+}
+
+function copy (body: Obj, w: Walk): undefined {
+  const from = body.is_from === true
+  const stdio = body.is_program !== true && body.filename === undefined
+  if (!stdio) w.raise(admin, 'COPY to or from a server file or program')
+  else if (from) w.raise(write)
+  // Several COPYs in one text: 'from' if any reads client data, stdio only if all do.
+  w.copy = { direction: from || w.copy?.direction === 'from' ? 'from' : 'to', stdio: stdio && (w.copy?.stdio ?? true) }
+  return undefined
+}
+
+function variableSet (body: Obj, w: Walk): undefined {
+  const name = String(body.name ?? '').toLowerCase() // setting names are case-insensitive, even quoted
+  switch (body.kind) {
+    case 'VAR_RESET_ALL':
+      w.raise(admin, 'RESET ALL also resets the role')
+      break
+    case 'VAR_SET_MULTI':
+      if (!transactionSettings.has(name)) w.raise(admin, `unknown SET form ${name}`)
+      break
+    case 'VAR_SET_VALUE': case 'VAR_SET_DEFAULT': case 'VAR_SET_CURRENT': case 'VAR_RESET':
+      if (privilegedSettings.has(name)) w.raise(admin, `sets ${name}`)
+      else if (name === 'client_encoding' && !(body.kind === 'VAR_SET_VALUE' && safeEncodings.has(constant(body.args)))) {
+        w.raise(admin, 'changes the client encoding away from UTF8')
+      }
+      // Custom settings often carry a row-level-security tenant (`current_setting('app.tenant')`).
+      else if (name.includes('.')) w.raise(admin, `sets custom setting ${name}`)
+      break
+    default:
+      w.raise(admin, `unknown SET kind ${String(body.kind)}`)
+  }
+  return undefined
+}
+
+const statementRules: Record<string, Rule | undefined> = {
+  SelectStmt: read, ReturnStmt: read, VariableShowStmt: read, DeclareCursorStmt: read, FetchStmt: read, ClosePortalStmt: read,
+  ListenStmt: read, UnlistenStmt: read, DeallocateStmt: read, ConstraintsSetStmt: read, PrepareStmt: read,
+  ExplainStmt: (body) => explain(body),
+  TransactionStmt: (body, w) => { if (!readTransactionKinds.has(String(body.kind))) w.raise(admin); return undefined },
+  DiscardStmt: (body, w) => { if (body.target === 'DISCARD_ALL') w.raise(admin, 'DISCARD ALL also resets the session authorization'); return undefined },
+  VariableSetStmt: variableSet,
+  CopyStmt: copy,
+  InsertStmt: dml(), UpdateStmt: dml('update_without_where'), DeleteStmt: dml('delete_without_where'), MergeStmt: dml(),
+  NotifyStmt: write, LockStmt: write,
+  CreateStmt: ddl, CreateForeignTableStmt: ddl, AlterTableStmt: ddl, ReplicaIdentityStmt: ddl, AlterDomainStmt: ddl,
+  DefineStmt: ddl, CreateDomainStmt: ddl, CompositeTypeStmt: ddl, CreateEnumStmt: ddl, CreateRangeStmt: ddl, AlterEnumStmt: ddl,
+  AlterTypeStmt: ddl, ViewStmt: ddl, IndexStmt: ddl, CreateSeqStmt: ddl, AlterSeqStmt: ddl, CreateTableAsStmt: ddl,
+  RefreshMatViewStmt: ddl, CreateFunctionStmt: ddl, AlterFunctionStmt: ddl, CreateTrigStmt: ddl, RuleStmt: ddl,
+  CreatePolicyStmt: ddl, AlterPolicyStmt: ddl, CreateStatsStmt: ddl, AlterStatsStmt: ddl, CreateConversionStmt: ddl,
+  CreateOpClassStmt: ddl, CreateOpFamilyStmt: ddl, AlterOpFamilyStmt: ddl, AlterOperatorStmt: ddl, AlterCollationStmt: ddl,
+  AlterTSDictionaryStmt: ddl, AlterTSConfigurationStmt: ddl,
+  TruncateStmt: (_, w) => { w.raise(ddl); w.shapes.add('truncate'); return undefined },
+  CreateSchemaStmt: (body, w) => { w.raise(body.authrole === undefined ? ddl : admin); return undefined },
+  DropStmt: objectDdl('removeType', 'objects', true),
+  CommentStmt: objectDdl('objtype', 'object', false),
+  RenameStmt: objectDdl('renameType', 'object', false),
+  AlterObjectSchemaStmt: objectDdl('objectType', 'object', false),
+  DropdbStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
+  DropRoleStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
+  DropTableSpaceStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
+  DropUserMappingStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
+  DropSubscriptionStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
+  DropOwnedStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
+  DoStmt: admin, CallStmt: admin, ExecuteStmt: admin, GrantStmt: admin, GrantRoleStmt: admin, AlterDefaultPrivilegesStmt: admin,
+  CreateRoleStmt: admin, AlterRoleStmt: admin, AlterRoleSetStmt: admin, AlterSystemStmt: admin, VacuumStmt: admin,
+  ClusterStmt: admin, ReindexStmt: admin, CheckPointStmt: admin, LoadStmt: admin, CreateExtensionStmt: admin,
+  AlterExtensionStmt: admin, AlterExtensionContentsStmt: admin, CreatedbStmt: admin, AlterDatabaseStmt: admin,
+  AlterDatabaseRefreshCollStmt: admin, AlterDatabaseSetStmt: admin, AlterOwnerStmt: admin, CreatePLangStmt: admin,
+  SecLabelStmt: admin, CreateTableSpaceStmt: admin, AlterTableSpaceOptionsStmt: admin, AlterTableMoveAllStmt: admin,
+  CreateFdwStmt: admin, AlterFdwStmt: admin, CreateForeignServerStmt: admin, AlterForeignServerStmt: admin,
+  CreateUserMappingStmt: admin, AlterUserMappingStmt: admin, ImportForeignSchemaStmt: admin, CreateAmStmt: admin,
+  CreateEventTrigStmt: admin, AlterEventTrigStmt: admin, ReassignOwnedStmt: admin, CreatePublicationStmt: admin,
+  AlterPublicationStmt: admin, CreateSubscriptionStmt: admin, AlterSubscriptionStmt: admin, CreateCastStmt: admin,
+  CreateTransformStmt: admin, AlterObjectDependsStmt: admin
+}
+
+/** The lower-cased text of a one-element list of string constants, else ''. */
+function constant (args: unknown): string {
+  const a = Array.isArray(args) && args.length === 1 && isObj(args[0]) ? args[0].A_Const : undefined
+  return isObj(a) && isObj(a.sval) ? String(a.sval.sval).toLowerCase() : ''
+}
+
+function reverseFrom (a: unknown[], start: number): void {
+  for (let i = start, j = a.length - 1; i < j; i++, j--) [a[i], a[j]] = [a[j], a[i]]
+}
+
+function isObj (v: unknown): v is Obj { return v !== null && typeof v === 'object' && !Array.isArray(v) }
+
+function freeze (c: Classification): Classification {
+  Object.freeze(c.statements)
+  Object.freeze(c.tables)
+  if (c.copy !== undefined) Object.freeze(c.copy)
+  return Object.freeze(c)
+}
+
+/** Text that cannot be read counts as one statement, so that nobody mistakes it for an empty query. */
+function refuse (reason: string): Classification {
+  return freeze({ class: 'admin', statements: [], tables: [], count: 1, reason })
+}
+
+function analyse (sql: string): Classification {
+  // The parser reads a C string: text after a NUL would never be seen, so refuse rather than guess.
+  if (sql.includes('\0')) return refuse('contains a NUL character')
+  // The parser refuses only the empty string; blanks and comments parse to no statement (PostgreSQL's blanks, not JavaScript's).
+  if (sql === '') return freeze({ class: 'read', statements: [], tables: [], count: 0 })
+  let stmts: unknown[]
+  try {
+    stmts = parseSync(sql).stmts ?? []
+  } catch (err) {
+    return refuse(`unparsable: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}`)
+  }
+  const w = new Walk()
+  try {
+    for (const s of stmts) w.statement(isObj(s) ? s.stmt : undefined)
+  } catch (err) {
+    return refuse(`unclassifiable: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}`)
+  }
+  const c: Classification = { class: classNames[w.rank], statements: [...w.shapes], tables: [...w.tables], count: stmts.length }
+  if (w.copy !== undefined) c.copy = w.copy
+  if (w.rank === admin && w.reason !== undefined) c.reason = w.reason
+  return freeze(c)
+}
+
+// Results by exact text, least recently used first. Long texts are not kept, so the cache stays small.
+const maxEntries = 10_000
+const maxCachedLength = 16 * 1024
+const maxCachedChars = 8 * 1024 * 1024
+const cache = new Map<string, Classification>()
+let cachedChars = 0
+let loaded: Promise<void> | undefined
+let ready = false
+
+/** Loads the parser (WebAssembly) once; await it before `classify` or `fingerprint`. */
+export async function loadClassifier (): Promise<void> {
+  loaded ??= loadModule().then(() => { ready = true })
+  await loaded
+}
+
+function assertReady (): void {
+  if (!ready) throw new TypeError('await loadClassifier() before classifying statements')
+}
+
+/**
+ * Classifies a query text (one or more statements; `$n` parameters allowed, as in a Parse message)
+ * by what it does: anything not known to be safer is admin, and unparsable text is admin.
+ * The result is shared between callers of the same text and frozen.
+ * @throws TypeError when `loadClassifier` has not completed; never on any input.
+ */
+export function classify (sql: string): Classification {
+  assertReady()
+  const hit = cache.get(sql)
+  if (hit !== undefined) {
+    cache.delete(sql)
+    cache.set(sql, hit)
+    return hit
+  }
+  const c = analyse(sql)
+  if (sql.length <= maxCachedLength) {
+    cache.set(sql, c)
+    cachedChars += sql.length
+    for (const oldest of cache.keys()) {
+      if (cache.size <= maxEntries && cachedChars <= maxCachedChars) break
+      cache.delete(oldest)
+      cachedChars -= oldest.length
+    }
+  }
+  return c
+}
+
+/**
+ * A stable fingerprint of a statement text for audit records: PostgreSQL's query fingerprint, which
+ * ignores constants and layout, or for text it cannot parse the first 16 hex digits of its SHA-256.
+ * @throws TypeError when `loadClassifier` has not completed.
+ */
+export function fingerprint (sql: string): string {
+  assertReady()
+  if (sql !== '' && !sql.includes('\0')) {
+    try { return fingerprintSync(sql) } catch {}
+  }
+  return createHash('sha256').update(sql).digest('hex').slice(0, 16)
+}

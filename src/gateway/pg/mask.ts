@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto'
+import { globMatch } from '../policy.js'
+
+export type MaskKind = 'redact' | 'hash' | 'email' | 'last4'
+
+/** A column as the catalog names it. */
+export interface ColumnName { schema: string, table: string, column: string }
+
+/** Mask rules as `{ columns, with }`: patterns `table.column` or `schema.table.column`, globs allowed. */
+export interface MaskRule { columns: string[], with: MaskKind }
+
+/** The first rule's mask for a column, or undefined when no rule names it. */
+export function maskFor (rules: MaskRule[], c: ColumnName): MaskKind | undefined {
+  const short = `${c.table}.${c.column}`
+  const long = `${c.schema}.${short}`
+  for (const r of rules) {
+    if (r.columns.some((p) => globMatch(p, p.split('.').length > 2 ? long : short))) return r.with
+  }
+  return undefined
+}
+
+/** True when some rule names a column of `table` (`schema.table` or `table`): COPY of it would bypass masking. */
+export function tableIsMasked (rules: MaskRule[], table: string): boolean {
+  const bare = table.includes('.') ? table.slice(table.lastIndexOf('.') + 1) : table
+  for (const r of rules) {
+    for (const p of r.columns) {
+      const parts = p.split('.')
+      const tablePart = parts.length > 2 ? parts.slice(0, -1).join('.') : parts[0]
+      if (globMatch(tablePart, parts.length > 2 ? table : bare)) return true
+    }
+  }
+  return false
+}
+
+// Types whose binary form is their text (UTF-8): text, varchar, bpchar, name, unknown, json.
+const textLike = new Set([25, 1043, 1042, 19, 705, 114])
+
+function maskText (kind: MaskKind, value: string): string {
+  switch (kind) {
+    case 'redact': return '***'
+    case 'hash': return createHash('sha256').update(value).digest('hex').slice(0, 16)
+    case 'email': {
+      const at = value.lastIndexOf('@')
+      return at <= 0 ? '***' : `${value[0]}***${value.slice(at)}`
+    }
+    case 'last4': return value.length <= 4 ? '***' : `***${value.slice(-4)}`
+  }
+}
+
+/**
+ * The masked form of one column value. Text format: the masked text, whatever the column's
+ * type. Binary format: the masked bytes for text-like types, and NULL for any other type,
+ * whose binary form cannot carry the mask. NULL stays NULL.
+ */
+export function maskValue (kind: MaskKind, value: Buffer | null, format: number, typeOid: number): Buffer | null {
+  if (value === null) return null
+  if (format === 1 && !textLike.has(typeOid)) return null
+  return Buffer.from(maskText(kind, value.toString('utf8')))
+}

@@ -1,0 +1,221 @@
+import { randomInt } from 'node:crypto'
+import { createServer, type Server, type Socket } from 'node:net'
+import { TLSSocket, type SecureContext } from 'node:tls'
+import type { AuditLog } from '../../audit/audit-log.js'
+import { Unavailable } from '../../errors.js'
+import type { Logger } from '../../log.js'
+import { actorsOf } from '../../lineage/claims.js'
+import type { Metrics } from '../../metrics.js'
+import { authenticate, type CheckDeps } from '../check.js'
+import type { TargetDirectory } from '../targets.js'
+import { Catalog } from './catalog.js'
+import { loadClassifier } from './classify.js'
+import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, negotiateProtocolVersion, readyForQuery } from './protocol/backend.js'
+import { FrontendCode, StartupCode } from './protocol/codes.js'
+import { Framer, type Frame } from './protocol/framer.js'
+import { parsePassword, parseStartup } from './protocol/frontend.js'
+import { PgSession } from './session.js'
+import { SessionIndex } from './sessions.js'
+import { cancelUpstream, connectUpstream, UpstreamError } from './upstream.js'
+
+export interface PgGatewayOptions extends CheckDeps {
+  targets: TargetDirectory
+  log: Logger
+  audit: AuditLog
+  metrics: Metrics
+  /** TLS for clients that send SSLRequest; without it the gateway answers `N`. */
+  tls?: SecureContext
+  /** Largest message a client may send (a statement, a CopyData); default 16 MiB. */
+  maxMessageBytes?: number
+  /** How long a client has to finish TLS, startup and login; default 15 s. */
+  loginTimeoutMs?: number
+}
+
+export interface PgGateway {
+  server: Server
+  sessions: SessionIndex
+  stop: () => Promise<void>
+}
+
+type Outcome = { ok: true } | { ok: false, code: string, message: string }
+
+/**
+ * The PostgreSQL gateway's listener (CONTRACT.md §6 "PostgreSQL gateway"): protocol 3.0 with
+ * SSLRequest (TLS), GSSENCRequest answered `N`, CancelRequest forwarded to the session's own
+ * upstream backend, a cleartext password exchange whose password is the agent's token, and
+ * the database name naming the target. After login each session is a `PgSession` on its own
+ * upstream session opened with the target's credentials.
+ */
+export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGateway> {
+  await loadClassifier()
+  const sessions = new SessionIndex(opts.view, opts.clock)
+  const catalogs = new Map<string, Catalog>()
+  // The cancel key the gateway gave a client → the upstream backend it stands for.
+  const cancelKeys = new Map<string, { target: URL, key: { pid: number, secret: number } }>()
+  const live = new Set<Socket>()
+  const maxMessage = opts.maxMessageBytes ?? 16 * 1024 * 1024
+  const loginTimeout = opts.loginTimeoutMs ?? 15_000
+
+  function catalogFor (target: string): Catalog {
+    let c = catalogs.get(target)
+    const t = opts.targets.get(target)
+    if (c === undefined && t !== undefined) catalogs.set(target, c = new Catalog(t.upstream))
+    if (c === undefined) throw new Error('no such target')
+    return c
+  }
+
+  function fatal (socket: Socket, code: string, message: string): void {
+    if (socket.writable) socket.end(errorResponse({ severity: 'FATAL', code, message: `lineage: ${message}` }))
+    setTimeout(() => socket.destroy(), 1000).unref()
+  }
+
+  /** Reads the startup phase and login on `socket`; hands over to a session on success. */
+  function startup (socket: Socket, tls: boolean): void {
+    const framer = new Framer({ mode: 'startup', maxLength: maxMessage })
+    let params: Record<string, string> | undefined
+    let busy = false
+    const early: Frame[] = []
+    const timer = setTimeout(() => fatal(socket, '08006', 'login not completed in time'), loginTimeout)
+    timer.unref()
+    socket.on('close', () => clearTimeout(timer))
+    const onData = (chunk: Buffer): void => {
+      try {
+        for (const f of framer.push(chunk)) {
+          if (busy) { early.push({ tag: f.tag, body: Buffer.from(f.body) }); continue }
+          if (framer.mode === 'startup' || f.tag === 0) {
+            const r = parseStartup(f.body)
+            if (r.kind === 'ssl' || r.kind === 'gssenc') {
+              // Bytes sent before our answer cannot be trusted to belong to the encrypted stream (CVE-2021-23214).
+              if (framer.buffered() !== 0) return fatal(socket, '08P01', 'data after an encryption request')
+              if (r.kind === 'ssl' && opts.tls !== undefined && !tls) {
+                socket.off('data', onData)
+                socket.write('S')
+                const secure = new TLSSocket(socket, { isServer: true, secureContext: opts.tls })
+                secure.on('error', () => socket.destroy())
+                clearTimeout(timer)
+                startup(secure, true)
+                return
+              }
+              socket.write('N')
+              continue
+            }
+            if (r.kind === 'cancel') {
+              const c = cancelKeys.get(`${r.pid}:${r.secret}`)
+              if (c !== undefined) cancelUpstream(c.target, c.key)
+              socket.destroy()
+              return
+            }
+            params = r.params
+            // Protocol 3.x newer than 3.0, or `_pq_.` options: say what we speak (protocol docs, NegotiateProtocolVersion).
+            const unknown = Object.keys(params).filter((k) => k.startsWith('_pq_.'))
+            if ((r.version & 0xffff) !== 0 || unknown.length > 0) socket.write(negotiateProtocolVersion(0, unknown))
+            if (r.version >>> 16 !== StartupCode.Protocol30 >>> 16) return fatal(socket, '0A000', 'unsupported protocol version')
+            framer.mode = 'tagged'
+            socket.write(authenticationCleartextPassword())
+            continue
+          }
+          if (f.tag !== FrontendCode.PasswordMessage || params === undefined) return fatal(socket, '08P01', 'expected a password message')
+          busy = true
+          const token = parsePassword(f.body)
+          login(socket, framer, params, token, early).then((out) => {
+            clearTimeout(timer)
+            if (!out.ok) fatal(socket, out.code, out.message)
+            else socket.off('data', onData)
+          }, (err) => {
+            opts.log.error({ err }, 'postgres login failed')
+            fatal(socket, 'XX000', 'internal error')
+          })
+        }
+      } catch (err) {
+        fatal(socket, (err as { sqlstate?: string }).sqlstate ?? '08P01', (err as Error).message)
+      }
+    }
+    socket.on('data', onData)
+  }
+
+  async function login (socket: Socket, framer: Framer, params: Record<string, string>, token: string, early: Frame[]): Promise<Outcome> {
+    const name = params.database ?? params.user ?? ''
+    const target = opts.targets.get(name)
+    if (target === undefined || target.kind !== 'postgres') {
+      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: name.slice(0, 63), detail: { event: 'login', reason: 'no such target' } })
+      return { ok: false, code: '3D000', message: `no such target "${name.slice(0, 63)}"` }
+    }
+    let decision
+    try {
+      decision = await authenticate(opts, token, target)
+    } catch (err) {
+      if (err instanceof Unavailable) return { ok: false, code: '57P03', message: err.message }
+      throw err
+    }
+    const claims = decision.claims
+    const lineage = claims === undefined ? {} : { jti: claims.jti, root: claims.lineage.chain[0] ?? claims.jti, principals: claims.lineage.principals, actors: actorsOf(claims.act) }
+    if (!decision.allowed) {
+      opts.metrics.gatewayRequests.labels(target.name, 'deny').inc()
+      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, ...lineage, detail: { event: 'login', reason: decision.refusal.message } })
+      return { ok: false, code: '28000', message: decision.refusal.message }
+    }
+    let up
+    try {
+      up = await connectUpstream(target.upstream, { timeoutMs: 10_000, applicationName: `lineage:${actorsOf(decision.claims.act)[0] ?? decision.claims.sub}`.slice(0, 63) })
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err
+      opts.log.warn({ target: target.name, detail: err.detail }, 'postgres upstream login failed')
+      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, ...lineage, detail: { event: 'login', reason: err.message } })
+      return { ok: false, code: '08006', message: `target ${target.name}: ${err.message}` }
+    }
+    if (socket.destroyed) { up.socket.destroy(); return { ok: true } }
+    // The chain may have been cut off while the upstream login ran.
+    const cut = opts.view.check(decision.claims.jti, decision.claims.lineage, opts.clock.now())
+    if (cut !== undefined) { up.socket.destroy(); return { ok: false, code: '28000', message: `chain cut off: ${cut.message}` } }
+    opts.metrics.gatewayRequests.labels(target.name, 'allow').inc()
+    opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'allow', target: target.name, ...lineage, detail: { event: 'login' } })
+    const ours = { pid: randomInt(1, 0x7fffffff), secret: randomInt(0, 0x7fffffff) }
+    const cancelKey = `${ours.pid}:${ours.secret}`
+    cancelKeys.set(cancelKey, { target: target.upstream, key: up.key })
+    socket.cork()
+    socket.write(authenticationOk())
+    for (const p of up.parameters) {
+      const head = Buffer.allocUnsafe(5)
+      head[0] = p.tag
+      head.writeInt32BE(p.body.length + 4, 1)
+      socket.write(head)
+      socket.write(p.body)
+    }
+    socket.write(backendKeyData(ours.pid, ours.secret))
+    socket.write(readyForQuery('I'))
+    socket.uncork()
+    let remove = (): void => {}
+    const session = new PgSession(socket, framer, up, decision.claims, target.name, {
+      audit: opts.audit,
+      log: opts.log,
+      target: () => opts.targets.get(target.name),
+      catalog: () => catalogFor(target.name),
+      now: () => opts.clock.now()
+    }, () => {
+      cancelKeys.delete(cancelKey)
+      remove()
+    })
+    remove = sessions.add(session)
+    session.start(early)
+    return { ok: true }
+  }
+
+  const server = createServer({ noDelay: true }, (socket) => {
+    live.add(socket)
+    socket.on('close', () => live.delete(socket))
+    socket.on('error', () => socket.destroy())
+    startup(socket, false)
+  })
+  return {
+    server,
+    sessions,
+    stop: async () => {
+      sessions.close()
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        for (const s of live) s.destroy()
+      })
+      await Promise.all([...catalogs.values()].map(async (c) => await c.close()))
+    }
+  }
+}

@@ -1,0 +1,494 @@
+import { randomBytes } from 'node:crypto'
+import type { Socket } from 'node:net'
+import type { AuditLog } from '../../audit/audit-log.js'
+import type { Logger } from '../../log.js'
+import { actorsOf, type AccessClaims } from '../../lineage/claims.js'
+import { authorize } from '../check.js'
+import { maskRules } from '../policy.js'
+import type { Target } from '../targets.js'
+import { classify, fingerprint, type Classification } from './classify.js'
+import { maskFor, maskValue, tableIsMasked, type MaskKind, type MaskRule } from './mask.js'
+import type { Catalog } from './catalog.js'
+import { BackendCode, FrontendCode } from './protocol/codes.js'
+import type { Frame, Framer } from './protocol/framer.js'
+import { parseBind, parseClose, parseDescribe, parseExecute, parseParse, parseQuery } from './protocol/frontend.js'
+import { dataRow, errorResponse, parseCommandComplete, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
+import { ProtocolError } from './protocol/errors.js'
+import { Writer } from './protocol/writer.js'
+import { cancelUpstream, type Upstream } from './upstream.js'
+
+interface Statement { sql: string, c: Classification, fields?: FieldDescription[] }
+interface Portal { statement: string, resultFormats: number[], fields?: FieldDescription[] }
+
+/** What the upstream will answer, in order; matched against its responses. */
+type Pending =
+  | { type: 'describe', statement?: Statement, portal?: Portal, swallow: boolean }
+  | { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: MaskRule[], fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
+  | { type: 'sync' }
+
+export interface SessionDeps {
+  audit: AuditLog
+  log: Logger
+  /** The target as it is now: a policy saved mid-session applies to the next statement. */
+  target: () => Target | undefined
+  catalog: () => Catalog
+  now: () => number
+}
+
+const refusedMarker = 'lineage_refused_'
+const maxStatementChars = 1024 * 1024
+const rowsOf = (tag: string): number => {
+  const n = Number(tag.slice(tag.lastIndexOf(' ') + 1))
+  return Number.isSafeInteger(n) ? n : 0
+}
+
+const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
+const classifyBounded = (sql: string): Classification => sql.length > maxStatementChars ? tooLong : classify(sql)
+
+function frameBytes (f: Frame): Buffer[] {
+  const head = Buffer.allocUnsafe(5)
+  head[0] = f.tag
+  head.writeInt32BE(f.body.length + 4, 1)
+  return [head, f.body]
+}
+
+/**
+ * One agent session relayed to its own upstream session after login. Every statement is
+ * classified and checked (scope for its class, then the target's policy) before it reaches
+ * the upstream; a refused one is replaced by a statement that fails upstream, so the error
+ * arrives in order, the transaction aborts and the extended protocol discards until Sync
+ * exactly as PostgreSQL would; the gateway rewrites that error into its own 42501. Result
+ * columns the policy masks are rewritten in every DataRow. Every statement is audited with the
+ * whole lineage.
+ */
+export class PgSession {
+  private readonly statements = new Map<string, Statement>()
+  private readonly portals = new Map<string, Portal>()
+  private readonly pending: Pending[] = []
+  private readonly refusals = new Map<string, string>()
+  private readonly lineage: { jti: string, root: string, principals: string[], actors: string[] }
+  // Mask rules of the statement decided last (set by `decide`).
+  private masking: MaskRule[] = []
+  private upstreamIter: IterableIterator<Frame> | undefined
+  private closed = false
+
+  constructor (
+    private readonly client: Socket,
+    private readonly clientFramer: Framer,
+    private readonly up: Upstream,
+    readonly claims: AccessClaims,
+    private readonly targetName: string,
+    private readonly deps: SessionDeps,
+    private readonly onEnd: () => void
+  ) {
+    this.lineage = { jti: claims.jti, root: claims.lineage.chain[0] ?? claims.jti, principals: claims.lineage.principals, actors: actorsOf(claims.act) }
+    client.on('data', (chunk: Buffer) => this.fromClient(chunk))
+    up.socket.on('data', (chunk: Buffer) => this.fromUpstream(chunk))
+    // Backpressure both ways: a slow reader pauses the other side, so memory stays bounded.
+    up.socket.on('drain', () => client.resume())
+    client.on('drain', () => up.socket.resume())
+    client.on('close', () => this.end())
+    client.on('error', () => this.end())
+    up.socket.on('close', () => this.end())
+    up.socket.on('error', () => this.end())
+  }
+
+  /** Relays what arrived during login (pipelined by the client) and starts the relay. */
+  start (early: Frame[]): void {
+    if (early.length > 0) this.handleClientFrames(early, undefined)
+  }
+
+  /** Ends the session at once: FATAL 28000 to the client, the upstream's running statement cancelled. */
+  kill (reason: string): void {
+    if (this.closed) return
+    this.deps.audit.record({ at: this.deps.now(), kind: 'gateway.pg', decision: 'deny', target: this.targetName, ...this.lineage, detail: { event: 'session_ended', reason } })
+    const t = this.deps.target()
+    // A statement still running upstream would not notice the closed socket until it ends.
+    if (t !== undefined && this.pending.length > 0) cancelUpstream(t.upstream, this.up.key)
+    this.client.end(errorResponse({ severity: 'FATAL', code: '28000', message: `lineage: ${reason}` }))
+    setTimeout(() => this.client.destroy(), 1000).unref()
+    this.end()
+  }
+
+  private end (graceful = false): void {
+    if (this.closed) return
+    this.closed = true
+    if (!graceful) this.up.socket.destroy()
+    if (!this.client.writableEnded) this.client.destroy()
+    for (const p of this.pending) if (p.type === 'exec') this.recordExec(p, 'session ended')
+    this.pending.length = 0
+    this.onEnd()
+  }
+
+  private protocolViolation (err: unknown): void {
+    const message = err instanceof ProtocolError ? err.message : 'malformed message'
+    this.client.end(errorResponse({ severity: 'FATAL', code: '08P01', message: `lineage: ${message}` }))
+    this.end()
+  }
+
+  // --- client → upstream ------------------------------------------------------------------
+
+  private fromClient (chunk: Buffer): void {
+    if (this.closed) return
+    const whole = this.clientFramer.buffered() === 0
+    try {
+      const frames = [...this.clientFramer.push(chunk)]
+      this.handleClientFrames(frames, whole && this.clientFramer.buffered() === 0 ? chunk : undefined)
+    } catch (err) {
+      this.protocolViolation(err)
+    }
+  }
+
+  /** `chunk`: the frames' exact bytes, sent as they are when no frame changed. */
+  private handleClientFrames (frames: Frame[], chunk: Buffer | undefined): void {
+    const out: Array<Frame | Buffer> = []
+    let changed = false
+    for (const f of frames) {
+      const r = this.clientFrame(f)
+      if (this.closed) return
+      if (r === undefined) out.push(f)
+      else { changed = true; out.push(...r) }
+    }
+    let ok: boolean
+    if (!changed && chunk !== undefined) ok = this.up.socket.write(chunk)
+    else {
+      this.up.socket.cork()
+      for (const o of out) {
+        if (Buffer.isBuffer(o)) this.up.socket.write(o)
+        else for (const b of frameBytes(o)) this.up.socket.write(b)
+      }
+      this.up.socket.uncork()
+      ok = !this.up.socket.writableNeedDrain
+    }
+    if (!ok) this.client.pause()
+  }
+
+  /** Handles one client message: undefined to forward it as is, or what to send instead. */
+  private clientFrame (f: Frame): Buffer[] | undefined {
+    switch (f.tag) {
+      case FrontendCode.Query: {
+        const sql = parseQuery(f.body)
+        const c = classifyBounded(sql)
+        const refusal = this.decide(sql, c)
+        this.pending.push({ type: 'sync' })
+        if (refusal !== undefined) return [this.refusedQuery(refusal)]
+        this.pending.splice(this.pending.length - 1, 0, { type: 'exec', sql, c, rows: 0, simple: true, rules: this.masking })
+        return undefined
+      }
+      case FrontendCode.Parse: {
+        const m = parseParse(f.body)
+        const c = classifyBounded(m.sql)
+        const refusal = this.decide(m.sql, c)
+        if (refusal !== undefined) {
+          this.statements.delete(m.name)
+          return [this.refusedParse(m.name, refusal)]
+        }
+        this.statements.set(m.name, { sql: m.sql, c })
+        return undefined
+      }
+      case FrontendCode.Bind: {
+        const m = parseBind(f.body)
+        this.portals.set(m.portal, { statement: m.statement, resultFormats: m.resultFormats })
+        return undefined
+      }
+      case FrontendCode.Describe: {
+        const m = parseDescribe(f.body)
+        if (m.kind === 'S') this.pending.push({ type: 'describe', statement: this.statements.get(m.name), swallow: false })
+        else this.pending.push({ type: 'describe', portal: this.portals.get(m.name), swallow: false })
+        return undefined
+      }
+      case FrontendCode.Execute: {
+        const m = parseExecute(f.body)
+        const portal = this.portals.get(m.portal)
+        const st = portal === undefined ? undefined : this.statements.get(portal.statement)
+        // A statement the gateway did not see parsed (SQL PREPARE) is of unknown class.
+        const c: Classification = st?.c ?? { class: 'admin', statements: [], tables: [], count: 1, reason: 'a prepared statement the gateway did not see' }
+        const sql = st?.sql ?? `EXECUTE ${portal?.statement ?? '?'}`
+        // Checked again at each execution: a policy saved since the Parse applies now.
+        const refusal = this.decide(sql, c)
+        if (refusal !== undefined) return [this.refusedParse('', refusal)]
+        const extra: Buffer[] = []
+        if (this.masking.length > 0 && portal !== undefined && portal.fields === undefined && st?.fields === undefined && !this.describedInBatch(portal)) {
+          // Masking needs the result columns; ask for them and keep the answer from the client.
+          this.pending.push({ type: 'describe', portal, swallow: true })
+          extra.push(new Writer().byte(0x50).cstring(m.portal).frame(FrontendCode.Describe))
+        }
+        this.pending.push({ type: 'exec', sql, c, rows: 0, simple: false, portal, rules: this.masking })
+        return extra.length === 0 ? undefined : [...extra, ...frameBytes(f)]
+      }
+      case FrontendCode.Close: {
+        const m = parseClose(f.body)
+        if (m.kind === 'S') this.statements.delete(m.name)
+        else this.portals.delete(m.name)
+        return undefined
+      }
+      case FrontendCode.Sync:
+        this.pending.push({ type: 'sync' })
+        return undefined
+      case FrontendCode.Flush:
+      case FrontendCode.CopyData:
+      case FrontendCode.CopyDone:
+      case FrontendCode.CopyFail:
+        return undefined
+      case FrontendCode.Terminate:
+        this.up.socket.end(Buffer.from([FrontendCode.Terminate, 0, 0, 0, 4]))
+        this.client.end()
+        this.end(true)
+        return []
+      case FrontendCode.FunctionCall: {
+        // The fast-path interface calls any function by OID: only an admin may.
+        this.pending.push({ type: 'sync' })
+        const refusal = this.decide('(function call)', { class: 'admin', statements: [], tables: [], count: 1, reason: 'a fast-path function call' })
+        return refusal === undefined ? undefined : [this.refusedQuery(refusal)]
+      }
+      default:
+        throw new ProtocolError('ERR_PG_MESSAGE_INVALID', `unexpected message type ${JSON.stringify(String.fromCharCode(f.tag))}`)
+    }
+  }
+
+  private describedInBatch (portal: Portal): boolean {
+    for (let i = this.pending.length - 1; i >= 0; i--) {
+      const p = this.pending[i]
+      if (p.type === 'sync') return false
+      if (p.type === 'describe' && p.portal === portal) return true
+    }
+    return false
+  }
+
+  /** The refusal of a statement, recorded; undefined when it may run. Sets `masking` for it. */
+  private decide (sql: string, c: Classification): string | undefined {
+    this.masking = []
+    // Classifying takes time in proportion to the text, on the thread every session shares.
+    if (sql.length > maxStatementChars) return this.deny(sql.slice(0, 200), c, `statements longer than ${maxStatementChars} characters are not accepted; use COPY for bulk data`)
+    const t = this.deps.target()
+    if (t === undefined || t.kind !== 'postgres') return this.deny(sql, c, 'the target no longer exists')
+    const request = { action: c.class, statements: c.statements, tables: c.tables }
+    const refusal = authorize(this.claims, t, request)
+    if (refusal !== undefined) return this.deny(sql, c, c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`)
+    const q = { ...request, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: this.lineage.actors[0] }
+    this.masking = maskRules(t.policy, q).map((r) => ({ columns: r.columns, with: r.with }))
+    if (c.copy?.direction === 'to' && this.masking.length > 0 && c.tables.some((tb) => tableIsMasked(this.masking, tb))) {
+      return this.deny(sql, c, 'COPY of a table with masked columns is not allowed; select the rows instead')
+    }
+    return undefined
+  }
+
+  private deny (sql: string, c: Classification, reason: string): string {
+    this.deps.audit.record({ at: this.deps.now(), kind: 'gateway.pg', decision: 'deny', target: this.targetName, method: c.class, path: this.statementText(sql), ...this.lineage, detail: { reason } })
+    return reason
+  }
+
+  private statementText (sql: string): string {
+    return this.deps.target()?.auditStatements === 'fingerprint' ? `fingerprint:${fingerprint(sql)}` : sql.slice(0, 4096)
+  }
+
+  /** A statement that fails upstream with an error naming `nonce`, which the gateway then rewrites. */
+  private nonceFor (reason: string): string {
+    const nonce = `${refusedMarker}${randomBytes(8).toString('hex')}`
+    // Refusals whose batch the upstream skipped after an earlier error are never consumed.
+    if (this.refusals.size >= 1000) this.refusals.clear()
+    this.refusals.set(nonce, reason)
+    return nonce
+  }
+
+  private refusedQuery (reason: string): Buffer {
+    return new Writer().cstring(this.nonceFor(reason)).frame(FrontendCode.Query)
+  }
+
+  private refusedParse (name: string, reason: string): Buffer {
+    return new Writer().cstring(name).cstring(this.nonceFor(reason)).int16(0).frame(FrontendCode.Parse)
+  }
+
+  // --- upstream → client ------------------------------------------------------------------
+
+  private fromUpstream (chunk: Buffer): void {
+    if (this.closed) return
+    const whole = this.up.framer.buffered() === 0
+    try {
+      this.upstreamIter = this.up.framer.push(chunk)
+      this.drainUpstream(whole ? chunk : undefined)
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message, target: this.targetName }, 'upstream broke the protocol')
+      this.kill('the upstream database broke the protocol')
+    }
+  }
+
+  /** Handles the upstream's frames; pauses for a catalog lookup when masking needs one. */
+  private drainUpstream (chunk: Buffer | undefined): void {
+    const iter = this.upstreamIter
+    if (iter === undefined) return
+    const out: Array<Frame | Buffer> = []
+    let changed = false
+    for (let r = iter.next(); r.done !== true; r = iter.next()) {
+      const f = r.value
+      const res = this.upstreamFrame(f)
+      if (res === 'wait') {
+        // Masking needs names from the catalog: hold everything behind this frame until then.
+        changed = true
+        this.up.socket.pause()
+        this.flushToClient(out, changed, chunk)
+        this.resolveMask(f).then(() => {
+          if (this.closed) return
+          const again = this.upstreamFrame(f)
+          this.flushToClient(again === undefined ? [f] : again === 'wait' ? [] : again, true, undefined)
+          this.drainUpstream(undefined)
+          this.up.socket.resume()
+        }, (err) => {
+          this.deps.log.warn({ err: (err as Error).message, target: this.targetName }, 'reading the upstream catalog for masking failed')
+          this.kill('masking could not be applied: the upstream catalog could not be read')
+        })
+        return
+      }
+      if (this.closed) return
+      if (res === undefined) out.push(f)
+      else { changed = true; out.push(...res) }
+    }
+    this.upstreamIter = undefined
+    this.flushToClient(out, changed || this.up.framer.buffered() !== 0, chunk)
+  }
+
+  private flushToClient (out: Array<Frame | Buffer>, changed: boolean, chunk: Buffer | undefined): void {
+    if (this.closed) return
+    if (!changed && chunk !== undefined) {
+      if (!this.client.write(chunk)) this.up.socket.pause()
+      return
+    }
+    if (out.length === 0) return
+    this.client.cork()
+    for (const o of out) {
+      if (Buffer.isBuffer(o)) this.client.write(o)
+      else for (const b of frameBytes(o)) this.client.write(b)
+    }
+    this.client.uncork()
+    if (this.client.writableNeedDrain) this.up.socket.pause()
+  }
+
+  private headOf (type: Pending['type']): Pending | undefined {
+    const p = this.pending[0]
+    return p?.type === type ? p : undefined
+  }
+
+  /** Handles one upstream message: undefined to forward it, what to send instead, or 'wait'. */
+  private upstreamFrame (f: Frame): Buffer[] | 'wait' | undefined {
+    switch (f.tag) {
+      case BackendCode.DataRow: {
+        const p = this.pending[0]
+        if (p?.type !== 'exec' || p.rules.length === 0) return undefined
+        if (p.mask === undefined) return 'wait'
+        if (!p.mask.some((m) => m !== undefined)) return undefined
+        const values = parseDataRow(f.body)
+        const fields = p.fields ?? []
+        const masks = p.mask
+        return [dataRow(values.map((v, i) => {
+          const m = masks[i]
+          return m === undefined ? v : maskValue(m, v, this.formatOf(p, fields, i), fields[i]?.typeOid ?? 0)
+        }))]
+      }
+      case BackendCode.RowDescription: {
+        const fields = parseRowDescription(f.body)
+        const d = this.headOf('describe')
+        if (d?.type === 'describe') {
+          this.pending.shift()
+          if (d.portal !== undefined) d.portal.fields = fields
+          if (d.statement !== undefined) d.statement.fields = fields
+          return d.swallow ? [] : undefined
+        }
+        const e = this.headOf('exec')
+        if (e?.type === 'exec') { e.fields = fields; e.mask = undefined }
+        return undefined
+      }
+      case BackendCode.NoData: {
+        const d = this.headOf('describe')
+        if (d?.type === 'describe') {
+          this.pending.shift()
+          if (d.portal !== undefined) d.portal.fields = []
+          if (d.statement !== undefined) d.statement.fields = []
+          return d.swallow ? [] : undefined
+        }
+        return undefined
+      }
+      case BackendCode.CommandComplete: {
+        const e = this.headOf('exec')
+        if (e?.type === 'exec') {
+          e.rows += rowsOf(parseCommandComplete(f.body))
+          if (e.simple) { e.fields = undefined; e.mask = undefined } else { this.pending.shift(); this.recordExec(e) }
+        }
+        return undefined
+      }
+      case BackendCode.EmptyQueryResponse:
+      case BackendCode.PortalSuspended: {
+        const e = this.headOf('exec')
+        if (e?.type === 'exec' && !e.simple) { this.pending.shift(); this.recordExec(e) }
+        return undefined
+      }
+      case BackendCode.ErrorResponse: {
+        const fields = parseErrorFields(f.body)
+        const message = fields.M ?? ''
+        const at = message.indexOf(refusedMarker)
+        if (at >= 0) {
+          const nonce = message.slice(at).match(/^lineage_refused_[0-9a-f]{16}/)?.[0]
+          const reason = nonce === undefined ? undefined : this.refusals.get(nonce)
+          if (nonce !== undefined && reason !== undefined) {
+            this.refusals.delete(nonce)
+            return [errorResponse({ severity: 'ERROR', code: '42501', message: `lineage: ${reason}` })]
+          }
+        }
+        // The rest of this batch is skipped upstream: its executions end with this error.
+        for (const p of this.pending) {
+          if (p.type === 'sync') break
+          if (p.type === 'exec' && p.error === undefined) p.error = fields.C ?? 'error'
+        }
+        if (fields.S === 'FATAL' || fields.V === 'FATAL') setImmediate(() => this.end())
+        return undefined
+      }
+      case BackendCode.ReadyForQuery: {
+        parseReadyForQuery(f.body)
+        // The batch is over: whatever it did not answer was skipped after an error.
+        while (this.pending.length > 0) {
+          const p = this.pending.shift() as Pending
+          if (p.type === 'sync') break
+          if (p.type === 'exec') this.recordExec(p)
+        }
+        return undefined
+      }
+      default:
+        return undefined
+    }
+  }
+
+  private formatOf (p: Extract<Pending, { type: 'exec' }>, fields: FieldDescription[], i: number): number {
+    if (p.simple || p.portal === undefined) return fields[i]?.format ?? 0
+    const rf = p.portal.resultFormats
+    return rf.length === 0 ? 0 : rf.length === 1 ? rf[0] : rf[i] ?? 0
+  }
+
+  /** Works out which result columns of the head execution are masked, reading the catalog when needed. */
+  private async resolveMask (_f: Frame): Promise<void> {
+    const p = this.pending[0]
+    if (p?.type !== 'exec') return
+    const fields = p.fields ?? p.portal?.fields ?? (p.portal === undefined ? undefined : this.statements.get(p.portal.statement)?.fields)
+    if (fields === undefined) {
+      // Fail closed: rows whose columns cannot be named are not shown.
+      throw new Error('result columns unknown')
+    }
+    p.fields = fields
+    const names = await this.deps.catalog().resolve(fields.map((x) => x.tableOid))
+    p.mask = fields.map((x) => {
+      const n = x.tableOid === 0 ? undefined : names(x.tableOid, x.column)
+      return n === undefined ? undefined : maskFor(p.rules, n)
+    })
+  }
+
+  private recordExec (e: Extract<Pending, { type: 'exec' }>, error?: string): void {
+    this.deps.audit.record({
+      at: this.deps.now(),
+      kind: 'gateway.pg',
+      decision: 'allow',
+      target: this.targetName,
+      method: e.c.class,
+      path: this.statementText(e.sql),
+      ...this.lineage,
+      detail: { rows: e.rows, ...(e.error ?? error) === undefined ? {} : { error: e.error ?? error } }
+    })
+  }
+}

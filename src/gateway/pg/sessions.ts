@@ -1,0 +1,78 @@
+import type { Clock } from '../../clock.js'
+import type { AccessClaims } from '../../lineage/claims.js'
+import type { CutOffEvent, LiveStatus } from '../../lineage/live-status.js'
+
+/** What the index needs of a live PostgreSQL session. */
+export interface LiveSession {
+  claims: AccessClaims
+  /** Ends the session with FATAL 28000 and this reason. */
+  kill: (reason: string) => void
+}
+
+/**
+ * Open PostgreSQL sessions by every ancestor `jti` and every principal of their chain
+ * (DESIGN.md "Live connections"). A cut-off applied to the view ends the matching sessions at
+ * once; a reload of the view re-checks every session; each session also ends when the earliest
+ * end of its chain arrives (token expiry, a contract end date), which no change announces.
+ */
+export class SessionIndex {
+  private readonly byKey = new Map<string, Set<LiveSession>>()
+  private readonly all = new Map<LiveSession, { keys: string[], timer?: NodeJS.Timeout }>()
+  private readonly off: Array<() => void>
+
+  constructor (private readonly view: LiveStatus, private readonly clock: Clock) {
+    this.off = [view.onCutOff((e) => this.cutOff(e)), view.onReset(() => this.recheck([...this.all.keys()]))]
+  }
+
+  get size (): number { return this.all.size }
+
+  /** Indexes `s` until the returned function is called. */
+  add (s: LiveSession): () => void {
+    const c = s.claims
+    const keys = [...c.lineage.chain, c.jti, ...c.lineage.principals.map((p) => `p:${p}`)]
+    for (const k of keys) {
+      let set = this.byKey.get(k)
+      if (set === undefined) this.byKey.set(k, set = new Set())
+      set.add(s)
+    }
+    let deadline = c.exp * 1000
+    let why = 'the token expired'
+    for (const p of c.lineage.principals) {
+      const ends = this.view.principal(p)?.endsAt
+      if (ends != null && ends < deadline) { deadline = ends; why = `principal ${p} reached its end date` }
+    }
+    const timer = setTimeout(() => s.kill(`chain cut off: ${why}`), Math.max(0, deadline - this.clock.now()))
+    timer.unref()
+    this.all.set(s, { keys, timer })
+    return () => this.remove(s)
+  }
+
+  close (): void {
+    for (const f of this.off) f()
+  }
+
+  private remove (s: LiveSession): void {
+    const entry = this.all.get(s)
+    if (entry === undefined) return
+    clearTimeout(entry.timer)
+    for (const k of entry.keys) {
+      const set = this.byKey.get(k)
+      set?.delete(s)
+      if (set?.size === 0) this.byKey.delete(k)
+    }
+    this.all.delete(s)
+  }
+
+  private cutOff (e: CutOffEvent): void {
+    const set = this.byKey.get(e.kind === 'token' ? e.jti : `p:${e.id}`)
+    if (set !== undefined) this.recheck([...set])
+  }
+
+  private recheck (sessions: LiveSession[]): void {
+    const now = this.clock.now()
+    for (const s of sessions) {
+      const cut = this.view.check(s.claims.jti, s.claims.lineage, now)
+      if (cut !== undefined) s.kill(`chain cut off: ${cut.message}`)
+    }
+  }
+}

@@ -1,0 +1,39 @@
+import { readFile, writeFile, mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createSecureContext, type SecureContext } from 'node:tls'
+import { generate } from 'selfsigned'
+
+/**
+ * The PostgreSQL gateway's TLS identity: `LINEAGE_TLS_CERT`/`LINEAGE_TLS_KEY` when given,
+ * else a self-signed EC certificate generated once in `LINEAGE_DATA_DIR` (kept across
+ * restarts, so a client that pinned it keeps working).
+ */
+export async function loadTlsContext (opts: { certFile?: string, keyFile?: string, dataDir: string }): Promise<SecureContext> {
+  if (opts.certFile !== undefined && opts.keyFile !== undefined) {
+    return createSecureContext({ cert: await readFile(opts.certFile), key: await readFile(opts.keyFile) })
+  }
+  const certPath = join(opts.dataDir, 'gateway-tls-cert.pem')
+  const keyPath = join(opts.dataDir, 'gateway-tls-key.pem')
+  try {
+    return createSecureContext({ cert: await readFile(certPath), key: await readFile(keyPath) })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const made = await generate([{ name: 'commonName', value: 'lineage-gateway' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    notAfterDate: new Date(Date.now() + 825 * 86_400_000),
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] }]
+  })
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 })
+  // `wx`: when two processes start together on one data dir, the first one's pair wins.
+  try {
+    await writeFile(keyPath, made.private, { mode: 0o600, flag: 'wx' })
+    await writeFile(certPath, made.cert, { mode: 0o644, flag: 'wx' })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    return createSecureContext({ cert: await readFile(certPath), key: await readFile(keyPath) })
+  }
+  return createSecureContext({ cert: made.cert, key: made.private })
+}

@@ -1,0 +1,140 @@
+import { connect as netConnect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import { AuthenticationType, BackendCode } from './protocol/codes.js'
+import { Framer, type Frame } from './protocol/framer.js'
+import { parseAuthentication, parseBackendKeyData, parseErrorFields, parseParameterStatus, parseSASLMechanisms } from './protocol/backend.js'
+import { passwordMessage, saslInitialResponse, saslResponse, sslRequest, startupMessage, cancelRequest } from './protocol/frontend.js'
+import { md5Password, ScramClient } from './scram.js'
+
+/** A logged-in upstream session, ready for queries. */
+export interface Upstream {
+  socket: Socket
+  /** Continues framing what the upstream sends after ReadyForQuery. */
+  framer: Framer
+  /** The ParameterStatus messages of the login, to pass on to the client. */
+  parameters: Frame[]
+  /** The upstream backend's cancel key: stays in the gateway. */
+  key: { pid: number, secret: number }
+}
+
+/** Why the upstream could not be reached or refused the gateway's login; `detail` is for the log only. */
+export class UpstreamError extends Error {
+  constructor (message: string, readonly detail: string) { super(message) }
+}
+
+// The upstream's messages may be large (a DataRow holds up to 1 GB); the client side is capped far lower.
+const upstreamMaxMessage = 1024 * 1024 * 1024
+
+function hostOf (u: URL): { host: string, port: number } {
+  return { host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(u.port === '' ? 5432 : u.port) }
+}
+
+async function open (u: URL, timeoutMs: number): Promise<Socket> {
+  const { host, port } = hostOf(u)
+  const socket = netConnect({ host, port })
+  socket.setNoDelay(true)
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no connection within ${timeoutMs} ms`)) }, timeoutMs)
+    socket.once('connect', () => { clearTimeout(timer); resolve() })
+    socket.once('error', (err) => { clearTimeout(timer); reject(err) })
+  })
+  const mode = u.searchParams.get('sslmode') ?? 'disable'
+  if (mode === 'disable' || mode === 'allow' || mode === 'prefer') return socket
+  socket.write(sslRequest())
+  const answer = await new Promise<Buffer>((resolve, reject) => {
+    socket.once('data', resolve)
+    socket.once('error', reject)
+  })
+  if (answer.length !== 1 || answer[0] !== 0x53) { socket.destroy(); throw new Error('the upstream does not offer TLS') }
+  const secure = tlsConnect({ socket, servername: host, rejectUnauthorized: mode === 'verify-full' || mode === 'verify-ca' })
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secureConnect', resolve)
+    secure.once('error', reject)
+  })
+  return secure
+}
+
+/**
+ * Opens one upstream session with the target's own credentials (cleartext, md5 or
+ * SCRAM-SHA-256, as the upstream asks) and reads up to its first ReadyForQuery.
+ * @throws UpstreamError with a message safe to show an agent (no credential in it).
+ */
+export async function connectUpstream (target: URL, opts: { timeoutMs: number, applicationName: string }): Promise<Upstream> {
+  const user = decodeURIComponent(target.username)
+  const password = decodeURIComponent(target.password)
+  const database = decodeURIComponent(target.pathname.replace(/^\//, '')) || user
+  let socket: Socket
+  try {
+    socket = await open(target, opts.timeoutMs)
+  } catch (err) {
+    throw new UpstreamError('the upstream database is unreachable', (err as Error).message)
+  }
+  const framer = new Framer({ mode: 'tagged', maxLength: upstreamMaxMessage })
+  const parameters: Frame[] = []
+  let key = { pid: 0, secret: 0 }
+  let scram: ScramClient | undefined
+  const fail = (message: string, detail: string): UpstreamError => { socket.destroy(); return new UpstreamError(message, detail) }
+  try {
+    socket.write(startupMessage({ user, database, application_name: opts.applicationName, client_encoding: 'UTF8' }))
+    return await new Promise<Upstream>((resolve, reject) => {
+      const timer = setTimeout(() => reject(fail('the upstream database did not complete the login in time', `${opts.timeoutMs} ms`)), opts.timeoutMs)
+      const done = (err: Error | undefined, value?: Upstream): void => {
+        clearTimeout(timer)
+        socket.off('data', onData)
+        socket.off('error', onError)
+        socket.off('close', onClose)
+        if (err !== undefined) reject(err)
+        else resolve(value as Upstream)
+      }
+      const onError = (err: Error): void => { done(fail('the upstream database closed the connection during login', err.message)) }
+      const onClose = (): void => { done(fail('the upstream database closed the connection during login', 'closed')) }
+      const onData = (chunk: Buffer): void => {
+        try {
+          for (const f of framer.push(chunk)) {
+            if (f.tag === BackendCode.Authentication) {
+              const a = parseAuthentication(f.body)
+              if (a.type === AuthenticationType.Ok) continue
+              if (a.type === AuthenticationType.CleartextPassword) socket.write(passwordMessage(password))
+              else if (a.type === AuthenticationType.MD5Password) socket.write(passwordMessage(md5Password(user, password, a.data)))
+              else if (a.type === AuthenticationType.SASL) {
+                if (!parseSASLMechanisms(a.data).includes('SCRAM-SHA-256')) return done(fail('the upstream database asks for an unsupported login method', 'SASL without SCRAM-SHA-256'))
+                scram = new ScramClient(password)
+                socket.write(saslInitialResponse('SCRAM-SHA-256', scram.initial()))
+              } else if (a.type === AuthenticationType.SASLContinue && scram !== undefined) socket.write(saslResponse(scram.respond(a.data)))
+              else if (a.type === AuthenticationType.SASLFinal && scram !== undefined) scram.verify(a.data)
+              else return done(fail('the upstream database asks for an unsupported login method', `authentication type ${a.type}`))
+            } else if (f.tag === BackendCode.ParameterStatus) {
+              parseParameterStatus(f.body)
+              parameters.push({ tag: f.tag, body: Buffer.from(f.body) })
+            } else if (f.tag === BackendCode.BackendKeyData) {
+              key = parseBackendKeyData(f.body)
+            } else if (f.tag === BackendCode.ErrorResponse) {
+              const e = parseErrorFields(f.body)
+              return done(fail('the upstream database refused the gateway\'s login', `${e.C ?? ''} ${e.M ?? ''}`))
+            } else if (f.tag === BackendCode.ReadyForQuery) {
+              return done(undefined, { socket, framer, parameters, key })
+            }
+            // NoticeResponse and NegotiateProtocolVersion during login: nothing to act on.
+          }
+        } catch (err) {
+          done(fail('the upstream database broke the protocol during login', (err as Error).message))
+        }
+      }
+      socket.on('data', onData)
+      socket.on('error', onError)
+      socket.on('close', onClose)
+    })
+  } catch (err) {
+    socket.destroy()
+    throw err
+  }
+}
+
+/** Sends a CancelRequest for the upstream backend `key` on a connection of its own. Never throws. */
+export function cancelUpstream (target: URL, key: { pid: number, secret: number }): void {
+  const { host, port } = hostOf(target)
+  const s = netConnect({ host, port })
+  s.on('error', () => {})
+  s.setTimeout(5000, () => s.destroy())
+  s.once('connect', () => { s.end(cancelRequest(key.pid, key.secret)) })
+}

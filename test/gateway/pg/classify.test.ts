@@ -1,0 +1,406 @@
+import t, { type Test } from 'tap'
+import { classify, fingerprint, loadClassifier, type StatementClass } from '../../../src/gateway/pg/classify.js'
+
+const early = ((): unknown => { try { return classify('SELECT 1') } catch (err) { return err } })()
+await loadClassifier()
+
+interface Case {
+  sql: string
+  class: StatementClass
+  /** Shapes expected; none when omitted. */
+  statements?: string[]
+  /** Tables expected, in any order; not checked when omitted. */
+  tables?: string[]
+  count?: number
+  copy?: { direction: 'to' | 'from', stdio: boolean }
+  reason?: RegExp
+}
+
+function check (t: Test, cases: Case[]): void {
+  for (const c of cases) {
+    const got = classify(c.sql)
+    const label = c.sql.length > 80 ? `${c.sql.slice(0, 77)}...` : c.sql
+    t.equal(got.class, c.class, `${label}: class`)
+    t.same([...got.statements].sort(), [...(c.statements ?? [])].sort(), `${label}: shapes`)
+    if (c.tables !== undefined) t.same([...got.tables].sort(), [...c.tables].sort(), `${label}: tables`)
+    if (c.count !== undefined) t.equal(got.count, c.count, `${label}: count`)
+    if (c.copy !== undefined) t.same(got.copy, c.copy, `${label}: copy`)
+    if (c.reason !== undefined) t.match(got.reason, c.reason, `${label}: reason`)
+  }
+}
+
+t.test('classifying before the parser is loaded is a programming error', async (t) => {
+  t.type(early, TypeError)
+})
+
+t.test('queries, inspection and session housekeeping are read', async (t) => {
+  check(t, [
+    { sql: 'SELECT * FROM t WHERE a = $1', class: 'read', tables: ['t'], count: 1 },
+    { sql: 'VALUES (1), (2)', class: 'read', tables: [] },
+    { sql: 'TABLE t', class: 'read', tables: ['t'] },
+    { sql: 'SELECT 1 UNION ALL SELECT a FROM u', class: 'read', tables: ['u'] },
+    { sql: 'SHOW search_path', class: 'read' },
+    { sql: 'SHOW ALL', class: 'read' },
+    { sql: 'BEGIN', class: 'read' },
+    { sql: 'START TRANSACTION ISOLATION LEVEL SERIALIZABLE READ ONLY', class: 'read' },
+    { sql: 'COMMIT', class: 'read' },
+    { sql: 'END', class: 'read' },
+    { sql: 'ROLLBACK', class: 'read' },
+    { sql: 'SAVEPOINT s', class: 'read' },
+    { sql: 'RELEASE SAVEPOINT s', class: 'read' },
+    { sql: 'ROLLBACK TO SAVEPOINT s', class: 'read' },
+    { sql: 'DECLARE c CURSOR WITH HOLD FOR SELECT * FROM t', class: 'read', tables: ['t'] },
+    { sql: 'FETCH 10 FROM c', class: 'read' },
+    { sql: 'MOVE NEXT IN c', class: 'read' },
+    { sql: 'CLOSE c', class: 'read' },
+    { sql: 'LISTEN x', class: 'read' },
+    { sql: 'UNLISTEN *', class: 'read' },
+    { sql: 'DEALLOCATE ALL', class: 'read' },
+    { sql: 'DISCARD PLANS', class: 'read' },
+    { sql: 'DISCARD TEMP', class: 'read' },
+    { sql: 'SET search_path TO app, public', class: 'read' },
+    { sql: 'SET LOCAL statement_timeout = 5000', class: 'read' },
+    { sql: 'RESET statement_timeout', class: 'read' },
+    { sql: "SET TIME ZONE 'UTC'", class: 'read' },
+    { sql: 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ', class: 'read' },
+    { sql: "SET client_encoding TO 'UTF8'", class: 'read' },
+    { sql: 'SET CONSTRAINTS ALL DEFERRED', class: 'read' },
+    { sql: 'SELECT txid_current(), currval(\'s\'), pg_backend_pid(), now()', class: 'read' },
+    { sql: 'EXPLAIN SELECT * FROM t', class: 'read', tables: ['t'] },
+    { sql: 'EXPLAIN (VERBOSE, COSTS OFF) SELECT 1', class: 'read' }
+  ])
+})
+
+t.test('writes are write, and unbounded deletes and updates carry their shapes', async (t) => {
+  check(t, [
+    { sql: 'INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 2', class: 'write', tables: ['t'] },
+    { sql: 'INSERT INTO t SELECT * FROM u', class: 'write', tables: ['t', 'u'] },
+    { sql: 'UPDATE t SET a = 1', class: 'write', statements: ['update_without_where'], tables: ['t'] },
+    { sql: 'UPDATE t SET a = u.a FROM u WHERE t.id = u.id', class: 'write', tables: ['t', 'u'] },
+    { sql: 'DELETE FROM t', class: 'write', statements: ['delete_without_where'], tables: ['t'] },
+    { sql: 'DELETE FROM t WHERE id=1', class: 'write', tables: ['t'] },
+    { sql: 'DELETE FROM t USING u WHERE t.id = u.id', class: 'write', tables: ['t', 'u'] },
+    { sql: 'MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE', class: 'write', tables: ['t', 's'] },
+    { sql: 'NOTIFY x', class: 'write' },
+    { sql: 'LOCK TABLE t IN ACCESS SHARE MODE', class: 'write', tables: ['t'] },
+    { sql: 'select * from t for update', class: 'write', tables: ['t'] },
+    { sql: 'SELECT * FROM t FOR NO KEY UPDATE SKIP LOCKED', class: 'write' },
+    { sql: 'SELECT * FROM t FOR SHARE', class: 'write' },
+    { sql: 'SELECT * FROM t a FOR KEY SHARE OF a', class: 'write', tables: ['t'] },
+    { sql: "SELECT nextval('s')", class: 'write' },
+    { sql: "SELECT pg_catalog.setval('s', 1)", class: 'write' },
+    { sql: "SELECT pg_notify('x', 'y')", class: 'write' },
+    { sql: 'SELECT pg_advisory_lock(1)', class: 'write' },
+    { sql: 'SELECT pg_try_advisory_xact_lock(1)', class: 'write' },
+    { sql: 'SELECT lo_create(0)', class: 'write' },
+    { sql: 'COPY t FROM STDIN', class: 'write', tables: ['t'], copy: { direction: 'from', stdio: true } }
+  ])
+})
+
+t.test('a write hidden in a CTE, a subquery, EXPLAIN ANALYZE, COPY or PREPARE is found', async (t) => {
+  check(t, [
+    { sql: 'WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d', class: 'write', statements: ['delete_without_where'], tables: ['t'] },
+    { sql: 'WITH a AS (WITH b AS (UPDATE t SET x = 1 WHERE id = 2 RETURNING *) SELECT * FROM b) SELECT * FROM a', class: 'write', tables: ['t'] },
+    { sql: 'SELECT * FROM (WITH d AS (DELETE FROM t WHERE a = 1 RETURNING *) SELECT * FROM d) s', class: 'write', tables: ['t'] },
+    { sql: 'SELECT 1 WHERE EXISTS (WITH d AS (INSERT INTO t VALUES (1) RETURNING 1) SELECT * FROM d)', class: 'write', tables: ['t'] },
+    { sql: 'SELECT (WITH u AS (UPDATE t SET a = 1 RETURNING a) SELECT max(a) FROM u)', class: 'write', statements: ['update_without_where'] },
+    { sql: '(WITH d AS (DELETE FROM t RETURNING 1) SELECT 1) UNION SELECT 2', class: 'write', statements: ['delete_without_where'] },
+    { sql: 'SELECT * FROM u, LATERAL (SELECT nextval(\'s\')) n', class: 'write' },
+    { sql: 'SELECT * FROM (SELECT * FROM (SELECT * FROM t FOR UPDATE) a) b', class: 'write' },
+    { sql: 'EXPLAIN ANALYZE DELETE FROM t', class: 'write', statements: ['delete_without_where'], tables: ['t'] },
+    { sql: 'EXPLAIN (ANALYZE, BUFFERS) WITH d AS (DELETE FROM t RETURNING 1) SELECT 1', class: 'write', statements: ['delete_without_where'] },
+    { sql: 'EXPLAIN (ANALYZE true) UPDATE t SET a = 1 WHERE id = 1', class: 'write' },
+    { sql: 'EXPLAIN (ANALYZE 1) INSERT INTO t VALUES (1)', class: 'write' },
+    { sql: 'EXPLAIN (ANALYZE perhaps) INSERT INTO t VALUES (1)', class: 'write' },
+    { sql: 'EXPLAIN ANALYZE SELECT * FROM t FOR UPDATE', class: 'write' },
+    { sql: 'COPY (DELETE FROM t RETURNING *) TO STDOUT', class: 'write', statements: ['delete_without_where'], tables: ['t'], copy: { direction: 'to', stdio: true } },
+    { sql: 'COPY (WITH d AS (DELETE FROM t WHERE a > 1 RETURNING *) SELECT * FROM d) TO STDOUT', class: 'write' },
+    { sql: 'PREPARE p AS DELETE FROM t', class: 'write', statements: ['delete_without_where'], tables: ['t'] },
+    { sql: 'PREPARE p (int) AS UPDATE t SET a = $1 WHERE id = $1', class: 'write' },
+    { sql: 'DECLARE c CURSOR FOR SELECT * FROM t FOR UPDATE', class: 'write' }
+  ])
+})
+
+t.test('a plain EXPLAIN only plans its statement, so it is read whatever the statement', async (t) => {
+  check(t, [
+    { sql: 'EXPLAIN DELETE FROM t', class: 'read', tables: ['t'] },
+    { sql: 'EXPLAIN (ANALYZE false) DELETE FROM t', class: 'read', tables: ['t'] },
+    { sql: 'EXPLAIN (ANALYZE off, VERBOSE) UPDATE t SET a = 1', class: 'read' },
+    { sql: 'EXPLAIN (ANALYZE 0) SELECT * FROM t FOR UPDATE', class: 'read' },
+    { sql: 'EXPLAIN CREATE TABLE x AS SELECT 1', class: 'read' },
+    { sql: 'EXPLAIN EXECUTE p', class: 'read' },
+    { sql: 'EXPLAIN ANALYZE EXECUTE p', class: 'admin' },
+    { sql: 'EXPLAIN ANALYZE CREATE TABLE x AS SELECT 1', class: 'ddl' }
+  ])
+})
+
+t.test('DDL is ddl, and TRUNCATE and DROP carry their shapes', async (t) => {
+  check(t, [
+    { sql: 'CREATE TABLE x (a int PRIMARY KEY, b text REFERENCES y)', class: 'ddl', tables: ['x', 'y'] },
+    { sql: 'CREATE TABLE x AS SELECT 1', class: 'ddl', tables: ['x'] },
+    { sql: 'CREATE MATERIALIZED VIEW mv AS SELECT * FROM t', class: 'ddl', tables: ['mv', 't'] },
+    { sql: 'SELECT * INTO newt FROM t', class: 'ddl', tables: ['newt', 't'] },
+    { sql: 'SELECT * INTO newt FROM t UNION SELECT * FROM u', class: 'ddl' },
+    { sql: 'CREATE VIEW v AS SELECT * FROM t', class: 'ddl', tables: ['v', 't'] },
+    { sql: 'CREATE INDEX ON t (a)', class: 'ddl', tables: ['t'] },
+    { sql: 'ALTER TABLE t ADD COLUMN c int', class: 'ddl', tables: ['t'] },
+    { sql: 'ALTER TABLE t DROP COLUMN c', class: 'ddl', statements: ['drop'], tables: ['t'] },
+    { sql: 'ALTER TABLE t RENAME TO u', class: 'ddl', tables: ['t'] },
+    { sql: "COMMENT ON COLUMN s.t.c IS 'x'", class: 'ddl', tables: ['s.t'] },
+    { sql: 'CREATE SEQUENCE s', class: 'ddl' },
+    { sql: 'CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN 1', class: 'ddl' },
+    { sql: 'REFRESH MATERIALIZED VIEW mv', class: 'ddl', tables: ['mv'] },
+    { sql: 'TRUNCATE t', class: 'ddl', statements: ['truncate'], tables: ['t'] },
+    { sql: 'TRUNCATE a, b.c CASCADE', class: 'ddl', statements: ['truncate'], tables: ['a', 'b.c'] },
+    { sql: 'drop table t', class: 'ddl', statements: ['drop'], tables: ['t'] },
+    { sql: 'DROP TABLE IF EXISTS t, s.u CASCADE', class: 'ddl', statements: ['drop'], tables: ['t', 's.u'] },
+    { sql: 'DROP VIEW v', class: 'ddl', statements: ['drop'], tables: ['v'] },
+    { sql: 'DROP INDEX i', class: 'ddl', statements: ['drop'], tables: [] },
+    { sql: 'DROP POLICY p ON s.t', class: 'ddl', statements: ['drop'], tables: ['s.t'] },
+    { sql: 'DROP FUNCTION f(int)', class: 'ddl', statements: ['drop'] }
+  ])
+})
+
+t.test('administration, and anything whose effect cannot be seen, is admin', async (t) => {
+  check(t, [
+    { sql: 'DO $$ BEGIN DELETE FROM t; END $$', class: 'admin' },
+    { sql: 'CALL p()', class: 'admin' },
+    { sql: 'EXECUTE p', class: 'admin' },
+    { sql: 'EXECUTE p(1, 2)', class: 'admin' },
+    { sql: 'GRANT SELECT ON t TO bob', class: 'admin' },
+    { sql: 'REVOKE ALL ON t FROM bob', class: 'admin' },
+    { sql: 'GRANT admins TO bob', class: 'admin' },
+    { sql: "CREATE ROLE bob LOGIN PASSWORD 'x'", class: 'admin' },
+    { sql: 'ALTER USER bob SUPERUSER', class: 'admin' },
+    { sql: 'DROP ROLE bob', class: 'admin', statements: ['drop'] },
+    { sql: "ALTER SYSTEM SET work_mem = '1GB'", class: 'admin' },
+    { sql: 'VACUUM', class: 'admin' },
+    { sql: 'VACUUM FULL t', class: 'admin', tables: ['t'] },
+    { sql: 'ANALYZE t', class: 'admin' },
+    { sql: 'CHECKPOINT', class: 'admin' },
+    { sql: "LOAD 'plpgsql'", class: 'admin' },
+    { sql: 'CLUSTER t USING i', class: 'admin' },
+    { sql: 'REINDEX TABLE t', class: 'admin' },
+    { sql: 'CREATE EXTENSION dblink', class: 'admin' },
+    { sql: 'DROP EXTENSION dblink', class: 'admin', statements: ['drop'] },
+    { sql: 'CREATE DATABASE d', class: 'admin' },
+    { sql: 'ALTER DATABASE d SET search_path = x', class: 'admin' },
+    { sql: 'DROP DATABASE d', class: 'admin', statements: ['drop'] },
+    { sql: 'ALTER TABLE t OWNER TO bob', class: 'admin' },
+    { sql: 'ALTER FUNCTION f() OWNER TO bob', class: 'admin' },
+    { sql: 'CREATE LANGUAGE plperlu', class: 'admin' },
+    { sql: 'CREATE SCHEMA s AUTHORIZATION bob', class: 'admin' },
+    { sql: 'CREATE SCHEMA s CREATE TABLE q (a int) GRANT SELECT ON q TO bob', class: 'admin' },
+    { sql: "SECURITY LABEL ON TABLE t IS 'x'", class: 'admin' },
+    { sql: "PREPARE TRANSACTION 'x'", class: 'admin' },
+    { sql: "COMMIT PREPARED 'x'", class: 'admin' },
+    { sql: 'DISCARD ALL', class: 'admin', reason: /session authorization/ },
+    { sql: "COPY t TO PROGRAM 'x'", class: 'admin', copy: { direction: 'to', stdio: false }, reason: /file or program/ },
+    { sql: "COPY t FROM '/etc/passwd'", class: 'admin', copy: { direction: 'from', stdio: false } },
+    { sql: "COPY (SELECT 1) TO '/tmp/x'", class: 'admin' },
+    { sql: "COPY t FROM PROGRAM 'curl x'", class: 'admin' },
+    { sql: 'CREATE EVENT TRIGGER e ON ddl_command_start EXECUTE FUNCTION f()', class: 'admin' }
+  ])
+})
+
+t.test('changing who the session is, or how the server reads SQL, is admin in every spelling', async (t) => {
+  check(t, [
+    { sql: 'SET ROLE postgres', class: 'admin' },
+    { sql: 'SET LOCAL ROLE postgres', class: 'admin' },
+    { sql: 'SET SESSION ROLE postgres', class: 'admin' },
+    { sql: 'SET ROLE TO DEFAULT', class: 'admin' },
+    { sql: 'SET "ROLE" TO postgres', class: 'admin' },
+    { sql: 'RESET ROLE', class: 'admin' },
+    { sql: 'set session authorization postgres', class: 'admin' },
+    { sql: 'SET SESSION AUTHORIZATION DEFAULT', class: 'admin' },
+    { sql: 'RESET SESSION AUTHORIZATION', class: 'admin' },
+    { sql: 'RESET ALL', class: 'admin', reason: /role/ },
+    { sql: "SELECT set_config('role','x',false)", class: 'admin', reason: /set_config/ },
+    { sql: "SELECT PG_CATALOG.Set_Config('role', 'x', false)", class: 'admin', reason: /set_config/ },
+    { sql: "UPDATE pg_settings SET setting = 'x' WHERE name = 'role'", class: 'admin', reason: /pg_settings/ },
+    { sql: "UPDATE pg_catalog.pg_settings SET setting = 'x' WHERE name = 'role'", class: 'admin' },
+    { sql: 'SET session_replication_role = replica', class: 'admin' },
+    { sql: 'ALTER FUNCTION f() SET role = postgres', class: 'admin' },
+    { sql: "SET app.tenant_id = '42'", class: 'admin', reason: /app\.tenant_id/ },
+    { sql: 'SET standard_conforming_strings = off', class: 'admin' },
+    { sql: 'SET backslash_quote = on', class: 'admin' },
+    { sql: "SET NAMES 'SJIS'", class: 'admin', reason: /encoding/ },
+    { sql: 'RESET client_encoding', class: 'admin' }
+  ])
+})
+
+t.test('a call to an admin function anywhere makes the text admin, whatever its case or schema', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['SELECT * FROM t WHERE pg_terminate_backend(pid) IS NOT NULL', 'pg_terminate_backend'],
+    ['INSERT INTO t VALUES (pg_read_file(\'/etc/passwd\'))', 'pg_read_file'],
+    ['CREATE TABLE x (a text DEFAULT set_config(\'role\', \'x\', false))', 'set_config'],
+    ['WITH a AS (SELECT pg_cancel_backend(1)) SELECT * FROM a', 'pg_cancel_backend'],
+    ['SELECT * FROM pg_ls_dir(\'.\')', 'pg_ls_dir'],
+    ['SELECT 1 ORDER BY pg_reload_conf()', 'pg_reload_conf'],
+    ['SELECT lo_import(\'/etc/passwd\')', 'lo_import'],
+    ['SELECT lo_export(1, \'/tmp/x\')', 'lo_export'],
+    ['SELECT * FROM public.dblink(\'host=x\', \'DELETE FROM t\') AS r(a int)', 'dblink'],
+    ['SELECT dblink_exec(\'DELETE FROM t\')', 'dblink_exec'],
+    ['SELECT query_to_xml(\'DELETE FROM t RETURNING *\', true, false, \'\')', 'query_to_xml'],
+    ['SELECT table_to_xml(\'payroll\', true, false, \'\')', 'table_to_xml'],
+    ['SELECT cursor_to_xml(\'c\', 1, true, false, \'\')', 'cursor_to_xml'],
+    ['SELECT database_to_xml(true, false, \'\')', 'database_to_xml'],
+    ['SELECT ts_stat(\'SELECT v FROM t\')', 'ts_stat'],
+    ['SELECT pg_switch_wal(), pg_promote()', 'pg_switch_wal'],
+    ['SELECT pg_catalog.pg_create_restore_point(\'x\')', 'pg_create_restore_point'],
+    ['SELECT PG_ROTATE_LOGFILE()', 'pg_rotate_logfile'],
+    ['SELECT pg_stat_file(\'x\'), pg_read_binary_file(\'x\')', 'pg_stat_file'],
+    ['SELECT pg_file_write(\'x\', \'y\', false)', 'pg_file_write'],
+    ['SELECT * FROM pg_logdir_ls() AS l(a timestamp, b text)', 'pg_logdir_ls'],
+    ['UPDATE t SET a = 1 WHERE b = (SELECT pg_terminate_backend(1)::int)', 'pg_terminate_backend'],
+    ['EXPLAIN SELECT set_config(\'role\', \'x\', false)', 'set_config'],
+    ['DECLARE c CURSOR FOR SELECT "set_config"(\'role\', \'x\', false)', 'set_config'],
+    ['CALL p(pg_terminate_backend(1))', 'pg_terminate_backend']
+  ]
+  for (const [sql, name] of cases) {
+    const got = classify(sql)
+    t.equal(got.class, 'admin', sql)
+    t.equal(got.reason, `calls ${name}`, `${sql}: reason`)
+  }
+})
+
+t.test('comments, strings, quoting and escapes neither hide a statement nor invent one', async (t) => {
+  check(t, [
+    { sql: '/* hello */ DROP TABLE x', class: 'ddl', statements: ['drop'], tables: ['x'] },
+    { sql: '-- hello\nDROP TABLE x', class: 'ddl', statements: ['drop'] },
+    { sql: 'SELECT 1 -- ; DROP TABLE x', class: 'read', tables: [], count: 1 },
+    { sql: 'SELECT 1 /* ; DROP TABLE x */', class: 'read', count: 1 },
+    { sql: '/* /* */ DROP TABLE x */ SELECT 1', class: 'read', tables: [], count: 1 },
+    { sql: '/* /* */ */ DROP TABLE x', class: 'ddl', statements: ['drop'] },
+    { sql: 'SELECT 1; /* */ DELETE FROM t -- ', class: 'write', statements: ['delete_without_where'], count: 2 },
+    { sql: 'DEL/**/ETE FROM t', class: 'admin', reason: /^unparsable: / },
+    { sql: "SELECT ';DROP TABLE x'", class: 'read', count: 1 },
+    { sql: "SELECT 'it''s; DROP TABLE x'", class: 'read', count: 1 },
+    { sql: "SELECT 'a\\' , '; DROP TABLE x; --'", class: 'read', count: 1 },
+    { sql: "SELECT E'a\\' , '; DROP TABLE x; --'", class: 'ddl', statements: ['drop'], count: 2 },
+    { sql: "SELECT E'\\'; DROP TABLE x; --'", class: 'read', count: 1 },
+    { sql: 'SELECT $$; DELETE FROM t$$', class: 'read', tables: [], count: 1 },
+    { sql: 'SELECT $a$ $$; DELETE FROM t; $$ $a$', class: 'read', count: 1 },
+    { sql: 'SELECT $a$ x $a$; DELETE FROM t WHERE a = $1', class: 'write', count: 2 },
+    { sql: 'DO $$ BEGIN EXECUTE \'DROP TABLE x\'; END $$', class: 'admin', statements: [] },
+    { sql: 'DO LANGUAGE plpgsql $x$ BEGIN NULL; END $x$', class: 'admin' },
+    { sql: 'SELECT * FROM U&"d\\0061ta"', class: 'read', tables: ['data'] },
+    { sql: 'DELETE FROM U&"d\\0061ta"', class: 'write', statements: ['delete_without_where'], tables: ['data'] },
+    { sql: "SELECT U&'\\0044ROP TABLE x'", class: 'read', count: 1 },
+    { sql: "SELECT U&'!0027; DROP TABLE x' UESCAPE '!'", class: 'read', count: 1 },
+    { sql: 'SELECT "DROP TABLE x" FROM t', class: 'read', tables: ['t'] },
+    { sql: 'SELECT 1 AS "; DELETE FROM t"', class: 'read', tables: [] }
+  ])
+})
+
+t.test('several statements take the strongest class and the union of shapes and tables', async (t) => {
+  check(t, [
+    { sql: 'SELECT 1; DROP TABLE x', class: 'ddl', statements: ['drop'], tables: ['x'], count: 2 },
+    { sql: 'begin; commit', class: 'read', count: 2 },
+    { sql: 'BEGIN; UPDATE t SET a = 1; COMMIT;', class: 'write', statements: ['update_without_where'], count: 3 },
+    { sql: 'SELECT * FROM a; DELETE FROM b; TRUNCATE c', class: 'ddl', statements: ['delete_without_where', 'truncate'], tables: ['a', 'b', 'c'], count: 3 },
+    { sql: 'SELECT 1; SET ROLE postgres; SELECT 2', class: 'admin', count: 3 },
+    { sql: 'SELECT 1;;SELECT 2;', class: 'read', count: 2 },
+    { sql: 'DROP TABLE a; DROP TABLE b', class: 'ddl', statements: ['drop'], tables: ['a', 'b'], count: 2 }
+  ])
+})
+
+t.test('the pgbench statements classify as their commands', async (t) => {
+  check(t, [
+    { sql: 'BEGIN;', class: 'read', count: 1 },
+    { sql: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1;', class: 'read', tables: ['pgbench_accounts'] },
+    { sql: 'UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;', class: 'write', tables: ['pgbench_accounts'] },
+    { sql: 'UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2;', class: 'write', tables: ['pgbench_tellers'] },
+    { sql: 'UPDATE pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2;', class: 'write', tables: ['pgbench_branches'] },
+    { sql: 'INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP);', class: 'write', tables: ['pgbench_history'] },
+    { sql: 'END;', class: 'read', count: 1 },
+    { sql: "select o.n, p.partstrat, pg_catalog.count(i.inhparent) from pg_catalog.pg_class as c join pg_catalog.pg_namespace as n on (n.oid = c.relnamespace) cross join lateral (select pg_catalog.array_position(pg_catalog.current_schemas(true), n.nspname)) as o(n) left join pg_catalog.pg_partitioned_table as p on (p.partrelid = c.oid) left join pg_catalog.pg_inherits as i on (c.oid = i.inhparent) where c.relname = 'pgbench_accounts' and o.n is not null group by 1, 2 order by 1 asc limit 1", class: 'read' }
+  ])
+})
+
+t.test('tables are named as PostgreSQL resolves them, without CTE names', async (t) => {
+  check(t, [
+    { sql: 'SELECT * FROM public.customers c JOIN orders o ON c.id = o.customer_id', class: 'read', tables: ['public.customers', 'orders'] },
+    { sql: 'SELECT * FROM Orders, "Payroll", app."Mixed"', class: 'read', tables: ['orders', 'Payroll', 'app.Mixed'] },
+    { sql: 'SELECT * FROM db.app.t', class: 'read', tables: ['app.t'] },
+    { sql: 'SELECT * FROM t, t AS again, public.t', class: 'read', tables: ['t', 'public.t'] },
+    { sql: 'WITH recent AS (SELECT * FROM orders) SELECT * FROM recent', class: 'read', tables: ['orders'] },
+    { sql: 'WITH a AS (SELECT 1), b AS (SELECT * FROM a) SELECT * FROM b', class: 'read', tables: [] },
+    // A CTE's name is the CTE only where it is in scope: later siblings, its statement, RECURSIVE bodies.
+    { sql: 'WITH b AS (SELECT * FROM c), c AS (SELECT 1) SELECT * FROM b', class: 'read', tables: ['c'] },
+    { sql: 'WITH a AS (SELECT * FROM a) SELECT * FROM a', class: 'read', tables: ['a'] },
+    { sql: 'WITH RECURSIVE a AS (SELECT 1 UNION ALL SELECT * FROM a) SELECT * FROM a', class: 'read', tables: [] },
+    { sql: 'SELECT * FROM payroll, (WITH payroll AS (SELECT 1) SELECT * FROM payroll) q', class: 'read', tables: ['payroll'] },
+    { sql: 'WITH payroll AS (SELECT 1) SELECT * FROM public.payroll', class: 'read', tables: ['public.payroll'] },
+    { sql: 'WITH payroll AS (SELECT 1) SELECT * FROM (SELECT * FROM payroll) s', class: 'read', tables: [] },
+    { sql: 'WITH t AS (SELECT 1) DELETE FROM t', class: 'write', statements: ['delete_without_where'], tables: ['t'] },
+    { sql: 'WITH src AS (SELECT * FROM staging) INSERT INTO target SELECT * FROM src', class: 'write', tables: ['staging', 'target'] },
+    { sql: 'SELECT * FROM a WHERE x IN (SELECT y FROM b WHERE EXISTS (SELECT 1 FROM c))', class: 'read', tables: ['a', 'b', 'c'] },
+    { sql: 'SELECT * FROM a, LATERAL (SELECT * FROM b WHERE b.id = a.id) l', class: 'read', tables: ['a', 'b'] },
+    { sql: 'SELECT * FROM generate_series(1, 3) g, unnest(ARRAY[1]) u', class: 'read', tables: [] },
+    { sql: 'LOCK TABLE a, s.b', class: 'write', tables: ['a', 's.b'] },
+    { sql: 'COPY s.t (a, b) TO STDOUT', class: 'read', tables: ['s.t'] }
+  ])
+})
+
+t.test('COPY reports its direction and whether the client streams it', async (t) => {
+  check(t, [
+    { sql: 'COPY t TO STDOUT', class: 'read', tables: ['t'], copy: { direction: 'to', stdio: true } },
+    { sql: "COPY (SELECT * FROM t WHERE a > 1) TO STDOUT WITH (FORMAT csv)", class: 'read', tables: ['t'], copy: { direction: 'to', stdio: true } },
+    { sql: 'COPY t (a) FROM STDIN WITH (FORMAT binary)', class: 'write', copy: { direction: 'from', stdio: true } },
+    { sql: 'COPY t FROM STDIN; COPY t TO STDOUT', class: 'write', copy: { direction: 'from', stdio: true } },
+    { sql: "COPY t TO STDOUT; COPY t TO '/tmp/x'", class: 'admin', copy: { direction: 'to', stdio: false } }
+  ])
+  t.equal(classify('SELECT 1').copy, undefined)
+})
+
+t.test('unparsable, hostile and oversized text never throws and is admin', async (t) => {
+  let seed = 7
+  const random = (n: number): string => {
+    let s = ''
+    for (let i = 0; i < n; i++) { seed = (seed * 1103515245 + 12345) % 2147483648; s += String.fromCharCode(1 + (seed % 0xfffe)) }
+    return s
+  }
+  const hostile = [
+    'garbage here', 'SELEC 1', 'SELECT (', "SELECT 'unterminated", 'SELECT $$unterminated', '/* unterminated',
+    random(64), random(4096), 'x'.repeat(1024 * 1024), 'SELECT 1; DROP ' + '('.repeat(1024 * 1024),
+    'SELECT ' + '('.repeat(100_000) + '1' + ')'.repeat(100_000), 'SELECT 1\0; DROP TABLE x', '\0', '\u00a0'
+  ]
+  for (const sql of hostile) {
+    const got = classify(sql)
+    t.equal(got.class, 'admin', `${JSON.stringify(sql.slice(0, 40))}: admin`)
+    t.ok(got.reason !== undefined && got.reason.length < 300, `${JSON.stringify(sql.slice(0, 40))}: a short reason`)
+  }
+  t.match(classify('SELEC 1').reason, /^unparsable: syntax error at or near "SELEC"/)
+  t.match(classify('SELECT 1\0; DROP TABLE x').reason, /NUL/)
+  t.equal(classify('SELEC 1').count, 1, 'unparsable text is never mistaken for an empty query')
+  const big = classify('DELETE FROM t WHERE ' + 'a = 1 OR '.repeat(120_000) + 'false')
+  t.same([big.class, big.tables], ['write', ['t']], 'a valid megabyte statement is classified like a short one')
+  t.equal(classify('DROP TABLE \udfff').class, 'ddl', 'a lone surrogate reads as an identifier character')
+  const deep = classify('SELECT * FROM ' + '(SELECT * FROM '.repeat(1000) + 't' + ') x'.repeat(1000))
+  t.same([deep.class, deep.tables], ['read', ['t']], 'deep but valid nesting is walked without overflowing')
+})
+
+t.test('empty text and bare semicolons are an empty, read query', async (t) => {
+  check(t, ['', '   \n\t', ';;', ';', '-- only a comment', '/* only */ /* comments */'].map((sql) => ({ sql, class: 'read' as const, tables: [], count: 0 })))
+})
+
+t.test('the same text gets the same shared, frozen result', async (t) => {
+  const a = classify('SELECT * FROM cached_table')
+  t.equal(classify('SELECT * FROM cached_table'), a)
+  t.not(classify('SELECT * FROM cached_table '), a, 'the cache is keyed by exact text')
+  t.ok(Object.isFrozen(a) && Object.isFrozen(a.tables) && Object.isFrozen(a.statements))
+  for (let i = 0; i < 12_000; i++) classify(`SELECT ${i}`)
+  t.equal(classify('SELECT 1').class, 'read', 'the cache keeps working past its bound')
+})
+
+t.test('fingerprints ignore constants and layout, and fall back to a hash for unparsable text', async (t) => {
+  t.match(fingerprint('SELECT * FROM t WHERE a = 1'), /^[0-9a-f]{16}$/)
+  t.equal(fingerprint('SELECT * FROM t WHERE a = 1'), fingerprint('select *  from t\nwhere a = 42'))
+  t.not(fingerprint('SELECT * FROM t'), fingerprint('SELECT * FROM u'))
+  t.match(fingerprint('garbage here'), /^[0-9a-f]{16}$/)
+  t.not(fingerprint('garbage here'), fingerprint('garbage there'))
+  t.equal(fingerprint('garbage here'), fingerprint('garbage here'))
+  t.match(fingerprint(''), /^[0-9a-f]{16}$/)
+  t.not(fingerprint('SELECT 1\0; DROP TABLE x'), fingerprint('SELECT 1'), 'text after a NUL is not ignored')
+})
