@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
-import { connect } from 'node:net'
 import { join } from 'node:path'
 import { spawnChild, type Child } from './child.js'
+import { accepting } from './tools.js'
 
 /** The main context of a one-worker nginx in the foreground, its pid, error log and temp files under `dir`. */
 export function nginxConfig (dir: string, name: string, http: string): string {
@@ -24,14 +24,6 @@ http {
 ${http}
 }
 `
-}
-
-async function accepting (port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port })
-    s.once('connect', () => { s.destroy(); resolve(true) })
-    s.once('error', () => resolve(false))
-  })
 }
 
 /**

@@ -1,15 +1,16 @@
 import { spawnSync } from 'node:child_process'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 
 /**
  * The path of each tool in `names` (looked up on PATH, then in /usr/sbin and /usr/bin, where
  * Debian puts nginx); exits the process with status 2 and an install hint when one is missing.
+ * Each is probed by running it with `versionFlag` (`-V` for tools whose `-v` does work).
  */
-export function requireTools (names: string[], hint: string): Record<string, string> {
+export function requireTools (names: string[], hint: string, versionFlag = '-v'): Record<string, string> {
   const found: Record<string, string> = {}
   const missing: string[] = []
   for (const name of names) {
-    const path = [name, `/usr/sbin/${name}`, `/usr/bin/${name}`].find((p) => spawnSync(p, ['-v'], { stdio: 'ignore' }).error === undefined)
+    const path = [name, `/usr/sbin/${name}`, `/usr/bin/${name}`].find((p) => spawnSync(p, [versionFlag], { stdio: 'ignore' }).error === undefined)
     if (path === undefined) missing.push(name)
     else found[name] = path
   }
@@ -20,9 +21,9 @@ export function requireTools (names: string[], hint: string): Record<string, str
   return found
 }
 
-/** The first line a tool prints for `-v` (nginx writes it on stderr, wrk on stdout). */
-export function toolVersion (path: string): string {
-  const r = spawnSync(path, ['-v'], { encoding: 'utf8' })
+/** The first line a tool prints for `versionFlag` (nginx writes it on stderr, wrk on stdout). */
+export function toolVersion (path: string, versionFlag = '-v'): string {
+  const r = spawnSync(path, [versionFlag], { encoding: 'utf8' })
   return `${r.stdout}${r.stderr}`.split('\n')[0].trim()
 }
 
@@ -35,5 +36,14 @@ export async function freePort (): Promise<number> {
       const port = (s.address() as { port: number }).port
       s.close(() => resolve(port))
     })
+  })
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` right now. */
+export async function accepting (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port })
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => resolve(false))
   })
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { runMeasured } from './measured-run.js'
 
 export interface WrkResult {
   requests: number
@@ -59,35 +59,12 @@ export function parseWrk (raw: string): WrkResult {
   }
 }
 
-// wrk runs under a shell that, once wrk has exited, prints its own /proc stat: fields 16 and 17
-// (cutime, cstime) are the CPU time of the children it waited for, that is wrk's.
-const wrapper = 'wrk="$1"; shift; "$wrk" "$@"; s=$?; echo; cat /proc/$$/stat 2>/dev/null; exit $s'
-
-function childCpuMs (out: string): number {
-  const last = out.trimEnd().split('\n').at(-1) ?? ''
-  const close = last.lastIndexOf(')')
-  if (!/^\d+ \(/.test(last) || close < 0) return Number.NaN
-  const fields = last.slice(close + 2).split(' ')
-  return (Number(fields[13]) + Number(fields[14])) * 10
-}
-
 /** Runs `wrk --latency` against `url` in its own process and parses what it prints, with the CPU time wrk used. */
 export async function runWrk (wrk: string, url: string, o: WrkOptions): Promise<WrkResult> {
   const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.seconds}s`, '--latency']
   for (const [k, v] of Object.entries(o.headers)) args.push('-H', `${k}: ${v}`)
   args.push(url)
-  // Its own process group, so that wrk goes with the shell if this process exits mid-run (Ctrl-C).
-  const proc = spawn('sh', ['-c', wrapper, 'sh', wrk, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-  const killGroup = (): void => { if (proc.pid !== undefined) try { process.kill(-proc.pid, 'SIGTERM') } catch {} }
-  process.once('exit', killGroup)
-  let out = ''
-  let err = ''
-  proc.stdout.setEncoding('utf8').on('data', (c: string) => { out += c })
-  proc.stderr.setEncoding('utf8').on('data', (c: string) => { err += c })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    proc.once('error', reject)
-    proc.once('close', (c) => resolve(c))
-  }).finally(() => process.off('exit', killGroup))
-  if (code !== 0) throw new Error(`wrk exited with ${code}: ${err}${out}`)
-  return { ...parseWrk(out), cpuMs: childCpuMs(out) }
+  const r = await runMeasured(wrk, args)
+  if (r.code !== 0) throw new Error(`wrk exited with ${r.code}: ${r.stderr}${r.stdout}`)
+  return { ...parseWrk(r.stdout), cpuMs: r.cpuMs }
 }

@@ -20,6 +20,8 @@ export interface GatewayOptions extends CheckDeps {
   ready: () => { ready: boolean, detail: Record<string, unknown> }
   /** TLS for the PostgreSQL listener's SSLRequest. */
   tls?: SecureContext
+  /** How long a PostgreSQL client has to finish TLS, startup and login. */
+  pgLoginTimeoutMs?: number
 }
 
 export interface Gateway {
@@ -47,7 +49,7 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   })
   const offReset = opts.view.onReset(() => { targets.load().catch((err) => opts.log.error({ err }, 'reloading targets failed')) })
   const http = createHttpGateway({ ...opts, targets })
-  const pg = await createPgGateway({ ...opts, targets })
+  const pg = await createPgGateway({ ...opts, targets, loginTimeoutMs: opts.pgLoginTimeoutMs })
   // The gateway's own endpoints live under `/_lineage/`: no target name starts with `_`.
   const own: RequestListener = (req, res) => {
     const send = (status: number, type: string, body: string): void => { res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body) }

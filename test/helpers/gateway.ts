@@ -51,12 +51,12 @@ export async function startUpstream (): Promise<Upstream> {
 }
 
 /** A gateway sharing the test broker's view, keys and cache, listening on port 0. */
-export async function startTestGateway (b: TestBroker, opts: { upstreamTimeoutMs?: number, freshAt?: () => number, tls?: SecureContext } = {}): Promise<{ url: string, pgPort: number, gateway: Gateway, close: () => Promise<void> }> {
+export async function startTestGateway (b: TestBroker, opts: { upstreamTimeoutMs?: number, freshAt?: () => number, tls?: SecureContext, pgLoginTimeoutMs?: number } = {}): Promise<{ url: string, pgPort: number, gateway: Gateway, close: () => Promise<void> }> {
   const ctx = b.broker.ctx
   const gateway = await createGateway({
     db: ctx.db, log: silentLogger(), view: ctx.view, verified: ctx.verified, issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth,
     keys: (kid) => ctx.keys().verifiers.get(kid), upstreamTimeoutMs: opts.upstreamTimeoutMs,
-    freshness: { freshAt: opts.freshAt ?? (() => ctx.sync.freshAt()), maxStalenessMs: 5000 }, audit: ctx.audit, metrics: ctx.metrics, ready: () => ({ ready: true, detail: {} }), tls: opts.tls
+    freshness: { freshAt: opts.freshAt ?? (() => ctx.sync.freshAt()), maxStalenessMs: 5000 }, audit: ctx.audit, metrics: ctx.metrics, ready: () => ({ ready: true, detail: {} }), tls: opts.tls, pgLoginTimeoutMs: opts.pgLoginTimeoutMs
   })
   await new Promise<void>((resolve) => gateway.httpServer.listen(0, '127.0.0.1', resolve))
   await new Promise<void>((resolve) => gateway.pgServer.listen(0, '127.0.0.1', resolve))

@@ -32,6 +32,16 @@ export class Catalog {
     return (oid, column) => this.tables.get(oid)?.columns.get(column)
   }
 
+  /** The columns of each table named as a statement names it (`table` or `schema.table`); unknown tables have none. */
+  async columnsOf (tables: string[]): Promise<ColumnName[]> {
+    const { rows } = await this.pool.query<{ schema: string, table: string, column: string }>(
+      `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column
+         FROM unnest($1::text[]) AS t(name) JOIN pg_class c ON c.oid = to_regclass(t.name)
+         JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+        WHERE a.attnum > 0 AND NOT a.attisdropped`, [tables])
+    return rows
+  }
+
   async close (): Promise<void> {
     await this.pool.end().catch(() => {})
   }

@@ -19,19 +19,6 @@ export function maskFor (rules: MaskRule[], c: ColumnName): MaskKind | undefined
   return undefined
 }
 
-/** True when some rule names a column of `table` (`schema.table` or `table`): COPY of it would bypass masking. */
-export function tableIsMasked (rules: MaskRule[], table: string): boolean {
-  const bare = table.includes('.') ? table.slice(table.lastIndexOf('.') + 1) : table
-  for (const r of rules) {
-    for (const p of r.columns) {
-      const parts = p.split('.')
-      const tablePart = parts.length > 2 ? parts.slice(0, -1).join('.') : parts[0]
-      if (globMatch(tablePart, parts.length > 2 ? table : bare)) return true
-    }
-  }
-  return false
-}
-
 // Types whose binary form is their text (UTF-8): text, varchar, bpchar, name, unknown, json.
 const textLike = new Set([25, 1043, 1042, 19, 705, 114])
 

@@ -7,7 +7,7 @@ import { authorize } from '../check.js'
 import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
 import { classify, fingerprint, type Classification } from './classify.js'
-import { maskFor, maskValue, tableIsMasked, type MaskKind, type MaskRule } from './mask.js'
+import { maskFor, maskValue, type MaskKind, type MaskRule } from './mask.js'
 import type { Catalog } from './catalog.js'
 import { BackendCode, FrontendCode } from './protocol/codes.js'
 import type { Frame, Framer } from './protocol/framer.js'
@@ -70,6 +70,11 @@ export class PgSession {
   // Mask rules of the statement decided last (set by `decide`).
   private masking: MaskRule[] = []
   private upstreamIter: IterableIterator<Frame> | undefined
+  // While a direction waits for the catalog, what arrives queues behind it, in order.
+  private clientWait: Buffer[] | undefined
+  private upWait: Buffer[] | undefined
+  // Whether a COPY … TO statement would copy masked columns, by statement text.
+  private readonly copyLeaks = new Map<string, boolean>()
   private closed = false
 
   constructor (
@@ -85,8 +90,8 @@ export class PgSession {
     client.on('data', (chunk: Buffer) => this.fromClient(chunk))
     up.socket.on('data', (chunk: Buffer) => this.fromUpstream(chunk))
     // Backpressure both ways: a slow reader pauses the other side, so memory stays bounded.
-    up.socket.on('drain', () => client.resume())
-    client.on('drain', () => up.socket.resume())
+    up.socket.on('drain', () => { if (this.clientWait === undefined) client.resume() })
+    client.on('drain', () => { if (this.upWait === undefined) up.socket.resume() })
     client.on('close', () => this.end())
     client.on('error', () => this.end())
     up.socket.on('close', () => this.end())
@@ -130,6 +135,7 @@ export class PgSession {
 
   private fromClient (chunk: Buffer): void {
     if (this.closed) return
+    if (this.clientWait !== undefined) { this.clientWait.push(chunk); return }
     const whole = this.clientFramer.buffered() === 0
     try {
       const frames = [...this.clientFramer.push(chunk)]
@@ -143,12 +149,35 @@ export class PgSession {
   private handleClientFrames (frames: Frame[], chunk: Buffer | undefined): void {
     const out: Array<Frame | Buffer> = []
     let changed = false
-    for (const f of frames) {
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]
       const r = this.clientFrame(f)
       if (this.closed) return
+      if (r === 'wait') {
+        // A COPY … TO under mask rules: which columns it copies is a question for the catalog.
+        this.toUpstream(out, true, undefined)
+        this.clientWait = []
+        this.client.pause()
+        this.checkCopy(f).then(() => {
+          const queued = this.clientWait ?? []
+          this.clientWait = undefined
+          if (this.closed) return
+          this.handleClientFrames(frames.slice(i), undefined)
+          for (const c of queued) this.fromClient(c)
+          if (this.clientWait === undefined && !this.up.socket.writableNeedDrain) this.client.resume()
+        }, (err) => {
+          this.deps.log.warn({ err: (err as Error).message, target: this.targetName }, 'reading the upstream catalog for masking failed')
+          this.kill('masking could not be applied: the upstream catalog could not be read')
+        })
+        return
+      }
       if (r === undefined) out.push(f)
       else { changed = true; out.push(...r) }
     }
+    this.toUpstream(out, changed, chunk)
+  }
+
+  private toUpstream (out: Array<Frame | Buffer>, changed: boolean, chunk: Buffer | undefined): void {
     let ok: boolean
     if (!changed && chunk !== undefined) ok = this.up.socket.write(chunk)
     else {
@@ -163,13 +192,32 @@ export class PgSession {
     if (!ok) this.client.pause()
   }
 
-  /** Handles one client message: undefined to forward it as is, or what to send instead. */
-  private clientFrame (f: Frame): Buffer[] | undefined {
+  /** The statement text of a Query or Parse message. */
+  private static sqlOf (f: Frame): string {
+    return f.tag === FrontendCode.Query ? parseQuery(f.body) : parseParse(f.body).sql
+  }
+
+  private async checkCopy (f: Frame): Promise<void> {
+    const sql = PgSession.sqlOf(f)
+    const columns = await this.deps.catalog().columnsOf([...classifyBounded(sql).tables])
+    this.copyLeaks.set(sql, columns.some((c) => maskFor(this.masking, c) !== undefined))
+  }
+
+  /** Undefined when a statement may copy out, 'wait' until the catalog says which columns a COPY … TO copies. */
+  private copyCheck (sql: string, c: Classification): 'wait' | boolean {
+    if (c.copy?.direction !== 'to' || this.masking.length === 0) return false
+    if (this.copyLeaks.size > 1000) this.copyLeaks.clear()
+    return this.copyLeaks.get(sql) ?? 'wait'
+  }
+
+  /** Handles one client message: undefined to forward it as is, what to send instead, or 'wait'. */
+  private clientFrame (f: Frame): Buffer[] | 'wait' | undefined {
     switch (f.tag) {
       case FrontendCode.Query: {
         const sql = parseQuery(f.body)
         const c = classifyBounded(sql)
         const refusal = this.decide(sql, c)
+        if (refusal === 'wait') return 'wait'
         this.pending.push({ type: 'sync' })
         if (refusal !== undefined) return [this.refusedQuery(refusal)]
         this.pending.splice(this.pending.length - 1, 0, { type: 'exec', sql, c, rows: 0, simple: true, rules: this.masking })
@@ -179,6 +227,7 @@ export class PgSession {
         const m = parseParse(f.body)
         const c = classifyBounded(m.sql)
         const refusal = this.decide(m.sql, c)
+        if (refusal === 'wait') return 'wait'
         if (refusal !== undefined) {
           this.statements.delete(m.name)
           return [this.refusedParse(m.name, refusal)]
@@ -206,6 +255,7 @@ export class PgSession {
         const sql = st?.sql ?? `EXECUTE ${portal?.statement ?? '?'}`
         // Checked again at each execution: a policy saved since the Parse applies now.
         const refusal = this.decide(sql, c)
+        if (refusal === 'wait') return 'wait'
         if (refusal !== undefined) return [this.refusedParse('', refusal)]
         const extra: Buffer[] = []
         if (this.masking.length > 0 && portal !== undefined && portal.fields === undefined && st?.fields === undefined && !this.describedInBatch(portal)) {
@@ -239,7 +289,7 @@ export class PgSession {
         // The fast-path interface calls any function by OID: only an admin may.
         this.pending.push({ type: 'sync' })
         const refusal = this.decide('(function call)', { class: 'admin', statements: [], tables: [], count: 1, reason: 'a fast-path function call' })
-        return refusal === undefined ? undefined : [this.refusedQuery(refusal)]
+        return refusal === undefined || refusal === 'wait' ? undefined : [this.refusedQuery(refusal)]
       }
       default:
         throw new ProtocolError('ERR_PG_MESSAGE_INVALID', `unexpected message type ${JSON.stringify(String.fromCharCode(f.tag))}`)
@@ -255,8 +305,8 @@ export class PgSession {
     return false
   }
 
-  /** The refusal of a statement, recorded; undefined when it may run. Sets `masking` for it. */
-  private decide (sql: string, c: Classification): string | undefined {
+  /** The refusal of a statement, recorded; undefined when it may run; 'wait' for the catalog. Sets `masking` for it. */
+  private decide (sql: string, c: Classification): string | 'wait' | undefined {
     this.masking = []
     // Classifying takes time in proportion to the text, on the thread every session shares.
     if (sql.length > maxStatementChars) return this.deny(sql.slice(0, 200), c, `statements longer than ${maxStatementChars} characters are not accepted; use COPY for bulk data`)
@@ -267,9 +317,9 @@ export class PgSession {
     if (refusal !== undefined) return this.deny(sql, c, c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`)
     const q = { ...request, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: this.lineage.actors[0] }
     this.masking = maskRules(t.policy, q).map((r) => ({ columns: r.columns, with: r.with }))
-    if (c.copy?.direction === 'to' && this.masking.length > 0 && c.tables.some((tb) => tableIsMasked(this.masking, tb))) {
-      return this.deny(sql, c, 'COPY of a table with masked columns is not allowed; select the rows instead')
-    }
+    const leaks = this.copyCheck(sql, c)
+    if (leaks === 'wait') return 'wait'
+    if (leaks) return this.deny(sql, c, 'COPY of masked columns is not allowed; select the rows instead')
     return undefined
   }
 
@@ -303,6 +353,7 @@ export class PgSession {
 
   private fromUpstream (chunk: Buffer): void {
     if (this.closed) return
+    if (this.upWait !== undefined) { this.upWait.push(chunk); return }
     const whole = this.up.framer.buffered() === 0
     try {
       this.upstreamIter = this.up.framer.push(chunk)
@@ -326,13 +377,17 @@ export class PgSession {
         // Masking needs names from the catalog: hold everything behind this frame until then.
         changed = true
         this.up.socket.pause()
+        this.upWait = []
         this.flushToClient(out, changed, chunk)
         this.resolveMask(f).then(() => {
+          const queued = this.upWait ?? []
+          this.upWait = undefined
           if (this.closed) return
           const again = this.upstreamFrame(f)
           this.flushToClient(again === undefined ? [f] : again === 'wait' ? [] : again, true, undefined)
           this.drainUpstream(undefined)
-          this.up.socket.resume()
+          for (const c of queued) this.fromUpstream(c)
+          if (this.upWait === undefined && !this.client.writableNeedDrain) this.up.socket.resume()
         }, (err) => {
           this.deps.log.warn({ err: (err as Error).message, target: this.targetName }, 'reading the upstream catalog for masking failed')
           this.kill('masking could not be applied: the upstream catalog could not be read')

@@ -1,0 +1,282 @@
+import { connect } from 'node:net'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import postgres from 'postgres'
+import t from 'tap'
+import { claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../../helpers/broker.js'
+import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
+import { startTestGateway } from '../../helpers/gateway.js'
+import { run } from '../../helpers/process.js'
+import { loadTlsContext } from '../../../src/gateway/pg/tls.js'
+
+if (databaseUrl === undefined) {
+  t.comment('DATABASE_URL not set: the PostgreSQL gateway tests (they need a real upstream) are skipped')
+} else {
+  const dir = await mkdtemp(join(tmpdir(), 'lineage-pg-'))
+  const b = await startTestBroker()
+  const gw = await startTestGateway(b, { tls: await loadTlsContext({ dataDir: dir }), pgLoginTimeoutMs: 500 })
+  const upstream = await createTestDatabase()
+  const direct = new pg.Client({ connectionString: upstream.url })
+  await direct.connect()
+  t.teardown(async () => {
+    await direct.end()
+    await gw.close()
+    await b.close()
+    await upstream.drop()
+    await rm(dir, { recursive: true, force: true })
+  })
+  await direct.query(`CREATE TABLE customers (id int PRIMARY KEY, name text, email text, ssn text);
+    INSERT INTO customers VALUES (1, 'Ann', 'ann@example.com', '123-45-6789'), (2, 'Bob', 'bob@example.org', NULL);
+    CREATE TABLE orders (id int PRIMARY KEY, item text);
+    CREATE TABLE secrets_vault (k text)`)
+  const client = await seedContractor(b, ['db:*'])
+  const created = await b.admin('POST', '/v1/targets', {
+    name: 'db',
+    kind: 'postgres',
+    upstream: upstream.url,
+    policy: { rules: [
+      { effect: 'mask', columns: ['customers.email'], with: 'email' },
+      { effect: 'mask', columns: ['*.ssn'], with: 'last4' },
+      { effect: 'deny', statements: ['delete_without_where', 'update_without_where'], reason: 'every delete and update names its rows' },
+      { effect: 'deny', tables: ['secrets*'], reason: 'the vault is off limits' },
+      { effect: 'deny', actions: ['ddl'], min_depth: 2 }
+    ] }
+  })
+  if (created.status !== 201) throw new Error(JSON.stringify(created.body))
+  const root = await rootToken(b, client)
+  const token = async (actor: string, scope: string, from = root): Promise<string> => {
+    const r = await exchangeToken(b, from, { actor, scope })
+    if (r.status !== 200) throw new Error(JSON.stringify(r.body))
+    return r.body.access_token
+  }
+  const reader = await token('reader', 'db:read')
+  const writer = await token('writer', 'db:read db:write')
+  const port = gw.pgPort
+  const connection = (password: string, extra: Record<string, unknown> = {}): pg.ClientConfig => ({ host: '127.0.0.1', port, user: 'agent', password, database: 'db', ...extra })
+  const psql = async (password: string, args: string[], sslmode = 'require'): Promise<{ code: number | null, stdout: string, stderr: string }> =>
+    await run('psql', ['-X', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', 'agent', '-d', 'db', ...args], { PGPASSWORD: password, PGSSLMODE: sslmode, PGCONNECT_TIMEOUT: '10' })
+  const connected = async (password: string): Promise<pg.Client> => {
+    const c = new pg.Client(connection(password))
+    await c.connect()
+    return c
+  }
+
+  t.test('psql over TLS reads through the gateway with the policy\'s columns masked', async (t) => {
+    const r = await psql(reader, ['-c', 'SELECT id, name, email, ssn FROM customers ORDER BY id'])
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, '1|Ann|a***@example.com|***6789\n2|Bob|b***@example.org|\n')
+    const plain = await psql(reader, ['-c', 'SELECT 1'], 'disable')
+    t.equal(plain.stdout, '1\n', 'without TLS too')
+  })
+
+  t.test('a refused statement answers 42501 with a lineage: message and the session goes on', async (t) => {
+    const r = await psql(reader, ['-c', 'INSERT INTO orders VALUES (1, \'x\')', '-c', 'DELETE FROM customers', '-c', 'SELECT count(*) FROM customers', '-c', 'SELECT * FROM secrets_vault'])
+    t.match(r.stderr, /ERROR: {2}lineage: scope db:write is required/)
+    t.match(r.stdout, /^2$/m, 'the next statement runs')
+    t.match(r.stderr, /lineage: denied by policy: the vault is off limits/)
+    const w = await psql(writer, ['-c', 'DELETE FROM customers', '-c', 'UPDATE customers SET name = name', '-c', 'UPDATE customers SET name = name WHERE id = 2'])
+    t.match(w.stderr, /lineage: denied by policy: every delete and update names its rows/)
+    t.match(w.stdout, /^$/m)
+    t.equal((await direct.query('SELECT count(*)::int AS n FROM customers')).rows[0].n, 2, 'nothing was deleted')
+  })
+
+  t.test('statements that hide a write or DDL are refused whole', async (t) => {
+    const hostile = [
+      'SELECT 1; DROP TABLE customers',
+      'WITH d AS (DELETE FROM customers WHERE id = 1 RETURNING *) SELECT * FROM d',
+      'SELECT 1 /* ; */ ; DELETE FROM customers WHERE id = 1 -- ',
+      'EXPLAIN ANALYZE DELETE FROM customers WHERE id = 1',
+      'DO $$ BEGIN DELETE FROM customers; END $$',
+      'SELECT set_config(\'role\', \'postgres\', false)',
+      'SET ROLE postgres',
+      'COPY customers TO PROGRAM \'cat\'',
+      'PREPARE p AS DELETE FROM customers WHERE id = 1',
+      'SELECT U&"d\\0061ta" FROM (SELECT 1 AS data) x; TRUNCATE customers'
+    ]
+    for (const sql of hostile) {
+      const r = await psql(reader, ['-c', sql])
+      t.match(r.stderr, /lineage: /, sql)
+    }
+    t.equal((await direct.query('SELECT count(*)::int AS n FROM customers')).rows[0].n, 2, 'the table is untouched')
+  })
+
+  t.test('node-postgres: extended protocol, named prepared statements, masking and refusals that keep the session usable', async (t) => {
+    const c = await connected(writer)
+    t.teardown(async () => { await c.end().catch(() => {}) })
+    const named = await c.query({ name: 'by-id', text: 'SELECT email, ssn FROM customers WHERE id = $1', values: [1] })
+    t.same(named.rows, [{ email: 'a***@example.com', ssn: '***6789' }])
+    const again = await c.query({ name: 'by-id', text: 'SELECT email, ssn FROM customers WHERE id = $1', values: [2] })
+    t.same(again.rows, [{ email: 'b***@example.org', ssn: null }], 'the prepared statement re-executed, still masked')
+    await t.rejects(c.query('DELETE FROM orders'), { code: '42501', message: /^lineage: denied by policy/ })
+    t.same((await c.query('SELECT $1::int + 1 AS n', [41])).rows, [{ n: 42 }], 'the session goes on')
+    // A refusal inside a transaction aborts it, as any error would.
+    await c.query('BEGIN')
+    await c.query('INSERT INTO orders VALUES (10, \'kept?\')')
+    await t.rejects(c.query('DELETE FROM orders'), { code: '42501' })
+    await t.rejects(c.query('SELECT 1'), { code: '25P02' })
+    await c.query('ROLLBACK')
+    t.equal((await direct.query('SELECT count(*)::int AS n FROM orders WHERE id = 10')).rows[0].n, 0, 'the transaction rolled back')
+    await c.query('INSERT INTO orders VALUES (11, \'ok\')')
+    t.equal((await direct.query('SELECT count(*)::int AS n FROM orders WHERE id = 11')).rows[0].n, 1)
+  })
+
+  t.test('postgres.js: masked results, binary parameters and a cancelled query', async (t) => {
+    const sql = postgres({ host: '127.0.0.1', port, user: 'agent', password: writer, database: 'db', max: 1, onnotice: () => {} })
+    t.teardown(async () => { await sql.end({ timeout: 1 }) })
+    t.same([...await sql`SELECT name, email FROM customers WHERE id = ${1}`], [{ name: 'Ann', email: 'a***@example.com' }])
+    await t.rejects(sql`TRUNCATE customers`, { code: '42501' })
+    const started = Date.now()
+    const slow = sql`SELECT pg_sleep(20)`
+    setTimeout(() => { slow.cancel() }, 300)
+    await t.rejects(slow, { code: '57014' }, 'the CancelRequest reached the upstream backend')
+    t.ok(Date.now() - started < 5000)
+    t.same([...await sql`SELECT 1 AS one`], [{ one: 1 }])
+  })
+
+  t.test('COPY FROM STDIN works for a token with write; COPY TO STDOUT of a masked table is refused', async (t) => {
+    const file = join(dir, 'copy.sql')
+    await writeFile(file, 'COPY orders (id, item) FROM STDIN;\n100\tbook\n101\tlamp\n\\.\n')
+    const r = await psql(writer, ['-f', file])
+    t.equal(r.code, 0, r.stderr)
+    t.equal((await direct.query('SELECT count(*)::int AS n FROM orders WHERE id >= 100')).rows[0].n, 2)
+    const ro = await psql(reader, ['-f', file])
+    t.match(ro.stderr, /scope db:write is required/)
+    const out = await psql(reader, ['-c', 'COPY orders TO STDOUT'])
+    t.match(out.stdout, /100\tbook/)
+    const masked = await psql(reader, ['-c', 'COPY customers TO STDOUT', '-c', 'COPY (SELECT email FROM customers) TO STDOUT'])
+    t.match(masked.stderr, /lineage: COPY of masked columns is not allowed/)
+    t.notMatch(masked.stdout, /ann@example\.com/)
+  })
+
+  t.test('LISTEN and NOTIFY pass through', async (t) => {
+    const listener = await connected(reader)
+    const notifier = await connected(writer)
+    t.teardown(async () => { await listener.end(); await notifier.end() })
+    await listener.query('LISTEN jobs')
+    const got = new Promise<pg.Notification>((resolve) => listener.once('notification', resolve))
+    await notifier.query('NOTIFY jobs, \'build 42\'')
+    const n = await got
+    t.equal(n.channel, 'jobs')
+    t.equal(n.payload, 'build 42')
+  })
+
+  t.test('pgbench runs through the gateway in simple, extended and prepared modes', async (t) => {
+    const init = await run('pgbench', ['-i', '-q', '-s', '1', upstream.url], {})
+    t.equal(init.code, 0, init.stderr)
+    for (const mode of ['simple', 'extended', 'prepared']) {
+      const r = await run('pgbench', ['-n', '-c', '2', '-t', '25', '-M', mode, '-h', '127.0.0.1', '-p', String(port), '-U', 'agent', 'db'], { PGPASSWORD: writer, PGSSLMODE: 'disable' })
+      t.equal(r.code, 0, `${mode}: ${r.stderr}`)
+      t.match(r.stdout, /number of transactions actually processed: 50\/50/, mode)
+    }
+  })
+
+  t.test('a cut-off ends idle sessions and sessions in the middle of a long query with FATAL 28000', async (t) => {
+    const doomed = await token('doomed', 'db:read')
+    const idle = await connected(doomed)
+    const busy = await connected(doomed)
+    const bystander = await connected(reader)
+    t.teardown(async () => { await bystander.end() })
+    const fatal = (c: pg.Client): Promise<{ code?: string, message: string, at: number }> => new Promise((resolve) => {
+      // The FATAL comes first; the end of the connection follows as a second error.
+      c.on('error', (err: Error & { code?: string }) => resolve({ code: err.code, message: err.message, at: Date.now() }))
+    })
+    const idleEnd = fatal(idle)
+    busy.on('error', () => {})
+    // The FATAL fails the running query.
+    const busyEnd = busy.query('SELECT pg_sleep(30)').then(() => ({ code: 'none', message: 'finished', at: Date.now() }), (err: Error & { code?: string }) => ({ code: err.code, message: err.message, at: Date.now() }))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const started = Date.now()
+    const revoked = await b.admin('POST', `/v1/tokens/${claimsOf(doomed).jti as string}/revoke`)
+    t.equal(revoked.status, 200)
+    const [a, c] = await Promise.all([idleEnd, busyEnd])
+    t.equal(a.code, '28000')
+    t.match(a.message, /^lineage: chain cut off: token .* was revoked/)
+    t.equal(c.code, '28000')
+    t.ok(Math.max(a.at, c.at) - started < 1000, `within a second (${Math.max(a.at, c.at) - started} ms)`)
+    let sleeping = 1
+    for (let i = 0; i < 50 && sleeping > 0; i++) {
+      sleeping = (await direct.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'")).rows[0].n
+      if (sleeping > 0) await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    t.equal(sleeping, 0, 'the upstream statement was cancelled')
+    t.same((await bystander.query('SELECT 1 AS ok')).rows, [{ ok: 1 }], 'other sessions are unaffected')
+    const after = new pg.Client(connection(doomed))
+    await t.rejects(after.connect(), { code: '28000', message: /^lineage: chain cut off/ }, 'and it cannot log in again')
+  })
+
+  t.test('every statement is audited with its class, rows and the whole lineage', async (t) => {
+    const auditor = await token('auditor', 'db:read db:write')
+    const c = await connected(auditor)
+    await c.query('UPDATE orders SET item = item WHERE id = 11')
+    await t.rejects(c.query('DELETE FROM orders'))
+    await c.end()
+    await b.broker.ctx.audit.flush()
+    const r = await b.admin('GET', `/v1/audit?jti=${claimsOf(auditor).jti as string}`)
+    t.equal(r.status, 200)
+    const records = r.body.events as Array<Record<string, any>>
+    t.match(records.find((x) => x.path === 'UPDATE orders SET item = item WHERE id = 11'), { kind: 'gateway.pg', target: 'db', decision: 'allow', method: 'write', principals: ['alice', 'ci-nightly'], actors: ['auditor'], detail: { rows: 1 } })
+    t.match(records.find((x) => x.path === 'DELETE FROM orders'), { decision: 'deny', method: 'write', detail: { reason: /every delete and update names its rows/ } })
+    t.match(records.find((x) => x.detail?.event === 'login'), { decision: 'allow' })
+    const all = await b.admin('GET', '/v1/audit?target=db&limit=1000')
+    t.ok((all.body.events as Array<Record<string, any>>).some((x) => x.detail?.event === 'session_ended'), 'the cut-off session end is recorded')
+    t.notOk(JSON.stringify(all.body).includes(auditor), 'no token in the trail')
+  })
+
+  t.test('a target that asks for fingerprints records no statement text', async (t) => {
+    t.equal((await b.admin('POST', '/v1/targets', { name: 'quiet', kind: 'postgres', upstream: upstream.url, audit_statements: 'fingerprint' })).status, 201)
+    for (const p of ['alice', 'ci-nightly']) t.equal((await b.admin('PUT', `/v1/principals/${p}/grants`, { grants: ['db:*', 'quiet:read'] })).status, 200)
+    const tk = await token('quiet', 'quiet:read', await rootToken(b, client, { scope: 'quiet:read' }))
+    const c = new pg.Client({ ...connection(tk), database: 'quiet' })
+    await c.connect()
+    await c.query("SELECT * FROM customers WHERE email = 'ann@example.com'")
+    await c.end()
+    await b.broker.ctx.audit.flush()
+    const r = await b.admin('GET', '/v1/audit?target=quiet')
+    const stmt = (r.body.events as Array<Record<string, any>>).find((x) => x.method === 'read')
+    t.match(stmt?.path, /^fingerprint:[0-9a-f]{16}$/)
+    t.notOk(JSON.stringify(r.body).includes('ann@example.com'))
+  })
+
+  t.test('bad logins: a garbage token, a token in the user name, an unknown target', async (t) => {
+    const bad = new pg.Client(connection('not-a-token'))
+    await t.rejects(bad.connect(), { code: '28000', message: /^lineage: / })
+    const swapped = new pg.Client({ ...connection('x'), user: reader })
+    await t.rejects(swapped.connect(), { code: '28000' })
+    const nowhere = new pg.Client({ ...connection(reader), database: 'nope' })
+    await t.rejects(nowhere.connect(), { code: '3D000' })
+    await b.broker.ctx.audit.flush()
+    const r = await b.admin('GET', '/v1/audit?limit=1000')
+    t.notOk(JSON.stringify(r.body).includes(reader), 'the token given as a user name is recorded nowhere')
+  })
+
+  t.test('hostile bytes get a FATAL or a closed connection, and the gateway keeps serving', async (t) => {
+    const raw = async (bytes: Buffer[], waitMs = 300): Promise<Buffer> => await new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1')
+      const got: Buffer[] = []
+      s.on('data', (d) => got.push(d))
+      s.on('error', () => {})
+      s.on('close', () => resolve(Buffer.concat(got)))
+      s.on('connect', () => { for (const x of bytes) s.write(x) })
+      setTimeout(() => s.destroy(), waitMs)
+    })
+    const header = (len: number, code: number): Buffer => { const h = Buffer.alloc(8); h.writeInt32BE(len); h.writeInt32BE(code, 4); return h }
+    t.match((await raw([header(0x7fffffff, 196608)])).toString(), /08P01|too large|lineage/, 'an oversized startup length')
+    t.match((await raw([header(8, 1234)])).toString(), /lineage/, 'an unknown request code')
+    t.match((await raw([Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')])).toString(), /lineage/, 'HTTP on the PostgreSQL port')
+    // SSLRequest followed by plaintext instead of a TLS handshake, then nothing: the login timer ends it.
+    const ssl = header(8, 80877103)
+    const started = Date.now()
+    await raw([ssl], 3000)
+    t.ok(Date.now() - started < 2500, 'a client that never finishes TLS is dropped')
+    // Random tagged messages after a real login.
+    const c = await connected(reader)
+    const ended = new Promise((resolve) => c.on('error', resolve))
+    ;(c as unknown as { connection: { stream: { write: (b: Buffer) => void } } }).connection.stream.write(Buffer.from([0x7a, 0, 0, 0, 8, 1, 2, 3, 4]))
+    t.match(await ended, { code: '08P01' })
+    const ok = await connected(reader)
+    t.same((await ok.query('SELECT 1 AS ok')).rows, [{ ok: 1 }], 'other sessions are unaffected')
+    await ok.end()
+  })
+}
