@@ -22,7 +22,7 @@ const step = (n: number, title: string): void => { say(); say(bold(`${n}. ${titl
 
 const dir = await mkdtemp(join(tmpdir(), 'lineage-demo-'))
 const adminToken = `ladm_${randomBytes(24).toString('base64url')}`
-const running = await start(loadConfig({ LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_ADMIN_TOKEN: adminToken }), silentLogger())
+const running = await start(loadConfig({ LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_ADMIN_TOKEN: adminToken }), silentLogger())
 const url = running.listening.broker
 const gatewayUrl = running.listening.gateway_http
 

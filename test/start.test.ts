@@ -8,9 +8,9 @@ import { getJson } from './helpers/http.js'
 t.test('npm start on a fresh data directory runs on embedded PGlite, prints the admin token once and the listening line', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'lineage-start-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_LOG_LEVEL: 'warn' }
+  const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'warn' }
   const first = await startLineage(env)
-  t.match(first.listening, { broker: /^http:\/\/127\.0\.0\.1:\d+$/, gateway_http: /^http:\/\/127\.0\.0\.1:\d+$/ })
+  t.match(first.listening, { broker: /^http:\/\/127\.0\.0\.1:\d+$/, gateway_http: /^http:\/\/127\.0\.0\.1:\d+$/, gateway_pg: /^127\.0\.0\.1:\d+$/ })
   t.equal((await fetch(`${first.listening.gateway_http}/_lineage/readyz`)).status, 200)
   t.match(first.adminToken, /^ladm_/)
   const meta = await getJson(`${first.listening.broker}/.well-known/oauth-authorization-server`)

@@ -11,7 +11,7 @@ const dir = await mkdtemp(join(tmpdir(), 'lineage-cli-'))
 const fresh = databaseUrl === undefined ? undefined : await createTestDatabase()
 const adminToken = 'ladm_cli-test-admin-token-0123456789'
 const server = await startLineage({
-  LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_LOG_LEVEL: 'warn', LINEAGE_ADMIN_TOKEN: adminToken,
+  LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'warn', LINEAGE_ADMIN_TOKEN: adminToken,
   ...(fresh !== undefined ? { DATABASE_URL: fresh.url } : {})
 })
 t.teardown(async () => {

@@ -16,7 +16,7 @@ if (databaseUrl === undefined) {
     const adminToken = 'ladm_ack-test-admin-token-0123456789'
     const bound = 1500
     // No REDIS_URL: confirmations travel over PostgreSQL NOTIFY.
-    const common = { DATABASE_URL: fresh.url, LINEAGE_DATA_DIR: dir, LINEAGE_LOG_LEVEL: 'error', LINEAGE_ADMIN_TOKEN: adminToken, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_MAX_STALENESS_MS: String(bound) }
+    const common = { DATABASE_URL: fresh.url, LINEAGE_DATA_DIR: dir, LINEAGE_LOG_LEVEL: 'error', LINEAGE_ADMIN_TOKEN: adminToken, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_MAX_STALENESS_MS: String(bound) }
     const broker = await startLineage({ ...common, LINEAGE_ROLE: 'broker' })
     const gateways: LineageProcess[] = []
     for (let i = 0; i < 2; i++) gateways.push(await startLineage({ ...common, LINEAGE_ROLE: 'gateway', LINEAGE_ISSUER: broker.listening.broker }))

@@ -19,7 +19,7 @@ if (databaseUrl === undefined || process.env.REDIS_URL === undefined) {
     let redis = await startRedis(redisPort)
     const adminToken = 'ladm_cascade-test-admin-token-012345'
     const scimToken = 'scim-cascade-test-token-0123456789'
-    const common = { DATABASE_URL: fresh.url, REDIS_URL: `redis://127.0.0.1:${redisPort}`, LINEAGE_DATA_DIR: dir, LINEAGE_LOG_LEVEL: 'error', LINEAGE_ADMIN_TOKEN: adminToken, LINEAGE_SCIM_TOKEN: scimToken, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0' }
+    const common = { DATABASE_URL: fresh.url, REDIS_URL: `redis://127.0.0.1:${redisPort}`, LINEAGE_DATA_DIR: dir, LINEAGE_LOG_LEVEL: 'error', LINEAGE_ADMIN_TOKEN: adminToken, LINEAGE_SCIM_TOKEN: scimToken, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0' }
     const broker = await startLineage({ ...common, LINEAGE_ROLE: 'broker' })
     const gateways: LineageProcess[] = []
     for (let i = 0; i < 3; i++) gateways.push(await startLineage({ ...common, LINEAGE_ROLE: 'gateway', LINEAGE_ISSUER: broker.listening.broker }))

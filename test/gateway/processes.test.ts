@@ -14,7 +14,7 @@ if (databaseUrl === undefined) {
     const dir = await mkdtemp(join(tmpdir(), 'lineage-roles-'))
     const up = await startUpstream()
     const adminToken = 'ladm_roles-test-admin-token-0123456789'
-    const common = { DATABASE_URL: fresh.url, LINEAGE_DATA_DIR: dir, LINEAGE_LOG_LEVEL: 'warn', LINEAGE_ADMIN_TOKEN: adminToken, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0' }
+    const common = { DATABASE_URL: fresh.url, LINEAGE_DATA_DIR: dir, LINEAGE_LOG_LEVEL: 'warn', LINEAGE_ADMIN_TOKEN: adminToken, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0' }
     const broker = await startLineage({ ...common, LINEAGE_ROLE: 'broker' })
     const gateway = await startLineage({ ...common, LINEAGE_ROLE: 'gateway', LINEAGE_ISSUER: broker.listening.broker })
     t.teardown(async () => { await gateway.stop(); await broker.stop(); await up.close(); await fresh.drop(); await rm(dir, { recursive: true, force: true }) })

@@ -7,11 +7,19 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from
  * code internal. No channel binding (`n,,`): the upstream link is the operator's own network.
  */
 export class ScramClient {
-  private readonly nonce = randomBytes(18).toString('base64')
-  private readonly first = `n=*,r=${this.nonce}`
+  private readonly nonce: string
+  private readonly first: string
   private serverSignature: Buffer | undefined
 
-  constructor (private readonly password: string) {}
+  /**
+   * @param password the upstream password
+   * @param opts.user the SCRAM user name: PostgreSQL takes the user from the startup message and ignores this one, so it is empty, as libpq sends it
+   * @param opts.nonce the client nonce (tests use the RFC's)
+   */
+  constructor (private readonly password: string, opts: { user?: string, nonce?: string } = {}) {
+    this.nonce = opts.nonce ?? randomBytes(18).toString('base64')
+    this.first = `n=${opts.user ?? ''},r=${this.nonce}`
+  }
 
   /** The SASLInitialResponse data. */
   initial (): Buffer {

@@ -1,0 +1,64 @@
+import { existsSync } from 'node:fs'
+import { chmod, chown, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { freePort } from '../../helpers/redis.js'
+import { run } from '../../helpers/process.js'
+import { connectUpstream, UpstreamError } from '../../../src/gateway/pg/upstream.js'
+import { query, terminate } from '../../../src/gateway/pg/protocol/frontend.js'
+
+// A private PostgreSQL cluster whose pg_hba.conf asks for SCRAM, md5 and cleartext passwords.
+const versions = existsSync('/usr/lib/postgresql') ? (await readdir('/usr/lib/postgresql')).sort() : []
+const bin = versions.length === 0 ? undefined : `/usr/lib/postgresql/${versions[versions.length - 1]}/bin`
+
+if (bin === undefined) {
+  t.comment('no PostgreSQL server binaries under /usr/lib/postgresql: the upstream login test is skipped')
+} else {
+  t.test('the gateway logs in to upstreams that ask for SCRAM-SHA-256, md5 or a cleartext password, and never shows the password', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'lineage-upauth-'))
+    const data = join(dir, 'data')
+    const port = await freePort()
+    // initdb refuses to run as root; run the cluster as the postgres user then.
+    const asRoot = process.getuid?.() === 0
+    const as = async (cmd: string, args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> =>
+      asRoot ? await run('runuser', ['-u', 'postgres', '--', cmd, ...args], {}) : await run(cmd, args, {})
+    if (asRoot) { await chown(dir, 101, 104).catch(() => {}); await chmod(dir, 0o777) }
+    t.teardown(async () => {
+      await as(`${bin}/pg_ctl`, ['-D', data, '-m', 'immediate', 'stop'])
+      await rm(dir, { recursive: true, force: true })
+    })
+    const init = await as(`${bin}/initdb`, ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync'])
+    t.equal(init.code, 0, init.stderr)
+    await writeFile(join(data, 'pg_hba.conf'), [
+      'local all all trust',
+      'host all scram_user 127.0.0.1/32 scram-sha-256',
+      'host all md5_user 127.0.0.1/32 md5',
+      'host all clear_user 127.0.0.1/32 password',
+      ''
+    ].join('\n'))
+    const started = await as(`${bin}/pg_ctl`, ['-D', data, '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-l', join(dir, 'log'), 'start'])
+    t.equal(started.code, 0, started.stderr)
+    const setup = await as(`${bin}/psql`, ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c',
+      "SET password_encryption = 'md5'; CREATE ROLE md5_user LOGIN PASSWORD 'md5-pass'; SET password_encryption = 'scram-sha-256'; CREATE ROLE scram_user LOGIN PASSWORD 'scram-pass'; CREATE ROLE clear_user LOGIN PASSWORD 'clear-pass'"])
+    t.equal(setup.code, 0, setup.stderr)
+
+    for (const [user, password] of [['scram_user', 'scram-pass'], ['md5_user', 'md5-pass'], ['clear_user', 'clear-pass']]) {
+      const up = await connectUpstream(new URL(`postgres://${user}:${password}@127.0.0.1:${port}/postgres`), { timeoutMs: 5000, applicationName: 'lineage:test' })
+      t.ok(up.key.pid > 0, `${user}: logged in`)
+      t.ok(up.parameters.length > 0, `${user}: the server's parameters are kept for the client`)
+      const got: Buffer[] = []
+      up.socket.on('data', (d: Buffer) => got.push(d))
+      up.socket.write(query('SELECT current_user'))
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      t.match(Buffer.concat(got).toString('latin1'), user, `${user}: the session is the target's user`)
+      up.socket.end(terminate())
+      const err = await connectUpstream(new URL(`postgres://${user}:wrong@127.0.0.1:${port}/postgres`), { timeoutMs: 5000, applicationName: 'x' }).catch((e: unknown) => e)
+      t.ok(err instanceof UpstreamError, `${user}: a wrong password is refused`)
+      t.equal((err as UpstreamError).message, 'the upstream database refused the gateway\'s login')
+      t.notMatch((err as UpstreamError).message, /wrong|pass/, 'the message an agent may see names no credential')
+    }
+    const down = await connectUpstream(new URL('postgres://x:y@127.0.0.1:1/postgres'), { timeoutMs: 2000, applicationName: 'x' }).catch((e: unknown) => e)
+    t.equal((down as UpstreamError).message, 'the upstream database is unreachable')
+  })
+}
