@@ -19,14 +19,15 @@ if (databaseUrl === undefined) {
     const gateway = await startLineage({ ...common, LINEAGE_ROLE: 'gateway', LINEAGE_ISSUER: broker.listening.broker })
     t.teardown(async () => { await gateway.stop(); await broker.stop(); await up.close(); await fresh.drop(); await rm(dir, { recursive: true, force: true }) })
     t.same(Object.keys(broker.listening), ['broker'])
-    t.same(Object.keys(gateway.listening), ['gateway_http'])
+    t.same(Object.keys(gateway.listening), ['gateway_http', 'gateway_pg'])
 
     const b = broker.listening.broker
     const admin = async (path: string, body?: unknown): Promise<any> => await (await fetch(b + path, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) })).json()
-    await admin('/v1/principals', { id: 'alice', kind: 'human', grants: ['api:read'] })
-    await admin('/v1/principals', { id: 'ci', kind: 'service', sponsor: 'alice', grants: ['api:read'] })
+    await admin('/v1/principals', { id: 'alice', kind: 'human', grants: ['api:read', 'pgt:read'] })
+    await admin('/v1/principals', { id: 'ci', kind: 'service', sponsor: 'alice', grants: ['api:read', 'pgt:read'] })
     const c = await admin('/v1/principals/ci/clients')
     await admin('/v1/targets', { name: 'api', kind: 'http', upstream: up.url })
+    await admin('/v1/targets', { name: 'pgt', kind: 'postgres', upstream: fresh.url })
     const root = (await (await fetch(`${b}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: c.client_id, client_secret: c.client_secret }) })).json() as { access_token: string }).access_token
     // A cut-off closes the connections that carried the chain; a request caught on one is sent again.
     const get = async (): Promise<Response> => {
@@ -40,6 +41,12 @@ if (databaseUrl === undefined) {
     let first = await get()
     for (let i = 0; i < 50 && first.status === 404; i++) { await new Promise((resolve) => setTimeout(resolve, 20)); first = await get() }
     t.equal(first.status, 200, 'the gateway learned the target and the broker\'s keys')
+    const { default: pg } = await import('pg')
+    const [host, port] = gateway.listening.gateway_pg.split(':')
+    const session = new pg.Client({ host, port: Number(port), user: 'ci', password: root, database: 'pgt' })
+    await session.connect()
+    t.same((await session.query('SELECT 1 AS one')).rows, [{ one: 1 }], 'a PostgreSQL session through the gateway process')
+    const ended = new Promise<{ code?: string, at: number }>((resolve) => session.on('error', (err: Error & { code?: string }) => resolve({ code: err.code, at: Date.now() })))
     await admin('/v1/principals/alice/offboard')
     const started = Date.now()
     let refused = await get()
@@ -47,6 +54,9 @@ if (databaseUrl === undefined) {
     t.equal(refused.status, 401)
     t.match(refused.headers.get('www-authenticate'), 'principal alice is offboarded')
     t.ok(Date.now() - started < 1000, `cut off in the other process within a second (${Date.now() - started} ms)`)
+    const fatal = await ended
+    t.equal(fatal.code, '28000', 'the PostgreSQL session ended with FATAL 28000')
+    t.ok(fatal.at - started < 1000)
 
     // A rotated key reaches the gateway through the broker's JWKS, fetched again on an unknown kid.
     await admin('/v1/principals/alice/reinstate')
@@ -64,7 +74,6 @@ if (databaseUrl === undefined) {
     // A graceful stop writes every audit record first.
     t.equal(await gateway.stop(), 0)
     t.equal(await broker.stop(), 0)
-    const { default: pg } = await import('pg')
     const db = new pg.Client({ connectionString: fresh.url })
     await db.connect()
     const { rows } = await db.query("SELECT decision, status FROM audit WHERE kind = 'gateway.http' AND principals @> ARRAY['alice'] OR (kind = 'gateway.http' AND status = 401)")

@@ -10,6 +10,7 @@ import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
 import { startTestGateway } from '../../helpers/gateway.js'
 import { run } from '../../helpers/process.js'
 import { loadTlsContext } from '../../../src/gateway/pg/tls.js'
+import { passwordMessage, query, startupMessage } from '../../../src/gateway/pg/protocol/frontend.js'
 
 if (databaseUrl === undefined) {
   t.comment('DATABASE_URL not set: the PostgreSQL gateway tests (they need a real upstream) are skipped')
@@ -249,6 +250,43 @@ if (databaseUrl === undefined) {
     await b.broker.ctx.audit.flush()
     const r = await b.admin('GET', '/v1/audit?limit=1000')
     t.notOk(JSON.stringify(r.body).includes(reader), 'the token given as a user name is recorded nowhere')
+  })
+
+  t.test('a client that pipelines its login and a query, one byte per packet, is served', async (t) => {
+    const bytes = Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage(reader), query('SELECT 40 + 2 AS answer')])
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1')
+      s.setNoDelay(true)
+      const chunks: Buffer[] = []
+      s.on('data', (d) => {
+        chunks.push(d)
+        // The query's ReadyForQuery follows its CommandComplete.
+        if (Buffer.concat(chunks).includes('SELECT 1\0')) { s.destroy(); resolve(Buffer.concat(chunks)) }
+      })
+      s.on('error', reject)
+      s.on('connect', async () => {
+        for (let i = 0; i < bytes.length; i++) {
+          s.write(bytes.subarray(i, i + 1))
+          await new Promise((resolve) => setImmediate(resolve))
+        }
+      })
+    })
+    t.ok(got.includes('answer\0'), 'RowDescription')
+    t.ok(got.includes(Buffer.from([0x44, 0, 0, 0, 12, 0, 1, 0, 0, 0, 2, 0x34, 0x32])), 'DataRow 42')
+  })
+
+  t.test('a message longer than the cap ends the session before it is read, and others go on', async (t) => {
+    const c = await connected(reader)
+    const ended = new Promise((resolve) => c.on('error', resolve))
+    const stream = (c as unknown as { connection: { stream: { write: (b: Buffer) => void } } }).connection.stream
+    const head = Buffer.alloc(5)
+    head[0] = 0x51
+    head.writeInt32BE(64 * 1024 * 1024, 1)
+    stream.write(head)
+    t.match(await ended, { code: '08P01' })
+    const ok = await connected(reader)
+    t.same((await ok.query('SELECT 1 AS ok')).rows, [{ ok: 1 }])
+    await ok.end()
   })
 
   t.test('hostile bytes get a FATAL or a closed connection, and the gateway keeps serving', async (t) => {
