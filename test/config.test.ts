@@ -1,0 +1,24 @@
+import t from 'tap'
+import { loadConfig } from '../src/config.js'
+import { ConfigError } from '../src/errors.js'
+
+t.test('defaults follow the contract', async (t) => {
+  const c = loadConfig({})
+  t.match(c, { host: '127.0.0.1', brokerPort: 7400, gatewayHttpPort: 7401, gatewayPgPort: 7432, role: 'all', maxDepth: 8, maxStalenessMs: 5000 })
+  t.equal(c.tlsCertFile, undefined)
+})
+
+t.test('a bad value names its variable', async (t) => {
+  for (const [name, value] of [['LINEAGE_GATEWAY_PG_PORT', '70000'], ['LINEAGE_MAX_STALENESS_MS', '-1'], ['LINEAGE_ROLE', 'proxy'], ['DATABASE_URL', 'mysql://x']]) {
+    let caught: unknown
+    try { loadConfig({ [name]: value }) } catch (err) { caught = err }
+    t.ok(caught instanceof ConfigError, name)
+    t.match((caught as Error).message, name)
+  }
+})
+
+t.test('the PostgreSQL gateway\'s TLS certificate and key are given together or not at all', async (t) => {
+  t.throws(() => loadConfig({ LINEAGE_TLS_CERT: '/etc/cert.pem' }), /LINEAGE_TLS_KEY/)
+  t.throws(() => loadConfig({ LINEAGE_TLS_KEY: '/etc/key.pem' }), /LINEAGE_TLS_CERT/)
+  t.match(loadConfig({ LINEAGE_TLS_CERT: '/etc/cert.pem', LINEAGE_TLS_KEY: '/etc/key.pem' }), { tlsCertFile: '/etc/cert.pem', tlsKeyFile: '/etc/key.pem' })
+})

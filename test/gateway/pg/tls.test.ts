@@ -1,0 +1,37 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { connect, TLSSocket } from 'node:tls'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { loadTlsContext } from '../../../src/gateway/pg/tls.js'
+
+t.test('a certificate is generated once in the data directory, its key readable by the owner only, and reused', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lineage-tls-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  await loadTlsContext({ dataDir: dir })
+  const cert = await readFile(join(dir, 'gateway-tls-cert.pem'), 'utf8')
+  t.match(cert, /^-----BEGIN CERTIFICATE-----/)
+  t.equal((await stat(join(dir, 'gateway-tls-key.pem'))).mode & 0o777, 0o600)
+  await loadTlsContext({ dataDir: dir })
+  t.equal(await readFile(join(dir, 'gateway-tls-cert.pem'), 'utf8'), cert, 'the same certificate after a restart')
+})
+
+t.test('configured files are used as they are and serve a real handshake', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lineage-tls-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  await loadTlsContext({ dataDir: dir })
+  const other = join(dir, 'elsewhere')
+  const context = await loadTlsContext({ certFile: join(dir, 'gateway-tls-cert.pem'), keyFile: join(dir, 'gateway-tls-key.pem'), dataDir: other })
+  await t.rejects(stat(other), 'nothing generated when files are configured')
+  // As the gateway does after an SSLRequest: TLS on an accepted socket.
+  const server = createServer((raw) => { new TLSSocket(raw, { isServer: true, secureContext: context }).end('ok') })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const port = (server.address() as { port: number }).port
+  const got = await new Promise<string>((resolve, reject) => {
+    const s = connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => { s.once('data', (d) => { resolve(d.toString()); s.destroy() }) })
+    s.on('error', reject)
+  })
+  t.equal(got, 'ok')
+})
