@@ -374,7 +374,7 @@ t.test('targets are created with 201, never show upstream credentials, and an ex
   t.equal(db.status, 201)
   t.equal(db.body.upstream, 'postgres://app@db.internal:5432/shop', 'the upstream without its password')
   t.notMatch(JSON.stringify(db.body), /secret/, 'no password is returned')
-  t.same([db.body.header_names, db.body.policy], [[], dbPolicy])
+  t.same([db.body.header_names, db.body.policy, db.body.audit_statements], [[], dbPolicy, 'text'])
 
   const ssh = await admin(t, 'POST', '/v1/targets', { name: 'build-host', kind: 'ssh', upstream: 'ssh://deploy@build.internal:22', headers: null, policy: null })
   t.equal(ssh.status, 201)
@@ -403,7 +403,9 @@ t.test('a bad target or a bad policy is 400 and nothing is saved', async (t) => 
     ['credentials in an http upstream', { kind: 'http', upstream: 'https://u:p@x.example' }],
     ['headers on a postgres target', { kind: 'postgres', upstream: 'postgres://db.internal/shop', headers: { 'x-a': 'b' } }],
     ['a header the gateway owns', { ...ok, headers: { 'Lineage-Subject': 'mallory' } }],
-    ['a multi-line header value', { ...ok, headers: { 'x-a': 'b\r\nx-b: c' } }]
+    ['a multi-line header value', { ...ok, headers: { 'x-a': 'b\r\nx-b: c' } }],
+    ['an unknown audit_statements', { kind: 'postgres', upstream: 'postgres://db.internal/shop', audit_statements: 'none' }],
+    ['fingerprints on an http target', { ...ok, audit_statements: 'fingerprint' }]
   ]
   for (const [name, body] of cases) {
     const r = await admin(t, 'POST', '/v1/targets', { name: 'bad', ...body })
