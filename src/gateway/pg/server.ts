@@ -12,7 +12,7 @@ import { Catalog } from './catalog.js'
 import { loadClassifier } from './classify.js'
 import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, negotiateProtocolVersion, readyForQuery } from './protocol/backend.js'
 import { FrontendCode, StartupCode } from './protocol/codes.js'
-import { Framer, type Frame } from './protocol/framer.js'
+import { encodeFrame, Framer, type Frame } from './protocol/framer.js'
 import { parsePassword, parseStartup } from './protocol/frontend.js'
 import { PgSession } from './session.js'
 import { SessionIndex } from './sessions.js'
@@ -174,13 +174,7 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
     cancelKeys.set(cancelKey, { target: target.upstream, key: up.key })
     socket.cork()
     socket.write(authenticationOk())
-    for (const p of up.parameters) {
-      const head = Buffer.allocUnsafe(5)
-      head[0] = p.tag
-      head.writeInt32BE(p.body.length + 4, 1)
-      socket.write(head)
-      socket.write(p.body)
-    }
+    for (const p of up.parameters) for (const b of encodeFrame(p)) socket.write(b)
     socket.write(backendKeyData(ours.pid, ours.secret))
     socket.write(readyForQuery('I'))
     socket.uncork()

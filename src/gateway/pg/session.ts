@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { AuditLog } from '../../audit/audit-log.js'
 import type { Logger } from '../../log.js'
@@ -10,11 +9,12 @@ import { classify, fingerprint, type Classification } from './classify.js'
 import { maskFor, maskValue, type MaskKind, type MaskRule } from './mask.js'
 import type { Catalog } from './catalog.js'
 import { BackendCode, FrontendCode } from './protocol/codes.js'
-import type { Frame, Framer } from './protocol/framer.js'
+import { encodeFrame, type Frame, type Framer } from './protocol/framer.js'
 import { parseBind, parseClose, parseDescribe, parseExecute, parseParse, parseQuery } from './protocol/frontend.js'
 import { dataRow, errorResponse, parseCommandComplete, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
 import { ProtocolError } from './protocol/errors.js'
 import { Writer } from './protocol/writer.js'
+import { Refusals } from './refusals.js'
 import { cancelUpstream, type Upstream } from './upstream.js'
 
 interface Statement { sql: string, c: Classification, fields?: FieldDescription[] }
@@ -35,7 +35,6 @@ export interface SessionDeps {
   now: () => number
 }
 
-const refusedMarker = 'lineage_refused_'
 const maxStatementChars = 1024 * 1024
 const rowsOf = (tag: string): number => {
   const n = Number(tag.slice(tag.lastIndexOf(' ') + 1))
@@ -45,12 +44,6 @@ const rowsOf = (tag: string): number => {
 const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
 const classifyBounded = (sql: string): Classification => sql.length > maxStatementChars ? tooLong : classify(sql)
 
-function frameBytes (f: Frame): Buffer[] {
-  const head = Buffer.allocUnsafe(5)
-  head[0] = f.tag
-  head.writeInt32BE(f.body.length + 4, 1)
-  return [head, f.body]
-}
 
 /**
  * One agent session relayed to its own upstream session after login. Every statement is
@@ -65,7 +58,7 @@ export class PgSession {
   private readonly statements = new Map<string, Statement>()
   private readonly portals = new Map<string, Portal>()
   private readonly pending: Pending[] = []
-  private readonly refusals = new Map<string, string>()
+  private readonly refusals = new Refusals()
   private readonly lineage: { jti: string, root: string, principals: string[], actors: string[] }
   // Mask rules of the statement decided last (set by `decide`).
   private masking: MaskRule[] = []
@@ -184,7 +177,7 @@ export class PgSession {
       this.up.socket.cork()
       for (const o of out) {
         if (Buffer.isBuffer(o)) this.up.socket.write(o)
-        else for (const b of frameBytes(o)) this.up.socket.write(b)
+        else for (const b of encodeFrame(o)) this.up.socket.write(b)
       }
       this.up.socket.uncork()
       ok = !this.up.socket.writableNeedDrain
@@ -219,7 +212,7 @@ export class PgSession {
         const refusal = this.decide(sql, c)
         if (refusal === 'wait') return 'wait'
         this.pending.push({ type: 'sync' })
-        if (refusal !== undefined) return [this.refusedQuery(refusal)]
+        if (refusal !== undefined) return [this.refusals.query(refusal)]
         this.pending.splice(this.pending.length - 1, 0, { type: 'exec', sql, c, rows: 0, simple: true, rules: this.masking })
         return undefined
       }
@@ -230,7 +223,7 @@ export class PgSession {
         if (refusal === 'wait') return 'wait'
         if (refusal !== undefined) {
           this.statements.delete(m.name)
-          return [this.refusedParse(m.name, refusal)]
+          return [this.refusals.parse(m.name, refusal)]
         }
         this.statements.set(m.name, { sql: m.sql, c })
         return undefined
@@ -256,7 +249,7 @@ export class PgSession {
         // Checked again at each execution: a policy saved since the Parse applies now.
         const refusal = this.decide(sql, c)
         if (refusal === 'wait') return 'wait'
-        if (refusal !== undefined) return [this.refusedParse('', refusal)]
+        if (refusal !== undefined) return [this.refusals.parse('', refusal)]
         const extra: Buffer[] = []
         if (this.masking.length > 0 && portal !== undefined && portal.fields === undefined && st?.fields === undefined && !this.describedInBatch(portal)) {
           // Masking needs the result columns; ask for them and keep the answer from the client.
@@ -264,7 +257,7 @@ export class PgSession {
           extra.push(new Writer().byte(0x50).cstring(m.portal).frame(FrontendCode.Describe))
         }
         this.pending.push({ type: 'exec', sql, c, rows: 0, simple: false, portal, rules: this.masking })
-        return extra.length === 0 ? undefined : [...extra, ...frameBytes(f)]
+        return extra.length === 0 ? undefined : [...extra, ...encodeFrame(f)]
       }
       case FrontendCode.Close: {
         const m = parseClose(f.body)
@@ -289,7 +282,7 @@ export class PgSession {
         // The fast-path interface calls any function by OID: only an admin may.
         this.pending.push({ type: 'sync' })
         const refusal = this.decide('(function call)', { class: 'admin', statements: [], tables: [], count: 1, reason: 'a fast-path function call' })
-        return refusal === undefined || refusal === 'wait' ? undefined : [this.refusedQuery(refusal)]
+        return refusal === undefined || refusal === 'wait' ? undefined : [this.refusals.query(refusal)]
       }
       default:
         throw new ProtocolError('ERR_PG_MESSAGE_INVALID', `unexpected message type ${JSON.stringify(String.fromCharCode(f.tag))}`)
@@ -330,23 +323,6 @@ export class PgSession {
 
   private statementText (sql: string): string {
     return this.deps.target()?.auditStatements === 'fingerprint' ? `fingerprint:${fingerprint(sql)}` : sql.slice(0, 4096)
-  }
-
-  /** A statement that fails upstream with an error naming `nonce`, which the gateway then rewrites. */
-  private nonceFor (reason: string): string {
-    const nonce = `${refusedMarker}${randomBytes(8).toString('hex')}`
-    // Refusals whose batch the upstream skipped after an earlier error are never consumed.
-    if (this.refusals.size >= 1000) this.refusals.clear()
-    this.refusals.set(nonce, reason)
-    return nonce
-  }
-
-  private refusedQuery (reason: string): Buffer {
-    return new Writer().cstring(this.nonceFor(reason)).frame(FrontendCode.Query)
-  }
-
-  private refusedParse (name: string, reason: string): Buffer {
-    return new Writer().cstring(name).cstring(this.nonceFor(reason)).int16(0).frame(FrontendCode.Parse)
   }
 
   // --- upstream → client ------------------------------------------------------------------
@@ -412,7 +388,7 @@ export class PgSession {
     this.client.cork()
     for (const o of out) {
       if (Buffer.isBuffer(o)) this.client.write(o)
-      else for (const b of frameBytes(o)) this.client.write(b)
+      else for (const b of encodeFrame(o)) this.client.write(b)
     }
     this.client.uncork()
     if (this.client.writableNeedDrain) this.up.socket.pause()
@@ -478,16 +454,8 @@ export class PgSession {
       }
       case BackendCode.ErrorResponse: {
         const fields = parseErrorFields(f.body)
-        const message = fields.M ?? ''
-        const at = message.indexOf(refusedMarker)
-        if (at >= 0) {
-          const nonce = message.slice(at).match(/^lineage_refused_[0-9a-f]{16}/)?.[0]
-          const reason = nonce === undefined ? undefined : this.refusals.get(nonce)
-          if (nonce !== undefined && reason !== undefined) {
-            this.refusals.delete(nonce)
-            return [errorResponse({ severity: 'ERROR', code: '42501', message: `lineage: ${reason}` })]
-          }
-        }
+        const refusal = this.refusals.rewrite(fields.M ?? '')
+        if (refusal !== undefined) return [refusal]
         // The rest of this batch is skipped upstream: its executions end with this error.
         for (const p of this.pending) {
           if (p.type === 'sync') break

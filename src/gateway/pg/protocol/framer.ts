@@ -178,3 +178,11 @@ export class Framer {
     return out
   }
 }
+
+/** A frame's bytes again, header and body, as two buffers for a corked (vectored) write. */
+export function encodeFrame (f: Frame): Buffer[] {
+  const head = Buffer.allocUnsafe(5)
+  head[0] = f.tag
+  head.writeInt32BE(f.body.length + 4, 1)
+  return [head, f.body]
+}

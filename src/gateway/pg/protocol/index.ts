@@ -4,7 +4,7 @@
  */
 export { AuthenticationType, BackendCode, FrontendCode, StartupCode } from './codes.js'
 export { ProtocolError, type ProtocolErrorCode } from './errors.js'
-export { Framer, type Frame, type FramerMode, type FramerOptions } from './framer.js'
+export { Framer, encodeFrame, type Frame, type FramerMode, type FramerOptions } from './framer.js'
 export { Reader } from './reader.js'
 export { Writer } from './writer.js'
 export {
