@@ -372,6 +372,26 @@ function assertReady (): void {
  */
 export function classify (sql: string): Classification {
   assertReady()
+  return cached(foldNumbers(sql))
+}
+
+// Text with no string, quoted identifier, dollar quote, escape or comment in it.
+const unfoldable = /['"$\\]|--|\/\*/
+const numbers = /\b\d+(?:\.\d+)?\b/g
+
+/**
+ * Statements that differ only in their numeric constants (`… WHERE aid = 4711` sent by a
+ * simple-protocol client) classify alike: they share one cache entry and one parse, with
+ * every number folded to 1. Never to 0: a number can be a boolean option
+ * (`EXPLAIN (ANALYZE 0) DELETE …`), and 1 is the stricter reading. Only text without quotes,
+ * dollar signs, backslashes or comments is folded, so no number inside a string, an
+ * identifier or a comment is touched.
+ */
+function foldNumbers (sql: string): string {
+  return unfoldable.test(sql) ? sql : sql.replace(numbers, '1')
+}
+
+function cached (sql: string): Classification {
   const hit = cache.get(sql)
   if (hit !== undefined) {
     cache.delete(sql)

@@ -126,7 +126,7 @@ t.test('a plain EXPLAIN only plans its statement, so it is read whatever the sta
     { sql: 'EXPLAIN DELETE FROM t', class: 'read', tables: ['t'] },
     { sql: 'EXPLAIN (ANALYZE false) DELETE FROM t', class: 'read', tables: ['t'] },
     { sql: 'EXPLAIN (ANALYZE off, VERBOSE) UPDATE t SET a = 1', class: 'read' },
-    { sql: 'EXPLAIN (ANALYZE 0) SELECT * FROM t FOR UPDATE', class: 'read' },
+    { sql: "EXPLAIN (ANALYZE 'off') SELECT * FROM t FOR UPDATE", class: 'read' },
     { sql: 'EXPLAIN CREATE TABLE x AS SELECT 1', class: 'read' },
     { sql: 'EXPLAIN EXECUTE p', class: 'read' },
     { sql: 'EXPLAIN ANALYZE EXECUTE p', class: 'admin' },
@@ -403,4 +403,14 @@ t.test('fingerprints ignore constants and layout, and fall back to a hash for un
   t.equal(fingerprint('garbage here'), fingerprint('garbage here'))
   t.match(fingerprint(''), /^[0-9a-f]{16}$/)
   t.not(fingerprint('SELECT 1\0; DROP TABLE x'), fingerprint('SELECT 1'), 'text after a NUL is not ignored')
+})
+
+t.test('statements that differ only in numeric constants share one classification', async (t) => {
+  const a = classify('SELECT abalance FROM pgbench_accounts WHERE aid = 4711;')
+  t.equal(classify('SELECT abalance FROM pgbench_accounts WHERE aid = 99;'), a, 'one cache entry, one parse')
+  t.equal(a.class, 'read')
+  t.equal(classify('UPDATE pgbench_accounts SET abalance = abalance + -4995 WHERE aid = 53012;').class, 'write')
+  t.equal(classify('EXPLAIN (ANALYZE 0) DELETE FROM t WHERE id = 1').class, 'write', 'a number read as a boolean folds to the stricter reading')
+  t.not(classify("SELECT 1 FROM t WHERE s = '2'"), classify("SELECT 1 FROM t WHERE s = '3'"), 'text with a string is not folded')
+  t.same(classify('SELECT * FROM t2 WHERE c3 = 4').tables, ['t2'], 'digits inside names are not numbers')
 })
