@@ -17,7 +17,8 @@
  * `BENCH_WARMUP_S` (default 2) of unmeasured load; `BENCH_ROUNDS` (default 1) passes over all of
  * it, the best run by TPS counting. CPU time is read from /proc: pgbench's own, the proxy's
  * (PgBouncer, or the Lineage process with its children), PostgreSQL's backends of the pgbench
- * database and of Lineage's database (the audit writes), and what the rest of the machine used.
+ * database and of Lineage's database (the audit writes), and what the rest of the machine used;
+ * with the proxy's main thread's time on a CPU and time runnable but waiting for one (schedstat).
  * It prints TPS and average latency, the ratios and whether the targets hold: (c) ≥ 0.8 × (b)
  * and (c) ≥ 0.6 × (a) in every script and mode. For (c) it also counts the audit records the
  * run left (statements audited per transaction).
@@ -45,7 +46,7 @@ import type { Agent } from 'node:http'
 import pg from 'pg'
 import { withCleanup, type Defer } from './lib/cleanup.js'
 import { pool } from './lib/cluster.js'
-import { cpuMsOfTree, machineProcessMs } from './lib/cpu.js'
+import { cpuMsOfTree, machineProcessMs, mainThreadSchedMs } from './lib/cpu.js'
 import { createBenchDatabase, serverUrl, withClient } from './lib/database.js'
 import { envInt, profileArgs } from './lib/env.js'
 import { decodeJwt, keepAliveAgent, send } from './lib/http.js'
@@ -112,6 +113,9 @@ interface Run {
   dataPgMs: number
   lineagePgMs: number
   otherMs: number
+  /** The proxy's main thread (PgBouncer's only one, Lineage's event loop): time it ran, and time it waited for a CPU. */
+  proxyRunMs: number
+  proxyWaitMs: number
   wallMs: number
   /** Audit records of allowed statements on `bench` the run left, for (c). */
   audited?: number
@@ -144,14 +148,27 @@ async function verify (cases: Case[]): Promise<void> {
   }
 }
 
-/** Audit records of allowed statements on `bench`, once the Lineage process has written what it queued. */
-async function auditedStatements (l: LineageProcess, agent: Agent, lineageDb: string): Promise<number> {
+/** Waits until the Lineage process has written every audit event it queued. */
+async function auditFlushed (l: LineageProcess, agent: Agent): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const m = await send(agent, 'GET', new URL('/metrics', l.url), undefined, {})
-    if (/^lineage_audit_backlog 0$/m.test(m.body)) break
+    if (/^lineage_audit_backlog 0$/m.test(m.body)) return
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
+}
+
+/** Audit records of allowed statements on `bench` so far. */
+async function auditedStatements (l: LineageProcess, agent: Agent, lineageDb: string): Promise<number> {
+  await auditFlushed(l, agent)
   return await withClient(lineageDb, async (c) => Number((await c.query<{ n: string }>("SELECT count(*) AS n FROM audit WHERE kind = 'gateway.pg' AND target = 'bench' AND decision = 'allow'")).rows[0].n))
+}
+
+/** When the gateway ended the sessions of the chain rooted at `root`, by its audit records (ms since the epoch). */
+async function sessionsEndedAt (l: LineageProcess, agent: Agent, lineageDb: string, root: string): Promise<{ first: number, last: number }> {
+  await auditFlushed(l, agent)
+  const row = await withClient(lineageDb, async (c) => (await c.query<{ first: Date, last: Date }>(
+    "SELECT min(at) AS first, max(at) AS last FROM audit WHERE kind = 'gateway.pg' AND root = $1 AND detail->>'event' = 'session_ended'", [root])).rows[0])
+  return { first: row.first?.getTime() ?? Number.NaN, last: row.last?.getTime() ?? Number.NaN }
 }
 
 async function measure (pgbench: string, c: Case, script: typeof scripts[number], mode: PgbenchMode, pids: { lineage: number, bouncer: number }, dbs: { data: string, lineage: string }, audit: () => Promise<number>): Promise<Run> {
@@ -160,15 +177,18 @@ async function measure (pgbench: string, c: Case, script: typeof scripts[number]
   const auditBefore = c.key === 'c' ? await audit() : 0
   const pgCpu = await PostgresCpu.start([dbs.data, dbs.lineage])
   const cpu = async (): Promise<number[]> => [await cpuMsOfTree(pids.lineage), await cpuMsOfTree(pids.bouncer), await machineProcessMs(), process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000]
+  const proxyPid = c.key === 'b' ? pids.bouncer : pids.lineage
   const before = await cpu()
+  const s0 = await mainThreadSchedMs(proxyPid)
   const t0 = Date.now()
   const r = await runPgbench(pgbench, opts)
   const wallMs = Date.now() - t0
+  const s1 = await mainThreadSchedMs(proxyPid)
   const after = await cpu()
   const pgMs = await pgCpu.stop()
   const d = after.map((x, i) => x - before[i])
   const ours = d[0] + d[1] + d[3] + r.cpuMs + [...pgMs.values()].reduce((a, b) => a + b, 0)
-  const run: Run = { key: c.key, script: script.name, mode, pgbench: r, lineageMs: d[0], bouncerMs: d[1], dataPgMs: pgMs.get(dbs.data) ?? 0, lineagePgMs: pgMs.get(dbs.lineage) ?? 0, otherMs: d[2] - ours, wallMs }
+  const run: Run = { key: c.key, script: script.name, mode, pgbench: r, lineageMs: d[0], bouncerMs: d[1], dataPgMs: pgMs.get(dbs.data) ?? 0, lineagePgMs: pgMs.get(dbs.lineage) ?? 0, otherMs: d[2] - ours, proxyRunMs: s1.runMs - s0.runMs, proxyWaitMs: s1.waitMs - s0.waitMs, wallMs }
   if (c.key === 'c') run.audited = await audit() - auditBefore
   return run
 }
@@ -197,10 +217,11 @@ function report (cases: Case[], runs: Run[]): boolean {
         const n = r.pgbench.transactions
         const perTx = (ms: number): string => fixed(ms * 1000 / n, 0)
         const proxy = k === 'a' ? '-' : perTx(k === 'b' ? r.bouncerMs : r.lineageMs)
+        const share = (ms: number): string => k === 'a' ? '-' : `${fixed(100 * ms / r.wallMs, 0)}%`
         const all = runs.filter((x) => x.key === k && x.script === script.name && x.mode === mode)
         rows.push([k === 'a' ? mode : '', `(${k}) ${cases.find((x) => x.key === k)?.name ?? k}`, fixed(r.pgbench.tps, 0), fixed(r.pgbench.latencyMs, 3),
           k === 'c' ? fixed(c.pgbench.tps / of('b').pgbench.tps, 2) : '', k === 'c' ? fixed(c.pgbench.tps / of('a').pgbench.tps, 2) : '',
-          proxy, perTx(r.dataPgMs), k === 'c' ? perTx(r.lineagePgMs) : '-', perTx(r.pgbench.cpuMs),
+          proxy, share(r.proxyRunMs), share(r.proxyWaitMs), perTx(r.dataPgMs), k === 'c' ? perTx(r.lineagePgMs) : '-', perTx(r.pgbench.cpuMs),
           k === 'c' ? fixed((r.audited ?? 0) / n, 2) : '-', `${fixed(otherShare(r), 0)}%`, String(r.pgbench.failed + r.pgbench.aborted), all.map((x) => fixed(x.pgbench.tps, 0)).join(' / ')])
       }
       const vsB = c.pgbench.tps / of('b').pgbench.tps
@@ -210,20 +231,42 @@ function report (cases: Case[], runs: Run[]): boolean {
     }
     console.log('')
     console.log(`${script.name}: pgbench ${pgbenchArgs({ clients, threads, seconds, mode: 'simple', selectOnly: script.selectOnly }).join(' ').replace('-M simple', '-M <mode>')}, best of ${rounds} by TPS`)
-    console.log(table(['mode', 'case', 'TPS', 'lat avg ms', '(c)/(b)', '(c)/(a)', 'proxy µs/tx', 'pg data µs/tx', 'pg lineage µs/tx', 'pgbench µs/tx', 'audited/tx', 'other load', 'failed', 'TPS of each run'], rows))
+    console.log(table(['mode', 'case', 'TPS', 'lat avg ms', '(c)/(b)', '(c)/(a)', 'proxy µs/tx', 'proxy ran', 'proxy waited', 'pg data µs/tx', 'pg lineage µs/tx', 'pgbench µs/tx', 'audited/tx', 'other load', 'failed', 'TPS of each run'], rows))
   }
   console.log('')
   console.log(`targets: (c)/(b) ≥ ${targetVsBouncer}, (c)/(a) ≥ ${targetVsDirect}`)
   console.log(table(['script', 'mode', '(c)/(b)', `≥ ${targetVsBouncer}`, '(c)/(a)', `≥ ${targetVsDirect}`], summary))
-  console.log('(µs/tx: CPU time over the measured run / transactions; proxy: PgBouncer for (b), the Lineage process for (c); pg data / pg lineage: PostgreSQL backends of the pgbench database / of Lineage\'s database; other load: CPU time of every other process, as a share of all the machine\'s CPUs)')
+  console.log('µs/tx: CPU time over the measured run / transactions. proxy: PgBouncer for (b), the Lineage process (with its children) for (c).')
+  console.log('proxy ran / waited: its main thread (PgBouncer\'s only one, Lineage\'s event loop) on a CPU / runnable but waiting for one, in % of the run\'s wall time.')
+  console.log('pg data / pg lineage: PostgreSQL backends of the pgbench database / of Lineage\'s own database (audit writes). audited/tx: audit records of allowed statements / transactions.')
+  console.log('other load: CPU time of every other process, as a share of all the machine\'s CPUs.')
   const failed = runs.reduce((n, r) => n + r.pgbench.failed + r.pgbench.aborted, 0)
   if (failed > 0) console.log(`errors: ${failed} failed transactions or aborted clients in total`)
   if (runs.some((r) => otherShare(r) > 5)) console.log('WARNING: other processes took more than 5 % of the machine during a measured run: the numbers are disturbed')
   return ok && failed === 0
 }
 
-/** Opens idle sessions through the gateway, cuts them all off with one admin call, and returns per-session times. */
-async function cutoffRound (agent: Agent, l: LineageProcess, gateway: { host: string, port: number }, round: number): Promise<{ kind: string, ms: number[], other: string[], callMs: number, refusedAtLogin: boolean }> {
+/** One cut-off of `idleCount` idle sessions. */
+interface CutoffRound {
+  kind: string
+  /** Per session that got FATAL 28000: ms from just before the admin call to the client's FATAL. */
+  ms: number[]
+  /** How the other sessions ended. */
+  other: string[]
+  /** The admin call's round trip. */
+  callMs: number
+  /** From just before the admin call to the first and the last `session_ended` audit record (the gateway's clock, ms). */
+  gatewayFirstMs: number
+  gatewayLastMs: number
+  refusedAtLogin: boolean
+}
+
+/**
+ * Opens idle sessions through the gateway (fresh principals: round 1 revokes the root token,
+ * round 2 offboards the human, and so on), cuts them all off with one admin call, and returns
+ * when each client received its FATAL and when the gateway recorded ending each session.
+ */
+async function cutoffRound (agent: Agent, l: LineageProcess, lineageDb: string, gateway: { host: string, port: number }, round: number): Promise<CutoffRound> {
   const svc = await seedService(agent, l, `idle-human-${round}`, `idle-svc-${round}`, ['idle:read'])
   const root = await rootToken(agent, l, svc)
   let mid = root
@@ -234,6 +277,7 @@ async function cutoffRound (agent: Agent, l: LineageProcess, gateway: { host: st
     await new Promise((resolve) => setTimeout(resolve, 500))
     const revoke = round % 2 === 1
     const rootJti = String(decodeJwt(root).payload.jti)
+    const wall0 = Date.now()
     const t0 = performance.now()
     if (revoke) await admin(agent, l, 'POST', `/v1/tokens/${rootJti}/revoke`, { reason: 'bench' }, 200)
     else await admin(agent, l, 'POST', `/v1/principals/${svc.human}/offboard`, { reason: 'bench' }, 200)
@@ -248,26 +292,30 @@ async function cutoffRound (agent: Agent, l: LineageProcess, gateway: { host: st
     }
     // A new login with a cut-off token is refused too.
     const late = await openIdleSessions(gateway.host, gateway.port, 'idle', [tokens[0]], 1).then(async (s) => { await closeSessions(s); return undefined }, (err: Error & { code?: string }) => err)
-    return { kind: revoke ? 'revoke the root token' : 'offboard the human', ms, other, callMs, refusedAtLogin: late?.code === '28000' }
+    const ended = await sessionsEndedAt(l, agent, lineageDb, rootJti)
+    return { kind: revoke ? 'revoke the root token' : 'offboard the human', ms, other, callMs, gatewayFirstMs: ended.first - wall0, gatewayLastMs: ended.last - wall0, refusedAtLogin: late?.code === '28000' }
   } finally {
     await closeSessions(sessions)
   }
 }
 
-function reportCutoff (results: Array<Awaited<ReturnType<typeof cutoffRound>>>): boolean {
-  const row = (name: string, rs: typeof results): string[] => {
+function reportCutoff (results: CutoffRound[]): boolean {
+  const row = (name: string, rs: CutoffRound[]): string[] => {
     const ms = rs.flatMap((r) => r.ms)
     const s = summarize(Float64Array.from(ms), ms.length)
-    const calls = summarize(Float64Array.from(rs.map((r) => r.callMs)), rs.length)
-    return [name, String(rs.length * idleCount), String(ms.length), String(rs.reduce((n, r) => n + r.other.length, 0)), fixed(s.p50, 1), fixed(s.p90, 1), fixed(s.p99, 1), fixed(s.max, 1), fixed(calls.p50, 1)]
+    const one = rs.length === 1 ? rs[0] : undefined
+    return [name, String(rs.length * idleCount), String(ms.length), String(rs.reduce((n, r) => n + r.other.length, 0)),
+      one === undefined ? '' : fixed(one.callMs, 1), one === undefined ? '' : `${fixed(one.gatewayFirstMs, 0)} – ${fixed(one.gatewayLastMs, 0)}`,
+      fixed(Math.min(...ms), 1), fixed(s.p50, 1), fixed(s.p90, 1), fixed(s.p99, 1), fixed(s.max, 1)]
   }
-  const kinds = [...new Set(results.map((r) => r.kind))]
   const all = results.flatMap((r) => r.ms)
   const p99 = summarize(Float64Array.from(all), all.length).p99
   const other = results.flatMap((r) => r.other)
   console.log('')
-  console.log(`cut-off of ${idleCount} idle sessions through the gateway, ${results.length} rounds (clock: from just before the admin call to the client's FATAL):`)
-  console.log(table(['cut-off', 'sessions', 'FATAL 28000', 'other', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'admin call 2xx ms (median)'], [...kinds.map((k) => row(k, results.filter((r) => r.kind === k))), row('all', results)]))
+  console.log(`cut-off of ${idleCount} idle sessions through the gateway, ${results.length} round(s); ms from just before the admin call:`)
+  console.log(table(['round: cut-off', 'sessions', 'FATAL 28000', 'other', 'admin 2xx', 'gateway ended them', 'first FATAL', 'p50', 'p90', 'p99', 'max'],
+    [...results.map((r, i) => row(`${i + 1}: ${r.kind}`, [r])), row('all', results)]))
+  console.log('(gateway ended them: first and last `session_ended` audit record, by the gateway\'s clock, ms resolution; FATAL columns: when each client received its FATAL)')
   for (const o of [...new Set(other)].slice(0, 5)) console.log(`  other: ${o} (×${other.filter((x) => x === o).length})`)
   const refused = results.every((r) => r.refusedAtLogin)
   console.log(`a new login with a cut-off token is refused with FATAL 28000: ${refused ? 'yes' : 'NO'}`)
@@ -344,7 +392,7 @@ async function main (defer: Defer): Promise<void> {
   const loadOk = report(cases, runs)
 
   const results = []
-  for (let round = 1; round <= cutoffRounds; round++) results.push(await cutoffRound(agent, lineage, gateway, round))
+  for (let round = 1; round <= cutoffRounds; round++) results.push(await cutoffRound(agent, lineage, db.url, gateway, round))
   const cutoffOk = reportCutoff(results)
   process.exitCode = loadOk && cutoffOk ? 0 : 1
 }

@@ -96,3 +96,16 @@ export async function cpuMsOfTree (pid: number): Promise<number> {
   for (const c of await childrenOf(pid)) total += await cpuMsOfTree(c)
   return total
 }
+
+/**
+ * Scheduler times of the main thread of `pid` so far, in ms (Linux `/proc/<pid>/task/<pid>/schedstat`):
+ * time it ran on a CPU, and time it was runnable but waited on a run queue. NaN without it.
+ */
+export async function mainThreadSchedMs (pid: number): Promise<{ runMs: number, waitMs: number }> {
+  try {
+    const [run, wait] = (await readFile(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')).trim().split(/\s+/).map(Number)
+    return { runMs: run / 1e6, waitMs: wait / 1e6 }
+  } catch {
+    return { runMs: Number.NaN, waitMs: Number.NaN }
+  }
+}

@@ -34,6 +34,7 @@ export async function startLineage (databaseUrl: string, nodeArgs: string[] = []
     ...process.env,
     LINEAGE_BROKER_PORT: '0',
     LINEAGE_GATEWAY_HTTP_PORT: '0',
+    LINEAGE_GATEWAY_PG_PORT: '0',
     DATABASE_URL: databaseUrl,
     LINEAGE_ADMIN_TOKEN: adminToken,
     LINEAGE_LOG_LEVEL: 'warn',

@@ -49,6 +49,7 @@ auth_file = ${join(dir, 'userlist.txt')}
 pool_mode = session
 max_client_conn = 500
 default_pool_size = 20
+server_idle_timeout = 5
 server_tls_sslmode = disable
 client_tls_sslmode = disable
 logfile = ${join(dir, 'pgbouncer.log')}
