@@ -11,6 +11,8 @@ import { startTestGateway } from '../../helpers/gateway.js'
 import { run } from '../../helpers/process.js'
 import { loadTlsContext } from '../../../src/gateway/pg/tls.js'
 import { passwordMessage, query, startupMessage } from '../../../src/gateway/pg/protocol/frontend.js'
+import { parseErrorFields } from '../../../src/gateway/pg/protocol/backend.js'
+import { Framer, type Frame } from '../../../src/gateway/pg/protocol/framer.js'
 
 if (databaseUrl === undefined) {
   t.comment('DATABASE_URL not set: the PostgreSQL gateway tests (they need a real upstream) are skipped')
@@ -121,6 +123,53 @@ if (databaseUrl === undefined) {
     t.equal((await direct.query('SELECT count(*)::int AS n FROM orders WHERE id = 10')).rows[0].n, 0, 'the transaction rolled back')
     await c.query('INSERT INTO orders VALUES (11, \'ok\')')
     t.equal((await direct.query('SELECT count(*)::int AS n FROM orders WHERE id = 11')).rows[0].n, 1)
+  })
+
+  t.test('binary results are masked too, and columns of other types come through untouched', async (t) => {
+    // node-postgres's `binary` option (missing from its types) asks for every result column in binary.
+    const c = new pg.Client({ ...connection(reader), binary: true } as pg.ClientConfig)
+    await c.connect()
+    t.teardown(async () => { await c.end() })
+    const r = await c.query('SELECT id, email, ssn FROM customers WHERE id = $1', [1])
+    t.equal(r.rows[0].email, 'a***@example.com')
+    t.equal(r.rows[0].ssn, '***6789')
+    t.equal(r.rows[0].id, 1)
+  })
+
+  t.test('large results stream through, masked row by row', async (t) => {
+    const c = await connected(reader)
+    t.teardown(async () => { await c.end() })
+    const plain = await c.query('SELECT g, repeat(\'x\', 100) AS pad FROM generate_series(1, 200000) g')
+    t.equal(plain.rows.length, 200000)
+    t.equal(plain.rows[199999].g, 200000)
+    const masked = await c.query('SELECT c.email, g FROM customers c, generate_series(1, 50000) g WHERE c.id = 1')
+    t.equal(masked.rows.length, 50000)
+    t.ok(masked.rows.every((r: { email: string }) => r.email === 'a***@example.com'), 'every row masked')
+  })
+
+  t.test('messages out of order are refused and the session goes on; a password after login ends it', async (t) => {
+    // A raw client: node-postgres gives up on a connection after any error it did not ask for.
+    const s = connect(port, '127.0.0.1')
+    const framer = new Framer({ mode: 'tagged' })
+    const frames: Frame[] = []
+    s.on('data', (d: Buffer) => { for (const f of framer.push(d)) frames.push({ tag: f.tag, body: Buffer.from(f.body) }) })
+    const closed = new Promise((resolve) => s.on('close', resolve))
+    const until = async (tag: number): Promise<Frame[]> => {
+      for (let i = 0; i < 200 && !frames.some((f) => f.tag === tag); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+      return frames.splice(0, frames.findIndex((f) => f.tag === tag) + 1)
+    }
+    s.write(Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage(reader)]))
+    await until(0x5a)
+    // Execute of a portal nothing was bound to, then Sync: a statement the gateway never saw is admin.
+    s.write(Buffer.concat([Buffer.from([0x45, 0, 0, 0, 16]), Buffer.from('nowhere\0'), Buffer.from([0, 0, 0, 0]), Buffer.from([0x53, 0, 0, 0, 4])]))
+    const answer = await until(0x5a)
+    t.match(parseErrorFields(answer.find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /^lineage: scope db:admin is required \(a prepared statement the gateway did not see\)/ })
+    s.write(query('SELECT 7'))
+    t.ok((await until(0x5a)).some((f) => f.tag === 0x44), 'the session is usable afterwards')
+    s.write(passwordMessage('again'))
+    const last = await until(0x45)
+    t.match(parseErrorFields(last.at(-1)?.body ?? Buffer.alloc(1)), { S: 'FATAL', C: '08P01' }, 'a password message after login is a protocol violation')
+    await closed
   })
 
   t.test('postgres.js: masked results, binary parameters and a cancelled query', async (t) => {
