@@ -184,7 +184,12 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       log: opts.log,
       target: () => opts.targets.get(target.name),
       catalog: () => catalogFor(target.name),
-      now: () => opts.clock.now()
+      now: () => opts.clock.now(),
+      stale: () => {
+        if (opts.freshness === undefined) return undefined
+        const age = opts.clock.now() - opts.freshness.freshAt()
+        return age > opts.freshness.maxStalenessMs ? `the live-status view is ${age} ms old (limit ${opts.freshness.maxStalenessMs} ms); refusing until it catches up` : undefined
+      }
     }, () => {
       cancelKeys.delete(cancelKey)
       remove()

@@ -33,6 +33,8 @@ export interface SessionDeps {
   target: () => Target | undefined
   catalog: () => Catalog
   now: () => number
+  /** Why the live-status view cannot be trusted now (too old), or undefined when it can. */
+  stale: () => string | undefined
 }
 
 const maxStatementChars = 1024 * 1024
@@ -301,6 +303,9 @@ export class PgSession {
   /** The refusal of a statement, recorded; undefined when it may run; 'wait' for the catalog. Sets `masking` for it. */
   private decide (sql: string, c: Classification): string | 'wait' | undefined {
     this.masking = []
+    // Fail closed: a view that cannot be proven current might be missing a cut-off.
+    const stale = this.deps.stale()
+    if (stale !== undefined) return this.deny(sql, c, stale)
     // Classifying takes time in proportion to the text, on the thread every session shares.
     if (sql.length > maxStatementChars) return this.deny(sql.slice(0, 200), c, `statements longer than ${maxStatementChars} characters are not accepted; use COPY for bulk data`)
     const t = this.deps.target()

@@ -301,6 +301,21 @@ if (databaseUrl === undefined) {
     t.notOk(JSON.stringify(r.body).includes(reader), 'the token given as a user name is recorded nowhere')
   })
 
+  t.test('while its view of revocations cannot be proven fresh, a gateway refuses every statement and every login', async (t) => {
+    let freshAt = Date.now()
+    const blind = await startTestGateway(b, { freshAt: () => freshAt })
+    t.teardown(async () => { await blind.close() })
+    const c = new pg.Client({ ...connection(reader), port: blind.pgPort })
+    await c.connect()
+    t.same((await c.query('SELECT 1 AS ok')).rows, [{ ok: 1 }])
+    freshAt = 0
+    await t.rejects(c.query('SELECT 1'), { code: '42501', message: /^lineage: the live-status view is \d+ ms old/ })
+    await t.rejects(new pg.Client({ ...connection(reader), port: blind.pgPort }).connect(), { code: '57P03' })
+    freshAt = Date.now()
+    t.same((await c.query('SELECT 2 AS ok')).rows, [{ ok: 2 }], 'and serves again once it catches up')
+    await c.end()
+  })
+
   t.test('a client that pipelines its login and a query, one byte per packet, is served', async (t) => {
     const bytes = Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage(reader), query('SELECT 40 + 2 AS answer')])
     const got = await new Promise<Buffer>((resolve, reject) => {
