@@ -6,25 +6,17 @@ import { authorize } from '../check.js'
 import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
 import { classify, fingerprint, type Classification } from './classify.js'
-import { maskFor, maskValue, type MaskKind, type MaskRule } from './mask.js'
+import { maskFor, type MaskRule } from './mask.js'
 import type { Catalog } from './catalog.js'
-import { BackendCode, FrontendCode } from './protocol/codes.js'
+import { FrontendCode } from './protocol/codes.js'
 import { encodeFrame, type Frame, type Framer } from './protocol/framer.js'
 import { parseBind, parseClose, parseDescribe, parseExecute, parseParse, parseQuery } from './protocol/frontend.js'
-import { dataRow, errorResponse, parseCommandComplete, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
+import { errorResponse } from './protocol/backend.js'
 import { ProtocolError } from './protocol/errors.js'
 import { Writer } from './protocol/writer.js'
 import { Refusals } from './refusals.js'
+import { Responses, type Execution, type Pending, type Portal, type Statement } from './responses.js'
 import { cancelUpstream, type Upstream } from './upstream.js'
-
-interface Statement { sql: string, c: Classification, fields?: FieldDescription[] }
-interface Portal { statement: string, resultFormats: number[], fields?: FieldDescription[] }
-
-/** What the upstream will answer, in order; matched against its responses. */
-type Pending =
-  | { type: 'describe', statement?: Statement, portal?: Portal, swallow: boolean }
-  | { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: MaskRule[], fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
-  | { type: 'sync' }
 
 export interface SessionDeps {
   audit: AuditLog
@@ -38,11 +30,6 @@ export interface SessionDeps {
 }
 
 const maxStatementChars = 1024 * 1024
-const rowsOf = (tag: string): number => {
-  const n = Number(tag.slice(tag.lastIndexOf(' ') + 1))
-  return Number.isSafeInteger(n) ? n : 0
-}
-
 const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
 const classifyBounded = (sql: string): Classification => sql.length > maxStatementChars ? tooLong : classify(sql)
 
@@ -59,8 +46,9 @@ const classifyBounded = (sql: string): Classification => sql.length > maxStateme
 export class PgSession {
   private readonly statements = new Map<string, Statement>()
   private readonly portals = new Map<string, Portal>()
-  private readonly pending: Pending[] = []
   private readonly refusals = new Refusals()
+  private readonly responses: Responses
+  private readonly pending: Pending[]
   private readonly lineage: { jti: string, root: string, principals: string[], actors: string[] }
   // Mask rules of the statement decided last (set by `decide`).
   private masking: MaskRule[] = []
@@ -82,6 +70,14 @@ export class PgSession {
     private readonly onEnd: () => void
   ) {
     this.lineage = { jti: claims.jti, root: claims.lineage.chain[0] ?? claims.jti, principals: claims.lineage.principals, actors: actorsOf(claims.act) }
+    this.responses = new Responses({
+      refusals: this.refusals,
+      record: (e, error) => this.recordExec(e, error),
+      statementFields: (name) => this.statements.get(name)?.fields,
+      catalog: deps.catalog,
+      onFatal: () => this.end()
+    })
+    this.pending = this.responses.pending
     client.on('data', (chunk: Buffer) => this.fromClient(chunk))
     up.socket.on('data', (chunk: Buffer) => this.fromUpstream(chunk))
     // Backpressure both ways: a slow reader pauses the other side, so memory stays bounded.
@@ -115,8 +111,7 @@ export class PgSession {
     this.closed = true
     if (!graceful) this.up.socket.destroy()
     if (!this.client.writableEnded) this.client.destroy()
-    for (const p of this.pending) if (p.type === 'exec') this.recordExec(p, 'session ended')
-    this.pending.length = 0
+    this.responses.abandon('session ended')
     this.onEnd()
   }
 
@@ -253,7 +248,7 @@ export class PgSession {
         if (refusal === 'wait') return 'wait'
         if (refusal !== undefined) return [this.refusals.parse('', refusal)]
         const extra: Buffer[] = []
-        if (this.masking.length > 0 && portal !== undefined && portal.fields === undefined && st?.fields === undefined && !this.describedInBatch(portal)) {
+        if (this.masking.length > 0 && portal !== undefined && portal.fields === undefined && st?.fields === undefined && !this.responses.describedInBatch(portal)) {
           // Masking needs the result columns; ask for them and keep the answer from the client.
           this.pending.push({ type: 'describe', portal, swallow: true })
           extra.push(new Writer().byte(0x50).cstring(m.portal).frame(FrontendCode.Describe))
@@ -289,15 +284,6 @@ export class PgSession {
       default:
         throw new ProtocolError('ERR_PG_MESSAGE_INVALID', `unexpected message type ${JSON.stringify(String.fromCharCode(f.tag))}`)
     }
-  }
-
-  private describedInBatch (portal: Portal): boolean {
-    for (let i = this.pending.length - 1; i >= 0; i--) {
-      const p = this.pending[i]
-      if (p.type === 'sync') return false
-      if (p.type === 'describe' && p.portal === portal) return true
-    }
-    return false
   }
 
   /** The refusal of a statement, recorded; undefined when it may run; 'wait' for the catalog. Sets `masking` for it. */
@@ -353,18 +339,18 @@ export class PgSession {
     let changed = false
     for (let r = iter.next(); r.done !== true; r = iter.next()) {
       const f = r.value
-      const res = this.upstreamFrame(f)
+      const res = this.responses.frame(f)
       if (res === 'wait') {
         // Masking needs names from the catalog: hold everything behind this frame until then.
         changed = true
         this.up.socket.pause()
         this.upWait = []
         this.flushToClient(out, changed, chunk)
-        this.resolveMask(f).then(() => {
+        this.responses.resolveMask().then(() => {
           const queued = this.upWait ?? []
           this.upWait = undefined
           if (this.closed) return
-          const again = this.upstreamFrame(f)
+          const again = this.responses.frame(f)
           this.flushToClient(again === undefined ? [f] : again === 'wait' ? [] : again, true, undefined)
           this.drainUpstream(undefined)
           for (const c of queued) this.fromUpstream(c)
@@ -399,115 +385,7 @@ export class PgSession {
     if (this.client.writableNeedDrain) this.up.socket.pause()
   }
 
-  private headOf (type: Pending['type']): Pending | undefined {
-    const p = this.pending[0]
-    return p?.type === type ? p : undefined
-  }
-
-  /** Handles one upstream message: undefined to forward it, what to send instead, or 'wait'. */
-  private upstreamFrame (f: Frame): Buffer[] | 'wait' | undefined {
-    switch (f.tag) {
-      case BackendCode.DataRow: {
-        const p = this.pending[0]
-        if (p?.type !== 'exec' || p.rules.length === 0) return undefined
-        if (p.mask === undefined) return 'wait'
-        if (!p.mask.some((m) => m !== undefined)) return undefined
-        const values = parseDataRow(f.body)
-        const fields = p.fields ?? []
-        const masks = p.mask
-        return [dataRow(values.map((v, i) => {
-          const m = masks[i]
-          return m === undefined ? v : maskValue(m, v, this.formatOf(p, fields, i), fields[i]?.typeOid ?? 0)
-        }))]
-      }
-      case BackendCode.RowDescription: {
-        const fields = parseRowDescription(f.body)
-        const d = this.headOf('describe')
-        if (d?.type === 'describe') {
-          this.pending.shift()
-          if (d.portal !== undefined) d.portal.fields = fields
-          if (d.statement !== undefined) d.statement.fields = fields
-          return d.swallow ? [] : undefined
-        }
-        const e = this.headOf('exec')
-        if (e?.type === 'exec') { e.fields = fields; e.mask = undefined }
-        return undefined
-      }
-      case BackendCode.NoData: {
-        const d = this.headOf('describe')
-        if (d?.type === 'describe') {
-          this.pending.shift()
-          if (d.portal !== undefined) d.portal.fields = []
-          if (d.statement !== undefined) d.statement.fields = []
-          return d.swallow ? [] : undefined
-        }
-        return undefined
-      }
-      case BackendCode.CommandComplete: {
-        const e = this.headOf('exec')
-        if (e?.type === 'exec') {
-          e.rows += rowsOf(parseCommandComplete(f.body))
-          if (e.simple) { e.fields = undefined; e.mask = undefined } else { this.pending.shift(); this.recordExec(e) }
-        }
-        return undefined
-      }
-      case BackendCode.EmptyQueryResponse:
-      case BackendCode.PortalSuspended: {
-        const e = this.headOf('exec')
-        if (e?.type === 'exec' && !e.simple) { this.pending.shift(); this.recordExec(e) }
-        return undefined
-      }
-      case BackendCode.ErrorResponse: {
-        const fields = parseErrorFields(f.body)
-        const refusal = this.refusals.rewrite(fields.M ?? '')
-        if (refusal !== undefined) return [refusal]
-        // The rest of this batch is skipped upstream: its executions end with this error.
-        for (const p of this.pending) {
-          if (p.type === 'sync') break
-          if (p.type === 'exec' && p.error === undefined) p.error = fields.C ?? 'error'
-        }
-        if (fields.S === 'FATAL' || fields.V === 'FATAL') setImmediate(() => this.end())
-        return undefined
-      }
-      case BackendCode.ReadyForQuery: {
-        parseReadyForQuery(f.body)
-        // The batch is over: whatever it did not answer was skipped after an error.
-        while (this.pending.length > 0) {
-          const p = this.pending.shift() as Pending
-          if (p.type === 'sync') break
-          if (p.type === 'exec') this.recordExec(p)
-        }
-        return undefined
-      }
-      default:
-        return undefined
-    }
-  }
-
-  private formatOf (p: Extract<Pending, { type: 'exec' }>, fields: FieldDescription[], i: number): number {
-    if (p.simple || p.portal === undefined) return fields[i]?.format ?? 0
-    const rf = p.portal.resultFormats
-    return rf.length === 0 ? 0 : rf.length === 1 ? rf[0] : rf[i] ?? 0
-  }
-
-  /** Works out which result columns of the head execution are masked, reading the catalog when needed. */
-  private async resolveMask (_f: Frame): Promise<void> {
-    const p = this.pending[0]
-    if (p?.type !== 'exec') return
-    const fields = p.fields ?? p.portal?.fields ?? (p.portal === undefined ? undefined : this.statements.get(p.portal.statement)?.fields)
-    if (fields === undefined) {
-      // Fail closed: rows whose columns cannot be named are not shown.
-      throw new Error('result columns unknown')
-    }
-    p.fields = fields
-    const names = await this.deps.catalog().resolve(fields.map((x) => x.tableOid))
-    p.mask = fields.map((x) => {
-      const n = x.tableOid === 0 ? undefined : names(x.tableOid, x.column)
-      return n === undefined ? undefined : maskFor(p.rules, n)
-    })
-  }
-
-  private recordExec (e: Extract<Pending, { type: 'exec' }>, error?: string): void {
+  private recordExec (e: Execution, error?: string): void {
     this.deps.audit.record({
       at: this.deps.now(),
       kind: 'gateway.pg',
