@@ -1,3 +1,5 @@
+import type { Test } from 'tap'
+import { ProtocolError } from '../../../../src/gateway/pg/protocol/errors.js'
 /**
  * A fluent byte builder for protocol tests, independent of the Writer under test:
  * `bytes().cstring('select 1').frame('Q')`.
@@ -94,4 +96,21 @@ export function prefixes (buf: Buffer): Buffer[] {
   const out: Buffer[] = []
   for (let i = 0; i < buf.length; i++) out.push(Buffer.from(buf.subarray(0, i)))
   return out
+}
+
+/**
+ * Asserts that `parse` reads `body` whole, refuses every strict prefix of it and `body` with
+ * one byte more, each time with a ProtocolError (never a RangeError or another error).
+ */
+export function refusesTruncation (t: Test, name: string, parse: (b: Buffer) => unknown, body: Buffer): void {
+  t.doesNotThrow(() => parse(body), `${name} parses whole`)
+  for (const p of prefixes(body)) {
+    try {
+      parse(p)
+      t.fail(`${name} accepted a ${p.length}-byte prefix`)
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) t.fail(`${name} threw ${String(err)} on a ${p.length}-byte prefix`)
+    }
+  }
+  t.throws(() => parse(Buffer.concat([body, Buffer.from([1])])), ProtocolError, `${name} with a trailing byte`)
 }
