@@ -56,11 +56,13 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
   const maxMessage = opts.maxMessageBytes ?? 16 * 1024 * 1024
   const loginTimeout = opts.loginTimeoutMs ?? 15_000
 
+  // By upstream URL: a target saved with another upstream (or other credentials) gets its own.
   function catalogFor (target: string): Catalog {
-    let c = catalogs.get(target)
     const t = opts.targets.get(target)
-    if (c === undefined && t !== undefined) catalogs.set(target, c = new Catalog(t.upstream))
-    if (c === undefined) throw new Error('no such target')
+    if (t === undefined) throw new Error('no such target')
+    const key = t.upstream.toString()
+    let c = catalogs.get(key)
+    if (c === undefined) catalogs.set(key, c = new Catalog(t.upstream))
     return c
   }
 
