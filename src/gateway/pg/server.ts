@@ -56,13 +56,12 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
   const maxMessage = opts.maxMessageBytes ?? 16 * 1024 * 1024
   const loginTimeout = opts.loginTimeoutMs ?? 15_000
 
-  // By upstream URL: a target saved with another upstream (or other credentials) gets its own.
-  function catalogFor (target: string): Catalog {
-    const t = opts.targets.get(target)
-    if (t === undefined) throw new Error('no such target')
-    const key = t.upstream.toString()
+  // By upstream URL: a session reads the catalog of the database it is connected to, even
+  // when its target has since been saved with another upstream.
+  function catalogFor (upstream: URL): Catalog {
+    const key = upstream.toString()
     let c = catalogs.get(key)
-    if (c === undefined) catalogs.set(key, c = new Catalog(t.upstream))
+    if (c === undefined) catalogs.set(key, c = new Catalog(upstream))
     return c
   }
 
@@ -185,7 +184,7 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       audit: opts.audit,
       log: opts.log,
       target: () => opts.targets.get(target.name),
-      catalog: () => catalogFor(target.name),
+      catalog: () => catalogFor(target.upstream),
       now: () => opts.clock.now(),
       stale: () => {
         if (opts.freshness === undefined) return undefined
