@@ -3,7 +3,8 @@ import { readdir, readFile } from 'node:fs/promises'
 // proc(5): utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
 const msPerTick = 10
 
-async function statOf (pid: string): Promise<{ comm: string, cpuMs: number } | undefined> {
+/** A process's command name and CPU time (user + system) so far, in ms; undefined once it is gone. */
+export async function statOf (pid: string): Promise<{ comm: string, cpuMs: number } | undefined> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
     const close = stat.lastIndexOf(')')

@@ -1,24 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises'
-
-// proc(5): utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
-const msPerTick = 10
+import { statOf } from './cpu.js'
 
 interface Seen {
   /** The database the backend serves, '' for the server's own processes (walwriter, …). */
   database: string | undefined
   first: number
   last: number
-}
-
-async function cpuOf (pid: string): Promise<{ comm: string, ms: number } | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-    const close = stat.lastIndexOf(')')
-    const fields = stat.slice(close + 2).split(' ')
-    return { comm: stat.slice(stat.indexOf('(') + 1, close), ms: (Number(fields[11]) + Number(fields[12])) * msPerTick }
-  } catch {
-    return undefined
-  }
 }
 
 /**
@@ -73,13 +60,13 @@ export class PostgresCpu {
     for (const pid of pids) {
       const known = this.seen.get(pid)
       if (known !== undefined && known.database === undefined) continue
-      const c = await cpuOf(pid)
+      const c = await statOf(pid)
       if (c === undefined || c.comm !== 'postgres') continue
-      if (known !== undefined) { known.last = c.ms; continue }
+      if (known !== undefined) { known.last = c.cpuMs; continue }
       const database = await this.databaseOf(pid)
       // A backend just forked may not have set its title yet: look again at the next poll.
       if (database === undefined && !initial) continue
-      this.seen.set(pid, { database, first: initial ? c.ms : 0, last: c.ms })
+      this.seen.set(pid, { database, first: initial ? c.cpuMs : 0, last: c.cpuMs })
     }
   }
 }
