@@ -98,9 +98,6 @@ export class PgSession {
   kill (reason: string): void {
     if (this.closed) return
     this.deps.audit.record({ at: this.deps.now(), kind: 'gateway.pg', decision: 'deny', target: this.targetName, ...this.lineage, detail: { event: 'session_ended', reason } })
-    const t = this.deps.target()
-    // A statement still running upstream would not notice the closed socket until it ends.
-    if (t !== undefined && this.pending.length > 0) cancelUpstream(t.upstream, this.up.key)
     this.client.end(errorResponse({ severity: 'FATAL', code: '28000', message: `lineage: ${reason}` }))
     setTimeout(() => this.client.destroy(), 1000).unref()
     this.end()
@@ -109,6 +106,8 @@ export class PgSession {
   private end (graceful = false): void {
     if (this.closed) return
     this.closed = true
+    // A statement still running upstream would not notice the closed socket until it ends.
+    if (!graceful && this.pending.length > 0) cancelUpstream(this.up.url, this.up.key)
     if (!graceful) this.up.socket.destroy()
     if (!this.client.writableEnded) this.client.destroy()
     this.responses.abandon('session ended')

@@ -8,6 +8,8 @@ import { md5Password, ScramClient } from './scram.js'
 
 /** A logged-in upstream session, ready for queries. */
 export interface Upstream {
+  /** Where the session was opened (the target's upstream at login). */
+  url: URL
   socket: Socket
   /** Continues framing what the upstream sends after ReadyForQuery. */
   framer: Framer
@@ -112,7 +114,7 @@ export async function connectUpstream (target: URL, opts: { timeoutMs: number, a
               const e = parseErrorFields(f.body)
               return done(fail('the upstream database refused the gateway\'s login', `${e.C ?? ''} ${e.M ?? ''}`))
             } else if (f.tag === BackendCode.ReadyForQuery) {
-              return done(undefined, { socket, framer, parameters, key })
+              return done(undefined, { url: target, socket, framer, parameters, key })
             }
             // NoticeResponse and NegotiateProtocolVersion during login: nothing to act on.
           }

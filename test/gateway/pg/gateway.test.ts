@@ -256,6 +256,21 @@ if (databaseUrl === undefined) {
     await t.rejects(after.connect(), { code: '28000', message: /^lineage: chain cut off/ }, 'and it cannot log in again')
   })
 
+  t.test('a client that goes away mid-statement leaves nothing running upstream', async (t) => {
+    const c = await connected(reader)
+    c.on('error', () => {})
+    const q = c.query('SELECT pg_sleep(31)').catch(() => {})
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    ;(c as unknown as { connection: { stream: { destroy: () => void } } }).connection.stream.destroy()
+    await q
+    let running = 1
+    for (let i = 0; i < 50 && running > 0; i++) {
+      running = (await direct.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(31)' AND state = 'active'")).rows[0].n
+      if (running > 0) await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    t.equal(running, 0, 'the statement was cancelled')
+  })
+
   t.test('every statement is audited with its class, rows and the whole lineage', async (t) => {
     const auditor = await token('auditor', 'db:read db:write')
     const c = await connected(auditor)
