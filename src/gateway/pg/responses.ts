@@ -7,7 +7,8 @@ import { dataRow, parseCommandComplete, parseDataRow, parseErrorFields, parseRea
 import type { Refusals } from './refusals.js'
 
 export interface Statement { sql: string, c: Classification, fields?: FieldDescription[] }
-export interface Portal { statement: string, resultFormats: number[], fields?: FieldDescription[] }
+/** A bound portal; `batch`: how many batches (Sync, simple Query) went upstream before its Bind. */
+export interface Portal { statement: string, resultFormats: number[], batch: number, fields?: FieldDescription[] }
 export type Execution = { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: MaskRule[], fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
 
 /** What the upstream will answer, in order; matched against its responses. */
@@ -39,7 +40,21 @@ export class Responses {
     catalog: () => Catalog
     /** The upstream sent FATAL: the session ends after the message is passed on. */
     onFatal: () => void
+    /** ReadyForQuery outside a transaction block ended batch number `done` (counted from 1). */
+    onIdle: (done: number) => void
   }) {}
+
+  private sent = 0
+  private done = 0
+
+  /** The client's Sync (or a simple query, or a fast-path call) ends a batch: one ReadyForQuery answers it. */
+  endBatch (): void {
+    this.pending.push({ type: 'sync' })
+    this.sent++
+  }
+
+  /** Batches sent upstream so far. */
+  get batch (): number { return this.sent }
 
   /** True when a Describe of `portal` is already on its way in the current batch. */
   describedInBatch (portal: Portal): boolean {
@@ -128,13 +143,15 @@ export class Responses {
         return undefined
       }
       case BackendCode.ReadyForQuery: {
-        parseReadyForQuery(f.body)
+        const status = parseReadyForQuery(f.body)
         // The batch is over: whatever it did not answer was skipped after an error.
         while (this.pending.length > 0) {
           const p = this.pending.shift() as Pending
           if (p.type === 'sync') break
           if (p.type === 'exec') this.deps.record(p)
         }
+        this.done++
+        if (status === 'I') this.deps.onIdle(this.done)
         return undefined
       }
       default:

@@ -30,6 +30,9 @@ export interface SessionDeps {
 }
 
 const maxStatementChars = 1024 * 1024
+// What the gateway remembers per session stays bounded, whatever a client prepares.
+const maxNamed = 10_000
+const tooMany: Classification = { class: 'admin', statements: [], tables: [], count: 1 }
 const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
 const classifyBounded = (sql: string): Classification => sql.length > maxStatementChars ? tooLong : classify(sql)
 
@@ -75,7 +78,9 @@ export class PgSession {
       record: (e, error) => this.recordExec(e, error),
       statementFields: (name) => this.statements.get(name)?.fields,
       catalog: deps.catalog,
-      onFatal: () => this.end()
+      onFatal: () => this.end(),
+      // Outside a transaction block PostgreSQL has dropped every portal of the batches before.
+      onIdle: (done) => { for (const [name, p] of this.portals) if (p.batch < done) this.portals.delete(name) }
     })
     this.pending = this.responses.pending
     client.on('data', (chunk: Buffer) => this.fromClient(chunk))
@@ -207,13 +212,15 @@ export class PgSession {
         const c = classifyBounded(sql)
         const refusal = this.decide(sql, c)
         if (refusal === 'wait') return 'wait'
-        this.pending.push({ type: 'sync' })
-        if (refusal !== undefined) return [this.refusals.query(refusal)]
-        this.pending.splice(this.pending.length - 1, 0, { type: 'exec', sql, c, rows: 0, simple: true, rules: this.masking })
-        return undefined
+        if (refusal === undefined) this.pending.push({ type: 'exec', sql, c, rows: 0, simple: true, rules: this.masking })
+        this.responses.endBatch()
+        return refusal === undefined ? undefined : [this.refusals.query(refusal)]
       }
       case FrontendCode.Parse: {
         const m = parseParse(f.body)
+        if (!this.statements.has(m.name) && this.statements.size >= maxNamed) {
+          return [this.refusals.parse(m.name, this.deny(m.sql, tooMany, `at most ${maxNamed} prepared statements per session; close some first`))]
+        }
         const c = classifyBounded(m.sql)
         const refusal = this.decide(m.sql, c)
         if (refusal === 'wait') return 'wait'
@@ -226,7 +233,10 @@ export class PgSession {
       }
       case FrontendCode.Bind: {
         const m = parseBind(f.body)
-        this.portals.set(m.portal, { statement: m.statement, resultFormats: m.resultFormats })
+        if (!this.portals.has(m.portal) && this.portals.size >= maxNamed) {
+          return [this.refusals.parse('', this.deny(`BIND ${m.portal}`, tooMany, `at most ${maxNamed} open portals per session; close some first`))]
+        }
+        this.portals.set(m.portal, { statement: m.statement, resultFormats: m.resultFormats, batch: this.responses.batch })
         return undefined
       }
       case FrontendCode.Describe: {
@@ -262,7 +272,7 @@ export class PgSession {
         return undefined
       }
       case FrontendCode.Sync:
-        this.pending.push({ type: 'sync' })
+        this.responses.endBatch()
         return undefined
       case FrontendCode.Flush:
       case FrontendCode.CopyData:
@@ -276,7 +286,7 @@ export class PgSession {
         return []
       case FrontendCode.FunctionCall: {
         // The fast-path interface calls any function by OID: only an admin may.
-        this.pending.push({ type: 'sync' })
+        this.responses.endBatch()
         const refusal = this.decide('(function call)', { class: 'admin', statements: [], tables: [], count: 1, reason: 'a fast-path function call' })
         return refusal === undefined || refusal === 'wait' ? undefined : [this.refusals.query(refusal)]
       }

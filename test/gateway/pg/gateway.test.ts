@@ -13,6 +13,7 @@ import { loadTlsContext } from '../../../src/gateway/pg/tls.js'
 import { passwordMessage, query, startupMessage } from '../../../src/gateway/pg/protocol/frontend.js'
 import { parseErrorFields } from '../../../src/gateway/pg/protocol/backend.js'
 import { Framer, type Frame } from '../../../src/gateway/pg/protocol/framer.js'
+import { Writer } from '../../../src/gateway/pg/protocol/writer.js'
 
 if (databaseUrl === undefined) {
   t.comment('DATABASE_URL not set: the PostgreSQL gateway tests (they need a real upstream) are skipped')
@@ -170,6 +171,28 @@ if (databaseUrl === undefined) {
     const last = await until(0x45)
     t.match(parseErrorFields(last.at(-1)?.body ?? Buffer.alloc(1)), { S: 'FATAL', C: '08P01' }, 'a password message after login is a protocol violation')
     await closed
+  })
+
+  t.test('what a session may prepare is bounded: the statement past the cap is refused, the session goes on', async (t) => {
+    const s = connect(port, '127.0.0.1')
+    const framer = new Framer({ mode: 'tagged', maxLength: 64 * 1024 * 1024 })
+    const frames: Frame[] = []
+    s.on('data', (d: Buffer) => { for (const f of framer.push(d)) frames.push({ tag: f.tag, body: Buffer.from(f.body) }) })
+    const until = async (tag: number): Promise<Frame[]> => {
+      for (let i = 0; i < 1000 && !frames.some((f) => f.tag === tag); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+      return frames.splice(0, frames.findIndex((f) => f.tag === tag) + 1)
+    }
+    s.write(Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage(reader)]))
+    await until(0x5a)
+    const parses = Array.from({ length: 10_001 }, (_, i) => new Writer().cstring(`s${i}`).cstring('SELECT 1').int16(0).frame(0x50))
+    s.write(Buffer.concat([...parses, Buffer.from([0x53, 0, 0, 0, 4])]))
+    const answer = await until(0x5a)
+    const errors = answer.filter((f) => f.tag === 0x45).map((f) => parseErrorFields(f.body))
+    t.equal(answer.filter((f) => f.tag === 0x31).length, 10_000, '10,000 prepared')
+    t.match(errors, [{ C: '42501', M: /^lineage: at most 10000 prepared statements per session/ }])
+    s.write(query('SELECT 7'))
+    t.ok((await until(0x5a)).some((f) => f.tag === 0x44), 'the session is usable afterwards')
+    s.destroy()
   })
 
   t.test('postgres.js: masked results, binary parameters and a cancelled query', async (t) => {
