@@ -377,6 +377,30 @@ if (databaseUrl === undefined) {
     t.ok(got.includes(Buffer.from([0x44, 0, 0, 0, 12, 0, 1, 0, 0, 0, 2, 0x34, 0x32])), 'DataRow 42')
   })
 
+  t.test('a GSSENCRequest is answered N and the login goes on in the clear', async (t) => {
+    const gssenc = Buffer.alloc(8)
+    gssenc.writeInt32BE(8)
+    gssenc.writeInt32BE(80877104, 4)
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1')
+      const chunks: Buffer[] = []
+      let answered = false
+      s.on('data', (d) => {
+        chunks.push(d)
+        const all = Buffer.concat(chunks)
+        if (!answered && all.length >= 1) {
+          answered = true
+          s.write(Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage(reader), query('SELECT 1')]))
+        }
+        if (all.includes('SELECT 1\0')) { s.destroy(); resolve(all) }
+      })
+      s.on('error', reject)
+      s.on('connect', () => s.write(gssenc))
+    })
+    t.equal(got[0], 0x4e, 'N')
+    t.ok(got.includes('SELECT 1\0'), 'then a normal session')
+  })
+
   t.test('a message longer than the cap ends the session before it is read, and others go on', async (t) => {
     const c = await connected(reader)
     const ended = new Promise((resolve) => c.on('error', resolve))
