@@ -11,6 +11,7 @@ const ttlMs = 30_000
 export class Catalog {
   private readonly pool: pg.Pool
   private readonly tables = new Map<number, { at: number, columns: Map<number, ColumnName> }>()
+  private readonly functions = new Map<string, { at: number, volatile: boolean }>()
 
   constructor (upstream: URL) {
     this.pool = new pg.Pool({ connectionString: upstream.toString(), max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 5000 })
@@ -40,6 +41,26 @@ export class Catalog {
          JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
         WHERE a.attnum > 0 AND NOT a.attisdropped`, [tables])
     return rows
+  }
+
+  /**
+   * Whether a function of that name may write, as far as the catalog knows: true when some
+   * overload outside `pg_catalog` and `information_schema` is VOLATILE (PostgreSQL lets only
+   * volatile functions change data); undefined until `readFunctions` has read it.
+   */
+  mayWrite (name: string): boolean | undefined {
+    const f = this.functions.get(name)
+    return f === undefined || f.at <= Date.now() - ttlMs ? undefined : f.volatile
+  }
+
+  async readFunctions (names: string[]): Promise<void> {
+    const now = Date.now()
+    const { rows } = await this.pool.query<{ name: string }>(
+      `SELECT DISTINCT p.proname AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE p.proname = ANY($1::text[]) AND p.provolatile = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema')`, [names])
+    const volatile = new Set(rows.map((r) => r.name))
+    if (this.functions.size > 10_000) this.functions.clear()
+    for (const n of names) this.functions.set(n, { at: now, volatile: volatile.has(n) })
   }
 
   async close (): Promise<void> {

@@ -21,6 +21,12 @@ export interface Classification {
   count: number
   /** Why the class is admin when it is not obvious (unparsable text, unknown statement kind, a named function). */
   reason?: string
+  /**
+   * Functions the text runs that no list here knows (lower-cased, last name part): a caller
+   * that can read the database's catalog decides whether they may write (a volatile
+   * user-defined function called by a SELECT can).
+   */
+  functions?: string[]
 }
 
 type Obj = Record<string, unknown>
@@ -89,6 +95,7 @@ class Walk {
   reason: string | undefined
   shapes = new Set<string>()
   tables = new Set<string>()
+  functions = new Set<string>()
   copy: Classification['copy']
   private readonly stack: Frame[] = []
 
@@ -172,6 +179,7 @@ class Walk {
     const name = isObj(last) && isObj(last.String) ? String(last.String.sval).toLowerCase() : ''
     if (adminFunctions.has(name) || adminFunctionPrefixes.some((p) => name.startsWith(p))) this.raise(admin, `calls ${name}`)
     else if (live && (writeFunctions.has(name) || writeFunctionPrefixes.some((p) => name.startsWith(p)))) this.raise(write)
+    else if (live && name !== '') this.functions.add(name)
   }
 }
 
@@ -341,6 +349,7 @@ function analyse (sql: string): Classification {
   }
   const c: Classification = { class: classNames[w.rank], statements: [...w.shapes], tables: [...w.tables], count: stmts.length }
   if (w.copy !== undefined) c.copy = w.copy
+  if (w.functions.size > 0) c.functions = [...w.functions]
   if (w.rank === admin && w.reason !== undefined) c.reason = w.reason
   return freeze(c)
 }

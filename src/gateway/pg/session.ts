@@ -53,8 +53,9 @@ export class PgSession {
   private readonly responses: Responses
   private readonly pending: Pending[]
   private readonly lineage: { jti: string, root: string, principals: string[], actors: string[] }
-  // Mask rules of the statement decided last (set by `decide`).
+  // The statement decided last (set by `decide`): its mask rules, and its class once the catalog had its say.
   private masking: MaskRule[] = []
+  private decided: Classification | undefined
   private upstreamIter: IterableIterator<Frame> | undefined
   // While a direction waits for the catalog, what arrives queues behind it, in order.
   private clientWait: Buffer[] | undefined
@@ -148,11 +149,11 @@ export class PgSession {
       const r = this.clientFrame(f)
       if (this.closed) return
       if (r === 'wait') {
-        // A COPY … TO under mask rules: which columns it copies is a question for the catalog.
+        // A question for the catalog first: the functions a statement calls, the columns a COPY … TO copies.
         this.toUpstream(out, true, undefined)
         this.clientWait = []
         this.client.pause()
-        this.checkCopy(f).then(() => {
+        this.lookUp(f).then(() => {
           const queued = this.clientWait ?? []
           this.clientWait = undefined
           if (this.closed) return
@@ -160,8 +161,8 @@ export class PgSession {
           for (const c of queued) this.fromClient(c)
           if (this.clientWait === undefined && !this.up.socket.writableNeedDrain) this.client.resume()
         }, (err) => {
-          this.deps.log.warn({ err: (err as Error).message, target: this.targetName }, 'reading the upstream catalog for masking failed')
-          this.kill('masking could not be applied: the upstream catalog could not be read')
+          this.deps.log.warn({ err: (err as Error).message, target: this.targetName }, 'reading the upstream catalog failed')
+          this.kill('the statement could not be checked: the upstream catalog could not be read')
         })
         return
       }
@@ -191,10 +192,30 @@ export class PgSession {
     return f.tag === FrontendCode.Query ? parseQuery(f.body) : parseParse(f.body).sql
   }
 
-  private async checkCopy (f: Frame): Promise<void> {
+  /** Reads from the catalog what deciding a statement needs: the volatility of functions it calls, the columns a COPY … TO copies. */
+  private async lookUp (f: Frame): Promise<void> {
     const sql = PgSession.sqlOf(f)
-    const columns = await this.deps.catalog().columnsOf([...classifyBounded(sql).tables])
-    this.copyLeaks.set(sql, columns.some((c) => maskFor(this.masking, c) !== undefined))
+    const c = classifyBounded(sql)
+    const catalog = this.deps.catalog()
+    const unknown = (c.functions ?? []).filter((n) => catalog.mayWrite(n) === undefined)
+    if (unknown.length > 0) await catalog.readFunctions(unknown)
+    if (this.copyCheck(sql, c) === 'wait') {
+      const columns = await catalog.columnsOf([...c.tables])
+      this.copyLeaks.set(sql, columns.some((col) => maskFor(this.masking, col) !== undefined))
+    }
+  }
+
+  /** The class a statement really has: a read that calls a volatile user-defined function may write. */
+  private classOf (c: Classification): Classification | 'wait' {
+    if (c.class !== 'read' || c.functions === undefined) return c
+    const catalog = this.deps.catalog()
+    let writer: string | undefined
+    for (const n of c.functions) {
+      const w = catalog.mayWrite(n)
+      if (w === undefined) return 'wait'
+      if (w) writer ??= n
+    }
+    return writer === undefined ? c : { ...c, class: 'write', reason: `calls ${writer}, a volatile function that may write` }
   }
 
   /** Undefined when a statement may copy out, 'wait' until the catalog says which columns a COPY … TO copies. */
@@ -212,7 +233,7 @@ export class PgSession {
         const c = classifyBounded(sql)
         const refusal = this.decide(sql, c)
         if (refusal === 'wait') return 'wait'
-        if (refusal === undefined) this.pending.push({ type: 'exec', sql, c, rows: 0, simple: true, rules: this.masking })
+        if (refusal === undefined) this.pending.push({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: true, rules: this.masking })
         this.responses.endBatch()
         return refusal === undefined ? undefined : [this.refusals.query(refusal)]
       }
@@ -262,7 +283,7 @@ export class PgSession {
           this.pending.push({ type: 'describe', portal, swallow: true })
           extra.push(new Writer().byte(0x50).cstring(m.portal).frame(FrontendCode.Describe))
         }
-        this.pending.push({ type: 'exec', sql, c, rows: 0, simple: false, portal, rules: this.masking })
+        this.pending.push({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: false, portal, rules: this.masking })
         return extra.length === 0 ? undefined : [...extra, ...encodeFrame(f)]
       }
       case FrontendCode.Close: {
@@ -296,11 +317,14 @@ export class PgSession {
   }
 
   /** The refusal of a statement, recorded; undefined when it may run; 'wait' for the catalog. Sets `masking` for it. */
-  private decide (sql: string, c: Classification): string | 'wait' | undefined {
+  private decide (sql: string, classified: Classification): string | 'wait' | undefined {
     this.masking = []
+    this.decided = undefined
     // Fail closed: a view that cannot be proven current might be missing a cut-off.
     const stale = this.deps.stale()
-    if (stale !== undefined) return this.deny(sql, c, stale)
+    if (stale !== undefined) return this.deny(sql, classified, stale)
+    const c = this.classOf(classified)
+    if (c === 'wait') return 'wait'
     // Classifying takes time in proportion to the text, on the thread every session shares.
     if (sql.length > maxStatementChars) return this.deny(sql.slice(0, 200), c, `statements longer than ${maxStatementChars} characters are not accepted; use COPY for bulk data`)
     const t = this.deps.target()
@@ -313,6 +337,7 @@ export class PgSession {
     const leaks = this.copyCheck(sql, c)
     if (leaks === 'wait') return 'wait'
     if (leaks) return this.deny(sql, c, 'COPY of masked columns is not allowed; select the rows instead')
+    this.decided = c
     return undefined
   }
 

@@ -414,3 +414,11 @@ t.test('statements that differ only in numeric constants share one classificatio
   t.not(classify("SELECT 1 FROM t WHERE s = '2'"), classify("SELECT 1 FROM t WHERE s = '3'"), 'text with a string is not folded')
   t.same(classify('SELECT * FROM t2 WHERE c3 = 4').tables, ['t2'], 'digits inside names are not numbers')
 })
+
+t.test('functions no list knows are named for the caller to look up', async (t) => {
+  t.same(classify('SELECT purge_customers()').functions, ['purge_customers'])
+  t.equal(classify('SELECT purge_customers()').class, 'read', 'read until the catalog says otherwise')
+  t.same([...(classify('SELECT count(*), lower(name) FROM t').functions ?? [])].sort(), ['count', 'lower'])
+  t.equal(classify("SELECT nextval('s')").functions, undefined, 'a listed function is classified here')
+  t.equal(classify('EXPLAIN SELECT purge_customers()').functions, undefined, 'a plain EXPLAIN runs nothing')
+})

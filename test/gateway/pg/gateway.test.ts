@@ -106,6 +106,16 @@ if (databaseUrl === undefined) {
     t.equal((await direct.query('SELECT count(*)::int AS n FROM customers')).rows[0].n, 2, 'the table is untouched')
   })
 
+  t.test('a read that calls a volatile user-defined function needs write; stable and built-in functions stay reads', async (t) => {
+    await direct.query(`CREATE FUNCTION purge_orders() RETURNS int LANGUAGE sql VOLATILE AS 'DELETE FROM orders WHERE id < 0; SELECT 1';
+      CREATE FUNCTION order_count() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) FROM orders'`)
+    const r = await psql(reader, ['-c', 'SELECT purge_orders()', '-c', 'SELECT order_count() >= 0, lower(\'X\'), now() IS NOT NULL'])
+    t.match(r.stderr, /lineage: scope db:write is required \(calls purge_orders, a volatile function that may write\)/)
+    t.match(r.stdout, /^t\|x\|t$/m)
+    const w = await psql(writer, ['-c', 'SELECT purge_orders()'])
+    t.equal(w.stdout, '1\n', 'a token with write may call it')
+  })
+
   t.test('node-postgres: extended protocol, named prepared statements, masking and refusals that keep the session usable', async (t) => {
     const c = await connected(writer)
     t.teardown(async () => { await c.end().catch(() => {}) })
