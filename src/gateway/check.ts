@@ -47,6 +47,13 @@ export async function checkAccess (deps: CheckDeps, token: string | undefined, t
   return refusal === undefined ? who : { allowed: false, refusal, claims: who.claims }
 }
 
+/** Why the live-status view cannot be trusted at `now` (older than the limit), or undefined when it can. */
+export function staleness (deps: Pick<CheckDeps, 'freshness'>, now: number): string | undefined {
+  if (deps.freshness === undefined) return undefined
+  const age = now - deps.freshness.freshAt()
+  return age > deps.freshness.maxStalenessMs ? `the live-status view is ${age} ms old (limit ${deps.freshness.maxStalenessMs} ms); refusing until it catches up` : undefined
+}
+
 /**
  * The token half of a check: signature, `exp`/`nbf`, the whole chain live (no ancestor
  * revoked, every principal active and within its end date) and the target in `aud`.
@@ -54,11 +61,9 @@ export async function checkAccess (deps: CheckDeps, token: string | undefined, t
  */
 export async function authenticate (deps: CheckDeps, token: string | undefined, target: Target): Promise<Decision> {
   const now = deps.clock.now()
-  if (deps.freshness !== undefined) {
-    // Fail closed: a view that cannot be proven current might be missing a cut-off.
-    const age = now - deps.freshness.freshAt()
-    if (age > deps.freshness.maxStalenessMs) throw new Unavailable(`the live-status view is ${age} ms old (limit ${deps.freshness.maxStalenessMs} ms); refusing until it catches up`)
-  }
+  // Fail closed: a view that cannot be proven current might be missing a cut-off.
+  const stale = staleness(deps, now)
+  if (stale !== undefined) throw new Unavailable(stale)
   if (token === undefined) return { allowed: false, refusal: new InvalidToken('a bearer token is required', 'ERR_TOKEN_MISSING') }
   let claims = deps.verified.get(token, Math.floor(now / 1000))
   if (claims === undefined) {

@@ -6,7 +6,7 @@ import { Unavailable } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { actorsOf } from '../../lineage/claims.js'
 import type { Metrics } from '../../metrics.js'
-import { authenticate, type CheckDeps } from '../check.js'
+import { authenticate, staleness, type CheckDeps } from '../check.js'
 import type { TargetDirectory } from '../targets.js'
 import { Catalog } from './catalog.js'
 import { loadClassifier } from './classify.js'
@@ -186,11 +186,7 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       target: () => opts.targets.get(target.name),
       catalog: () => catalogFor(target.upstream),
       now: () => opts.clock.now(),
-      stale: () => {
-        if (opts.freshness === undefined) return undefined
-        const age = opts.clock.now() - opts.freshness.freshAt()
-        return age > opts.freshness.maxStalenessMs ? `the live-status view is ${age} ms old (limit ${opts.freshness.maxStalenessMs} ms); refusing until it catches up` : undefined
-      }
+      stale: () => staleness(opts, opts.clock.now())
     }, () => {
       cancelKeys.delete(cancelKey)
       remove()
