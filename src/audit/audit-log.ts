@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js'
 import type { Db } from '../storage/db.js'
+import { copyRow } from '../storage/copy-text.js'
 import { chainHash, type AuditEvent } from './record.js'
 
 export interface AuditLog {
@@ -13,8 +14,6 @@ export interface AuditLog {
 }
 
 const columns = 'seq, at, kind, decision, status, target, method, path, jti, root, principals, actors, detail, hash'
-const types = `seq bigint, at timestamptz, kind text, decision text, status integer, target text, method text, path text,
-  jti text, root text, principals text[], actors text[], detail jsonb, hash text`
 
 /**
  * Writes audit events in batches off the request path, chained by hash under the lock of
@@ -34,16 +33,15 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
     await db.tx(async (q) => {
       const { rows } = await q.query<{ seq: number, hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE')
       let { seq, hash } = rows[0]
-      const records = batch.map((e) => {
+      // COPY: a fraction of what an INSERT of the same rows costs the database.
+      let text = ''
+      for (const e of batch) {
         seq += 1
         hash = chainHash(seq, e, hash)
-        return {
-          seq, at: new Date(e.at).toISOString(), kind: e.kind, decision: e.decision ?? null, status: e.status ?? null, target: e.target ?? null,
-          method: e.method ?? null, path: e.path ?? null, jti: e.jti ?? null, root: e.root ?? null, principals: e.principals ?? [], actors: e.actors ?? [],
-          detail: e.detail ?? {}, hash
-        }
-      })
-      await q.query(`INSERT INTO audit (${columns}) SELECT ${columns} FROM jsonb_to_recordset($1::jsonb) AS x(${types})`, [JSON.stringify(records)])
+        text += copyRow([seq, new Date(e.at).toISOString(), e.kind, e.decision ?? null, e.status ?? null, e.target ?? null, e.method ?? null, e.path ?? null,
+          e.jti ?? null, e.root ?? null, e.principals ?? [], e.actors ?? [], JSON.stringify(e.detail ?? {}), hash])
+      }
+      await q.copyIn('audit', columns, text)
       await q.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [seq, hash])
     })
   }

@@ -5,6 +5,8 @@
 export interface Queryable {
   /** Runs one statement with `$n` parameters; rows come back with column names as keys. */
   query: <T = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<{ rows: T[], rowCount: number }>
+  /** Runs `COPY <table> (<columns>) FROM STDIN` with `rows` in COPY text format (`copy-text.ts`). */
+  copyIn: (table: string, columns: string, rows: string) => Promise<void>
 }
 
 export interface Db extends Queryable {

@@ -19,12 +19,15 @@ export async function openPglite (dataDir: string | undefined): Promise<Db> {
     query: async <T>(sql: string, params?: unknown[]) => {
       const r = await q.query<Record<string, unknown>>(sql, params as unknown[])
       return { rows: toNumber(r.rows) as T[], rowCount: Math.max(r.rows.length, r.affectedRows ?? 0) }
-    }
+    },
+    // PGlite has no client stream: COPY reads the rows from a blob it names /dev/blob.
+    copyIn: async (table, columns, rows) => { await q.query(`COPY ${table} (${columns}) FROM '/dev/blob'`, [], { blob: new Blob([rows]) }) }
   })
   const self = wrap(db)
   return {
     kind: 'pglite',
     query: self.query,
+    copyIn: self.copyIn,
     tx: async (fn) => db.transaction(async (tx) => fn(wrap(tx))),
     withLock: async (_key, fn) => fn(self),
     close: async () => { await db.close() }

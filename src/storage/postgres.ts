@@ -1,4 +1,6 @@
+import { finished } from 'node:stream/promises'
 import pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
 import type { Db, Queryable } from './db.js'
 
 // int8 (count(*), bigint columns) as JS numbers: every bigint Lineage stores (epoch seconds,
@@ -20,6 +22,12 @@ export function openPostgres (url: string, opts: { max?: number } = {}): Db {
     return { rows: r.rows, rowCount: r.rowCount ?? 0 }
   }
 
+  async function copyIn (c: pg.PoolClient, table: string, columns: string, rows: string): Promise<void> {
+    const stream = c.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`))
+    stream.end(rows)
+    await finished(stream)
+  }
+
   async function withClient<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect()
     let broken = false
@@ -37,12 +45,14 @@ export function openPostgres (url: string, opts: { max?: number } = {}): Db {
     query: async (sql, params) => {
       const r = await c.query(sql, params as unknown[])
       return { rows: r.rows, rowCount: r.rowCount ?? 0 }
-    }
+    },
+    copyIn: async (table, columns, rows) => { await copyIn(c, table, columns, rows) }
   })
 
   return {
     kind: 'postgres',
     query: run,
+    copyIn: async (table, columns, rows) => withClient(async (c) => { await copyIn(c, table, columns, rows) }),
     tx: async (fn) => withClient(async (c) => {
       await c.query('BEGIN')
       try {

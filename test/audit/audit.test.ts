@@ -24,6 +24,21 @@ for (const backend of backends) {
       t.same(await verifyAudit(db), { ok: true, records: 30 })
     })
 
+    t.test('text the COPY format treats specially arrives exactly as recorded', async (t) => {
+      const nasty = 'tab\there, line\nbreak, cr\r, back\\slash, \\N, "quotes", {braces}, a,b, ünïcødé 🚀'
+      const e: AuditEvent = {
+        at: 1_795_000_000_000, kind: 'gateway.pg', decision: 'deny', status: 403, target: 'db', method: 'SELECT', path: nasty,
+        jti: 'NULL', root: '\\N', principals: ['NULL', 'a,b', '{x}', 'q"uote', 'back\\slash', ''], actors: ['tab\t', 'new\nline'], detail: { reason: nasty, n: null }
+      }
+      const log = createAuditLog(db, silentLogger())
+      log.record(e)
+      await log.flush()
+      await log.stop()
+      const row = (await db.query<Record<string, unknown>>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1')).rows[0]
+      t.same([row.path, row.jti, row.root, row.principals, row.actors, row.detail], [e.path, e.jti, e.root, e.principals, e.actors, e.detail])
+      t.same(await verifyAudit(db), { ok: true, records: 31 })
+    })
+
     t.test('an edited record is found', async (t) => {
       await db.query("UPDATE audit SET path = '/innocent' WHERE seq = 5")
       const r = await verifyAudit(db)

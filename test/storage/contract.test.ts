@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { appendChange, readChanges, headSeq } from '../../src/lineage/changes.js'
 import { createTokenLedger, type TokenRecord } from '../../src/lineage/ledger.js'
+import { copyRow } from '../../src/storage/copy-text.js'
 import { migrate } from '../../src/storage/migrate.js'
 import { openPostgres } from '../../src/storage/postgres.js'
 import { backends, createTestDatabase, databaseUrl, openTestDb } from '../helpers/db.js'
@@ -36,6 +37,20 @@ for (const backend of backends) {
       }), /boom/)
       const { rows } = await db.query<{ key: string }>("SELECT key FROM settings WHERE key IN ('a', 'b') ORDER BY key")
       t.same(rows.map((r) => r.key), ['a'])
+    })
+
+    t.test('COPY text rows arrive exactly, on their own or inside a transaction that can roll them back', async (t) => {
+      await db.query('CREATE TABLE copy_probe (n bigint, s text, a text[], j jsonb)')
+      t.teardown(async () => { await db.query('DROP TABLE copy_probe') })
+      const nasty = 'tab\t nl\n cr\r back\\ \\N "q" {b} a,b ü 🚀'
+      await db.copyIn('copy_probe', 'n, s, a, j', copyRow([1, nasty, ['NULL', 'a,b', 'q"', 'x\\y', ''], JSON.stringify({ k: nasty })]) + copyRow([2, null, [], '{}']))
+      await t.rejects(db.tx(async (q) => {
+        await q.copyIn('copy_probe', 'n, s, a, j', copyRow([3, 'gone', [], '{}']))
+        throw new Error('roll back')
+      }))
+      await t.rejects(db.copyIn('copy_probe', 'n, s, a, j', 'not-a-number\tx\t{}\t{}\n'), 'a malformed row is an error')
+      const rows = (await db.query('SELECT n, s, a, j FROM copy_probe ORDER BY n')).rows
+      t.same(rows, [{ n: 1, s: nasty, a: ['NULL', 'a,b', 'q"', 'x\\y', ''], j: { k: nasty } }, { n: 2, s: null, a: [], j: {} }])
     })
 
     t.test('migrations are applied once and recorded', async (t) => {

@@ -1,0 +1,31 @@
+/**
+ * Rows in PostgreSQL's COPY text format (the default of `COPY … FROM STDIN`): columns split
+ * by tab, rows ended by newline, `\N` for NULL, and backslash, tab, newline and carriage
+ * return escaped with a backslash. Arrays are array literals with every element quoted.
+ */
+export type CopyValue = string | number | null | string[]
+
+const special = /[\\\t\n\r]/
+const escapes: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+
+function field (s: string): string {
+  return special.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => escapes[c]) : s
+}
+
+/** An array literal (`{"a","b"}`): each element quoted, its `"` and `\` escaped for the array parser. */
+function arrayLiteral (a: string[]): string {
+  let out = '{'
+  for (let i = 0; i < a.length; i++) out += `${i === 0 ? '' : ','}"${a[i].replace(/["\\]/g, '\\$&')}"`
+  return out + '}'
+}
+
+/** One row of COPY text, newline included. */
+export function copyRow (values: CopyValue[]): string {
+  let out = ''
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]
+    if (i > 0) out += '\t'
+    out += v === null ? '\\N' : typeof v === 'number' ? String(v) : Array.isArray(v) ? field(arrayLiteral(v)) : field(v)
+  }
+  return out + '\n'
+}
