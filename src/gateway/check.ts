@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js'
 import { InvalidToken, LineageError, Unavailable } from '../errors.js'
-import { actorsOf, type AccessClaims } from '../lineage/claims.js'
+import type { AccessClaims } from '../lineage/claims.js'
 import type { LiveStatus } from '../lineage/live-status.js'
 import { verifyAccessToken, type KeyLookup } from '../lineage/verify.js'
 import type { VerifiedTokens } from '../lineage/verified-tokens.js'
@@ -38,10 +38,15 @@ export type Decision =
 /**
  * Decides a bearer token for one action on one target: `authenticate`, then `authorize`.
  * A refusal says which check failed (401 `InvalidToken`, 403 `InsufficientScope`) and, past
- * the signature, carries the claims so the refusal is recorded with its lineage.
+ * the signature, carries the claims so the refusal is recorded with its lineage. Synchronous
+ * when the token's signature is already known good (the common case), a promise otherwise.
  */
-export async function checkAccess (deps: CheckDeps, token: string | undefined, target: Target, request: Omit<PolicyRequest, 'depth' | 'principals' | 'actor'>): Promise<Decision> {
-  const who = await authenticate(deps, token, target)
+export function checkAccess (deps: CheckDeps, token: string | undefined, target: Target, request: Omit<PolicyRequest, 'depth' | 'principals' | 'actor'>): Decision | Promise<Decision> {
+  const who = authenticate(deps, token, target)
+  return who instanceof Promise ? who.then((w) => withAuthorization(w, target, request)) : withAuthorization(who, target, request)
+}
+
+function withAuthorization (who: Decision, target: Target, request: Omit<PolicyRequest, 'depth' | 'principals' | 'actor'>): Decision {
   if (!who.allowed) return who
   const refusal = authorize(who.claims, target, request)
   return refusal === undefined ? who : { allowed: false, refusal, claims: who.claims }
@@ -57,24 +62,30 @@ export function staleness (deps: Pick<CheckDeps, 'freshness'>, now: number): str
 /**
  * The token half of a check: signature, `exp`/`nbf`, the whole chain live (no ancestor
  * revoked, every principal active and within its end date) and the target in `aud`.
+ * Synchronous when the signature is already known good; a promise when it must be verified
+ * (which may fetch the broker's keys).
  * @throws Unavailable when the view cannot be proven fresh (fail closed).
  */
-export async function authenticate (deps: CheckDeps, token: string | undefined, target: Target): Promise<Decision> {
+export function authenticate (deps: CheckDeps, token: string | undefined, target: Target): Decision | Promise<Decision> {
   const now = deps.clock.now()
   // Fail closed: a view that cannot be proven current might be missing a cut-off.
   const stale = staleness(deps, now)
   if (stale !== undefined) throw new Unavailable(stale)
   if (token === undefined) return { allowed: false, refusal: new InvalidToken('a bearer token is required', 'ERR_TOKEN_MISSING') }
-  let claims = deps.verified.get(token, Math.floor(now / 1000))
-  if (claims === undefined) {
-    try {
-      claims = await verifyAccessToken(token, { keys: deps.keys, issuer: deps.issuer, clock: deps.clock, maxDepth: deps.maxDepth })
-    } catch (err) {
-      if (err instanceof InvalidToken) return { allowed: false, refusal: err }
-      throw err
-    }
+  const known = deps.verified.get(token, Math.floor(now / 1000))
+  if (known !== undefined) return liveFor(deps, known, target, now)
+  return verifyAccessToken(token, { keys: deps.keys, issuer: deps.issuer, clock: deps.clock, maxDepth: deps.maxDepth }).then((claims): Decision => {
     deps.verified.add(token, claims)
-  }
+    // The view may have moved while the keys were fetched: check it as of now.
+    return liveFor(deps, claims, target, deps.clock.now())
+  }, (err: unknown): Decision => {
+    if (err instanceof InvalidToken) return { allowed: false, refusal: err }
+    throw err
+  })
+}
+
+/** Genuine claims against the live view at `now` and the target's audience. */
+function liveFor (deps: CheckDeps, claims: AccessClaims, target: Target, now: number): Decision {
   const cut = deps.view.check(claims.jti, claims.lineage, now)
   if (cut !== undefined) return { allowed: false, refusal: new InvalidToken(`chain cut off: ${cut.message}`, 'ERR_TOKEN_CUT_OFF'), claims }
   if (!claims.aud.includes(target.name)) return { allowed: false, refusal: new InsufficientScope(`the token's audience does not include ${target.name}`), claims }
@@ -85,6 +96,9 @@ export async function authenticate (deps: CheckDeps, token: string | undefined, 
 export function authorize (claims: AccessClaims, target: Target, request: Omit<PolicyRequest, 'depth' | 'principals' | 'actor'>): InsufficientScope | undefined {
   const needed = `${target.name}:${request.action}`
   if (!hasScope(claims.scope, target.name, needed)) return new InsufficientScope(`scope ${needed} is required`)
-  const policy = policyRefusal(target.policy, { ...request, depth: claims.lineage.depth, principals: claims.lineage.principals, actor: actorsOf(claims.act)[0] })
+  const policy = policyRefusal(target.policy, {
+    action: request.action, depth: claims.lineage.depth, principals: claims.lineage.principals, actor: claims.act?.sub,
+    method: request.method, path: request.path, tables: request.tables, statements: request.statements, command: request.command
+  })
   return policy === undefined ? undefined : new InsufficientScope(policy)
 }

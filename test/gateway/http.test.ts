@@ -50,6 +50,28 @@ t.test('request and response bodies stream through', async (t) => {
   t.equal((await r.json() as { bodyBytes: number }).bodyBytes, big.length)
 })
 
+t.test('a large response arrives whole, multi-valued headers pass and the upstream\'s hop-by-hop headers do not', async (t) => {
+  const big = await get('/api/big', agent)
+  t.equal(big.status, 200)
+  t.equal((await big.arrayBuffer()).byteLength, 32 * 1024 * 1024)
+  const c = await get('/api/cookies', agent)
+  t.same(c.headers.getSetCookie(), ['a=1', 'b=2'])
+  t.equal(c.headers.get('x-hop'), null)
+  t.equal(await c.text(), 'ok')
+})
+
+t.test('an agent that goes away ends its upstream exchange', async (t) => {
+  const before = up.streamsClosed
+  const abort = new AbortController()
+  const res = await get('/api/sse', agent, { signal: abort.signal })
+  const reader = res.body!.getReader()
+  t.match(Buffer.from((await reader.read()).value!).toString(), /^data: 0/)
+  abort.abort()
+  const started = Date.now()
+  while (up.streamsClosed === before && Date.now() - started < 2000) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(up.streamsClosed, before + 1, `the upstream stream was closed ${Date.now() - started} ms after the agent left`)
+})
+
 t.test('refusals carry the contract status and WWW-Authenticate', async (t) => {
   const none = await get('/api/x')
   t.equal(none.status, 401)
@@ -109,6 +131,14 @@ t.test('the upstream failing is 502, hanging is 504, and the gateway keeps servi
   t.equal(hang.status, 504)
   t.equal(reset.status, 502)
   t.equal(ok.status, 200)
+  // The same with a request body the upstream read before failing.
+  const body = Buffer.alloc(256 * 1024, 1)
+  const [hangPost, resetPost] = await Promise.all([get('/api/hang', agent, { method: 'POST', body }), get('/api/reset', agent, { method: 'POST', body })])
+  t.equal(hangPost.status, 504)
+  t.match(await hangPost.json(), { error: 'gateway_timeout' })
+  t.equal(resetPost.status, 502)
+  t.match(await resetPost.json(), { error: 'bad_gateway', error_description: 'upstream api failed: connection closed' })
+  t.equal((await get('/api/fine', agent)).status, 200)
 })
 
 t.test('hostile paths never reach another target', async (t) => {

@@ -10,15 +10,19 @@ export interface Upstream {
   server: Server
   /** Requests seen, newest last. */
   seen: Array<{ method: string, url: string, headers: IncomingMessage['headers'], bodyBytes: number }>
+  /** Event streams the gateway closed before the upstream ended them. */
+  streamsClosed: number
   close: () => Promise<void>
 }
 
 /**
  * A small upstream: echoes what it got as JSON; `/sse` streams an event every 50 ms;
- * `/hang` never answers; `/reset` drops the connection.
+ * `/hang` never answers; `/reset` drops the connection; `/cookies` sets two cookies and a
+ * header its `Connection` names; `/big` sends 32 MiB.
  */
 export async function startUpstream (): Promise<Upstream> {
   const seen: Upstream['seen'] = []
+  let streamsClosed = 0
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let bodyBytes = 0
     req.on('data', (c: Buffer) => { bodyBytes += c.length })
@@ -30,7 +34,23 @@ export async function startUpstream (): Promise<Upstream> {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'x-upstream-secret': 'none' })
         let n = 0
         const timer = setInterval(() => res.write(`data: ${n++}\n\n`), 50)
-        res.on('close', () => clearInterval(timer))
+        res.on('close', () => { clearInterval(timer); streamsClosed++ })
+        return
+      }
+      if (req.url?.endsWith('/cookies')) {
+        res.writeHead(200, [['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2'], ['Connection', 'x-hop'], ['X-Hop', 'private'], ['Content-Length', '2']])
+        res.end('ok')
+        return
+      }
+      if (req.url?.endsWith('/big')) {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(32 * 1024 * 1024) })
+        const chunk = Buffer.alloc(1024 * 1024, 1)
+        let sent = 0
+        const more = (): void => {
+          while (sent < 32) { sent++; if (!res.write(chunk)) { res.once('drain', more); return } }
+          res.end()
+        }
+        more()
         return
       }
       res.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive', 'x-upstream': 'yes' })
@@ -43,6 +63,7 @@ export async function startUpstream (): Promise<Upstream> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     server,
     seen,
+    get streamsClosed () { return streamsClosed },
     close: async () => {
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))

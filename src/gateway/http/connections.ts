@@ -2,6 +2,9 @@ import type { Socket } from 'node:net'
 import type { AccessClaims } from '../../lineage/claims.js'
 import type { CutOffEvent, LiveStatus } from '../../lineage/live-status.js'
 
+/** What the index holds for one connection. */
+interface Entry { keys: string[], deadline: number, last?: string, busy: number, timer?: NodeJS.Timeout }
+
 /**
  * Open client connections by every ancestor `jti` and every principal of the chains they
  * carried (DESIGN.md "Live connections"). A cut-off applied to the view closes the matching
@@ -11,7 +14,7 @@ import type { CutOffEvent, LiveStatus } from '../../lineage/live-status.js'
  */
 export class ConnectionIndex {
   private readonly byKey = new Map<string, Set<Socket>>()
-  private readonly keysOf = new WeakMap<Socket, { keys: string[], deadline: number, last?: string, busy: number, timer?: NodeJS.Timeout }>()
+  private readonly keysOf = new WeakMap<Socket, Entry>()
   private readonly unsubscribe: () => void
 
   constructor (private readonly view: LiveStatus) {
@@ -19,24 +22,23 @@ export class ConnectionIndex {
   }
 
   /**
-   * Indexes `socket` under the chain of `claims` while `done` (the response) is open, and
-   * afterwards until another chain's request uses the connection: an idle keep-alive connection
-   * answers for the last chain it carried, not for every chain it ever carried.
+   * Indexes `socket` under the chain of `claims` until `release` of what it returns (when the
+   * response is done), and afterwards until another chain's request uses the connection: an
+   * idle keep-alive connection answers for the last chain it carried, not for every chain it
+   * ever carried.
    */
-  track (socket: Socket, claims: AccessClaims, done: { once: (event: 'close', fn: () => void) => unknown }): void {
+  track (socket: Socket, claims: AccessClaims): Entry {
     let entry = this.keysOf.get(socket)
     if (entry === undefined) {
       entry = { keys: [], deadline: Infinity, busy: 0 }
       this.keysOf.set(socket, entry)
       socket.once('close', () => this.forget(socket))
     }
-    const e = entry
-    e.busy++
-    done.once('close', () => { e.busy-- })
+    entry.busy++
     // Keep-alive: the same token again on the same connection is indexed already.
-    if (e.last === claims.jti) return
+    if (entry.last === claims.jti) return entry
     // Nothing else in flight on it: the connection now belongs to this chain alone.
-    if (e.busy === 1 && e.keys.length > 0) this.unindex(socket, e)
+    if (entry.busy === 1 && entry.keys.length > 0) this.unindex(socket, entry)
     const keys = [...claims.lineage.chain, claims.jti, ...claims.lineage.principals.map((p) => `p:${p}`)]
     for (const k of keys) {
       if (entry.keys.includes(k)) continue
@@ -57,6 +59,12 @@ export class ConnectionIndex {
       entry.timer = setTimeout(() => socket.destroy(), Math.max(0, deadline - Date.now()))
       entry.timer.unref()
     }
+    return entry
+  }
+
+  /** The response a `track` was for is done. */
+  release (entry: Entry): void {
+    entry.busy--
   }
 
   /** How many connections are indexed under `key` (a jti, or `p:<principal>`). */
@@ -81,7 +89,7 @@ export class ConnectionIndex {
     this.keysOf.delete(socket)
   }
 
-  private unindex (socket: Socket, entry: { keys: string[], deadline: number, timer?: NodeJS.Timeout }): void {
+  private unindex (socket: Socket, entry: Entry): void {
     if (entry.timer !== undefined) clearTimeout(entry.timer)
     entry.timer = undefined
     entry.deadline = Infinity

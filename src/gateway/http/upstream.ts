@@ -1,0 +1,150 @@
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { Pool, type Dispatcher } from 'undici'
+import { LineageError } from '../../errors.js'
+import type { Target } from '../targets.js'
+
+export class BadGateway extends LineageError {
+  constructor (description: string) { super('ERR_BAD_GATEWAY', 'bad_gateway', 502, description) }
+}
+export class GatewayTimeout extends LineageError {
+  constructor (description: string) { super('ERR_GATEWAY_TIMEOUT', 'gateway_timeout', 504, description) }
+}
+
+// RFC 9110 §7.6.1: connection-specific headers never cross a proxy.
+const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+/** `headers` without hop-by-hop headers, the ones `Connection` names, and `drop`. */
+export function forwardable (headers: IncomingHttpHeaders, drop: Set<string>): OutgoingHttpHeaders {
+  // Headers the Connection header names are hop-by-hop too; it usually names none.
+  const connection = headers.connection
+  const listed = connection === undefined || connection === 'keep-alive' || connection === 'close'
+    ? undefined
+    : new Set(connection.toLowerCase().split(',').map((s) => s.trim()))
+  const out: OutgoingHttpHeaders = {}
+  for (const name in headers) {
+    const value = headers[name]
+    if (value === undefined || hopByHop.has(name) || drop.has(name) || listed?.has(name) === true) continue
+    out[name] = value
+  }
+  return out
+}
+
+const none = new Set<string>()
+
+/** Why an upstream exchange failed, as the agent is told (502 or 504), without the upstream's own words. */
+function upstreamError (target: string, err: Error, timeoutMs: number): LineageError {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return new GatewayTimeout(`upstream ${target} sent no response within ${timeoutMs} ms`)
+  return new BadGateway(`upstream ${target} failed: ${code === 'UND_ERR_SOCKET' ? 'connection closed' : code ?? 'connection error'}`)
+}
+
+/**
+ * One request's way back: the upstream's response is written to the agent's as it arrives,
+ * pausing the upstream while the agent's socket is full. A failure before the response began
+ * is answered with `fail`; after, the agent's connection is cut (its response is incomplete).
+ */
+class Relay implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined
+  private finished = false
+
+  constructor (
+    private readonly res: ServerResponse,
+    private readonly target: string,
+    private readonly timeoutMs: number,
+    private readonly fail: (res: ServerResponse, err: LineageError) => void
+  ) {}
+
+  onRequestStart (controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+  }
+
+  onResponseStart (_c: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders, message?: string): void {
+    this.res.writeHead(status, message, forwardable(headers, none))
+    // A stream (no length: chunked, server-sent events) gets its headers at once; a sized
+    // body carries them in its first write.
+    if (headers['content-length'] === undefined) this.res.flushHeaders()
+  }
+
+  onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.res.write(chunk)) return
+    controller.pause()
+    this.res.once('drain', () => { controller.resume() })
+  }
+
+  onResponseEnd (): void {
+    this.finished = true
+    this.res.end()
+  }
+
+  onResponseError (_c: Dispatcher.DispatchController, err: Error): void {
+    this.finished = true
+    if (this.res.headersSent) this.res.destroy()
+    else if (!this.res.destroyed) this.fail(this.res, upstreamError(this.target, err, this.timeoutMs))
+  }
+
+  /** The agent went away: stop the upstream exchange too. */
+  abandon (): void {
+    if (!this.finished) this.controller?.abort(new Error('the agent closed the connection'))
+  }
+}
+
+/** Where a target's requests go, worked out once per target. */
+interface Route {
+  pool: Pool
+  origin: string
+  host: string
+  /** The upstream URL's path without its trailing slash; request paths are appended to it. */
+  base: string
+}
+
+/**
+ * Connection pools to the targets' upstreams (undici: keep-alive, one pool per target and
+ * origin), and the streaming of one request through them.
+ */
+export class Upstreams {
+  private readonly pools = new Map<string, Pool>()
+  private readonly routes = new WeakMap<Target, Route>()
+
+  constructor (
+    private readonly timeoutMs: number,
+    private readonly fail: (res: ServerResponse, err: LineageError) => void
+  ) {}
+
+  /**
+   * Sends `req` (its body streamed, not buffered) to `path` below the target's upstream URL
+   * with `headers` (and the upstream's `Host`), and streams the answer to `res`. Returns a
+   * handle whose `abandon` ends the upstream exchange when the agent's connection closes first.
+   */
+  forward (req: IncomingMessage, res: ServerResponse, t: Target, path: string, headers: OutgoingHttpHeaders): { abandon: () => void } {
+    const route = this.routeFor(t)
+    const relay = new Relay(res, t.name, this.timeoutMs, this.fail)
+    headers.host = route.host
+    // RFC 9112 §6.3: a request has a body when it says so; an empty one is sent as none.
+    const length = req.headers['content-length']
+    const body = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0') ? req : null
+    if (body === null && length !== undefined) headers['content-length'] = undefined
+    route.pool.dispatch({ origin: route.origin, path: route.base + path, method: req.method ?? 'GET', headers: headers as Record<string, string | string[]>, body }, relay)
+    return relay
+  }
+
+  close (): void {
+    for (const p of this.pools.values()) p.destroy().catch(() => {})
+    this.pools.clear()
+  }
+
+  private routeFor (t: Target): Route {
+    let route = this.routes.get(t)
+    if (route !== undefined) return route
+    const origin = t.upstream.origin
+    const key = `${t.name} ${origin}`
+    let pool = this.pools.get(key)
+    if (pool === undefined) {
+      // No body timeout: server-sent events may stay quiet for as long as they like.
+      pool = new Pool(origin, { connections: 256, headersTimeout: this.timeoutMs, connectTimeout: this.timeoutMs, bodyTimeout: 0 })
+      this.pools.set(key, pool)
+    }
+    route = { pool, origin, host: t.upstream.host, base: t.upstream.pathname.replace(/\/$/, '') }
+    this.routes.set(t, route)
+    return route
+  }
+}
