@@ -46,7 +46,12 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
     })
   }
 
-  async function drain (): Promise<void> {
+  /**
+   * Writes queued events, a batch at a time. The timer's drain stops after a batch once fewer
+   * than a full batch wait, leaving them to the next tick: writing back to back would spend a
+   * transaction on every few events under light load.
+   */
+  async function drain (all: boolean): Promise<void> {
     while (queue.length > 0) {
       const batch = queue.slice(0, maxBatch)
       try {
@@ -59,15 +64,22 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
       if (failing) log.info({ queued: queue.length }, 'audit writes recovered')
       failing = false
       queue = queue.slice(batch.length)
+      if (!all && queue.length < maxBatch) return
     }
   }
 
-  function flush (): Promise<void> {
-    writing ??= drain().finally(() => { writing = undefined })
+  function flush (all: boolean): Promise<void> {
+    writing ??= drain(all).finally(() => { writing = undefined })
     return writing
   }
 
-  const timer = setInterval(() => { flush().catch(() => {}) }, opts.intervalMs ?? 100)
+  // A write already running may be the timer's, which can leave part of the queue.
+  async function flushAll (): Promise<void> {
+    await flush(true)
+    if (queue.length > 0) await flush(true)
+  }
+
+  const timer = setInterval(() => { flush(false).catch(() => {}) }, opts.intervalMs ?? 100)
   timer.unref()
 
   return {
@@ -75,15 +87,11 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
       if (queue.length >= maxBuffer) { dropped++; return }
       queue.push(e)
     },
-    flush: async () => {
-      // A write already running may have taken only part of the queue.
-      await flush()
-      if (queue.length > 0) await flush()
-    },
+    flush: flushAll,
     backlog: () => ({ queued: queue.length, dropped, failing }),
     stop: async () => {
       clearInterval(timer)
-      await flush().catch((err) => log.error({ err: (err as Error).message, lost: queue.length }, 'audit records could not be written before stopping'))
+      await flushAll().catch((err) => log.error({ err: (err as Error).message, lost: queue.length }, 'audit records could not be written before stopping'))
     }
   }
 }
