@@ -23,7 +23,7 @@ const columns = 'seq, at, kind, decision, status, target, method, path, jti, roo
  */
 export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number, maxBuffer?: number, maxBatch?: number } = {}): AuditLog {
   const maxBuffer = opts.maxBuffer ?? 100_000
-  const maxBatch = opts.maxBatch ?? 1000
+  const maxBatch = opts.maxBatch ?? 250
   let queue: AuditEvent[] = []
   let dropped = 0
   let failing = false
