@@ -270,7 +270,7 @@ async function main (defer: Defer): Promise<void> {
   ]
   await verify(agent, cases, token)
   agent.destroy()
-  console.log(`upstream: nginx return 200, ${upstreamBody.length}-byte JSON body, for all four cases; request GET /bench${requestPath} with a ${token.length}-byte depth-3 token (actors ${actors.join(' → ')}, scope bench:read), target policy of ${policy.rules.length} rules, none matching`)
+  console.log(`upstream: nginx return 200, ${upstreamBody.length}-byte JSON body, for every case; request GET /bench${requestPath} with a ${token.length}-byte depth-3 token (actors ${actors.join(' → ')}, scope bench:read), target policy of ${policy.rules.length} rules, none matching`)
   console.log(`load: wrk -t${threads} -c${connections} -d${seconds}s --latency, ${warmupSeconds} s warm-up before each run, ${rounds} rounds round-robin a→b→c→d→e, then -c1 -d${c1Seconds}s each`)
 
   const idle0 = await machineProcessMs()
