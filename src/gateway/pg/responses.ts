@@ -94,16 +94,17 @@ export class Responses {
         }))]
       }
       case BackendCode.RowDescription: {
-        const fields = parseRowDescription(f.body)
         const d = this.headOf('describe')
         if (d?.type === 'describe') {
+          const fields = parseRowDescription(f.body)
           this.pending.shift()
           if (d.portal !== undefined) d.portal.fields = fields
           if (d.statement !== undefined) d.statement.fields = fields
           return d.swallow ? [] : undefined
         }
+        // An execution needs its columns only to mask them.
         const e = this.headOf('exec')
-        if (e?.type === 'exec') { e.fields = fields; e.mask = undefined }
+        if (e?.type === 'exec') { e.fields = e.rules.length === 0 ? undefined : parseRowDescription(f.body); e.mask = undefined }
         return undefined
       }
       case BackendCode.NoData: {
