@@ -12,11 +12,13 @@
  *       own state in another database) on the postgres target `bench`, whose upstream is that
  *       database, with the password a depth-3 token (root → three exchanges, each naming an
  *       actor) scoped `bench:read bench:write`, and a policy of five rules none of which
- *       matches a pgbench statement. Every statement is classified, checked and audited.
- * For each script and mode the three cases run back to back (a → b → c), each after
+ *       matches a pgbench statement. Every statement is classified, checked and audited;
+ *   (d) a bare Node.js relay (`lib/pg-relay-server.ts`, its own process): each connection piped
+ *       to PostgreSQL, nothing parsed. No target: it is the floor of a proxy on Node's sockets.
+ * For each script and mode the four cases run back to back (a → b → c → d), each after
  * `BENCH_WARMUP_S` (default 2) of unmeasured load; `BENCH_ROUNDS` (default 1) passes over all of
  * it, the best run by TPS counting. CPU time is read from /proc: pgbench's own, the proxy's
- * (PgBouncer, or the Lineage process with its children), PostgreSQL's backends of the pgbench
+ * (PgBouncer, the Lineage process with its children, or the relay), PostgreSQL's backends of the pgbench
  * database and of Lineage's database (the audit writes), and what the rest of the machine used;
  * with the proxy's main thread's time on a CPU and time runnable but waiting for one (schedstat).
  * It prints TPS and average latency, the ratios and whether the targets hold: (c) ≥ 0.8 × (b)
@@ -55,6 +57,7 @@ import { machineFacts, serverVersion } from './lib/machine.js'
 import { runMeasured } from './lib/measured-run.js'
 import { pgbenchArgs, runPgbench, type PgbenchMode, type PgbenchResult } from './lib/pgbench.js'
 import { startPgBouncer } from './lib/pgbouncer.js'
+import { startPgRelay } from './lib/pg-relay.js'
 import { closeSessions, endsOf, openIdleSessions } from './lib/pg-idle-sessions.js'
 import { PostgresCpu } from './lib/postgres-cpu.js'
 import { summarize } from './lib/stats.js'
@@ -90,7 +93,7 @@ const policy = {
   ]
 }
 
-type Key = 'a' | 'b' | 'c'
+type Key = 'a' | 'b' | 'c' | 'd'
 
 interface Case {
   key: Key
@@ -110,6 +113,7 @@ interface Run {
   /** CPU ms over the measured run. */
   lineageMs: number
   bouncerMs: number
+  relayMs: number
   dataPgMs: number
   lineagePgMs: number
   otherMs: number
@@ -171,13 +175,13 @@ async function sessionsEndedAt (l: LineageProcess, agent: Agent, lineageDb: stri
   return { first: row.first?.getTime() ?? Number.NaN, last: row.last?.getTime() ?? Number.NaN }
 }
 
-async function measure (pgbench: string, c: Case, script: typeof scripts[number], mode: PgbenchMode, pids: { lineage: number, bouncer: number }, dbs: { data: string, lineage: string }, audit: () => Promise<number>): Promise<Run> {
+async function measure (pgbench: string, c: Case, script: typeof scripts[number], mode: PgbenchMode, pids: { lineage: number, bouncer: number, relay: number }, dbs: { data: string, lineage: string }, audit: () => Promise<number>): Promise<Run> {
   const opts = { ...c, clients, threads, seconds, mode, selectOnly: script.selectOnly }
   await runPgbench(pgbench, { ...opts, seconds: warmupSeconds })
   const auditBefore = c.key === 'c' ? await audit() : 0
   const pgCpu = await PostgresCpu.start([dbs.data, dbs.lineage])
-  const cpu = async (): Promise<number[]> => [await cpuMsOfTree(pids.lineage), await cpuMsOfTree(pids.bouncer), await machineProcessMs(), process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000]
-  const proxyPid = c.key === 'b' ? pids.bouncer : pids.lineage
+  const cpu = async (): Promise<number[]> => [await cpuMsOfTree(pids.lineage), await cpuMsOfTree(pids.bouncer), await machineProcessMs(), process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000, await cpuMsOfTree(pids.relay)]
+  const proxyPid = c.key === 'b' ? pids.bouncer : c.key === 'd' ? pids.relay : pids.lineage
   const before = await cpu()
   const s0 = await mainThreadSchedMs(proxyPid)
   const t0 = Date.now()
@@ -187,8 +191,8 @@ async function measure (pgbench: string, c: Case, script: typeof scripts[number]
   const after = await cpu()
   const pgMs = await pgCpu.stop()
   const d = after.map((x, i) => x - before[i])
-  const ours = d[0] + d[1] + d[3] + r.cpuMs + [...pgMs.values()].reduce((a, b) => a + b, 0)
-  const run: Run = { key: c.key, script: script.name, mode, pgbench: r, lineageMs: d[0], bouncerMs: d[1], dataPgMs: pgMs.get(dbs.data) ?? 0, lineagePgMs: pgMs.get(dbs.lineage) ?? 0, otherMs: d[2] - ours, proxyRunMs: s1.runMs - s0.runMs, proxyWaitMs: s1.waitMs - s0.waitMs, wallMs }
+  const ours = d[0] + d[1] + d[3] + d[4] + r.cpuMs + [...pgMs.values()].reduce((a, b) => a + b, 0)
+  const run: Run = { key: c.key, script: script.name, mode, pgbench: r, lineageMs: d[0], bouncerMs: d[1], relayMs: d[4], dataPgMs: pgMs.get(dbs.data) ?? 0, lineagePgMs: pgMs.get(dbs.lineage) ?? 0, otherMs: d[2] - ours, proxyRunMs: s1.runMs - s0.runMs, proxyWaitMs: s1.waitMs - s0.waitMs, wallMs }
   if (c.key === 'c') run.audited = await audit() - auditBefore
   return run
 }
@@ -212,15 +216,16 @@ function report (cases: Case[], runs: Run[]): boolean {
     for (const mode of modes) {
       const of = (k: Key): Run => best(runs.filter((r) => r.key === k && r.script === script.name && r.mode === mode))
       const c = of('c')
-      for (const k of ['a', 'b', 'c'] as Key[]) {
+      for (const k of ['a', 'b', 'c', 'd'] as Key[]) {
         const r = of(k)
         const n = r.pgbench.transactions
         const perTx = (ms: number): string => fixed(ms * 1000 / n, 0)
-        const proxy = k === 'a' ? '-' : perTx(k === 'b' ? r.bouncerMs : r.lineageMs)
+        const proxy = k === 'a' ? '-' : perTx(k === 'b' ? r.bouncerMs : k === 'd' ? r.relayMs : r.lineageMs)
         const share = (ms: number): string => k === 'a' ? '-' : `${fixed(100 * ms / r.wallMs, 0)}%`
         const all = runs.filter((x) => x.key === k && x.script === script.name && x.mode === mode)
+        const ratios = k === 'c' || k === 'd'
         rows.push([k === 'a' ? mode : '', `(${k}) ${cases.find((x) => x.key === k)?.name ?? k}`, fixed(r.pgbench.tps, 0), fixed(r.pgbench.latencyMs, 3),
-          k === 'c' ? fixed(c.pgbench.tps / of('b').pgbench.tps, 2) : '', k === 'c' ? fixed(c.pgbench.tps / of('a').pgbench.tps, 2) : '',
+          ratios ? fixed(r.pgbench.tps / of('b').pgbench.tps, 2) : '', ratios ? fixed(r.pgbench.tps / of('a').pgbench.tps, 2) : '',
           proxy, share(r.proxyRunMs), share(r.proxyWaitMs), perTx(r.dataPgMs), k === 'c' ? perTx(r.lineagePgMs) : '-', perTx(r.pgbench.cpuMs),
           k === 'c' ? fixed((r.audited ?? 0) / n, 2) : '-', `${fixed(otherShare(r), 0)}%`, String(r.pgbench.failed + r.pgbench.aborted), all.map((x) => fixed(x.pgbench.tps, 0)).join(' / ')])
       }
@@ -231,12 +236,13 @@ function report (cases: Case[], runs: Run[]): boolean {
     }
     console.log('')
     console.log(`${script.name}: pgbench ${pgbenchArgs({ clients, threads, seconds, mode: 'simple', selectOnly: script.selectOnly }).join(' ').replace('-M simple', '-M <mode>')}, best of ${rounds} by TPS`)
-    console.log(table(['mode', 'case', 'TPS', 'lat avg ms', '(c)/(b)', '(c)/(a)', 'proxy µs/tx', 'proxy ran', 'proxy waited', 'pg data µs/tx', 'pg lineage µs/tx', 'pgbench µs/tx', 'audited/tx', 'other load', 'failed', 'TPS of each run'], rows))
+    console.log(table(['mode', 'case', 'TPS', 'lat avg ms', '/(b)', '/(a)', 'proxy µs/tx', 'proxy ran', 'proxy waited', 'pg data µs/tx', 'pg lineage µs/tx', 'pgbench µs/tx', 'audited/tx', 'other load', 'failed', 'TPS of each run'], rows))
   }
   console.log('')
   console.log(`targets: (c)/(b) ≥ ${targetVsBouncer}, (c)/(a) ≥ ${targetVsDirect}`)
   console.log(table(['script', 'mode', '(c)/(b)', `≥ ${targetVsBouncer}`, '(c)/(a)', `≥ ${targetVsDirect}`], summary))
-  console.log('µs/tx: CPU time over the measured run / transactions. proxy: PgBouncer for (b), the Lineage process (with its children) for (c).')
+  console.log('µs/tx: CPU time over the measured run / transactions. proxy: PgBouncer for (b), the Lineage process (with its children) for (c), the relay for (d).')
+  console.log('/(b), /(a): TPS of (c), or of (d) (no target), over (b) and (a).')
   console.log('proxy ran / waited: its main thread (PgBouncer\'s only one, Lineage\'s event loop) on a CPU / runnable but waiting for one, in % of the run\'s wall time.')
   console.log('pg data / pg lineage: PostgreSQL backends of the pgbench database / of Lineage\'s own database (audit writes). audited/tx: audit records of allowed statements / transactions.')
   console.log('other load: CPU time of every other process, as a share of all the machine\'s CPUs.')
@@ -345,6 +351,9 @@ async function main (defer: Defer): Promise<void> {
   ], [direct.user])
   defer('stop pgbouncer', bouncer.stop)
 
+  const relay = await startPgRelay({ host: direct.host, port: direct.port })
+  defer('stop relay', async () => { await relay.child.stop() })
+
   const lineage = await startLineage(db.url, profileArgs(), { LINEAGE_GATEWAY_PG_PORT: '0' })
   defer('stop Lineage', lineage.stop)
   const pgListener = lineage.listening.gateway_pg
@@ -363,11 +372,12 @@ async function main (defer: Defer): Promise<void> {
   const cases: Case[] = [
     { key: 'a', name: 'direct to PostgreSQL', ...direct, database: data.name },
     { key: 'b', name: 'PgBouncer session mode', host: '127.0.0.1', port: bouncer.port, user: direct.user, database: 'bench' },
-    { key: 'c', name: 'Lineage gateway', ...gateway, user: 'agent', database: 'bench', password: token }
+    { key: 'c', name: 'Lineage gateway', ...gateway, user: 'agent', database: 'bench', password: token },
+    { key: 'd', name: 'bare Node.js relay', host: '127.0.0.1', port: relay.port, user: direct.user, database: data.name }
   ]
   await verify(cases)
-  console.log(`cases: (a) ${direct.host}:${direct.port}/${data.name}; (b) pgbouncer 127.0.0.1:${bouncer.port}/bench, pool_mode session, pool_size ${Math.max(20, clients)}; (c) gateway ${pgListener}/bench with a ${token.length}-byte depth-3 token (actors ${actors.join(' → ')}, scope bench:read bench:write), target policy of ${policy.rules.length} rules, none matching`)
-  console.log(`load: pgbench -c ${clients} -j ${threads} -T ${seconds} -n, ${warmupSeconds} s warm-up before each run, ${rounds} round(s), a → b → c for each script and mode; no TLS`)
+  console.log(`cases: (a) ${direct.host}:${direct.port}/${data.name}; (b) pgbouncer 127.0.0.1:${bouncer.port}/bench, pool_mode session, pool_size ${Math.max(20, clients)}; (c) gateway ${pgListener}/bench with a ${token.length}-byte depth-3 token (actors ${actors.join(' → ')}, scope bench:read bench:write), target policy of ${policy.rules.length} rules, none matching; (d) relay 127.0.0.1:${relay.port}/${data.name}`)
+  console.log(`load: pgbench -c ${clients} -j ${threads} -T ${seconds} -n, ${warmupSeconds} s warm-up before each run, ${rounds} round(s), a → b → c → d for each script and mode; no TLS`)
 
   const idle0 = await machineProcessMs()
   await new Promise((resolve) => setTimeout(resolve, 2000))
@@ -380,7 +390,7 @@ async function main (defer: Defer): Promise<void> {
     for (const script of scripts) {
       for (const mode of modes) {
         for (const c of cases) {
-          const r = await measure(tools.pgbench, c, script, mode, { lineage: lineage.child.pid, bouncer: bouncer.pid }, { data: data.name, lineage: db.name }, audit)
+          const r = await measure(tools.pgbench, c, script, mode, { lineage: lineage.child.pid, bouncer: bouncer.pid, relay: relay.child.pid }, { data: data.name, lineage: db.name }, audit)
           runs.push(r)
           const bad = r.pgbench.failed + r.pgbench.aborted
           console.log(`  round ${round} ${script.name} -M ${mode} (${c.key}) ${c.name}: ${fixed(r.pgbench.tps, 0)} TPS, latency ${fixed(r.pgbench.latencyMs, 3)} ms, other load ${fixed(otherShare(r), 0)}%${bad > 0 ? `, ${bad} failed: ${r.pgbench.stderr.trim().split('\n').slice(0, 2).join(' | ')}` : ''}`)

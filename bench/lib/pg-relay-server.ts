@@ -1,0 +1,35 @@
+/**
+ * The bare Node.js relay of `bench:gateway-pg`, run as its own process: every client
+ * connection gets its own connection to PostgreSQL and the bytes are piped both ways, nothing
+ * parsed, checked or recorded. The floor of any PostgreSQL proxy written on Node's sockets.
+ * Receives a `PgRelayConfig` over IPC; replies with the port it listens on.
+ */
+import { connect, createServer, type AddressInfo } from 'node:net'
+
+export interface PgRelayConfig {
+  host: string
+  port: number
+}
+
+async function start (c: PgRelayConfig): Promise<number> {
+  const server = createServer({ noDelay: true }, (client) => {
+    const up = connect({ host: c.host, port: c.port, noDelay: true })
+    const close = (): void => { client.destroy(); up.destroy() }
+    client.on('error', close)
+    up.on('error', close)
+    client.on('close', close)
+    up.on('close', close)
+    client.pipe(up)
+    up.pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return (server.address() as AddressInfo).port
+}
+
+process.once('message', (m) => {
+  start(m as PgRelayConfig).then(
+    (port) => { process.send?.({ port }) },
+    (err) => { process.stderr.write(`pg relay: ${(err as Error).stack ?? String(err)}\n`); process.exit(1) }
+  )
+})
+process.once('SIGTERM', () => process.exit(0))
