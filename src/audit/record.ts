@@ -26,7 +26,15 @@ export interface AuditRecord extends AuditEvent {
 function sorted (v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sorted)
   if (typeof v !== 'object' || v === null) return v
-  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]))
+  const keys = Object.keys(v)
+  // Most details are small flat objects whose keys are already in order: nothing to rebuild.
+  let flatAndOrdered = true
+  for (let i = 0; i < keys.length && flatAndOrdered; i++) {
+    const x = (v as Record<string, unknown>)[keys[i]]
+    flatAndOrdered = (i === 0 || keys[i - 1] < keys[i]) && (typeof x !== 'object' || x === null)
+  }
+  if (flatAndOrdered) return v
+  return Object.fromEntries(keys.sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]))
 }
 
 /** The bytes a record's hash covers: every field in a fixed order, and the previous hash. */

@@ -10,7 +10,7 @@ export interface ColumnName { schema: string, table: string, column: string }
 export interface MaskRule { columns: string[], with: MaskKind }
 
 /** The first rule's mask for a column, or undefined when no rule names it. */
-export function maskFor (rules: MaskRule[], c: ColumnName): MaskKind | undefined {
+export function maskFor (rules: readonly MaskRule[], c: ColumnName): MaskKind | undefined {
   const short = `${c.table}.${c.column}`
   const long = `${c.schema}.${short}`
   for (const r of rules) {

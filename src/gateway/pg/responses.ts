@@ -9,7 +9,7 @@ import type { Refusals } from './refusals.js'
 export interface Statement { sql: string, c: Classification, fields?: FieldDescription[] }
 /** A bound portal; `batch`: how many batches (Sync, simple Query) went upstream before its Bind. */
 export interface Portal { statement: string, resultFormats: number[], batch: number, fields?: FieldDescription[] }
-export type Execution = { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: MaskRule[], fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
+export type Execution = { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: readonly MaskRule[], fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
 
 /** What the upstream will answer, in order; matched against its responses. */
 export type Pending =

@@ -33,6 +33,8 @@ const maxStatementChars = 1024 * 1024
 // What the gateway remembers per session stays bounded, whatever a client prepares.
 const maxNamed = 10_000
 const tooMany: Classification = { class: 'admin', statements: [], tables: [], count: 1 }
+/** A statement no mask rule applies to (most of them) shares this one. */
+const noMasks: readonly MaskRule[] = Object.freeze([])
 const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
 const classifyBounded = (sql: string): Classification => sql.length > maxStatementChars ? tooLong : classify(sql)
 
@@ -54,7 +56,7 @@ export class PgSession {
   private readonly pending: Pending[]
   private readonly lineage: { jti: string, root: string, principals: string[], actors: string[] }
   // The statement decided last (set by `decide`): its mask rules, and its class once the catalog had its say.
-  private masking: MaskRule[] = []
+  private masking: readonly MaskRule[] = noMasks
   private decided: Classification | undefined
   private upstreamIter: IterableIterator<Frame> | undefined
   // While a direction waits for the catalog, what arrives queues behind it, in order.
@@ -103,7 +105,7 @@ export class PgSession {
   /** Ends the session at once: FATAL 28000 to the client, the upstream's running statement cancelled. */
   kill (reason: string): void {
     if (this.closed) return
-    this.deps.audit.record({ at: this.deps.now(), kind: 'gateway.pg', decision: 'deny', target: this.targetName, ...this.lineage, detail: { event: 'session_ended', reason } })
+    this.audit('deny', undefined, undefined, { event: 'session_ended', reason })
     this.client.end(errorResponse({ severity: 'FATAL', code: '28000', message: `lineage: ${reason}` }))
     setTimeout(() => this.client.destroy(), 1000).unref()
     this.end()
@@ -318,7 +320,7 @@ export class PgSession {
 
   /** The refusal of a statement, recorded; undefined when it may run; 'wait' for the catalog. Sets `masking` for it. */
   private decide (sql: string, classified: Classification): string | 'wait' | undefined {
-    this.masking = []
+    this.masking = noMasks
     this.decided = undefined
     // Fail closed: a view that cannot be proven current might be missing a cut-off.
     const stale = this.deps.stale()
@@ -332,8 +334,8 @@ export class PgSession {
     const request = { action: c.class, statements: c.statements, tables: c.tables }
     const refusal = authorize(this.claims, t, request)
     if (refusal !== undefined) return this.deny(sql, c, c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`)
-    const q = { ...request, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: this.lineage.actors[0] }
-    this.masking = maskRules(t.policy, q).map((r) => ({ columns: r.columns, with: r.with }))
+    const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: this.lineage.actors[0] })
+    this.masking = rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with }))
     const leaks = this.copyCheck(sql, c)
     if (leaks === 'wait') return 'wait'
     if (leaks) return this.deny(sql, c, 'COPY of masked columns is not allowed; select the rows instead')
@@ -342,7 +344,7 @@ export class PgSession {
   }
 
   private deny (sql: string, c: Classification, reason: string): string {
-    this.deps.audit.record({ at: this.deps.now(), kind: 'gateway.pg', decision: 'deny', target: this.targetName, method: c.class, path: this.statementText(sql), ...this.lineage, detail: { reason } })
+    this.audit('deny', c.class, this.statementText(sql), { reason })
     return reason
   }
 
@@ -420,15 +422,12 @@ export class PgSession {
   }
 
   private recordExec (e: Execution, error?: string): void {
-    this.deps.audit.record({
-      at: this.deps.now(),
-      kind: 'gateway.pg',
-      decision: 'allow',
-      target: this.targetName,
-      method: e.c.class,
-      path: this.statementText(e.sql),
-      ...this.lineage,
-      detail: { rows: e.rows, ...(e.error ?? error) === undefined ? {} : { error: e.error ?? error } }
-    })
+    const failed = e.error ?? error
+    this.audit('allow', e.c.class, this.statementText(e.sql), failed === undefined ? { rows: e.rows } : { rows: e.rows, error: failed })
+  }
+
+  private audit (decision: 'allow' | 'deny', method: string | undefined, path: string | undefined, detail: Record<string, unknown>): void {
+    const l = this.lineage
+    this.deps.audit.record({ at: this.deps.now(), kind: 'gateway.pg', decision, target: this.targetName, method, path, jti: l.jti, root: l.root, principals: l.principals, actors: l.actors, detail })
   }
 }
