@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { actorsOf, rootOf, type AccessClaims } from '../lineage/claims.js'
 
 /** One audit event, as the code that decides records it. */
 export interface AuditEvent {
@@ -14,6 +15,22 @@ export interface AuditEvent {
   principals?: string[]
   actors?: string[]
   detail?: Record<string, unknown>
+}
+
+/** What an audit record names of a token's lineage. */
+export interface AuditLineage { jti: string, root: string, principals: string[], actors: string[] }
+
+// Worked out once per verified token (the verified-token cache hands out the same claims object).
+const lineages = new WeakMap<AccessClaims, AuditLineage>()
+
+/** The token's `jti`, its chain's root, every principal and every actor, as audit records name them. */
+export function auditLineage (claims: AccessClaims): AuditLineage {
+  let l = lineages.get(claims)
+  if (l === undefined) {
+    l = { jti: claims.jti, root: rootOf(claims), principals: claims.lineage.principals, actors: actorsOf(claims.act) }
+    lineages.set(claims, l)
+  }
+  return l
 }
 
 /** An event with its place in the chain. */

@@ -2,11 +2,12 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Socket } from 'node:net'
 import { InvalidToken, LineageError, NotFound, toErrorBody } from '../../errors.js'
 import type { Logger } from '../../log.js'
-import { actorsOf, type AccessClaims } from '../../lineage/claims.js'
+import type { AccessClaims } from '../../lineage/claims.js'
 import { bearerOf } from '../../broker/caller.js'
 import { checkAccess, InsufficientScope, type CheckDeps, type Decision } from '../check.js'
 import type { Target, TargetDirectory } from '../targets.js'
 import type { AuditLog } from '../../audit/audit-log.js'
+import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
 import { parseRequestTarget } from './request-target.js'
@@ -50,19 +51,6 @@ function refuse (res: ServerResponse, err: unknown): void {
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...(err instanceof LineageError ? challenge(err) : {}) })
   res.end(text)
-}
-
-interface AuditLineage { jti: string, root: string, principals: string[], actors: string[] }
-// A token's lineage as audit records name it, worked out once per verified token.
-const lineages = new WeakMap<AccessClaims, AuditLineage>()
-
-function lineageOf (claims: AccessClaims): AuditLineage {
-  let l = lineages.get(claims)
-  if (l === undefined) {
-    l = { jti: claims.jti, root: claims.lineage.chain[0] ?? claims.jti, principals: claims.lineage.principals, actors: actorsOf(claims.act) }
-    lineages.set(claims, l)
-  }
-  return l
 }
 
 /**
@@ -121,14 +109,14 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
     m.check.observe((performance.now() - started) / 1000)
     ;(decision.allowed ? m.allow : m.deny).inc()
     if (!decision.allowed) {
-      const l = decision.claims === undefined ? undefined : lineageOf(decision.claims)
+      const l = decision.claims === undefined ? undefined : auditLineage(decision.claims)
       opts.audit.record({
         at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: decision.refusal.status, target: t.name, method, path: where.path,
         jti: l?.jti, root: l?.root, principals: l?.principals, actors: l?.actors, detail: { reason: decision.refusal.message }
       })
       throw decision.refusal
     }
-    const l = lineageOf(decision.claims)
+    const l = auditLineage(decision.claims)
     const use = connections.track(req.socket as Socket, decision.claims)
     const exchange = forward(req, res, t, where.path + where.query, decision.claims)
     res.once('close', () => {

@@ -5,6 +5,7 @@ import type { AuditLog } from '../../audit/audit-log.js'
 import { Unavailable } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { actorsOf } from '../../lineage/claims.js'
+import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { authenticate, staleness, type CheckDeps } from '../check.js'
 import type { TargetDirectory } from '../targets.js'
@@ -149,7 +150,7 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       throw err
     }
     const claims = decision.claims
-    const lineage = claims === undefined ? {} : { jti: claims.jti, root: claims.lineage.chain[0] ?? claims.jti, principals: claims.lineage.principals, actors: actorsOf(claims.act) }
+    const lineage = claims === undefined ? {} : auditLineage(claims)
     if (!decision.allowed) {
       opts.metrics.gatewayRequests.labels(target.name, 'deny').inc()
       opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, ...lineage, detail: { event: 'login', reason: decision.refusal.message } })

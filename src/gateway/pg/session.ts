@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net'
 import type { AuditLog } from '../../audit/audit-log.js'
 import type { Logger } from '../../log.js'
-import { actorsOf, type AccessClaims } from '../../lineage/claims.js'
+import type { AccessClaims } from '../../lineage/claims.js'
+import { auditLineage, type AuditLineage } from '../../audit/record.js'
 import { authorize } from '../check.js'
 import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
@@ -54,7 +55,7 @@ export class PgSession {
   private readonly refusals = new Refusals()
   private readonly responses: Responses
   private readonly pending: Pending[]
-  private readonly lineage: { jti: string, root: string, principals: string[], actors: string[] }
+  private readonly lineage: AuditLineage
   // The statement decided last (set by `decide`): its mask rules, and its class once the catalog had its say.
   private masking: readonly MaskRule[] = noMasks
   private decided: Classification | undefined
@@ -75,7 +76,7 @@ export class PgSession {
     private readonly deps: SessionDeps,
     private readonly onEnd: () => void
   ) {
-    this.lineage = { jti: claims.jti, root: claims.lineage.chain[0] ?? claims.jti, principals: claims.lineage.principals, actors: actorsOf(claims.act) }
+    this.lineage = auditLineage(claims)
     this.responses = new Responses({
       refusals: this.refusals,
       record: (e, error) => this.recordExec(e, error),
