@@ -38,6 +38,10 @@ const tooMany: Classification = { class: 'admin', statements: [], tables: [], co
 const noMasks: readonly MaskRule[] = Object.freeze([])
 const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
 const classifyBounded = (sql: string): Classification => sql.length > maxStatementChars ? tooLong : classify(sql)
+const maxChecks = 1000
+
+/** What scope and policy say of a classification on one version of the target. */
+interface Checked { target: Target, refusal: string | undefined, masking: readonly MaskRule[] }
 
 
 /**
@@ -59,10 +63,10 @@ export class PgSession {
   // The statement decided last (set by `decide`): its mask rules, and its class once the catalog had its say.
   private masking: readonly MaskRule[] = noMasks
   private decided: Classification | undefined
-  private upstreamIter: IterableIterator<Frame> | undefined
   // While a direction waits for the catalog, what arrives queues behind it, in order.
   private clientWait: Buffer[] | undefined
   private upWait: Buffer[] | undefined
+  private readonly checks = new Map<Classification, Checked>()
   // Whether a COPY … TO statement would copy masked columns, by statement text.
   private readonly copyLeaks = new Map<string, boolean>()
   private closed = false
@@ -134,10 +138,20 @@ export class PgSession {
   private fromClient (chunk: Buffer): void {
     if (this.closed) return
     if (this.clientWait !== undefined) { this.clientWait.push(chunk); return }
-    const whole = this.clientFramer.buffered() === 0
+    const framer = this.clientFramer
+    const whole = framer.buffered() === 0
+    framer.add(chunk)
+    this.guarded(() => {
+      const frames: Frame[] = []
+      for (let f = framer.next(); f !== undefined; f = framer.next()) frames.push(f)
+      this.handleClientFrames(frames, whole && framer.buffered() === 0 ? chunk : undefined)
+    })
+  }
+
+  /** Runs `fn`; a message the client got wrong ends the session with FATAL 08P01 (also after a catalog lookup, where nothing else would catch it). */
+  private guarded (fn: () => void): void {
     try {
-      const frames = [...this.clientFramer.push(chunk)]
-      this.handleClientFrames(frames, whole && this.clientFramer.buffered() === 0 ? chunk : undefined)
+      fn()
     } catch (err) {
       this.protocolViolation(err)
     }
@@ -160,7 +174,7 @@ export class PgSession {
           const queued = this.clientWait ?? []
           this.clientWait = undefined
           if (this.closed) return
-          this.handleClientFrames(frames.slice(i), undefined)
+          this.guarded(() => this.handleClientFrames(frames.slice(i), undefined))
           for (const c of queued) this.fromClient(c)
           if (this.clientWait === undefined && !this.up.socket.writableNeedDrain) this.client.resume()
         }, (err) => {
@@ -332,16 +346,35 @@ export class PgSession {
     if (sql.length > maxStatementChars) return this.deny(sql.slice(0, 200), c, `statements longer than ${maxStatementChars} characters are not accepted; use COPY for bulk data`)
     const t = this.deps.target()
     if (t === undefined || t.kind !== 'postgres') return this.deny(sql, c, 'the target no longer exists')
-    const request = { action: c.class, statements: c.statements, tables: c.tables }
-    const refusal = authorize(this.claims, t, request)
-    if (refusal !== undefined) return this.deny(sql, c, c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`)
-    const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: this.lineage.actors[0] })
-    this.masking = rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with }))
+    const checked = this.checked(c, t)
+    if (checked.refusal !== undefined) return this.deny(sql, c, checked.refusal)
+    this.masking = checked.masking
     const leaks = this.copyCheck(sql, c)
     if (leaks === 'wait') return 'wait'
     if (leaks) return this.deny(sql, c, 'COPY of masked columns is not allowed; select the rows instead')
     this.decided = c
     return undefined
+  }
+
+  /**
+   * Scope and policy for a class of statement. The answer depends only on the token (fixed for
+   * the session), the classification and the target, so it is kept per classification (the
+   * classifier hands out one object per statement text) until the target is saved again.
+   */
+  private checked (c: Classification, t: Target): Checked {
+    const kept = this.checks.get(c)
+    if (kept !== undefined && kept.target === t) return kept
+    const refusal = authorize(this.claims, t, { action: c.class, statements: c.statements, tables: c.tables })
+    let out: Checked
+    if (refusal !== undefined) {
+      out = { target: t, refusal: c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`, masking: noMasks }
+    } else {
+      const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: this.lineage.actors[0] })
+      out = { target: t, refusal: undefined, masking: rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with })) }
+    }
+    if (this.checks.size >= maxChecks) this.checks.clear()
+    this.checks.set(c, out)
+    return out
   }
 
   private deny (sql: string, c: Classification, reason: string): string {
@@ -359,51 +392,62 @@ export class PgSession {
     if (this.closed) return
     if (this.upWait !== undefined) { this.upWait.push(chunk); return }
     const whole = this.up.framer.buffered() === 0
-    try {
-      this.upstreamIter = this.up.framer.push(chunk)
-      this.drainUpstream(whole ? chunk : undefined)
-    } catch (err) {
-      this.deps.log.warn({ err: (err as Error).message, target: this.targetName }, 'upstream broke the protocol')
-      this.kill('the upstream database broke the protocol')
-    }
+    this.up.framer.add(chunk)
+    this.drainUpstream(whole ? chunk : undefined)
   }
 
-  /** Handles the upstream's frames; pauses for a catalog lookup when masking needs one. */
+  /** Handles the upstream's complete frames; pauses for a catalog lookup when masking needs one. */
   private drainUpstream (chunk: Buffer | undefined): void {
-    const iter = this.upstreamIter
-    if (iter === undefined) return
+    const framer = this.up.framer
     const out: Array<Frame | Buffer> = []
     let changed = false
-    for (let r = iter.next(); r.done !== true; r = iter.next()) {
-      const f = r.value
-      const res = this.responses.frame(f)
-      if (res === 'wait') {
-        // Masking needs names from the catalog: hold everything behind this frame until then.
-        changed = true
-        this.up.socket.pause()
-        this.upWait = []
-        this.flushToClient(out, changed, chunk)
-        this.responses.resolveMask().then(() => {
-          const queued = this.upWait ?? []
-          this.upWait = undefined
-          if (this.closed) return
-          const again = this.responses.frame(f)
-          this.flushToClient(again === undefined ? [f] : again === 'wait' ? [] : again, true, undefined)
-          this.drainUpstream(undefined)
-          for (const c of queued) this.fromUpstream(c)
-          if (this.upWait === undefined && !this.client.writableNeedDrain) this.up.socket.resume()
-        }, (err) => {
-          this.deps.log.warn({ err: (err as Error).message, target: this.targetName }, 'reading the upstream catalog for masking failed')
-          this.kill('masking could not be applied: the upstream catalog could not be read')
-        })
+    try {
+      for (let f = framer.next(); f !== undefined; f = framer.next()) {
+        const res = this.responses.frame(f)
+        if (res === 'wait') {
+          this.waitForMask(f, out)
+          return
+        }
+        if (this.closed) return
+        if (res === undefined) out.push(f)
+        else { changed = true; out.push(...res) }
+      }
+    } catch (err) {
+      this.upstreamBroke(err)
+      return
+    }
+    this.flushToClient(out, changed || framer.buffered() !== 0, chunk)
+  }
+
+  private upstreamBroke (err: unknown): void {
+    this.deps.log.warn({ err: (err as Error).message, target: this.targetName }, 'upstream broke the protocol')
+    this.kill('the upstream database broke the protocol')
+  }
+
+  /** Masking needs names from the catalog: sends what came before `f`, holds everything from `f` on until then. */
+  private waitForMask (f: Frame, before: Array<Frame | Buffer>): void {
+    this.up.socket.pause()
+    this.upWait = []
+    this.flushToClient(before, true, undefined)
+    this.responses.resolveMask().then(() => {
+      const queued = this.upWait ?? []
+      this.upWait = undefined
+      if (this.closed) return
+      let again
+      try {
+        again = this.responses.frame(f)
+      } catch (err) {
+        this.upstreamBroke(err)
         return
       }
-      if (this.closed) return
-      if (res === undefined) out.push(f)
-      else { changed = true; out.push(...res) }
-    }
-    this.upstreamIter = undefined
-    this.flushToClient(out, changed || this.up.framer.buffered() !== 0, chunk)
+      this.flushToClient(again === undefined ? [f] : again === 'wait' ? [] : again, true, undefined)
+      this.drainUpstream(undefined)
+      for (const c of queued) this.fromUpstream(c)
+      if (this.upWait === undefined && !this.client.writableNeedDrain) this.up.socket.resume()
+    }, (err) => {
+      this.deps.log.warn({ err: (err as Error).message, target: this.targetName }, 'reading the upstream catalog for masking failed')
+      this.kill('masking could not be applied: the upstream catalog could not be read')
+    })
   }
 
   private flushToClient (out: Array<Frame | Buffer>, changed: boolean, chunk: Buffer | undefined): void {

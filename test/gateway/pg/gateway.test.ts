@@ -158,8 +158,8 @@ if (databaseUrl === undefined) {
     t.ok(masked.rows.every((r: { email: string }) => r.email === 'a***@example.com'), 'every row masked')
   })
 
-  t.test('messages out of order are refused and the session goes on; a password after login ends it', async (t) => {
-    // A raw client: node-postgres gives up on a connection after any error it did not ask for.
+  /** A raw client, logged in: node-postgres gives up on a connection after any error it did not ask for. `until(tag)`: the frames up to the next one of that type. */
+  const rawSession = async (password: string): Promise<{ s: ReturnType<typeof connect>, until: (tag: number) => Promise<Frame[]>, closed: Promise<unknown> }> => {
     const s = connect(port, '127.0.0.1')
     const framer = new Framer({ mode: 'tagged' })
     const frames: Frame[] = []
@@ -169,8 +169,13 @@ if (databaseUrl === undefined) {
       for (let i = 0; i < 200 && !frames.some((f) => f.tag === tag); i++) await new Promise((resolve) => setTimeout(resolve, 10))
       return frames.splice(0, frames.findIndex((f) => f.tag === tag) + 1)
     }
-    s.write(Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage(reader)]))
+    s.write(Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage(password)]))
     await until(0x5a)
+    return { s, until, closed }
+  }
+
+  t.test('messages out of order are refused and the session goes on; a password after login ends it', async (t) => {
+    const { s, until, closed } = await rawSession(reader)
     // Execute of a portal nothing was bound to, then Sync: a statement the gateway never saw is admin.
     s.write(Buffer.concat([Buffer.from([0x45, 0, 0, 0, 16]), Buffer.from('nowhere\0'), Buffer.from([0, 0, 0, 0]), Buffer.from([0x53, 0, 0, 0, 4])]))
     const answer = await until(0x5a)
@@ -181,6 +186,17 @@ if (databaseUrl === undefined) {
     const last = await until(0x45)
     t.match(parseErrorFields(last.at(-1)?.body ?? Buffer.alloc(1)), { S: 'FATAL', C: '08P01' }, 'a password message after login is a protocol violation')
     await closed
+  })
+
+  t.test('a malformed message queued behind a statement that waits for the catalog ends that session only', async (t) => {
+    const { s, until, closed } = await rawSession(reader)
+    // The function is new to the gateway: the Query waits for the catalog, and the Bind behind it is read afterwards.
+    const bind = Buffer.from([0x42, 0, 0, 0, 5, 0])
+    s.write(Buffer.concat([query('SELECT never_seen_before_fn()'), bind, Buffer.from([0x53, 0, 0, 0, 4])]))
+    const last = await until(0x45).then(async (f) => f.some((x) => parseErrorFields(x.body).S === 'FATAL') ? f : await until(0x45))
+    t.match(parseErrorFields(last.at(-1)?.body ?? Buffer.alloc(1)), { S: 'FATAL', C: '08P01', M: /^lineage: Bind: string is missing its terminator/ })
+    await closed
+    t.equal((await psql(reader, ['-c', 'SELECT 41 + 1'])).stdout, '42\n', 'the gateway serves everyone else')
   })
 
   t.test('what a session may prepare is bounded: the statement past the cap is refused, the session goes on', async (t) => {

@@ -73,13 +73,18 @@ export class Framer {
    *   keeps the bad header and throws again if used.
    */
   push (chunk: Buffer): IterableIterator<Frame> {
+    this.add(chunk)
+    return this.frames()
+  }
+
+  /** Adds `chunk`; `next` then returns the frames it completed. The loop-free form of `push`, for hot paths. */
+  add (chunk: Buffer): void {
     if (chunk.length >= SMALL_CHUNK || (chunk.length > 0 && this.size === 0)) {
       this.chunks.push(chunk)
     } else if (chunk.length > 0) {
       this.accumulate(chunk)
     }
     this.size += chunk.length
-    return this.frames()
   }
 
   /**
@@ -120,37 +125,46 @@ export class Framer {
     }
   }
 
-  private next (): Frame | undefined {
+  /**
+   * The next complete frame, or undefined until more bytes are added.
+   * @throws ProtocolError as `push` does
+   */
+  next (): Frame | undefined {
     const tagged = this.mode === 'tagged'
     const lengthAt = tagged ? 1 : 0
     if (this.size < lengthAt + 4) return undefined
-    const length = ((this.peek(lengthAt) << 24) | (this.peek(lengthAt + 1) << 16) | (this.peek(lengthAt + 2) << 8) | this.peek(lengthAt + 3)) >>> 0
+    const first = this.chunks[0]
+    const at = this.offset + lengthAt
+    const length = first.length >= at + 4
+      ? first.readUInt32BE(at)
+      : ((this.peek(lengthAt) << 24) | (this.peek(lengthAt + 1) << 16) | (this.peek(lengthAt + 2) << 8) | this.peek(lengthAt + 3)) >>> 0
     const min = tagged ? 4 : 8
     const max = tagged ? this.maxLength : this.maxStartupLength
     if (length < min) throw new ProtocolError('ERR_PG_FRAME_INVALID', `declared message length ${length} is below ${min}`)
     if (length > max) throw new ProtocolError('ERR_PG_FRAME_TOO_LARGE', `declared message length ${length} exceeds the limit of ${max}`)
     const total = lengthAt + length
     if (this.size < total) return undefined
-    const tag = tagged ? this.peek(0) : 0
-    return { tag, body: this.take(total).subarray(lengthAt + 4) }
+    const tag = tagged ? first[this.offset] : 0
+    return { tag, body: this.take(total, lengthAt + 4) }
   }
 
   /** The byte `i` bytes past the read position; the caller knows it is buffered. */
   private peek (i: number): number {
     let at = this.offset + i
-    for (const c of this.chunks) {
+    for (let k = 0; k < this.chunks.length; k++) {
+      const c = this.chunks[k]
       if (at < c.length) return c[at]
       at -= c.length
     }
     throw new Error('unreachable: peek past the buffered bytes')
   }
 
-  /** Removes and returns the next `n` buffered bytes (n ≤ size): a view if they lie in one chunk. */
-  private take (n: number): Buffer {
+  /** Removes the next `n` buffered bytes (n ≤ size) and returns them past their first `skip`: a view if they lie in one chunk. */
+  private take (n: number, skip: number): Buffer {
     this.size -= n
     const first = this.chunks[0]
     if (first.length - this.offset >= n) {
-      const out = first.subarray(this.offset, this.offset + n)
+      const out = first.subarray(this.offset + skip, this.offset + n)
       this.offset += n
       if (this.offset === first.length) {
         this.chunks.shift()
@@ -175,7 +189,7 @@ export class Framer {
       }
     }
     this.chunks = used === this.chunks.length ? [] : this.chunks.slice(used)
-    return out
+    return out.subarray(skip)
   }
 }
 
