@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js'
 import type { Db } from '../storage/db.js'
 import { copyRow } from '../storage/copy-text.js'
-import { chainHash, type AuditEvent } from './record.js'
+import { chainHash, isoTime, type AuditEvent } from './record.js'
 
 export interface AuditLog {
   /** Queues an event; never blocks or fails the caller. */
@@ -37,8 +37,9 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
       let text = ''
       for (const e of batch) {
         seq += 1
-        hash = chainHash(seq, e, hash)
-        text += copyRow([seq, new Date(e.at).toISOString(), e.kind, e.decision ?? null, e.status ?? null, e.target ?? null, e.method ?? null, e.path ?? null,
+        const at = isoTime(e.at)
+        hash = chainHash(seq, e, hash, at)
+        text += copyRow([seq, at, e.kind, e.decision ?? null, e.status ?? null, e.target ?? null, e.method ?? null, e.path ?? null,
           e.jti ?? null, e.root ?? null, e.principals ?? [], e.actors ?? [], JSON.stringify(e.detail ?? {}), hash])
       }
       await q.copyIn('audit', columns, text)

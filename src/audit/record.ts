@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { actorsOf, rootOf, type AccessClaims } from '../lineage/claims.js'
 
 /** One audit event, as the code that decides records it. */
@@ -54,15 +54,33 @@ function sorted (v: unknown): unknown {
   return Object.fromEntries(keys.sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]))
 }
 
-/** The bytes a record's hash covers: every field in a fixed order, and the previous hash. */
-function canonical (seq: number, e: AuditEvent, prev: string): string {
-  return JSON.stringify([seq, prev, new Date(e.at).toISOString(), e.kind, e.decision ?? null, e.status ?? null, e.target ?? null, e.method ?? null,
+// The last second formatted, `YYYY-MM-DDTHH:MM:SS.`: events come in bursts within one second.
+let isoSecond = Number.NaN
+let isoPrefix = ''
+
+/** `new Date(ms).toISOString()`, without formatting the date again for each event of the same second. */
+export function isoTime (ms: number): string {
+  const t = Math.floor(ms)
+  // Four-digit years only; anything else takes the long way (and throws as it does).
+  if (!(t >= 0 && t < 253402300800000)) return new Date(ms).toISOString()
+  const second = Math.floor(t / 1000)
+  if (second !== isoSecond) {
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20)
+    isoSecond = second
+  }
+  const milli = t - second * 1000
+  return `${isoPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`
+}
+
+/** The bytes a record's hash covers: every field in a fixed order, and the previous hash. `at`: `isoTime(e.at)`. */
+function canonical (seq: number, e: AuditEvent, prev: string, at: string): string {
+  return JSON.stringify([seq, prev, at, e.kind, e.decision ?? null, e.status ?? null, e.target ?? null, e.method ?? null,
     e.path ?? null, e.jti ?? null, e.root ?? null, e.principals ?? [], e.actors ?? [], sorted(e.detail ?? {})])
 }
 
 /** SHA-256 over the previous record's hash and this record's fields. */
-export function chainHash (seq: number, e: AuditEvent, prev: string): string {
-  return createHash('sha256').update(canonical(seq, e, prev)).digest('hex')
+export function chainHash (seq: number, e: AuditEvent, prev: string, at = isoTime(e.at)): string {
+  return hash('sha256', canonical(seq, e, prev, at), 'hex')
 }
 
 export const genesisHash = '0'.repeat(64)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createAuditLog } from '../../src/audit/audit-log.js'
-import type { AuditEvent } from '../../src/audit/record.js'
+import { isoTime, type AuditEvent } from '../../src/audit/record.js'
 import { verifyAudit } from '../../src/audit/verify.js'
 import { silentLogger } from '../../src/log.js'
 import type { Db } from '../../src/storage/db.js'
@@ -9,6 +9,14 @@ import { backends, openTestDb } from '../helpers/db.js'
 const event = (i: number): AuditEvent => ({
   at: 1_795_000_000_000 + i, kind: 'gateway.http', decision: i % 2 === 0 ? 'allow' : 'deny', status: 200, target: 'api', method: 'GET', path: `/x/${i}`,
   jti: `j${i}`, root: 'r', principals: ['alice', 'ci'], actors: ['b', 'a'], detail: { zeta: 1, alpha: { b: 2, a: [1, 'x'] } }
+})
+
+t.test('isoTime formats like Date.prototype.toISOString, within a second and across seconds', async (t) => {
+  const edges = [0, 1, 9, 10, 99, 100, 999, 1000, 1001, 1.7, 999.9, 86_399_999, 951_782_400_000, 1_795_000_000_000, 253_402_300_799_999]
+  const random = Array.from({ length: 5000 }, (_, i) => i % 2 === 0 ? Math.floor(Math.random() * 253_402_300_800_000) : 1_795_000_000_000 + Math.random() * 3000)
+  for (const ms of [...edges, ...random]) if (isoTime(ms) !== new Date(ms).toISOString()) t.fail(`${ms}: ${isoTime(ms)} ≠ ${new Date(ms).toISOString()}`)
+  t.equal(isoTime(-1), '1969-12-31T23:59:59.999Z', 'outside four-digit years it falls back to Date')
+  t.throws(() => isoTime(Number.NaN), RangeError, 'and an invalid time throws as Date does')
 })
 
 for (const backend of backends) {
