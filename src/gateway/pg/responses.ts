@@ -3,7 +3,7 @@ import type { Catalog } from './catalog.js'
 import type { Classification } from './classify.js'
 import { BackendCode } from './protocol/codes.js'
 import type { Frame } from './protocol/framer.js'
-import { dataRow, parseCommandComplete, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
+import { commandRows, dataRow, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
 import type { Refusals } from './refusals.js'
 
 export interface Statement { sql: string, c: Classification, fields?: FieldDescription[] }
@@ -16,11 +16,6 @@ export type Pending =
   | { type: 'describe', statement?: Statement, portal?: Portal, swallow: boolean }
   | Execution
   | { type: 'sync' }
-
-const rowsOf = (tag: string): number => {
-  const n = Number(tag.slice(tag.lastIndexOf(' ') + 1))
-  return Number.isSafeInteger(n) ? n : 0
-}
 
 /**
  * The upstream half of a session: what each upstream message answers (a Describe, an
@@ -120,7 +115,7 @@ export class Responses {
       case BackendCode.CommandComplete: {
         const e = this.headOf('exec')
         if (e?.type === 'exec') {
-          e.rows += rowsOf(parseCommandComplete(f.body))
+          e.rows += commandRows(f.body)
           if (e.simple) { e.fields = undefined; e.mask = undefined } else { this.pending.shift(); this.deps.record(e) }
         }
         return undefined

@@ -108,6 +108,25 @@ export function parseCommandComplete (body: Buffer): string {
 }
 
 /**
+ * The row count a CommandComplete tag ends with (`INSERT 0 5` → 5, `SELECT 1` → 1), 0 for a
+ * tag without one (`BEGIN`) or one past 2^53. Read from the bytes: the hot path of every
+ * statement need not decode the tag.
+ */
+export function commandRows (body: Buffer): number {
+  const end = body.length - 1
+  if (end < 0 || body[end] !== 0) throw new Reader(body, 'CommandComplete').invalid('string is missing its terminator')
+  let n = 0
+  let scale = 1
+  let i = end - 1
+  for (; i >= 0 && body[i] >= 0x30 && body[i] <= 0x39; i--) {
+    n += (body[i] - 0x30) * scale
+    scale *= 10
+  }
+  if (i === end - 1 || (i >= 0 && body[i] !== 0x20)) return 0
+  return scale <= 1e16 && Number.isSafeInteger(n) ? n : 0
+}
+
+/**
  * ErrorResponse ('E') and NoticeResponse ('N'): the fields keyed by their type letter
  * (S severity, V non-localized severity, C SQLSTATE, M message, D detail, H hint, P position,
  * …). A field type given twice keeps its last value.

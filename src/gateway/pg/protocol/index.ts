@@ -16,7 +16,7 @@ export {
 } from './frontend.js'
 export {
   parseAuthentication, parseSASLMechanisms, parseRowDescription, parseDataRow,
-  parseCommandComplete, parseErrorFields, parseBackendKeyData, parseParameterStatus,
+  parseCommandComplete, commandRows, parseErrorFields, parseBackendKeyData, parseParameterStatus,
   parseReadyForQuery,
   authenticationOk, authenticationCleartextPassword, parameterStatus, backendKeyData,
   readyForQuery, errorResponse, noticeResponse, rowDescription, dataRow, commandComplete,

@@ -64,6 +64,16 @@ export class Reader {
    * gateway reads is exactly what the peer sent.
    */
   cstring (): string {
+    // Short ASCII strings (statement and portal names, most often empty) without a native call.
+    const buf = this.buf
+    const start = this.pos
+    const limit = Math.min(buf.length, start + 64)
+    let i = start
+    while (i < limit && buf[i] !== 0 && buf[i] < 0x80) i++
+    if (i < limit && buf[i] === 0) {
+      this.pos = i + 1
+      return i === start ? '' : buf.toString('latin1', start, i)
+    }
     const end = this.buf.indexOf(0, this.pos)
     if (end < 0) throw this.invalid('string is missing its terminator')
     const raw = this.buf.subarray(this.pos, end)

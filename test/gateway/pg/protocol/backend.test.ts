@@ -1,7 +1,7 @@
 import t from 'tap'
 import {
   Framer, parseAuthentication, parseSASLMechanisms, parseRowDescription, parseDataRow,
-  parseCommandComplete, parseErrorFields, parseBackendKeyData, parseParameterStatus, parseReadyForQuery,
+  parseCommandComplete, commandRows, parseErrorFields, parseBackendKeyData, parseParameterStatus, parseReadyForQuery,
   authenticationOk, authenticationCleartextPassword, parameterStatus, backendKeyData, readyForQuery,
   errorResponse, noticeResponse, rowDescription, dataRow, commandComplete, emptyQueryResponse,
   negotiateProtocolVersion, type Frame, type FieldDescription
@@ -177,6 +177,17 @@ t.test('DataRow lengths below -1 or past the end are refused', async (t) => {
   t.throws(() => parseDataRow(bytes().int16(1).int32(5).raw('abc').body()), { code: 'ERR_PG_MESSAGE_INVALID', message: /truncated/ })
   t.throws(() => parseDataRow(bytes().int16(2).int32(1).raw('a').body()), { code: 'ERR_PG_MESSAGE_INVALID' }, 'fewer columns than counted')
   t.throws(() => parseDataRow(bytes().int16(1).int32(1).raw('ab').body()), { code: 'ERR_PG_MESSAGE_INVALID' }, 'more bytes than counted')
+})
+
+t.test('commandRows reads the count a CommandComplete tag ends with, as the tag would parse', async (t) => {
+  const tags = ['SELECT 1', 'INSERT 0 5', 'UPDATE 0', 'DELETE 1234567', 'COPY 007', 'BEGIN', 'COMMIT', '', '1', 'SELECT', 'FETCH 9007199254740991',
+    'FETCH 9007199254740993', 'MOVE 123456789012345678', 'SELECT 12a', 'SELECT -1', 'A 1 2']
+  for (const tag of tags) {
+    const n = Number(tag.slice(tag.lastIndexOf(' ') + 1))
+    t.equal(commandRows(only(commandComplete(tag)).body), Number.isSafeInteger(n) && n >= 0 ? n : 0, tag)
+  }
+  t.throws(() => commandRows(Buffer.from('SELECT 1')), { code: 'ERR_PG_MESSAGE_INVALID', message: /terminator/ })
+  t.throws(() => commandRows(Buffer.alloc(0)), { code: 'ERR_PG_MESSAGE_INVALID' })
 })
 
 t.test('CommandComplete and EmptyQueryResponse round-trip', async (t) => {
