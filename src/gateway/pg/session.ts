@@ -11,7 +11,8 @@ import { maskFor, type MaskRule } from './mask.js'
 import type { Catalog } from './catalog.js'
 import { FrontendCode } from './protocol/codes.js'
 import { encodeFrame, type Frame, type Framer } from './protocol/framer.js'
-import { parseBind, parseClose, parseDescribe, parseExecute, parseParse, parseQuery } from './protocol/frontend.js'
+import { Passthrough } from './protocol/passthrough.js'
+import { parseBindTarget, parseClose, parseDescribe, parseExecute, parseParse, parseQuery } from './protocol/frontend.js'
 import { errorResponse } from './protocol/backend.js'
 import { ProtocolError } from './protocol/errors.js'
 import { Writer } from './protocol/writer.js'
@@ -39,6 +40,16 @@ const noMasks: readonly MaskRule[] = Object.freeze([])
 const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
 const classifyBounded = (sql: string): Classification => sql.length > maxStatementChars ? tooLong : classify(sql)
 const maxChecks = 1000
+
+/** Writes `out` to `socket` (vectored when it is several pieces); true when the socket wants the other side paused. */
+function writeAll (socket: Socket, out: Buffer[]): boolean {
+  if (out.length === 0) return false
+  if (out.length === 1) return !socket.write(out[0])
+  socket.cork()
+  for (const b of out) socket.write(b)
+  socket.uncork()
+  return socket.writableNeedDrain
+}
 
 /** What scope and policy say of a classification on one version of the target. */
 interface Checked { target: Target, refusal: string | undefined, masking: readonly MaskRule[] }
@@ -88,7 +99,7 @@ export class PgSession {
       catalog: deps.catalog,
       onFatal: () => this.end(),
       // Outside a transaction block PostgreSQL has dropped every portal of the batches before.
-      onIdle: (done) => { for (const [name, p] of this.portals) if (p.batch < done) this.portals.delete(name) }
+      onIdle: (done) => { this.portals.forEach((p, name) => { if (p.batch < done) this.portals.delete(name) }) }
     })
     this.pending = this.responses.pending
     client.on('data', (chunk: Buffer) => this.fromClient(chunk))
@@ -104,7 +115,7 @@ export class PgSession {
 
   /** Relays what arrived during login (pipelined by the client) and starts the relay. */
   start (early: Frame[]): void {
-    if (early.length > 0) this.handleClientFrames(early, undefined)
+    if (early.length > 0) this.guarded(() => this.handleClientFrames(early, new Passthrough(undefined)))
   }
 
   /** Ends the session at once: FATAL 28000 to the client, the upstream's running statement cancelled. */
@@ -139,12 +150,12 @@ export class PgSession {
     if (this.closed) return
     if (this.clientWait !== undefined) { this.clientWait.push(chunk); return }
     const framer = this.clientFramer
-    const whole = framer.buffered() === 0
+    const held = framer.buffered()
     framer.add(chunk)
     this.guarded(() => {
       const frames: Frame[] = []
       for (let f = framer.next(); f !== undefined; f = framer.next()) frames.push(f)
-      this.handleClientFrames(frames, whole && framer.buffered() === 0 ? chunk : undefined)
+      this.handleClientFrames(frames, new Passthrough(chunk, held))
     })
   }
 
@@ -157,24 +168,22 @@ export class PgSession {
     }
   }
 
-  /** `chunk`: the frames' exact bytes, sent as they are when no frame changed. */
-  private handleClientFrames (frames: Frame[], chunk: Buffer | undefined): void {
-    const out: Array<Frame | Buffer> = []
-    let changed = false
+  /** `pass`: builds what goes upstream from the chunk the frames arrived in. */
+  private handleClientFrames (frames: Frame[], pass: Passthrough): void {
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]
       const r = this.clientFrame(f)
       if (this.closed) return
       if (r === 'wait') {
         // A question for the catalog first: the functions a statement calls, the columns a COPY … TO copies.
-        this.toUpstream(out, true, undefined)
+        this.toUpstream(pass.take())
         this.clientWait = []
         this.client.pause()
         this.lookUp(f).then(() => {
           const queued = this.clientWait ?? []
           this.clientWait = undefined
           if (this.closed) return
-          this.guarded(() => this.handleClientFrames(frames.slice(i), undefined))
+          this.guarded(() => this.handleClientFrames(frames.slice(i), new Passthrough(undefined)))
           for (const c of queued) this.fromClient(c)
           if (this.clientWait === undefined && !this.up.socket.writableNeedDrain) this.client.resume()
         }, (err) => {
@@ -183,25 +192,14 @@ export class PgSession {
         })
         return
       }
-      if (r === undefined) out.push(f)
-      else { changed = true; out.push(...r) }
+      if (r === undefined) pass.keep(f)
+      else pass.replace(f, r)
     }
-    this.toUpstream(out, changed, chunk)
+    this.toUpstream(pass.take())
   }
 
-  private toUpstream (out: Array<Frame | Buffer>, changed: boolean, chunk: Buffer | undefined): void {
-    let ok: boolean
-    if (!changed && chunk !== undefined) ok = this.up.socket.write(chunk)
-    else {
-      this.up.socket.cork()
-      for (const o of out) {
-        if (Buffer.isBuffer(o)) this.up.socket.write(o)
-        else for (const b of encodeFrame(o)) this.up.socket.write(b)
-      }
-      this.up.socket.uncork()
-      ok = !this.up.socket.writableNeedDrain
-    }
-    if (!ok) this.client.pause()
+  private toUpstream (out: Buffer[]): void {
+    if (writeAll(this.up.socket, out)) this.client.pause()
   }
 
   /** The statement text of a Query or Parse message. */
@@ -270,7 +268,7 @@ export class PgSession {
         return undefined
       }
       case FrontendCode.Bind: {
-        const m = parseBind(f.body)
+        const m = parseBindTarget(f.body)
         if (!this.portals.has(m.portal) && this.portals.size >= maxNamed) {
           return [this.refusals.parse('', this.deny(`BIND ${m.portal}`, tooMany, `at most ${maxNamed} open portals per session; close some first`))]
         }
@@ -391,32 +389,30 @@ export class PgSession {
   private fromUpstream (chunk: Buffer): void {
     if (this.closed) return
     if (this.upWait !== undefined) { this.upWait.push(chunk); return }
-    const whole = this.up.framer.buffered() === 0
+    const held = this.up.framer.buffered()
     this.up.framer.add(chunk)
-    this.drainUpstream(whole ? chunk : undefined)
+    this.drainUpstream(new Passthrough(chunk, held))
   }
 
   /** Handles the upstream's complete frames; pauses for a catalog lookup when masking needs one. */
-  private drainUpstream (chunk: Buffer | undefined): void {
+  private drainUpstream (pass: Passthrough): void {
     const framer = this.up.framer
-    const out: Array<Frame | Buffer> = []
-    let changed = false
     try {
       for (let f = framer.next(); f !== undefined; f = framer.next()) {
         const res = this.responses.frame(f)
         if (res === 'wait') {
-          this.waitForMask(f, out)
+          this.waitForMask(f, pass.take())
           return
         }
         if (this.closed) return
-        if (res === undefined) out.push(f)
-        else { changed = true; out.push(...res) }
+        if (res === undefined) pass.keep(f)
+        else pass.replace(f, res)
       }
     } catch (err) {
       this.upstreamBroke(err)
       return
     }
-    this.flushToClient(out, changed || framer.buffered() !== 0, chunk)
+    this.flushToClient(pass.take())
   }
 
   private upstreamBroke (err: unknown): void {
@@ -425,10 +421,10 @@ export class PgSession {
   }
 
   /** Masking needs names from the catalog: sends what came before `f`, holds everything from `f` on until then. */
-  private waitForMask (f: Frame, before: Array<Frame | Buffer>): void {
+  private waitForMask (f: Frame, before: Buffer[]): void {
     this.up.socket.pause()
     this.upWait = []
-    this.flushToClient(before, true, undefined)
+    this.flushToClient(before)
     this.responses.resolveMask().then(() => {
       const queued = this.upWait ?? []
       this.upWait = undefined
@@ -440,8 +436,8 @@ export class PgSession {
         this.upstreamBroke(err)
         return
       }
-      this.flushToClient(again === undefined ? [f] : again === 'wait' ? [] : again, true, undefined)
-      this.drainUpstream(undefined)
+      this.flushToClient(again === undefined ? encodeFrame(f) : again === 'wait' ? [] : again)
+      this.drainUpstream(new Passthrough(undefined))
       for (const c of queued) this.fromUpstream(c)
       if (this.upWait === undefined && !this.client.writableNeedDrain) this.up.socket.resume()
     }, (err) => {
@@ -450,20 +446,8 @@ export class PgSession {
     })
   }
 
-  private flushToClient (out: Array<Frame | Buffer>, changed: boolean, chunk: Buffer | undefined): void {
-    if (this.closed) return
-    if (!changed && chunk !== undefined) {
-      if (!this.client.write(chunk)) this.up.socket.pause()
-      return
-    }
-    if (out.length === 0) return
-    this.client.cork()
-    for (const o of out) {
-      if (Buffer.isBuffer(o)) this.client.write(o)
-      else for (const b of encodeFrame(o)) this.client.write(b)
-    }
-    this.client.uncork()
-    if (this.client.writableNeedDrain) this.up.socket.pause()
+  private flushToClient (out: Buffer[]): void {
+    if (!this.closed && writeAll(this.client, out)) this.up.socket.pause()
   }
 
   private recordExec (e: Execution, error?: string): void {

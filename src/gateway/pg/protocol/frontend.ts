@@ -120,6 +120,20 @@ function formatCodes (r: Reader): number[] {
  * 0, 1 or the number of parameters, are refused here as the server would refuse them.
  */
 export function parseBind (body: Buffer): BindMessage {
+  return readBind(body, true)
+}
+
+/** What a Bind binds, from where, and how results come back; its values are checked but not kept. */
+export type BindTarget = Pick<BindMessage, 'portal' | 'statement' | 'resultFormats'>
+
+/** Bind ('B') as `parseBind` reads and refuses it, without a view per parameter value: what the gateway's statement path needs. */
+export function parseBindTarget (body: Buffer): BindTarget {
+  return readBind(body, false)
+}
+
+function readBind (body: Buffer, values: true): BindMessage
+function readBind (body: Buffer, values: false): BindTarget
+function readBind (body: Buffer, values: boolean): BindMessage | BindTarget {
   const r = new Reader(body, 'Bind')
   const portal = r.cstring()
   const statement = r.cstring()
@@ -130,11 +144,11 @@ export function parseBind (body: Buffer): BindMessage {
   for (let i = 0; i < n; i++) {
     const len = r.int32()
     if (len < -1) throw r.invalid(`invalid parameter length ${len}`)
-    params.push(len === -1 ? null : r.bytes(len))
+    if (!values) { if (len > 0) r.skip(len) } else params.push(len === -1 ? null : r.bytes(len))
   }
   const resultFormats = formatCodes(r)
   r.end()
-  return { portal, statement, paramFormats, params, resultFormats }
+  return values ? { portal, statement, paramFormats, params, resultFormats } : { portal, statement, resultFormats }
 }
 
 /** Describe and Close: 'S' a prepared statement, 'P' a portal; empty name for the unnamed one. */

@@ -91,6 +91,13 @@ export class Reader {
     return v
   }
 
+  /** Steps over the next `n` bytes. */
+  skip (n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw this.invalid(`invalid byte count ${n}`)
+    this.need(n)
+    this.pos += n
+  }
+
   /** Everything left, as a view. */
   rest (): Buffer {
     return this.bytes(this.remaining())
