@@ -403,6 +403,17 @@ if (databaseUrl === undefined) {
     t.ok(got.includes(Buffer.from([0x44, 0, 0, 0, 12, 0, 1, 0, 0, 0, 2, 0x34, 0x32])), 'DataRow 42')
   })
 
+  t.test('a malformed message pipelined behind the login is a protocol violation, not an internal error', async (t) => {
+    const s = connect(port, '127.0.0.1')
+    const framer = new Framer({ mode: 'tagged' })
+    const frames: Frame[] = []
+    s.on('data', (d: Buffer) => { for (const f of framer.push(d)) frames.push({ tag: f.tag, body: Buffer.from(f.body) }) })
+    const closed = new Promise((resolve) => s.on('close', resolve))
+    s.write(Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage(reader), Buffer.from([0x42, 0, 0, 0, 5, 0])]))
+    await closed
+    t.match(parseErrorFields(frames.filter((f) => f.tag === 0x45).at(-1)?.body ?? Buffer.alloc(1)), { S: 'FATAL', C: '08P01', M: /^lineage: Bind: string is missing its terminator/ })
+  })
+
   t.test('a GSSENCRequest is answered N and the login goes on in the clear', async (t) => {
     const gssenc = Buffer.alloc(8)
     gssenc.writeInt32BE(8)
