@@ -64,7 +64,8 @@ export class Passthrough {
   }
 
   private endRun (): void {
-    if (this.chunk !== undefined && this.pos > this.runStart) this.pieces.push(this.chunk.subarray(this.runStart, this.pos))
+    const c = this.chunk
+    if (c !== undefined && this.pos > this.runStart) this.pieces.push(this.runStart === 0 && this.pos === c.length ? c : c.subarray(this.runStart, this.pos))
     this.runStart = this.pos
   }
 }
