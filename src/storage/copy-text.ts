@@ -1,8 +1,7 @@
 /**
  * Rows in PostgreSQL's COPY text format (the default of `COPY … FROM STDIN`): columns split
  * by tab, rows ended by newline, `\N` for NULL, and backslash, tab, newline and carriage
- * return escaped with a backslash. Arrays are array literals with every element quoted; each
- * array is encoded once and remembered by identity, so an array must not change once passed.
+ * return escaped with a backslash. Arrays are array literals with every element quoted.
  */
 export type CopyValue = string | number | null | string[]
 
@@ -25,13 +24,16 @@ function arrayLiteral (a: string[]): string {
   return out + '}'
 }
 
-// Audit rows repeat the same few arrays (a session's principals and actors).
-const literals = new WeakMap<string[], string>()
+// Audit rows repeat the same few arrays (a session's principals and actors): each is encoded
+// once, and the encoding is reused while the array still holds the same elements.
+const literals = new WeakMap<string[], { items: string[], text: string }>()
 
 /** An array column's COPY text. */
 function arrayField (a: string[]): string {
-  let text = literals.get(a)
-  if (text === undefined) literals.set(a, text = field(arrayLiteral(a)))
+  const kept = literals.get(a)
+  if (kept !== undefined && kept.items.length === a.length && kept.items.every((x, i) => x === a[i])) return kept.text
+  const text = field(arrayLiteral(a))
+  literals.set(a, { items: a.slice(), text })
   return text
 }
 
