@@ -54,6 +54,17 @@ export function globMatch (pattern: string, value: string): boolean {
   return re.test(value)
 }
 
+/**
+ * A `paths` pattern against a request path as the upstream may read it: as sent, and, when it
+ * has empty segments or `;parameters`, with `//` collapsed and the parameters removed, as many
+ * servers do. Rules only refuse, so a rule that matches either reading applies.
+ */
+function pathMatch (pattern: string, path: string): boolean {
+  if (globMatch(pattern, path)) return true
+  if (!path.includes(';') && !path.includes('//')) return false
+  return globMatch(pattern, path.replace(/;[^/]*/g, '').replace(/\/{2,}/g, '/'))
+}
+
 /** A `tables` pattern against a table as a statement names it: `payroll` also matches `public.payroll`, and the reverse. */
 function tableMatch (pattern: string, table: string): boolean {
   if (globMatch(pattern, table)) return true
@@ -122,7 +133,7 @@ function matches (rule: Rule, q: PolicyRequest): boolean {
   if (rule.principals !== undefined && !q.principals.some((p) => rule.principals?.includes(p))) return false
   if (rule.actors !== undefined && (q.actor === undefined || !rule.actors.some((g) => globMatch(g, q.actor as string)))) return false
   if (rule.methods !== undefined && (q.method === undefined || !rule.methods.some((m) => m.toUpperCase() === q.method))) return false
-  if (rule.paths !== undefined && (q.path === undefined || !rule.paths.some((g) => globMatch(g, q.path as string)))) return false
+  if (rule.paths !== undefined && (q.path === undefined || !rule.paths.some((g) => pathMatch(g, q.path as string)))) return false
   if (rule.tables !== undefined && (q.tables === undefined || !q.tables.some((t) => rule.tables?.some((g) => tableMatch(g, t))))) return false
   if (rule.statements !== undefined && (q.statements === undefined || !q.statements.some((s) => rule.statements?.includes(s)))) return false
   if (rule.commands !== undefined && (q.command === undefined || !rule.commands.some((g) => globMatch(g, q.command as string)))) return false

@@ -98,6 +98,15 @@ t.test('policy rules take away what scopes grant, with the rule\'s reason', asyn
   t.equal(del.status, 403)
   t.match(await del.json(), { error_description: 'denied by policy: no deletes under /admin' })
   t.equal((await get('/api/users/7', agent, { method: 'DELETE' })).status, 200)
+  // The same path spelled as an upstream may read it: escaped letters, empty segments, ;parameters.
+  const before = up.seen.length
+  for (const path of ['/api/%61dmin/users/7', '/api/%41dmin/users/7', '/api//admin/users/7', '/api/admin;v=1/users/7', '/api/admin;/users/7']) {
+    const r = await get(path, agent, { method: 'DELETE' })
+    t.equal(r.status, path === '/api/%41dmin/users/7' ? 200 : 403, path)
+    await r.arrayBuffer()
+  }
+  t.equal(up.seen.length, before + 1, 'only /Admin reached the upstream')
+  t.equal(up.seen.at(-1)?.url, '/base/Admin/users/7', 'the upstream is sent the path the policy judged')
   const deep = (await exchangeToken(b, agent, { actor: 'helper' })).body.access_token
   t.equal((await get('/api/x', deep)).status, 200, 'depth 2 may read')
   const w = await get('/api/x', deep, { method: 'PUT', body: 'x' })

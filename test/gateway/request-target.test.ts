@@ -10,12 +10,22 @@ t.test('splits the target, the raw path below it and the query', async (t) => {
   t.same(parseRequestTarget('/api/x?next=a.b&xaccess_token=1'), { target: 'api', path: '/x', query: '?next=a.b&xaccess_token=1' })
 })
 
+t.test('escapes of unreserved characters are decoded and other escapes upper-cased, so the policy and the upstream read one path', async (t) => {
+  t.same(parseRequestTarget('/api/%61dmin/x'), { target: 'api', path: '/admin/x', query: '' })
+  t.same(parseRequestTarget('/api/a%2db%5F%7e%2E'), { target: 'api', path: '/a-b_~.', query: '' })
+  t.same(parseRequestTarget('/api/caf%c3%a9%20x'), { target: 'api', path: '/caf%C3%A9%20x', query: '' })
+  t.same(parseRequestTarget('/%61pi/x'), { target: 'api', path: '/x', query: '' })
+  t.same(parseRequestTarget('/api/x?q=%zz'), { target: 'api', path: '/x', query: '?q=%zz' }, 'the query is passed on as it came')
+  for (const url of ['/api/%zz', '/api/a%4', '/api/a%', '/api/%%41', '/api/%4/x']) t.throws(() => parseRequestTarget(url), { message: /malformed percent-encoding/ }, url)
+})
+
 t.test('a URL that names no target is undefined', async (t) => {
   for (const url of ['/', '//api/x', '/API/x', '/-api/x', `/${'a'.repeat(64)}/x`]) t.equal(parseRequestTarget(url), undefined, url)
 })
 
 t.test('dot segments, encoded slashes, backslashes and query tokens are refused', async (t) => {
-  for (const url of ['api/x', '/api/../other/x', '/api/./x', '/api/%2e%2E/x', '/api/.%2e', '/api/a%2fb', '/api/a%5Cb', '/api/a\\b', '/api/x?access_token=abc', '/api/x?a=1&access_token=abc']) {
+  for (const url of ['api/x', '/api/../other/x', '/api/./x', '/api/%2e%2E/x', '/api/.%2e', '/api/a%2fb', '/api/a%5Cb', '/api/a\\b', '/api/x/..;/admin', '/api/%2e%2e;x/y', '/api/.;a/y',
+    '/api/x?access_token=abc', '/api/x?a=1&access_token=abc', '/api/x?ACCESS_TOKEN=abc', '/api/x?access%5Ftoken=abc', '/api/x?a=1;access_token=abc', '/api/x?%61ccess_token=abc']) {
     t.throws(() => parseRequestTarget(url), BadRequest, url)
   }
 })

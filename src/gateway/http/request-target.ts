@@ -7,31 +7,72 @@ export class BadRequest extends LineageError {
 /** Where a gateway request goes: the target's name, the upstream path and the raw query. */
 export interface RequestTarget {
   target: string
-  /** The path below the target, raw (still percent-encoded), starting with `/`. */
+  /**
+   * The path below the target, starting with `/`, still percent-encoded but normalized (RFC
+   * 3986 §6.2.2): unreserved characters decoded, other escapes in upper case. The policy
+   * judges this path and the upstream is sent this path.
+   */
   path: string
   /** The raw query including `?`, or empty. */
   query: string
 }
 
-const dotSegment = /^(?:\.|%2e){1,2}$/i
+// RFC 3986 §2.3: percent-encoding these changes nothing, so they are decoded.
+const unreserved = /^[A-Za-z0-9._~-]$/
+const escape = /%(..?)?/g
+const hex2 = /^[0-9A-Fa-f]{2}$/
+
+/** `path` with unreserved characters decoded and other escapes upper-cased. @throws BadRequest on a malformed escape */
+function normalizeEscapes (path: string): string {
+  return path.replace(escape, (_m, hex: string | undefined) => {
+    if (hex === undefined || !hex2.test(hex)) throw new BadRequest('malformed percent-encoding in the path')
+    const ch = String.fromCharCode(parseInt(hex, 16))
+    return unreserved.test(ch) ? ch : `%${hex.toUpperCase()}`
+  })
+}
+
+/** Whether a path segment is `.` or `..`, also with `;parameters` (which some servers strip). */
+function isDotSegment (segment: string): boolean {
+  const semi = segment.indexOf(';')
+  const bare = semi < 0 ? segment : segment.slice(0, semi)
+  return bare === '.' || bare === '..'
+}
+
+/** Whether the query names a parameter `access_token`, in any case, encoded or not, after `&` or `;`. */
+function carriesToken (query: string): boolean {
+  const lower = query.toLowerCase()
+  if (!lower.includes('token') && !lower.includes('%')) return false
+  for (const part of query.slice(1).split(/[&;]/)) {
+    const eq = part.indexOf('=')
+    let name = eq < 0 ? part : part.slice(0, eq)
+    try {
+      name = decodeURIComponent(name.replace(/\+/g, ' '))
+    } catch {}
+    if (name.trim().toLowerCase() === 'access_token') return true
+  }
+  return false
+}
 
 /**
- * Splits `/<target>/<path>?<query>` without normalizing: a normalizing parser would turn
- * `/a/../b/x` into a request for target `b`. Dot segments, encoded slashes and backslashes are
- * refused outright, since the upstream might read them differently from the policy's `paths`.
- * A token in the query is refused (RFC 6750 §5.3: it leaks into logs and history).
+ * Splits `/<target>/<path>?<query>` without resolving dot segments: a resolving parser would
+ * turn `/a/../b/x` into a request for target `b`. Dot segments, encoded slashes and
+ * backslashes are refused outright, since the upstream might read them differently from the
+ * policy's `paths`; escapes of unreserved characters are decoded, so `/%61dmin` is `/admin`
+ * to the policy and to the upstream alike. A token in the query is refused (RFC 6750 §5.3: it
+ * leaks into logs and history).
  * @returns undefined when the URL names no target.
  * @throws BadRequest
  */
 export function parseRequestTarget (url: string): RequestTarget | undefined {
   if (!url.startsWith('/')) throw new BadRequest('the request target must be an absolute path')
   const q = url.indexOf('?')
-  const rawPath = q < 0 ? url : url.slice(0, q)
+  let rawPath = q < 0 ? url : url.slice(0, q)
   const query = q < 0 ? '' : url.slice(q)
-  // The regular expressions run only when the characters they look for are there at all.
-  if ((rawPath.includes('%') || rawPath.includes('\\')) && /%2f|%5c|\\/i.test(rawPath)) throw new BadRequest('encoded slashes and backslashes are refused in paths')
-  if ((rawPath.includes('.') || rawPath.includes('%')) && rawPath.split('/').some((s) => dotSegment.test(s))) throw new BadRequest('dot segments (. and ..) are refused in paths')
-  if (query.includes('access_token=') && /(?:^|[?&])access_token=/.test(query)) throw new BadRequest('tokens in the query string are refused; send Authorization: Bearer')
+  // The checks below run only when the characters they look for are there at all.
+  if (rawPath.includes('%')) rawPath = normalizeEscapes(rawPath)
+  if ((rawPath.includes('%') || rawPath.includes('\\')) && /%2F|%5C|\\/.test(rawPath)) throw new BadRequest('encoded slashes and backslashes are refused in paths')
+  if (rawPath.includes('.') && rawPath.split('/').some(isDotSegment)) throw new BadRequest('dot segments (. and ..) are refused in paths')
+  if (query.length > 1 && carriesToken(query)) throw new BadRequest('tokens in the query string are refused; send Authorization: Bearer')
   const slash = rawPath.indexOf('/', 1)
   const target = slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash)
   if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(target)) return undefined
