@@ -47,12 +47,12 @@ export function principalChange (p: PrincipalRow): ChangeInput {
   }
 }
 
-/** Reads the whole live-status snapshot; revocations of expired tokens are left out. */
-export async function readSnapshot (q: Queryable, nowSeconds: number): Promise<{ seq: number, principals: PrincipalState[], revoked: Array<{ jti: string, exp: number }> }> {
+/** Reads the whole live-status snapshot; revocations of tokens with `exp` before `oldestExp` are left out. */
+export async function readSnapshot (q: Queryable, oldestExp: number): Promise<{ seq: number, principals: PrincipalState[], revoked: Array<{ jti: string, exp: number }> }> {
   // Head first: anything committed after it is replayed from the log, and replay is idempotent.
   const seq = await headSeq(q)
   const principals = (await q.query<PrincipalRow>('SELECT id, kind, status, sponsor, ends_at, cut_off_at FROM principals')).rows
-  const revoked = (await q.query<{ jti: string, exp: number }>('SELECT jti, exp FROM revocations WHERE exp >= $1', [nowSeconds])).rows
+  const revoked = (await q.query<{ jti: string, exp: number }>('SELECT jti, exp FROM revocations WHERE exp >= $1', [oldestExp])).rows
   return {
     seq,
     principals: principals.map((p) => ({ id: p.id, kind: p.kind, status: p.status, sponsor: p.sponsor, endsAt: p.ends_at?.getTime() ?? null, cutOffAt: p.cut_off_at?.getTime() ?? null })),

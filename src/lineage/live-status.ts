@@ -109,11 +109,14 @@ export class LiveStatus {
     for (const fn of this.changeListeners) fn(change)
   }
 
-  /** Forgets revocations whose token has expired: no descendant can outlive it (DESIGN.md). */
-  forgetExpired (nowSeconds: number): number {
+  /**
+   * Forgets revocations of tokens with `exp` before `oldestExp` (epoch seconds), which no
+   * verification accepts any more: no descendant can outlive its parent (DESIGN.md).
+   */
+  forgetExpired (oldestExp: number): number {
     let n = 0
     for (const [jti, exp] of this.revoked) {
-      if (exp < nowSeconds) { this.revoked.delete(jti); n++ }
+      if (exp < oldestExp) { this.revoked.delete(jti); n++ }
     }
     return n
   }

@@ -3,6 +3,7 @@ import type { Db } from '../storage/db.js'
 import type { Logger } from '../log.js'
 import { readChanges, readSnapshot } from './changes.js'
 import type { LiveStatus } from './live-status.js'
+import { oldestAcceptedExp } from './verify.js'
 import type { ChangeFeed } from './feed.js'
 import { createPgFeed } from './pg-feed.js'
 import { createConfirmations, type Confirmations } from './confirmations.js'
@@ -54,7 +55,7 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
 
   async function reload (): Promise<void> {
     const started = clock.now()
-    view.reset(await readSnapshot(db, Math.floor(started / 1000)))
+    view.reset(await readSnapshot(db, oldestAcceptedExp(started)))
     fresh = started
   }
 
@@ -104,7 +105,7 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
       await feed?.subscribe(rows[0].value, { onChange: catchUpLogged, onConnected: catchUpLogged, onConfirm: (m) => confirmations?.receive(m) })
       await catchUp()
       timers.push(setInterval(() => {
-        view.forgetExpired(Math.floor(clock.now() / 1000))
+        view.forgetExpired(oldestAcceptedExp(clock.now()))
         catchUpLogged()
       }, opts.pollMs ?? 1000))
       // Tells the others this process is alive, so a silent one can be told from a slow one.

@@ -10,6 +10,15 @@ export const maxTokenBytes = 16 * 1024
 /** Small clock tolerance for `exp`/`nbf` (RFC 9068 §4). */
 export const clockToleranceSeconds = 5
 
+/**
+ * The oldest `exp` (epoch seconds) that verification may still accept at `nowMs`. A revocation
+ * is kept while its token's `exp` is at or after it: forgetting it earlier would let the
+ * revoked token, and its descendants, pass again within the clock tolerance.
+ */
+export function oldestAcceptedExp (nowMs: number): number {
+  return Math.floor(nowMs / 1000) - clockToleranceSeconds - 1
+}
+
 /** Finds the public key for a header's `kid`; undefined when there is none. */
 export type KeyLookup = (kid: string) => CryptoKey | undefined | Promise<CryptoKey | undefined>
 

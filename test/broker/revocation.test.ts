@@ -1,4 +1,5 @@
 import t from 'tap'
+import { liveClaims } from '../../src/broker/live-token.js'
 import { adminToken, claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker, type TestBroker } from '../helpers/broker.js'
 
 const b = await startTestBroker()
@@ -74,6 +75,26 @@ t.test('introspection needs an authenticated caller and shows the lineage of a l
   t.equal(r.status, 200)
   t.match(r.body, { active: true, sub: 'ci-nightly', client_id: client.clientId, act: { sub: 'agent-1' }, lineage: { depth: 1, principals: ['alice', 'ci-nightly'] } })
   t.equal(r.headers.get('cache-control'), 'no-store')
+})
+
+t.test('a revoked token stays refused through the clock tolerance after its exp, then is forgotten', async (t) => {
+  const b2 = await startTestBroker()
+  t.teardown(b2.close)
+  const c2 = await seedContractor(b2)
+  const parent = (await exchangeToken(b2, await rootToken(b2, c2), { actor: 'short', ttl: '20' })).body.access_token
+  const child = (await exchangeToken(b2, parent, { actor: 'shorter' })).body.access_token
+  await b2.admin('POST', `/v1/tokens/${claimsOf(parent).jti}/revoke`)
+  const view = b2.broker.ctx.view
+  const verify = async (token: string): Promise<unknown> => await liveClaims(b2.broker.ctx, token).catch((err: Error) => err.message)
+  b2.clock.advance(22_000) // 2 s past exp: still within the 5 s verification tolerance
+  await new Promise((resolve) => setTimeout(resolve, 500)) // two polls of the view
+  t.ok(view.isRevoked(claimsOf(parent).jti), 'the revocation is kept while verification would accept the token')
+  t.match(await verify(child), /was revoked/)
+  t.notOk(await active(b2, parent), 'introspection: an expired token is not active')
+  b2.clock.advance(5_000)
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.notOk(view.isRevoked(claimsOf(parent).jti), 'forgotten once no verification accepts the token')
+  t.match(await verify(child), /expired/)
 })
 
 t.test('offboarding the sponsor cuts off every token rooted at the service; reinstating brings none back', async (t) => {
