@@ -1,4 +1,5 @@
-import { connect } from 'node:net'
+import { STATUS_CODES } from 'node:http'
+import { connect, createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
 import { startTestGateway, startUpstream } from '../helpers/gateway.js'
@@ -7,7 +8,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await b.admin('POST', '/v1/targets', {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -148,6 +149,67 @@ t.test('the upstream failing is 502, hanging is 504, and the gateway keeps servi
   t.equal(resetPost.status, 502)
   t.match(await resetPost.json(), { error: 'bad_gateway', error_description: 'upstream api failed: connection closed' })
   t.equal((await get('/api/fine', agent)).status, 200)
+})
+
+t.test('an upstream\'s interim responses, odd reason phrase, bad headers and failure before the body', async (t) => {
+  const answers: Record<string, string> = {
+    early: 'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+    reason: 'HTTP/1.1 200 \xff\xfeOK\r\nContent-Length: 2\r\n\r\nok',
+    utf8: Buffer.from('HTTP/1.1 200 OK\r\nX-Price: 5€\r\nContent-Length: 2\r\n\r\nok').toString('latin1'), // bytes past ASCII pass as they are
+    partial: 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n',
+    nobody: 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello'
+  }
+  const raw = createServer((s) => {
+    s.on('error', () => {})
+    s.on('data', (d) => {
+      const name = d.toString('latin1').split(' ')[1].split('/').pop() ?? ''
+      s.write(Buffer.from(answers[name] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 'latin1'))
+      if (name === 'partial') setTimeout(() => s.destroy(), 50)
+    })
+  })
+  await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { raw.close() })
+  const made = await b.admin('POST', '/v1/targets', { name: 'odd', kind: 'http', upstream: `http://127.0.0.1:${(raw.address() as AddressInfo).port}` })
+  t.equal(made.status, 201)
+  const token = (await exchangeToken(b, root, { actor: 'odd', scope: 'odd:read', audience: 'odd' })).body.access_token
+  t.ok(token)
+  const expect = async (name: string, status: number, body: string | RegExp): Promise<void> => {
+    const r = await rawRequest(`GET /odd/${name} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`)
+    t.match(r, new RegExp(`^HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`), `${name}: ${r.slice(0, 60)}`)
+    t.match(r.slice(r.indexOf('\r\n\r\n') + 4), body, name)
+  }
+  await expect('early', 200, /^ok$/)
+  await expect('reason', 200, /^ok$/)
+  await expect('utf8', 200, /^ok$/)
+  await expect('partial', 502, /upstream odd failed: connection closed/)
+  await expect('nobody', 502, /"error":"bad_gateway"/)
+  t.equal((await get('/api/still-fine', agent)).status, 200)
+})
+
+t.test('an agent that leaves while its token is verified starts no upstream exchange, and is audited', async (t) => {
+  const { VerifiedTokens } = await import('../../src/lineage/verified-tokens.js')
+  // A gateway of its own that has to fetch the signing key, slowly, as a fresh gateway process does.
+  const slow = await startTestGateway(b, {
+    verified: new VerifiedTokens(),
+    keys: async (kid) => { await new Promise((resolve) => setTimeout(resolve, 200)); return b.broker.ctx.keys().verifiers.get(kid) }
+  })
+  t.teardown(slow.close)
+  const token = (await exchangeToken(b, root, { actor: 'quitter' })).body.access_token
+  const before = up.seen.length
+  const url = new URL(slow.url)
+  for (let i = 0; i < 3; i++) {
+    const s = connect(Number(url.port), url.hostname, () => {
+      s.write(`GET /api/sse HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`)
+      setTimeout(() => s.destroy(), 50)
+    })
+    s.on('error', () => {})
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.equal(up.seen.length, before, 'no upstream request was made')
+  await b.broker.ctx.audit.flush()
+  const r = await b.admin('GET', `/v1/audit?jti=${claimsOf(token).jti}`)
+  t.same(r.body.events.filter((e: { kind: string }) => e.kind === 'gateway.http').map((e: { status: number }) => e.status), [499, 499, 499])
+  t.equal((await fetch(`${slow.url}/api/x`, { headers: auth(token) })).status, 200, 'the gateway serves on')
 })
 
 t.test('hostile paths never reach another target', async (t) => {

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { SecureContext } from 'node:tls'
-import { createGateway, type Gateway } from '../../src/gateway/gateway.js'
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/gateway.js'
+import type { VerifiedTokens } from '../../src/lineage/verified-tokens.js'
 import { silentLogger } from '../../src/log.js'
 import type { TestBroker } from './broker.js'
 
@@ -71,12 +72,23 @@ export async function startUpstream (): Promise<Upstream> {
   }
 }
 
+export interface TestGatewayOptions {
+  upstreamTimeoutMs?: number
+  freshAt?: () => number
+  tls?: SecureContext
+  pgLoginTimeoutMs?: number
+  /** Verification keys by kid (default: the broker's own, at once), as a gateway process fetching the JWKS has them. */
+  keys?: GatewayOptions['keys']
+  /** Its own cache of verified tokens (default: the broker's, so no token needs verifying again). */
+  verified?: VerifiedTokens
+}
+
 /** A gateway sharing the test broker's view, keys and cache, listening on port 0. */
-export async function startTestGateway (b: TestBroker, opts: { upstreamTimeoutMs?: number, freshAt?: () => number, tls?: SecureContext, pgLoginTimeoutMs?: number } = {}): Promise<{ url: string, pgPort: number, gateway: Gateway, close: () => Promise<void> }> {
+export async function startTestGateway (b: TestBroker, opts: TestGatewayOptions = {}): Promise<{ url: string, pgPort: number, gateway: Gateway, close: () => Promise<void> }> {
   const ctx = b.broker.ctx
   const gateway = await createGateway({
-    db: ctx.db, log: silentLogger(), view: ctx.view, verified: ctx.verified, issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth,
-    keys: (kid) => ctx.keys().verifiers.get(kid), upstreamTimeoutMs: opts.upstreamTimeoutMs,
+    db: ctx.db, log: silentLogger(), view: ctx.view, verified: opts.verified ?? ctx.verified, issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth,
+    keys: opts.keys ?? ((kid) => ctx.keys().verifiers.get(kid)), upstreamTimeoutMs: opts.upstreamTimeoutMs,
     freshness: { freshAt: opts.freshAt ?? (() => ctx.sync.freshAt()), maxStalenessMs: 5000 }, audit: ctx.audit, metrics: ctx.metrics, ready: () => ({ ready: true, detail: {} }), tls: opts.tls, pgLoginTimeoutMs: opts.pgLoginTimeoutMs
   })
   await new Promise<void>((resolve) => gateway.httpServer.listen(0, '127.0.0.1', resolve))

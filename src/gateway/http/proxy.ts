@@ -1,4 +1,4 @@
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { InvalidToken, LineageError, NotFound, toErrorBody } from '../../errors.js'
 import type { Logger } from '../../log.js'
@@ -49,7 +49,8 @@ function refuse (res: ServerResponse, err: unknown): void {
     return
   }
   const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...(err instanceof LineageError ? challenge(err) : {}) })
+  // The standard reason phrase: an upstream's may have been set on `res` before it failed.
+  res.writeHead(status, STATUS_CODES[status], { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...(err instanceof LineageError ? challenge(err) : {}) })
   res.end(text)
 }
 
@@ -117,15 +118,24 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
       throw decision.refusal
     }
     const l = auditLineage(decision.claims)
+    const record = (status: number): void => {
+      opts.audit.record({
+        at: opts.clock.now(), kind: 'gateway.http', decision: 'allow', status, target: t.name, method, path: where.path,
+        jti: l.jti, root: l.root, principals: l.principals, actors: l.actors
+      })
+    }
+    // The agent left while its token was verified: its connection has closed already, so
+    // nothing would end an upstream exchange or untrack the connection.
+    if (req.socket.destroyed) {
+      record(499)
+      return
+    }
     const use = connections.track(req.socket as Socket, decision.claims)
     const exchange = forward(req, res, t, where.path + where.query, decision.claims)
     res.once('close', () => {
       connections.release(use)
       if (!res.writableFinished) exchange.abandon()
-      opts.audit.record({
-        at: opts.clock.now(), kind: 'gateway.http', decision: 'allow', status: res.writableFinished ? res.statusCode : 499, target: t.name, method, path: where.path,
-        jti: l.jti, root: l.root, principals: l.principals, actors: l.actors
-      })
+      record(res.writableFinished ? res.statusCode : 499)
     })
   }
 

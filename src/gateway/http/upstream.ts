@@ -35,17 +35,24 @@ const none = new Set<string>()
 function upstreamError (target: string, err: Error, timeoutMs: number): LineageError {
   const code = (err as NodeJS.ErrnoException).code
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return new GatewayTimeout(`upstream ${target} sent no response within ${timeoutMs} ms`)
-  return new BadGateway(`upstream ${target} failed: ${code === 'UND_ERR_SOCKET' ? 'connection closed' : code ?? 'connection error'}`)
+  // System errors (ECONNREFUSED, ECONNRESET…) say what happened; anything else is a response the gateway would not pass on.
+  const why = code === 'UND_ERR_SOCKET' ? 'connection closed' : code !== undefined && /^E[A-Z]+$/.test(code) ? code : 'invalid response'
+  return new BadGateway(`upstream ${target} failed: ${why}`)
 }
 
 /**
  * One request's way back: the upstream's response is written to the agent's as it arrives,
- * pausing the upstream while the agent's socket is full. A failure before the response began
- * is answered with `fail`; after, the agent's connection is cut (its response is incomplete).
+ * pausing the upstream while the agent's socket is full. A failure before any of the response
+ * was written is answered with `fail`; after, the agent's connection is cut (its response is
+ * incomplete). The upstream's reason phrase is not passed on: the agent gets the standard one.
  */
 class Relay implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
   private finished = false
+  /** The gateway answered the agent itself (a 502): the upstream's own failure is moot. */
+  private answered = false
+  /** Status and headers of a sized response, written with its first bytes. */
+  private head: { status: number, headers: OutgoingHttpHeaders } | undefined
 
   constructor (
     private readonly res: ServerResponse,
@@ -58,26 +65,35 @@ class Relay implements Dispatcher.DispatchHandler {
     this.controller = controller
   }
 
-  onResponseStart (_c: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders, message?: string): void {
-    this.res.writeHead(status, message, forwardable(headers, none))
+  onResponseStart (controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    // Interim responses (100, 103 Early Hints) are the upstream's business, not the agent's.
+    if (status < 200) return
+    this.head = { status, headers: forwardable(headers, none) }
     // A stream (no length: chunked, server-sent events) gets its headers at once; a sized
-    // body carries them in its first write.
-    if (headers['content-length'] === undefined) this.res.flushHeaders()
+    // body carries them in its first write, so an upstream failing before then is a 502.
+    if (headers['content-length'] === undefined && this.writeHead()) this.res.flushHeaders()
   }
 
   onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.head !== undefined && !this.writeHead()) return
     if (this.res.write(chunk)) return
+    if (this.res.destroyed) {
+      controller.abort(new Error('the agent closed the connection'))
+      return
+    }
     controller.pause()
     this.res.once('drain', () => { controller.resume() })
   }
 
   onResponseEnd (): void {
     this.finished = true
+    if (this.head !== undefined && !this.writeHead()) return
     this.res.end()
   }
 
   onResponseError (_c: Dispatcher.DispatchController, err: Error): void {
     this.finished = true
+    if (this.answered) return
     if (this.res.headersSent) this.res.destroy()
     else if (!this.res.destroyed) this.fail(this.res, upstreamError(this.target, err, this.timeoutMs))
   }
@@ -85,6 +101,23 @@ class Relay implements Dispatcher.DispatchHandler {
   /** The agent went away: stop the upstream exchange too. */
   abandon (): void {
     if (!this.finished) this.controller?.abort(new Error('the agent closed the connection'))
+  }
+
+  /** Writes the held status and headers; false (and the exchange ended with a 502) when Node refuses them. */
+  private writeHead (): boolean {
+    const head = this.head as NonNullable<typeof this.head>
+    this.head = undefined
+    try {
+      this.res.writeHead(head.status, head.headers)
+      return true
+    } catch {
+      // A header value Node will not send (a control character, a character past Latin-1).
+      this.answered = true
+      this.fail(this.res, new BadGateway(`upstream ${this.target} failed: invalid response`))
+      if (!this.finished) this.controller?.abort(new Error('the upstream sent headers that cannot be passed on'))
+      this.finished = true
+      return false
+    }
   }
 }
 
