@@ -298,6 +298,35 @@ t.test('a keep-alive connection whose chain is revoked is closed', async (t) => 
   t.ok(Date.now() - started < 1000, 'the idle connection was closed by the gateway')
 })
 
+t.test('a change that leaves the chain live closes nothing; a reload of the view closes what it finds dead', async (t) => {
+  const { Agent, request } = await import('node:http')
+  const { readSnapshot } = await import('../../src/lineage/changes.js')
+  const keep = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => keep.destroy())
+  const c = await seedService(b, 'dana', 'dana-ci')
+  const mine = (await exchangeToken(b, await rootToken(b, c), { actor: 'watcher', audience: 'api' })).body.access_token
+  const once = async (): Promise<import('node:net').Socket> => await new Promise((resolve, reject) => {
+    const req = request(`${gw.url}/api/k`, { agent: keep, headers: auth(mine) }, (res) => { res.resume(); res.on('end', () => resolve(req.socket!)) })
+    req.on('error', reject)
+    req.end()
+  })
+  const socket = await once()
+  let closed = false
+  socket.once('close', () => { closed = true })
+  const view = b.broker.ctx.view
+  // A contract end date a day away: the principal changed, its chains are still live.
+  const dana = view.principal('dana')!
+  view.apply({ seq: view.seq, kind: 'principal', data: { id: 'dana', kind: 'human', status: 'active', sponsor: null, ends_at: b.clock.now() + 86_400_000, cut_off_at: dana.cutOffAt } })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.notOk(closed, 'still open')
+  t.equal(await once(), socket, 'and still used')
+  // An offboarding this process never saw as a change, only in the snapshot it reloads.
+  await b.broker.ctx.db.query("UPDATE principals SET status = 'offboarded' WHERE id = 'dana'")
+  view.reset(await readSnapshot(b.broker.ctx.db, 0))
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.ok(closed, 'closed on the reload')
+})
+
 t.test('a gateway that cannot prove its view is fresh refuses everything, then recovers', async (t) => {
   let freshAt = 0
   const stale = await startTestGateway(b, { freshAt: () => freshAt })

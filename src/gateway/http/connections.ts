@@ -1,44 +1,47 @@
 import type { Socket } from 'node:net'
+import type { Clock } from '../../clock.js'
 import type { AccessClaims } from '../../lineage/claims.js'
 import type { CutOffEvent, LiveStatus } from '../../lineage/live-status.js'
 
-/** What the index holds for one connection. */
-interface Entry { keys: string[], deadline: number, last?: string, busy: number, timer?: NodeJS.Timeout }
+/** What the index holds for one connection: the chains it answers for and their keys. */
+interface Entry { keys: string[], chains: AccessClaims[], deadline: number, busy: number, timer?: NodeJS.Timeout }
 
 /**
  * Open client connections by every ancestor `jti` and every principal of the chains they
- * carried (DESIGN.md "Live connections"). A cut-off applied to the view closes the matching
- * connections at once: streaming responses end, keep-alive connections go. A connection is
- * also closed when the earliest end of its chain arrives (token expiry, a contract end date),
- * since no change-log row announces those.
+ * carried (DESIGN.md "Live connections"). A cut-off applied to the view re-checks the matching
+ * connections and closes those whose chain is dead: streaming responses end, keep-alive
+ * connections go. A reload of the view re-checks every connection. A connection is also
+ * closed when the earliest end of its chain arrives (token expiry, a contract end date), since
+ * no change-log row announces those.
  */
 export class ConnectionIndex {
   private readonly byKey = new Map<string, Set<Socket>>()
-  private readonly keysOf = new WeakMap<Socket, Entry>()
-  private readonly unsubscribe: () => void
+  private readonly entries = new Map<Socket, Entry>()
+  private readonly off: Array<() => void>
 
-  constructor (private readonly view: LiveStatus) {
-    this.unsubscribe = view.onCutOff((e) => this.cutOff(e))
+  constructor (private readonly view: LiveStatus, private readonly clock: Clock) {
+    this.off = [view.onCutOff((e) => this.cutOff(e)), view.onReset(() => this.recheck([...this.entries.keys()]))]
   }
 
   /**
    * Indexes `socket` under the chain of `claims` until `release` of what it returns (when the
    * response is done), and afterwards until another chain's request uses the connection: an
    * idle keep-alive connection answers for the last chain it carried, not for every chain it
-   * ever carried.
+   * ever carried. `socket` must not have closed yet.
    */
   track (socket: Socket, claims: AccessClaims): Entry {
-    let entry = this.keysOf.get(socket)
+    let entry = this.entries.get(socket)
     if (entry === undefined) {
-      entry = { keys: [], deadline: Infinity, busy: 0 }
-      this.keysOf.set(socket, entry)
+      entry = { keys: [], chains: [], deadline: Infinity, busy: 0 }
+      this.entries.set(socket, entry)
       socket.once('close', () => this.forget(socket))
     }
     entry.busy++
     // Keep-alive: the same token again on the same connection is indexed already.
-    if (entry.last === claims.jti) return entry
+    if (entry.chains[entry.chains.length - 1]?.jti === claims.jti) return entry
     // Nothing else in flight on it: the connection now belongs to this chain alone.
     if (entry.busy === 1 && entry.keys.length > 0) this.unindex(socket, entry)
+    entry.chains.push(claims)
     const keys = [...claims.lineage.chain, claims.jti, ...claims.lineage.principals.map((p) => `p:${p}`)]
     for (const k of keys) {
       if (entry.keys.includes(k)) continue
@@ -47,7 +50,6 @@ export class ConnectionIndex {
       if (set === undefined) this.byKey.set(k, set = new Set())
       set.add(socket)
     }
-    entry.last = claims.jti
     let deadline = claims.exp * 1000
     for (const p of claims.lineage.principals) {
       const ends = this.view.principal(p)?.endsAt
@@ -56,7 +58,7 @@ export class ConnectionIndex {
     if (deadline < entry.deadline) {
       entry.deadline = deadline
       if (entry.timer !== undefined) clearTimeout(entry.timer)
-      entry.timer = setTimeout(() => socket.destroy(), Math.max(0, deadline - Date.now()))
+      entry.timer = setTimeout(() => socket.destroy(), Math.max(0, deadline - this.clock.now()))
       entry.timer.unref()
     }
     return entry
@@ -73,20 +75,28 @@ export class ConnectionIndex {
   }
 
   close (): void {
-    this.unsubscribe()
+    for (const f of this.off) f()
   }
 
   private cutOff (e: CutOffEvent): void {
     const set = this.byKey.get(e.kind === 'token' ? e.jti : `p:${e.id}`)
-    if (set === undefined) return
-    for (const socket of [...set]) socket.destroy()
+    if (set !== undefined) this.recheck([...set])
+  }
+
+  /** Closes each of `sockets` that carries a chain the view no longer finds live. */
+  private recheck (sockets: Socket[]): void {
+    const now = this.clock.now()
+    for (const socket of sockets) {
+      const chains = this.entries.get(socket)?.chains ?? []
+      if (chains.some((c) => this.view.check(c.jti, c.lineage, now) !== undefined)) socket.destroy()
+    }
   }
 
   private forget (socket: Socket): void {
-    const entry = this.keysOf.get(socket)
+    const entry = this.entries.get(socket)
     if (entry === undefined) return
     this.unindex(socket, entry)
-    this.keysOf.delete(socket)
+    this.entries.delete(socket)
   }
 
   private unindex (socket: Socket, entry: Entry): void {
@@ -99,5 +109,6 @@ export class ConnectionIndex {
       if (set?.size === 0) this.byKey.delete(k)
     }
     entry.keys = []
+    entry.chains = []
   }
 }

@@ -60,7 +60,7 @@ function refuse (res: ServerResponse, err: unknown): void {
  * that carried a request is indexed by its chain, so a cut-off closes it at once.
  */
 export function createHttpGateway (opts: HttpGatewayOptions): { handler: RequestListener, connections: ConnectionIndex, close: () => void } {
-  const connections = new ConnectionIndex(opts.view)
+  const connections = new ConnectionIndex(opts.view, opts.clock)
   const upstreams = new Upstreams(opts.upstreamTimeoutMs ?? 30_000, refuse)
   // Labelled metric children per target, looked up once instead of on every request.
   const perTarget = new Map<string, { check: { observe: (v: number) => void }, allow: { inc: () => void }, deny: { inc: () => void } }>()
