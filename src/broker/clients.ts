@@ -25,7 +25,8 @@ export async function createClient (ctx: BrokerContext, principal: string): Prom
  * @throws InvalidClient for an unknown client or a wrong secret (the same answer for both).
  */
 export async function authenticateClient (ctx: BrokerContext, clientId: string, secret: string): Promise<{ client_id: string, principal: string }> {
-  const { rows } = clientId.length > 128
+  // An id that cannot be one (too long, or a NUL PostgreSQL would refuse) still costs a decoy compare.
+  const { rows } = clientId.length > 128 || clientId.includes('\0')
     ? { rows: [] }
     : await ctx.db.query<{ principal: string, secret_hash: Buffer }>('SELECT principal, secret_hash FROM clients WHERE client_id = $1', [clientId])
   const ok = secretMatches(secret, rows[0]?.secret_hash ?? decoy)

@@ -12,11 +12,11 @@ export class BadSignature extends LineageError {
 /** How old a signed delivery may be (Stripe-style convention). */
 export const toleranceSeconds = 300
 
-const types: Record<string, PrincipalStatus> = {
-  'principal.offboarded': 'offboarded',
-  'principal.suspended': 'suspended',
-  'principal.reinstated': 'active'
-}
+const types = new Map<string, PrincipalStatus>([
+  ['principal.offboarded', 'offboarded'],
+  ['principal.suspended', 'suspended'],
+  ['principal.reinstated', 'active']
+])
 
 /**
  * Checks `Lineage-Signature: t=<unix>,v1=<hex>` over `"<t>.<raw body>"` (HMAC-SHA256): the
@@ -55,7 +55,7 @@ export async function handleHrEvent (ctx: BrokerContext, secret: string, signatu
   const e = body as { id?: unknown, type?: unknown, principal?: unknown }
   if (typeof e !== 'object' || e === null) throw new InvalidInput('the body must be a JSON object')
   if (typeof e.id !== 'string' || e.id.length === 0 || e.id.length > 200) throw new InvalidInput('id must be a string of 1-200 characters')
-  const status = typeof e.type === 'string' ? types[e.type] : undefined
+  const status = typeof e.type === 'string' ? types.get(e.type) : undefined
   if (status === undefined) throw new InvalidInput(`type must be one of ${Object.keys(types).join(', ')}`)
   if (typeof e.principal !== 'string' || e.principal.length === 0 || e.principal.length > 320) throw new InvalidInput('principal must be a principal id or email')
   const id = await resolvePrincipal(ctx.db, e.principal)

@@ -4,11 +4,13 @@ import { resolvePrincipal, setStatus } from '../broker/principals.js'
 import { InvalidInput, Unauthorized } from '../errors.js'
 import type { PrincipalStatus } from '../lineage/live-status.js'
 
-const actions: Record<string, PrincipalStatus> = {
-  'user.lifecycle.deactivate': 'offboarded',
-  'user.lifecycle.delete.initiated': 'offboarded',
-  'user.lifecycle.suspend': 'suspended'
-}
+const actions = new Map<string, PrincipalStatus>([
+  ['user.lifecycle.deactivate', 'offboarded'],
+  ['user.lifecycle.delete.initiated', 'offboarded'],
+  ['user.lifecycle.suspend', 'suspended']
+])
+/** Okta's event ids are UUIDs; anything far longer is not one of its events. */
+const maxUuidLength = 256
 
 /** The static Authorization header Okta is configured to send, compared in constant time. @throws Unauthorized */
 export function checkOktaAuthorization (expected: string | undefined, given: string | undefined): void {
@@ -33,9 +35,9 @@ export async function handleOktaDelivery (ctx: BrokerContext, body: unknown): Pr
   let applied = 0
   let skipped = 0
   for (const raw of events as OktaEvent[]) {
-    const status = typeof raw?.eventType === 'string' ? actions[raw.eventType] : undefined
+    const status = typeof raw?.eventType === 'string' ? actions.get(raw.eventType) : undefined
     const targets = Array.isArray(raw?.target) ? raw.target as Array<{ type?: unknown, id?: unknown, alternateId?: unknown }> : []
-    if (status === undefined || typeof raw.uuid !== 'string') { skipped++; continue }
+    if (status === undefined || typeof raw.uuid !== 'string' || raw.uuid.length > maxUuidLength) { skipped++; continue }
     for (const t of targets) {
       if (t?.type !== 'User') continue
       const ref = typeof t.alternateId === 'string' ? t.alternateId : typeof t.id === 'string' ? t.id : undefined

@@ -1,3 +1,5 @@
+import { InvalidRequest } from '../errors.js'
+
 /**
  * The one narrow query interface every part of Lineage uses. Served by `pg.Pool`
  * (PostgreSQL) and by PGlite (embedded); the storage contract suite runs against both.
@@ -25,3 +27,21 @@ export const LockKeys = {
   migrate: 7_400_001,
   keys: 7_400_002
 } as const
+
+/** Whether a query parameter holds U+0000: a string, an array of them, or an object sent as JSON. */
+function holdsNul (p: unknown): boolean {
+  if (typeof p === 'string') return p.includes('\0')
+  if (Array.isArray(p)) return p.some(holdsNul)
+  if (typeof p === 'object' && p !== null && !(p instanceof Date) && !Buffer.isBuffer(p)) return JSON.stringify(p).includes('\\u0000')
+  return false
+}
+
+/**
+ * PostgreSQL's text and jsonb cannot hold U+0000, and a parameter carrying one fails in the
+ * server. Whatever the caller sent (a client id, a SCIM filter, a webhook's principal) is
+ * refused here as bad input, before the query, on both backends alike.
+ * @throws InvalidRequest
+ */
+export function refuseNul (params: unknown[] | undefined): void {
+  if (params !== undefined && params.some(holdsNul)) throw new InvalidRequest('text may not contain NUL (U+0000) characters')
+}

@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite'
-import type { Db, Queryable } from './db.js'
+import { refuseNul, type Db, type Queryable } from './db.js'
 
 /**
  * A `Db` on embedded PGlite: `dataDir` on disk, or in memory when undefined. PGlite is one
@@ -17,6 +17,7 @@ export async function openPglite (dataDir: string | undefined): Promise<Db> {
   }
   const wrap = (q: Pick<PGlite, 'query'>): Queryable => ({
     query: async <T>(sql: string, params?: unknown[]) => {
+      refuseNul(params)
       const r = await q.query<Record<string, unknown>>(sql, params as unknown[])
       return { rows: toNumber(r.rows) as T[], rowCount: Math.max(r.rows.length, r.affectedRows ?? 0) }
     },

@@ -1,7 +1,7 @@
 import { finished } from 'node:stream/promises'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import type { Db, Queryable } from './db.js'
+import { refuseNul, type Db, type Queryable } from './db.js'
 
 // int8 (count(*), bigint columns) as JS numbers: every bigint Lineage stores (epoch seconds,
 // sequence numbers, counts) stays far below 2^53.
@@ -18,6 +18,7 @@ export function openPostgres (url: string, opts: { max?: number } = {}): Db {
   pool.on('error', () => {})
 
   const run: Queryable['query'] = async (sql, params) => {
+    refuseNul(params)
     const r = await pool.query(sql, params as unknown[])
     return { rows: r.rows, rowCount: r.rowCount ?? 0 }
   }
@@ -43,6 +44,7 @@ export function openPostgres (url: string, opts: { max?: number } = {}): Db {
 
   const wrap = (c: pg.PoolClient): Queryable => ({
     query: async (sql, params) => {
+      refuseNul(params)
       const r = await c.query(sql, params as unknown[])
       return { rows: r.rows, rowCount: r.rowCount ?? 0 }
     },

@@ -37,6 +37,11 @@ t.test('a wrong client secret is 401 invalid_client with WWW-Authenticate', asyn
   const unknown = await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: 'lc_nobody', client_secret: 'x' })
   t.equal(unknown.status, 401)
   t.equal(unknown.body.error_description, r.body.error_description, 'unknown and wrong look the same')
+  const nul = await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: 'lc_a\0b', client_secret: 'x' })
+  t.equal(nul.status, 401, 'an id no client can have (a NUL) is unknown too')
+  t.equal(nul.body.error_description, r.body.error_description)
+  const basic = await fetch(`${b.url}/oauth/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('lc_a%00b:x').toString('base64')}` }, body: 'token=x' })
+  t.equal(basic.status, 401)
 })
 
 t.test('a three-deep exchange nests act with the newest actor outermost and records every hop', async (t) => {

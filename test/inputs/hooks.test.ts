@@ -62,7 +62,9 @@ t.test('unsigned, tampered, stale or wrongly keyed HR events get 401 and change 
 })
 
 t.test('well-signed but bad HR events get 400 or 404, never a 500', async (t) => {
-  for (const body of ['not json', '[]', '{"id":"x","type":"principal.exploded","principal":"bob"}', '{"type":"principal.offboarded","principal":"bob"}', '{"id":"y","type":"principal.offboarded"}']) {
+  const named = ['constructor', 'toString', '__proto__', 'hasOwnProperty'].map((type) => JSON.stringify({ id: `p-${type}`, type, principal: 'bob' }))
+  named.push(JSON.stringify({ id: 'nul', type: 'principal.offboarded', principal: 'bob\u0000' }))
+  for (const body of ['not json', '[]', '{"id":"x","type":"principal.exploded","principal":"bob"}', '{"type":"principal.offboarded","principal":"bob"}', '{"id":"y","type":"principal.offboarded"}', ...named]) {
     const r = await hr(body, sign(body))
     t.equal(r.status, 400, body)
   }
@@ -102,6 +104,12 @@ t.test('Okta event hooks: verification, then deactivate/suspend on target users,
   const del = await okta('POST', { data: { events: [{ uuid: 'u-4', eventType: 'user.lifecycle.delete.initiated', target: [{ type: 'User', alternateId: 'carol@example.com' }] }] } })
   t.same(del.body, { applied: 1, skipped: 0 })
   t.equal(await status('carol'), 'offboarded')
+  // Event types named like Object.prototype members, and an id far longer than a UUID: skipped, not a 500.
+  const odd = await okta('POST', { data: { events: ['constructor', 'toString', '__proto__'].map((eventType, i) => ({ uuid: `u-odd-${i}`, eventType, target: [{ type: 'User', alternateId: 'bob@example.com' }] })) } })
+  t.same(odd, { status: 200, body: { applied: 0, skipped: 3 } })
+  const long = await okta('POST', { data: { events: [{ uuid: 'u'.repeat(16_000), eventType: 'user.lifecycle.suspend', target: [{ type: 'User', alternateId: 'bob@example.com' }] }] } })
+  t.same(long, { status: 200, body: { applied: 0, skipped: 1 } })
+  t.equal(await status('bob'), 'active')
   t.equal((await okta('POST', delivery, 'nope')).status, 401)
   t.equal((await okta('POST', { nothing: true })).status, 400)
   const junk = await fetch(`${b.url}/hooks/okta`, { method: 'POST', headers: { authorization: oktaAuthorization, 'content-type': 'application/json' }, body: '{"data":' })

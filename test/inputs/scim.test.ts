@@ -290,7 +290,12 @@ t.test('bad input gets a SCIM 400, 404 or 413 and never changes a status', async
     ['GET of an unknown user', await scim('GET', '/Users/nobody'), 404, undefined],
     ['DELETE of an unknown user', await scim('DELETE', '/Users/nobody'), 404, undefined],
     ['a service is not a User', await patch('svc-judy', { op: 'replace', path: 'active', value: false }), 404, undefined],
-    ['an unknown endpoint', await scim('GET', '/Groups'), 404, undefined]
+    ['an unknown endpoint', await scim('GET', '/Groups'), 404, undefined],
+    ['a path named like an Object member', await patch(id, { op: 'replace', path: 'constructor', value: false }), 400, 'invalidPath'],
+    ['a NUL in a filter', await scim('GET', `/Users?filter=${encodeURIComponent('userName eq "judy\u0000@example.com"')}`), 400, 'invalidFilter'],
+    ['a NUL in a filter, escaped', await scim('GET', `/Users?filter=${encodeURIComponent('userName eq "judy\\u0000@example.com"')}`), 400, 'invalidValue'],
+    ['a NUL in a userName', await scim('POST', '/Users', { userName: 'ju\u0000dy@example.com' }), 400, 'invalidValue'],
+    ['a NUL in an id', await scim('GET', '/Users/a%00b'), 400, 'invalidValue']
   ]
   for (const [name, r, code, scimType] of cases) isScimError(t, r, code, scimType, name)
   t.equal(await status(id), 'active', 'the user is untouched')

@@ -93,6 +93,8 @@ t.test('bad SETs get RFC 8935 errors and change nothing', async (t) => {
     ['iat in the future', set({ iat: Math.floor(b.clock.now() / 1000) + 3600, events: ev }), pushAuth, 'invalid_request'],
     ['two events', set({ events: { ...ev, [`${caep}session-revoked`]: {} } }), pushAuth, 'invalid_request'],
     ['unknown event', set({ events: { 'https://example.com/odd': { subject: { format: 'email', email: 'fred@example.com' } } } }), pushAuth, 'invalid_request'],
+    ['event named __proto__', set({ events: { ['__proto__']: { subject: { format: 'email', email: 'fred@example.com' } } } }), pushAuth, 'invalid_request'],
+    ['event named constructor', set({ events: { constructor: { subject: { format: 'email', email: 'fred@example.com' } } } }), pushAuth, 'invalid_request'],
     ['unknown user', set({ events: { [`${risc}account-disabled`]: { subject: { format: 'email', email: 'ghost@example.com' } } } }), pushAuth, 'invalid_request'],
     ['bad subject format', set({ events: { [`${risc}account-disabled`]: { subject: { format: 'phone_number', phone_number: '+1' } } } }), pushAuth, 'invalid_request'],
     ['oversized', 'x'.repeat(70_000), pushAuth, 'invalid_request']

@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { InvalidRequest } from '../../src/errors.js'
 import { appendChange, readChanges, headSeq } from '../../src/lineage/changes.js'
 import { createTokenLedger, type TokenRecord } from '../../src/lineage/ledger.js'
 import { copyRow } from '../../src/storage/copy-text.js'
@@ -27,6 +28,14 @@ for (const backend of backends) {
       t.equal(r.rowCount, 1)
       const u = await db.query('UPDATE change_head SET seq = seq WHERE id = 1')
       t.equal(u.rowCount, 1, 'rowCount counts rows an UPDATE touched')
+    })
+
+    t.test('a parameter holding NUL, which PostgreSQL cannot store, is refused as bad input before the query', async (t) => {
+      for (const p of ['a\0b', ['x', 'a\0b'], { k: 'a\0b' }]) {
+        await t.rejects(db.query('SELECT $1::text', [p]), InvalidRequest, JSON.stringify(p))
+        await t.rejects(db.tx(async (q) => await q.query('SELECT $1::text', [p])), InvalidRequest, `${JSON.stringify(p)} in a transaction`)
+      }
+      t.same((await db.query('SELECT $1::text AS s', ['a\\0b'])).rows, [{ s: 'a\\0b' }], 'a backslash and a zero are text')
     })
 
     t.test('a transaction commits when its function resolves and rolls back when it throws', async (t) => {

@@ -41,7 +41,7 @@ export type Attribute = 'userName' | 'externalId' | 'active' | 'ignored' | 'read
 const corePrefix = `${userSchema}:`.toLowerCase()
 
 /** RFC 7643 §4.1 and §3.1: the User attributes, lower-cased (attribute names are case-insensitive, §2.1). */
-const kept: Record<string, Attribute> = { username: 'userName', externalid: 'externalId', active: 'active' }
+const kept = new Map<string, Attribute>([['username', 'userName'], ['externalid', 'externalId'], ['active', 'active']])
 const notKept = new Set(['name', 'displayname', 'nickname', 'profileurl', 'title', 'usertype', 'preferredlanguage', 'locale', 'timezone', 'password', 'emails', 'phonenumbers', 'ims', 'photos', 'addresses', 'entitlements', 'roles', 'x509certificates'])
 const readOnly = new Set(['id', 'meta', 'groups'])
 
@@ -58,7 +58,8 @@ export function attributeOf (name: string): Attribute {
   const top = /^[a-z][a-z0-9_$-]*/.exec(n)?.[0]
   if (top === undefined) return undefined
   const rest = n.slice(top.length)
-  if (kept[top] !== undefined) return rest === '' ? kept[top] : undefined
+  const attribute = kept.get(top)
+  if (attribute !== undefined) return rest === '' ? attribute : undefined
   if (readOnly.has(top)) return 'readOnly'
   if (notKept.has(top) && (rest === '' || /^(\[.*\])?(\.[a-z][a-z0-9_$-]*)?$/.test(rest))) return 'ignored'
   return undefined

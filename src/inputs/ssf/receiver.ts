@@ -19,12 +19,12 @@ export class SetRefused extends Error {
 const risc = 'https://schemas.openid.net/secevent/risc/event-type/'
 const caep = 'https://schemas.openid.net/secevent/caep/event-type/'
 const verification = 'https://schemas.openid.net/secevent/ssf/event-type/verification'
-const actions: Record<string, 'offboard' | 'cut_off'> = {
-  [`${risc}account-disabled`]: 'offboard',
-  [`${risc}account-purged`]: 'offboard',
-  [`${caep}session-revoked`]: 'cut_off',
-  [`${caep}credential-change`]: 'cut_off'
-}
+const actions = new Map<string, 'offboard' | 'cut_off'>([
+  [`${risc}account-disabled`, 'offboard'],
+  [`${risc}account-purged`, 'offboard'],
+  [`${caep}session-revoked`, 'cut_off'],
+  [`${caep}credential-change`, 'cut_off']
+])
 const maxSetBytes = 64 * 1024
 const skewSeconds = 300
 // Transmitters sign with asymmetric keys; the token's header never picks the family.
@@ -96,7 +96,7 @@ export async function receiveSet (ctx: BrokerContext, token: string, authorizati
   if (types.length !== 1) throw new SetRefused('invalid_request', 'a SET carries exactly one event')
   const type = types[0]
   if (type === verification) return
-  const action = actions[type]
+  const action = actions.get(type)
   if (action === undefined) throw new SetRefused('invalid_request', `event type ${type.slice(0, 200)} is not understood`)
   const event = events?.[type] as { subject?: unknown } | undefined
   const id = await subjectOf(ctx, payload.sub_id ?? event?.subject)
