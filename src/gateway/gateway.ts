@@ -1,4 +1,5 @@
-import { createServer, type RequestListener, type Server } from 'node:http'
+import { createServer, STATUS_CODES, type RequestListener, type Server } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { Server as NetServer } from 'node:net'
 import type { SecureContext } from 'node:tls'
 import type { Logger } from '../log.js'
@@ -32,9 +33,10 @@ export interface Gateway {
   stop: () => Promise<void>
 }
 
-const badRequest = (message: string): string => {
+/** A whole response written straight to a socket that is then closed: for requests no handler sees. */
+const plainResponse = (status: number, message: string): string => {
   const body = JSON.stringify({ error: 'invalid_request', error_description: message })
-  return `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
 }
 
 /**
@@ -72,8 +74,12 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   // headers) never reach the handler; answer them plainly and drop the connection.
   httpServer.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy()
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : undefined
-    socket.end(status === undefined ? badRequest('malformed HTTP request') : badRequest('request headers too large').replace('400 Bad Request', status))
+    socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? plainResponse(431, 'request headers too large') : plainResponse(400, 'malformed HTTP request'))
+  })
+  // The gateway is no tunnel: CONNECT gets an answer, not a dropped connection.
+  httpServer.on('connect', (_req, socket: Duplex) => {
+    socket.on('error', () => {})
+    socket.end(plainResponse(405, 'CONNECT is not served: send requests to /<target>/<path>'))
   })
   return {
     httpServer,

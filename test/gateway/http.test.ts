@@ -226,6 +226,9 @@ t.test('hostile paths never reach another target', async (t) => {
   t.equal(up.seen.length, before, 'nothing reached the upstream')
   const huge = await rawRequest(`GET /api/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(32 * 1024)}\r\n\r\n`)
   t.match(huge, /^HTTP\/1.1 431 /)
+  const tunnel = await rawRequest(`CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\nAuthorization: Bearer ${agent}\r\n\r\n`)
+  t.match(tunnel, /^HTTP\/1.1 405 Method Not Allowed\r\n/)
+  t.match(tunnel, /CONNECT is not served/)
   const junk = await rawRequest('\x00\x01\x02 garbage\r\n\r\n')
   t.match(junk, /^HTTP\/1.1 400 /)
   // Bytes Node's parser lets through (obs-text, a tab, DEL) either pass on or are refused; nothing breaks.
