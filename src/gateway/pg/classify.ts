@@ -15,8 +15,11 @@ export interface Classification {
    * names that resolve to a CTE in scope are left out; deduplicated.
    */
   tables: string[]
-  /** Set when the text contains COPY: direction ('from' if any COPY reads) and whether it uses STDIN/STDOUT (true only if every COPY does). */
-  copy?: { direction: 'to' | 'from', stdio: boolean }
+  /**
+   * Set when the text contains COPY: direction ('from' if any COPY reads), whether any COPY
+   * sends rows to the client (`toClient`, TO STDOUT) and whether all use STDIN/STDOUT (`stdio`).
+   */
+  copy?: { direction: 'to' | 'from', toClient: boolean, stdio: boolean }
   /** Number of statements in the text (0 for an empty query; 1 for text that cannot be read). */
   count: number
   /** Why the class is admin when it is not obvious (unparsable text, unknown statement kind, a named function). */
@@ -142,6 +145,10 @@ class Walk {
   private node (kind: string, body: Obj, scope: Scope | undefined, live: boolean): void {
     if (kind === 'RangeVar') return this.table(body, scope)
     if (kind === 'FuncCall') this.func(body, live)
+    // PostgreSQL reads a field selection `(x).f` or `t.f` as the call `f(x)` when no field `f`
+    // exists (functional notation): every selected name may be a function.
+    if (kind === 'A_Indirection') for (const i of Array.isArray(body.indirection) ? body.indirection : []) this.fieldSelection(i, live)
+    if (kind === 'ColumnRef' && Array.isArray(body.fields) && body.fields.length >= 2) this.fieldSelection(body.fields[body.fields.length - 1], live)
     let childrenLive = live
     if (kind.endsWith('Stmt')) {
       const rule = Object.hasOwn(statementRules, kind) ? statementRules[kind] : undefined
@@ -176,7 +183,15 @@ class Walk {
   private func (call: Obj, live: boolean): void {
     const parts = Array.isArray(call.funcname) ? call.funcname : []
     const last = parts[parts.length - 1]
-    const name = isObj(last) && isObj(last.String) ? String(last.String.sval).toLowerCase() : ''
+    this.call(isObj(last) && isObj(last.String) ? String(last.String.sval).toLowerCase() : '', live)
+  }
+
+  private fieldSelection (field: unknown, live: boolean): void {
+    if (isObj(field) && isObj(field.String)) this.call(String(field.String.sval).toLowerCase(), live)
+  }
+
+  /** A call of function `name` (lower-cased; '' when unnamed). */
+  private call (name: string, live: boolean): void {
     if (adminFunctions.has(name) || adminFunctionPrefixes.some((p) => name.startsWith(p))) this.raise(admin, `calls ${name}`)
     else if (live && (writeFunctions.has(name) || writeFunctionPrefixes.some((p) => name.startsWith(p)))) this.raise(write)
     else if (live && name !== '') this.functions.add(name)
@@ -236,8 +251,12 @@ function copy (body: Obj, w: Walk): undefined {
   const stdio = body.is_program !== true && body.filename === undefined
   if (!stdio) w.raise(admin, 'COPY to or from a server file or program')
   else if (from) w.raise(write)
-  // Several COPYs in one text: 'from' if any reads client data, stdio only if all do.
-  w.copy = { direction: from || w.copy?.direction === 'from' ? 'from' : 'to', stdio: stdio && (w.copy?.stdio ?? true) }
+  // Several COPYs in one text: 'from' if any reads client data, toClient if any sends rows to it, stdio only if all do.
+  w.copy = {
+    direction: from || w.copy?.direction === 'from' ? 'from' : 'to',
+    toClient: (!from && stdio) || (w.copy?.toClient ?? false),
+    stdio: stdio && (w.copy?.stdio ?? true)
+  }
   return undefined
 }
 
@@ -384,16 +403,17 @@ export function classify (sql: string): Classification {
   return cached(foldNumbers(sql))
 }
 
-// Text with no string, quoted identifier, dollar quote, escape or comment in it.
-const unfoldable = /['"$\\]|--|\/\*/
+// Text with no string, quoted identifier, dollar quote, escape or comment in it, all ASCII
+// (`\b` knows only ASCII letters: in `café2` the 2 would look like a number of its own).
+const unfoldable = /['"$\\]|--|\/\*|[^\x00-\x7f]/
 const numbers = /\b\d+(?:\.\d+)?\b/g
 
 /**
  * Statements that differ only in their numeric constants (`… WHERE aid = 4711` sent by a
  * simple-protocol client) classify alike: they share one cache entry and one parse, with
  * every number folded to 1. Never to 0: a number can be a boolean option
- * (`EXPLAIN (ANALYZE 0) DELETE …`), and 1 is the stricter reading. Only text without quotes,
- * dollar signs, backslashes or comments is folded, so no number inside a string, an
+ * (`EXPLAIN (ANALYZE 0) DELETE …`), and 1 is the stricter reading. Only ASCII text without
+ * quotes, dollar signs, backslashes or comments is folded, so no number inside a string, an
  * identifier or a comment is touched.
  */
 function foldNumbers (sql: string): string {

@@ -235,7 +235,7 @@ export class PgSession {
 
   /** Undefined when a statement may copy out, 'wait' until the catalog says which columns a COPY … TO copies. */
   private copyCheck (sql: string, c: Classification): 'wait' | boolean {
-    if (c.copy?.direction !== 'to' || this.masking.length === 0) return false
+    if (c.copy?.toClient !== true || this.masking.length === 0) return false
     if (this.copyLeaks.size > 1000) this.copyLeaks.clear()
     return this.copyLeaks.get(sql) ?? 'wait'
   }

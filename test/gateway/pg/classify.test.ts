@@ -12,7 +12,7 @@ interface Case {
   /** Tables expected, in any order; not checked when omitted. */
   tables?: string[]
   count?: number
-  copy?: { direction: 'to' | 'from', stdio: boolean }
+  copy?: { direction: 'to' | 'from', toClient: boolean, stdio: boolean }
   reason?: RegExp
 }
 
@@ -93,7 +93,7 @@ t.test('writes are write, and unbounded deletes and updates carry their shapes',
     { sql: 'SELECT pg_advisory_lock(1)', class: 'write' },
     { sql: 'SELECT pg_try_advisory_xact_lock(1)', class: 'write' },
     { sql: 'SELECT lo_create(0)', class: 'write' },
-    { sql: 'COPY t FROM STDIN', class: 'write', tables: ['t'], copy: { direction: 'from', stdio: true } }
+    { sql: 'COPY t FROM STDIN', class: 'write', tables: ['t'], copy: { direction: 'from', toClient: false, stdio: true } }
   ])
 })
 
@@ -113,7 +113,7 @@ t.test('a write hidden in a CTE, a subquery, EXPLAIN ANALYZE, COPY or PREPARE is
     { sql: 'EXPLAIN (ANALYZE 1) INSERT INTO t VALUES (1)', class: 'write' },
     { sql: 'EXPLAIN (ANALYZE perhaps) INSERT INTO t VALUES (1)', class: 'write' },
     { sql: 'EXPLAIN ANALYZE SELECT * FROM t FOR UPDATE', class: 'write' },
-    { sql: 'COPY (DELETE FROM t RETURNING *) TO STDOUT', class: 'write', statements: ['delete_without_where'], tables: ['t'], copy: { direction: 'to', stdio: true } },
+    { sql: 'COPY (DELETE FROM t RETURNING *) TO STDOUT', class: 'write', statements: ['delete_without_where'], tables: ['t'], copy: { direction: 'to', toClient: true, stdio: true } },
     { sql: 'COPY (WITH d AS (DELETE FROM t WHERE a > 1 RETURNING *) SELECT * FROM d) TO STDOUT', class: 'write' },
     { sql: 'PREPARE p AS DELETE FROM t', class: 'write', statements: ['delete_without_where'], tables: ['t'] },
     { sql: 'PREPARE p (int) AS UPDATE t SET a = $1 WHERE id = $1', class: 'write' },
@@ -195,8 +195,8 @@ t.test('administration, and anything whose effect cannot be seen, is admin', asy
     { sql: "PREPARE TRANSACTION 'x'", class: 'admin' },
     { sql: "COMMIT PREPARED 'x'", class: 'admin' },
     { sql: 'DISCARD ALL', class: 'admin', reason: /session authorization/ },
-    { sql: "COPY t TO PROGRAM 'x'", class: 'admin', copy: { direction: 'to', stdio: false }, reason: /file or program/ },
-    { sql: "COPY t FROM '/etc/passwd'", class: 'admin', copy: { direction: 'from', stdio: false } },
+    { sql: "COPY t TO PROGRAM 'x'", class: 'admin', copy: { direction: 'to', toClient: false, stdio: false }, reason: /file or program/ },
+    { sql: "COPY t FROM '/etc/passwd'", class: 'admin', copy: { direction: 'from', toClient: false, stdio: false } },
     { sql: "COPY (SELECT 1) TO '/tmp/x'", class: 'admin' },
     { sql: "COPY t FROM PROGRAM 'curl x'", class: 'admin' },
     { sql: 'CREATE EVENT TRIGGER e ON ddl_command_start EXECUTE FUNCTION f()', class: 'admin' }
@@ -262,6 +262,21 @@ t.test('a call to an admin function anywhere makes the text admin, whatever its 
     t.equal(got.class, 'admin', sql)
     t.equal(got.reason, `calls ${name}`, `${sql}: reason`)
   }
+})
+
+t.test('a function called in functional notation, (x).f or t.f, is a call too', async (t) => {
+  check(t, [
+    { sql: "SELECT ('/etc/hostname'::text).pg_read_file", class: 'admin', reason: /^calls pg_read_file$/ },
+    { sql: "SELECT ('/etc/hostname'::text).lo_import", class: 'admin', reason: /^calls lo_import$/ },
+    { sql: 'SELECT (pg_backend_pid()).pg_cancel_backend', class: 'admin', reason: /^calls pg_cancel_backend$/ },
+    { sql: "SELECT ('SELECT k FROM secrets'::text).ts_stat", class: 'admin', reason: /^calls ts_stat$/ },
+    { sql: 'SELECT ((1)::int).x.PG_TERMINATE_BACKEND', class: 'admin', reason: /^calls pg_terminate_backend$/ },
+    { sql: "SELECT ('s'::regclass).nextval", class: 'write' },
+    { sql: 'SELECT (42::bigint).pg_advisory_lock', class: 'write' },
+    { sql: 'SELECT s.nextval FROM (SELECT 1) AS s', class: 'write' },
+    { sql: 'SELECT * FROM t WHERE t.id = (1::int).pg_cancel_backend::int', class: 'admin' }
+  ])
+  t.same([...(classify('SELECT c.purge_customers, c.id FROM customers c').functions ?? [])].sort(), ['id', 'purge_customers'], 'a selected name that is not a column may be a user function')
 })
 
 t.test('comments, strings, quoting and escapes neither hide a statement nor invent one', async (t) => {
@@ -345,11 +360,13 @@ t.test('tables are named as PostgreSQL resolves them, without CTE names', async 
 
 t.test('COPY reports its direction and whether the client streams it', async (t) => {
   check(t, [
-    { sql: 'COPY t TO STDOUT', class: 'read', tables: ['t'], copy: { direction: 'to', stdio: true } },
-    { sql: "COPY (SELECT * FROM t WHERE a > 1) TO STDOUT WITH (FORMAT csv)", class: 'read', tables: ['t'], copy: { direction: 'to', stdio: true } },
-    { sql: 'COPY t (a) FROM STDIN WITH (FORMAT binary)', class: 'write', copy: { direction: 'from', stdio: true } },
-    { sql: 'COPY t FROM STDIN; COPY t TO STDOUT', class: 'write', copy: { direction: 'from', stdio: true } },
-    { sql: "COPY t TO STDOUT; COPY t TO '/tmp/x'", class: 'admin', copy: { direction: 'to', stdio: false } }
+    { sql: 'COPY t TO STDOUT', class: 'read', tables: ['t'], copy: { direction: 'to', toClient: true, stdio: true } },
+    { sql: "COPY (SELECT * FROM t WHERE a > 1) TO STDOUT WITH (FORMAT csv)", class: 'read', tables: ['t'], copy: { direction: 'to', toClient: true, stdio: true } },
+    { sql: 'COPY t (a) FROM STDIN WITH (FORMAT binary)', class: 'write', copy: { direction: 'from', toClient: false, stdio: true } },
+    { sql: 'COPY t FROM STDIN; COPY u TO STDOUT', class: 'write', tables: ['t', 'u'], copy: { direction: 'from', toClient: true, stdio: true } },
+    { sql: 'COPY u TO STDOUT; COPY t FROM STDIN', class: 'write', copy: { direction: 'from', toClient: true, stdio: true } },
+    { sql: "COPY t TO STDOUT; COPY t TO '/tmp/x'", class: 'admin', copy: { direction: 'to', toClient: true, stdio: false } },
+    { sql: "COPY t TO '/tmp/x'", class: 'admin', copy: { direction: 'to', toClient: false, stdio: false } }
   ])
   t.equal(classify('SELECT 1').copy, undefined)
 })
@@ -413,6 +430,8 @@ t.test('statements that differ only in numeric constants share one classificatio
   t.equal(classify('EXPLAIN (ANALYZE 0) DELETE FROM t WHERE id = 1').class, 'write', 'a number read as a boolean folds to the stricter reading')
   t.not(classify("SELECT 1 FROM t WHERE s = '2'"), classify("SELECT 1 FROM t WHERE s = '3'"), 'text with a string is not folded')
   t.same(classify('SELECT * FROM t2 WHERE c3 = 4').tables, ['t2'], 'digits inside names are not numbers')
+  t.same(classify('COPY café2 TO STDOUT').tables, ['café2'], 'nor after a letter outside ASCII')
+  t.same(classify('SELECT ssn FROM 表9 WHERE n = 5').tables, ['表9'])
 })
 
 t.test('functions no list knows are named for the caller to look up', async (t) => {
