@@ -5,32 +5,84 @@ import { BackendCode } from './protocol/codes.js'
 import type { Frame } from './protocol/framer.js'
 import { commandRows, dataRow, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
 import type { Refusals } from './refusals.js'
+import { ProtocolError } from './protocol/errors.js'
 
 export interface Statement { sql: string, c: Classification, fields?: FieldDescription[] }
 /** A bound portal; `batch`: how many batches (Sync, simple Query) went upstream before its Bind. */
 export interface Portal { statement: string, resultFormats: number[], batch: number, fields?: FieldDescription[] }
 export type Execution = { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: readonly MaskRule[], fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
+/** A Parse as it changed the session's statements: undone if the upstream refuses it. */
+export interface ParseStep { name: string, previous: Statement | undefined }
 
 /** What the upstream will answer, in order; matched against its responses. */
 export type Pending =
   | { type: 'describe', statement?: Statement, portal?: Portal, swallow: boolean }
   | Execution
-  | { type: 'sync' }
+  /** Answered by ReadyForQuery. `simple`: it ends a Query or FunctionCall, which an extended batch that failed skips. */
+  | { type: 'sync', simple: boolean }
+  /** Parse, Bind or Close: answered by ParseComplete, BindComplete, CloseComplete. */
+  | { type: 'step', parse?: ParseStep }
+  /** The client ended a COPY FROM STDIN (CopyDone, CopyFail): no answer of its own. */
+  | { type: 'copyend' }
+
+/** A first-in first-out queue that takes from its head in constant time. */
+class Fifo<T> {
+  private items: T[] = []
+  private head = 0
+
+  get length (): number { return this.items.length - this.head }
+  push (v: T): void { this.items.push(v) }
+  peek (): T | undefined { return this.items[this.head] }
+  /** The item `i` places behind the head. */
+  at (i: number): T | undefined { return this.items[this.head + i] }
+
+  shift (): T | undefined {
+    if (this.head >= this.items.length) return undefined
+    const v = this.items[this.head]
+    this.items[this.head++] = undefined as T
+    if (this.head >= 1024 && 2 * this.head >= this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return v
+  }
+
+  /** Removes the item `i` places behind the head (a rare path: it moves those behind it). */
+  removeAt (i: number): void { this.items.splice(this.head + i, 1) }
+
+  clear (): T[] {
+    const all = this.items.slice(this.head)
+    this.items = []
+    this.head = 0
+    return all
+  }
+}
 
 /**
  * The upstream half of a session: what each upstream message answers (a Describe, an
  * Execute, a simple query, a Sync), so that executions are audited with their rows and
  * errors, refusals' stand-in errors are rewritten, Describe answers the gateway asked for
  * itself are kept from the client, and DataRows of masked columns are rewritten.
+ *
+ * The queue mirrors PostgreSQL's own bookkeeping exactly, or the session ends: after an
+ * error in an extended batch the upstream skips every message up to the client's Sync
+ * (`skipping` tells the client half to expect no answers until then), and during COPY FROM
+ * STDIN it ignores Sync. A DataRow that answers no execution ends the session, since its
+ * columns could not be masked.
  */
 export class Responses {
-  /** Pushed by the client half, in the order messages go upstream. */
-  readonly pending: Pending[] = []
+  private readonly pending = new Fifo<Pending>()
+  /** The upstream is skipping messages until the client's next Sync (an extended batch failed). */
+  skipping = false
+  /** The upstream is in COPY FROM STDIN: the client's Syncs get no answer until it ends the copy. */
+  private copyIn = false
 
   constructor (private readonly deps: {
     refusals: Refusals
     /** Audits an execution that ended (`error`: why it did not run to its end). */
     record: (e: Execution, error?: string) => void
+    /** Undoes a Parse the upstream refused or skipped. */
+    unparse: (step: ParseStep) => void
     statementFields: (name: string) => FieldDescription[] | undefined
     catalog: () => Catalog
     /** The upstream sent FATAL: the session ends after the message is passed on. */
@@ -42,10 +94,32 @@ export class Responses {
   private sent = 0
   private done = 0
 
-  /** The client's Sync (or a simple query, or a fast-path call) ends a batch: one ReadyForQuery answers it. */
-  endBatch (): void {
-    this.pending.push({ type: 'sync' })
+  /** Answers awaited from the upstream. */
+  get outstanding (): number { return this.pending.length }
+
+  /** The client half sent a message that the upstream will answer with `p`. */
+  expect (p: Pending): void {
+    this.pending.push(p)
+  }
+
+  /**
+   * The client's Sync, or a simple Query, or a fast-path call (`simple`) went upstream: one
+   * ReadyForQuery will answer it. A Sync ends the skipping after an error; during COPY FROM
+   * STDIN the upstream ignores it.
+   */
+  endBatch (simple: boolean): void {
+    if (!simple) {
+      this.skipping = false
+      if (this.copyIn) return
+    }
+    this.pending.push({ type: 'sync', simple })
     this.sent++
+  }
+
+  /** The client ended a COPY FROM STDIN (CopyDone or CopyFail). */
+  copyEnd (): void {
+    if (this.copyIn) this.copyIn = false
+    else this.pending.push({ type: 'copyend' })
   }
 
   /** Batches sent upstream so far. */
@@ -54,7 +128,7 @@ export class Responses {
   /** True when a Describe of `portal` is already on its way in the current batch. */
   describedInBatch (portal: Portal): boolean {
     for (let i = this.pending.length - 1; i >= 0; i--) {
-      const p = this.pending[i]
+      const p = this.pending.at(i) as Pending
       if (p.type === 'sync') return false
       if (p.type === 'describe' && p.portal === portal) return true
     }
@@ -63,12 +137,18 @@ export class Responses {
 
   /** Audits every execution still waiting for its answer. */
   abandon (reason: string): void {
-    for (const p of this.pending) if (p.type === 'exec') this.deps.record(p, reason)
-    this.pending.length = 0
+    for (const p of this.pending.clear()) if (p.type === 'exec') this.deps.record(p, reason)
+  }
+
+  /** The head, past the markers of ended copies (they await no answer). */
+  private head (): Pending | undefined {
+    let p = this.pending.peek()
+    while (p?.type === 'copyend') { this.pending.shift(); p = this.pending.peek() }
+    return p
   }
 
   private headOf (type: Pending['type']): Pending | undefined {
-    const p = this.pending[0]
+    const p = this.head()
     return p?.type === type ? p : undefined
   }
 
@@ -76,8 +156,10 @@ export class Responses {
   frame (f: Frame): Buffer[] | 'wait' | undefined {
     switch (f.tag) {
       case BackendCode.DataRow: {
-        const p = this.pending[0]
-        if (p?.type !== 'exec' || p.rules.length === 0) return undefined
+        const p = this.head()
+        // Fail closed: a row that answers no known execution cannot be masked.
+        if (p?.type !== 'exec') throw new ProtocolError('ERR_PG_MESSAGE_INVALID', 'a data row that answers no statement')
+        if (p.rules.length === 0) return undefined
         if (p.mask === undefined) return 'wait'
         if (!p.mask.some((m) => m !== undefined)) return undefined
         const values = parseDataRow(f.body)
@@ -112,6 +194,11 @@ export class Responses {
         }
         return undefined
       }
+      case BackendCode.ParseComplete:
+      case BackendCode.BindComplete:
+      case BackendCode.CloseComplete:
+        if (this.headOf('step') !== undefined) this.pending.shift()
+        return undefined
       case BackendCode.CommandComplete: {
         const e = this.headOf('exec')
         if (e?.type === 'exec') {
@@ -126,20 +213,20 @@ export class Responses {
         if (e?.type === 'exec' && !e.simple) { this.pending.shift(); this.deps.record(e) }
         return undefined
       }
+      case BackendCode.CopyInResponse:
+        this.startCopyIn()
+        return undefined
       case BackendCode.ErrorResponse: {
         const fields = parseErrorFields(f.body)
-        const refusal = this.deps.refusals.rewrite(fields.M ?? '')
-        if (refusal !== undefined) return [refusal]
-        // The rest of this batch is skipped upstream: its executions end with this error.
-        for (const p of this.pending) {
-          if (p.type === 'sync') break
-          if (p.type === 'exec' && p.error === undefined) p.error = fields.C ?? 'error'
-        }
         if (fields.S === 'FATAL' || fields.V === 'FATAL') setImmediate(this.deps.onFatal)
-        return undefined
+        this.failed(fields.C ?? 'error')
+        // A stand-in's error (a refusal) becomes the gateway's own.
+        const refusal = this.deps.refusals.rewrite(fields.M ?? '')
+        return refusal === undefined ? undefined : [refusal]
       }
       case BackendCode.ReadyForQuery: {
         const status = parseReadyForQuery(f.body)
+        this.copyIn = false
         // The batch is over: whatever it did not answer was skipped after an error.
         while (this.pending.length > 0) {
           const p = this.pending.shift() as Pending
@@ -155,6 +242,43 @@ export class Responses {
     }
   }
 
+  /**
+   * The upstream reported an error for the head message. A simple Query's ends that query
+   * (and its ReadyForQuery follows); an extended message's makes the upstream skip every
+   * message up to the client's next Sync, so their answers are no longer awaited.
+   */
+  private failed (code: string): void {
+    const head = this.head()
+    this.copyIn = false
+    if (head === undefined || head.type === 'sync') return
+    if (head.type === 'exec' && head.simple) {
+      head.error ??= code
+      return
+    }
+    const skipped: ParseStep[] = []
+    let first = true
+    for (let p = this.head(); p !== undefined && !(p.type === 'sync' && !p.simple); p = this.head()) {
+      this.pending.shift()
+      if (p.type === 'exec') this.deps.record(p, first ? code : 'skipped after an error earlier in the batch')
+      else if (p.type === 'step' && p.parse !== undefined) skipped.push(p.parse)
+      else if (p.type === 'sync') this.done++
+      first = false
+    }
+    // Undone latest first, so a name parsed twice gets back what it had before both.
+    for (let i = skipped.length - 1; i >= 0; i--) this.deps.unparse(skipped[i])
+    if (this.pending.length === 0) this.skipping = true
+  }
+
+  /** COPY FROM STDIN began: the client's Syncs sent before it ends the copy get no answer. */
+  private startCopyIn (): void {
+    for (let i = 1; i < this.pending.length; i++) {
+      const p = this.pending.at(i) as Pending
+      if (p.type === 'copyend') return
+      if (p.type === 'sync' && !p.simple) { this.pending.removeAt(i); this.done++; i-- }
+    }
+    this.copyIn = true
+  }
+
   private formatOf (p: Extract<Pending, { type: 'exec' }>, fields: FieldDescription[], i: number): number {
     if (p.simple || p.portal === undefined) return fields[i]?.format ?? 0
     const rf = p.portal.resultFormats
@@ -163,7 +287,7 @@ export class Responses {
 
   /** Works out which result columns of the head execution are masked, reading the catalog when needed. */
   async resolveMask (): Promise<void> {
-    const p = this.pending[0]
+    const p = this.head()
     if (p?.type !== 'exec') return
     const fields = p.fields ?? p.portal?.fields ?? (p.portal === undefined ? undefined : this.deps.statementFields(p.portal.statement))
     if (fields === undefined) {

@@ -17,7 +17,7 @@ import { errorResponse } from './protocol/backend.js'
 import { ProtocolError } from './protocol/errors.js'
 import { Writer } from './protocol/writer.js'
 import { Refusals } from './refusals.js'
-import { Responses, type Execution, type Pending, type Portal, type Statement } from './responses.js'
+import { Responses, type Execution, type ParseStep, type Portal, type Statement } from './responses.js'
 import { cancelUpstream, type Upstream } from './upstream.js'
 
 export interface SessionDeps {
@@ -32,8 +32,10 @@ export interface SessionDeps {
 }
 
 const maxStatementChars = 1024 * 1024
-// What the gateway remembers per session stays bounded, whatever a client prepares.
+// What the gateway remembers per session stays bounded, whatever a client prepares or pipelines.
 const maxNamed = 10_000
+const maxPreparedChars = 64 * 1024 * 1024
+const maxOutstanding = 100_000
 const tooMany: Classification = { class: 'admin', statements: [], tables: [], count: 1 }
 /** A statement no mask rule applies to (most of them) shares this one. */
 const noMasks: readonly MaskRule[] = Object.freeze([])
@@ -69,7 +71,8 @@ export class PgSession {
   private readonly portals = new Map<string, Portal>()
   private readonly refusals = new Refusals()
   private readonly responses: Responses
-  private readonly pending: Pending[]
+  /** Characters of statement text held in `statements`. */
+  private preparedChars = 0
   private readonly lineage: AuditLineage
   // The statement decided last (set by `decide`): its mask rules, and its class once the catalog had its say.
   private masking: readonly MaskRule[] = noMasks
@@ -81,6 +84,8 @@ export class PgSession {
   // Whether a COPY … TO statement would copy masked columns, by statement text.
   private readonly copyLeaks = new Map<string, boolean>()
   private closed = false
+  /** The client sent Terminate: the upstream is finishing what came before it. */
+  private terminating = false
 
   constructor (
     private readonly client: Socket,
@@ -95,21 +100,21 @@ export class PgSession {
     this.responses = new Responses({
       refusals: this.refusals,
       record: (e, error) => this.recordExec(e, error),
+      unparse: (step) => this.unparse(step),
       statementFields: (name) => this.statements.get(name)?.fields,
       catalog: deps.catalog,
       onFatal: () => this.end(),
       // Outside a transaction block PostgreSQL has dropped every portal of the batches before.
       onIdle: (done) => { this.portals.forEach((p, name) => { if (p.batch < done) this.portals.delete(name) }) }
     })
-    this.pending = this.responses.pending
     client.on('data', (chunk: Buffer) => this.fromClient(chunk))
     up.socket.on('data', (chunk: Buffer) => this.fromUpstream(chunk))
     // Backpressure both ways: a slow reader pauses the other side, so memory stays bounded.
     up.socket.on('drain', () => { if (this.clientWait === undefined) client.resume() })
     client.on('drain', () => { if (this.upWait === undefined) up.socket.resume() })
-    client.on('close', () => this.end())
-    client.on('error', () => this.end())
-    up.socket.on('close', () => this.end())
+    client.on('close', () => { if (!this.terminating) this.end() })
+    client.on('error', () => { if (!this.terminating) this.end() })
+    up.socket.on('close', () => this.end(this.terminating))
     up.socket.on('error', () => this.end())
   }
 
@@ -122,7 +127,7 @@ export class PgSession {
   kill (reason: string): void {
     if (this.closed) return
     this.audit('deny', undefined, undefined, { event: 'session_ended', reason })
-    this.client.end(errorResponse({ severity: 'FATAL', code: '28000', message: `lineage: ${reason}` }))
+    if (!this.client.writableEnded) this.client.end(errorResponse({ severity: 'FATAL', code: '28000', message: `lineage: ${reason}` }))
     setTimeout(() => this.client.destroy(), 1000).unref()
     this.end()
   }
@@ -131,7 +136,7 @@ export class PgSession {
     if (this.closed) return
     this.closed = true
     // A statement still running upstream would not notice the closed socket until it ends.
-    if (!graceful && this.pending.length > 0) cancelUpstream(this.up.url, this.up.key)
+    if (!graceful && this.responses.outstanding > 0) cancelUpstream(this.up.url, this.up.key)
     if (!graceful) this.up.socket.destroy()
     if (!this.client.writableEnded) this.client.destroy()
     this.responses.abandon('session ended')
@@ -147,7 +152,7 @@ export class PgSession {
   // --- client → upstream ------------------------------------------------------------------
 
   private fromClient (chunk: Buffer): void {
-    if (this.closed) return
+    if (this.closed || this.terminating) return
     if (this.clientWait !== undefined) { this.clientWait.push(chunk); return }
     const framer = this.clientFramer
     const held = framer.buffered()
@@ -172,6 +177,12 @@ export class PgSession {
   private handleClientFrames (frames: Frame[], pass: Passthrough): void {
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]
+      if (f.tag === FrontendCode.Terminate) {
+        // What the client sent before it left still runs, as it would on PostgreSQL.
+        this.toUpstream(pass.take())
+        this.terminate()
+        return
+      }
       const r = this.clientFrame(f)
       if (this.closed) return
       if (r === 'wait') {
@@ -242,43 +253,57 @@ export class PgSession {
 
   /** Handles one client message: undefined to forward it as is, what to send instead, or 'wait'. */
   private clientFrame (f: Frame): Buffer[] | 'wait' | undefined {
+    const r = this.responses
+    // After an error in an extended batch the upstream skips every message up to Sync: each
+    // is still checked (a refused one is replaced as ever), but no answer is awaited for it
+    // and it changes no statement or portal, as it changes none upstream.
+    const skipping = r.skipping
+    if (!skipping && r.outstanding >= maxOutstanding) {
+      throw new ProtocolError('ERR_PG_MESSAGE_INVALID', `more than ${maxOutstanding} messages wait for their answers; read the results and send Sync`)
+    }
     switch (f.tag) {
       case FrontendCode.Query: {
         const sql = parseQuery(f.body)
         const c = classifyBounded(sql)
         const refusal = this.decide(sql, c)
         if (refusal === 'wait') return 'wait'
-        if (refusal === undefined) this.pending.push({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: true, rules: this.masking })
-        this.responses.endBatch()
+        if (skipping) {
+          if (refusal === undefined) this.recordExec({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: true, rules: noMasks }, 'skipped after an error earlier in the batch')
+        } else {
+          if (refusal === undefined) r.expect({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: true, rules: this.masking })
+          r.endBatch(true)
+        }
         return refusal === undefined ? undefined : [this.refusals.query(refusal)]
       }
       case FrontendCode.Parse: {
         const m = parseParse(f.body)
         if (!this.statements.has(m.name) && this.statements.size >= maxNamed) {
-          return [this.refusals.parse(m.name, this.deny(m.sql, tooMany, `at most ${maxNamed} prepared statements per session; close some first`))]
+          return this.parseStep(m.name, undefined, this.refusals.parse(m.name, this.deny(m.sql, tooMany, `at most ${maxNamed} prepared statements per session; close some first`)))
+        }
+        if (this.preparedChars + m.sql.length > maxPreparedChars) {
+          return this.parseStep(m.name, undefined, this.refusals.parse(m.name, this.deny(m.sql.slice(0, 200), tooMany, `prepared statements of at most ${maxPreparedChars} characters in all per session; close some first`)))
         }
         const c = classifyBounded(m.sql)
         const refusal = this.decide(m.sql, c)
         if (refusal === 'wait') return 'wait'
-        if (refusal !== undefined) {
-          this.statements.delete(m.name)
-          return [this.refusals.parse(m.name, refusal)]
-        }
-        this.statements.set(m.name, { sql: m.sql, c })
-        return undefined
+        if (refusal !== undefined) return this.parseStep(m.name, undefined, this.refusals.parse(m.name, refusal))
+        return this.parseStep(m.name, { sql: m.sql, c }, undefined)
       }
       case FrontendCode.Bind: {
+        if (skipping) return undefined
         const m = parseBindTarget(f.body)
         if (!this.portals.has(m.portal) && this.portals.size >= maxNamed) {
-          return [this.refusals.parse('', this.deny(`BIND ${m.portal}`, tooMany, `at most ${maxNamed} open portals per session; close some first`))]
+          return this.parseStep('', undefined, this.refusals.parse('', this.deny(`BIND ${m.portal}`, tooMany, `at most ${maxNamed} open portals per session; close some first`)))
         }
-        this.portals.set(m.portal, { statement: m.statement, resultFormats: m.resultFormats, batch: this.responses.batch })
+        this.portals.set(m.portal, { statement: m.statement, resultFormats: m.resultFormats, batch: r.batch })
+        r.expect({ type: 'step' })
         return undefined
       }
       case FrontendCode.Describe: {
+        if (skipping) return undefined
         const m = parseDescribe(f.body)
-        if (m.kind === 'S') this.pending.push({ type: 'describe', statement: this.statements.get(m.name), swallow: false })
-        else this.pending.push({ type: 'describe', portal: this.portals.get(m.name), swallow: false })
+        if (m.kind === 'S') r.expect({ type: 'describe', statement: this.statements.get(m.name), swallow: false })
+        else r.expect({ type: 'describe', portal: this.portals.get(m.name), swallow: false })
         return undefined
       }
       case FrontendCode.Execute: {
@@ -291,44 +316,92 @@ export class PgSession {
         // Checked again at each execution: a policy saved since the Parse applies now.
         const refusal = this.decide(sql, c)
         if (refusal === 'wait') return 'wait'
-        if (refusal !== undefined) return [this.refusals.parse('', refusal)]
+        // The stand-in is a Parse of the unnamed statement, which PostgreSQL drops when it fails.
+        if (refusal !== undefined) return skipping ? [this.refusals.parse('', refusal)] : this.parseStep('', undefined, this.refusals.parse('', refusal))
+        if (skipping) return undefined
         const extra: Buffer[] = []
-        if (this.masking.length > 0 && portal !== undefined && portal.fields === undefined && st?.fields === undefined && !this.responses.describedInBatch(portal)) {
+        if (this.masking.length > 0 && portal !== undefined && portal.fields === undefined && st?.fields === undefined && !r.describedInBatch(portal)) {
           // Masking needs the result columns; ask for them and keep the answer from the client.
-          this.pending.push({ type: 'describe', portal, swallow: true })
+          r.expect({ type: 'describe', portal, swallow: true })
           extra.push(new Writer().byte(0x50).cstring(m.portal).frame(FrontendCode.Describe))
         }
-        this.pending.push({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: false, portal, rules: this.masking })
+        r.expect({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: false, portal, rules: this.masking })
         return extra.length === 0 ? undefined : [...extra, ...encodeFrame(f)]
       }
       case FrontendCode.Close: {
+        if (skipping) return undefined
         const m = parseClose(f.body)
-        if (m.kind === 'S') this.statements.delete(m.name)
+        if (m.kind === 'S') this.forget(m.name)
         else this.portals.delete(m.name)
+        r.expect({ type: 'step' })
         return undefined
       }
       case FrontendCode.Sync:
-        this.responses.endBatch()
+        r.endBatch(false)
+        return undefined
+      case FrontendCode.CopyDone:
+      case FrontendCode.CopyFail:
+        r.copyEnd()
         return undefined
       case FrontendCode.Flush:
       case FrontendCode.CopyData:
-      case FrontendCode.CopyDone:
-      case FrontendCode.CopyFail:
         return undefined
-      case FrontendCode.Terminate:
-        this.up.socket.end(Buffer.from([FrontendCode.Terminate, 0, 0, 0, 4]))
-        this.client.end()
-        this.end(true)
-        return []
       case FrontendCode.FunctionCall: {
         // The fast-path interface calls any function by OID: only an admin may.
-        this.responses.endBatch()
+        if (!skipping) r.endBatch(true)
         const refusal = this.decide('(function call)', { class: 'admin', statements: [], tables: [], count: 1, reason: 'a fast-path function call' })
         return refusal === undefined || refusal === 'wait' ? undefined : [this.refusals.query(refusal)]
       }
       default:
         throw new ProtocolError('ERR_PG_MESSAGE_INVALID', `unexpected message type ${JSON.stringify(String.fromCharCode(f.tag))}`)
     }
+  }
+
+  /**
+   * A Parse of `name` goes upstream: `statement` is what it prepares (undefined for a
+   * stand-in, which prepares nothing), `standIn` replaces the client's message. Kept at once,
+   * since the client may bind it in the same packet; undone (`unparse`) if the upstream
+   * refuses or skips it. Skipped Parses prepare nothing here either.
+   */
+  private parseStep (name: string, statement: Statement | undefined, standIn: Buffer | undefined): Buffer[] | undefined {
+    if (!this.responses.skipping) {
+      const step: ParseStep = { name, previous: this.statements.get(name) }
+      // PostgreSQL drops the unnamed statement when a Parse of it begins, even one that fails.
+      if (statement !== undefined) this.remember(name, statement)
+      else if (name === '') this.forget(name)
+      this.responses.expect({ type: 'step', parse: step })
+    }
+    return standIn === undefined ? undefined : [standIn]
+  }
+
+  /** The upstream refused or skipped a Parse: the name holds what it held before (the unnamed statement: nothing). */
+  private unparse (step: ParseStep): void {
+    if (step.name === '' || step.previous === undefined) this.forget(step.name)
+    else this.remember(step.name, step.previous)
+  }
+
+  private remember (name: string, st: Statement): void {
+    this.forget(name)
+    this.statements.set(name, st)
+    this.preparedChars += st.sql.length
+  }
+
+  private forget (name: string): void {
+    const st = this.statements.get(name)
+    if (st === undefined) return
+    this.statements.delete(name)
+    this.preparedChars -= st.sql.length
+  }
+
+  /**
+   * The client said goodbye. The upstream still runs what came before the Terminate and
+   * answers it; those answers are audited (the client gets none), then it closes, and so does
+   * the session. A cut-off meanwhile still ends it at once.
+   */
+  private terminate (): void {
+    this.terminating = true
+    this.client.end()
+    this.up.socket.end(Buffer.from([FrontendCode.Terminate, 0, 0, 0, 4]))
   }
 
   /** The refusal of a statement, recorded; undefined when it may run; 'wait' for the catalog. Sets `masking` for it. */
@@ -447,7 +520,7 @@ export class PgSession {
   }
 
   private flushToClient (out: Buffer[]): void {
-    if (!this.closed && writeAll(this.client, out)) this.up.socket.pause()
+    if (!this.closed && !this.terminating && writeAll(this.client, out)) this.up.socket.pause()
   }
 
   private recordExec (e: Execution, error?: string): void {

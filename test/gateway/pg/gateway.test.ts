@@ -97,7 +97,10 @@ if (databaseUrl === undefined) {
       'SET ROLE postgres',
       'COPY customers TO PROGRAM \'cat\'',
       'PREPARE p AS DELETE FROM customers WHERE id = 1',
-      'SELECT U&"d\\0061ta" FROM (SELECT 1 AS data) x; TRUNCATE customers'
+      'SELECT U&"d\\0061ta" FROM (SELECT 1 AS data) x; TRUNCATE customers',
+      "SELECT ('/etc/hostname'::text).pg_read_file",
+      'SELECT (pg_backend_pid()).pg_terminate_backend',
+      "SELECT c.nextval FROM (SELECT 'customers_id_seq'::regclass) AS c(nextval_arg)"
     ]
     for (const sql of hostile) {
       const r = await psql(reader, ['-c', sql])
@@ -199,6 +202,79 @@ if (databaseUrl === undefined) {
     t.equal((await psql(reader, ['-c', 'SELECT 41 + 1'])).stdout, '42\n', 'the gateway serves everyone else')
   })
 
+  // Raw protocol pieces for the tests below.
+  const sync = Buffer.from([0x53, 0, 0, 0, 4])
+  const parse = (name: string, sql: string): Buffer => new Writer().cstring(name).cstring(sql).int16(0).frame(0x50)
+  const bind = (portal: string, statement: string): Buffer => new Writer().cstring(portal).cstring(statement).int16(0).int16(0).int16(0).frame(0x42)
+  const execute = (portal: string): Buffer => new Writer().cstring(portal).int32(0).frame(0x45)
+  const describe = (kind: 'S' | 'P', name: string): Buffer => new Writer().byte(kind.charCodeAt(0)).cstring(name).frame(0x44)
+  const texts = (frames: Frame[]): string => frames.filter((f) => f.tag === 0x44).map((f) => f.body.toString('latin1')).join('|')
+
+  t.test('after an extended batch fails, the gateway skips what the upstream skips, and masking holds', async (t) => {
+    const { s, until } = await rawSession(reader)
+    t.teardown(() => s.destroy())
+    // A Bind that fails, then a simple Query, a Describe and a Parse: PostgreSQL skips all three until Sync.
+    s.write(Buffer.concat([bind('', 'nope'), query('SELECT 1'), ...Array.from({ length: 1000 }, () => describe('S', '')), parse('later', 'SELECT 2'), sync]))
+    const failed = await until(0x5a)
+    t.same(failed.map((f) => f.tag), [0x45, 0x5a], 'one error, one ReadyForQuery')
+    t.match(parseErrorFields(failed[0].body), { C: '26000' })
+    s.write(query('SELECT email, ssn FROM customers ORDER BY id'))
+    const rows = await until(0x5a)
+    t.match(texts(rows), /a\*\*\*@example\.com.*\*\*\*6789/, 'still masked')
+    t.notMatch(texts(rows), /ann@example|123-45/)
+    s.write(Buffer.concat([parse('', 'SELECT email FROM customers WHERE id = 1'), bind('', ''), execute(''), sync]))
+    const extended = await until(0x5a)
+    t.same(extended.map((f) => f.tag), [0x31, 0x32, 0x44, 0x43, 0x5a], 'ParseComplete, BindComplete, one row, CommandComplete: nothing unasked')
+    t.match(texts(extended), /a\*\*\*@example\.com/)
+    s.write(Buffer.concat([bind('', 'later'), sync]))
+    t.match(parseErrorFields((await until(0x5a))[0].body), { C: '26000' }, 'the skipped Parse prepared nothing upstream')
+  })
+
+  t.test('a Parse the upstream refuses leaves the statement of that name as it was', async (t) => {
+    const c = await token('renamer', 'db:read')
+    const { s, until } = await rawSession(c)
+    t.teardown(() => s.destroy())
+    s.write(Buffer.concat([parse('x', 'SELECT 1 AS first'), sync]))
+    await until(0x5a)
+    // A second Parse of an existing name fails upstream (42P05); x still means the first text.
+    s.write(Buffer.concat([parse('x', 'SELECT 2 AS second'), sync]))
+    t.match(parseErrorFields((await until(0x5a))[0].body), { C: '42P05' })
+    s.write(Buffer.concat([bind('', 'x'), execute(''), sync]))
+    t.match(texts(await until(0x5a)), /1/)
+    await b.broker.ctx.audit.flush()
+    const r = await b.admin('GET', `/v1/audit?jti=${claimsOf(c).jti as string}`)
+    const ran = (r.body.events as Array<Record<string, any>>).filter((e) => e.decision === 'allow' && e.detail?.rows === 1).map((e) => e.path)
+    t.same(ran, ['SELECT 1 AS first'], 'audited as the statement that ran')
+  })
+
+  t.test('COPY FROM STDIN in the extended protocol with a Sync sent early keeps the session in step', async (t) => {
+    const { s, until } = await rawSession(writer)
+    t.teardown(() => s.destroy())
+    // Drivers that send Sync after every Execute: PostgreSQL ignores a Sync during COPY FROM STDIN.
+    s.write(Buffer.concat([parse('', 'COPY orders (id, item) FROM STDIN'), bind('', ''), execute(''), sync]))
+    await until(0x47)
+    s.write(Buffer.concat([new Writer().bytes(Buffer.from('31\tpen\n')).frame(0x64), Buffer.from([0x63, 0, 0, 0, 4]), sync]))
+    const done = await until(0x5a)
+    t.ok(done.some((f) => f.tag === 0x43), 'CommandComplete')
+    s.write(query('SELECT email FROM customers WHERE id = 1'))
+    const next = await until(0x5a)
+    t.match(texts(next), /a\*\*\*@example\.com/, 'the next result is masked and the session lives')
+    t.equal((await direct.query('SELECT item FROM orders WHERE id = 31')).rows[0]?.item, 'pen')
+  })
+
+  t.test('a statement sent with the Terminate in one packet still runs, and is audited with its rows', async (t) => {
+    const c = await token('leaver', 'db:read db:write')
+    const { s, closed } = await rawSession(c)
+    s.write(Buffer.concat([query("INSERT INTO orders VALUES (77, 'sent before Terminate')"), Buffer.from([0x58, 0, 0, 0, 4])]))
+    await closed
+    for (let i = 0; i < 100 && (await direct.query('SELECT 1 FROM orders WHERE id = 77')).rowCount === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    t.equal((await direct.query('SELECT 1 FROM orders WHERE id = 77')).rowCount, 1)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await b.broker.ctx.audit.flush()
+    const r = await b.admin('GET', `/v1/audit?jti=${claimsOf(c).jti as string}`)
+    t.match((r.body.events as Array<Record<string, any>>).find((e) => String(e.path).startsWith('INSERT')), { decision: 'allow', detail: { rows: 1 } })
+  })
+
   t.test('what a session may prepare is bounded: the statement past the cap is refused, the session goes on', async (t) => {
     const s = connect(port, '127.0.0.1')
     const framer = new Framer({ mode: 'tagged', maxLength: 64 * 1024 * 1024 })
@@ -247,6 +323,9 @@ if (databaseUrl === undefined) {
     const masked = await psql(reader, ['-c', 'COPY customers TO STDOUT', '-c', 'COPY (SELECT email FROM customers) TO STDOUT'])
     t.match(masked.stderr, /lineage: COPY of masked columns is not allowed/)
     t.notMatch(masked.stdout, /ann@example\.com/)
+    const both = await psql(writer, ['-c', 'COPY orders FROM STDIN; COPY customers TO STDOUT'])
+    t.match(both.stderr, /lineage: COPY of masked columns is not allowed/, 'also behind a COPY FROM in the same text')
+    t.notMatch(both.stdout, /ann@example\.com/)
   })
 
   t.test('LISTEN and NOTIFY pass through', async (t) => {

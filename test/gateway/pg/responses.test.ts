@@ -1,0 +1,71 @@
+import t from 'tap'
+import { Responses, type Execution } from '../../../src/gateway/pg/responses.js'
+import { Refusals } from '../../../src/gateway/pg/refusals.js'
+import type { Catalog } from '../../../src/gateway/pg/catalog.js'
+import { ProtocolError } from '../../../src/gateway/pg/protocol/errors.js'
+import { Writer } from '../../../src/gateway/pg/protocol/writer.js'
+
+const frame = (tag: number, body: Buffer = Buffer.alloc(0)): { tag: number, body: Buffer } => ({ tag, body })
+const dataRow = frame(0x44, new Writer().int16(1).int32(3).bytes(Buffer.from('ann')).frame(0x44).subarray(5))
+const ready = frame(0x5a, Buffer.from('I'))
+const error = (code: string): { tag: number, body: Buffer } => frame(0x45, Buffer.from(`SERROR\0C${code}\0Mboom\0\0`))
+
+function responses (): { r: Responses, recorded: Array<[string, string | undefined]> } {
+  const recorded: Array<[string, string | undefined]> = []
+  const r = new Responses({
+    refusals: new Refusals(),
+    record: (e, err) => recorded.push([e.sql, err ?? e.error]),
+    unparse: () => {},
+    statementFields: () => undefined,
+    catalog: () => ({}) as unknown as Catalog,
+    onFatal: () => {},
+    onIdle: () => {}
+  })
+  return { r, recorded }
+}
+const exec = (sql: string, simple: boolean): Execution => ({ type: 'exec', sql, c: { class: 'read', statements: [], tables: [], count: 1 }, rows: 0, simple, rules: [] })
+
+t.test('a data row that answers no execution ends the session rather than pass unmasked', async (t) => {
+  const { r } = responses()
+  t.throws(() => r.frame(dataRow), ProtocolError)
+  r.endBatch(false)
+  t.throws(() => r.frame(dataRow), ProtocolError, 'a Sync at the head is not an execution either')
+})
+
+t.test('an error in an extended batch drops what the upstream skips up to the client\'s Sync', async (t) => {
+  const { r, recorded } = responses()
+  r.expect({ type: 'step' })
+  r.expect(exec('SELECT 1', true))
+  r.endBatch(true)
+  r.expect(exec('SELECT 2', false))
+  r.endBatch(false)
+  r.expect(exec('SELECT 3', true))
+  r.endBatch(true)
+  r.frame(error('26000'))
+  t.same(recorded, [['SELECT 1', 'skipped after an error earlier in the batch'], ['SELECT 2', 'skipped after an error earlier in the batch']])
+  t.equal(r.skipping, false, 'the Sync was already sent')
+  r.frame(ready)
+  t.equal(r.outstanding, 2, 'the next query is still awaited')
+  t.equal(r.frame(dataRow), undefined)
+})
+
+t.test('with the client\'s Sync not yet sent, the session skips until it is', async (t) => {
+  const { r } = responses()
+  r.expect({ type: 'step' })
+  r.frame(error('26000'))
+  t.equal(r.skipping, true)
+  r.endBatch(false)
+  t.equal(r.skipping, false)
+  t.equal(r.outstanding, 1)
+})
+
+t.test('a simple query\'s error ends only that query', async (t) => {
+  const { r, recorded } = responses()
+  r.expect(exec('SELECT x', true))
+  r.endBatch(true)
+  r.frame(error('42703'))
+  t.equal(r.skipping, false)
+  r.frame(ready)
+  t.same(recorded, [['SELECT x', '42703']])
+  t.equal(r.outstanding, 0)
+})
