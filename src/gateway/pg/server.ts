@@ -67,6 +67,8 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
   }
 
   function fatal (socket: Socket, code: string, message: string): void {
+    // Nothing more is read from a client that is being turned away.
+    socket.pause()
     if (socket.writable) socket.end(errorResponse({ severity: 'FATAL', code, message: `lineage: ${message}` }))
     setTimeout(() => socket.destroy(), 1000).unref()
   }
@@ -118,11 +120,14 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
           }
           if (f.tag !== FrontendCode.PasswordMessage || params === undefined) return fatal(socket, '08P01', 'expected a password message')
           busy = true
+          // Nothing more is read until the login is decided: what the client pipelined behind
+          // its password waits in the socket (and the framer), not in memory without bound.
+          socket.pause()
+          socket.off('data', onData)
           const token = parsePassword(f.body)
           login(socket, framer, params, token, early).then((out) => {
             clearTimeout(timer)
             if (!out.ok) fatal(socket, out.code, out.message)
-            else socket.off('data', onData)
           }, (err) => {
             opts.log.error({ err }, 'postgres login failed')
             fatal(socket, 'XX000', 'internal error')

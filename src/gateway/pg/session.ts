@@ -118,9 +118,10 @@ export class PgSession {
     up.socket.on('error', () => this.end())
   }
 
-  /** Relays what arrived during login (pipelined by the client) and starts the relay. */
+  /** Relays what arrived during login (pipelined by the client) and starts reading the client, paused during the login. */
   start (early: Frame[]): void {
     if (early.length > 0) this.guarded(() => this.handleClientFrames(early, new Passthrough(undefined)))
+    if (!this.closed && this.clientWait === undefined && !this.up.socket.writableNeedDrain) this.client.resume()
   }
 
   /** Ends the session at once: FATAL 28000 to the client, the upstream's running statement cancelled. */

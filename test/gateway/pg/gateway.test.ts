@@ -432,6 +432,25 @@ if (databaseUrl === undefined) {
     t.notOk(JSON.stringify(r.body).includes('ann@example.com'))
   })
 
+  t.test('a client turned away at login, still sending, is not read into memory', async (t) => {
+    const s = connect(port, '127.0.0.1')
+    s.on('error', () => {})
+    await new Promise((resolve) => s.once('connect', resolve))
+    s.write(Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage('not-a-token')]))
+    const chunk = Buffer.concat([query('x'.repeat(1024 * 1024 - 6))])
+    let closed = false
+    s.once('close', () => { closed = true })
+    const started = Date.now()
+    // Writes until the gateway closes the connection or stops reading for a second.
+    while (!closed && Date.now() - started < 3000) {
+      if (!s.write(chunk)) await Promise.race([new Promise((resolve) => s.once('drain', resolve)), new Promise((resolve) => setTimeout(resolve, 1000))])
+      if (s.writableLength > 0 && s.writableNeedDrain) break
+    }
+    const accepted = s.bytesWritten - s.writableLength
+    s.destroy()
+    t.ok(accepted < 64 * 1024 * 1024, `${Math.round(accepted / 1e6)} MB left the client: only what socket buffers hold`)
+  })
+
   t.test('bad logins: a garbage token, a token in the user name, an unknown target', async (t) => {
     const bad = new pg.Client(connection('not-a-token'))
     await t.rejects(bad.connect(), { code: '28000', message: /^lineage: / })
