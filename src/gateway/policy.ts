@@ -153,6 +153,11 @@ export function policyRefusal (policy: Policy, q: PolicyRequest): string | undef
 /** The mask rules (postgres) whose conditions hold for `q`, in policy order. */
 export function maskRules (policy: Policy, q: PolicyRequest): Array<Extract<Rule, { effect: 'mask' }>> {
   const out: Array<Extract<Rule, { effect: 'mask' }>> = []
-  for (const rule of policy.rules) if (rule.effect === 'mask' && matches(rule, q)) out.push(rule)
+  // A statement that names no table (FETCH from a cursor, EXECUTE of a prepared statement) may
+  // still return a table's columns: a rule's `tables` condition does not spare it.
+  const tableless = q.tables !== undefined && q.tables.length === 0
+  for (const rule of policy.rules) {
+    if (rule.effect === 'mask' && matches(tableless && rule.tables !== undefined ? { ...rule, tables: undefined } : rule, q)) out.push(rule)
+  }
   return out
 }

@@ -1,0 +1,21 @@
+import t from 'tap'
+import { maskRules, parsePolicy, policyRefusal, type PolicyRequest } from '../../src/gateway/policy.js'
+
+const request = (q: Partial<PolicyRequest>): PolicyRequest => ({ action: 'read', depth: 1, principals: ['alice'], actor: 'agent', ...q })
+
+t.test('a paths rule matches the path as sent and as a server that collapses // and drops ;parameters reads it', async (t) => {
+  const policy = parsePolicy({ rules: [{ effect: 'deny', methods: ['DELETE'], paths: ['/admin/*'], reason: 'no' }] })
+  for (const path of ['/admin/x', '//admin/x', '/admin//x', '/admin;v=1/x', '/admin/;/x']) {
+    t.equal(policyRefusal(policy, request({ action: 'write', method: 'DELETE', path })), 'denied by policy: no', path)
+  }
+  for (const path of ['/administrator', '/Admin/x', '/x/admin', '/admin']) {
+    t.equal(policyRefusal(policy, request({ action: 'write', method: 'DELETE', path })), undefined, path)
+  }
+})
+
+t.test('a mask rule limited to tables applies to statements that name no table, which may return any', async (t) => {
+  const policy = parsePolicy({ rules: [{ effect: 'mask', columns: ['*.ssn'], with: 'last4', tables: ['customers'] }] })
+  t.equal(maskRules(policy, request({ tables: ['customers'] })).length, 1)
+  t.equal(maskRules(policy, request({ tables: ['orders'] })).length, 0, 'a statement on other tables only')
+  t.equal(maskRules(policy, request({ tables: [] })).length, 1, 'FETCH, EXECUTE')
+})
