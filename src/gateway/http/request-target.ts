@@ -38,10 +38,11 @@ function isDotSegment (segment: string): boolean {
   return bare === '.' || bare === '..'
 }
 
+const mayNameToken = /token|%/i
+
 /** Whether the query names a parameter `access_token`, in any case, encoded or not, after `&` or `;`. */
 function carriesToken (query: string): boolean {
-  const lower = query.toLowerCase()
-  if (!lower.includes('token') && !lower.includes('%')) return false
+  if (!mayNameToken.test(query)) return false
   for (const part of query.slice(1).split(/[&;]/)) {
     const eq = part.indexOf('=')
     let name = eq < 0 ? part : part.slice(0, eq)
