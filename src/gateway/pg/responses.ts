@@ -5,7 +5,6 @@ import { BackendCode } from './protocol/codes.js'
 import type { Frame } from './protocol/framer.js'
 import { commandRows, dataRow, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
 import type { Refusals } from './refusals.js'
-import { ProtocolError } from './protocol/errors.js'
 
 export interface Statement { sql: string, c: Classification, fields?: FieldDescription[] }
 /** A bound portal; `batch`: how many batches (Sync, simple Query) went upstream before its Bind. */
@@ -24,6 +23,11 @@ export type Pending =
   | { type: 'step', parse?: ParseStep }
   /** The client ended a COPY FROM STDIN (CopyDone, CopyFail): no answer of its own. */
   | { type: 'copyend' }
+
+/** The session can no longer tell which statement an upstream message answers: it must end. */
+export class OutOfStep extends Error {
+  override name = 'OutOfStep'
+}
 
 /** A first-in first-out queue that takes from its head in constant time. */
 class Fifo<T> {
@@ -75,7 +79,7 @@ export class Responses {
   /** The upstream is skipping messages until the client's next Sync (an extended batch failed). */
   skipping = false
   /** The upstream is in COPY FROM STDIN: the client's Syncs get no answer until it ends the copy. */
-  private copyIn = false
+  private copyingIn = false
 
   constructor (private readonly deps: {
     refusals: Refusals
@@ -97,6 +101,9 @@ export class Responses {
   /** Answers awaited from the upstream. */
   get outstanding (): number { return this.pending.length }
 
+  /** The upstream is in COPY FROM STDIN: only copy messages, Flush and Sync may follow until the client ends it. */
+  get copyIn (): boolean { return this.copyingIn }
+
   /** The client half sent a message that the upstream will answer with `p`. */
   expect (p: Pending): void {
     this.pending.push(p)
@@ -110,7 +117,7 @@ export class Responses {
   endBatch (simple: boolean): void {
     if (!simple) {
       this.skipping = false
-      if (this.copyIn) return
+      if (this.copyingIn) return
     }
     this.pending.push({ type: 'sync', simple })
     this.sent++
@@ -118,7 +125,7 @@ export class Responses {
 
   /** The client ended a COPY FROM STDIN (CopyDone or CopyFail). */
   copyEnd (): void {
-    if (this.copyIn) this.copyIn = false
+    if (this.copyIn) this.copyingIn = false
     else this.pending.push({ type: 'copyend' })
   }
 
@@ -158,7 +165,7 @@ export class Responses {
       case BackendCode.DataRow: {
         const p = this.head()
         // Fail closed: a row that answers no known execution cannot be masked.
-        if (p?.type !== 'exec') throw new ProtocolError('ERR_PG_MESSAGE_INVALID', 'a data row that answers no statement')
+        if (p?.type !== 'exec') throw new OutOfStep('a data row that answers no statement')
         if (p.rules.length === 0) return undefined
         if (p.mask === undefined) return 'wait'
         if (!p.mask.some((m) => m !== undefined)) return undefined
@@ -226,7 +233,7 @@ export class Responses {
       }
       case BackendCode.ReadyForQuery: {
         const status = parseReadyForQuery(f.body)
-        this.copyIn = false
+        this.copyingIn = false
         // The batch is over: whatever it did not answer was skipped after an error.
         while (this.pending.length > 0) {
           const p = this.pending.shift() as Pending
@@ -249,7 +256,7 @@ export class Responses {
    */
   private failed (code: string): void {
     const head = this.head()
-    this.copyIn = false
+    this.copyingIn = false
     if (head === undefined || head.type === 'sync') return
     if (head.type === 'exec' && head.simple) {
       head.error ??= code
@@ -269,14 +276,23 @@ export class Responses {
     if (this.pending.length === 0) this.skipping = true
   }
 
-  /** COPY FROM STDIN began: the client's Syncs sent before it ends the copy get no answer. */
+  /**
+   * COPY FROM STDIN began: the client's Syncs sent before it ends the copy get no answer. Any
+   * other message sent before it ends the copy would abort the copy and be lost upstream, so
+   * a client that sent one (it cannot have seen the copy begin) loses its session instead.
+   */
   private startCopyIn (): void {
-    for (let i = 1; i < this.pending.length; i++) {
+    // A simple Query's own ReadyForQuery still comes, after the copy.
+    const head = this.head()
+    for (let i = head?.type === 'exec' && head.simple ? 2 : 1; i < this.pending.length; i++) {
       const p = this.pending.at(i) as Pending
       if (p.type === 'copyend') return
-      if (p.type === 'sync' && !p.simple) { this.pending.removeAt(i); this.done++; i-- }
+      if (p.type !== 'sync' || p.simple) throw new OutOfStep('the client sent statements into a COPY FROM STDIN')
+      this.pending.removeAt(i)
+      this.done++
+      i--
     }
-    this.copyIn = true
+    this.copyingIn = true
   }
 
   private formatOf (p: Extract<Pending, { type: 'exec' }>, fields: FieldDescription[], i: number): number {

@@ -17,7 +17,7 @@ import { errorResponse } from './protocol/backend.js'
 import { ProtocolError } from './protocol/errors.js'
 import { Writer } from './protocol/writer.js'
 import { Refusals } from './refusals.js'
-import { Responses, type Execution, type ParseStep, type Portal, type Statement } from './responses.js'
+import { OutOfStep, Responses, type Execution, type ParseStep, type Portal, type Statement } from './responses.js'
 import { cancelUpstream, type Upstream } from './upstream.js'
 
 export interface SessionDeps {
@@ -262,6 +262,10 @@ export class PgSession {
     if (!skipping && r.outstanding >= maxOutstanding) {
       throw new ProtocolError('ERR_PG_MESSAGE_INVALID', `more than ${maxOutstanding} messages wait for their answers; read the results and send Sync`)
     }
+    // PostgreSQL ends a COPY FROM STDIN with an error at any other message, and drops that message.
+    if (r.copyIn && f.tag !== FrontendCode.CopyData && f.tag !== FrontendCode.CopyDone && f.tag !== FrontendCode.CopyFail && f.tag !== FrontendCode.Flush && f.tag !== FrontendCode.Sync) {
+      throw new ProtocolError('ERR_PG_MESSAGE_INVALID', `message type ${JSON.stringify(String.fromCharCode(f.tag))} during COPY FROM STDIN; send CopyDone or CopyFail first`)
+    }
     switch (f.tag) {
       case FrontendCode.Query: {
         const sql = parseQuery(f.body)
@@ -490,6 +494,7 @@ export class PgSession {
   }
 
   private upstreamBroke (err: unknown): void {
+    if (err instanceof OutOfStep) return this.kill(`the session lost step with the upstream: ${err.message}`)
     this.deps.log.warn({ err: (err as Error).message, target: this.targetName }, 'upstream broke the protocol')
     this.kill('the upstream database broke the protocol')
   }

@@ -262,6 +262,26 @@ if (databaseUrl === undefined) {
     t.equal((await direct.query('SELECT item FROM orders WHERE id = 31')).rows[0]?.item, 'pen')
   })
 
+  t.test('a statement sent into a COPY FROM STDIN ends that session, before it can make the gateway lose step', async (t) => {
+    // PostgreSQL aborts the copy at any other message and drops that message, so the gateway would await an answer that never comes.
+    const one = await rawSession(writer)
+    one.s.write(query('COPY orders (id, item) FROM STDIN'))
+    await one.until(0x47)
+    one.s.write(query('SELECT email FROM customers'))
+    const fatal = await one.until(0x45)
+    t.match(parseErrorFields(fatal.at(-1)?.body ?? Buffer.alloc(1)), { S: 'FATAL', C: '08P01', M: /during COPY FROM STDIN/ })
+    t.notMatch(texts(fatal), /ann@example/)
+    await one.closed
+    // The same pipelined before the copy began: the session ends when the upstream starts the copy.
+    const two = await rawSession(writer)
+    two.s.write(Buffer.concat([query('COPY orders (id, item) FROM STDIN'), query('SELECT email FROM customers')]))
+    const ended = await two.until(0x45)
+    t.match(parseErrorFields(ended.at(-1)?.body ?? Buffer.alloc(1)), { S: 'FATAL', C: '28000', M: /lost step with the upstream: the client sent statements into a COPY FROM STDIN/ })
+    t.notMatch(texts(ended), /ann@example/)
+    await two.closed
+    t.equal((await psql(writer, ['-c', 'SELECT 41 + 1'])).stdout, '42\n', 'others go on')
+  })
+
   t.test('a statement sent with the Terminate in one packet still runs, and is audited with its rows', async (t) => {
     const c = await token('leaver', 'db:read db:write')
     const { s, closed } = await rawSession(c)

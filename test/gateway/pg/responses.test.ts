@@ -1,8 +1,7 @@
 import t from 'tap'
-import { Responses, type Execution } from '../../../src/gateway/pg/responses.js'
+import { OutOfStep, Responses, type Execution } from '../../../src/gateway/pg/responses.js'
 import { Refusals } from '../../../src/gateway/pg/refusals.js'
 import type { Catalog } from '../../../src/gateway/pg/catalog.js'
-import { ProtocolError } from '../../../src/gateway/pg/protocol/errors.js'
 import { Writer } from '../../../src/gateway/pg/protocol/writer.js'
 
 const frame = (tag: number, body: Buffer = Buffer.alloc(0)): { tag: number, body: Buffer } => ({ tag, body })
@@ -27,9 +26,9 @@ const exec = (sql: string, simple: boolean): Execution => ({ type: 'exec', sql, 
 
 t.test('a data row that answers no execution ends the session rather than pass unmasked', async (t) => {
   const { r } = responses()
-  t.throws(() => r.frame(dataRow), ProtocolError)
+  t.throws(() => r.frame(dataRow), OutOfStep)
   r.endBatch(false)
-  t.throws(() => r.frame(dataRow), ProtocolError, 'a Sync at the head is not an execution either')
+  t.throws(() => r.frame(dataRow), OutOfStep, 'a Sync at the head is not an execution either')
 })
 
 t.test('an error in an extended batch drops what the upstream skips up to the client\'s Sync', async (t) => {
