@@ -330,6 +330,25 @@ t.test('a change that leaves the chain live closes nothing; a reload of the view
   t.ok(closed, 'closed on the reload')
 })
 
+t.test('a contract end date brought forward closes a live connection at the new date', async (t) => {
+  const c = await seedService(b, 'erin', 'erin-ci')
+  const streamer = (await exchangeToken(b, await rootToken(b, c), { actor: 'tail', audience: 'api' })).body.access_token
+  const res = await get('/api/sse', streamer)
+  const reader = res.body!.getReader()
+  await reader.read()
+  const view = b.broker.ctx.view
+  const erin = view.principal('erin')!
+  view.apply({ seq: view.seq, kind: 'principal', data: { id: 'erin', kind: 'human', status: 'active', sponsor: null, ends_at: b.clock.now() + 200, cut_off_at: erin.cutOffAt } })
+  const started = Date.now()
+  let ended = false
+  try {
+    for (;;) { const r = await reader.read(); if (r.done) break }
+    ended = true
+  } catch { ended = true }
+  t.ok(ended, 'the stream ended')
+  t.ok(Date.now() - started >= 150, `not before the end date (${Date.now() - started} ms)`)
+})
+
 t.test('a gateway that cannot prove its view is fresh refuses everything, then recovers', async (t) => {
   let freshAt = 0
   const stale = await startTestGateway(b, { freshAt: () => freshAt })

@@ -50,18 +50,22 @@ export class ConnectionIndex {
       if (set === undefined) this.byKey.set(k, set = new Set())
       set.add(socket)
     }
+    this.arm(socket, entry, claims)
+    return entry
+  }
+
+  /** Closes `socket` when the earliest end of the chain of `claims` arrives, if that is sooner than what it waits for now. */
+  private arm (socket: Socket, entry: Entry, claims: AccessClaims): void {
     let deadline = claims.exp * 1000
     for (const p of claims.lineage.principals) {
       const ends = this.view.principal(p)?.endsAt
       if (ends != null && ends < deadline) deadline = ends
     }
-    if (deadline < entry.deadline) {
-      entry.deadline = deadline
-      if (entry.timer !== undefined) clearTimeout(entry.timer)
-      entry.timer = setTimeout(() => socket.destroy(), Math.max(0, deadline - this.clock.now()))
-      entry.timer.unref()
-    }
-    return entry
+    if (deadline >= entry.deadline) return
+    entry.deadline = deadline
+    if (entry.timer !== undefined) clearTimeout(entry.timer)
+    entry.timer = setTimeout(() => socket.destroy(), Math.max(0, deadline - this.clock.now()))
+    entry.timer.unref()
   }
 
   /** The response a `track` was for is done. */
@@ -83,12 +87,14 @@ export class ConnectionIndex {
     if (set !== undefined) this.recheck([...set])
   }
 
-  /** Closes each of `sockets` that carries a chain the view no longer finds live. */
+  /** Closes each of `sockets` that carries a chain the view no longer finds live; the others wait for an end date brought forward. */
   private recheck (sockets: Socket[]): void {
     const now = this.clock.now()
     for (const socket of sockets) {
-      const chains = this.entries.get(socket)?.chains ?? []
-      if (chains.some((c) => this.view.check(c.jti, c.lineage, now) !== undefined)) socket.destroy()
+      const entry = this.entries.get(socket)
+      if (entry === undefined) continue
+      if (entry.chains.some((c) => this.view.check(c.jti, c.lineage, now) !== undefined)) socket.destroy()
+      else for (const c of entry.chains) this.arm(socket, entry, c)
     }
   }
 

@@ -17,7 +17,7 @@ export interface LiveSession {
  */
 export class SessionIndex {
   private readonly byKey = new Map<string, Set<LiveSession>>()
-  private readonly all = new Map<LiveSession, { keys: string[], timer?: NodeJS.Timeout }>()
+  private readonly all = new Map<LiveSession, { keys: string[], deadline: number, timer?: NodeJS.Timeout }>()
   private readonly off: Array<() => void>
 
   constructor (private readonly view: LiveStatus, private readonly clock: Clock) {
@@ -35,16 +35,26 @@ export class SessionIndex {
       if (set === undefined) this.byKey.set(k, set = new Set())
       set.add(s)
     }
+    const entry = { keys, deadline: Infinity, timer: undefined }
+    this.all.set(s, entry)
+    this.arm(s, entry)
+    return () => this.remove(s)
+  }
+
+  /** Ends `s` when the earliest end of its chain arrives, if that is sooner than what it waits for now. */
+  private arm (s: LiveSession, entry: { deadline: number, timer?: NodeJS.Timeout }): void {
+    const c = s.claims
     let deadline = c.exp * 1000
     let why = 'the token expired'
     for (const p of c.lineage.principals) {
       const ends = this.view.principal(p)?.endsAt
       if (ends != null && ends < deadline) { deadline = ends; why = `principal ${p} reached its end date` }
     }
-    const timer = setTimeout(() => s.kill(`chain cut off: ${why}`), Math.max(0, deadline - this.clock.now()))
-    timer.unref()
-    this.all.set(s, { keys, timer })
-    return () => this.remove(s)
+    if (deadline >= entry.deadline) return
+    entry.deadline = deadline
+    clearTimeout(entry.timer)
+    entry.timer = setTimeout(() => s.kill(`chain cut off: ${why}`), Math.max(0, deadline - this.clock.now()))
+    entry.timer.unref()
   }
 
   close (): void {
@@ -68,11 +78,16 @@ export class SessionIndex {
     if (set !== undefined) this.recheck([...set])
   }
 
+  /** Ends each of `sessions` whose chain the view no longer finds live; the others wait for an end date brought forward. */
   private recheck (sessions: LiveSession[]): void {
     const now = this.clock.now()
     for (const s of sessions) {
       const cut = this.view.check(s.claims.jti, s.claims.lineage, now)
       if (cut !== undefined) s.kill(`chain cut off: ${cut.message}`)
+      else {
+        const entry = this.all.get(s)
+        if (entry !== undefined) this.arm(s, entry)
+      }
     }
   }
 }

@@ -404,6 +404,23 @@ if (databaseUrl === undefined) {
     await t.rejects(after.connect(), { code: '28000', message: /^lineage: chain cut off/ }, 'and it cannot log in again')
   })
 
+  t.test('a contract end date brought forward ends a session at the new date', async (t) => {
+    t.equal((await b.admin('POST', '/v1/principals', { id: 'frank', kind: 'human', grants: ['db:*'] })).status, 201)
+    t.equal((await b.admin('POST', '/v1/principals', { id: 'frank-ci', kind: 'service', sponsor: 'frank', grants: ['db:*'] })).status, 201)
+    const cl = (await b.admin('POST', '/v1/principals/frank-ci/clients')).body
+    const tk = await token('frank-agent', 'db:read', await rootToken(b, { clientId: cl.client_id, clientSecret: cl.client_secret }))
+    const c = await connected(tk)
+    const errors: Error[] = []
+    c.on('error', (err) => errors.push(err))
+    const ended = new Promise((resolve) => c.once('end', resolve))
+    const view = b.broker.ctx.view
+    const frank = view.principal('frank')!
+    view.apply({ seq: view.seq, kind: 'principal', data: { id: 'frank', kind: 'human', status: 'active', sponsor: null, ends_at: b.clock.now() + 200, cut_off_at: frank.cutOffAt } })
+    t.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'live until then')
+    await ended
+    t.match(errors[0], { code: '28000', message: /principal frank reached its end date/ })
+  })
+
   t.test('a client that goes away mid-statement leaves nothing running upstream', async (t) => {
     const c = await connected(reader)
     c.on('error', () => {})
