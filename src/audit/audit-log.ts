@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js'
 import type { Db } from '../storage/db.js'
 import { copyRow } from '../storage/copy-text.js'
-import { chainHash, isoTime, type AuditEvent } from './record.js'
+import { chainHash, isoTime, storable, type AuditEvent } from './record.js'
 
 export interface AuditLog {
   /** Queues an event; never blocks or fails the caller. */
@@ -35,7 +35,8 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
       let { seq, hash } = rows[0]
       // COPY: a fraction of what an INSERT of the same rows costs the database.
       let text = ''
-      for (const e of batch) {
+      for (const queued of batch) {
+        const e = storable(queued)
         seq += 1
         const at = isoTime(e.at)
         hash = chainHash(seq, e, hash, at)

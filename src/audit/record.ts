@@ -33,6 +33,34 @@ export function auditLineage (claims: AccessClaims): AuditLineage {
   return l
 }
 
+// NUL, which PostgreSQL text and jsonb cannot hold, and surrogate code units (paired or lone).
+const suspect = /[\0\ud800-\udfff]/
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+const loneSurrogates = new RegExp(loneSurrogate.source, 'g')
+
+function unstorable (v: unknown): boolean {
+  if (typeof v === 'string') return suspect.test(v) && (v.includes('\0') || loneSurrogate.test(v))
+  if (Array.isArray(v)) return v.some(unstorable)
+  if (typeof v === 'object' && v !== null) return Object.entries(v).some(([k, x]) => unstorable(k) || unstorable(x))
+  return false
+}
+
+function clean (v: unknown): unknown {
+  if (typeof v === 'string') return v.replaceAll('\0', '\ufffd').replace(loneSurrogates, '\ufffd')
+  if (Array.isArray(v)) return v.map(clean)
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [clean(k), clean(x)]))
+  return v
+}
+
+/**
+ * The event as it can be stored: NUL and lone surrogates (which PostgreSQL refuses, and which
+ * would stop every later record behind this one) become U+FFFD. The same event when there are
+ * none, as there almost never are.
+ */
+export function storable (e: AuditEvent): AuditEvent {
+  return unstorable(e) ? clean(e) as AuditEvent : e
+}
+
 /** An event with its place in the chain. */
 export interface AuditRecord extends AuditEvent {
   seq: number

@@ -47,6 +47,25 @@ for (const backend of backends) {
       t.same(await verifyAudit(db), { ok: true, records: 31 })
     })
 
+    t.test('NUL and lone surrogates, which PostgreSQL refuses, are stored as U+FFFD and stop nothing', async (t) => {
+      const bad: AuditEvent = {
+        at: 1_795_000_000_001, kind: 'principal.status', decision: 'deny', target: 'db', path: 'a\0b',
+        principals: ['\ud800x'], actors: ['ok 🚀'], detail: { reason: 'why\0not \udc00', ['k\0']: ['\ud83d'] }
+      }
+      const log = createAuditLog(db, silentLogger())
+      log.record(bad)
+      log.record(event(99))
+      await log.flush()
+      t.same(log.backlog(), { queued: 0, dropped: 0, failing: false })
+      await log.stop()
+      const rows = (await db.query<Record<string, unknown>>('SELECT * FROM audit ORDER BY seq DESC LIMIT 2')).rows
+      t.same([rows[1].path, rows[1].principals, rows[1].actors, rows[1].detail], ['a\ufffdb', ['\ufffdx'], ['ok 🚀'], { reason: 'why\ufffdnot \ufffd', ['k\ufffd']: ['\ufffd'] }])
+      t.equal(rows[0].path, '/x/99', 'the record behind it was written too')
+      t.same(await verifyAudit(db), { ok: true, records: 33 })
+      await db.query('DELETE FROM audit WHERE seq > 31')
+      await db.query("UPDATE audit_head SET seq = 31, hash = (SELECT hash FROM audit WHERE seq = 31) WHERE id = 1")
+    })
+
     t.test('an edited record is found', async (t) => {
       await db.query("UPDATE audit SET path = '/innocent' WHERE seq = 5")
       const r = await verifyAudit(db)
