@@ -10,3 +10,17 @@ export const systemClock: Clock = { now: () => Date.now() }
 export function epochSeconds (clock: Clock): number {
   return Math.floor(clock.now() / 1000)
 }
+
+const rfc3339 = /^(\d{4})-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/
+
+/**
+ * An RFC 3339 date-time (`2026-11-30T17:00:00Z`, with an offset, or a space for the T) as a
+ * Date; undefined for any other text, an impossible date, or a year before 0001.
+ */
+export function parseRfc3339 (v: unknown): Date | undefined {
+  if (typeof v !== 'string') return undefined
+  const m = rfc3339.exec(v)
+  if (m === null || m[1] === '0000') return undefined
+  const d = new Date(v.replace(' ', 'T'))
+  return Number.isNaN(d.getTime()) ? undefined : d
+}

@@ -1,7 +1,6 @@
 import { InvalidInput } from '../errors.js'
 import type { Queryable } from '../storage/db.js'
-
-const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/
+import { parseRfc3339 } from '../clock.js'
 
 export interface AuditFilter {
   principal?: string
@@ -25,8 +24,8 @@ export async function queryAudit (q: Queryable, f: AuditFilter): Promise<{ event
   if (f.jti !== undefined) add('jti = ?', f.jti)
   if (f.target !== undefined) add('target = ?', f.target)
   if (f.since !== undefined) {
-    const since = new Date(f.since)
-    if (!rfc3339.test(f.since) || Number.isNaN(since.getTime())) throw new InvalidInput('since must be an RFC 3339 date-time')
+    const since = parseRfc3339(f.since)
+    if (since === undefined) throw new InvalidInput('since must be an RFC 3339 date-time')
     add('at >= ?', since)
   }
   const limit = f.limit === undefined ? 100 : /^\d{1,4}$/.test(f.limit) ? Number(f.limit) : NaN

@@ -1,3 +1,4 @@
+import { parseRfc3339 } from '../clock.js'
 import { Conflict, InvalidInput, NotFound } from '../errors.js'
 import { appendChange, principalChange, type PrincipalRow } from '../lineage/changes.js'
 import type { PrincipalStatus } from '../lineage/live-status.js'
@@ -112,8 +113,8 @@ export async function createPrincipal (ctx: BrokerContext, input: NewPrincipal):
   const grants = checkGrants(input.grants ?? [])
   let endsAt: Date | null = null
   if (input.ends_at !== undefined && input.ends_at !== null) {
-    endsAt = new Date(input.ends_at)
-    if (typeof input.ends_at !== 'string' || Number.isNaN(endsAt.getTime())) throw new InvalidInput('ends_at must be an RFC 3339 date-time')
+    endsAt = parseRfc3339(input.ends_at) ?? null
+    if (endsAt === null) throw new InvalidInput('ends_at must be an RFC 3339 date-time')
   }
   if (input.kind === 'service' && sponsor === undefined) throw new InvalidInput('a service needs a sponsor: an active human')
   if (input.kind === 'service' && endsAt !== null) throw new InvalidInput('ends_at is a human\'s contract end; a service ends with its sponsor')
@@ -122,6 +123,10 @@ export async function createPrincipal (ctx: BrokerContext, input: NewPrincipal):
   const now = ctx.clock.now()
   const row = await ctx.db.tx(async (q) => {
     if (sponsor !== undefined) await activeHuman(q, sponsor, now)
+    // Inputs find people by email whatever its case: two that differ only in case would be one person to them.
+    if (email !== undefined && (await q.query('SELECT 1 FROM principals WHERE lower(email) = lower($1)', [email])).rows.length > 0) {
+      throw new Conflict(`a principal with email ${email} (in some case) already exists`)
+    }
     const { rows } = await q.query<FullRow>(
       `INSERT INTO principals (id, kind, email, sponsor, ends_at, grants) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT DO NOTHING RETURNING ${columns}`,
@@ -241,8 +246,11 @@ export interface StatusOptions {
  * @returns the principal's id, or undefined.
  */
 export async function resolvePrincipal (q: Queryable, ref: string): Promise<string | undefined> {
-  const { rows } = await q.query<{ id: string }>(
-    'SELECT id FROM principals WHERE id = $1 OR lower(email) = lower($1) OR external_id = $1 ORDER BY (id = $1) DESC LIMIT 1', [ref])
+  const { rows } = await q.query<{ id: string, rank: number }>(
+    `SELECT id, CASE WHEN id = $1 THEN 0 WHEN email = $1 THEN 1 WHEN external_id = $1 THEN 2 ELSE 3 END AS rank
+       FROM principals WHERE id = $1 OR lower(email) = lower($1) OR external_id = $1 ORDER BY rank LIMIT 3`, [ref])
+  // The closest match wins (id, then exact email, then external id, then email in another case); a tie names no one.
+  if (rows.length > 1 && rows[0].rank === rows[1].rank) throw new Conflict(`${ref.slice(0, 200)} matches more than one principal`)
   return rows[0]?.id
 }
 

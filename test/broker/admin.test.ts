@@ -21,6 +21,9 @@ t.test('principals are created once, with checked fields', async (t) => {
   t.match(ok.body, { id: 'dana', kind: 'human', status: 'active', sponsor: null, ends_at: null, grants: ['db:read'], usable_scopes: ['db:read'] })
   t.equal((await b.admin('POST', '/v1/principals', { id: 'dana', kind: 'human' })).status, 409)
   t.equal((await b.admin('POST', '/v1/principals', { id: 'dana2', kind: 'human', email: 'dana@example.com' })).status, 409, 'email is unique')
+  t.equal((await b.admin('POST', '/v1/principals', { id: 'dana3', kind: 'human', email: 'Dana@Example.COM' })).status, 409, 'in any case')
+  const ends = await b.admin('POST', '/v1/principals', { id: 'erin', kind: 'human', ends_at: '2030-01-31 17:00:00+01:00' })
+  t.equal(ends.body.ends_at, '2030-01-31T16:00:00.000Z', 'an RFC 3339 date-time with an offset')
   const bad: Array<[unknown, RegExp]> = [
     [{ id: 'x', kind: 'robot' }, /kind/],
     [{ id: '', kind: 'human' }, /id/],
@@ -31,6 +34,11 @@ t.test('principals are created once, with checked fields', async (t) => {
     [{ id: 'h', kind: 'human', grants: ['db:drop'] }, /unknown action/],
     [{ id: 'h', kind: 'human', grants: 'db:read' }, /array/],
     [{ id: 'h', kind: 'human', ends_at: 'tomorrow' }, /ends_at/],
+    [{ id: 'h', kind: 'human', ends_at: '1' }, /ends_at/],
+    [{ id: 'h', kind: 'human', ends_at: 'Sat, 30 Nov 2030 17:00:00 GMT' }, /ends_at/],
+    [{ id: 'h', kind: 'human', ends_at: '-271821-04-20T00:00:00Z' }, /ends_at/],
+    [{ id: 'h', kind: 'human', ends_at: '0000-01-01T00:00:00Z' }, /ends_at/],
+    [{ id: 'h', kind: 'human', ends_at: 1_900_000_000 }, /ends_at/],
     [{ id: 'h', kind: 'human', email: 'not-an-address' }, /email/],
     [[1, 2], /JSON object/]
   ]

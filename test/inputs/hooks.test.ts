@@ -38,6 +38,23 @@ t.test('a signed HR offboarding cuts off the cascade; a replay acts once', async
   t.equal(rows[0].n, 2, 'event ids are committed with the change')
 })
 
+t.test('an HR event acts on the principal its reference names exactly, and on nobody when two match alike', async (t) => {
+  await b.admin('POST', '/v1/principals', { id: 'dup-a', kind: 'human', email: 'dup@example.com' })
+  await b.admin('POST', '/v1/principals', { id: 'dup-b', kind: 'human' })
+  // Two emails that differ only in case (the API refuses that now; older rows may hold it).
+  await b.broker.ctx.db.query("UPDATE principals SET email = 'DUP@example.com' WHERE id = 'dup-b'")
+  const ambiguous = JSON.stringify({ id: 'amb-1', type: 'principal.suspended', principal: 'Dup@Example.com' })
+  const r = await hr(ambiguous, sign(ambiguous))
+  t.equal(r.status, 409)
+  t.match(r.body.error_description, /matches more than one principal/)
+  t.equal(await status('dup-a'), 'active')
+  t.equal(await status('dup-b'), 'active')
+  const exact = JSON.stringify({ id: 'amb-2', type: 'principal.suspended', principal: 'DUP@example.com' })
+  t.equal((await hr(exact, sign(exact))).status, 200)
+  t.equal(await status('dup-b'), 'suspended', 'the exact email')
+  t.equal(await status('dup-a'), 'active')
+})
+
 t.test('unsigned, tampered, stale or wrongly keyed HR events get 401 and change nothing', async (t) => {
   const body = JSON.stringify({ id: 'evt-bad', type: 'principal.suspended', principal: 'bob' })
   const now = Math.floor(b.clock.now() / 1000)
