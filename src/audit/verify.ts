@@ -1,4 +1,4 @@
-import type { Queryable } from '../storage/db.js'
+import type { Db, Queryable } from '../storage/db.js'
 import { chainHash, genesisHash, type AuditEvent } from './record.js'
 
 export interface VerifyResult {
@@ -12,9 +12,18 @@ interface Row { seq: number, at: Date, kind: AuditEvent['kind'], decision: Audit
 
 /**
  * Re-computes the whole hash chain: an edited record changes its hash, a removed one leaves a
- * gap in `seq` or breaks the next hash, a truncated tail disagrees with `audit_head`.
+ * gap in `seq` or breaks the next hash, a truncated tail disagrees with `audit_head`, and a
+ * record past the head was not added by a writer. Everything is read in one snapshot, so
+ * records other processes add meanwhile are the next verification's.
  */
-export async function verifyAudit (q: Queryable, pageSize = 5000): Promise<VerifyResult> {
+export async function verifyAudit (db: Db, pageSize = 5000): Promise<VerifyResult> {
+  return await db.tx(async (q) => {
+    await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+    return await verifySnapshot(q, pageSize)
+  })
+}
+
+async function verifySnapshot (q: Queryable, pageSize: number): Promise<VerifyResult> {
   let prev = genesisHash
   let expected = 1
   let count = 0
@@ -34,6 +43,7 @@ export async function verifyAudit (q: Queryable, pageSize = 5000): Promise<Verif
     if (rows.length < pageSize) break
   }
   const { rows: [head] } = await q.query<{ seq: number, hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1')
+  if (count > head.seq) return { ok: false, records: count, problem: `records ${head.seq + 1} to ${count} lie past the head: they were not written by Lineage` }
   if (head.seq !== count || head.hash !== prev) return { ok: false, records: count, problem: `the chain ends at record ${count} but the head says ${head.seq}: records were removed from the end` }
   return { ok: true, records: count }
 }

@@ -75,6 +75,31 @@ for (const backend of backends) {
       t.equal((await verifyAudit(db)).ok, true, 'putting it back restores the chain')
     })
 
+    t.test('verification while another writer adds records sees one consistent chain; a record past the head is found', async (t) => {
+      const log = createAuditLog(db, silentLogger(), { maxBatch: 3 })
+      let writing = true
+      const writer = (async () => {
+        for (let i = 0; i < 40; i++) { log.record(event(1000 + i)); await log.flush() }
+        writing = false
+      })()
+      const results = []
+      while (writing) results.push(await verifyAudit(db))
+      await writer
+      await log.stop()
+      t.ok(results.length > 0)
+      t.same(results.filter((r) => !r.ok), [], 'no false alarm')
+      // A record with a right hash that the head does not count: written by hand, not by a writer.
+      const head = (await db.query<{ seq: number, hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1')).rows[0]
+      const one = createAuditLog(db, silentLogger())
+      one.record(event(2000))
+      await one.stop()
+      await db.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [head.seq, head.hash])
+      t.match((await verifyAudit(db)).problem, /lie past the head/)
+      await db.query('DELETE FROM audit WHERE seq > 31')
+      await db.query('UPDATE audit_head SET seq = 31, hash = (SELECT hash FROM audit WHERE seq = 31) WHERE id = 1')
+      t.same(await verifyAudit(db), { ok: true, records: 31 })
+    })
+
     t.test('a removed record is found, in the middle or at the end', async (t) => {
       const saved = (await db.query('SELECT * FROM audit WHERE seq = 30')).rows[0]
       await db.query('DELETE FROM audit WHERE seq = 12')

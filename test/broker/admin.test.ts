@@ -78,3 +78,14 @@ t.test('client secrets and the admin token are stored only as hashes', async (t)
   t.notMatch(dump, adminToken)
   t.ok(await rootToken(b, client))
 })
+
+t.test('audit verify says how many records the database did not take before the check', async (t) => {
+  const audit = b.broker.ctx.audit
+  const { flush, backlog } = audit
+  audit.flush = async () => { throw new Error('the database refused the batch') }
+  audit.backlog = () => ({ queued: 3, dropped: 0, failing: true })
+  t.teardown(() => { audit.flush = flush; audit.backlog = backlog })
+  const r = await b.admin('POST', '/v1/audit/verify')
+  t.equal(r.status, 200)
+  t.match(r.body, { ok: true, unwritten: 3 })
+})

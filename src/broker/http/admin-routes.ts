@@ -98,8 +98,9 @@ export function adminRoutes (ctx: BrokerContext): Router {
     res.json(await queryAudit(ctx.db, filter))
   })
   r.post('/audit/verify', async (_req, res) => {
-    await ctx.audit.flush().catch(() => {})
-    res.json(await verifyAudit(ctx.db))
+    const unwritten = await ctx.audit.flush().then(() => 0, () => ctx.audit.backlog().queued)
+    const result = await verifyAudit(ctx.db)
+    res.json(unwritten > 0 ? { ...result, unwritten } : result)
   })
   r.post('/transmitters', async (req, res) => {
     res.status(201).json(await createTransmitter(ctx.db, body(req)))
