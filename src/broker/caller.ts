@@ -1,5 +1,6 @@
 import { InvalidClient, InvalidRequest, InvalidToken, Unauthorized } from '../errors.js'
 import type { AccessClaims } from '../lineage/claims.js'
+import type { PrincipalState } from '../lineage/live-status.js'
 import { secretMatches } from '../secrets.js'
 import { authenticateClient } from './clients.js'
 import type { BrokerContext } from './context.js'
@@ -18,11 +19,14 @@ export function clientCredentialsOf (authorization: string | undefined, form: { 
     const raw = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8')
     const colon = raw.indexOf(':')
     if (colon < 0) throw new InvalidClient('malformed Basic credentials')
+    let creds
     try {
-      return { id: decodeURIComponent(raw.slice(0, colon).replace(/\+/g, ' ')), secret: decodeURIComponent(raw.slice(colon + 1).replace(/\+/g, ' ')) }
+      creds = { id: decodeURIComponent(raw.slice(0, colon).replace(/\+/g, ' ')), secret: decodeURIComponent(raw.slice(colon + 1).replace(/\+/g, ' ')) }
     } catch {
       throw new InvalidClient('malformed Basic credentials')
     }
+    if (form.client_id !== undefined && form.client_id !== creds.id) throw new InvalidRequest('client_id differs from the client the Basic credentials name')
+    return creds
   }
   if (form.client_id !== undefined && form.client_secret !== undefined) return { id: form.client_id, secret: form.client_secret }
   return undefined
@@ -39,6 +43,22 @@ export function isAdminToken (ctx: BrokerContext, token: string): boolean {
 }
 
 /**
+ * A client acts for its principal: one that is not active now (offboarded, suspended, past its
+ * end date, or a service whose sponsor is not active) authenticates nothing.
+ * @throws InvalidClient
+ */
+async function mustBeActive (ctx: BrokerContext, id: string): Promise<void> {
+  const live = (p: PrincipalState | undefined, now: number): boolean => p !== undefined && p.status === 'active' && (p.endsAt === null || now < p.endsAt)
+  // A principal created a moment ago in another process: read the log once.
+  if (ctx.view.principal(id) === undefined) await ctx.sync.catchUp()
+  const p = ctx.view.principal(id)
+  const now = ctx.clock.now()
+  if (!live(p, now) || (p?.kind === 'service' && !live(p.sponsor === null ? undefined : ctx.view.principal(p.sponsor), now))) {
+    throw new InvalidClient(`the client's principal ${id} is not active`)
+  }
+}
+
+/**
  * Identifies the caller: admin bearer token, client credentials, or (when `allowBearer`) a
  * live Lineage access token.
  * @throws Unauthorized when nothing valid is presented; InvalidClient for bad client credentials.
@@ -47,6 +67,7 @@ export async function authenticateCaller (ctx: BrokerContext, authorization: str
   const creds = clientCredentialsOf(authorization, form)
   if (creds !== undefined) {
     const c = await authenticateClient(ctx, creds.id, creds.secret)
+    await mustBeActive(ctx, c.principal)
     return { kind: 'client', clientId: c.client_id, principal: c.principal }
   }
   const bearer = bearerOf(authorization)

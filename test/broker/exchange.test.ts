@@ -40,6 +40,8 @@ t.test('a wrong client secret is 401 invalid_client with WWW-Authenticate', asyn
   const nul = await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: 'lc_a\0b', client_secret: 'x' })
   t.equal(nul.status, 401, 'an id no client can have (a NUL) is unknown too')
   t.equal(nul.body.error_description, r.body.error_description)
+  const both = await fetch(`${b.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}` }, body: 'grant_type=client_credentials&client_id=lc_someone_else' })
+  t.equal(both.status, 400, 'a body client_id that differs from the Basic one')
   const basic = await fetch(`${b.url}/oauth/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('lc_a%00b:x').toString('base64')}` }, body: 'token=x' })
   t.equal(basic.status, 401)
 })

@@ -97,6 +97,21 @@ t.test('a revoked token stays refused through the clock tolerance after its exp,
   t.match(await verify(child), /expired/)
 })
 
+t.test('a client whose principal, or its sponsor, is not active may not introspect or revoke', async (t) => {
+  const b3 = await startTestBroker()
+  t.teardown(b3.close)
+  const c3 = await seedContractor(b3)
+  const token = await rootToken(b3, c3)
+  const asClient = { client_id: c3.clientId, client_secret: c3.clientSecret }
+  t.equal((await b3.form('/oauth/introspect', { token, ...asClient })).status, 200)
+  await b3.admin('POST', '/v1/principals/alice/offboard')
+  const r = await b3.form('/oauth/introspect', { token, ...asClient })
+  t.equal(r.status, 401)
+  t.equal(r.body.error, 'invalid_client')
+  t.match(r.body.error_description, /principal ci-nightly is not active/)
+  t.equal((await b3.form('/oauth/revoke', { token, ...asClient })).status, 401)
+})
+
 t.test('offboarding the sponsor cuts off every token rooted at the service; reinstating brings none back', async (t) => {
   const b2 = await startTestBroker()
   t.teardown(b2.close)
