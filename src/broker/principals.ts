@@ -38,7 +38,7 @@ export interface NewPrincipal {
   grants?: string[]
 }
 
-const columns = 'id, kind, email, sponsor, status, ends_at, cut_off_at, grants, created_at, updated_at'
+const columns = 'id, kind, email, sponsor, status, ends_at, cut_off_at, sponsor_lapsed, grants, created_at, updated_at'
 const idShape = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/
 
 function effectiveStatus (p: PrincipalRow, nowMs: number): PrincipalStatus {
@@ -79,6 +79,7 @@ function checkGrants (grants: unknown): string[] {
 export async function usableScopes (q: Queryable, p: FullRow, nowMs: number): Promise<string[]> {
   if (effectiveStatus(p, nowMs) !== 'active') return []
   if (p.kind === 'human') return p.grants
+  if (p.sponsor_lapsed) return []
   const s = p.sponsor === null ? undefined : await load(q, p.sponsor)
   if (s === undefined || effectiveStatus(s, nowMs) !== 'active') return []
   return intersect(p.grants, s.grants)
@@ -163,9 +164,10 @@ export async function setSponsor (ctx: BrokerContext, id: string, sponsor: unkno
     const p = await mustLoad(q, id, true)
     if (p.kind !== 'service') throw new InvalidInput(`${id} is a human; only services have sponsors`)
     await activeHuman(q, sponsor, now)
-    if (p.sponsor === sponsor) return p
+    // The same sponsor again changes nothing, unless it was lost to an offboarding: then this is the new assignment.
+    if (p.sponsor === sponsor && !p.sponsor_lapsed) return p
     const { rows } = await q.query<FullRow>(
-      `UPDATE principals SET sponsor = $2, cut_off_at = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, sponsor, new Date(now)])
+      `UPDATE principals SET sponsor = $2, sponsor_lapsed = false, cut_off_at = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, sponsor, new Date(now)])
     await appendChange(q, principalChange(rows[0]))
     return rows[0]
   })
@@ -196,6 +198,12 @@ export async function setStatus (ctx: BrokerContext, id: string, status: Princip
     const { rows } = await q.query<FullRow>(
       `UPDATE principals SET status = $2, cut_off_at = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, status, cutOff])
     await appendChange(q, principalChange(rows[0]))
+    // Its services stay unusable until an admin gives each a sponsor, even if it comes back.
+    if (status === 'offboarded' && p.kind === 'human') {
+      const { rows: services } = await q.query<FullRow>(
+        `UPDATE principals SET sponsor_lapsed = true, updated_at = now() WHERE sponsor = $1 AND kind = 'service' AND NOT sponsor_lapsed RETURNING ${columns}`, [id])
+      for (const s of services) await appendChange(q, principalChange(s))
+    }
     return { row: rows[0], wasLive, since, duplicate: false }
   })
   await ctx.sync.afterWrite()

@@ -37,13 +37,14 @@ export interface PrincipalRow {
   sponsor: string | null
   ends_at: Date | null
   cut_off_at: Date | null
+  sponsor_lapsed: boolean
 }
 
 /** The change-log form of a principal row. */
 export function principalChange (p: PrincipalRow): ChangeInput {
   return {
     kind: 'principal',
-    data: { id: p.id, kind: p.kind, status: p.status, sponsor: p.sponsor, ends_at: p.ends_at?.getTime() ?? null, cut_off_at: p.cut_off_at?.getTime() ?? null }
+    data: { id: p.id, kind: p.kind, status: p.status, sponsor: p.sponsor, ends_at: p.ends_at?.getTime() ?? null, cut_off_at: p.cut_off_at?.getTime() ?? null, sponsor_lapsed: p.sponsor_lapsed }
   }
 }
 
@@ -51,11 +52,11 @@ export function principalChange (p: PrincipalRow): ChangeInput {
 export async function readSnapshot (q: Queryable, oldestExp: number): Promise<{ seq: number, principals: PrincipalState[], revoked: Array<{ jti: string, exp: number }> }> {
   // Head first: anything committed after it is replayed from the log, and replay is idempotent.
   const seq = await headSeq(q)
-  const principals = (await q.query<PrincipalRow>('SELECT id, kind, status, sponsor, ends_at, cut_off_at FROM principals')).rows
+  const principals = (await q.query<PrincipalRow>('SELECT id, kind, status, sponsor, ends_at, cut_off_at, sponsor_lapsed FROM principals')).rows
   const revoked = (await q.query<{ jti: string, exp: number }>('SELECT jti, exp FROM revocations WHERE exp >= $1', [oldestExp])).rows
   return {
     seq,
-    principals: principals.map((p) => ({ id: p.id, kind: p.kind, status: p.status, sponsor: p.sponsor, endsAt: p.ends_at?.getTime() ?? null, cutOffAt: p.cut_off_at?.getTime() ?? null })),
+    principals: principals.map((p) => ({ id: p.id, kind: p.kind, status: p.status, sponsor: p.sponsor, endsAt: p.ends_at?.getTime() ?? null, cutOffAt: p.cut_off_at?.getTime() ?? null, sponsorLapsed: p.sponsor_lapsed })),
     revoked
   }
 }

@@ -12,12 +12,14 @@ export interface PrincipalState {
   endsAt: number | null
   /** Chains rooted at or before this instant (epoch ms) stay cut off even after a reinstatement. */
   cutOffAt: number | null
+  /** A service whose sponsor was offboarded: unusable until an admin assigns it a sponsor. */
+  sponsorLapsed?: boolean
 }
 
 /** One row of the change log, as every process applies it. */
 export type Change =
   | { seq: number, kind: 'token.revoked', data: { jti: string, exp: number } }
-  | { seq: number, kind: 'principal', data: { id: string, kind: 'human' | 'service', status: PrincipalStatus, sponsor: string | null, ends_at: number | null, cut_off_at: number | null } }
+  | { seq: number, kind: 'principal', data: { id: string, kind: 'human' | 'service', status: PrincipalStatus, sponsor: string | null, ends_at: number | null, cut_off_at: number | null, sponsor_lapsed?: boolean } }
   | { seq: number, kind: 'keys', data: Record<string, never> }
   | { seq: number, kind: 'target', data: { name: string } }
 
@@ -62,6 +64,9 @@ export class LiveStatus {
       if (p.status !== 'active') return { code: 'principal_inactive', subject: p.id, message: `principal ${p.id} is ${p.status}` }
       if (p.endsAt !== null && nowMs >= p.endsAt) return { code: 'principal_ended', subject: p.id, message: `principal ${p.id} reached its end date ${new Date(p.endsAt).toISOString()}` }
       if (p.cutOffAt !== null && lineage.rooted_at <= p.cutOffAt) return { code: 'principal_cut_off', subject: p.id, message: `principal ${p.id} was cut off at ${new Date(p.cutOffAt).toISOString()}, after this chain began` }
+      if (p.kind === 'service' && p.sponsorLapsed === true) {
+        return { code: 'sponsor_changed', subject: p.id, message: `service ${p.id} lost its sponsor ${p.sponsor ?? ''} to an offboarding and has not been given one since` }
+      }
       if (p.kind === 'service' && (i === 0 || p.sponsor !== names[i - 1])) {
         return { code: 'sponsor_changed', subject: p.id, message: `service ${p.id} is no longer sponsored by ${i === 0 ? 'anyone in this chain' : names[i - 1]}` }
       }
@@ -101,8 +106,9 @@ export class LiveStatus {
     } else if (change.kind === 'principal') {
       const d = change.data
       const before = this.principals.get(d.id)
-      this.principals.set(d.id, { id: d.id, kind: d.kind, status: d.status, sponsor: d.sponsor, endsAt: d.ends_at, cutOffAt: d.cut_off_at })
-      const weaker = before !== undefined && (d.status !== 'active' || d.cut_off_at !== before.cutOffAt || d.sponsor !== before.sponsor || d.ends_at !== before.endsAt)
+      const lapsed = d.sponsor_lapsed === true
+      this.principals.set(d.id, { id: d.id, kind: d.kind, status: d.status, sponsor: d.sponsor, endsAt: d.ends_at, cutOffAt: d.cut_off_at, sponsorLapsed: lapsed })
+      const weaker = before !== undefined && (d.status !== 'active' || d.cut_off_at !== before.cutOffAt || d.sponsor !== before.sponsor || d.ends_at !== before.endsAt || (lapsed && before.sponsorLapsed !== true))
       if (weaker) this.emit({ kind: 'principal', id: d.id })
     }
     if (change.seq > this.seq) this.seq = change.seq

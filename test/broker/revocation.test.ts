@@ -139,8 +139,14 @@ t.test('offboarding the sponsor cuts off every token rooted at the service; rein
   t.equal(back.body.status, 'active')
   for (const k of [...roots, ...kids]) t.notOk(await active(b2, k), 'cut off before stays cut off')
   b2.clock.advance(5)
+  const still = await b2.form('/oauth/token', { grant_type: 'client_credentials', client_id: c2.clientId, client_secret: c2.clientSecret })
+  t.equal(still.status, 401, 'the service stays unusable: reinstating its sponsor is not assigning one')
+  t.same((await b2.admin('GET', '/v1/principals/ci-nightly')).body.usable_scopes, [])
+  t.equal((await b2.admin('PUT', '/v1/principals/ci-nightly/sponsor', { sponsor: 'alice' })).status, 200)
+  b2.clock.advance(5)
   const fresh = await rootToken(b2, c2)
-  t.ok(await active(b2, fresh), 'new tokens work after reinstatement')
+  t.ok(await active(b2, fresh), 'new tokens work once an admin assigns it a sponsor, the same one included')
+  for (const k of [...roots, ...kids]) t.notOk(await active(b2, k), 'and the old chains stay dead')
 })
 
 t.test('a new sponsor makes the service usable again without reviving old chains', async (t) => {

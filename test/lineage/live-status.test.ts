@@ -51,6 +51,16 @@ t.test('a service whose sponsor changed no longer honours chains naming the old 
   t.match(v.check('c', lineage([]), 2000), { code: 'sponsor_changed', subject: 'ci' })
 })
 
+t.test('a service whose sponsor was lost to an offboarding honours no chain, and says so', async (t) => {
+  const v = view()
+  const seen: unknown[] = []
+  v.onCutOff((e) => seen.push(e))
+  t.equal(v.check('c', lineage([]), 2000), undefined)
+  v.apply({ seq: 2, kind: 'principal', data: { id: 'ci', kind: 'service', status: 'active', sponsor: 'alice', ends_at: null, cut_off_at: null, sponsor_lapsed: true } })
+  t.match(v.check('c', lineage([]), 2000), { code: 'sponsor_changed', subject: 'ci', message: /lost its sponsor alice to an offboarding/ })
+  t.same(seen, [{ kind: 'principal', id: 'ci' }], 'announced, so live connections are re-checked')
+})
+
 t.test('an unknown principal fails closed', async (t) => {
   t.match(view().check('c', { chain: [], principals: ['mallory'], depth: 0, rooted_at: 1 }, 2000), { code: 'principal_unknown' })
 })
