@@ -318,6 +318,9 @@ t.test('offboarding a sponsor cuts off every chain resting on it, and reinstatin
   t.equal((await admin(t, 'POST', '/v1/principals/nobody/reinstate')).status, 404)
   t.equal((await call(t, 'POST', '/v1/principals/alice/reinstate', { headers: { ...adminAuth, 'content-type': 'application/json' }, body: '[' })).status, 400)
   t.same((await form(t, '/oauth/introspect', { token: root }, adminAuth)).body, { active: false }, 'still cut off')
+  const lapsed = await form(t, '/oauth/token', { grant_type: 'client_credentials', client_id: client.clientId, client_secret: client.clientSecret })
+  t.same([lapsed.status, lapsed.body.error], [401, 'invalid_client'], 'the service waits for an admin to assign it a sponsor')
+  t.equal((await admin(t, 'PUT', '/v1/principals/ci-nightly/sponsor', { sponsor: 'alice' })).status, 200)
 })
 
 t.test('an exchange deeper than LINEAGE_MAX_DEPTH is refused with invalid_request', async (t) => {
