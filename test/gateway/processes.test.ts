@@ -22,7 +22,7 @@ if (databaseUrl === undefined) {
     t.same(Object.keys(gateway.listening), ['gateway_http', 'gateway_pg'])
 
     const b = broker.listening.broker
-    const admin = async (path: string, body?: unknown): Promise<any> => await (await fetch(b + path, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) })).json()
+    const admin = async (path: string, body?: unknown, method = 'POST'): Promise<any> => await (await fetch(b + path, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) })).json()
     await admin('/v1/principals', { id: 'alice', kind: 'human', grants: ['api:read', 'pgt:read'] })
     await admin('/v1/principals', { id: 'ci', kind: 'service', sponsor: 'alice', grants: ['api:read', 'pgt:read'] })
     const c = await admin('/v1/principals/ci/clients')
@@ -60,6 +60,7 @@ if (databaseUrl === undefined) {
 
     // A rotated key reaches the gateway through the broker's JWKS, fetched again on an unknown kid.
     await admin('/v1/principals/alice/reinstate')
+    await admin('/v1/principals/ci/sponsor', { sponsor: 'alice' }, 'PUT')
     await new Promise((resolve) => setTimeout(resolve, 10))
     const rotated = await admin('/v1/keys/rotate')
     const fresh2 = (await (await fetch(`${b}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: c.client_id, client_secret: c.client_secret }) })).json() as { access_token: string }).access_token
