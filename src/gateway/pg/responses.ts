@@ -7,20 +7,28 @@ import { commandRows, dataRow, parseDataRow, parseErrorFields, parseReadyForQuer
 import type { Refusals } from './refusals.js'
 
 export interface Statement { sql: string, c: Classification, fields?: FieldDescription[] }
-/** A bound portal; `batch`: how many batches (Sync, simple Query) went upstream before its Bind. */
-export interface Portal { statement: string, resultFormats: number[], batch: number, fields?: FieldDescription[] }
+/**
+ * A bound portal: the statement it was bound to (undefined: one the gateway did not see
+ * prepared), kept as it was then, since PostgreSQL's portal keeps it whatever later becomes
+ * of the name. `batch`: how many batches (Sync, simple Query) went upstream before its Bind.
+ */
+export interface Portal { statement: string, st: Statement | undefined, resultFormats: number[], batch: number, fields?: FieldDescription[] }
 export type Execution = { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: readonly MaskRule[], fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
-/** A Parse as it changed the session's statements: undone if the upstream refuses it. */
-export interface ParseStep { name: string, previous: Statement | undefined }
+/** A Parse or Bind as it changed the session's statements or portals: undone if the upstream refuses or skips it. */
+export type Undo = { kind: 'statement', name: string, previous: Statement | undefined } | { kind: 'portal', name: string, previous: Portal | undefined }
 
 /** What the upstream will answer, in order; matched against its responses. */
 export type Pending =
   | { type: 'describe', statement?: Statement, portal?: Portal, swallow: boolean }
   | Execution
-  /** Answered by ReadyForQuery. `simple`: it ends a Query or FunctionCall, which an extended batch that failed skips. */
-  | { type: 'sync', simple: boolean }
+  /**
+   * Answered by ReadyForQuery. `simple`: it ends a Query or FunctionCall, which an extended
+   * batch that failed skips. `unsure`: sent behind a COPY FROM STDIN before it began, so
+   * ignored by the upstream if the copy goes on, answered if it failed at once.
+   */
+  | { type: 'sync', simple: boolean, unsure?: boolean }
   /** Parse, Bind or Close: answered by ParseComplete, BindComplete, CloseComplete. */
-  | { type: 'step', parse?: ParseStep }
+  | { type: 'step', undo?: Undo }
   /** The client ended a COPY FROM STDIN (CopyDone, CopyFail): no answer of its own. */
   | { type: 'copyend' }
 
@@ -80,14 +88,15 @@ export class Responses {
   skipping = false
   /** The upstream is in COPY FROM STDIN: the client's Syncs get no answer until it ends the copy. */
   private copyingIn = false
+  /** Syncs in the queue marked `unsure`. */
+  private unsure = 0
 
   constructor (private readonly deps: {
     refusals: Refusals
     /** Audits an execution that ended (`error`: why it did not run to its end). */
     record: (e: Execution, error?: string) => void
-    /** Undoes a Parse the upstream refused or skipped. */
-    unparse: (step: ParseStep) => void
-    statementFields: (name: string) => FieldDescription[] | undefined
+    /** Undoes a Parse or Bind the upstream refused or skipped. */
+    undo: (step: Undo) => void
     catalog: () => Catalog
     /** The upstream sent FATAL: the session ends after the message is passed on. */
     onFatal: () => void
@@ -110,17 +119,19 @@ export class Responses {
   }
 
   /**
-   * The client's Sync, or a simple Query, or a fast-path call (`simple`) went upstream: one
-   * ReadyForQuery will answer it. A Sync ends the skipping after an error; during COPY FROM
-   * STDIN the upstream ignores it.
+   * The client's Sync, or a simple Query, or a fast-path call (`simple`) goes upstream: one
+   * ReadyForQuery will answer it. A Sync ends the skipping after an error. During COPY FROM
+   * STDIN the upstream would ignore a Sync, or answer it if the copy has just failed: such a
+   * Sync is not sent at all (false).
    */
-  endBatch (simple: boolean): void {
+  endBatch (simple: boolean): boolean {
     if (!simple) {
+      if (this.copyingIn) return false
       this.skipping = false
-      if (this.copyingIn) return
     }
     this.pending.push({ type: 'sync', simple })
     this.sent++
+    return true
   }
 
   /** The client ended a COPY FROM STDIN (CopyDone or CopyFail). */
@@ -207,6 +218,8 @@ export class Responses {
         if (this.headOf('step') !== undefined) this.pending.shift()
         return undefined
       case BackendCode.CommandComplete: {
+        // A copy that ran to its end read the Syncs sent behind it while it ran, and ignored them.
+        if (this.unsure > 0) this.dropUnsure()
         const e = this.headOf('exec')
         if (e?.type === 'exec') {
           e.rows += commandRows(f.body)
@@ -257,22 +270,24 @@ export class Responses {
   private failed (code: string): void {
     const head = this.head()
     this.copyingIn = false
+    // Whether the upstream read those Syncs inside the copy or after it failed cannot be known.
+    if (this.unsure > 0) throw new OutOfStep('a COPY FROM STDIN failed with a Sync sent behind it before it began')
     if (head === undefined || head.type === 'sync') return
     if (head.type === 'exec' && head.simple) {
       head.error ??= code
       return
     }
-    const skipped: ParseStep[] = []
+    const skipped: Undo[] = []
     let first = true
     for (let p = this.head(); p !== undefined && !(p.type === 'sync' && !p.simple); p = this.head()) {
       this.pending.shift()
       if (p.type === 'exec') this.deps.record(p, first ? code : 'skipped after an error earlier in the batch')
-      else if (p.type === 'step' && p.parse !== undefined) skipped.push(p.parse)
+      else if (p.type === 'step' && p.undo !== undefined) skipped.push(p.undo)
       else if (p.type === 'sync') this.done++
       first = false
     }
-    // Undone latest first, so a name parsed twice gets back what it had before both.
-    for (let i = skipped.length - 1; i >= 0; i--) this.deps.unparse(skipped[i])
+    // Undone latest first, so a name used twice gets back what it had before both.
+    for (let i = skipped.length - 1; i >= 0; i--) this.deps.undo(skipped[i])
     if (this.pending.length === 0) this.skipping = true
   }
 
@@ -288,11 +303,19 @@ export class Responses {
       const p = this.pending.at(i) as Pending
       if (p.type === 'copyend') return
       if (p.type !== 'sync' || p.simple) throw new OutOfStep('the client sent statements into a COPY FROM STDIN')
-      this.pending.removeAt(i)
-      this.done++
-      i--
+      p.unsure = true
+      this.unsure++
     }
     this.copyingIn = true
+  }
+
+  /** The copy ran on: the upstream ignored the Syncs sent behind it before it began. */
+  private dropUnsure (): void {
+    for (let i = 0; i < this.pending.length; i++) {
+      const p = this.pending.at(i) as Pending
+      if (p.type === 'sync' && p.unsure === true) { this.pending.removeAt(i); this.done++; i-- }
+    }
+    this.unsure = 0
   }
 
   private formatOf (p: Extract<Pending, { type: 'exec' }>, fields: FieldDescription[], i: number): number {
@@ -305,7 +328,7 @@ export class Responses {
   async resolveMask (): Promise<void> {
     const p = this.head()
     if (p?.type !== 'exec') return
-    const fields = p.fields ?? p.portal?.fields ?? (p.portal === undefined ? undefined : this.deps.statementFields(p.portal.statement))
+    const fields = p.fields ?? p.portal?.fields ?? p.portal?.st?.fields
     if (fields === undefined) {
       // Fail closed: rows whose columns cannot be named are not shown.
       throw new Error('result columns unknown')

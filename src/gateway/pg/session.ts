@@ -17,7 +17,7 @@ import { errorResponse } from './protocol/backend.js'
 import { ProtocolError } from './protocol/errors.js'
 import { Writer } from './protocol/writer.js'
 import { Refusals } from './refusals.js'
-import { OutOfStep, Responses, type Execution, type ParseStep, type Portal, type Statement } from './responses.js'
+import { OutOfStep, Responses, type Execution, type Portal, type Statement, type Undo } from './responses.js'
 import { cancelUpstream, type Upstream } from './upstream.js'
 
 export interface SessionDeps {
@@ -100,8 +100,7 @@ export class PgSession {
     this.responses = new Responses({
       refusals: this.refusals,
       record: (e, error) => this.recordExec(e, error),
-      unparse: (step) => this.unparse(step),
-      statementFields: (name) => this.statements.get(name)?.fields,
+      undo: (step) => this.undo(step),
       catalog: deps.catalog,
       onFatal: () => this.end(),
       // Outside a transaction block PostgreSQL has dropped every portal of the batches before.
@@ -300,8 +299,9 @@ export class PgSession {
         if (!this.portals.has(m.portal) && this.portals.size >= maxNamed) {
           return this.parseStep('', undefined, this.refusals.parse('', this.deny(`BIND ${m.portal}`, tooMany, `at most ${maxNamed} open portals per session; close some first`)))
         }
-        this.portals.set(m.portal, { statement: m.statement, resultFormats: m.resultFormats, batch: r.batch })
-        r.expect({ type: 'step' })
+        const undo: Undo = { kind: 'portal', name: m.portal, previous: this.portals.get(m.portal) }
+        this.portals.set(m.portal, { statement: m.statement, st: this.statements.get(m.statement), resultFormats: m.resultFormats, batch: r.batch })
+        r.expect({ type: 'step', undo })
         return undefined
       }
       case FrontendCode.Describe: {
@@ -314,7 +314,7 @@ export class PgSession {
       case FrontendCode.Execute: {
         const m = parseExecute(f.body)
         const portal = this.portals.get(m.portal)
-        const st = portal === undefined ? undefined : this.statements.get(portal.statement)
+        const st = portal?.st
         // A statement the gateway did not see parsed (SQL PREPARE) is of unknown class.
         const c: Classification = st?.c ?? { class: 'admin', statements: [], tables: [], count: 1, reason: 'a prepared statement the gateway did not see' }
         const sql = st?.sql ?? `EXECUTE ${portal?.statement ?? '?'}`
@@ -342,8 +342,7 @@ export class PgSession {
         return undefined
       }
       case FrontendCode.Sync:
-        r.endBatch(false)
-        return undefined
+        return r.endBatch(false) ? undefined : []
       case FrontendCode.CopyDone:
       case FrontendCode.CopyFail:
         r.copyEnd()
@@ -370,18 +369,24 @@ export class PgSession {
    */
   private parseStep (name: string, statement: Statement | undefined, standIn: Buffer | undefined): Buffer[] | undefined {
     if (!this.responses.skipping) {
-      const step: ParseStep = { name, previous: this.statements.get(name) }
+      const undo: Undo = { kind: 'statement', name, previous: this.statements.get(name) }
       // PostgreSQL drops the unnamed statement when a Parse of it begins, even one that fails.
       if (statement !== undefined) this.remember(name, statement)
       else if (name === '') this.forget(name)
-      this.responses.expect({ type: 'step', parse: step })
+      this.responses.expect({ type: 'step', undo })
     }
     return standIn === undefined ? undefined : [standIn]
   }
 
-  /** The upstream refused or skipped a Parse: the name holds what it held before (the unnamed statement: nothing). */
-  private unparse (step: ParseStep): void {
-    if (step.name === '' || step.previous === undefined) this.forget(step.name)
+  /**
+   * The upstream refused or skipped a Parse or a Bind: the name holds what it held before
+   * (the unnamed statement: nothing, as PostgreSQL dropped it).
+   */
+  private undo (step: Undo): void {
+    if (step.kind === 'portal') {
+      if (step.previous === undefined) this.portals.delete(step.name)
+      else this.portals.set(step.name, step.previous)
+    } else if (step.name === '' || step.previous === undefined) this.forget(step.name)
     else this.remember(step.name, step.previous)
   }
 

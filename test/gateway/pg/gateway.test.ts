@@ -282,6 +282,56 @@ if (databaseUrl === undefined) {
     t.equal((await psql(writer, ['-c', 'SELECT 41 + 1'])).stdout, '42\n', 'others go on')
   })
 
+  t.test('a portal keeps the statement it was bound to, and a Bind the upstream refuses leaves the portal as it was', async (t) => {
+    const { s, until } = await rawSession(reader)
+    t.teardown(() => s.destroy())
+    // The unnamed statement is parsed again after the Bind: PostgreSQL's portal P still runs the first text.
+    const flush = Buffer.from([0x48, 0, 0, 0, 4])
+    s.write(Buffer.concat([parse('', 'SELECT email, ssn FROM customers ORDER BY id'), bind('P', ''), parse('', "SELECT 'a'::text, 'b'::text"), describe('S', ''), flush]))
+    await until(0x54)
+    s.write(Buffer.concat([execute('P'), sync]))
+    const first = texts(await until(0x5a))
+    t.match(first, /a\*\*\*@example\.com.*\*\*\*6789/)
+    t.notMatch(first, /ann@example|123-45/)
+    // A Bind of an existing portal fails upstream (42P03): P still runs what it was bound to.
+    s.write(query('BEGIN'))
+    await until(0x5a)
+    s.write(Buffer.concat([parse('a', 'SELECT email, ssn FROM customers ORDER BY id'), parse('b', "SELECT 'x'::text, 'y'::text"), describe('S', 'b'), bind('Q', 'a'), sync]))
+    await until(0x5a)
+    s.write(query('SAVEPOINT s'))
+    await until(0x5a)
+    s.write(Buffer.concat([bind('Q', 'b'), sync]))
+    t.match(parseErrorFields((await until(0x5a))[0].body), { C: '42P03' })
+    s.write(query('ROLLBACK TO SAVEPOINT s'))
+    await until(0x5a)
+    s.write(Buffer.concat([execute('Q'), sync]))
+    const second = texts(await until(0x5a))
+    t.match(second, /a\*\*\*@example\.com/)
+    t.notMatch(second, /ann@example|123-45/)
+    s.write(query('ROLLBACK'))
+    await until(0x5a)
+  })
+
+  t.test('a COPY FROM STDIN that fails at once with a Sync behind it ends the session; one that fails on its data keeps step', async (t) => {
+    const one = await rawSession(writer)
+    // COPY … FREEZE fails right after CopyInResponse: whether the upstream read the Sync inside the copy or after it cannot be known.
+    one.s.write(Buffer.concat([parse('', 'COPY orders FROM STDIN (FREEZE)'), bind('', ''), execute(''), sync]))
+    const ended = await one.until(0x45)
+    t.match(parseErrorFields(ended.at(-1)?.body ?? Buffer.alloc(1)), { S: 'FATAL', C: '28000', M: /a COPY FROM STDIN failed with a Sync sent behind it/ })
+    await one.closed
+    // Bad data, then a Sync the client sends while it still copies: the gateway keeps it back, as PostgreSQL would ignore it.
+    const two = await rawSession(writer)
+    t.teardown(() => two.s.destroy())
+    two.s.write(query('COPY orders (id, item) FROM STDIN'))
+    await two.until(0x47)
+    two.s.write(Buffer.concat([new Writer().bytes(Buffer.from('not-a-number\tx\n')).frame(0x64), sync, Buffer.from([0x63, 0, 0, 0, 4]), parse('', 'SELECT email, ssn FROM customers ORDER BY id'), bind('', ''), execute(''), sync]))
+    const failed = await two.until(0x5a)
+    t.match(parseErrorFields(failed.find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '22P02' })
+    const rows = await two.until(0x5a)
+    t.match(texts(rows), /a\*\*\*@example\.com.*\*\*\*6789/)
+    t.notMatch(texts(rows), /ann@example|123-45/)
+  })
+
   t.test('a statement sent with the Terminate in one packet still runs, and is audited with its rows', async (t) => {
     const c = await token('leaver', 'db:read db:write')
     const { s, closed } = await rawSession(c)

@@ -14,8 +14,7 @@ function responses (): { r: Responses, recorded: Array<[string, string | undefin
   const r = new Responses({
     refusals: new Refusals(),
     record: (e, err) => recorded.push([e.sql, err ?? e.error]),
-    unparse: () => {},
-    statementFields: () => undefined,
+    undo: () => {},
     catalog: () => ({}) as unknown as Catalog,
     onFatal: () => {},
     onIdle: () => {}
