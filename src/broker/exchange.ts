@@ -38,6 +38,8 @@ export function targetOfResource (resource: string): string | undefined {
   if (urn !== null) return urn[1]
   try {
     const u = new URL(resource)
+    // RFC 8707 §2: a resource indicator carries no fragment.
+    if (u.hash !== '' || resource.includes('#')) return undefined
     const first = u.pathname.split('/')[1]
     return first === undefined || first === '' ? undefined : decodeURIComponent(first)
   } catch {

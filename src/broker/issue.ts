@@ -1,6 +1,8 @@
 import { randomUUID, sign } from 'node:crypto'
 import { epochSeconds } from '../clock.js'
 import { actorsOf, type AccessClaims, type Act, type LineageClaim } from '../lineage/claims.js'
+import { InvalidScope } from '../errors.js'
+import { maxTokenBytes } from '../lineage/verify.js'
 import type { BrokerContext } from './context.js'
 import type { SigningKey } from './keys.js'
 
@@ -15,6 +17,9 @@ export interface NewToken {
   /** What the caller said about itself, recorded in the tree. */
   context: Record<string, string>
 }
+
+/** An Ed25519 signature (64 bytes) in base64url. */
+const signatureChars = 86
 
 /** The RFC 8693 §2.2.1 / RFC 6749 §5.1 success body. */
 export interface TokenResponse {
@@ -44,6 +49,11 @@ export async function issueToken (ctx: BrokerContext, t: NewToken): Promise<{ to
     ...(t.act !== undefined ? { act: t.act } : {}),
     lineage: t.lineage
   }
+  // A token no verifier would accept is not issued (nor recorded): the gateways cap its length.
+  const key = ctx.keys().active
+  const payload = Buffer.from(JSON.stringify(claims)).toString('base64url')
+  const length = key.header.length + payload.length + 2 + signatureChars
+  if (length > maxTokenBytes) throw new InvalidScope(`the token would be ${length} bytes, more than the ${maxTokenBytes} a verifier accepts: ask for fewer scopes or audiences`)
   const names = t.lineage.principals
   await ctx.ledger.record({
     jti,
@@ -72,7 +82,7 @@ export async function issueToken (ctx: BrokerContext, t: NewToken): Promise<{ to
     detail: { parent: t.lineage.chain.at(-1) ?? null, depth: t.lineage.depth, scope: claims.scope, aud: t.aud, client_id: t.client_id, exp: t.exp, ...t.context }
   })
   ctx.metrics.tokensIssued.inc({ grant: t.lineage.depth === 0 ? 'client_credentials' : 'token_exchange' })
-  const token = signToken(ctx.keys().active, claims)
+  const token = signToken(key, payload)
   ctx.verified.add(token, claims)
   return { token, claims }
 }
@@ -82,7 +92,7 @@ export async function issueToken (ctx: BrokerContext, t: NewToken): Promise<{ to
  * base64url-encoded, joined by a dot, signed. Done with node:crypto directly rather than jose's
  * WebCrypto path because it runs once per exchange; verification stays with jose.
  */
-function signToken (key: SigningKey, claims: AccessClaims): string {
-  const input = `${key.header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`
+function signToken (key: SigningKey, payload: string): string {
+  const input = `${key.header}.${payload}`
   return `${input}.${sign(null, Buffer.from(input), key.privateKey).toString('base64url')}`
 }

@@ -73,6 +73,8 @@ export async function loadKeyRing (db: Db, clock: Clock, maxTtl: number): Promis
  */
 export async function rotateKeys (db: Db): Promise<string> {
   return await db.tx(async (q) => {
+    // One rotation at a time across processes: two at once would each leave a key active.
+    await q.query('SELECT pg_advisory_xact_lock($1)', [LockKeys.keys])
     await q.query('UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL')
     const kid = await createKey(q)
     await appendChange(q, { kind: 'keys', data: {} })

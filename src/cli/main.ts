@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { constants } from 'node:os'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
 import { adminCall, BrokerError, exchangeToken, type ExchangeOptions } from './broker-client.js'
@@ -84,7 +85,8 @@ async function runExec (args: string[], env: Env): Promise<number> {
       process.stderr.write(`lineage: cannot run ${cmd}: ${err.message}\n`)
       resolve(127)
     })
-    p.on('exit', (code, signal) => resolve(code ?? (signal !== null ? 128 + 15 : 1)))
+    // A child ended by a signal exits 128 + its number, as a shell reports it.
+    p.on('exit', (code, signal) => resolve(code ?? (signal !== null ? 128 + (constants.signals[signal] ?? 15) : 1)))
   })
 }
 

@@ -56,7 +56,7 @@ export async function handleHrEvent (ctx: BrokerContext, secret: string, signatu
   if (typeof e !== 'object' || e === null) throw new InvalidInput('the body must be a JSON object')
   if (typeof e.id !== 'string' || e.id.length === 0 || e.id.length > 200) throw new InvalidInput('id must be a string of 1-200 characters')
   const status = typeof e.type === 'string' ? types.get(e.type) : undefined
-  if (status === undefined) throw new InvalidInput(`type must be one of ${Object.keys(types).join(', ')}`)
+  if (status === undefined) throw new InvalidInput(`type must be one of ${[...types.keys()].join(', ')}`)
   if (typeof e.principal !== 'string' || e.principal.length === 0 || e.principal.length > 320) throw new InvalidInput('principal must be a principal id or email')
   const id = await resolvePrincipal(ctx.db, e.principal)
   if (id === undefined) throw new NotFound(`no principal ${e.principal.slice(0, 100)}`)

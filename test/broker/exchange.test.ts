@@ -94,6 +94,8 @@ t.test('a child never holds more than its parent', async (t) => {
   t.equal(aud.body.error, 'invalid_target')
   const resource = await exchangeToken(b, root, { resource: 'https://gateway.example/api/v1/things' })
   t.equal(resource.body.error, 'invalid_target')
+  const fragment = await exchangeToken(b, root, { resource: 'https://gateway.example/db#part' })
+  t.equal(fragment.body.error, 'invalid_target', 'RFC 8707: a resource has no fragment')
   const ok = await exchangeToken(b, root, { resource: 'urn:lineage:target:db' })
   t.equal(ok.status, 200)
   const wildcard = await exchangeToken(b, ok.body.access_token, { scope: 'db:*' })

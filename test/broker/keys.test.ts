@@ -39,3 +39,23 @@ t.test('keys survive a restart on the same database', async (t) => {
   const again = await loadKeyRing(b.testDb.db, b.clock, 3600)
   t.equal(again.active.kid, first)
 })
+
+t.test('rotations at once leave one active key, and a token too long for any verifier is not issued', async (t) => {
+  const b = await startTestBroker()
+  t.teardown(b.close)
+  const rotations = await Promise.all([1, 2, 3, 4].map(async () => await b.admin('POST', '/v1/keys/rotate')))
+  t.same(rotations.map((r) => r.status), [201, 201, 201, 201])
+  const { rows } = await b.broker.ctx.db.query<{ n: number }>('SELECT count(*)::int AS n FROM signing_keys WHERE retired_at IS NULL')
+  t.equal(rows[0].n, 1)
+  // 600 grants make a root token of more than 16 KB.
+  const grants = Array.from({ length: 600 }, (_, i) => `target${i}:read`)
+  await b.admin('POST', '/v1/principals', { id: 'wide', kind: 'human', grants })
+  await b.admin('POST', '/v1/principals', { id: 'wide-svc', kind: 'service', sponsor: 'wide', grants })
+  const c = (await b.admin('POST', '/v1/principals/wide-svc/clients')).body
+  const r = await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: c.client_id, client_secret: c.client_secret })
+  t.equal(r.status, 400)
+  t.equal(r.body.error, 'invalid_scope')
+  t.match(r.body.error_description, /more than the 16384 a verifier accepts/)
+  const narrow = await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: c.client_id, client_secret: c.client_secret, scope: 'target1:read' })
+  t.equal(narrow.status, 200, 'a narrower one is')
+})

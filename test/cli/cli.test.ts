@@ -50,6 +50,8 @@ t.test('lineage exec gives each spawned process its own child token, nesting as 
   t.equal(c.scope, 'api:read')
   const code = await lineage(['exec', '--', process.execPath, '-e', 'process.exit(7)'], { LINEAGE_TOKEN: root })
   t.equal(code.code, 7, 'exec exits with the command\'s code')
+  const killed = await lineage(['exec', '--', process.execPath, '-e', "process.kill(process.pid, 'SIGKILL')"], { LINEAGE_TOKEN: root })
+  t.equal(killed.code, 137, 'a command ended by a signal: 128 + its number')
 })
 
 t.test('lineage refuses clearly when it cannot get a child token', async (t) => {

@@ -81,6 +81,8 @@ t.test('unsigned, tampered, stale or wrongly keyed HR events get 401 and change 
 t.test('well-signed but bad HR events get 400 or 404, never a 500', async (t) => {
   const named = ['constructor', 'toString', '__proto__', 'hasOwnProperty'].map((type) => JSON.stringify({ id: `p-${type}`, type, principal: 'bob' }))
   named.push(JSON.stringify({ id: 'nul', type: 'principal.offboarded', principal: 'bob\u0000' }))
+  const unknown = JSON.stringify({ id: 'x1', type: 'principal.exploded', principal: 'bob' })
+  t.match((await hr(unknown, sign(unknown))).body.error_description, /type must be one of principal\.offboarded, principal\.suspended, principal\.reinstated/)
   for (const body of ['not json', '[]', '{"id":"x","type":"principal.exploded","principal":"bob"}', '{"type":"principal.offboarded","principal":"bob"}', '{"id":"y","type":"principal.offboarded"}', ...named]) {
     const r = await hr(body, sign(body))
     t.equal(r.status, 400, body)
