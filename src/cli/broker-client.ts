@@ -46,7 +46,7 @@ export async function exchangeToken (brokerUrl: string, subjectToken: string, op
   if (run !== undefined) form.set('actor_run', run)
   let res: Response
   try {
-    res = await fetch(new URL('/oauth/token', brokerUrl), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })
+    res = await fetch(endpoint(brokerUrl, '/oauth/token'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })
   } catch (err) {
     throw new BrokerError(0, 'unreachable', `cannot reach the broker at ${brokerUrl}: ${(err as Error).message}`)
   }
@@ -55,11 +55,20 @@ export async function exchangeToken (brokerUrl: string, subjectToken: string, op
   return body as unknown as { access_token: string, scope: string, expires_in: number }
 }
 
+/** `path` below the broker's URL, which may itself have a path (a broker behind a prefix: `https://host/lineage`). */
+export function endpoint (brokerUrl: string, path: string): URL {
+  const base = new URL(brokerUrl)
+  const q = path.indexOf('?')
+  base.pathname = base.pathname.replace(/\/+$/, '') + (q < 0 ? path : path.slice(0, q))
+  base.search = q < 0 ? '' : path.slice(q)
+  return base
+}
+
 /** Calls an admin endpoint with the admin token. @throws BrokerError */
 export async function adminCall (brokerUrl: string, adminToken: string, method: string, path: string): Promise<unknown> {
   let res: Response
   try {
-    res = await fetch(new URL(path, brokerUrl), { method, headers: { authorization: `Bearer ${adminToken}` } })
+    res = await fetch(endpoint(brokerUrl, path), { method, headers: { authorization: `Bearer ${adminToken}` } })
   } catch (err) {
     throw new BrokerError(0, 'unreachable', `cannot reach the broker at ${brokerUrl}: ${(err as Error).message}`)
   }

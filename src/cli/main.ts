@@ -15,7 +15,8 @@ Usage:
       Exchange the token in LINEAGE_TOKEN for a narrower child token and print it.
   lineage exec [--scope S] [--audience A]... [--actor NAME] [--ttl SECONDS] -- CMD [ARGS...]
       Exchange LINEAGE_TOKEN for a child token and run CMD with the child in LINEAGE_TOKEN.
-      The actor defaults to CMD's name. Exits with CMD's exit code.
+      The actor defaults to CMD's name; CMD does not get LINEAGE_ADMIN_TOKEN. Exits with
+      CMD's exit code (128 + the signal's number when a signal ended it).
   lineage token inspect [TOKEN] [--json]
       Decode a token (default: LINEAGE_TOKEN) and show its chain as a tree. Does not verify.
   lineage tree JTI
@@ -30,7 +31,7 @@ Usage:
   lineage help
 
 Environment:
-  LINEAGE_URL          broker URL (default http://127.0.0.1:7400)
+  LINEAGE_URL          broker URL, a path prefix included (default http://127.0.0.1:7400)
   LINEAGE_TOKEN        the current process's token
   LINEAGE_ADMIN_TOKEN  admin token, for 'tree', 'audit verify' and 'keys rotate'
   DATABASE_URL         PostgreSQL, for 'audit verify' without the broker
@@ -77,7 +78,9 @@ async function runExec (args: string[], env: Env): Promise<number> {
   opts.actor ??= basename(cmd)
   const child = await exchangeToken(brokerUrl(env), currentToken(env), opts, env)
   return await new Promise<number>((resolve) => {
-    const p = spawn(cmd, cmdArgs, { stdio: 'inherit', env: { ...env, LINEAGE_TOKEN: child.access_token } })
+    // The command gets its own narrower token, never the admin's.
+    const { LINEAGE_ADMIN_TOKEN: _admin, ...inherited } = env
+    const p = spawn(cmd, cmdArgs, { stdio: 'inherit', env: { ...inherited, LINEAGE_TOKEN: child.access_token } })
     const forward = (sig: NodeJS.Signals): void => { p.kill(sig) }
     process.on('SIGINT', forward)
     process.on('SIGTERM', forward)

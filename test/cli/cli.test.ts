@@ -50,6 +50,8 @@ t.test('lineage exec gives each spawned process its own child token, nesting as 
   t.equal(c.scope, 'api:read')
   const code = await lineage(['exec', '--', process.execPath, '-e', 'process.exit(7)'], { LINEAGE_TOKEN: root })
   t.equal(code.code, 7, 'exec exits with the command\'s code')
+  const env = await lineage(['exec', '--', process.execPath, '-e', 'process.stdout.write(String(process.env.LINEAGE_ADMIN_TOKEN))'], { LINEAGE_TOKEN: root, LINEAGE_ADMIN_TOKEN: 'ladm_not-for-children' })
+  t.equal(env.stdout, 'undefined', 'the command does not get the admin token')
   const killed = await lineage(['exec', '--', process.execPath, '-e', "process.kill(process.pid, 'SIGKILL')"], { LINEAGE_TOKEN: root })
   t.equal(killed.code, 137, 'a command ended by a signal: 128 + its number')
 })
@@ -122,4 +124,11 @@ t.test('lineage keys rotate adds a key and old tokens keep working', async (t) =
   t.equal(after.code, 0, 'a token signed before the rotation still exchanges')
   const noAdmin = await lineage(['keys', 'rotate'])
   t.equal(noAdmin.code, 2)
+})
+
+t.test('a broker URL with a path prefix keeps it', async (t) => {
+  const { endpoint } = await import('../../src/cli/broker-client.js')
+  t.equal(endpoint('https://h.example/lineage/', '/oauth/token').href, 'https://h.example/lineage/oauth/token')
+  t.equal(endpoint('https://h.example/lineage', '/v1/tokens/a b/tree').href, 'https://h.example/lineage/v1/tokens/a%20b/tree')
+  t.equal(endpoint('http://127.0.0.1:7400', '/v1/audit?limit=5').href, 'http://127.0.0.1:7400/v1/audit?limit=5')
 })
