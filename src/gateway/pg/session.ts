@@ -17,7 +17,8 @@ import { errorResponse } from './protocol/backend.js'
 import { ProtocolError } from './protocol/errors.js'
 import { Writer } from './protocol/writer.js'
 import { Refusals } from './refusals.js'
-import { OutOfStep, Responses, type Execution, type Portal, type Statement, type Undo } from './responses.js'
+import { Prepared } from './prepared.js'
+import { OutOfStep, Responses, type Execution, type Statement } from './responses.js'
 import { cancelUpstream, type Upstream } from './upstream.js'
 
 export interface SessionDeps {
@@ -32,9 +33,7 @@ export interface SessionDeps {
 }
 
 const maxStatementChars = 1024 * 1024
-// What the gateway remembers per session stays bounded, whatever a client prepares or pipelines.
-const maxNamed = 10_000
-const maxPreparedChars = 64 * 1024 * 1024
+// Answers awaited per session stay bounded, whatever a client pipelines.
 const maxOutstanding = 100_000
 const tooMany: Classification = { class: 'admin', statements: [], tables: [], count: 1 }
 /** A statement no mask rule applies to (most of them) shares this one. */
@@ -67,12 +66,9 @@ interface Checked { target: Target, refusal: string | undefined, masking: readon
  * whole lineage.
  */
 export class PgSession {
-  private readonly statements = new Map<string, Statement>()
-  private readonly portals = new Map<string, Portal>()
+  private readonly prepared = new Prepared()
   private readonly refusals = new Refusals()
   private readonly responses: Responses
-  /** Characters of statement text held in `statements`. */
-  private preparedChars = 0
   private readonly lineage: AuditLineage
   // The statement decided last (set by `decide`): its mask rules, and its class once the catalog had its say.
   private masking: readonly MaskRule[] = noMasks
@@ -100,11 +96,10 @@ export class PgSession {
     this.responses = new Responses({
       refusals: this.refusals,
       record: (e, error) => this.recordExec(e, error),
-      undo: (step) => this.undo(step),
+      undo: (step) => this.prepared.undo(step),
       catalog: deps.catalog,
       onFatal: () => this.end(),
-      // Outside a transaction block PostgreSQL has dropped every portal of the batches before.
-      onIdle: (done) => { this.portals.forEach((p, name) => { if (p.batch < done) this.portals.delete(name) }) }
+      onIdle: (done) => { this.prepared.endTransaction(done) }
     })
     client.on('data', (chunk: Buffer) => this.fromClient(chunk))
     up.socket.on('data', (chunk: Buffer) => this.fromUpstream(chunk))
@@ -281,12 +276,8 @@ export class PgSession {
       }
       case FrontendCode.Parse: {
         const m = parseParse(f.body)
-        if (!this.statements.has(m.name) && this.statements.size >= maxNamed) {
-          return this.parseStep(m.name, undefined, this.refusals.parse(m.name, this.deny(m.sql, tooMany, `at most ${maxNamed} prepared statements per session; close some first`)))
-        }
-        if (this.preparedChars + m.sql.length > maxPreparedChars) {
-          return this.parseStep(m.name, undefined, this.refusals.parse(m.name, this.deny(m.sql.slice(0, 200), tooMany, `prepared statements of at most ${maxPreparedChars} characters in all per session; close some first`)))
-        }
+        const limit = this.prepared.statementLimit(m.name, m.sql)
+        if (limit !== undefined) return this.parseStep(m.name, undefined, this.refusals.parse(m.name, this.deny(m.sql, tooMany, limit)))
         const c = classifyBounded(m.sql)
         const refusal = this.decide(m.sql, c)
         if (refusal === 'wait') return 'wait'
@@ -296,24 +287,22 @@ export class PgSession {
       case FrontendCode.Bind: {
         if (skipping) return undefined
         const m = parseBindTarget(f.body)
-        if (!this.portals.has(m.portal) && this.portals.size >= maxNamed) {
-          return this.parseStep('', undefined, this.refusals.parse('', this.deny(`BIND ${m.portal}`, tooMany, `at most ${maxNamed} open portals per session; close some first`)))
-        }
-        const undo: Undo = { kind: 'portal', name: m.portal, previous: this.portals.get(m.portal) }
-        this.portals.set(m.portal, { statement: m.statement, st: this.statements.get(m.statement), resultFormats: m.resultFormats, batch: r.batch })
+        const limit = this.prepared.portalLimit(m.portal)
+        if (limit !== undefined) return this.parseStep('', undefined, this.refusals.parse('', this.deny(`BIND ${m.portal}`, tooMany, limit)))
+        const undo = this.prepared.bind(m.portal, { statement: m.statement, st: this.prepared.statement(m.statement), resultFormats: m.resultFormats, batch: r.batch })
         r.expect({ type: 'step', undo })
         return undefined
       }
       case FrontendCode.Describe: {
         if (skipping) return undefined
         const m = parseDescribe(f.body)
-        if (m.kind === 'S') r.expect({ type: 'describe', statement: this.statements.get(m.name), swallow: false })
-        else r.expect({ type: 'describe', portal: this.portals.get(m.name), swallow: false })
+        if (m.kind === 'S') r.expect({ type: 'describe', statement: this.prepared.statement(m.name), swallow: false })
+        else r.expect({ type: 'describe', portal: this.prepared.portal(m.name), swallow: false })
         return undefined
       }
       case FrontendCode.Execute: {
         const m = parseExecute(f.body)
-        const portal = this.portals.get(m.portal)
+        const portal = this.prepared.portal(m.portal)
         const st = portal?.st
         // A statement the gateway did not see parsed (SQL PREPARE) is of unknown class.
         const c: Classification = st?.c ?? { class: 'admin', statements: [], tables: [], count: 1, reason: 'a prepared statement the gateway did not see' }
@@ -336,8 +325,8 @@ export class PgSession {
       case FrontendCode.Close: {
         if (skipping) return undefined
         const m = parseClose(f.body)
-        if (m.kind === 'S') this.forget(m.name)
-        else this.portals.delete(m.name)
+        if (m.kind === 'S') this.prepared.closeStatement(m.name)
+        else this.prepared.closePortal(m.name)
         r.expect({ type: 'step' })
         return undefined
       }
@@ -363,44 +352,12 @@ export class PgSession {
 
   /**
    * A Parse of `name` goes upstream: `statement` is what it prepares (undefined for a
-   * stand-in, which prepares nothing), `standIn` replaces the client's message. Kept at once,
-   * since the client may bind it in the same packet; undone (`unparse`) if the upstream
-   * refuses or skips it. Skipped Parses prepare nothing here either.
+   * stand-in), `standIn` replaces the client's message. A Parse the upstream skips prepares
+   * nothing here either.
    */
   private parseStep (name: string, statement: Statement | undefined, standIn: Buffer | undefined): Buffer[] | undefined {
-    if (!this.responses.skipping) {
-      const undo: Undo = { kind: 'statement', name, previous: this.statements.get(name) }
-      // PostgreSQL drops the unnamed statement when a Parse of it begins, even one that fails.
-      if (statement !== undefined) this.remember(name, statement)
-      else if (name === '') this.forget(name)
-      this.responses.expect({ type: 'step', undo })
-    }
+    if (!this.responses.skipping) this.responses.expect({ type: 'step', undo: this.prepared.parse(name, statement) })
     return standIn === undefined ? undefined : [standIn]
-  }
-
-  /**
-   * The upstream refused or skipped a Parse or a Bind: the name holds what it held before
-   * (the unnamed statement: nothing, as PostgreSQL dropped it).
-   */
-  private undo (step: Undo): void {
-    if (step.kind === 'portal') {
-      if (step.previous === undefined) this.portals.delete(step.name)
-      else this.portals.set(step.name, step.previous)
-    } else if (step.name === '' || step.previous === undefined) this.forget(step.name)
-    else this.remember(step.name, step.previous)
-  }
-
-  private remember (name: string, st: Statement): void {
-    this.forget(name)
-    this.statements.set(name, st)
-    this.preparedChars += st.sql.length
-  }
-
-  private forget (name: string): void {
-    const st = this.statements.get(name)
-    if (st === undefined) return
-    this.statements.delete(name)
-    this.preparedChars -= st.sql.length
   }
 
   /**

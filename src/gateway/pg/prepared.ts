@@ -1,0 +1,81 @@
+import type { Portal, Statement, Undo } from './responses.js'
+
+// What the gateway remembers per session stays bounded, whatever a client prepares.
+const maxNamed = 10_000
+const maxChars = 64 * 1024 * 1024
+
+/**
+ * A session's prepared statements and portals as the upstream holds them. A Parse or Bind is
+ * kept at once, since the client may bind or execute it in the same packet, and undone if the
+ * upstream refuses or skips it. Bounded: at most 10,000 of each and 64 MiB of statement text.
+ */
+export class Prepared {
+  private readonly statements = new Map<string, Statement>()
+  private readonly portals = new Map<string, Portal>()
+  private chars = 0
+
+  statement (name: string): Statement | undefined { return this.statements.get(name) }
+  portal (name: string): Portal | undefined { return this.portals.get(name) }
+
+  /** Why one more statement `name` of `sql` would be too much, or undefined. */
+  statementLimit (name: string, sql: string): string | undefined {
+    if (!this.statements.has(name) && this.statements.size >= maxNamed) return `at most ${maxNamed} prepared statements per session; close some first`
+    if (this.chars + sql.length > maxChars) return `prepared statements of at most ${maxChars} characters in all per session; close some first`
+    return undefined
+  }
+
+  /** Why one more portal `name` would be too many, or undefined. */
+  portalLimit (name: string): string | undefined {
+    return !this.portals.has(name) && this.portals.size >= maxNamed ? `at most ${maxNamed} open portals per session; close some first` : undefined
+  }
+
+  /**
+   * A Parse of `name` goes upstream, preparing `st` (undefined for a stand-in, which prepares
+   * nothing; PostgreSQL still drops the unnamed statement when a Parse of it begins).
+   * @returns what undoes it
+   */
+  parse (name: string, st: Statement | undefined): Undo {
+    const undo: Undo = { kind: 'statement', name, previous: this.statements.get(name) }
+    if (st !== undefined) this.remember(name, st)
+    else if (name === '') this.closeStatement(name)
+    return undo
+  }
+
+  /** A Bind of portal `name` goes upstream. @returns what undoes it */
+  bind (name: string, portal: Portal): Undo {
+    const undo: Undo = { kind: 'portal', name, previous: this.portals.get(name) }
+    this.portals.set(name, portal)
+    return undo
+  }
+
+  closeStatement (name: string): void {
+    const st = this.statements.get(name)
+    if (st === undefined) return
+    this.statements.delete(name)
+    this.chars -= st.sql.length
+  }
+
+  closePortal (name: string): void {
+    this.portals.delete(name)
+  }
+
+  /** The upstream refused or skipped a Parse or Bind: the name holds what it held before (the unnamed statement: nothing). */
+  undo (step: Undo): void {
+    if (step.kind === 'portal') {
+      if (step.previous === undefined) this.portals.delete(step.name)
+      else this.portals.set(step.name, step.previous)
+    } else if (step.name === '' || step.previous === undefined) this.closeStatement(step.name)
+    else this.remember(step.name, step.previous)
+  }
+
+  /** Outside a transaction block PostgreSQL has dropped every portal bound before batch `done` ended. */
+  endTransaction (done: number): void {
+    this.portals.forEach((p, name) => { if (p.batch < done) this.portals.delete(name) })
+  }
+
+  private remember (name: string, st: Statement): void {
+    this.closeStatement(name)
+    this.statements.set(name, st)
+    this.chars += st.sql.length
+  }
+}
