@@ -38,10 +38,19 @@ const suspect = /[\0\ud800-\udfff]/
 const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 const loneSurrogates = new RegExp(loneSurrogate.source, 'g')
 
+function unstorableText (s: string): boolean {
+  return suspect.test(s) && (s.includes('\0') || loneSurrogate.test(s))
+}
+
+/** Whether any string in `v`, key or value, cannot be stored. Allocates nothing: it runs for every record. */
 function unstorable (v: unknown): boolean {
-  if (typeof v === 'string') return suspect.test(v) && (v.includes('\0') || loneSurrogate.test(v))
-  if (Array.isArray(v)) return v.some(unstorable)
-  if (typeof v === 'object' && v !== null) return Object.entries(v).some(([k, x]) => unstorable(k) || unstorable(x))
+  if (typeof v === 'string') return unstorableText(v)
+  if (typeof v !== 'object' || v === null) return false
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (unstorable(v[i])) return true
+    return false
+  }
+  for (const k in v) if (unstorableText(k) || unstorable((v as Record<string, unknown>)[k])) return true
   return false
 }
 
