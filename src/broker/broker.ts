@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import { createTokenLedger } from '../lineage/ledger.js'
 import { LiveStatus } from '../lineage/live-status.js'
+import type { KeyLookup } from '../lineage/verify.js'
 import { VerifiedTokens } from '../lineage/verified-tokens.js'
 import { createViewSync } from '../lineage/sync.js'
 import type { ChangeFeed } from '../lineage/feed.js'
@@ -49,10 +50,29 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const view = new LiveStatus()
   const audit = opts.audit ?? createAuditLog(db, log)
   const sync = createViewSync({ db, view, clock, log, pollMs: opts.pollMs, feed: opts.feed, maxStalenessMs: opts.maxStalenessMs ?? 5000 })
-  const reloadKeys = async (): Promise<void> => { ring = await loadKeyRing(db, clock, opts.rootTtl) }
+  let reloading: Promise<void> | undefined
+  let reloadedAt = 0
+  // One reload at a time; callers that come meanwhile share it.
+  const reloadKeys = async (): Promise<void> => {
+    reloading ??= loadKeyRing(db, clock, opts.rootTtl).then((r) => { ring = r }).finally(() => { reloading = undefined; reloadedAt = Date.now() })
+    await reloading
+  }
   view.onChange((c) => {
     if (c.kind === 'keys') reloadKeys().catch((err) => log.error({ err }, 'reloading signing keys failed'))
   })
+  /**
+   * The verification key `kid`. One this process does not know may have been made a moment ago
+   * by a rotation in another process, whose change can be applied here before the reload it
+   * starts has ended: wait for that reload, or start one (at most one a second, so made-up
+   * kids cannot make every request read the database).
+   */
+  const verifier: KeyLookup = async (kid) => {
+    const known = ring.verifiers.get(kid)
+    if (known !== undefined) return known
+    if (reloading === undefined && Date.now() - reloadedAt < 1000) return undefined
+    await reloadKeys().catch((err) => log.error({ err }, 'reloading signing keys failed'))
+    return ring.verifiers.get(kid)
+  }
   await sync.start()
   const ctx: BrokerContext = {
     db,
@@ -66,6 +86,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     maxDepth: opts.maxDepth,
     rootTtl: opts.rootTtl,
     keys: () => ring,
+    verifier,
     reloadKeys,
     adminTokenHash: admin.hash,
     audit,

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import type { LiveStatus } from '../lineage/live-status.js'
+import type { KeyLookup } from '../lineage/verify.js'
 import type { ViewSync } from '../lineage/sync.js'
 import type { TokenLedger } from '../lineage/ledger.js'
 import type { VerifiedTokens } from '../lineage/verified-tokens.js'
@@ -26,6 +27,8 @@ export interface BrokerContext {
   keys: () => KeyRing
   /** Re-reads the signing keys (after a rotation here or in another process). */
   reloadKeys: () => Promise<void>
+  /** The verification key `kid`, reading the keys again (at most once a second) when it is not known here yet. */
+  verifier: KeyLookup
   audit: AuditLog
   metrics: Metrics
   /** Hash of the admin bearer token. */

@@ -11,7 +11,7 @@ export async function liveClaims (ctx: BrokerContext, token: string): Promise<Ac
   let claims = ctx.verified.get(token, Math.floor(ctx.clock.now() / 1000))
   if (claims === undefined) {
     claims = await verifyAccessToken(token, {
-      keys: (kid) => ctx.keys().verifiers.get(kid),
+      keys: ctx.verifier,
       issuer: ctx.issuer,
       clock: ctx.clock,
       maxDepth: ctx.maxDepth

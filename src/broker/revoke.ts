@@ -55,7 +55,7 @@ export async function revokeByJti (ctx: BrokerContext, jti: string, reason?: str
 export async function revokeToken (ctx: BrokerContext, caller: Caller, token: string): Promise<void> {
   let claims
   try {
-    claims = await verifyAccessToken(token, { keys: (kid) => ctx.keys().verifiers.get(kid), issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth })
+    claims = await verifyAccessToken(token, { keys: ctx.verifier, issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth })
   } catch {
     return
   }

@@ -59,3 +59,21 @@ t.test('rotations at once leave one active key, and a token too long for any ver
   const narrow = await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: c.client_id, client_secret: c.client_secret, scope: 'target1:read' })
   t.equal(narrow.status, 200, 'a narrower one is')
 })
+
+t.test('a token signed with a key rotated in by another process a moment ago verifies at once', async (t) => {
+  const { sign } = await import('node:crypto')
+  const { loadKeyRing, rotateKeys } = await import('../../src/broker/keys.js')
+  const { liveClaims } = await import('../../src/broker/live-token.js')
+  const b = await startTestBroker()
+  t.teardown(b.close)
+  const root = await rootToken(b, await seedContractor(b))
+  // Another process rotates and signs with the new key before this one has read it.
+  const ctx = b.broker.ctx
+  await rotateKeys(ctx.db)
+  const theirs = await loadKeyRing(ctx.db, ctx.clock, 3600)
+  t.not(theirs.active.kid, ctx.keys().active.kid, 'this process has not read the new key yet')
+  const input = `${theirs.active.header}.${root.split('.')[1]}`
+  const token = `${input}.${sign(null, Buffer.from(input), theirs.active.privateKey).toString('base64url')}`
+  t.equal((await liveClaims(ctx, token)).jti, claimsOf(root).jti)
+  await t.rejects(liveClaims(ctx, `${'eyJhbGciOiJFZERTQSIsImtpZCI6Im5vcGUiLCJ0eXAiOiJhdCtqd3QifQ'}.${root.split('.')[1]}.${root.split('.')[2]}`), /unknown signing key nope/, 'a kid nobody made is still unknown')
+})
