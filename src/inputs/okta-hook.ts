@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import type { BrokerContext } from '../broker/context.js'
 import { resolvePrincipal, setStatus } from '../broker/principals.js'
-import { InvalidInput, Unauthorized } from '../errors.js'
+import { Conflict, InvalidInput, Unauthorized } from '../errors.js'
 import type { PrincipalStatus } from '../lineage/live-status.js'
 
 const actions = new Map<string, PrincipalStatus>([
@@ -41,7 +41,13 @@ export async function handleOktaDelivery (ctx: BrokerContext, body: unknown): Pr
     for (const t of targets) {
       if (t?.type !== 'User') continue
       const ref = typeof t.alternateId === 'string' ? t.alternateId : typeof t.id === 'string' ? t.id : undefined
-      const id = ref === undefined ? undefined : (await resolvePrincipal(ctx.db, ref)) ?? (typeof t.id === 'string' ? await resolvePrincipal(ctx.db, t.id) : undefined)
+      let id: string | undefined
+      try {
+        id = ref === undefined ? undefined : (await resolvePrincipal(ctx.db, ref)) ?? (typeof t.id === 'string' ? await resolvePrincipal(ctx.db, t.id, 'external') : undefined)
+      } catch (err) {
+        // A reference two principals match alike acts on nobody, and keeps the others in the delivery.
+        if (!(err instanceof Conflict)) throw err
+      }
       if (id === undefined) { skipped++; continue }
       const out = await setStatus(ctx, id, status, { reason: `Okta ${raw.eventType as string}`, event: { source: 'okta', id: `${raw.uuid}:${id}` }, count: false })
       if (out.duplicate) skipped++

@@ -29,7 +29,11 @@ export function hookRoutes (ctx: BrokerContext, secrets: InputSecrets): Router {
     res.status(202).end()
   })
   r.use('/ssf/events', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (err instanceof SetRefused) { res.status(400).json({ err: err.err, description: err.message }); return }
+    if (err instanceof SetRefused) {
+      if (err.status === 503) res.set('retry-after', '30')
+      res.status(err.status).json({ err: err.err, description: err.message })
+      return
+    }
     const parser = err as { status?: number }
     if (typeof parser?.status === 'number' && parser.status < 500) { res.status(400).json({ err: 'invalid_request', description: 'the body could not be read (at most 64 KiB)' }); return }
     next(err)

@@ -55,6 +55,15 @@ t.test('an HR event acts on the principal its reference names exactly, and on no
   t.equal(await status('dup-a'), 'active')
 })
 
+t.test('an address names a person by email before an id that looks like one (a SCIM id keeps a user\'s first userName)', async (t) => {
+  await b.admin('POST', '/v1/principals', { id: 'old@corp.example', kind: 'human', email: 'robert@corp.example' })
+  await b.admin('POST', '/v1/principals', { id: 'new-hire', kind: 'human', email: 'old@corp.example' })
+  const e = JSON.stringify({ id: 'addr-1', type: 'principal.suspended', principal: 'old@corp.example' })
+  t.equal((await hr(e, sign(e))).status, 200)
+  t.equal(await status('new-hire'), 'suspended', 'the person whose email it is')
+  t.equal(await status('old@corp.example'), 'active', 'not the one whose id it once was')
+})
+
 t.test('unsigned, tampered, stale or wrongly keyed HR events get 401 and change nothing', async (t) => {
   const body = JSON.stringify({ id: 'evt-bad', type: 'principal.suspended', principal: 'bob' })
   const now = Math.floor(b.clock.now() / 1000)

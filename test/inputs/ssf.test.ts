@@ -75,6 +75,29 @@ t.test('RISC account-disabled offboards the subject, named by iss_sub or opaque 
     .setProtectedHeader({ alg: 'EdDSA', kid: 'r1', typ: 'secevent+jwt' }).sign(remote.privateKey)
   t.equal((await push(viaRemote, null)).status, 202, 'keys fetched from the transmitter\'s jwks_uri')
   t.equal(await status('eve'), 'offboarded')
+  // An iss_sub from another issuer's namespace, and an email subject that is only someone's id: nobody.
+  await b.admin('POST', '/v1/principals', { id: 'gil', kind: 'human' })
+  const foreign = await push(await set({ sub_id: { format: 'iss_sub', iss: 'https://other-idp.example', sub: 'gil' }, events: { [`${risc}account-disabled`]: {} } }))
+  t.same([foreign.status, foreign.body.err], [400, 'invalid_request'])
+  const byId = await push(await set({ sub_id: { format: 'email', email: 'gil' }, events: { [`${risc}account-disabled`]: {} } }))
+  t.same([byId.status, byId.body.err], [400, 'invalid_request'])
+  t.equal(await status('gil'), 'active')
+})
+
+t.test('a transmitter whose keys cannot be fetched gets 503, so it pushes again', async (t) => {
+  const down = createServer((_req, res) => { res.statusCode = 503; res.end() })
+  await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { down.close() })
+  const iss = 'https://flaky.example.com'
+  const made = await b.admin('POST', '/v1/transmitters', { issuer: iss, audience, jwks_uri: `http://127.0.0.1:${(down.address() as AddressInfo).port}/jwks` })
+  t.equal(made.status, 201)
+  await b.admin('POST', '/v1/principals', { id: 'hal', kind: 'human', email: 'hal@example.com' })
+  const token = await new SignJWT({ iss, aud: audience, iat: Math.floor(b.clock.now() / 1000), jti: 'f-1', sub_id: { format: 'email', email: 'hal@example.com' }, events: { [`${risc}account-disabled`]: {} } })
+    .setProtectedHeader({ alg: 'EdDSA', kid: 'r1', typ: 'secevent+jwt' }).sign(remote.privateKey)
+  const r = await fetch(`${b.url}/ssf/events`, { method: 'POST', headers: { 'content-type': 'application/secevent+jwt' }, body: token })
+  t.equal(r.status, 503)
+  t.equal(r.headers.get('retry-after'), '30')
+  t.equal(await status('hal'), 'active')
 })
 
 t.test('bad SETs get RFC 8935 errors and change nothing', async (t) => {

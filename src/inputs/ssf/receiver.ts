@@ -2,19 +2,23 @@ import { timingSafeEqual } from 'node:crypto'
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import type { BrokerContext } from '../../broker/context.js'
 import { cutOffChains, resolvePrincipal, setStatus } from '../../broker/principals.js'
+import { Conflict } from '../../errors.js'
 import { hashSecret } from '../../secrets.js'
 import { transmitterByIssuer, type Transmitter } from './transmitters.js'
 
 /** RFC 8935 §2.3 error codes. */
-export type SetErr = 'invalid_request' | 'invalid_key' | 'invalid_issuer' | 'invalid_audience' | 'authentication_failed' | 'access_denied'
+export type SetErr = 'invalid_request' | 'invalid_key' | 'invalid_issuer' | 'invalid_audience' | 'authentication_failed' | 'access_denied' | 'temporarily_unavailable'
 
 /** A refused push: 400 with `{"err","description"}` (RFC 8935 §2.3). */
 export class SetRefused extends Error {
-  constructor (readonly err: SetErr, description: string) {
+  constructor (readonly err: SetErr, description: string, readonly status = 400) {
     super(description)
     this.name = 'SetRefused'
   }
 }
+
+// jose errors that say the SET is wrong rather than that its keys could not be had.
+const keyVerdicts = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'ERR_JWS_INVALID', 'ERR_JWT_INVALID', 'ERR_JOSE_ALG_NOT_ALLOWED', 'ERR_JOSE_NOT_SUPPORTED', 'ERR_JWK_INVALID', 'ERR_JWT_CLAIM_VALIDATION_FAILED'])
 
 const risc = 'https://schemas.openid.net/secevent/risc/event-type/'
 const caep = 'https://schemas.openid.net/secevent/caep/event-type/'
@@ -45,13 +49,22 @@ function keysOf (ctx: BrokerContext, t: Transmitter): JWTVerifyGetKey {
   return keys
 }
 
-/** The principal a SET's subject identifier names (RFC 9493 `email`, `iss_sub`, `opaque`). */
-async function subjectOf (ctx: BrokerContext, subject: unknown): Promise<string | undefined> {
-  const s = subject as { format?: unknown, email?: unknown, sub?: unknown, id?: unknown } | undefined
+/**
+ * The principal a SET's subject identifier names (RFC 9493 `email`, `iss_sub`, `opaque`): an
+ * email only by email; an `iss_sub` only in the transmitter's own namespace, by external id.
+ */
+async function subjectOf (ctx: BrokerContext, subject: unknown, issuer: string): Promise<string | undefined> {
+  const s = subject as { format?: unknown, email?: unknown, iss?: unknown, sub?: unknown, id?: unknown } | undefined
   if (typeof s !== 'object' || s === null) throw new SetRefused('invalid_request', 'the event has no subject identifier (sub_id)')
   const ref = s.format === 'email' ? s.email : s.format === 'iss_sub' ? s.sub : s.format === 'opaque' ? s.id : undefined
   if (typeof ref !== 'string' || ref.length === 0 || ref.length > 320) throw new SetRefused('invalid_request', 'unsupported or malformed subject identifier (email, iss_sub and opaque are understood)')
-  return await resolvePrincipal(ctx.db, ref)
+  if (s.format === 'iss_sub' && s.iss !== issuer) throw new SetRefused('invalid_request', 'an iss_sub subject must be in the transmitter\'s own namespace (iss)')
+  try {
+    return await resolvePrincipal(ctx.db, ref, s.format === 'email' ? 'email' : 'external')
+  } catch (err) {
+    if (err instanceof Conflict) throw new SetRefused('invalid_request', err.message)
+    throw err
+  }
 }
 
 /**
@@ -84,6 +97,8 @@ export async function receiveSet (ctx: BrokerContext, token: string, authorizati
       throw new SetRefused('invalid_request', `claim ${claim} is invalid`)
     }
     if (code === 'ERR_JWT_EXPIRED') throw new SetRefused('invalid_request', 'exp must not be present in a SET')
+    // The key server failing is no verdict on the SET: a 5xx makes the transmitter push it again (RFC 8935 §2.4 keeps 400 for "do not retry").
+    if (t.jwks_uri !== null && !keyVerdicts.has(code)) throw new SetRefused('temporarily_unavailable', 'the transmitter\'s keys could not be fetched; push again later', 503)
     throw new SetRefused('invalid_key', 'the signature does not verify with the transmitter\'s keys')
   }
   // RFC 8417 §2.2: a SET carries no `sub` and no `exp`; its time is `iat`.
@@ -99,7 +114,7 @@ export async function receiveSet (ctx: BrokerContext, token: string, authorizati
   const action = actions.get(type)
   if (action === undefined) throw new SetRefused('invalid_request', `event type ${type.slice(0, 200)} is not understood`)
   const event = events?.[type] as { subject?: unknown } | undefined
-  const id = await subjectOf(ctx, payload.sub_id ?? event?.subject)
+  const id = await subjectOf(ctx, payload.sub_id ?? event?.subject, t.issuer)
   if (id === undefined) throw new SetRefused('invalid_request', 'no principal matches the subject')
   const source = { source: `ssf:${t.issuer}`.slice(0, 500), id: payload.jti }
   const reason = `SSF ${type.slice(type.lastIndexOf('/') + 1)}`
