@@ -22,9 +22,10 @@ export function createPgFeed (db: Db & { listen: NonNullable<Db['listen']> }, lo
       if (!closed) db.query('SELECT pg_notify($1, $2)', [appliedChannel, message]).catch(() => {})
     },
     subscribe: async (_scope, h) => {
+      // One retry pending at a time, whatever reports the loss.
       const again = (ms: number): void => {
-        if (closed) return
-        retry = setTimeout(() => { connect().catch(() => {}) }, ms)
+        if (closed || retry !== undefined) return
+        retry = setTimeout(() => { retry = undefined; connect().catch(() => {}) }, ms)
         retry.unref()
       }
       async function connect (): Promise<void> {

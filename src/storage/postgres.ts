@@ -76,8 +76,16 @@ export function openPostgres (url: string, opts: { max?: number } = {}): Db {
     }),
     listen: async (channels, onNotify, onError) => {
       const client = new pg.Client({ connectionString: url })
-      client.on('error', onError)
-      client.on('end', () => onError(new Error('listen connection ended')))
+      // A lost connection says so with 'error', 'end' or both: the caller hears of it once.
+      let lost = false
+      const fail = (err: Error): void => {
+        if (lost) return
+        lost = true
+        client.end().catch(() => {})
+        onError(err)
+      }
+      client.on('error', fail)
+      client.on('end', () => fail(new Error('listen connection ended')))
       client.on('notification', (n) => { if (channels.includes(n.channel)) onNotify(n.channel, n.payload ?? '') })
       try {
         await client.connect()
@@ -91,7 +99,7 @@ export function openPostgres (url: string, opts: { max?: number } = {}): Db {
         throw err
       }
       return async () => {
-        client.removeAllListeners('end')
+        lost = true
         await client.end().catch(() => {})
       }
     },

@@ -43,4 +43,32 @@ if (databaseUrl === undefined) {
     t.ok(await until(() => b.ctx.view.principal('alice')?.status === 'offboarded', 3000), 'B applies the offboarding')
     t.equal(a.ctx.view.seq, b.ctx.view.seq)
   })
+
+  t.test('a LISTEN connection that keeps being cut is replaced by one connection each time, and closed at the end', async (t) => {
+    const { createPgFeed } = await import('../../src/lineage/pg-feed.js')
+    const { default: pg } = await import('pg')
+    const fresh = await createTestDatabase()
+    const db = openPostgres(fresh.url)
+    const admin = new pg.Client({ connectionString: databaseUrl })
+    await admin.connect()
+    t.teardown(async () => { await admin.end(); await db.close(); await fresh.drop() })
+    const name = new URL(fresh.url).pathname.slice(1)
+    const listening = async (): Promise<number> => Number((await admin.query("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'", [name])).rows[0].count)
+    let changes = 0
+    const feed = createPgFeed(db as Parameters<typeof createPgFeed>[0], silentLogger())
+    await feed.subscribe('x', { onChange: () => { changes++ }, onConnected: () => {}, onConfirm: () => {} })
+    for (let i = 0; i < 4; i++) {
+      for (let w = 0; w < 100 && await listening() !== 1; w++) await new Promise((resolve) => setTimeout(resolve, 50))
+      t.equal(await listening(), 1, `round ${i}: one LISTEN connection`)
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'", [name])
+    }
+    for (let w = 0; w < 100 && await listening() !== 1; w++) await new Promise((resolve) => setTimeout(resolve, 50))
+    await db.query("SELECT pg_notify('lineage_changes', '1')")
+    t.ok(await until(() => changes > 0, 3000))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    t.equal(changes, 1, 'one NOTIFY, heard once')
+    await feed.close()
+    for (let w = 0; w < 40 && await listening() !== 0; w++) await new Promise((resolve) => setTimeout(resolve, 50))
+    t.equal(await listening(), 0, 'none left after close')
+  })
 }
