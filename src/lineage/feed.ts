@@ -50,19 +50,26 @@ export function createRedisFeed (url: string, log: Logger): ChangeFeed {
     announce: (seq) => { publish(changes, String(seq)) },
     confirm: (message) => { publish(applied, message) },
     subscribe: async (scope, h) => {
-      changes = `lineage:${scope}:changes`
-      applied = `lineage:${scope}:applied`
+      const channels = [`lineage:${scope}:changes`, `lineage:${scope}:applied`]
+      changes = channels[0]
+      applied = channels[1]
       sub.on('message', (ch: string, message: string) => {
         if (ch === changes) h.onChange()
         else if (ch === applied) h.onConfirm(message)
       })
+      // ioredis subscribes again on a reconnect only to channels a subscribe went through for;
+      // one that failed (Redis down at start) is made again whenever the connection is ready.
+      let subscribed = false
+      const subscribe = async (): Promise<void> => {
+        if (!subscribed) await sub.subscribe(...channels).then(() => { subscribed = true }, () => {})
+      }
       sub.on('ready', () => {
         if (down) log.info('redis feed back')
         down = false
-        h.onConnected()
+        subscribe().finally(() => h.onConnected()).catch(() => {})
       })
       await Promise.all([pub.connect().catch(() => {}), sub.connect().catch(() => {})])
-      await sub.subscribe(changes, applied).catch(() => {})
+      await subscribe()
     },
     close: async () => {
       // `quit` lets a last message (this process leaving) go out first.

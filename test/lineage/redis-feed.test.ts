@@ -54,4 +54,22 @@ if (databaseUrl === undefined || process.env.REDIS_URL === undefined) {
     t.ok(await until(() => b.ctx.view.isRevoked('jti-3'), 3000), 'and later cut-offs arrive through Redis again')
     t.equal(b.ctx.view.seq, a.ctx.view.seq)
   })
+
+  t.test('a process that subscribed while Redis was down hears changes once Redis is up', async (t) => {
+    const port = await freePort()
+    const feed = createRedisFeed(`redis://127.0.0.1:${port}`, silentLogger())
+    let changes = 0
+    let connected = 0
+    await feed.subscribe('late', { onChange: () => { changes++ }, onConnected: () => { connected++ }, onConfirm: () => {} })
+    const redis = await startRedis(port)
+    const publisher = createRedisFeed(`redis://127.0.0.1:${port}`, silentLogger())
+    t.teardown(async () => { await feed.close(); await publisher.close(); redis.kill('SIGKILL') })
+    await publisher.subscribe('late', { onChange: () => {}, onConnected: () => {}, onConfirm: () => {} })
+    t.ok(await until(() => connected > 0, 10_000), 'the feed connected once Redis came up')
+    for (let i = 0; i < 100 && changes === 0; i++) {
+      publisher.announce(i)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    t.ok(changes > 0, 'and hears what is announced')
+  })
 }
