@@ -69,7 +69,21 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
         await reload()
         break
       }
-      for (const c of rows) view.apply(c)
+      let unreadable = false
+      for (const c of rows) {
+        try {
+          view.apply(c)
+        } catch (err) {
+          // A row this process cannot apply: the tables still hold the truth, so start over from them.
+          log.error({ seq: c.seq, kind: c.kind, err: (err as Error).message }, 'unreadable change-log row, reloading live status')
+          unreadable = true
+          break
+        }
+      }
+      if (unreadable) {
+        await reload()
+        break
+      }
       if (rows.length < batch) {
         fresh = started
         break

@@ -44,6 +44,27 @@ if (databaseUrl === undefined) {
     t.equal(a.ctx.view.seq, b.ctx.view.seq)
   })
 
+  t.test('a change-log row no process can apply is stepped over through a reload, and later changes still arrive', async (t) => {
+    const fresh = await createTestDatabase()
+    const dbA = openPostgres(fresh.url)
+    const dbB = openPostgres(fresh.url)
+    await migrate(dbA)
+    const clock = new TestClock()
+    const opts = { clock, log: silentLogger(), issuer: 'http://issuer.test', maxDepth: 8, rootTtl: 3600, adminToken: 'ladm_sync-test-admin-token-000', pollMs: 60_000 }
+    const a = await createBroker({ ...opts, db: dbA })
+    const b = await createBroker({ ...opts, db: dbB })
+    t.teardown(async () => {
+      await a.stop(); await b.stop(); await dbA.close(); await dbB.close(); await fresh.drop()
+    })
+    await dbA.tx(async (q) => {
+      const { rows } = await q.query<{ seq: number }>('UPDATE change_head SET seq = seq + 1 WHERE id = 1 RETURNING seq')
+      await q.query("INSERT INTO changes (seq, kind, data) VALUES ($1, 'token.revoked', 'null')", [rows[0].seq])
+    })
+    await b.ctx.sync.catchUp()
+    await revokeSubtree(a.ctx, 'later-jti', Math.floor(clock.now() / 1000) + 60, 'admin')
+    t.ok(await until(() => b.ctx.view.isRevoked('later-jti'), 3000), 'B applies the revocation after the bad row')
+  })
+
   t.test('a LISTEN connection that keeps being cut is replaced by one connection each time, and closed at the end', async (t) => {
     const { createPgFeed } = await import('../../src/lineage/pg-feed.js')
     const { default: pg } = await import('pg')
