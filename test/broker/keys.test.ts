@@ -71,7 +71,7 @@ t.test('a token signed with a key rotated in by another process a moment ago ver
   const ctx = b.broker.ctx
   await rotateKeys(ctx.db)
   const theirs = await loadKeyRing(ctx.db, ctx.clock, 3600)
-  t.not(theirs.active.kid, ctx.keys().active.kid, 'this process has not read the new key yet')
+  // Usually this process has not read the new key yet (the change may reach it first through NOTIFY).
   const input = `${theirs.active.header}.${root.split('.')[1]}`
   const token = `${input}.${sign(null, Buffer.from(input), theirs.active.privateKey).toString('base64url')}`
   t.equal((await liveClaims(ctx, token)).jti, claimsOf(root).jti)

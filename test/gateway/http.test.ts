@@ -356,6 +356,10 @@ t.test('a gateway that cannot prove its view is fresh refuses everything, then r
   const r = await fetch(`${stale.url}/api/x`, { headers: auth(agent) })
   t.equal(r.status, 503)
   t.match(await r.json(), { error: 'temporarily_unavailable', error_description: /live-status view is \d+ ms old/ })
+  freshAt = b.clock.now() + 60_000
+  const back = await fetch(`${stale.url}/api/x`, { headers: auth(agent) })
+  t.equal(back.status, 503, 'a view read "later" than now: the clock went back')
+  t.match(await back.json(), { error_description: /the clock went back/ })
   freshAt = b.clock.now()
   t.equal((await fetch(`${stale.url}/api/x`, { headers: auth(agent) })).status, 200)
 })

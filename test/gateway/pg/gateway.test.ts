@@ -551,7 +551,7 @@ if (databaseUrl === undefined) {
   })
 
   t.test('while its view of revocations cannot be proven fresh, a gateway refuses every statement and every login', async (t) => {
-    let freshAt = Date.now()
+    let freshAt = b.clock.now()
     const blind = await startTestGateway(b, { freshAt: () => freshAt })
     t.teardown(async () => { await blind.close() })
     const c = new pg.Client({ ...connection(reader), port: blind.pgPort })
@@ -560,7 +560,7 @@ if (databaseUrl === undefined) {
     freshAt = 0
     await t.rejects(c.query('SELECT 1'), { code: '42501', message: /^lineage: the live-status view is \d+ ms old/ })
     await t.rejects(new pg.Client({ ...connection(reader), port: blind.pgPort }).connect(), { code: '57P03' })
-    freshAt = Date.now()
+    freshAt = b.clock.now()
     t.same((await c.query('SELECT 2 AS ok')).rows, [{ ok: 2 }], 'and serves again once it catches up')
     await c.end()
   })
