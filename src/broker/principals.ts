@@ -3,7 +3,7 @@ import { Conflict, InvalidInput, NotFound } from '../errors.js'
 import { appendChange, principalChange, type PrincipalRow } from '../lineage/changes.js'
 import type { PrincipalStatus } from '../lineage/live-status.js'
 import { intersect, scopeProblem } from '../lineage/scopes.js'
-import type { Queryable } from '../storage/db.js'
+import { LockKeys, type Queryable } from '../storage/db.js'
 import type { BrokerContext } from './context.js'
 
 interface FullRow extends PrincipalRow {
@@ -124,6 +124,8 @@ export async function createPrincipal (ctx: BrokerContext, input: NewPrincipal):
   const now = ctx.clock.now()
   const row = await ctx.db.tx(async (q) => {
     if (sponsor !== undefined) await activeHuman(q, sponsor, now)
+    // One creation at a time, so that the email check below cannot be raced.
+    await q.query('SELECT pg_advisory_xact_lock($1)', [LockKeys.principals])
     // Inputs find people by email whatever its case: two that differ only in case would be one person to them.
     if (email !== undefined && (await q.query('SELECT 1 FROM principals WHERE lower(email) = lower($1)', [email])).rows.length > 0) {
       throw new Conflict(`a principal with email ${email} (in some case) already exists`)
@@ -193,10 +195,12 @@ export async function setStatus (ctx: BrokerContext, id: string, status: Princip
     }
     const wasLive = effectiveStatus(p, now) === 'active'
     const since = p.cut_off_at?.getTime() ?? 0
-    if (p.status === status) return { row: p, wasLive: false, since, duplicate: false }
+    // A suspension arriving after an offboarding does not soften it.
+    if (p.status === status || (p.status === 'offboarded' && status === 'suspended')) return { row: p, wasLive: false, since, duplicate: false }
     const cutOff = status === 'active' ? p.cut_off_at : new Date(now)
+    const source = opts.event?.source ?? opts.source ?? 'admin'
     const { rows } = await q.query<FullRow>(
-      `UPDATE principals SET status = $2, cut_off_at = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, status, cutOff])
+      `UPDATE principals SET status = $2, cut_off_at = $3, status_source = $4, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, status, cutOff, source])
     await appendChange(q, principalChange(rows[0]))
     // Its services stay unusable until an admin gives each a sponsor, even if it comes back.
     if (status === 'offboarded' && p.kind === 'human') {
@@ -243,6 +247,8 @@ export async function cutOffChains (ctx: BrokerContext, id: string, opts: Pick<S
 
 export interface StatusOptions {
   reason?: string
+  /** Who sets it (default: `admin`; an input event's own source when `event` is given). */
+  source?: string
   /** The input event that asked for the change: recorded in the same transaction, acted on once. */
   event?: { source: string, id: string }
   /** Whether to count the live tokens cut off (for people; inputs answer without it). */

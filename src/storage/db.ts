@@ -25,7 +25,8 @@ export interface Db extends Queryable {
 /** Advisory lock keys, one per critical section that spans processes. */
 export const LockKeys = {
   migrate: 7_400_001,
-  keys: 7_400_002
+  keys: 7_400_002,
+  principals: 7_400_003
 } as const
 
 /** Whether a query parameter holds U+0000: a string, an array of them, or an object sent as JSON. */

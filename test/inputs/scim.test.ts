@@ -216,6 +216,28 @@ t.test('active:true by PATCH or PUT reinstates, and tokens cut off before stay c
   t.equal(await status(id), 'active')
 })
 
+t.test('active:true undoes only what SCIM did: an offboarding by an admin or HR stands, and a later suspension does not soften it', async (t) => {
+  const { id } = await userWithToken('pat@example.com')
+  t.equal((await b.admin('POST', `/v1/principals/${encodeURIComponent(id)}/offboard`, { reason: 'left' })).status, 200)
+  // The identity provider's next profile push, unrelated to the offboarding.
+  const push = await scim('PUT', `/Users/${encodeURIComponent(id)}`, { userName: 'pat@example.com', active: true, title: 'Engineer' })
+  t.equal(push.status, 200)
+  t.equal(push.body.active, false)
+  t.equal(await status(id), 'offboarded')
+  t.equal((await patch(id, { op: 'replace', path: 'active', value: true })).body.active, false)
+  await b.broker.ctx.db.query("UPDATE principals SET status_source = 'hr' WHERE id = $1", [id])
+  const { setStatus } = await import('../../src/broker/principals.js')
+  await setStatus(b.broker.ctx, id, 'suspended', { source: 'okta' })
+  t.equal(await status(id), 'offboarded', 'a suspension after an offboarding leaves it offboarded')
+  t.equal((await b.admin('POST', `/v1/principals/${encodeURIComponent(id)}/reinstate`)).status, 200)
+  t.equal(await status(id), 'active', 'an admin may reinstate')
+})
+
+t.test('two principals whose emails differ only in case cannot be created at once', async (t) => {
+  const made = await Promise.all(['Tie@example.com', 'tie@example.com', 'TIE@example.com'].map(async (email, i) => (await b.admin('POST', '/v1/principals', { id: `tie-${i}`, kind: 'human', email })).status))
+  t.same([...made].sort(), [201, 409, 409])
+})
+
 t.test('PATCH and PUT change externalId and userName', async (t) => {
   const { id } = await createUser('hank@example.com')
   const r = await patch(id, { op: 'Add', path: 'externalId', value: 'ext-hank' }, { op: 'replace', path: 'userName', value: 'henry@example.com' })

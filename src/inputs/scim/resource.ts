@@ -4,13 +4,15 @@ export const userSchema = 'urn:ietf:params:scim:schemas:core:2.0:User'
 export const listSchema = 'urn:ietf:params:scim:api:messages:2.0:ListResponse'
 
 /** The columns a SCIM User is made of. */
-export const userColumns = 'p.id, p.email, p.external_id, p.status, p.ends_at, p.created_at, p.updated_at'
+export const userColumns = 'p.id, p.email, p.external_id, p.status, p.status_source, p.ends_at, p.created_at, p.updated_at'
 
 export interface UserRow {
   id: string
   email: string | null
   external_id: string | null
   status: 'active' | 'suspended' | 'offboarded'
+  /** Who set the status last: admin, scim, hr, okta, ssf:<issuer>. */
+  status_source: string | null
   ends_at: Date | null
   created_at: Date
   updated_at: Date

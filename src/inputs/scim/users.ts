@@ -73,8 +73,10 @@ async function writeAttributes (q: Queryable, id: string, email: string | undefi
 
 /** Moves the principal to `active` or `offboarded` through setStatus, which cuts off the cascade and audits. */
 async function applyActive (ctx: BrokerContext, row: UserRow, active: boolean | undefined, via: string): Promise<void> {
-  if (active === false && row.status !== 'offboarded') await setStatus(ctx, row.id, 'offboarded', { reason: `SCIM ${via} active:false`, count: false })
-  if (active === true && row.status !== 'active') await setStatus(ctx, row.id, 'active', { reason: `SCIM ${via} active:true`, count: false })
+  if (active === false && row.status !== 'offboarded') await setStatus(ctx, row.id, 'offboarded', { reason: `SCIM ${via} active:false`, source: 'scim', count: false })
+  // Identity providers send active:true with every profile push: it undoes only what SCIM itself did,
+  // never an offboarding by HR, another provider or an admin.
+  if (active === true && row.status !== 'active' && row.status_source === 'scim') await setStatus(ctx, row.id, 'active', { reason: `SCIM ${via} active:true`, source: 'scim', count: false })
 }
 
 /**
@@ -178,7 +180,7 @@ export async function patchUser (ctx: BrokerContext, id: string, body: unknown):
  */
 export async function deleteUser (ctx: BrokerContext, id: string): Promise<void> {
   const row = await mustLoadUser(ctx.db, id)
-  if (row.status !== 'offboarded') await setStatus(ctx, row.id, 'offboarded', { reason: 'SCIM DELETE', count: false })
+  if (row.status !== 'offboarded') await setStatus(ctx, row.id, 'offboarded', { reason: 'SCIM DELETE', source: 'scim', count: false })
   await ctx.db.query(
     `INSERT INTO inbound_events (source, event_id, principal) VALUES ($1, $2, $2)
      ON CONFLICT (source, event_id) DO UPDATE SET received_at = now()`, [deletedSource, row.id])
