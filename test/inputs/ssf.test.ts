@@ -98,6 +98,32 @@ t.test('a transmitter whose keys cannot be fetched gets 503, so it pushes again'
   t.equal(r.status, 503)
   t.equal(r.headers.get('retry-after'), '30')
   t.equal(await status('hal'), 'active')
+  // A key server that answers with 64 MB is not read past 64 KiB, with a length or without.
+  let sent = 0
+  const huge = createServer((req, res) => {
+    const chunk = Buffer.alloc(64 * 1024, 0x20)
+    if (req.url === '/sized') res.setHeader('content-length', String(1024 * chunk.length))
+    const more = (): void => {
+      while (sent < 1024 * chunk.length) { sent += chunk.length; if (!res.write(chunk)) { res.once('drain', more); return } }
+      res.end()
+    }
+    res.on('close', () => {})
+    more()
+  })
+  await new Promise<void>((resolve) => huge.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { huge.closeAllConnections(); huge.close() })
+  for (const path of ['/sized', '/streamed']) {
+    const big = `https://big${path.slice(1)}.example.com`
+    t.equal((await b.admin('POST', '/v1/transmitters', { issuer: big, audience, jwks_uri: `http://127.0.0.1:${(huge.address() as AddressInfo).port}${path}` })).status, 201)
+    const set2 = await new SignJWT({ iss: big, aud: audience, iat: Math.floor(b.clock.now() / 1000), jti: `h-${path}`, sub_id: { format: 'email', email: 'hal@example.com' }, events: { [`${risc}account-disabled`]: {} } })
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'r1', typ: 'secevent+jwt' }).sign(remote.privateKey)
+    const answered = await fetch(`${b.url}/ssf/events`, { method: 'POST', headers: { 'content-type': 'application/secevent+jwt' }, body: set2 })
+    t.equal(answered.status, 503, path)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    t.ok(sent < 32 * 1024 * 1024, `${path}: ${Math.round(sent / 1e6)} MB of a 64 MB answer were taken`)
+    sent = 0
+  }
+  t.equal(await status('hal'), 'active')
 })
 
 t.test('bad SETs get RFC 8935 errors and change nothing', async (t) => {

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, errors as joseErrors, jwtVerify, type FetchImplementation, type JWTVerifyGetKey } from 'jose'
 import type { BrokerContext } from '../../broker/context.js'
 import { cutOffChains, resolvePrincipal, setStatus } from '../../broker/principals.js'
 import { Conflict } from '../../errors.js'
@@ -43,10 +43,30 @@ function keysOf (ctx: BrokerContext, t: Transmitter): JWTVerifyGetKey {
   const cacheKey = `${t.id} ${t.jwks_uri ?? JSON.stringify(t.jwks)}`
   let keys = byId.get(cacheKey)
   if (keys === undefined) {
-    keys = t.jwks !== null ? createLocalJWKSet(t.jwks) : createRemoteJWKSet(new URL(t.jwks_uri as string), { cooldownDuration: 5000 })
+    keys = t.jwks !== null ? createLocalJWKSet(t.jwks) : createRemoteJWKSet(new URL(t.jwks_uri as string), { cooldownDuration: 5000, [customFetch]: cappedFetch })
     byId.set(cacheKey, keys)
   }
   return keys
+}
+
+const maxJwksBytes = 64 * 1024
+
+/** fetch for a transmitter's JWKS that reads at most 64 KiB: a larger answer is refused unread (as a 413), not buffered. */
+const cappedFetch: FetchImplementation = async (url, options) => {
+  const res = await fetch(url, options)
+  const tooLarge = (): Response => new Response(null, { status: 413 })
+  if (Number(res.headers.get('content-length') ?? 0) > maxJwksBytes) { await res.body?.cancel(); return tooLarge() }
+  const chunks: Uint8Array[] = []
+  let total = 0
+  const reader = res.body?.getReader()
+  for (;;) {
+    const r = reader === undefined ? { done: true as const, value: undefined } : await reader.read()
+    if (r.done) break
+    total += r.value.length
+    if (total > maxJwksBytes) { await reader?.cancel(); return tooLarge() }
+    chunks.push(r.value)
+  }
+  return new Response(Buffer.concat(chunks), { status: res.status, headers: res.headers })
 }
 
 /**
