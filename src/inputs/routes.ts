@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express'
 import { receiveSet, SetRefused } from './ssf/receiver.js'
 import type { BrokerContext } from '../broker/context.js'
-import { InvalidInput, Unauthorized } from '../errors.js'
+import { InvalidInput, LineageError, Unauthorized } from '../errors.js'
 import { handleHrEvent } from './hr-webhook.js'
 import { checkOktaAuthorization, handleOktaDelivery } from './okta-hook.js'
 import { scimRoutes } from './scim/routes.js'
@@ -34,6 +34,7 @@ export function hookRoutes (ctx: BrokerContext, secrets: InputSecrets): Router {
       res.status(err.status).json({ err: err.err, description: err.message })
       return
     }
+    if (err instanceof LineageError && err.status < 500) { res.status(400).json({ err: 'invalid_request', description: err.message }); return }
     const parser = err as { status?: number }
     if (typeof parser?.status === 'number' && parser.status < 500) { res.status(400).json({ err: 'invalid_request', description: 'the body could not be read (at most 64 KiB)' }); return }
     next(err)

@@ -146,7 +146,8 @@ t.test('bad SETs get RFC 8935 errors and change nothing', async (t) => {
     ['event named constructor', set({ events: { constructor: { subject: { format: 'email', email: 'fred@example.com' } } } }), pushAuth, 'invalid_request'],
     ['unknown user', set({ events: { [`${risc}account-disabled`]: { subject: { format: 'email', email: 'ghost@example.com' } } } }), pushAuth, 'invalid_request'],
     ['bad subject format', set({ events: { [`${risc}account-disabled`]: { subject: { format: 'phone_number', phone_number: '+1' } } } }), pushAuth, 'invalid_request'],
-    ['oversized', 'x'.repeat(70_000), pushAuth, 'invalid_request']
+    ['oversized', 'x'.repeat(70_000), pushAuth, 'invalid_request'],
+    ['a subject with a NUL', set({ events: { [`${risc}account-disabled`]: { subject: { format: 'email', email: 'fred\u0000@example.com' } } } }), pushAuth, 'invalid_request']
   ]
   for (const [name, token, auth, err] of cases) {
     const r = await push(await token, auth)
@@ -154,6 +155,8 @@ t.test('bad SETs get RFC 8935 errors and change nothing', async (t) => {
     t.equal(r.body.err, err, name)
     t.type(r.body.description, 'string', name)
   }
+  const nul = await push(await set({ events: { [`${risc}account-disabled`]: { subject: { format: 'email', email: 'fred\u0000@example.com' } } } }))
+  t.match(nul.body.description, /NUL/, 'the reason, not a parse failure')
   t.equal(await status('fred'), 'active')
   t.equal((await b.admin('DELETE', `/v1/transmitters/${tx.body.id as string}`)).status, 204)
   t.equal((await push(await set({ events: ev }))).body.err, 'invalid_issuer', 'a deleted transmitter is unknown')
