@@ -1,5 +1,5 @@
-import t from 'tap'
-import { createBroker } from '../../src/broker/broker.js'
+import t, { type Test } from 'tap'
+import { createBroker, type Broker } from '../../src/broker/broker.js'
 import { revokeSubtree } from '../../src/broker/revoke.js'
 import { createPrincipal, setStatus } from '../../src/broker/principals.js'
 import { silentLogger } from '../../src/log.js'
@@ -7,6 +7,7 @@ import { openPostgres } from '../../src/storage/postgres.js'
 import { TestClock } from '../helpers/clock.js'
 import { createTestDatabase, databaseUrl } from '../helpers/db.js'
 import { migrate } from '../../src/storage/migrate.js'
+import type { Db } from '../../src/storage/db.js'
 
 async function until (cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms
@@ -17,22 +18,27 @@ async function until (cond: () => boolean, ms: number): Promise<boolean> {
   return cond()
 }
 
+/** Two brokers on one fresh database, as two processes; a long poll, so only NOTIFY delivers changes in time. */
+async function twoBrokers (t: Test): Promise<{ a: Broker, b: Broker, clock: TestClock, dbA: Db }> {
+  const fresh = await createTestDatabase()
+  const dbA = openPostgres(fresh.url)
+  const dbB = openPostgres(fresh.url)
+  await migrate(dbA)
+  const clock = new TestClock()
+  const opts = { clock, log: silentLogger(), issuer: 'http://issuer.test', maxDepth: 8, rootTtl: 3600, adminToken: 'ladm_sync-test-admin-token-000', pollMs: 60_000 }
+  const a = await createBroker({ ...opts, db: dbA })
+  const b = await createBroker({ ...opts, db: dbB })
+  t.teardown(async () => {
+    await a.stop(); await b.stop(); await dbA.close(); await dbB.close(); await fresh.drop()
+  })
+  return { a, b, clock, dbA }
+}
+
 if (databaseUrl === undefined) {
   t.comment('DATABASE_URL not set: the cross-process feed test is skipped')
 } else {
   t.test('a cut-off made by one broker reaches another broker on the same database through NOTIFY', async (t) => {
-    const fresh = await createTestDatabase()
-    const dbA = openPostgres(fresh.url)
-    const dbB = openPostgres(fresh.url)
-    await migrate(dbA)
-    const clock = new TestClock()
-    // A long poll interval, so only the notification can deliver the change in time.
-    const opts = { clock, log: silentLogger(), issuer: 'http://issuer.test', maxDepth: 8, rootTtl: 3600, adminToken: 'ladm_sync-test-admin-token-000', pollMs: 60_000 }
-    const a = await createBroker({ ...opts, db: dbA })
-    const b = await createBroker({ ...opts, db: dbB })
-    t.teardown(async () => {
-      await a.stop(); await b.stop(); await dbA.close(); await dbB.close(); await fresh.drop()
-    })
+    const { a, b, clock } = await twoBrokers(t)
     await createPrincipal(a.ctx, { id: 'alice', kind: 'human', grants: ['db:read'] })
     t.ok(await until(() => b.ctx.view.principal('alice') !== undefined, 3000), 'B hears of the new principal')
 
@@ -45,17 +51,7 @@ if (databaseUrl === undefined) {
   })
 
   t.test('a change-log row no process can apply is stepped over through a reload, and later changes still arrive', async (t) => {
-    const fresh = await createTestDatabase()
-    const dbA = openPostgres(fresh.url)
-    const dbB = openPostgres(fresh.url)
-    await migrate(dbA)
-    const clock = new TestClock()
-    const opts = { clock, log: silentLogger(), issuer: 'http://issuer.test', maxDepth: 8, rootTtl: 3600, adminToken: 'ladm_sync-test-admin-token-000', pollMs: 60_000 }
-    const a = await createBroker({ ...opts, db: dbA })
-    const b = await createBroker({ ...opts, db: dbB })
-    t.teardown(async () => {
-      await a.stop(); await b.stop(); await dbA.close(); await dbB.close(); await fresh.drop()
-    })
+    const { a, b, clock, dbA } = await twoBrokers(t)
     await dbA.tx(async (q) => {
       const { rows } = await q.query<{ seq: number }>('UPDATE change_head SET seq = seq + 1 WHERE id = 1 RETURNING seq')
       await q.query("INSERT INTO changes (seq, kind, data) VALUES ($1, 'token.revoked', 'null')", [rows[0].seq])
