@@ -233,6 +233,14 @@ t.test('active:true undoes only what SCIM did: an offboarding by an admin or HR 
   t.equal(await status(id), 'active', 'an admin may reinstate')
 })
 
+t.test('a path-less deactivation nested under the core schema URN deactivates', async (t) => {
+  const { id } = await userWithToken('nest@example.com')
+  const r = await patch(id, { op: 'replace', value: { [userSchema]: { active: false } } })
+  t.equal(r.status, 200)
+  t.equal(r.body.active, false)
+  t.equal(await status(id), 'offboarded')
+})
+
 t.test('two principals whose emails differ only in case cannot be created at once', async (t) => {
   const made = await Promise.all(['Tie@example.com', 'tie@example.com', 'TIE@example.com'].map(async (email, i) => (await b.admin('POST', '/v1/principals', { id: `tie-${i}`, kind: 'human', email })).status))
   t.same([...made].sort(), [201, 409, 409])

@@ -1,5 +1,5 @@
 import { ScimError } from './errors.js'
-import { attributeOf, setAttribute, type UserChanges } from './resource.js'
+import { attributeOf, setAttribute, userSchema, type UserChanges } from './resource.js'
 
 export const patchSchema = 'urn:ietf:params:scim:api:messages:2.0:PatchOp'
 
@@ -52,12 +52,27 @@ function applyOperation (out: UserChanges, raw: Operation): void {
   }
   // §3.5.2.1 / §3.5.2.3: without a path, the value is an object of attributes to set.
   if (typeof raw.value !== 'object' || raw.value === null || Array.isArray(raw.value)) throw new ScimError(400, 'invalidValue', `${op} without a path needs an object value`)
-  for (const [key, value] of Object.entries(raw.value)) {
+  for (const [key, value] of pathlessMembers(raw.value as Record<string, unknown>)) {
     // Read-only members (an echoed `id`, `meta`) are ignored here, as in a PUT body.
     const a = attributeOf(key)
     if (a === undefined) throw new ScimError(400, 'invalidPath', `unknown attribute ${key.slice(0, 100)}`)
     if (a !== 'ignored' && a !== 'readOnly') setAttribute(out, a, value)
   }
+}
+
+/**
+ * The members of a path-less value, with those nested under the core User schema's URN
+ * (`{"urn:ietf:params:scim:schemas:core:2.0:User":{"active":false}}`, RFC 7644 §3.5.2)
+ * brought up beside the others, so that such a deactivation is acted on, not skipped as an
+ * extension.
+ */
+function pathlessMembers (value: Record<string, unknown>): Array<[string, unknown]> {
+  const out: Array<[string, unknown]> = []
+  for (const [key, v] of Object.entries(value)) {
+    if (key.toLowerCase() === userSchema.toLowerCase() && typeof v === 'object' && v !== null && !Array.isArray(v)) out.push(...Object.entries(v))
+    else out.push([key, v])
+  }
+  return out
 }
 
 /** The attribute `path` names, refusing unknown and read-only ones. */
