@@ -74,6 +74,20 @@ export class LiveStatus {
     return undefined
   }
 
+  /**
+   * When a live chain ends with no change announcing it (epoch ms): its token's `exp`, or the
+   * earliest end date of a principal in it if sooner; `why` says which.
+   */
+  endOf (exp: number, lineage: LineageClaim): { at: number, why: string } {
+    let at = exp * 1000
+    let why = 'the token expired'
+    for (const p of lineage.principals) {
+      const ends = this.principals.get(p)?.endsAt
+      if (ends != null && ends < at) { at = ends; why = `principal ${p} reached its end date` }
+    }
+    return { at, why }
+  }
+
   /** The state of principal `id`, if known. */
   principal (id: string): PrincipalState | undefined {
     return this.principals.get(id)

@@ -56,11 +56,7 @@ export class ConnectionIndex {
 
   /** Closes `socket` when the earliest end of the chain of `claims` arrives, if that is sooner than what it waits for now. */
   private arm (socket: Socket, entry: Entry, claims: AccessClaims): void {
-    let deadline = claims.exp * 1000
-    for (const p of claims.lineage.principals) {
-      const ends = this.view.principal(p)?.endsAt
-      if (ends != null && ends < deadline) deadline = ends
-    }
+    const deadline = this.view.endOf(claims.exp, claims.lineage).at
     if (deadline >= entry.deadline) return
     entry.deadline = deadline
     if (entry.timer !== undefined) clearTimeout(entry.timer)

@@ -43,13 +43,7 @@ export class SessionIndex {
 
   /** Ends `s` when the earliest end of its chain arrives, if that is sooner than what it waits for now. */
   private arm (s: LiveSession, entry: { deadline: number, timer?: NodeJS.Timeout }): void {
-    const c = s.claims
-    let deadline = c.exp * 1000
-    let why = 'the token expired'
-    for (const p of c.lineage.principals) {
-      const ends = this.view.principal(p)?.endsAt
-      if (ends != null && ends < deadline) { deadline = ends; why = `principal ${p} reached its end date` }
-    }
+    const { at: deadline, why } = this.view.endOf(s.claims.exp, s.claims.lineage)
     if (deadline >= entry.deadline) return
     entry.deadline = deadline
     clearTimeout(entry.timer)
