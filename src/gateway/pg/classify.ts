@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { fingerprintSync, loadModule, parseSync } from 'libpg-query'
+import { exposure, type Exposure } from './exposure.js'
 
 export type StatementClass = 'read' | 'write' | 'ddl' | 'admin'
 
@@ -30,6 +31,8 @@ export interface Classification {
    * user-defined function called by a SELECT can).
    */
   functions?: string[]
+  /** Set when a column may reach the client other than as it is stored, where masking cannot see it (see `exposure`). */
+  exposes?: Exposure
 }
 
 type Obj = Record<string, unknown>
@@ -340,6 +343,7 @@ function isObj (v: unknown): v is Obj { return v !== null && typeof v === 'objec
 function freeze (c: Classification): Classification {
   Object.freeze(c.statements)
   Object.freeze(c.tables)
+  if (c.exposes !== undefined) Object.freeze(Object.freeze(c.exposes).columns)
   if (c.copy !== undefined) Object.freeze(c.copy)
   return Object.freeze(c)
 }
@@ -361,12 +365,15 @@ function analyse (sql: string): Classification {
     return refuse(`unparsable: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}`)
   }
   const w = new Walk()
+  let exposes: Exposure | undefined
   try {
     for (const s of stmts) w.statement(isObj(s) ? s.stmt : undefined)
+    exposes = exposure(stmts.map((s) => (isObj(s) ? s.stmt : undefined)))
   } catch (err) {
     return refuse(`unclassifiable: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}`)
   }
   const c: Classification = { class: classNames[w.rank], statements: [...w.shapes], tables: [...w.tables], count: stmts.length }
+  if (exposes !== undefined) c.exposes = exposes
   if (w.copy !== undefined) c.copy = w.copy
   if (w.functions.size > 0) c.functions = [...w.functions]
   if (w.rank === admin && w.reason !== undefined) c.reason = w.reason

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { globMatch } from '../policy.js'
+import type { Exposure } from './exposure.js'
 
 export type MaskKind = 'redact' | 'hash' | 'email' | 'last4'
 
@@ -43,4 +44,33 @@ export function maskValue (kind: MaskKind, value: Buffer | null, format: number,
   if (value === null) return null
   if (format === 1 && !textLike.has(typeOid)) return null
   return Buffer.from(maskText(kind, value.toString('utf8')))
+}
+
+/**
+ * Why a statement must be refused because a masked column would reach the client where masking
+ * cannot see it (computed, converted, combined, a whole row: see `Exposure`), or undefined.
+ * Judged by names, without the catalog: an exposed column name counts for every table the
+ * statement names, and an unqualified table may be in any schema.
+ */
+export function exposedMask (rules: readonly MaskRule[], tables: readonly string[], e: Exposure): string | undefined {
+  for (const table of tables) {
+    const dot = table.lastIndexOf('.')
+    const schema = dot < 0 ? undefined : table.slice(0, dot)
+    const rel = table.slice(dot + 1)
+    for (const r of rules) {
+      for (const p of r.columns) {
+        const parts = p.split('.')
+        const own = parts.length > 2 && schema === undefined ? parts.slice(-2).join('.') : p
+        const qualified = parts.length > 2 && schema !== undefined ? `${schema}.${rel}` : rel
+        if (e.all && (parts.length < 2 || globMatch(parts[parts.length - 2], rel))) {
+          return `${rel} has masked columns (${p}), which this statement would return whole or computed; select them by name`
+        }
+        const column = e.columns.find((c) => globMatch(own, `${qualified}.${c}`))
+        if (column !== undefined) {
+          return `column ${column} is masked (${p}): it may be selected or compared as it is stored, not passed to a function, operator, cast or set operation`
+        }
+      }
+    }
+  }
+  return undefined
 }

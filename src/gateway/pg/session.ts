@@ -7,7 +7,7 @@ import { authorize } from '../check.js'
 import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
 import { classify, fingerprint, type Classification } from './classify.js'
-import { maskFor, type MaskRule } from './mask.js'
+import { exposedMask, maskFor, type MaskRule } from './mask.js'
 import type { Catalog } from './catalog.js'
 import { FrontendCode } from './protocol/codes.js'
 import { encodeFrame, type Frame, type Framer } from './protocol/framer.js'
@@ -408,7 +408,9 @@ export class PgSession {
       out = { target: t, refusal: c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`, masking: noMasks }
     } else {
       const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: this.lineage.actors[0] })
-      out = { target: t, refusal: undefined, masking: rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with })) }
+      const masking = rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with }))
+      const exposed = c.exposes === undefined || masking.length === 0 ? undefined : exposedMask(masking, c.tables, c.exposes)
+      out = { target: t, refusal: exposed === undefined ? undefined : `denied by policy: ${exposed}`, masking: exposed === undefined ? masking : noMasks }
     }
     if (this.checks.size >= maxChecks) this.checks.clear()
     this.checks.set(c, out)

@@ -150,6 +150,42 @@ if (databaseUrl === undefined) {
     t.equal(r.rows[0].id, 1)
   })
 
+  t.test('a masked column computed on, converted, combined or read as a whole row is refused, while plain selects and lookups by it work', async (t) => {
+    const bypasses = [
+      'SELECT upper(email) FROM customers',
+      "SELECT email || '' AS e FROM customers",
+      'SELECT email::varchar(200) FROM customers',
+      'SELECT 1 FROM customers WHERE email::int = 1',
+      'SELECT max(ssn) FROM customers',
+      'SELECT email FROM customers UNION ALL SELECT \'x\'',
+      'SELECT (SELECT email FROM customers ORDER BY id LIMIT 1)',
+      'SELECT c FROM customers c',
+      'SELECT row_to_json(c) FROM customers c',
+      'SELECT upper(x.e) FROM (SELECT email AS e FROM customers) x',
+      'SELECT email FROM customers a FULL JOIN customers b USING (email)',
+      'SELECT * FROM customers UNION SELECT * FROM customers'
+    ]
+    for (const sql of bypasses) {
+      const r = await psql(reader, ['-c', sql])
+      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: .*masked/, sql)
+      t.notMatch(r.stdout + r.stderr, /ann@|bob@|6789|45-/i, `${sql}: nothing unmasked, not even in an error`)
+    }
+    const plain = await psql(reader, ['-c', "SELECT id, email, ssn FROM customers WHERE email = 'ann@example.com' AND ssn LIKE '%89' ORDER BY email",
+      '-c', 'SELECT x.e FROM (SELECT email AS e FROM customers WHERE id = 2) x', '-c', 'SELECT upper(name), count(*) FROM customers GROUP BY name ORDER BY 1'])
+    t.equal(plain.code, 0, plain.stderr)
+    t.equal(plain.stdout, '1|a***@example.com|***6789\nb***@example.org\nANN|1\nBOB|1\n', 'selected as stored: masked; compared: matched; other columns computed freely')
+    const c = await connected(writer)
+    t.teardown(async () => { await c.end() })
+    await t.rejects(c.query('SELECT lower(email) AS e FROM customers WHERE id = $1', [1]), { code: '42501', message: /^lineage: denied by policy: column email is masked/ }, 'extended protocol too')
+    await t.rejects(c.query('UPDATE customers SET name = email WHERE id = $1', [1]), { code: '42501' }, 'a writer cannot copy a masked column into an unmasked one')
+    t.equal((await direct.query('SELECT name FROM customers WHERE id = 1')).rows[0].name, 'Ann')
+    t.same((await c.query('SELECT email FROM customers WHERE id = $1', [1])).rows, [{ email: 'a***@example.com' }], 'the session goes on, masked')
+    await b.broker.ctx.audit.flush()
+    const audit = await b.admin('GET', `/v1/audit?jti=${claimsOf(reader).jti as string}&decision=deny&limit=1000`)
+    const records = audit.body.events as Array<Record<string, any>>
+    t.match(records.find((x) => x.path === 'SELECT upper(email) FROM customers'), { decision: 'deny', method: 'read', detail: { reason: /column email is masked/ } }, 'the refusal is audited with its reason')
+  })
+
   t.test('large results stream through, masked row by row', async (t) => {
     const c = await connected(reader)
     t.teardown(async () => { await c.end() })

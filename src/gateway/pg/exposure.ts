@@ -1,0 +1,248 @@
+/**
+ * Where a statement lets a column's value reach the client in a form masking cannot see.
+ *
+ * Masking rewrites a result column by the table and column PostgreSQL reports for it in
+ * RowDescription. PostgreSQL reports them only for a column passed up as it is stored: a plain
+ * column reference in a select list, followed through subqueries, CTEs, inner joins and
+ * RETURNING. Anything computed from a column (`upper(email)`, `email || ''`, `email::int`,
+ * `max(email)`, `row_to_json(c)`, a UNION's columns, a FULL JOIN's merged USING column, a
+ * scalar subquery) is reported as a column of no table, and an error can quote a value
+ * (`email::int` fails with the address in its message). So a column is safe where it stands as
+ * a plain select-list entry whose origin PostgreSQL keeps, or as a plain operand of a
+ * comparison, an ordering or a grouping (which may rank values but never returns them); every
+ * other use is an exposure. The gateway refuses a statement whose exposures name a masked column.
+ *
+ * The walk reads names only, without the catalog: a name exposed anywhere in the text counts
+ * for every table of it, and names a subquery or CTE gives a column (`AS e`) are followed back.
+ */
+export interface Exposure {
+  /** Column names used other than as stored, including names they were given in subqueries and CTEs. */
+  columns: string[]
+  /** A use that may carry any column: `*` or a whole row inside an expression or a set operation, a natural FULL JOIN, a positional column alias. */
+  all: boolean
+}
+
+type Obj = Record<string, unknown>
+
+// Where a value stands: returned as stored (origin kept), compared (never returned), or anything else.
+const other = 0
+const returned = 1
+const compared = 2
+type Position = typeof other | typeof returned | typeof compared
+
+/** A value to visit; `origin` says whether a SELECT here keeps its select list's origins. */
+interface Item { v: unknown, pos: Position, origin: boolean }
+
+/** Operators that compare or match without returning an operand (names as the grammar gives them). */
+const comparisons = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '~~*', '!~~', '!~~*', '~', '~*', '!~', '!~*'])
+const comparisonKinds = new Set(['AEXPR_OP', 'AEXPR_OP_ANY', 'AEXPR_OP_ALL'])
+const matchKinds = new Set(['AEXPR_DISTINCT', 'AEXPR_NOT_DISTINCT', 'AEXPR_IN', 'AEXPR_LIKE', 'AEXPR_ILIKE', 'AEXPR_SIMILAR',
+  'AEXPR_BETWEEN', 'AEXPR_NOT_BETWEEN', 'AEXPR_BETWEEN_SYM', 'AEXPR_NOT_BETWEEN_SYM'])
+/** Sublinks whose subquery's values are only compared or tested for existence. */
+const testingSublinks = new Set(['EXISTS_SUBLINK', 'ANY_SUBLINK', 'ALL_SUBLINK'])
+
+class Walk {
+  private readonly exposed = new Set<string>()
+  private readonly wholeRows = new Set<string>()
+  private readonly relations = new Set<string>()
+  private readonly positional = new Set<string>()
+  private readonly renames: Array<[given: string, stored: string]> = []
+  private all = false
+  private readonly stack: Item[] = []
+
+  /** Walks iteratively, so no nesting depth can overflow the JavaScript stack. */
+  statement (stmt: unknown): void {
+    this.stack.push({ v: stmt, pos: other, origin: true })
+    for (let it = this.stack.pop(); it !== undefined; it = this.stack.pop()) {
+      if (Array.isArray(it.v)) for (const v of it.v) this.stack.push({ v, pos: it.pos, origin: it.origin })
+      else if (isObj(it.v)) this.object(it.v, it)
+    }
+  }
+
+  result (): Exposure | undefined {
+    for (const n of this.wholeRows) if (this.relations.has(n)) this.all = true
+    // A name a subquery or CTE gave a column exposes the column it was given to.
+    for (let grown = true; grown;) {
+      grown = false
+      for (const [given, stored] of this.renames) {
+        if (this.exposed.has(given) && !this.exposed.has(stored)) { this.exposed.add(stored); grown = true }
+      }
+    }
+    for (const n of this.exposed) if (this.positional.has(n)) this.all = true
+    return this.all || this.exposed.size > 0 ? { columns: [...this.exposed], all: this.all } : undefined
+  }
+
+  private push (v: unknown, pos: Position = other, origin = false): void {
+    if (v !== undefined && v !== null) this.stack.push({ v, pos, origin })
+  }
+
+  /** A wrapped node (`{ "ColumnRef": {…} }`) or a bare field object, whose children are visited as `other`. */
+  private object (o: Obj, it: Item): void {
+    const keys = Object.keys(o)
+    if (keys.length === 1 && /^[A-Z]/.test(keys[0])) {
+      const body = o[keys[0]]
+      if (isObj(body)) this.node(keys[0], body, it)
+      return
+    }
+    // A window (`OVER (PARTITION BY …)`) comes as a bare body; its partitions only group.
+    for (const k of keys) this.push(o[k], k === 'partitionClause' ? compared : other)
+  }
+
+  private node (kind: string, b: Obj, it: Item): void {
+    switch (kind) {
+      case 'ColumnRef': return this.column(b, it.pos)
+      case 'SelectStmt': return this.select(b, it.origin)
+      case 'RangeVar':
+        this.relations.add(String(b.relname))
+        return this.alias(b.alias)
+      case 'RangeSubselect':
+        this.alias(b.alias)
+        return this.push(b.subquery, other, true)
+      // What a function returns was computed from its arguments, which are judged as any
+      // expression; its alias names no stored row (`generate_series(1, 9) AS g(n)`).
+      case 'RangeFunction': return this.push(b.functions)
+      case 'JoinExpr':
+        this.alias(b.alias)
+        // A FULL JOIN's merged USING column is COALESCE(left, right): reported as computed.
+        if (b.jointype === 'JOIN_FULL') {
+          if (b.isNatural === true) this.all = true
+          for (const n of names(b.usingClause)) this.exposed.add(n)
+        }
+        this.push(b.larg)
+        this.push(b.rarg)
+        return this.push(b.quals, compared)
+      case 'CommonTableExpr':
+        this.relations.add(String(b.ctename))
+        for (const n of names(b.aliascolnames)) this.positional.add(n)
+        return this.push(b.ctequery, other, true)
+      case 'SubLink': {
+        const testing = testingSublinks.has(String(b.subLinkType))
+        this.push(b.testexpr, testing && (b.operName === undefined || isComparison(b.operName)) ? compared : other)
+        return this.push(b.subselect, other, testing)
+      }
+      case 'A_Expr': {
+        const kindName = String(b.kind)
+        const pos = matchKinds.has(kindName) || (comparisonKinds.has(kindName) && isComparison(b.name)) ? compared : other
+        this.push(b.lexpr, pos)
+        const r = isObj(b.rexpr) && isObj(b.rexpr.List) ? b.rexpr.List.items : b.rexpr
+        return this.push(r, pos)
+      }
+      case 'BoolExpr': return this.push(b.args, compared)
+      case 'NullTest': case 'BooleanTest': return this.push(b.arg, compared)
+      case 'CaseExpr':
+        this.push(b.arg, compared)
+        this.push(b.args)
+        return this.push(b.defresult)
+      case 'CaseWhen':
+        this.push(b.expr, compared)
+        return this.push(b.result)
+      case 'SortBy': return this.push(b.node, compared)
+      case 'GroupingSet': return this.push(b.content, compared)
+      case 'WindowDef':
+        this.push(b.partitionClause, compared)
+        return this.push(b.orderClause)
+      case 'CollateClause': return this.push(b.arg, it.pos === compared ? compared : other)
+      case 'A_Indirection':
+        // `(c).email`: the selected field names a column too.
+        for (const i of Array.isArray(b.indirection) ? b.indirection : []) if (isObj(i) && isObj(i.String)) this.exposed.add(String(i.String.sval))
+        return this.push(b.arg)
+      // Statements that return their query's rows as they are.
+      case 'DeclareCursorStmt': case 'ExplainStmt': case 'PrepareStmt': return this.push(b.query, other, true)
+      case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt':
+        for (const k in b) {
+          const v = b[k]
+          if (k === 'returningClause' && isObj(v)) this.targets(v.exprs, true)
+          else this.push(v)
+        }
+        return
+      default:
+        for (const k in b) this.push(b[k])
+    }
+  }
+
+  private select (b: Obj, origin: boolean): void {
+    // A set operation's columns are reported as computed, whatever its arms select.
+    if (b.op !== 'SETOP_NONE') {
+      // Its arms come as bare SELECT bodies.
+      this.push({ SelectStmt: b.larg })
+      this.push({ SelectStmt: b.rarg })
+      this.push(b.sortClause)
+      this.push(b.withClause)
+      this.push(b.limitCount)
+      this.push(b.limitOffset)
+      return
+    }
+    for (const k in b) {
+      const v = b[k]
+      switch (k) {
+        case 'targetList': this.targets(v, origin && b.intoClause === undefined); break
+        case 'whereClause': case 'havingClause': case 'groupClause': case 'distinctClause': this.push(v, compared); break
+        case 'lockingClause': break
+        default: this.push(v)
+      }
+    }
+  }
+
+  /** A select or RETURNING list; `origin` when its plain columns reach the client with their table and column. */
+  private targets (list: unknown, origin: boolean): void {
+    for (const t of Array.isArray(list) ? list : []) {
+      const rt = isObj(t) && isObj(t.ResTarget) ? t.ResTarget : undefined
+      if (rt === undefined) { this.push(t); continue }
+      const stored = columnName(rt.val)
+      if (typeof rt.name === 'string' && stored !== undefined && stored !== rt.name) this.renames.push([rt.name, stored])
+      this.push(rt.val, origin ? returned : other)
+      this.push(rt.indirection)
+    }
+  }
+
+  private alias (a: unknown): void {
+    if (!isObj(a)) return
+    if (typeof a.aliasname === 'string') this.relations.add(a.aliasname)
+    // `AS x(e)` renames by position: `e` may be any column.
+    for (const n of names(a.colnames)) this.positional.add(n)
+  }
+
+  private column (b: Obj, pos: Position): void {
+    const fields = Array.isArray(b.fields) ? b.fields : []
+    const last = fields[fields.length - 1]
+    if (!isObj(last) || !isObj(last.String)) {
+      // `*`: as a select list entry each column keeps its origin; anywhere else it may carry any of them.
+      if (pos !== returned) this.all = true
+      return
+    }
+    const name = String(last.String.sval)
+    // A lone name may be a whole row (`SELECT c FROM customers c`), reported as column 0 of its table.
+    if (fields.length === 1 && pos !== compared) this.wholeRows.add(name)
+    if (pos === other) this.exposed.add(name)
+  }
+}
+
+function isComparison (name: unknown): boolean {
+  const parts = names(name)
+  if (parts.length > 2 || (parts.length === 2 && parts[0] !== 'pg_catalog')) return false
+  return comparisons.has(parts[parts.length - 1] ?? '')
+}
+
+/** The string values of a list of String nodes. */
+function names (list: unknown): string[] {
+  return (Array.isArray(list) ? list : []).flatMap((i) => (isObj(i) && isObj(i.String) ? [String(i.String.sval)] : []))
+}
+
+/** The column a plain column reference names (its last part), else undefined. */
+function columnName (v: unknown): string | undefined {
+  const fields = isObj(v) && isObj(v.ColumnRef) && Array.isArray(v.ColumnRef.fields) ? v.ColumnRef.fields : []
+  const last = fields[fields.length - 1]
+  return isObj(last) && isObj(last.String) ? String(last.String.sval) : undefined
+}
+
+function isObj (v: unknown): v is Obj { return v !== null && typeof v === 'object' && !Array.isArray(v) }
+
+/**
+ * The exposures of parsed statements (`parseSync(…).stmts[].stmt`), or undefined when every
+ * column they name reaches the client only as it is stored, or is only compared.
+ */
+export function exposure (stmts: readonly unknown[]): Exposure | undefined {
+  const w = new Walk()
+  for (const s of stmts) w.statement(s)
+  return w.result()
+}
