@@ -12,6 +12,7 @@ export class Catalog {
   private readonly pool: pg.Pool
   private readonly tables = new Map<number, { at: number, columns: Map<number, ColumnName> }>()
   private readonly functions = new Map<string, { at: number, volatile: boolean }>()
+  private readonly columns = new Map<string, { at: number, columns: readonly ColumnName[] }>()
 
   constructor (upstream: URL) {
     this.pool = new pg.Pool({ connectionString: upstream.toString(), max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 5000 })
@@ -33,14 +34,28 @@ export class Catalog {
     return (oid, column) => this.tables.get(oid)?.columns.get(column)
   }
 
-  /** The columns of each table named as a statement names it (`table` or `schema.table`); unknown tables have none. */
-  async columnsOf (tables: string[]): Promise<ColumnName[]> {
+  /**
+   * The columns of every relation a statement may mean by the names it uses (`table` or
+   * `schema.table`, as PostgreSQL folded them), from memory; undefined until `readColumns`
+   * has read them. An unqualified name counts in every schema, since the session's
+   * search_path is not this pool's.
+   */
+  columnsOf (tables: readonly string[]): readonly ColumnName[] | undefined {
+    if (tables.length === 0) return []
+    const kept = this.columns.get(tables.join('\0'))
+    return kept === undefined || kept.at <= Date.now() - ttlMs ? undefined : kept.columns
+  }
+
+  async readColumns (tables: readonly string[]): Promise<void> {
+    const now = Date.now()
+    // Names compared as they are: a quoted `"People"` stays `People`.
     const { rows } = await this.pool.query<{ schema: string, table: string, column: string }>(
       `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column
-         FROM unnest($1::text[]) AS t(name) JOIN pg_class c ON c.oid = to_regclass(t.name)
-         JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
-        WHERE a.attnum > 0 AND NOT a.attisdropped`, [tables])
-    return rows
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+        WHERE (c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[]))
+          AND a.attnum > 0 AND NOT a.attisdropped`, [tables])
+    if (this.columns.size > 10_000) this.columns.clear()
+    this.columns.set(tables.join('\0'), { at: now, columns: rows })
   }
 
   /**

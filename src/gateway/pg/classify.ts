@@ -33,6 +33,12 @@ export interface Classification {
   functions?: string[]
   /** Set when a column may reach the client other than as it is stored, where masking cannot see it (see `exposure`). */
   exposes?: Exposure
+  /**
+   * Set when the text changes prepared statements or portals by name behind the extended
+   * protocol's back (SQL `PREPARE`, `DEALLOCATE`, `DECLARE`, `CLOSE`, `DISCARD ALL`; they share
+   * its names): the names it changes, or 'all'.
+   */
+  renames?: { statements: string[] | 'all', portals: string[] | 'all' }
 }
 
 type Obj = Record<string, unknown>
@@ -83,6 +89,11 @@ const safeEncodings = new Set(['utf8', 'utf-8', 'unicode'])
 const transactionSettings = new Set(['transaction', 'session characteristics', 'transaction snapshot'])
 const readTransactionKinds = new Set(['TRANS_STMT_BEGIN', 'TRANS_STMT_START', 'TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK',
   'TRANS_STMT_SAVEPOINT', 'TRANS_STMT_RELEASE', 'TRANS_STMT_ROLLBACK_TO'])
+/**
+ * Catalogs that show sampled column values (most common values, histogram bounds) of every
+ * table: reading them would get round the policy's `tables` rules and its masks.
+ */
+const statisticsRelations = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data'])
 /** Object types whose CREATE/ALTER/DROP/RENAME is server administration rather than schema work. */
 const adminObjectTypes = new Set(['OBJECT_DATABASE', 'OBJECT_ROLE', 'OBJECT_TABLESPACE', 'OBJECT_EXTENSION',
   'OBJECT_LANGUAGE', 'OBJECT_EVENT_TRIGGER', 'OBJECT_FDW', 'OBJECT_FOREIGN_SERVER', 'OBJECT_USER_MAPPING',
@@ -103,6 +114,7 @@ class Walk {
   tables = new Set<string>()
   functions = new Set<string>()
   copy: Classification['copy']
+  renames: Classification['renames']
   private readonly stack: Frame[] = []
 
   raise (rank: number, reason?: string): void {
@@ -174,7 +186,18 @@ class Walk {
     return { names, up: outer }
   }
 
-  addTable (name: string): void { this.tables.add(name) }
+  addTable (name: string): void {
+    this.tables.add(name)
+    const rel = name.slice(name.lastIndexOf('.') + 1)
+    if (statisticsRelations.has(rel)) this.raise(admin, `reads ${rel}, whose statistics sample the values of every table`)
+  }
+
+  /** A statement that changes prepared statements or portals by name (undefined `names`: all of them). */
+  rename (kind: 'statements' | 'portals', name: unknown): void {
+    const r = this.renames ??= { statements: [], portals: [] }
+    if (typeof name !== 'string') r[kind] = 'all'
+    else if (r[kind] !== 'all') r[kind].push(name)
+  }
 
   private table (rv: Obj, scope: Scope | undefined): void {
     const rel = String(rv.relname)
@@ -287,11 +310,20 @@ function variableSet (body: Obj, w: Walk): undefined {
 }
 
 const statementRules: Record<string, Rule | undefined> = {
-  SelectStmt: read, ReturnStmt: read, VariableShowStmt: read, DeclareCursorStmt: read, FetchStmt: read, ClosePortalStmt: read,
-  ListenStmt: read, UnlistenStmt: read, DeallocateStmt: read, ConstraintsSetStmt: read, PrepareStmt: read,
+  SelectStmt: read, ReturnStmt: read, VariableShowStmt: read, FetchStmt: read, ListenStmt: read, UnlistenStmt: read, ConstraintsSetStmt: read,
+  DeclareCursorStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },
+  ClosePortalStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },
+  PrepareStmt: (body, w) => { w.rename('statements', body.name); return undefined },
+  DeallocateStmt: (body, w) => { w.rename('statements', body.isall === true ? undefined : body.name); return undefined },
   ExplainStmt: (body) => explain(body),
   TransactionStmt: (body, w) => { if (!readTransactionKinds.has(String(body.kind))) w.raise(admin); return undefined },
-  DiscardStmt: (body, w) => { if (body.target === 'DISCARD_ALL') w.raise(admin, 'DISCARD ALL also resets the session authorization'); return undefined },
+  DiscardStmt: (body, w) => {
+    if (body.target !== 'DISCARD_ALL') return undefined
+    w.raise(admin, 'DISCARD ALL also resets the session authorization')
+    w.rename('statements', undefined)
+    w.rename('portals', undefined)
+    return undefined
+  },
   VariableSetStmt: variableSet,
   CopyStmt: copy,
   InsertStmt: dml(), UpdateStmt: dml('update_without_where'), DeleteStmt: dml('delete_without_where'), MergeStmt: dml(),
@@ -344,6 +376,7 @@ function freeze (c: Classification): Classification {
   Object.freeze(c.statements)
   Object.freeze(c.tables)
   if (c.exposes !== undefined) Object.freeze(Object.freeze(c.exposes).columns)
+  if (c.renames !== undefined) Object.freeze(c.renames)
   if (c.copy !== undefined) Object.freeze(c.copy)
   return Object.freeze(c)
 }
@@ -375,6 +408,7 @@ function analyse (sql: string): Classification {
   const c: Classification = { class: classNames[w.rank], statements: [...w.shapes], tables: [...w.tables], count: stmts.length }
   if (exposes !== undefined) c.exposes = exposes
   if (w.copy !== undefined) c.copy = w.copy
+  if (w.renames !== undefined) c.renames = w.renames
   if (w.functions.size > 0) c.functions = [...w.functions]
   if (w.rank === admin && w.reason !== undefined) c.reason = w.reason
   return freeze(c)

@@ -18,8 +18,14 @@
 export interface Exposure {
   /** Column names used other than as stored, including names they were given in subqueries and CTEs. */
   columns: string[]
-  /** A use that may carry any column: `*` or a whole row inside an expression or a set operation, a natural FULL JOIN, a positional column alias. */
+  /** A use that may carry any column: `*` or a whole row inside an expression or a set operation, a natural join, a positional column alias. */
   all: boolean
+  /**
+   * Last names of qualified references (`c.f`) that no subquery or CTE of the text defines: a
+   * column of a table, or, when the table has no such column, the call `f(c)` of a function on
+   * its whole row (PostgreSQL's functional notation: `c.row_to_json`). Only the catalog tells.
+   */
+  qualified: string[]
 }
 
 type Obj = Record<string, unknown>
@@ -30,8 +36,12 @@ const returned = 1
 const compared = 2
 type Position = typeof other | typeof returned | typeof compared
 
-/** A value to visit; `origin` says whether a SELECT here keeps its select list's origins. */
-interface Item { v: unknown, pos: Position, origin: boolean }
+/**
+ * A value to visit; for a SELECT or a RETURNING statement here, `origin` says whether its
+ * list's columns keep their origins, `defines` whether they are columns of a relation the
+ * text names (a subquery in FROM, a CTE).
+ */
+interface Item { v: unknown, pos: Position, origin: boolean, defines?: boolean }
 
 /** Operators that compare or match without returning an operand (names as the grammar gives them). */
 const comparisons = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '~~*', '!~~', '!~~*', '~', '~*', '!~', '!~*'])
@@ -47,6 +57,8 @@ class Walk {
   private readonly relations = new Set<string>()
   private readonly positional = new Set<string>()
   private readonly renames: Array<[given: string, stored: string]> = []
+  private readonly qualified = new Set<string>()
+  private readonly defined = new Set<string>()
   private all = false
   private readonly stack: Item[] = []
 
@@ -54,7 +66,7 @@ class Walk {
   statement (stmt: unknown): void {
     this.stack.push({ v: stmt, pos: other, origin: true })
     for (let it = this.stack.pop(); it !== undefined; it = this.stack.pop()) {
-      if (Array.isArray(it.v)) for (const v of it.v) this.stack.push({ v, pos: it.pos, origin: it.origin })
+      if (Array.isArray(it.v)) for (const v of it.v) this.stack.push({ v, pos: it.pos, origin: it.origin, defines: it.defines })
       else if (isObj(it.v)) this.object(it.v, it)
     }
   }
@@ -69,11 +81,12 @@ class Walk {
       }
     }
     for (const n of this.exposed) if (this.positional.has(n)) this.all = true
-    return this.all || this.exposed.size > 0 ? { columns: [...this.exposed], all: this.all } : undefined
+    const qualified = [...this.qualified].filter((n) => !this.defined.has(n))
+    return this.all || this.exposed.size > 0 || qualified.length > 0 ? { columns: [...this.exposed], all: this.all, qualified } : undefined
   }
 
-  private push (v: unknown, pos: Position = other, origin = false): void {
-    if (v !== undefined && v !== null) this.stack.push({ v, pos, origin })
+  private push (v: unknown, pos: Position = other, origin = false, defines = false): void {
+    if (v !== undefined && v !== null) this.stack.push({ v, pos, origin, defines })
   }
 
   /** A wrapped node (`{ "ColumnRef": {…} }`) or a bare field object, whose children are visited as `other`. */
@@ -91,30 +104,30 @@ class Walk {
   private node (kind: string, b: Obj, it: Item): void {
     switch (kind) {
       case 'ColumnRef': return this.column(b, it.pos)
-      case 'SelectStmt': return this.select(b, it.origin)
+      case 'SelectStmt': return this.select(b, it.origin, it.defines === true)
       case 'RangeVar':
         this.relations.add(String(b.relname))
         return this.alias(b.alias)
       case 'RangeSubselect':
         this.alias(b.alias)
-        return this.push(b.subquery, other, true)
+        return this.push(b.subquery, other, true, true)
       // What a function returns was computed from its arguments, which are judged as any
       // expression; its alias names no stored row (`generate_series(1, 9) AS g(n)`).
       case 'RangeFunction': return this.push(b.functions)
       case 'JoinExpr':
         this.alias(b.alias)
-        // A FULL JOIN's merged USING column is COALESCE(left, right): reported as computed.
-        if (b.jointype === 'JOIN_FULL') {
-          if (b.isNatural === true) this.all = true
-          for (const n of names(b.usingClause)) this.exposed.add(n)
-        }
+        this.alias(b.join_using_alias)
+        // A merged USING column is COALESCE(left, right) in a FULL JOIN, and in any join the
+        // side converted to the common type when the two differ: then reported as computed.
+        if (b.isNatural === true) this.all = true
+        for (const n of names(b.usingClause)) this.exposed.add(n)
         this.push(b.larg)
         this.push(b.rarg)
         return this.push(b.quals, compared)
       case 'CommonTableExpr':
         this.relations.add(String(b.ctename))
         for (const n of names(b.aliascolnames)) this.positional.add(n)
-        return this.push(b.ctequery, other, true)
+        return this.push(b.ctequery, other, true, true)
       case 'SubLink': {
         const testing = testingSublinks.has(String(b.subLinkType))
         this.push(b.testexpr, testing && (b.operName === undefined || isComparison(b.operName)) ? compared : other)
@@ -122,11 +135,18 @@ class Walk {
       }
       case 'A_Expr': {
         const kindName = String(b.kind)
-        const pos = matchKinds.has(kindName) || (comparisonKinds.has(kindName) && isComparison(b.name)) ? compared : other
+        // A prefix operator (`~ssn`, `-salary`) computes on its one operand.
+        const binary = b.lexpr !== undefined && b.rexpr !== undefined
+        const pos = binary && (matchKinds.has(kindName) || (comparisonKinds.has(kindName) && isComparison(b.name))) ? compared : other
         this.push(b.lexpr, pos)
         const r = isObj(b.rexpr) && isObj(b.rexpr.List) ? b.rexpr.List.items : b.rexpr
         return this.push(r, pos)
       }
+      case 'FuncCall': return this.call(b, it.pos)
+      case 'TypeCast':
+        // A conversion to text never fails and is compared as the value is (`email::text LIKE …`).
+        return this.push(b.arg, it.pos === compared && isTextType(b.typeName) ? compared : other)
+      case 'RowExpr': return this.push(b.args, it.pos === compared ? compared : other) // `(email, id) > ($1, $2)`
       case 'BoolExpr': return this.push(b.args, compared)
       case 'NullTest': case 'BooleanTest': return this.push(b.arg, compared)
       case 'CaseExpr':
@@ -151,7 +171,7 @@ class Walk {
       case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt':
         for (const k in b) {
           const v = b[k]
-          if (k === 'returningClause' && isObj(v)) this.targets(v.exprs, true)
+          if (k === 'returningClause' && isObj(v)) this.targets(v.exprs, true, it.defines === true)
           else this.push(v)
         }
         return
@@ -160,12 +180,27 @@ class Walk {
     }
   }
 
-  private select (b: Obj, origin: boolean): void {
+  private call (b: Obj, pos: Position): void {
+    const name = names(b.funcname)
+    const fn = name.length === 1 || (name.length === 2 && name[0] === 'pg_catalog') ? name[name.length - 1] : ''
+    const args = Array.isArray(b.args) ? b.args : []
+    const plain = b.over === undefined && b.agg_order === undefined && b.agg_filter === undefined && b.agg_distinct !== true
+    // `count(email)` counts; `lower(email) = lower($1)` compares: neither returns the value.
+    const argPos = args.length === 1 && (fn === 'count' || (plain && pos === compared && caseFolds.has(fn))) ? compared : other
+    this.push(b.args, argPos)
+    // `percentile_disc(0) WITHIN GROUP (ORDER BY email)` returns the value it orders by.
+    if (b.agg_within_group === true) for (const o of Array.isArray(b.agg_order) ? b.agg_order : []) this.push(isObj(o) && isObj(o.SortBy) ? o.SortBy.node : o)
+    else this.push(b.agg_order)
+    this.push(b.agg_filter, compared)
+    this.push(b.over)
+  }
+
+  private select (b: Obj, origin: boolean, defines: boolean): void {
     // A set operation's columns are reported as computed, whatever its arms select.
     if (b.op !== 'SETOP_NONE') {
       // Its arms come as bare SELECT bodies.
-      this.push({ SelectStmt: b.larg })
-      this.push({ SelectStmt: b.rarg })
+      this.push({ SelectStmt: b.larg }, other, false, defines)
+      this.push({ SelectStmt: b.rarg }, other, false, defines)
       this.push(b.sortClause)
       this.push(b.withClause)
       this.push(b.limitCount)
@@ -175,7 +210,7 @@ class Walk {
     for (const k in b) {
       const v = b[k]
       switch (k) {
-        case 'targetList': this.targets(v, origin && b.intoClause === undefined); break
+        case 'targetList': this.targets(v, origin && b.intoClause === undefined, defines); break
         case 'whereClause': case 'havingClause': case 'groupClause': case 'distinctClause': this.push(v, compared); break
         case 'lockingClause': break
         default: this.push(v)
@@ -184,12 +219,14 @@ class Walk {
   }
 
   /** A select or RETURNING list; `origin` when its plain columns reach the client with their table and column. */
-  private targets (list: unknown, origin: boolean): void {
+  private targets (list: unknown, origin: boolean, defines: boolean): void {
     for (const t of Array.isArray(list) ? list : []) {
       const rt = isObj(t) && isObj(t.ResTarget) ? t.ResTarget : undefined
       if (rt === undefined) { this.push(t); continue }
       const stored = columnName(rt.val)
       if (typeof rt.name === 'string' && stored !== undefined && stored !== rt.name) this.renames.push([rt.name, stored])
+      const own = typeof rt.name === 'string' ? rt.name : stored
+      if (defines && own !== undefined) this.defined.add(own)
       this.push(rt.val, origin ? returned : other)
       this.push(rt.indirection)
     }
@@ -213,8 +250,18 @@ class Walk {
     const name = String(last.String.sval)
     // A lone name may be a whole row (`SELECT c FROM customers c`), reported as column 0 of its table.
     if (fields.length === 1 && pos !== compared) this.wholeRows.add(name)
+    if (fields.length > 1) this.qualified.add(name)
     if (pos === other) this.exposed.add(name)
   }
+}
+
+const caseFolds = new Set(['lower', 'upper'])
+const textTypes = new Set(['text', 'varchar', 'bpchar', 'citext', 'name'])
+
+function isTextType (typeName: unknown): boolean {
+  const n = isObj(typeName) ? names(typeName.names) : []
+  const arrayBounds = isObj(typeName) && Array.isArray(typeName.arrayBounds) && typeName.arrayBounds.length > 0
+  return !arrayBounds && (n.length === 1 || (n.length === 2 && n[0] === 'pg_catalog')) && textTypes.has(n[n.length - 1] ?? '')
 }
 
 function isComparison (name: unknown): boolean {

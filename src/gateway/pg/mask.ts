@@ -49,28 +49,17 @@ export function maskValue (kind: MaskKind, value: Buffer | null, format: number,
 /**
  * Why a statement must be refused because a masked column would reach the client where masking
  * cannot see it (computed, converted, combined, a whole row: see `Exposure`), or undefined.
- * Judged by names, without the catalog: an exposed column name counts for every table the
- * statement names, and an unqualified table may be in any schema.
+ * `columns`: every column of the relations the statement may mean, from the catalog.
  */
-export function exposedMask (rules: readonly MaskRule[], tables: readonly string[], e: Exposure): string | undefined {
-  for (const table of tables) {
-    const dot = table.lastIndexOf('.')
-    const schema = dot < 0 ? undefined : table.slice(0, dot)
-    const rel = table.slice(dot + 1)
-    for (const r of rules) {
-      for (const p of r.columns) {
-        const parts = p.split('.')
-        const own = parts.length > 2 && schema === undefined ? parts.slice(-2).join('.') : p
-        const qualified = parts.length > 2 && schema !== undefined ? `${schema}.${rel}` : rel
-        if (e.all && (parts.length < 2 || globMatch(parts[parts.length - 2], rel))) {
-          return `${rel} has masked columns (${p}), which this statement would return whole or computed; select them by name`
-        }
-        const column = e.columns.find((c) => globMatch(own, `${qualified}.${c}`))
-        if (column !== undefined) {
-          return `column ${column} is masked (${p}): it may be selected or compared as it is stored, not passed to a function, operator, cast or set operation`
-        }
-      }
-    }
-  }
+export function exposedMask (rules: readonly MaskRule[], columns: readonly ColumnName[], e: Exposure): string | undefined {
+  const masked = columns.filter((c) => maskFor(rules, c) !== undefined)
+  if (masked.length === 0) return undefined
+  const named = (c: ColumnName): string => `${c.table}.${c.column}`
+  if (e.all) return `${named(masked[0])} is masked, and this statement would return whole rows or every column computed; select the columns by name`
+  const hit = masked.find((c) => e.columns.includes(c.column))
+  if (hit !== undefined) return `${named(hit)} is masked: it may be selected or compared as it is stored, not passed to a function, operator, cast or set operation`
+  const known = new Set(columns.map((c) => c.column))
+  const call = e.qualified.find((n) => !known.has(n))
+  if (call !== undefined) return `.${call} names no column here, so PostgreSQL would call ${call}() on a whole row, and ${named(masked[0])} is masked`
   return undefined
 }

@@ -59,6 +59,17 @@ export class Prepared {
     this.portals.delete(name)
   }
 
+  /**
+   * A statement goes upstream that changes statements or portals by name in SQL (`PREPARE`,
+   * `DEALLOCATE`, `DECLARE`, `CLOSE`): the gateway no longer knows what those names hold, so
+   * it forgets them, and an Execute of one counts as a statement it did not see prepared.
+   */
+  forget (renames: { statements: string[] | 'all', portals: string[] | 'all' }): void {
+    if (renames.statements === 'all') { this.statements.clear(); this.chars = 0 } else renames.statements.forEach((n) => this.closeStatement(n))
+    if (renames.portals === 'all') this.portals.clear()
+    else renames.portals.forEach((n) => this.closePortal(n))
+  }
+
   /** The upstream refused or skipped a Parse or Bind: the name holds what it held before (the unnamed statement: nothing). */
   undo (step: Undo): void {
     if (step.kind === 'portal') {

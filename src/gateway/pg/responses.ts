@@ -6,20 +6,21 @@ import type { Frame } from './protocol/framer.js'
 import { commandRows, dataRow, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
 import type { Refusals } from './refusals.js'
 
-export interface Statement { sql: string, c: Classification, fields?: FieldDescription[] }
+export interface Statement { sql: string, c: Classification }
 /**
  * A bound portal: the statement it was bound to (undefined: one the gateway did not see
  * prepared), kept as it was then, since PostgreSQL's portal keeps it whatever later becomes
  * of the name. `batch`: how many batches (Sync, simple Query) went upstream before its Bind.
  */
-export interface Portal { statement: string, st: Statement | undefined, resultFormats: number[], batch: number, fields?: FieldDescription[] }
+export interface Portal { statement: string, st: Statement | undefined, batch: number }
 export type Execution = { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: readonly MaskRule[], fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
 /** A Parse or Bind as it changed the session's statements or portals: undone if the upstream refuses or skips it. */
 export type Undo = { kind: 'statement', name: string, previous: Statement | undefined } | { kind: 'portal', name: string, previous: Portal | undefined }
 
 /** What the upstream will answer, in order; matched against its responses. */
 export type Pending =
-  | { type: 'describe', statement?: Statement, portal?: Portal, swallow: boolean }
+  /** `into`: the execution right behind it, whose result columns it tells (a Describe the gateway sent, kept from the client). */
+  | { type: 'describe', into?: Execution }
   | Execution
   /**
    * Answered by ReadyForQuery. `simple`: it ends a Query or FunctionCall, which an extended
@@ -143,16 +144,6 @@ export class Responses {
   /** Batches sent upstream so far. */
   get batch (): number { return this.sent }
 
-  /** True when a Describe of `portal` is already on its way in the current batch. */
-  describedInBatch (portal: Portal): boolean {
-    for (let i = this.pending.length - 1; i >= 0; i--) {
-      const p = this.pending.at(i) as Pending
-      if (p.type === 'sync') return false
-      if (p.type === 'describe' && p.portal === portal) return true
-    }
-    return false
-  }
-
   /** Audits every execution still waiting for its answer. */
   abandon (reason: string): void {
     for (const p of this.pending.clear()) if (p.type === 'exec') this.deps.record(p, reason)
@@ -185,17 +176,17 @@ export class Responses {
         const masks = p.mask
         return [dataRow(values.map((v, i) => {
           const m = masks[i]
-          return m === undefined ? v : maskValue(m, v, this.formatOf(p, fields, i), fields[i]?.typeOid ?? 0)
+          // A portal's description (unlike a statement's) carries the result formats its Bind asked for.
+          return m === undefined ? v : maskValue(m, v, fields[i]?.format ?? 0, fields[i]?.typeOid ?? 0)
         }))]
       }
       case BackendCode.RowDescription: {
         const d = this.headOf('describe')
         if (d?.type === 'describe') {
-          const fields = parseRowDescription(f.body)
           this.pending.shift()
-          if (d.portal !== undefined) d.portal.fields = fields
-          if (d.statement !== undefined) d.statement.fields = fields
-          return d.swallow ? [] : undefined
+          if (d.into === undefined) return undefined
+          d.into.fields = parseRowDescription(f.body)
+          return []
         }
         // An execution needs its columns only to mask them.
         const e = this.headOf('exec')
@@ -206,9 +197,9 @@ export class Responses {
         const d = this.headOf('describe')
         if (d?.type === 'describe') {
           this.pending.shift()
-          if (d.portal !== undefined) d.portal.fields = []
-          if (d.statement !== undefined) d.statement.fields = []
-          return d.swallow ? [] : undefined
+          if (d.into === undefined) return undefined
+          d.into.fields = []
+          return []
         }
         return undefined
       }
@@ -318,22 +309,17 @@ export class Responses {
     this.unsure = 0
   }
 
-  private formatOf (p: Extract<Pending, { type: 'exec' }>, fields: FieldDescription[], i: number): number {
-    if (p.simple || p.portal === undefined) return fields[i]?.format ?? 0
-    const rf = p.portal.resultFormats
-    return rf.length === 0 ? 0 : rf.length === 1 ? rf[0] : rf[i] ?? 0
-  }
-
   /** Works out which result columns of the head execution are masked, reading the catalog when needed. */
   async resolveMask (): Promise<void> {
     const p = this.head()
     if (p?.type !== 'exec') return
-    const fields = p.fields ?? p.portal?.fields ?? p.portal?.st?.fields
+    // Only the description that came with this execution: one from earlier may be of another
+    // query since (SQL DEALLOCATE and PREPARE, CLOSE and DECLARE, a changed search_path).
+    const fields = p.fields
     if (fields === undefined) {
       // Fail closed: rows whose columns cannot be named are not shown.
       throw new Error('result columns unknown')
     }
-    p.fields = fields
     const names = await this.deps.catalog().resolve(fields.map((x) => x.tableOid))
     p.mask = fields.map((x) => {
       const n = x.tableOid === 0 ? undefined : names(x.tableOid, x.column)

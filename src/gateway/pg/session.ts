@@ -77,8 +77,6 @@ export class PgSession {
   private clientWait: Buffer[] | undefined
   private upWait: Buffer[] | undefined
   private readonly checks = new Map<Classification, Checked>()
-  // Whether a COPY … TO statement would copy masked columns, by statement text.
-  private readonly copyLeaks = new Map<string, boolean>()
   private closed = false
   /** The client sent Terminate: the upstream is finishing what came before it. */
   private terminating = false
@@ -213,17 +211,13 @@ export class PgSession {
     return f.tag === FrontendCode.Query ? parseQuery(f.body) : parseParse(f.body).sql
   }
 
-  /** Reads from the catalog what deciding a statement needs: the volatility of functions it calls, the columns a COPY … TO copies. */
+  /** Reads from the catalog what deciding a statement needs: the volatility of functions it calls, the columns of its tables for masking. */
   private async lookUp (f: Frame): Promise<void> {
-    const sql = PgSession.sqlOf(f)
-    const c = classifyBounded(sql)
+    const c = classifyBounded(PgSession.sqlOf(f))
     const catalog = this.deps.catalog()
     const unknown = (c.functions ?? []).filter((n) => catalog.mayWrite(n) === undefined)
     if (unknown.length > 0) await catalog.readFunctions(unknown)
-    if (this.copyCheck(sql, c) === 'wait') {
-      const columns = await catalog.columnsOf([...c.tables])
-      this.copyLeaks.set(sql, columns.some((col) => maskFor(this.masking, col) !== undefined))
-    }
+    if (this.masking.length > 0 && catalog.columnsOf(c.tables) === undefined) await catalog.readColumns(c.tables)
   }
 
   /** The class a statement really has: a read that calls a volatile user-defined function may write. */
@@ -239,11 +233,18 @@ export class PgSession {
     return writer === undefined ? c : { ...c, class: 'write', reason: `calls ${writer}, a volatile function that may write` }
   }
 
-  /** Undefined when a statement may copy out, 'wait' until the catalog says which columns a COPY … TO copies. */
-  private copyCheck (sql: string, c: Classification): 'wait' | boolean {
-    if (c.copy?.toClient !== true || this.masking.length === 0) return false
-    if (this.copyLeaks.size > 1000) this.copyLeaks.clear()
-    return this.copyLeaks.get(sql) ?? 'wait'
+  /**
+   * Why masking cannot hold for a statement, by the columns of its tables: a masked column it
+   * would return computed or whole (`exposedMask`), or a COPY … TO that would copy one.
+   * Undefined when it holds; 'wait' until the catalog has the columns.
+   */
+  private maskCheck (c: Classification): string | 'wait' | undefined {
+    if (this.masking.length === 0 || (c.exposes === undefined && c.copy?.toClient !== true)) return undefined
+    const columns = this.deps.catalog().columnsOf(c.tables)
+    if (columns === undefined) return 'wait'
+    if (c.copy?.toClient === true && columns.some((col) => maskFor(this.masking, col) !== undefined)) return 'COPY of masked columns is not allowed; select the rows instead'
+    const why = c.exposes === undefined ? undefined : exposedMask(this.masking, columns, c.exposes)
+    return why === undefined ? undefined : `denied by policy: ${why}`
   }
 
   /** Handles one client message: undefined to forward it as is, what to send instead, or 'wait'. */
@@ -269,7 +270,10 @@ export class PgSession {
         if (skipping) {
           if (refusal === undefined) this.recordExec({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: true, rules: noMasks }, 'skipped after an error earlier in the batch')
         } else {
-          if (refusal === undefined) r.expect({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: true, rules: this.masking })
+          if (refusal === undefined) {
+            r.expect({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: true, rules: this.masking })
+            if (c.renames !== undefined) this.prepared.forget(c.renames)
+          }
           r.endBatch(true)
         }
         return refusal === undefined ? undefined : [this.refusals.query(refusal)]
@@ -289,15 +293,14 @@ export class PgSession {
         const m = parseBindTarget(f.body)
         const limit = this.prepared.portalLimit(m.portal)
         if (limit !== undefined) return this.parseStep('', undefined, this.refusals.parse('', this.deny(`BIND ${m.portal}`, tooMany, limit)))
-        const undo = this.prepared.bind(m.portal, { statement: m.statement, st: this.prepared.statement(m.statement), resultFormats: m.resultFormats, batch: r.batch })
+        const undo = this.prepared.bind(m.portal, { statement: m.statement, st: this.prepared.statement(m.statement), batch: r.batch })
         r.expect({ type: 'step', undo })
         return undefined
       }
       case FrontendCode.Describe: {
         if (skipping) return undefined
-        const m = parseDescribe(f.body)
-        if (m.kind === 'S') r.expect({ type: 'describe', statement: this.prepared.statement(m.name), swallow: false })
-        else r.expect({ type: 'describe', portal: this.prepared.portal(m.name), swallow: false })
+        parseDescribe(f.body) // a malformed one is refused here, not sent upstream
+        r.expect({ type: 'describe' })
         return undefined
       }
       case FrontendCode.Execute: {
@@ -313,14 +316,17 @@ export class PgSession {
         // The stand-in is a Parse of the unnamed statement, which PostgreSQL drops when it fails.
         if (refusal !== undefined) return skipping ? [this.refusals.parse('', refusal)] : this.parseStep('', undefined, this.refusals.parse('', refusal))
         if (skipping) return undefined
-        const extra: Buffer[] = []
-        if (this.masking.length > 0 && portal !== undefined && portal.fields === undefined && st?.fields === undefined && !r.describedInBatch(portal)) {
-          // Masking needs the result columns; ask for them and keep the answer from the client.
-          r.expect({ type: 'describe', portal, swallow: true })
-          extra.push(new Writer().byte(0x50).cstring(m.portal).frame(FrontendCode.Describe))
+        const exec: Execution = { type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: false, portal, rules: this.masking }
+        if (c.renames !== undefined) this.prepared.forget(c.renames)
+        if (this.masking.length === 0) {
+          r.expect(exec)
+          return undefined
         }
-        r.expect({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: false, portal, rules: this.masking })
-        return extra.length === 0 ? undefined : [...extra, ...encodeFrame(f)]
+        // Masking needs the result columns of this very execution: the portal is described
+        // right before it runs, and the answer kept from the client.
+        r.expect({ type: 'describe', into: exec })
+        r.expect(exec)
+        return [new Writer().byte(0x50).cstring(m.portal).frame(FrontendCode.Describe), ...encodeFrame(f)]
       }
       case FrontendCode.Close: {
         if (skipping) return undefined
@@ -387,9 +393,9 @@ export class PgSession {
     const checked = this.checked(c, t)
     if (checked.refusal !== undefined) return this.deny(sql, c, checked.refusal)
     this.masking = checked.masking
-    const leaks = this.copyCheck(sql, c)
-    if (leaks === 'wait') return 'wait'
-    if (leaks) return this.deny(sql, c, 'COPY of masked columns is not allowed; select the rows instead')
+    const unmaskable = this.maskCheck(c)
+    if (unmaskable === 'wait') return 'wait'
+    if (unmaskable !== undefined) return this.deny(sql, c, unmaskable)
     this.decided = c
     return undefined
   }
@@ -408,9 +414,7 @@ export class PgSession {
       out = { target: t, refusal: c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`, masking: noMasks }
     } else {
       const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: this.lineage.actors[0] })
-      const masking = rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with }))
-      const exposed = c.exposes === undefined || masking.length === 0 ? undefined : exposedMask(masking, c.tables, c.exposes)
-      out = { target: t, refusal: exposed === undefined ? undefined : `denied by policy: ${exposed}`, masking: exposed === undefined ? masking : noMasks }
+      out = { target: t, refusal: undefined, masking: rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with })) }
     }
     if (this.checks.size >= maxChecks) this.checks.clear()
     this.checks.set(c, out)

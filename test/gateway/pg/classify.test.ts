@@ -441,3 +441,23 @@ t.test('functions no list knows are named for the caller to look up', async (t) 
   t.equal(classify("SELECT nextval('s')").functions, undefined, 'a listed function is classified here')
   t.equal(classify('EXPLAIN SELECT purge_customers()').functions, undefined, 'a plain EXPLAIN runs nothing')
 })
+
+t.test('statements that change prepared statements or portals in SQL name what they change', async (t) => {
+  t.same(classify('PREPARE x AS SELECT 1').renames, { statements: ['x'], portals: [] })
+  t.same(classify('DEALLOCATE x; DEALLOCATE PREPARE y').renames, { statements: ['x', 'y'], portals: [] })
+  t.same(classify('DEALLOCATE ALL').renames, { statements: 'all', portals: [] })
+  t.same(classify('CLOSE c; DECLARE d CURSOR FOR SELECT 1').renames, { statements: [], portals: ['c', 'd'] })
+  t.same(classify('CLOSE ALL').renames, { statements: [], portals: 'all' })
+  t.same(classify('DISCARD ALL').renames, { statements: 'all', portals: 'all' })
+  t.equal(classify('SELECT 1; FETCH 1 FROM c').renames, undefined)
+})
+
+t.test('reading column statistics, which sample every table\'s values, is admin', async (t) => {
+  check(t, [
+    { sql: "SELECT most_common_vals FROM pg_stats WHERE tablename = 'customers'", class: 'admin', reason: /reads pg_stats, whose statistics sample the values of every table/ },
+    { sql: 'SELECT * FROM pg_catalog.pg_statistic', class: 'admin', reason: /pg_statistic/ },
+    { sql: 'SELECT * FROM pg_stats_ext_exprs', class: 'admin' },
+    { sql: 'SELECT 1 FROM t WHERE EXISTS (SELECT 1 FROM pg_stats)', class: 'admin' },
+    { sql: 'SELECT * FROM pg_stat_user_tables', class: 'read' }
+  ])
+})

@@ -163,27 +163,39 @@ if (databaseUrl === undefined) {
       'SELECT row_to_json(c) FROM customers c',
       'SELECT upper(x.e) FROM (SELECT email AS e FROM customers) x',
       'SELECT email FROM customers a FULL JOIN customers b USING (email)',
-      'SELECT * FROM customers UNION SELECT * FROM customers'
+      'SELECT * FROM customers UNION SELECT * FROM customers',
+      'SELECT id, percentile_disc(0) WITHIN GROUP (ORDER BY email) FROM customers GROUP BY id',
+      'SELECT mode() WITHIN GROUP (ORDER BY c) FROM customers c GROUP BY c.id',
+      'SELECT c.row_to_json FROM customers c',
+      'SELECT s.concat FROM (SELECT email FROM customers) s',
+      'SELECT to_json(j) FROM customers LEFT JOIN (SELECT NULL::text AS email) x USING (email) AS j',
+      'SELECT ssn FROM people LEFT JOIN (SELECT NULL::text AS ssn) x USING (ssn)',
+      'SELECT * FROM people NATURAL LEFT JOIN (SELECT NULL::text AS ssn) x',
+      'SELECT ~ssn FROM staff'
     ]
+    await direct.query(`CREATE TABLE people (id int, ssn varchar(11)); INSERT INTO people VALUES (1, '987-65-4321');
+      CREATE TABLE staff (id int, ssn bigint); INSERT INTO staff VALUES (1, 123456789)`)
+    t.teardown(async () => { await direct.query('DROP TABLE people, staff') })
     for (const sql of bypasses) {
       const r = await psql(reader, ['-c', sql])
       t.match(r.stderr, /ERROR: {2}lineage: denied by policy: .*masked/, sql)
-      t.notMatch(r.stdout + r.stderr, /ann@|bob@|6789|45-/i, `${sql}: nothing unmasked, not even in an error`)
+      t.notMatch(r.stdout + r.stderr, /ann@|bob@|6789|45-|4321|-123456790/i, `${sql}: nothing unmasked, not even in an error`)
     }
     const plain = await psql(reader, ['-c', "SELECT id, email, ssn FROM customers WHERE email = 'ann@example.com' AND ssn LIKE '%89' ORDER BY email",
-      '-c', 'SELECT x.e FROM (SELECT email AS e FROM customers WHERE id = 2) x', '-c', 'SELECT upper(name), count(*) FROM customers GROUP BY name ORDER BY 1'])
+      '-c', 'SELECT x.e FROM (SELECT email AS e FROM customers WHERE id = 2) x', '-c', 'SELECT upper(name), count(*) FROM customers GROUP BY name ORDER BY 1',
+      '-c', "SELECT c.id, count(c.email) FROM customers c WHERE lower(c.email) = lower('ANN@example.com') AND (email, id) > ('a', 0) GROUP BY c.id ORDER BY lower(email)"])
     t.equal(plain.code, 0, plain.stderr)
-    t.equal(plain.stdout, '1|a***@example.com|***6789\nb***@example.org\nANN|1\nBOB|1\n', 'selected as stored: masked; compared: matched; other columns computed freely')
+    t.equal(plain.stdout, '1|a***@example.com|***6789\nb***@example.org\nANN|1\nBOB|1\n1|1\n', 'selected as stored: masked; compared: matched; other columns computed freely')
     const c = await connected(writer)
     t.teardown(async () => { await c.end() })
-    await t.rejects(c.query('SELECT lower(email) AS e FROM customers WHERE id = $1', [1]), { code: '42501', message: /^lineage: denied by policy: column email is masked/ }, 'extended protocol too')
+    await t.rejects(c.query('SELECT lower(email) AS e FROM customers WHERE id = $1', [1]), { code: '42501', message: /^lineage: denied by policy: customers\.email is masked/ }, 'extended protocol too')
     await t.rejects(c.query('UPDATE customers SET name = email WHERE id = $1', [1]), { code: '42501' }, 'a writer cannot copy a masked column into an unmasked one')
     t.equal((await direct.query('SELECT name FROM customers WHERE id = 1')).rows[0].name, 'Ann')
     t.same((await c.query('SELECT email FROM customers WHERE id = $1', [1])).rows, [{ email: 'a***@example.com' }], 'the session goes on, masked')
     await b.broker.ctx.audit.flush()
     const audit = await b.admin('GET', `/v1/audit?jti=${claimsOf(reader).jti as string}&decision=deny&limit=1000`)
     const records = audit.body.events as Array<Record<string, any>>
-    t.match(records.find((x) => x.path === 'SELECT upper(email) FROM customers'), { decision: 'deny', method: 'read', detail: { reason: /column email is masked/ } }, 'the refusal is audited with its reason')
+    t.match(records.find((x) => x.path === 'SELECT upper(email) FROM customers'), { decision: 'deny', method: 'read', detail: { reason: /customers\.email is masked/ } }, 'the refusal is audited with its reason')
   })
 
   t.test('large results stream through, masked row by row', async (t) => {
@@ -346,6 +358,60 @@ if (databaseUrl === undefined) {
     t.notMatch(second, /ann@example|123-45/)
     s.write(query('ROLLBACK'))
     await until(0x5a)
+  })
+
+  t.test('a masked result is masked by its own description, not one of a statement or portal since replaced in SQL', async (t) => {
+    const { s, until } = await rawSession(reader)
+    t.teardown(() => s.destroy())
+    const unmasked = /ann@example|123-45/
+    // A statement described, then deallocated and prepared again in SQL under its name.
+    s.write(Buffer.concat([parse('x', "SELECT '1'::text, '2'::text, '3'::text, '4'::text"), describe('S', 'x'), sync]))
+    await until(0x5a)
+    s.write(query('DEALLOCATE x'))
+    await until(0x5a)
+    s.write(query('PREPARE x AS SELECT id, name, email, ssn FROM customers ORDER BY id'))
+    await until(0x5a)
+    s.write(Buffer.concat([bind('', 'x'), execute(''), sync]))
+    const replaced = await until(0x5a)
+    t.notMatch(texts(replaced), unmasked)
+    t.match(parseErrorFields(replaced.find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /a prepared statement the gateway did not see/ }, 'the name holds what the gateway did not see parsed')
+    // A portal described, then closed and declared again in SQL under its name.
+    s.write(query('BEGIN'))
+    await until(0x5a)
+    s.write(Buffer.concat([parse('h', 'SELECT id, name, name, name FROM customers WHERE id = 1'), bind('c', 'h'), describe('P', 'c'), sync]))
+    await until(0x5a)
+    s.write(query('CLOSE c; DECLARE c CURSOR FOR SELECT id, name, email, ssn FROM customers ORDER BY id'))
+    await until(0x5a)
+    s.write(Buffer.concat([execute('c'), sync]))
+    t.notMatch(texts(await until(0x5a)), unmasked)
+    s.write(query('ROLLBACK'))
+    await until(0x5a)
+    // A prepared FETCH, whose description PostgreSQL never checks again, from a cursor declared anew.
+    s.write(query('BEGIN; DECLARE cur CURSOR FOR SELECT id, name, name, name FROM customers'))
+    await until(0x5a)
+    s.write(Buffer.concat([parse('f', 'FETCH 3 FROM cur'), describe('S', 'f'), sync]))
+    await until(0x5a)
+    s.write(query('CLOSE cur; DECLARE cur CURSOR FOR SELECT id, name, email, ssn FROM customers ORDER BY id'))
+    await until(0x5a)
+    s.write(Buffer.concat([bind('', 'f'), execute(''), sync]))
+    const fetched = texts(await until(0x5a))
+    t.match(fetched, /a\*\*\*@example\.com.*\*\*\*6789/, 'masked by the description of what ran')
+    t.notMatch(fetched, unmasked)
+    s.write(query('ROLLBACK'))
+    await until(0x5a)
+  })
+
+  t.test('column statistics are admin, and COPY finds a masked table by its quoted name or in any schema', async (t) => {
+    await direct.query(`ANALYZE customers; CREATE TABLE "People" (id int, ssn text); INSERT INTO "People" VALUES (1, '111-22-3333');
+      CREATE SCHEMA shop; CREATE TABLE shop.members (id int, ssn text); INSERT INTO shop.members VALUES (7, '444-55-6666')`)
+    t.teardown(async () => { await direct.query('DROP TABLE "People"; DROP SCHEMA shop CASCADE') })
+    const stats = await psql(reader, ['-c', "SELECT most_common_vals, histogram_bounds FROM pg_stats WHERE tablename = 'customers'", '-c', 'SELECT stavalues1 FROM pg_catalog.pg_statistic'])
+    t.match(stats.stderr, /lineage: scope db:admin is required \(reads pg_stats, whose statistics sample the values of every table\)/)
+    t.match(stats.stderr, /reads pg_statistic/)
+    t.notMatch(stats.stdout, /ann@|bob@/)
+    const copy = await psql(reader, ['-c', 'COPY "People" TO STDOUT', '-c', 'SET search_path = shop, public', '-c', 'COPY members TO STDOUT'])
+    t.equal(copy.stderr.match(/lineage: COPY of masked columns is not allowed/g)?.length, 2, copy.stderr)
+    t.notMatch(copy.stdout, /3333|6666/)
   })
 
   t.test('a COPY FROM STDIN that fails at once with a Sync behind it ends the session; one that fails on its data keeps step', async (t) => {
