@@ -225,7 +225,7 @@ class Walk {
       if (rt === undefined) { this.push(t); continue }
       const stored = columnName(rt.val)
       if (typeof rt.name === 'string' && stored !== undefined && stored !== rt.name) this.renames.push([rt.name, stored])
-      const own = typeof rt.name === 'string' ? rt.name : stored
+      const own = typeof rt.name === 'string' ? rt.name : implicitName(rt.val)
       if (defines && own !== undefined) this.defined.add(own)
       this.push(rt.val, origin ? returned : other)
       this.push(rt.indirection)
@@ -273,6 +273,17 @@ function isComparison (name: unknown): boolean {
 /** The string values of a list of String nodes. */
 function names (list: unknown): string[] {
   return (Array.isArray(list) ? list : []).flatMap((i) => (isObj(i) && isObj(i.String) ? [String(i.String.sval)] : []))
+}
+
+/** The name PostgreSQL gives a select-list entry without `AS` (its FigureColname, for the common forms). */
+function implicitName (v: unknown): string | undefined {
+  if (!isObj(v)) return undefined
+  if (isObj(v.ColumnRef)) return columnName(v)
+  if (isObj(v.FuncCall)) return names(v.FuncCall.funcname).at(-1)
+  if (isObj(v.TypeCast)) return implicitName(v.TypeCast.arg) ?? (isObj(v.TypeCast.typeName) ? names(v.TypeCast.typeName.names).at(-1) : undefined)
+  if (isObj(v.A_Indirection)) return names(v.A_Indirection.indirection).at(-1) ?? implicitName(v.A_Indirection.arg)
+  if (isObj(v.CaseExpr)) return 'case'
+  return undefined
 }
 
 /** The column a plain column reference names (its last part), else undefined. */

@@ -217,7 +217,7 @@ export class PgSession {
     const catalog = this.deps.catalog()
     const unknown = (c.functions ?? []).filter((n) => catalog.mayWrite(n) === undefined)
     if (unknown.length > 0) await catalog.readFunctions(unknown)
-    if (this.masking.length > 0 && catalog.columnsOf(c.tables) === undefined) await catalog.readColumns(c.tables)
+    if (this.maskCheck(c) === 'wait') await catalog.readColumns(c.tables)
   }
 
   /** The class a statement really has: a read that calls a volatile user-defined function may write. */

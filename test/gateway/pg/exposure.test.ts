@@ -124,3 +124,7 @@ t.test('what a function in FROM returns is judged by its arguments, not by its a
   t.same(classify('SELECT email, g, n + 1 FROM customers c, generate_series(1, 9) g, generate_series(1, 2) AS s(n)').exposes, { columns: ['n'], all: false, qualified: [] })
   t.same(classify('SELECT x FROM customers c, unnest(ARRAY[c.email]) AS f(x)').exposes, { columns: ['email'], all: false, qualified: ['email'] })
 })
+
+t.test('a subquery\'s columns named by PostgreSQL\'s own rule are columns, not function calls', async (t) => {
+  t.same(classify('SELECT s.count, s.lower, s.email, s.text FROM (SELECT count(*), lower(name), email::text, $1::text FROM customers) s').exposes?.qualified, [])
+})
