@@ -190,6 +190,7 @@ class Walk {
     this.tables.add(name)
     const rel = name.slice(name.lastIndexOf('.') + 1)
     if (statisticsRelations.has(rel)) this.raise(admin, `reads ${rel}, whose statistics sample the values of every table`)
+    else if (name.startsWith('pg_toast.') || rel.startsWith('pg_toast_')) this.raise(admin, `reads ${rel}, which holds other tables' long values`)
   }
 
   /** A statement that changes prepared statements or portals by name (undefined `names`: all of them). */

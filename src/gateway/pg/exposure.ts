@@ -41,7 +41,7 @@ type Position = typeof other | typeof returned | typeof compared
  * list's columns keep their origins, `defines` whether they are columns of a relation the
  * text names (a subquery in FROM, a CTE).
  */
-interface Item { v: unknown, pos: Position, origin: boolean, defines?: boolean }
+interface Item { v: unknown, pos: Position, origin: boolean, defines?: string }
 
 /** Operators that compare or match without returning an operand (names as the grammar gives them). */
 const comparisons = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '~~*', '!~~', '!~~*', '~', '~*', '!~', '!~*'])
@@ -57,8 +57,10 @@ class Walk {
   private readonly relations = new Set<string>()
   private readonly positional = new Set<string>()
   private readonly renames: Array<[given: string, stored: string]> = []
-  private readonly qualified = new Set<string>()
-  private readonly defined = new Set<string>()
+  private readonly qualified: Array<[relation: string, name: string]> = []
+  /** Column names each subquery or CTE of the text gives its rows, by its alias or name. */
+  private readonly defined = new Map<string, Set<string>>()
+  private readonly functionRows = new Set<string>()
   private all = false
   private readonly stack: Item[] = []
 
@@ -81,11 +83,15 @@ class Walk {
       }
     }
     for (const n of this.exposed) if (this.positional.has(n)) this.all = true
-    const qualified = [...this.qualified].filter((n) => !this.defined.has(n))
+    // `s.f` is a column when `s` defines `f`, or is a function's row (computed from arguments
+    // judged as any expression), or `f` is a system column; else the catalog tells.
+    const qualified = [...new Set(this.qualified
+      .filter(([rel, n]) => !systemColumns.has(n) && !this.functionRows.has(rel) && this.defined.get(rel)?.has(n) !== true)
+      .map(([, n]) => n))]
     return this.all || this.exposed.size > 0 || qualified.length > 0 ? { columns: [...this.exposed], all: this.all, qualified } : undefined
   }
 
-  private push (v: unknown, pos: Position = other, origin = false, defines = false): void {
+  private push (v: unknown, pos: Position = other, origin = false, defines?: string): void {
     if (v !== undefined && v !== null) this.stack.push({ v, pos, origin, defines })
   }
 
@@ -104,16 +110,21 @@ class Walk {
   private node (kind: string, b: Obj, it: Item): void {
     switch (kind) {
       case 'ColumnRef': return this.column(b, it.pos)
-      case 'SelectStmt': return this.select(b, it.origin, it.defines === true)
+      case 'SelectStmt': return this.select(b, it.origin, it.defines)
       case 'RangeVar':
         this.relations.add(String(b.relname))
         return this.alias(b.alias)
-      case 'RangeSubselect':
+      case 'RangeSubselect': {
         this.alias(b.alias)
-        return this.push(b.subquery, other, true, true)
+        const name = isObj(b.alias) && typeof b.alias.aliasname === 'string' ? b.alias.aliasname : undefined
+        if (name !== undefined) this.define(name, isObj(b.alias) ? names(b.alias.colnames) : [])
+        return this.push(b.subquery, other, true, name)
+      }
       // What a function returns was computed from its arguments, which are judged as any
       // expression; its alias names no stored row (`generate_series(1, 9) AS g(n)`).
-      case 'RangeFunction': return this.push(b.functions)
+      case 'RangeFunction':
+        if (isObj(b.alias) && typeof b.alias.aliasname === 'string') this.functionRows.add(b.alias.aliasname)
+        return this.push(b.functions)
       case 'JoinExpr':
         this.alias(b.alias)
         this.alias(b.join_using_alias)
@@ -127,7 +138,8 @@ class Walk {
       case 'CommonTableExpr':
         this.relations.add(String(b.ctename))
         for (const n of names(b.aliascolnames)) this.positional.add(n)
-        return this.push(b.ctequery, other, true, true)
+        this.define(String(b.ctename), names(b.aliascolnames))
+        return this.push(b.ctequery, other, true, String(b.ctename))
       case 'SubLink': {
         const testing = testingSublinks.has(String(b.subLinkType))
         this.push(b.testexpr, testing && (b.operName === undefined || isComparison(b.operName)) ? compared : other)
@@ -171,7 +183,7 @@ class Walk {
       case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt':
         for (const k in b) {
           const v = b[k]
-          if (k === 'returningClause' && isObj(v)) this.targets(v.exprs, true, it.defines === true)
+          if (k === 'returningClause' && isObj(v)) this.targets(v.exprs, true, it.defines)
           else this.push(v)
         }
         return
@@ -185,8 +197,8 @@ class Walk {
     const fn = name.length === 1 || (name.length === 2 && name[0] === 'pg_catalog') ? name[name.length - 1] : ''
     const args = Array.isArray(b.args) ? b.args : []
     const plain = b.over === undefined && b.agg_order === undefined && b.agg_filter === undefined && b.agg_distinct !== true
-    // `count(email)` counts; `lower(email) = lower($1)` compares: neither returns the value.
-    const argPos = args.length === 1 && (fn === 'count' || (plain && pos === compared && caseFolds.has(fn))) ? compared : other
+    // `count(email)` counts; `lower(email) = lower($1)`, `strpos(email, $1) > 0` compare: none returns the value.
+    const argPos = (fn === 'count' && args.length === 1) || (plain && pos === compared && comparedCalls.has(fn)) ? compared : other
     this.push(b.args, argPos)
     // `percentile_disc(0) WITHIN GROUP (ORDER BY email)` returns the value it orders by.
     if (b.agg_within_group === true) for (const o of Array.isArray(b.agg_order) ? b.agg_order : []) this.push(isObj(o) && isObj(o.SortBy) ? o.SortBy.node : o)
@@ -195,12 +207,12 @@ class Walk {
     this.push(b.over)
   }
 
-  private select (b: Obj, origin: boolean, defines: boolean): void {
+  private select (b: Obj, origin: boolean, defines: string | undefined): void {
     // A set operation's columns are reported as computed, whatever its arms select.
     if (b.op !== 'SETOP_NONE') {
       // Its arms come as bare SELECT bodies.
       this.push({ SelectStmt: b.larg }, other, false, defines)
-      this.push({ SelectStmt: b.rarg }, other, false, defines)
+      this.push({ SelectStmt: b.rarg }, other, false)
       this.push(b.sortClause)
       this.push(b.withClause)
       this.push(b.limitCount)
@@ -218,18 +230,24 @@ class Walk {
     }
   }
 
-  /** A select or RETURNING list; `origin` when its plain columns reach the client with their table and column. */
-  private targets (list: unknown, origin: boolean, defines: boolean): void {
+  /** A select or RETURNING list; `origin` when its plain columns reach the client with their table and column; `defines`: the subquery or CTE it gives columns to. */
+  private targets (list: unknown, origin: boolean, defines: string | undefined): void {
     for (const t of Array.isArray(list) ? list : []) {
       const rt = isObj(t) && isObj(t.ResTarget) ? t.ResTarget : undefined
       if (rt === undefined) { this.push(t); continue }
       const stored = columnName(rt.val)
       if (typeof rt.name === 'string' && stored !== undefined && stored !== rt.name) this.renames.push([rt.name, stored])
       const own = typeof rt.name === 'string' ? rt.name : implicitName(rt.val)
-      if (defines && own !== undefined) this.defined.add(own)
+      if (defines !== undefined && own !== undefined) this.define(defines, [own])
       this.push(rt.val, origin ? returned : other)
       this.push(rt.indirection)
     }
+  }
+
+  private define (relation: string, columns: string[]): void {
+    const d = this.defined.get(relation) ?? new Set<string>()
+    for (const c of columns) d.add(c)
+    this.defined.set(relation, d)
   }
 
   private alias (a: unknown): void {
@@ -250,12 +268,15 @@ class Walk {
     const name = String(last.String.sval)
     // A lone name may be a whole row (`SELECT c FROM customers c`), reported as column 0 of its table.
     if (fields.length === 1 && pos !== compared) this.wholeRows.add(name)
-    if (fields.length > 1) this.qualified.add(name)
+    const rel = fields[fields.length - 2]
+    if (isObj(rel) && isObj(rel.String)) this.qualified.push([String(rel.String.sval), name])
     if (pos === other) this.exposed.add(name)
   }
 }
 
-const caseFolds = new Set(['lower', 'upper'])
+/** Functions that never fail and, inside a comparison, only help compare. */
+const comparedCalls = new Set(['lower', 'upper', 'strpos', 'position'])
+const systemColumns = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid', 'oid'])
 const textTypes = new Set(['text', 'varchar', 'bpchar', 'citext', 'name'])
 
 function isTextType (typeName: unknown): boolean {

@@ -5,6 +5,16 @@ const maxNamed = 10_000
 const maxChars = 64 * 1024 * 1024
 
 /**
+ * A name as PostgreSQL keys it: statement and portal names keep their first 63 bytes
+ * (NAMEDATALEN - 1), so longer names that share those are one, and SQL (`CLOSE`, `DEALLOCATE`)
+ * names them by the same 63 bytes.
+ */
+function key (name: string): string {
+  // A UTF-16 unit is at most 3 bytes of UTF-8.
+  return name.length <= 21 || Buffer.byteLength(name) <= 63 ? name : Buffer.from(name).subarray(0, 63).toString()
+}
+
+/**
  * A session's prepared statements and portals as the upstream holds them. A Parse or Bind is
  * kept at once, since the client may bind or execute it in the same packet, and undone if the
  * upstream refuses or skips it. Bounded: at most 10,000 of each and 64 MiB of statement text.
@@ -14,19 +24,19 @@ export class Prepared {
   private readonly portals = new Map<string, Portal>()
   private chars = 0
 
-  statement (name: string): Statement | undefined { return this.statements.get(name) }
-  portal (name: string): Portal | undefined { return this.portals.get(name) }
+  statement (name: string): Statement | undefined { return this.statements.get(key(name)) }
+  portal (name: string): Portal | undefined { return this.portals.get(key(name)) }
 
   /** Why one more statement `name` of `sql` would be too much, or undefined. */
   statementLimit (name: string, sql: string): string | undefined {
-    if (!this.statements.has(name) && this.statements.size >= maxNamed) return `at most ${maxNamed} prepared statements per session; close some first`
+    if (!this.statements.has(key(name)) && this.statements.size >= maxNamed) return `at most ${maxNamed} prepared statements per session; close some first`
     if (this.chars + sql.length > maxChars) return `prepared statements of at most ${maxChars} characters in all per session; close some first`
     return undefined
   }
 
   /** Why one more portal `name` would be too many, or undefined. */
   portalLimit (name: string): string | undefined {
-    return !this.portals.has(name) && this.portals.size >= maxNamed ? `at most ${maxNamed} open portals per session; close some first` : undefined
+    return !this.portals.has(key(name)) && this.portals.size >= maxNamed ? `at most ${maxNamed} open portals per session; close some first` : undefined
   }
 
   /**
@@ -35,7 +45,7 @@ export class Prepared {
    * @returns what undoes it
    */
   parse (name: string, st: Statement | undefined): Undo {
-    const undo: Undo = { kind: 'statement', name, previous: this.statements.get(name) }
+    const undo: Undo = { kind: 'statement', name, previous: this.statement(name) }
     if (st !== undefined) this.remember(name, st)
     else if (name === '') this.closeStatement(name)
     return undo
@@ -43,20 +53,20 @@ export class Prepared {
 
   /** A Bind of portal `name` goes upstream. @returns what undoes it */
   bind (name: string, portal: Portal): Undo {
-    const undo: Undo = { kind: 'portal', name, previous: this.portals.get(name) }
-    this.portals.set(name, portal)
+    const undo: Undo = { kind: 'portal', name, previous: this.portal(name) }
+    this.portals.set(key(name), portal)
     return undo
   }
 
   closeStatement (name: string): void {
-    const st = this.statements.get(name)
+    const st = this.statement(name)
     if (st === undefined) return
-    this.statements.delete(name)
+    this.statements.delete(key(name))
     this.chars -= st.sql.length
   }
 
   closePortal (name: string): void {
-    this.portals.delete(name)
+    this.portals.delete(key(name))
   }
 
   /**
@@ -73,8 +83,8 @@ export class Prepared {
   /** The upstream refused or skipped a Parse or Bind: the name holds what it held before (the unnamed statement: nothing). */
   undo (step: Undo): void {
     if (step.kind === 'portal') {
-      if (step.previous === undefined) this.portals.delete(step.name)
-      else this.portals.set(step.name, step.previous)
+      if (step.previous === undefined) this.closePortal(step.name)
+      else this.portals.set(key(step.name), step.previous)
     } else if (step.name === '' || step.previous === undefined) this.closeStatement(step.name)
     else this.remember(step.name, step.previous)
   }
@@ -86,7 +96,7 @@ export class Prepared {
 
   private remember (name: string, st: Statement): void {
     this.closeStatement(name)
-    this.statements.set(name, st)
+    this.statements.set(key(name), st)
     this.chars += st.sql.length
   }
 }

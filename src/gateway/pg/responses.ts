@@ -3,7 +3,7 @@ import type { Catalog } from './catalog.js'
 import type { Classification } from './classify.js'
 import { BackendCode } from './protocol/codes.js'
 import type { Frame } from './protocol/framer.js'
-import { commandRows, dataRow, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
+import { commandRows, dataRow, errorWithout, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
 import type { Refusals } from './refusals.js'
 
 export interface Statement { sql: string, c: Classification }
@@ -13,7 +13,8 @@ export interface Statement { sql: string, c: Classification }
  * of the name. `batch`: how many batches (Sync, simple Query) went upstream before its Bind.
  */
 export interface Portal { statement: string, st: Statement | undefined, batch: number }
-export type Execution = { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: readonly MaskRule[], fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
+/** `quotesMasked`: its tables have masked columns, which an error's detail may quote. */
+export type Execution = { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: readonly MaskRule[], quotesMasked?: boolean, fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
 /** A Parse or Bind as it changed the session's statements or portals: undone if the upstream refuses or skips it. */
 export type Undo = { kind: 'statement', name: string, previous: Statement | undefined } | { kind: 'portal', name: string, previous: Portal | undefined }
 
@@ -230,10 +231,14 @@ export class Responses {
       case BackendCode.ErrorResponse: {
         const fields = parseErrorFields(f.body)
         if (fields.S === 'FATAL' || fields.V === 'FATAL') setImmediate(this.deps.onFatal)
+        // A constraint's detail quotes the row (`Failing row contains (…)`, `Key (email)=(…)`), masked columns too.
+        const e = this.head()
+        const hide = fields.D !== undefined && e?.type === 'exec' && e.quotesMasked === true
         this.failed(fields.C ?? 'error')
         // A stand-in's error (a refusal) becomes the gateway's own.
         const refusal = this.deps.refusals.rewrite(fields.M ?? '')
-        return refusal === undefined ? undefined : [refusal]
+        if (refusal !== undefined) return [refusal]
+        return hide ? [errorWithout(fields, 'D')] : undefined
       }
       case BackendCode.ReadyForQuery: {
         const status = parseReadyForQuery(f.body)

@@ -7,7 +7,7 @@ import { authorize } from '../check.js'
 import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
 import { classify, fingerprint, type Classification } from './classify.js'
-import { exposedMask, maskFor, type MaskRule } from './mask.js'
+import { exposedMask, maskFor, type ColumnName, type MaskRule } from './mask.js'
 import type { Catalog } from './catalog.js'
 import { FrontendCode } from './protocol/codes.js'
 import { encodeFrame, type Frame, type Framer } from './protocol/framer.js'
@@ -53,7 +53,13 @@ function writeAll (socket: Socket, out: Buffer[]): boolean {
 }
 
 /** What scope and policy say of a classification on one version of the target. */
-interface Checked { target: Target, refusal: string | undefined, masking: readonly MaskRule[] }
+interface Checked {
+  target: Target
+  refusal: string | undefined
+  masking: readonly MaskRule[]
+  /** For the columns the catalog gave: whether the statement's tables have masked columns, and why masking cannot hold. */
+  masked?: { columns: readonly ColumnName[], any: boolean, refusal: string | undefined }
+}
 
 
 /**
@@ -72,6 +78,7 @@ export class PgSession {
   private readonly lineage: AuditLineage
   // The statement decided last (set by `decide`): its mask rules, and its class once the catalog had its say.
   private masking: readonly MaskRule[] = noMasks
+  private touchesMasked = false
   private decided: Classification | undefined
   // While a direction waits for the catalog, what arrives queues behind it, in order.
   private clientWait: Buffer[] | undefined
@@ -217,7 +224,7 @@ export class PgSession {
     const catalog = this.deps.catalog()
     const unknown = (c.functions ?? []).filter((n) => catalog.mayWrite(n) === undefined)
     if (unknown.length > 0) await catalog.readFunctions(unknown)
-    if (this.maskCheck(c) === 'wait') await catalog.readColumns(c.tables)
+    if (this.masking.length > 0 && catalog.columnsOf(c.tables) === undefined) await catalog.readColumns(c.tables)
   }
 
   /** The class a statement really has: a read that calls a volatile user-defined function may write. */
@@ -236,15 +243,22 @@ export class PgSession {
   /**
    * Why masking cannot hold for a statement, by the columns of its tables: a masked column it
    * would return computed or whole (`exposedMask`), or a COPY … TO that would copy one.
-   * Undefined when it holds; 'wait' until the catalog has the columns.
+   * Undefined when it holds; 'wait' until the catalog has the columns. Sets `touchesMasked`.
    */
-  private maskCheck (c: Classification): string | 'wait' | undefined {
-    if (this.masking.length === 0 || (c.exposes === undefined && c.copy?.toClient !== true)) return undefined
+  private maskCheck (c: Classification, checked: Checked): string | 'wait' | undefined {
+    this.touchesMasked = false
+    if (this.masking.length === 0 || c.tables.length === 0) return undefined
     const columns = this.deps.catalog().columnsOf(c.tables)
     if (columns === undefined) return 'wait'
-    if (c.copy?.toClient === true && columns.some((col) => maskFor(this.masking, col) !== undefined)) return 'COPY of masked columns is not allowed; select the rows instead'
-    const why = c.exposes === undefined ? undefined : exposedMask(this.masking, columns, c.exposes)
-    return why === undefined ? undefined : `denied by policy: ${why}`
+    let m = checked.masked
+    if (m?.columns !== columns) {
+      const any = columns.some((col) => maskFor(this.masking, col) !== undefined)
+      const why = !any || c.exposes === undefined ? undefined : exposedMask(this.masking, columns, c.exposes)
+      const refusal = !any ? undefined : c.copy?.toClient === true ? 'COPY of masked columns is not allowed; select the rows instead' : why === undefined ? undefined : `denied by policy: ${why}`
+      m = checked.masked = { columns, any, refusal }
+    }
+    this.touchesMasked = m.any
+    return m.refusal
   }
 
   /** Handles one client message: undefined to forward it as is, what to send instead, or 'wait'. */
@@ -271,7 +285,7 @@ export class PgSession {
           if (refusal === undefined) this.recordExec({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: true, rules: noMasks }, 'skipped after an error earlier in the batch')
         } else {
           if (refusal === undefined) {
-            r.expect({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: true, rules: this.masking })
+            r.expect({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: true, rules: this.masking, quotesMasked: this.touchesMasked })
             if (c.renames !== undefined) this.prepared.forget(c.renames)
           }
           r.endBatch(true)
@@ -316,7 +330,7 @@ export class PgSession {
         // The stand-in is a Parse of the unnamed statement, which PostgreSQL drops when it fails.
         if (refusal !== undefined) return skipping ? [this.refusals.parse('', refusal)] : this.parseStep('', undefined, this.refusals.parse('', refusal))
         if (skipping) return undefined
-        const exec: Execution = { type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: false, portal, rules: this.masking }
+        const exec: Execution = { type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: false, portal, rules: this.masking, quotesMasked: this.touchesMasked }
         if (c.renames !== undefined) this.prepared.forget(c.renames)
         if (this.masking.length === 0) {
           r.expect(exec)
@@ -393,7 +407,7 @@ export class PgSession {
     const checked = this.checked(c, t)
     if (checked.refusal !== undefined) return this.deny(sql, c, checked.refusal)
     this.masking = checked.masking
-    const unmaskable = this.maskCheck(c)
+    const unmaskable = this.maskCheck(c, checked)
     if (unmaskable === 'wait') return 'wait'
     if (unmaskable !== undefined) return this.deny(sql, c, unmaskable)
     this.decided = c

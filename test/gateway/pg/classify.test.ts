@@ -452,12 +452,14 @@ t.test('statements that change prepared statements or portals in SQL name what t
   t.equal(classify('SELECT 1; FETCH 1 FROM c').renames, undefined)
 })
 
-t.test('reading column statistics, which sample every table\'s values, is admin', async (t) => {
+t.test('reading column statistics or TOAST data, which hold other tables\' values, is admin', async (t) => {
   check(t, [
     { sql: "SELECT most_common_vals FROM pg_stats WHERE tablename = 'customers'", class: 'admin', reason: /reads pg_stats, whose statistics sample the values of every table/ },
     { sql: 'SELECT * FROM pg_catalog.pg_statistic', class: 'admin', reason: /pg_statistic/ },
     { sql: 'SELECT * FROM pg_stats_ext_exprs', class: 'admin' },
     { sql: 'SELECT 1 FROM t WHERE EXISTS (SELECT 1 FROM pg_stats)', class: 'admin' },
-    { sql: 'SELECT * FROM pg_stat_user_tables', class: 'read' }
+    { sql: 'SELECT * FROM pg_stat_user_tables', class: 'read' },
+    { sql: 'SELECT chunk_data FROM pg_toast.pg_toast_2619', class: 'admin', reason: /holds other tables' long values/ },
+    { sql: 'SELECT chunk_data FROM pg_toast_16384', class: 'admin' }
   ])
 })

@@ -128,3 +128,13 @@ t.test('what a function in FROM returns is judged by its arguments, not by its a
 t.test('a subquery\'s columns named by PostgreSQL\'s own rule are columns, not function calls', async (t) => {
   t.same(classify('SELECT s.count, s.lower, s.email, s.text FROM (SELECT count(*), lower(name), email::text, $1::text FROM customers) s').exposes?.qualified, [])
 })
+
+t.test('a qualified name is a column where the text defines it, a function\'s row or a system column; elsewhere the catalog tells', async (t) => {
+  const q = (sql: string): string[] => [...(classify(sql).exposes?.qualified ?? [])].sort()
+  t.same(q('WITH x AS (SELECT 1 AS row_to_json) SELECT c.id, c.row_to_json FROM customers c'), ['id', 'row_to_json'], 'a CTE column of that name does not make it one of c')
+  t.same(q('SELECT c.to_json FROM customers c, (SELECT 1 AS to_json) x'), ['to_json'])
+  t.same(q('SELECT x.to_json, g.n, v.a, j.key, c.xmin, c.ctid FROM (SELECT 1 AS to_json) x, generate_series(1, 2) AS g(n), (VALUES (1)) v(a), jsonb_each(\'{}\') j, customers c'), [], 'defined by the text, rows of functions, system columns')
+  t.same(q('WITH t(b) AS (SELECT 1) SELECT t.b FROM t'), [])
+  t.same(q('SELECT id FROM customers WHERE strpos(email, $1) > 0 AND position($2 in email) > 0'), [])
+  t.equal(classify('SELECT id FROM customers WHERE strpos(email, $1) > 0').exposes, undefined)
+})

@@ -167,6 +167,7 @@ if (databaseUrl === undefined) {
       'SELECT id, percentile_disc(0) WITHIN GROUP (ORDER BY email) FROM customers GROUP BY id',
       'SELECT mode() WITHIN GROUP (ORDER BY c) FROM customers c GROUP BY c.id',
       'SELECT c.row_to_json FROM customers c',
+      'WITH x AS (SELECT 1 AS row_to_json) SELECT c.id, c.row_to_json FROM customers c',
       'SELECT s.concat FROM (SELECT email FROM customers) s',
       'SELECT to_json(j) FROM customers LEFT JOIN (SELECT NULL::text AS email) x USING (email) AS j',
       'SELECT ssn FROM people LEFT JOIN (SELECT NULL::text AS ssn) x USING (ssn)',
@@ -183,9 +184,10 @@ if (databaseUrl === undefined) {
     }
     const plain = await psql(reader, ['-c', "SELECT id, email, ssn FROM customers WHERE email = 'ann@example.com' AND ssn LIKE '%89' ORDER BY email",
       '-c', 'SELECT x.e FROM (SELECT email AS e FROM customers WHERE id = 2) x', '-c', 'SELECT upper(name), count(*) FROM customers GROUP BY name ORDER BY 1',
-      '-c', "SELECT c.id, count(c.email) FROM customers c WHERE lower(c.email) = lower('ANN@example.com') AND (email, id) > ('a', 0) GROUP BY c.id ORDER BY lower(email)"])
+      '-c', "SELECT c.id, count(c.email) FROM customers c WHERE lower(c.email) = lower('ANN@example.com') AND (email, id) > ('a', 0) GROUP BY c.id ORDER BY lower(email)",
+      '-c', "SELECT c.id, g.n FROM customers c, generate_series(1, 2) AS g(n) WHERE strpos(c.email, 'bob') > 0 AND c.xmin IS NOT NULL ORDER BY 2"])
     t.equal(plain.code, 0, plain.stderr)
-    t.equal(plain.stdout, '1|a***@example.com|***6789\nb***@example.org\nANN|1\nBOB|1\n1|1\n', 'selected as stored: masked; compared: matched; other columns computed freely')
+    t.equal(plain.stdout, '1|a***@example.com|***6789\nb***@example.org\nANN|1\nBOB|1\n1|1\n2|1\n2|2\n', 'selected as stored: masked; compared: matched; other columns computed freely')
     const c = await connected(writer)
     t.teardown(async () => { await c.end() })
     await t.rejects(c.query('SELECT lower(email) AS e FROM customers WHERE id = $1', [1]), { code: '42501', message: /^lineage: denied by policy: customers\.email is masked/ }, 'extended protocol too')
@@ -397,6 +399,32 @@ if (databaseUrl === undefined) {
     const fetched = texts(await until(0x5a))
     t.match(fetched, /a\*\*\*@example\.com.*\*\*\*6789/, 'masked by the description of what ran')
     t.notMatch(fetched, unmasked)
+    s.write(query('ROLLBACK'))
+    await until(0x5a)
+  })
+
+  t.test('a constraint error on a table with masked columns comes without the row its detail would quote', async (t) => {
+    const c = await connected(writer)
+    t.teardown(async () => { await c.end() })
+    const err = await c.query('UPDATE customers SET id = NULL WHERE id = 1').catch((e: Error & { detail?: string, code?: string }) => e) as Error & { detail?: string, code?: string }
+    t.equal(err.code, '23502', 'PostgreSQL\'s own error')
+    t.equal(err.detail, undefined, 'no "Failing row contains (…)"')
+    const other = await c.query('INSERT INTO orders VALUES (11, \'dup\')').catch((e: Error & { detail?: string }) => e) as Error & { detail?: string }
+    t.match(other.detail, /Key \(id\)=\(11\) already exists/, 'a table without masks keeps its detail')
+  })
+
+  t.test('a portal name longer than PostgreSQL keeps is forgotten by the 63 bytes PostgreSQL keeps of it', async (t) => {
+    const { s, until } = await rawSession(reader)
+    t.teardown(() => s.destroy())
+    s.write(query('BEGIN'))
+    await until(0x5a)
+    s.write(Buffer.concat([parse('', 'SELECT id, name FROM customers'), bind('A'.repeat(64), ''), sync]))
+    await until(0x5a)
+    s.write(query(`CLOSE "${'A'.repeat(63)}"; DECLARE "${'A'.repeat(63)}" CURSOR FOR SELECT id, email, ssn FROM customers`))
+    await until(0x5a)
+    s.write(Buffer.concat([execute('A'.repeat(64)), sync]))
+    const r = await until(0x5a)
+    t.match(parseErrorFields(r.find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /a prepared statement the gateway did not see/ })
     s.write(query('ROLLBACK'))
     await until(0x5a)
   })

@@ -230,6 +230,13 @@ export function errorResponse (e: Notice<'ERROR' | 'FATAL' | 'PANIC'>): Buffer {
   return notice(BackendCode.ErrorResponse, e)
 }
 
+/** An ErrorResponse with the fields of `parseErrorFields`, in their order, less the field of type `drop`. */
+export function errorWithout (fields: Record<string, string>, drop: string): Buffer {
+  const w = new Writer()
+  for (const type in fields) if (type !== drop) w.byte(type.charCodeAt(0)).cstring(fields[type])
+  return w.byte(0).frame(BackendCode.ErrorResponse)
+}
+
 /** NoticeResponse ('N'). NUL characters in message, detail and hint become U+FFFD. */
 export function noticeResponse (n: Notice<'WARNING' | 'NOTICE' | 'INFO' | 'DEBUG' | 'LOG'>): Buffer {
   return notice(BackendCode.NoticeResponse, n)
