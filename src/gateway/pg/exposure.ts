@@ -12,18 +12,20 @@
  * comparison, an ordering or a grouping (which may rank values but never returns them); every
  * other use is an exposure. The gateway refuses a statement whose exposures name a masked column.
  *
- * The walk reads names only, without the catalog: a name exposed anywhere in the text counts
- * for every table of it, and names a subquery or CTE gives a column (`AS e`) are followed back.
+ * The walk reads names, without the catalog: a name exposed anywhere in the text counts for
+ * every table of it, and names a subquery or CTE gives a column (`AS e`) are followed back.
  */
+import { FromScope, columnName, isObj, names, sourceOf, type Source } from './from-scope.js'
+
 export interface Exposure {
   /** Column names used other than as stored, including names they were given in subqueries and CTEs. */
   columns: string[]
   /** A use that may carry any column: `*` or a whole row inside an expression or a set operation, a natural join, a positional column alias. */
   all: boolean
   /**
-   * Last names of qualified references (`c.f`) that no subquery or CTE of the text defines: a
-   * column of a table, or, when the table has no such column, the call `f(c)` of a function on
-   * its whole row (PostgreSQL's functional notation: `c.row_to_json`). Only the catalog tells.
+   * Last names of qualified references (`c.f`) where `c` is a table, or a subquery or CTE that
+   * does not define `f`: a column of a table, or, when no table has such a column, the call
+   * `f(c)` on a whole row (PostgreSQL's functional notation: `c.row_to_json`). The catalog tells.
    */
   qualified: string[]
 }
@@ -38,10 +40,9 @@ type Position = typeof other | typeof returned | typeof compared
 
 /**
  * A value to visit; for a SELECT or a RETURNING statement here, `origin` says whether its
- * list's columns keep their origins, `defines` whether they are columns of a relation the
- * text names (a subquery in FROM, a CTE).
+ * list's columns keep their origins. `scope`: the names its query level sees.
  */
-interface Item { v: unknown, pos: Position, origin: boolean, defines?: string }
+interface Item { v: unknown, pos: Position, origin: boolean, scope: FromScope | undefined }
 
 /** Operators that compare or match without returning an operand (names as the grammar gives them). */
 const comparisons = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '~~*', '!~~', '!~~*', '~', '~*', '!~', '!~*'])
@@ -57,18 +58,18 @@ class Walk {
   private readonly relations = new Set<string>()
   private readonly positional = new Set<string>()
   private readonly renames: Array<[given: string, stored: string]> = []
-  private readonly qualified: Array<[relation: string, name: string]> = []
-  /** Column names each subquery or CTE of the text gives its rows, by its alias or name. */
-  private readonly defined = new Map<string, Set<string>>()
-  private readonly functionRows = new Set<string>()
+  private readonly qualified = new Set<string>()
   private all = false
   private readonly stack: Item[] = []
+  /** The scope of the item being visited, which what it pushes inherits. */
+  private scope: FromScope | undefined
 
   /** Walks iteratively, so no nesting depth can overflow the JavaScript stack. */
   statement (stmt: unknown): void {
-    this.stack.push({ v: stmt, pos: other, origin: true })
+    this.stack.push({ v: stmt, pos: other, origin: true, scope: undefined })
     for (let it = this.stack.pop(); it !== undefined; it = this.stack.pop()) {
-      if (Array.isArray(it.v)) for (const v of it.v) this.stack.push({ v, pos: it.pos, origin: it.origin, defines: it.defines })
+      this.scope = it.scope
+      if (Array.isArray(it.v)) for (const v of it.v) this.stack.push({ ...it, v })
       else if (isObj(it.v)) this.object(it.v, it)
     }
   }
@@ -83,16 +84,12 @@ class Walk {
       }
     }
     for (const n of this.exposed) if (this.positional.has(n)) this.all = true
-    // `s.f` is a column when `s` defines `f`, or is a function's row (computed from arguments
-    // judged as any expression), or `f` is a system column; else the catalog tells.
-    const qualified = [...new Set(this.qualified
-      .filter(([rel, n]) => !systemColumns.has(n) && !this.functionRows.has(rel) && this.defined.get(rel)?.has(n) !== true)
-      .map(([, n]) => n))]
+    const qualified = [...this.qualified]
     return this.all || this.exposed.size > 0 || qualified.length > 0 ? { columns: [...this.exposed], all: this.all, qualified } : undefined
   }
 
-  private push (v: unknown, pos: Position = other, origin = false, defines?: string): void {
-    if (v !== undefined && v !== null) this.stack.push({ v, pos, origin, defines })
+  private push (v: unknown, pos: Position = other, origin = false, scope = this.scope): void {
+    if (v !== undefined && v !== null) this.stack.push({ v, pos, origin, scope })
   }
 
   /** A wrapped node (`{ "ColumnRef": {…} }`) or a bare field object, whose children are visited as `other`. */
@@ -110,24 +107,22 @@ class Walk {
   private node (kind: string, b: Obj, it: Item): void {
     switch (kind) {
       case 'ColumnRef': return this.column(b, it.pos)
-      case 'SelectStmt': return this.select(b, it.origin, it.defines)
+      case 'SelectStmt': return this.select(b, it.origin)
       case 'RangeVar':
         this.relations.add(String(b.relname))
         return this.alias(b.alias)
       case 'RangeSubselect': {
-        this.alias(b.alias)
-        const name = isObj(b.alias) && typeof b.alias.aliasname === 'string' ? b.alias.aliasname : undefined
-        if (name !== undefined) this.define(name, isObj(b.alias) ? names(b.alias.colnames) : [])
-        return this.push(b.subquery, other, true, name)
+        // VALUES rows are computed from expressions judged where they stand: its column list renames no stored column.
+        const values = isObj(b.subquery) && isObj(b.subquery.SelectStmt) && b.subquery.SelectStmt.valuesLists !== undefined
+        this.alias(b.alias, !values)
+        return this.push(b.subquery, other, true)
       }
       // What a function returns was computed from its arguments, which are judged as any
       // expression; its alias names no stored row (`generate_series(1, 9) AS g(n)`).
-      case 'RangeFunction':
-        if (isObj(b.alias) && typeof b.alias.aliasname === 'string') this.functionRows.add(b.alias.aliasname)
-        return this.push(b.functions)
+      case 'RangeFunction': return this.push(b.functions)
       case 'JoinExpr':
-        this.alias(b.alias)
-        this.alias(b.join_using_alias)
+        this.alias(b.alias, true)
+        this.alias(b.join_using_alias, true)
         // A merged USING column is COALESCE(left, right) in a FULL JOIN, and in any join the
         // side converted to the common type when the two differ: then reported as computed.
         if (b.isNatural === true) this.all = true
@@ -135,11 +130,6 @@ class Walk {
         this.push(b.larg)
         this.push(b.rarg)
         return this.push(b.quals, compared)
-      case 'CommonTableExpr':
-        this.relations.add(String(b.ctename))
-        for (const n of names(b.aliascolnames)) this.positional.add(n)
-        this.define(String(b.ctename), names(b.aliascolnames))
-        return this.push(b.ctequery, other, true, String(b.ctename))
       case 'SubLink': {
         const testing = testingSublinks.has(String(b.subLinkType))
         this.push(b.testexpr, testing && (b.operName === undefined || isComparison(b.operName)) ? compared : other)
@@ -170,23 +160,26 @@ class Walk {
         return this.push(b.result)
       case 'SortBy': return this.push(b.node, compared)
       case 'GroupingSet': return this.push(b.content, compared)
-      case 'WindowDef':
-        this.push(b.partitionClause, compared)
-        return this.push(b.orderClause)
+      case 'WindowDef': return this.object(b, it)
       case 'CollateClause': return this.push(b.arg, it.pos === compared ? compared : other)
       case 'A_Indirection':
-        // `(c).email`: the selected field names a column too.
+        // `(c).email`: the selected field names a column too; subscripts are expressions.
         for (const i of Array.isArray(b.indirection) ? b.indirection : []) if (isObj(i) && isObj(i.String)) this.exposed.add(String(i.String.sval))
+        this.push(b.indirection)
         return this.push(b.arg)
+      case 'ResTarget': {
+        // An assignment (UPDATE, ON CONFLICT, MERGE): a column set to itself, or to the row's
+        // own proposed value (`email = excluded.email`), moves no value into another column.
+        const fields = isObj(b.val) && isObj(b.val.ColumnRef) ? b.val.ColumnRef.fields : undefined
+        const parts = names(fields)
+        const itself = typeof b.name === 'string' && Array.isArray(fields) && parts.length === fields.length && parts.at(-1) === b.name &&
+          (parts.length === 1 || (parts.length === 2 && parts[0] === 'excluded'))
+        this.push(b.val, itself ? compared : other)
+        return this.push(b.indirection)
+      }
       // Statements that return their query's rows as they are.
       case 'DeclareCursorStmt': case 'ExplainStmt': case 'PrepareStmt': return this.push(b.query, other, true)
-      case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt':
-        for (const k in b) {
-          const v = b[k]
-          if (k === 'returningClause' && isObj(v)) this.targets(v.exprs, true, it.defines)
-          else this.push(v)
-        }
-        return
+      case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt': return this.modify(kind, b)
       default:
         for (const k in b) this.push(b[k])
     }
@@ -207,69 +200,108 @@ class Walk {
     this.push(b.over)
   }
 
-  private select (b: Obj, origin: boolean, defines: string | undefined): void {
+  private select (b: Obj, origin: boolean): void {
+    const scope = new FromScope(this.scope, this.ctes(b.withClause))
     // A set operation's columns are reported as computed, whatever its arms select.
     if (b.op !== 'SETOP_NONE') {
       // Its arms come as bare SELECT bodies.
-      this.push({ SelectStmt: b.larg }, other, false, defines)
-      this.push({ SelectStmt: b.rarg }, other, false)
-      this.push(b.sortClause)
-      this.push(b.withClause)
-      this.push(b.limitCount)
-      this.push(b.limitOffset)
+      this.push({ SelectStmt: b.larg }, other, false, scope)
+      this.push({ SelectStmt: b.rarg }, other, false, scope)
+      for (const v of [b.sortClause, b.limitCount, b.limitOffset]) this.push(v, other, false, scope)
       return
     }
+    for (const f of Array.isArray(b.fromClause) ? b.fromClause : []) scope.from(f)
+    this.scope = scope
     for (const k in b) {
       const v = b[k]
       switch (k) {
-        case 'targetList': this.targets(v, origin && b.intoClause === undefined, defines); break
+        case 'targetList': this.targets(v, origin && b.intoClause === undefined); break
         case 'whereClause': case 'havingClause': case 'groupClause': case 'distinctClause': this.push(v, compared); break
-        case 'lockingClause': break
+        case 'lockingClause': case 'withClause': break
         default: this.push(v)
       }
     }
   }
 
-  /** A select or RETURNING list; `origin` when its plain columns reach the client with their table and column; `defines`: the subquery or CTE it gives columns to. */
-  private targets (list: unknown, origin: boolean, defines: string | undefined): void {
+  /** INSERT, UPDATE, DELETE, MERGE: their target (a bare RangeVar) is a table of the text, and RETURNING returns as a select list does. */
+  private modify (kind: string, b: Obj): void {
+    const scope = new FromScope(this.scope, this.ctes(b.withClause))
+    if (isObj(b.relation)) {
+      scope.relation(b.relation)
+      this.relations.add(String(b.relation.relname))
+      this.alias(b.relation.alias)
+    }
+    for (const f of [b.fromClause, b.usingClause, b.sourceRelation].flatMap((x) => (Array.isArray(x) ? x : [x]))) scope.from(f)
+    if (kind === 'InsertStmt' && b.onConflictClause !== undefined) scope.proposed()
+    this.scope = scope
+    for (const k in b) {
+      const v = b[k]
+      if (k === 'returningClause' && isObj(v)) this.targets(v.exprs, true)
+      else if (k !== 'withClause' && k !== 'relation') this.push(v)
+    }
+  }
+
+  /**
+   * A WITH clause: its CTEs by name for the statement, each body walked seeing the CTEs before
+   * it (all of them when RECURSIVE), as PostgreSQL scopes them.
+   */
+  private ctes (w: unknown): Map<string, Source> {
+    const all = new Map<string, Source>()
+    if (!isObj(w)) return all
+    const list = (Array.isArray(w.ctes) ? w.ctes : []).flatMap((c) => (isObj(c) && isObj(c.CommonTableExpr) ? [c.CommonTableExpr] : []))
+    for (const c of list) {
+      const name = String(c.ctename)
+      this.relations.add(name)
+      for (const n of names(c.aliascolnames)) this.positional.add(n)
+      all.set(name, sourceOf(c.ctequery, undefined, c.aliascolnames))
+    }
+    const seen = new Map<string, Source>()
+    for (const c of list) {
+      this.push(c.ctequery, other, true, new FromScope(this.scope, w.recursive === true ? all : new Map(seen)))
+      seen.set(String(c.ctename), all.get(String(c.ctename)) as Source)
+    }
+    return all
+  }
+
+  /** A select or RETURNING list; `origin` when its plain columns reach the client with their table and column. */
+  private targets (list: unknown, origin: boolean): void {
     for (const t of Array.isArray(list) ? list : []) {
       const rt = isObj(t) && isObj(t.ResTarget) ? t.ResTarget : undefined
       if (rt === undefined) { this.push(t); continue }
       const stored = columnName(rt.val)
       if (typeof rt.name === 'string' && stored !== undefined && stored !== rt.name) this.renames.push([rt.name, stored])
-      const own = typeof rt.name === 'string' ? rt.name : implicitName(rt.val)
-      if (defines !== undefined && own !== undefined) this.define(defines, [own])
       this.push(rt.val, origin ? returned : other)
       this.push(rt.indirection)
     }
   }
 
-  private define (relation: string, columns: string[]): void {
-    const d = this.defined.get(relation) ?? new Set<string>()
-    for (const c of columns) d.add(c)
-    this.defined.set(relation, d)
-  }
-
-  private alias (a: unknown): void {
+  /** An alias names a relation of the text; `positional`: its column list (`AS x(e)`) renames stored columns by position, so `e` may be any of them. */
+  private alias (a: unknown, positional = true): void {
     if (!isObj(a)) return
     if (typeof a.aliasname === 'string') this.relations.add(a.aliasname)
-    // `AS x(e)` renames by position: `e` may be any column.
-    for (const n of names(a.colnames)) this.positional.add(n)
+    if (positional) for (const n of names(a.colnames)) this.positional.add(n)
   }
 
   private column (b: Obj, pos: Position): void {
     const fields = Array.isArray(b.fields) ? b.fields : []
     const last = fields[fields.length - 1]
     if (!isObj(last) || !isObj(last.String)) {
-      // `*`: as a select list entry each column keeps its origin; anywhere else it may carry any of them.
-      if (pos !== returned) this.all = true
+      // `*`: as a select list entry each column keeps its origin; anywhere else it may carry
+      // any of them, unless its rows are computed (`INSERT … SELECT * FROM unnest($1)`).
+      const rel = fields.length === 2 && isObj(fields[0]) && isObj(fields[0].String) ? String(fields[0].String.sval) : undefined
+      const computed = rel === undefined ? this.scope?.onlyRows() === true : this.scope?.source(rel)?.kind === 'rows'
+      if (pos !== returned && !computed) this.all = true
       return
     }
     const name = String(last.String.sval)
     // A lone name may be a whole row (`SELECT c FROM customers c`), reported as column 0 of its table.
-    if (fields.length === 1 && pos !== compared) this.wholeRows.add(name)
-    const rel = fields[fields.length - 2]
-    if (isObj(rel) && isObj(rel.String)) this.qualified.push([String(rel.String.sval), name])
+    if (fields.length === 1 && pos !== compared && this.scope?.source(name)?.kind !== 'rows') this.wholeRows.add(name)
+    if (fields.length > 1 && !systemColumns.has(name)) {
+      // `x.f` is a column where `x` is computed rows or defines `f`; else maybe the call `f(x)`.
+      const rel = fields[fields.length - 2]
+      const source = fields.length === 2 && isObj(rel) && isObj(rel.String) ? this.scope?.source(String(rel.String.sval)) : undefined
+      if (source?.kind !== 'rows' && !(source?.kind === 'defines' && source.columns?.includes(name) === true)) this.qualified.add(name)
+    }
     if (pos === other) this.exposed.add(name)
   }
 }
@@ -290,31 +322,6 @@ function isComparison (name: unknown): boolean {
   if (parts.length > 2 || (parts.length === 2 && parts[0] !== 'pg_catalog')) return false
   return comparisons.has(parts[parts.length - 1] ?? '')
 }
-
-/** The string values of a list of String nodes. */
-function names (list: unknown): string[] {
-  return (Array.isArray(list) ? list : []).flatMap((i) => (isObj(i) && isObj(i.String) ? [String(i.String.sval)] : []))
-}
-
-/** The name PostgreSQL gives a select-list entry without `AS` (its FigureColname, for the common forms). */
-function implicitName (v: unknown): string | undefined {
-  if (!isObj(v)) return undefined
-  if (isObj(v.ColumnRef)) return columnName(v)
-  if (isObj(v.FuncCall)) return names(v.FuncCall.funcname).at(-1)
-  if (isObj(v.TypeCast)) return implicitName(v.TypeCast.arg) ?? (isObj(v.TypeCast.typeName) ? names(v.TypeCast.typeName.names).at(-1) : undefined)
-  if (isObj(v.A_Indirection)) return names(v.A_Indirection.indirection).at(-1) ?? implicitName(v.A_Indirection.arg)
-  if (isObj(v.CaseExpr)) return 'case'
-  return undefined
-}
-
-/** The column a plain column reference names (its last part), else undefined. */
-function columnName (v: unknown): string | undefined {
-  const fields = isObj(v) && isObj(v.ColumnRef) && Array.isArray(v.ColumnRef.fields) ? v.ColumnRef.fields : []
-  const last = fields[fields.length - 1]
-  return isObj(last) && isObj(last.String) ? String(last.String.sval) : undefined
-}
-
-function isObj (v: unknown): v is Obj { return v !== null && typeof v === 'object' && !Array.isArray(v) }
 
 /**
  * The exposures of parsed statements (`parseSync(…).stmts[].stmt`), or undefined when every

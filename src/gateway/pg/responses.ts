@@ -231,9 +231,10 @@ export class Responses {
       case BackendCode.ErrorResponse: {
         const fields = parseErrorFields(f.body)
         if (fields.S === 'FATAL' || fields.V === 'FATAL') setImmediate(this.deps.onFatal)
-        // A constraint's detail quotes the row (`Failing row contains (…)`, `Key (email)=(…)`), masked columns too.
+        // A constraint's detail quotes the row (`Failing row contains (…)`, `Key (email)=(…)`),
+        // masked columns too, also of a table the statement does not name (a cascade, a check deferred to COMMIT).
         const e = this.head()
-        const hide = fields.D !== undefined && e?.type === 'exec' && e.quotesMasked === true
+        const hide = fields.D !== undefined && e?.type === 'exec' && e.rules.length > 0 && (e.quotesMasked === true || !this.unmasked(e.rules, fields.t))
         this.failed(fields.C ?? 'error')
         // A stand-in's error (a refusal) becomes the gateway's own.
         const refusal = this.deps.refusals.rewrite(fields.M ?? '')
@@ -312,6 +313,12 @@ export class Responses {
       if (p.type === 'sync' && p.unsure === true) { this.pending.removeAt(i); this.done++; i-- }
     }
     this.unsure = 0
+  }
+
+  /** Whether the catalog, from memory, shows that `table` (an error's table field) has no masked column. */
+  private unmasked (rules: readonly MaskRule[], table: string | undefined): boolean {
+    const columns = table === undefined ? undefined : this.deps.catalog().columnsOf([table])
+    return columns !== undefined && !columns.some((c) => maskFor(rules, c) !== undefined)
   }
 
   /** Works out which result columns of the head execution are masked, reading the catalog when needed. */

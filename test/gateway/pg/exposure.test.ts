@@ -43,7 +43,7 @@ t.test('a column computed on, converted, aggregated, combined or set-operated is
     ['SELECT ARRAY(SELECT email FROM customers)', ['email']],
     ['SELECT upper(x.e) FROM (SELECT email AS e FROM customers) x', ['e', 'email']],
     ['WITH w AS (SELECT email AS e FROM customers), v AS (SELECT e AS f FROM w) SELECT f || 1 FROM v', ['f', 'e', 'email']],
-    ['WITH u AS (UPDATE customers SET name = name WHERE id = 1 RETURNING email AS e) SELECT lower(e) FROM u', ['e', 'email', 'name']],
+    ['WITH u AS (UPDATE customers SET name = name WHERE id = 1 RETURNING email AS e) SELECT lower(e) FROM u', ['e', 'email']],
     ['SELECT email FROM customers a FULL JOIN customers b USING (email)', ['email']],
     ['SELECT email FROM customers a JOIN customers b USING (id)', ['id']],
     ['SELECT ssn FROM people LEFT JOIN (SELECT NULL::text AS ssn) x USING (ssn)', ['ssn']],
@@ -137,4 +137,38 @@ t.test('a qualified name is a column where the text defines it, a function\'s ro
   t.same(q('WITH t(b) AS (SELECT 1) SELECT t.b FROM t'), [])
   t.same(q('SELECT id FROM customers WHERE strpos(email, $1) > 0 AND position($2 in email) > 0'), [])
   t.equal(classify('SELECT id FROM customers WHERE strpos(email, $1) > 0').exposes, undefined)
+})
+
+t.test('a qualifier is resolved in its own query level: a name bound elsewhere hides no functional notation', async (t) => {
+  const q = (sql: string): string[] => [...(classify(sql).exposes?.qualified ?? [])]
+  t.same(q('SELECT c.row_to_json FROM customers c WHERE EXISTS (SELECT 1 FROM generate_series(1, 1) c)'), ['row_to_json'])
+  t.same(q('SELECT c.row_to_json FROM customers c WHERE EXISTS (SELECT 1 FROM (SELECT 1 AS row_to_json) c)'), ['row_to_json'])
+  t.same(q('SELECT x.j FROM (SELECT c.row_to_json AS j FROM customers c) x, (SELECT 1 AS row_to_json) c'), ['row_to_json'])
+  t.same(q('WITH a AS (SELECT customers.row_to_json FROM customers), customers AS (SELECT 1 AS row_to_json) SELECT * FROM a'), ['row_to_json'])
+  t.same(q('WITH s AS (SELECT count(*) AS n FROM orders) SELECT st.n, w.day FROM s st, (WITH d AS (SELECT * FROM generate_series(1, 2) g(day)) SELECT d.day FROM d) w'), ['day'], 'a CTE under an alias keeps its columns; one that selects `*` names none the text can see')
+})
+
+t.test('statements that write: their target\'s whole row, subscripts and window frames are judged; assignments to themselves and computed rows are not exposures', async (t) => {
+  for (const sql of [
+    'UPDATE customers SET name = name WHERE id = 1 RETURNING customers',
+    'UPDATE customers c SET name = c::text WHERE id = 1',
+    'DELETE FROM customers c WHERE id > 0 RETURNING to_jsonb(c)',
+    'INSERT INTO customers AS c (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET name = c.name RETURNING c'
+  ]) t.equal(classify(sql).exposes?.all, true, sql)
+  t.same(classify("SELECT ('{1}'::int[])[email::int] FROM customers").exposes?.columns, ['email'], 'a subscript')
+  t.same(classify('SELECT count(*) OVER w FROM customers WINDOW w AS (ORDER BY id ROWS BETWEEN (SELECT email::int FROM customers WHERE id = 2) PRECEDING AND CURRENT ROW)').exposes?.columns, ['email'], 'a named window\'s frame')
+  for (const sql of [
+    'INSERT INTO customers (id, email) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, ssn = excluded.ssn',
+    'UPDATE customers SET email = email WHERE id = $1',
+    'INSERT INTO customers (id, email) SELECT * FROM unnest($1::int[], $2::text[])',
+    'UPDATE customers c SET email = v.email FROM (VALUES (1, $1)) v(id, email) WHERE c.id = v.id'
+  ]) {
+    const e = classify(sql).exposes
+    t.same([e?.all ?? false, (e?.columns ?? []).filter((n) => n === 'email' || n === 'ssn')], [false, sql.includes('v.email') ? ['email'] : []], sql)
+  }
+  t.same(classify('INSERT INTO customers (id, email) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = excluded.email').exposes?.columns, ['email'], 'a proposed value moved into another column')
+})
+
+t.test('a function in FROM without an alias goes by its name', async (t) => {
+  t.equal(classify('SELECT unnest.x FROM customers, unnest($1::int[]) WHERE id = unnest.x').exposes, undefined)
 })

@@ -168,6 +168,8 @@ if (databaseUrl === undefined) {
       'SELECT mode() WITHIN GROUP (ORDER BY c) FROM customers c GROUP BY c.id',
       'SELECT c.row_to_json FROM customers c',
       'WITH x AS (SELECT 1 AS row_to_json) SELECT c.id, c.row_to_json FROM customers c',
+      'SELECT c.row_to_json FROM customers c WHERE EXISTS (SELECT 1 FROM generate_series(1, 1) c)',
+      "SELECT ('{1}'::int[])[(SELECT string_agg(email || ssn, ',')::int FROM customers)]",
       'SELECT s.concat FROM (SELECT email FROM customers) s',
       'SELECT to_json(j) FROM customers LEFT JOIN (SELECT NULL::text AS email) x USING (email) AS j',
       'SELECT ssn FROM people LEFT JOIN (SELECT NULL::text AS ssn) x USING (ssn)',
@@ -403,6 +405,22 @@ if (databaseUrl === undefined) {
     await until(0x5a)
   })
 
+  t.test('a writer gets no whole row of a masked table back, and may upsert masked columns from its own values', async (t) => {
+    const c = await connected(writer)
+    t.teardown(async () => { await c.end() })
+    await c.query('BEGIN')
+    for (const sql of ['UPDATE customers SET name = name WHERE id = 1 RETURNING customers', 'UPDATE customers c SET name = c::text WHERE id = 1 RETURNING name',
+      'WITH u AS (DELETE FROM customers c WHERE id = 2 RETURNING to_jsonb(c)) SELECT * FROM u']) {
+      await t.rejects(c.query(sql), { code: '42501', message: /masked/ }, sql)
+      await c.query('ROLLBACK')
+      await c.query('BEGIN')
+    }
+    const up = await c.query('INSERT INTO customers (id, name, email) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email RETURNING email', [1, 'Ann', 'ann@example.net'])
+    t.same(up.rows, [{ email: 'a***@example.net' }], 'an upsert of a masked column from a parameter, returned masked')
+    await c.query('ROLLBACK')
+    t.equal((await direct.query('SELECT email FROM customers WHERE id = 1')).rows[0].email, 'ann@example.com')
+  })
+
   t.test('a constraint error on a table with masked columns comes without the row its detail would quote', async (t) => {
     const c = await connected(writer)
     t.teardown(async () => { await c.end() })
@@ -411,6 +429,12 @@ if (databaseUrl === undefined) {
     t.equal(err.detail, undefined, 'no "Failing row contains (…)"')
     const other = await c.query('INSERT INTO orders VALUES (11, \'dup\')').catch((e: Error & { detail?: string }) => e) as Error & { detail?: string }
     t.match(other.detail, /Key \(id\)=\(11\) already exists/, 'a table without masks keeps its detail')
+    // A cascade into the masked table fails there: its detail too would quote the row.
+    await direct.query('CREATE TABLE accounts (id int PRIMARY KEY); INSERT INTO accounts VALUES (10); ALTER TABLE customers ADD COLUMN account int REFERENCES accounts ON UPDATE CASCADE CHECK (account < 1000); UPDATE customers SET account = 10 WHERE id = 1')
+    t.teardown(async () => { await direct.query('ALTER TABLE customers DROP COLUMN account; DROP TABLE accounts') })
+    const cascade = await c.query('UPDATE accounts SET id = 5000 WHERE id = 10').catch((e: Error & { detail?: string, code?: string }) => e) as Error & { detail?: string, code?: string }
+    t.equal(cascade.code, '23514')
+    t.equal(cascade.detail, undefined, 'no row of customers in the detail')
   })
 
   t.test('a portal name longer than PostgreSQL keeps is forgotten by the 63 bytes PostgreSQL keeps of it', async (t) => {

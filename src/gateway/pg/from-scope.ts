@@ -1,0 +1,140 @@
+/**
+ * What the names a statement's FROM items and CTEs give stand for, one query level at a time,
+ * as far as masking needs to know: whether `x.f` is a column `x` has, or PostgreSQL's
+ * functional notation `f(x)`, a call on `x`'s whole row.
+ */
+
+type Obj = Record<string, unknown>
+
+/**
+ * `table`: a stored table's rows (only the catalog knows its columns). `rows`: rows computed
+ * from expressions judged where they stand (a function in FROM, VALUES, ON CONFLICT's
+ * `excluded`). `defines`: a subquery's or CTE's rows, with the columns it names, in order
+ * (undefined when not known, as behind `*`).
+ */
+export type Source = { kind: 'table' } | { kind: 'rows' } | { kind: 'defines', columns: readonly string[] | undefined }
+
+const table: Source = { kind: 'table' }
+const rows: Source = { kind: 'rows' }
+
+/** The names one query level sees: its FROM items and CTEs, then those of the levels around it. */
+export class FromScope {
+  private readonly sources = new Map<string, Source>()
+
+  /** `ctes`: the CTEs this level declares and may use, by name. */
+  constructor (readonly up: FromScope | undefined, private readonly ctes: ReadonlyMap<string, Source> = new Map()) {}
+
+  /** What `name` stands for at this level, the nearest binding first; undefined when nothing here names it. */
+  source (name: string): Source | undefined {
+    for (let s: FromScope | undefined = this; s !== undefined; s = s.up) {
+      const found = s.sources.get(name)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+
+  /** Whether every FROM item of this very level is computed rows (`SELECT * FROM unnest(…)`). */
+  onlyRows (): boolean {
+    if (this.sources.size === 0) return false
+    for (const s of this.sources.values()) if (s.kind !== 'rows') return false
+    return true
+  }
+
+  /** Adds what a FROM item names (a wrapped node: RangeVar, RangeSubselect, RangeFunction, JoinExpr…). */
+  from (item: unknown): void {
+    if (!isObj(item)) return
+    if (isObj(item.RangeVar)) return this.relation(item.RangeVar)
+    if (isObj(item.RangeTableSample)) return this.from(item.RangeTableSample.relation)
+    if (isObj(item.RangeSubselect)) {
+      const name = aliasName(item.RangeSubselect.alias)
+      if (name !== undefined) this.sources.set(name, sourceOf(item.RangeSubselect.subquery, item.RangeSubselect.alias))
+      return
+    }
+    if (isObj(item.RangeFunction)) {
+      // Without an alias a function's rows go by its name.
+      const first = Array.isArray(item.RangeFunction.functions) ? item.RangeFunction.functions[0] : undefined
+      const items = isObj(first) && isObj(first.List) && Array.isArray(first.List.items) ? first.List.items : []
+      const call = isObj(items[0]) && isObj(items[0].FuncCall) ? items[0].FuncCall : undefined
+      const name = aliasName(item.RangeFunction.alias) ?? names(call?.funcname).at(-1)
+      this.sources.set(name ?? '', rows)
+      return
+    }
+    if (isObj(item.JoinExpr)) {
+      this.from(item.JoinExpr.larg)
+      this.from(item.JoinExpr.rarg)
+      for (const a of [item.JoinExpr.alias, item.JoinExpr.join_using_alias]) {
+        const name = aliasName(a)
+        if (name !== undefined) this.sources.set(name, table)
+      }
+    }
+  }
+
+  /** A relation named by a RangeVar (wrapped in FROM, bare as a statement's target): a CTE in scope, else a table. */
+  relation (rv: Obj): void {
+    const rel = String(rv.relname)
+    const cte = rv.schemaname === undefined ? this.cte(rel) : undefined
+    this.sources.set(aliasName(rv.alias) ?? rel, cte ?? table)
+  }
+
+  /** ON CONFLICT's `excluded`: the row the statement proposes. */
+  proposed (): void { this.sources.set('excluded', rows) }
+
+  private cte (name: string): Source | undefined {
+    for (let s: FromScope | undefined = this; s !== undefined; s = s.up) {
+      const found = s.ctes.get(name)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+}
+
+/** What a subquery or CTE body (a wrapped SelectStmt or data-modifying statement) gives, renamed by its alias's column list. */
+export function sourceOf (query: unknown, alias?: unknown, aliasColumns?: unknown): Source {
+  const q = isObj(query) ? query : {}
+  let select = isObj(q.SelectStmt) ? q.SelectStmt : undefined
+  if (select?.valuesLists !== undefined) return rows
+  // A set operation's columns are named by its first arm.
+  while (select !== undefined && select.op !== 'SETOP_NONE' && isObj(select.larg)) select = select.larg
+  const body = select ?? (isObj(q.InsertStmt) ? q.InsertStmt : isObj(q.UpdateStmt) ? q.UpdateStmt : isObj(q.DeleteStmt) ? q.DeleteStmt : isObj(q.MergeStmt) ? q.MergeStmt : undefined)
+  const list = select !== undefined ? select.targetList : isObj(body?.returningClause) ? body.returningClause.exprs : undefined
+  let columns: string[] | undefined = []
+  for (const t of Array.isArray(list) ? list : []) {
+    const rt = isObj(t) && isObj(t.ResTarget) ? t.ResTarget : undefined
+    const name = rt === undefined ? undefined : typeof rt.name === 'string' ? rt.name : implicitName(rt.val)
+    // `*` stands for columns the text does not name.
+    if (name === undefined && isObj(rt?.val) && isObj(rt.val.ColumnRef)) { columns = undefined; break }
+    columns.push(name ?? '?column?')
+  }
+  const renamed = names(isObj(alias) ? alias.colnames : aliasColumns)
+  if (renamed.length > 0) columns = columns === undefined ? undefined : columns.map((c, i) => renamed[i] ?? c)
+  return { kind: 'defines', columns }
+}
+
+function aliasName (a: unknown): string | undefined {
+  return isObj(a) && typeof a.aliasname === 'string' ? a.aliasname : undefined
+}
+
+/** The string values of a list of String nodes. */
+export function names (list: unknown): string[] {
+  return (Array.isArray(list) ? list : []).flatMap((i) => (isObj(i) && isObj(i.String) ? [String(i.String.sval)] : []))
+}
+
+/** The name PostgreSQL gives a select-list entry without `AS` (its FigureColname, for the common forms). */
+export function implicitName (v: unknown): string | undefined {
+  if (!isObj(v)) return undefined
+  if (isObj(v.ColumnRef)) return columnName(v)
+  if (isObj(v.FuncCall)) return names(v.FuncCall.funcname).at(-1)
+  if (isObj(v.TypeCast)) return implicitName(v.TypeCast.arg) ?? (isObj(v.TypeCast.typeName) ? names(v.TypeCast.typeName.names).at(-1) : undefined)
+  if (isObj(v.A_Indirection)) return names(v.A_Indirection.indirection).at(-1) ?? implicitName(v.A_Indirection.arg)
+  if (isObj(v.CaseExpr)) return 'case'
+  return undefined
+}
+
+/** The column a plain column reference names (its last part), else undefined. */
+export function columnName (v: unknown): string | undefined {
+  const fields = isObj(v) && isObj(v.ColumnRef) && Array.isArray(v.ColumnRef.fields) ? v.ColumnRef.fields : []
+  const last = fields[fields.length - 1]
+  return isObj(last) && isObj(last.String) ? String(last.String.sval) : undefined
+}
+
+export function isObj (v: unknown): v is Obj { return v !== null && typeof v === 'object' && !Array.isArray(v) }
