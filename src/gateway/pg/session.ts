@@ -41,6 +41,7 @@ const noMasks: readonly MaskRule[] = Object.freeze([])
 const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
 const classifyBounded = (sql: string): Classification => sql.length > maxStatementChars ? tooLong : classify(sql)
 const maxChecks = 1000
+const maxMaskedTables = 256
 
 /** Writes `out` to `socket` (vectored when it is several pieces); true when the socket wants the other side paused. */
 function writeAll (socket: Socket, out: Buffer[]): boolean {
@@ -248,6 +249,8 @@ export class PgSession {
   private maskCheck (c: Classification, checked: Checked): string | 'wait' | undefined {
     this.touchesMasked = false
     if (this.masking.length === 0 || c.tables.length === 0) return undefined
+    // Each new set of tables is one catalog query on a pool every session of the target shares.
+    if (c.tables.length > maxMaskedTables) return `statements naming more than ${maxMaskedTables} tables are not accepted where columns are masked`
     const columns = this.deps.catalog().columnsOf(c.tables)
     if (columns === undefined) return 'wait'
     let m = checked.masked

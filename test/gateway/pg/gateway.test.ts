@@ -453,6 +453,13 @@ if (databaseUrl === undefined) {
     await until(0x5a)
   })
 
+  t.test('where columns are masked, a statement naming hundreds of tables is refused before the catalog is asked', async (t) => {
+    const many = Array.from({ length: 300 }, (_, i) => `t${i}`).join(', ')
+    const r = await psql(reader, ['-c', `SELECT 1 FROM ${many}`, '-c', 'SELECT email FROM customers WHERE id = 1'])
+    t.match(r.stderr, /lineage: statements naming more than 256 tables are not accepted where columns are masked/)
+    t.equal(r.stdout, 'a***@example.com\n', 'the session goes on')
+  })
+
   t.test('column statistics are admin, and COPY finds a masked table by its quoted name or in any schema', async (t) => {
     await direct.query(`ANALYZE customers; CREATE TABLE "People" (id int, ssn text); INSERT INTO "People" VALUES (1, '111-22-3333');
       CREATE SCHEMA shop; CREATE TABLE shop.members (id int, ssn text); INSERT INTO shop.members VALUES (7, '444-55-6666')`)
