@@ -55,6 +55,13 @@ const testingSublinks = new Set(['EXISTS_SUBLINK', 'ANY_SUBLINK', 'ALL_SUBLINK']
 class Walk {
   private readonly exposed = new Set<string>()
   private readonly wholeRows = new Set<string>()
+  /** How often each name is bound in the text: what a name stands for is trusted only when it is bound once. */
+  private readonly bindings = new Map<string, number>()
+  // Uses decided once the whole text is read (by `bindings`): a lone name, `x.f`, `*` or `x.*` outside a select list, `excluded.f` assigned.
+  private readonly lone: Array<[name: string, source: Source | undefined]> = []
+  private readonly dotted: Array<[relation: string, name: string, source: Source | undefined]> = []
+  private readonly stars: Array<string[] | undefined> = []
+  private readonly proposedUses: string[] = []
   private readonly relations = new Set<string>()
   private readonly positional = new Set<string>()
   private readonly renames: Array<[given: string, stored: string]> = []
@@ -75,7 +82,18 @@ class Walk {
   }
 
   result (): Exposure | undefined {
+    const once = (n: string): boolean => this.bindings.get(n) === 1
+    for (const [n, source] of this.lone) if (!(source?.kind === 'rows' && once(n))) this.wholeRows.add(n)
     for (const n of this.wholeRows) if (this.relations.has(n)) this.all = true
+    // `x.f` is a column where `x` is computed rows or defines `f`; else maybe the call `f(x)`.
+    for (const [rel, n, source] of this.dotted) {
+      const column = once(rel) && (source?.kind === 'rows' || (source?.kind === 'defines' && source.columns?.includes(n) === true))
+      if (!column) this.qualified.add(n)
+    }
+    // `*` over computed rows only (`INSERT … SELECT * FROM unnest($1)`) carries no stored column.
+    for (const computed of this.stars) if (computed === undefined || !computed.every(once)) this.all = true
+    // `SET f = excluded.f` moves the row's own proposed value only where `excluded` is ON CONFLICT's.
+    if (!once('excluded')) for (const n of this.proposedUses) this.exposed.add(n)
     // A name a subquery or CTE gave a column exposes the column it was given to.
     for (let grown = true; grown;) {
       grown = false
@@ -167,16 +185,6 @@ class Walk {
         for (const i of Array.isArray(b.indirection) ? b.indirection : []) if (isObj(i) && isObj(i.String)) this.exposed.add(String(i.String.sval))
         this.push(b.indirection)
         return this.push(b.arg)
-      case 'ResTarget': {
-        // An assignment (UPDATE, ON CONFLICT, MERGE): a column set to itself, or to the row's
-        // own proposed value (`email = excluded.email`), moves no value into another column.
-        const fields = isObj(b.val) && isObj(b.val.ColumnRef) ? b.val.ColumnRef.fields : undefined
-        const parts = names(fields)
-        const itself = typeof b.name === 'string' && Array.isArray(fields) && parts.length === fields.length && parts.at(-1) === b.name &&
-          (parts.length === 1 || (parts.length === 2 && parts[0] === 'excluded'))
-        this.push(b.val, itself ? compared : other)
-        return this.push(b.indirection)
-      }
       // Statements that return their query's rows as they are.
       case 'DeclareCursorStmt': case 'ExplainStmt': case 'PrepareStmt': return this.push(b.query, other, true)
       case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt': return this.modify(kind, b)
@@ -201,7 +209,7 @@ class Walk {
   }
 
   private select (b: Obj, origin: boolean): void {
-    const scope = new FromScope(this.scope, this.ctes(b.withClause))
+    const scope = new FromScope(this.scope, this.bindings, this.ctes(b.withClause))
     // A set operation's columns are reported as computed, whatever its arms select.
     if (b.op !== 'SETOP_NONE') {
       // Its arms come as bare SELECT bodies.
@@ -225,9 +233,9 @@ class Walk {
 
   /** INSERT, UPDATE, DELETE, MERGE: their target (a bare RangeVar) is a table of the text, and RETURNING returns as a select list does. */
   private modify (kind: string, b: Obj): void {
-    const scope = new FromScope(this.scope, this.ctes(b.withClause))
+    const scope = new FromScope(this.scope, this.bindings, this.ctes(b.withClause))
     if (isObj(b.relation)) {
-      scope.relation(b.relation)
+      scope.relation(b.relation, true)
       this.relations.add(String(b.relation.relname))
       this.alias(b.relation.alias)
     }
@@ -237,7 +245,19 @@ class Walk {
     for (const k in b) {
       const v = b[k]
       if (k === 'returningClause' && isObj(v)) this.targets(v.exprs, true)
-      else if (k !== 'withClause' && k !== 'relation') this.push(v)
+      else if (k === 'targetList' && kind === 'UpdateStmt') this.assignments(v, false)
+      else if (k === 'onConflictClause' && isObj(v)) {
+        this.assignments(v.targetList, true)
+        this.push(v.infer)
+        this.push(v.whereClause, compared)
+      } else if (k === 'mergeWhenClauses' && Array.isArray(v)) {
+        for (const w of v) {
+          const when = isObj(w) && isObj(w.MergeWhenClause) ? w.MergeWhenClause : {}
+          this.assignments(when.targetList, false)
+          this.push(when.values)
+          this.push(when.condition, compared)
+        }
+      } else if (k !== 'withClause' && k !== 'relation') this.push(v)
     }
   }
 
@@ -257,10 +277,30 @@ class Walk {
     }
     const seen = new Map<string, Source>()
     for (const c of list) {
-      this.push(c.ctequery, other, true, new FromScope(this.scope, w.recursive === true ? all : new Map(seen)))
+      this.push(c.ctequery, other, true, new FromScope(this.scope, this.bindings, w.recursive === true ? all : new Map(seen)))
       seen.set(String(c.ctename), all.get(String(c.ctename)) as Source)
     }
     return all
+  }
+
+  /**
+   * A SET list (UPDATE, ON CONFLICT, MERGE): a column set to itself, or in ON CONFLICT
+   * (`proposed`) to the row's own proposed value (`email = excluded.email`), moves no value
+   * into another column; any other value is an exposure.
+   */
+  private assignments (list: unknown, proposed: boolean): void {
+    for (const t of Array.isArray(list) ? list : []) {
+      const rt = isObj(t) && isObj(t.ResTarget) ? t.ResTarget : undefined
+      if (rt === undefined) { this.push(t); continue }
+      const fields = isObj(rt.val) && isObj(rt.val.ColumnRef) ? rt.val.ColumnRef.fields : undefined
+      const parts = names(fields)
+      const same = typeof rt.name === 'string' && rt.indirection === undefined && Array.isArray(fields) && parts.length === fields.length && parts.at(-1) === rt.name
+      const itself = same && parts.length === 1
+      const fromProposed = same && proposed && parts.length === 2 && parts[0] === 'excluded'
+      if (fromProposed) this.proposedUses.push(rt.name as string)
+      this.push(rt.val, itself || fromProposed ? compared : other)
+      this.push(rt.indirection)
+    }
   }
 
   /** A select or RETURNING list; `origin` when its plain columns reach the client with their table and column. */
@@ -288,19 +328,20 @@ class Walk {
     if (!isObj(last) || !isObj(last.String)) {
       // `*`: as a select list entry each column keeps its origin; anywhere else it may carry
       // any of them, unless its rows are computed (`INSERT … SELECT * FROM unnest($1)`).
+      if (pos === returned) return
       const rel = fields.length === 2 && isObj(fields[0]) && isObj(fields[0].String) ? String(fields[0].String.sval) : undefined
-      const computed = rel === undefined ? this.scope?.onlyRows() === true : this.scope?.source(rel)?.kind === 'rows'
-      if (pos !== returned && !computed) this.all = true
+      if (fields.length > 2) this.all = true
+      else if (rel === undefined) this.stars.push(this.scope?.onlyRows())
+      else this.stars.push(this.scope?.source(rel)?.kind === 'rows' ? [rel] : undefined)
       return
     }
     const name = String(last.String.sval)
     // A lone name may be a whole row (`SELECT c FROM customers c`), reported as column 0 of its table.
-    if (fields.length === 1 && pos !== compared && this.scope?.source(name)?.kind !== 'rows') this.wholeRows.add(name)
+    if (fields.length === 1 && pos !== compared) this.lone.push([name, this.scope?.source(name)])
     if (fields.length > 1 && !systemColumns.has(name)) {
-      // `x.f` is a column where `x` is computed rows or defines `f`; else maybe the call `f(x)`.
-      const rel = fields[fields.length - 2]
-      const source = fields.length === 2 && isObj(rel) && isObj(rel.String) ? this.scope?.source(String(rel.String.sval)) : undefined
-      if (source?.kind !== 'rows' && !(source?.kind === 'defines' && source.columns?.includes(name) === true)) this.qualified.add(name)
+      const rel = fields[0]
+      if (fields.length === 2 && isObj(rel) && isObj(rel.String)) this.dotted.push([String(rel.String.sval), name, this.scope?.source(String(rel.String.sval))])
+      else this.qualified.add(name)
     }
     if (pos === other) this.exposed.add(name)
   }

@@ -17,12 +17,20 @@ export type Source = { kind: 'table' } | { kind: 'rows' } | { kind: 'defines', c
 const table: Source = { kind: 'table' }
 const rows: Source = { kind: 'rows' }
 
-/** The names one query level sees: its FROM items and CTEs, then those of the levels around it. */
+/**
+ * The names one query level sees: its FROM items and CTEs, then those of the levels around it.
+ * This follows PostgreSQL's visibility only roughly (a function's arguments and a subquery
+ * in FROM do not really see their siblings; a join's alias hides the names inside it), so a
+ * caller trusts what a name stands for only when the text binds that name once (`bindings`).
+ */
 export class FromScope {
   private readonly sources = new Map<string, Source>()
 
-  /** `ctes`: the CTEs this level declares and may use, by name. */
-  constructor (readonly up: FromScope | undefined, private readonly ctes: ReadonlyMap<string, Source> = new Map()) {}
+  /**
+   * `ctes`: the CTEs this level declares and may use, by name. `bindings`: how often each name
+   * is bound anywhere in the text, shared by every level.
+   */
+  constructor (readonly up: FromScope | undefined, private readonly bindings: Map<string, number>, private readonly ctes: ReadonlyMap<string, Source> = new Map()) {}
 
   /** What `name` stands for at this level, the nearest binding first; undefined when nothing here names it. */
   source (name: string): Source | undefined {
@@ -33,11 +41,11 @@ export class FromScope {
     return undefined
   }
 
-  /** Whether every FROM item of this very level is computed rows (`SELECT * FROM unnest(…)`). */
-  onlyRows (): boolean {
-    if (this.sources.size === 0) return false
-    for (const s of this.sources.values()) if (s.kind !== 'rows') return false
-    return true
+  /** The names of this very level's FROM items when every one is computed rows (`SELECT * FROM unnest(…)`), else undefined. */
+  onlyRows (): string[] | undefined {
+    if (this.sources.size === 0) return undefined
+    for (const s of this.sources.values()) if (s.kind !== 'rows') return undefined
+    return [...this.sources.keys()]
   }
 
   /** Adds what a FROM item names (a wrapped node: RangeVar, RangeSubselect, RangeFunction, JoinExpr…). */
@@ -47,7 +55,7 @@ export class FromScope {
     if (isObj(item.RangeTableSample)) return this.from(item.RangeTableSample.relation)
     if (isObj(item.RangeSubselect)) {
       const name = aliasName(item.RangeSubselect.alias)
-      if (name !== undefined) this.sources.set(name, sourceOf(item.RangeSubselect.subquery, item.RangeSubselect.alias))
+      if (name !== undefined) this.bind(name, sourceOf(item.RangeSubselect.subquery, item.RangeSubselect.alias))
       return
     }
     if (isObj(item.RangeFunction)) {
@@ -56,7 +64,7 @@ export class FromScope {
       const items = isObj(first) && isObj(first.List) && Array.isArray(first.List.items) ? first.List.items : []
       const call = isObj(items[0]) && isObj(items[0].FuncCall) ? items[0].FuncCall : undefined
       const name = aliasName(item.RangeFunction.alias) ?? names(call?.funcname).at(-1)
-      this.sources.set(name ?? '', rows)
+      this.bind(name ?? '', rows)
       return
     }
     if (isObj(item.JoinExpr)) {
@@ -64,20 +72,25 @@ export class FromScope {
       this.from(item.JoinExpr.rarg)
       for (const a of [item.JoinExpr.alias, item.JoinExpr.join_using_alias]) {
         const name = aliasName(a)
-        if (name !== undefined) this.sources.set(name, table)
+        if (name !== undefined) this.bind(name, table)
       }
     }
   }
 
-  /** A relation named by a RangeVar (wrapped in FROM, bare as a statement's target): a CTE in scope, else a table. */
-  relation (rv: Obj): void {
+  /** A relation named by a RangeVar: a CTE in scope, else a table; a statement's own target (`target`) is always a table. */
+  relation (rv: Obj, target = false): void {
     const rel = String(rv.relname)
-    const cte = rv.schemaname === undefined ? this.cte(rel) : undefined
-    this.sources.set(aliasName(rv.alias) ?? rel, cte ?? table)
+    const cte = rv.schemaname === undefined && !target ? this.cte(rel) : undefined
+    this.bind(aliasName(rv.alias) ?? rel, cte ?? table)
   }
 
   /** ON CONFLICT's `excluded`: the row the statement proposes. */
-  proposed (): void { this.sources.set('excluded', rows) }
+  proposed (): void { this.bind('excluded', rows) }
+
+  private bind (name: string, source: Source): void {
+    this.sources.set(name, source)
+    this.bindings.set(name, (this.bindings.get(name) ?? 0) + 1)
+  }
 
   private cte (name: string): Source | undefined {
     for (let s: FromScope | undefined = this; s !== undefined; s = s.up) {
@@ -119,15 +132,27 @@ export function names (list: unknown): string[] {
   return (Array.isArray(list) ? list : []).flatMap((i) => (isObj(i) && isObj(i.String) ? [String(i.String.sval)] : []))
 }
 
-/** The name PostgreSQL gives a select-list entry without `AS` (its FigureColname, for the common forms). */
+/** The name PostgreSQL gives a select-list entry without `AS` (its FigureColname, for the common forms); undefined when not known. */
 export function implicitName (v: unknown): string | undefined {
-  if (!isObj(v)) return undefined
-  if (isObj(v.ColumnRef)) return columnName(v)
-  if (isObj(v.FuncCall)) return names(v.FuncCall.funcname).at(-1)
-  if (isObj(v.TypeCast)) return implicitName(v.TypeCast.arg) ?? (isObj(v.TypeCast.typeName) ? names(v.TypeCast.typeName.names).at(-1) : undefined)
-  if (isObj(v.A_Indirection)) return names(v.A_Indirection.indirection).at(-1) ?? implicitName(v.A_Indirection.arg)
-  if (isObj(v.CaseExpr)) return 'case'
-  return undefined
+  return figure(v)[0]
+}
+
+/** FigureColnameInternal: a name and how strongly the node gives it (2: its own; 1: a type's or `case`; 0: none). */
+function figure (v: unknown): [string | undefined, number] {
+  if (!isObj(v)) return [undefined, 0]
+  if (isObj(v.ColumnRef)) return [names(v.ColumnRef.fields).at(-1), 2] // `c.*` is named `c`
+  if (isObj(v.A_Indirection)) {
+    const field = names(v.A_Indirection.indirection).at(-1)
+    return field !== undefined ? [field, 2] : figure(v.A_Indirection.arg)
+  }
+  if (isObj(v.FuncCall)) return [names(v.FuncCall.funcname).at(-1), 2]
+  if (isObj(v.TypeCast)) {
+    const inner = figure(v.TypeCast.arg)
+    return inner[1] > 1 ? inner : [isObj(v.TypeCast.typeName) ? names(v.TypeCast.typeName.names).at(-1) : undefined, 1]
+  }
+  if (isObj(v.CollateClause)) return figure(v.CollateClause.arg)
+  if (isObj(v.CaseExpr)) return ['case', 1]
+  return [undefined, 0]
 }
 
 /** The column a plain column reference names (its last part), else undefined. */

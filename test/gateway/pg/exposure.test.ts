@@ -172,3 +172,19 @@ t.test('statements that write: their target\'s whole row, subscripts and window 
 t.test('a function in FROM without an alias goes by its name', async (t) => {
   t.equal(classify('SELECT unnest.x FROM customers, unnest($1::int[]) WHERE id = unnest.x').exposes, undefined)
 })
+
+t.test('what a name stands for is trusted only when the text binds it once, and never for a statement\'s own target', async (t) => {
+  const all = (sql: string): boolean | undefined => classify(sql).exposes?.all
+  const q = (sql: string): string[] => [...(classify(sql).exposes?.qualified ?? [])]
+  t.equal(all('SELECT (SELECT c FROM unnest(ARRAY[c]) c) FROM customers c'), true, 'a function aliased like the row in its own arguments')
+  t.equal(all('SELECT x.* FROM customers c, LATERAL (SELECT c FROM unnest(ARRAY[c]) c) x'), true)
+  t.equal(all('SELECT (SELECT row_to_json(public.customers.*) FROM unnest(ARRAY[1]) u) FROM public.customers'), true, 'schema.table.*')
+  t.equal(all('WITH customers AS (VALUES (1)) UPDATE customers SET name = name WHERE id = 1 RETURNING customers'), true, 'a target is a table, whatever CTE shares its name')
+  t.equal(all('INSERT INTO customers AS excluded (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET name = \'Ann\' RETURNING excluded'), true)
+  t.same(q('SELECT (SELECT t.x FROM (SELECT s.row_to_json AS x) t, (SELECT 1 AS row_to_json) s) FROM customers s'), ['row_to_json'])
+  t.same(q('SELECT (SELECT u.row_to_json FROM (unnest(ARRAY[1]) o JOIN unnest(ARRAY[1]) u ON true) j) FROM customers u'), ['row_to_json'])
+  t.same([...(classify('SELECT xmlforest(email AS email, ssn AS ssn) FROM customers').exposes?.columns ?? [])].sort(), ['email', 'ssn'], 'XML\'s named arguments are no assignments')
+  t.same(classify('UPDATE contacts SET email = excluded.email FROM customers excluded WHERE contacts.id = excluded.id').exposes?.columns, ['email'], 'excluded is ON CONFLICT\'s only')
+  t.same(classify('MERGE INTO contacts t USING customers excluded ON t.id = excluded.id WHEN MATCHED THEN UPDATE SET email = excluded.email').exposes?.columns, ['email'])
+  t.equal(classify("SELECT '1'::int::text AS a, c.* FROM customers c").exposes, undefined)
+})

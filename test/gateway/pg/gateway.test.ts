@@ -170,6 +170,8 @@ if (databaseUrl === undefined) {
       'WITH x AS (SELECT 1 AS row_to_json) SELECT c.id, c.row_to_json FROM customers c',
       'SELECT c.row_to_json FROM customers c WHERE EXISTS (SELECT 1 FROM generate_series(1, 1) c)',
       "SELECT ('{1}'::int[])[(SELECT string_agg(email || ssn, ',')::int FROM customers)]",
+      'SELECT xmlforest(email AS email, ssn AS ssn) FROM customers',
+      'SELECT (SELECT c FROM unnest(ARRAY[c]) c) FROM customers c',
       'SELECT s.concat FROM (SELECT email FROM customers) s',
       'SELECT to_json(j) FROM customers LEFT JOIN (SELECT NULL::text AS email) x USING (email) AS j',
       'SELECT ssn FROM people LEFT JOIN (SELECT NULL::text AS ssn) x USING (ssn)',
@@ -415,6 +417,11 @@ if (databaseUrl === undefined) {
       await c.query('ROLLBACK')
       await c.query('BEGIN')
     }
+    await direct.query('CREATE TABLE contacts (id int, email text); INSERT INTO contacts VALUES (1, NULL)')
+    t.teardown(async () => { await direct.query('DROP TABLE contacts') })
+    await t.rejects(c.query('UPDATE contacts SET email = excluded.email FROM customers excluded WHERE contacts.id = excluded.id'), { code: '42501' }, 'a table aliased excluded is no proposed row')
+    await c.query('ROLLBACK')
+    await c.query('BEGIN')
     const up = await c.query('INSERT INTO customers (id, name, email) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email RETURNING email', [1, 'Ann', 'ann@example.net'])
     t.same(up.rows, [{ email: 'a***@example.net' }], 'an upsert of a masked column from a parameter, returned masked')
     await c.query('ROLLBACK')
