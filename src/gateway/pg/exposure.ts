@@ -55,13 +55,7 @@ const testingSublinks = new Set(['EXISTS_SUBLINK', 'ANY_SUBLINK', 'ALL_SUBLINK']
 class Walk {
   private readonly exposed = new Set<string>()
   private readonly wholeRows = new Set<string>()
-  /** How often each name is bound in the text: what a name stands for is trusted only when it is bound once. */
-  private readonly bindings = new Map<string, number>()
-  // Uses decided once the whole text is read (by `bindings`): a lone name, `x.f`, `*` or `x.*` outside a select list, `excluded.f` assigned.
-  private readonly lone: Array<[name: string, source: Source | undefined]> = []
-  private readonly dotted: Array<[relation: string, name: string, source: Source | undefined]> = []
-  private readonly stars: Array<string[] | undefined> = []
-  private readonly proposedUses: string[] = []
+
   private readonly relations = new Set<string>()
   private readonly positional = new Set<string>()
   private readonly renames: Array<[given: string, stored: string]> = []
@@ -82,18 +76,7 @@ class Walk {
   }
 
   result (): Exposure | undefined {
-    const once = (n: string): boolean => this.bindings.get(n) === 1
-    for (const [n, source] of this.lone) if (!(source?.kind === 'rows' && once(n))) this.wholeRows.add(n)
     for (const n of this.wholeRows) if (this.relations.has(n)) this.all = true
-    // `x.f` is a column where `x` is computed rows or defines `f`; else maybe the call `f(x)`.
-    for (const [rel, n, source] of this.dotted) {
-      const column = once(rel) && (source?.kind === 'rows' || (source?.kind === 'defines' && source.columns?.includes(n) === true))
-      if (!column) this.qualified.add(n)
-    }
-    // `*` over computed rows only (`INSERT … SELECT * FROM unnest($1)`) carries no stored column.
-    for (const computed of this.stars) if (computed === undefined || !computed.every(once)) this.all = true
-    // `SET f = excluded.f` moves the row's own proposed value only where `excluded` is ON CONFLICT's.
-    if (!once('excluded')) for (const n of this.proposedUses) this.exposed.add(n)
     // A name a subquery or CTE gave a column exposes the column it was given to.
     for (let grown = true; grown;) {
       grown = false
@@ -209,7 +192,7 @@ class Walk {
   }
 
   private select (b: Obj, origin: boolean): void {
-    const scope = new FromScope(this.scope, this.bindings, this.ctes(b.withClause))
+    const scope = new FromScope(this.scope, this.ctes(b.withClause))
     // A set operation's columns are reported as computed, whatever its arms select.
     if (b.op !== 'SETOP_NONE') {
       // Its arms come as bare SELECT bodies.
@@ -233,7 +216,7 @@ class Walk {
 
   /** INSERT, UPDATE, DELETE, MERGE: their target (a bare RangeVar) is a table of the text, and RETURNING returns as a select list does. */
   private modify (kind: string, b: Obj): void {
-    const scope = new FromScope(this.scope, this.bindings, this.ctes(b.withClause))
+    const scope = new FromScope(this.scope, this.ctes(b.withClause))
     if (isObj(b.relation)) {
       scope.relation(b.relation, true)
       this.relations.add(String(b.relation.relname))
@@ -277,7 +260,7 @@ class Walk {
     }
     const seen = new Map<string, Source>()
     for (const c of list) {
-      this.push(c.ctequery, other, true, new FromScope(this.scope, this.bindings, w.recursive === true ? all : new Map(seen)))
+      this.push(c.ctequery, other, true, new FromScope(this.scope, w.recursive === true ? all : new Map(seen)))
       seen.set(String(c.ctename), all.get(String(c.ctename)) as Source)
     }
     return all
@@ -296,8 +279,8 @@ class Walk {
       const parts = names(fields)
       const same = typeof rt.name === 'string' && rt.indirection === undefined && Array.isArray(fields) && parts.length === fields.length && parts.at(-1) === rt.name
       const itself = same && parts.length === 1
-      const fromProposed = same && proposed && parts.length === 2 && parts[0] === 'excluded'
-      if (fromProposed) this.proposedUses.push(rt.name as string)
+      // Only where `excluded` is ON CONFLICT's own (no table of the statement aliased so).
+      const fromProposed = same && proposed && parts.length === 2 && parts[0] === 'excluded' && this.scope?.trusted('excluded')?.kind === 'rows'
       this.push(rt.val, itself || fromProposed ? compared : other)
       this.push(rt.indirection)
     }
@@ -330,18 +313,19 @@ class Walk {
       // any of them, unless its rows are computed (`INSERT … SELECT * FROM unnest($1)`).
       if (pos === returned) return
       const rel = fields.length === 2 && isObj(fields[0]) && isObj(fields[0].String) ? String(fields[0].String.sval) : undefined
-      if (fields.length > 2) this.all = true
-      else if (rel === undefined) this.stars.push(this.scope?.onlyRows())
-      else this.stars.push(this.scope?.source(rel)?.kind === 'rows' ? [rel] : undefined)
+      // `*` over computed rows only (`INSERT … SELECT * FROM unnest($1)`) carries no stored column.
+      const computed = fields.length > 2 ? false : rel === undefined ? this.scope?.onlyRows() === true : this.scope?.trusted(rel)?.kind === 'rows'
+      if (!computed) this.all = true
       return
     }
     const name = String(last.String.sval)
     // A lone name may be a whole row (`SELECT c FROM customers c`), reported as column 0 of its table.
-    if (fields.length === 1 && pos !== compared) this.lone.push([name, this.scope?.source(name)])
+    if (fields.length === 1 && pos !== compared && this.scope?.trusted(name)?.kind !== 'rows') this.wholeRows.add(name)
     if (fields.length > 1 && !systemColumns.has(name)) {
+      // `x.f` is a column where `x` is computed rows or defines `f`; else maybe the call `f(x)`.
       const rel = fields[0]
-      if (fields.length === 2 && isObj(rel) && isObj(rel.String)) this.dotted.push([String(rel.String.sval), name, this.scope?.source(String(rel.String.sval))])
-      else this.qualified.add(name)
+      const source = fields.length === 2 && isObj(rel) && isObj(rel.String) ? this.scope?.trusted(String(rel.String.sval)) : undefined
+      if (source?.kind !== 'rows' && !(source?.kind === 'defines' && source.columns?.includes(name) === true)) this.qualified.add(name)
     }
     if (pos === other) this.exposed.add(name)
   }

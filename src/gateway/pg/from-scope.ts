@@ -19,18 +19,29 @@ const rows: Source = { kind: 'rows' }
 
 /**
  * The names one query level sees: its FROM items and CTEs, then those of the levels around it.
- * This follows PostgreSQL's visibility only roughly (a function's arguments and a subquery
- * in FROM do not really see their siblings; a join's alias hides the names inside it), so a
- * caller trusts what a name stands for only when the text binds that name once (`bindings`).
+ * This follows PostgreSQL's visibility only roughly (a function's arguments and a subquery in
+ * FROM do not really see their siblings; a join's alias hides the names inside it), so a
+ * caller trusts what a name stands for only when it is bound once in this level and the
+ * levels around it (`once`).
  */
 export class FromScope {
   private readonly sources = new Map<string, Source>()
+  private readonly bound = new Map<string, number>()
 
-  /**
-   * `ctes`: the CTEs this level declares and may use, by name. `bindings`: how often each name
-   * is bound anywhere in the text, shared by every level.
-   */
-  constructor (readonly up: FromScope | undefined, private readonly bindings: Map<string, number>, private readonly ctes: ReadonlyMap<string, Source> = new Map()) {}
+  /** `ctes`: the CTEs this level declares and may use, by name. */
+  constructor (readonly up: FromScope | undefined, private readonly ctes: ReadonlyMap<string, Source> = new Map()) {}
+
+  /** Whether `name` is bound exactly once here and around: then `source` tells what it stands for. */
+  once (name: string): boolean {
+    let n = 0
+    for (let s: FromScope | undefined = this; s !== undefined; s = s.up) n += s.bound.get(name) ?? 0
+    return n === 1
+  }
+
+  /** What `name` stands for when `once` trusts it, else undefined. */
+  trusted (name: string): Source | undefined {
+    return this.once(name) ? this.source(name) : undefined
+  }
 
   /** What `name` stands for at this level, the nearest binding first; undefined when nothing here names it. */
   source (name: string): Source | undefined {
@@ -41,11 +52,11 @@ export class FromScope {
     return undefined
   }
 
-  /** The names of this very level's FROM items when every one is computed rows (`SELECT * FROM unnest(…)`), else undefined. */
-  onlyRows (): string[] | undefined {
-    if (this.sources.size === 0) return undefined
-    for (const s of this.sources.values()) if (s.kind !== 'rows') return undefined
-    return [...this.sources.keys()]
+  /** Whether every FROM item of this very level is computed rows (`SELECT * FROM unnest(…)`), each name trusted. */
+  onlyRows (): boolean {
+    if (this.sources.size === 0) return false
+    for (const [name, s] of this.sources) if (s.kind !== 'rows' || !this.once(name)) return false
+    return true
   }
 
   /** Adds what a FROM item names (a wrapped node: RangeVar, RangeSubselect, RangeFunction, JoinExpr…). */
@@ -89,7 +100,7 @@ export class FromScope {
 
   private bind (name: string, source: Source): void {
     this.sources.set(name, source)
-    this.bindings.set(name, (this.bindings.get(name) ?? 0) + 1)
+    this.bound.set(name, (this.bound.get(name) ?? 0) + 1)
   }
 
   private cte (name: string): Source | undefined {

@@ -188,3 +188,9 @@ t.test('what a name stands for is trusted only when the text binds it once, and 
   t.same(classify('MERGE INTO contacts t USING customers excluded ON t.id = excluded.id WHEN MATCHED THEN UPDATE SET email = excluded.email').exposes?.columns, ['email'])
   t.equal(classify("SELECT '1'::int::text AS a, c.* FROM customers c").exposes, undefined)
 })
+
+t.test('a name bound again inside a lateral subquery does not change what it stands for outside (Drizzle\'s relational queries)', async (t) => {
+  const sql = 'select "customers"."id", "customers"."email", "customers_orders"."data" as "orders" from "customers" left join lateral (select coalesce(json_agg(json_build_array("customers_orders"."id", "customers_orders"."total")), \'[]\'::json) as "data" from "orders" "customers_orders" where "customers_orders"."customer_id" = "customers"."id") "customers_orders" on true'
+  t.notOk(classify(sql).exposes?.qualified.includes('data'), 'data is the lateral subquery\'s own column')
+  t.equal(classify('SELECT c.row_to_json FROM customers c, (unnest(ARRAY[1]) c JOIN orders o ON true) j').exposes?.qualified.includes('row_to_json'), true, 'a name bound twice in one level is trusted as neither')
+})
