@@ -39,6 +39,8 @@ export interface Classification {
    * its names): the names it changes, or 'all'.
    */
   renames?: { statements: string[] | 'all', portals: string[] | 'all' }
+  /** Set when the text reads rows from a cursor (FETCH), which may be of any table. */
+  cursor?: true
 }
 
 type Obj = Record<string, unknown>
@@ -115,6 +117,7 @@ class Walk {
   functions = new Set<string>()
   copy: Classification['copy']
   renames: Classification['renames']
+  cursor = false
   private readonly stack: Frame[] = []
 
   raise (rank: number, reason?: string): void {
@@ -311,7 +314,8 @@ function variableSet (body: Obj, w: Walk): undefined {
 }
 
 const statementRules: Record<string, Rule | undefined> = {
-  SelectStmt: read, ReturnStmt: read, VariableShowStmt: read, FetchStmt: read, ListenStmt: read, UnlistenStmt: read, ConstraintsSetStmt: read,
+  SelectStmt: read, ReturnStmt: read, VariableShowStmt: read, ListenStmt: read, UnlistenStmt: read, ConstraintsSetStmt: read,
+  FetchStmt: (_, w) => { w.cursor = true; return undefined },
   DeclareCursorStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },
   ClosePortalStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },
   PrepareStmt: (body, w) => { w.rename('statements', body.name); return undefined },
@@ -410,6 +414,7 @@ function analyse (sql: string): Classification {
   if (exposes !== undefined) c.exposes = exposes
   if (w.copy !== undefined) c.copy = w.copy
   if (w.renames !== undefined) c.renames = w.renames
+  if (w.cursor) c.cursor = true
   if (w.functions.size > 0) c.functions = [...w.functions]
   if (w.rank === admin && w.reason !== undefined) c.reason = w.reason
   return freeze(c)

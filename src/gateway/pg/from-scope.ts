@@ -65,8 +65,8 @@ export class FromScope {
     if (isObj(item.RangeVar)) return this.relation(item.RangeVar)
     if (isObj(item.RangeTableSample)) return this.from(item.RangeTableSample.relation)
     if (isObj(item.RangeSubselect)) {
-      const name = aliasName(item.RangeSubselect.alias)
-      if (name !== undefined) this.bind(name, sourceOf(item.RangeSubselect.subquery, item.RangeSubselect.alias))
+      // Unaliased (PostgreSQL 16 and later) it still counts among the level's items.
+      this.bind(aliasName(item.RangeSubselect.alias) ?? '', sourceOf(item.RangeSubselect.subquery, item.RangeSubselect.alias))
       return
     }
     if (isObj(item.RangeFunction)) {
@@ -92,7 +92,7 @@ export class FromScope {
   relation (rv: Obj, target = false): void {
     const rel = String(rv.relname)
     const cte = rv.schemaname === undefined && !target ? this.cte(rel) : undefined
-    this.bind(aliasName(rv.alias) ?? rel, cte ?? table)
+    this.bind(aliasName(rv.alias) ?? rel, cte === undefined ? table : renamed(cte, rv.alias))
   }
 
   /** ON CONFLICT's `excluded`: the row the statement proposes. */
@@ -124,14 +124,20 @@ export function sourceOf (query: unknown, alias?: unknown, aliasColumns?: unknow
   let columns: string[] | undefined = []
   for (const t of Array.isArray(list) ? list : []) {
     const rt = isObj(t) && isObj(t.ResTarget) ? t.ResTarget : undefined
-    const name = rt === undefined ? undefined : typeof rt.name === 'string' ? rt.name : implicitName(rt.val)
-    // `*` stands for columns the text does not name.
-    if (name === undefined && isObj(rt?.val) && isObj(rt.val.ColumnRef)) { columns = undefined; break }
-    columns.push(name ?? '?column?')
+    // `*` and `x.*` stand for columns the text does not name (an `AS` on them is ignored).
+    const fields = isObj(rt?.val) && isObj(rt.val.ColumnRef) && Array.isArray(rt.val.ColumnRef.fields) ? rt.val.ColumnRef.fields : []
+    const last = fields[fields.length - 1]
+    if (isObj(last) && isObj(last.A_Star)) { columns = undefined; break }
+    columns.push((rt === undefined ? undefined : typeof rt.name === 'string' ? rt.name : implicitName(rt.val)) ?? '?column?')
   }
-  const renamed = names(isObj(alias) ? alias.colnames : aliasColumns)
-  if (renamed.length > 0) columns = columns === undefined ? undefined : columns.map((c, i) => renamed[i] ?? c)
-  return { kind: 'defines', columns }
+  return renamed({ kind: 'defines', columns }, alias, aliasColumns)
+}
+
+/** A source seen through an alias whose column list (`AS t(x, y)`) renames its columns by position. */
+function renamed (source: Source, alias: unknown, aliasColumns?: unknown): Source {
+  const given = names(isObj(alias) ? alias.colnames : aliasColumns)
+  if (given.length === 0 || source.kind !== 'defines') return source
+  return { kind: 'defines', columns: source.columns?.map((c, i) => given[i] ?? c) }
 }
 
 function aliasName (a: unknown): string | undefined {

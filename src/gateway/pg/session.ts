@@ -430,7 +430,8 @@ export class PgSession {
     if (refusal !== undefined) {
       out = { target: t, refusal: c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`, masking: noMasks }
     } else {
-      const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: this.lineage.actors[0] })
+      // A cursor's rows may be of any table: a text with a FETCH is masked as if it named none.
+      const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.cursor === true ? [] : c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: this.lineage.actors[0] })
       out = { target: t, refusal: undefined, masking: rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with })) }
     }
     if (this.checks.size >= maxChecks) this.checks.clear()

@@ -194,3 +194,13 @@ t.test('a name bound again inside a lateral subquery does not change what it sta
   t.notOk(classify(sql).exposes?.qualified.includes('data'), 'data is the lateral subquery\'s own column')
   t.equal(classify('SELECT c.row_to_json FROM customers c, (unnest(ARRAY[1]) c JOIN orders o ON true) j').exposes?.qualified.includes('row_to_json'), true, 'a name bound twice in one level is trusted as neither')
 })
+
+t.test('x.* in a subquery or CTE stands for columns the text does not name, and a CTE seen through an alias column list is renamed', async (t) => {
+  const q = (sql: string): string[] => [...(classify(sql).exposes?.qualified ?? [])]
+  t.same(q('SELECT s.to_json FROM (SELECT c.* AS to_json FROM customers c) s'), ['to_json'])
+  t.same(q('WITH s AS (SELECT to_json.* FROM customers to_json) SELECT s.to_json FROM s'), ['to_json'])
+  t.same(q('WITH s AS (SELECT email AS row_to_json, id FROM customers) SELECT t.row_to_json FROM s AS t(x)'), ['row_to_json'])
+  t.same(q('WITH s AS (SELECT email AS e, id FROM customers) SELECT t.x FROM s AS t(x)'), [], 'the new name is its column')
+  t.equal(classify('SELECT \'x\', 1 UNION ALL SELECT * FROM (SELECT email FROM customers), generate_series(1, 1) g').exposes?.all, true, 'an unaliased subquery is no computed rows')
+  t.equal(classify('SELECT 1 FROM orders; FETCH ALL FROM cur').cursor, true)
+})

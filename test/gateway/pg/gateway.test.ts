@@ -460,6 +460,25 @@ if (databaseUrl === undefined) {
     await until(0x5a)
   })
 
+  t.test('a FETCH sent with a statement on another table is masked by a rule limited to the cursor\'s table', async (t) => {
+    const made = await b.admin('POST', '/v1/targets', { name: 'db2', kind: 'postgres', upstream: upstream.url, policy: { rules: [{ effect: 'mask', tables: ['customers'], columns: ['customers.email'], with: 'email' }] } })
+    t.equal(made.status, 201)
+    await b.admin('PUT', '/v1/principals/alice/grants', { grants: ['db:*', 'db2:*'] })
+    await b.admin('POST', '/v1/principals', { id: 'ci-two', kind: 'service', sponsor: 'alice', grants: ['db2:*'] })
+    const cl = await b.admin('POST', '/v1/principals/ci-two/clients')
+    const r2 = await exchangeToken(b, await rootToken(b, { clientId: cl.body.client_id, clientSecret: cl.body.client_secret }), { actor: 'reader2', scope: 'db2:read' })
+    const args = ['-X', '-q', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', 'agent', '-d', 'db2', '-c', 'BEGIN', '-c', 'DECLARE cur CURSOR FOR SELECT id, email FROM customers ORDER BY id',
+      '-c', 'FETCH 1 FROM cur', '-c', 'SELECT 1 FROM orders LIMIT 0; FETCH ALL FROM cur', '-c', 'COMMIT']
+    let r = await run('psql', args, { PGPASSWORD: r2.body.access_token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' })
+    // The gateway learns of a new target from its next poll.
+    for (let i = 0; i < 50 && r.code !== 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      r = await run('psql', args, { PGPASSWORD: r2.body.access_token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' })
+    }
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, '1|a***@example.com\n2|b***@example.org\n')
+  })
+
   t.test('where columns are masked, a statement naming hundreds of tables is refused before the catalog is asked', async (t) => {
     const many = Array.from({ length: 300 }, (_, i) => `t${i}`).join(', ')
     const r = await psql(reader, ['-c', `SELECT 1 FROM ${many}`, '-c', 'SELECT email FROM customers WHERE id = 1'])
