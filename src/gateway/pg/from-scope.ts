@@ -124,10 +124,8 @@ export function sourceOf (query: unknown, alias?: unknown, aliasColumns?: unknow
   let columns: string[] | undefined = []
   for (const t of Array.isArray(list) ? list : []) {
     const rt = isObj(t) && isObj(t.ResTarget) ? t.ResTarget : undefined
-    // `*` and `x.*` stand for columns the text does not name (an `AS` on them is ignored).
-    const fields = isObj(rt?.val) && isObj(rt.val.ColumnRef) && Array.isArray(rt.val.ColumnRef.fields) ? rt.val.ColumnRef.fields : []
-    const last = fields[fields.length - 1]
-    if (isObj(last) && isObj(last.A_Star)) { columns = undefined; break }
+    // `*`, `x.*` and `(x).*` stand for columns the text does not name (an `AS` on them is ignored).
+    if (isStar(rt?.val)) { columns = undefined; break }
     columns.push((rt === undefined ? undefined : typeof rt.name === 'string' ? rt.name : implicitName(rt.val)) ?? '?column?')
   }
   return renamed({ kind: 'defines', columns }, alias, aliasColumns)
@@ -138,6 +136,13 @@ function renamed (source: Source, alias: unknown, aliasColumns?: unknown): Sourc
   const given = names(isObj(alias) ? alias.colnames : aliasColumns)
   if (given.length === 0 || source.kind !== 'defines') return source
   return { kind: 'defines', columns: source.columns?.map((c, i) => given[i] ?? c) }
+}
+
+/** Whether a select-list value expands to columns: `*`, `x.*`, `(x).*`, `(x).f.*`. */
+function isStar (v: unknown): boolean {
+  const parts = isObj(v) && isObj(v.ColumnRef) ? v.ColumnRef.fields : isObj(v) && isObj(v.A_Indirection) ? v.A_Indirection.indirection : undefined
+  const last = Array.isArray(parts) ? parts[parts.length - 1] : undefined
+  return isObj(last) && isObj(last.A_Star)
 }
 
 function aliasName (a: unknown): string | undefined {
@@ -159,6 +164,7 @@ function figure (v: unknown): [string | undefined, number] {
   if (!isObj(v)) return [undefined, 0]
   if (isObj(v.ColumnRef)) return [names(v.ColumnRef.fields).at(-1), 2] // `c.*` is named `c`
   if (isObj(v.A_Indirection)) {
+    if (isStar(v)) return [undefined, 0]
     const field = names(v.A_Indirection.indirection).at(-1)
     return field !== undefined ? [field, 2] : figure(v.A_Indirection.arg)
   }

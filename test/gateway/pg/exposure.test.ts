@@ -204,3 +204,9 @@ t.test('x.* in a subquery or CTE stands for columns the text does not name, and 
   t.equal(classify('SELECT \'x\', 1 UNION ALL SELECT * FROM (SELECT email FROM customers), generate_series(1, 1) g').exposes?.all, true, 'an unaliased subquery is no computed rows')
   t.equal(classify('SELECT 1 FROM orders; FETCH ALL FROM cur').cursor, true)
 })
+
+t.test('(x).* in a subquery or CTE names no column either', async (t) => {
+  const q = (sql: string): string[] => [...(classify(sql).exposes?.qualified ?? [])]
+  t.ok(q('SELECT s.row_to_json FROM (SELECT c.id, c.email, (row_to_json).* FROM customers c, (VALUES (1)) row_to_json(a)) s').includes('row_to_json'))
+  t.ok(q('WITH w AS (SELECT c.email, (to_jsonb).* FROM customers c, (VALUES (1)) to_jsonb(a)) SELECT w.to_jsonb FROM w').includes('to_jsonb'))
+})
