@@ -28,6 +28,8 @@ export interface Exposure {
    * `f(c)` on a whole row (PostgreSQL's functional notation: `c.row_to_json`). The catalog tells.
    */
   qualified: string[]
+  /** The same for `x.f` where `x` is a table the text names once: `f` must be one of that table's columns. */
+  ofTables: Array<{ relation: string, name: string }>
 }
 
 type Obj = Record<string, unknown>
@@ -60,6 +62,7 @@ class Walk {
   private readonly positional = new Set<string>()
   private readonly renames: Array<[given: string, stored: string]> = []
   private readonly qualified = new Set<string>()
+  private readonly ofTables = new Map<string, { relation: string, name: string }>()
   private all = false
   private readonly stack: Item[] = []
   /** The scope of the item being visited, which what it pushes inherits. */
@@ -86,7 +89,8 @@ class Walk {
     }
     for (const n of this.exposed) if (this.positional.has(n)) this.all = true
     const qualified = [...this.qualified]
-    return this.all || this.exposed.size > 0 || qualified.length > 0 ? { columns: [...this.exposed], all: this.all, qualified } : undefined
+    const ofTables = [...this.ofTables.values()]
+    return this.all || this.exposed.size > 0 || qualified.length > 0 || ofTables.length > 0 ? { columns: [...this.exposed], all: this.all, qualified, ofTables } : undefined
   }
 
   private push (v: unknown, pos: Position = other, origin = false, scope = this.scope): void {
@@ -325,7 +329,8 @@ class Walk {
       // `x.f` is a column where `x` is computed rows or defines `f`; else maybe the call `f(x)`.
       const rel = fields[0]
       const source = fields.length === 2 && isObj(rel) && isObj(rel.String) ? this.scope?.trusted(String(rel.String.sval)) : undefined
-      if (source?.kind !== 'rows' && !(source?.kind === 'defines' && source.columns?.includes(name) === true)) this.qualified.add(name)
+      if (source?.kind === 'table' && source.relation !== undefined) this.ofTables.set(`${source.relation}\0${name}`, { relation: source.relation, name })
+      else if (source?.kind !== 'rows' && !(source?.kind === 'defines' && source.columns?.includes(name) === true)) this.qualified.add(name)
     }
     if (pos === other) this.exposed.add(name)
   }

@@ -12,7 +12,7 @@ type Obj = Record<string, unknown>
  * `excluded`). `defines`: a subquery's or CTE's rows, with the columns it names, in order
  * (undefined when not known, as behind `*`).
  */
-export type Source = { kind: 'table' } | { kind: 'rows' } | { kind: 'defines', columns: readonly string[] | undefined }
+export type Source = { kind: 'table', relation?: string } | { kind: 'rows' } | { kind: 'defines', columns: readonly string[] | undefined }
 
 const table: Source = { kind: 'table' }
 const rows: Source = { kind: 'rows' }
@@ -88,11 +88,15 @@ export class FromScope {
     }
   }
 
-  /** A relation named by a RangeVar: a CTE in scope, else a table; a statement's own target (`target`) is always a table. */
+  /**
+   * A relation named by a RangeVar: a CTE in scope, else a table (`relation`: as the text names
+   * it, `table` or `schema.table`); a statement's own target (`target`) is always a table.
+   */
   relation (rv: Obj, target = false): void {
     const rel = String(rv.relname)
     const cte = rv.schemaname === undefined && !target ? this.cte(rel) : undefined
-    this.bind(aliasName(rv.alias) ?? rel, cte === undefined ? table : renamed(cte, rv.alias))
+    const stored: Source = { kind: 'table', relation: typeof rv.schemaname === 'string' ? `${rv.schemaname}.${rel}` : rel }
+    this.bind(aliasName(rv.alias) ?? rel, cte === undefined ? stored : renamed(cte, rv.alias))
   }
 
   /** ON CONFLICT's `excluded`: the row the statement proposes. */

@@ -59,7 +59,8 @@ export function exposedMask (rules: readonly MaskRule[], columns: readonly Colum
   const hit = masked.find((c) => e.columns.includes(c.column))
   if (hit !== undefined) return `${named(hit)} is masked: it may be selected or compared as it is stored, not passed to a function, operator, cast or set operation`
   const known = new Set(columns.map((c) => c.column))
-  const call = e.qualified.find((n) => !known.has(n))
+  const call = e.qualified.find((n) => !known.has(n)) ??
+    e.ofTables.find((q) => !columns.some((c) => c.column === q.name && (c.table === q.relation || `${c.schema}.${c.table}` === q.relation)))?.name
   if (call !== undefined) return `.${call} names no column here, so PostgreSQL would call ${call}() on a whole row, and ${named(masked[0])} is masked`
   return undefined
 }

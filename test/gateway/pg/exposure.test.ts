@@ -4,6 +4,12 @@ import { exposedMask, type ColumnName, type MaskRule } from '../../../src/gatewa
 
 await loadClassifier()
 
+/** Names of `x.f` references the catalog must confirm as columns (of any table, or of `x`'s own). */
+const named = (sql: string): string[] => {
+  const e = classify(sql).exposes
+  return [...(e?.qualified ?? []), ...(e?.ofTables ?? []).map((q) => q.name)]
+}
+
 t.test('columns selected as stored, or only compared, ordered or grouped, expose nothing', async (t) => {
   for (const sql of [
     'SELECT id, email FROM customers WHERE email = $1 ORDER BY email',
@@ -28,7 +34,7 @@ t.test('columns selected as stored, or only compared, ordered or grouped, expose
     t.same([e?.columns ?? [], e?.all ?? false], [[], false], sql)
   }
   t.equal(classify('SELECT id, email FROM customers WHERE email = $1').exposes, undefined, 'nothing to look up in the catalog either')
-  t.same(classify('SELECT c.email, x.e FROM customers c, (SELECT name AS e FROM orders) x').exposes?.qualified, ['email'], 'a qualified name the text does not define may be a function call')
+  t.same(classify('SELECT c.email, x.e FROM customers c, (SELECT name AS e FROM orders) x').exposes?.ofTables, [{ relation: 'customers', name: 'email' }], 'a table\'s qualified name must be its column, or it is a function call')
 })
 
 t.test('a column computed on, converted, aggregated, combined or set-operated is exposed, through the names subqueries give it', async (t) => {
@@ -118,19 +124,21 @@ t.test('an exposure is refused when one of the statement\'s tables has a masked 
   t.match(verdict('SELECT s.concat FROM (SELECT email FROM customers) s'), /would call concat\(\)/)
   t.equal(verdict('SELECT c.email, c.name FROM customers c'), undefined, 'qualified columns that exist are columns')
   t.equal(verdict('SELECT o.row_to_json FROM orders o'), undefined, 'no masked column to carry')
+  t.match(verdict('SELECT c.note FROM customers c, users u'), /\.note names no column here/, 'a column of another table of the statement is none of c\'s')
+  t.equal(verdict('SELECT u.note, c.email FROM customers c, users u'), undefined)
 })
 
 t.test('what a function in FROM returns is judged by its arguments, not by its alias', async (t) => {
-  t.same(classify('SELECT email, g, n + 1 FROM customers c, generate_series(1, 9) g, generate_series(1, 2) AS s(n)').exposes, { columns: ['n'], all: false, qualified: [] })
-  t.same(classify('SELECT x FROM customers c, unnest(ARRAY[c.email]) AS f(x)').exposes, { columns: ['email'], all: false, qualified: ['email'] })
+  t.same(classify('SELECT email, g, n + 1 FROM customers c, generate_series(1, 9) g, generate_series(1, 2) AS s(n)').exposes, { columns: ['n'], all: false, qualified: [], ofTables: [] })
+  t.same(classify('SELECT x FROM customers c, unnest(ARRAY[c.email]) AS f(x)').exposes, { columns: ['email'], all: false, qualified: [], ofTables: [{ relation: 'customers', name: 'email' }] })
 })
 
 t.test('a subquery\'s columns named by PostgreSQL\'s own rule are columns, not function calls', async (t) => {
-  t.same(classify('SELECT s.count, s.lower, s.email, s.text FROM (SELECT count(*), lower(name), email::text, $1::text FROM customers) s').exposes?.qualified, [])
+  t.same(named('SELECT s.count, s.lower, s.email, s.text FROM (SELECT count(*), lower(name), email::text, $1::text FROM customers) s'), [])
 })
 
 t.test('a qualified name is a column where the text defines it, a function\'s row or a system column; elsewhere the catalog tells', async (t) => {
-  const q = (sql: string): string[] => [...(classify(sql).exposes?.qualified ?? [])].sort()
+  const q = (sql: string): string[] => named(sql).sort()
   t.same(q('WITH x AS (SELECT 1 AS row_to_json) SELECT c.id, c.row_to_json FROM customers c'), ['id', 'row_to_json'], 'a CTE column of that name does not make it one of c')
   t.same(q('SELECT c.to_json FROM customers c, (SELECT 1 AS to_json) x'), ['to_json'])
   t.same(q('SELECT x.to_json, g.n, v.a, j.key, c.xmin, c.ctid FROM (SELECT 1 AS to_json) x, generate_series(1, 2) AS g(n), (VALUES (1)) v(a), jsonb_each(\'{}\') j, customers c'), [], 'defined by the text, rows of functions, system columns')
@@ -140,7 +148,7 @@ t.test('a qualified name is a column where the text defines it, a function\'s ro
 })
 
 t.test('a qualifier is resolved in its own query level: a name bound elsewhere hides no functional notation', async (t) => {
-  const q = (sql: string): string[] => [...(classify(sql).exposes?.qualified ?? [])]
+  const q = named
   t.same(q('SELECT c.row_to_json FROM customers c WHERE EXISTS (SELECT 1 FROM generate_series(1, 1) c)'), ['row_to_json'])
   t.same(q('SELECT c.row_to_json FROM customers c WHERE EXISTS (SELECT 1 FROM (SELECT 1 AS row_to_json) c)'), ['row_to_json'])
   t.same(q('SELECT x.j FROM (SELECT c.row_to_json AS j FROM customers c) x, (SELECT 1 AS row_to_json) c'), ['row_to_json'])
@@ -175,7 +183,7 @@ t.test('a function in FROM without an alias goes by its name', async (t) => {
 
 t.test('what a name stands for is trusted only when the text binds it once, and never for a statement\'s own target', async (t) => {
   const all = (sql: string): boolean | undefined => classify(sql).exposes?.all
-  const q = (sql: string): string[] => [...(classify(sql).exposes?.qualified ?? [])]
+  const q = named
   t.equal(all('SELECT (SELECT c FROM unnest(ARRAY[c]) c) FROM customers c'), true, 'a function aliased like the row in its own arguments')
   t.equal(all('SELECT x.* FROM customers c, LATERAL (SELECT c FROM unnest(ARRAY[c]) c) x'), true)
   t.equal(all('SELECT (SELECT row_to_json(public.customers.*) FROM unnest(ARRAY[1]) u) FROM public.customers'), true, 'schema.table.*')
@@ -191,12 +199,12 @@ t.test('what a name stands for is trusted only when the text binds it once, and 
 
 t.test('a name bound again inside a lateral subquery does not change what it stands for outside (Drizzle\'s relational queries)', async (t) => {
   const sql = 'select "customers"."id", "customers"."email", "customers_orders"."data" as "orders" from "customers" left join lateral (select coalesce(json_agg(json_build_array("customers_orders"."id", "customers_orders"."total")), \'[]\'::json) as "data" from "orders" "customers_orders" where "customers_orders"."customer_id" = "customers"."id") "customers_orders" on true'
-  t.notOk(classify(sql).exposes?.qualified.includes('data'), 'data is the lateral subquery\'s own column')
-  t.equal(classify('SELECT c.row_to_json FROM customers c, (unnest(ARRAY[1]) c JOIN orders o ON true) j').exposes?.qualified.includes('row_to_json'), true, 'a name bound twice in one level is trusted as neither')
+  t.notOk(named(sql).includes('data'), 'data is the lateral subquery\'s own column')
+  t.equal(named('SELECT c.row_to_json FROM customers c, (unnest(ARRAY[1]) c JOIN orders o ON true) j').includes('row_to_json'), true, 'a name bound twice in one level is trusted as neither')
 })
 
 t.test('x.* in a subquery or CTE stands for columns the text does not name, and a CTE seen through an alias column list is renamed', async (t) => {
-  const q = (sql: string): string[] => [...(classify(sql).exposes?.qualified ?? [])]
+  const q = named
   t.same(q('SELECT s.to_json FROM (SELECT c.* AS to_json FROM customers c) s'), ['to_json'])
   t.same(q('WITH s AS (SELECT to_json.* FROM customers to_json) SELECT s.to_json FROM s'), ['to_json'])
   t.same(q('WITH s AS (SELECT email AS row_to_json, id FROM customers) SELECT t.row_to_json FROM s AS t(x)'), ['row_to_json'])
@@ -206,7 +214,7 @@ t.test('x.* in a subquery or CTE stands for columns the text does not name, and 
 })
 
 t.test('(x).* in a subquery or CTE names no column either', async (t) => {
-  const q = (sql: string): string[] => [...(classify(sql).exposes?.qualified ?? [])]
+  const q = named
   t.ok(q('SELECT s.row_to_json FROM (SELECT c.id, c.email, (row_to_json).* FROM customers c, (VALUES (1)) row_to_json(a)) s').includes('row_to_json'))
   t.ok(q('WITH w AS (SELECT c.email, (to_jsonb).* FROM customers c, (VALUES (1)) to_jsonb(a)) SELECT w.to_jsonb FROM w').includes('to_jsonb'))
 })
