@@ -30,6 +30,8 @@ export interface Exposure {
   qualified: string[]
   /** The same for `x.f` where `x` is a table the text names once: `f` must be one of that table's columns. */
   ofTables: Array<{ relation: string, name: string }>
+  /** Columns used other than as stored as `x.col`, with `x` a table the text names once: that table's column only. */
+  columnsOf: Array<{ relation: string, name: string }>
 }
 
 type Obj = Record<string, unknown>
@@ -47,7 +49,7 @@ type Position = typeof other | typeof returned | typeof compared
 interface Item { v: unknown, pos: Position, origin: boolean, scope: FromScope | undefined }
 
 /** Operators that compare or match without returning an operand (names as the grammar gives them). */
-const comparisons = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '~~*', '!~~', '!~~*', '~', '~*', '!~', '!~*'])
+const comparisons = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '~~*', '!~~', '!~~*', '~', '~*', '!~', '!~*', '^@', '@@'])
 const comparisonKinds = new Set(['AEXPR_OP', 'AEXPR_OP_ANY', 'AEXPR_OP_ALL'])
 const matchKinds = new Set(['AEXPR_DISTINCT', 'AEXPR_NOT_DISTINCT', 'AEXPR_IN', 'AEXPR_LIKE', 'AEXPR_ILIKE', 'AEXPR_SIMILAR',
   'AEXPR_BETWEEN', 'AEXPR_NOT_BETWEEN', 'AEXPR_BETWEEN_SYM', 'AEXPR_NOT_BETWEEN_SYM'])
@@ -63,6 +65,7 @@ class Walk {
   private readonly renames: Array<[given: string, stored: string]> = []
   private readonly qualified = new Set<string>()
   private readonly ofTables = new Map<string, { relation: string, name: string }>()
+  private readonly exposedOf = new Map<string, { relation: string, name: string }>()
   private all = false
   private readonly stack: Item[] = []
   /** The scope of the item being visited, which what it pushes inherits. */
@@ -90,7 +93,10 @@ class Walk {
     for (const n of this.exposed) if (this.positional.has(n)) this.all = true
     const qualified = [...this.qualified]
     const ofTables = [...this.ofTables.values()]
-    return this.all || this.exposed.size > 0 || qualified.length > 0 || ofTables.length > 0 ? { columns: [...this.exposed], all: this.all, qualified, ofTables } : undefined
+    const columnsOf = [...this.exposedOf.values()].filter((q) => !this.exposed.has(q.name))
+    return this.all || this.exposed.size > 0 || qualified.length > 0 || ofTables.length > 0 || columnsOf.length > 0
+      ? { columns: [...this.exposed], all: this.all, qualified, ofTables, columnsOf }
+      : undefined
   }
 
   private push (v: unknown, pos: Position = other, origin = false, scope = this.scope): void {
@@ -142,14 +148,17 @@ class Walk {
       }
       case 'A_Expr': {
         const kindName = String(b.kind)
-        // A prefix operator (`~ssn`, `-salary`) computes on its one operand.
+        // A prefix operator (`~ssn`, `-salary`) computes on its one operand; inside a comparison,
+        // text concatenation and NULLIF only help compare (`lower(name || email) LIKE $1`).
         const binary = b.lexpr !== undefined && b.rexpr !== undefined
-        const pos = binary && (matchKinds.has(kindName) || (comparisonKinds.has(kindName) && isComparison(b.name))) ? compared : other
+        const helps = it.pos === compared && ((kindName === 'AEXPR_OP' && names(b.name).join('.') === '||') || kindName === 'AEXPR_NULLIF')
+        const pos = binary && (helps || matchKinds.has(kindName) || (comparisonKinds.has(kindName) && isComparison(b.name))) ? compared : other
         this.push(b.lexpr, pos)
         const r = isObj(b.rexpr) && isObj(b.rexpr.List) ? b.rexpr.List.items : b.rexpr
         return this.push(r, pos)
       }
       case 'FuncCall': return this.call(b, it.pos)
+      case 'CoalesceExpr': return this.push(b.args, it.pos === compared ? compared : other) // `coalesce(email, '') = $1`
       case 'TypeCast':
         // A conversion to text never fails and is compared as the value is (`email::text LIKE …`).
         return this.push(b.arg, it.pos === compared && isTextType(b.typeName) ? compared : other)
@@ -317,7 +326,6 @@ class Walk {
       // any of them, unless its rows are computed (`INSERT … SELECT * FROM unnest($1)`).
       if (pos === returned) return
       const rel = fields.length === 2 && isObj(fields[0]) && isObj(fields[0].String) ? String(fields[0].String.sval) : undefined
-      // `*` over computed rows only (`INSERT … SELECT * FROM unnest($1)`) carries no stored column.
       const computed = fields.length > 2 ? false : rel === undefined ? this.scope?.onlyRows() === true : this.scope?.trusted(rel)?.kind === 'rows'
       if (!computed) this.all = true
       return
@@ -325,19 +333,25 @@ class Walk {
     const name = String(last.String.sval)
     // A lone name may be a whole row (`SELECT c FROM customers c`), reported as column 0 of its table.
     if (fields.length === 1 && pos !== compared && this.scope?.trusted(name)?.kind !== 'rows') this.wholeRows.add(name)
+    const rel = fields.length === 2 && isObj(fields[0]) && isObj(fields[0].String) ? String(fields[0].String.sval) : undefined
+    const source = rel === undefined ? undefined : this.scope?.trusted(rel)
+    // `x.col` with `x` a table the text names once is that table's column, and no other's.
+    const own = source?.kind === 'table' && source.relation !== undefined ? { relation: source.relation, name } : undefined
     if (fields.length > 1 && !systemColumns.has(name)) {
       // `x.f` is a column where `x` is computed rows or defines `f`; else maybe the call `f(x)`.
-      const rel = fields[0]
-      const source = fields.length === 2 && isObj(rel) && isObj(rel.String) ? this.scope?.trusted(String(rel.String.sval)) : undefined
-      if (source?.kind === 'table' && source.relation !== undefined) this.ofTables.set(`${source.relation}\0${name}`, { relation: source.relation, name })
+      if (own !== undefined) this.ofTables.set(`${own.relation}\0${name}`, own)
       else if (source?.kind !== 'rows' && !(source?.kind === 'defines' && source.columns?.includes(name) === true)) this.qualified.add(name)
     }
-    if (pos === other) this.exposed.add(name)
+    if (pos === other) {
+      if (own !== undefined) this.exposedOf.set(`${own.relation}\0${name}`, own)
+      else this.exposed.add(name)
+    }
   }
 }
 
 /** Functions that never fail and, inside a comparison, only help compare. */
-const comparedCalls = new Set(['lower', 'upper', 'strpos', 'position'])
+const comparedCalls = new Set(['lower', 'upper', 'strpos', 'position', 'btrim', 'ltrim', 'rtrim', 'left', 'right', 'substr', 'substring',
+  'length', 'char_length', 'starts_with', 'concat', 'concat_ws', 'to_tsvector'])
 const systemColumns = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid', 'oid'])
 const textTypes = new Set(['text', 'varchar', 'bpchar', 'citext', 'name'])
 

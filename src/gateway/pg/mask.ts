@@ -56,11 +56,12 @@ export function exposedMask (rules: readonly MaskRule[], columns: readonly Colum
   if (masked.length === 0) return undefined
   const named = (c: ColumnName): string => `${c.table}.${c.column}`
   if (e.all) return `${named(masked[0])} is masked, and this statement would return whole rows or every column computed; select the columns by name`
-  const hit = masked.find((c) => e.columns.includes(c.column))
+  const of = (c: ColumnName, relation: string): boolean => c.table === relation || `${c.schema}.${c.table}` === relation
+  const hit = masked.find((c) => e.columns.includes(c.column) || e.columnsOf.some((q) => q.name === c.column && of(c, q.relation)))
   if (hit !== undefined) return `${named(hit)} is masked: it may be selected or compared as it is stored, not passed to a function, operator, cast or set operation`
   const known = new Set(columns.map((c) => c.column))
   const call = e.qualified.find((n) => !known.has(n)) ??
-    e.ofTables.find((q) => !columns.some((c) => c.column === q.name && (c.table === q.relation || `${c.schema}.${c.table}` === q.relation)))?.name
+    e.ofTables.find((q) => !columns.some((c) => c.column === q.name && of(c, q.relation)))?.name
   if (call !== undefined) return `.${call} names no column here, so PostgreSQL would call ${call}() on a whole row, and ${named(masked[0])} is masked`
   return undefined
 }
