@@ -195,7 +195,7 @@ class Walk {
     const args = Array.isArray(b.args) ? b.args : []
     const plain = b.over === undefined && b.agg_order === undefined && b.agg_filter === undefined && b.agg_distinct !== true
     // `count(email)` counts; `lower(email) = lower($1)`, `strpos(email, $1) > 0` compare: none returns the value.
-    const argPos = (fn === 'count' && args.length === 1) || (plain && pos === compared && comparedCalls.has(fn)) ? compared : other
+    const argPos = (fn === 'count' && args.length === 1) || (plain && pos === compared && args.length <= (comparedCalls.get(fn) ?? 0)) ? compared : other
     this.push(b.args, argPos)
     // `percentile_disc(0) WITHIN GROUP (ORDER BY email)` returns the value it orders by.
     if (b.agg_within_group === true) for (const o of Array.isArray(b.agg_order) ? b.agg_order : []) this.push(isObj(o) && isObj(o.SortBy) ? o.SortBy.node : o)
@@ -349,9 +349,14 @@ class Walk {
   }
 }
 
-/** Functions that never fail and, inside a comparison, only help compare. */
-const comparedCalls = new Set(['lower', 'upper', 'strpos', 'position', 'btrim', 'ltrim', 'rtrim', 'left', 'right', 'substr', 'substring',
-  'length', 'char_length', 'starts_with', 'concat', 'concat_ws', 'to_tsvector'])
+/**
+ * Functions that, with at most that many arguments, never fail with an argument in the message
+ * and, inside a comparison, only help compare (`length(bytea, name)` reads an encoding name,
+ * and its error quotes it: one argument only).
+ */
+const comparedCalls = new Map([['lower', 1], ['upper', 1], ['length', 1], ['char_length', 1], ['strpos', 2], ['position', 2],
+  ['btrim', 2], ['ltrim', 2], ['rtrim', 2], ['left', 2], ['right', 2], ['starts_with', 2], ['substr', 3], ['substring', 3],
+  ['to_tsvector', 2], ['concat', Infinity], ['concat_ws', Infinity]])
 const systemColumns = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid', 'oid'])
 const textTypes = new Set(['text', 'varchar', 'bpchar', 'citext', 'name'])
 

@@ -95,7 +95,9 @@ export class FromScope {
   relation (rv: Obj, target = false): void {
     const rel = String(rv.relname)
     const cte = rv.schemaname === undefined && !target ? this.cte(rel) : undefined
-    const stored: Source = { kind: 'table', relation: typeof rv.schemaname === 'string' ? `${rv.schemaname}.${rel}` : rel }
+    // `AS x(a, b)` renames its columns by position: `x.b` is then no column the catalog names `b`.
+    const renames = isObj(rv.alias) && names(rv.alias.colnames).length > 0
+    const stored: Source = renames ? table : { kind: 'table', relation: typeof rv.schemaname === 'string' ? `${rv.schemaname}.${rel}` : rel }
     this.bind(aliasName(rv.alias) ?? rel, cte === undefined ? stored : renamed(cte, rv.alias))
   }
 

@@ -224,3 +224,9 @@ t.test('(x).* in a subquery or CTE names no column either', async (t) => {
   t.ok(q('SELECT s.row_to_json FROM (SELECT c.id, c.email, (row_to_json).* FROM customers c, (VALUES (1)) row_to_json(a)) s').includes('row_to_json'))
   t.ok(q('WITH w AS (SELECT c.email, (to_jsonb).* FROM customers c, (VALUES (1)) to_jsonb(a)) SELECT w.to_jsonb FROM w').includes('to_jsonb'))
 })
+
+t.test('a table renamed by an alias column list is judged by name, and length compares only with one argument', async (t) => {
+  t.equal(classify('SELECT id, lower(x.name) FROM customers AS x(id, nm, name)').exposes?.all, true)
+  t.same(exposed("SELECT id FROM customers WHERE length(''::bytea, email) = 1"), ['email'], 'length(bytea, name) quotes its encoding argument')
+  t.same(exposed('SELECT id FROM customers WHERE length(email) = 1'), [])
+})

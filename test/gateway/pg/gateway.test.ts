@@ -173,6 +173,8 @@ if (databaseUrl === undefined) {
       'SELECT xmlforest(email AS email, ssn AS ssn) FROM customers',
       'SELECT (SELECT c FROM unnest(ARRAY[c]) c) FROM customers c',
       'SELECT s.row_to_json FROM (SELECT c.id, c.email, c.ssn, (row_to_json).* FROM customers c, (VALUES (1)) row_to_json(a)) s',
+      'SELECT id, lower(x.name) FROM customers AS x(id, nm, name)',
+      "SELECT id FROM customers WHERE length(''::bytea, email) = 1",
       'SELECT s.concat FROM (SELECT email FROM customers) s',
       'SELECT to_json(j) FROM customers LEFT JOIN (SELECT NULL::text AS email) x USING (email) AS j',
       'SELECT ssn FROM people LEFT JOIN (SELECT NULL::text AS ssn) x USING (ssn)',
