@@ -3,7 +3,7 @@ import type { Catalog } from './catalog.js'
 import type { Classification } from './classify.js'
 import { BackendCode } from './protocol/codes.js'
 import type { Frame } from './protocol/framer.js'
-import { commandRows, dataRow, errorWithout, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
+import { commandRows, dataRow, errorFromFields, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
 import type { Refusals } from './refusals.js'
 
 export interface Statement { sql: string, c: Classification }
@@ -232,14 +232,19 @@ export class Responses {
         const fields = parseErrorFields(f.body)
         if (fields.S === 'FATAL' || fields.V === 'FATAL') setImmediate(this.deps.onFatal)
         // A constraint's detail quotes the row (`Failing row contains (…)`, `Key (email)=(…)`),
-        // masked columns too, also of a table the statement does not name (a cascade, a check deferred to COMMIT).
+        // masked columns too, also of a table the statement does not name (a cascade, a check
+        // deferred to COMMIT); a data exception's message quotes the value it could not take.
         const e = this.head()
-        const hide = fields.D !== undefined && e?.type === 'exec' && e.rules.length > 0 && (e.quotesMasked === true || !this.unmasked(e.rules, fields.t))
+        const masked = e?.type === 'exec' && e.rules.length > 0 && (e.quotesMasked === true || (fields.t !== undefined && !this.unmasked(e.rules, fields.t)))
         this.failed(fields.C ?? 'error')
         // A stand-in's error (a refusal) becomes the gateway's own.
         const refusal = this.deps.refusals.rewrite(fields.M ?? '')
         if (refusal !== undefined) return [refusal]
-        return hide ? [errorWithout(fields, 'D')] : undefined
+        if (!masked || (fields.D === undefined && fields.C?.startsWith('22') !== true)) return undefined
+        const kept = { ...fields }
+        delete kept.D
+        if (fields.C?.startsWith('22') === true) kept.M = `lineage: the message of data exception ${fields.C} is hidden: where columns are masked it may quote a value`
+        return [errorFromFields(kept)]
       }
       case BackendCode.ReadyForQuery: {
         const status = parseReadyForQuery(f.body)
@@ -316,8 +321,8 @@ export class Responses {
   }
 
   /** Whether the catalog, from memory, shows that `table` (an error's table field) has no masked column. */
-  private unmasked (rules: readonly MaskRule[], table: string | undefined): boolean {
-    const columns = table === undefined ? undefined : this.deps.catalog().columnsOf([table])
+  private unmasked (rules: readonly MaskRule[], table: string): boolean {
+    const columns = this.deps.catalog().columnsOf([table])
     return columns !== undefined && !columns.some((c) => maskFor(rules, c) !== undefined)
   }
 

@@ -230,10 +230,10 @@ export function errorResponse (e: Notice<'ERROR' | 'FATAL' | 'PANIC'>): Buffer {
   return notice(BackendCode.ErrorResponse, e)
 }
 
-/** An ErrorResponse with the fields of `parseErrorFields`, in their order, less the field of type `drop`. */
-export function errorWithout (fields: Record<string, string>, drop: string): Buffer {
+/** An ErrorResponse of fields as `parseErrorFields` gives them, in their order. */
+export function errorFromFields (fields: Record<string, string>): Buffer {
   const w = new Writer()
-  for (const type in fields) if (type !== drop) w.byte(type.charCodeAt(0)).cstring(fields[type])
+  for (const type in fields) w.byte(type.charCodeAt(0)).cstring(fields[type])
   return w.byte(0).frame(BackendCode.ErrorResponse)
 }
 
