@@ -12,8 +12,10 @@
  * comparison, an ordering or a grouping (which may rank values but never returns them); every
  * other use is an exposure. The gateway refuses a statement whose exposures name a masked column.
  *
- * The walk reads names, without the catalog: a name exposed anywhere in the text counts for
- * every table of it, and names a subquery or CTE gives a column (`AS e`) are followed back.
+ * The walk reads names, without the catalog: a bare name exposed anywhere in the text counts
+ * for every table of it, `x.col` for the table `x` stands for (`FromScope`), and names a
+ * subquery or CTE gives a column (`AS e`) are followed back. `exposedMask` (mask.ts) then
+ * decides with the catalog's columns.
  */
 import { FromScope, columnName, isObj, names, sourceOf, type Source } from './from-scope.js'
 

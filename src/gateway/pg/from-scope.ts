@@ -32,7 +32,7 @@ export class FromScope {
   constructor (readonly up: FromScope | undefined, private readonly ctes: ReadonlyMap<string, Source> = new Map()) {}
 
   /** Whether `name` is bound exactly once here and around: then `source` tells what it stands for. */
-  once (name: string): boolean {
+  private once (name: string): boolean {
     let n = 0
     for (let s: FromScope | undefined = this; s !== undefined; s = s.up) n += s.bound.get(name) ?? 0
     return n === 1
@@ -44,7 +44,7 @@ export class FromScope {
   }
 
   /** What `name` stands for at this level, the nearest binding first; undefined when nothing here names it. */
-  source (name: string): Source | undefined {
+  private source (name: string): Source | undefined {
     for (let s: FromScope | undefined = this; s !== undefined; s = s.up) {
       const found = s.sources.get(name)
       if (found !== undefined) return found
@@ -161,7 +161,7 @@ export function names (list: unknown): string[] {
 }
 
 /** The name PostgreSQL gives a select-list entry without `AS` (its FigureColname, for the common forms); undefined when not known. */
-export function implicitName (v: unknown): string | undefined {
+function implicitName (v: unknown): string | undefined {
   return figure(v)[0]
 }
 
