@@ -86,6 +86,8 @@ class Fifo<T> {
  */
 export class Responses {
   private readonly pending = new Fifo<Pending>()
+  /** The mask rules of the execution sent last. */
+  private lastRules: readonly MaskRule[] = []
   /** The upstream is skipping messages until the client's next Sync (an extended batch failed). */
   skipping = false
   /** The upstream is in COPY FROM STDIN: the client's Syncs get no answer until it ends the copy. */
@@ -118,6 +120,7 @@ export class Responses {
   /** The client half sent a message that the upstream will answer with `p`. */
   expect (p: Pending): void {
     this.pending.push(p)
+    if (p.type === 'exec') this.lastRules = p.rules
   }
 
   /**
@@ -235,7 +238,10 @@ export class Responses {
         // masked columns too, also of a table the statement does not name (a cascade, a check
         // deferred to COMMIT); a data exception's message quotes the value it could not take.
         const e = this.head()
-        const masked = e?.type === 'exec' && e.rules.length > 0 && (e.quotesMasked === true || (fields.t !== undefined && !this.unmasked(e.rules, fields.t)))
+        // An error that answers no execution (a deferred check failing at Sync's commit) is
+        // judged by the mask rules of the statement sent last, and by its table alone.
+        const rules = e?.type === 'exec' ? e.rules : this.lastRules
+        const masked = rules.length > 0 && ((e?.type === 'exec' && e.quotesMasked === true) || (e?.type !== 'exec' && fields.t === undefined) || (fields.t !== undefined && !this.unmasked(rules, fields.t)))
         this.failed(fields.C ?? 'error')
         // A stand-in's error (a refusal) becomes the gateway's own.
         const refusal = this.deps.refusals.rewrite(fields.M ?? '')

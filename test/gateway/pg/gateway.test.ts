@@ -439,6 +439,14 @@ if (databaseUrl === undefined) {
     t.equal(err.detail, undefined, 'no "Failing row contains (…)"')
     const other = await c.query('INSERT INTO orders VALUES (11, \'dup\')').catch((e: Error & { detail?: string }) => e) as Error & { detail?: string }
     t.match(other.detail, /Key \(id\)=\(11\) already exists/, 'a table without masks keeps its detail')
+    // A deferred check fails at the Sync that commits an extended batch, after the statement's own answer.
+    await direct.query(`CREATE UNIQUE INDEX customers_ssn_key ON customers (ssn); CREATE TABLE claims (id int PRIMARY KEY, ssn text REFERENCES customers (ssn) DEFERRABLE INITIALLY DEFERRED);
+      INSERT INTO claims VALUES (1, '123-45-6789')`)
+    t.teardown(async () => { await direct.query('DROP TABLE claims; DROP INDEX customers_ssn_key') })
+    const deferred = await c.query('DELETE FROM customers WHERE id = $1', [1]).catch((e: Error & { detail?: string, code?: string }) => e) as Error & { detail?: string, code?: string }
+    t.equal(deferred.code, '23503')
+    t.equal(deferred.detail, undefined, 'no key of claims in the detail')
+    t.equal((await direct.query('SELECT count(*)::int AS n FROM customers WHERE id = 1')).rows[0].n, 1)
     const data = await c.query("SELECT id FROM customers WHERE id = 'x'").catch((e: Error & { code?: string }) => e) as Error & { code?: string }
     t.equal(data.code, '22P02')
     t.match(data.message, /^lineage: the message of data exception 22P02 is hidden/, 'a data exception on a masked table quotes nothing')
