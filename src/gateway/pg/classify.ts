@@ -64,7 +64,8 @@ const adminFunctions = new Set([
   'pg_promote', 'pg_switch_wal', 'pg_switch_xlog', 'pg_start_backup', 'pg_stop_backup',
   'pg_drop_replication_slot', 'pg_replication_slot_advance', 'pg_sync_replication_slots',
   'pg_log_backend_memory_contexts', 'pg_log_standby_snapshot', 'pg_import_system_collations',
-  'pg_stat_statements_reset', 'pg_truncate_visibility_map', 'pg_nextoid', 'ts_stat', 'ts_rewrite'
+  'pg_stat_statements_reset', 'pg_truncate_visibility_map', 'pg_nextoid', 'ts_stat', 'ts_rewrite',
+  'pg_stat_get_activity', 'pg_stat_get_backend_activity', 'pg_stat_statements'
 ])
 const adminFunctionPrefixes = [
   'dblink', 'pg_read_', 'pg_ls_', 'pg_file_', 'pg_stat_reset', 'pg_create_', 'pg_copy_', 'pg_logical_',
@@ -96,6 +97,11 @@ const readTransactionKinds = new Set(['TRANS_STMT_BEGIN', 'TRANS_STMT_START', 'T
  * table: reading them would get round the policy's `tables` rules and its masks.
  */
 const statisticsRelations = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data'])
+/**
+ * Views that show other sessions' SQL text, literals included: every agent of a target logs in
+ * upstream as the target's one role, which PostgreSQL lets see its own sessions' queries.
+ */
+const activityRelations = new Set(['pg_stat_activity', 'pg_stat_statements'])
 /** Object types whose CREATE/ALTER/DROP/RENAME is server administration rather than schema work. */
 const adminObjectTypes = new Set(['OBJECT_DATABASE', 'OBJECT_ROLE', 'OBJECT_TABLESPACE', 'OBJECT_EXTENSION',
   'OBJECT_LANGUAGE', 'OBJECT_EVENT_TRIGGER', 'OBJECT_FDW', 'OBJECT_FOREIGN_SERVER', 'OBJECT_USER_MAPPING',
@@ -193,6 +199,7 @@ class Walk {
     this.tables.add(name)
     const rel = name.slice(name.lastIndexOf('.') + 1)
     if (statisticsRelations.has(rel)) this.raise(admin, `reads ${rel}, whose statistics sample the values of every table`)
+    else if (activityRelations.has(rel)) this.raise(admin, `reads ${rel}, which shows other sessions' SQL text`)
     else if (name.startsWith('pg_toast.') || rel.startsWith('pg_toast_')) this.raise(admin, `reads ${rel}, which holds other tables' long values`)
   }
 

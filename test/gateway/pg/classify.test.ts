@@ -463,3 +463,15 @@ t.test('reading column statistics or TOAST data, which hold other tables\' value
     { sql: 'SELECT chunk_data FROM pg_toast_16384', class: 'admin' }
   ])
 })
+
+t.test("reading other sessions' SQL text, which every agent of a target could see, is admin", async (t) => {
+  check(t, [
+    { sql: 'SELECT query FROM pg_stat_activity', class: 'admin', reason: /reads pg_stat_activity, which shows other sessions' SQL text/ },
+    { sql: 'SELECT query FROM pg_catalog.pg_stat_activity WHERE pid <> pg_backend_pid()', class: 'admin' },
+    { sql: 'SELECT query FROM public.pg_stat_statements', class: 'admin', reason: /pg_stat_statements/ },
+    { sql: 'SELECT * FROM pg_stat_get_activity(NULL)', class: 'admin', reason: /calls pg_stat_get_activity/ },
+    { sql: 'SELECT pg_stat_get_backend_activity(s) FROM pg_stat_get_backend_idset() s', class: 'admin' },
+    { sql: 'SELECT * FROM pg_stat_statements(true)', class: 'admin' },
+    { sql: 'SELECT count(*) FROM pg_locks', class: 'read' }
+  ])
+})

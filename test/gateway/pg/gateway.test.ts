@@ -515,6 +515,19 @@ if (databaseUrl === undefined) {
     t.notMatch(copy.stdout, /3333|6666/)
   })
 
+  t.test("another agent's SQL, literals included, cannot be read from pg_stat_activity", async (t) => {
+    const other = await rawSession(writer)
+    t.teardown(() => { other.s.destroy() })
+    other.s.write(query("SELECT id FROM customers WHERE email = 'ann@example.com'"))
+    await other.until(0x5a)
+    t.equal((await direct.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%ann@example.com%'")).rows[0].n >= 1, true, 'upstream shows the literal')
+    const r = await psql(reader, ['-c', 'SELECT query FROM pg_stat_activity', '-c', 'SELECT query FROM pg_stat_get_activity(NULL)', '-c', 'SELECT 1'])
+    t.match(r.stderr, /lineage: scope db:admin is required \(reads pg_stat_activity, which shows other sessions' SQL text\)/)
+    t.match(r.stderr, /calls pg_stat_get_activity/)
+    t.notMatch(r.stdout, /ann@example/)
+    t.equal(r.stdout, '1\n', 'the session goes on')
+  })
+
   t.test('a COPY FROM STDIN that fails at once with a Sync behind it ends the session; one that fails on its data keeps step', async (t) => {
     const one = await rawSession(writer)
     // COPY … FREEZE fails right after CopyInResponse: whether the upstream read the Sync inside the copy or after it cannot be known.
