@@ -150,14 +150,20 @@ export function policyRefusal (policy: Policy, q: PolicyRequest): string | undef
   return undefined
 }
 
-/** The mask rules (postgres) whose conditions hold for `q`, in policy order. */
+/**
+ * The mask rules (postgres) whose conditions hold for `q`, in policy order. A mask acts on the
+ * rows a statement returns, and returning rows is reading them: a rule whose `actions` list
+ * `read` holds for a write's `RETURNING` and `SELECT … FOR UPDATE` too.
+ */
 export function maskRules (policy: Policy, q: PolicyRequest): Array<Extract<Rule, { effect: 'mask' }>> {
   const out: Array<Extract<Rule, { effect: 'mask' }>> = []
   // A statement that names no table (FETCH from a cursor, EXECUTE of a prepared statement) may
   // still return a table's columns: a rule's `tables` condition does not spare it.
   const tableless = q.tables !== undefined && q.tables.length === 0
   for (const rule of policy.rules) {
-    if (rule.effect === 'mask' && matches(tableless && rule.tables !== undefined ? { ...rule, tables: undefined } : rule, q)) out.push(rule)
+    if (rule.effect !== 'mask') continue
+    const reads = rule.actions?.includes('read') === true
+    if (matches(tableless || reads ? { ...rule, tables: tableless ? undefined : rule.tables, actions: reads ? undefined : rule.actions } : rule, q)) out.push(rule)
   }
   return out
 }

@@ -19,3 +19,14 @@ t.test('a mask rule limited to tables applies to statements that name no table, 
   t.equal(maskRules(policy, request({ tables: ['orders'] })).length, 0, 'a statement on other tables only')
   t.equal(maskRules(policy, request({ tables: [] })).length, 1, 'FETCH, EXECUTE')
 })
+
+t.test('a mask rule for reads covers every statement that returns rows, a write\'s RETURNING included', async (t) => {
+  const policy = parsePolicy({ rules: [{ effect: 'mask', columns: ['*.ssn'], with: 'redact', actions: ['read'], tables: ['customers'] }] })
+  for (const action of ['read', 'write', 'ddl', 'admin'] as const) {
+    t.equal(maskRules(policy, request({ action, tables: ['customers'] })).length, 1, action)
+  }
+  t.equal(maskRules(policy, request({ action: 'write', tables: ['orders'] })).length, 0, 'its other conditions still count')
+  const writes = parsePolicy({ rules: [{ effect: 'mask', columns: ['*.ssn'], with: 'redact', actions: ['write'] }] })
+  t.equal(maskRules(writes, request({ action: 'write' })).length, 1)
+  t.equal(maskRules(writes, request({ action: 'read' })).length, 0, 'a rule for writes only masks what writes return')
+})

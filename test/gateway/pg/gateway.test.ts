@@ -495,6 +495,25 @@ if (databaseUrl === undefined) {
     t.equal(r.stdout, '1|a***@example.com\n2|b***@example.org\n')
   })
 
+  t.test('a mask rule for reads masks what a write returns too', async (t) => {
+    const rules = [{ effect: 'mask', actions: ['read'], columns: ['customers.email'], with: 'redact' }]
+    t.equal((await b.admin('POST', '/v1/targets', { name: 'db3', kind: 'postgres', upstream: upstream.url, policy: { rules } })).status, 201)
+    await b.admin('PUT', '/v1/principals/alice/grants', { grants: ['db:*', 'db2:*', 'db3:*'] })
+    await b.admin('POST', '/v1/principals', { id: 'ci-three', kind: 'service', sponsor: 'alice', grants: ['db3:*'] })
+    const cl = await b.admin('POST', '/v1/principals/ci-three/clients')
+    const w3 = await exchangeToken(b, await rootToken(b, { clientId: cl.body.client_id, clientSecret: cl.body.client_secret }), { actor: 'writer3', scope: 'db3:read db3:write' })
+    const args = ['-X', '-q', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', 'agent', '-d', 'db3', '-c', 'BEGIN',
+      '-c', 'UPDATE customers SET name = name WHERE id = 1 RETURNING id, email', '-c', 'SELECT id, email FROM customers WHERE id = 2 FOR UPDATE',
+      '-c', 'SELECT id, email FROM customers WHERE id = 1', '-c', 'ROLLBACK']
+    let r = await run('psql', args, { PGPASSWORD: w3.body.access_token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' })
+    for (let i = 0; i < 50 && r.code !== 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      r = await run('psql', args, { PGPASSWORD: w3.body.access_token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' })
+    }
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, '1|***\n2|***\n1|***\n')
+  })
+
   t.test('where columns are masked, a statement naming hundreds of tables is refused before the catalog is asked', async (t) => {
     const many = Array.from({ length: 300 }, (_, i) => `t${i}`).join(', ')
     const r = await psql(reader, ['-c', `SELECT 1 FROM ${many}`, '-c', 'SELECT email FROM customers WHERE id = 1'])
