@@ -185,7 +185,17 @@ class Walk {
         return this.push(b.arg)
       // Statements that return their query's rows as they are.
       case 'DeclareCursorStmt': case 'ExplainStmt': case 'PrepareStmt': return this.push(b.query, other, true)
-      case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt': return this.modify(kind, b)
+      case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt': return this.modify(kind, b, it.origin)
+      case 'CopyStmt':
+        // COPY … TO sends rows with no RowDescription, so every column it copies leaves as it
+        // is: a table's listed columns, or all of them (its query's columns are walked as computed).
+        if (b.is_from !== true && isObj(b.relation)) {
+          const listed = names(b.attlist)
+          if (listed.length === 0) this.all = true
+          for (const n of listed) this.exposed.add(n)
+        }
+        for (const k in b) this.push(b[k])
+        return
       default:
         for (const k in b) this.push(b[k])
     }
@@ -229,8 +239,8 @@ class Walk {
     }
   }
 
-  /** INSERT, UPDATE, DELETE, MERGE: their target (a bare RangeVar) is a table of the text, and RETURNING returns as a select list does. */
-  private modify (kind: string, b: Obj): void {
+  /** INSERT, UPDATE, DELETE, MERGE: their target (a bare RangeVar) is a table of the text, and RETURNING returns as a select list does (`origin`: as stored, but inside COPY). */
+  private modify (kind: string, b: Obj, origin: boolean): void {
     const scope = new FromScope(this.scope, this.ctes(b.withClause))
     if (isObj(b.relation)) {
       scope.relation(b.relation, true)
@@ -242,7 +252,7 @@ class Walk {
     this.scope = scope
     for (const k in b) {
       const v = b[k]
-      if (k === 'returningClause' && isObj(v)) this.targets(v.exprs, true)
+      if (k === 'returningClause' && isObj(v)) this.targets(v.exprs, origin)
       else if (k === 'targetList' && kind === 'UpdateStmt') this.assignments(v, false)
       else if (k === 'onConflictClause' && isObj(v)) {
         this.assignments(v.targetList, true)

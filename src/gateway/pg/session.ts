@@ -257,7 +257,7 @@ export class PgSession {
     if (m?.columns !== columns) {
       const any = columns.some((col) => maskFor(this.masking, col) !== undefined)
       const why = !any || c.exposes === undefined ? undefined : exposedMask(this.masking, columns, c.exposes)
-      const refusal = !any ? undefined : c.copy?.toClient === true ? 'COPY of masked columns is not allowed; select the rows instead' : why === undefined ? undefined : `denied by policy: ${why}`
+      const refusal = why === undefined ? undefined : c.copy?.toClient === true ? 'COPY of masked columns is not allowed; select the rows instead' : `denied by policy: ${why}`
       m = checked.masked = { columns, any, refusal }
     }
     this.touchesMasked = m.any

@@ -134,6 +134,23 @@ t.test('an exposure is refused when one of the statement\'s tables has a masked 
   t.equal(verdict('SELECT u.note, c.email FROM customers c, users u'), undefined)
 })
 
+t.test('COPY … TO exposes every column it copies, which no RowDescription names; COPY … FROM exposes none', async (t) => {
+  t.equal(classify('COPY customers TO STDOUT').exposes?.all, true)
+  t.same(exposed('COPY customers (id, email) TO STDOUT').sort(), ['email', 'id'])
+  t.same(exposed('COPY (SELECT id, c.email FROM customers c WHERE ssn = $1 ORDER BY name) TO STDOUT').sort(), ['email', 'id'])
+  t.equal(classify('COPY (SELECT * FROM customers) TO STDOUT').exposes?.all, true)
+  t.same(exposed('COPY (SELECT e FROM (SELECT email AS e FROM customers) x) TO STDOUT WITH (FORMAT csv)').sort(), ['e', 'email'])
+  t.equal(classify('COPY (WITH w AS (SELECT email FROM customers) SELECT * FROM w) TO STDOUT').exposes?.all, true)
+  t.same(exposed('COPY (DELETE FROM customers WHERE id = 1 RETURNING id, email) TO STDOUT').sort(), ['email', 'id'])
+  t.same(exposed('COPY (SELECT x.email FROM (SELECT email FROM customers) x) TO STDOUT'), ['email'])
+  t.same(exposed('COPY (SELECT c.ssn FROM customers c) TO STDOUT'), ['ssn'])
+  t.equal(classify('COPY (TABLE customers) TO STDOUT').exposes?.all, true)
+  t.same(exposed('COPY (VALUES ((SELECT email FROM customers LIMIT 1))) TO STDOUT'), ['email'])
+  t.equal(classify('DELETE FROM customers WHERE id = 1 RETURNING id, email').exposes, undefined, 'RETURNING outside COPY returns as stored')
+  t.equal(classify('COPY customers FROM STDIN').exposes, undefined)
+  t.equal(classify('COPY customers (id, email) FROM STDIN').exposes, undefined)
+})
+
 t.test('what a function in FROM returns is judged by its arguments, not by its alias', async (t) => {
   t.same(classify('SELECT email, g, n + 1 FROM customers c, generate_series(1, 9) g, generate_series(1, 2) AS s(n)').exposes, { columns: ['n'], all: false, qualified: [], ofTables: [], columnsOf: [] })
   t.same(classify('SELECT x FROM customers c, unnest(ARRAY[c.email]) AS f(x)').exposes, { columns: [], all: false, qualified: [], ofTables: [{ relation: 'customers', name: 'email' }], columnsOf: [{ relation: 'customers', name: 'email' }] })
