@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { fingerprintSync, loadModule, parseSync } from 'libpg-query'
 import { exposure, type Exposure } from './exposure.js'
+import { maxNesting, mayNestTooDeep } from './nesting.js'
 
 export type StatementClass = 'read' | 'write' | 'ddl' | 'admin'
 
@@ -403,6 +404,7 @@ function analyse (sql: string): Classification {
   if (sql.includes('\0')) return refuse('contains a NUL character')
   // The parser refuses only the empty string; blanks and comments parse to no statement (PostgreSQL's blanks, not JavaScript's).
   if (sql === '') return freeze({ class: 'read', statements: [], tables: [], count: 0 })
+  if (mayNestTooDeep(sql)) return refuse(`nested more than ${maxNesting} levels deep`)
   let stmts: unknown[]
   try {
     stmts = parseSync(sql).stmts ?? []
@@ -504,7 +506,7 @@ function cached (sql: string): Classification {
  */
 export function fingerprint (sql: string): string {
   assertReady()
-  if (sql !== '' && !sql.includes('\0')) {
+  if (sql !== '' && !sql.includes('\0') && !mayNestTooDeep(sql)) {
     try { return fingerprintSync(sql) } catch {}
   }
   return createHash('sha256').update(sql).digest('hex').slice(0, 16)

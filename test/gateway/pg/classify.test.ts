@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { classify, fingerprint, loadClassifier, type StatementClass } from '../../../src/gateway/pg/classify.js'
+import { nesting } from '../../../src/gateway/pg/nesting.js'
 
 const early = ((): unknown => { try { return classify('SELECT 1') } catch (err) { return err } })()
 await loadClassifier()
@@ -474,4 +475,37 @@ t.test("reading other sessions' SQL text, which every agent of a target could se
     { sql: 'SELECT * FROM pg_stat_statements(true)', class: 'admin' },
     { sql: 'SELECT count(*) FROM pg_locks', class: 'read' }
   ])
+})
+
+t.test('text that may nest deeper than the parser can return is refused before it is parsed, and the parser goes on working', async (t) => {
+  const deep = [
+    'SELECT 1' + '+1'.repeat(20_000),
+    'SELECT ' + '(SELECT '.repeat(3000) + '1' + ')'.repeat(3000),
+    'SELECT x' + ' COLLATE "C"'.repeat(6000),
+    'SELECT 1' + ' UNION SELECT 1'.repeat(13_000),
+    'SELECT 1' + '::int'.repeat(10_000),
+    'SELECT 1' + ' IS NULL'.repeat(1200)
+  ]
+  for (const sql of deep) t.match(classify(sql), { class: 'admin', reason: /^nested more than 1000 levels deep$/ }, sql.slice(0, 30))
+  t.equal(fingerprint(deep[0]).length, 16, 'a fingerprint falls back to a hash')
+  t.equal(classify('SELECT 1 + 2 FROM t WHERE a IN (SELECT b FROM u)').class, 'read', 'the parser still works')
+  t.match(classify('SELECT 1' + '+1'.repeat(900)), { class: 'read' }, 'a long chain under the bound parses')
+  const rows = Array.from({ length: 5000 }, (_, i) => `(${i}, 'a-b+c(', -${i}.5, $$x)$$)`).join(',')
+  t.equal(classify(`INSERT INTO t VALUES ${rows}`).class, 'write', 'long flat lists are not deep')
+  const branches = Array.from({ length: 3000 }, (_, i) => `WHEN ("t"."id" = ${i}) THEN 'v${i}'::text`).join(' ')
+  t.equal(classify(`UPDATE t SET f = CASE ${branches} ELSE NULL END WHERE "t"."id" IN (1, 2)`).class, 'write', 'a bulk update\'s CASE branches are a flat list')
+  const terms = Array.from({ length: 3000 }, (_, i) => `(a = ${i} AND b = -${i})`).join(' OR ')
+  t.equal(classify(`SELECT * FROM t WHERE ${terms}`).class, 'read', 'OR and AND terms are flat lists')
+})
+
+t.test('the nesting bound counts levels and operators, and list separators start siblings', async (t) => {
+  const tok = (s: string): Array<{ text: string, keywordKind: number }> => s.split(' ').map((text) => ({ text, keywordKind: /^[A-Z]+$/.test(text) ? 1 : 0 }))
+  t.equal(nesting(tok('SELECT a + b + c')), 2)
+  t.equal(nesting(tok('SELECT ( a + ( b ) ) , c')), 3)
+  t.equal(nesting(tok('SELECT a + b , c + d AND e')), 1)
+  t.equal(nesting(tok('SELECT CASE WHEN a = b THEN c END + d')), 2)
+  t.equal(nesting(tok('SELECT a UNION SELECT b ; SELECT c')), 1)
+  t.equal(nesting(tok('END ; END')), 0, 'an END that closes no CASE closes nothing')
+  t.equal(nesting(tok('SELECT * , t . * , count ( * ) FROM t')), 1, 'a star for all columns is no operator')
+  t.equal(nesting(tok('SELECT a * b')), 1)
 })

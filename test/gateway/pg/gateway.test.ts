@@ -534,6 +534,14 @@ if (databaseUrl === undefined) {
     t.notMatch(copy.stdout, /3333|6666/)
   })
 
+  t.test('a statement nested too deep for the parser is refused, and every session goes on parsing', async (t) => {
+    const r = await psql(reader, ['-c', 'SELECT 1' + '+1'.repeat(20_000), '-c', 'SELECT 1 + 2'])
+    t.match(r.stderr, /lineage: scope db:admin is required \(nested more than 1000 levels deep\)/)
+    t.equal(r.stdout, '3\n')
+    const other = await psql(reader, ['-c', 'SELECT count(*) FROM (SELECT 1 UNION SELECT 2) u WHERE 1 + 1 = 2'])
+    t.equal(other.stdout, '2\n', other.stderr)
+  })
+
   t.test("another agent's SQL, literals included, cannot be read from pg_stat_activity", async (t) => {
     const other = await rawSession(writer)
     t.teardown(() => { other.s.destroy() })
