@@ -7,11 +7,12 @@ const maxChars = 64 * 1024 * 1024
 /**
  * A name as PostgreSQL keys it: statement and portal names keep their first 63 bytes
  * (NAMEDATALEN - 1), so longer names that share those are one, and SQL (`CLOSE`, `DEALLOCATE`)
- * names them by the same 63 bytes.
+ * names them by the same 63 bytes. The key holds those bytes one per character: cut inside a
+ * character, two names PostgreSQL tells apart would decode alike.
  */
 function key (name: string): string {
-  // A UTF-16 unit is at most 3 bytes of UTF-8.
-  return name.length <= 21 || Buffer.byteLength(name) <= 63 ? name : Buffer.from(name).subarray(0, 63).toString()
+  // ASCII is its own bytes.
+  return name.length <= 63 && Buffer.byteLength(name) === name.length ? name : Buffer.from(name).subarray(0, 63).toString('latin1')
 }
 
 /**

@@ -460,6 +460,21 @@ if (databaseUrl === undefined) {
     t.equal(cascade.detail, undefined, 'no row of customers in the detail')
   })
 
+  t.test('long statement names cut inside a character are told apart as PostgreSQL tells them apart', async (t) => {
+    const namer = await token('namer', 'db:read')
+    const { s, until } = await rawSession(namer)
+    t.teardown(() => s.destroy())
+    const x = 'a'.repeat(62) + 'é'
+    const y = 'a'.repeat(62) + '\uFFFD'
+    s.write(Buffer.concat([parse(x, 'SELECT ssn FROM customers WHERE id = 1'), parse(y, 'SELECT item FROM orders LIMIT 1'), bind('', x), execute(''), sync]))
+    const rows = (await until(0x5a)).filter((f) => f.tag === 0x44).map((f) => f.body.subarray(6).toString())
+    t.same(rows, ['***6789'])
+    await b.broker.ctx.audit.flush()
+    const paths = ((await b.admin('GET', `/v1/audit?jti=${claimsOf(namer).jti as string}`)).body.events as Array<{ path?: string }>).map((e) => e.path)
+    t.ok(paths.includes('SELECT ssn FROM customers WHERE id = 1'), 'checked and audited as the statement the upstream runs')
+    t.notOk(paths.includes('SELECT item FROM orders LIMIT 1'))
+  })
+
   t.test('a portal name longer than PostgreSQL keeps is forgotten by the 63 bytes PostgreSQL keeps of it', async (t) => {
     const { s, until } = await rawSession(reader)
     t.teardown(() => s.destroy())
