@@ -139,7 +139,8 @@ export class PgSession {
     // A statement still running upstream would not notice the closed socket until it ends.
     if (!graceful && this.responses.outstanding > 0) cancelUpstream(this.up.url, this.up.key)
     if (!graceful) this.up.socket.destroy()
-    if (!this.client.writableEnded) this.client.destroy()
+    // After a Terminate the client is owed nothing, not even answers it stopped reading.
+    if (graceful || !this.client.writableEnded) this.client.destroy()
     this.responses.abandon('session ended')
     this.onEnd()
   }
@@ -392,6 +393,8 @@ export class PgSession {
     this.terminating = true
     this.client.end()
     this.up.socket.end(Buffer.from([FrontendCode.Terminate, 0, 0, 0, 4]))
+    // Answers the client stopped reading paused the upstream, which would then never read the Terminate.
+    if (this.upWait === undefined) this.up.socket.resume()
   }
 
   /** The refusal of a statement, recorded; undefined when it may run; 'wait' for the catalog. Sets `masking` for it. */
@@ -504,7 +507,7 @@ export class PgSession {
       this.flushToClient(again === undefined ? encodeFrame(f) : again === 'wait' ? [] : again)
       this.drainUpstream(new Passthrough(undefined))
       for (const c of queued) this.fromUpstream(c)
-      if (this.upWait === undefined && !this.client.writableNeedDrain) this.up.socket.resume()
+      if (this.upWait === undefined && (this.terminating || !this.client.writableNeedDrain)) this.up.socket.resume()
     }, (err) => {
       this.deps.log.warn({ err: (err as Error).message, target: this.targetName }, 'reading the upstream catalog for masking failed')
       this.kill('masking could not be applied: the upstream catalog could not be read')

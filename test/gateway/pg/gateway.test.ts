@@ -475,6 +475,25 @@ if (databaseUrl === undefined) {
     t.notOk(paths.includes('SELECT item FROM orders LIMIT 1'))
   })
 
+  t.test('a Terminate from a client that stopped reading a large result still ends the upstream session', async (t) => {
+    const { s, until } = await rawSession(reader)
+    t.teardown(() => s.destroy())
+    s.write(query('BEGIN'))
+    await until(0x5a)
+    s.pause()
+    s.write(query("SELECT repeat('x', 1000000) AS terminate_me FROM generate_series(1, 64)"))
+    const running = async (): Promise<number> => (await direct.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%AS terminate_me%' AND pid <> pg_backend_pid()")).rows[0].n
+    for (let i = 0; i < 50 && await running() === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    s.write(Buffer.from([0x58, 0, 0, 0, 4]))
+    let left = 1
+    for (let i = 0; i < 100 && left > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      left = await running()
+    }
+    t.equal(left, 0, 'the upstream backend ended')
+  })
+
   t.test('a portal name longer than PostgreSQL keeps is forgotten by the 63 bytes PostgreSQL keeps of it', async (t) => {
     const { s, until } = await rawSession(reader)
     t.teardown(() => s.destroy())
