@@ -19,6 +19,9 @@ import { PgSession } from './session.js'
 import { SessionIndex } from './sessions.js'
 import { cancelUpstream, connectUpstream, UpstreamError } from './upstream.js'
 
+/** PostgreSQL's own bound on an authentication message (PG_MAX_AUTH_TOKEN_LENGTH); a token is far shorter. */
+const maxLoginMessage = 65535
+
 export interface PgGatewayOptions extends CheckDeps {
   targets: TargetDirectory
   log: Logger
@@ -75,7 +78,8 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
 
   /** Reads the startup phase and login on `socket`; hands over to a session on success. */
   function startup (socket: Socket, tls: boolean): void {
-    const framer = new Framer({ mode: 'startup', maxLength: maxMessage })
+    // Until its password arrives a client is unknown: at most what PostgreSQL allows an authentication message.
+    const framer = new Framer({ mode: 'startup', maxLength: Math.min(maxMessage, maxLoginMessage) })
     let params: Record<string, string> | undefined
     let busy = false
     const early: Frame[] = []
@@ -120,6 +124,7 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
           }
           if (f.tag !== FrontendCode.PasswordMessage || params === undefined) return fatal(socket, '08P01', 'expected a password message')
           busy = true
+          framer.maxLength = maxMessage
           // Nothing more is read until the login is decided: what the client pipelined behind
           // its password waits in the socket (and the framer), not in memory without bound.
           socket.pause()

@@ -933,6 +933,9 @@ if (databaseUrl === undefined) {
     const header = (len: number, code: number): Buffer => { const h = Buffer.alloc(8); h.writeInt32BE(len); h.writeInt32BE(code, 4); return h }
     t.match((await raw([header(0x7fffffff, 196608)])).toString(), /08P01|too large|lineage/, 'an oversized startup length')
     t.match((await raw([header(8, 1234)])).toString(), /lineage/, 'an unknown request code')
+    const bigPassword = Buffer.from([0x70, 0, 0, 0, 0])
+    bigPassword.writeInt32BE(16 * 1024 * 1024 - 1, 1)
+    t.match((await raw([startupMessage({ user: 'agent', database: 'db' }), bigPassword])).toString(), /08P01/, 'a password message longer than PostgreSQL allows one, before any byte of it is held')
     t.match((await raw([Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')])).toString(), /lineage/, 'HTTP on the PostgreSQL port')
     // SSLRequest followed by plaintext instead of a TLS handshake, then nothing: the login timer ends it.
     const ssl = header(8, 80877103)

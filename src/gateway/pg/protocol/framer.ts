@@ -48,7 +48,8 @@ export class Framer {
    * between two frames of the same chunk, inside its loop over `push`.
    */
   mode: FramerMode
-  readonly maxLength: number
+  /** Read before each frame too, so a caller may raise it once a client has logged in. */
+  maxLength: number
   readonly maxStartupLength: number
   private chunks: Buffer[] = []
   // Bytes of chunks[0] already consumed.
