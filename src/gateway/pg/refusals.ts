@@ -5,7 +5,9 @@ import { Writer } from './protocol/writer.js'
 
 const marker = 'lineage_refused_'
 const nonce = /lineage_refused_[0-9a-f]{16}/
-// Refusals whose batch the upstream skipped after an earlier error are never consumed.
+// The upstream's own answer to a stand-in, whose reason may have been forgotten.
+const standInError = /^syntax error at or near "lineage_refused_[0-9a-f]{16}"$/
+// Refusals whose batch the upstream skipped after an earlier error are never consumed: the oldest are forgotten.
 const maxOpen = 1000
 
 /**
@@ -33,14 +35,14 @@ export class Refusals {
     if (!message.includes(marker)) return undefined
     const word = nonce.exec(message)?.[0]
     const reason = word === undefined ? undefined : this.open.get(word)
-    if (word === undefined || reason === undefined) return undefined
+    if (word === undefined || (reason === undefined && !standInError.test(message))) return undefined
     this.open.delete(word)
-    return errorResponse({ severity: 'ERROR', code: '42501', message: `lineage: ${reason}` })
+    return errorResponse({ severity: 'ERROR', code: '42501', message: `lineage: ${reason ?? 'refused by the gateway'}` })
   }
 
   private word (reason: string): string {
     const w = `${marker}${randomBytes(8).toString('hex')}`
-    if (this.open.size >= maxOpen) this.open.clear()
+    if (this.open.size >= maxOpen) this.open.delete(this.open.keys().next().value as string)
     this.open.set(w, reason)
     return w
   }

@@ -67,3 +67,13 @@ t.test('a simple query\'s error ends only that query', async (t) => {
   t.same(recorded, [['SELECT x', '42703']])
   t.equal(r.outstanding, 0)
 })
+
+t.test('a stand-in\'s error is the gateway\'s 42501 even when more refusals than it remembers wait for their answers', async (t) => {
+  const refusals = new Refusals()
+  const words = Array.from({ length: 1001 }, (_, i) => /lineage_refused_[0-9a-f]{16}/.exec(refusals.query(`reason ${i}`).toString())?.[0] ?? '')
+  const answer = (word: string): string => (refusals.rewrite(`syntax error at or near "${word}"`) ?? Buffer.alloc(0)).toString()
+  t.match(answer(words[1000]), /42501.*lineage: reason 1000/)
+  t.match(answer(words[0]), /42501.*lineage: refused by the gateway/, 'the oldest reason was forgotten, not the refusal')
+  t.match(answer(words[1]), /lineage: reason 1/, 'only the oldest')
+  t.equal(refusals.rewrite('column "lineage_refused_0123456789abcdef" does not exist'), undefined, 'a client\'s own use of such a name is its own error')
+})
