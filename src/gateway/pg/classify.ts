@@ -66,7 +66,8 @@ const adminFunctions = new Set([
   'pg_drop_replication_slot', 'pg_replication_slot_advance', 'pg_sync_replication_slots',
   'pg_log_backend_memory_contexts', 'pg_log_standby_snapshot', 'pg_import_system_collations',
   'pg_stat_statements_reset', 'pg_truncate_visibility_map', 'pg_nextoid', 'ts_stat', 'ts_rewrite',
-  'pg_stat_get_activity', 'pg_stat_get_backend_activity', 'pg_stat_statements'
+  'pg_stat_get_activity', 'pg_stat_get_backend_activity', 'pg_stat_statements',
+  'pg_show_all_file_settings', 'pg_hba_file_rules', 'pg_ident_file_mappings'
 ])
 const adminFunctionPrefixes = [
   'dblink', 'pg_read_', 'pg_ls_', 'pg_file_', 'pg_stat_reset', 'pg_create_', 'pg_copy_', 'pg_logical_',
@@ -103,6 +104,9 @@ const statisticsRelations = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_e
  * upstream as the target's one role, which PostgreSQL lets see its own sessions' queries.
  */
 const activityRelations = new Set(['pg_stat_activity', 'pg_stat_statements'])
+/** Catalogs with password hashes (of roles, of foreign servers' users) or the server's configuration files. */
+const credentialRelations = new Set(['pg_authid', 'pg_shadow', 'pg_user_mappings', 'pg_user_mapping'])
+const configRelations = new Set(['pg_hba_file_rules', 'pg_ident_file_mappings', 'pg_file_settings'])
 /** Object types whose CREATE/ALTER/DROP/RENAME is server administration rather than schema work. */
 const adminObjectTypes = new Set(['OBJECT_DATABASE', 'OBJECT_ROLE', 'OBJECT_TABLESPACE', 'OBJECT_EXTENSION',
   'OBJECT_LANGUAGE', 'OBJECT_EVENT_TRIGGER', 'OBJECT_FDW', 'OBJECT_FOREIGN_SERVER', 'OBJECT_USER_MAPPING',
@@ -201,6 +205,8 @@ class Walk {
     const rel = name.slice(name.lastIndexOf('.') + 1)
     if (statisticsRelations.has(rel)) this.raise(admin, `reads ${rel}, whose statistics sample the values of every table`)
     else if (activityRelations.has(rel)) this.raise(admin, `reads ${rel}, which shows other sessions' SQL text`)
+    else if (credentialRelations.has(rel)) this.raise(admin, `reads ${rel}, which holds password hashes`)
+    else if (configRelations.has(rel)) this.raise(admin, `reads ${rel}, the server's configuration files`)
     else if (name.startsWith('pg_toast.') || rel.startsWith('pg_toast_')) this.raise(admin, `reads ${rel}, which holds other tables' long values`)
   }
 

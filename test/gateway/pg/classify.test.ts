@@ -477,6 +477,18 @@ t.test("reading other sessions' SQL text, which every agent of a target could se
   ])
 })
 
+t.test('reading password hashes or the server\'s configuration files is admin', async (t) => {
+  check(t, [
+    { sql: 'SELECT rolpassword FROM pg_authid', class: 'admin', reason: /reads pg_authid, which holds password hashes/ },
+    { sql: 'SELECT passwd FROM pg_catalog.pg_shadow', class: 'admin' },
+    { sql: 'SELECT umoptions FROM pg_user_mappings', class: 'admin' },
+    { sql: 'SELECT * FROM pg_hba_file_rules', class: 'admin', reason: /the server's configuration files/ },
+    { sql: 'SELECT * FROM pg_file_settings', class: 'admin' },
+    { sql: 'SELECT * FROM pg_show_all_file_settings()', class: 'admin', reason: /calls pg_show_all_file_settings/ },
+    { sql: 'SELECT rolname FROM pg_roles', class: 'read' }
+  ])
+})
+
 t.test('text that may nest deeper than the parser can return is refused before it is parsed, and the parser goes on working', async (t) => {
   const deep = [
     'SELECT 1' + '+1'.repeat(20_000),
