@@ -92,6 +92,13 @@ const privilegedSettings = new Set(['role', 'session_authorization', 'session_re
 const safeEncodings = new Set(['utf8', 'utf-8', 'unicode'])
 /** `SET TRANSACTION …` and `SET SESSION CHARACTERISTICS AS TRANSACTION …` (VAR_SET_MULTI forms). */
 const transactionSettings = new Set(['transaction', 'session characteristics', 'transaction snapshot'])
+/**
+ * Settings that make transactions read-only. A session whose token may not write is read-only
+ * upstream, so that PostgreSQL itself refuses the writes no classifier sees (a function a
+ * stable one calls, an operator's, a cast's, a view's): turning it off is a write.
+ */
+const readOnlySettings = new Set(['default_transaction_read_only', 'transaction_read_only'])
+const readOnlyValues = new Set(['on', 'true', 'yes', '1'])
 const readTransactionKinds = new Set(['TRANS_STMT_BEGIN', 'TRANS_STMT_START', 'TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK',
   'TRANS_STMT_SAVEPOINT', 'TRANS_STMT_RELEASE', 'TRANS_STMT_ROLLBACK_TO'])
 /**
@@ -227,17 +234,22 @@ class Walk {
   private func (call: Obj, live: boolean): void {
     const parts = Array.isArray(call.funcname) ? call.funcname : []
     const last = parts[parts.length - 1]
-    this.call(isObj(last) && isObj(last.String) ? String(last.String.sval).toLowerCase() : '', live)
+    this.call(isObj(last) && isObj(last.String) ? String(last.String.sval) : '', live)
   }
 
   private fieldSelection (field: unknown, live: boolean): void {
-    if (isObj(field) && isObj(field.String)) this.call(String(field.String.sval).toLowerCase(), live)
+    if (isObj(field) && isObj(field.String)) this.call(String(field.String.sval), live)
   }
 
-  /** A call of function `name` (lower-cased; '' when unnamed). */
+  /**
+   * A call of function `name` ('' when unnamed), as the parser gives it: folded to lower case
+   * unless quoted. The lists are matched whatever the case; the catalog is asked for the name
+   * itself, as PostgreSQL looks it up (`"Wipe"()` is not `wipe()`).
+   */
   private call (name: string, live: boolean): void {
-    if (adminFunctions.has(name) || adminFunctionPrefixes.some((p) => name.startsWith(p))) this.raise(admin, `calls ${name}`)
-    else if (live && (writeFunctions.has(name) || writeFunctionPrefixes.some((p) => name.startsWith(p)))) this.raise(write)
+    const lower = name.toLowerCase()
+    if (adminFunctions.has(lower) || adminFunctionPrefixes.some((p) => lower.startsWith(p))) this.raise(admin, `calls ${name}`)
+    else if (live && (writeFunctions.has(lower) || writeFunctionPrefixes.some((p) => lower.startsWith(p)))) this.raise(write)
     else if (live && name !== '') this.functions.add(name)
   }
 }
@@ -312,9 +324,11 @@ function variableSet (body: Obj, w: Walk): undefined {
       break
     case 'VAR_SET_MULTI':
       if (!transactionSettings.has(name)) w.raise(admin, `unknown SET form ${name}`)
+      else if (readWrite(body.args)) w.raise(write, 'asks for read-write transactions')
       break
     case 'VAR_SET_VALUE': case 'VAR_SET_DEFAULT': case 'VAR_SET_CURRENT': case 'VAR_RESET':
       if (privilegedSettings.has(name)) w.raise(admin, `sets ${name}`)
+      else if (readOnlySettings.has(name) && !(body.kind === 'VAR_SET_VALUE' && readOnlyValues.has(constant(body.args)))) w.raise(write, `sets ${name}`)
       else if (name === 'client_encoding' && !(body.kind === 'VAR_SET_VALUE' && safeEncodings.has(constant(body.args)))) {
         w.raise(admin, 'changes the client encoding away from UTF8')
       }
@@ -335,7 +349,11 @@ const statementRules: Record<string, Rule | undefined> = {
   PrepareStmt: (body, w) => { w.rename('statements', body.name); return undefined },
   DeallocateStmt: (body, w) => { w.rename('statements', body.isall === true ? undefined : body.name); return undefined },
   ExplainStmt: (body) => explain(body),
-  TransactionStmt: (body, w) => { if (!readTransactionKinds.has(String(body.kind))) w.raise(admin); return undefined },
+  TransactionStmt: (body, w) => {
+    if (!readTransactionKinds.has(String(body.kind))) w.raise(admin)
+    else if (readWrite(body.options)) w.raise(write, 'asks for a read-write transaction')
+    return undefined
+  },
   DiscardStmt: (body, w) => {
     if (body.target !== 'DISCARD_ALL') return undefined
     w.raise(admin, 'DISCARD ALL also resets the session authorization')
@@ -380,6 +398,15 @@ const statementRules: Record<string, Rule | undefined> = {
 }
 
 /** The lower-cased text of a one-element list of string constants, else ''. */
+/** Whether transaction options (`READ WRITE`, `transaction_read_only = 0`) ask for a read-write transaction. */
+function readWrite (options: unknown): boolean {
+  return (Array.isArray(options) ? options : []).some((o) => {
+    const d = isObj(o) && isObj(o.DefElem) ? o.DefElem : undefined
+    const c = isObj(d?.arg) && isObj(d.arg.A_Const) ? d.arg.A_Const : undefined
+    return d?.defname === 'transaction_read_only' && !(isObj(c?.ival) && c.ival.ival === 1)
+  })
+}
+
 function constant (args: unknown): string {
   const a = Array.isArray(args) && args.length === 1 && isObj(args[0]) ? args[0].A_Const : undefined
   return isObj(a) && isObj(a.sval) ? String(a.sval.sval).toLowerCase() : ''

@@ -7,7 +7,7 @@ import type { Logger } from '../../log.js'
 import { actorsOf } from '../../lineage/claims.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
-import { authenticate, staleness, type CheckDeps } from '../check.js'
+import { authenticate, authorize, staleness, type CheckDeps } from '../check.js'
 import type { TargetDirectory } from '../targets.js'
 import { Catalog } from './catalog.js'
 import { loadClassifier } from './classify.js'
@@ -17,7 +17,7 @@ import { encodeFrame, Framer, type Frame } from './protocol/framer.js'
 import { parsePassword, parseStartup } from './protocol/frontend.js'
 import { PgSession } from './session.js'
 import { SessionIndex } from './sessions.js'
-import { cancelUpstream, connectUpstream, UpstreamError } from './upstream.js'
+import { cancelUpstream, connectUpstream, makeReadOnly, UpstreamError } from './upstream.js'
 
 /** PostgreSQL's own bound on an authentication message (PG_MAX_AUTH_TOKEN_LENGTH); a token is far shorter. */
 const maxLoginMessage = 65535
@@ -169,6 +169,10 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
     let up
     try {
       up = await connectUpstream(target.upstream, { timeoutMs: 10_000, applicationName: `lineage:${actorsOf(decision.claims.act)[0] ?? decision.claims.sub}`.slice(0, 63) })
+      // A token that may neither write nor change schema gets a read-only session: PostgreSQL
+      // then refuses any write the statement's text does not show. (What an admin statement
+      // may do, `RESET ALL` included, is not bounded by it.)
+      if (['write', 'ddl'].every((action) => authorize(decision.claims, target, { action }) !== undefined)) await makeReadOnly(up, 10_000)
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err
       opts.log.warn({ target: target.name, detail: err.detail }, 'postgres upstream login failed')

@@ -3,7 +3,7 @@ import { connect as tlsConnect } from 'node:tls'
 import { AuthenticationType, BackendCode } from './protocol/codes.js'
 import { Framer, type Frame } from './protocol/framer.js'
 import { parseAuthentication, parseBackendKeyData, parseErrorFields, parseParameterStatus, parseSASLMechanisms } from './protocol/backend.js'
-import { passwordMessage, saslInitialResponse, saslResponse, sslRequest, startupMessage, cancelRequest } from './protocol/frontend.js'
+import { passwordMessage, query, saslInitialResponse, saslResponse, sslRequest, startupMessage, cancelRequest } from './protocol/frontend.js'
 import { md5Password, ScramClient } from './scram.js'
 
 /** A logged-in upstream session, ready for queries. */
@@ -130,6 +130,48 @@ export async function connectUpstream (target: URL, opts: { timeoutMs: number, a
     socket.destroy()
     throw err
   }
+}
+
+/**
+ * Makes every transaction of a logged-in upstream session read-only (`default_transaction_read_only`),
+ * before the client is handed the session. The upstream reports the setting; its ParameterStatus
+ * joins `parameters`, for the client to see.
+ * @throws UpstreamError when the upstream refuses or does not answer in time.
+ */
+export async function makeReadOnly (up: Upstream, timeoutMs: number): Promise<void> {
+  const { socket, framer } = up
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => done(new UpstreamError('the upstream database did not make the session read-only in time', `${timeoutMs} ms`)), timeoutMs)
+    let failure: UpstreamError | undefined
+    const done = (err?: Error): void => {
+      clearTimeout(timer)
+      socket.off('data', onData)
+      socket.off('close', onClose)
+      if (err !== undefined) { socket.destroy(); reject(err) } else resolve()
+    }
+    const onClose = (): void => { done(new UpstreamError('the upstream database closed the connection', 'closed while making the session read-only')) }
+    const onData = (chunk: Buffer): void => {
+      try {
+        for (const f of framer.push(chunk)) {
+          if (f.tag === BackendCode.ParameterStatus) {
+            const name = parseParameterStatus(f.body).name
+            const kept = up.parameters.findIndex((p) => parseParameterStatus(p.body).name === name)
+            up.parameters.splice(kept < 0 ? up.parameters.length : kept, kept < 0 ? 0 : 1, { tag: f.tag, body: Buffer.from(f.body) })
+          } else if (f.tag === BackendCode.ErrorResponse) {
+            const e = parseErrorFields(f.body)
+            failure = new UpstreamError('the upstream database refused to make the session read-only', `${e.C ?? ''} ${e.M ?? ''}`)
+          } else if (f.tag === BackendCode.ReadyForQuery) {
+            return done(failure)
+          }
+        }
+      } catch (err) {
+        done(new UpstreamError('the upstream database broke the protocol', (err as Error).message))
+      }
+    }
+    socket.on('data', onData)
+    socket.on('close', onClose)
+    socket.write(query('SET default_transaction_read_only = on'))
+  })
 }
 
 /** Sends a CancelRequest for the upstream backend `key` on a connection of its own. Never throws. */

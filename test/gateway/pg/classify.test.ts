@@ -437,6 +437,8 @@ t.test('statements that differ only in numeric constants share one classificatio
 
 t.test('functions no list knows are named for the caller to look up', async (t) => {
   t.same(classify('SELECT purge_customers()').functions, ['purge_customers'])
+  t.same(classify('SELECT "Purge"(), PURGE_ALL()').functions, ['Purge', 'purge_all'], 'a quoted name keeps its case, as the catalog holds it')
+  t.equal(classify('SELECT "SET_CONFIG"(\'a\', \'b\', false)').class, 'admin', 'the lists match whatever the case')
   t.equal(classify('SELECT purge_customers()').class, 'read', 'read until the catalog says otherwise')
   t.same([...(classify('SELECT count(*), lower(name) FROM t').functions ?? [])].sort(), ['count', 'lower'])
   t.equal(classify("SELECT nextval('s')").functions, undefined, 'a listed function is classified here')
@@ -520,4 +522,21 @@ t.test('the nesting bound counts levels and operators, and list separators start
   t.equal(nesting(tok('END ; END')), 0, 'an END that closes no CASE closes nothing')
   t.equal(nesting(tok('SELECT * , t . * , count ( * ) FROM t')), 1, 'a star for all columns is no operator')
   t.equal(nesting(tok('SELECT a * b')), 1)
+})
+
+t.test('asking for read-write transactions is a write: a session whose token may not write is read-only upstream', async (t) => {
+  check(t, [
+    { sql: 'SET default_transaction_read_only = off', class: 'write' },
+    { sql: 'SET default_transaction_read_only TO DEFAULT', class: 'write' },
+    { sql: 'RESET transaction_read_only', class: 'write' },
+    { sql: 'SET LOCAL transaction_read_only = false', class: 'write' },
+    { sql: 'SET TRANSACTION READ WRITE', class: 'write' },
+    { sql: 'SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ WRITE', class: 'write' },
+    { sql: 'BEGIN READ WRITE', class: 'write' },
+    { sql: 'START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ WRITE', class: 'write' },
+    { sql: 'SET default_transaction_read_only = on', class: 'read' },
+    { sql: 'BEGIN READ ONLY', class: 'read' },
+    { sql: 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', class: 'read' },
+    { sql: 'BEGIN', class: 'read' }
+  ])
 })

@@ -119,6 +119,24 @@ if (databaseUrl === undefined) {
     t.equal(w.stdout, '1\n', 'a token with write may call it')
   })
 
+  t.test('a token that may not write gets a read-only session: writes hidden in functions, operators and views fail upstream', async (t) => {
+    await direct.query(`CREATE TABLE marks (n int);
+      CREATE FUNCTION mark() RETURNS int LANGUAGE sql VOLATILE AS 'INSERT INTO marks VALUES (1); SELECT 1';
+      CREATE FUNCTION looks_stable() RETURNS int LANGUAGE plpgsql STABLE AS 'BEGIN RETURN mark(); END';
+      CREATE FUNCTION mark_op(int, int) RETURNS int LANGUAGE sql VOLATILE AS 'INSERT INTO marks VALUES ($1); SELECT $2';
+      CREATE OPERATOR #&# (LEFTARG = int, RIGHTARG = int, FUNCTION = mark_op);
+      CREATE VIEW marking AS SELECT mark() AS m`)
+    t.teardown(async () => { await direct.query('DROP VIEW marking; DROP OPERATOR #&# (int, int); DROP FUNCTION mark_op(int, int), looks_stable(), mark(); DROP TABLE marks') })
+    const r = await psql(reader, ['-c', 'SHOW default_transaction_read_only', '-c', 'SELECT looks_stable()', '-c', 'SELECT 1 #&# 2', '-c', 'SELECT * FROM marking',
+      '-c', 'SET default_transaction_read_only = off', '-c', 'BEGIN READ WRITE', '-c', 'SELECT 7'])
+    t.equal(r.stdout, 'on\n7\n')
+    t.equal(r.stderr.match(/cannot execute INSERT in a read-only transaction/g)?.length, 3, r.stderr)
+    t.equal(r.stderr.match(/lineage: scope db:write is required/g)?.length, 2, 'the read-only setting cannot be undone')
+    t.equal((await direct.query('SELECT count(*)::int AS n FROM marks')).rows[0].n, 0, 'nothing was written')
+    const w = await psql(writer, ['-c', 'SHOW default_transaction_read_only', '-c', 'SELECT looks_stable()'])
+    t.equal(w.stdout, 'off\n1\n', 'a token that may write gets an ordinary session')
+  })
+
   t.test('node-postgres: extended protocol, named prepared statements, masking and refusals that keep the session usable', async (t) => {
     const c = await connected(writer)
     t.teardown(async () => { await c.end().catch(() => {}) })
