@@ -17,7 +17,8 @@ const created = await b.admin('POST', '/v1/targets', {
     { effect: 'deny', actions: ['write'], min_depth: 2, reason: 'agents two hops down only read' },
     { effect: 'approve', paths: ['/payroll/*'] },
     { effect: 'deny', actors: ['rogue-*'] },
-    { effect: 'deny', principals: ['mallory'] }
+    { effect: 'deny', principals: ['mallory'] },
+    { effect: 'deny', paths: ['/unicode/*'], reason: 'read-only \u2014 ask the owner\u0007' }
   ] }
 })
 if (created.status !== 201) throw new Error(`target: ${JSON.stringify(created.body)}`)
@@ -131,6 +132,25 @@ t.test('a cut-off chain is refused with the reason an operator needs', async (t)
   const r = await get('/api/x', child)
   t.equal(r.status, 401)
   t.match(r.headers.get('www-authenticate'), `ancestor token ${claimsOf(mine).jti} was revoked`)
+})
+
+t.test('a refusal whose description holds characters a header cannot carry is still answered, and the gateway serves on', async (t) => {
+  // An unknown kid is named in the 401; such a token is verified asynchronously (its key is looked up).
+  const forged = (kid: string): string => [{ alg: 'EdDSA', typ: 'at+jwt', kid }, { sub: 'x' }].map((p) => Buffer.from(JSON.stringify(p)).toString('base64url')).join('.') + '.c2ln'
+  for (const kid of ['\u0100', 'a\u0001b', 'k\u2014"\\x\r\n', '\u{1F600}', 'x'.repeat(5000)]) {
+    const r = await get('/api/x', forged(kid))
+    t.equal(r.status, 401, JSON.stringify(kid.slice(0, 10)))
+    const challenge = r.headers.get('www-authenticate') ?? ''
+    t.match(challenge, /^Bearer error="invalid_token", error_description="unknown signing key [\x20\x21\x23-\x5b\x5d-\x7e]+"$/)
+    t.ok(challenge.length < 200, 'the kid is cut short')
+    t.match(await r.json(), { error: 'invalid_token', error_description: /^unknown signing key / })
+  }
+  // A policy reason is the refusal's description; a token already verified is decided synchronously.
+  const r = await get('/api/unicode/x', agent)
+  t.equal(r.status, 403)
+  t.equal(r.headers.get('www-authenticate'), 'Bearer error="insufficient_scope", error_description="denied by policy: read-only ? ask the owner?"')
+  t.match(await r.json(), { error_description: 'denied by policy: read-only \u2014 ask the owner\u0007' }, 'the JSON body keeps the reason as written')
+  t.equal((await get('/api/still-fine', agent)).status, 200)
 })
 
 t.test('the upstream failing is 502, hanging is 504, and the gateway keeps serving', async (t) => {

@@ -35,8 +35,19 @@ function safeTarget (url: string): { target: string, path: string } | undefined 
   }
 }
 
+/**
+ * The refusal's description as an `error_description` may carry it (RFC 6750 §3: %x20-21 /
+ * %x23-5B / %x5D-7E): quotes and backslashes become spaces, every other character outside
+ * printable ASCII (a control character, `—`, a character an attacker put in a token's `kid`)
+ * becomes `?`. Node refuses to send a header holding such a character. The JSON body keeps
+ * the description as it was.
+ */
+function headerDescription (message: string): string {
+  return message.replace(/["\\]/g, ' ').replace(/[^\x20-\x7e]/gu, '?')
+}
+
 function challenge (err: LineageError): Record<string, string> {
-  const description = err.message.replace(/["\\\r\n]/g, ' ')
+  const description = headerDescription(err.message)
   if (err.status === 401) return { 'www-authenticate': `Bearer error="invalid_token", error_description="${description}"` }
   if (err.status === 403) return { 'www-authenticate': `Bearer error="insufficient_scope", error_description="${description}"` }
   return {}
@@ -49,8 +60,16 @@ function refuse (res: ServerResponse, err: unknown): void {
     return
   }
   const text = JSON.stringify(body)
-  // The standard reason phrase: an upstream's may have been set on `res` before it failed.
-  res.writeHead(status, STATUS_CODES[status], { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...(err instanceof LineageError ? challenge(err) : {}) })
+  try {
+    // The standard reason phrase: an upstream's may have been set on `res` before it failed.
+    res.writeHead(status, STATUS_CODES[status], { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...(err instanceof LineageError ? challenge(err) : {}) })
+  } catch {
+    // A refusal runs outside any handler that could catch its failure (a promise's, or the
+    // request listener's own): whatever Node refuses to send, the agent's connection is cut
+    // rather than the process brought down.
+    res.destroy()
+    return
+  }
   res.end(text)
 }
 
