@@ -237,6 +237,18 @@ t.test('hostile paths never reach another target', async (t) => {
     const r = await rawRequest(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
     t.match(r, /^HTTP\/1.1 400 /, path)
   }
+  // A fragment: the policy would judge `/admin/users/7#x`, the upstream read `/admin/users/7`.
+  const seenBefore = up.seen.length
+  for (const path of ['/api/admin/users/7#x', '/api/x#/admin', '/api/x?a#b']) {
+    const r = await rawRequest(`DELETE ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
+    t.match(r, /^HTTP\/1.1 400 /, path)
+    t.match(r, /"error":"invalid_request","error_description":"a fragment \(#\) is refused in the request target"/, path)
+  }
+  t.equal(up.seen.length, seenBefore, 'no fragment reached the upstream')
+  await b.broker.ctx.audit.flush()
+  const audited = (await b.admin('GET', '/v1/audit?limit=20')).body.events.filter((e: { kind: string, status: number, detail: { reason?: string } | null }) =>
+    e.kind === 'gateway.http' && e.status === 400 && e.detail?.reason === 'a fragment (#) is refused in the request target')
+  t.equal(audited.length, 3, 'each refusal is audited')
   const q = await get('/api/x?access_token=' + agent)
   t.equal(q.status, 400)
   t.match(await q.json(), { error_description: /tokens in the query string are refused/ })

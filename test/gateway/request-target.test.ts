@@ -29,3 +29,10 @@ t.test('dot segments, encoded slashes, backslashes and query tokens are refused'
     t.throws(() => parseRequestTarget(url), BadRequest, url)
   }
 })
+
+t.test('a # anywhere in the request target is refused: origin-form has no fragment', async (t) => {
+  for (const url of ['/api/x#bypass', '/api/admin#', '/api#/admin', '/api/x?a=1#frag', '/api/x?#']) {
+    t.throws(() => parseRequestTarget(url), { code: 'ERR_BAD_REQUEST', status: 400, message: /fragment/ }, url)
+  }
+  t.same(parseRequestTarget('/api/x%23y'), { target: 'api', path: '/x%23y', query: '' }, 'an escaped # is part of the path')
+})

@@ -58,7 +58,7 @@ function carriesToken (query: string): boolean {
  * Splits `/<target>/<path>?<query>` without resolving dot segments: a resolving parser would
  * turn `/a/../b/x` into a request for target `b`. Dot segments, encoded slashes and
  * backslashes are refused outright, since the upstream might read them differently from the
- * policy's `paths`; escapes of unreserved characters are decoded, so `/%61dmin` is `/admin`
+ * policy's `paths`, and so is a `#` anywhere; escapes of unreserved characters are decoded, so `/%61dmin` is `/admin`
  * to the policy and to the upstream alike. A token in the query is refused (RFC 6750 §5.3: it
  * leaks into logs and history).
  * @returns undefined when the URL names no target.
@@ -66,6 +66,9 @@ function carriesToken (query: string): boolean {
  */
 export function parseRequestTarget (url: string): RequestTarget | undefined {
   if (!url.startsWith('/')) throw new BadRequest('the request target must be an absolute path')
+  // RFC 9112 §3.2.1: origin-form is a path and a query, never a fragment. A server that cuts
+  // the target at `#` would read `/x#/admin` as `/x` where the policy judged the whole.
+  if (url.includes('#')) throw new BadRequest('a fragment (#) is refused in the request target')
   const q = url.indexOf('?')
   let rawPath = q < 0 ? url : url.slice(0, q)
   const query = q < 0 ? '' : url.slice(q)
