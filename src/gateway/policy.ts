@@ -65,6 +65,16 @@ function pathMatch (pattern: string, path: string): boolean {
   return globMatch(pattern, path.replace(/;[^/]*/g, '').replace(/\/{2,}/g, '/'))
 }
 
+/**
+ * A `methods` pattern against a request method, both upper-cased (methods are upper-case
+ * tokens; a rule written `delete` means DELETE). A pattern that matches GET matches HEAD too:
+ * most servers answer HEAD with their GET handler, running whatever it does.
+ */
+function methodMatch (pattern: string, method: string): boolean {
+  const p = pattern.toUpperCase()
+  return globMatch(p, method) || (method === 'HEAD' && globMatch(p, 'GET'))
+}
+
 /** A `tables` pattern against a table as a statement names it: `payroll` also matches `public.payroll`, and the reverse. */
 function tableMatch (pattern: string, table: string): boolean {
   if (globMatch(pattern, table)) return true
@@ -132,7 +142,7 @@ function matches (rule: Rule, q: PolicyRequest): boolean {
   if (rule.max_depth !== undefined && q.depth > rule.max_depth) return false
   if (rule.principals !== undefined && !q.principals.some((p) => rule.principals?.includes(p))) return false
   if (rule.actors !== undefined && (q.actor === undefined || !rule.actors.some((g) => globMatch(g, q.actor as string)))) return false
-  if (rule.methods !== undefined && (q.method === undefined || !rule.methods.some((m) => m.toUpperCase() === q.method))) return false
+  if (rule.methods !== undefined && (q.method === undefined || !rule.methods.some((g) => methodMatch(g, (q.method as string).toUpperCase())))) return false
   if (rule.paths !== undefined && (q.path === undefined || !rule.paths.some((g) => pathMatch(g, q.path as string)))) return false
   if (rule.tables !== undefined && (q.tables === undefined || !q.tables.some((t) => rule.tables?.some((g) => tableMatch(g, t))))) return false
   if (rule.statements !== undefined && (q.statements === undefined || !q.statements.some((s) => rule.statements?.includes(s)))) return false

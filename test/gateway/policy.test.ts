@@ -13,6 +13,17 @@ t.test('a paths rule matches the path as sent and as a server that collapses // 
   }
 })
 
+t.test('a methods rule is a glob compared upper-cased, and a rule naming GET also refuses HEAD', async (t) => {
+  const policy = parsePolicy({ rules: [{ effect: 'deny', methods: ['P*', 'get', 'DEL?TE'], reason: 'no' }] })
+  for (const method of ['POST', 'PUT', 'PATCH', 'PROPFIND', 'GET', 'get', 'HEAD', 'DELETE']) {
+    t.equal(policyRefusal(policy, request({ method, path: '/x' })), 'denied by policy: no', method)
+  }
+  for (const method of ['OPTIONS', 'MKCOL', 'DELETES']) t.equal(policyRefusal(policy, request({ method, path: '/x' })), undefined, method)
+  const heads = parsePolicy({ rules: [{ effect: 'deny', methods: ['HEAD'] }] })
+  t.equal(policyRefusal(heads, request({ method: 'GET' })), undefined, 'a rule naming HEAD leaves GET alone')
+  t.equal(policyRefusal(parsePolicy({ rules: [{ effect: 'deny', methods: ['G*'] }] }), request({ method: 'HEAD' })), 'denied by policy', 'HEAD is judged as GET too')
+})
+
 t.test('a mask rule limited to tables applies to statements that name no table, which may return any', async (t) => {
   const policy = parsePolicy({ rules: [{ effect: 'mask', columns: ['*.ssn'], with: 'last4', tables: ['customers'] }] })
   t.equal(maskRules(policy, request({ tables: ['customers'] })).length, 1)
