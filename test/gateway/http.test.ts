@@ -261,6 +261,18 @@ t.test('hostile paths never reach another target', async (t) => {
   const tunnel = await rawRequest(`CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\nAuthorization: Bearer ${agent}\r\n\r\n`)
   t.match(tunnel, /^HTTP\/1.1 405 Method Not Allowed\r\n/)
   t.match(tunnel, /CONNECT is not served/)
+  // TRACE would have the upstream echo the request as it got it: with the target's credential.
+  const traced = up.seen.length
+  const trace = await rawRequest(`TRACE /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
+  t.match(trace, /^HTTP\/1.1 405 Method Not Allowed\r\n/)
+  t.match(trace, /"error":"invalid_request","error_description":"TRACE is not served/)
+  t.notMatch(trace, 'upstream-secret-value-42')
+  const track = await rawRequest(`TRACK /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
+  t.match(track, /^HTTP\/1.1 (400|405) /, 'TRACK is refused (Node\'s parser knows no such method)')
+  t.equal(up.seen.length, traced, 'neither reached the upstream')
+  await b.broker.ctx.audit.flush()
+  const traces = (await b.admin('GET', '/v1/audit?target=api&limit=20')).body.events.filter((e: { method: string }) => e.method === 'TRACE')
+  t.match(traces, [{ kind: 'gateway.http', decision: 'deny', status: 405, target: 'api', path: '/x' }], 'the refusal is audited')
   const junk = await rawRequest('\x00\x01\x02 garbage\r\n\r\n')
   t.match(junk, /^HTTP\/1.1 400 /)
   // Bytes Node's parser lets through (obs-text, a tab, DEL) either pass on or are refused; nothing breaks.

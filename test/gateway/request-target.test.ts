@@ -1,5 +1,5 @@
 import t from 'tap'
-import { BadRequest, parseRequestTarget } from '../../src/gateway/http/request-target.js'
+import { BadRequest, checkMethod, parseRequestTarget } from '../../src/gateway/http/request-target.js'
 
 t.test('splits the target, the raw path below it and the query', async (t) => {
   t.same(parseRequestTarget('/api'), { target: 'api', path: '/', query: '' })
@@ -35,4 +35,9 @@ t.test('a # anywhere in the request target is refused: origin-form has no fragme
     t.throws(() => parseRequestTarget(url), { code: 'ERR_BAD_REQUEST', status: 400, message: /fragment/ }, url)
   }
   t.same(parseRequestTarget('/api/x%23y'), { target: 'api', path: '/x%23y', query: '' }, 'an escaped # is part of the path')
+})
+
+t.test('TRACE and TRACK are refused with 405, other methods pass', async (t) => {
+  for (const m of ['TRACE', 'TRACK', 'trace']) t.throws(() => { checkMethod(m) }, { code: 'ERR_METHOD_NOT_ALLOWED', status: 405 }, m)
+  for (const m of ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS', 'PROPFIND', 'TRACER']) t.doesNotThrow(() => { checkMethod(m) }, m)
 })

@@ -10,7 +10,7 @@ import type { AuditLog } from '../../audit/audit-log.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
-import { parseRequestTarget } from './request-target.js'
+import { checkMethod, parseRequestTarget } from './request-target.js'
 import { forwardable, Upstreams } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
@@ -106,10 +106,11 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
 
   /** Routes a request to its target and checks it; the decision is synchronous unless the token must be verified. */
   function handle (req: IncomingMessage, res: ServerResponse): void {
+    const method = req.method ?? 'GET'
+    checkMethod(method)
     const where = parseRequestTarget(req.url ?? '')
     const t = where === undefined ? undefined : opts.targets.get(where.target)
     if (where === undefined || t === undefined || t.kind !== 'http') throw new NotFound('no such target')
-    const method = req.method ?? 'GET'
     const started = performance.now()
     const decision = checkAccess(opts, bearerOf(req.headers.authorization), t, {
       action: method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'read' : 'write',
@@ -162,7 +163,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
   function failed (req: IncomingMessage, res: ServerResponse, err: unknown): void {
     if (!(err instanceof LineageError)) opts.log.error({ err, method: req.method }, 'gateway request failed')
     if (!(err instanceof InvalidToken || err instanceof InsufficientScope)) {
-      // Refused before any token was looked at: a bad URL or an unknown target. Unknown
+      // Refused before any token was looked at: a bad method or URL, or an unknown target. Unknown
       // targets share one label, so a scan of made-up names cannot grow the metrics.
       const where = safeTarget(req.url ?? '')
       metricsFor('(none)').deny.inc()

@@ -4,6 +4,22 @@ export class BadRequest extends LineageError {
   constructor (description: string) { super('ERR_BAD_REQUEST', 'invalid_request', 400, description) }
 }
 
+export class MethodNotAllowed extends LineageError {
+  constructor (description: string) { super('ERR_METHOD_NOT_ALLOWED', 'invalid_request', 405, description) }
+}
+
+// RFC 9110 §9.3.8: TRACE has the final recipient echo the request it received, headers
+// included; forwarded, that is the target's credential. TRACK is IIS's TRACE.
+const echoes = new Set(['TRACE', 'TRACK'])
+
+/**
+ * Refuses the methods the gateway never forwards (CONNECT is answered by the listener).
+ * @throws MethodNotAllowed for TRACE and TRACK, in any case.
+ */
+export function checkMethod (method: string): void {
+  if (echoes.has(method.toUpperCase())) throw new MethodNotAllowed(`${method.toUpperCase()} is not served: the upstream would echo the target's credential`)
+}
+
 /** Where a gateway request goes: the target's name, the upstream path and the raw query. */
 export interface RequestTarget {
   target: string
