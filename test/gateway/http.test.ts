@@ -8,7 +8,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await b.admin('POST', '/v1/targets', {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -203,6 +203,46 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
   await expect('utf8', 200, /^ok$/)
   await expect('partial', 502, /upstream odd failed: connection closed/)
   await expect('nobody', 502, /"error":"bad_gateway"/)
+  t.equal((await get('/api/still-fine', agent)).status, 200)
+})
+
+t.test('a keep-alive connection whose request body the upstream left unread is closed after the response', async (t) => {
+  // An upstream that refuses at once, or drops the connection, reading no more of the body
+  // than came with the headers. A body larger than the sockets' buffers is then left unread.
+  const early = createServer((s) => {
+    s.on('error', () => {})
+    s.once('data', (d) => {
+      s.pause()
+      if (d.toString('latin1').startsWith('POST /drop ')) s.destroy()
+      else s.end('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large')
+    })
+  })
+  await new Promise<void>((resolve) => early.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { early.close() })
+  t.equal((await b.admin('POST', '/v1/targets', { name: 'early', kind: 'http', upstream: `http://127.0.0.1:${(early.address() as AddressInfo).port}` })).status, 201)
+  const token = (await exchangeToken(b, root, { actor: 'uploader', scope: 'early:write', audience: 'early' })).body.access_token
+  const body = Buffer.alloc(1024 * 1024, 'a')
+  const url = new URL(gw.url)
+  for (const [path, status] of [['/upload', '413 Payload Too Large'], ['/drop', '502 Bad Gateway']]) {
+    // The agent reuses the connection once it has the answer, as a keep-alive client does.
+    const { out, closed } = await new Promise<{ out: string, closed: boolean }>((resolve) => {
+      let text = ''
+      const s = connect(Number(url.port), url.hostname, () => {
+        s.write(`POST /early${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: ${body.length}\r\n\r\n`)
+        s.write(body)
+      })
+      const timer = setTimeout(() => { s.destroy(); resolve({ out: text, closed: false }) }, 3000)
+      s.on('data', (d) => {
+        if (text === '') s.write(`GET /api/fine HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
+        text += d.toString()
+      })
+      s.on('error', () => {})
+      s.on('close', () => { clearTimeout(timer); resolve({ out: text, closed: true }) })
+    })
+    t.match(out, new RegExp(`^HTTP/1.1 ${status}\r\n`), `${path}: the answer arrives`)
+    t.ok(closed, `${path}: the connection does not hang`)
+    t.match(out.slice(0, out.indexOf('\r\n\r\n') + 2), /\r\nconnection: close\r\n/i, `${path}: the answer says the connection ends`)
+  }
   t.equal((await get('/api/still-fine', agent)).status, 200)
 })
 

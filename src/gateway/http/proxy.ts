@@ -60,9 +60,12 @@ function refuse (res: ServerResponse, err: unknown): void {
     return
   }
   const text = JSON.stringify(body)
+  // A request body not read to its end (refused before it was, or the upstream failed while
+  // taking it) would hold up the next request on this connection: the connection ends instead.
+  const ending = res.req.complete ? {} : { connection: 'close' }
   try {
     // The standard reason phrase: an upstream's may have been set on `res` before it failed.
-    res.writeHead(status, STATUS_CODES[status], { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...(err instanceof LineageError ? challenge(err) : {}) })
+    res.writeHead(status, STATUS_CODES[status], { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...ending, ...(err instanceof LineageError ? challenge(err) : {}) })
   } catch {
     // A refusal runs outside any handler that could catch its failure (a promise's, or the
     // request listener's own): whatever Node refuses to send, the agent's connection is cut
@@ -172,8 +175,6 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
         detail: { reason: err instanceof LineageError ? err.message : 'internal error' }
       })
     }
-    // An unread request body must not be parsed as the next request on this connection.
-    if (!req.complete) res.setHeader('connection', 'close')
     refuse(res, err)
   }
 

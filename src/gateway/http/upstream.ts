@@ -45,6 +45,7 @@ function upstreamError (target: string, err: Error, timeoutMs: number): LineageE
  * pausing the upstream while the agent's socket is full. A failure before any of the response
  * was written is answered with `fail`; after, the agent's connection is cut (its response is
  * incomplete). The upstream's reason phrase is not passed on: the agent gets the standard one.
+ * A response that starts before the agent's request body was all read closes the connection.
  */
 class Relay implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
@@ -107,6 +108,10 @@ class Relay implements Dispatcher.DispatchHandler {
   private writeHead (): boolean {
     const head = this.head as NonNullable<typeof this.head>
     this.head = undefined
+    // The upstream answered before it took the agent's whole body (a 413 at once, say). Node's
+    // server leaves a partly read body unread, so a request pipelined after it would never be
+    // answered: the agent's connection ends with this response instead.
+    if (!this.res.req.complete) head.headers.connection = 'close'
     try {
       this.res.writeHead(head.status, head.headers)
       return true
