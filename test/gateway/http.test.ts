@@ -45,6 +45,22 @@ t.test('an allowed request reaches the upstream with the target credential and i
   t.notMatch(JSON.stringify([...r.headers]), 'upstream-secret-value-42')
 })
 
+t.test('agent headers that a server may read as the gateway\'s own, spelled with _ for -, never reach the upstream', async (t) => {
+  const r = await get('/api/v1/spelled', agent, {
+    headers: { Lineage_Subject: 'spoofed', lineage_actor: 'spoofed', LINEAGE_SUBJECT_: 'kept', X_Team: 'admins', X_Forwarded_For: '10.9.9.9', 'x-forwarded-for': '192.0.2.1', X_Custom: 'kept' }
+  })
+  t.equal(r.status, 200)
+  const seen = up.seen.at(-1)!
+  t.equal(seen.url, '/base/v1/spelled')
+  for (const name of ['lineage_subject', 'lineage_actor', 'x_team', 'x_forwarded_for']) t.equal(seen.headers[name], undefined, name)
+  t.equal(seen.headers['lineage-subject'], 'ci-nightly')
+  t.equal(seen.headers['lineage-actor'], 'build')
+  t.equal(seen.headers['x-team'], 'data', 'the target\'s own header, alone')
+  t.equal(seen.headers['x-forwarded-for'], '192.0.2.1, 127.0.0.1')
+  t.equal(seen.headers.x_custom, 'kept')
+  t.equal(seen.headers.lineage_subject_, 'kept', 'a name that only starts like one passes')
+})
+
 t.test('request and response bodies stream through', async (t) => {
   const big = Buffer.alloc(5 * 1024 * 1024, 7)
   const r = await get('/api/upload', agent, { method: 'POST', body: big })

@@ -22,9 +22,11 @@ export interface HttpGatewayOptions extends CheckDeps {
   upstreamTimeoutMs?: number
 }
 
-// Request headers the agent may not pass on: its own credential, the identity headers the
-// gateway sets, and `expect` (the gateway has already answered 100-continue itself).
-const fromAgent = new Set(['authorization', 'host', 'lineage-subject', 'lineage-actor', 'expect'])
+// Request headers the agent may not pass on: its own credential, the headers the gateway sets
+// (`x-forwarded-for` is set again with the agent's value and address), and `expect` (the
+// gateway has already answered 100-continue itself). The target's own headers are added to
+// these per target; all are dropped in their `_` spellings too.
+const fromAgent = ['authorization', 'host', 'lineage-subject', 'lineage-actor', 'x-forwarded-for', 'expect']
 
 /** The request's target and path for the audit record, or undefined when the URL was refused. */
 function safeTarget (url: string): { target: string, path: string } | undefined {
@@ -84,6 +86,13 @@ function refuse (res: ServerResponse, err: unknown): void {
 export function createHttpGateway (opts: HttpGatewayOptions): { handler: RequestListener, connections: ConnectionIndex, close: () => void } {
   const connections = new ConnectionIndex(opts.view, opts.clock)
   const upstreams = new Upstreams(opts.upstreamTimeoutMs ?? 30_000, refuse)
+  // The agent's headers dropped for each target, worked out once per target.
+  const dropped = new WeakMap<Target, Set<string>>()
+  function droppedFor (t: Target): Set<string> {
+    let set = dropped.get(t)
+    if (set === undefined) dropped.set(t, set = new Set([...fromAgent, ...Object.keys(t.headers).map((n) => n.toLowerCase().replace(/_/g, '-'))]))
+    return set
+  }
   // Labelled metric children per target, looked up once instead of on every request.
   const perTarget = new Map<string, { check: { observe: (v: number) => void }, allow: { inc: () => void }, deny: { inc: () => void } }>()
   function metricsFor (target: string): NonNullable<ReturnType<typeof perTarget.get>> {
@@ -97,7 +106,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
 
   /** Sends an allowed request on to the target's upstream with its credential and the identity headers. */
   function forward (req: IncomingMessage, res: ServerResponse, t: Target, path: string, claims: AccessClaims): { abandon: () => void } {
-    const headers = forwardable(req.headers, fromAgent)
+    const headers = forwardable(req.headers, droppedFor(t))
     Object.assign(headers, t.headers)
     const peer = req.socket.remoteAddress ?? ''
     const xff = req.headers['x-forwarded-for']

@@ -13,7 +13,11 @@ export class GatewayTimeout extends LineageError {
 // RFC 9110 §7.6.1: connection-specific headers never cross a proxy.
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
 
-/** `headers` without hop-by-hop headers, the ones `Connection` names, and `drop`. */
+/**
+ * `headers` without hop-by-hop headers, the ones `Connection` names, and `drop` (lower-case
+ * names with `-`), which is matched with every `_` in a name read as `-`: CGI, WSGI and Rack
+ * servers turn both `Lineage-Subject` and `Lineage_Subject` into `HTTP_LINEAGE_SUBJECT`.
+ */
 export function forwardable (headers: IncomingHttpHeaders, drop: Set<string>): OutgoingHttpHeaders {
   // Headers the Connection header names are hop-by-hop too; it usually names none.
   const connection = headers.connection
@@ -23,7 +27,7 @@ export function forwardable (headers: IncomingHttpHeaders, drop: Set<string>): O
   const out: OutgoingHttpHeaders = {}
   for (const name in headers) {
     const value = headers[name]
-    if (value === undefined || hopByHop.has(name) || drop.has(name) || listed?.has(name) === true) continue
+    if (value === undefined || hopByHop.has(name) || drop.has(name.includes('_') ? name.replace(/_/g, '-') : name) || listed?.has(name) === true) continue
     out[name] = value
   }
   return out
