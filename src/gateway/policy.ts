@@ -75,12 +75,18 @@ function methodMatch (pattern: string, method: string): boolean {
   return globMatch(p, method) || (method === 'HEAD' && globMatch(p, 'GET'))
 }
 
-/** A `tables` pattern against a table as a statement names it: `payroll` also matches `public.payroll`, and the reverse. */
+/**
+ * A `tables` pattern against a table as a statement names it: `payroll` also matches
+ * `public.payroll`. An unqualified name resolves in whichever schema of the search path has it
+ * (a session may set its own), so `app.secret` matches `secret` too; a whole schema (`app.*`)
+ * matches only names qualified with it, and `public.*` unqualified ones.
+ */
 function tableMatch (pattern: string, table: string): boolean {
   if (globMatch(pattern, table)) return true
   const dot = table.lastIndexOf('.')
-  return (dot >= 0 && !pattern.includes('.') && globMatch(pattern, table.slice(dot + 1))) ||
-    (dot < 0 && pattern.includes('.') && globMatch(pattern, `public.${table}`))
+  if (dot >= 0) return !pattern.includes('.') && globMatch(pattern, table.slice(dot + 1))
+  const last = pattern.slice(pattern.lastIndexOf('.') + 1)
+  return pattern.includes('.') && (globMatch(pattern, `public.${table}`) || (last !== '*' && globMatch(last, table)))
 }
 
 function stringList (v: unknown, where: string): string[] {

@@ -41,3 +41,13 @@ t.test('a mask rule for reads covers every statement that returns rows, a write\
   t.equal(maskRules(writes, request({ action: 'write' })).length, 1)
   t.equal(maskRules(writes, request({ action: 'read' })).length, 0, 'a rule for writes only masks what writes return')
 })
+
+t.test('a tables rule on a schema\'s table matches the name unqualified, which the search path may resolve there', async (t) => {
+  const policy = parsePolicy({ rules: [{ effect: 'deny', tables: ['app.secret*'], reason: 'no' }, { effect: 'deny', tables: ['vault.*'], reason: 'vault' }] })
+  const refusal = (tables: string[]): string | undefined => policyRefusal(policy, request({ tables }))
+  t.equal(refusal(['secret2']), 'denied by policy: no')
+  t.equal(refusal(['app.secret2']), 'denied by policy: no')
+  t.equal(refusal(['other.secret2']), undefined, 'qualified with another schema')
+  t.equal(refusal(['vault.keys']), 'denied by policy: vault')
+  t.equal(refusal(['keys']), undefined, 'a whole schema matches only names qualified with it')
+})
