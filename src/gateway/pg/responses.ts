@@ -13,7 +13,11 @@ export interface Statement { sql: string, c: Classification }
  * of the name. `batch`: how many batches (Sync, simple Query) went upstream before its Bind.
  */
 export interface Portal { statement: string, st: Statement | undefined, batch: number }
-/** `quotesMasked`: its tables have masked columns, which an error's detail may quote. */
+/**
+ * An execution awaiting its answer. `sql`: the statement as its audit record holds it
+ * (truncated, or a fingerprint). `quotesMasked`: its tables have masked columns, which an
+ * error's detail may quote.
+ */
 export type Execution = { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: readonly MaskRule[], quotesMasked?: boolean, fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
 /** A Parse or Bind as it changed the session's statements or portals: undone if the upstream refuses or skips it. */
 export type Undo = { kind: 'statement', name: string, previous: Statement | undefined } | { kind: 'portal', name: string, previous: Portal | undefined }

@@ -286,10 +286,10 @@ export class PgSession {
         const refusal = this.decide(sql, c)
         if (refusal === 'wait') return 'wait'
         if (skipping) {
-          if (refusal === undefined) this.recordExec({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: true, rules: noMasks }, 'skipped after an error earlier in the batch')
+          if (refusal === undefined) this.recordExec({ type: 'exec', sql: this.statementText(sql), c: this.decided ?? c, rows: 0, simple: true, rules: noMasks }, 'skipped after an error earlier in the batch')
         } else {
           if (refusal === undefined) {
-            r.expect({ type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: true, rules: this.masking, quotesMasked: this.touchesMasked })
+            r.expect({ type: 'exec', sql: this.statementText(sql), c: this.decided ?? c, rows: 0, simple: true, rules: this.masking, quotesMasked: this.touchesMasked })
             if (c.renames !== undefined) this.prepared.forget(c.renames)
           }
           r.endBatch(true)
@@ -334,7 +334,7 @@ export class PgSession {
         // The stand-in is a Parse of the unnamed statement, which PostgreSQL drops when it fails.
         if (refusal !== undefined) return skipping ? [this.refusals.parse('', refusal)] : this.parseStep('', undefined, this.refusals.parse('', refusal))
         if (skipping) return undefined
-        const exec: Execution = { type: 'exec', sql, c: this.decided ?? c, rows: 0, simple: false, portal, rules: this.masking, quotesMasked: this.touchesMasked }
+        const exec: Execution = { type: 'exec', sql: this.statementText(sql), c: this.decided ?? c, rows: 0, simple: false, portal, rules: this.masking, quotesMasked: this.touchesMasked }
         if (c.renames !== undefined) this.prepared.forget(c.renames)
         if (this.masking.length === 0) {
           r.expect(exec)
@@ -447,8 +447,15 @@ export class PgSession {
     return reason
   }
 
+  /**
+   * A statement as its audit record holds it, worked out when the statement is sent: an answer
+   * may wait long (a client that pipelines and does not read), and what waits is this, not the
+   * statement. A copy, and a short one while many answers wait, so that holds little memory.
+   */
   private statementText (sql: string): string {
-    return this.deps.target()?.auditStatements === 'fingerprint' ? `fingerprint:${fingerprint(sql)}` : sql.slice(0, 4096)
+    if (this.deps.target()?.auditStatements === 'fingerprint') return `fingerprint:${fingerprint(sql)}`
+    const limit = this.responses.outstanding > 1000 ? 256 : 4096
+    return sql.length <= limit ? sql : Buffer.from(sql.slice(0, limit)).toString()
   }
 
   // --- upstream → client ------------------------------------------------------------------
@@ -520,7 +527,7 @@ export class PgSession {
 
   private recordExec (e: Execution, error?: string): void {
     const failed = e.error ?? error
-    this.audit('allow', e.c.class, this.statementText(e.sql), failed === undefined ? { rows: e.rows } : { rows: e.rows, error: failed })
+    this.audit('allow', e.c.class, e.sql, failed === undefined ? { rows: e.rows } : { rows: e.rows, error: failed })
   }
 
   private audit (decision: 'allow' | 'deny', method: string | undefined, path: string | undefined, detail: Record<string, unknown>): void {
