@@ -88,6 +88,17 @@ const writeFunctionPrefixes = ['pg_advisory_', 'pg_try_advisory_']
  */
 const privilegedSettings = new Set(['role', 'session_authorization', 'session_replication_role',
   'standard_conforming_strings', 'backslash_quote'])
+/**
+ * Settings only a superuser may change (PostgreSQL refuses them to any other role, so they
+ * matter where the target's role is one): logging and statistics that would hide an agent from
+ * the server's log, libraries loaded from disk, damaged-page and checksum overrides.
+ */
+const superuserSettings = new Set(['allow_in_place_tablespaces', 'allow_system_table_mods', 'backtrace_functions', 'commit_delay',
+  'compute_query_id', 'deadlock_timeout', 'dynamic_library_path', 'ignore_checksum_failure', 'lc_messages', 'lo_compat_privileges',
+  'max_stack_depth', 'session_preload_libraries', 'local_preload_libraries', 'temp_file_limit', 'update_process_title',
+  'wal_compression', 'wal_consistency_checking', 'wal_init_zero', 'wal_recycle', 'zero_damaged_pages', 'ignore_system_indexes',
+  'ignore_invalid_pages', 'jit_dump_bitcode'])
+const superuserSettingPrefixes = ['log_', 'track_', 'debug_', 'trace_']
 /** Client encodings in which the text means what it means in UTF-8 to the parser; others may hide a quote in a multibyte character. */
 const safeEncodings = new Set(['utf8', 'utf-8', 'unicode'])
 /** `SET TRANSACTION …` and `SET SESSION CHARACTERISTICS AS TRANSACTION …` (VAR_SET_MULTI forms). */
@@ -328,6 +339,7 @@ function variableSet (body: Obj, w: Walk): undefined {
       break
     case 'VAR_SET_VALUE': case 'VAR_SET_DEFAULT': case 'VAR_SET_CURRENT': case 'VAR_RESET':
       if (privilegedSettings.has(name)) w.raise(admin, `sets ${name}`)
+      else if (superuserSettings.has(name) || superuserSettingPrefixes.some((p) => name.startsWith(p))) w.raise(admin, `sets ${name}, which only a superuser may`)
       else if (readOnlySettings.has(name) && !(body.kind === 'VAR_SET_VALUE' && readOnlyValues.has(constant(body.args)))) w.raise(write, `sets ${name}`)
       else if (name === 'client_encoding' && !(body.kind === 'VAR_SET_VALUE' && safeEncodings.has(constant(body.args)))) {
         w.raise(admin, 'changes the client encoding away from UTF8')

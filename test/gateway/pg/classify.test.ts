@@ -540,3 +540,15 @@ t.test('asking for read-write transactions is a write: a session whose token may
     { sql: 'BEGIN', class: 'read' }
   ])
 })
+
+t.test('settings only a superuser may change are admin, whatever role the target logs in as', async (t) => {
+  check(t, [
+    { sql: "SET log_statement = 'none'", class: 'admin', reason: /sets log_statement, which only a superuser may/ },
+    { sql: 'SET log_min_messages TO panic', class: 'admin' },
+    { sql: 'SET zero_damaged_pages = on', class: 'admin' },
+    { sql: 'RESET track_functions', class: 'admin' },
+    { sql: "SET session_preload_libraries = 'x'", class: 'admin' },
+    { sql: 'SET work_mem = \'64MB\'', class: 'read' },
+    { sql: 'SET statement_timeout = 1000', class: 'read' }
+  ])
+})
