@@ -23,6 +23,8 @@ export interface GatewayOptions extends CheckDeps {
   tls?: SecureContext
   /** How long a PostgreSQL client has to finish TLS, startup and login. */
   pgLoginTimeoutMs?: number
+  /** How long the PostgreSQL gateway keeps what an upstream's catalog tells (default 30 s). */
+  pgCatalogTtlMs?: number
 }
 
 export interface Gateway {
@@ -51,7 +53,7 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   })
   const offReset = opts.view.onReset(() => { targets.load().catch((err) => opts.log.error({ err }, 'reloading targets failed')) })
   const http = createHttpGateway({ ...opts, targets })
-  const pg = await createPgGateway({ ...opts, targets, loginTimeoutMs: opts.pgLoginTimeoutMs })
+  const pg = await createPgGateway({ ...opts, targets, loginTimeoutMs: opts.pgLoginTimeoutMs, catalogTtlMs: opts.pgCatalogTtlMs })
   // The gateway's own endpoints live under `/_lineage/`: no target name starts with `_`.
   const own: RequestListener = (req, res) => {
     const send = (status: number, type: string, body: string): void => { res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body) }

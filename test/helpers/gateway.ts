@@ -77,6 +77,7 @@ export interface TestGatewayOptions {
   freshAt?: () => number
   tls?: SecureContext
   pgLoginTimeoutMs?: number
+  pgCatalogTtlMs?: number
   /** Verification keys by kid (default: the broker's own, at once), as a gateway process fetching the JWKS has them. */
   keys?: GatewayOptions['keys']
   /** Its own cache of verified tokens (default: the broker's, so no token needs verifying again). */
@@ -89,7 +90,7 @@ export async function startTestGateway (b: TestBroker, opts: TestGatewayOptions 
   const gateway = await createGateway({
     db: ctx.db, log: silentLogger(), view: ctx.view, verified: opts.verified ?? ctx.verified, issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth,
     keys: opts.keys ?? ((kid) => ctx.keys().verifiers.get(kid)), upstreamTimeoutMs: opts.upstreamTimeoutMs,
-    freshness: { freshAt: opts.freshAt ?? (() => ctx.sync.freshAt()), maxStalenessMs: 5000 }, audit: ctx.audit, metrics: ctx.metrics, ready: () => ({ ready: true, detail: {} }), tls: opts.tls, pgLoginTimeoutMs: opts.pgLoginTimeoutMs
+    freshness: { freshAt: opts.freshAt ?? (() => ctx.sync.freshAt()), maxStalenessMs: 5000 }, audit: ctx.audit, metrics: ctx.metrics, ready: () => ({ ready: true, detail: {} }), tls: opts.tls, pgLoginTimeoutMs: opts.pgLoginTimeoutMs, pgCatalogTtlMs: opts.pgCatalogTtlMs
   })
   await new Promise<void>((resolve) => gateway.httpServer.listen(0, '127.0.0.1', resolve))
   await new Promise<void>((resolve) => gateway.pgServer.listen(0, '127.0.0.1', resolve))

@@ -1,20 +1,19 @@
 import pg from 'pg'
 import type { ColumnName } from './mask.js'
 
-const ttlMs = 30_000
-
 /**
  * Table and column names by table OID and attribute number, read from an upstream's catalog
  * with the target's credentials, for masking (RowDescription names columns only by number).
- * Entries expire after 30 s: a table dropped and re-created gets a new OID anyway.
+ * Entries expire after `ttlMs` (30 s by default): a table dropped and re-created gets a new OID anyway.
  */
 export class Catalog {
   private readonly pool: pg.Pool
   private readonly tables = new Map<number, { at: number, columns: Map<number, ColumnName> }>()
   private readonly functions = new Map<string, { at: number, volatile: boolean }>()
   private readonly columns = new Map<string, { at: number, columns: readonly ColumnName[] }>()
+  private readonly reached = new Map<string, { at: number, relations: readonly string[] }>()
 
-  constructor (upstream: URL) {
+  constructor (upstream: URL, private readonly ttlMs = 30_000) {
     this.pool = new pg.Pool({ connectionString: upstream.toString(), max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 5000 })
     this.pool.on('error', () => {})
   }
@@ -22,7 +21,7 @@ export class Catalog {
   /** The names of `(tableOid, column)` pairs; answers from memory when it can. */
   async resolve (oids: number[]): Promise<(oid: number, column: number) => ColumnName | undefined> {
     const now = Date.now()
-    const missing = [...new Set(oids)].filter((o) => o !== 0 && !((this.tables.get(o)?.at ?? -Infinity) > now - ttlMs))
+    const missing = [...new Set(oids)].filter((o) => o !== 0 && !((this.tables.get(o)?.at ?? -Infinity) > now - this.ttlMs))
     if (missing.length > 0) {
       const { rows } = await this.pool.query<{ oid: string, schema: string, table: string, attnum: number, column: string }>(
         `SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS table, a.attnum, a.attname AS column
@@ -43,7 +42,7 @@ export class Catalog {
   columnsOf (tables: readonly string[]): readonly ColumnName[] | undefined {
     if (tables.length === 0) return []
     const kept = this.columns.get(tables.join('\0'))
-    return kept === undefined || kept.at <= Date.now() - ttlMs ? undefined : kept.columns
+    return kept === undefined || kept.at <= Date.now() - this.ttlMs ? undefined : kept.columns
   }
 
   async readColumns (tables: readonly string[]): Promise<void> {
@@ -59,13 +58,44 @@ export class Catalog {
   }
 
   /**
+   * The relations whose rows a statement reaches through the ones it names (`schema.table`):
+   * inheritance children and partitions, the tables and views a view reads, and theirs in
+   * turn. From memory; undefined until `readBehind` has read them. Names resolve as in
+   * `columnsOf`.
+   */
+  behind (tables: readonly string[]): readonly string[] | undefined {
+    const kept = this.reached.get(tables.join('\0'))
+    return kept === undefined || kept.at <= Date.now() - this.ttlMs ? undefined : kept.relations
+  }
+
+  async readBehind (tables: readonly string[]): Promise<void> {
+    const now = Date.now()
+    const { rows } = await this.pool.query<{ name: string }>(
+      `WITH RECURSIVE edges (parent, child) AS (
+         SELECT inhparent, inhrelid FROM pg_inherits
+         UNION ALL
+         SELECT r.ev_class, d.refobjid FROM pg_rewrite r
+           JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+          WHERE d.refobjid <> r.ev_class
+       ), reached (oid) AS (
+         SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[])
+         UNION
+         SELECT e.child FROM edges e JOIN reached r ON e.parent = r.oid
+       )
+       SELECT DISTINCT n.nspname || '.' || c.relname AS name FROM reached r JOIN pg_class c ON c.oid = r.oid JOIN pg_namespace n ON n.oid = c.relnamespace`, [tables])
+    if (this.reached.size > 10_000) this.reached.clear()
+    this.reached.set(tables.join('\0'), { at: now, relations: rows.map((r) => r.name) })
+  }
+
+  /**
    * Whether a function of that name may write, as far as the catalog knows: true when some
    * overload outside `pg_catalog` and `information_schema` is VOLATILE (PostgreSQL lets only
    * volatile functions change data); undefined until `readFunctions` has read it.
    */
   mayWrite (name: string): boolean | undefined {
     const f = this.functions.get(name)
-    return f === undefined || f.at <= Date.now() - ttlMs ? undefined : f.volatile
+    return f === undefined || f.at <= Date.now() - this.ttlMs ? undefined : f.volatile
   }
 
   async readFunctions (names: string[]): Promise<void> {

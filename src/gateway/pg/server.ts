@@ -33,6 +33,8 @@ export interface PgGatewayOptions extends CheckDeps {
   maxMessageBytes?: number
   /** How long a client has to finish TLS, startup and login; default 15 s. */
   loginTimeoutMs?: number
+  /** How long what the upstream catalogs tell is kept; default 30 s. */
+  catalogTtlMs?: number
 }
 
 export interface PgGateway {
@@ -65,7 +67,7 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
   function catalogFor (upstream: URL): Catalog {
     const key = upstream.toString()
     let c = catalogs.get(key)
-    if (c === undefined) catalogs.set(key, c = new Catalog(upstream))
+    if (c === undefined) catalogs.set(key, c = new Catalog(upstream, opts.catalogTtlMs))
     return c
   }
 

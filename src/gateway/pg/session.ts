@@ -38,6 +38,12 @@ const maxOutstanding = 100_000
 const tooMany: Classification = { class: 'admin', statements: [], tables: [], count: 1 }
 /** A statement no mask rule applies to (most of them) shares this one. */
 const noMasks: readonly MaskRule[] = Object.freeze([])
+const noTables: readonly string[] = Object.freeze([])
+
+/** Whether a target's policy has deny or approve rules on tables, which must see the tables behind views and parents. */
+function tableRules (t: Target): boolean {
+  return t.policy.rules.some((r) => r.effect !== 'mask' && r.tables !== undefined)
+}
 const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
 const classifyBounded = (sql: string): Classification => sql.length > maxStatementChars ? tooLong : classify(sql)
 const maxChecks = 1000
@@ -56,6 +62,8 @@ function writeAll (socket: Socket, out: Buffer[]): boolean {
 /** What scope and policy say of a classification on one version of the target. */
 interface Checked {
   target: Target
+  /** The relations behind the statement's tables the answer counted (`Catalog.behind`). */
+  behind: readonly string[]
   refusal: string | undefined
   masking: readonly MaskRule[]
   /** For the columns the catalog gave: whether the statement's tables have masked columns, and why masking cannot hold. */
@@ -81,6 +89,8 @@ export class PgSession {
   private masking: readonly MaskRule[] = noMasks
   private touchesMasked = false
   private decided: Classification | undefined
+  /** The statement whose catalog facts `decide` last waited for. */
+  private waiting: Classification | undefined
   // While a direction waits for the catalog, what arrives queues behind it, in order.
   private clientWait: Buffer[] | undefined
   private upWait: Buffer[] | undefined
@@ -192,7 +202,7 @@ export class PgSession {
         this.toUpstream(pass.take())
         this.clientWait = []
         this.client.pause()
-        this.lookUp(f).then(() => {
+        this.lookUp(this.waiting).then(() => {
           const queued = this.clientWait ?? []
           this.clientWait = undefined
           if (this.closed) return
@@ -215,17 +225,19 @@ export class PgSession {
     if (writeAll(this.up.socket, out)) this.client.pause()
   }
 
-  /** The statement text of a Query or Parse message. */
-  private static sqlOf (f: Frame): string {
-    return f.tag === FrontendCode.Query ? parseQuery(f.body) : parseParse(f.body).sql
-  }
-
-  /** Reads from the catalog what deciding a statement needs: the volatility of functions it calls, the columns of its tables for masking. */
-  private async lookUp (f: Frame): Promise<void> {
-    const c = classifyBounded(PgSession.sqlOf(f))
+  /**
+   * Reads from the catalog what deciding a statement needs: the volatility of functions it
+   * calls, the relations behind its tables for the policy's `tables` rules, the columns of its
+   * tables for masking. `c`: the statement `decide` waited for, whatever message carried it
+   * (a Query, a Parse, or the Execute of a statement parsed long before).
+   */
+  private async lookUp (c: Classification | undefined): Promise<void> {
+    if (c === undefined) return
     const catalog = this.deps.catalog()
     const unknown = (c.functions ?? []).filter((n) => catalog.mayWrite(n) === undefined)
     if (unknown.length > 0) await catalog.readFunctions(unknown)
+    const t = this.deps.target()
+    if (t !== undefined && tableRules(t) && c.tables.length > 0 && catalog.behind(c.tables) === undefined) await catalog.readBehind(c.tables)
     if (this.masking.length > 0 && catalog.columnsOf(c.tables) === undefined) await catalog.readColumns(c.tables)
   }
 
@@ -404,13 +416,17 @@ export class PgSession {
     // Fail closed: a view that cannot be proven current might be missing a cut-off.
     const stale = this.deps.stale()
     if (stale !== undefined) return this.deny(sql, classified, stale)
+    this.waiting = classified
     const c = this.classOf(classified)
     if (c === 'wait') return 'wait'
     // Classifying takes time in proportion to the text, on the thread every session shares.
     if (sql.length > maxStatementChars) return this.deny(sql.slice(0, 200), c, `statements longer than ${maxStatementChars} characters are not accepted; use COPY for bulk data`)
     const t = this.deps.target()
     if (t === undefined || t.kind !== 'postgres') return this.deny(sql, c, 'the target no longer exists')
-    const checked = this.checked(c, t)
+    // A `tables` rule covers the rows a statement reaches through a view, a parent or a partitioned table too.
+    const behind = tableRules(t) && c.tables.length > 0 ? this.deps.catalog().behind(c.tables) : noTables
+    if (behind === undefined) return 'wait'
+    const checked = this.checked(c, t, behind)
     if (checked.refusal !== undefined) return this.deny(sql, c, checked.refusal)
     this.masking = checked.masking
     const unmaskable = this.maskCheck(c, checked)
@@ -425,17 +441,17 @@ export class PgSession {
    * the session), the classification and the target, so it is kept per classification (the
    * classifier hands out one object per statement text) until the target is saved again.
    */
-  private checked (c: Classification, t: Target): Checked {
+  private checked (c: Classification, t: Target, behind: readonly string[]): Checked {
     const kept = this.checks.get(c)
-    if (kept !== undefined && kept.target === t) return kept
-    const refusal = authorize(this.claims, t, { action: c.class, statements: c.statements, tables: c.tables })
+    if (kept !== undefined && kept.target === t && kept.behind === behind) return kept
+    const refusal = authorize(this.claims, t, { action: c.class, statements: c.statements, tables: behind.length === 0 ? c.tables : [...c.tables, ...behind] })
     let out: Checked
     if (refusal !== undefined) {
-      out = { target: t, refusal: c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`, masking: noMasks }
+      out = { target: t, behind, refusal: c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`, masking: noMasks }
     } else {
       // A cursor's rows may be of any table: a text with a FETCH is masked as if it named none.
       const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.cursor === true ? [] : c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: this.lineage.actors[0] })
-      out = { target: t, refusal: undefined, masking: rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with })) }
+      out = { target: t, behind, refusal: undefined, masking: rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with })) }
     }
     if (this.checks.size >= maxChecks) this.checks.clear()
     this.checks.set(c, out)

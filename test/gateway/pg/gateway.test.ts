@@ -86,6 +86,16 @@ if (databaseUrl === undefined) {
     t.equal((await direct.query('SELECT count(*)::int AS n FROM customers')).rows[0].n, 2, 'nothing was deleted')
   })
 
+  t.test('a tables rule covers the rows a statement reaches through a view, an inheritance parent or a partitioned table', async (t) => {
+    await direct.query(`CREATE VIEW vault_view AS SELECT * FROM secrets_vault; CREATE VIEW outer_view AS SELECT * FROM vault_view;
+      CREATE TABLE base (k text); CREATE TABLE secrets_child () INHERITS (base);
+      CREATE TABLE parts (a int) PARTITION BY LIST (a); CREATE TABLE secrets_part PARTITION OF parts FOR VALUES IN (1)`)
+    t.teardown(async () => { await direct.query('DROP VIEW outer_view, vault_view; DROP TABLE secrets_child, base, parts') })
+    const r = await psql(reader, ['-c', 'SELECT * FROM outer_view', '-c', 'SELECT * FROM base', '-c', 'SELECT count(*) FROM parts', '-c', 'SELECT * FROM ONLY base', '-c', 'SELECT count(*) FROM orders'])
+    t.equal(r.stderr.match(/lineage: denied by policy: the vault is off limits/g)?.length, 4, r.stderr)
+    t.match(r.stdout, /^\d+$/m, 'other tables are read as before')
+  })
+
   t.test('statements that hide a write or DDL are refused whole', async (t) => {
     const hostile = [
       'SELECT 1; DROP TABLE customers',
@@ -849,6 +859,18 @@ if (databaseUrl === undefined) {
     await b.broker.ctx.audit.flush()
     const r = await b.admin('GET', '/v1/audit?limit=1000')
     t.notOk(JSON.stringify(r.body).includes(reader), 'the token given as a user name is recorded nowhere')
+  })
+
+  t.test('a prepared statement executed after what the catalog told has expired is checked again, not ended', async (t) => {
+    const quick = await startTestGateway(b, { pgCatalogTtlMs: 100 })
+    t.teardown(async () => { await quick.close() })
+    const c = new pg.Client({ ...connection(reader), port: quick.pgPort })
+    await c.connect()
+    const q = { name: 'by-name', text: 'SELECT lower(name) AS name, email FROM customers WHERE id = $1' }
+    t.same((await c.query({ ...q, values: [2] })).rows, [{ name: 'bob', email: 'b***@example.org' }])
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    t.same((await c.query({ ...q, values: [2] })).rows, [{ name: 'bob', email: 'b***@example.org' }])
+    await c.end()
   })
 
   t.test('while its view of revocations cannot be proven fresh, a gateway refuses every statement and every login', async (t) => {
