@@ -39,15 +39,15 @@ const tooMany: Classification = { class: 'admin', statements: [], tables: [], co
 /** A statement no mask rule applies to (most of them) shares this one. */
 const noMasks: readonly MaskRule[] = Object.freeze([])
 const noTables: readonly string[] = Object.freeze([])
+const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
+const classifyBounded = (sql: string): Classification => sql.length > maxStatementChars ? tooLong : classify(sql)
+const maxChecks = 1000
+const maxMaskedTables = 256
 
 /** Whether a target's policy has deny or approve rules on tables, which must see the tables behind views and parents. */
 function tableRules (t: Target): boolean {
   return t.policy.rules.some((r) => r.effect !== 'mask' && r.tables !== undefined)
 }
-const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
-const classifyBounded = (sql: string): Classification => sql.length > maxStatementChars ? tooLong : classify(sql)
-const maxChecks = 1000
-const maxMaskedTables = 256
 
 /** Writes `out` to `socket` (vectored when it is several pieces); true when the socket wants the other side paused. */
 function writeAll (socket: Socket, out: Buffer[]): boolean {
