@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto'
 import { fingerprintSync, loadModule, parseSync } from 'libpg-query'
 import { exposure, type Exposure } from './exposure.js'
+import {
+  activityRelations, adminFunctionPrefixes, adminFunctions, adminObjectTypes, configRelations, credentialRelations, onRelationObjectTypes,
+  privilegedSettings, readOnlySettings, readOnlyValues, readTransactionKinds, relationObjectTypes, safeEncodings, statisticsRelations,
+  superuserSettingPrefixes, superuserSettings, transactionSettings, writeFunctionPrefixes, writeFunctions
+} from './known-names.js'
 import { maxNesting, mayNestTooDeep } from './nesting.js'
 
 export type StatementClass = 'read' | 'write' | 'ddl' | 'admin'
@@ -50,89 +55,6 @@ const write = 1
 const ddl = 2
 const admin = 3
 const classNames: StatementClass[] = ['read', 'write', 'ddl', 'admin']
-
-// Function lists. Names match on their last component, case-insensitively, whatever the schema:
-// dblink and adminpack install into any schema, and a same-named user function only makes us stricter.
-
-/**
- * A call anywhere (WHERE, VALUES, a DEFAULT, a CTE, a view body) makes the text admin: these act on
- * the server, its files or other sessions, change the session's identity (`set_config('role', …)`),
- * or run SQL text the classifier never sees (`query_to_xml`, `ts_stat`, `dblink`).
- */
-const adminFunctions = new Set([
-  'set_config', 'pg_terminate_backend', 'pg_cancel_backend', 'pg_signal_backend', 'pg_reload_conf',
-  'pg_rotate_logfile', 'pg_rotate_logfile_old', 'pg_stat_file', 'pg_logdir_ls', 'lo_import', 'lo_export',
-  'pg_promote', 'pg_switch_wal', 'pg_switch_xlog', 'pg_start_backup', 'pg_stop_backup',
-  'pg_drop_replication_slot', 'pg_replication_slot_advance', 'pg_sync_replication_slots',
-  'pg_log_backend_memory_contexts', 'pg_log_standby_snapshot', 'pg_import_system_collations',
-  'pg_stat_statements_reset', 'pg_truncate_visibility_map', 'pg_nextoid', 'ts_stat', 'ts_rewrite',
-  'pg_stat_get_activity', 'pg_stat_get_backend_activity', 'pg_stat_statements',
-  'pg_show_all_file_settings', 'pg_hba_file_rules', 'pg_ident_file_mappings'
-])
-const adminFunctionPrefixes = [
-  'dblink', 'pg_read_', 'pg_ls_', 'pg_file_', 'pg_stat_reset', 'pg_create_', 'pg_copy_', 'pg_logical_',
-  'pg_replication_origin_', 'pg_wal_replay_', 'pg_backup_', 'pg_restore_', 'pg_clear_', 'pg_set_',
-  'binary_upgrade_', 'query_to_xml', 'table_to_xml', 'cursor_to_xml', 'schema_to_xml', 'database_to_xml'
-]
-/** A call makes the text at least write: these change data (sequences, large objects) or take advisory locks or notify. */
-const writeFunctions = new Set([
-  'nextval', 'setval', 'pg_notify', 'lo_create', 'lo_creat', 'lo_from_bytea', 'lo_put', 'lo_unlink',
-  'lowrite', 'lo_truncate', 'lo_truncate64', 'lo_open'
-])
-const writeFunctionPrefixes = ['pg_advisory_', 'pg_try_advisory_']
-
-/**
- * Settings any SET/RESET of which is admin: they change who the session is, switch off triggers, or
- * change how the server reads SQL text, so that it would no longer read it as this parser does
- * (with `standard_conforming_strings` off, `SELECT 'a\', '; DROP TABLE x; --'` runs the DROP).
- */
-const privilegedSettings = new Set(['role', 'session_authorization', 'session_replication_role',
-  'standard_conforming_strings', 'backslash_quote'])
-/**
- * Settings only a superuser may change (PostgreSQL refuses them to any other role, so they
- * matter where the target's role is one): logging and statistics that would hide an agent from
- * the server's log, libraries loaded from disk, damaged-page and checksum overrides.
- */
-const superuserSettings = new Set(['allow_in_place_tablespaces', 'allow_system_table_mods', 'backtrace_functions', 'commit_delay',
-  'compute_query_id', 'deadlock_timeout', 'dynamic_library_path', 'ignore_checksum_failure', 'lc_messages', 'lo_compat_privileges',
-  'max_stack_depth', 'session_preload_libraries', 'local_preload_libraries', 'temp_file_limit', 'update_process_title',
-  'wal_compression', 'wal_consistency_checking', 'wal_init_zero', 'wal_recycle', 'zero_damaged_pages', 'ignore_system_indexes',
-  'ignore_invalid_pages', 'jit_dump_bitcode'])
-const superuserSettingPrefixes = ['log_', 'track_', 'debug_', 'trace_']
-/** Client encodings in which the text means what it means in UTF-8 to the parser; others may hide a quote in a multibyte character. */
-const safeEncodings = new Set(['utf8', 'utf-8', 'unicode'])
-/** `SET TRANSACTION …` and `SET SESSION CHARACTERISTICS AS TRANSACTION …` (VAR_SET_MULTI forms). */
-const transactionSettings = new Set(['transaction', 'session characteristics', 'transaction snapshot'])
-/**
- * Settings that make transactions read-only. A session whose token may not write is read-only
- * upstream, so that PostgreSQL itself refuses the writes no classifier sees (a function a
- * stable one calls, an operator's, a cast's, a view's): turning it off is a write.
- */
-const readOnlySettings = new Set(['default_transaction_read_only', 'transaction_read_only'])
-const readOnlyValues = new Set(['on', 'true', 'yes', '1'])
-const readTransactionKinds = new Set(['TRANS_STMT_BEGIN', 'TRANS_STMT_START', 'TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK',
-  'TRANS_STMT_SAVEPOINT', 'TRANS_STMT_RELEASE', 'TRANS_STMT_ROLLBACK_TO'])
-/**
- * Catalogs that show sampled column values (most common values, histogram bounds) of every
- * table: reading them would get round the policy's `tables` rules and its masks.
- */
-const statisticsRelations = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data'])
-/**
- * Views that show other sessions' SQL text, literals included: every agent of a target logs in
- * upstream as the target's one role, which PostgreSQL lets see its own sessions' queries.
- */
-const activityRelations = new Set(['pg_stat_activity', 'pg_stat_statements'])
-/** Catalogs with password hashes (of roles, of foreign servers' users) or the server's configuration files. */
-const credentialRelations = new Set(['pg_authid', 'pg_shadow', 'pg_user_mappings', 'pg_user_mapping'])
-const configRelations = new Set(['pg_hba_file_rules', 'pg_ident_file_mappings', 'pg_file_settings'])
-/** Object types whose CREATE/ALTER/DROP/RENAME is server administration rather than schema work. */
-const adminObjectTypes = new Set(['OBJECT_DATABASE', 'OBJECT_ROLE', 'OBJECT_TABLESPACE', 'OBJECT_EXTENSION',
-  'OBJECT_LANGUAGE', 'OBJECT_EVENT_TRIGGER', 'OBJECT_FDW', 'OBJECT_FOREIGN_SERVER', 'OBJECT_USER_MAPPING',
-  'OBJECT_PUBLICATION', 'OBJECT_PUBLICATION_NAMESPACE', 'OBJECT_PUBLICATION_REL', 'OBJECT_SUBSCRIPTION',
-  'OBJECT_ACCESS_METHOD', 'OBJECT_TRANSFORM', 'OBJECT_CAST'])
-/** Object types named by a bare name list (DROP, COMMENT) that are relations, and those that hang off one (last name is theirs). */
-const relationObjectTypes = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE'])
-const onRelationObjectTypes = new Set(['OBJECT_COLUMN', 'OBJECT_POLICY', 'OBJECT_RULE', 'OBJECT_TRIGGER', 'OBJECT_TABCONSTRAINT'])
 
 interface Scope { names: string[], up: Scope | undefined }
 interface Frame { v: unknown, scope: Scope | undefined, live: boolean }
