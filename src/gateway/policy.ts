@@ -39,30 +39,46 @@ const maskKinds = ['redact', 'hash', 'email', 'last4']
 const listKeys = ['actions', 'principals', 'actors', 'methods', 'paths', 'tables', 'statements', 'commands'] as const
 const maxRules = 200
 
-// Compiled globs by pattern; patterns come from saved policies, so the set stays small.
+// Compiled globs by pattern, as written and ignoring case; patterns come from saved policies, so the sets stay small.
 const compiled = new Map<string, RegExp>()
+const compiledCaseless = new Map<string, RegExp>()
 
-/** `*` matches any run of characters (including `/`), `?` one character; everything else is literal. */
-export function globMatch (pattern: string, value: string): boolean {
-  let re = compiled.get(pattern)
+/** `*` matches any run of characters (including `/`), `?` one character; everything else is literal. `caseless`: in any letter case. */
+export function globMatch (pattern: string, value: string, caseless = false): boolean {
+  const cache = caseless ? compiledCaseless : compiled
+  let re = cache.get(pattern)
   if (re === undefined) {
     let src = '^'
     for (const ch of pattern) src += ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    re = new RegExp(src + '$', 's')
-    compiled.set(pattern, re)
+    re = new RegExp(src + '$', caseless ? 'si' : 's')
+    cache.set(pattern, re)
   }
   return re.test(value)
 }
 
 /**
- * A `paths` pattern against a request path as the upstream may read it: as sent, and, when it
- * has empty segments or `;parameters`, with `//` collapsed and the parameters removed, as many
- * servers do. Rules only refuse, so a rule that matches either reading applies.
+ * A `paths` pattern against a request path as the upstream may read it: as sent; with `//`
+ * collapsed and `;parameters` removed; with every escape decoded (`%3A` as `:`, as WSGI and Go
+ * servers route); and in any letter case, as case-insensitive routers (Express, IIS) match.
+ * Rules only refuse, so a rule that matches any reading applies.
  */
 function pathMatch (pattern: string, path: string): boolean {
-  if (globMatch(pattern, path)) return true
-  if (!path.includes(';') && !path.includes('//')) return false
-  return globMatch(pattern, path.replace(/;[^/]*/g, '').replace(/\/{2,}/g, '/'))
+  const collapsed = path.includes(';') || path.includes('//') ? path.replace(/;[^/]*/g, '').replace(/\/{2,}/g, '/') : path
+  for (const reading of collapsed === path ? [path] : [path, collapsed]) {
+    if (globMatch(pattern, reading, true)) return true
+    const decoded = reading.includes('%') ? decodedPath(reading) : undefined
+    if (decoded !== undefined && globMatch(pattern, decoded, true)) return true
+  }
+  return false
+}
+
+/** A path with every escape decoded; undefined when an escape is malformed. (`%2F` and `%5C` never get this far.) */
+function decodedPath (path: string): string | undefined {
+  try {
+    return decodeURIComponent(path)
+  } catch {
+    return undefined
+  }
 }
 
 /**

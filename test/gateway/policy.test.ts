@@ -3,12 +3,13 @@ import { maskRules, parsePolicy, policyRefusal, type PolicyRequest } from '../..
 
 const request = (q: Partial<PolicyRequest>): PolicyRequest => ({ action: 'read', depth: 1, principals: ['alice'], actor: 'agent', ...q })
 
-t.test('a paths rule matches the path as sent and as a server that collapses // and drops ;parameters reads it', async (t) => {
-  const policy = parsePolicy({ rules: [{ effect: 'deny', methods: ['DELETE'], paths: ['/admin/*'], reason: 'no' }] })
-  for (const path of ['/admin/x', '//admin/x', '/admin//x', '/admin;v=1/x', '/admin/;/x']) {
+t.test('a paths rule matches the path as sent and as servers read it: // collapsed, ;parameters dropped, escapes decoded, any letter case', async (t) => {
+  const policy = parsePolicy({ rules: [{ effect: 'deny', methods: ['DELETE'], paths: ['/admin/*', '/v1/*:batchDelete', '/files/my report*', '/caf%c3%a9/*', '/naïve/*'], reason: 'no' }] })
+  for (const path of ['/admin/x', '//admin/x', '/admin//x', '/admin;v=1/x', '/admin/;/x', '/Admin/x', '/ADMIN/x', '/v1/users%3AbatchDelete', '/v1/users%3abatchdelete',
+    '/files/my%20report.pdf', '/caf%C3%A9/x', '/na%C3%AFve/x']) {
     t.equal(policyRefusal(policy, request({ action: 'write', method: 'DELETE', path })), 'denied by policy: no', path)
   }
-  for (const path of ['/administrator', '/Admin/x', '/x/admin', '/admin']) {
+  for (const path of ['/administrator', '/x/admin', '/admin', '/v1/users:batchGet', '/files/other', '/caf%E9/x']) {
     t.equal(policyRefusal(policy, request({ action: 'write', method: 'DELETE', path })), undefined, path)
   }
 })
