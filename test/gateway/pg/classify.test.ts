@@ -498,7 +498,9 @@ t.test('text that may nest deeper than the parser can return is refused before i
     'SELECT x' + ' COLLATE "C"'.repeat(6000),
     'SELECT 1' + ' UNION SELECT 1'.repeat(13_000),
     'SELECT 1' + '::int'.repeat(10_000),
-    'SELECT 1' + ' IS NULL'.repeat(1200)
+    'SELECT 1' + ' IS NULL'.repeat(1200),
+    'SELECT 1 FROM t' + ' JOIN t ON true AND true'.repeat(12_000),
+    'SELECT 1, 1' + ' UNION SELECT 1, 1'.repeat(30_000)
   ]
   for (const sql of deep) t.match(classify(sql), { class: 'admin', reason: /^nested more than 1000 levels deep$/ }, sql.slice(0, 30))
   t.equal(fingerprint(deep[0]).length, 16, 'a fingerprint falls back to a hash')
@@ -508,6 +510,8 @@ t.test('text that may nest deeper than the parser can return is refused before i
   t.equal(classify(`INSERT INTO t VALUES ${rows}`).class, 'write', 'long flat lists are not deep')
   const branches = Array.from({ length: 3000 }, (_, i) => `WHEN ("t"."id" = ${i}) THEN 'v${i}'::text`).join(' ')
   t.equal(classify(`UPDATE t SET f = CASE ${branches} ELSE NULL END WHERE "t"."id" IN (1, 2)`).class, 'write', 'a bulk update\'s CASE branches are a flat list')
+  t.equal(classify('INSERT INTO log (x) ' + Array.from({ length: 2000 }, (_, i) => `SELECT 'v${i}'`).join(' UNION ALL ')).class, 'write', 'a bulk insert of UNION ALL arms')
+  t.equal(classify(Array.from({ length: 2000 }, (_, i) => `SELECT id, name FROM t WHERE id = ${i} AND x > 1`).join(' UNION ALL ')).class, 'read', 'each arm\'s operators are its own')
   const terms = Array.from({ length: 3000 }, (_, i) => `(a = ${i} AND b = -${i})`).join(' OR ')
   t.equal(classify(`SELECT * FROM t WHERE ${terms}`).class, 'read', 'OR and AND terms are flat lists')
 })
@@ -518,7 +522,9 @@ t.test('the nesting bound counts levels and operators, and list separators start
   t.equal(nesting(tok('SELECT ( a + ( b ) ) , c')), 3)
   t.equal(nesting(tok('SELECT a + b , c + d AND e')), 1)
   t.equal(nesting(tok('SELECT CASE WHEN a = b THEN c END + d')), 2)
-  t.equal(nesting(tok('SELECT a UNION SELECT b ; SELECT c')), 1)
+  t.equal(nesting(tok('SELECT a UNION SELECT b ; SELECT c')), 0.25)
+  t.equal(nesting(tok('SELECT 1 FROM a JOIN b ON x AND y JOIN c ON x AND y')), 2, 'an ON condition\'s AND does not end the join')
+  t.equal(nesting(tok('SELECT a , b UNION SELECT a , b UNION SELECT a = b')), 1.5, 'nor a select list\'s comma the set operation')
   t.equal(nesting(tok('END ; END')), 0, 'an END that closes no CASE closes nothing')
   t.equal(nesting(tok('SELECT * , t . * , count ( * ) FROM t')), 1, 'a star for all columns is no operator')
   t.equal(nesting(tok('SELECT a * b')), 1)
