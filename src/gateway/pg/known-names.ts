@@ -27,10 +27,14 @@ export const adminFunctionPrefixes = [
   'pg_replication_origin_', 'pg_wal_replay_', 'pg_backup_', 'pg_restore_', 'pg_clear_', 'pg_set_',
   'binary_upgrade_', 'query_to_xml', 'table_to_xml', 'cursor_to_xml', 'schema_to_xml', 'database_to_xml'
 ]
-/** A call makes the text at least write: these change data (sequences, large objects) or take advisory locks or notify. */
+/**
+ * A call makes the text at least write: these change data (sequences, large objects, index
+ * pages, which PostgreSQL lets even a read-only transaction change), or take advisory locks or notify.
+ */
 export const writeFunctions = new Set([
   'nextval', 'setval', 'pg_notify', 'lo_create', 'lo_creat', 'lo_from_bytea', 'lo_put', 'lo_unlink',
-  'lowrite', 'lo_truncate', 'lo_truncate64', 'lo_open'
+  'lowrite', 'lo_truncate', 'lo_truncate64', 'lo_open',
+  'brin_summarize_new_values', 'brin_summarize_range', 'brin_desummarize_range', 'gin_clean_pending_list'
 ])
 export const writeFunctionPrefixes = ['pg_advisory_', 'pg_try_advisory_']
 

@@ -437,6 +437,7 @@ t.test('statements that differ only in numeric constants share one classificatio
 
 t.test('functions no list knows are named for the caller to look up', async (t) => {
   t.same(classify('SELECT purge_customers()').functions, ['purge_customers'])
+  t.equal(classify("SELECT brin_summarize_new_values('i'), gin_clean_pending_list('g')").class, 'write', 'index maintenance, which a read-only transaction allows')
   t.same(classify('SELECT "Purge"(), PURGE_ALL()').functions, ['Purge', 'purge_all'], 'a quoted name keeps its case, as the catalog holds it')
   t.equal(classify('SELECT "SET_CONFIG"(\'a\', \'b\', false)').class, 'admin', 'the lists match whatever the case')
   t.equal(classify('SELECT purge_customers()').class, 'read', 'read until the catalog says otherwise')
