@@ -538,42 +538,48 @@ if (databaseUrl === undefined) {
     await until(0x5a)
   })
 
+  const grantsOfAlice = ['db:*']
+  /**
+   * A target `name` on the same upstream with `rules`, and a token for it (a service of alice's,
+   * actor `agent-<name>`), once the gateway has learnt of the target from its next poll:
+   * `psql(args)` runs psql on it with that token.
+   */
+  const newTarget = async (name: string, rules: unknown[], scope: string): Promise<(args: string[]) => Promise<{ code: number | null, stdout: string, stderr: string }>> => {
+    if ((await b.admin('POST', '/v1/targets', { name, kind: 'postgres', upstream: upstream.url, policy: { rules } })).status !== 201) throw new Error(`target ${name} not saved`)
+    grantsOfAlice.push(`${name}:*`)
+    await b.admin('PUT', '/v1/principals/alice/grants', { grants: grantsOfAlice })
+    await b.admin('POST', '/v1/principals', { id: `ci-${name}`, kind: 'service', sponsor: 'alice', grants: [`${name}:*`] })
+    const cl = await b.admin('POST', `/v1/principals/ci-${name}/clients`)
+    const ex = await exchangeToken(b, await rootToken(b, { clientId: cl.body.client_id, clientSecret: cl.body.client_secret }), { actor: `agent-${name}`, scope })
+    const run1 = async (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> =>
+      await run('psql', ['-X', '-q', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', 'agent', '-d', name, ...args], { PGPASSWORD: ex.body.access_token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' })
+    for (let i = 0; i < 50 && (await run1(['-c', 'SELECT 1'])).code !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 100))
+    return run1
+  }
+
   t.test('a FETCH sent with a statement on another table is masked by a rule limited to the cursor\'s table', async (t) => {
-    const made = await b.admin('POST', '/v1/targets', { name: 'db2', kind: 'postgres', upstream: upstream.url, policy: { rules: [{ effect: 'mask', tables: ['customers'], columns: ['customers.email'], with: 'email' }] } })
-    t.equal(made.status, 201)
-    await b.admin('PUT', '/v1/principals/alice/grants', { grants: ['db:*', 'db2:*'] })
-    await b.admin('POST', '/v1/principals', { id: 'ci-two', kind: 'service', sponsor: 'alice', grants: ['db2:*'] })
-    const cl = await b.admin('POST', '/v1/principals/ci-two/clients')
-    const r2 = await exchangeToken(b, await rootToken(b, { clientId: cl.body.client_id, clientSecret: cl.body.client_secret }), { actor: 'reader2', scope: 'db2:read' })
-    const args = ['-X', '-q', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', 'agent', '-d', 'db2', '-c', 'BEGIN', '-c', 'DECLARE cur CURSOR FOR SELECT id, email FROM customers ORDER BY id',
-      '-c', 'FETCH 1 FROM cur', '-c', 'SELECT 1 FROM orders LIMIT 0; FETCH ALL FROM cur', '-c', 'COMMIT']
-    let r = await run('psql', args, { PGPASSWORD: r2.body.access_token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' })
-    // The gateway learns of a new target from its next poll.
-    for (let i = 0; i < 50 && r.code !== 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100))
-      r = await run('psql', args, { PGPASSWORD: r2.body.access_token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' })
-    }
+    const db2 = await newTarget('db2', [{ effect: 'mask', tables: ['customers'], columns: ['customers.email'], with: 'email' }], 'db2:read')
+    const r = await db2(['-c', 'BEGIN', '-c', 'DECLARE cur CURSOR FOR SELECT id, email FROM customers ORDER BY id',
+      '-c', 'FETCH 1 FROM cur', '-c', 'SELECT 1 FROM orders LIMIT 0; FETCH ALL FROM cur', '-c', 'COMMIT'])
     t.equal(r.code, 0, r.stderr)
     t.equal(r.stdout, '1|a***@example.com\n2|b***@example.org\n')
   })
 
   t.test('a mask rule for reads masks what a write returns too', async (t) => {
-    const rules = [{ effect: 'mask', actions: ['read'], columns: ['customers.email'], with: 'redact' }]
-    t.equal((await b.admin('POST', '/v1/targets', { name: 'db3', kind: 'postgres', upstream: upstream.url, policy: { rules } })).status, 201)
-    await b.admin('PUT', '/v1/principals/alice/grants', { grants: ['db:*', 'db2:*', 'db3:*'] })
-    await b.admin('POST', '/v1/principals', { id: 'ci-three', kind: 'service', sponsor: 'alice', grants: ['db3:*'] })
-    const cl = await b.admin('POST', '/v1/principals/ci-three/clients')
-    const w3 = await exchangeToken(b, await rootToken(b, { clientId: cl.body.client_id, clientSecret: cl.body.client_secret }), { actor: 'writer3', scope: 'db3:read db3:write' })
-    const args = ['-X', '-q', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', 'agent', '-d', 'db3', '-c', 'BEGIN',
-      '-c', 'UPDATE customers SET name = name WHERE id = 1 RETURNING id, email', '-c', 'SELECT id, email FROM customers WHERE id = 2 FOR UPDATE',
-      '-c', 'SELECT id, email FROM customers WHERE id = 1', '-c', 'ROLLBACK']
-    let r = await run('psql', args, { PGPASSWORD: w3.body.access_token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' })
-    for (let i = 0; i < 50 && r.code !== 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100))
-      r = await run('psql', args, { PGPASSWORD: w3.body.access_token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' })
-    }
+    const db3 = await newTarget('db3', [{ effect: 'mask', actions: ['read'], columns: ['customers.email'], with: 'redact' }], 'db3:read db3:write')
+    const r = await db3(['-c', 'BEGIN', '-c', 'UPDATE customers SET name = name WHERE id = 1 RETURNING id, email', '-c', 'SELECT id, email FROM customers WHERE id = 2 FOR UPDATE',
+      '-c', 'SELECT id, email FROM customers WHERE id = 1', '-c', 'ROLLBACK'])
     t.equal(r.code, 0, r.stderr)
     t.equal(r.stdout, '1|***\n2|***\n1|***\n')
+  })
+
+  t.test('a tables rule on a whole schema holds when the search path reaches into it', async (t) => {
+    await direct.query("CREATE SCHEMA hidden; CREATE TABLE hidden.plans (secret text); INSERT INTO hidden.plans VALUES ('launch')")
+    t.teardown(async () => { await direct.query('DROP SCHEMA hidden CASCADE') })
+    const db4 = await newTarget('db4', [{ effect: 'deny', tables: ['hidden.*'], reason: 'hidden' }], 'db4:read')
+    const r = await db4(['-c', 'SELECT * FROM hidden.plans', '-c', 'SET search_path = hidden, public', '-c', 'SELECT * FROM plans', '-c', 'TABLE plans', '-c', 'SELECT count(*) FROM orders'])
+    t.equal(r.stderr.match(/lineage: denied by policy: hidden/g)?.length, 3, r.stderr)
+    t.notMatch(r.stdout, /launch/)
   })
 
   t.test('where columns are masked, a statement naming hundreds of tables is refused before the catalog is asked', async (t) => {
