@@ -11,7 +11,7 @@ import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
 import { checkMethod, parseRequestTarget } from './request-target.js'
-import { forwardable, Upstreams } from './upstream.js'
+import { bodyUnread, forwardable, Upstreams } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
   targets: TargetDirectory
@@ -64,7 +64,7 @@ function refuse (res: ServerResponse, err: unknown): void {
   const text = JSON.stringify(body)
   // A request body not read to its end (refused before it was, or the upstream failed while
   // taking it) would hold up the next request on this connection: the connection ends instead.
-  const ending = res.req.complete ? {} : { connection: 'close' }
+  const ending = bodyUnread(res.req) ? { connection: 'close' } : {}
   try {
     // The standard reason phrase: an upstream's may have been set on `res` before it failed.
     res.writeHead(status, STATUS_CODES[status], { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...ending, ...(err instanceof LineageError ? challenge(err) : {}) })

@@ -115,7 +115,7 @@ class Relay implements Dispatcher.DispatchHandler {
     // The upstream answered before it took the agent's whole body (a 413 at once, say). Node's
     // server leaves a partly read body unread, so a request pipelined after it would never be
     // answered: the agent's connection ends with this response instead.
-    if (!this.res.req.complete) head.headers.connection = 'close'
+    if (bodyUnread(this.res.req)) head.headers.connection = 'close'
     try {
       this.res.writeHead(head.status, head.headers)
       return true
@@ -128,6 +128,20 @@ class Relay implements Dispatcher.DispatchHandler {
       return false
     }
   }
+}
+
+/** RFC 9112 §6.3: a request has a body when it says so; an empty one counts as none. */
+function hasBody (req: IncomingMessage): boolean {
+  const length = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
+/**
+ * Whether part of a request's body is still unread. A request without one is whole from its
+ * headers on, though Node marks it complete only once its (empty) body has been read.
+ */
+export function bodyUnread (req: IncomingMessage): boolean {
+  return !req.complete && hasBody(req)
 }
 
 /** Where a target's requests go, worked out once per target. */
@@ -161,10 +175,9 @@ export class Upstreams {
     const route = this.routeFor(t)
     const relay = new Relay(res, t.name, this.timeoutMs, this.fail)
     headers.host = route.host
-    // RFC 9112 §6.3: a request has a body when it says so; an empty one is sent as none.
-    const length = req.headers['content-length']
-    const body = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0') ? req : null
-    if (body === null && length !== undefined) headers['content-length'] = undefined
+    // An empty body is sent as none.
+    const body = hasBody(req) ? req : null
+    if (body === null && req.headers['content-length'] !== undefined) headers['content-length'] = undefined
     route.pool.dispatch({ origin: route.origin, path: route.base + path, method: req.method ?? 'GET', headers: headers as Record<string, string | string[]>, body }, relay)
     return relay
   }
