@@ -35,10 +35,14 @@ async function listen (server: Server | NetServer, host: string, port: number): 
   return (server.address() as AddressInfo).port
 }
 
+/** How long a stop waits for the requests in flight before it cuts the connections left (a stream may never end). */
+const stopGraceMs = 5000
+
 async function close (server: Server): Promise<void> {
   if (!server.listening) return
   await new Promise<void>((resolve) => {
-    server.close(() => resolve())
+    const timer = setTimeout(() => server.closeAllConnections(), stopGraceMs)
+    server.close(() => { clearTimeout(timer); resolve() })
     server.closeIdleConnections()
   })
 }

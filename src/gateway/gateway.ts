@@ -91,6 +91,7 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     stop: async () => {
       offChange()
       offReset()
+      await http.settled(2000)
       http.close()
       await pg.stop()
     }

@@ -72,14 +72,22 @@ if (databaseUrl === undefined) {
     }
     t.equal(afterRotation, 200, 'a token signed by the new key is accepted')
 
-    // A graceful stop writes every audit record first.
+    // A graceful stop writes every audit record first; a stream still open is cut after a grace period.
+    const stream = await fetch(`${gateway.listening.gateway_http}/api/sse`, { headers: { authorization: `Bearer ${fresh2}` } })
+    t.equal(stream.status, 200)
+    const reading = stream.arrayBuffer().catch(() => undefined)
+    const stopping = Date.now()
     t.equal(await gateway.stop(), 0)
+    t.ok(Date.now() - stopping < 9000, `stopped ${Date.now() - stopping} ms after SIGTERM with a stream open`)
+    await reading
     t.equal(await broker.stop(), 0)
     const db = new pg.Client({ connectionString: fresh.url })
     await db.connect()
     const { rows } = await db.query("SELECT decision, status FROM audit WHERE kind = 'gateway.http' AND principals @> ARRAY['alice'] OR (kind = 'gateway.http' AND status = 401)")
+    const streams = (await db.query("SELECT count(*)::int AS n FROM audit WHERE kind = 'gateway.http' AND path = '/sse'")).rows[0].n
     await db.end()
     t.ok(rows.some((r) => r.decision === 'allow' && r.status === 200), 'allowed requests recorded')
     t.ok(rows.some((r) => r.decision === 'deny' && r.status === 401), 'the refusal after the cut-off recorded')
+    t.equal(streams, 1, 'the stream cut at the stop recorded')
   })
 }

@@ -83,8 +83,11 @@ function refuse (res: ServerResponse, err: unknown): void {
  * Bodies stream both ways; upstream connections are kept alive per target. Every connection
  * that carried a request is indexed by its chain, so a cut-off closes it at once.
  */
-export function createHttpGateway (opts: HttpGatewayOptions): { handler: RequestListener, connections: ConnectionIndex, close: () => void } {
+export function createHttpGateway (opts: HttpGatewayOptions): { handler: RequestListener, connections: ConnectionIndex, settled: (limitMs: number) => Promise<void>, close: () => void } {
   const connections = new ConnectionIndex(opts.view, opts.clock)
+  // Allowed requests whose response has not closed, hence whose audit record is not written yet.
+  let inFlight = 0
+  let onSettled: (() => void) | undefined
   const upstreams = new Upstreams(opts.upstreamTimeoutMs ?? 30_000, refuse)
   // The agent's headers dropped for each target, worked out once per target.
   const dropped = new WeakMap<Target, Set<string>>()
@@ -164,10 +167,12 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
     }
     const use = connections.track(req.socket as Socket, decision.claims)
     const exchange = forward(req, res, t, where.path + where.query, decision.claims)
+    inFlight++
     res.once('close', () => {
       connections.release(use)
       if (!res.writableFinished) exchange.abandon()
       record(res.writableFinished ? res.statusCode : 499)
+      if (--inFlight === 0) onSettled?.()
     })
   }
 
@@ -197,6 +202,14 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
   return {
     handler,
     connections,
+    // A response's close can come a little after its server has closed: a stop waits for its record.
+    settled: async (limitMs) => {
+      if (inFlight === 0) return
+      await new Promise<void>((resolve) => {
+        onSettled = resolve
+        setTimeout(resolve, limitMs).unref()
+      })
+    },
     close: () => {
       connections.close()
       upstreams.close()
