@@ -8,7 +8,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await b.admin('POST', '/v1/targets', {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -262,6 +262,23 @@ t.test('a keep-alive connection whose request body the upstream left unread is c
     t.match(out.slice(0, out.indexOf('\r\n\r\n') + 2), /\r\nconnection: close\r\n/i, `${path}: the answer says the connection ends`)
   }
   t.equal((await get('/api/still-fine', agent)).status, 200)
+})
+
+t.test('a request waiting for one of a target\'s upstream connections, all held by streams, gets 504 in time', async (t) => {
+  t.equal((await b.admin('POST', '/v1/targets', { name: 'busy', kind: 'http', upstream: up.url })).status, 201)
+  // A root of its own, so that its 256 audit records crowd no other test's out of a query's newest 100.
+  const token = (await exchangeToken(b, await rootToken(b, client), { actor: 'streamer', scope: 'busy:read', audience: 'busy' })).body.access_token
+  const streams = new AbortController()
+  t.teardown(() => { streams.abort() })
+  const open = await Promise.all(Array.from({ length: 256 }, async () => await fetch(`${gw.url}/busy/sse`, { headers: { authorization: `Bearer ${token}` }, signal: streams.signal })))
+  t.same([...new Set(open.map((r) => r.status))], [200], 'every upstream connection streams')
+  const started = Date.now()
+  const late = await get('/busy/x', token)
+  t.equal(late.status, 504)
+  t.match(await late.json(), { error: 'gateway_timeout' })
+  t.ok(Date.now() - started < 3000, `answered in ${Date.now() - started} ms`)
+  streams.abort()
+  t.equal((await get('/api/fine', agent)).status, 200, 'other targets are served')
 })
 
 t.test('a refused request without a body leaves its keep-alive connection open for the next', async (t) => {

@@ -10,6 +10,13 @@ export class GatewayTimeout extends LineageError {
   constructor (description: string) { super('ERR_GATEWAY_TIMEOUT', 'gateway_timeout', 504, description) }
 }
 
+export class ServiceUnavailable extends LineageError {
+  constructor (description: string) { super('ERR_UPSTREAM_BUSY', 'temporarily_unavailable', 503, description) }
+}
+
+// Requests per target that may wait for one of its 256 upstream connections.
+const maxQueued = 1024
+
 // RFC 9110 §7.6.1: connection-specific headers never cross a proxy.
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
 
@@ -54,25 +61,33 @@ function upstreamError (target: string, err: Error, timeoutMs: number): LineageE
 class Relay implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
   private finished = false
-  /** The gateway answered the agent itself (a 502): the upstream's own failure is moot. */
+  /** The gateway answered the agent itself (a 502, a 504), or the agent left: the upstream's own failure is moot. */
   private answered = false
   /** Status and headers of a sized response, written with its first bytes. */
   private head: { status: number, headers: OutgoingHttpHeaders } | undefined
+
+  /** Runs until the response starts: a request waiting for one of the pool's connections has no other timeout. */
+  private readonly waiting: NodeJS.Timeout
 
   constructor (
     private readonly res: ServerResponse,
     private readonly target: string,
     private readonly timeoutMs: number,
     private readonly fail: (res: ServerResponse, err: LineageError) => void
-  ) {}
+  ) {
+    this.waiting = setTimeout(() => { this.timedOut() }, timeoutMs)
+  }
 
   onRequestStart (controller: Dispatcher.DispatchController): void {
     this.controller = controller
+    // Answered already (it waited too long for a connection): it goes no further.
+    if (this.answered) controller.abort(new Error('the agent was answered while the request waited'))
   }
 
   onResponseStart (controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     // Interim responses (100, 103 Early Hints) are the upstream's business, not the agent's.
     if (status < 200) return
+    clearTimeout(this.waiting)
     this.head = { status, headers: forwardable(headers, none) }
     // A stream (no length: chunked, server-sent events) gets its headers at once; a sized
     // body carries them in its first write, so an upstream failing before then is a 502.
@@ -97,15 +112,26 @@ class Relay implements Dispatcher.DispatchHandler {
   }
 
   onResponseError (_c: Dispatcher.DispatchController, err: Error): void {
+    clearTimeout(this.waiting)
     this.finished = true
     if (this.answered) return
     if (this.res.headersSent) this.res.destroy()
     else if (!this.res.destroyed) this.fail(this.res, upstreamError(this.target, err, this.timeoutMs))
   }
 
-  /** The agent went away: stop the upstream exchange too. */
+  /** The agent went away: stop the upstream exchange too (or, still waiting for a connection, never start it). */
   abandon (): void {
+    clearTimeout(this.waiting)
+    this.answered = true
     if (!this.finished) this.controller?.abort(new Error('the agent closed the connection'))
+  }
+
+  /** No response within the timeout, counted from when the request was queued: 504. */
+  private timedOut (): void {
+    if (this.head !== undefined || this.res.headersSent || this.finished || this.answered) return
+    this.answered = true
+    this.fail(this.res, new GatewayTimeout(`upstream ${this.target} sent no response within ${this.timeoutMs} ms`))
+    this.controller?.abort(new Error('no response in time'))
   }
 
   /** Writes the held status and headers; false (and the exchange ended with a 502) when Node refuses them. */
@@ -173,6 +199,11 @@ export class Upstreams {
    */
   forward (req: IncomingMessage, res: ServerResponse, t: Target, path: string, headers: OutgoingHttpHeaders): { abandon: () => void } {
     const route = this.routeFor(t)
+    // Every connection busy (long streams, a slow upstream) and this many more waiting: refused at once, not queued without bound.
+    if (route.pool.stats.queued >= maxQueued) {
+      this.fail(res, new ServiceUnavailable(`upstream ${t.name} has ${maxQueued} requests waiting for a connection`))
+      return { abandon: () => {} }
+    }
     const relay = new Relay(res, t.name, this.timeoutMs, this.fail)
     headers.host = route.host
     // An empty body is sent as none.
