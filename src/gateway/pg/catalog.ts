@@ -14,7 +14,8 @@ export class Catalog {
   private readonly reached = new Map<string, { at: number, relations: readonly string[] }>()
 
   constructor (upstream: URL, private readonly ttlMs = 30_000) {
-    this.pool = new pg.Pool({ connectionString: upstream.toString(), max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 5000 })
+    // Sessions wait on these answers: a catalog query that runs long fails (and its statement is refused) rather than stall them.
+    this.pool = new pg.Pool({ connectionString: upstream.toString(), max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 5000, statement_timeout: 5000 })
     this.pool.on('error', () => {})
   }
 
@@ -58,9 +59,10 @@ export class Catalog {
   }
 
   /**
-   * The relations whose rows a statement reaches through the ones it names (`schema.table`):
-   * inheritance children and partitions, the tables and views a view reads, and theirs in
-   * turn. From memory; undefined until `readBehind` has read them. Names resolve as in
+   * The relations a statement reaches through the ones it names (`schema.table`): inheritance
+   * children and partitions, the tables and views a view reads (its `_RETURN` rule), theirs in
+   * turn, and the parents of each of these (a partition named alone is still its table's
+   * rows). From memory; undefined until `readBehind` has read them. Names resolve as in
    * `columnsOf`.
    */
   behind (tables: readonly string[]): readonly string[] | undefined {
@@ -76,14 +78,18 @@ export class Catalog {
          UNION ALL
          SELECT r.ev_class, d.refobjid FROM pg_rewrite r
            JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
-          WHERE d.refobjid <> r.ev_class
-       ), reached (oid) AS (
+          WHERE r.ev_type = '1' AND d.refobjid <> r.ev_class
+       ), down (oid) AS (
          SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[])
          UNION
-         SELECT e.child FROM edges e JOIN reached r ON e.parent = r.oid
+         SELECT e.child FROM edges e JOIN down d ON e.parent = d.oid
+       ), up (oid) AS (
+         SELECT oid FROM down
+         UNION
+         SELECT i.inhparent FROM pg_inherits i JOIN up u ON i.inhrelid = u.oid
        )
-       SELECT DISTINCT n.nspname || '.' || c.relname AS name FROM reached r JOIN pg_class c ON c.oid = r.oid JOIN pg_namespace n ON n.oid = c.relnamespace`, [tables])
+       SELECT DISTINCT n.nspname || '.' || c.relname AS name FROM up r JOIN pg_class c ON c.oid = r.oid JOIN pg_namespace n ON n.oid = c.relnamespace`, [tables])
     if (this.reached.size > 10_000) this.reached.clear()
     this.reached.set(tables.join('\0'), { at: now, relations: rows.map((r) => r.name) })
   }
