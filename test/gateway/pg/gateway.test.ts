@@ -97,6 +97,7 @@ if (databaseUrl === undefined) {
       '-c', 'SELECT * FROM plain_part', '-c', 'SELECT count(*) FROM orders', '-c', 'SELECT count(*) FROM noted'])
     t.equal(r.stderr.match(/lineage: denied by policy: the vault is off limits/g)?.length, 5, r.stderr)
     t.match(r.stdout, /^\d+\n0$/m, 'other tables are read as before, one whose rule acts only on writes too')
+    t.match((await psql(reader, ['-c', 'SELECT * FROM plain_part'])).stderr, /the vault is off limits/, 'a partition named alone is its table\'s rows')
   })
 
   t.test('statements that hide a write or DDL are refused whole', async (t) => {
