@@ -1,5 +1,5 @@
 import t from 'tap'
-import { BadRequest, checkMethod, parseRequestTarget } from '../../src/gateway/http/request-target.js'
+import { BadRequest, checkMethod, checkOverrides, parseRequestTarget } from '../../src/gateway/http/request-target.js'
 
 t.test('splits the target, the raw path below it and the query', async (t) => {
   t.same(parseRequestTarget('/api'), { target: 'api', path: '/', query: '' })
@@ -40,4 +40,14 @@ t.test('a # anywhere in the request target is refused: origin-form has no fragme
 t.test('TRACE and TRACK are refused with 405, other methods pass', async (t) => {
   for (const m of ['TRACE', 'TRACK', 'trace']) t.throws(() => { checkMethod(m) }, { code: 'ERR_METHOD_NOT_ALLOWED', status: 405 }, m)
   for (const m of ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS', 'PROPFIND', 'TRACER']) t.doesNotThrow(() => { checkMethod(m) }, m)
+})
+
+t.test('headers that would have the upstream run another method or path than the one checked are refused', async (t) => {
+  t.throws(() => { checkOverrides('GET', { 'x-http-method-override': 'DELETE' }) }, { code: 'ERR_BAD_REQUEST', status: 400, message: /x-http-method-override is refused/ })
+  t.throws(() => { checkOverrides('POST', { 'x-http-method': 'put' }) }, { code: 'ERR_BAD_REQUEST', status: 400 })
+  t.throws(() => { checkOverrides('POST', { 'x-method-override': 'DELETE, GET' }) }, { code: 'ERR_BAD_REQUEST', status: 400 })
+  t.throws(() => { checkOverrides('GET', { 'x-original-url': '/admin/x' }) }, { status: 400, message: /x-original-url is refused/ })
+  t.throws(() => { checkOverrides('GET', { 'x-rewrite-url': '/admin/x' }) }, { code: 'ERR_BAD_REQUEST', status: 400 })
+  t.doesNotThrow(() => { checkOverrides('PATCH', { 'x-http-method-override': ' patch ' }) }, 'naming the request\'s own method')
+  t.doesNotThrow(() => { checkOverrides('GET', { accept: '*/*' }) })
 })

@@ -10,7 +10,7 @@ import type { AuditLog } from '../../audit/audit-log.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
-import { checkMethod, parseRequestTarget } from './request-target.js'
+import { checkMethod, checkOverrides, parseRequestTarget } from './request-target.js'
 import { bodyUnread, forwardable, Upstreams } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
@@ -123,6 +123,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
   function handle (req: IncomingMessage, res: ServerResponse): void {
     const method = req.method ?? 'GET'
     checkMethod(method)
+    checkOverrides(method, req.headers)
     const where = parseRequestTarget(req.url ?? '')
     const t = where === undefined ? undefined : opts.targets.get(where.target)
     if (where === undefined || t === undefined || t.kind !== 'http') throw new NotFound('no such target')

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import { LineageError } from '../../errors.js'
 
 export class BadRequest extends LineageError {
@@ -18,6 +19,27 @@ const echoes = new Set(['TRACE', 'TRACK'])
  */
 export function checkMethod (method: string): void {
   if (echoes.has(method.toUpperCase())) throw new MethodNotAllowed(`${method.toUpperCase()} is not served: the upstream would echo the target's credential`)
+}
+
+// Headers with which servers take another method or path than the request line's (method-override
+// middleware, Symfony, ASP.NET; IIS URL rewriting): the policy would judge one request and the
+// upstream run another.
+const methodOverrides = ['x-http-method-override', 'x-http-method', 'x-method-override']
+const pathOverrides = ['x-original-url', 'x-rewrite-url']
+
+/**
+ * Refuses a request whose headers ask the upstream for another method or path than the ones
+ * the gateway checks. An override naming the request's own method changes nothing and passes.
+ * @throws BadRequest for such a header.
+ */
+export function checkOverrides (method: string, headers: IncomingHttpHeaders): void {
+  for (const h of methodOverrides) {
+    const v = headers[h]
+    if (v !== undefined && String(v).trim().toUpperCase() !== method) throw new BadRequest(`${h} is refused: the upstream would run another method than the one checked`)
+  }
+  for (const h of pathOverrides) {
+    if (headers[h] !== undefined) throw new BadRequest(`${h} is refused: the upstream would serve another path than the one checked`)
+  }
 }
 
 /** Where a gateway request goes: the target's name, the upstream path and the raw query. */
