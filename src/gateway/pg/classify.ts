@@ -263,6 +263,8 @@ function variableSet (body: Obj, w: Walk): undefined {
       if (privilegedSettings.has(name)) w.raise(admin, `sets ${name}`)
       else if (superuserSettings.has(name) || superuserSettingPrefixes.some((p) => name.startsWith(p))) w.raise(admin, `sets ${name}, which only a superuser may`)
       else if (readOnlySettings.has(name) && !(body.kind === 'VAR_SET_VALUE' && readOnlyValues.has(constant(body.args)))) w.raise(write, `sets ${name}`)
+      // The gateway names each upstream session `lineage:<actor>`: another such name would pass for another agent in the server's logs.
+      else if (name === 'application_name' && constant(body.args).startsWith('lineage:')) w.raise(admin, 'names the session as one of another agent')
       else if (name === 'client_encoding' && !(body.kind === 'VAR_SET_VALUE' && safeEncodings.has(constant(body.args)))) {
         w.raise(admin, 'changes the client encoding away from UTF8')
       }

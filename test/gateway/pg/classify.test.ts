@@ -559,3 +559,11 @@ t.test('settings only a superuser may change are admin, whatever role the target
     { sql: 'SET statement_timeout = 1000', class: 'read' }
   ])
 })
+
+t.test('an application name the gateway gives its own sessions is admin to set', async (t) => {
+  check(t, [
+    { sql: "SET application_name = 'lineage:deploy-bot'", class: 'admin', reason: /names the session as one of another agent/ },
+    { sql: "SET application_name TO 'LINEAGE:x'", class: 'admin' },
+    { sql: "SET application_name = 'report-job'", class: 'read' }
+  ])
+})
