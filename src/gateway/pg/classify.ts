@@ -6,7 +6,7 @@ import {
   privilegedSettings, readOnlySettings, readOnlyValues, readTransactionKinds, relationObjectTypes, safeEncodings, statisticsRelations,
   superuserSettingPrefixes, superuserSettings, transactionSettings, writeFunctionPrefixes, writeFunctions
 } from './known-names.js'
-import { maxNesting, mayNestTooDeep } from './nesting.js'
+import { mayNestTooDeep } from './nesting.js'
 
 export type StatementClass = 'read' | 'write' | 'ddl' | 'admin'
 
@@ -373,7 +373,7 @@ function analyse (sql: string): Classification {
   if (sql.includes('\0')) return refuse('contains a NUL character')
   // The parser refuses only the empty string; blanks and comments parse to no statement (PostgreSQL's blanks, not JavaScript's).
   if (sql === '') return freeze({ class: 'read', statements: [], tables: [], count: 0 })
-  if (mayNestTooDeep(sql)) return refuse(`nested more than ${maxNesting} levels deep`)
+  if (mayNestTooDeep(sql)) return refuse('nested deeper than the parser can safely read')
   let stmts: unknown[]
   try {
     stmts = parseSync(sql).stmts ?? []

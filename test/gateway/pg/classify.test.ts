@@ -499,11 +499,13 @@ t.test('text that may nest deeper than the parser can return is refused before i
     'SELECT x' + ' COLLATE "C"'.repeat(6000),
     'SELECT 1' + ' UNION SELECT 1'.repeat(13_000),
     'SELECT 1' + '::int'.repeat(10_000),
-    'SELECT 1' + ' IS NULL'.repeat(1200),
+    'SELECT 1' + ' IS NULL'.repeat(5000),
+    'SELECT 1' + ' + t.and'.repeat(12_000),
+    'SELECT true' + ' BETWEEN true AND true IS TRUE'.repeat(6000),
     'SELECT 1 FROM t' + ' JOIN t ON true AND true'.repeat(12_000),
     'SELECT 1, 1' + ' UNION SELECT 1, 1'.repeat(30_000)
   ]
-  for (const sql of deep) t.match(classify(sql), { class: 'admin', reason: /^nested more than 1000 levels deep$/ }, sql.slice(0, 30))
+  for (const sql of deep) t.match(classify(sql), { class: 'admin', reason: /^nested deeper than the parser can safely read$/ }, sql.slice(0, 30))
   t.equal(fingerprint(deep[0]).length, 16, 'a fingerprint falls back to a hash')
   t.equal(classify('SELECT 1 + 2 FROM t WHERE a IN (SELECT b FROM u)').class, 'read', 'the parser still works')
   t.match(classify('SELECT 1' + '+1'.repeat(900)), { class: 'read' }, 'a long chain under the bound parses')
@@ -520,14 +522,18 @@ t.test('text that may nest deeper than the parser can return is refused before i
 t.test('the nesting bound counts levels and operators, and list separators start siblings', async (t) => {
   const tok = (s: string): Array<{ text: string, keywordKind: number }> => s.split(' ').map((text) => ({ text, keywordKind: /^[A-Z]+$/.test(text) ? 1 : 0 }))
   t.equal(nesting(tok('SELECT a + b + c')), 2)
-  t.equal(nesting(tok('SELECT ( a + ( b ) ) , c')), 3)
+  t.equal(nesting(tok('SELECT ( a + ( b ) ) , c')), 9, 'a parenthesis is 4 units')
   t.equal(nesting(tok('SELECT a + b , c + d AND e')), 1)
-  t.equal(nesting(tok('SELECT CASE WHEN a = b THEN c END + d')), 2)
-  t.equal(nesting(tok('SELECT a UNION SELECT b ; SELECT c')), 0.25)
+  t.equal(nesting(tok('SELECT CASE WHEN a = b THEN c END + d')), 5)
+  t.equal(nesting(tok('SELECT a UNION SELECT b ; SELECT c')), 1)
   t.equal(nesting(tok('SELECT 1 FROM a JOIN b ON x AND y JOIN c ON x AND y')), 2, 'an ON condition\'s AND does not end the join')
-  t.equal(nesting(tok('SELECT a , b UNION SELECT a , b UNION SELECT a = b')), 1.5, 'nor a select list\'s comma the set operation')
+  t.equal(nesting(tok('SELECT a , b UNION SELECT a , b UNION SELECT a = b')), 3, 'nor a select list\'s comma the set operation')
+  t.equal(nesting(tok('SELECT 1 FROM a JOIN b JOIN c UNION SELECT 1 FROM d JOIN e')), 2, 'an arm\'s joins are its own')
+  t.equal(nesting(tok('SELECT a BETWEEN b AND c IS TRUE BETWEEN b AND c IS TRUE')), 4, 'BETWEEN\'s AND separates nothing')
+  t.equal(nesting(tok('SELECT 1 + t . AND + t . OR + t . END')), 3, 'a keyword after a dot is a name')
+  t.equal(nesting(tok('SELECT a :: int :: text || b :: text || c')), 2, 'a cast binds to its operand; only a run of them nests')
   t.equal(nesting(tok('END ; END')), 0, 'an END that closes no CASE closes nothing')
-  t.equal(nesting(tok('SELECT * , t . * , count ( * ) FROM t')), 1, 'a star for all columns is no operator')
+  t.equal(nesting(tok('SELECT * , t . * , count ( * ) FROM t')), 4, 'a star for all columns is no operator')
   t.equal(nesting(tok('SELECT a * b')), 1)
 })
 
