@@ -30,7 +30,8 @@ const operator = /^[-+*/<>=~!@#%^&|`?:]+$/
 // After these a `*` is every column (`SELECT *`, `t.*`, `count(*)`), not multiplication.
 const beforeStar = new Set(['SELECT', 'DISTINCT', 'ALL', 'RETURNING', ',', '(', '.'])
 
-interface Token { text: string, keywordKind: number }
+interface Token { text: string, keywordKind: number, tokenName?: string }
+const comments = new Set(['C_COMMENT', 'SQL_COMMENT'])
 /**
  * One parenthesis (or bracket, or CASE) level. `setOps`: set operations so far, each nesting
  * every arm under the ones before it whatever lists the arms hold; `joins`: joins of the current
@@ -53,9 +54,12 @@ export function mayNestTooDeep (sql: string): boolean {
   if (marks <= maxNesting) return false
   let tokens: Token[]
   try {
-    tokens = (scanSync(sql) as { tokens: Token[] }).tokens
+    // The scanner's JSON carries control characters unescaped; they can stand only inside a
+    // string, a comment or a quoted name, where a space is the same to the token structure.
+    tokens = (scanSync(sql.replace(/[\x01-\x08\x0b\x0c\x0e-\x1f]/g, ' ')) as { tokens: Token[] }).tokens
   } catch {
-    return false // text the scanner cannot read the parser refuses without building a tree
+    // Most text the scanner cannot read the parser refuses too; counting cannot tell, so refuse.
+    return true
   }
   return nesting(tokens) > maxNesting
 }
@@ -72,6 +76,8 @@ export function nesting (tokens: readonly Token[]): number {
   let deepest = 0
   let previous = ''
   for (const t of tokens) {
+    // A comment is blank space to the parser (`t./**/and` is the column `t.and`).
+    if (t.tokenName !== undefined && comments.has(t.tokenName)) continue
     const word = t.keywordKind !== 0 ? t.text.toUpperCase() : t.text
     const after = previous
     previous = word

@@ -502,6 +502,10 @@ t.test('text that may nest deeper than the parser can return is refused before i
     'SELECT 1' + ' IS NULL'.repeat(5000),
     'SELECT 1' + ' + t.and'.repeat(12_000),
     'SELECT true' + ' BETWEEN true AND true IS TRUE'.repeat(6000),
+    'SELECT t.a' + ' + t./**/and'.repeat(10_000) + ' FROM t',
+    'SELECT t.a' + ' + t.--\nor'.repeat(10_000) + ' FROM t',
+    "SELECT '\x01'" + ' + 1'.repeat(12_000),
+    'SELECT 1 /*\x0b*/' + ' + 1'.repeat(12_000),
     'SELECT 1 FROM t' + ' JOIN t ON true AND true'.repeat(12_000),
     'SELECT 1, 1' + ' UNION SELECT 1, 1'.repeat(30_000)
   ]
