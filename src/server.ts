@@ -16,6 +16,7 @@ import { createAuditLog } from './audit/audit-log.js'
 import { createMetrics } from './metrics.js'
 import { createRedisFeed } from './lineage/feed.js'
 import { loadTlsContext } from './gateway/pg/tls.js'
+import { parserReplacements } from './gateway/pg/parser.js'
 import type { Db } from './storage/db.js'
 
 export interface Running {
@@ -90,7 +91,8 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
     lineage_ledger_backlog: { help: 'Lineage records waiting to be written', read: () => broker?.ctx.ledger.backlog() ?? 0 },
     lineage_view_seq: { help: 'Last change-log sequence number applied', read: () => view?.seq ?? 0 },
     lineage_view_age_seconds: { help: 'Age of the live-status view', read: () => viewAge() / 1000 },
-    lineage_peer_processes: { help: 'Other live processes that confirm the changes they apply', read: () => sync?.peers().size ?? 0 }
+    lineage_peer_processes: { help: 'Other live processes that confirm the changes they apply', read: () => sync?.peers().size ?? 0 },
+    lineage_pg_parser_replacements: { help: 'PostgreSQL parser instances replaced after a trap or after growing past their memory bound', read: parserReplacements }
   })
   const ready = (): { ready: boolean, detail: Record<string, unknown> } => {
     const age = viewAge()

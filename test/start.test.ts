@@ -19,6 +19,8 @@ t.test('npm start on a fresh data directory runs on embedded PGlite, prints the 
   t.equal(me.status, 404, 'the printed admin token works')
   const ready = await fetch(`${first.listening.broker}/readyz`)
   t.equal(ready.status, 200)
+  const metrics = await (await fetch(`${first.listening.broker}/metrics`)).text()
+  for (const gauge of ['lineage_audit_backlog 0', 'lineage_view_seq', 'lineage_pg_parser_replacements 0']) t.match(metrics, `\n${gauge}`, gauge)
   t.equal(await first.stop(), 0, 'a graceful stop exits 0')
 
   const second = await startLineage(env)

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import { fingerprintSync, loadModule, parseSync } from 'libpg-query'
 import { exposure, type Exposure } from './exposure.js'
 import {
   activityRelations, adminFunctionPrefixes, adminFunctions, adminObjectTypes, configRelations, credentialRelations, onRelationObjectTypes,
@@ -7,6 +6,7 @@ import {
   superuserSettingPrefixes, superuserSettings, transactionSettings, writeFunctionPrefixes, writeFunctions
 } from './known-names.js'
 import { mayNestTooDeep } from './nesting.js'
+import { fingerprint as parserFingerprint, loadParser, parse, ParserUnavailable, SqlSyntaxError } from './parser.js'
 
 export type StatementClass = 'read' | 'write' | 'ddl' | 'admin'
 
@@ -368,17 +368,23 @@ function refuse (reason: string): Classification {
   return freeze({ class: 'admin', statements: [], tables: [], count: 1, reason })
 }
 
+const tooDeep = 'nested deeper than the parser can safely read'
+
+/** @throws ParserUnavailable, for a moment after the parser trapped on other text. */
 function analyse (sql: string): Classification {
   // The parser reads a C string: text after a NUL would never be seen, so refuse rather than guess.
   if (sql.includes('\0')) return refuse('contains a NUL character')
   // The parser refuses only the empty string; blanks and comments parse to no statement (PostgreSQL's blanks, not JavaScript's).
   if (sql === '') return freeze({ class: 'read', statements: [], tables: [], count: 0 })
-  if (mayNestTooDeep(sql)) return refuse('nested deeper than the parser can safely read')
+  if (mayNestTooDeep(sql)) return refuse(tooDeep)
   let stmts: unknown[]
   try {
-    stmts = parseSync(sql).stmts ?? []
+    stmts = parse(sql).stmts ?? []
   } catch (err) {
-    return refuse(`unparsable: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}`)
+    if (err instanceof SqlSyntaxError) return refuse(`unparsable: ${err.message.slice(0, 200)}`)
+    if (err instanceof ParserUnavailable) throw err
+    // The parser trapped (its instance is replaced) or its tree was too deep to read back.
+    return refuse(tooDeep)
   }
   const w = new Walk()
   let exposes: Exposure | undefined
@@ -409,7 +415,7 @@ let ready = false
 
 /** Loads the parser (WebAssembly) once; await it before `classify` or `fingerprint`. */
 export async function loadClassifier (): Promise<void> {
-  loaded ??= loadModule().then(() => { ready = true })
+  loaded ??= loadParser().then(() => { ready = true })
   await loaded
 }
 
@@ -455,7 +461,14 @@ function cached (sql: string): Classification {
     }
     return hit
   }
-  const c = analyse(sql)
+  let c: Classification
+  try {
+    c = analyse(sql)
+  } catch (err) {
+    // Fail closed while the parser is replaced, and keep no answer that the text itself did not cause.
+    if (err instanceof ParserUnavailable) return refuse(err.message)
+    throw err
+  }
   if (sql.length <= maxCachedLength) {
     cache.set(sql, c)
     cachedChars += sql.length
@@ -475,8 +488,10 @@ function cached (sql: string): Classification {
  */
 export function fingerprint (sql: string): string {
   assertReady()
-  if (sql !== '' && !sql.includes('\0') && !mayNestTooDeep(sql)) {
-    try { return fingerprintSync(sql) } catch {}
+  if (sql !== '' && !sql.includes('\0')) {
+    try {
+      if (!mayNestTooDeep(sql)) return parserFingerprint(sql)
+    } catch {}
   }
   return createHash('sha256').update(sql).digest('hex').slice(0, 16)
 }

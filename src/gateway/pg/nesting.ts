@@ -1,4 +1,4 @@
-import { scanSync } from 'libpg-query'
+import { ParserUnavailable, scan } from './parser.js'
 
 /**
  * How deep a statement text may nest before it is parsed.
@@ -56,8 +56,9 @@ export function mayNestTooDeep (sql: string): boolean {
   try {
     // The scanner's JSON carries control characters unescaped; they can stand only inside a
     // string, a comment or a quoted name, where a space is the same to the token structure.
-    tokens = (scanSync(sql.replace(/[\x01-\x08\x0b\x0c\x0e-\x1f]/g, ' ')) as { tokens: Token[] }).tokens
-  } catch {
+    tokens = (scan(sql.replace(/[\x01-\x08\x0b\x0c\x0e-\x1f]/g, ' ')) as { tokens: Token[] }).tokens
+  } catch (err) {
+    if (err instanceof ParserUnavailable) throw err
     // Most text the scanner cannot read the parser refuses too; counting cannot tell, so refuse.
     return true
   }
