@@ -354,7 +354,8 @@ function reverseFrom (a: unknown[], start: number): void {
 
 function isObj (v: unknown): v is Obj { return v !== null && typeof v === 'object' && !Array.isArray(v) }
 
-function freeze (c: Classification): Classification {
+/** `c`, with its arrays, made read-only (classifications are shared between sessions). */
+export function frozen (c: Classification): Classification {
   Object.freeze(c.statements)
   Object.freeze(c.tables)
   if (c.exposes !== undefined) Object.freeze(Object.freeze(c.exposes).columns)
@@ -365,7 +366,7 @@ function freeze (c: Classification): Classification {
 
 /** Text that cannot be read counts as one statement, so that nobody mistakes it for an empty query. */
 function refuse (reason: string): Classification {
-  return freeze({ class: 'admin', statements: [], tables: [], count: 1, reason })
+  return frozen({ class: 'admin', statements: [], tables: [], count: 1, reason })
 }
 
 const tooDeep = 'nested deeper than the parser can safely read'
@@ -375,7 +376,7 @@ function analyse (sql: string): Classification {
   // The parser reads a C string: text after a NUL would never be seen, so refuse rather than guess.
   if (sql.includes('\0')) return refuse('contains a NUL character')
   // The parser refuses only the empty string; blanks and comments parse to no statement (PostgreSQL's blanks, not JavaScript's).
-  if (sql === '') return freeze({ class: 'read', statements: [], tables: [], count: 0 })
+  if (sql === '') return frozen({ class: 'read', statements: [], tables: [], count: 0 })
   if (mayNestTooDeep(sql)) return refuse(tooDeep)
   let stmts: unknown[]
   try {
@@ -401,12 +402,14 @@ function analyse (sql: string): Classification {
   if (w.cursor) c.cursor = true
   if (w.functions.size > 0) c.functions = [...w.functions]
   if (w.rank === admin && w.reason !== undefined) c.reason = w.reason
-  return freeze(c)
+  return frozen(c)
 }
 
 // Results by exact text, least recently used first (see `cached`). Long texts are not kept, so the cache stays small.
 const maxEntries = 10_000
 const maxCachedLength = 16 * 1024
+/** Texts longer than this are not cached; the PostgreSQL gateway classifies them off the event loop (see `classifyLong`). */
+export const longStatementChars = maxCachedLength
 const maxCachedChars = 8 * 1024 * 1024
 const cache = new Map<string, Classification>()
 let cachedChars = 0

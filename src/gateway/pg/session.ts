@@ -6,7 +6,8 @@ import { auditLineage, type AuditLineage } from '../../audit/record.js'
 import { authorize } from '../check.js'
 import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
-import { classify, fingerprint, type Classification } from './classify.js'
+import { classify, fingerprint, longStatementChars, type Classification } from './classify.js'
+import { classifyLong, type Classified } from './classify-long.js'
 import { exposedMask, maskFor, type ColumnName, type MaskRule } from './mask.js'
 import type { Catalog } from './catalog.js'
 import { FrontendCode } from './protocol/codes.js'
@@ -40,7 +41,6 @@ const tooMany: Classification = { class: 'admin', statements: [], tables: [], co
 const noMasks: readonly MaskRule[] = Object.freeze([])
 const noTables: readonly string[] = Object.freeze([])
 const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
-const classifyBounded = (sql: string): Classification => sql.length > maxStatementChars ? tooLong : classify(sql)
 const maxChecks = 1000
 const maxMaskedTables = 256
 
@@ -91,6 +91,12 @@ export class PgSession {
   private decided: Classification | undefined
   /** The statement whose catalog facts `decide` last waited for. */
   private waiting: Classification | undefined
+  /** A long statement's classification from the worker thread, until its message is handled. */
+  private long: Classified & { sql: string } | undefined
+  /** Set when `classified` waits for the worker thread. */
+  private pending: Promise<void> | undefined
+  /** Fingerprints the worker thread made of long statements, for their audit records. */
+  private readonly fingerprints = new WeakMap<Classification, string>()
   // While a direction waits for the catalog, what arrives queues behind it, in order.
   private clientWait: Buffer[] | undefined
   private upWait: Buffer[] | undefined
@@ -198,11 +204,13 @@ export class PgSession {
       const r = this.clientFrame(f)
       if (this.closed) return
       if (r === 'wait') {
-        // A question for the catalog first: the functions a statement calls, the columns a COPY … TO copies.
+        // A question for the worker thread or the catalog first: the functions a statement calls, the columns a COPY … TO copies.
         this.toUpstream(pass.take())
         this.clientWait = []
         this.client.pause()
-        this.lookUp(this.waiting).then(() => {
+        const ready = this.pending ?? this.lookUp(this.waiting)
+        this.pending = undefined
+        ready.then(() => {
           const queued = this.clientWait ?? []
           this.clientWait = undefined
           if (this.closed) return
@@ -215,6 +223,7 @@ export class PgSession {
         })
         return
       }
+      this.long = undefined
       if (r === undefined) pass.keep(f)
       else pass.replace(f, r)
     }
@@ -294,14 +303,15 @@ export class PgSession {
     switch (f.tag) {
       case FrontendCode.Query: {
         const sql = parseQuery(f.body)
-        const c = classifyBounded(sql)
+        const c = this.classified(sql)
+        if (c === 'wait') return 'wait'
         const refusal = this.decide(sql, c)
         if (refusal === 'wait') return 'wait'
         if (skipping) {
-          if (refusal === undefined) this.recordExec({ type: 'exec', sql: this.statementText(sql), c: this.decided ?? c, rows: 0, simple: true, rules: noMasks }, 'skipped after an error earlier in the batch')
+          if (refusal === undefined) this.recordExec({ type: 'exec', sql: this.statementText(sql, c), c: this.decided ?? c, rows: 0, simple: true, rules: noMasks }, 'skipped after an error earlier in the batch')
         } else {
           if (refusal === undefined) {
-            r.expect({ type: 'exec', sql: this.statementText(sql), c: this.decided ?? c, rows: 0, simple: true, rules: this.masking, quotesMasked: this.touchesMasked })
+            r.expect({ type: 'exec', sql: this.statementText(sql, c), c: this.decided ?? c, rows: 0, simple: true, rules: this.masking, quotesMasked: this.touchesMasked })
             if (c.renames !== undefined) this.prepared.forget(c.renames)
           }
           r.endBatch(true)
@@ -312,7 +322,8 @@ export class PgSession {
         const m = parseParse(f.body)
         const limit = this.prepared.statementLimit(m.name, m.sql)
         if (limit !== undefined) return this.parseStep(m.name, undefined, this.refusals.parse(m.name, this.deny(m.sql, tooMany, limit)))
-        const c = classifyBounded(m.sql)
+        const c = this.classified(m.sql)
+        if (c === 'wait') return 'wait'
         const refusal = this.decide(m.sql, c)
         if (refusal === 'wait') return 'wait'
         if (refusal !== undefined) return this.parseStep(m.name, undefined, this.refusals.parse(m.name, refusal))
@@ -346,7 +357,7 @@ export class PgSession {
         // The stand-in is a Parse of the unnamed statement, which PostgreSQL drops when it fails.
         if (refusal !== undefined) return skipping ? [this.refusals.parse('', refusal)] : this.parseStep('', undefined, this.refusals.parse('', refusal))
         if (skipping) return undefined
-        const exec: Execution = { type: 'exec', sql: this.statementText(sql), c: this.decided ?? c, rows: 0, simple: false, portal, rules: this.masking, quotesMasked: this.touchesMasked }
+        const exec: Execution = { type: 'exec', sql: this.statementText(sql, c), c: this.decided ?? c, rows: 0, simple: false, portal, rules: this.masking, quotesMasked: this.touchesMasked }
         if (c.renames !== undefined) this.prepared.forget(c.renames)
         if (this.masking.length === 0) {
           r.expect(exec)
@@ -409,6 +420,21 @@ export class PgSession {
     if (this.upWait === undefined) this.up.socket.resume()
   }
 
+  /**
+   * A statement's classification: from the cache or the classifier for short text, from the
+   * worker thread for long text ('wait' until it answers), admin for text too long to classify.
+   */
+  private classified (sql: string): Classification | 'wait' {
+    if (sql.length > maxStatementChars) return tooLong
+    if (sql.length <= longStatementChars) return classify(sql)
+    if (this.long?.sql === sql) return this.long.c
+    this.pending = classifyLong(sql, this.deps.target()?.auditStatements === 'fingerprint').then((r) => {
+      if (r.fingerprint !== undefined) this.fingerprints.set(r.c, r.fingerprint)
+      this.long = { sql, ...r }
+    })
+    return 'wait'
+  }
+
   /** The refusal of a statement, recorded; undefined when it may run; 'wait' for the catalog. Sets `masking` for it. */
   private decide (sql: string, classified: Classification): string | 'wait' | undefined {
     this.masking = noMasks
@@ -459,7 +485,7 @@ export class PgSession {
   }
 
   private deny (sql: string, c: Classification, reason: string): string {
-    this.audit('deny', c.class, this.statementText(sql), { reason })
+    this.audit('deny', c.class, this.statementText(sql, c), { reason })
     return reason
   }
 
@@ -468,8 +494,8 @@ export class PgSession {
    * may wait long (a client that pipelines and does not read), and what waits is this, not the
    * statement. A copy, and a short one while many answers wait, so that holds little memory.
    */
-  private statementText (sql: string): string {
-    if (this.deps.target()?.auditStatements === 'fingerprint') return `fingerprint:${fingerprint(sql)}`
+  private statementText (sql: string, c: Classification): string {
+    if (this.deps.target()?.auditStatements === 'fingerprint') return `fingerprint:${this.fingerprints.get(c) ?? fingerprint(sql)}`
     const limit = this.responses.outstanding > 1000 ? 256 : 4096
     return sql.length <= limit ? sql : Buffer.from(sql.slice(0, limit)).toString()
   }

@@ -10,6 +10,7 @@ import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
 import { startTestGateway } from '../../helpers/gateway.js'
 import { run } from '../../helpers/process.js'
 import { loadTlsContext } from '../../../src/gateway/pg/tls.js'
+import { fingerprint } from '../../../src/gateway/pg/classify.js'
 import { passwordMessage, query, startupMessage } from '../../../src/gateway/pg/protocol/frontend.js'
 import { parseErrorFields } from '../../../src/gateway/pg/protocol/backend.js'
 import { Framer, type Frame } from '../../../src/gateway/pg/protocol/framer.js'
@@ -838,6 +839,38 @@ if (databaseUrl === undefined) {
     const stmt = (r.body.events as Array<Record<string, any>>).find((x) => x.method === 'read')
     t.match(stmt?.path, /^fingerprint:[0-9a-f]{16}$/)
     t.notOk(JSON.stringify(r.body).includes('ann@example.com'))
+  })
+
+  t.test('long statements are classified on the worker thread, in order with what was pipelined behind them, and audited', async (t) => {
+    const ids = Array.from({ length: 4000 }, (_, i) => String(i)).join(', ')
+    const longRead = `SELECT count(*) FROM customers WHERE id IN (${ids})`
+    const longWrite = `INSERT INTO orders (id, item) SELECT x, 'long' FROM unnest(ARRAY[${ids}]) x WHERE x < 0`
+    t.ok(longRead.length > 16 * 1024 && longWrite.length > 16 * 1024)
+    const r = await psql(reader, ['-c', longRead, '-c', longWrite, '-c', 'SELECT 3'])
+    t.equal(r.stdout, '2\n3\n')
+    t.match(r.stderr, /lineage: scope db:write is required/)
+    const sql = postgres({ host: '127.0.0.1', port, user: 'agent', password: reader, database: 'db', max: 1, onnotice: () => {} })
+    t.teardown(async () => { await sql.end() })
+    const [a, b2, c] = await Promise.allSettled([sql.unsafe(`${longRead} AND name = $1`, ['Ann']), sql.unsafe(longWrite), sql.unsafe('SELECT $1::int AS n', [7])])
+    t.match(a, { status: 'fulfilled', value: [{ count: '1' }] }, 'a long Parse with parameters')
+    t.match(b2, { status: 'rejected', reason: { code: '42501' } })
+    t.match(c, { status: 'fulfilled', value: [{ n: 7 }] }, 'the statement pipelined behind them runs after them')
+    await b.broker.ctx.audit.flush()
+    const events = (await b.admin('GET', `/v1/audit?jti=${claimsOf(reader).jti as string}&limit=1000`)).body.events as Array<Record<string, any>>
+    t.ok(events.some((e) => e.decision === 'deny' && e.method === 'write' && typeof e.path === 'string' && e.path.startsWith('INSERT INTO orders (id, item) SELECT x')), 'the refusal is audited')
+  })
+
+  t.test('a target that asks for fingerprints gets them for long statements too', async (t) => {
+    const tk = await token('quiet-long', 'quiet:read', await rootToken(b, client, { scope: 'quiet:read' }))
+    const c = new pg.Client({ ...connection(tk), database: 'quiet' })
+    await c.connect()
+    const long = `SELECT name FROM customers WHERE id IN (${Array.from({ length: 4000 }, (_, i) => String(i)).join(', ')})`
+    t.equal((await c.query(long)).rows.length, 2)
+    await c.end()
+    await b.broker.ctx.audit.flush()
+    const r = await b.admin('GET', `/v1/audit?jti=${claimsOf(tk).jti as string}`)
+    const stmt = (r.body.events as Array<Record<string, any>>).find((x) => x.method === 'read')
+    t.equal(stmt?.path, `fingerprint:${fingerprint(long)}`)
   })
 
   t.test('a client turned away at login, still sending, is not read into memory', async (t) => {
