@@ -189,6 +189,25 @@ t.test('the upstream failing is 502, hanging is 504, and the gateway keeps servi
   t.equal((await get('/api/fine', agent)).status, 200)
 })
 
+t.test('an upload that takes longer than the upstream timeout, its bytes still coming, reaches the upstream whole', async (t) => {
+  // The timeout is for an upstream that says nothing; the agent's body going up is not that.
+  const url = new URL(gw.url)
+  const out = await new Promise<string>((resolve) => {
+    let text = ''
+    const s = connect(Number(url.port), url.hostname, () => {
+      s.write(`POST /api/slow-upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nContent-Length: 16\r\nConnection: close\r\n\r\n`)
+      let sent = 0
+      const timer = setInterval(() => { s.write('ab'); if (++sent === 8) clearInterval(timer) }, 100)
+      s.on('close', () => clearInterval(timer))
+    })
+    s.on('data', (d) => { text += d.toString() })
+    s.on('error', () => {})
+    s.on('close', () => resolve(text))
+  })
+  t.match(out, /^HTTP\/1.1 200 OK\r\n/, out.slice(0, 60))
+  t.match(up.seen.at(-1), { url: '/base/slow-upload', bodyBytes: 16 })
+})
+
 t.test('an upstream\'s interim responses, odd reason phrase, bad headers and failure before the body', async (t) => {
   const answers: Record<string, string> = {
     early: 'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',

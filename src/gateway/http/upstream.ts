@@ -66,7 +66,11 @@ class Relay implements Dispatcher.DispatchHandler {
   /** Status and headers of a sized response, written with its first bytes. */
   private head: { status: number, headers: OutgoingHttpHeaders } | undefined
 
-  /** Runs until the response starts: a request waiting for one of the pool's connections has no other timeout. */
+  /**
+   * Runs while the request waits for one of the pool's connections, which has no other timeout.
+   * Once it is on a connection, undici's `headersTimeout` takes over: that one does not run out
+   * while the agent's body is still going up, however long a large upload takes.
+   */
   private readonly waiting: NodeJS.Timeout
 
   constructor (
@@ -82,6 +86,7 @@ class Relay implements Dispatcher.DispatchHandler {
     this.controller = controller
     // Answered already (it waited too long for a connection): it goes no further.
     if (this.answered) controller.abort(new Error('the agent was answered while the request waited'))
+    else clearTimeout(this.waiting)
   }
 
   onResponseStart (controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
@@ -126,7 +131,7 @@ class Relay implements Dispatcher.DispatchHandler {
     if (!this.finished) this.controller?.abort(new Error('the agent closed the connection'))
   }
 
-  /** No response within the timeout, counted from when the request was queued: 504. */
+  /** No connection within the timeout, counted from when the request was queued: 504. */
   private timedOut (): void {
     if (this.head !== undefined || this.res.headersSent || this.finished || this.answered) return
     this.answered = true
