@@ -3,6 +3,9 @@
  * `error` string and the HTTP status; one serializer (`toErrorBody`) turns any of them into a
  * response body, and anything else into an opaque 500 that never shows its message.
  */
+
+import type { AccessClaims } from './lineage/claims.js'
+
 export class LineageError extends Error {
   /** Stable machine-readable code, the same across transports. */
   readonly code: string
@@ -58,9 +61,13 @@ export class Unauthorized extends LineageError {
   }
 }
 
-/** A token that is not (or no longer) acceptable; `reason` tells an operator why. */
+/**
+ * A token that is not (or no longer) acceptable; `reason` tells an operator why. `claims`:
+ * those of a token whose signature was good but which is refused all the same (expired), so
+ * that the refusal is recorded with its lineage.
+ */
 export class InvalidToken extends LineageError {
-  constructor (description: string, code = 'ERR_INVALID_TOKEN') { super(code, 'invalid_token', 401, description) }
+  constructor (description: string, code = 'ERR_INVALID_TOKEN', readonly claims?: AccessClaims) { super(code, 'invalid_token', 401, description) }
 }
 
 export class NotFound extends LineageError {

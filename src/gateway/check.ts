@@ -83,7 +83,7 @@ export function authenticate (deps: CheckDeps, token: string | undefined, target
     // The view may have moved while the keys were fetched: check it as of now.
     return liveFor(deps, claims, target, deps.clock.now())
   }, (err: unknown): Decision => {
-    if (err instanceof InvalidToken) return { allowed: false, refusal: err }
+    if (err instanceof InvalidToken) return { allowed: false, refusal: err, claims: err.claims }
     throw err
   })
 }

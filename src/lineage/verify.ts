@@ -32,9 +32,12 @@ const reasons: Record<string, string> = {
   ERR_JWKS_NO_MATCHING_KEY: 'unknown signing key'
 }
 
-function describe (err: unknown): InvalidToken {
+function describe (err: unknown, maxDepth: number): InvalidToken {
   if (err instanceof InvalidToken) return err
   const code = err instanceof joseErrors.JOSEError ? err.code : undefined
+  // jose checks `exp` after the signature: an expired token's claims are genuine, and its
+  // refusal is recorded with them (when they have the shape of a Lineage token's).
+  if (code === 'ERR_JWT_EXPIRED') return new InvalidToken(reasons[code], 'ERR_TOKEN_EXPIRED', genuineShape((err as joseErrors.JWTExpired).payload, maxDepth))
   if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
     const claim = (err as joseErrors.JWTClaimValidationFailed).claim
     const text = claim === 'nbf' || claim === 'iat' ? 'token is not yet valid' : `claim "${claim}" is invalid`
@@ -79,6 +82,15 @@ function checkShape (p: Record<string, unknown>, maxDepth: number): AccessClaims
   return { ...(p as unknown as AccessClaims), aud: aud as string[] }
 }
 
+/** `checkShape` of a verified payload, or undefined when it has not the shape. */
+function genuineShape (payload: Record<string, unknown>, maxDepth: number): AccessClaims | undefined {
+  try {
+    return checkShape(payload, maxDepth)
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Verifies a Lineage access token: size, `typ: at+jwt`, pinned algorithm, signature by a
  * known `kid`, `iss`, `exp`/`nbf` with a small tolerance, and the claims' shape. Liveness of
@@ -104,6 +116,6 @@ export async function verifyAccessToken (token: string, opts: { keys: KeyLookup,
     })
     return checkShape(payload as Record<string, unknown>, opts.maxDepth)
   } catch (err) {
-    throw describe(err)
+    throw describe(err, opts.maxDepth)
   }
 }

@@ -1,3 +1,4 @@
+import { sign } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import { connect, createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
@@ -421,6 +422,19 @@ t.test('a streaming response and a keep-alive connection end within a second of 
   t.ok(ended)
   t.ok(Date.now() - started < 1000, `stream ended ${Date.now() - started} ms after the cut-off`)
   t.equal(gw.gateway.targets.get('api')?.name, 'api')
+})
+
+t.test('a genuine token refused as expired is recorded with its lineage', async (t) => {
+  // The agent's own claims, expired a minute ago, signed with the broker's key as it would have.
+  const key = b.broker.ctx.keys().active
+  const claims = { ...claimsOf(agent), jti: 'expired-agent-token', exp: Math.floor(b.clock.now() / 1000) - 60 }
+  const signed = `${key.header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`
+  const expired = `${signed}.${sign(null, Buffer.from(signed), key.privateKey).toString('base64url')}`
+  const r = await get('/api/late', expired)
+  t.equal(r.status, 401)
+  t.match(await r.json(), { error: 'invalid_token', error_description: 'token expired' })
+  const events = (await b.admin('GET', '/v1/audit?jti=expired-agent-token')).body.events
+  t.match(events, [{ kind: 'gateway.http', decision: 'deny', status: 401, path: '/late', root: claimsOf(root).jti, principals: ['alice', 'ci-nightly'], actors: ['build'] }])
 })
 
 t.test('every decision is in the audit trail with the whole lineage, and the chain verifies', async (t) => {
