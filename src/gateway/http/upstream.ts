@@ -26,11 +26,12 @@ const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy
  * servers turn both `Lineage-Subject` and `Lineage_Subject` into `HTTP_LINEAGE_SUBJECT`.
  */
 export function forwardable (headers: IncomingHttpHeaders, drop: Set<string>): OutgoingHttpHeaders {
-  // Headers the Connection header names are hop-by-hop too; it usually names none.
-  const connection = headers.connection
+  // Headers the Connection header names are hop-by-hop too; it usually names none. An upstream's
+  // may come in several lines (RFC 9110 §5.3), which undici hands over as an array.
+  const connection: string | string[] | undefined = headers.connection
   const listed = connection === undefined || connection === 'keep-alive' || connection === 'close'
     ? undefined
-    : new Set(connection.toLowerCase().split(',').map((s) => s.trim()))
+    : new Set(String(connection).toLowerCase().split(',').map((s) => s.trim()))
   const out: OutgoingHttpHeaders = {}
   for (const name in headers) {
     const value = headers[name]
