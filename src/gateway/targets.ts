@@ -44,6 +44,8 @@ function checkUpstream (kind: TargetKind, raw: unknown): URL {
   if (!protocols[kind].includes(u.protocol)) throw new InvalidInput(`a ${kind} target's upstream must use ${protocols[kind].join(' or ')}`)
   if (u.hash !== '') throw new InvalidInput('upstream must not have a fragment')
   if (kind === 'http' && (u.username !== '' || u.password !== '')) throw new InvalidInput('put http credentials in headers, not in the upstream URL')
+  // The gateway sends each request with the agent's own query: an upstream's would never be sent.
+  if (kind === 'http' && u.search !== '') throw new InvalidInput('an http upstream must not have a query: put credentials in headers')
   return u
 }
 

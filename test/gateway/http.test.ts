@@ -595,6 +595,14 @@ t.test('target credentials never come back from the admin API', async (t) => {
   t.equal((await b.admin('GET', '/v1/targets/db')).status, 404)
 })
 
+t.test('an http upstream with a query is refused when saved: requests are sent the agent\'s query, never the upstream\'s', async (t) => {
+  const r = await b.admin('POST', '/v1/targets', { name: 'keyed', kind: 'http', upstream: `${up.url}/v1?api_key=upstream-secret-value-42` })
+  t.equal(r.status, 400)
+  t.match(r.body, { error: 'invalid_request', error_description: /query/ })
+  t.notMatch(JSON.stringify(r.body), 'upstream-secret-value-42')
+  t.equal((await b.admin('GET', '/v1/targets/keyed')).status, 404)
+})
+
 async function rawRequest (text: string | Buffer): Promise<string> {
   const url = new URL(gw.url)
   return await new Promise((resolve) => {
