@@ -34,8 +34,9 @@ interface TargetRow { name: string, kind: TargetKind, upstream: string, headers:
 
 const protocols: Record<TargetKind, string[]> = { http: ['http:', 'https:'], postgres: ['postgres:', 'postgresql:'], ssh: ['ssh:'] }
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/
-// Headers the gateway owns: a target may not set them.
-const reserved = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'keep-alive', 'proxy-connection', 'lineage-subject', 'lineage-actor'])
+// Headers the gateway owns: a target may not set them. (`expect`: the gateway answers 100-continue
+// itself, and its upstream client refuses to send one.)
+const reserved = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'keep-alive', 'proxy-connection', 'expect', 'lineage-subject', 'lineage-actor'])
 
 function checkUpstream (kind: TargetKind, raw: unknown): URL {
   if (typeof raw !== 'string' || raw.length > 2048) throw new InvalidInput('upstream must be a URL')

@@ -603,6 +603,12 @@ t.test('an http upstream with a query is refused when saved: requests are sent t
   t.equal((await b.admin('GET', '/v1/targets/keyed')).status, 404)
 })
 
+t.test('a target header the upstream client cannot send (Expect) is refused when saved, not with a 502 on every request', async (t) => {
+  const r = await b.admin('POST', '/v1/targets', { name: 'expecting', kind: 'http', upstream: up.url, headers: { Expect: '100-continue' } })
+  t.equal(r.status, 400)
+  t.match(r.body, { error_description: 'header Expect is set by the gateway' })
+})
+
 async function rawRequest (text: string | Buffer): Promise<string> {
   const url = new URL(gw.url)
   return await new Promise((resolve) => {
