@@ -8,6 +8,7 @@ import type { AuditLog } from '../audit/audit-log.js'
 import type { Metrics } from '../metrics.js'
 import type { CheckDeps } from './check.js'
 import { createHttpGateway } from './http/proxy.js'
+import { allowedMethods, originForm } from './http/request-target.js'
 import { TargetDirectory } from './targets.js'
 import { createPgGateway, type PgGateway } from './pg/server.js'
 
@@ -38,7 +39,8 @@ export interface Gateway {
 /** A whole response written straight to a socket that is then closed: for requests no handler sees. */
 const plainResponse = (status: number, message: string): string => {
   const body = JSON.stringify({ error: 'invalid_request', error_description: message })
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  const allow = status === 405 ? `Allow: ${allowedMethods}\r\n` : ''
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${allow}Connection: close\r\n\r\n${body}`
 }
 
 /**
@@ -69,6 +71,7 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     send(404, 'application/json', JSON.stringify({ error: 'not_found', error_description: 'no such gateway endpoint' }))
   }
   const httpServer = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 20_000, keepAliveTimeout: 65_000 }, (req, res) => {
+    if (req.url !== undefined && !req.url.startsWith('/')) req.url = originForm(req.url)
     if (req.url?.startsWith('/_lineage/') === true) own(req, res)
     else http.handler(req, res)
   })

@@ -358,6 +358,17 @@ t.test('an agent that leaves while its token is verified starts no upstream exch
   t.equal((await fetch(`${slow.url}/api/x`, { headers: auth(token) })).status, 200, 'the gateway serves on')
 })
 
+t.test('a request target in absolute form is served as its path, and judged as one', async (t) => {
+  // RFC 9112 §3.2.2: a server must accept it, though clients send it only to proxies.
+  const r = await rawRequest(`GET http://gateway.example/api/users/7?x=1 HTTP/1.1\r\nHost: gateway.example\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
+  t.match(r, /^HTTP\/1.1 200 /)
+  t.equal(up.seen.at(-1)?.url, '/base/users/7?x=1')
+  const dots = await rawRequest(`GET HTTP://gateway.example/api/../down/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
+  t.match(dots, /^HTTP\/1.1 400 /, 'its dot segments are refused as in a path')
+  t.match(await rawRequest('GET http://gateway.example/_lineage/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1.1 200 /, 'the gateway\'s own endpoints too')
+  t.match(await rawRequest(`GET ftp://gateway.example/api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`), /^HTTP\/1.1 400 /, 'another scheme is no request target')
+})
+
 t.test('hostile paths never reach another target', async (t) => {
   for (const path of ['/api/../down/x', '/api/%2e%2e/down/x', '/api/a%2Fb', '/api/a\\b', '/api/./x']) {
     const r = await rawRequest(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
@@ -387,11 +398,13 @@ t.test('hostile paths never reach another target', async (t) => {
   const tunnel = await rawRequest(`CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\nAuthorization: Bearer ${agent}\r\n\r\n`)
   t.match(tunnel, /^HTTP\/1.1 405 Method Not Allowed\r\n/)
   t.match(tunnel, /CONNECT is not served/)
+  t.match(tunnel, /\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n/i, 'a 405 names the methods served (RFC 9110 §15.5.6)')
   // TRACE would have the upstream echo the request as it got it: with the target's credential.
   const traced = up.seen.length
   const trace = await rawRequest(`TRACE /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
   t.match(trace, /^HTTP\/1.1 405 Method Not Allowed\r\n/)
   t.match(trace, /"error":"invalid_request","error_description":"TRACE is not served/)
+  t.match(trace, /\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n/i)
   t.notMatch(trace, 'upstream-secret-value-42')
   const track = await rawRequest(`TRACK /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
   t.match(track, /^HTTP\/1.1 (400|405) /, 'TRACK is refused (Node\'s parser knows no such method)')

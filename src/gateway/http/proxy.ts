@@ -10,7 +10,7 @@ import type { AuditLog } from '../../audit/audit-log.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
-import { checkMethod, checkOverrides, parseRequestTarget } from './request-target.js'
+import { allowedMethods, checkMethod, checkOverrides, parseRequestTarget } from './request-target.js'
 import { bodyUnread, forwardable, Upstreams } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
@@ -52,6 +52,7 @@ function challenge (err: LineageError): Record<string, string> {
   const description = headerDescription(err.message)
   if (err.status === 401) return { 'www-authenticate': `Bearer error="invalid_token", error_description="${description}"` }
   if (err.status === 403) return { 'www-authenticate': `Bearer error="insufficient_scope", error_description="${description}"` }
+  if (err.status === 405) return { allow: allowedMethods }
   return {}
 }
 

@@ -9,6 +9,12 @@ export class MethodNotAllowed extends LineageError {
   constructor (description: string) { super('ERR_METHOD_NOT_ALLOWED', 'invalid_request', 405, description) }
 }
 
+/**
+ * What a 405 names in `Allow` (RFC 9110 §15.5.6 requires the field): the methods the gateway
+ * forwards. An upstream may serve others too; they are forwarded as well, unlisted.
+ */
+export const allowedMethods = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
+
 // RFC 9110 §9.3.8: TRACE has the final recipient echo the request it received, headers
 // included; forwarded, that is the target's credential. TRACK is IIS's TRACE.
 const echoes = new Set(['TRACE', 'TRACK'])
@@ -40,6 +46,22 @@ export function checkOverrides (method: string, headers: IncomingHttpHeaders): v
   for (const h of pathOverrides) {
     if (headers[h] !== undefined) throw new BadRequest(`${h} is refused: the upstream would serve another path than the one checked`)
   }
+}
+
+const absoluteForm = /^https?:\/\/[^/?#]*/i
+
+/**
+ * The origin-form of a request target (RFC 9112 §3.2.1): an absolute-form one
+ * (`http://host/api/x?y`, as a client set to use a proxy sends it) loses its scheme and
+ * authority, which a server must accept (§3.2.2) and which name the gateway itself here. The
+ * path is taken as written, dot segments and all, for `parseRequestTarget` to judge.
+ * Anything else is returned as it is.
+ */
+export function originForm (url: string): string {
+  const m = absoluteForm.exec(url)
+  if (m === null) return url
+  const rest = url.slice(m[0].length)
+  return rest.startsWith('/') ? rest : `/${rest}`
 }
 
 /** Where a gateway request goes: the target's name, the upstream path and the raw query. */
