@@ -9,7 +9,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await b.admin('POST', '/v1/targets', {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -620,6 +620,24 @@ t.test('a target header the upstream client cannot send (Expect) is refused when
   const r = await b.admin('POST', '/v1/targets', { name: 'expecting', kind: 'http', upstream: up.url, headers: { Expect: '100-continue' } })
   t.equal(r.status, 400)
   t.match(r.body, { error_description: 'header Expect is set by the gateway' })
+})
+
+t.test('a target moved to another upstream lets go of its connections to the old one', async (t) => {
+  const other = await startUpstream()
+  t.teardown(other.close)
+  t.equal((await b.admin('POST', '/v1/targets', { name: 'moving', kind: 'http', upstream: up.url })).status, 201)
+  const tk = await rootToken(b, client, { scope: 'moving:read' })
+  const count = async (): Promise<number> => await new Promise((resolve) => up.server.getConnections((_e, n) => resolve(n)))
+  const before = await count()
+  t.equal((await get('/moving/x', tk)).status, 200)
+  t.equal(await count(), before + 1, 'a keep-alive connection to the old upstream')
+  t.equal((await b.admin('PUT', '/v1/targets/moving', { name: 'moving', kind: 'http', upstream: other.url })).status, 200)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal((await get('/moving/y', tk)).status, 200)
+  t.equal(other.seen.at(-1)?.url, '/y')
+  // Its idle connection would otherwise stay open until the pool's keep-alive ran out (4 s).
+  for (let i = 0; i < 20 && await count() > before; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(await count(), before, 'the old upstream\'s connection is closed')
 })
 
 async function rawRequest (text: string | Buffer): Promise<string> {

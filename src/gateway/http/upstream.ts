@@ -231,6 +231,13 @@ export class Upstreams {
     const key = `${t.name} ${origin}`
     let pool = this.pools.get(key)
     if (pool === undefined) {
+      // The target's upstream moved: its old pool finishes what it carries (streams included), then closes.
+      for (const [k, old] of this.pools) {
+        if (k.startsWith(`${t.name} `)) {
+          this.pools.delete(k)
+          old.close().catch(() => {})
+        }
+      }
       // No body timeout: server-sent events may stay quiet for as long as they like.
       pool = new Pool(origin, { connections: 256, headersTimeout: this.timeoutMs, connectTimeout: this.timeoutMs, bodyTimeout: 0 })
       this.pools.set(key, pool)
