@@ -169,6 +169,23 @@ export class Responses {
     return p?.type === type ? p : undefined
   }
 
+  /**
+   * Whether an upstream message with `tag` would be forwarded unchanged, whatever its body:
+   * a data row no mask applies to, or a row of COPY … TO STDOUT. Such a message may be passed
+   * on as it arrives instead of whole (`frame` then never sees it). 'wait': call
+   * `resolveMask`, then ask again.
+   * @throws OutOfStep for a data row that answers no statement, as `frame` would
+   */
+  passesUnread (tag: number): boolean | 'wait' {
+    if (tag === BackendCode.CopyData) return true
+    if (tag !== BackendCode.DataRow) return false
+    const p = this.head()
+    if (p?.type !== 'exec') throw new OutOfStep('a data row that answers no statement')
+    if (p.rules.length === 0) return true
+    if (p.mask === undefined) return 'wait'
+    return !p.mask.some((m) => m !== undefined)
+  }
+
   /** Handles one upstream message: undefined to forward it, what to send instead, or 'wait' (call `resolveMask`, then again). */
   frame (f: Frame): Buffer[] | 'wait' | undefined {
     switch (f.tag) {

@@ -42,6 +42,8 @@ const noMasks: readonly MaskRule[] = Object.freeze([])
 const noTables: readonly string[] = Object.freeze([])
 const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
 const maxChecks = 1000
+/** Upstream messages larger than this that need no rewriting are passed on as they arrive, not held whole. */
+const streamAbove = 256 * 1024
 const maxMaskedTables = 256
 
 /** Whether a target's policy has deny or approve rules on tables, which must see the tables behind views and parents. */
@@ -104,6 +106,8 @@ export class PgSession {
   private closed = false
   /** The client sent Terminate: the upstream is finishing what came before it. */
   private terminating = false
+  /** Bytes still to come of a large upstream message being passed on as it arrives. */
+  private streaming = 0
 
   constructor (
     private readonly client: Socket,
@@ -505,6 +509,13 @@ export class PgSession {
   private fromUpstream (chunk: Buffer): void {
     if (this.closed) return
     if (this.upWait !== undefined) { this.upWait.push(chunk); return }
+    if (this.streaming > 0) {
+      const n = Math.min(this.streaming, chunk.length)
+      this.streaming -= n
+      this.flushToClient([n === chunk.length ? chunk : chunk.subarray(0, n)])
+      if (n === chunk.length) return
+      chunk = chunk.subarray(n)
+    }
     const held = this.up.framer.buffered()
     this.up.framer.add(chunk)
     this.drainUpstream(new Passthrough(chunk, held))
@@ -524,6 +535,19 @@ export class PgSession {
         if (res === undefined) pass.keep(f)
         else pass.replace(f, res)
       }
+      // A large row is passed on as it arrives (when nothing in it is rewritten), so a session
+      // holds at most a chunk of it, not the whole, however large the value.
+      const h = framer.head()
+      const passes = h !== undefined && h.total > streamAbove ? this.responses.passesUnread(h.tag) : false
+      if (passes === 'wait') {
+        this.waitForMask(undefined, pass.take())
+        return
+      }
+      if (passes && h !== undefined) {
+        this.streaming = h.total - framer.buffered()
+        this.flushToClient([...pass.take(), ...framer.drain()])
+        return
+      }
     } catch (err) {
       this.upstreamBroke(err)
       return
@@ -537,8 +561,11 @@ export class PgSession {
     this.kill('the upstream database broke the protocol')
   }
 
-  /** Masking needs names from the catalog: sends what came before `f`, holds everything from `f` on until then. */
-  private waitForMask (f: Frame, before: Buffer[]): void {
+  /**
+   * Masking needs names from the catalog: sends what came before `f`, holds everything from `f`
+   * on until then. Without `f`, the message it is for is still arriving, in the framer.
+   */
+  private waitForMask (f: Frame | undefined, before: Buffer[]): void {
     this.up.socket.pause()
     this.upWait = []
     this.flushToClient(before)
@@ -546,14 +573,16 @@ export class PgSession {
       const queued = this.upWait ?? []
       this.upWait = undefined
       if (this.closed) return
-      let again
-      try {
-        again = this.responses.frame(f)
-      } catch (err) {
-        this.upstreamBroke(err)
-        return
+      if (f !== undefined) {
+        let again
+        try {
+          again = this.responses.frame(f)
+        } catch (err) {
+          this.upstreamBroke(err)
+          return
+        }
+        this.flushToClient(again === undefined ? encodeFrame(f) : again === 'wait' ? [] : again)
       }
-      this.flushToClient(again === undefined ? encodeFrame(f) : again === 'wait' ? [] : again)
       this.drainUpstream(new Passthrough(undefined))
       for (const c of queued) this.fromUpstream(c)
       if (this.upWait === undefined && (this.terminating || !this.client.writableNeedDrain)) this.up.socket.resume()

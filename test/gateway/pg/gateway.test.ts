@@ -251,6 +251,52 @@ if (databaseUrl === undefined) {
     t.ok(masked.rows.every((r: { email: string }) => r.email === 'a***@example.com'), 'every row masked')
   })
 
+  t.test('a value of many megabytes is passed on as it arrives, not held whole, when nothing in it is masked', async (t) => {
+    const s = connect(port, '127.0.0.1')
+    t.teardown(() => s.destroy())
+    let received: Buffer[] = []
+    let bytesIn = 0
+    s.on('data', (d: Buffer) => { received.push(d); bytesIn += d.length })
+    const readyAfter = async (from: number): Promise<void> => {
+      for (let i = 0; i < 600; i++) {
+        const all = Buffer.concat(received)
+        const z = all.indexOf(Buffer.from([0x5a, 0, 0, 0, 5]), from)
+        if (z >= 0) return
+        received = [all]
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      throw new Error('no ReadyForQuery')
+    }
+    await new Promise((resolve) => s.once('connect', resolve))
+    s.write(Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage(reader)]))
+    await readyAfter(0)
+    const loggedIn = bytesIn
+    received = []
+    const size = 64 * 1024 * 1024
+    global.gc?.()
+    const before = process.memoryUsage().arrayBuffers
+    s.pause()
+    s.write(query(`SELECT repeat('x', ${size}) AS big`))
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    const held = process.memoryUsage().arrayBuffers - before
+    t.ok(held < size / 2, `${Math.round(held / 1e6)} MB held while the client does not read a ${size / 1e6} MB value`)
+    s.resume()
+    await readyAfter(0)
+    const all = Buffer.concat(received)
+    t.equal(all[0], 0x54, 'RowDescription')
+    const row = all.indexOf(0x44, all.readUInt32BE(1) + 1)
+    t.equal(all.readUInt32BE(row + 1), 4 + 2 + 4 + size, 'a DataRow of the whole value')
+    t.equal(all.readUInt32BE(row + 7), size)
+    t.ok(all.subarray(row + 11, row + 11 + size).every((b) => b === 0x78), 'every byte of it')
+    t.ok(bytesIn > loggedIn + size)
+    await direct.query(`CREATE TABLE big_ssn (id int, ssn text, note text); INSERT INTO big_ssn VALUES (1, repeat('9', ${1024 * 1024}), repeat('n', ${1024 * 1024}))`)
+    t.teardown(async () => { await direct.query('DROP TABLE big_ssn') })
+    const masked = await connected(reader)
+    t.teardown(async () => { await masked.end() })
+    t.same((await masked.query('SELECT id, ssn FROM big_ssn')).rows, [{ id: 1, ssn: '***9999' }], 'a large value of a masked column is still masked')
+    t.equal((await masked.query('SELECT note FROM big_ssn')).rows[0].note.length, 1024 * 1024, 'a large value of another column of the table passes')
+  })
+
   /** A raw client, logged in: node-postgres gives up on a connection after any error it did not ask for. `until(tag)`: the frames up to the next one of that type. */
   const rawSession = async (password: string): Promise<{ s: ReturnType<typeof connect>, until: (tag: number) => Promise<Frame[]>, closed: Promise<unknown> }> => {
     const s = connect(port, '127.0.0.1')

@@ -149,6 +149,36 @@ export class Framer {
     return { tag, body: this.take(total, lengthAt + 4) }
   }
 
+  /**
+   * The next tagged frame's tag and total size (tag and length included) once its header is
+   * in, whether or not the rest is; undefined before. Checks the length as `next` does.
+   * @throws ProtocolError as `push` does
+   */
+  head (): { tag: number, total: number } | undefined {
+    if (this.mode !== 'tagged' || this.size < 5) return undefined
+    const first = this.chunks[0]
+    const length = first.length >= this.offset + 5
+      ? first.readUInt32BE(this.offset + 1)
+      : ((this.peek(1) << 24) | (this.peek(2) << 16) | (this.peek(3) << 8) | this.peek(4)) >>> 0
+    if (length < 4) throw new ProtocolError('ERR_PG_FRAME_INVALID', `declared message length ${length} is below 4`)
+    if (length > this.maxLength) throw new ProtocolError('ERR_PG_FRAME_TOO_LARGE', `declared message length ${length} exceeds the limit of ${this.maxLength}`)
+    return { tag: first[this.offset], total: 1 + length }
+  }
+
+  /**
+   * Removes and returns every byte buffered, as it arrived: for a caller that passes on the
+   * start of a frame too large to hold whole (see `head`), and the rest as it comes.
+   */
+  drain (): Buffer[] {
+    const out = this.chunks
+    if (out.length > 0 && this.offset > 0) out[0] = out[0].subarray(this.offset)
+    this.chunks = []
+    this.offset = 0
+    this.size = 0
+    this.acc = this.accView = undefined
+    return out
+  }
+
   /** The byte `i` bytes past the read position; the caller knows it is buffered. */
   private peek (i: number): number {
     let at = this.offset + i

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Framer, ProtocolError, type Frame } from '../../../../src/gateway/pg/protocol/index.js'
+import { encodeFrame, Framer, ProtocolError, type Frame } from '../../../../src/gateway/pg/protocol/index.js'
 import { bytes, cut } from './bytes.js'
 
 const stream = Buffer.concat([
@@ -197,4 +197,53 @@ t.test('bad limits are a programming error and throw TypeError', async (t) => {
   t.throws(() => new Framer({ maxLength: 2 ** 31 }), TypeError)
   t.throws(() => new Framer({ maxLength: 1.5 }), TypeError)
   t.throws(() => new Framer({ maxStartupLength: 7 }), TypeError)
+})
+
+t.test("head() tells the next frame's tag and size once its header is in, split anywhere, and drain() hands back what is buffered as it arrived", async (t) => {
+  const before = Buffer.concat([bytes().cstring('select 1').frame('Q'), bytes().frame('S')])
+  const big = bytes().raw(Buffer.alloc(3000, 0xcd)).frame('D')
+  const all = Buffer.concat([before, big, bytes().cstring('SELECT 1').frame('C')])
+  let streamed = 0
+  for (let i = before.length; i < before.length + big.length; i += 13) {
+    for (const j of [1, 2, 3, 4, 5, 200]) {
+      const framer = new Framer()
+      // `big` passed on from wherever its header is complete and its body is not, as the PostgreSQL session does.
+      const out: Buffer[] = []
+      let left = 0
+      let head: { tag: number, total: number } | undefined
+      const tags: string[] = []
+      for (const piece of cut(all, [i, i + j])) {
+        let c = piece
+        if (left > 0) {
+          const n = Math.min(left, c.length)
+          out.push(c.subarray(0, n))
+          left -= n
+          c = c.subarray(n)
+        }
+        framer.add(c)
+        for (let f = framer.next(); f !== undefined; f = framer.next()) {
+          tags.push(String.fromCharCode(f.tag))
+          if (f.tag === 0x44) out.push(...encodeFrame(f))
+        }
+        const h = framer.head()
+        if (h?.tag === 0x44 && left === 0) {
+          head = h
+          left = h.total - framer.buffered()
+          out.push(...framer.drain())
+        }
+      }
+      if (head !== undefined) {
+        streamed++
+        t.same(head, { tag: 0x44, total: big.length })
+        tags.splice(2, 0, 'D')
+      }
+      if (!Buffer.concat(out).equals(big)) t.fail(`cut at ${i}, ${i + j}: the frame passed on as it arrived`)
+      if (tags.join('') !== 'QSDC') t.fail(`cut at ${i}, ${i + j}: ${tags.join('')}`)
+    }
+  }
+  t.ok(streamed > 1000, `${streamed} cuts passed the frame on as it arrived`)
+  const capped = new Framer({ maxLength: 100 })
+  capped.add(big.subarray(0, 5))
+  t.throws(() => capped.head(), { code: 'ERR_PG_FRAME_TOO_LARGE' })
+  t.equal(new Framer().head(), undefined)
 })
