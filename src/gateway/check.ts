@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js'
 import { InvalidToken, LineageError, Unavailable } from '../errors.js'
-import type { AccessClaims } from '../lineage/claims.js'
+import { currentActor, type AccessClaims } from '../lineage/claims.js'
 import type { LiveStatus } from '../lineage/live-status.js'
 import { verifyAccessToken, type KeyLookup } from '../lineage/verify.js'
 import type { VerifiedTokens } from '../lineage/verified-tokens.js'
@@ -101,7 +101,7 @@ export function authorize (claims: AccessClaims, target: Target, request: Omit<P
   const needed = `${target.name}:${request.action}`
   if (!hasScope(claims.scope, target.name, needed)) return new InsufficientScope(`scope ${needed} is required`)
   const policy = policyRefusal(target.policy, {
-    action: request.action, depth: claims.lineage.depth, principals: claims.lineage.principals, actor: claims.act?.sub,
+    action: request.action, depth: claims.lineage.depth, principals: claims.lineage.principals, actor: currentActor(claims),
     method: request.method, path: request.path, tables: request.tables, statements: request.statements, command: request.command
   })
   return policy === undefined ? undefined : new InsufficientScope(policy)

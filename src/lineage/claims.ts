@@ -40,6 +40,15 @@ export function actorsOf (act: Act | undefined): string[] {
   return out
 }
 
+/**
+ * Who acts with a token, as the gateways name it upstream (`Lineage-Actor`, the application
+ * name) and a policy's `actors` judge it: the current actor (the outermost `act`), or for a root
+ * token, which has none, its subject acting for itself.
+ */
+export function currentActor (claims: Pick<AccessClaims, 'sub' | 'act'>): string {
+  return claims.act?.sub ?? claims.sub
+}
+
 /** Wraps `parent` so that `actor` becomes the outermost, current actor. */
 export function nestAct (actor: string, parent: Act | undefined): Act {
   return parent === undefined ? { sub: actor } : { sub: actor, act: parent }

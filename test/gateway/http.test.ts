@@ -9,7 +9,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await b.admin('POST', '/v1/targets', {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -142,6 +142,17 @@ t.test('policy rules take away what scopes grant, with the rule\'s reason', asyn
   t.equal(bad.status, 400)
   t.match(bad.body.error_description, 'policy.rules[1].effect')
   t.equal((await b.admin('GET', '/v1/targets/broken')).status, 404, 'never half-applied')
+})
+
+t.test('an actors rule judges a root token by its subject, the actor the upstream is told of', async (t) => {
+  t.equal((await b.admin('POST', '/v1/targets', { name: 'acting', kind: 'http', upstream: up.url, policy: { rules: [{ effect: 'deny', actors: ['ci-*'], reason: 'no CI jobs here' }] } })).status, 201)
+  const rootTk = await rootToken(b, client, { scope: 'acting:read' })
+  const r = await get('/acting/x', rootTk)
+  t.equal(r.status, 403, 'the root token of ci-nightly acts as ci-nightly')
+  t.match(r.headers.get('www-authenticate'), /no CI jobs here/)
+  const child = (await exchangeToken(b, rootTk, { actor: 'report', scope: 'acting:read' })).body.access_token
+  t.equal((await get('/acting/x', child)).status, 200)
+  t.equal(up.seen.at(-1)?.headers['lineage-actor'], 'report')
 })
 
 t.test('a cut-off chain is refused with the reason an operator needs', async (t) => {

@@ -2,7 +2,7 @@ import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerRe
 import type { Socket } from 'node:net'
 import { InvalidToken, LineageError, NotFound, toErrorBody } from '../../errors.js'
 import type { Logger } from '../../log.js'
-import type { AccessClaims } from '../../lineage/claims.js'
+import { currentActor, type AccessClaims } from '../../lineage/claims.js'
 import { bearerOf } from '../../broker/caller.js'
 import { checkAccess, InsufficientScope, type CheckDeps, type Decision } from '../check.js'
 import type { Target, TargetDirectory } from '../targets.js'
@@ -116,7 +116,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
     const xff = req.headers['x-forwarded-for']
     headers['x-forwarded-for'] = xff === undefined ? peer : `${String(xff)}, ${peer}`
     headers['lineage-subject'] = claims.sub
-    headers['lineage-actor'] = claims.act?.sub ?? claims.sub
+    headers['lineage-actor'] = currentActor(claims)
     return upstreams.forward(req, res, t, path, headers)
   }
 

@@ -4,7 +4,7 @@ import { TLSSocket, type SecureContext } from 'node:tls'
 import type { AuditLog } from '../../audit/audit-log.js'
 import { Unavailable } from '../../errors.js'
 import type { Logger } from '../../log.js'
-import { actorsOf } from '../../lineage/claims.js'
+import { currentActor } from '../../lineage/claims.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { authenticate, authorize, staleness, type CheckDeps } from '../check.js'
@@ -170,7 +170,7 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
     }
     let up
     try {
-      up = await connectUpstream(target.upstream, { timeoutMs: 10_000, applicationName: `lineage:${actorsOf(decision.claims.act)[0] ?? decision.claims.sub}`.slice(0, 63) })
+      up = await connectUpstream(target.upstream, { timeoutMs: 10_000, applicationName: `lineage:${currentActor(decision.claims)}`.slice(0, 63) })
       // A token that may neither write nor change schema gets a read-only session: PostgreSQL
       // then refuses any write the statement's text does not show. (What an admin statement
       // may do, `RESET ALL` included, is not bounded by it.)

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import type { AuditLog } from '../../audit/audit-log.js'
 import type { Logger } from '../../log.js'
-import type { AccessClaims } from '../../lineage/claims.js'
+import { currentActor, type AccessClaims } from '../../lineage/claims.js'
 import { auditLineage, type AuditLineage } from '../../audit/record.js'
 import { authorize } from '../check.js'
 import { maskRules } from '../policy.js'
@@ -480,7 +480,7 @@ export class PgSession {
       out = { target: t, behind, refusal: c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`, masking: noMasks }
     } else {
       // A cursor's rows may be of any table: a text with a FETCH is masked as if it named none.
-      const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.cursor === true ? [] : c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: this.lineage.actors[0] })
+      const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.cursor === true ? [] : c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: currentActor(this.claims) })
       out = { target: t, behind, refusal: undefined, masking: rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with })) }
     }
     if (this.checks.size >= maxChecks) this.checks.clear()
