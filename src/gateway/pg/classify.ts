@@ -191,16 +191,52 @@ class Walk {
 type Rule = number | ((body: Obj, w: Walk) => boolean | undefined)
 
 /** A statement that writes: the target table must not be a system catalog (`UPDATE pg_settings` is `set_config`). */
-function dml (shape?: string): Rule {
+function dml (shape?: string): (body: Obj, w: Walk) => undefined {
   return (body, w) => {
     w.raise(write)
     const rel = isObj(body.relation) ? body.relation : {}
     if (rel.schemaname === 'pg_catalog' || (rel.schemaname === undefined && String(rel.relname).startsWith('pg_'))) {
       w.raise(admin, `writes system catalog ${String(rel.relname)}`)
     }
-    if (shape !== undefined && body.whereClause === undefined) w.shapes.add(shape)
+    if (shape !== undefined && !restricts(body.whereClause)) w.shapes.add(shape)
     return undefined
   }
+}
+
+/**
+ * MERGE deletes or updates every row its join matches: with a join condition and a WHEN
+ * condition that tell no rows apart (`ON true`), that is every row of the table.
+ */
+function merge (body: Obj, w: Walk): undefined {
+  dml()(body, w)
+  if (restricts(body.joinCondition)) return undefined
+  for (const c of Array.isArray(body.mergeWhenClauses) ? body.mergeWhenClauses : []) {
+    const when = isObj(c) && isObj(c.MergeWhenClause) ? c.MergeWhenClause : {}
+    if (when.matchKind === 'MERGE_WHEN_NOT_MATCHED_BY_TARGET' || restricts(when.condition)) continue
+    if (when.commandType === 'CMD_DELETE') w.shapes.add('delete_without_where')
+    if (when.commandType === 'CMD_UPDATE') w.shapes.add('update_without_where')
+  }
+  return undefined
+}
+
+/**
+ * Whether a condition can tell one row from another: it names a column, or a cursor's current
+ * row (`WHERE CURRENT OF c`). One that names neither (`WHERE true`, `WHERE 1 = 1`, `WHERE $1`)
+ * holds for every row or for none, so it restricts nothing. Syntactic: `WHERE id = id` counts
+ * as a restriction.
+ */
+function restricts (condition: unknown): boolean {
+  const stack: unknown[] = [condition]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (Array.isArray(v)) {
+      for (const x of v) stack.push(x)
+    } else if (isObj(v)) {
+      if (v.ColumnRef !== undefined || v.CurrentOfExpr !== undefined) return true
+      for (const k in v) stack.push(v[k])
+    }
+  }
+  return false
 }
 
 /** DDL on an object type that may be server administration; names relations given as bare name lists. */
@@ -299,7 +335,7 @@ const statementRules: Record<string, Rule | undefined> = {
   },
   VariableSetStmt: variableSet,
   CopyStmt: copy,
-  InsertStmt: dml(), UpdateStmt: dml('update_without_where'), DeleteStmt: dml('delete_without_where'), MergeStmt: dml(),
+  InsertStmt: dml(), UpdateStmt: dml('update_without_where'), DeleteStmt: dml('delete_without_where'), MergeStmt: merge,
   NotifyStmt: write, LockStmt: write,
   CreateStmt: ddl, CreateForeignTableStmt: ddl, AlterTableStmt: ddl, ReplicaIdentityStmt: ddl, AlterDomainStmt: ddl,
   DefineStmt: ddl, CreateDomainStmt: ddl, CompositeTypeStmt: ddl, CreateEnumStmt: ddl, CreateRangeStmt: ddl, AlterEnumStmt: ddl,

@@ -72,6 +72,22 @@ t.test('queries, inspection and session housekeeping are read', async (t) => {
   ])
 })
 
+t.test('a condition that names no column restricts nothing: the delete or update still carries its shape', async (t) => {
+  check(t, [
+    { sql: 'DELETE FROM t WHERE true', class: 'write', statements: ['delete_without_where'], tables: ['t'] },
+    { sql: 'DELETE FROM t WHERE 1 = 1 OR $1', class: 'write', statements: ['delete_without_where'], tables: ['t'] },
+    { sql: "UPDATE t SET a = 1 WHERE now() > '2000-01-01' AND NOT false", class: 'write', statements: ['update_without_where'], tables: ['t'] },
+    { sql: 'DELETE FROM t WHERE EXISTS (SELECT 1)', class: 'write', statements: ['delete_without_where'], tables: ['t'] },
+    { sql: 'DELETE FROM t WHERE CURRENT OF c', class: 'write', tables: ['t'] },
+    { sql: 'DELETE FROM t WHERE id = $1', class: 'write', tables: ['t'] },
+    { sql: 'MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE', class: 'write', statements: ['delete_without_where'], tables: ['t', 's'] },
+    { sql: 'MERGE INTO t USING s ON 1 = 1 WHEN MATCHED AND t.a = 1 THEN DELETE WHEN MATCHED THEN UPDATE SET a = 2 WHEN NOT MATCHED THEN INSERT VALUES (1)', class: 'write', statements: ['update_without_where'], tables: ['t', 's'] },
+    { sql: 'MERGE INTO t USING s ON true WHEN NOT MATCHED BY SOURCE THEN DELETE', class: 'write', statements: ['delete_without_where'], tables: ['t', 's'] },
+    { sql: 'MERGE INTO t USING s ON true WHEN NOT MATCHED THEN INSERT VALUES (1)', class: 'write', tables: ['t', 's'] },
+    { sql: 'MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = 1 WHEN NOT MATCHED BY SOURCE THEN DELETE', class: 'write', tables: ['t', 's'] }
+  ])
+})
+
 t.test('writes are write, and unbounded deletes and updates carry their shapes', async (t) => {
   check(t, [
     { sql: 'INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 2', class: 'write', tables: ['t'] },
