@@ -148,7 +148,7 @@ export class PgSession {
   kill (reason: string): void {
     if (this.closed) return
     this.audit('deny', undefined, undefined, { event: 'session_ended', reason })
-    if (!this.client.writableEnded) this.client.end(errorResponse({ severity: 'FATAL', code: '28000', message: `lineage: ${reason}` }))
+    this.endClient(errorResponse({ severity: 'FATAL', code: '28000', message: `lineage: ${reason}` }))
     setTimeout(() => this.client.destroy(), 1000).unref()
     this.end()
   }
@@ -167,8 +167,19 @@ export class PgSession {
 
   private protocolViolation (err: unknown): void {
     const message = err instanceof ProtocolError ? err.message : 'malformed message'
-    this.client.end(errorResponse({ severity: 'FATAL', code: '08P01', message: `lineage: ${message}` }))
+    this.endClient(errorResponse({ severity: 'FATAL', code: '08P01', message: `lineage: ${message}` }))
     this.end()
+  }
+
+  /**
+   * Ends the client's connection with `fatal`, or without it while an upstream message is
+   * passed on as it arrives: the client reads every byte up to that message's declared end
+   * as part of it, so the error would become part of a row's value.
+   */
+  private endClient (fatal: Buffer): void {
+    if (this.client.writableEnded) return
+    if (this.streaming > 0) this.client.end()
+    else this.client.end(fatal)
   }
 
   // --- client → upstream ------------------------------------------------------------------
