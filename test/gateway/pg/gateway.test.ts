@@ -297,6 +297,34 @@ if (databaseUrl === undefined) {
     t.equal((await masked.query('SELECT note FROM big_ssn')).rows[0].note.length, 1024 * 1024, 'a large value of another column of the table passes')
   })
 
+  t.test('a cut-off while a large value is passed on ends the connection without writing into that value', async (t) => {
+    const doomed = await token('doomed-mid-row', 'db:read')
+    const s = connect(port, '127.0.0.1')
+    t.teardown(() => s.destroy())
+    let received: Buffer[] = []
+    s.on('data', (d: Buffer) => { received.push(d) })
+    const closed = new Promise((resolve) => s.on('close', resolve))
+    await new Promise((resolve) => s.once('connect', resolve))
+    s.write(Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage(doomed)]))
+    for (let i = 0; i < 200 && !Buffer.concat(received).includes(Buffer.from([0x5a, 0, 0, 0, 5])); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    received = []
+    const size = 64 * 1024 * 1024
+    // The client does not read: the gateway is in the middle of the row when the cut-off comes.
+    s.pause()
+    s.write(query(`SELECT repeat('x', ${size}) AS big`))
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    t.equal((await b.admin('POST', `/v1/tokens/${claimsOf(doomed).jti as string}/revoke`)).status, 200)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    s.resume()
+    await closed
+    const all = Buffer.concat(received)
+    const row = all.indexOf(0x44, all.readUInt32BE(1) + 1)
+    t.equal(all.readUInt32BE(row + 7), size, 'the row had begun')
+    const value = all.subarray(row + 11)
+    t.ok(value.length < size, 'and was cut short')
+    t.ok(value.every((x) => x === 0x78), 'nothing but the value came inside the value')
+  })
+
   /** A raw client, logged in: node-postgres gives up on a connection after any error it did not ask for. `until(tag)`: the frames up to the next one of that type. */
   const rawSession = async (password: string): Promise<{ s: ReturnType<typeof connect>, until: (tag: number) => Promise<Frame[]>, closed: Promise<unknown> }> => {
     const s = connect(port, '127.0.0.1')
