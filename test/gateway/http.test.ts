@@ -62,6 +62,17 @@ t.test('agent headers that a server may read as the gateway\'s own, spelled with
   t.equal(seen.headers.lineage_subject_, 'kept', 'a name that only starts like one passes')
 })
 
+t.test('an upstream behind the gateway is told the scheme and host the agent used, never the agent\'s own claims of them', async (t) => {
+  const r = await get('/api/v1/forwarded', agent, {
+    headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', X_Forwarded_Host: 'evil.example', 'x-forwarded-port': '443', 'x-real-ip': '10.0.0.1', forwarded: 'for=10.0.0.1;proto=https;host=evil.example' }
+  })
+  t.equal(r.status, 200)
+  const seen = up.seen.at(-1)!
+  t.equal(seen.headers['x-forwarded-proto'], 'http')
+  t.equal(seen.headers['x-forwarded-host'], new URL(gw.url).host)
+  for (const name of ['x-forwarded-port', 'x-real-ip', 'forwarded', 'x_forwarded_host']) t.equal(seen.headers[name], undefined, name)
+})
+
 t.test('request and response bodies stream through', async (t) => {
   const big = Buffer.alloc(5 * 1024 * 1024, 7)
   const r = await get('/api/upload', agent, { method: 'POST', body: big })

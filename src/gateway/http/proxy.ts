@@ -23,10 +23,13 @@ export interface HttpGatewayOptions extends CheckDeps {
 }
 
 // Request headers the agent may not pass on: its own credential, the headers the gateway sets
-// (`x-forwarded-for` is set again with the agent's value and address), and `expect` (the
-// gateway has already answered 100-continue itself). The target's own headers are added to
-// these per target; all are dropped in their `_` spellings too.
-const fromAgent = ['authorization', 'host', 'lineage-subject', 'lineage-actor', 'x-forwarded-for', 'expect']
+// (`x-forwarded-for` is set again with the agent's value and address, `x-forwarded-proto` and
+// `-host` to what the agent used), those an upstream behind a proxy takes from it as facts
+// about the request (`forwarded`, `x-forwarded-port`, `x-real-ip`: a spoofed host or scheme
+// ends up in the links it builds and the checks it makes), and `expect` (the gateway has
+// already answered 100-continue itself). The target's own headers are added to these per
+// target; all are dropped in their `_` spellings too.
+const fromAgent = ['authorization', 'host', 'lineage-subject', 'lineage-actor', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded', 'expect']
 
 /** The request's target and path for the audit record, or undefined when the URL was refused. */
 function safeTarget (url: string): { target: string, path: string } | undefined {
@@ -115,6 +118,8 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
     const peer = req.socket.remoteAddress ?? ''
     const xff = req.headers['x-forwarded-for']
     headers['x-forwarded-for'] = xff === undefined ? peer : `${String(xff)}, ${peer}`
+    headers['x-forwarded-proto'] = 'encrypted' in req.socket ? 'https' : 'http'
+    if (req.headers.host !== undefined) headers['x-forwarded-host'] = req.headers.host
     headers['lineage-subject'] = claims.sub
     headers['lineage-actor'] = currentActor(claims)
     return upstreams.forward(req, res, t, path, headers)
