@@ -1,0 +1,21 @@
+import t from 'tap'
+import { Catalog } from '../../../src/gateway/pg/catalog.js'
+import { databaseUrl } from '../../helpers/db.js'
+
+if (databaseUrl === undefined) {
+  t.comment('DATABASE_URL not set: the catalog tests (they read a real catalog) are skipped')
+} else {
+  t.test('what the catalog remembers of long table lists is bounded by their length, not only by their number', async (t) => {
+    const catalog = new Catalog(new URL(databaseUrl as string), 30_000, { maxNameChars: 100_000 })
+    t.teardown(async () => { await catalog.close() })
+    // A statement may name tens of thousands of tables (up to the gateway's 1 MiB statement
+    // limit); each list is kept under its own key, so a few thousand of them once held gigabytes.
+    const lists = ['a', 'b', 'c', 'd'].map((p) => Array.from({ length: 5000 }, (_, i) => `${p}_table_${i}`))
+    for (const l of lists) await catalog.readBehind(l)
+    t.equal(catalog.behind(lists[0]), undefined, 'the oldest list is forgotten once the others fill the bound')
+    t.same(catalog.behind(lists[3]), [], 'the newest is kept, so the statement that asked can be decided')
+    await catalog.readBehind(['customers_nowhere'])
+    t.same(catalog.behind(['customers_nowhere']), [], 'short lists are kept as before')
+    t.same(catalog.behind(lists[3]), [])
+  })
+}
