@@ -2,6 +2,42 @@ import pg from 'pg'
 import type { ColumnName } from './mask.js'
 
 /**
+ * Answers kept by a key of names, oldest forgotten first: at most 10,000 of them, and at most
+ * `maxChars` characters of keys in all. A statement may name tens of thousands of tables (up to
+ * the gateway's 1 MiB statement limit), and every list is a key of its own: bounded by number
+ * alone, a few thousand such statements from one session held gigabytes in the memory every
+ * session of the process shares. The newest answers are always kept, for the statement that asked.
+ */
+class Remembered<V> {
+  private readonly entries = new Map<string, { at: number, value: V, batch: number }>()
+  private chars = 0
+  private batches = 0
+
+  constructor (private readonly maxChars: number, private readonly maxEntries = 10_000) {}
+
+  /** The answer for `key` read after `since`, or undefined. */
+  get (key: string, since: number): V | undefined {
+    const e = this.entries.get(key)
+    return e === undefined || e.at <= since ? undefined : e.value
+  }
+
+  /** Keeps the answers of one catalog query, read at `at`; older ones go first when the bounds are passed. */
+  set (answers: Iterable<[string, V]>, at: number): void {
+    const batch = ++this.batches
+    for (const [key, value] of answers) {
+      if (this.entries.delete(key)) this.chars -= key.length
+      this.entries.set(key, { at, value, batch })
+      this.chars += key.length
+    }
+    for (const [oldest, e] of this.entries) {
+      if (e.batch === batch || (this.chars <= this.maxChars && this.entries.size <= this.maxEntries)) break
+      this.entries.delete(oldest)
+      this.chars -= oldest.length
+    }
+  }
+}
+
+/**
  * Table and column names by table OID and attribute number, read from an upstream's catalog
  * with the target's credentials, for masking (RowDescription names columns only by number).
  * Entries expire after `ttlMs` (30 s by default): a table dropped and re-created gets a new OID anyway.
@@ -9,11 +45,16 @@ import type { ColumnName } from './mask.js'
 export class Catalog {
   private readonly pool: pg.Pool
   private readonly tables = new Map<number, { at: number, columns: Map<number, ColumnName> }>()
-  private readonly functions = new Map<string, { at: number, volatile: boolean }>()
-  private readonly columns = new Map<string, { at: number, columns: readonly ColumnName[] }>()
-  private readonly reached = new Map<string, { at: number, relations: readonly string[] }>()
+  private readonly functions: Remembered<boolean>
+  private readonly columns: Remembered<readonly ColumnName[]>
+  private readonly reached: Remembered<readonly string[]>
 
-  constructor (upstream: URL, private readonly ttlMs = 30_000) {
+  /** `maxNameChars`: characters of table lists and function names kept, per kind of answer (default 4 Mi). */
+  constructor (upstream: URL, private readonly ttlMs = 30_000, opts: { maxNameChars?: number } = {}) {
+    const max = opts.maxNameChars ?? 4 * 1024 * 1024
+    this.functions = new Remembered(max)
+    this.columns = new Remembered(max)
+    this.reached = new Remembered(max)
     // Sessions wait on these answers: a catalog query that runs long fails (and its statement is refused) rather than stall them.
     this.pool = new pg.Pool({ connectionString: upstream.toString(), max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 5000, statement_timeout: 5000 })
     this.pool.on('error', () => {})
@@ -42,8 +83,7 @@ export class Catalog {
    */
   columnsOf (tables: readonly string[]): readonly ColumnName[] | undefined {
     if (tables.length === 0) return []
-    const kept = this.columns.get(tables.join('\0'))
-    return kept === undefined || kept.at <= Date.now() - this.ttlMs ? undefined : kept.columns
+    return this.columns.get(tables.join('\0'), Date.now() - this.ttlMs)
   }
 
   async readColumns (tables: readonly string[]): Promise<void> {
@@ -54,8 +94,7 @@ export class Catalog {
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
         WHERE (c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[]))
           AND a.attnum > 0 AND NOT a.attisdropped`, [tables])
-    if (this.columns.size > 10_000) this.columns.clear()
-    this.columns.set(tables.join('\0'), { at: now, columns: rows })
+    this.columns.set([[tables.join('\0'), rows]], now)
   }
 
   /**
@@ -66,8 +105,7 @@ export class Catalog {
    * `columnsOf`.
    */
   behind (tables: readonly string[]): readonly string[] | undefined {
-    const kept = this.reached.get(tables.join('\0'))
-    return kept === undefined || kept.at <= Date.now() - this.ttlMs ? undefined : kept.relations
+    return this.reached.get(tables.join('\0'), Date.now() - this.ttlMs)
   }
 
   async readBehind (tables: readonly string[]): Promise<void> {
@@ -90,8 +128,7 @@ export class Catalog {
          SELECT i.inhparent FROM pg_inherits i JOIN up u ON i.inhrelid = u.oid
        )
        SELECT DISTINCT n.nspname || '.' || c.relname AS name FROM up r JOIN pg_class c ON c.oid = r.oid JOIN pg_namespace n ON n.oid = c.relnamespace`, [tables])
-    if (this.reached.size > 10_000) this.reached.clear()
-    this.reached.set(tables.join('\0'), { at: now, relations: rows.map((r) => r.name) })
+    this.reached.set([[tables.join('\0'), rows.map((r) => r.name)]], now)
   }
 
   /**
@@ -100,8 +137,7 @@ export class Catalog {
    * volatile functions change data); undefined until `readFunctions` has read it.
    */
   mayWrite (name: string): boolean | undefined {
-    const f = this.functions.get(name)
-    return f === undefined || f.at <= Date.now() - this.ttlMs ? undefined : f.volatile
+    return this.functions.get(name, Date.now() - this.ttlMs)
   }
 
   async readFunctions (names: string[]): Promise<void> {
@@ -110,8 +146,7 @@ export class Catalog {
       `SELECT DISTINCT p.proname AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE p.proname = ANY($1::text[]) AND p.provolatile = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema')`, [names])
     const volatile = new Set(rows.map((r) => r.name))
-    if (this.functions.size > 10_000) this.functions.clear()
-    for (const n of names) this.functions.set(n, { at: now, volatile: volatile.has(n) })
+    this.functions.set(names.map((n) => [n, volatile.has(n)]), now)
   }
 
   async close (): Promise<void> {
