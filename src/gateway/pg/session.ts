@@ -44,6 +44,8 @@ const tooLong: Classification = { class: 'admin', statements: [], tables: [], co
 const maxChecks = 1000
 /** Upstream messages larger than this that need no rewriting are passed on as they arrive, not held whole. */
 const streamAbove = 256 * 1024
+// A statement may name tens of thousands of tables: the decisions kept hold their classifications, tables and all.
+const maxCheckedTables = 100_000
 const maxMaskedTables = 256
 
 /** Whether a target's policy has deny or approve rules on tables, which must see the tables behind views and parents. */
@@ -103,6 +105,8 @@ export class PgSession {
   private clientWait: Buffer[] | undefined
   private upWait: Buffer[] | undefined
   private readonly checks = new Map<Classification, Checked>()
+  /** Tables named by the classifications `checks` holds. */
+  private checkedTables = 0
   private closed = false
   /** The client sent Terminate: the upstream is finishing what came before it. */
   private terminating = false
@@ -494,8 +498,12 @@ export class PgSession {
       const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.cursor === true ? [] : c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: currentActor(this.claims) })
       out = { target: t, behind, refusal: undefined, masking: rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with })) }
     }
-    if (this.checks.size >= maxChecks) this.checks.clear()
+    if (this.checks.size >= maxChecks || this.checkedTables + c.tables.length > maxCheckedTables) {
+      this.checks.clear()
+      this.checkedTables = 0
+    }
     this.checks.set(c, out)
+    this.checkedTables += c.tables.length
     return out
   }
 
