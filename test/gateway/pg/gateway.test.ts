@@ -968,6 +968,26 @@ if (databaseUrl === undefined) {
     t.ok(accepted < 64 * 1024 * 1024, `${Math.round(accepted / 1e6)} MB left the client: only what socket buffers hold`)
   })
 
+  t.test('settings a client gives at startup reach the upstream when its token may set them; one it may not set fails the login', async (t) => {
+    const c = new pg.Client(connection(reader, { statement_timeout: 200, options: '-c search_path=pg_catalog --DateStyle=SQL,\\ DMY -c extra-float-digits=3' }))
+    await c.connect()
+    t.teardown(async () => { await c.end() })
+    t.same((await c.query('SHOW search_path')).rows, [{ search_path: 'pg_catalog' }], 'options -c')
+    t.same((await c.query('SHOW DateStyle')).rows, [{ DateStyle: 'SQL, DMY' }], 'options --name=value, an escaped space kept')
+    t.same((await c.query('SHOW extra_float_digits')).rows, [{ extra_float_digits: '3' }], 'a dash in a name is an underscore')
+    await t.rejects(c.query('SELECT pg_sleep(2)'), { code: '57014' }, 'a parameter of its own (statement_timeout)')
+    for (const options of ['-c role=postgres', '-c default_transaction_read_only=off', '-c session_replication_role=replica', '-B 1000', '-c user=postgres']) {
+      const refused = new pg.Client(connection(reader, { options }))
+      const err = await refused.connect().then(() => undefined, (e: { code?: string, message: string }) => e)
+      t.match(err, { message: /^lineage: / }, options)
+      t.ok(err?.code === '42501' || err?.code === '0A000', `${options}: ${err?.code ?? ''}`)
+      await refused.end().catch(() => {})
+    }
+    const tryRole = postgres({ host: '127.0.0.1', port, user: 'agent', password: reader, database: 'db', connection: { role: 'postgres' }, max: 1, onnotice: () => {} })
+    await t.rejects(tryRole`SELECT 1`, { code: '42501' }, 'a top-level parameter is a setting too')
+    await tryRole.end()
+  })
+
   t.test('bad logins: a garbage token, a token in the user name, an unknown target', async (t) => {
     const bad = new pg.Client(connection('not-a-token'))
     await t.rejects(bad.connect(), { code: '28000', message: /^lineage: / })
