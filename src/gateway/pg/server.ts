@@ -10,13 +10,14 @@ import type { Metrics } from '../../metrics.js'
 import { authenticate, authorize, staleness, type CheckDeps } from '../check.js'
 import type { TargetDirectory } from '../targets.js'
 import { Catalog } from './catalog.js'
-import { loadClassifier } from './classify.js'
+import { classify, loadClassifier } from './classify.js'
 import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, negotiateProtocolVersion, readyForQuery } from './protocol/backend.js'
 import { FrontendCode, StartupCode } from './protocol/codes.js'
 import { encodeFrame, Framer, type Frame } from './protocol/framer.js'
 import { parsePassword, parseStartup } from './protocol/frontend.js'
 import { PgSession } from './session.js'
 import { SessionIndex } from './sessions.js'
+import { setStatement, startupSettings, UnsupportedStartup, type Setting } from './startup-settings.js'
 import { cancelUpstream, connectUpstream, makeReadOnly, UpstreamError } from './upstream.js'
 
 /** PostgreSQL's own bound on an authentication message (PG_MAX_AUTH_TOKEN_LENGTH); a token is far shorter. */
@@ -168,9 +169,27 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, ...lineage, detail: { event: 'login', reason: decision.refusal.message } })
       return { ok: false, code: '28000', message: decision.refusal.message }
     }
+    // The settings the client gave at startup are checked as the SET statements they amount to.
+    let settings: Setting[]
+    try {
+      settings = startupSettings(params)
+    } catch (err) {
+      if (!(err instanceof UnsupportedStartup)) throw err
+      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, ...lineage, detail: { event: 'login', reason: err.message } })
+      return { ok: false, code: '0A000', message: err.message }
+    }
+    for (const s of settings) {
+      const c = classify(setStatement(s))
+      const refused = authorize(decision.claims, target, { action: c.class, statements: c.statements, tables: c.tables })
+      if (refused === undefined) continue
+      const reason = `startup parameter ${s.name}: ${refused.message}${c.reason === undefined ? '' : ` (${c.reason})`}`
+      opts.metrics.gatewayRequests.labels(target.name, 'deny').inc()
+      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, method: c.class, path: setStatement(s).slice(0, 4096), ...lineage, detail: { event: 'login', reason } })
+      return { ok: false, code: '42501', message: reason }
+    }
     let up
     try {
-      up = await connectUpstream(target.upstream, { timeoutMs: 10_000, applicationName: `lineage:${currentActor(decision.claims)}`.slice(0, 63) })
+      up = await connectUpstream(target.upstream, { timeoutMs: 10_000, settings, applicationName: `lineage:${currentActor(decision.claims)}`.slice(0, 63) })
       // A token that may neither write nor change schema gets a read-only session: PostgreSQL
       // then refuses any write the statement's text does not show. (What an admin statement
       // may do, `RESET ALL` included, is not bounded by it.)

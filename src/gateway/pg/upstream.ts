@@ -58,10 +58,11 @@ async function open (u: URL, timeoutMs: number): Promise<Socket> {
 
 /**
  * Opens one upstream session with the target's own credentials (cleartext, md5 or
- * SCRAM-SHA-256, as the upstream asks) and reads up to its first ReadyForQuery.
+ * SCRAM-SHA-256, as the upstream asks) and reads up to its first ReadyForQuery. `settings`:
+ * run-time settings for the session, as a client gives them in its own StartupMessage.
  * @throws UpstreamError with a message safe to show an agent (no credential in it).
  */
-export async function connectUpstream (target: URL, opts: { timeoutMs: number, applicationName: string }): Promise<Upstream> {
+export async function connectUpstream (target: URL, opts: { timeoutMs: number, applicationName: string, settings?: ReadonlyArray<{ name: string, value: string }> }): Promise<Upstream> {
   const user = decodeURIComponent(target.username)
   const password = decodeURIComponent(target.password)
   const database = decodeURIComponent(target.pathname.replace(/^\//, '')) || user
@@ -77,7 +78,9 @@ export async function connectUpstream (target: URL, opts: { timeoutMs: number, a
   let scram: ScramClient | undefined
   const fail = (message: string, detail: string): UpstreamError => { socket.destroy(); return new UpstreamError(message, detail) }
   try {
-    socket.write(startupMessage({ user, database, application_name: opts.applicationName, client_encoding: 'UTF8' }))
+    // The client's settings (checked by the caller) go first: none of them can be the names that follow.
+    const settings = Object.fromEntries((opts.settings ?? []).map((s) => [s.name, s.value]))
+    socket.write(startupMessage({ ...settings, user, database, application_name: opts.applicationName, client_encoding: 'UTF8' }))
     return await new Promise<Upstream>((resolve, reject) => {
       const timer = setTimeout(() => reject(fail('the upstream database did not complete the login in time', `${opts.timeoutMs} ms`)), opts.timeoutMs)
       const done = (err: Error | undefined, value?: Upstream): void => {
