@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { connect, TLSSocket } from 'node:tls'
 import { tmpdir } from 'node:os'
@@ -15,6 +15,20 @@ t.test('a certificate is generated once in the data directory, its key readable 
   t.equal((await stat(join(dir, 'gateway-tls-key.pem'))).mode & 0o777, 0o600)
   await loadTlsContext({ dataDir: dir })
   t.equal(await readFile(join(dir, 'gateway-tls-cert.pem'), 'utf8'), cert, 'the same certificate after a restart')
+})
+
+t.test('half a pair left in the data directory (a stop between the two files) is replaced, not a failure at every start', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lineage-tls-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  await writeFile(join(dir, 'gateway-tls-key.pem'), 'a key whose certificate was never written', { mode: 0o600 })
+  await loadTlsContext({ dataDir: dir })
+  t.match(await readFile(join(dir, 'gateway-tls-cert.pem'), 'utf8'), /^-----BEGIN CERTIFICATE-----/)
+  const cert = await readFile(join(dir, 'gateway-tls-cert.pem'), 'utf8')
+  await loadTlsContext({ dataDir: dir })
+  t.equal(await readFile(join(dir, 'gateway-tls-cert.pem'), 'utf8'), cert, 'the new pair is kept')
+  await rm(join(dir, 'gateway-tls-key.pem'))
+  await loadTlsContext({ dataDir: dir })
+  t.not(await readFile(join(dir, 'gateway-tls-cert.pem'), 'utf8'), cert, 'a certificate whose key is gone is replaced too')
 })
 
 t.test('configured files are used as they are and serve a real handshake', async (t) => {
