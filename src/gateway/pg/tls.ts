@@ -14,8 +14,9 @@ export async function loadTlsContext (opts: { certFile?: string, keyFile?: strin
   }
   const certPath = join(opts.dataDir, 'gateway-tls-cert.pem')
   const keyPath = join(opts.dataDir, 'gateway-tls-key.pem')
+  const kept = async (): Promise<SecureContext> => createSecureContext({ cert: await readFile(certPath), key: await readFile(keyPath) })
   try {
-    return createSecureContext({ cert: await readFile(certPath), key: await readFile(keyPath) })
+    return await kept()
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
@@ -30,10 +31,19 @@ export async function loadTlsContext (opts: { certFile?: string, keyFile?: strin
   try {
     await writeFile(keyPath, made.private, { mode: 0o600, flag: 'wx' })
     await writeFile(certPath, made.cert, { mode: 0o644, flag: 'wx' })
+    return createSecureContext({ cert: made.cert, key: made.private })
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    return createSecureContext({ cert: await readFile(certPath), key: await readFile(keyPath) })
   }
+  // Another process is writing its pair; or one stopped between the two files, or a file was
+  // removed, and what is left is half a pair, which would fail every start from now on.
+  for (let i = 0; i < 10; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    try {
+      return await kept()
+    } catch {}
+  }
+  await writeFile(keyPath, made.private, { mode: 0o600 })
+  await writeFile(certPath, made.cert, { mode: 0o644 })
   return createSecureContext({ cert: made.cert, key: made.private })
 }
