@@ -902,6 +902,23 @@ if (databaseUrl === undefined) {
     t.notOk(JSON.stringify(all.body).includes(auditor), 'no token in the trail')
   })
 
+  t.test('a fast-path function call is audited whether it is refused or allowed', async (t) => {
+    const operator = await token('operator', 'db:read db:write db:ddl db:admin')
+    // FunctionCall ('F') of pg_backend_pid (OID 2026): no argument formats, no arguments, a text result.
+    const call = new Writer().int32(2026).int16(0).int16(0).int16(0).frame(0x46)
+    for (const who of [reader, operator]) {
+      const { s, until } = await rawSession(who)
+      s.write(call)
+      const answer = await until(0x5a)
+      t.ok(answer.some((f) => f.tag === (who === reader ? 0x45 : 0x56)), who === reader ? 'refused to a reader' : 'answered for an admin')
+      s.destroy()
+    }
+    await b.broker.ctx.audit.flush()
+    const records = async (jwt: string): Promise<Array<Record<string, any>>> => (await b.admin('GET', `/v1/audit?jti=${claimsOf(jwt).jti as string}`)).body.events
+    t.match((await records(reader)).find((x) => x.path === '(function call)'), { decision: 'deny', method: 'admin' })
+    t.match((await records(operator)).find((x) => x.path === '(function call)'), { decision: 'allow', method: 'admin', actors: ['operator'] }, 'the allowed call is recorded too')
+  })
+
   t.test('a target that asks for fingerprints records no statement text', async (t) => {
     t.equal((await b.admin('POST', '/v1/targets', { name: 'quiet', kind: 'postgres', upstream: upstream.url, audit_statements: 'fingerprint' })).status, 201)
     for (const p of ['alice', 'ci-nightly']) t.equal((await b.admin('PUT', `/v1/principals/${p}/grants`, { grants: ['db:*', 'quiet:read'] })).status, 200)
