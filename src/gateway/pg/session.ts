@@ -37,6 +37,7 @@ const maxStatementChars = 1024 * 1024
 // Answers awaited per session stay bounded, whatever a client pipelines.
 const maxOutstanding = 100_000
 const tooMany: Classification = { class: 'admin', statements: [], tables: [], count: 1 }
+const fastPathCall: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'a fast-path function call' }
 /** A statement no mask rule applies to (most of them) shares this one. */
 const noMasks: readonly MaskRule[] = Object.freeze([])
 const noTables: readonly string[] = Object.freeze([])
@@ -407,9 +408,17 @@ export class PgSession {
         return undefined
       case FrontendCode.FunctionCall: {
         // The fast-path interface calls any function by OID: only an admin may.
-        if (!skipping) r.endBatch(true)
-        const refusal = this.decide('(function call)', { class: 'admin', statements: [], tables: [], count: 1, reason: 'a fast-path function call' })
-        return refusal === undefined || refusal === 'wait' ? undefined : [this.refusals.query(refusal)]
+        const refusal = this.decide('(function call)', fastPathCall)
+        if (refusal === 'wait') return 'wait'
+        // Allowed, it is audited like a simple query: when its ReadyForQuery comes, with its error if any.
+        const exec: Execution = { type: 'exec', sql: '(function call)', c: fastPathCall, rows: 0, simple: true, rules: noMasks }
+        if (skipping) {
+          if (refusal === undefined) this.recordExec(exec, 'skipped after an error earlier in the batch')
+        } else {
+          if (refusal === undefined) r.expect(exec)
+          r.endBatch(true)
+        }
+        return refusal === undefined ? undefined : [this.refusals.query(refusal)]
       }
       default:
         throw new ProtocolError('ERR_PG_MESSAGE_INVALID', `unexpected message type ${JSON.stringify(String.fromCharCode(f.tag))}`)
