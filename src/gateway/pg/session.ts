@@ -1,15 +1,12 @@
 import type { Socket } from 'node:net'
 import type { AuditLog } from '../../audit/audit-log.js'
 import type { Logger } from '../../log.js'
-import { currentActor, type AccessClaims } from '../../lineage/claims.js'
+import type { AccessClaims } from '../../lineage/claims.js'
 import { auditLineage, type AuditLineage } from '../../audit/record.js'
-import { authorize } from '../check.js'
-import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
-import { classify, fingerprint, longStatementChars, type Classification } from './classify.js'
-import { classifyLong, type Classified } from './classify-long.js'
-import { exposedMask, maskFor, type ColumnName, type MaskRule } from './mask.js'
+import type { Classification } from './classify.js'
 import type { Catalog } from './catalog.js'
+import { noMasks, StatementCheck } from './statement-check.js'
 import { FrontendCode } from './protocol/codes.js'
 import { encodeFrame, type Frame, type Framer } from './protocol/framer.js'
 import { Passthrough } from './protocol/passthrough.js'
@@ -33,26 +30,12 @@ export interface SessionDeps {
   stale: () => string | undefined
 }
 
-const maxStatementChars = 1024 * 1024
 // Answers awaited per session stay bounded, whatever a client pipelines.
 const maxOutstanding = 100_000
 const tooMany: Classification = { class: 'admin', statements: [], tables: [], count: 1 }
 const fastPathCall: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'a fast-path function call' }
-/** A statement no mask rule applies to (most of them) shares this one. */
-const noMasks: readonly MaskRule[] = Object.freeze([])
-const noTables: readonly string[] = Object.freeze([])
-const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
-const maxChecks = 1000
 /** Upstream messages larger than this that need no rewriting are passed on as they arrive, not held whole. */
 const streamAbove = 256 * 1024
-// A statement may name tens of thousands of tables: the decisions kept hold their classifications, tables and all.
-const maxCheckedTables = 100_000
-const maxMaskedTables = 256
-
-/** Whether a target's policy has deny or approve rules on tables, which must see the tables behind views and parents. */
-function tableRules (t: Target): boolean {
-  return t.policy.rules.some((r) => r.effect !== 'mask' && r.tables !== undefined)
-}
 
 /** Writes `out` to `socket` (vectored when it is several pieces); true when the socket wants the other side paused. */
 function writeAll (socket: Socket, out: Buffer[]): boolean {
@@ -62,17 +45,6 @@ function writeAll (socket: Socket, out: Buffer[]): boolean {
   for (const b of out) socket.write(b)
   socket.uncork()
   return socket.writableNeedDrain
-}
-
-/** What scope and policy say of a classification on one version of the target. */
-interface Checked {
-  target: Target
-  /** The relations behind the statement's tables the answer counted (`Catalog.behind`). */
-  behind: readonly string[]
-  refusal: string | undefined
-  masking: readonly MaskRule[]
-  /** For the columns the catalog gave: whether the statement's tables have masked columns, and why masking cannot hold. */
-  masked?: { columns: readonly ColumnName[], any: boolean, refusal: string | undefined }
 }
 
 
@@ -90,24 +62,10 @@ export class PgSession {
   private readonly refusals = new Refusals()
   private readonly responses: Responses
   private readonly lineage: AuditLineage
-  // The statement decided last (set by `decide`): its mask rules, and its class once the catalog had its say.
-  private masking: readonly MaskRule[] = noMasks
-  private touchesMasked = false
-  private decided: Classification | undefined
-  /** The statement whose catalog facts `decide` last waited for. */
-  private waiting: Classification | undefined
-  /** A long statement's classification from the worker thread, until its message is handled. */
-  private long: Classified & { sql: string } | undefined
-  /** Set when `classified` waits for the worker thread. */
-  private pending: Promise<void> | undefined
-  /** Fingerprints the worker thread made of long statements, for their audit records. */
-  private readonly fingerprints = new WeakMap<Classification, string>()
+  private readonly check: StatementCheck
   // While a direction waits for the catalog, what arrives queues behind it, in order.
   private clientWait: Buffer[] | undefined
   private upWait: Buffer[] | undefined
-  private readonly checks = new Map<Classification, Checked>()
-  /** Tables named by the classifications `checks` holds. */
-  private checkedTables = 0
   private closed = false
   /** The client sent Terminate: the upstream is finishing what came before it. */
   private terminating = false
@@ -124,6 +82,13 @@ export class PgSession {
     private readonly onEnd: () => void
   ) {
     this.lineage = auditLineage(claims)
+    this.check = new StatementCheck(claims, {
+      target: deps.target,
+      catalog: deps.catalog,
+      stale: deps.stale,
+      outstanding: () => this.responses.outstanding,
+      refused: (c, text, reason) => { this.audit('deny', c.class, text, { reason }) }
+    })
     this.responses = new Responses({
       refusals: this.refusals,
       record: (e, error) => this.recordExec(e, error),
@@ -228,9 +193,7 @@ export class PgSession {
         this.toUpstream(pass.take())
         this.clientWait = []
         this.client.pause()
-        const ready = this.pending ?? this.lookUp(this.waiting)
-        this.pending = undefined
-        ready.then(() => {
+        this.check.ready().then(() => {
           const queued = this.clientWait ?? []
           this.clientWait = undefined
           if (this.closed) return
@@ -243,7 +206,7 @@ export class PgSession {
         })
         return
       }
-      this.long = undefined
+      this.check.handled()
       if (r === undefined) pass.keep(f)
       else pass.replace(f, r)
     }
@@ -252,58 +215,6 @@ export class PgSession {
 
   private toUpstream (out: Buffer[]): void {
     if (writeAll(this.up.socket, out)) this.client.pause()
-  }
-
-  /**
-   * Reads from the catalog what deciding a statement needs: the volatility of functions it
-   * calls, the relations behind its tables for the policy's `tables` rules, the columns of its
-   * tables for masking. `c`: the statement `decide` waited for, whatever message carried it
-   * (a Query, a Parse, or the Execute of a statement parsed long before).
-   */
-  private async lookUp (c: Classification | undefined): Promise<void> {
-    if (c === undefined) return
-    const catalog = this.deps.catalog()
-    const unknown = (c.functions ?? []).filter((n) => catalog.mayWrite(n) === undefined)
-    if (unknown.length > 0) await catalog.readFunctions(unknown)
-    const t = this.deps.target()
-    if (t !== undefined && tableRules(t) && c.tables.length > 0 && catalog.behind(c.tables) === undefined) await catalog.readBehind(c.tables)
-    if (this.masking.length > 0 && catalog.columnsOf(c.tables) === undefined) await catalog.readColumns(c.tables)
-  }
-
-  /** The class a statement really has: a read that calls a volatile user-defined function may write. */
-  private classOf (c: Classification): Classification | 'wait' {
-    if (c.class !== 'read' || c.functions === undefined) return c
-    const catalog = this.deps.catalog()
-    let writer: string | undefined
-    for (const n of c.functions) {
-      const w = catalog.mayWrite(n)
-      if (w === undefined) return 'wait'
-      if (w) writer ??= n
-    }
-    return writer === undefined ? c : { ...c, class: 'write', reason: `calls ${writer}, a volatile function that may write` }
-  }
-
-  /**
-   * Why masking cannot hold for a statement, by the columns of its tables: a masked column it
-   * would return computed or whole (`exposedMask`), or a COPY … TO that would copy one.
-   * Undefined when it holds; 'wait' until the catalog has the columns. Sets `touchesMasked`.
-   */
-  private maskCheck (c: Classification, checked: Checked): string | 'wait' | undefined {
-    this.touchesMasked = false
-    if (this.masking.length === 0 || c.tables.length === 0) return undefined
-    // Each new set of tables is one catalog query on a pool every session of the target shares.
-    if (c.tables.length > maxMaskedTables) return `statements naming more than ${maxMaskedTables} tables are not accepted where columns are masked`
-    const columns = this.deps.catalog().columnsOf(c.tables)
-    if (columns === undefined) return 'wait'
-    let m = checked.masked
-    if (m?.columns !== columns) {
-      const any = columns.some((col) => maskFor(this.masking, col) !== undefined)
-      const why = !any || c.exposes === undefined ? undefined : exposedMask(this.masking, columns, c.exposes)
-      const refusal = why === undefined ? undefined : c.copy?.toClient === true ? 'COPY of masked columns is not allowed; select the rows instead' : `denied by policy: ${why}`
-      m = checked.masked = { columns, any, refusal }
-    }
-    this.touchesMasked = m.any
-    return m.refusal
   }
 
   /** Handles one client message: undefined to forward it as is, what to send instead, or 'wait'. */
@@ -323,15 +234,15 @@ export class PgSession {
     switch (f.tag) {
       case FrontendCode.Query: {
         const sql = parseQuery(f.body)
-        const c = this.classified(sql)
+        const c = this.check.classified(sql)
         if (c === 'wait') return 'wait'
-        const refusal = this.decide(sql, c)
+        const refusal = this.check.decide(sql, c)
         if (refusal === 'wait') return 'wait'
         if (skipping) {
-          if (refusal === undefined) this.recordExec({ type: 'exec', sql: this.statementText(sql, c), c: this.decided ?? c, rows: 0, simple: true, rules: noMasks }, 'skipped after an error earlier in the batch')
+          if (refusal === undefined) this.recordExec({ type: 'exec', sql: this.check.statementText(sql, c), c: this.check.decided ?? c, rows: 0, simple: true, rules: noMasks }, 'skipped after an error earlier in the batch')
         } else {
           if (refusal === undefined) {
-            r.expect({ type: 'exec', sql: this.statementText(sql, c), c: this.decided ?? c, rows: 0, simple: true, rules: this.masking, quotesMasked: this.touchesMasked })
+            r.expect({ type: 'exec', sql: this.check.statementText(sql, c), c: this.check.decided ?? c, rows: 0, simple: true, rules: this.check.masking, quotesMasked: this.check.touchesMasked })
             if (c.renames !== undefined) this.prepared.forget(c.renames)
           }
           r.endBatch(true)
@@ -341,10 +252,10 @@ export class PgSession {
       case FrontendCode.Parse: {
         const m = parseParse(f.body)
         const limit = this.prepared.statementLimit(m.name, m.sql)
-        if (limit !== undefined) return this.parseStep(m.name, undefined, this.refusals.parse(m.name, this.deny(m.sql, tooMany, limit)))
-        const c = this.classified(m.sql)
+        if (limit !== undefined) return this.parseStep(m.name, undefined, this.refusals.parse(m.name, this.check.deny(m.sql, tooMany, limit)))
+        const c = this.check.classified(m.sql)
         if (c === 'wait') return 'wait'
-        const refusal = this.decide(m.sql, c)
+        const refusal = this.check.decide(m.sql, c)
         if (refusal === 'wait') return 'wait'
         if (refusal !== undefined) return this.parseStep(m.name, undefined, this.refusals.parse(m.name, refusal))
         return this.parseStep(m.name, { sql: m.sql, c }, undefined)
@@ -353,7 +264,7 @@ export class PgSession {
         if (skipping) return undefined
         const m = parseBindTarget(f.body)
         const limit = this.prepared.portalLimit(m.portal)
-        if (limit !== undefined) return this.parseStep('', undefined, this.refusals.parse('', this.deny(`BIND ${m.portal}`, tooMany, limit)))
+        if (limit !== undefined) return this.parseStep('', undefined, this.refusals.parse('', this.check.deny(`BIND ${m.portal}`, tooMany, limit)))
         const undo = this.prepared.bind(m.portal, { statement: m.statement, st: this.prepared.statement(m.statement), batch: r.batch })
         r.expect({ type: 'step', undo })
         return undefined
@@ -372,14 +283,14 @@ export class PgSession {
         const c: Classification = st?.c ?? { class: 'admin', statements: [], tables: [], count: 1, reason: 'a prepared statement the gateway did not see' }
         const sql = st?.sql ?? `EXECUTE ${portal?.statement ?? '?'}`
         // Checked again at each execution: a policy saved since the Parse applies now.
-        const refusal = this.decide(sql, c)
+        const refusal = this.check.decide(sql, c)
         if (refusal === 'wait') return 'wait'
         // The stand-in is a Parse of the unnamed statement, which PostgreSQL drops when it fails.
         if (refusal !== undefined) return skipping ? [this.refusals.parse('', refusal)] : this.parseStep('', undefined, this.refusals.parse('', refusal))
         if (skipping) return undefined
-        const exec: Execution = { type: 'exec', sql: this.statementText(sql, c), c: this.decided ?? c, rows: 0, simple: false, portal, rules: this.masking, quotesMasked: this.touchesMasked }
+        const exec: Execution = { type: 'exec', sql: this.check.statementText(sql, c), c: this.check.decided ?? c, rows: 0, simple: false, portal, rules: this.check.masking, quotesMasked: this.check.touchesMasked }
         if (c.renames !== undefined) this.prepared.forget(c.renames)
-        if (this.masking.length === 0) {
+        if (this.check.masking.length === 0) {
           r.expect(exec)
           return undefined
         }
@@ -408,7 +319,7 @@ export class PgSession {
         return undefined
       case FrontendCode.FunctionCall: {
         // The fast-path interface calls any function by OID: only an admin may.
-        const refusal = this.decide('(function call)', fastPathCall)
+        const refusal = this.check.decide('(function call)', fastPathCall)
         if (refusal === 'wait') return 'wait'
         // Allowed, it is audited like a simple query: when its ReadyForQuery comes, with its error if any.
         const exec: Execution = { type: 'exec', sql: '(function call)', c: fastPathCall, rows: 0, simple: true, rules: noMasks }
@@ -446,90 +357,6 @@ export class PgSession {
     this.up.socket.end(Buffer.from([FrontendCode.Terminate, 0, 0, 0, 4]))
     // Answers the client stopped reading paused the upstream, which would then never read the Terminate.
     if (this.upWait === undefined) this.up.socket.resume()
-  }
-
-  /**
-   * A statement's classification: from the cache or the classifier for short text, from the
-   * worker thread for long text ('wait' until it answers), admin for text too long to classify.
-   */
-  private classified (sql: string): Classification | 'wait' {
-    if (sql.length > maxStatementChars) return tooLong
-    if (sql.length <= longStatementChars) return classify(sql)
-    if (this.long?.sql === sql) return this.long.c
-    this.pending = classifyLong(sql, this.deps.target()?.auditStatements === 'fingerprint').then((r) => {
-      if (r.fingerprint !== undefined) this.fingerprints.set(r.c, r.fingerprint)
-      this.long = { sql, ...r }
-    })
-    return 'wait'
-  }
-
-  /** The refusal of a statement, recorded; undefined when it may run; 'wait' for the catalog. Sets `masking` for it. */
-  private decide (sql: string, classified: Classification): string | 'wait' | undefined {
-    this.masking = noMasks
-    this.decided = undefined
-    // Fail closed: a view that cannot be proven current might be missing a cut-off.
-    const stale = this.deps.stale()
-    if (stale !== undefined) return this.deny(sql, classified, stale)
-    this.waiting = classified
-    const c = this.classOf(classified)
-    if (c === 'wait') return 'wait'
-    // Classifying takes time in proportion to the text, on the thread every session shares.
-    if (sql.length > maxStatementChars) return this.deny(sql.slice(0, 200), c, `statements longer than ${maxStatementChars} characters are not accepted; use COPY for bulk data`)
-    const t = this.deps.target()
-    if (t === undefined || t.kind !== 'postgres') return this.deny(sql, c, 'the target no longer exists')
-    // A `tables` rule covers the rows a statement reaches through a view, a parent or a partitioned table too.
-    const behind = tableRules(t) && c.tables.length > 0 ? this.deps.catalog().behind(c.tables) : noTables
-    if (behind === undefined) return 'wait'
-    const checked = this.checked(c, t, behind)
-    if (checked.refusal !== undefined) return this.deny(sql, c, checked.refusal)
-    this.masking = checked.masking
-    const unmaskable = this.maskCheck(c, checked)
-    if (unmaskable === 'wait') return 'wait'
-    if (unmaskable !== undefined) return this.deny(sql, c, unmaskable)
-    this.decided = c
-    return undefined
-  }
-
-  /**
-   * Scope and policy for a class of statement. The answer depends only on the token (fixed for
-   * the session), the classification and the target, so it is kept per classification (the
-   * classifier hands out one object per statement text) until the target is saved again.
-   */
-  private checked (c: Classification, t: Target, behind: readonly string[]): Checked {
-    const kept = this.checks.get(c)
-    if (kept !== undefined && kept.target === t && kept.behind === behind) return kept
-    const refusal = authorize(this.claims, t, { action: c.class, statements: c.statements, tables: behind.length === 0 ? c.tables : [...c.tables, ...behind] })
-    let out: Checked
-    if (refusal !== undefined) {
-      out = { target: t, behind, refusal: c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`, masking: noMasks }
-    } else {
-      // A cursor's rows may be of any table: a text with a FETCH is masked as if it named none.
-      const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.cursor === true ? [] : c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: currentActor(this.claims) })
-      out = { target: t, behind, refusal: undefined, masking: rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with })) }
-    }
-    if (this.checks.size >= maxChecks || this.checkedTables + c.tables.length > maxCheckedTables) {
-      this.checks.clear()
-      this.checkedTables = 0
-    }
-    this.checks.set(c, out)
-    this.checkedTables += c.tables.length
-    return out
-  }
-
-  private deny (sql: string, c: Classification, reason: string): string {
-    this.audit('deny', c.class, this.statementText(sql, c), { reason })
-    return reason
-  }
-
-  /**
-   * A statement as its audit record holds it, worked out when the statement is sent: an answer
-   * may wait long (a client that pipelines and does not read), and what waits is this, not the
-   * statement. A copy, and a short one while many answers wait, so that holds little memory.
-   */
-  private statementText (sql: string, c: Classification): string {
-    if (this.deps.target()?.auditStatements === 'fingerprint') return `fingerprint:${this.fingerprints.get(c) ?? fingerprint(sql)}`
-    const limit = this.responses.outstanding > 1000 ? 256 : 4096
-    return sql.length <= limit ? sql : Buffer.from(sql.slice(0, limit)).toString()
   }
 
   // --- upstream → client ------------------------------------------------------------------

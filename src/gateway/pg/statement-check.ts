@@ -1,0 +1,224 @@
+import { currentActor, type AccessClaims } from '../../lineage/claims.js'
+import { authorize } from '../check.js'
+import { maskRules } from '../policy.js'
+import type { Target } from '../targets.js'
+import type { Catalog } from './catalog.js'
+import { classify, fingerprint, longStatementChars, type Classification } from './classify.js'
+import { classifyLong, type Classified } from './classify-long.js'
+import { exposedMask, maskFor, type ColumnName, type MaskRule } from './mask.js'
+
+export interface StatementCheckDeps {
+  /** The target as it is now: a policy saved mid-session applies to the next statement. */
+  target: () => Target | undefined
+  catalog: () => Catalog
+  /** Why the live-status view cannot be trusted now (too old), or undefined when it can. */
+  stale: () => string | undefined
+  /** Answers the session still awaits: many of them, and audit texts are kept short. */
+  outstanding: () => number
+  /** Records a refusal: the statement's class, its audit text, the reason. */
+  refused: (c: Classification, text: string, reason: string) => void
+}
+
+/** Statements longer than this are refused unclassified: parsing takes time in proportion to the text. */
+const maxStatementChars = 1024 * 1024
+/** A statement no mask rule applies to (most of them) shares this one. */
+export const noMasks: readonly MaskRule[] = Object.freeze([])
+const noTables: readonly string[] = Object.freeze([])
+const tooLong: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'too long to classify' }
+const maxChecks = 1000
+// A statement may name tens of thousands of tables: the decisions kept hold their classifications, tables and all.
+const maxCheckedTables = 100_000
+const maxMaskedTables = 256
+
+/** Whether a target's policy has deny or approve rules on tables, which must see the tables behind views and parents. */
+function tableRules (t: Target): boolean {
+  return t.policy.rules.some((r) => r.effect !== 'mask' && r.tables !== undefined)
+}
+
+/** What scope and policy say of a classification on one version of the target. */
+interface Checked {
+  target: Target
+  /** The relations behind the statement's tables the answer counted (`Catalog.behind`). */
+  behind: readonly string[]
+  refusal: string | undefined
+  masking: readonly MaskRule[]
+  /** For the columns the catalog gave: whether the statement's tables have masked columns, and why masking cannot hold. */
+  masked?: { columns: readonly ColumnName[], any: boolean, refusal: string | undefined }
+}
+
+/**
+ * Decides, for one session, whether each statement may run: its classification (long texts on
+ * the worker thread), its real class once the catalog has said which functions may write, the
+ * token's scope and the target's policy on it and on the relations behind its tables, and the
+ * mask rules that apply to its rows. A decision that needs the worker or the catalog answers
+ * 'wait'; `ready` then resolves once asking again will not wait for the same thing.
+ */
+export class StatementCheck {
+  // The statement decided last (set by `decide`): its mask rules, and its class once the catalog had its say.
+  masking: readonly MaskRule[] = noMasks
+  /** Whether the statement decided last touches a table with masked columns. */
+  touchesMasked = false
+  decided: Classification | undefined
+  /** The statement whose catalog facts `decide` last waited for. */
+  private waiting: Classification | undefined
+  /** A long statement's classification from the worker thread, until its message is handled. */
+  private long: Classified & { sql: string } | undefined
+  /** Set when `classified` waits for the worker thread. */
+  private pending: Promise<void> | undefined
+  /** Fingerprints the worker thread made of long statements, for their audit records. */
+  private readonly fingerprints = new WeakMap<Classification, string>()
+  private readonly checks = new Map<Classification, Checked>()
+  /** Tables named by the classifications `checks` holds. */
+  private checkedTables = 0
+
+  constructor (private readonly claims: AccessClaims, private readonly deps: StatementCheckDeps) {}
+
+  /** What the last 'wait' waits for: the worker thread's classification, or the catalog's facts. */
+  async ready (): Promise<void> {
+    const pending = this.pending
+    this.pending = undefined
+    await (pending ?? this.lookUp(this.waiting))
+  }
+
+  /** The message that carried a statement was handled: a long statement's classification is let go. */
+  handled (): void {
+    this.long = undefined
+  }
+
+  /**
+   * Reads from the catalog what deciding a statement needs: the volatility of functions it
+   * calls, the relations behind its tables for the policy's `tables` rules, the columns of its
+   * tables for masking. `c`: the statement `decide` waited for, whatever message carried it
+   * (a Query, a Parse, or the Execute of a statement parsed long before).
+   */
+  private async lookUp (c: Classification | undefined): Promise<void> {
+    if (c === undefined) return
+    const catalog = this.deps.catalog()
+    const unknown = (c.functions ?? []).filter((n) => catalog.mayWrite(n) === undefined)
+    if (unknown.length > 0) await catalog.readFunctions(unknown)
+    const t = this.deps.target()
+    if (t !== undefined && tableRules(t) && c.tables.length > 0 && catalog.behind(c.tables) === undefined) await catalog.readBehind(c.tables)
+    if (this.masking.length > 0 && catalog.columnsOf(c.tables) === undefined) await catalog.readColumns(c.tables)
+  }
+
+  /** The class a statement really has: a read that calls a volatile user-defined function may write. */
+  private classOf (c: Classification): Classification | 'wait' {
+    if (c.class !== 'read' || c.functions === undefined) return c
+    const catalog = this.deps.catalog()
+    let writer: string | undefined
+    for (const n of c.functions) {
+      const w = catalog.mayWrite(n)
+      if (w === undefined) return 'wait'
+      if (w) writer ??= n
+    }
+    return writer === undefined ? c : { ...c, class: 'write', reason: `calls ${writer}, a volatile function that may write` }
+  }
+
+  /**
+   * Why masking cannot hold for a statement, by the columns of its tables: a masked column it
+   * would return computed or whole (`exposedMask`), or a COPY … TO that would copy one.
+   * Undefined when it holds; 'wait' until the catalog has the columns. Sets `touchesMasked`.
+   */
+  private maskCheck (c: Classification, checked: Checked): string | 'wait' | undefined {
+    this.touchesMasked = false
+    if (this.masking.length === 0 || c.tables.length === 0) return undefined
+    // Each new set of tables is one catalog query on a pool every session of the target shares.
+    if (c.tables.length > maxMaskedTables) return `statements naming more than ${maxMaskedTables} tables are not accepted where columns are masked`
+    const columns = this.deps.catalog().columnsOf(c.tables)
+    if (columns === undefined) return 'wait'
+    let m = checked.masked
+    if (m?.columns !== columns) {
+      const any = columns.some((col) => maskFor(this.masking, col) !== undefined)
+      const why = !any || c.exposes === undefined ? undefined : exposedMask(this.masking, columns, c.exposes)
+      const refusal = why === undefined ? undefined : c.copy?.toClient === true ? 'COPY of masked columns is not allowed; select the rows instead' : `denied by policy: ${why}`
+      m = checked.masked = { columns, any, refusal }
+    }
+    this.touchesMasked = m.any
+    return m.refusal
+  }
+
+  /**
+   * A statement's classification: from the cache or the classifier for short text, from the
+   * worker thread for long text ('wait' until it answers), admin for text too long to classify.
+   */
+  classified (sql: string): Classification | 'wait' {
+    if (sql.length > maxStatementChars) return tooLong
+    if (sql.length <= longStatementChars) return classify(sql)
+    if (this.long?.sql === sql) return this.long.c
+    this.pending = classifyLong(sql, this.deps.target()?.auditStatements === 'fingerprint').then((r) => {
+      if (r.fingerprint !== undefined) this.fingerprints.set(r.c, r.fingerprint)
+      this.long = { sql, ...r }
+    })
+    return 'wait'
+  }
+
+  /** The refusal of a statement, recorded; undefined when it may run; 'wait' for the catalog. Sets `masking` for it. */
+  decide (sql: string, classified: Classification): string | 'wait' | undefined {
+    this.masking = noMasks
+    this.decided = undefined
+    // Fail closed: a view that cannot be proven current might be missing a cut-off.
+    const stale = this.deps.stale()
+    if (stale !== undefined) return this.deny(sql, classified, stale)
+    this.waiting = classified
+    const c = this.classOf(classified)
+    if (c === 'wait') return 'wait'
+    // Classifying takes time in proportion to the text, on the thread every session shares.
+    if (sql.length > maxStatementChars) return this.deny(sql.slice(0, 200), c, `statements longer than ${maxStatementChars} characters are not accepted; use COPY for bulk data`)
+    const t = this.deps.target()
+    if (t === undefined || t.kind !== 'postgres') return this.deny(sql, c, 'the target no longer exists')
+    // A `tables` rule covers the rows a statement reaches through a view, a parent or a partitioned table too.
+    const behind = tableRules(t) && c.tables.length > 0 ? this.deps.catalog().behind(c.tables) : noTables
+    if (behind === undefined) return 'wait'
+    const checked = this.checked(c, t, behind)
+    if (checked.refusal !== undefined) return this.deny(sql, c, checked.refusal)
+    this.masking = checked.masking
+    const unmaskable = this.maskCheck(c, checked)
+    if (unmaskable === 'wait') return 'wait'
+    if (unmaskable !== undefined) return this.deny(sql, c, unmaskable)
+    this.decided = c
+    return undefined
+  }
+
+  /**
+   * Scope and policy for a class of statement. The answer depends only on the token (fixed for
+   * the session), the classification and the target, so it is kept per classification (the
+   * classifier hands out one object per statement text) until the target is saved again.
+   */
+  private checked (c: Classification, t: Target, behind: readonly string[]): Checked {
+    const kept = this.checks.get(c)
+    if (kept !== undefined && kept.target === t && kept.behind === behind) return kept
+    const refusal = authorize(this.claims, t, { action: c.class, statements: c.statements, tables: behind.length === 0 ? c.tables : [...c.tables, ...behind] })
+    let out: Checked
+    if (refusal !== undefined) {
+      out = { target: t, behind, refusal: c.reason === undefined ? refusal.message : `${refusal.message} (${c.reason})`, masking: noMasks }
+    } else {
+      // A cursor's rows may be of any table: a text with a FETCH is masked as if it named none.
+      const rules = maskRules(t.policy, { action: c.class, statements: c.statements, tables: c.cursor === true ? [] : c.tables, depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: currentActor(this.claims) })
+      out = { target: t, behind, refusal: undefined, masking: rules.length === 0 ? noMasks : rules.map((r) => ({ columns: r.columns, with: r.with })) }
+    }
+    if (this.checks.size >= maxChecks || this.checkedTables + c.tables.length > maxCheckedTables) {
+      this.checks.clear()
+      this.checkedTables = 0
+    }
+    this.checks.set(c, out)
+    this.checkedTables += c.tables.length
+    return out
+  }
+
+  /** Records the refusal of a statement and returns its reason. */
+  deny (sql: string, c: Classification, reason: string): string {
+    this.deps.refused(c, this.statementText(sql, c), reason)
+    return reason
+  }
+
+  /**
+   * A statement as its audit record holds it, worked out when the statement is sent: an answer
+   * may wait long (a client that pipelines and does not read), and what waits is this, not the
+   * statement. A copy, and a short one while many answers wait, so that holds little memory.
+   */
+  statementText (sql: string, c: Classification): string {
+    if (this.deps.target()?.auditStatements === 'fingerprint') return `fingerprint:${this.fingerprints.get(c) ?? fingerprint(sql)}`
+    const limit = this.deps.outstanding() > 1000 ? 256 : 4096
+    return sql.length <= limit ? sql : Buffer.from(sql.slice(0, limit)).toString()
+  }
+}
