@@ -3,7 +3,7 @@ import { authorize } from '../check.js'
 import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
 import type { Catalog } from './catalog.js'
-import { classify, fingerprint, longStatementChars, type Classification } from './classify.js'
+import { classify, fingerprint, longStatementChars, textFingerprint, type Classification } from './classify.js'
 import { classifyLong, type Classified } from './classify-long.js'
 import { exposedMask, maskFor, type ColumnName, type MaskRule } from './mask.js'
 
@@ -217,7 +217,10 @@ export class StatementCheck {
    * statement. A copy, and a short one while many answers wait, so that holds little memory.
    */
   statementText (sql: string, c: Classification): string {
-    if (this.deps.target()?.auditStatements === 'fingerprint') return `fingerprint:${this.fingerprints.get(c) ?? fingerprint(sql)}`
+    if (this.deps.target()?.auditStatements === 'fingerprint') {
+      // A long text the worker did not fingerprint (refused before it was classified) is not parsed here, on the shared thread.
+      return `fingerprint:${this.fingerprints.get(c) ?? (sql.length > longStatementChars ? textFingerprint(sql) : fingerprint(sql))}`
+    }
     const limit = this.deps.outstanding() > 1000 ? 256 : 4096
     return sql.length <= limit ? sql : Buffer.from(sql.slice(0, limit)).toString()
   }
