@@ -47,7 +47,6 @@ function writeAll (socket: Socket, out: Buffer[]): boolean {
   return socket.writableNeedDrain
 }
 
-
 /**
  * One agent session relayed to its own upstream session after login. Every statement is
  * classified and checked (scope for its class, then the target's policy) before it reaches
