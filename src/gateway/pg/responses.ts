@@ -260,9 +260,11 @@ export class Responses {
         // deferred to COMMIT); a data exception's message quotes the value it could not take.
         const e = this.head()
         // An error that answers no execution (a deferred check failing at Sync's commit) is
-        // judged by the mask rules of the statement sent last, and by its table alone.
+        // judged by the mask rules of the statement sent last, and by its table alone. One that
+        // answers a Parse or a Bind reads no row: it quotes the text or a parameter the client
+        // sent itself (`invalid input syntax for type integer: "abc"`).
         const rules = e?.type === 'exec' ? e.rules : this.lastRules
-        const masked = rules.length > 0 && ((e?.type === 'exec' && e.quotesMasked === true) || (e?.type !== 'exec' && fields.t === undefined) || (fields.t !== undefined && !this.unmasked(rules, fields.t)))
+        const masked = rules.length > 0 && ((e?.type === 'exec' && e.quotesMasked === true) || (e?.type !== 'exec' && e?.type !== 'step' && fields.t === undefined) || (fields.t !== undefined && !this.unmasked(rules, fields.t)))
         this.failed(fields.C ?? 'error')
         // A stand-in's error (a refusal) becomes the gateway's own.
         const refusal = this.deps.refusals.rewrite(fields.M ?? '')

@@ -561,6 +561,9 @@ if (databaseUrl === undefined) {
     t.match(data.message, /^lineage: the message of data exception 22P02 is hidden/, 'a data exception on a masked table quotes nothing')
     const plain = await c.query("SELECT id FROM orders WHERE id = 'x'").catch((e: Error) => e) as Error
     t.match(plain.message, /invalid input syntax for type integer: "x"/, 'elsewhere it stays as PostgreSQL wrote it')
+    const param = await c.query('SELECT email FROM customers WHERE id = $1', ['x']).catch((e: Error & { code?: string }) => e) as Error & { code?: string }
+    t.equal(param.code, '22P02')
+    t.match(param.message, /invalid input syntax for type integer: "x"/, 'a parameter refused at Bind is the client\'s own: its message stays')
     // A cascade into the masked table fails there: its detail too would quote the row.
     await direct.query('CREATE TABLE accounts (id int PRIMARY KEY); INSERT INTO accounts VALUES (10); ALTER TABLE customers ADD COLUMN account int REFERENCES accounts ON UPDATE CASCADE CHECK (account < 1000); UPDATE customers SET account = 10 WHERE id = 1')
     t.teardown(async () => { await direct.query('ALTER TABLE customers DROP COLUMN account; DROP TABLE accounts') })
