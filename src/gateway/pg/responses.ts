@@ -65,6 +65,9 @@ class Fifo<T> {
     return v
   }
 
+  /** Whether `v` is in the queue (a rare path: it looks at every item). */
+  includes (v: T): boolean { return this.items.indexOf(v, this.head) >= 0 }
+
   /** Removes the item `i` places behind the head (a rare path: it moves those behind it). */
   removeAt (i: number): void { this.items.splice(this.head + i, 1) }
 
@@ -98,6 +101,21 @@ export class Responses {
   private copyingIn = false
   /** Syncs in the queue marked `unsure`. */
   private unsure = 0
+  /**
+   * An extended Execute of COPY FROM STDIN that neither began nor failed yet. A Sync the client
+   * sends behind it would reach the upstream inside the copy (ignored) or after it failed
+   * (answered), and which cannot be told: it waits (`copyAnswered`).
+   */
+  private copyAhead: Execution | undefined
+  private copyWaiters: Array<() => void> = []
+  /** The copy began and the client sent none of its messages yet. */
+  private copyUntouched = false
+  /**
+   * Syncs the client sent once the copy began, before any copy message: PostgreSQL reads them
+   * inside the copy and ignores them, unless the copy fails before it reads anything (`FREEZE`
+   * on the wrong table, a trigger), when it answers each. They are held back until that is known.
+   */
+  private heldSyncs = 0
 
   constructor (private readonly deps: {
     refusals: Refusals
@@ -110,6 +128,8 @@ export class Responses {
     onFatal: () => void
     /** ReadyForQuery outside a transaction block ended batch number `done` (counted from 1). */
     onIdle: (done: number) => void
+    /** Sends a Sync upstream on the client's behalf (one it held back). */
+    sendSync: () => void
   }) {}
 
   private sent = 0
@@ -124,7 +144,30 @@ export class Responses {
   /** The client half sent a message that the upstream will answer with `p`. */
   expect (p: Pending): void {
     this.pending.push(p)
-    if (p.type === 'exec') this.lastRules = p.rules
+    if (p.type === 'exec') {
+      this.lastRules = p.rules
+      if (!p.simple && p.c.copy?.direction === 'from' && p.c.copy.stdio) this.copyAhead = p
+    }
+  }
+
+  /** Whether a Sync from the client must wait for `copyAnswered` (see `copyAhead`). */
+  get copyInAhead (): boolean { return this.copyAhead !== undefined }
+
+  /** Resolves once the COPY FROM STDIN ahead began, failed, or the session ended. */
+  async copyAnswered (): Promise<void> {
+    if (this.copyAhead === undefined) return
+    await new Promise<void>((resolve) => { this.copyWaiters.push(resolve) })
+  }
+
+  private copySettled (): void {
+    this.copyAhead = undefined
+    for (const resolve of this.copyWaiters.splice(0)) resolve()
+  }
+
+  /** The client sent copy data: a Sync it sent before, the upstream has read inside the copy. */
+  copyData (): void {
+    this.copyUntouched = false
+    this.heldSyncs = 0
   }
 
   /**
@@ -135,7 +178,10 @@ export class Responses {
    */
   endBatch (simple: boolean): boolean {
     if (!simple) {
-      if (this.copyingIn) return false
+      if (this.copyingIn) {
+        if (this.copyUntouched) this.heldSyncs++
+        return false
+      }
       this.skipping = false
     }
     this.pending.push({ type: 'sync', simple })
@@ -145,6 +191,7 @@ export class Responses {
 
   /** The client ended a COPY FROM STDIN (CopyDone or CopyFail). */
   copyEnd (): void {
+    this.copyData()
     if (this.copyIn) this.copyingIn = false
     else this.pending.push({ type: 'copyend' })
   }
@@ -155,6 +202,7 @@ export class Responses {
   /** Audits every execution still waiting for its answer. */
   abandon (reason: string): void {
     for (const p of this.pending.clear()) if (p.type === 'exec') this.deps.record(p, reason)
+    this.copySettled()
   }
 
   /** The head, past the markers of ended copies (they await no answer). */
@@ -303,6 +351,21 @@ export class Responses {
     this.copyingIn = false
     // Whether the upstream read those Syncs inside the copy or after it failed cannot be known.
     if (this.unsure > 0) throw new OutOfStep('a COPY FROM STDIN failed with a Sync sent behind it before it began')
+    this.skipUntilSync(head, code)
+    // The copy failed before it read anything: PostgreSQL would have answered the Syncs sent
+    // into it, and it now skips until one comes.
+    const held = this.heldSyncs
+    this.heldSyncs = 0
+    this.copyUntouched = false
+    for (let i = 0; i < held; i++) {
+      this.endBatch(false)
+      this.deps.sendSync()
+    }
+    if (this.copyAhead !== undefined && !this.pending.includes(this.copyAhead)) this.copySettled()
+  }
+
+  /** The failure's part in the queue: what the upstream now skips is no longer awaited. */
+  private skipUntilSync (head: Pending | undefined, code: string): void {
     if (head === undefined || head.type === 'sync') return
     if (head.type === 'exec' && head.simple) {
       head.error ??= code
@@ -328,6 +391,9 @@ export class Responses {
    * a client that sent one (it cannot have seen the copy begin) loses its session instead.
    */
   private startCopyIn (): void {
+    this.copyUntouched = true
+    this.heldSyncs = 0
+    this.copySettled()
     // A simple Query's own ReadyForQuery still comes, after the copy.
     const head = this.head()
     for (let i = head?.type === 'exec' && head.simple ? 2 : 1; i < this.pending.length; i++) {

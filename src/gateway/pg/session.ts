@@ -70,6 +70,8 @@ export class PgSession {
   private terminating = false
   /** Bytes still to come of a large upstream message being passed on as it arrives. */
   private streaming = 0
+  /** Set when a client message waits for the upstream's answer to one before it (a COPY FROM STDIN beginning or not). */
+  private waitFor: Promise<void> | undefined
 
   constructor (
     private readonly client: Socket,
@@ -94,7 +96,8 @@ export class PgSession {
       undo: (step) => this.prepared.undo(step),
       catalog: deps.catalog,
       onFatal: () => this.end(),
-      onIdle: (done) => { this.prepared.endTransaction(done) }
+      onIdle: (done) => { this.prepared.endTransaction(done) },
+      sendSync: () => { this.toUpstream([Buffer.from([FrontendCode.Sync, 0, 0, 0, 4])]) }
     })
     client.on('data', (chunk: Buffer) => this.fromClient(chunk))
     up.socket.on('data', (chunk: Buffer) => this.fromUpstream(chunk))
@@ -192,7 +195,9 @@ export class PgSession {
         this.toUpstream(pass.take())
         this.clientWait = []
         this.client.pause()
-        this.check.ready().then(() => {
+        const ready = this.waitFor ?? this.check.ready()
+        this.waitFor = undefined
+        ready.then(() => {
           const queued = this.clientWait ?? []
           this.clientWait = undefined
           if (this.closed) return
@@ -308,13 +313,19 @@ export class PgSession {
         return undefined
       }
       case FrontendCode.Sync:
+        if (r.copyInAhead) {
+          this.waitFor = r.copyAnswered()
+          return 'wait'
+        }
         return r.endBatch(false) ? undefined : []
       case FrontendCode.CopyDone:
       case FrontendCode.CopyFail:
         r.copyEnd()
         return undefined
-      case FrontendCode.Flush:
       case FrontendCode.CopyData:
+        r.copyData()
+        return undefined
+      case FrontendCode.Flush:
         return undefined
       case FrontendCode.FunctionCall: {
         // The fast-path interface calls any function by OID: only an admin may.

@@ -17,7 +17,8 @@ function responses (): { r: Responses, recorded: Array<[string, string | undefin
     undo: () => {},
     catalog: () => ({}) as unknown as Catalog,
     onFatal: () => {},
-    onIdle: () => {}
+    onIdle: () => {},
+    sendSync: () => {}
   })
   return { r, recorded }
 }
