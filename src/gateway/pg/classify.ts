@@ -167,7 +167,30 @@ class Walk {
   private func (call: Obj, live: boolean): void {
     const parts = Array.isArray(call.funcname) ? call.funcname : []
     const last = parts[parts.length - 1]
-    this.call(isObj(last) && isObj(last.String) ? String(last.String.sval) : '', live)
+    const name = isObj(last) && isObj(last.String) ? String(last.String.sval) : ''
+    if (name === 'set_config' && this.setConfig(call, parts, live)) return
+    this.call(name, live)
+  }
+
+  /**
+   * `set_config(name, value, is_local)` with a constant name is the `SET` it amounts to; false
+   * when it is not (another schema's `set_config`, a name computed at run time).
+   */
+  private setConfig (call: Obj, parts: unknown[], live: boolean): boolean {
+    const schema = parts.length === 2 && isObj(parts[0]) && isObj(parts[0].String) ? parts[0].String.sval : 'pg_catalog'
+    const args = Array.isArray(call.args) ? call.args : []
+    const setting = isObj(args[0]) && isObj(args[0].A_Const) && isObj(args[0].A_Const.sval) ? String(args[0].A_Const.sval.sval).toLowerCase() : undefined
+    if (schema !== 'pg_catalog' || parts.length > 2 || args.length !== 3 || setting === undefined) return false
+    const value = args[1]
+    const constantValue = isObj(value) && isObj(value.A_Const)
+    // A value known only at run time could be any: the checks that depend on it take the strictest.
+    if (!constantValue && (setting === 'application_name' || setting === 'client_encoding')) this.raise(admin, `sets ${setting} to a value known only at run time`)
+    const reason = this.reason
+    variableSet({ kind: 'VAR_SET_VALUE', name: setting, args: [value] }, this)
+    if (this.reason !== reason) this.reason = `calls set_config: ${String(this.reason)}`
+    // Unqualified, a set_config of the user's own placed before pg_catalog in the search path would run instead.
+    if (live && parts.length === 1) this.functions.add('set_config')
+    return true
   }
 
   private fieldSelection (field: unknown, live: boolean): void {

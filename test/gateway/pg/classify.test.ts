@@ -246,11 +246,29 @@ t.test('changing who the session is, or how the server reads SQL, is admin in ev
   ])
 })
 
+t.test('set_config with a constant name is the SET it amounts to', async (t) => {
+  check(t, [
+    { sql: "SELECT set_config('search_path', 'app, public', false)", class: 'read' },
+    { sql: "SELECT pg_catalog.set_config('statement_timeout', '5s', true)", class: 'read' },
+    { sql: "SELECT set_config('role', 'postgres', false)", class: 'admin', reason: /^calls set_config: sets role$/ },
+    { sql: "SELECT set_config('default_transaction_read_only', 'off', false)", class: 'write' },
+    { sql: "SELECT set_config('default_transaction_read_only', 'on', false)", class: 'read' },
+    { sql: "SELECT set_config('log_statement', 'none', false)", class: 'admin', reason: /only a superuser/ },
+    { sql: "SELECT set_config('app.tenant', '7', true)", class: 'admin', reason: /custom setting/ },
+    { sql: "SELECT set_config('application_name', 'lineage:other', false)", class: 'admin' },
+    { sql: "SELECT set_config('application_name', name, false) FROM t", class: 'admin', reason: /known only at run time/ },
+    { sql: "SELECT set_config(name, 'x', false) FROM t", class: 'admin', reason: /^calls set_config$/ },
+    { sql: "SELECT myschema.set_config('search_path', 'x', false)", class: 'admin', reason: /^calls set_config$/ },
+    { sql: "SELECT set_config('search_path', pg_read_file('/etc/passwd'), false)", class: 'admin', reason: /pg_read_file/ }
+  ])
+  t.same(classify("SELECT set_config('search_path', 'app', false)").functions, ['set_config'], 'the catalog is asked whether a set_config of the user\'s own would run instead')
+})
+
 t.test('a call to an admin function anywhere makes the text admin, whatever its case or schema', async (t) => {
   const cases: Array<[string, string]> = [
     ['SELECT * FROM t WHERE pg_terminate_backend(pid) IS NOT NULL', 'pg_terminate_backend'],
     ['INSERT INTO t VALUES (pg_read_file(\'/etc/passwd\'))', 'pg_read_file'],
-    ['CREATE TABLE x (a text DEFAULT set_config(\'role\', \'x\', false))', 'set_config'],
+    ['CREATE TABLE x (a text DEFAULT set_config(\'role\', \'x\', false))', 'set_config: sets role'],
     ['WITH a AS (SELECT pg_cancel_backend(1)) SELECT * FROM a', 'pg_cancel_backend'],
     ['SELECT * FROM pg_ls_dir(\'.\')', 'pg_ls_dir'],
     ['SELECT 1 ORDER BY pg_reload_conf()', 'pg_reload_conf'],
@@ -270,8 +288,8 @@ t.test('a call to an admin function anywhere makes the text admin, whatever its 
     ['SELECT pg_file_write(\'x\', \'y\', false)', 'pg_file_write'],
     ['SELECT * FROM pg_logdir_ls() AS l(a timestamp, b text)', 'pg_logdir_ls'],
     ['UPDATE t SET a = 1 WHERE b = (SELECT pg_terminate_backend(1)::int)', 'pg_terminate_backend'],
-    ['EXPLAIN SELECT set_config(\'role\', \'x\', false)', 'set_config'],
-    ['DECLARE c CURSOR FOR SELECT "set_config"(\'role\', \'x\', false)', 'set_config'],
+    ['EXPLAIN SELECT set_config(\'role\', \'x\', false)', 'set_config: sets role'],
+    ['DECLARE c CURSOR FOR SELECT "set_config"(\'role\', \'x\', false)', 'set_config: sets role'],
     ['CALL p(pg_terminate_backend(1))', 'pg_terminate_backend']
   ]
   for (const [sql, name] of cases) {
