@@ -48,6 +48,7 @@ export class Catalog {
   private readonly functions: Remembered<boolean>
   private readonly columns: Remembered<readonly ColumnName[]>
   private readonly reached: Remembered<readonly string[]>
+  private readonly procs = new Remembered<string | null>(1024 * 1024)
 
   /** `maxNameChars`: characters of table lists and function names kept, per kind of answer (default 4 Mi). */
   constructor (upstream: URL, private readonly ttlMs = 30_000, opts: { maxNameChars?: number } = {}) {
@@ -147,6 +148,22 @@ export class Catalog {
         WHERE p.proname = ANY($1::text[]) AND p.provolatile = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema')`, [names])
     const volatile = new Set(rows.map((r) => r.name))
     this.functions.set(names.map((n) => [n, volatile.has(n)]), now)
+  }
+
+  /**
+   * The function a fast-path call names by OID, as `schema.name` with each part quoted; null
+   * when there is none; undefined until `readFunctionName` has read it.
+   */
+  functionNamed (oid: number): string | null | undefined {
+    return this.procs.get(String(oid), Date.now() - this.ttlMs)
+  }
+
+  async readFunctionName (oid: number): Promise<void> {
+    const now = Date.now()
+    const { rows } = await this.pool.query<{ name: string }>(
+      `SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname) AS name
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = $1::oid`, [oid])
+    this.procs.set([[String(oid), rows[0]?.name ?? null]], now)
   }
 
   async close (): Promise<void> {

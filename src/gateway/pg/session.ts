@@ -4,13 +4,13 @@ import type { Logger } from '../../log.js'
 import type { AccessClaims } from '../../lineage/claims.js'
 import { auditLineage, type AuditLineage } from '../../audit/record.js'
 import type { Target } from '../targets.js'
-import type { Classification } from './classify.js'
+import { classify, type Classification } from './classify.js'
 import type { Catalog } from './catalog.js'
 import { noMasks, StatementCheck } from './statement-check.js'
 import { FrontendCode } from './protocol/codes.js'
 import { encodeFrame, type Frame, type Framer } from './protocol/framer.js'
 import { Passthrough } from './protocol/passthrough.js'
-import { parseBindTarget, parseClose, parseDescribe, parseExecute, parseParse, parseQuery } from './protocol/frontend.js'
+import { parseBindTarget, parseClose, parseDescribe, parseExecute, parseFunctionCall, parseParse, parseQuery } from './protocol/frontend.js'
 import { errorResponse } from './protocol/backend.js'
 import { ProtocolError } from './protocol/errors.js'
 import { Writer } from './protocol/writer.js'
@@ -33,7 +33,7 @@ export interface SessionDeps {
 // Answers awaited per session stay bounded, whatever a client pipelines.
 const maxOutstanding = 100_000
 const tooMany: Classification = { class: 'admin', statements: [], tables: [], count: 1 }
-const fastPathCall: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'a fast-path function call' }
+const unknownFunction: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'a fast-path call of a function the catalog does not know' }
 /** Upstream messages larger than this that need no rewriting are passed on as they arrive, not held whole. */
 const streamAbove = 256 * 1024
 
@@ -328,11 +328,21 @@ export class PgSession {
       case FrontendCode.Flush:
         return undefined
       case FrontendCode.FunctionCall: {
-        // The fast-path interface calls any function by OID: only an admin may.
-        const refusal = this.check.decide('(function call)', fastPathCall)
+        // The fast-path interface calls a function by OID (libpq's PQfn, pgjdbc's large objects):
+        // the catalog names it, and the call is classified as `SELECT` of that function.
+        const { oid } = parseFunctionCall(f.body)
+        const catalog = this.deps.catalog()
+        const fn = catalog.functionNamed(oid)
+        if (fn === undefined) {
+          this.waitFor = catalog.readFunctionName(oid)
+          return 'wait'
+        }
+        const sql = fn === null ? `(function call) ${oid}` : `(function call) ${fn}`
+        const c = fn === null ? unknownFunction : classify(`SELECT ${fn}()`)
+        const refusal = this.check.decide(sql, c)
         if (refusal === 'wait') return 'wait'
         // Allowed, it is audited like a simple query: when its ReadyForQuery comes, with its error if any.
-        const exec: Execution = { type: 'exec', sql: '(function call)', c: fastPathCall, rows: 0, simple: true, rules: noMasks }
+        const exec: Execution = { type: 'exec', sql, c: this.check.decided ?? c, rows: 0, simple: true, rules: noMasks }
         if (skipping) {
           if (refusal === undefined) this.recordExec(exec, 'skipped after an error earlier in the batch')
         } else {

@@ -924,21 +924,42 @@ if (databaseUrl === undefined) {
     t.notOk(JSON.stringify(all.body).includes(auditor), 'no token in the trail')
   })
 
-  t.test('a fast-path function call is audited whether it is refused or allowed', async (t) => {
+  t.test('a fast-path function call is classified as a call of the function its OID names, and audited whether refused or allowed', async (t) => {
     const operator = await token('operator', 'db:read db:write db:ddl db:admin')
-    // FunctionCall ('F') of pg_backend_pid (OID 2026): no argument formats, no arguments, a text result.
-    const call = new Writer().int32(2026).int16(0).int16(0).int16(0).frame(0x46)
-    for (const who of [reader, operator]) {
-      const { s, until } = await rawSession(who)
-      s.write(call)
-      const answer = await until(0x5a)
-      t.ok(answer.some((f) => f.tag === (who === reader ? 0x45 : 0x56)), who === reader ? 'refused to a reader' : 'answered for an admin')
-      s.destroy()
+    // FunctionCall ('F'): the OID, argument formats, arguments, the result's format.
+    const call = (oid: number, args: Buffer[] = []): Buffer => {
+      const w = new Writer().int32(oid).int16(args.length)
+      for (let i = 0; i < args.length; i++) w.int16(1)
+      w.int16(args.length)
+      for (const a of args) w.int32(a.length).bytes(a)
+      return w.int16(0).frame(0x46)
     }
+    const int4 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32BE(n); return b }
+    const answers = async (who: string, message: Buffer): Promise<Frame[]> => {
+      const { s, until } = await rawSession(who)
+      t.teardown(() => s.destroy())
+      s.write(message)
+      return await until(0x5a)
+    }
+    // pg_backend_pid (2026) reads; lo_creat (957) writes a large object; pg_terminate_backend (2096) is admin.
+    t.ok((await answers(reader, call(2026))).some((f) => f.tag === 0x56), 'a reading function answers a reader')
+    const refused = (await answers(reader, call(957, [int4(-1)]))).find((f) => f.tag === 0x45)
+    t.match(parseErrorFields(refused?.body ?? Buffer.alloc(1)), { C: '42501', M: /lineage: scope db:write is required/ }, 'a writing one is refused to a reader')
+    const created = (await answers(writer, call(957, [int4(-1)]))).find((f) => f.tag === 0x56)
+    t.ok(created !== undefined && created.body.readInt32BE(0) > 0, 'and answers a writer: pgjdbc\'s large objects work')
+    const lo = Number(created?.body.subarray(4).toString())
+    t.teardown(async () => { await direct.query('SELECT lo_unlink($1)', [lo]) })
+    t.ok((await direct.query('SELECT 1 FROM pg_largeobject_metadata WHERE oid = $1', [lo])).rowCount === 1, 'the large object exists')
+    t.match(parseErrorFields((await answers(writer, call(2096, [int4(1)]))).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /scope db:admin is required \(calls pg_terminate_backend\)/ })
+    t.match(parseErrorFields((await answers(writer, call(2_000_000_000))).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /scope db:admin is required \(a fast-path call of a function the catalog does not know\)/ }, 'an OID that names no function is admin')
+    t.match(parseErrorFields((await answers(operator, call(2_000_000_000))).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42883' }, 'to an admin, PostgreSQL answers it')
     await b.broker.ctx.audit.flush()
     const records = async (jwt: string): Promise<Array<Record<string, any>>> => (await b.admin('GET', `/v1/audit?jti=${claimsOf(jwt).jti as string}`)).body.events
-    t.match((await records(reader)).find((x) => x.path === '(function call)'), { decision: 'deny', method: 'admin' })
-    t.match((await records(operator)).find((x) => x.path === '(function call)'), { decision: 'allow', method: 'admin', actors: ['operator'] }, 'the allowed call is recorded too')
+    t.match((await records(reader)).filter((x) => x.path?.startsWith('(function call)')), [
+      { decision: 'deny', method: 'write', path: '(function call) pg_catalog.lo_creat' },
+      { decision: 'allow', method: 'read', path: '(function call) pg_catalog.pg_backend_pid' }
+    ], 'newest first')
+    t.match((await records(writer)).find((x) => x.path === '(function call) pg_catalog.lo_creat'), { decision: 'allow', method: 'write', actors: ['writer'] }, 'the allowed call is recorded too')
   })
 
   t.test('a target that asks for fingerprints records no statement text', async (t) => {

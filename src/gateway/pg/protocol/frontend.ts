@@ -185,6 +185,24 @@ export function parseExecute (body: Buffer): { portal: string, maxRows: number }
   return { portal, maxRows }
 }
 
+/** FunctionCall ('F'): the OID of the function called; its arguments are checked for form and skipped. */
+export function parseFunctionCall (body: Buffer): { oid: number } {
+  const r = new Reader(body, 'FunctionCall')
+  const oid = r.int32() >>> 0
+  const formats = formatCodes(r)
+  const n = r.uint16()
+  if (formats.length > 1 && formats.length !== n) throw r.invalid(`${formats.length} argument formats for ${n} arguments`)
+  for (let i = 0; i < n; i++) {
+    const len = r.int32()
+    if (len < -1) throw r.invalid(`invalid argument length ${len}`)
+    if (len > 0) r.skip(len)
+  }
+  const result = r.uint16()
+  if (result > 1) throw r.invalid(`invalid result format ${result}`)
+  r.end()
+  return { oid }
+}
+
 /** PasswordMessage ('p') in answer to AuthenticationCleartextPassword or MD5Password. */
 export function parsePassword (body: Buffer): string {
   const r = new Reader(body, 'PasswordMessage')

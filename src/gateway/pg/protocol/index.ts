@@ -8,7 +8,7 @@ export { Framer, encodeFrame, type Frame, type FramerMode, type FramerOptions } 
 export { Reader } from './reader.js'
 export { Writer } from './writer.js'
 export {
-  parseStartup, parseQuery, parseParse, parseBind, parseBindTarget, parseDescribe, parseClose, parseExecute,
+  parseStartup, parseQuery, parseParse, parseBind, parseBindTarget, parseDescribe, parseClose, parseExecute, parseFunctionCall,
   parsePassword, parseSASLInitialResponse, parseEmpty, defaultStartupLimits,
   startupMessage, sslRequest, gssencRequest, cancelRequest, passwordMessage,
   saslInitialResponse, saslResponse, query, terminate,

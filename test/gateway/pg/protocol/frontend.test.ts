@@ -1,7 +1,7 @@
 import t from 'tap'
 import {
   Framer, parseStartup, parseQuery, parseParse, parseBind, parseDescribe, parseClose,
-  parseExecute, parsePassword, parseSASLInitialResponse, parseEmpty, startupMessage, sslRequest,
+  parseExecute, parseFunctionCall, parsePassword, parseSASLInitialResponse, parseEmpty, startupMessage, sslRequest,
   gssencRequest, cancelRequest, passwordMessage, saslInitialResponse, saslResponse, query, terminate,
   type Frame
 } from '../../../../src/gateway/pg/protocol/index.js'
@@ -158,6 +158,7 @@ t.test('Describe and Close name a statement or a portal', async (t) => {
 t.test('Execute is read with its portal and row limit', async (t) => {
   t.same(parseExecute(bytes().cstring('').int32(0).body()), { portal: '', maxRows: 0 })
   t.same(parseExecute(bytes().cstring('p').int32(100).body()), { portal: 'p', maxRows: 100 })
+  t.same(parseFunctionCall(bytes().int32(-1).int16(0).int16(0).int16(0).body()), { oid: 4294967295 }, 'an OID is unsigned')
 })
 
 t.test('a PasswordMessage round-trips', async (t) => {
@@ -193,6 +194,7 @@ t.test('every truncation of every frontend message is a ProtocolError, never a R
     ['describe', parseDescribe, bytes().raw('S').cstring('s').body()],
     ['close', parseClose, bytes().raw('P').cstring('p').body()],
     ['execute', parseExecute, bytes().cstring('p').int32(5).body()],
+    ['function call', parseFunctionCall, bytes().int32(2026).int16(0).int16(0).int16(0).body()],
     ['password', parsePassword, only(passwordMessage('pw')).body],
     ['sasl', parseSASLInitialResponse, only(saslInitialResponse('SCRAM-SHA-256', Buffer.from('n,,'))).body]
   ]
