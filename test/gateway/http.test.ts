@@ -73,6 +73,16 @@ t.test('an upstream behind the gateway is told the scheme and host the agent use
   for (const name of ['x-forwarded-port', 'x-real-ip', 'forwarded', 'x_forwarded_host']) t.equal(seen.headers[name], undefined, name)
 })
 
+t.test('an agent\'s other claims of the scheme (X-Forwarded-Ssl, X-Forwarded-Scheme, Front-End-Https, X-Url-Scheme) never reach the upstream', async (t) => {
+  // Rack reads X-Forwarded-Ssl: on as https before it looks at X-Forwarded-Proto, and some versions X-Forwarded-Scheme too.
+  const claims = { 'x-forwarded-ssl': 'on', X_Forwarded_Ssl: 'on', 'x-forwarded-scheme': 'https', 'front-end-https': 'on', 'x-url-scheme': 'https' }
+  const r = await get('/api/v1/scheme', agent, { headers: claims })
+  t.equal(r.status, 200)
+  const seen = up.seen.at(-1)!
+  t.equal(seen.headers['x-forwarded-proto'], 'http')
+  for (const name of Object.keys(claims)) t.equal(seen.headers[name.toLowerCase()], undefined, name)
+})
+
 t.test('request and response bodies stream through', async (t) => {
   const big = Buffer.alloc(5 * 1024 * 1024, 7)
   const r = await get('/api/upload', agent, { method: 'POST', body: big })
