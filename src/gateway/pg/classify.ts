@@ -5,6 +5,7 @@ import {
   privilegedSettings, readOnlySettings, readOnlyValues, readTransactionKinds, relationObjectTypes, safeEncodings, statisticsRelations,
   superuserSettingPrefixes, superuserSettings, transactionSettings, writeFunctionPrefixes, writeFunctions
 } from './known-names.js'
+import { functionBody } from './function-body.js'
 import { mayNestTooDeep } from './nesting.js'
 import { fingerprint as parserFingerprint, loadParser, parse, ParserUnavailable, SqlSyntaxError } from './parser.js'
 
@@ -69,6 +70,9 @@ class Walk {
   copy: Classification['copy']
   renames: Classification['renames']
   cursor = false
+  /** The text being classified, and the byte offset and length of the statement walked (0: to the end). */
+  source = ''
+  span: [number, number] = [0, 0]
   private readonly stack: Frame[] = []
 
   raise (rank: number, reason?: string): void {
@@ -262,6 +266,32 @@ function restricts (condition: unknown): boolean {
   return false
 }
 
+/**
+ * CREATE FUNCTION or PROCEDURE: DDL, and admin when its body does what only an admin may, or
+ * cannot be read (see `functionBody`). The body runs with the caller's privileges whenever it
+ * is called, from a statement that shows none of it.
+ */
+function createFunction (body: Obj, w: Walk): undefined {
+  w.raise(ddl)
+  const statement = (): string => {
+    const bytes = Buffer.from(w.source)
+    const [at, len] = w.span
+    return bytes.subarray(at, len === 0 ? bytes.length : at + len).toString()
+  }
+  const found = functionBody(body, statement)
+  if (found === undefined) return undefined
+  if ('unreadable' in found) {
+    w.raise(admin, found.unreadable)
+    return undefined
+  }
+  for (const text of found.texts) {
+    // Not cached: a refusal while the parser restarts must not be kept for the outer text.
+    const c = analyse(text)
+    if (c.class === 'admin') w.raise(admin, `its body ${c.reason ?? 'is admin'}`)
+  }
+  return undefined
+}
+
 /** DDL on an object type that may be server administration; names relations given as bare name lists. */
 function objectDdl (typeField: string, objectsField: string, drop: boolean): Rule {
   return (body, w) => {
@@ -363,7 +393,7 @@ const statementRules: Record<string, Rule | undefined> = {
   CreateStmt: ddl, CreateForeignTableStmt: ddl, AlterTableStmt: ddl, ReplicaIdentityStmt: ddl, AlterDomainStmt: ddl,
   DefineStmt: ddl, CreateDomainStmt: ddl, CompositeTypeStmt: ddl, CreateEnumStmt: ddl, CreateRangeStmt: ddl, AlterEnumStmt: ddl,
   AlterTypeStmt: ddl, ViewStmt: ddl, IndexStmt: ddl, CreateSeqStmt: ddl, AlterSeqStmt: ddl, CreateTableAsStmt: ddl,
-  RefreshMatViewStmt: ddl, CreateFunctionStmt: ddl, AlterFunctionStmt: ddl, CreateTrigStmt: ddl, RuleStmt: ddl,
+  RefreshMatViewStmt: ddl, CreateFunctionStmt: createFunction, AlterFunctionStmt: ddl, CreateTrigStmt: ddl, RuleStmt: ddl,
   CreatePolicyStmt: ddl, AlterPolicyStmt: ddl, CreateStatsStmt: ddl, AlterStatsStmt: ddl, CreateConversionStmt: ddl,
   CreateOpClassStmt: ddl, CreateOpFamilyStmt: ddl, AlterOpFamilyStmt: ddl, AlterOperatorStmt: ddl, AlterCollationStmt: ddl,
   AlterTSDictionaryStmt: ddl, AlterTSConfigurationStmt: ddl,
@@ -449,7 +479,11 @@ function analyse (sql: string): Classification {
   const w = new Walk()
   let exposes: Exposure | undefined
   try {
-    for (const s of stmts) w.statement(isObj(s) ? s.stmt : undefined)
+    w.source = sql
+    for (const s of stmts) {
+      if (isObj(s)) w.span = [Number(s.stmt_location ?? 0), Number(s.stmt_len ?? 0)]
+      w.statement(isObj(s) ? s.stmt : undefined)
+    }
     exposes = exposure(stmts.map((s) => (isObj(s) ? s.stmt : undefined)))
   } catch (err) {
     return refuse(`unclassifiable: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}`)

@@ -40,6 +40,7 @@ interface Wasm {
   _wasm_free_parse_result: (result: number) => void
   _wasm_fingerprint: (query: number) => number
   _wasm_scan: (query: number) => number
+  _wasm_parse_plpgsql: (query: number) => number
   _wasm_free_string: (ptr: number) => void
 }
 
@@ -154,4 +155,17 @@ export function fingerprint (query: string): string {
 /** PostgreSQL's scanner's tokens of a text (JSON output form). */
 export function scan (query: string): unknown {
   return call(query, (w, q) => w._wasm_scan(q), (w, r) => JSON.parse(text(w, r)) as unknown, freeString)
+}
+
+/**
+ * The PL/pgSQL trees of the `CREATE FUNCTION` statements in a text (JSON output form,
+ * `{ plpgsql_funcs: [...] }`): their bodies compiled as PostgreSQL's PL/pgSQL compiler reads them.
+ */
+export function parsePlpgsql (query: string): unknown {
+  return call(query, (w, q) => w._wasm_parse_plpgsql(q), (w, r) => {
+    const s = w.UTF8ToString(r)
+    // The build returns the tree, or else the compiler's error message.
+    if (!s.startsWith('{')) throw new SqlSyntaxError(s)
+    return JSON.parse(s) as unknown
+  }, freeString)
 }

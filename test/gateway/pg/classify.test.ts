@@ -246,6 +246,25 @@ t.test('changing who the session is, or how the server reads SQL, is admin in ev
   ])
 })
 
+t.test("a function's string body is classified with the CREATE: one that does what only an admin may, or cannot be read, makes it admin", async (t) => {
+  check(t, [
+    { sql: "CREATE FUNCTION become() RETURNS text STABLE LANGUAGE sql AS $$ SELECT set_config('role', 'pg_monitor', false) $$", class: 'admin', reason: /^its body calls set_config: sets role$/ },
+    { sql: 'CREATE FUNCTION ok(n int) RETURNS int LANGUAGE sql AS $$ SELECT n + 1 $$', class: 'ddl' },
+    { sql: "CREATE OR REPLACE FUNCTION w(n int) RETURNS void LANGUAGE sql AS 'INSERT INTO t VALUES (n)'", class: 'ddl' },
+    { sql: 'CREATE FUNCTION p(n int) RETURNS int LANGUAGE plpgsql AS $$ DECLARE c int := 0; BEGIN IF n > 1 THEN c := n * 2; END IF; INSERT INTO t VALUES (n); RETURN c; END $$', class: 'ddl' },
+    { sql: 'CREATE FUNCTION trg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated = now(); RETURN NEW; END $$', class: 'ddl' },
+    { sql: "CREATE FUNCTION p() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM set_config('role', 'x', false); END $$", class: 'admin', reason: /sets role/ },
+    { sql: "CREATE FUNCTION p() RETURNS void LANGUAGE plpgsql AS $$ DECLARE x text; BEGIN x := pg_read_file('/etc/passwd'); END $$", class: 'admin', reason: /^its body calls pg_read_file$/ },
+    { sql: "CREATE FUNCTION p() RETURNS void LANGUAGE plpgsql AS $$ BEGIN IF pg_terminate_backend(1) THEN NULL; END IF; END $$", class: 'admin', reason: /pg_terminate_backend/ },
+    { sql: "CREATE FUNCTION p() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'SELECT 1'; END $$", class: 'admin', reason: /built at run time/ },
+    { sql: "CREATE FUNCTION p() RETURNS SETOF int LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY EXECUTE 'SELECT 1'; END $$", class: 'admin', reason: /built at run time/ },
+    { sql: 'CREATE FUNCTION py() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$', class: 'admin', reason: /language plpython3u/ },
+    { sql: 'CREATE FUNCTION bad() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN $$', class: 'admin', reason: /cannot be read/ },
+    { sql: 'SELECT 1; CREATE PROCEDURE pr() LANGUAGE plpgsql AS $$ BEGIN SET ROLE postgres; END $$; SELECT 2', class: 'admin', reason: /^its body sets role$/, count: 3 },
+    { sql: "CREATE FUNCTION é() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$; CREATE FUNCTION p() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM dblink_exec('x'); END $$", class: 'admin', reason: /dblink_exec/ }
+  ])
+})
+
 t.test('set_config with a constant name is the SET it amounts to', async (t) => {
   check(t, [
     { sql: "SELECT set_config('search_path', 'app, public', false)", class: 'read' },

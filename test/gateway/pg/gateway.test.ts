@@ -924,6 +924,16 @@ if (databaseUrl === undefined) {
     t.notOk(JSON.stringify(all.body).includes(auditor), 'no token in the trail')
   })
 
+  t.test('a token that may change schema but is no admin cannot make a function do what only an admin may', async (t) => {
+    const builder = await token('builder', 'db:read db:ddl')
+    const r = await psql(builder, ['-c', "CREATE FUNCTION become() RETURNS text STABLE LANGUAGE sql AS $$ SELECT set_config('role', 'pg_monitor', false) $$",
+      '-c', 'CREATE FUNCTION plus_one(n int) RETURNS int IMMUTABLE LANGUAGE sql AS $$ SELECT n + 1 $$', '-c', 'SELECT plus_one(41)'])
+    t.match(r.stderr, /lineage: scope db:admin is required \(its body calls set_config: sets role\)/)
+    t.equal(r.stdout, 'CREATE FUNCTION\n42\n', 'a function whose body is within its scopes is created and runs')
+    t.teardown(async () => { await direct.query('DROP FUNCTION IF EXISTS plus_one(int); DROP FUNCTION IF EXISTS become()') })
+    t.equal((await direct.query("SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'become'")).rows[0].n, 0, 'the other was never created')
+  })
+
   t.test('a fast-path function call is classified as a call of the function its OID names, and audited whether refused or allowed', async (t) => {
     const operator = await token('operator', 'db:read db:write db:ddl db:admin')
     // FunctionCall ('F'): the OID, argument formats, arguments, the result's format.
