@@ -265,6 +265,36 @@ t.test("a function's string body is classified with the CREATE: one that does wh
   ])
 })
 
+t.test("a PL/pgSQL assignment's target is read with its value: its subscripts are expressions too", async (t) => {
+  check(t, [
+    { sql: "CREATE FUNCTION f() RETURNS int STABLE LANGUAGE plpgsql AS $$ DECLARE a int[]; BEGIN a[length(set_config('role', 'pg_monitor', false))] := 1; RETURN 1; END $$", class: 'admin', reason: /^its body calls set_config: sets role$/ },
+    { sql: "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ DECLARE a int[]; BEGIN a[1][pg_cancel_backend(42)::int] = 1; RETURN 1; END $$", class: 'admin', reason: /pg_cancel_backend/ },
+    { sql: "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ DECLARE a int[]; BEGIN a[(SELECT 1 WHERE pg_cancel_backend(42) = true)] := 1; RETURN 1; END $$", class: 'admin', reason: /pg_cancel_backend/ },
+    { sql: 'CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ DECLARE "x=y" int; a int[]; BEGIN "x=y" := 1; a[1] := a[2] = 3; RETURN 1; END $$', class: 'ddl' }
+  ])
+})
+
+t.test('an aggregate, operator or type defined with a function only an admin may call is admin: calls of it would not name the function', async (t) => {
+  check(t, [
+    { sql: "CREATE AGGREGATE become(text, boolean) (SFUNC = set_config, STYPE = text, INITCOND = 'role')", class: 'admin', reason: /set_config/ },
+    { sql: 'CREATE AGGREGATE become (BASETYPE = text, SFUNC = pg_catalog."set_config", STYPE = text)', class: 'admin', reason: /set_config/ },
+    { sql: 'CREATE OPERATOR !!! (RIGHTARG = int, FUNCTION = pg_cancel_backend)', class: 'admin', reason: /pg_cancel_backend/ },
+    { sql: 'ALTER OPERATOR !!! (NONE, int) SET (RESTRICT = pg_terminate_backend)', class: 'admin', reason: /pg_terminate_backend/ },
+    { sql: 'CREATE TYPE r AS RANGE (SUBTYPE = text, SUBTYPE_DIFF = pg_read_file)', class: 'admin', reason: /pg_read_file/ },
+    { sql: 'CREATE AGGREGATE total(int) (SFUNC = int4pl, STYPE = int, INITCOND = 0)', class: 'ddl' },
+    { sql: 'CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq, COMMUTATOR = ===)', class: 'ddl' }
+  ])
+})
+
+t.test('a view of pg_settings is admin: an UPDATE of the view is set_config', async (t) => {
+  check(t, [
+    { sql: 'CREATE VIEW s AS SELECT * FROM pg_settings', class: 'admin', reason: /pg_settings/ },
+    { sql: 'CREATE OR REPLACE VIEW s AS SELECT name, setting FROM pg_catalog.pg_settings WHERE name LIKE $$enable%$$', class: 'admin', reason: /pg_settings/ },
+    { sql: 'CREATE VIEW s AS SELECT * FROM (SELECT * FROM pg_settings) x', class: 'admin', reason: /pg_settings/ },
+    { sql: 'CREATE VIEW s AS SELECT relname FROM pg_class', class: 'ddl' }
+  ])
+})
+
 t.test('set_config with a constant name is the SET it amounts to', async (t) => {
   check(t, [
     { sql: "SELECT set_config('search_path', 'app, public', false)", class: 'read' },
