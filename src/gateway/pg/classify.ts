@@ -197,6 +197,15 @@ class Walk {
     return true
   }
 
+  /**
+   * A function a definition names (an aggregate's state function, an operator's function),
+   * which a later call of the aggregate or operator runs where the text shows only their name.
+   */
+  defines (name: string): void {
+    const lower = name.toLowerCase()
+    if (adminFunctions.has(lower) || adminFunctionPrefixes.some((p) => lower.startsWith(p))) this.raise(admin, `makes a call of ${name} look like another`)
+  }
+
   private fieldSelection (field: unknown, live: boolean): void {
     if (isObj(field) && isObj(field.String)) this.call(String(field.String.sval), live)
   }
@@ -288,6 +297,49 @@ function createFunction (body: Obj, w: Walk): undefined {
     // Not cached: a refusal while the parser restarts must not be kept for the outer text.
     const c = analyse(text)
     if (c.class === 'admin') w.raise(admin, `its body ${c.reason ?? 'is admin'}`)
+  }
+  return undefined
+}
+
+/**
+ * CREATE AGGREGATE, OPERATOR, TYPE… (`definition`) and ALTER OPERATOR or TYPE … SET (`options`):
+ * DDL, and admin when it names a function only an admin may call. Functions are named as
+ * type names are (`SFUNC = pg_catalog.set_config`); `SELECT agg('pg_monitor', false)` or
+ * `SELECT !!! 42` would then call it under a name no list knows, and an aggregate is immutable
+ * to the catalog.
+ */
+function definesWith (field: string): Rule {
+  return (body, w) => {
+    w.raise(ddl)
+    for (const o of Array.isArray(body[field]) ? body[field] : []) {
+      const arg = isObj(o) && isObj(o.DefElem) && isObj(o.DefElem.arg) ? o.DefElem.arg : undefined
+      const names = isObj(arg) && isObj(arg.TypeName) && Array.isArray(arg.TypeName.names) ? arg.TypeName.names : []
+      const last = names[names.length - 1]
+      if (isObj(last) && isObj(last.String)) w.defines(String(last.String.sval))
+    }
+    return undefined
+  }
+}
+
+/**
+ * CREATE VIEW: DDL, and admin when it reads pg_settings, whose rule turns an UPDATE into
+ * set_config. A view of it is updatable, so `UPDATE v SET setting = 'off' WHERE name =
+ * 'standard_conforming_strings'` would be the SET that `dml` refuses on pg_settings itself.
+ */
+function view (body: Obj, w: Walk): undefined {
+  w.raise(ddl)
+  const stack: unknown[] = [body.query]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (Array.isArray(v)) {
+      for (const x of v) stack.push(x)
+    } else if (isObj(v)) {
+      if (isObj(v.RangeVar) && v.RangeVar.relname === 'pg_settings') {
+        w.raise(admin, 'a view of pg_settings would set the settings an UPDATE of it names')
+        return undefined
+      }
+      for (const k in v) stack.push(v[k])
+    }
   }
   return undefined
 }
@@ -391,11 +443,11 @@ const statementRules: Record<string, Rule | undefined> = {
   InsertStmt: dml(), UpdateStmt: dml('update_without_where'), DeleteStmt: dml('delete_without_where'), MergeStmt: merge,
   NotifyStmt: write, LockStmt: write,
   CreateStmt: ddl, CreateForeignTableStmt: ddl, AlterTableStmt: ddl, ReplicaIdentityStmt: ddl, AlterDomainStmt: ddl,
-  DefineStmt: ddl, CreateDomainStmt: ddl, CompositeTypeStmt: ddl, CreateEnumStmt: ddl, CreateRangeStmt: ddl, AlterEnumStmt: ddl,
-  AlterTypeStmt: ddl, ViewStmt: ddl, IndexStmt: ddl, CreateSeqStmt: ddl, AlterSeqStmt: ddl, CreateTableAsStmt: ddl,
+  DefineStmt: definesWith('definition'), CreateDomainStmt: ddl, CompositeTypeStmt: ddl, CreateEnumStmt: ddl, CreateRangeStmt: definesWith('params'), AlterEnumStmt: ddl,
+  AlterTypeStmt: definesWith('options'), ViewStmt: view, IndexStmt: ddl, CreateSeqStmt: ddl, AlterSeqStmt: ddl, CreateTableAsStmt: ddl,
   RefreshMatViewStmt: ddl, CreateFunctionStmt: createFunction, AlterFunctionStmt: ddl, CreateTrigStmt: ddl, RuleStmt: ddl,
   CreatePolicyStmt: ddl, AlterPolicyStmt: ddl, CreateStatsStmt: ddl, AlterStatsStmt: ddl, CreateConversionStmt: ddl,
-  CreateOpClassStmt: ddl, CreateOpFamilyStmt: ddl, AlterOpFamilyStmt: ddl, AlterOperatorStmt: ddl, AlterCollationStmt: ddl,
+  CreateOpClassStmt: ddl, CreateOpFamilyStmt: ddl, AlterOpFamilyStmt: ddl, AlterOperatorStmt: definesWith('options'), AlterCollationStmt: ddl,
   AlterTSDictionaryStmt: ddl, AlterTSConfigurationStmt: ddl,
   TruncateStmt: (_, w) => { w.raise(ddl); w.shapes.add('truncate'); return undefined },
   CreateSchemaStmt: (body, w) => { w.raise(body.authrole === undefined ? ddl : admin); return undefined },

@@ -1,4 +1,4 @@
-import { parsePlpgsql } from './parser.js'
+import { parsePlpgsql, scan } from './parser.js'
 
 type Obj = Record<string, unknown>
 
@@ -14,7 +14,6 @@ const typeNameMode = 1
 const expressionMode = 2
 // Statements that run SQL text built at run time.
 const dynamic = new Set(['PLpgSQL_stmt_dynexecute', 'PLpgSQL_stmt_dynfors'])
-const assignment = /^[\s\S]*?(?::=|=)/
 
 /**
  * The body of a `CREATE FUNCTION` or `CREATE PROCEDURE` given as a string (`AS $$ … $$`), which
@@ -71,11 +70,44 @@ function plpgsqlTexts (tree: unknown): FunctionBody {
         const mode = typeof e.parseMode === 'number' ? e.parseMode : statementMode
         if (mode === statementMode) texts.push(query)
         else if (mode === expressionMode) texts.push(`SELECT ${query}`)
-        else if (mode !== typeNameMode) texts.push(`SELECT ${query.replace(assignment, '')}`)
+        else if (mode !== typeNameMode) {
+          const text = assignmentText(query)
+          if (text === undefined) return { unreadable: 'its body has an assignment the gateway cannot read' }
+          texts.push(text)
+        }
         continue
       }
       stack.push(v[key])
     }
   }
   return { texts }
+}
+
+/**
+ * An assignment `target := expression` as a select list `SELECT target, expression`: the
+ * target's subscripts (`a[f()] := 1`) are expressions PostgreSQL evaluates too. The operator
+ * (`:=` or `=`) is the first outside brackets and parentheses, as the scanner finds it, so
+ * that no `=` in a subscript, a string or a quoted name is taken for it. Undefined when the
+ * text cannot be scanned or has no such operator.
+ */
+function assignmentText (query: string): string | undefined {
+  let tokens: unknown
+  try {
+    tokens = scan(query)
+  } catch {
+    return undefined
+  }
+  const list = isObj(tokens) && Array.isArray(tokens.tokens) ? tokens.tokens : []
+  let depth = 0
+  for (const t of list) {
+    const text = isObj(t) ? t.text : undefined
+    if (text === '(' || text === '[') depth++
+    else if (text === ')' || text === ']') depth--
+    else if (depth === 0 && (text === ':=' || text === '=') && isObj(t)) {
+      // Offsets are of the UTF-8 bytes the scanner read.
+      const bytes = Buffer.from(query)
+      return `SELECT ${bytes.subarray(0, Number(t.start)).toString()}, ${bytes.subarray(Number(t.end)).toString()}`
+    }
+  }
+  return undefined
 }
