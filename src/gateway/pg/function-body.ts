@@ -32,7 +32,8 @@ export function functionBody (create: Obj, statement: () => string): FunctionBod
   let as: unknown[] | undefined
   for (const o of Array.isArray(create.options) ? create.options : []) {
     const d = isObj(o) && isObj(o.DefElem) ? o.DefElem : undefined
-    if (d?.defname === 'language' && isObj(d.arg) && isObj(d.arg.String)) language = String(d.arg.String.sval).toLowerCase()
+    // As PostgreSQL looks it up: a quoted name keeps its case (`LANGUAGE 'PLPGSQL'` names no language).
+    if (d?.defname === 'language' && isObj(d.arg) && isObj(d.arg.String)) language = String(d.arg.String.sval)
     if (d?.defname === 'as' && isObj(d.arg) && isObj(d.arg.List) && Array.isArray(d.arg.List.items)) as = d.arg.List.items
   }
   if (as === undefined) return undefined
@@ -45,6 +46,9 @@ export function functionBody (create: Obj, statement: () => string): FunctionBod
   } catch (err) {
     return { unreadable: `its PL/pgSQL body cannot be read: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}` }
   }
+  // Each function the compiler found must have been compiled (have a body): else nothing was read.
+  const funcs = isObj(tree) && Array.isArray(tree.plpgsql_funcs) ? tree.plpgsql_funcs : []
+  if (funcs.length === 0 || !funcs.every((f) => isObj(f) && isObj(f.PLpgSQL_function) && f.PLpgSQL_function.action !== undefined)) return { unreadable: 'its PL/pgSQL body cannot be read' }
   return plpgsqlTexts(tree)
 }
 

@@ -260,6 +260,8 @@ t.test("a function's string body is classified with the CREATE: one that does wh
     { sql: "CREATE FUNCTION p() RETURNS SETOF int LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY EXECUTE 'SELECT 1'; END $$", class: 'admin', reason: /built at run time/ },
     { sql: 'CREATE FUNCTION py() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$', class: 'admin', reason: /language plpython3u/ },
     { sql: 'CREATE FUNCTION bad() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN $$', class: 'admin', reason: /cannot be read/ },
+    { sql: "CREATE FUNCTION q() RETURNS int LANGUAGE 'PLPGSQL' AS $$ BEGIN RETURN 1; END $$", class: 'admin', reason: /language PLPGSQL/ },
+    { sql: 'CREATE FUNCTION q() RETURNS int LANGUAGE PLPGSQL AS $$ BEGIN RETURN 1; END $$', class: 'ddl' },
     { sql: 'SELECT 1; CREATE PROCEDURE pr() LANGUAGE plpgsql AS $$ BEGIN SET ROLE postgres; END $$; SELECT 2', class: 'admin', reason: /^its body sets role$/, count: 3 },
     { sql: "CREATE FUNCTION é() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$; CREATE FUNCTION p() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM dblink_exec('x'); END $$", class: 'admin', reason: /dblink_exec/ }
   ])
