@@ -204,6 +204,8 @@ class Walk {
   defines (name: string): void {
     const lower = name.toLowerCase()
     if (adminFunctions.has(lower) || adminFunctionPrefixes.some((p) => lower.startsWith(p))) this.raise(admin, `makes a call of ${name} look like another`)
+    // A call of a function known to write (nextval, an advisory lock) would pass for a read.
+    else if (writeFunctions.has(lower) || writeFunctionPrefixes.some((p) => lower.startsWith(p))) this.raise(admin, `makes a call of ${name}, which writes, look like a read`)
   }
 
   private fieldSelection (field: unknown, live: boolean): void {

@@ -284,6 +284,8 @@ t.test('an aggregate, operator or type defined with a function only an admin may
     { sql: 'ALTER OPERATOR !!! (NONE, int) SET (RESTRICT = pg_terminate_backend)', class: 'admin', reason: /pg_terminate_backend/ },
     { sql: 'CREATE TYPE r AS RANGE (SUBTYPE = text, SUBTYPE_DIFF = pg_read_file)', class: 'admin', reason: /pg_read_file/ },
     { sql: 'CREATE AGGREGATE total(int) (SFUNC = int4pl, STYPE = int, INITCOND = 0)', class: 'ddl' },
+    { sql: 'CREATE AGGREGATE grab(bigint) (SFUNC = pg_advisory_lock, STYPE = void)', class: 'admin', reason: /pg_advisory_lock, which writes/ },
+    { sql: 'CREATE OPERATOR ### (RIGHTARG = regclass, FUNCTION = nextval)', class: 'admin', reason: /nextval, which writes/ },
     { sql: 'CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq, COMMUTATOR = ===)', class: 'ddl' }
   ])
 })
