@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { exposure, type Exposure } from './exposure.js'
 import {
-  activityRelations, adminFunctionPrefixes, adminFunctions, adminObjectTypes, configRelations, credentialRelations, onRelationObjectTypes,
+  activityRelations, adminFunctionPrefixes, adminFunctions, adminObjectTypes, configRelations, credentialRelations, onRelationObjectTypes, roleSettingRelations,
   privilegedSettings, readOnlySettings, readOnlyValues, readTransactionKinds, relationObjectTypes, safeEncodings, statisticsRelations,
   superuserSettingPrefixes, superuserSettings, transactionSettings, writeFunctionPrefixes, writeFunctions
 } from './known-names.js'
@@ -151,6 +151,7 @@ class Walk {
     else if (activityRelations.has(rel)) this.raise(admin, `reads ${rel}, which shows other sessions' SQL text`)
     else if (credentialRelations.has(rel)) this.raise(admin, `reads ${rel}, which holds password hashes`)
     else if (configRelations.has(rel)) this.raise(admin, `reads ${rel}, the server's configuration files`)
+    else if (roleSettingRelations.has(rel)) this.raise(admin, `reads ${rel}, which holds custom settings such as secrets`)
     else if (name.startsWith('pg_toast.') || rel.startsWith('pg_toast_')) this.raise(admin, `reads ${rel}, which holds other tables' long values`)
   }
 
@@ -173,7 +174,20 @@ class Walk {
     const last = parts[parts.length - 1]
     const name = isObj(last) && isObj(last.String) ? String(last.String.sval) : ''
     if (name === 'set_config' && this.setConfig(call, parts, live)) return
+    if (name === 'current_setting') this.currentSetting(call)
     this.call(name, live)
+  }
+
+  /**
+   * `current_setting(name)`: a custom setting (`app.jwt_secret`, set by `ALTER DATABASE … SET`
+   * or a tenant's `SET app.tenant`) may be a secret or another agent's, so reading one is admin,
+   * as setting one is; so is reading a setting whose name is known only at run time.
+   */
+  private currentSetting (call: Obj): void {
+    const args = Array.isArray(call.args) ? call.args : []
+    const setting = isObj(args[0]) && isObj(args[0].A_Const) && isObj(args[0].A_Const.sval) ? String(args[0].A_Const.sval.sval) : undefined
+    if (setting === undefined) this.raise(admin, 'reads a setting named at run time')
+    else if (setting.includes('.')) this.raise(admin, `reads custom setting ${setting.toLowerCase()}`)
   }
 
   /**
@@ -421,7 +435,7 @@ function variableSet (body: Obj, w: Walk): undefined {
 }
 
 const statementRules: Record<string, Rule | undefined> = {
-  SelectStmt: read, ReturnStmt: read, VariableShowStmt: read, ListenStmt: read, UnlistenStmt: read, ConstraintsSetStmt: read,
+  SelectStmt: read, ReturnStmt: read, VariableShowStmt: (body, w) => { if (String(body.name).includes('.')) w.raise(admin, `reads custom setting ${String(body.name).toLowerCase()}`); return undefined }, ListenStmt: read, UnlistenStmt: read, ConstraintsSetStmt: read,
   FetchStmt: (_, w) => { w.cursor = true; return undefined },
   DeclareCursorStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },
   ClosePortalStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },

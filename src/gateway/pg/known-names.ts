@@ -82,6 +82,8 @@ export const activityRelations = new Set(['pg_stat_activity', 'pg_stat_statement
 /** Catalogs with password hashes (of roles, of foreign servers' users) or the server's configuration files. */
 export const credentialRelations = new Set(['pg_authid', 'pg_shadow', 'pg_user_mappings', 'pg_user_mapping'])
 export const configRelations = new Set(['pg_hba_file_rules', 'pg_ident_file_mappings', 'pg_file_settings'])
+/** Per-database and per-role settings, custom ones included (`ALTER DATABASE … SET app.jwt_secret = …`). */
+export const roleSettingRelations = new Set(['pg_db_role_setting'])
 /** Object types whose CREATE/ALTER/DROP/RENAME is server administration rather than schema work. */
 export const adminObjectTypes = new Set(['OBJECT_DATABASE', 'OBJECT_ROLE', 'OBJECT_TABLESPACE', 'OBJECT_EXTENSION',
   'OBJECT_LANGUAGE', 'OBJECT_EVENT_TRIGGER', 'OBJECT_FDW', 'OBJECT_FOREIGN_SERVER', 'OBJECT_USER_MAPPING',

@@ -299,6 +299,19 @@ t.test('a view of pg_settings is admin: an UPDATE of the view is set_config', as
   ])
 })
 
+t.test('reading a custom setting is admin, as setting one is: it may be a secret or another tenant\'s', async (t) => {
+  check(t, [
+    { sql: "SELECT current_setting('app.jwt_secret')", class: 'admin', reason: /^reads custom setting app\.jwt_secret$/ },
+    { sql: "SELECT current_setting('App.Tenant', true)", class: 'admin', reason: /app\.tenant/ },
+    { sql: 'SELECT current_setting(name) FROM t', class: 'admin', reason: /named at run time/ },
+    { sql: 'SHOW app.jwt_secret', class: 'admin', reason: /custom setting/ },
+    { sql: 'SELECT setconfig FROM pg_db_role_setting', class: 'admin', reason: /pg_db_role_setting/ },
+    { sql: "SELECT current_setting('server_version_num')::int", class: 'read' },
+    { sql: 'SHOW search_path', class: 'read' },
+    { sql: 'SHOW ALL', class: 'read' }
+  ])
+})
+
 t.test('set_config with a constant name is the SET it amounts to', async (t) => {
   check(t, [
     { sql: "SELECT set_config('search_path', 'app, public', false)", class: 'read' },
