@@ -1,0 +1,287 @@
+import {
+  adminObjectTypes, onRelationObjectTypes, privilegedSettings, readOnlySettings, readOnlyValues,
+  readTransactionKinds, relationObjectTypes, safeEncodings, superuserSettingPrefixes, superuserSettings, transactionSettings
+} from './known-names.js'
+import { functionBody } from './function-body.js'
+import type { Walk } from './walk.js'
+
+/**
+ * What each kind of statement does to a classification: its class, its policy shapes, and
+ * what it says about its parts (a COPY's direction, a SET's setting, a function's body). The
+ * walk over the tree (`walk.ts`) calls these by node name.
+ */
+
+export type Obj = Record<string, unknown>
+// Classes as ranks: a text is of its strongest statement's.
+export const read = 0
+export const write = 1
+export const ddl = 2
+export const admin = 3
+
+export function isObj (v: unknown): v is Obj { return v !== null && typeof v === 'object' && !Array.isArray(v) }
+
+/** A statement kind's class, or a function that records its class and shapes and says whether its children run. */
+export type Rule = number | ((body: Obj, w: Walk) => boolean | undefined)
+
+/** A statement that writes: the target table must not be a system catalog (`UPDATE pg_settings` is `set_config`). */
+function dml (shape?: string): (body: Obj, w: Walk) => undefined {
+  return (body, w) => {
+    w.raise(write)
+    const rel = isObj(body.relation) ? body.relation : {}
+    if (rel.schemaname === 'pg_catalog' || (rel.schemaname === undefined && String(rel.relname).startsWith('pg_'))) {
+      w.raise(admin, `writes system catalog ${String(rel.relname)}`)
+    }
+    if (shape !== undefined && !restricts(body.whereClause)) w.shapes.add(shape)
+    return undefined
+  }
+}
+
+/**
+ * MERGE deletes or updates every row its join matches: with a join condition and a WHEN
+ * condition that tell no rows apart (`ON true`), that is every row of the table.
+ */
+function merge (body: Obj, w: Walk): undefined {
+  dml()(body, w)
+  if (restricts(body.joinCondition)) return undefined
+  for (const c of Array.isArray(body.mergeWhenClauses) ? body.mergeWhenClauses : []) {
+    const when = isObj(c) && isObj(c.MergeWhenClause) ? c.MergeWhenClause : {}
+    if (when.matchKind === 'MERGE_WHEN_NOT_MATCHED_BY_TARGET' || restricts(when.condition)) continue
+    if (when.commandType === 'CMD_DELETE') w.shapes.add('delete_without_where')
+    if (when.commandType === 'CMD_UPDATE') w.shapes.add('update_without_where')
+  }
+  return undefined
+}
+
+/**
+ * Whether a condition can tell one row from another: it names a column, or a cursor's current
+ * row (`WHERE CURRENT OF c`). One that names neither (`WHERE true`, `WHERE 1 = 1`, `WHERE $1`)
+ * holds for every row or for none, so it restricts nothing. Syntactic: `WHERE id = id` counts
+ * as a restriction.
+ */
+function restricts (condition: unknown): boolean {
+  const stack: unknown[] = [condition]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (Array.isArray(v)) {
+      for (const x of v) stack.push(x)
+    } else if (isObj(v)) {
+      if (v.ColumnRef !== undefined || v.CurrentOfExpr !== undefined) return true
+      for (const k in v) stack.push(v[k])
+    }
+  }
+  return false
+}
+
+/**
+ * CREATE FUNCTION or PROCEDURE: DDL, and admin when its body does what only an admin may, or
+ * cannot be read (see `functionBody`). The body runs with the caller's privileges whenever it
+ * is called, from a statement that shows none of it.
+ */
+function createFunction (body: Obj, w: Walk): undefined {
+  w.raise(ddl)
+  const statement = (): string => {
+    const bytes = Buffer.from(w.source)
+    const [at, len] = w.span
+    return bytes.subarray(at, len === 0 ? bytes.length : at + len).toString()
+  }
+  const found = functionBody(body, statement)
+  if (found === undefined) return undefined
+  if ('unreadable' in found) {
+    w.raise(admin, found.unreadable)
+    return undefined
+  }
+  for (const text of found.texts) {
+    const c = w.classifyText(text)
+    if (c.class === 'admin') w.raise(admin, `its body ${c.reason ?? 'is admin'}`)
+  }
+  return undefined
+}
+
+/**
+ * CREATE AGGREGATE, OPERATOR, TYPE… (`definition`) and ALTER OPERATOR or TYPE … SET (`options`):
+ * DDL, and admin when it names a function only an admin may call. Functions are named as
+ * type names are (`SFUNC = pg_catalog.set_config`); `SELECT agg('pg_monitor', false)` or
+ * `SELECT !!! 42` would then call it under a name no list knows, and an aggregate is immutable
+ * to the catalog.
+ */
+function definesWith (field: string): Rule {
+  return (body, w) => {
+    w.raise(ddl)
+    for (const o of Array.isArray(body[field]) ? body[field] : []) {
+      const arg = isObj(o) && isObj(o.DefElem) && isObj(o.DefElem.arg) ? o.DefElem.arg : undefined
+      const names = isObj(arg) && isObj(arg.TypeName) && Array.isArray(arg.TypeName.names) ? arg.TypeName.names : []
+      const last = names[names.length - 1]
+      if (isObj(last) && isObj(last.String)) w.defines(String(last.String.sval))
+    }
+    return undefined
+  }
+}
+
+/**
+ * CREATE VIEW: DDL, and admin when it reads pg_settings, whose rule turns an UPDATE into
+ * set_config. A view of it is updatable, so `UPDATE v SET setting = 'off' WHERE name =
+ * 'standard_conforming_strings'` would be the SET that `dml` refuses on pg_settings itself.
+ */
+function view (body: Obj, w: Walk): undefined {
+  w.raise(ddl)
+  const stack: unknown[] = [body.query]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (Array.isArray(v)) {
+      for (const x of v) stack.push(x)
+    } else if (isObj(v)) {
+      if (isObj(v.RangeVar) && v.RangeVar.relname === 'pg_settings') {
+        w.raise(admin, 'a view of pg_settings would set the settings an UPDATE of it names')
+        return undefined
+      }
+      for (const k in v) stack.push(v[k])
+    }
+  }
+  return undefined
+}
+
+/** DDL on an object type that may be server administration; names relations given as bare name lists. */
+function objectDdl (typeField: string, objectsField: string, drop: boolean): Rule {
+  return (body, w) => {
+    const type = String(body[typeField])
+    w.raise(adminObjectTypes.has(type) ? admin : ddl)
+    if (drop) w.shapes.add('drop')
+    const objects = drop ? body[objectsField] : [body[objectsField]]
+    for (const o of Array.isArray(objects) ? objects : []) {
+      const items = isObj(o) && isObj(o.List) && Array.isArray(o.List.items) ? o.List.items : []
+      const names = items.map((i) => (isObj(i) && isObj(i.String) ? String(i.String.sval) : ''))
+      if (onRelationObjectTypes.has(type)) names.pop()
+      if (names.length > 0 && (relationObjectTypes.has(type) || onRelationObjectTypes.has(type))) w.addTable(names.slice(-2).join('.'))
+    }
+    return undefined
+  }
+}
+
+/** EXPLAIN runs its statement only with ANALYZE; any ANALYZE option not plainly false counts (PostgreSQL's `parse_bool`). */
+function explain (body: Obj): boolean {
+  const options = Array.isArray(body.options) ? body.options : []
+  return options.some((o) => {
+    const d = isObj(o) && isObj(o.DefElem) ? o.DefElem : undefined
+    if (d === undefined || String(d.defname).toLowerCase() !== 'analyze') return false
+    if (d.arg === undefined) return true
+    const arg = d.arg as Obj
+    if (isObj(arg.Integer)) return arg.Integer.ival !== undefined && arg.Integer.ival !== 0
+    if (isObj(arg.Boolean)) return arg.Boolean.boolval === true
+    const s = isObj(arg.String) ? String(arg.String.sval).toLowerCase() : ''
+    return !['f', 'fa', 'fal', 'fals', 'false', 'n', 'no', 'of', 'off', '0'].includes(s)
+  })
+}
+
+function copy (body: Obj, w: Walk): undefined {
+  const from = body.is_from === true
+  const stdio = body.is_program !== true && body.filename === undefined
+  if (!stdio) w.raise(admin, 'COPY to or from a server file or program')
+  else if (from) w.raise(write)
+  // Several COPYs in one text: 'from' if any reads client data, toClient if any sends rows to it, stdio only if all do.
+  w.copy = {
+    direction: from || w.copy?.direction === 'from' ? 'from' : 'to',
+    toClient: (!from && stdio) || (w.copy?.toClient ?? false),
+    stdio: stdio && (w.copy?.stdio ?? true)
+  }
+  return undefined
+}
+
+export function variableSet (body: Obj, w: Walk): undefined {
+  const name = String(body.name ?? '').toLowerCase() // setting names are case-insensitive, even quoted
+  switch (body.kind) {
+    case 'VAR_RESET_ALL':
+      w.raise(admin, 'RESET ALL also resets the role')
+      break
+    case 'VAR_SET_MULTI':
+      if (!transactionSettings.has(name)) w.raise(admin, `unknown SET form ${name}`)
+      else if (readWrite(body.args)) w.raise(write, 'asks for read-write transactions')
+      break
+    case 'VAR_SET_VALUE': case 'VAR_SET_DEFAULT': case 'VAR_SET_CURRENT': case 'VAR_RESET':
+      if (privilegedSettings.has(name)) w.raise(admin, `sets ${name}`)
+      else if (superuserSettings.has(name) || superuserSettingPrefixes.some((p) => name.startsWith(p))) w.raise(admin, `sets ${name}, which only a superuser may`)
+      else if (readOnlySettings.has(name) && !(body.kind === 'VAR_SET_VALUE' && readOnlyValues.has(constant(body.args)))) w.raise(write, `sets ${name}`)
+      // The gateway names each upstream session `lineage:<actor>`: another such name would pass for another agent in the server's logs.
+      else if (name === 'application_name' && constant(body.args).startsWith('lineage:')) w.raise(admin, 'names the session as one of another agent')
+      else if (name === 'client_encoding' && !(body.kind === 'VAR_SET_VALUE' && safeEncodings.has(constant(body.args)))) {
+        w.raise(admin, 'changes the client encoding away from UTF8')
+      }
+      // Custom settings often carry a row-level-security tenant (`current_setting('app.tenant')`).
+      else if (name.includes('.')) w.raise(admin, `sets custom setting ${name}`)
+      break
+    default:
+      w.raise(admin, `unknown SET kind ${String(body.kind)}`)
+  }
+  return undefined
+}
+
+/** What each statement kind does, by its node name; a kind not here is admin. */
+export const statementRules: Record<string, Rule | undefined> = {
+  SelectStmt: read, ReturnStmt: read, VariableShowStmt: (body, w) => { if (String(body.name).includes('.')) w.raise(admin, `reads custom setting ${String(body.name).toLowerCase()}`); return undefined }, ListenStmt: read, UnlistenStmt: read, ConstraintsSetStmt: read,
+  FetchStmt: (_, w) => { w.cursor = true; return undefined },
+  DeclareCursorStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },
+  ClosePortalStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },
+  PrepareStmt: (body, w) => { w.rename('statements', body.name); return undefined },
+  DeallocateStmt: (body, w) => { w.rename('statements', body.isall === true ? undefined : body.name); return undefined },
+  ExplainStmt: (body) => explain(body),
+  TransactionStmt: (body, w) => {
+    if (!readTransactionKinds.has(String(body.kind))) w.raise(admin)
+    else if (readWrite(body.options)) w.raise(write, 'asks for a read-write transaction')
+    return undefined
+  },
+  DiscardStmt: (body, w) => {
+    if (body.target !== 'DISCARD_ALL') return undefined
+    w.raise(admin, 'DISCARD ALL also resets the session authorization')
+    w.rename('statements', undefined)
+    w.rename('portals', undefined)
+    return undefined
+  },
+  VariableSetStmt: variableSet,
+  CopyStmt: copy,
+  InsertStmt: dml(), UpdateStmt: dml('update_without_where'), DeleteStmt: dml('delete_without_where'), MergeStmt: merge,
+  NotifyStmt: write, LockStmt: write,
+  CreateStmt: ddl, CreateForeignTableStmt: ddl, AlterTableStmt: ddl, ReplicaIdentityStmt: ddl, AlterDomainStmt: ddl,
+  DefineStmt: definesWith('definition'), CreateDomainStmt: ddl, CompositeTypeStmt: ddl, CreateEnumStmt: ddl, CreateRangeStmt: definesWith('params'), AlterEnumStmt: ddl,
+  AlterTypeStmt: definesWith('options'), ViewStmt: view, IndexStmt: ddl, CreateSeqStmt: ddl, AlterSeqStmt: ddl, CreateTableAsStmt: ddl,
+  RefreshMatViewStmt: ddl, CreateFunctionStmt: createFunction, AlterFunctionStmt: ddl, CreateTrigStmt: ddl, RuleStmt: ddl,
+  CreatePolicyStmt: ddl, AlterPolicyStmt: ddl, CreateStatsStmt: ddl, AlterStatsStmt: ddl, CreateConversionStmt: ddl,
+  CreateOpClassStmt: ddl, CreateOpFamilyStmt: ddl, AlterOpFamilyStmt: ddl, AlterOperatorStmt: definesWith('options'), AlterCollationStmt: ddl,
+  AlterTSDictionaryStmt: ddl, AlterTSConfigurationStmt: ddl,
+  TruncateStmt: (_, w) => { w.raise(ddl); w.shapes.add('truncate'); return undefined },
+  CreateSchemaStmt: (body, w) => { w.raise(body.authrole === undefined ? ddl : admin); return undefined },
+  DropStmt: objectDdl('removeType', 'objects', true),
+  CommentStmt: objectDdl('objtype', 'object', false),
+  RenameStmt: objectDdl('renameType', 'object', false),
+  AlterObjectSchemaStmt: objectDdl('objectType', 'object', false),
+  DropdbStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
+  DropRoleStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
+  DropTableSpaceStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
+  DropUserMappingStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
+  DropSubscriptionStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
+  DropOwnedStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
+  DoStmt: admin, CallStmt: admin, ExecuteStmt: admin, GrantStmt: admin, GrantRoleStmt: admin, AlterDefaultPrivilegesStmt: admin,
+  CreateRoleStmt: admin, AlterRoleStmt: admin, AlterRoleSetStmt: admin, AlterSystemStmt: admin, VacuumStmt: admin,
+  ClusterStmt: admin, ReindexStmt: admin, CheckPointStmt: admin, LoadStmt: admin, CreateExtensionStmt: admin,
+  AlterExtensionStmt: admin, AlterExtensionContentsStmt: admin, CreatedbStmt: admin, AlterDatabaseStmt: admin,
+  AlterDatabaseRefreshCollStmt: admin, AlterDatabaseSetStmt: admin, AlterOwnerStmt: admin, CreatePLangStmt: admin,
+  SecLabelStmt: admin, CreateTableSpaceStmt: admin, AlterTableSpaceOptionsStmt: admin, AlterTableMoveAllStmt: admin,
+  CreateFdwStmt: admin, AlterFdwStmt: admin, CreateForeignServerStmt: admin, AlterForeignServerStmt: admin,
+  CreateUserMappingStmt: admin, AlterUserMappingStmt: admin, ImportForeignSchemaStmt: admin, CreateAmStmt: admin,
+  CreateEventTrigStmt: admin, AlterEventTrigStmt: admin, ReassignOwnedStmt: admin, CreatePublicationStmt: admin,
+  AlterPublicationStmt: admin, CreateSubscriptionStmt: admin, AlterSubscriptionStmt: admin, CreateCastStmt: admin,
+  CreateTransformStmt: admin, AlterObjectDependsStmt: admin
+}
+
+/** Whether transaction options (`READ WRITE`, `transaction_read_only = 0`) ask for a read-write transaction. */
+function readWrite (options: unknown): boolean {
+  return (Array.isArray(options) ? options : []).some((o) => {
+    const d = isObj(o) && isObj(o.DefElem) ? o.DefElem : undefined
+    const c = isObj(d?.arg) && isObj(d.arg.A_Const) ? d.arg.A_Const : undefined
+    return d?.defname === 'transaction_read_only' && !(isObj(c?.ival) && c.ival.ival === 1)
+  })
+}
+
+/** The lower-cased text of a one-element list of string constants, else ''. */
+function constant (args: unknown): string {
+  const a = Array.isArray(args) && args.length === 1 && isObj(args[0]) ? args[0].A_Const : undefined
+  return isObj(a) && isObj(a.sval) ? String(a.sval.sval).toLowerCase() : ''
+}

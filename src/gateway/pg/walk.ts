@@ -1,0 +1,195 @@
+import type { Classification } from './classify.js'
+import {
+  activityRelations, adminFunctionPrefixes, adminFunctions, configRelations, credentialRelations, roleSettingRelations,
+  statisticsRelations, writeFunctionPrefixes, writeFunctions
+} from './known-names.js'
+import { admin, ddl, isObj, read, statementRules, variableSet, write, type Obj } from './statement-rules.js'
+
+interface Scope { names: string[], up: Scope | undefined }
+interface Frame { v: unknown, scope: Scope | undefined, live: boolean }
+
+/** One classification in progress; `live` is false under a plain EXPLAIN, whose statement is planned but never run. */
+export class Walk {
+  rank = read
+  reason: string | undefined
+  shapes = new Set<string>()
+  tables = new Set<string>()
+  functions = new Set<string>()
+  copy: Classification['copy']
+  renames: Classification['renames']
+  cursor = false
+  /** The text being classified, and the byte offset and length of the statement walked (0: to the end). */
+  source = ''
+  span: [number, number] = [0, 0]
+  private readonly stack: Frame[] = []
+
+  /** `classifyText`: classifies a text the statement carries (a function's body), uncached. */
+  constructor (readonly classifyText: (sql: string) => Classification) {}
+
+  raise (rank: number, reason?: string): void {
+    if (rank > this.rank) this.rank = rank
+    if (rank === admin && this.reason === undefined && reason !== undefined) this.reason = reason
+  }
+
+  /** Walks one statement iteratively, so no nesting depth can overflow the JavaScript stack. */
+  statement (stmt: unknown): void {
+    const kind = isObj(stmt) ? Object.keys(stmt)[0] : undefined
+    if (kind === undefined || !Object.hasOwn(statementRules, kind)) this.raise(admin, `unknown statement kind ${kind ?? '(none)'}`)
+    this.stack.push({ v: stmt, scope: undefined, live: true })
+    for (let f = this.stack.pop(); f !== undefined; f = this.stack.pop()) {
+      const mark = this.stack.length
+      if (Array.isArray(f.v)) for (const item of f.v) this.stack.push({ v: item, scope: f.scope, live: f.live })
+      else if (isObj(f.v)) this.object(f.v, f.scope, f.live)
+      // Children were pushed in text order; reverse them so they are visited in it and the first reason is the first in the text.
+      reverseFrom(this.stack, mark)
+    }
+  }
+
+  /** Fields start lower-case; an upper-case key is a node kind wrapping its fields (`{ "SelectStmt": {…} }`). */
+  private object (o: Obj, outer: Scope | undefined, live: boolean): void {
+    const scope = isObj(o.withClause) ? this.withClause(o.withClause, outer, live) : outer
+    for (const key in o) {
+      const v = o[key]
+      if (v === null || typeof v !== 'object' || key === 'withClause') continue
+      const first = key.charCodeAt(0)
+      if (first >= 65 && first <= 90) { this.node(key, v as Obj, scope, live); continue }
+      if (key === 'lockingClause') {
+        // FOR UPDATE/SHARE takes row locks; its `lockedRels` are FROM aliases, not relations.
+        if (live && Array.isArray(v) && v.length > 0) this.raise(write)
+        continue
+      }
+      if (key === 'intoClause' && live) this.raise(ddl) // SELECT … INTO creates a table
+      if (key === 'funccall') this.func(v as Obj, live) // CALL's bare FuncCall
+      // A bare RangeVar is a statement's own target (INSERT/UPDATE/DELETE/MERGE/COPY/INTO/DDL), which never resolves to a CTE.
+      if (typeof (v as Obj).relname === 'string') this.table(v as Obj, undefined)
+      this.stack.push({ v, scope, live })
+    }
+  }
+
+  private node (kind: string, body: Obj, scope: Scope | undefined, live: boolean): void {
+    if (kind === 'RangeVar') return this.table(body, scope)
+    if (kind === 'FuncCall') this.func(body, live)
+    // PostgreSQL reads a field selection `(x).f` or `t.f` as the call `f(x)` when no field `f`
+    // exists (functional notation): every selected name may be a function.
+    if (kind === 'A_Indirection') for (const i of Array.isArray(body.indirection) ? body.indirection : []) this.fieldSelection(i, live)
+    if (kind === 'ColumnRef' && Array.isArray(body.fields) && body.fields.length >= 2) this.fieldSelection(body.fields[body.fields.length - 1], live)
+    let childrenLive = live
+    if (kind.endsWith('Stmt')) {
+      const rule = Object.hasOwn(statementRules, kind) ? statementRules[kind] : undefined
+      if (rule === undefined) this.raise(admin, `unknown statement kind ${kind}`)
+      else if (live) childrenLive = (typeof rule === 'number' ? this.raise(rule) : rule(body, this)) ?? true
+    } else if (kind === 'AlterTableCmd' && live) {
+      if (body.subtype === 'AT_ChangeOwner') this.raise(admin)
+      if (body.subtype === 'AT_DropColumn') this.shapes.add('drop')
+    }
+    this.stack.push({ v: body, scope, live: childrenLive })
+  }
+
+  /** CTE names shadow unqualified relations in the statement and, for RECURSIVE or later siblings, in CTE bodies. */
+  private withClause (w: Obj, outer: Scope | undefined, live: boolean): Scope {
+    const ctes = Array.isArray(w.ctes) ? w.ctes : []
+    const names = ctes.map((c) => (isObj(c) && isObj(c.CommonTableExpr) ? String(c.CommonTableExpr.ctename) : ''))
+    ctes.forEach((c, i) => {
+      this.stack.push({ v: c, scope: { names: w.recursive === true ? names : names.slice(0, i), up: outer }, live })
+    })
+    return { names, up: outer }
+  }
+
+  addTable (name: string): void {
+    this.tables.add(name)
+    const rel = name.slice(name.lastIndexOf('.') + 1)
+    if (statisticsRelations.has(rel)) this.raise(admin, `reads ${rel}, whose statistics sample the values of every table`)
+    else if (activityRelations.has(rel)) this.raise(admin, `reads ${rel}, which shows other sessions' SQL text`)
+    else if (credentialRelations.has(rel)) this.raise(admin, `reads ${rel}, which holds password hashes`)
+    else if (configRelations.has(rel)) this.raise(admin, `reads ${rel}, the server's configuration files`)
+    else if (roleSettingRelations.has(rel)) this.raise(admin, `reads ${rel}, which holds custom settings such as secrets`)
+    else if (name.startsWith('pg_toast.') || rel.startsWith('pg_toast_')) this.raise(admin, `reads ${rel}, which holds other tables' long values`)
+  }
+
+  /** A statement that changes prepared statements or portals by name (undefined `names`: all of them). */
+  rename (kind: 'statements' | 'portals', name: unknown): void {
+    const r = this.renames ??= { statements: [], portals: [] }
+    if (typeof name !== 'string') r[kind] = 'all'
+    else if (r[kind] !== 'all') r[kind].push(name)
+  }
+
+  private table (rv: Obj, scope: Scope | undefined): void {
+    const rel = String(rv.relname)
+    if (typeof rv.schemaname === 'string') return this.addTable(`${rv.schemaname}.${rel}`)
+    for (let s = scope; s !== undefined; s = s.up) if (s.names.includes(rel)) return
+    this.addTable(rel)
+  }
+
+  private func (call: Obj, live: boolean): void {
+    const parts = Array.isArray(call.funcname) ? call.funcname : []
+    const last = parts[parts.length - 1]
+    const name = isObj(last) && isObj(last.String) ? String(last.String.sval) : ''
+    if (name === 'set_config' && this.setConfig(call, parts, live)) return
+    if (name === 'current_setting') this.currentSetting(call)
+    this.call(name, live)
+  }
+
+  /**
+   * `current_setting(name)`: a custom setting (`app.jwt_secret`, set by `ALTER DATABASE … SET`
+   * or a tenant's `SET app.tenant`) may be a secret or another agent's, so reading one is admin,
+   * as setting one is; so is reading a setting whose name is known only at run time.
+   */
+  private currentSetting (call: Obj): void {
+    const args = Array.isArray(call.args) ? call.args : []
+    const setting = isObj(args[0]) && isObj(args[0].A_Const) && isObj(args[0].A_Const.sval) ? String(args[0].A_Const.sval.sval) : undefined
+    if (setting === undefined) this.raise(admin, 'reads a setting named at run time')
+    else if (setting.includes('.')) this.raise(admin, `reads custom setting ${setting.toLowerCase()}`)
+  }
+
+  /**
+   * `set_config(name, value, is_local)` with a constant name is the `SET` it amounts to; false
+   * when it is not (another schema's `set_config`, a name computed at run time).
+   */
+  private setConfig (call: Obj, parts: unknown[], live: boolean): boolean {
+    const schema = parts.length === 2 && isObj(parts[0]) && isObj(parts[0].String) ? parts[0].String.sval : 'pg_catalog'
+    const args = Array.isArray(call.args) ? call.args : []
+    const setting = isObj(args[0]) && isObj(args[0].A_Const) && isObj(args[0].A_Const.sval) ? String(args[0].A_Const.sval.sval).toLowerCase() : undefined
+    if (schema !== 'pg_catalog' || parts.length > 2 || args.length !== 3 || setting === undefined) return false
+    const value = args[1]
+    const constantValue = isObj(value) && isObj(value.A_Const)
+    // A value known only at run time could be any: the checks that depend on it take the strictest.
+    if (!constantValue && (setting === 'application_name' || setting === 'client_encoding')) this.raise(admin, `sets ${setting} to a value known only at run time`)
+    const reason = this.reason
+    variableSet({ kind: 'VAR_SET_VALUE', name: setting, args: [value] }, this)
+    if (this.reason !== reason) this.reason = `calls set_config: ${String(this.reason)}`
+    // Unqualified, a set_config of the user's own placed before pg_catalog in the search path would run instead.
+    if (live && parts.length === 1) this.functions.add('set_config')
+    return true
+  }
+
+  /**
+   * A function a definition names (an aggregate's state function, an operator's function),
+   * which a later call of the aggregate or operator runs where the text shows only their name.
+   */
+  defines (name: string): void {
+    const lower = name.toLowerCase()
+    if (adminFunctions.has(lower) || adminFunctionPrefixes.some((p) => lower.startsWith(p))) this.raise(admin, `makes a call of ${name} look like another`)
+    // A call of a function known to write (nextval, an advisory lock) would pass for a read.
+    else if (writeFunctions.has(lower) || writeFunctionPrefixes.some((p) => lower.startsWith(p))) this.raise(admin, `makes a call of ${name}, which writes, look like a read`)
+  }
+
+  private fieldSelection (field: unknown, live: boolean): void {
+    if (isObj(field) && isObj(field.String)) this.call(String(field.String.sval), live)
+  }
+
+  /**
+   * A call of function `name` ('' when unnamed), as the parser gives it: folded to lower case
+   * unless quoted. The lists are matched whatever the case; the catalog is asked for the name
+   * itself, as PostgreSQL looks it up (`"Wipe"()` is not `wipe()`).
+   */
+  private call (name: string, live: boolean): void {
+    const lower = name.toLowerCase()
+    if (adminFunctions.has(lower) || adminFunctionPrefixes.some((p) => lower.startsWith(p))) this.raise(admin, `calls ${name}`)
+    else if (live && (writeFunctions.has(lower) || writeFunctionPrefixes.some((p) => lower.startsWith(p)))) this.raise(write)
+    else if (live && name !== '') this.functions.add(name)
+  }
+}
+
+function reverseFrom (a: unknown[], start: number): void {
+  for (let i = start, j = a.length - 1; i < j; i++, j--) [a[i], a[j]] = [a[j], a[i]]
+}
