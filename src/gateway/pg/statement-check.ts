@@ -111,7 +111,12 @@ export class StatementCheck {
       if (w === undefined) return 'wait'
       if (w) writer ??= n
     }
-    return writer === undefined ? c : { ...c, class: 'write', reason: `calls ${writer}, a volatile function that may write` }
+    if (writer === undefined) return c
+    const promoted: Classification = { ...c, class: 'write', reason: `calls ${writer}, a volatile function that may write` }
+    // The same statement: its audit record keeps the fingerprint the worker made of it.
+    const fp = this.fingerprints.get(c)
+    if (fp !== undefined) this.fingerprints.set(promoted, fp)
+    return promoted
   }
 
   /**

@@ -1,5 +1,6 @@
 import t from 'tap'
 import type { AccessClaims } from '../../../src/lineage/claims.js'
+import type { Catalog } from '../../../src/gateway/pg/catalog.js'
 import { classify, fingerprint, loadClassifier, textFingerprint, type Classification } from '../../../src/gateway/pg/classify.js'
 import { stopLongClassifier } from '../../../src/gateway/pg/classify-long.js'
 import { StatementCheck } from '../../../src/gateway/pg/statement-check.js'
@@ -46,4 +47,21 @@ t.test('a long statement waits for the worker thread, then is decided like a sho
   check.handled()
   t.equal(check.classified(long), 'wait', 'once its message is handled, its classification is let go')
   await check.ready()
+})
+
+t.test('a long statement refused because it calls a function that may write is audited with the fingerprint the worker made', async (t) => {
+  const refused: string[] = []
+  const check = new StatementCheck(claims, {
+    target: () => target,
+    catalog: () => ({ mayWrite: () => true }) as unknown as Catalog,
+    stale: () => undefined,
+    outstanding: () => 0,
+    refused: (_c: Classification, text: string) => { refused.push(text) }
+  })
+  const long = `SELECT wipe() FROM t WHERE a = 1 /* ${'x'.repeat(20_000)} */`
+  t.equal(check.classified(long), 'wait')
+  await check.ready()
+  const c = check.classified(long) as Classification
+  t.match(check.decide(long, c), /scope db:write is required \(calls wipe/)
+  t.same(refused, [`fingerprint:${fingerprint(long)}`])
 })
