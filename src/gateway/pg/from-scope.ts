@@ -4,7 +4,7 @@
  * functional notation `f(x)`, a call on `x`'s whole row.
  */
 
-type Obj = Record<string, unknown>
+export type Obj = Record<string, unknown>
 
 /**
  * `table`: a stored table's rows (only the catalog knows its columns). `rows`: rows computed

@@ -1,8 +1,5 @@
+import { isObj, type Obj } from './from-scope.js'
 import { parsePlpgsql, scan } from './parser.js'
-
-type Obj = Record<string, unknown>
-
-function isObj (v: unknown): v is Obj { return v !== null && typeof v === 'object' && !Array.isArray(v) }
 
 /** What a function's body runs: SQL texts to classify, or why it cannot be read. */
 export type FunctionBody = { texts: string[] } | { unreadable: string }

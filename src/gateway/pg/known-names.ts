@@ -38,6 +38,18 @@ export const writeFunctions = new Set([
 ])
 export const writeFunctionPrefixes = ['pg_advisory_', 'pg_try_advisory_']
 
+/** Whether a function, by its last name part in any case, is one only an admin may call. */
+export function isAdminFunction (name: string): boolean {
+  const lower = name.toLowerCase()
+  return adminFunctions.has(lower) || adminFunctionPrefixes.some((p) => lower.startsWith(p))
+}
+
+/** Whether a function, by its last name part in any case, is known to write. */
+export function isWriteFunction (name: string): boolean {
+  const lower = name.toLowerCase()
+  return writeFunctions.has(lower) || writeFunctionPrefixes.some((p) => lower.startsWith(p))
+}
+
 /**
  * Settings any SET/RESET of which is admin: they change who the session is, switch off triggers, or
  * change how the server reads SQL text, so that it would no longer read it as this parser does

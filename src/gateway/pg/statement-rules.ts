@@ -3,6 +3,7 @@ import {
   readTransactionKinds, relationObjectTypes, safeEncodings, superuserSettingPrefixes, superuserSettings, transactionSettings
 } from './known-names.js'
 import { functionBody } from './function-body.js'
+import { isObj, type Obj } from './from-scope.js'
 import type { Walk } from './walk.js'
 
 /**
@@ -11,14 +12,12 @@ import type { Walk } from './walk.js'
  * walk over the tree (`walk.ts`) calls these by node name.
  */
 
-export type Obj = Record<string, unknown>
 // Classes as ranks: a text is of its strongest statement's.
 export const read = 0
 export const write = 1
 export const ddl = 2
 export const admin = 3
 
-export function isObj (v: unknown): v is Obj { return v !== null && typeof v === 'object' && !Array.isArray(v) }
 
 /** A statement kind's class, or a function that records its class and shapes and says whether its children run. */
 export type Rule = number | ((body: Obj, w: Walk) => boolean | undefined)

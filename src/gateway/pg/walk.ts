@@ -1,9 +1,9 @@
 import type { Classification } from './classify.js'
+import { isObj, type Obj } from './from-scope.js'
 import {
-  activityRelations, adminFunctionPrefixes, adminFunctions, configRelations, credentialRelations, roleSettingRelations,
-  statisticsRelations, writeFunctionPrefixes, writeFunctions
+  activityRelations, configRelations, credentialRelations, isAdminFunction, isWriteFunction, roleSettingRelations, statisticsRelations
 } from './known-names.js'
-import { admin, ddl, isObj, read, statementRules, variableSet, write, type Obj } from './statement-rules.js'
+import { admin, ddl, read, statementRules, variableSet, write } from './statement-rules.js'
 
 interface Scope { names: string[], up: Scope | undefined }
 interface Frame { v: unknown, scope: Scope | undefined, live: boolean }
@@ -167,10 +167,9 @@ export class Walk {
    * which a later call of the aggregate or operator runs where the text shows only their name.
    */
   defines (name: string): void {
-    const lower = name.toLowerCase()
-    if (adminFunctions.has(lower) || adminFunctionPrefixes.some((p) => lower.startsWith(p))) this.raise(admin, `makes a call of ${name} look like another`)
+    if (isAdminFunction(name)) this.raise(admin, `makes a call of ${name} look like another`)
     // A call of a function known to write (nextval, an advisory lock) would pass for a read.
-    else if (writeFunctions.has(lower) || writeFunctionPrefixes.some((p) => lower.startsWith(p))) this.raise(admin, `makes a call of ${name}, which writes, look like a read`)
+    else if (isWriteFunction(name)) this.raise(admin, `makes a call of ${name}, which writes, look like a read`)
   }
 
   private fieldSelection (field: unknown, live: boolean): void {
@@ -183,9 +182,8 @@ export class Walk {
    * itself, as PostgreSQL looks it up (`"Wipe"()` is not `wipe()`).
    */
   private call (name: string, live: boolean): void {
-    const lower = name.toLowerCase()
-    if (adminFunctions.has(lower) || adminFunctionPrefixes.some((p) => lower.startsWith(p))) this.raise(admin, `calls ${name}`)
-    else if (live && (writeFunctions.has(lower) || writeFunctionPrefixes.some((p) => lower.startsWith(p)))) this.raise(write)
+    if (isAdminFunction(name)) this.raise(admin, `calls ${name}`)
+    else if (live && isWriteFunction(name)) this.raise(write)
     else if (live && name !== '') this.functions.add(name)
   }
 }
