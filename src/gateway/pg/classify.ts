@@ -90,6 +90,7 @@ function analyse (sql: string): Classification {
       if (isObj(s)) w.span = [Number(s.stmt_location ?? 0), Number(s.stmt_len ?? 0)]
       w.statement(isObj(s) ? s.stmt : undefined)
     }
+    w.finish()
     exposes = exposure(stmts.map((s) => (isObj(s) ? s.stmt : undefined)))
   } catch (err) {
     return refuse(`unclassifiable: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}`)

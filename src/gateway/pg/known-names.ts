@@ -96,6 +96,11 @@ export const credentialRelations = new Set(['pg_authid', 'pg_shadow', 'pg_user_m
 export const configRelations = new Set(['pg_hba_file_rules', 'pg_ident_file_mappings', 'pg_file_settings'])
 /** Per-database and per-role settings, custom ones included (`ALTER DATABASE … SET app.jwt_secret = …`). */
 export const roleSettingRelations = new Set(['pg_db_role_setting'])
+/**
+ * Views everyone may read whose one column shows each role's settings, custom ones included
+ * (`ALTER ROLE authenticator SET pgrst.jwt_secret = …`): the view and that column.
+ */
+export const roleSettingColumns = new Map([['pg_roles', 'rolconfig'], ['pg_user', 'useconfig']])
 /** Object types whose CREATE/ALTER/DROP/RENAME is server administration rather than schema work. */
 export const adminObjectTypes = new Set(['OBJECT_DATABASE', 'OBJECT_ROLE', 'OBJECT_TABLESPACE', 'OBJECT_EXTENSION',
   'OBJECT_LANGUAGE', 'OBJECT_EVENT_TRIGGER', 'OBJECT_FDW', 'OBJECT_FOREIGN_SERVER', 'OBJECT_USER_MAPPING',

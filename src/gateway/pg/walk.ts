@@ -1,7 +1,8 @@
 import type { Classification } from './classify.js'
 import { isObj, type Obj } from './from-scope.js'
 import {
-  activityRelations, configRelations, credentialRelations, isAdminFunction, isWriteFunction, roleSettingRelations, statisticsRelations
+  activityRelations, configRelations, credentialRelations, isAdminFunction, isWriteFunction, roleSettingColumns, roleSettingRelations,
+  statisticsRelations
 } from './known-names.js'
 import { admin, ddl, read, statementRules, variableSet, write } from './statement-rules.js'
 
@@ -22,6 +23,8 @@ export class Walk {
   source = ''
   span: [number, number] = [0, 0]
   private readonly stack: Frame[] = []
+  /** What could show a role's settings from `pg_roles`/`pg_user` (see `finish`). */
+  private readonly roleSettings = { views: new Map<string, string>(), names: new Set<string>(), renamed: false, star: false, column: false, rows: [] as string[] }
 
   /** `classifyText`: classifies a text the statement carries (a function's body), uncached. */
   constructor (readonly classifyText: (sql: string) => Classification) {}
@@ -68,6 +71,12 @@ export class Walk {
 
   private node (kind: string, body: Obj, scope: Scope | undefined, live: boolean): void {
     if (kind === 'RangeVar') return this.table(body, scope)
+    if (kind === 'A_Star') this.roleSettings.star = true
+    if (kind === 'String' && typeof body.sval === 'string' && [...roleSettingColumns.values()].includes(body.sval)) this.roleSettings.column = true
+    if (kind === 'ColumnRef' && Array.isArray(body.fields) && body.fields.length === 1) {
+      const f = body.fields[0]
+      if (isObj(f) && isObj(f.String)) this.roleSettings.rows.push(String(f.String.sval))
+    }
     if (kind === 'FuncCall') this.func(body, live)
     // PostgreSQL reads a field selection `(x).f` or `t.f` as the call `f(x)` when no field `f`
     // exists (functional notation): every selected name may be a function.
@@ -95,6 +104,19 @@ export class Walk {
     return { names, up: outer }
   }
 
+  /**
+   * After the walk: a text that names `pg_roles` or `pg_user` is admin where it may show the
+   * settings column: by its name (in any position, a function's too: `rolconfig(r)`), through
+   * `*`, a whole row (`row_to_json(r)`), or the view's columns renamed by position. Names
+   * only, as the walk reads them: a `*` or a whole row anywhere in the text counts.
+   */
+  finish (): void {
+    const r = this.roleSettings
+    if (r.views.size === 0 || !(r.column || r.star || r.renamed || r.rows.some((n) => r.names.has(n)))) return
+    const [view, column] = [...r.views][0]
+    this.raise(admin, `may read ${view}.${column}, which holds custom settings such as secrets; select its other columns by name`)
+  }
+
   addTable (name: string): void {
     this.tables.add(name)
     const rel = name.slice(name.lastIndexOf('.') + 1)
@@ -115,6 +137,16 @@ export class Walk {
 
   private table (rv: Obj, scope: Scope | undefined): void {
     const rel = String(rv.relname)
+    const settings = roleSettingColumns.get(rel)
+    if (settings !== undefined) {
+      const r = this.roleSettings
+      r.views.set(rel, settings)
+      r.names.add(rel)
+      if (isObj(rv.alias)) {
+        r.names.add(String(rv.alias.aliasname))
+        if (Array.isArray(rv.alias.colnames) && rv.alias.colnames.length > 0) r.renamed = true
+      }
+    }
     if (typeof rv.schemaname === 'string') return this.addTable(`${rv.schemaname}.${rel}`)
     for (let s = scope; s !== undefined; s = s.up) if (s.names.includes(rel)) return
     this.addTable(rel)

@@ -592,6 +592,27 @@ t.test('reading password hashes or the server\'s configuration files is admin', 
   ])
 })
 
+t.test("a role's settings in pg_roles or pg_user are admin to read, by name, through *, a whole row or columns renamed by position", async (t) => {
+  const reason = /^may read pg_roles\.rolconfig, which holds custom settings such as secrets; select its other columns by name$/
+  check(t, [
+    { sql: 'SELECT rolconfig FROM pg_roles', class: 'admin', reason },
+    { sql: 'SELECT * FROM pg_catalog.pg_roles', class: 'admin', reason },
+    { sql: 'TABLE pg_roles', class: 'admin', reason },
+    { sql: 'SELECT row_to_json(r) FROM pg_roles r', class: 'admin', reason },
+    { sql: 'SELECT pg_roles FROM pg_roles', class: 'admin', reason },
+    { sql: 'SELECT rolconfig(r) FROM pg_roles r', class: 'admin', reason },
+    { sql: 'SELECT (r).rolconfig FROM pg_roles r', class: 'admin', reason },
+    { sql: 'SELECT l FROM pg_roles r (a, b, c, d, e, f, g, h, i, j, k, l)', class: 'admin', reason },
+    { sql: 'SELECT x FROM (SELECT rolname, rolconfig FROM pg_roles) x', class: 'admin', reason },
+    { sql: 'CREATE VIEW v AS SELECT rolname, rolconfig FROM pg_roles', class: 'admin', reason },
+    { sql: 'SELECT useconfig FROM pg_user', class: 'admin', reason: /^may read pg_user\.useconfig/ },
+    { sql: "SELECT rolname, rolsuper FROM pg_roles WHERE rolname = 'rolconfig'", class: 'read' },
+    { sql: 'SELECT r.rolname, m.member FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid', class: 'read' },
+    { sql: 'WITH c AS (SELECT rolname FROM pg_roles) SELECT c FROM c', class: 'read' },
+    { sql: 'SELECT usename FROM pg_user', class: 'read' }
+  ])
+})
+
 t.test('text that may nest deeper than the parser can return is refused before it is parsed, and the parser goes on working', async (t) => {
   const deep = [
     'SELECT 1' + '+1'.repeat(20_000),

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -705,6 +706,19 @@ if (databaseUrl === undefined) {
     t.match(r.stderr, /calls pg_stat_get_activity/)
     t.notMatch(r.stdout, /ann@example/)
     t.equal(r.stdout, '1\n', 'the session goes on')
+  })
+
+  t.test("a role's settings, custom ones included, cannot be read from pg_roles or pg_user", async (t) => {
+    const role = `lineage_settings_${randomBytes(4).toString('hex')}`
+    await direct.query(`CREATE ROLE ${role}`)
+    t.teardown(async () => { await direct.query(`DROP ROLE ${role}`) })
+    await direct.query(`ALTER ROLE ${role} SET pgrst.jwt_secret = 'hunter2-secret'`)
+    const r = await psql(reader, ['-c', `SELECT rolconfig FROM pg_roles WHERE rolname = '${role}'`, '-c', `SELECT row_to_json(u) FROM pg_user u WHERE usename = '${role}'`,
+      '-c', 'SELECT * FROM pg_roles', '-c', `SELECT rolname FROM pg_roles WHERE rolname = '${role}'`])
+    t.match(r.stderr, /lineage: scope db:admin is required \(may read pg_roles\.rolconfig, which holds custom settings such as secrets; select its other columns by name\)/)
+    t.match(r.stderr, /may read pg_user\.useconfig/)
+    t.notMatch(r.stdout, /hunter2/)
+    t.equal(r.stdout, `${role}\n`, 'the session goes on, and the other columns can be read')
   })
 
   t.test('a COPY FROM STDIN sent with a Sync behind it keeps step whether it fails at once, on its data, or goes through', async (t) => {
