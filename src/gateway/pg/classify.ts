@@ -45,8 +45,45 @@ export interface Classification {
   renames?: { statements: string[] | 'all', portals: string[] | 'all' }
   /** Set when the text reads rows from a cursor (FETCH), which may be of any table. */
   cursor?: true
+  /** Names the text prepares with SQL `PREPARE`: what each holds is this text's classification. */
+  prepares?: string[]
+  /**
+   * Names of prepared statements the text runs with SQL `EXECUTE`: its class is theirs too,
+   * which only the session knows (`withExecuted`).
+   */
+  executes?: string[]
 }
 const classNames: StatementClass[] = ['read', 'write', 'ddl', 'admin']
+
+const union = <T>(all: readonly Classification[], pick: (c: Classification) => readonly T[] | undefined): T[] => [...new Set(all.flatMap((c) => pick(c) ?? []))]
+
+/**
+ * `c` together with the statements it runs (SQL `EXECUTE`): the strongest class among them
+ * (with its reason), and every shape, table, function and exposure of any.
+ */
+export function withRuns (c: Classification, runs: readonly Classification[]): Classification {
+  if (runs.length === 0) return c
+  const all = [c, ...runs]
+  const strongest = all.reduce((a, b) => (classNames.indexOf(b.class) > classNames.indexOf(a.class) ? b : a))
+  const out: Classification = { ...c, class: strongest.class, statements: union(all, (x) => x.statements), tables: union(all, (x) => x.tables) }
+  const reason = strongest.reason ?? c.reason
+  if (reason === undefined) delete out.reason
+  else out.reason = reason
+  const functions = union(all, (x) => x.functions)
+  if (functions.length > 0) out.functions = functions
+  if (all.some((x) => x.cursor === true)) out.cursor = true
+  const exposes = all.flatMap((x) => (x.exposes === undefined ? [] : [x.exposes]))
+  if (exposes.length > 0) {
+    out.exposes = {
+      columns: exposes.flatMap((e) => e.columns),
+      all: exposes.some((e) => e.all),
+      qualified: exposes.flatMap((e) => e.qualified),
+      ofTables: exposes.flatMap((e) => e.ofTables),
+      columnsOf: exposes.flatMap((e) => e.columnsOf)
+    }
+  }
+  return out
+}
 
 /** `c`, with its arrays, made read-only (classifications are shared between sessions). */
 export function frozen (c: Classification): Classification {
@@ -54,6 +91,8 @@ export function frozen (c: Classification): Classification {
   Object.freeze(c.tables)
   if (c.exposes !== undefined) Object.freeze(Object.freeze(c.exposes).columns)
   if (c.renames !== undefined) Object.freeze(c.renames)
+  if (c.prepares !== undefined) Object.freeze(c.prepares)
+  if (c.executes !== undefined) Object.freeze(c.executes)
   if (c.copy !== undefined) Object.freeze(c.copy)
   return Object.freeze(c)
 }
@@ -100,6 +139,8 @@ function analyse (sql: string): Classification {
   if (w.copy !== undefined) c.copy = w.copy
   if (w.renames !== undefined) c.renames = w.renames
   if (w.cursor) c.cursor = true
+  if (w.prepares.size > 0) c.prepares = [...w.prepares]
+  if (w.executes.size > 0) c.executes = [...w.executes]
   if (w.functions.size > 0) c.functions = [...w.functions]
   if (w.rank === admin && w.reason !== undefined) c.reason = w.reason
   return frozen(c)

@@ -1,8 +1,10 @@
+import type { Classification } from './classify.js'
 import type { Portal, Statement, Undo } from './responses.js'
 
 // What the gateway remembers per session stays bounded, whatever a client prepares.
 const maxNamed = 10_000
 const maxChars = 64 * 1024 * 1024
+const maxSqlTables = 100_000
 
 /**
  * A name as PostgreSQL keys it: statement and portal names keep their first 63 bytes
@@ -19,11 +21,20 @@ function key (name: string): string {
  * A session's prepared statements and portals as the upstream holds them. A Parse or Bind is
  * kept at once, since the client may bind or execute it in the same packet, and undone if the
  * upstream refuses or skips it. Bounded: at most 10,000 of each and 64 MiB of statement text.
+ *
+ * For SQL `EXECUTE`, which shares the names, each name also keeps what it may hold: the
+ * classification of every text that prepared it (`PREPARE`, or a Parse later dropped by SQL),
+ * since PostgreSQL keeps a `PREPARE` whatever the transaction does and refuses one of a name
+ * it holds, and the gateway cannot tell which took. Bounded too: past 10,000 kept, or 100,000
+ * tables named by them, a name prepared again holds "unknown".
  */
 export class Prepared {
   private readonly statements = new Map<string, Statement>()
   private readonly portals = new Map<string, Portal>()
   private chars = 0
+  private readonly sqlStatements = new Map<string, Classification[] | 'unknown'>()
+  private sqlKept = 0
+  private sqlTables = 0
 
   statement (name: string): Statement | undefined { return this.statements.get(key(name)) }
   portal (name: string): Portal | undefined { return this.portals.get(key(name)) }
@@ -76,9 +87,45 @@ export class Prepared {
    * it forgets them, and an Execute of one counts as a statement it did not see prepared.
    */
   forget (renames: { statements: string[] | 'all', portals: string[] | 'all' }): void {
+    for (const [name, st] of this.statements) if (renames.statements === 'all' || renames.statements.some((n) => key(n) === name)) this.mayHold(name, st.c)
     if (renames.statements === 'all') { this.statements.clear(); this.chars = 0 } else renames.statements.forEach((n) => this.closeStatement(n))
     if (renames.portals === 'all') this.portals.clear()
     else renames.portals.forEach((n) => this.closePortal(n))
+  }
+
+  /** SQL `PREPARE` of `names` went upstream in a text classified `c`. */
+  sqlPrepare (names: readonly string[], c: Classification): void {
+    for (const n of names) this.mayHold(key(n), c)
+  }
+
+  /**
+   * What SQL `EXECUTE name` may run: every classification the name may hold; undefined when
+   * the gateway never saw it prepared, or kept too many to know.
+   */
+  executed (name: string): readonly Classification[] | undefined {
+    const sql = this.sqlStatements.get(key(name))
+    if (sql === 'unknown') return undefined
+    const st = this.statement(name)
+    if (st === undefined) return sql
+    return sql === undefined ? [st.c] : [...sql, st.c]
+  }
+
+  /** Whether the gateway ever saw `name` prepared (by Parse or `PREPARE`) in this session. */
+  seen (name: string): boolean {
+    return this.sqlStatements.has(key(name)) || this.statement(name) !== undefined
+  }
+
+  private mayHold (k: string, c: Classification): void {
+    const kept = this.sqlStatements.get(k) ?? []
+    if (kept === 'unknown' || kept.includes(c)) return
+    if (this.sqlKept >= maxNamed || this.sqlTables + c.tables.length > maxSqlTables) {
+      this.sqlStatements.set(k, 'unknown')
+      return
+    }
+    kept.push(c)
+    this.sqlStatements.set(k, kept)
+    this.sqlKept++
+    this.sqlTables += c.tables.length
   }
 
   /** The upstream refused or skipped a Parse or Bind: the name holds what it held before (the unnamed statement: nothing). */

@@ -88,7 +88,9 @@ export class PgSession {
       catalog: deps.catalog,
       stale: deps.stale,
       outstanding: () => this.responses.outstanding,
-      refused: (c, text, reason) => { this.audit('deny', c.class, text, { reason }) }
+      refused: (c, text, reason) => { this.audit('deny', c.class, text, { reason }) },
+      executed: (name) => this.prepared.executed(name),
+      seen: (name) => this.prepared.seen(name)
     })
     this.responses = new Responses({
       refusals: this.refusals,
@@ -247,7 +249,7 @@ export class PgSession {
         } else {
           if (refusal === undefined) {
             r.expect({ type: 'exec', sql: this.check.statementText(sql, c), c: this.check.decided ?? c, rows: 0, simple: true, rules: this.check.masking, quotesMasked: this.check.touchesMasked })
-            if (c.renames !== undefined) this.prepared.forget(c.renames)
+            this.renamed(c)
           }
           r.endBatch(true)
         }
@@ -293,7 +295,7 @@ export class PgSession {
         if (refusal !== undefined) return skipping ? [this.refusals.parse('', refusal)] : this.parseStep('', undefined, this.refusals.parse('', refusal))
         if (skipping) return undefined
         const exec: Execution = { type: 'exec', sql: this.check.statementText(sql, c), c: this.check.decided ?? c, rows: 0, simple: false, portal, rules: this.check.masking, quotesMasked: this.check.touchesMasked }
-        if (c.renames !== undefined) this.prepared.forget(c.renames)
+        this.renamed(c)
         if (this.check.masking.length === 0) {
           r.expect(exec)
           return undefined
@@ -469,6 +471,12 @@ export class PgSession {
 
   private flushToClient (out: Buffer[]): void {
     if (!this.closed && !this.terminating && writeAll(this.client, out)) this.up.socket.pause()
+  }
+
+  /** A text `c` that changes prepared statements or portals by name in SQL goes upstream. */
+  private renamed (c: Classification): void {
+    if (c.renames !== undefined) this.prepared.forget(c.renames)
+    if (c.prepares !== undefined) this.prepared.sqlPrepare(c.prepares, this.check.decided ?? c)
   }
 
   private recordExec (e: Execution, error?: string): void {

@@ -3,7 +3,7 @@ import { authorize } from '../check.js'
 import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
 import type { Catalog } from './catalog.js'
-import { classify, fingerprint, longStatementChars, textFingerprint, type Classification } from './classify.js'
+import { classify, fingerprint, longStatementChars, textFingerprint, withRuns, type Classification } from './classify.js'
 import { classifyLong, type Classified } from './classify-long.js'
 import { exposedMask, maskFor, type ColumnName, type MaskRule } from './mask.js'
 
@@ -17,6 +17,9 @@ export interface StatementCheckDeps {
   outstanding: () => number
   /** Records a refusal: the statement's class, its audit text, the reason. */
   refused: (c: Classification, text: string, reason: string) => void
+  /** What SQL `EXECUTE name` may run (see `Prepared.executed`), and whether the session ever saw `name` prepared. */
+  executed: (name: string) => readonly Classification[] | undefined
+  seen: (name: string) => boolean
 }
 
 /** Statements longer than this are refused unclassified: parsing takes time in proportion to the text. */
@@ -101,6 +104,25 @@ export class StatementCheck {
     if (this.masking.length > 0 && catalog.columnsOf(c.tables) === undefined) await catalog.readColumns(c.tables)
   }
 
+  /**
+   * A text that runs prepared statements (SQL `EXECUTE`) with what they may hold: their class,
+   * tables and exposures count as the text's. A name the text itself prepares, and the session
+   * never saw before, holds what the text does; one the gateway cannot tell makes it admin.
+   */
+  private withExecuted (c: Classification): Classification {
+    if (c.executes === undefined) return c
+    const runs: Classification[] = []
+    for (const name of c.executes) {
+      const held = this.deps.executed(name)
+      if (held === undefined && !this.deps.seen(name) && c.prepares?.includes(name) === true) continue
+      const shown = name.slice(0, 63)
+      if (held === undefined) return { ...c, class: 'admin', reason: `runs prepared statement ${shown}, which the gateway did not see prepared` }
+      if (held.some((h) => h.executes !== undefined)) return { ...c, class: 'admin', reason: `runs prepared statement ${shown}, which runs another` }
+      runs.push(...held)
+    }
+    return withRuns(c, runs)
+  }
+
   /** The class a statement really has: a read that calls a volatile user-defined function may write. */
   private classOf (c: Classification): Classification | 'wait' {
     if (c.class !== 'read' || c.functions === undefined) return c
@@ -158,12 +180,13 @@ export class StatementCheck {
   }
 
   /** The refusal of a statement, recorded; undefined when it may run; 'wait' for the catalog. Sets `masking` for it. */
-  decide (sql: string, classified: Classification): string | 'wait' | undefined {
+  decide (sql: string, text: Classification): string | 'wait' | undefined {
     this.masking = noMasks
     this.decided = undefined
     // Fail closed: a view that cannot be proven current might be missing a cut-off.
     const stale = this.deps.stale()
-    if (stale !== undefined) return this.deny(sql, classified, stale)
+    if (stale !== undefined) return this.deny(sql, text, stale)
+    const classified = this.withExecuted(text)
     this.waiting = classified
     const c = this.classOf(classified)
     if (c === 'wait') return 'wait'

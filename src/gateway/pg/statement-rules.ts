@@ -92,6 +92,8 @@ function createFunction (body: Obj, w: Walk): undefined {
   for (const text of found.texts) {
     const c = w.classifyText(text)
     if (c.class === 'admin') w.raise(admin, `its body ${c.reason ?? 'is admin'}`)
+    // Whatever the session that calls it has prepared under that name.
+    else if (c.executes !== undefined) w.raise(admin, `its body runs prepared statement ${c.executes[0].slice(0, 63)}`)
   }
   return undefined
 }
@@ -219,7 +221,9 @@ export const statementRules: Record<string, Rule | undefined> = {
   FetchStmt: (_, w) => { w.cursor = true; return undefined },
   DeclareCursorStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },
   ClosePortalStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },
-  PrepareStmt: (body, w) => { w.rename('statements', body.name); return undefined },
+  PrepareStmt: (body, w) => { w.rename('statements', body.name); w.prepares.add(String(body.name)); return undefined },
+  // Its class is the prepared statement's (the session's to add) and its parameters'.
+  ExecuteStmt: (body, w) => { w.executes.add(String(body.name)); return undefined },
   DeallocateStmt: (body, w) => { w.rename('statements', body.isall === true ? undefined : body.name); return undefined },
   ExplainStmt: (body) => explain(body),
   TransactionStmt: (body, w) => {
@@ -257,7 +261,7 @@ export const statementRules: Record<string, Rule | undefined> = {
   DropUserMappingStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
   DropSubscriptionStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
   DropOwnedStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
-  DoStmt: admin, CallStmt: admin, ExecuteStmt: admin, GrantStmt: admin, GrantRoleStmt: admin, AlterDefaultPrivilegesStmt: admin,
+  DoStmt: admin, CallStmt: admin, GrantStmt: admin, GrantRoleStmt: admin, AlterDefaultPrivilegesStmt: admin,
   CreateRoleStmt: admin, AlterRoleStmt: admin, AlterRoleSetStmt: admin, AlterSystemStmt: admin, VacuumStmt: admin,
   ClusterStmt: admin, ReindexStmt: admin, CheckPointStmt: admin, LoadStmt: admin, CreateExtensionStmt: admin,
   AlterExtensionStmt: admin, AlterExtensionContentsStmt: admin, CreatedbStmt: admin, AlterDatabaseStmt: admin,

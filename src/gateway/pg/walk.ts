@@ -19,6 +19,8 @@ export class Walk {
   copy: Classification['copy']
   renames: Classification['renames']
   cursor = false
+  prepares = new Set<string>()
+  executes = new Set<string>()
   /** The text being classified, and the byte offset and length of the statement walked (0: to the end). */
   source = ''
   span: [number, number] = [0, 0]

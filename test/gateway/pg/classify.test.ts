@@ -145,8 +145,6 @@ t.test('a plain EXPLAIN only plans its statement, so it is read whatever the sta
     { sql: 'EXPLAIN (ANALYZE off, VERBOSE) UPDATE t SET a = 1', class: 'read' },
     { sql: "EXPLAIN (ANALYZE 'off') SELECT * FROM t FOR UPDATE", class: 'read' },
     { sql: 'EXPLAIN CREATE TABLE x AS SELECT 1', class: 'read' },
-    { sql: 'EXPLAIN EXECUTE p', class: 'read' },
-    { sql: 'EXPLAIN ANALYZE EXECUTE p', class: 'admin' },
     { sql: 'EXPLAIN ANALYZE CREATE TABLE x AS SELECT 1', class: 'ddl' }
   ])
 })
@@ -178,12 +176,25 @@ t.test('DDL is ddl, and TRUNCATE and DROP carry their shapes', async (t) => {
   ])
 })
 
+t.test('SQL EXECUTE names what it runs, for the session to add; its parameters are classified as any expression', async (t) => {
+  check(t, [
+    { sql: 'EXECUTE p', class: 'read' },
+    { sql: 'EXPLAIN ANALYZE EXECUTE p', class: 'read' },
+    { sql: 'CREATE TABLE x AS EXECUTE p(1)', class: 'ddl' },
+    { sql: "EXECUTE p(nextval('s'))", class: 'write' },
+    { sql: "EXECUTE p(pg_read_file('/etc/passwd'))", class: 'admin', reason: /pg_read_file/ },
+    { sql: "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'EXECUTE p'", class: 'admin', reason: /^its body runs prepared statement p$/ }
+  ])
+  t.same(classify('EXECUTE p(1)').executes, ['p'])
+  t.same(classify('EXPLAIN EXECUTE p; CREATE TABLE x AS EXECUTE q').executes, ['q'], 'a plain EXPLAIN only plans it')
+  t.same(classify('PREPARE a AS SELECT 1; PREPARE b AS SELECT 2').prepares, ['a', 'b'])
+  t.equal(classify('SELECT 1').executes, undefined)
+})
+
 t.test('administration, and anything whose effect cannot be seen, is admin', async (t) => {
   check(t, [
     { sql: 'DO $$ BEGIN DELETE FROM t; END $$', class: 'admin' },
     { sql: 'CALL p()', class: 'admin' },
-    { sql: 'EXECUTE p', class: 'admin' },
-    { sql: 'EXECUTE p(1, 2)', class: 'admin' },
     { sql: 'GRANT SELECT ON t TO bob', class: 'admin' },
     { sql: 'REVOKE ALL ON t FROM bob', class: 'admin' },
     { sql: 'GRANT admins TO bob', class: 'admin' },

@@ -479,6 +479,57 @@ if (databaseUrl === undefined) {
     await until(0x5a)
   })
 
+  t.test('SQL EXECUTE runs with the class, tables and masks of what the session prepared under its name', async (t) => {
+    const r = await psql(reader, ['-c', 'PREPARE people AS SELECT id, email, ssn FROM customers ORDER BY id', '-c', 'EXECUTE people',
+      '-c', 'PREPARE named(int) AS SELECT name FROM customers WHERE id = $1', '-c', 'EXECUTE named(2)', '-c', 'EXECUTE never_prepared',
+      '-c', 'PREPARE two AS SELECT 2; EXECUTE two', '-c', "EXECUTE named(length(set_config('role', 'postgres', false)))",
+      '-c', 'EXECUTE named((SELECT length(email) FROM customers LIMIT 1))', '-c', 'EXPLAIN (COSTS OFF) EXECUTE named(1)',
+      '-c', 'PREPARE gone AS DELETE FROM orders WHERE id = 1', '-c', 'EXECUTE gone'])
+    t.match(r.stdout, /^PREPARE\n1\|a\*\*\*@example\.com\|\*\*\*6789\n2\|b\*\*\*@example\.org\|\nPREPARE\nBob\n/, 'a prepared read runs, its columns masked')
+    t.notMatch(r.stdout, /ann@example|123-45/)
+    t.match(r.stderr, /lineage: scope db:admin is required \(runs prepared statement never_prepared, which the gateway did not see prepared\)/)
+    t.match(r.stdout, /^2$/m, 'a name prepared by the same text')
+    t.match(r.stderr, /calls set_config: sets role/, 'its parameters are classified too')
+    t.match(r.stderr, /customers\.email is masked/)
+    t.match(r.stdout, /Index Scan/, 'EXPLAIN of one')
+    t.match(r.stderr, /lineage: scope db:admin is required \(runs prepared statement gone, which the gateway did not see prepared\)/, 'a write the token may not prepare stays unknown')
+    // Written by the extended protocol and run in SQL, and the other way round.
+    const { s, until } = await rawSession(writer)
+    t.teardown(() => s.destroy())
+    s.write(Buffer.concat([parse('add', "INSERT INTO orders VALUES ($1::int, 'prepared') RETURNING id"), sync]))
+    await until(0x5a)
+    t.teardown(async () => { await direct.query("DELETE FROM orders WHERE item = 'prepared'") })
+    s.write(query('EXECUTE add(77)'))
+    t.match(texts(await until(0x5a)), /77/)
+    s.write(query('PREPARE them AS SELECT email FROM customers WHERE id = 1'))
+    await until(0x5a)
+    s.write(Buffer.concat([parse('', 'EXECUTE them'), bind('', ''), execute(''), sync]))
+    const masked = texts(await until(0x5a))
+    t.match(masked, /a\*\*\*@example\.com/)
+    t.notMatch(masked, /ann@example/)
+    t.equal((await direct.query("SELECT count(*)::int AS n FROM orders WHERE item = 'prepared'")).rows[0].n, 1)
+  })
+
+  t.test('a name DEALLOCATE could not drop, prepared again in vain, still runs as what it held', async (t) => {
+    const { s, until } = await rawSession(writer)
+    t.teardown(() => s.destroy())
+    s.write(query('PREPARE held AS SELECT id, email FROM customers WHERE id = 1'))
+    await until(0x5a)
+    // DEALLOCATE fails in an aborted transaction; the PREPARE after it fails since the name is held.
+    s.write(query('BEGIN; SELECT 1/0'))
+    await until(0x5a)
+    s.write(query('DEALLOCATE held'))
+    await until(0x5a)
+    s.write(query('ROLLBACK'))
+    await until(0x5a)
+    s.write(query("PREPARE held AS SELECT 1, 'x'::text"))
+    t.match(parseErrorFields((await until(0x5a)).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42P05', M: /already exists/ })
+    s.write(query('EXECUTE held'))
+    const ran = texts(await until(0x5a))
+    t.match(ran, /a\*\*\*@example\.com/, 'what PostgreSQL ran, masked')
+    t.notMatch(ran, /ann@example/)
+  })
+
   t.test('a masked result is masked by its own description, not one of a statement or portal since replaced in SQL', async (t) => {
     const { s, until } = await rawSession(reader)
     t.teardown(() => s.destroy())

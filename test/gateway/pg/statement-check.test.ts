@@ -3,6 +3,7 @@ import type { AccessClaims } from '../../../src/lineage/claims.js'
 import type { Catalog } from '../../../src/gateway/pg/catalog.js'
 import { classify, fingerprint, loadClassifier, textFingerprint, type Classification } from '../../../src/gateway/pg/classify.js'
 import { stopLongClassifier } from '../../../src/gateway/pg/classify-long.js'
+import { Prepared } from '../../../src/gateway/pg/prepared.js'
 import { StatementCheck } from '../../../src/gateway/pg/statement-check.js'
 import type { Target } from '../../../src/gateway/targets.js'
 
@@ -19,7 +20,9 @@ function checker (stale: string | undefined): { check: StatementCheck, refused: 
     catalog: () => { throw new Error('no catalog here') },
     stale: () => stale,
     outstanding: () => 0,
-    refused: (_c: Classification, text: string, reason: string) => { refused.push({ text, reason }) }
+    refused: (_c: Classification, text: string, reason: string) => { refused.push({ text, reason }) },
+    executed: () => undefined,
+    seen: () => false
   })
   return { check, refused }
 }
@@ -56,7 +59,9 @@ t.test('a long statement refused because it calls a function that may write is a
     catalog: () => ({ mayWrite: () => true }) as unknown as Catalog,
     stale: () => undefined,
     outstanding: () => 0,
-    refused: (_c: Classification, text: string) => { refused.push(text) }
+    refused: (_c: Classification, text: string) => { refused.push(text) },
+    executed: () => undefined,
+    seen: () => false
   })
   const long = `SELECT wipe() FROM t WHERE a = 1 /* ${'x'.repeat(20_000)} */`
   t.equal(check.classified(long), 'wait')
@@ -64,4 +69,50 @@ t.test('a long statement refused because it calls a function that may write is a
   const c = check.classified(long) as Classification
   t.match(check.decide(long, c), /scope db:write is required \(calls wipe/)
   t.same(refused, [`fingerprint:${fingerprint(long)}`])
+})
+
+t.test('SQL EXECUTE is decided with everything its name may hold, and is admin where the gateway cannot tell', async (t) => {
+  const prepared = new Prepared()
+  const writer = { ...claims, scope: 'db:read db:write' } as unknown as AccessClaims
+  const refused: string[] = []
+  const check = new StatementCheck(writer, {
+    target: () => ({ ...target, auditStatements: 'text' }),
+    catalog: () => { throw new Error('no catalog here') },
+    stale: () => undefined,
+    outstanding: () => 0,
+    refused: (_c: Classification, _text: string, reason: string) => { refused.push(reason) },
+    executed: (name) => prepared.executed(name),
+    seen: (name) => prepared.seen(name)
+  })
+  const decided = (sql: string): string | undefined => {
+    const reason = check.decide(sql, classify(sql))
+    t.not(reason, 'wait')
+    return reason as string | undefined
+  }
+  t.match(decided('EXECUTE p'), /scope db:admin is required \(runs prepared statement p, which the gateway did not see prepared\)/)
+  t.equal(decided('PREPARE p AS SELECT 1; EXECUTE p'), undefined, 'a name the text itself prepares')
+  prepared.sqlPrepare(['p'], classify('PREPARE p AS SELECT 1'))
+  t.equal(decided('EXECUTE p'), undefined)
+  t.equal(check.decided?.class, 'read')
+  // PREPARE of a name held fails upstream, and DEALLOCATE may have failed: the name may hold either.
+  prepared.forget({ statements: ['p'], portals: [] })
+  prepared.sqlPrepare(['p'], classify('PREPARE p AS INSERT INTO t VALUES (1)'))
+  t.equal(decided('EXECUTE p'), undefined)
+  t.same([check.decided?.class, check.decided?.tables], ['write', ['t']], 'the strongest class, every table')
+  // A statement parsed by the extended protocol shares the names, and one SQL replaced stays possible.
+  prepared.parse('q', { sql: 'UPDATE u SET a = 1 WHERE b = 2', c: classify('UPDATE u SET a = 1 WHERE b = 2') })
+  t.equal(decided('EXECUTE q'), undefined)
+  t.same(check.decided?.tables, ['u'])
+  prepared.forget({ statements: 'all', portals: 'all' })
+  t.equal(decided('EXECUTE q'), undefined)
+  t.same(check.decided?.tables, ['u'], 'after DEALLOCATE ALL, which may have failed, too')
+  t.equal(prepared.statement('q'), undefined, 'but a Bind of it is no longer trusted')
+  // Statements whose text runs another.
+  prepared.parse('r', { sql: 'EXECUTE p', c: classify('EXECUTE p') })
+  t.match(decided('EXECUTE r'), /runs prepared statement r, which runs another/)
+  // Past the bound, a name prepared again holds what the gateway cannot tell.
+  for (let i = 0; i < 10_000; i++) prepared.sqlPrepare([`n${i}`], classify(`PREPARE n${i} AS SELECT ${i}`))
+  prepared.sqlPrepare(['p'], classify('PREPARE p AS SELECT 2'))
+  t.match(decided('EXECUTE p'), /runs prepared statement p, which the gateway did not see prepared/)
+  t.match(decided('PREPARE p AS SELECT 2; EXECUTE p'), /runs prepared statement p/, 'even prepared again in the same text')
 })
