@@ -207,7 +207,11 @@ export class Walk {
   }
 
   private fieldSelection (field: unknown, live: boolean): void {
-    if (isObj(field) && isObj(field.String)) this.call(String(field.String.sval), live)
+    if (!isObj(field) || !isObj(field.String)) return
+    const name = String(field.String.sval)
+    // `('app.jwt_secret'::text).current_setting` is `current_setting('app.jwt_secret')`, its setting named by a value.
+    if (name === 'current_setting') this.raise(admin, 'reads a setting named at run time')
+    this.call(name, live)
   }
 
   /**

@@ -315,6 +315,8 @@ t.test('reading a custom setting is admin, as setting one is: it may be a secret
     { sql: "SELECT current_setting('app.jwt_secret')", class: 'admin', reason: /^reads custom setting app\.jwt_secret$/ },
     { sql: "SELECT current_setting('App.Tenant', true)", class: 'admin', reason: /app\.tenant/ },
     { sql: 'SELECT current_setting(name) FROM t', class: 'admin', reason: /named at run time/ },
+    { sql: "SELECT ('app.jwt_secret'::text).current_setting", class: 'admin', reason: /named at run time/ },
+    { sql: 'SELECT (t.name).current_setting FROM t', class: 'admin', reason: /named at run time/ },
     { sql: 'SHOW app.jwt_secret', class: 'admin', reason: /custom setting/ },
     { sql: 'SELECT setconfig FROM pg_db_role_setting', class: 'admin', reason: /pg_db_role_setting/ },
     { sql: "SELECT current_setting('server_version_num')::int", class: 'read' },
