@@ -10,7 +10,8 @@
 /**
  * A call anywhere (WHERE, VALUES, a DEFAULT, a CTE, a view body) makes the text admin: these act on
  * the server, its files or other sessions, change the session's identity (`set_config('role', …)`),
- * or run SQL text the classifier never sees (`query_to_xml`, `ts_stat`, `dblink`).
+ * or run SQL text the classifier never sees (`query_to_xml`, `ts_stat`, `dblink`; tablefunc's `crosstab` and
+ * `connectby` and xml2's `xpath_table`, which build their query from strings, and are STABLE to the catalog).
  */
 export const adminFunctions = new Set([
   'set_config', 'pg_terminate_backend', 'pg_cancel_backend', 'pg_signal_backend', 'pg_reload_conf',
@@ -20,12 +21,13 @@ export const adminFunctions = new Set([
   'pg_log_backend_memory_contexts', 'pg_log_standby_snapshot', 'pg_import_system_collations',
   'pg_stat_statements_reset', 'pg_truncate_visibility_map', 'pg_nextoid', 'ts_stat', 'ts_rewrite',
   'pg_stat_get_activity', 'pg_stat_get_backend_activity', 'pg_stat_statements',
-  'pg_show_all_file_settings', 'pg_hba_file_rules', 'pg_ident_file_mappings'
+  'pg_show_all_file_settings', 'pg_hba_file_rules', 'pg_ident_file_mappings', 'connectby', 'xpath_table'
 ])
 export const adminFunctionPrefixes = [
   'dblink', 'pg_read_', 'pg_ls_', 'pg_file_', 'pg_stat_reset', 'pg_create_', 'pg_copy_', 'pg_logical_',
   'pg_replication_origin_', 'pg_wal_replay_', 'pg_backup_', 'pg_restore_', 'pg_clear_', 'pg_set_',
-  'binary_upgrade_', 'query_to_xml', 'table_to_xml', 'cursor_to_xml', 'schema_to_xml', 'database_to_xml'
+  'binary_upgrade_', 'query_to_xml', 'table_to_xml', 'cursor_to_xml', 'schema_to_xml', 'database_to_xml',
+  'crosstab'
 ]
 /**
  * A call makes the text at least write: these change data (sequences, large objects, index
