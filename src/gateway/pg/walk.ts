@@ -204,6 +204,8 @@ export class Walk {
     if (isAdminFunction(name)) this.raise(admin, `makes a call of ${name} look like another`)
     // A call of a function known to write (nextval, an advisory lock) would pass for a read.
     else if (isWriteFunction(name)) this.raise(admin, `makes a call of ${name}, which writes, look like a read`)
+    // `SELECT !~! 'app.jwt_secret'` would read the setting its operand names, where the text shows no current_setting.
+    else if (name.toLowerCase() === 'current_setting') this.raise(admin, 'makes a call of current_setting, which reads a setting named at run time, look like another')
   }
 
   private fieldSelection (field: unknown, live: boolean): void {

@@ -297,6 +297,8 @@ t.test('an aggregate, operator or type defined with a function only an admin may
     { sql: 'CREATE AGGREGATE total(int) (SFUNC = int4pl, STYPE = int, INITCOND = 0)', class: 'ddl' },
     { sql: 'CREATE AGGREGATE grab(bigint) (SFUNC = pg_advisory_lock, STYPE = void)', class: 'admin', reason: /pg_advisory_lock, which writes/ },
     { sql: 'CREATE OPERATOR ### (RIGHTARG = regclass, FUNCTION = nextval)', class: 'admin', reason: /nextval, which writes/ },
+    { sql: 'CREATE OPERATOR !~! (RIGHTARG = text, FUNCTION = current_setting)', class: 'admin', reason: /current_setting, which reads a setting named at run time/ },
+    { sql: "CREATE AGGREGATE cs(bool) (SFUNC = pg_catalog.current_setting, STYPE = text, INITCOND = 'app.jwt_secret')", class: 'admin', reason: /current_setting/ },
     { sql: 'CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq, COMMUTATOR = ===)', class: 'ddl' }
   ])
 })
