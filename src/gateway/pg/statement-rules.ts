@@ -215,6 +215,12 @@ export function variableSet (body: Obj, w: Walk): undefined {
   return undefined
 }
 
+/**
+ * A foreign table's options are read by its foreign-data wrapper, which the gateway does not
+ * know: file_fdw reads the server file or runs the program they name, as `COPY … PROGRAM` would.
+ */
+export const foreignTableOptions = 'sets options a foreign-data wrapper reads (file_fdw\'s filename or program)'
+
 /** What each statement kind does, by its node name; a kind not here is admin. */
 export const statementRules: Record<string, Rule | undefined> = {
   SelectStmt: read, ReturnStmt: read, VariableShowStmt: (body, w) => { if (String(body.name).includes('.')) w.raise(admin, `reads custom setting ${String(body.name).toLowerCase()}`); return undefined }, ListenStmt: read, UnlistenStmt: read, ConstraintsSetStmt: read,
@@ -242,7 +248,7 @@ export const statementRules: Record<string, Rule | undefined> = {
   CopyStmt: copy,
   InsertStmt: dml(), UpdateStmt: dml('update_without_where'), DeleteStmt: dml('delete_without_where'), MergeStmt: merge,
   NotifyStmt: write, LockStmt: write,
-  CreateStmt: ddl, CreateForeignTableStmt: ddl, AlterTableStmt: ddl, ReplicaIdentityStmt: ddl, AlterDomainStmt: ddl,
+  CreateStmt: ddl, CreateForeignTableStmt: (body, w) => { w.raise(Array.isArray(body.options) && body.options.length > 0 ? admin : ddl, foreignTableOptions); return undefined }, AlterTableStmt: ddl, ReplicaIdentityStmt: ddl, AlterDomainStmt: ddl,
   DefineStmt: definesWith('definition'), CreateDomainStmt: ddl, CompositeTypeStmt: ddl, CreateEnumStmt: ddl, CreateRangeStmt: definesWith('params'), AlterEnumStmt: ddl,
   AlterTypeStmt: definesWith('options'), ViewStmt: view, IndexStmt: ddl, CreateSeqStmt: ddl, AlterSeqStmt: ddl, CreateTableAsStmt: ddl,
   RefreshMatViewStmt: ddl, CreateFunctionStmt: createFunction, AlterFunctionStmt: ddl, CreateTrigStmt: ddl, RuleStmt: ddl,

@@ -4,7 +4,7 @@ import {
   activityRelations, configRelations, credentialRelations, isAdminFunction, isWriteFunction, roleSettingColumns, roleSettingRelations,
   statisticsRelations
 } from './known-names.js'
-import { admin, ddl, read, statementRules, variableSet, write } from './statement-rules.js'
+import { admin, ddl, foreignTableOptions, read, statementRules, variableSet, write } from './statement-rules.js'
 
 interface Scope { names: string[], up: Scope | undefined }
 interface Frame { v: unknown, scope: Scope | undefined, live: boolean }
@@ -91,6 +91,7 @@ export class Walk {
       else if (live) childrenLive = (typeof rule === 'number' ? this.raise(rule) : rule(body, this)) ?? true
     } else if (kind === 'AlterTableCmd' && live) {
       if (body.subtype === 'AT_ChangeOwner') this.raise(admin)
+      if (body.subtype === 'AT_GenericOptions') this.raise(admin, foreignTableOptions)
       if (body.subtype === 'AT_DropColumn') this.shapes.add('drop')
     }
     this.stack.push({ v: body, scope, live: childrenLive })

@@ -163,6 +163,7 @@ t.test('DDL is ddl, and TRUNCATE and DROP carry their shapes', async (t) => {
     { sql: 'ALTER TABLE t RENAME TO u', class: 'ddl', tables: ['t'] },
     { sql: "COMMENT ON COLUMN s.t.c IS 'x'", class: 'ddl', tables: ['s.t'] },
     { sql: 'CREATE SEQUENCE s', class: 'ddl' },
+    { sql: 'CREATE FOREIGN TABLE ft (l text) SERVER remote', class: 'ddl', tables: ['ft'] },
     { sql: 'CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN 1', class: 'ddl' },
     { sql: 'REFRESH MATERIALIZED VIEW mv', class: 'ddl', tables: ['mv'] },
     { sql: 'TRUNCATE t', class: 'ddl', statements: ['truncate'], tables: ['t'] },
@@ -227,6 +228,10 @@ t.test('administration, and anything whose effect cannot be seen, is admin', asy
     { sql: "COPY t FROM '/etc/passwd'", class: 'admin', copy: { direction: 'from', toClient: false, stdio: false } },
     { sql: "COPY (SELECT 1) TO '/tmp/x'", class: 'admin' },
     { sql: "COPY t FROM PROGRAM 'curl x'", class: 'admin' },
+    { sql: "CREATE FOREIGN TABLE ft (l text) SERVER files OPTIONS (program 'id')", class: 'admin', reason: /foreign-data wrapper/ },
+    { sql: "CREATE FOREIGN TABLE ft (l text) SERVER files OPTIONS (filename '/etc/passwd')", class: 'admin', reason: /foreign-data wrapper/ },
+    { sql: "ALTER FOREIGN TABLE ft OPTIONS (SET filename '/etc/passwd')", class: 'admin', reason: /foreign-data wrapper/ },
+    { sql: "ALTER TABLE ft OPTIONS (ADD program 'id')", class: 'admin', reason: /foreign-data wrapper/ },
     { sql: 'CREATE EVENT TRIGGER e ON ddl_command_start EXECUTE FUNCTION f()', class: 'admin' }
   ])
 })
