@@ -11,7 +11,9 @@
  * A call anywhere (WHERE, VALUES, a DEFAULT, a CTE, a view body) makes the text admin: these act on
  * the server, its files or other sessions, change the session's identity (`set_config('role', …)`),
  * or run SQL text the classifier never sees (`query_to_xml`, `ts_stat`, `dblink`; tablefunc's `crosstab` and
- * `connectby` and xml2's `xpath_table`, which build their query from strings, and are STABLE to the catalog).
+ * `connectby` and xml2's `xpath_table`, which build their query from strings, and are STABLE to the catalog),
+ * or read or change a table's pages beneath its rows, masks and policy (pageinspect's `get_raw_page` and
+ * `bt_page_items`, pg_surgery's `heap_force_kill`).
  */
 export const adminFunctions = new Set([
   'set_config', 'pg_terminate_backend', 'pg_cancel_backend', 'pg_signal_backend', 'pg_reload_conf',
@@ -21,13 +23,14 @@ export const adminFunctions = new Set([
   'pg_log_backend_memory_contexts', 'pg_log_standby_snapshot', 'pg_import_system_collations',
   'pg_stat_statements_reset', 'pg_truncate_visibility_map', 'pg_nextoid', 'ts_stat', 'ts_rewrite',
   'pg_stat_get_activity', 'pg_stat_get_backend_activity', 'pg_stat_statements',
-  'pg_show_all_file_settings', 'pg_hba_file_rules', 'pg_ident_file_mappings', 'connectby', 'xpath_table'
+  'pg_show_all_file_settings', 'pg_hba_file_rules', 'pg_ident_file_mappings', 'connectby', 'xpath_table',
+  'get_raw_page'
 ])
 export const adminFunctionPrefixes = [
   'dblink', 'pg_read_', 'pg_ls_', 'pg_file_', 'pg_stat_reset', 'pg_create_', 'pg_copy_', 'pg_logical_',
   'pg_replication_origin_', 'pg_wal_replay_', 'pg_backup_', 'pg_restore_', 'pg_clear_', 'pg_set_',
   'binary_upgrade_', 'query_to_xml', 'table_to_xml', 'cursor_to_xml', 'schema_to_xml', 'database_to_xml',
-  'crosstab'
+  'crosstab', 'bt_page_', 'heap_force_'
 ]
 /**
  * A call makes the text at least write: these change data (sequences, large objects, index
