@@ -29,8 +29,13 @@ export function openPostgres (url: string, opts: { max?: number } = {}): Db {
     await finished(stream)
   }
 
+  // A checked-out client whose server goes away fails the query in flight and also emits
+  // 'error': with no listener, that would end the process.
+  const ignore = (): void => {}
+
   async function withClient<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect()
+    client.on('error', ignore)
     let broken = false
     try {
       return await fn(client)
@@ -38,6 +43,7 @@ export function openPostgres (url: string, opts: { max?: number } = {}): Db {
       broken = true
       throw err
     } finally {
+      client.off('error', ignore)
       client.release(broken)
     }
   }

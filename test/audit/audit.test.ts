@@ -1,10 +1,11 @@
 import t from 'tap'
+import pg from 'pg'
 import { createAuditLog } from '../../src/audit/audit-log.js'
 import { isoTime, type AuditEvent } from '../../src/audit/record.js'
 import { verifyAudit } from '../../src/audit/verify.js'
 import { silentLogger } from '../../src/log.js'
 import type { Db } from '../../src/storage/db.js'
-import { backends, openTestDb } from '../helpers/db.js'
+import { backends, databaseUrl, openTestDb } from '../helpers/db.js'
 
 const event = (i: number): AuditEvent => ({
   at: 1_795_000_000_000 + i, kind: 'gateway.http', decision: i % 2 === 0 ? 'allow' : 'deny', status: 200, target: 'api', method: 'GET', path: `/x/${i}`,
@@ -124,5 +125,32 @@ t.test('a database outage buffers events, readiness says so, and the retry write
   await log.flush()
   t.same(log.backlog(), { queued: 0, dropped: 10, failing: false })
   t.same(await verifyAudit(db), { ok: true, records: 50 })
+  await log.stop()
+})
+
+t.test('a connection dropped while a batch is written leaves the batch queued, and the retry writes it once', { skip: databaseUrl === undefined && 'needs DATABASE_URL' }, async (t) => {
+  const { db, url, close } = await openTestDb('postgres')
+  t.teardown(close)
+  const other = new pg.Client({ connectionString: url })
+  await other.connect()
+  t.teardown(async () => { await other.end() })
+  const log = createAuditLog(db, silentLogger(), { intervalMs: 60_000 })
+  // The writer waits for the head's lock, so its connection can be cut in the middle of the batch.
+  await other.query('BEGIN')
+  await other.query('SELECT * FROM audit_head FOR UPDATE')
+  for (let i = 0; i < 5; i++) log.record(event(i))
+  // Settled at once: the rejection may come before anything awaits it.
+  const flushed = log.flush().then(() => undefined, (err: Error) => err)
+  let waiting: Array<{ pid: number }> = []
+  while (waiting.length === 0) {
+    waiting = (await other.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rows
+  }
+  await other.query('SELECT pg_terminate_backend($1)', [waiting[0].pid])
+  t.match(await flushed, { message: /terminating connection/ })
+  t.same(log.backlog(), { queued: 5, dropped: 0, failing: true })
+  await other.query('COMMIT')
+  await log.flush()
+  t.same(log.backlog(), { queued: 0, dropped: 0, failing: false })
+  t.same(await verifyAudit(db), { ok: true, records: 5 })
   await log.stop()
 })
