@@ -13,8 +13,8 @@ interface Row { seq: number, at: Date, kind: AuditEvent['kind'], decision: Audit
 /**
  * Re-computes the whole hash chain: an edited record changes its hash, a removed one leaves a
  * gap in `seq` or breaks the next hash, a truncated tail disagrees with `audit_head`, and a
- * record past the head was not added by a writer. Everything is read in one snapshot, so
- * records other processes add meanwhile are the next verification's.
+ * record before the first or past the head was not added by a writer. Everything is read in
+ * one snapshot, so records other processes add meanwhile are the next verification's.
  */
 export async function verifyAudit (db: Db, pageSize = 5000): Promise<VerifyResult> {
   return await db.tx(async (q) => {
@@ -24,6 +24,9 @@ export async function verifyAudit (db: Db, pageSize = 5000): Promise<VerifyResul
 }
 
 async function verifySnapshot (q: Queryable, pageSize: number): Promise<VerifyResult> {
+  // The chain starts at 1: the pages below would never read a record numbered before it.
+  const { rows: [first] } = await q.query<{ seq: number | null }>('SELECT min(seq) AS seq FROM audit')
+  if (first.seq !== null && first.seq < 1) return { ok: false, records: 0, problem: `record ${first.seq} lies before the first: it was not written by Lineage` }
   let prev = genesisHash
   let expected = 1
   let count = 0

@@ -76,6 +76,15 @@ for (const backend of backends) {
       t.equal((await verifyAudit(db)).ok, true, 'putting it back restores the chain')
     })
 
+    t.test('a record put before the first is found', async (t) => {
+      for (const seq of [0, -7]) {
+        await db.query("INSERT INTO audit SELECT $1, at, kind, decision, status, target, method, '/forged', jti, root, principals, actors, detail, hash FROM audit WHERE seq = 1", [seq])
+        t.match((await verifyAudit(db)).problem, `record ${seq} lies before the first`)
+      }
+      await db.query('DELETE FROM audit WHERE seq < 1')
+      t.same(await verifyAudit(db), { ok: true, records: 31 })
+    })
+
     t.test('verification while another writer adds records sees one consistent chain; a record past the head is found', async (t) => {
       const log = createAuditLog(db, silentLogger(), { maxBatch: 3 })
       let writing = true
