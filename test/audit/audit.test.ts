@@ -76,6 +76,20 @@ for (const backend of backends) {
       t.equal((await verifyAudit(db)).ok, true, 'putting it back restores the chain')
     })
 
+    t.test('an edit the read-back values hide (a fraction of a millisecond, an array\'s bounds) is found', async (t) => {
+      const edits: Array<[string, string]> = [
+        ["UPDATE audit SET at = at + interval '900 microseconds' WHERE seq = 6", "UPDATE audit SET at = date_trunc('milliseconds', at) WHERE seq = 6"],
+        ["UPDATE audit SET principals = '[0:1]={alice,ci}' WHERE seq = 6", "UPDATE audit SET principals = '{alice,ci}' WHERE seq = 6"],
+        ["UPDATE audit SET actors = '[2:3]={b,a}' WHERE seq = 6", "UPDATE audit SET actors = '{b,a}' WHERE seq = 6"]
+      ]
+      for (const [edit, undo] of edits) {
+        await db.query(edit)
+        t.match((await verifyAudit(db)).problem, /^record 6 does not match its hash/, edit)
+        await db.query(undo)
+      }
+      t.same(await verifyAudit(db), { ok: true, records: 31 })
+    })
+
     t.test('a record put before the first is found', async (t) => {
       for (const seq of [0, -7]) {
         await db.query("INSERT INTO audit SELECT $1, at, kind, decision, status, target, method, '/forged', jti, root, principals, actors, detail, hash FROM audit WHERE seq = 1", [seq])
