@@ -21,9 +21,10 @@ const columns = 'seq, at, kind, decision, status, target, method, path, jti, roo
  * events wait in a bounded buffer and the write is retried; past the bound new events are
  * counted as dropped and `backlog().dropped` says so; readiness fails while writes fail.
  */
-export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number, maxBuffer?: number, maxBatch?: number } = {}): AuditLog {
+export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number, maxBuffer?: number, maxBatch?: number, lockTimeoutMs?: number } = {}): AuditLog {
   const maxBuffer = opts.maxBuffer ?? 100_000
   const maxBatch = opts.maxBatch ?? 250
+  const lockTimeoutMs = opts.lockTimeoutMs ?? 5000
   let queue: AuditEvent[] = []
   let dropped = 0
   let failing = false
@@ -31,6 +32,9 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
 
   async function writeBatch (batch: AuditEvent[]): Promise<void> {
     await db.tx(async (q) => {
+      // The head's lock held elsewhere (a writer whose connection hangs, a table lock) fails the
+      // write instead of stalling it unseen: the batch stays queued and readiness says so.
+      await q.query(`SET LOCAL lock_timeout = ${lockTimeoutMs}`)
       const { rows } = await q.query<{ seq: number, hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE')
       let { seq, hash } = rows[0]
       // COPY: a fraction of what an INSERT of the same rows costs the database.
