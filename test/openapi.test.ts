@@ -505,6 +505,8 @@ t.test('the audit trail shows, newest first, what the broker alone recorded: iss
 t.test('the audit query refuses bad filters with 400 and callers without the admin token with 401', async (t) => {
   const bad: Array<[string, string]> = [
     ['since=yesterday', 'a since that is not a date-time'],
+    ['since=2026-02-30T00:00:00Z', 'a since on a day its month does not have'],
+    ['since=2025-02-29T00:00:00Z', 'a since on February 29th of a common year'],
     ['limit=0', 'a limit below 1'],
     ['limit=1001', 'a limit above 1000'],
     ['limit=ten', 'a limit that is not a number'],
