@@ -29,14 +29,24 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
   let dropped = 0
   let failing = false
   let writing: Promise<void> | undefined
+  // The last record of a batch until its write is known to have succeeded. A write can fail
+  // after its COMMIT took effect (the connection dropped before the answer): the retry then
+  // finds that record in the chain and does not write the batch again.
+  let unconfirmed: { seq: number, hash: string, count: number } | undefined
 
-  async function writeBatch (batch: AuditEvent[]): Promise<void> {
-    await db.tx(async (q) => {
+  /** Writes `batch`, or finds it written already; resolves to how many events left the queue. */
+  async function writeBatch (batch: AuditEvent[]): Promise<number> {
+    return await db.tx(async (q) => {
       // The head's lock held elsewhere (a writer whose connection hangs, a table lock) fails the
       // write instead of stalling it unseen: the batch stays queued and readiness says so.
       await q.query(`SET LOCAL lock_timeout = ${lockTimeoutMs}`)
       const { rows } = await q.query<{ seq: number, hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE')
       let { seq, hash } = rows[0]
+      if (unconfirmed !== undefined) {
+        const { seq: last, hash: lastHash, count } = unconfirmed
+        const { rows: written } = await q.query<{ hash: string }>('SELECT hash FROM audit WHERE seq = $1', [last])
+        if (written[0]?.hash === lastHash) return count
+      }
       // COPY: a fraction of what an INSERT of the same rows costs the database.
       let text = ''
       for (const queued of batch) {
@@ -47,8 +57,10 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
         text += copyRow([seq, at, e.kind, e.decision ?? null, e.status ?? null, e.target ?? null, e.method ?? null, e.path ?? null,
           e.jti ?? null, e.root ?? null, e.principals ?? [], e.actors ?? [], JSON.stringify(e.detail ?? {}), hash])
       }
+      unconfirmed = { seq, hash, count: batch.length }
       await q.copyIn('audit', columns, text)
       await q.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [seq, hash])
+      return batch.length
     })
   }
 
@@ -60,8 +72,9 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
   async function drain (all: boolean): Promise<void> {
     while (queue.length > 0) {
       const batch = queue.slice(0, maxBatch)
+      let written: number
       try {
-        await writeBatch(batch)
+        written = await writeBatch(batch)
       } catch (err) {
         if (!failing) log.error({ err: (err as Error).message, queued: queue.length }, 'audit write failed; buffering and retrying')
         failing = true
@@ -69,7 +82,8 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
       }
       if (failing) log.info({ queued: queue.length }, 'audit writes recovered')
       failing = false
-      queue = queue.slice(batch.length)
+      unconfirmed = undefined
+      queue = queue.slice(written)
       if (!all && queue.length < maxBatch) return
     }
   }

@@ -151,6 +151,23 @@ t.test('a database outage buffers events, readiness says so, and the retry write
   await log.stop()
 })
 
+t.test('a batch committed though its answer was lost is not written again by the retry', async (t) => {
+  const { db, close } = await openTestDb(backends[0])
+  t.teardown(close)
+  let lose = true
+  const lossy: Db = { ...db, tx: async (fn) => { const out = await db.tx(fn); if (lose) { lose = false; throw new Error('connection reset') } return out } }
+  const log = createAuditLog(lossy, silentLogger(), { intervalMs: 60_000 })
+  for (let i = 0; i < 5; i++) log.record(event(i))
+  await t.rejects(log.flush())
+  t.same(log.backlog(), { queued: 5, dropped: 0, failing: true })
+  log.record(event(5))
+  await log.flush()
+  t.same(log.backlog(), { queued: 0, dropped: 0, failing: false })
+  t.same((await db.query('SELECT path FROM audit ORDER BY seq')).rows.map((r) => r.path), ['/x/0', '/x/1', '/x/2', '/x/3', '/x/4', '/x/5'])
+  t.same(await verifyAudit(db), { ok: true, records: 6 })
+  await log.stop()
+})
+
 t.test('a connection dropped while a batch is written leaves the batch queued, and the retry writes it once', { skip: databaseUrl === undefined && 'needs DATABASE_URL' }, async (t) => {
   const { db, url, close } = await openTestDb('postgres')
   t.teardown(close)
