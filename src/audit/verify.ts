@@ -48,7 +48,8 @@ async function verifySnapshot (q: Queryable, pageSize: number): Promise<VerifyRe
     }
     if (rows.length < pageSize) break
   }
-  const { rows: [head] } = await q.query<{ seq: number, hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1')
+  const { rows: [head] } = await q.query<{ seq: number, hash: string } | undefined>('SELECT seq, hash FROM audit_head WHERE id = 1')
+  if (head === undefined) return { ok: false, records: count, problem: `the chain ends at record ${count} and its head is missing: records may have been removed from the end` }
   if (count > head.seq) return { ok: false, records: count, problem: `records ${head.seq + 1} to ${count} lie past the head: they were not written by Lineage` }
   if (head.seq !== count || head.hash !== prev) return { ok: false, records: count, problem: `the chain ends at record ${count} but the head says ${head.seq}: records were removed from the end` }
   return { ok: true, records: count }

@@ -130,6 +130,8 @@ for (const backend of backends) {
       t.match((await verifyAudit(db)).problem, 'record 12 is missing')
       await db.query('DELETE FROM audit WHERE seq >= 12')
       t.match((await verifyAudit(db)).problem, /records were removed from the end/)
+      await db.query('DELETE FROM audit_head')
+      t.match(await verifyAudit(db), { ok: false, records: 11, problem: /its head is missing/ }, 'and with the head')
       t.ok(saved)
     })
   })
