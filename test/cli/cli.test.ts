@@ -113,6 +113,16 @@ t.test('lineage audit verify checks the hash chain, through the broker or straig
   }
 })
 
+t.test('lineage audit verify says how many records the broker holds that its database did not take', async (t) => {
+  const { createServer } = await import('node:http')
+  const broker = createServer((_req, res) => { res.setHeader('content-type', 'application/json').end(JSON.stringify({ ok: true, records: 7, unwritten: 3 })) })
+  await new Promise<void>((resolve) => broker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { broker.close() })
+  const r = await lineage(['audit', 'verify'], { LINEAGE_ADMIN_TOKEN: adminToken, LINEAGE_URL: `http://127.0.0.1:${(broker.address() as { port: number }).port}` })
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /^the broker holds 3 records its database did not take: they are not in the chain checked\naudit trail intact: 7 records/)
+})
+
 t.test('lineage keys rotate adds a key and old tokens keep working', async (t) => {
   const r = await lineage(['keys', 'rotate'], { LINEAGE_ADMIN_TOKEN: adminToken })
   t.equal(r.code, 0, r.stderr)
