@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js'
 import type { Logger } from '../log.js'
 import type { Db } from '../storage/db.js'
 import { copyRow } from '../storage/copy-text.js'
@@ -8,7 +9,7 @@ export interface AuditLog {
   record: (e: AuditEvent) => void
   /** Writes everything queued; resolves when it is committed (or rejects if the database is down). */
   flush: () => Promise<void>
-  /** Events waiting to be written, and events dropped because the buffer was full. */
+  /** Events waiting to be written, events dropped because the buffer was full, and whether writes fail (or hang) now. */
   backlog: () => { queued: number, dropped: number, failing: boolean }
   stop: () => Promise<void>
 }
@@ -19,16 +20,22 @@ const columns = 'seq, at, kind, decision, status, target, method, path, jti, roo
  * Writes audit events in batches off the request path, chained by hash under the lock of
  * `audit_head` so that every process extends one chain. While the database is unreachable,
  * events wait in a bounded buffer and the write is retried; past the bound new events are
- * counted as dropped and `backlog().dropped` says so; readiness fails while writes fail.
+ * counted as dropped and `backlog().dropped` says so; readiness fails while writes fail, and
+ * while one has hung for `stallMs`.
  */
-export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number, maxBuffer?: number, maxBatch?: number, lockTimeoutMs?: number } = {}): AuditLog {
+export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number, maxBuffer?: number, maxBatch?: number, lockTimeoutMs?: number, stallMs?: number, clock?: Clock } = {}): AuditLog {
   const maxBuffer = opts.maxBuffer ?? 100_000
   const maxBatch = opts.maxBatch ?? 250
   const lockTimeoutMs = opts.lockTimeoutMs ?? 5000
+  const stallMs = opts.stallMs ?? 10_000
+  const clock = opts.clock ?? systemClock
   let queue: AuditEvent[] = []
   let dropped = 0
   let failing = false
   let writing: Promise<void> | undefined
+  // When the batch being written was started. A database the network no longer reaches answers
+  // nothing, not even an error: a write that takes this long counts as failing.
+  let batchStarted: number | undefined
   // The last record of a batch until its write is known to have succeeded. A write can fail
   // after its COMMIT took effect (the connection dropped before the answer): the retry then
   // finds that record in the chain and does not write the batch again.
@@ -73,12 +80,15 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
     while (queue.length > 0) {
       const batch = queue.slice(0, maxBatch)
       let written: number
+      batchStarted = clock.now()
       try {
         written = await writeBatch(batch)
       } catch (err) {
         if (!failing) log.error({ err: (err as Error).message, queued: queue.length }, 'audit write failed; buffering and retrying')
         failing = true
         throw err
+      } finally {
+        batchStarted = undefined
       }
       if (failing) log.info({ queued: queue.length }, 'audit writes recovered')
       failing = false
@@ -108,7 +118,7 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
       queue.push(e)
     },
     flush: flushAll,
-    backlog: () => ({ queued: queue.length, dropped, failing }),
+    backlog: () => ({ queued: queue.length, dropped, failing: failing || (batchStarted !== undefined && clock.now() - batchStarted > stallMs) }),
     stop: async () => {
       clearInterval(timer)
       await flushAll().catch((err) => log.error({ err: (err as Error).message, lost: queue.length }, 'audit records could not be written before stopping'))

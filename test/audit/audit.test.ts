@@ -153,6 +153,21 @@ t.test('a database outage buffers events, readiness says so, and the retry write
   await log.stop()
 })
 
+t.test('a write that hangs (a database the network no longer reaches) fails readiness once it has taken stallMs', async (t) => {
+  const { db, close } = await openTestDb(backends[0])
+  t.teardown(close)
+  let now = 1_795_000_000_000
+  const silent: Db = { ...db, tx: async () => await new Promise<never>(() => {}) }
+  const log = createAuditLog(silent, silentLogger(), { intervalMs: 60_000, stallMs: 10_000, clock: { now: () => now } })
+  for (let i = 0; i < 5; i++) log.record(event(i))
+  void log.flush()
+  await new Promise((resolve) => setImmediate(resolve))
+  now += 10_000
+  t.same(log.backlog(), { queued: 5, dropped: 0, failing: false }, 'not yet')
+  now += 1
+  t.same(log.backlog(), { queued: 5, dropped: 0, failing: true })
+})
+
 t.test('a batch committed though its answer was lost is not written again by the retry', async (t) => {
   const { db, close } = await openTestDb(backends[0])
   t.teardown(close)
