@@ -89,6 +89,8 @@ export class Walk {
       const rule = Object.hasOwn(statementRules, kind) ? statementRules[kind] : undefined
       if (rule === undefined) this.raise(admin, `unknown statement kind ${kind}`)
       else if (live) childrenLive = (typeof rule === 'number' ? this.raise(rule) : rule(body, this)) ?? true
+      // EXPLAIN only plans an EXECUTE, but evaluates its parameters first (`EXPLAIN EXECUTE p(nextval('s'))`): they run.
+      if (kind === 'ExecuteStmt') childrenLive = true
     } else if (kind === 'AlterTableCmd' && live) {
       if (body.subtype === 'AT_ChangeOwner') this.raise(admin)
       if (body.subtype === 'AT_GenericOptions') this.raise(admin, foreignTableOptions)

@@ -183,11 +183,16 @@ t.test('SQL EXECUTE names what it runs, for the session to add; its parameters a
     { sql: 'EXPLAIN ANALYZE EXECUTE p', class: 'read' },
     { sql: 'CREATE TABLE x AS EXECUTE p(1)', class: 'ddl' },
     { sql: "EXECUTE p(nextval('s'))", class: 'write' },
+    // A plain EXPLAIN only plans the statement, but evaluates its parameters.
+    { sql: "EXPLAIN EXECUTE p(nextval('s'))", class: 'write' },
+    { sql: 'EXPLAIN EXECUTE p(pg_try_advisory_lock(1))', class: 'write' },
+    { sql: "EXPLAIN CREATE TABLE x AS EXECUTE p(nextval('s'))", class: 'write' },
     { sql: "EXECUTE p(pg_read_file('/etc/passwd'))", class: 'admin', reason: /pg_read_file/ },
     { sql: "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'EXECUTE p'", class: 'admin', reason: /^its body runs prepared statement p$/ }
   ])
   t.same(classify('EXECUTE p(1)').executes, ['p'])
   t.same(classify('EXPLAIN EXECUTE p; CREATE TABLE x AS EXECUTE q').executes, ['q'], 'a plain EXPLAIN only plans it')
+  t.same(classify('EXPLAIN EXECUTE p(f())').functions, ['f'], 'whose parameters run')
   t.same(classify('PREPARE a AS SELECT 1; PREPARE b AS SELECT 2').prepares, ['a', 'b'])
   t.equal(classify('SELECT 1').executes, undefined)
 })
