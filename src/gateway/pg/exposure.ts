@@ -185,6 +185,10 @@ class Walk {
         return this.push(b.arg)
       // Statements that return their query's rows as they are.
       case 'DeclareCursorStmt': case 'ExplainStmt': case 'PrepareStmt': return this.push(b.query, other, true)
+      // A prepared statement's rows are returned as they are, or copied into a table (`CREATE TABLE x AS EXECUTE p`): every column of them.
+      case 'ExecuteStmt':
+        if (!it.origin) this.all = true
+        return this.push(b.params)
       case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt': return this.modify(kind, b, it.origin)
       case 'CopyStmt':
         // COPY … TO sends rows with no RowDescription, so every column it copies leaves as it

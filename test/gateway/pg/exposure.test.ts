@@ -95,8 +95,12 @@ t.test('whole rows, stars in expressions or set operations, natural full joins a
     'SELECT x FROM (SELECT * FROM customers) x',
     'SELECT mode() WITHIN GROUP (ORDER BY c) FROM customers c GROUP BY c.id',
     'SELECT to_json(j) FROM customers LEFT JOIN (SELECT NULL::text AS email) x USING (email) AS j',
-    'SELECT * FROM people NATURAL LEFT JOIN (SELECT NULL::text AS ssn) x'
+    'SELECT * FROM people NATURAL LEFT JOIN (SELECT NULL::text AS ssn) x',
+    // A prepared statement's rows copied into a table: masking never sees them.
+    'CREATE TABLE x AS EXECUTE p',
+    'EXPLAIN ANALYZE CREATE TABLE x AS EXECUTE p(1)'
   ]) t.equal(classify(sql).exposes?.all, true, sql)
+  for (const sql of ['EXECUTE p', 'EXPLAIN ANALYZE EXECUTE p(1)']) t.equal(classify(sql).exposes, undefined, `${sql}: its rows are returned as they are`)
 })
 
 t.test('the nesting of a statement cannot overflow the walk', async (t) => {
