@@ -18,9 +18,9 @@ function key (name: string): string {
 }
 
 /**
- * A session's prepared statements and portals as the upstream holds them. A Parse or Bind is
- * kept at once, since the client may bind or execute it in the same packet, and undone if the
- * upstream refuses or skips it. Bounded: at most 10,000 of each and 64 MiB of statement text.
+ * A session's prepared statements and portals as the upstream holds them. A Parse, Bind or
+ * Close is applied at once, since the client may bind or execute in the same packet, and undone
+ * if the upstream refuses or skips it. Bounded: at most 10,000 of each and 64 MiB of statement text.
  *
  * For SQL `EXECUTE`, which shares the names, each name also keeps what it may hold: the
  * classification of every text that prepared it (`PREPARE`, or a Parse later dropped by SQL),
@@ -67,6 +67,17 @@ export class Prepared {
   bind (name: string, portal: Portal): Undo {
     const undo: Undo = { kind: 'portal', name, previous: this.portal(name) }
     this.portals.set(key(name), portal)
+    return undo
+  }
+
+  /**
+   * A Close of statement (`S`) or portal (`P`) `name` goes upstream.
+   * @returns what undoes it: after an error earlier in the batch the upstream skips it, and the name holds what it held
+   */
+  close (kind: 'S' | 'P', name: string): Undo {
+    const undo: Undo = kind === 'S' ? { kind: 'statement', name, previous: this.statement(name) } : { kind: 'portal', name, previous: this.portal(name) }
+    if (kind === 'S') this.closeStatement(name)
+    else this.closePortal(name)
     return undo
   }
 
@@ -128,7 +139,7 @@ export class Prepared {
     this.sqlTables += c.tables.length
   }
 
-  /** The upstream refused or skipped a Parse or Bind: the name holds what it held before (the unnamed statement: nothing). */
+  /** The upstream refused or skipped a Parse, Bind or Close: the name holds what it held before (the unnamed statement: nothing). */
   undo (step: Undo): void {
     if (step.kind === 'portal') {
       if (step.previous === undefined) this.closePortal(step.name)

@@ -19,7 +19,7 @@ export interface Portal { statement: string, st: Statement | undefined, batch: n
  * error's detail may quote.
  */
 export type Execution = { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: readonly MaskRule[], quotesMasked?: boolean, fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
-/** A Parse or Bind as it changed the session's statements or portals: undone if the upstream refuses or skips it. */
+/** A Parse, Bind or Close as it changed the session's statements or portals: undone if the upstream refuses or skips it. */
 export type Undo = { kind: 'statement', name: string, previous: Statement | undefined } | { kind: 'portal', name: string, previous: Portal | undefined }
 
 /** What the upstream will answer, in order; matched against its responses. */

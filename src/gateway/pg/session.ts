@@ -309,9 +309,7 @@ export class PgSession {
       case FrontendCode.Close: {
         if (skipping) return undefined
         const m = parseClose(f.body)
-        if (m.kind === 'S') this.prepared.closeStatement(m.name)
-        else this.prepared.closePortal(m.name)
-        r.expect({ type: 'step' })
+        r.expect({ type: 'step', undo: this.prepared.close(m.kind, m.name) })
         return undefined
       }
       case FrontendCode.Sync:

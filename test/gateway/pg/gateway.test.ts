@@ -375,6 +375,7 @@ if (databaseUrl === undefined) {
   const bind = (portal: string, statement: string): Buffer => new Writer().cstring(portal).cstring(statement).int16(0).int16(0).int16(0).frame(0x42)
   const execute = (portal: string): Buffer => new Writer().cstring(portal).int32(0).frame(0x45)
   const describe = (kind: 'S' | 'P', name: string): Buffer => new Writer().byte(kind.charCodeAt(0)).cstring(name).frame(0x44)
+  const close = (kind: 'S' | 'P', name: string): Buffer => new Writer().byte(kind.charCodeAt(0)).cstring(name).frame(0x43)
   const texts = (frames: Frame[]): string => frames.filter((f) => f.tag === 0x44).map((f) => f.body.toString('latin1')).join('|')
 
   t.test('after an extended batch fails, the gateway skips what the upstream skips, and masking holds', async (t) => {
@@ -528,6 +529,25 @@ if (databaseUrl === undefined) {
     const ran = texts(await until(0x5a))
     t.match(ran, /a\*\*\*@example\.com/, 'what PostgreSQL ran, masked')
     t.notMatch(ran, /ann@example/)
+  })
+
+  t.test('a Close the upstream skips after an error leaves the statement held, and EXECUTE of it is decided with it', async (t) => {
+    const { s, until } = await rawSession(reader)
+    t.teardown(() => s.destroy())
+    s.write(Buffer.concat([parse('kept', 'SELECT id, item FROM orders'), sync]))
+    await until(0x5a)
+    // The Parse fails, so PostgreSQL skips the Close behind it; PREPARE then fails, since the name is held.
+    s.write(Buffer.concat([parse('', 'SELEC 1'), close('S', 'kept'), sync]))
+    await until(0x5a)
+    s.write(query('PREPARE kept AS SELECT 1, 2'))
+    t.match(parseErrorFields((await until(0x5a)).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42P05' })
+    // A policy saved since denies the table the name still holds.
+    const policy = (await b.admin('GET', '/v1/targets/db')).body.policy
+    const saved = async (rules: unknown[]): Promise<number> => (await b.admin('PUT', '/v1/targets/db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })).status
+    t.equal(await saved([...policy.rules, { effect: 'deny', tables: ['orders'], reason: 'orders are closed' }]), 200)
+    t.teardown(async () => { await saved(policy.rules) })
+    s.write(query('EXECUTE kept'))
+    t.match(parseErrorFields((await until(0x5a)).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /orders are closed/ })
   })
 
   t.test('a masked result is masked by its own description, not one of a statement or portal since replaced in SQL', async (t) => {
