@@ -109,6 +109,10 @@ export const roleSettingRelations = new Set(['pg_db_role_setting'])
  * (`ALTER ROLE authenticator SET pgrst.jwt_secret = …`): the view and that column.
  */
 export const roleSettingColumns = new Map([['pg_roles', 'rolconfig'], ['pg_user', 'useconfig']])
+/** Every column of those views: `r.f` naming another is PostgreSQL's functional notation for `f(r)`, on the whole row (`r.row_to_json`). */
+export const roleSettingViewColumns = new Set(['rolname', 'rolsuper', 'rolinherit', 'rolcreaterole', 'rolcreatedb', 'rolcanlogin', 'rolreplication',
+  'rolconnlimit', 'rolpassword', 'rolvaliduntil', 'rolbypassrls', 'rolconfig', 'oid', 'usename', 'usesysid', 'usecreatedb', 'usesuper', 'userepl',
+  'usebypassrls', 'passwd', 'valuntil', 'useconfig'])
 /** Object types whose CREATE/ALTER/DROP/RENAME is server administration rather than schema work. */
 export const adminObjectTypes = new Set(['OBJECT_DATABASE', 'OBJECT_ROLE', 'OBJECT_TABLESPACE', 'OBJECT_EXTENSION',
   'OBJECT_LANGUAGE', 'OBJECT_EVENT_TRIGGER', 'OBJECT_FDW', 'OBJECT_FOREIGN_SERVER', 'OBJECT_USER_MAPPING',

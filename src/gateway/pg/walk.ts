@@ -2,7 +2,7 @@ import type { Classification } from './classify.js'
 import { isObj, type Obj } from './from-scope.js'
 import {
   activityRelations, configRelations, credentialRelations, isAdminFunction, isWriteFunction, roleSettingColumns, roleSettingRelations,
-  statisticsRelations
+  roleSettingViewColumns, statisticsRelations
 } from './known-names.js'
 import { admin, ddl, foreignTableOptions, read, statementRules, variableSet, write } from './statement-rules.js'
 
@@ -79,6 +79,11 @@ export class Walk {
       const f = body.fields[0]
       if (isObj(f) && isObj(f.String)) this.roleSettings.rows.push(String(f.String.sval))
     }
+    // `r.row_to_json` is `row_to_json(r)` where the view has no column of that name: a whole row of `r`.
+    if (kind === 'ColumnRef' && Array.isArray(body.fields) && body.fields.length >= 2) {
+      const [q, f] = body.fields.slice(-2)
+      if (isObj(q) && isObj(q.String) && isObj(f) && isObj(f.String) && !roleSettingViewColumns.has(String(f.String.sval))) this.roleSettings.rows.push(String(q.String.sval))
+    }
     if (kind === 'FuncCall') this.func(body, live)
     // PostgreSQL reads a field selection `(x).f` or `t.f` as the call `f(x)` when no field `f`
     // exists (functional notation): every selected name may be a function.
@@ -112,7 +117,7 @@ export class Walk {
   /**
    * After the walk: a text that names `pg_roles` or `pg_user` is admin where it may show the
    * settings column: by its name (in any position, a function's too: `rolconfig(r)`), through
-   * `*`, a whole row (`row_to_json(r)`), or the view's columns renamed by position. Names
+   * `*`, a whole row (`row_to_json(r)`, `r.row_to_json`), or the view's columns renamed by position. Names
    * only, as the walk reads them: a `*` or a whole row anywhere in the text counts.
    */
   finish (): void {
