@@ -379,6 +379,8 @@ t.test('a call to an admin function anywhere makes the text admin, whatever its 
     ['SELECT t_data FROM heap_page_items(get_raw_page(\'customers\', 0))', 'get_raw_page'],
     ['SELECT data FROM bt_page_items(\'customers_email_key\', 1)', 'bt_page_items'],
     ['SELECT heap_force_kill(\'payroll\', ARRAY[\'(0,1)\'::tid])', 'heap_force_kill'],
+    ['SELECT tuple_data_split(\'t\'::regclass::oid, $1::bytea, 6, 1, NULL, true)', 'tuple_data_split'],
+    ['SELECT t_attrs FROM heap_page_item_attrs($1::bytea, \'t\', true)', 'heap_page_item_attrs'],
     ['SELECT pg_switch_wal(), pg_promote()', 'pg_switch_wal'],
     ['SELECT pg_catalog.pg_create_restore_point(\'x\')', 'pg_create_restore_point'],
     ['SELECT PG_ROTATE_LOGFILE()', 'pg_rotate_logfile'],
