@@ -84,6 +84,11 @@ export class Walk {
       const [q, f] = body.fields.slice(-2)
       if (isObj(q) && isObj(q.String) && isObj(f) && isObj(f.String) && !roleSettingViewColumns.has(String(f.String.sval))) this.roleSettings.rows.push(String(q.String.sval))
     }
+    // A join's alias names the whole row of all its columns (`SELECT x FROM (pg_roles CROSS JOIN t) AS x`), or renames them by position.
+    if (kind === 'JoinExpr' && isObj(body.alias)) {
+      this.roleSettings.names.add(String(body.alias.aliasname))
+      if (Array.isArray(body.alias.colnames) && body.alias.colnames.length > 0) this.roleSettings.renamed = true
+    }
     if (kind === 'FuncCall') this.func(body, live)
     // PostgreSQL reads a field selection `(x).f` or `t.f` as the call `f(x)` when no field `f`
     // exists (functional notation): every selected name may be a function.

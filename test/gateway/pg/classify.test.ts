@@ -640,6 +640,9 @@ t.test("a role's settings in pg_roles or pg_user are admin to read, by name, thr
     { sql: 'SELECT r.row_to_json FROM pg_roles r', class: 'admin', reason },
     { sql: 'SELECT pg_catalog.pg_roles.to_jsonb FROM pg_catalog.pg_roles', class: 'admin', reason },
     { sql: 'SELECT u.row_to_json FROM pg_user u', class: 'admin', reason: /^may read pg_user\.useconfig/ },
+    { sql: 'SELECT row_to_json(x) FROM (pg_roles CROSS JOIN (SELECT 1 AS one) s) AS x', class: 'admin', reason },
+    { sql: 'SELECT x.row_to_json FROM (pg_roles JOIN pg_user ON usename = rolname) AS x', class: 'admin', reason },
+    { sql: 'SELECT x.l FROM (pg_roles CROSS JOIN (SELECT 1) s) AS x (a, b, c, d, e, f, g, h, i, j, k, l)', class: 'admin', reason },
     { sql: 'SELECT l FROM pg_roles r (a, b, c, d, e, f, g, h, i, j, k, l)', class: 'admin', reason },
     { sql: 'SELECT x FROM (SELECT rolname, rolconfig FROM pg_roles) x', class: 'admin', reason },
     { sql: 'CREATE VIEW v AS SELECT rolname, rolconfig FROM pg_roles', class: 'admin', reason },
@@ -648,7 +651,8 @@ t.test("a role's settings in pg_roles or pg_user are admin to read, by name, thr
     { sql: 'SELECT r.rolname, m.member FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid', class: 'read' },
     { sql: 'WITH c AS (SELECT rolname FROM pg_roles) SELECT c FROM c', class: 'read' },
     { sql: 'SELECT usename FROM pg_user', class: 'read' },
-    { sql: 'SELECT r.oid, r.rolname, u.usesysid FROM pg_roles r JOIN pg_user u ON u.usename = r.rolname', class: 'read' }
+    { sql: 'SELECT r.oid, r.rolname, u.usesysid FROM pg_roles r JOIN pg_user u ON u.usename = r.rolname', class: 'read' },
+    { sql: 'SELECT x.rolname FROM (pg_roles CROSS JOIN (SELECT 1) s) AS x', class: 'read' }
   ])
 })
 
