@@ -94,6 +94,8 @@ function createFunction (body: Obj, w: Walk): undefined {
     if (c.class === 'admin') w.raise(admin, `its body ${c.reason ?? 'is admin'}`)
     // Whatever the session that calls it has prepared under that name.
     else if (c.executes !== undefined) w.raise(admin, `its body runs prepared statement ${c.executes[0].slice(0, 63)}`)
+    // It would give a name contents the session's gateway never saw.
+    else if (c.prepares !== undefined) w.raise(admin, `its body prepares statement ${c.prepares[0].slice(0, 63)}`)
   }
   return undefined
 }

@@ -188,7 +188,9 @@ t.test('SQL EXECUTE names what it runs, for the session to add; its parameters a
     { sql: 'EXPLAIN EXECUTE p(pg_try_advisory_lock(1))', class: 'write' },
     { sql: "EXPLAIN CREATE TABLE x AS EXECUTE p(nextval('s'))", class: 'write' },
     { sql: "EXECUTE p(pg_read_file('/etc/passwd'))", class: 'admin', reason: /pg_read_file/ },
-    { sql: "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'EXECUTE p'", class: 'admin', reason: /^its body runs prepared statement p$/ }
+    { sql: "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'EXECUTE p'", class: 'admin', reason: /^its body runs prepared statement p$/ },
+    { sql: "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'PREPARE p AS SELECT 1'", class: 'admin', reason: /^its body prepares statement p$/ },
+    { sql: "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PREPARE p AS SELECT 1; END $$", class: 'admin' }
   ])
   t.same(classify('EXECUTE p(1)').executes, ['p'])
   t.same(classify('EXPLAIN EXECUTE p; CREATE TABLE x AS EXECUTE q').executes, ['q'], 'a plain EXPLAIN only plans it')
@@ -381,6 +383,8 @@ t.test('a call to an admin function anywhere makes the text admin, whatever its 
     ['SELECT heap_force_kill(\'payroll\', ARRAY[\'(0,1)\'::tid])', 'heap_force_kill'],
     ['SELECT tuple_data_split(\'t\'::regclass::oid, $1::bytea, 6, 1, NULL, true)', 'tuple_data_split'],
     ['SELECT t_attrs FROM heap_page_item_attrs($1::bytea, \'t\', true)', 'heap_page_item_attrs'],
+    ['SELECT * FROM brin_page_items($1::bytea, \'t_brin\')', 'brin_page_items'],
+    ['SELECT * FROM gist_page_items($1::bytea, \'t_gist\')', 'gist_page_items'],
     ['SELECT pg_switch_wal(), pg_promote()', 'pg_switch_wal'],
     ['SELECT pg_catalog.pg_create_restore_point(\'x\')', 'pg_create_restore_point'],
     ['SELECT PG_ROTATE_LOGFILE()', 'pg_rotate_logfile'],
