@@ -527,7 +527,8 @@ t.test('the audit query refuses bad filters with 400 and callers without the adm
 t.test('verifying the audit chain finds it intact, and finds an edited record', async (t) => {
   const newest = (await admin(t, 'GET', '/v1/audit?limit=1')).body.events[0]
   const ok = await admin(t, 'POST', '/v1/audit/verify')
-  t.same([ok.status, ok.body], [200, { ok: true, records: newest.seq }])
+  t.same([ok.status, ok.body], [200, { ok: true, records: newest.seq, head: { seq: newest.seq, hash: newest.hash } }])
+  const anchor = `${newest.seq as number}:${newest.hash as string}`
 
   // Tamper with one record behind the broker's back, then put it back.
   const db = b.testDb.db
@@ -538,7 +539,11 @@ t.test('verifying the audit chain finds it intact, and finds an edited record', 
   t.equal(broken.status, 200)
   t.match(broken.body, { ok: false, records: seq - 1, problem: new RegExp(`^record ${seq} does not match its hash`) })
   await db.query('UPDATE audit SET detail = $2::jsonb WHERE seq = $1', [seq, JSON.stringify(saved.detail)])
-  t.same((await admin(t, 'POST', '/v1/audit/verify')).body, { ok: true, records: newest.seq }, 'intact again')
+  t.match((await admin(t, 'POST', '/v1/audit/verify')).body, { ok: true, records: newest.seq }, 'intact again')
+  t.match((await admin(t, 'POST', '/v1/audit/verify', { anchor })).body, { ok: true, records: newest.seq }, 'and where the anchor says')
+  const moved = await admin(t, 'POST', '/v1/audit/verify', { anchor: `${newest.seq as number}:${'0'.repeat(64)}` })
+  t.match(moved.body, { ok: false, problem: `record ${newest.seq as number} no longer has the anchored hash` })
+  for (const anchor of ['1:abc', 7, `0:${'0'.repeat(64)}`]) t.equal((await admin(t, 'POST', '/v1/audit/verify', { anchor })).status, 400, `anchor ${String(anchor)}`)
 
   const json = { 'content-type': 'application/json' }
   t.equal((await call(t, 'POST', '/v1/audit/verify', { headers: { ...adminAuth, ...json }, body: '{' })).status, 400, 'malformed JSON')

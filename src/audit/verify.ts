@@ -6,6 +6,22 @@ export interface VerifyResult {
   records: number
   /** The first problem found, naming the record. */
   problem?: string
+  /** When intact: the last record's number and hash (0 and the genesis hash for an empty trail), to keep elsewhere as an anchor. */
+  head?: Anchor
+}
+
+/**
+ * A record's number and hash, kept outside the database by an earlier verification. Whoever
+ * can write both tables can recompute every hash after an edit; the anchored record then
+ * no longer has the hash kept.
+ */
+export interface Anchor { seq: number, hash: string }
+
+/** `SEQ:HASH` as an anchor. @throws TypeError when it is not one. */
+export function parseAnchor (text: string): Anchor {
+  const m = /^([1-9]\d{0,15}):([0-9a-f]{64})$/.exec(text)
+  if (m === null) throw new TypeError('an anchor is SEQ:HASH, a record number and its 64-character hex hash, as a verification printed them')
+  return { seq: Number(m[1]), hash: m[2] }
 }
 
 interface Row { seq: number, at: Date, kind: AuditEvent['kind'], decision: AuditEvent['decision'] | null, status: number | null, target: string | null, method: string | null, path: string | null, jti: string | null, root: string | null, principals: string[], actors: string[], detail: Record<string, unknown>, hash: string, as_written: boolean }
@@ -16,14 +32,14 @@ interface Row { seq: number, at: Date, kind: AuditEvent['kind'], decision: Audit
  * record before the first or past the head was not added by a writer. Everything is read in
  * one snapshot, so records other processes add meanwhile are the next verification's.
  */
-export async function verifyAudit (db: Db, pageSize = 5000): Promise<VerifyResult> {
+export async function verifyAudit (db: Db, opts: { anchor?: Anchor, pageSize?: number } = {}): Promise<VerifyResult> {
   return await db.tx(async (q) => {
     await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
-    return await verifySnapshot(q, pageSize)
+    return await verifySnapshot(q, opts.pageSize ?? 5000, opts.anchor)
   })
 }
 
-async function verifySnapshot (q: Queryable, pageSize: number): Promise<VerifyResult> {
+async function verifySnapshot (q: Queryable, pageSize: number, anchor: Anchor | undefined): Promise<VerifyResult> {
   // The chain starts at 1: the pages below would never read a record numbered before it.
   const { rows: [first] } = await q.query<{ seq: number | null }>('SELECT min(seq) AS seq FROM audit')
   if (first.seq !== null && first.seq < 1) return { ok: false, records: 0, problem: `record ${first.seq} lies before the first: it was not written by Lineage` }
@@ -42,6 +58,7 @@ async function verifySnapshot (q: Queryable, pageSize: number): Promise<VerifyRe
         path: r.path ?? undefined, jti: r.jti ?? undefined, root: r.root ?? undefined, principals: r.principals, actors: r.actors, detail: r.detail
       }
       if (!r.as_written || chainHash(r.seq, e, prev) !== r.hash) return { ok: false, records: count, problem: `record ${r.seq} does not match its hash: it was altered, or one before it was removed` }
+      if (r.seq === anchor?.seq && r.hash !== anchor.hash) return { ok: false, records: count, problem: `record ${r.seq} no longer has the anchored hash: the chain was rewritten up to it` }
       prev = r.hash
       expected++
       count++
@@ -52,5 +69,6 @@ async function verifySnapshot (q: Queryable, pageSize: number): Promise<VerifyRe
   if (head === undefined) return { ok: false, records: count, problem: `the chain ends at record ${count} and its head is missing: records may have been removed from the end` }
   if (count > head.seq) return { ok: false, records: count, problem: `records ${head.seq + 1} to ${count} lie past the head: they were not written by Lineage` }
   if (head.seq !== count || head.hash !== prev) return { ok: false, records: count, problem: `the chain ends at record ${count} but the head says ${head.seq}: records were removed from the end` }
-  return { ok: true, records: count }
+  if (anchor !== undefined && anchor.seq > count) return { ok: false, records: count, problem: `the chain ends at record ${count}, before the anchored record ${anchor.seq}: records were removed from the end` }
+  return { ok: true, records: count, head: { seq: count, hash: prev } }
 }

@@ -65,14 +65,16 @@ export function endpoint (brokerUrl: string, path: string): URL {
 }
 
 /** Calls an admin endpoint with the admin token. @throws BrokerError */
-export async function adminCall (brokerUrl: string, adminToken: string, method: string, path: string): Promise<unknown> {
+export async function adminCall (brokerUrl: string, adminToken: string, method: string, path: string, body?: Record<string, unknown>): Promise<unknown> {
   let res: Response
   try {
-    res = await fetch(endpoint(brokerUrl, path), { method, headers: { authorization: `Bearer ${adminToken}` } })
+    const headers: Record<string, string> = { authorization: `Bearer ${adminToken}` }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    res = await fetch(endpoint(brokerUrl, path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
   } catch (err) {
     throw new BrokerError(0, 'unreachable', `cannot reach the broker at ${brokerUrl}: ${(err as Error).message}`)
   }
-  const body = await res.json().catch(() => ({})) as Record<string, string>
-  if (res.status >= 300) throw new BrokerError(res.status, body.error ?? 'server_error', body.error_description ?? `HTTP ${res.status}`)
-  return body
+  const answer = await res.json().catch(() => ({})) as Record<string, string>
+  if (res.status >= 300) throw new BrokerError(res.status, answer.error ?? 'server_error', answer.error_description ?? `HTTP ${res.status}`)
+  return answer
 }

@@ -6,7 +6,7 @@ import { adminCall, BrokerError, exchangeToken, type ExchangeOptions } from './b
 import { decodeToken, describeToken } from './inspect.js'
 import { renderTree, type TreeNode } from './tree.js'
 import { openPostgres } from '../storage/postgres.js'
-import { verifyAudit, type VerifyResult } from '../audit/verify.js'
+import { parseAnchor, verifyAudit, type VerifyResult } from '../audit/verify.js'
 
 const help = `lineage: identity-lineage token broker, command-line tool
 
@@ -21,10 +21,12 @@ Usage:
       Decode a token (default: LINEAGE_TOKEN) and show its chain as a tree. Does not verify.
   lineage tree JTI
       Draw the lineage tree below token JTI with each token's status (needs LINEAGE_ADMIN_TOKEN).
-  lineage audit verify
+  lineage audit verify [--anchor SEQ:HASH]
       Re-compute the audit trail's hash chain and report the first edited, removed or
-      reordered record. Reads DATABASE_URL directly when it is set; otherwise asks the broker
-      (needs LINEAGE_ADMIN_TOKEN).
+      reordered record; when intact, print its head (SEQ:HASH). Keep the head outside the
+      database: --anchor checks that the record still has that hash, which whoever can
+      rewrite the whole chain cannot keep. Reads DATABASE_URL directly when it is set;
+      otherwise asks the broker (needs LINEAGE_ADMIN_TOKEN).
   lineage keys rotate
       Add a new signing key (needs LINEAGE_ADMIN_TOKEN); tokens signed by the old key stay
       valid until they expire.
@@ -119,18 +121,22 @@ async function runTree (args: string[], env: Env): Promise<number> {
 }
 
 async function runAudit (args: string[], env: Env): Promise<number> {
-  if (args[0] !== 'verify' || args.length !== 1) throw new UsageError('usage: lineage audit verify')
+  const usage = 'usage: lineage audit verify [--anchor SEQ:HASH]'
+  if (args[0] !== 'verify' || !(args.length === 1 || (args.length === 3 && args[1] === '--anchor'))) throw new UsageError(usage)
+  let anchor
+  try { anchor = args.length === 3 ? parseAnchor(args[2]) : undefined } catch (err) { throw new UsageError(`${(err as Error).message}\n${usage}`) }
   // Through the broker, `unwritten` counts what its database did not take before the check.
   let result: VerifyResult & { unwritten?: number }
   if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '') {
     const db = openPostgres(env.DATABASE_URL, { max: 1 })
-    try { result = await verifyAudit(db) } finally { await db.close() }
+    try { result = await verifyAudit(db, { anchor }) } finally { await db.close() }
   } else {
-    result = await adminCall(brokerUrl(env), adminToken(env), 'POST', '/v1/audit/verify') as VerifyResult & { unwritten?: number }
+    result = await adminCall(brokerUrl(env), adminToken(env), 'POST', '/v1/audit/verify', anchor === undefined ? undefined : { anchor: args[2] }) as VerifyResult & { unwritten?: number }
   }
   if (result.unwritten !== undefined) process.stdout.write(`the broker holds ${result.unwritten} records its database did not take: they are not in the chain checked\n`)
   if (result.ok) {
-    process.stdout.write(`audit trail intact: ${result.records} records, hash chain verified\n`)
+    const head = result.head === undefined ? '' : `; head ${result.head.seq}:${result.head.hash}`
+    process.stdout.write(`audit trail intact: ${result.records} records, hash chain verified${anchor === undefined ? '' : ` through anchored record ${anchor.seq}`}${head}\n`)
     return 0
   }
   process.stdout.write(`audit trail BROKEN after ${result.records} good records: ${result.problem ?? 'unknown problem'}\n`)

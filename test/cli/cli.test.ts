@@ -96,10 +96,22 @@ t.test('lineage token inspect draws the chain from the root to this token', asyn
 t.test('lineage audit verify checks the hash chain, through the broker or straight from PostgreSQL', async (t) => {
   const viaBroker = await lineage(['audit', 'verify'], { LINEAGE_ADMIN_TOKEN: adminToken })
   t.equal(viaBroker.code, 0, viaBroker.stderr)
-  t.match(viaBroker.stdout, /^audit trail intact: \d+ records, hash chain verified/)
+  t.match(viaBroker.stdout, /^audit trail intact: \d+ records, hash chain verified; head \d+:[0-9a-f]{64}\n$/)
+  const head = /head (\d+:[0-9a-f]{64})/.exec(viaBroker.stdout)?.[1] ?? ''
+  const anchored = await lineage(['audit', 'verify', '--anchor', head], { LINEAGE_ADMIN_TOKEN: adminToken })
+  t.equal(anchored.code, 0, anchored.stderr)
+  t.match(anchored.stdout, `hash chain verified through anchored record ${head.split(':')[0]}; head `)
+  const wrong = await lineage(['audit', 'verify', '--anchor', `1:${'0'.repeat(64)}`], { LINEAGE_ADMIN_TOKEN: adminToken })
+  t.equal(wrong.code, 1)
+  t.match(wrong.stdout, 'audit trail BROKEN after 0 good records: record 1 no longer has the anchored hash')
+  const bad = await lineage(['audit', 'verify', '--anchor', 'x'], { LINEAGE_ADMIN_TOKEN: adminToken })
+  t.equal(bad.code, 2)
+  t.match(bad.stderr, 'an anchor is SEQ:HASH')
   if (fresh !== undefined) {
     const direct = await lineage(['audit', 'verify'], { DATABASE_URL: fresh.url })
     t.equal(direct.code, 0, direct.stderr)
+    const directHead = /head (\d+:[0-9a-f]{64})/.exec(direct.stdout)?.[1] ?? ''
+    t.equal((await lineage(['audit', 'verify', '--anchor', directHead], { DATABASE_URL: fresh.url })).code, 0, 'anchored, straight from PostgreSQL')
     const { default: pg } = await import('pg')
     const c = new pg.Client({ connectionString: fresh.url })
     await c.connect()

@@ -7,7 +7,7 @@ import { createPrincipal, getPrincipal, setGrants, setSponsor, setStatus } from 
 import { createTarget, deleteTarget, getTarget, replaceTarget } from '../../gateway/targets.js'
 import { rotateKeys } from '../keys.js'
 import { queryAudit, type AuditFilter } from '../../audit/query.js'
-import { verifyAudit } from '../../audit/verify.js'
+import { parseAnchor, verifyAudit, type Anchor } from '../../audit/verify.js'
 import { createTransmitter, deleteTransmitter, getTransmitter } from '../../inputs/ssf/transmitters.js'
 import { revokeByJti } from '../revoke.js'
 import { getToken, getTokenTree } from '../tokens.js'
@@ -97,9 +97,15 @@ export function adminRoutes (ctx: BrokerContext): Router {
     }
     res.json(await queryAudit(ctx.db, filter))
   })
-  r.post('/audit/verify', async (_req, res) => {
+  r.post('/audit/verify', async (req, res) => {
+    const b = body(req)
+    let anchor: Anchor | undefined
+    if (b.anchor !== undefined) {
+      if (typeof b.anchor !== 'string') throw new InvalidInput('anchor must be a string SEQ:HASH')
+      try { anchor = parseAnchor(b.anchor) } catch (err) { throw new InvalidInput((err as Error).message) }
+    }
     const unwritten = await ctx.audit.flush().then(() => 0, () => ctx.audit.backlog().queued)
-    const result = await verifyAudit(ctx.db)
+    const result = await verifyAudit(ctx.db, { anchor })
     res.json(unwritten > 0 ? { ...result, unwritten } : result)
   })
   r.post('/transmitters', async (req, res) => {
