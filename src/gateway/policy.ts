@@ -57,19 +57,33 @@ export function globMatch (pattern: string, value: string, caseless = false): bo
 }
 
 /**
- * A `paths` pattern against a request path as the upstream may read it: as sent; with `//`
- * collapsed and `;parameters` removed; with every escape decoded (`%3A` as `:`, as WSGI and Go
- * servers route); and in any letter case, as case-insensitive routers (Express, IIS) match.
- * Rules only refuse, so a rule that matches any reading applies.
+ * A `paths` pattern against a request path as the upstream may read it: as sent; with its
+ * leading `//host` dropped; with `//` collapsed and `;parameters` removed; with every escape
+ * decoded (`%3A` as `:`, as WSGI and Go servers route); and in any letter case, as
+ * case-insensitive routers (Express, IIS) match. Rules only refuse, so a rule that matches any
+ * reading applies.
  */
 function pathMatch (pattern: string, path: string): boolean {
-  const collapsed = path.includes(';') || path.includes('//') ? path.replace(/;[^/]*/g, '').replace(/\/{2,}/g, '/') : path
-  for (const reading of collapsed === path ? [path] : [path, collapsed]) {
-    if (globMatch(pattern, reading, true)) return true
-    const decoded = reading.includes('%') ? decodedPath(reading) : undefined
-    if (decoded !== undefined && globMatch(pattern, decoded, true)) return true
+  for (const whole of path.startsWith('//') ? [path, withoutAuthority(path)] : [path]) {
+    const collapsed = whole.includes(';') || whole.includes('//') ? whole.replace(/;[^/]*/g, '').replace(/\/{2,}/g, '/') : whole
+    for (const reading of collapsed === whole ? [whole] : [whole, collapsed]) {
+      if (globMatch(pattern, reading, true)) return true
+      const decoded = reading.includes('%') ? decodedPath(reading) : undefined
+      if (decoded !== undefined && globMatch(pattern, decoded, true)) return true
+    }
   }
   return false
+}
+
+/**
+ * A path starting with `//` as a WHATWG URL parser reads it against a base, the way Node's
+ * documentation has a server read `req.url` (`new URL(req.url, base)`): a scheme-relative
+ * reference whose first segment is a host (WHATWG URL, "special authority ignore slashes
+ * state"), so `//x/admin/users` is `/admin/users` and `//x` is `/`.
+ */
+function withoutAuthority (path: string): string {
+  const rest = path.replace(/^\/{2,}[^/]*/, '')
+  return rest === '' ? '/' : rest
 }
 
 /** A path with every escape decoded; undefined when an escape is malformed. (`%2F` and `%5C` never get this far.) */

@@ -14,6 +14,17 @@ t.test('a paths rule matches the path as sent and as servers read it: // collaps
   }
 })
 
+t.test('a paths rule matches a path starting with // as a WHATWG URL parser reads it: its first segment a host, dropped', async (t) => {
+  // `new URL('//x/admin/users/7', base).pathname` is `/admin/users/7`, the way a server that follows Node's documentation reads `req.url`.
+  const policy = parsePolicy({ rules: [{ effect: 'deny', methods: ['DELETE'], paths: ['/admin/*', '/'], reason: 'no' }] })
+  for (const path of ['//evil.example/admin/users/7', '///evil/admin/users/7', '//x/admin;v=1/users/7', '//x/%61dmin/users/7', '//x/ADMIN/x', '//x', '//x/']) {
+    t.equal(policyRefusal(policy, request({ action: 'write', method: 'DELETE', path })), 'denied by policy: no', path)
+  }
+  for (const path of ['/x/admin/users/7', '//x/y/admin/users/7']) {
+    t.equal(policyRefusal(policy, request({ action: 'write', method: 'DELETE', path })), undefined, path)
+  }
+})
+
 t.test('a methods rule is a glob compared upper-cased, and a rule naming GET also refuses HEAD', async (t) => {
   const policy = parsePolicy({ rules: [{ effect: 'deny', methods: ['P*', 'get', 'DEL?TE'], reason: 'no' }] })
   for (const method of ['POST', 'PUT', 'PATCH', 'PROPFIND', 'GET', 'get', 'HEAD', 'DELETE']) {
