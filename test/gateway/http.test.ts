@@ -9,7 +9,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await b.admin('POST', '/v1/targets', {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -278,6 +278,25 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
   await expect('connections', 200, /^ok$/)
   t.notMatch(await rawRequest(`GET /odd/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`), /\r\nx-[ab]:/i, 'the headers they name are not passed on')
   t.equal((await get('/api/still-fine', agent)).status, 200)
+})
+
+t.test('an upstream that reflects the request\'s headers never hands the agent the target\'s credential', async (t) => {
+  const { createServer: createHttpServer } = await import('node:http')
+  const mirror = createHttpServer((req, res) => {
+    const credential = String(req.headers.authorization).split(' ')[1]
+    res.writeHead(302, [['X-Seen-Authorization', String(req.headers.authorization)], ['Location', `/login?next=%2F&key=${credential}`], ['Set-Cookie', 'a=1'],
+      ['Set-Cookie', `k=${credential}`], ['X-Seen-Team', String(req.headers['x-team'])], ['Content-Length', '0']])
+    res.end()
+  })
+  await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { mirror.close() })
+  t.equal((await b.admin('POST', '/v1/targets', { name: 'mirror', kind: 'http', upstream: `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`, headers: { Authorization: secret, 'X-Team': 'data' } })).status, 201)
+  const r = await get('/mirror/x', await rootToken(b, client, { scope: 'mirror:read' }), { redirect: 'manual' })
+  t.equal(r.status, 302)
+  t.notMatch(JSON.stringify([...r.headers]), 'upstream-secret-value-42')
+  t.same(r.headers.getSetCookie(), ['a=1'], 'the other cookie passes')
+  t.equal(r.headers.get('x-seen-team'), 'data', 'a value too short to be a credential passes')
+  t.equal(r.headers.get('location'), null)
 })
 
 t.test('a keep-alive connection whose request body the upstream left unread is closed after the response', async (t) => {

@@ -43,6 +43,46 @@ export function forwardable (headers: IncomingHttpHeaders, drop: Set<string>): O
 
 const none = new Set<string>()
 
+// Shorter target header values are labels (`X-Team: data`), not credentials, and would strike ordinary response headers.
+const minSecretLength = 8
+
+/**
+ * What of a target's headers is a credential an upstream might send back: each value, and the
+ * credentials of an `Authorization`-style `<scheme> <credentials>` value on their own.
+ */
+function secretsOf (t: Target): string[] {
+  const out = new Set<string>()
+  for (const v of Object.values(t.headers)) {
+    const value = v.trim()
+    out.add(value)
+    const space = value.indexOf(' ')
+    if (space > 0) out.add(value.slice(space + 1).trim())
+  }
+  return [...out].filter((s) => s.length >= minSecretLength)
+}
+
+/**
+ * `headers` without those whose value holds one of `secrets`: an upstream that reflects the
+ * request's headers (a debug header, a redirect's `Location` carrying them) would otherwise
+ * hand the agent the target's credential.
+ */
+function withoutSecrets (headers: OutgoingHttpHeaders, secrets: string[]): OutgoingHttpHeaders {
+  if (secrets.length === 0) return headers
+  const holds = (v: string): boolean => secrets.some((s) => v.includes(s))
+  for (const name in headers) {
+    const value = headers[name]
+    if (Array.isArray(value)) {
+      const kept = value.filter((v) => !holds(v))
+      if (kept.length === value.length) continue
+      if (kept.length > 0) headers[name] = kept
+      else delete headers[name]
+    } else if (value !== undefined && holds(String(value))) {
+      delete headers[name]
+    }
+  }
+  return headers
+}
+
 /** Why an upstream exchange failed, as the agent is told (502 or 504), without the upstream's own words. */
 function upstreamError (target: string, err: Error, timeoutMs: number): LineageError {
   const code = (err as NodeJS.ErrnoException).code
@@ -58,6 +98,7 @@ function upstreamError (target: string, err: Error, timeoutMs: number): LineageE
  * was written is answered with `fail`; after, the agent's connection is cut (its response is
  * incomplete). The upstream's reason phrase is not passed on: the agent gets the standard one.
  * A response that starts before the agent's request body was all read closes the connection.
+ * A response header holding the target's credential is not passed on.
  */
 class Relay implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
@@ -78,7 +119,8 @@ class Relay implements Dispatcher.DispatchHandler {
     private readonly res: ServerResponse,
     private readonly target: string,
     private readonly timeoutMs: number,
-    private readonly fail: (res: ServerResponse, err: LineageError) => void
+    private readonly fail: (res: ServerResponse, err: LineageError) => void,
+    private readonly secrets: string[]
   ) {
     this.waiting = setTimeout(() => { this.timedOut() }, timeoutMs)
   }
@@ -94,7 +136,7 @@ class Relay implements Dispatcher.DispatchHandler {
     // Interim responses (100, 103 Early Hints) are the upstream's business, not the agent's.
     if (status < 200) return
     clearTimeout(this.waiting)
-    this.head = { status, headers: forwardable(headers, none) }
+    this.head = { status, headers: withoutSecrets(forwardable(headers, none), this.secrets) }
     // A stream (no length: chunked, server-sent events) gets its headers at once; a sized
     // body carries them in its first write, so an upstream failing before then is a 502.
     if (headers['content-length'] === undefined && this.writeHead()) this.res.flushHeaders()
@@ -183,6 +225,8 @@ interface Route {
   host: string
   /** The upstream URL's path without its trailing slash; request paths are appended to it. */
   base: string
+  /** The target's credentials, as `withoutSecrets` looks for them. */
+  secrets: string[]
 }
 
 /**
@@ -210,7 +254,7 @@ export class Upstreams {
       this.fail(res, new ServiceUnavailable(`upstream ${t.name} has ${maxQueued} requests waiting for a connection`))
       return { abandon: () => {} }
     }
-    const relay = new Relay(res, t.name, this.timeoutMs, this.fail)
+    const relay = new Relay(res, t.name, this.timeoutMs, this.fail, route.secrets)
     headers.host = route.host
     // An empty body is sent as none.
     const body = hasBody(req) ? req : null
@@ -242,7 +286,7 @@ export class Upstreams {
       pool = new Pool(origin, { connections: 256, headersTimeout: this.timeoutMs, connectTimeout: this.timeoutMs, bodyTimeout: 0 })
       this.pools.set(key, pool)
     }
-    route = { pool, origin, host: t.upstream.host, base: t.upstream.pathname.replace(/\/$/, '') }
+    route = { pool, origin, host: t.upstream.host, base: t.upstream.pathname.replace(/\/$/, ''), secrets: secretsOf(t) }
     this.routes.set(t, route)
     return route
   }
