@@ -60,7 +60,9 @@ function checkHeaders (kind: TargetKind, raw: unknown): Record<string, string> {
     if (!headerName.test(name) || key === '__proto__') throw new InvalidInput(`header name ${name.slice(0, 64)} is not a token`)
     if (reserved.has(key)) throw new InvalidInput(`header ${name} is set by the gateway`)
     if (out.has(key)) throw new InvalidInput(`header ${name} is given twice`)
-    if (typeof value !== 'string' || value.length > 8192 || /[\r\n\0]/.test(value)) throw new InvalidInput(`header ${name} must be a single-line string`)
+    // RFC 9110 §5.5: field-vchar, SP and HTAB; the upstream client sends nothing else (a control
+    // character, a character past Latin-1), so such a value would fail every request with a 502.
+    if (typeof value !== 'string' || value.length > 8192 || /[^\t\x20-\x7e\x80-\xff]/.test(value)) throw new InvalidInput(`header ${name} must be a single-line string of visible Latin-1 characters, spaces and tabs`)
     out.set(key, value)
   }
   return Object.fromEntries(out)

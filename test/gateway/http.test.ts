@@ -673,6 +673,17 @@ t.test('a target header the upstream client cannot send (Expect) is refused when
   t.match(r.body, { error_description: 'header Expect is set by the gateway' })
 })
 
+t.test('a target header value the upstream client cannot send (a control character, a character past Latin-1) is refused when saved, not with a 502 on every request', async (t) => {
+  for (const value of ['key\u0001x', 'key\u007fx', 'key\r\nX-Injected: 1', '5\u20ac', '\u{1F511}']) {
+    const r = await b.admin('POST', '/v1/targets', { name: 'unsendable', kind: 'http', upstream: up.url, headers: { 'X-Key': value } })
+    t.equal(r.status, 400, JSON.stringify(value))
+    t.match(r.body, { error: 'invalid_request', error_description: /^header X-Key must be a single-line string/ })
+  }
+  t.equal((await b.admin('GET', '/v1/targets/unsendable')).status, 404)
+  const fine = await b.admin('POST', '/v1/targets', { name: 'unsendable', kind: 'http', upstream: up.url, headers: { 'X-Key': 'caf\u00e9\tkey with spaces' } })
+  t.equal(fine.status, 201, 'Latin-1, spaces and tabs are sent as they are')
+})
+
 t.test('a target moved to another upstream lets go of its connections to the old one', async (t) => {
   const other = await startUpstream()
   t.teardown(other.close)
