@@ -356,13 +356,16 @@ t.test('a request waiting for one of a target\'s upstream connections, all held 
   t.equal((await get('/api/fine', agent)).status, 200, 'other targets are served')
 })
 
-t.test('a method or path override header is refused before the upstream sees it', async (t) => {
+t.test('a method or path override (a header, a _method query parameter) is refused before the upstream sees it', async (t) => {
   const before = up.seen.length
   const sneaky = await get('/api/users/7', agent, { headers: { 'x-http-method-override': 'DELETE' } })
   t.equal(sneaky.status, 400)
   t.match(await sneaky.json(), { error: 'invalid_request', error_description: /x-http-method-override is refused/ })
   t.equal((await get('/api/x', agent, { headers: { 'x-original-url': '/admin/users/7' } })).status, 400)
-  t.equal(up.seen.length, before, 'neither reached the upstream')
+  const query = await get('/api/admin/users/7?_method=DELETE', agent, { method: 'POST', body: 'x' })
+  t.equal(query.status, 400)
+  t.match(await query.json(), { error: 'invalid_request', error_description: /_method query parameter is refused/ })
+  t.equal(up.seen.length, before, 'none reached the upstream')
   t.equal((await get('/api/users/7', agent, { method: 'DELETE', headers: { 'x-http-method-override': 'delete' } })).status, 200, 'an override naming the method itself passes')
 })
 

@@ -131,8 +131,8 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
   function handle (req: IncomingMessage, res: ServerResponse): void {
     const method = req.method ?? 'GET'
     checkMethod(method)
-    checkOverrides(method, req.headers)
     const where = parseRequestTarget(req.url ?? '')
+    checkOverrides(method, req.headers, where?.query)
     const t = where === undefined ? undefined : opts.targets.get(where.target)
     if (where === undefined || t === undefined || t.kind !== 'http') throw new NotFound('no such target')
     const started = performance.now()

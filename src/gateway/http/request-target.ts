@@ -34,17 +34,23 @@ const methodOverrides = ['x-http-method-override', 'x-http-method', 'x-method-ov
 const pathOverrides = ['x-original-url', 'x-rewrite-url']
 
 /**
- * Refuses a request whose headers ask the upstream for another method or path than the ones
- * the gateway checks. An override naming the request's own method changes nothing and passes.
- * @throws BadRequest for such a header.
+ * Refuses a request whose headers or query (`query`, with its `?`) ask the upstream for another
+ * method or path than the ones the gateway checks. An override naming the request's own method
+ * changes nothing and passes.
+ * @throws BadRequest for such a header or query parameter.
  */
-export function checkOverrides (method: string, headers: IncomingHttpHeaders): void {
+export function checkOverrides (method: string, headers: IncomingHttpHeaders, query = ''): void {
   for (const h of methodOverrides) {
     const v = headers[h]
     if (v !== undefined && String(v).trim().toUpperCase() !== method) throw new BadRequest(`${h} is refused: the upstream would run another method than the one checked`)
   }
   for (const h of pathOverrides) {
     if (headers[h] !== undefined) throw new BadRequest(`${h} is refused: the upstream would serve another path than the one checked`)
+  }
+  // Laravel (Symfony's method parameter override, on by default) and Express's method-override
+  // set to `_method` take the method of a POST from its query.
+  if (query.length > 1 && mayNameMethod.test(query) && queryValues(query, '_method').some((v) => v.trim().toUpperCase() !== method)) {
+    throw new BadRequest('the _method query parameter is refused: the upstream would run another method than the one checked')
   }
 }
 
@@ -99,19 +105,30 @@ function isDotSegment (segment: string): boolean {
 }
 
 const mayNameToken = /token|%/i
+const mayNameMethod = /method|%/i
+
+/** Decodes a query name or value as a form does (`+` a space); left as it is when malformed. */
+function formDecoded (text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '))
+  } catch {
+    return text
+  }
+}
+
+/** The values of the query's parameters named `name`, in any case, encoded or not, after `&` or `;`. */
+function queryValues (query: string, name: string): string[] {
+  const out: string[] = []
+  for (const part of query.slice(1).split(/[&;]/)) {
+    const eq = part.indexOf('=')
+    if (formDecoded(eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase() === name) out.push(eq < 0 ? '' : formDecoded(part.slice(eq + 1)))
+  }
+  return out
+}
 
 /** Whether the query names a parameter `access_token`, in any case, encoded or not, after `&` or `;`. */
 function carriesToken (query: string): boolean {
-  if (!mayNameToken.test(query)) return false
-  for (const part of query.slice(1).split(/[&;]/)) {
-    const eq = part.indexOf('=')
-    let name = eq < 0 ? part : part.slice(0, eq)
-    try {
-      name = decodeURIComponent(name.replace(/\+/g, ' '))
-    } catch {}
-    if (name.trim().toLowerCase() === 'access_token') return true
-  }
-  return false
+  return mayNameToken.test(query) && queryValues(query, 'access_token').length > 0
 }
 
 /**
