@@ -81,10 +81,14 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     if (!socket.writable) return socket.destroy()
     socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? plainResponse(431, 'request headers too large') : plainResponse(400, 'malformed HTTP request'))
   })
-  // The gateway is no tunnel: CONNECT gets an answer, not a dropped connection.
+  // The gateway is no tunnel: CONNECT gets an answer, not a dropped connection, and is recorded
+  // as any other refusal made before a token is looked at.
   httpServer.on('connect', (_req, socket: Duplex) => {
+    const reason = 'CONNECT is not served: send requests to /<target>/<path>'
     socket.on('error', () => {})
-    socket.end(plainResponse(405, 'CONNECT is not served: send requests to /<target>/<path>'))
+    socket.end(plainResponse(405, reason))
+    opts.metrics.gatewayRequests.labels('(none)', 'deny').inc()
+    opts.audit.record({ at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: 405, method: 'CONNECT', detail: { reason } })
   })
   return {
     httpServer,

@@ -453,6 +453,9 @@ t.test('hostile paths never reach another target', async (t) => {
   t.match(tunnel, /^HTTP\/1.1 405 Method Not Allowed\r\n/)
   t.match(tunnel, /CONNECT is not served/)
   t.match(tunnel, /\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n/i, 'a 405 names the methods served (RFC 9110 §15.5.6)')
+  await b.broker.ctx.audit.flush()
+  const connects = (await b.admin('GET', '/v1/audit?limit=20')).body.events.filter((e: { kind: string, method: string }) => e.kind === 'gateway.http' && e.method === 'CONNECT')
+  t.match(connects, [{ decision: 'deny', status: 405, detail: { reason: /CONNECT is not served/ } }], 'the refusal is audited')
   // TRACE would have the upstream echo the request as it got it: with the target's credential.
   const traced = up.seen.length
   const trace = await rawRequest(`TRACE /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
