@@ -443,6 +443,18 @@ t.test('hostile paths never reach another target', async (t) => {
   const q = await get('/api/x?access_token=' + agent)
   t.equal(q.status, 400)
   t.match(await q.json(), { error_description: /tokens in the query string are refused/ })
+  // The token sent in Authorization and again elsewhere: the upstream would get it and could use it at the gateway.
+  const elsewhereBefore = up.seen.length
+  const named = await get('/api/x?token=' + agent, agent)
+  t.equal(named.status, 400)
+  t.match(await named.json(), { error: 'invalid_request', error_description: /tokens in the query string are refused/ })
+  for (const headers of [{ cookie: `session=${agent}` }, { 'x-api-key': agent }] as Array<Record<string, string>>) {
+    const r = await get('/api/x', agent, { headers })
+    t.equal(r.status, 400, Object.keys(headers)[0])
+    t.match(await r.json(), { error: 'invalid_request', error_description: `the bearer token is refused in ${Object.keys(headers)[0]}` })
+  }
+  t.equal(up.seen.length, elsewhereBefore, 'none reached the upstream')
+  t.equal((await get('/api/x', 'not-a-token', { headers: { 'x-api-key': 'not-a-token' } })).status, 401, 'a made-up token is a 401 wherever else it is')
   const before = up.seen.length
   const smuggle = await rawRequest('POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer ' + agent + '\r\n\r\n0\r\n\r\nGET /down/x HTTP/1.1\r\nHost: x\r\n\r\n')
   t.match(smuggle, /^HTTP\/1.1 400 /)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { BadRequest, checkMethod, checkOverrides, parseRequestTarget } from '../../src/gateway/http/request-target.js'
+import { BadRequest, checkMethod, checkOverrides, checkTokenElsewhere, parseRequestTarget } from '../../src/gateway/http/request-target.js'
 
 t.test('splits the target, the raw path below it and the query', async (t) => {
   t.same(parseRequestTarget('/api'), { target: 'api', path: '/', query: '' })
@@ -57,4 +57,12 @@ t.test('a _method query parameter naming another method is refused: Laravel and 
     t.throws(() => { checkOverrides('POST', {}, query) }, { code: 'ERR_BAD_REQUEST', status: 400, message: /_method query parameter is refused/ }, query)
   }
   for (const query of ['', '?', '?_method=post', '?x_method=DELETE', '?method=DELETE', '?q=_method%3DDELETE']) t.doesNotThrow(() => { checkOverrides('POST', {}, query) }, query)
+})
+
+t.test('a bearer token also sent in the query or another header is refused: the upstream would get it', async (t) => {
+  const token = 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln'
+  t.throws(() => { checkTokenElsewhere(token, `?token=${token}`, { authorization: `Bearer ${token}` }) }, { code: 'ERR_BAD_REQUEST', message: /tokens in the query string are refused/ })
+  t.throws(() => { checkTokenElsewhere(token, '', { authorization: `Bearer ${token}`, cookie: `a=1; t=${token}` }) }, { code: 'ERR_BAD_REQUEST', message: /refused in cookie/ })
+  t.throws(() => { checkTokenElsewhere(token, '', { 'x-api-key': token }) }, { code: 'ERR_BAD_REQUEST', message: /refused in x-api-key/ })
+  t.doesNotThrow(() => { checkTokenElsewhere(token, '?a=1', { authorization: `Bearer ${token}`, cookie: 'a=1' }) })
 })

@@ -10,7 +10,7 @@ import type { AuditLog } from '../../audit/audit-log.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
-import { allowedMethods, checkMethod, checkOverrides, parseRequestTarget } from './request-target.js'
+import { allowedMethods, checkMethod, checkOverrides, checkTokenElsewhere, parseRequestTarget } from './request-target.js'
 import { bodyUnread, forwardable, Upstreams } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
@@ -150,6 +150,8 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
 
   /** Records the decision; forwards an allowed request, throws the refusal of another. */
   function decided (req: IncomingMessage, res: ServerResponse, t: Target, method: string, where: { path: string, query: string }, started: number, decision: Decision): void {
+    // Once the token is known genuine: a made-up one is a 401 wherever else it appears.
+    if (decision.allowed) checkTokenElsewhere(bearerOf(req.headers.authorization) as string, where.query, req.headers)
     const m = metricsFor(t.name)
     m.check.observe((performance.now() - started) / 1000)
     ;(decision.allowed ? m.allow : m.deny).inc()

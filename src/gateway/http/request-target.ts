@@ -54,6 +54,19 @@ export function checkOverrides (method: string, headers: IncomingHttpHeaders, qu
   }
 }
 
+/**
+ * Refuses a request that carries its bearer token `token` anywhere but `Authorization`: in the
+ * query under another name than `access_token`, or in another header (a cookie, `X-Api-Key`).
+ * The gateway passes those on, and the upstream would get a token it could use at the gateway.
+ * @throws BadRequest
+ */
+export function checkTokenElsewhere (token: string, query: string, headers: IncomingHttpHeaders): void {
+  if (query.includes(token)) throw new BadRequest('tokens in the query string are refused; send Authorization: Bearer')
+  for (const name in headers) {
+    if (name !== 'authorization' && String(headers[name]).includes(token)) throw new BadRequest(`the bearer token is refused in ${name}: the upstream would get it; send it in Authorization only`)
+  }
+}
+
 const absoluteForm = /^https?:\/\/[^/?#]*/i
 
 /**
