@@ -8,6 +8,7 @@ import type { BrokerContext } from './context.js'
 
 interface FullRow extends PrincipalRow {
   email: string | null
+  status_source: string | null
   grants: string[]
   created_at: Date
   updated_at: Date
@@ -38,7 +39,7 @@ export interface NewPrincipal {
   grants?: string[]
 }
 
-const columns = 'id, kind, email, sponsor, status, ends_at, cut_off_at, sponsor_lapsed, grants, created_at, updated_at'
+const columns = 'id, kind, email, sponsor, status, ends_at, cut_off_at, sponsor_lapsed, status_source, grants, created_at, updated_at'
 const idShape = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/
 
 function effectiveStatus (p: PrincipalRow, nowMs: number): PrincipalStatus {
@@ -195,10 +196,17 @@ export async function setStatus (ctx: BrokerContext, id: string, status: Princip
     }
     const wasLive = effectiveStatus(p, now) === 'active'
     const since = p.cut_off_at?.getTime() ?? 0
+    const asked = opts.event?.source ?? opts.source ?? 'admin'
+    // A principal SCIM made inactive that another source also puts out is held by that source:
+    // SCIM's active:true undoes only what SCIM alone did (users.ts).
+    const held = status !== 'active' && p.status !== 'active' && p.status_source !== 'scim' && p.status_source !== null
+    const source = held ? p.status_source as string : asked
     // A suspension arriving after an offboarding does not soften it.
-    if (p.status === status || (p.status === 'offboarded' && status === 'suspended')) return { row: p, wasLive: false, since, duplicate: false }
+    if (p.status === status || (p.status === 'offboarded' && status === 'suspended')) {
+      if (status !== 'active' && p.status_source === 'scim' && asked !== 'scim') await q.query('UPDATE principals SET status_source = $2 WHERE id = $1', [id, asked])
+      return { row: p, wasLive: false, since, duplicate: false }
+    }
     const cutOff = status === 'active' ? p.cut_off_at : new Date(now)
-    const source = opts.event?.source ?? opts.source ?? 'admin'
     const { rows } = await q.query<FullRow>(
       `UPDATE principals SET status = $2, cut_off_at = $3, status_source = $4, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, status, cutOff, source])
     await appendChange(q, principalChange(rows[0]))

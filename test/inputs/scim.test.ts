@@ -233,6 +233,23 @@ t.test('active:true undoes only what SCIM did: an offboarding by an admin or HR 
   t.equal(await status(id), 'active', 'an admin may reinstate')
 })
 
+t.test('active:true does not undo an offboarding or suspension that HR or another provider made too, before or after SCIM\'s own', async (t) => {
+  const { setStatus } = await import('../../src/broker/principals.js')
+  const { id } = await userWithToken('quinn@example.com')
+  t.equal((await patch(id, { op: 'replace', path: 'active', value: false })).body.active, false)
+  // HR's offboarding arrives when the principal is offboarded already.
+  await setStatus(b.broker.ctx, id, 'offboarded', { event: { source: 'hr', id: 'quinn-left' } })
+  const push = await scim('PUT', `/Users/${encodeURIComponent(id)}`, { userName: 'quinn@example.com', active: true })
+  t.equal(push.body.active, false, 'the profile push leaves HR\'s offboarding standing')
+  t.equal(await status(id), 'offboarded')
+
+  const other = await userWithToken('rowan@example.com')
+  await setStatus(b.broker.ctx, other.id, 'suspended', { event: { source: 'okta', id: 'rowan-suspended' } })
+  t.equal((await patch(other.id, { op: 'replace', path: 'active', value: false })).body.active, false)
+  t.equal((await patch(other.id, { op: 'replace', path: 'active', value: true })).body.active, false, 'SCIM made it offboarded, but Okta had put it out first')
+  t.equal(await status(other.id), 'offboarded')
+})
+
 t.test('a path-less deactivation nested under the core schema URN deactivates', async (t) => {
   const { id } = await userWithToken('nest@example.com')
   const r = await patch(id, { op: 'replace', value: { [userSchema]: { active: false } } })
