@@ -3,6 +3,7 @@ import { Conflict, InvalidInput, NotFound } from '../errors.js'
 import { appendChange, principalChange, type PrincipalRow } from '../lineage/changes.js'
 import type { PrincipalStatus } from '../lineage/live-status.js'
 import { intersect, scopeProblem } from '../lineage/scopes.js'
+import { oldestAcceptedExp } from '../lineage/verify.js'
 import { LockKeys, type Queryable } from '../storage/db.js'
 import type { BrokerContext } from './context.js'
 
@@ -56,6 +57,23 @@ async function mustLoad (q: Queryable, id: string, lock = false): Promise<FullRo
   const p = await load(q, id, lock)
   if (p === undefined) throw new NotFound(`principal ${id} not found`)
   return p
+}
+
+/**
+ * The `rooted_at` (epoch ms) of the newest unexpired chain the tree holds that names `id`, or 0.
+ * Each broker stamps the roots it issues with its own clock, so a cut-off stamped with this
+ * broker's clock alone would spare the chains a broker whose clock runs ahead rooted before it.
+ */
+async function newestRoot (q: Queryable, id: string, nowMs: number): Promise<number> {
+  const { rows } = await q.query<{ at: number | null }>(
+    `SELECT greatest((SELECT max(rooted_at) FROM tokens WHERE sub = $1 AND exp >= $2),
+                     (SELECT max(rooted_at) FROM tokens WHERE sponsor = $1 AND exp >= $2)) AS at`, [id, oldestAcceptedExp(nowMs)])
+  return rows[0]?.at ?? 0
+}
+
+/** The instant a cut-off of `id` made at `nowMs` takes effect: now, or later if a chain naming it was rooted later. */
+async function cutOffInstant (q: Queryable, id: string, nowMs: number): Promise<Date> {
+  return new Date(Math.max(nowMs, await newestRoot(q, id, nowMs)))
 }
 
 /** The sponsor row of a service, checked to be an active human. @throws InvalidInput */
@@ -170,7 +188,7 @@ export async function setSponsor (ctx: BrokerContext, id: string, sponsor: unkno
     // The same sponsor again changes nothing, unless it was lost to an offboarding: then this is the new assignment.
     if (p.sponsor === sponsor && !p.sponsor_lapsed) return p
     const { rows } = await q.query<FullRow>(
-      `UPDATE principals SET sponsor = $2, sponsor_lapsed = false, cut_off_at = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, sponsor, new Date(now)])
+      `UPDATE principals SET sponsor = $2, sponsor_lapsed = false, cut_off_at = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, sponsor, await cutOffInstant(q, id, now)])
     await appendChange(q, principalChange(rows[0]))
     return rows[0]
   })
@@ -206,7 +224,10 @@ export async function setStatus (ctx: BrokerContext, id: string, status: Princip
       if (status !== 'active' && p.status_source === 'scim' && asked !== 'scim') await q.query('UPDATE principals SET status_source = $2 WHERE id = $1', [id, asked])
       return { row: p, wasLive: false, since, duplicate: false }
     }
-    const cutOff = status === 'active' ? p.cut_off_at : new Date(now)
+    // Returning to active brings back no chain the tree holds: each was rooted before the cut-off or, racing it, while the principal was out.
+    const cutOff = status === 'active'
+      ? (p.cut_off_at === null ? null : new Date(Math.max(p.cut_off_at.getTime(), await newestRoot(q, id, now))))
+      : await cutOffInstant(q, id, now)
     const { rows } = await q.query<FullRow>(
       `UPDATE principals SET status = $2, cut_off_at = $3, status_source = $4, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, status, cutOff, source])
     await appendChange(q, principalChange(rows[0]))
@@ -241,7 +262,7 @@ export async function cutOffChains (ctx: BrokerContext, id: string, opts: Pick<S
       const seen = await q.query('INSERT INTO inbound_events (source, event_id, principal) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [opts.event.source, opts.event.id, id])
       if (seen.rowCount === 0) return true
     }
-    const { rows } = await q.query<FullRow>(`UPDATE principals SET cut_off_at = $2, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, new Date(now)])
+    const { rows } = await q.query<FullRow>(`UPDATE principals SET cut_off_at = $2, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, await cutOffInstant(q, id, now)])
     await appendChange(q, principalChange(rows[0]))
     return false
   })

@@ -169,6 +169,31 @@ t.test('a new sponsor makes the service usable again without reviving old chains
   t.equal((await b3.admin('PUT', '/v1/principals/bob/sponsor', { sponsor: 'bob' })).status, 400, 'humans have no sponsor')
 })
 
+t.test('chains rooted by a broker whose clock runs ahead are cut off by an offboarding, a reinstatement and a session cut-off made by one whose clock is behind', async (t) => {
+  const { cutOffChains } = await import('../../src/broker/principals.js')
+  const b5 = await startTestBroker()
+  t.teardown(b5.close)
+  const c5 = await seedContractor(b5)
+  // Brokers share the database but not a clock: this root is stamped by one 2 s ahead.
+  b5.clock.advance(2000)
+  const ahead = await rootToken(b5, c5)
+  const kid = (await exchangeToken(b5, ahead, { actor: 'agent' })).body.access_token
+  b5.clock.advance(-2000)
+  t.equal((await b5.admin('POST', '/v1/principals/alice/offboard')).status, 200)
+  t.notOk(await active(b5, kid))
+  t.equal((await b5.admin('POST', '/v1/principals/alice/reinstate')).status, 200)
+  t.equal((await b5.admin('PUT', '/v1/principals/ci-nightly/sponsor', { sponsor: 'alice' })).status, 200)
+  t.notOk(await active(b5, ahead), 'a chain that began before the offboarding stays cut off after the reinstatement and the new assignment')
+  t.notOk(await active(b5, kid))
+
+  b5.clock.advance(4000)
+  const later = await rootToken(b5, c5)
+  t.ok(await active(b5, later))
+  b5.clock.advance(-2000)
+  await cutOffChains(b5.broker.ctx, 'alice', { reason: 'session revoked' })
+  t.notOk(await active(b5, later), 'a session cut-off reaches it too')
+})
+
 t.test('a contract end date cuts off to the second with no job running', async (t) => {
   const b4 = await startTestBroker()
   t.teardown(b4.close)
