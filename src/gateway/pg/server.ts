@@ -222,7 +222,13 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       target: () => opts.targets.get(target.name),
       catalog: () => catalogFor(target.upstream),
       now: () => opts.clock.now(),
-      stale: () => staleness(opts, opts.clock.now())
+      stale: () => staleness(opts, opts.clock.now()),
+      cutOff: () => {
+        const now = opts.clock.now()
+        const cut = opts.view.check(decision.claims.jti, decision.claims.lineage, now)
+        if (cut !== undefined) return `chain cut off: ${cut.message}`
+        return now >= decision.claims.exp * 1000 ? 'chain cut off: the token expired' : undefined
+      }
     }, () => {
       cancelKeys.delete(cancelKey)
       remove()

@@ -28,6 +28,8 @@ export interface SessionDeps {
   now: () => number
   /** Why the live-status view cannot be trusted now (too old), or undefined when it can. */
   stale: () => string | undefined
+  /** Why the session's chain is not live now by the clock (cut off, past an end date or `exp`), or undefined while it is. */
+  cutOff: () => string | undefined
 }
 
 // Answers awaited per session stay bounded, whatever a client pipelines.
@@ -160,6 +162,9 @@ export class PgSession {
 
   private fromClient (chunk: Buffer): void {
     if (this.closed || this.terminating) return
+    // The end timers run on a clock that stands still while the host sleeps; the chain's end is the wall clock's.
+    const cut = this.deps.cutOff()
+    if (cut !== undefined) { this.kill(cut); return }
     if (this.clientWait !== undefined) { this.clientWait.push(chunk); return }
     const framer = this.clientFramer
     const held = framer.buffered()

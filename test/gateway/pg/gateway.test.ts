@@ -976,6 +976,23 @@ if (databaseUrl === undefined) {
     t.match(errors[0], { code: '28000', message: /principal frank reached its end date/ })
   })
 
+  t.test('a statement sent once the clock has passed a contract end date ends the session, whatever the timer says', async (t) => {
+    const endsAt = new Date(b.clock.now() + 60_000)
+    t.equal((await b.admin('POST', '/v1/principals', { id: 'gail', kind: 'human', ends_at: endsAt.toISOString(), grants: ['db:*'] })).status, 201)
+    t.equal((await b.admin('POST', '/v1/principals', { id: 'gail-ci', kind: 'service', sponsor: 'gail', grants: ['db:*'] })).status, 201)
+    const cl = (await b.admin('POST', '/v1/principals/gail-ci/clients')).body
+    const tk = await token('gail-agent', 'db:read', await rootToken(b, { clientId: cl.client_id, clientSecret: cl.client_secret }))
+    const c = await connected(tk)
+    c.on('error', () => {})
+    t.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'live before the end')
+    // The wall clock moves past the end date while the timer still waits (a host that was suspended, a clock stepped forward).
+    const step = endsAt.getTime() - b.clock.now()
+    b.clock.advance(step)
+    t.teardown(async () => { b.clock.advance(-step); await b.broker.ctx.sync.catchUp() })
+    await b.broker.ctx.sync.catchUp()
+    await t.rejects(c.query('SELECT 2 AS two'), { code: '28000', message: /principal gail reached its end date/ })
+  })
+
   t.test('a client that goes away mid-statement leaves nothing running upstream', async (t) => {
     const c = await connected(reader)
     c.on('error', () => {})
