@@ -12,15 +12,19 @@ interface Entry { keys: string[], chains: AccessClaims[], deadline: number, busy
  * connections and closes those whose chain is dead: streaming responses end, keep-alive
  * connections go. A reload of the view re-checks every connection. A connection is also
  * closed when the earliest end of its chain arrives (token expiry, a contract end date), since
- * no change-log row announces those.
+ * no change-log row announces those: at its timer, or at the next sweep by the wall clock
+ * (`sweepMs`), whichever comes first, as a timer runs late when the host slept or its clock
+ * was stepped.
  */
 export class ConnectionIndex {
   private readonly byKey = new Map<string, Set<Socket>>()
   private readonly entries = new Map<Socket, Entry>()
   private readonly off: Array<() => void>
 
-  constructor (private readonly view: LiveStatus, private readonly clock: Clock) {
-    this.off = [view.onCutOff((e) => this.cutOff(e)), view.onReset(() => this.recheck([...this.entries.keys()]))]
+  constructor (private readonly view: LiveStatus, private readonly clock: Clock, sweepMs = 1000) {
+    const sweep = setInterval(() => { this.sweep() }, sweepMs)
+    sweep.unref()
+    this.off = [view.onCutOff((e) => this.cutOff(e)), view.onReset(() => this.recheck([...this.entries.keys()])), () => clearInterval(sweep)]
   }
 
   /**
@@ -60,8 +64,19 @@ export class ConnectionIndex {
     if (deadline >= entry.deadline) return
     entry.deadline = deadline
     if (entry.timer !== undefined) clearTimeout(entry.timer)
-    entry.timer = setTimeout(() => socket.destroy(), Math.max(0, deadline - this.clock.now()))
+    entry.timer = setTimeout(() => { this.due(socket, entry) }, Math.max(0, deadline - this.clock.now()))
     entry.timer.unref()
+  }
+
+  /** The end `socket` waited for has come: it closes, unless its chains' ends were put off meanwhile (a later contract end date). */
+  private due (socket: Socket, entry: Entry): void {
+    const now = this.clock.now()
+    if (entry.chains.some((c) => now >= c.exp * 1000 || this.view.check(c.jti, c.lineage, now) !== undefined)) {
+      socket.destroy()
+      return
+    }
+    entry.deadline = Infinity
+    for (const c of entry.chains) this.arm(socket, entry, c)
   }
 
   /** The response a `track` was for is done. */
@@ -76,6 +91,12 @@ export class ConnectionIndex {
 
   close (): void {
     for (const f of this.off) f()
+  }
+
+  /** Closes the connections whose chain's end has come by the wall clock, whatever their timers say. */
+  private sweep (): void {
+    const now = this.clock.now()
+    for (const [socket, entry] of [...this.entries]) if (entry.deadline <= now) this.due(socket, entry)
   }
 
   private cutOff (e: CutOffEvent): void {

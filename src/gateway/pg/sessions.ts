@@ -13,15 +13,19 @@ export interface LiveSession {
  * Open PostgreSQL sessions by every ancestor `jti` and every principal of their chain
  * (DESIGN.md "Live connections"). A cut-off applied to the view ends the matching sessions at
  * once; a reload of the view re-checks every session; each session also ends when the earliest
- * end of its chain arrives (token expiry, a contract end date), which no change announces.
+ * end of its chain arrives (token expiry, a contract end date), which no change announces: at
+ * its timer, or at the next sweep by the wall clock (`sweepMs`), whichever comes first, as a
+ * timer runs late when the host slept or its clock was stepped.
  */
 export class SessionIndex {
   private readonly byKey = new Map<string, Set<LiveSession>>()
   private readonly all = new Map<LiveSession, { keys: string[], deadline: number, timer?: NodeJS.Timeout }>()
   private readonly off: Array<() => void>
 
-  constructor (private readonly view: LiveStatus, private readonly clock: Clock) {
-    this.off = [view.onCutOff((e) => this.cutOff(e)), view.onReset(() => this.recheck([...this.all.keys()]))]
+  constructor (private readonly view: LiveStatus, private readonly clock: Clock, sweepMs = 1000) {
+    const sweep = setInterval(() => { this.sweep() }, sweepMs)
+    sweep.unref()
+    this.off = [view.onCutOff((e) => this.cutOff(e)), view.onReset(() => this.recheck([...this.all.keys()])), () => clearInterval(sweep)]
   }
 
   get size (): number { return this.all.size }
@@ -43,16 +47,32 @@ export class SessionIndex {
 
   /** Ends `s` when the earliest end of its chain arrives, if that is sooner than what it waits for now. */
   private arm (s: LiveSession, entry: { deadline: number, timer?: NodeJS.Timeout }): void {
-    const { at: deadline, why } = this.view.endOf(s.claims.exp, s.claims.lineage)
+    const deadline = this.view.endOf(s.claims.exp, s.claims.lineage).at
     if (deadline >= entry.deadline) return
     entry.deadline = deadline
     clearTimeout(entry.timer)
-    entry.timer = setTimeout(() => s.kill(`chain cut off: ${why}`), Math.max(0, deadline - this.clock.now()))
+    entry.timer = setTimeout(() => { this.due(s, entry) }, Math.max(0, deadline - this.clock.now()))
     entry.timer.unref()
+  }
+
+  /** The end `s` waited for has come: it ends, unless its chain's end was put off meanwhile (a later contract end date). */
+  private due (s: LiveSession, entry: { deadline: number, timer?: NodeJS.Timeout }): void {
+    const now = this.clock.now()
+    const cut = this.view.check(s.claims.jti, s.claims.lineage, now)
+    if (cut !== undefined) return s.kill(`chain cut off: ${cut.message}`)
+    if (now >= s.claims.exp * 1000) return s.kill('chain cut off: the token expired')
+    entry.deadline = Infinity
+    this.arm(s, entry)
   }
 
   close (): void {
     for (const f of this.off) f()
+  }
+
+  /** Ends the sessions whose end has come by the wall clock, whatever their timers say. */
+  private sweep (): void {
+    const now = this.clock.now()
+    for (const [s, entry] of [...this.all]) if (entry.deadline <= now) this.due(s, entry)
   }
 
   private remove (s: LiveSession): void {
