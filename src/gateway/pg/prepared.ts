@@ -35,6 +35,8 @@ export class Prepared {
   private readonly sqlStatements = new Map<string, Classification[] | 'unknown'>()
   private sqlKept = 0
   private sqlTables = 0
+  /** The latest Parse, Bind or Close of each name that the upstream has not answered yet, and the batch it went in. */
+  private readonly open = new Map<string, { undo: Undo, batch: number, answered?: Promise<void>, resolve?: () => void }>()
 
   statement (name: string): Statement | undefined { return this.statements.get(key(name)) }
   portal (name: string): Portal | undefined { return this.portals.get(key(name)) }
@@ -56,29 +58,56 @@ export class Prepared {
    * nothing; PostgreSQL still drops the unnamed statement when a Parse of it begins).
    * @returns what undoes it
    */
-  parse (name: string, st: Statement | undefined): Undo {
+  parse (name: string, st: Statement | undefined, batch: number): Undo {
     const undo: Undo = { kind: 'statement', name, previous: this.statement(name) }
     if (st !== undefined) this.remember(name, st)
     else if (name === '') this.closeStatement(name)
-    return undo
+    return this.opened(undo, batch)
   }
 
   /** A Bind of portal `name` goes upstream. @returns what undoes it */
   bind (name: string, portal: Portal): Undo {
     const undo: Undo = { kind: 'portal', name, previous: this.portal(name) }
     this.portals.set(key(name), portal)
-    return undo
+    return this.opened(undo, portal.batch)
   }
 
   /**
    * A Close of statement (`S`) or portal (`P`) `name` goes upstream.
    * @returns what undoes it: after an error earlier in the batch the upstream skips it, and the name holds what it held
    */
-  close (kind: 'S' | 'P', name: string): Undo {
+  close (kind: 'S' | 'P', name: string, batch: number): Undo {
     const undo: Undo = kind === 'S' ? { kind: 'statement', name, previous: this.statement(name) } : { kind: 'portal', name, previous: this.portal(name) }
     if (kind === 'S') this.closeStatement(name)
     else this.closePortal(name)
+    return this.opened(undo, batch)
+  }
+
+  private opened (undo: Undo, batch: number): Undo {
+    this.open.set(undo.kind + key(undo.name), { undo, batch })
     return undo
+  }
+
+  /** The upstream answered the Parse, Bind or Close `undo` stands for, or skipped it. */
+  settled (undo: Undo): void {
+    const k = undo.kind + key(undo.name)
+    const o = this.open.get(k)
+    if (o?.undo !== undo) return
+    this.open.delete(k)
+    o.resolve?.()
+  }
+
+  /**
+   * Resolves once the upstream has answered the latest Parse, Bind or Close of `name`, when that
+   * went in a batch before `batch` and is not answered yet: until then what the name holds is
+   * unknown, since a failed or skipped one leaves it as it was (undefined: nothing to wait for).
+   * One in the same batch needs no wait: should it fail, the upstream skips what follows too.
+   */
+  unsettled (kind: Undo['kind'], name: string, batch: number): Promise<void> | undefined {
+    const o = this.open.get(kind + key(name))
+    if (o === undefined || o.batch >= batch) return undefined
+    o.answered ??= new Promise<void>((resolve) => { o.resolve = resolve })
+    return o.answered
   }
 
   closeStatement (name: string): void {

@@ -123,6 +123,8 @@ export class Responses {
     record: (e: Execution, error?: string) => void
     /** Undoes a Parse or Bind the upstream refused or skipped. */
     undo: (step: Undo) => void
+    /** A Parse, Bind or Close left the queue: the upstream answered or skipped it. */
+    settled: (step: Undo) => void
     catalog: () => Catalog
     /** The upstream sent FATAL: the session ends after the message is passed on. */
     onFatal: () => void
@@ -205,10 +207,17 @@ export class Responses {
     this.copySettled()
   }
 
+  /** Takes the head off the queue, telling of a Parse, Bind or Close that leaves it. */
+  private shift (): Pending | undefined {
+    const p = this.pending.shift()
+    if (p?.type === 'step' && p.undo !== undefined) this.deps.settled(p.undo)
+    return p
+  }
+
   /** The head, past the markers of ended copies (they await no answer). */
   private head (): Pending | undefined {
     let p = this.pending.peek()
-    while (p?.type === 'copyend') { this.pending.shift(); p = this.pending.peek() }
+    while (p?.type === 'copyend') { this.shift(); p = this.pending.peek() }
     return p
   }
 
@@ -279,7 +288,7 @@ export class Responses {
       case BackendCode.ParseComplete:
       case BackendCode.BindComplete:
       case BackendCode.CloseComplete:
-        if (this.headOf('step') !== undefined) this.pending.shift()
+        if (this.headOf('step') !== undefined) this.shift()
         return undefined
       case BackendCode.CommandComplete: {
         // A copy that ran to its end read the Syncs sent behind it while it ran, and ignored them.
@@ -328,7 +337,7 @@ export class Responses {
         this.copyingIn = false
         // The batch is over: whatever it did not answer was skipped after an error.
         while (this.pending.length > 0) {
-          const p = this.pending.shift() as Pending
+          const p = this.shift() as Pending
           if (p.type === 'sync') break
           if (p.type === 'exec') this.deps.record(p)
         }
@@ -374,7 +383,7 @@ export class Responses {
     const skipped: Undo[] = []
     let first = true
     for (let p = this.head(); p !== undefined && !(p.type === 'sync' && !p.simple); p = this.head()) {
-      this.pending.shift()
+      this.shift()
       if (p.type === 'exec') this.deps.record(p, first ? code : 'skipped after an error earlier in the batch')
       else if (p.type === 'step' && p.undo !== undefined) skipped.push(p.undo)
       else if (p.type === 'sync') this.done++

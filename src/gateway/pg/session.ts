@@ -98,6 +98,7 @@ export class PgSession {
       refusals: this.refusals,
       record: (e, error) => this.recordExec(e, error),
       undo: (step) => this.prepared.undo(step),
+      settled: (step) => { this.prepared.settled(step) },
       catalog: deps.catalog,
       onFatal: () => this.end(),
       onIdle: (done) => { this.prepared.endTransaction(done) },
@@ -247,6 +248,7 @@ export class PgSession {
         const sql = parseQuery(f.body)
         const c = this.check.classified(sql)
         if (c === 'wait') return 'wait'
+        if (!skipping && this.unsettled('statement', c.executes ?? [])) return 'wait'
         const refusal = this.check.decide(sql, c)
         if (refusal === 'wait') return 'wait'
         if (skipping) {
@@ -266,6 +268,7 @@ export class PgSession {
         if (limit !== undefined) return this.parseStep(m.name, undefined, this.refusals.parse(m.name, this.check.deny(m.sql, tooMany, limit)))
         const c = this.check.classified(m.sql)
         if (c === 'wait') return 'wait'
+        if (!skipping && this.unsettled('statement', c.executes ?? [])) return 'wait'
         const refusal = this.check.decide(m.sql, c)
         if (refusal === 'wait') return 'wait'
         if (refusal !== undefined) return this.parseStep(m.name, undefined, this.refusals.parse(m.name, refusal))
@@ -274,6 +277,7 @@ export class PgSession {
       case FrontendCode.Bind: {
         if (skipping) return undefined
         const m = parseBindTarget(f.body)
+        if (this.unsettled('statement', [m.statement])) return 'wait'
         const limit = this.prepared.portalLimit(m.portal)
         if (limit !== undefined) return this.parseStep('', undefined, this.refusals.parse('', this.check.deny(`BIND ${m.portal}`, tooMany, limit)))
         const undo = this.prepared.bind(m.portal, { statement: m.statement, st: this.prepared.statement(m.statement), batch: r.batch })
@@ -288,8 +292,10 @@ export class PgSession {
       }
       case FrontendCode.Execute: {
         const m = parseExecute(f.body)
+        if (!skipping && this.unsettled('portal', [m.portal])) return 'wait'
         const portal = this.prepared.portal(m.portal)
         const st = portal?.st
+        if (!skipping && st !== undefined && this.unsettled('statement', st.c.executes ?? [])) return 'wait'
         // A statement the gateway did not see parsed (SQL PREPARE) is of unknown class.
         const c: Classification = st?.c ?? { class: 'admin', statements: [], tables: [], count: 1, reason: 'a prepared statement the gateway did not see' }
         const sql = st?.sql ?? `EXECUTE ${portal?.statement ?? '?'}`
@@ -314,7 +320,7 @@ export class PgSession {
       case FrontendCode.Close: {
         if (skipping) return undefined
         const m = parseClose(f.body)
-        r.expect({ type: 'step', undo: this.prepared.close(m.kind, m.name) })
+        r.expect({ type: 'step', undo: this.prepared.close(m.kind, m.name, r.batch) })
         return undefined
       }
       case FrontendCode.Sync:
@@ -367,8 +373,23 @@ export class PgSession {
    * nothing here either.
    */
   private parseStep (name: string, statement: Statement | undefined, standIn: Buffer | undefined): Buffer[] | undefined {
-    if (!this.responses.skipping) this.responses.expect({ type: 'step', undo: this.prepared.parse(name, statement) })
+    if (!this.responses.skipping) this.responses.expect({ type: 'step', undo: this.prepared.parse(name, statement, this.responses.batch) })
     return standIn === undefined ? undefined : [standIn]
+  }
+
+  /**
+   * Whether a message must wait for the upstream's answer to the latest Parse, Bind or Close of
+   * a name it uses (a Bind's statement, an Execute's portal, the statements a text runs with SQL
+   * `EXECUTE`), sent before the client's last Sync: should that fail, or be skipped after an
+   * error before it, the name holds what it held before, and the message is decided by what it
+   * really runs. Sets `waitFor`.
+   */
+  private unsettled (kind: 'statement' | 'portal', names: readonly string[]): boolean {
+    for (const n of names) {
+      const w = this.prepared.unsettled(kind, n, this.responses.batch)
+      if (w !== undefined) { this.waitFor = w; return true }
+    }
+    return false
   }
 
   /**

@@ -550,6 +550,36 @@ if (databaseUrl === undefined) {
     t.match(parseErrorFields((await until(0x5a)).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /orders are closed/ })
   })
 
+  t.test('a Parse or Bind the upstream refuses, pipelined with what uses its name after a Sync, leaves that decided by what the name holds', async (t) => {
+    const { s, until } = await rawSession(reader)
+    t.teardown(() => s.destroy())
+    const error = (frames: Frame[]): Record<string, string> => parseErrorFields(frames.find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1))
+    s.write(query('BEGIN'))
+    await until(0x5a)
+    s.write(Buffer.concat([parse('held', 'SELECT id, item FROM orders'), bind('P', 'held'), parse('other', 'SELECT 1, 2'), sync]))
+    await until(0x5a)
+    s.write(query('SAVEPOINT s'))
+    await until(0x5a)
+    // A policy saved since denies the table the names hold.
+    const policy = (await b.admin('GET', '/v1/targets/db')).body.policy
+    const saved = async (rules: unknown[]): Promise<number> => (await b.admin('PUT', '/v1/targets/db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })).status
+    t.equal(await saved([...policy.rules, { effect: 'deny', tables: ['orders'], reason: 'orders are closed' }]), 200)
+    t.teardown(async () => { await saved(policy.rules) })
+    // Each Parse or Bind fails upstream (the name is held), but what follows its Sync is sent before that answer comes.
+    s.write(Buffer.concat([bind('P', 'other'), sync, query('ROLLBACK TO SAVEPOINT s'), execute('P'), sync]))
+    t.match(error(await until(0x5a)), { C: '42P03' })
+    await until(0x5a)
+    const portal = await until(0x5a)
+    t.match(error(portal), { C: '42501', M: /orders are closed/ }, 'the portal runs what it was bound to first')
+    t.notOk(portal.some((f) => f.tag === 0x44), 'and sends no row')
+    s.write(query('ROLLBACK'))
+    await until(0x5a)
+    s.write(Buffer.concat([parse('held', 'SELECT 1, 2'), sync, bind('', 'held'), execute(''), sync, query('EXECUTE held')]))
+    t.match(error(await until(0x5a)), { C: '42P05' })
+    t.match(error(await until(0x5a)), { C: '42501', M: /orders are closed/ }, 'the Bind binds the statement held')
+    t.match(error(await until(0x5a)), { C: '42501', M: /orders are closed/ }, 'and SQL EXECUTE runs it')
+  })
+
   t.test('a masked result is masked by its own description, not one of a statement or portal since replaced in SQL', async (t) => {
     const { s, until } = await rawSession(reader)
     t.teardown(() => s.destroy())

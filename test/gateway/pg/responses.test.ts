@@ -15,6 +15,7 @@ function responses (): { r: Responses, recorded: Array<[string, string | undefin
     refusals: new Refusals(),
     record: (e, err) => recorded.push([e.sql, err ?? e.error]),
     undo: () => {},
+    settled: () => {},
     catalog: () => ({}) as unknown as Catalog,
     onFatal: () => {},
     onIdle: () => {},

@@ -100,7 +100,7 @@ t.test('SQL EXECUTE is decided with everything its name may hold, and is admin w
   t.equal(decided('EXECUTE p'), undefined)
   t.same([check.decided?.class, check.decided?.tables], ['write', ['t']], 'the strongest class, every table')
   // A statement parsed by the extended protocol shares the names, and one SQL replaced stays possible.
-  prepared.parse('q', { sql: 'UPDATE u SET a = 1 WHERE b = 2', c: classify('UPDATE u SET a = 1 WHERE b = 2') })
+  prepared.parse('q', { sql: 'UPDATE u SET a = 1 WHERE b = 2', c: classify('UPDATE u SET a = 1 WHERE b = 2') }, 0)
   t.equal(decided('EXECUTE q'), undefined)
   t.same(check.decided?.tables, ['u'])
   prepared.forget({ statements: 'all', portals: 'all' })
@@ -108,7 +108,7 @@ t.test('SQL EXECUTE is decided with everything its name may hold, and is admin w
   t.same(check.decided?.tables, ['u'], 'after DEALLOCATE ALL, which may have failed, too')
   t.equal(prepared.statement('q'), undefined, 'but a Bind of it is no longer trusted')
   // Statements whose text runs another.
-  prepared.parse('r', { sql: 'EXECUTE p', c: classify('EXECUTE p') })
+  prepared.parse('r', { sql: 'EXECUTE p', c: classify('EXECUTE p') }, 0)
   t.match(decided('EXECUTE r'), /runs prepared statement r, which runs another/)
   // Past the bound, a name prepared again holds what the gateway cannot tell.
   for (let i = 0; i < 10_000; i++) prepared.sqlPrepare([`n${i}`], classify(`PREPARE n${i} AS SELECT ${i}`))
