@@ -10,7 +10,7 @@ import { noMasks, StatementCheck } from './statement-check.js'
 import { FrontendCode } from './protocol/codes.js'
 import { encodeFrame, type Frame, type Framer } from './protocol/framer.js'
 import { Passthrough } from './protocol/passthrough.js'
-import { parseBindTarget, parseClose, parseDescribe, parseExecute, parseFunctionCall, parseParse, parseQuery } from './protocol/frontend.js'
+import { parseBindTarget, parseClose, parseDescribe, parseEmpty, parseExecute, parseFunctionCall, parseParse, parseQuery } from './protocol/frontend.js'
 import { errorResponse } from './protocol/backend.js'
 import { ProtocolError } from './protocol/errors.js'
 import { Writer } from './protocol/writer.js'
@@ -324,6 +324,7 @@ export class PgSession {
         return undefined
       }
       case FrontendCode.Sync:
+        parseEmpty(f.body, 'Sync')
         if (r.copyInAhead) {
           this.waitFor = r.copyAnswered()
           return 'wait'
@@ -337,6 +338,8 @@ export class PgSession {
         r.copyData()
         return undefined
       case FrontendCode.Flush:
+        // PostgreSQL answers one with a body with an error, and then skips every message up to Sync.
+        parseEmpty(f.body, 'Flush')
         return undefined
       case FrontendCode.FunctionCall: {
         // The fast-path interface calls a function by OID (libpq's PQfn, pgjdbc's large objects):

@@ -369,6 +369,16 @@ if (databaseUrl === undefined) {
     t.equal((await psql(reader, ['-c', 'SELECT 41 + 1'])).stdout, '42\n', 'the gateway serves everyone else')
   })
 
+  t.test('a Flush or Sync with a body ends the session, before PostgreSQL skips what follows it unbeknown to the gateway', async (t) => {
+    for (const tag of [0x48, 0x53]) {
+      const { s, until, closed } = await rawSession(reader)
+      s.write(Buffer.from([tag, 0, 0, 0, 5, 0]))
+      const last = await until(0x45)
+      t.match(parseErrorFields(last.at(-1)?.body ?? Buffer.alloc(1)), { S: 'FATAL', C: '08P01', M: /^lineage: (Flush|Sync): 1 unexpected trailing bytes/ })
+      await closed
+    }
+  })
+
   // Raw protocol pieces for the tests below.
   const sync = Buffer.from([0x53, 0, 0, 0, 4])
   const parse = (name: string, sql: string): Buffer => new Writer().cstring(name).cstring(sql).int16(0).frame(0x50)
