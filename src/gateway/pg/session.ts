@@ -264,6 +264,7 @@ export class PgSession {
       }
       case FrontendCode.Parse: {
         const m = parseParse(f.body)
+        if (!skipping && this.unsettled('statement', [m.name])) return 'wait'
         const limit = this.prepared.statementLimit(m.name, m.sql)
         if (limit !== undefined) return this.parseStep(m.name, undefined, this.refusals.parse(m.name, this.check.deny(m.sql, tooMany, limit)))
         const c = this.check.classified(m.sql)
@@ -277,7 +278,7 @@ export class PgSession {
       case FrontendCode.Bind: {
         if (skipping) return undefined
         const m = parseBindTarget(f.body)
-        if (this.unsettled('statement', [m.statement])) return 'wait'
+        if (this.unsettled('statement', [m.statement]) || this.unsettled('portal', [m.portal])) return 'wait'
         const limit = this.prepared.portalLimit(m.portal)
         if (limit !== undefined) return this.parseStep('', undefined, this.refusals.parse('', this.check.deny(`BIND ${m.portal}`, tooMany, limit)))
         const undo = this.prepared.bind(m.portal, { statement: m.statement, st: this.prepared.statement(m.statement), batch: r.batch })
@@ -320,6 +321,7 @@ export class PgSession {
       case FrontendCode.Close: {
         if (skipping) return undefined
         const m = parseClose(f.body)
+        if (this.unsettled(m.kind === 'S' ? 'statement' : 'portal', [m.name])) return 'wait'
         r.expect({ type: 'step', undo: this.prepared.close(m.kind, m.name, r.batch) })
         return undefined
       }
@@ -382,10 +384,10 @@ export class PgSession {
 
   /**
    * Whether a message must wait for the upstream's answer to the latest Parse, Bind or Close of
-   * a name it uses (a Bind's statement, an Execute's portal, the statements a text runs with SQL
-   * `EXECUTE`), sent before the client's last Sync: should that fail, or be skipped after an
-   * error before it, the name holds what it held before, and the message is decided by what it
-   * really runs. Sets `waitFor`.
+   * a name it uses or changes (a Bind's statement and portal, an Execute's portal, the statements
+   * a text runs with SQL `EXECUTE`), sent before the client's last Sync: should that fail, or be
+   * skipped after an error before it, the name holds what it held before, so the message is
+   * decided by what it really runs, and its own step is never undone by an earlier one's. Sets `waitFor`.
    */
   private unsettled (kind: 'statement' | 'portal', names: readonly string[]): boolean {
     for (const n of names) {

@@ -590,6 +590,26 @@ if (databaseUrl === undefined) {
     t.match(error(await until(0x5a)), { C: '42501', M: /orders are closed/ }, 'and SQL EXECUTE runs it')
   })
 
+  t.test('a Parse the upstream refuses does not undo a Close and Parse of its name sent after its Sync', async (t) => {
+    const { s, until } = await rawSession(reader)
+    t.teardown(() => s.destroy())
+    s.write(Buffer.concat([parse('swapped', 'SELECT 1, 2'), parse('primer', 'SELECT id, item FROM orders'), sync]))
+    await until(0x5a)
+    // The first Parse fails (42P05); the Close and Parse after its Sync make the name hold the read of orders.
+    s.write(Buffer.concat([parse('swapped', 'SELECT 3, 4'), sync, close('S', 'swapped'), parse('swapped', 'SELECT id, item FROM orders'), sync]))
+    t.match(parseErrorFields((await until(0x5a))[0].body), { C: '42P05' })
+    t.same((await until(0x5a)).map((f) => f.tag), [0x33, 0x31, 0x5a], 'CloseComplete, ParseComplete')
+    // A policy saved since denies the table the name holds.
+    const policy = (await b.admin('GET', '/v1/targets/db')).body.policy
+    const saved = async (rules: unknown[]): Promise<number> => (await b.admin('PUT', '/v1/targets/db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })).status
+    t.equal(await saved([...policy.rules, { effect: 'deny', tables: ['orders'], reason: 'orders are closed' }]), 200)
+    t.teardown(async () => { await saved(policy.rules) })
+    s.write(Buffer.concat([bind('', 'swapped'), execute(''), sync]))
+    const ran = await until(0x5a)
+    t.match(parseErrorFields(ran.find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /orders are closed/ })
+    t.notOk(ran.some((f) => f.tag === 0x44), 'no row')
+  })
+
   t.test('a masked result is masked by its own description, not one of a statement or portal since replaced in SQL', async (t) => {
     const { s, until } = await rawSession(reader)
     t.teardown(() => s.destroy())
