@@ -14,9 +14,6 @@ export class ServiceUnavailable extends LineageError {
   constructor (description: string) { super('ERR_UPSTREAM_BUSY', 'temporarily_unavailable', 503, description) }
 }
 
-// Requests per target that may wait for one of its 256 upstream connections.
-const maxQueued = 1024
-
 // RFC 9110 §7.6.1: connection-specific headers never cross a proxy.
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
 
@@ -103,6 +100,8 @@ function upstreamError (target: string, err: Error, timeoutMs: number): LineageE
 class Relay implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined
   private finished = false
+  /** Still waiting for one of the pool's connections (counted in `queue.waiting`). */
+  private queued = true
   /** The gateway answered the agent itself (a 502, a 504), or the agent left: the upstream's own failure is moot. */
   private answered = false
   /** Status and headers of a sized response, written with its first bytes. */
@@ -120,12 +119,22 @@ class Relay implements Dispatcher.DispatchHandler {
     private readonly target: string,
     private readonly timeoutMs: number,
     private readonly fail: (res: ServerResponse, err: LineageError) => void,
-    private readonly secrets: string[]
+    private readonly secrets: string[],
+    private readonly queue: Queue
   ) {
     this.waiting = setTimeout(() => { this.timedOut() }, timeoutMs)
+    queue.waiting++
+  }
+
+  /** The request left the pool's queue: it has a connection, or failed before it had one. */
+  private dequeued (): void {
+    if (!this.queued) return
+    this.queued = false
+    this.queue.waiting--
   }
 
   onRequestStart (controller: Dispatcher.DispatchController): void {
+    this.dequeued()
     this.controller = controller
     // Answered already (it waited too long for a connection): it goes no further.
     if (this.answered) controller.abort(new Error('the agent was answered while the request waited'))
@@ -160,6 +169,7 @@ class Relay implements Dispatcher.DispatchHandler {
   }
 
   onResponseError (_c: Dispatcher.DispatchController, err: Error): void {
+    this.dequeued()
     clearTimeout(this.waiting)
     this.finished = true
     if (this.answered) return
@@ -218,9 +228,16 @@ export function bodyUnread (req: IncomingMessage): boolean {
   return !req.complete && hasBody(req)
 }
 
+/**
+ * Requests waiting for one of a pool's connections, counted as they come and go: undici's
+ * `pool.stats` would visit each of the pool's clients (256) several times on every request.
+ */
+interface Queue { waiting: number }
+
 /** Where a target's requests go, worked out once per target. */
 interface Route {
   pool: Pool
+  queue: Queue
   origin: string
   host: string
   /** The upstream URL's path without its trailing slash; request paths are appended to it. */
@@ -234,12 +251,14 @@ interface Route {
  * origin), and the streaming of one request through them.
  */
 export class Upstreams {
-  private readonly pools = new Map<string, Pool>()
+  private readonly pools = new Map<string, { pool: Pool, queue: Queue }>()
   private readonly routes = new WeakMap<Target, Route>()
 
+  /** `limits`: connections per pool, and requests that may wait for one before more are refused with 503. */
   constructor (
     private readonly timeoutMs: number,
-    private readonly fail: (res: ServerResponse, err: LineageError) => void
+    private readonly fail: (res: ServerResponse, err: LineageError) => void,
+    private readonly limits = { connections: 256, maxQueued: 1024 }
   ) {}
 
   /**
@@ -250,11 +269,11 @@ export class Upstreams {
   forward (req: IncomingMessage, res: ServerResponse, t: Target, path: string, headers: OutgoingHttpHeaders): { abandon: () => void } {
     const route = this.routeFor(t)
     // Every connection busy (long streams, a slow upstream) and this many more waiting: refused at once, not queued without bound.
-    if (route.pool.stats.queued >= maxQueued) {
-      this.fail(res, new ServiceUnavailable(`upstream ${t.name} has ${maxQueued} requests waiting for a connection`))
+    if (route.queue.waiting >= this.limits.maxQueued) {
+      this.fail(res, new ServiceUnavailable(`upstream ${t.name} has ${this.limits.maxQueued} requests waiting for a connection`))
       return { abandon: () => {} }
     }
-    const relay = new Relay(res, t.name, this.timeoutMs, this.fail, route.secrets)
+    const relay = new Relay(res, t.name, this.timeoutMs, this.fail, route.secrets, route.queue)
     headers.host = route.host
     // An empty body is sent as none.
     const body = hasBody(req) ? req : null
@@ -264,7 +283,7 @@ export class Upstreams {
   }
 
   close (): void {
-    for (const p of this.pools.values()) p.destroy().catch(() => {})
+    for (const { pool } of this.pools.values()) pool.destroy().catch(() => {})
     this.pools.clear()
   }
 
@@ -273,20 +292,20 @@ export class Upstreams {
     if (route !== undefined) return route
     const origin = t.upstream.origin
     const key = `${t.name} ${origin}`
-    let pool = this.pools.get(key)
-    if (pool === undefined) {
+    let kept = this.pools.get(key)
+    if (kept === undefined) {
       // The target's upstream moved: its old pool finishes what it carries (streams included), then closes.
       for (const [k, old] of this.pools) {
         if (k.startsWith(`${t.name} `)) {
           this.pools.delete(k)
-          old.close().catch(() => {})
+          old.pool.close().catch(() => {})
         }
       }
       // No body timeout: server-sent events may stay quiet for as long as they like.
-      pool = new Pool(origin, { connections: 256, headersTimeout: this.timeoutMs, connectTimeout: this.timeoutMs, bodyTimeout: 0 })
-      this.pools.set(key, pool)
+      kept = { pool: new Pool(origin, { connections: this.limits.connections, headersTimeout: this.timeoutMs, connectTimeout: this.timeoutMs, bodyTimeout: 0 }), queue: { waiting: 0 } }
+      this.pools.set(key, kept)
     }
-    route = { pool, origin, host: t.upstream.host, base: t.upstream.pathname.replace(/\/$/, ''), secrets: secretsOf(t) }
+    route = { pool: kept.pool, queue: kept.queue, origin, host: t.upstream.host, base: t.upstream.pathname.replace(/\/$/, ''), secrets: secretsOf(t) }
     this.routes.set(t, route)
     return route
   }
