@@ -301,7 +301,8 @@ t.test('an upstream that reflects the request\'s headers never hands the agent t
 
 t.test('a keep-alive connection whose request body the upstream left unread is closed after the response', async (t) => {
   // An upstream that refuses at once, or drops the connection, reading no more of the body
-  // than came with the headers. A body larger than the sockets' buffers is then left unread.
+  // than came with the headers. A body larger than the sockets' buffers (which the kernel grows
+  // to a few MiB) is then left unread.
   const early = createServer((s) => {
     s.on('error', () => {})
     s.once('data', (d) => {
@@ -314,7 +315,7 @@ t.test('a keep-alive connection whose request body the upstream left unread is c
   t.teardown(() => { early.close() })
   t.equal((await b.admin('POST', '/v1/targets', { name: 'early', kind: 'http', upstream: `http://127.0.0.1:${(early.address() as AddressInfo).port}` })).status, 201)
   const token = (await exchangeToken(b, root, { actor: 'uploader', scope: 'early:write', audience: 'early' })).body.access_token
-  const body = Buffer.alloc(1024 * 1024, 'a')
+  const body = Buffer.alloc(16 * 1024 * 1024, 'a')
   const url = new URL(gw.url)
   for (const [path, status] of [['/upload', '413 Payload Too Large'], ['/drop', '502 Bad Gateway']]) {
     // The agent reuses the connection once it has the answer, as a keep-alive client does.
