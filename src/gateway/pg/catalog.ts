@@ -61,10 +61,14 @@ export class Catalog {
     this.pool.on('error', () => {})
   }
 
-  /** The names of `(tableOid, column)` pairs; answers from memory when it can. */
-  async resolve (oids: number[]): Promise<(oid: number, column: number) => ColumnName | undefined> {
+  /**
+   * The names of result columns by `(tableOid, column)`; answers from memory when it can. A
+   * table remembered without one of the columns asked for (added since it was read) is read again.
+   */
+  async resolve (fields: ReadonlyArray<{ tableOid: number, column: number }>): Promise<(oid: number, column: number) => ColumnName | undefined> {
     const now = Date.now()
-    const missing = [...new Set(oids)].filter((o) => o !== 0 && !((this.tables.get(o)?.at ?? -Infinity) > now - this.ttlMs))
+    const stale = (o: number): boolean => !((this.tables.get(o)?.at ?? -Infinity) > now - this.ttlMs)
+    const missing = [...new Set(fields.filter((f) => f.tableOid !== 0 && (stale(f.tableOid) || (f.column > 0 && this.tables.get(f.tableOid)?.columns.has(f.column) !== true))).map((f) => f.tableOid))]
     if (missing.length > 0) {
       const { rows } = await this.pool.query<{ oid: string, schema: string, table: string, attnum: number, column: string }>(
         `SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS table, a.attnum, a.attname AS column

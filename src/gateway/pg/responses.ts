@@ -441,7 +441,7 @@ export class Responses {
       // Fail closed: rows whose columns cannot be named are not shown.
       throw new Error('result columns unknown')
     }
-    const names = await this.deps.catalog().resolve(fields.map((x) => x.tableOid))
+    const names = await this.deps.catalog().resolve(fields)
     p.mask = fields.map((x) => {
       const n = x.tableOid === 0 ? undefined : names(x.tableOid, x.column)
       return n === undefined ? undefined : maskFor(p.rules, n)

@@ -1,6 +1,7 @@
+import pg from 'pg'
 import t from 'tap'
 import { Catalog } from '../../../src/gateway/pg/catalog.js'
-import { databaseUrl } from '../../helpers/db.js'
+import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
 
 if (databaseUrl === undefined) {
   t.comment('DATABASE_URL not set: the catalog tests (they read a real catalog) are skipped')
@@ -17,5 +18,20 @@ if (databaseUrl === undefined) {
     await catalog.readBehind(['customers_nowhere'])
     t.same(catalog.behind(['customers_nowhere']), [], 'short lists are kept as before')
     t.same(catalog.behind(lists[3]), [])
+  })
+
+  t.test('a column added to a table the catalog remembers is named, not left unmasked until the table expires', async (t) => {
+    const upstream = await createTestDatabase()
+    const direct = new pg.Client({ connectionString: upstream.url })
+    await direct.connect()
+    const catalog = new Catalog(new URL(upstream.url))
+    t.teardown(async () => { await catalog.close(); await direct.end(); await upstream.drop() })
+    await direct.query('CREATE TABLE staff (id int, ssn text)')
+    const oid = Number((await direct.query<{ oid: string }>("SELECT 'staff'::regclass::oid AS oid")).rows[0].oid)
+    t.match((await catalog.resolve([{ tableOid: oid, column: 2 }]))(oid, 2), { table: 'staff', column: 'ssn' })
+    // Dropped and added again, `ssn` is attribute 3: a name kept for the table's attributes 1 and 2 would leave it unnamed, so unmasked.
+    await direct.query('ALTER TABLE staff DROP COLUMN ssn; ALTER TABLE staff ADD COLUMN ssn text')
+    t.match((await catalog.resolve([{ tableOid: oid, column: 3 }]))(oid, 3), { table: 'staff', column: 'ssn' }, 'read again for the column it did not know')
+    t.equal((await catalog.resolve([{ tableOid: oid, column: -1 }]))(oid, -1), undefined, 'a system column is no stored column')
   })
 }
