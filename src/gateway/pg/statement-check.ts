@@ -5,6 +5,7 @@ import type { Target } from '../targets.js'
 import type { Catalog } from './catalog.js'
 import { classify, fingerprint, longStatementChars, textFingerprint, withRuns, type Classification } from './classify.js'
 import { classifyLong, type Classified } from './classify-long.js'
+import type { Exposure } from './exposure.js'
 import { exposedMask, maskFor, type ColumnName, type MaskRule } from './mask.js'
 
 export interface StatementCheckDeps {
@@ -36,6 +37,12 @@ const maxMaskedTables = 256
 /** Whether a target's policy has deny or approve rules on tables, which must see the tables behind views and parents. */
 function tableRules (t: Target): boolean {
   return t.policy.rules.some((r) => r.effect !== 'mask' && r.tables !== undefined)
+}
+
+/** Whether an exposure names a column none of `columns` has (a name given in the text, or a column added since they were read). */
+function unknownColumns (e: Exposure, columns: readonly ColumnName[]): boolean {
+  const known = new Set(columns.map((c) => c.column))
+  return [...e.columns, ...e.qualified, ...e.ofTables.map((q) => q.name), ...e.columnsOf.map((q) => q.name)].some((n) => !known.has(n))
 }
 
 /** What scope and policy say of a classification on one version of the target. */
@@ -71,6 +78,13 @@ export class StatementCheck {
   /** Fingerprints the worker thread made of long statements, for their audit records. */
   private readonly fingerprints = new WeakMap<Classification, string>()
   private readonly checks = new Map<Classification, Checked>()
+  /**
+   * The columns the catalog gave for the statement lack a name it computes on, or it computes on
+   * whole rows: they are read again (`rereading`) before they are trusted, once for each message
+   * (`reread`), since a column added since the catalog was read would be missed.
+   */
+  private rereading = false
+  private reread = false
   /** Tables named by the classifications `checks` holds. */
   private checkedTables = 0
 
@@ -86,6 +100,7 @@ export class StatementCheck {
   /** The message that carried a statement was handled: a long statement's classification is let go. */
   handled (): void {
     this.long = undefined
+    this.reread = false
   }
 
   /**
@@ -101,7 +116,11 @@ export class StatementCheck {
     if (unknown.length > 0) await catalog.readFunctions(unknown)
     const t = this.deps.target()
     if (t !== undefined && tableRules(t) && c.tables.length > 0 && catalog.behind(c.tables) === undefined) await catalog.readBehind(c.tables)
-    if (this.masking.length > 0 && catalog.columnsOf(c.tables) === undefined) await catalog.readColumns(c.tables)
+    if (this.masking.length > 0 && (catalog.columnsOf(c.tables) === undefined || this.rereading)) {
+      await catalog.readColumns(c.tables)
+      this.reread = this.rereading
+      this.rereading = false
+    }
   }
 
   /**
@@ -153,6 +172,10 @@ export class StatementCheck {
     if (c.tables.length > maxMaskedTables) return `statements naming more than ${maxMaskedTables} tables are not accepted where columns are masked`
     const columns = this.deps.catalog().columnsOf(c.tables)
     if (columns === undefined) return 'wait'
+    if (!this.reread && c.exposes !== undefined && (c.exposes.all || unknownColumns(c.exposes, columns))) {
+      this.rereading = true
+      return 'wait'
+    }
     let m = checked.masked
     if (m?.columns !== columns) {
       const any = columns.some((col) => maskFor(this.masking, col) !== undefined)

@@ -116,3 +116,41 @@ t.test('SQL EXECUTE is decided with everything its name may hold, and is admin w
   t.match(decided('EXECUTE p'), /runs prepared statement p, which the gateway did not see prepared/)
   t.match(decided('PREPARE p AS SELECT 2; EXECUTE p'), /runs prepared statement p/, 'even prepared again in the same text')
 })
+
+t.test('a masked column added since the catalog was read is not computed on unseen: columns lacking a name the statement computes on are read again', async (t) => {
+  // The catalog remembers `people` as it was; the upstream has `ssn` since, which `*.ssn` masks.
+  const stored = [{ schema: 'public', table: 'people', column: 'id' }]
+  let columns: Array<{ schema: string, table: string, column: string }> | undefined
+  let reads = 0
+  const catalog = {
+    mayWrite: () => false,
+    columnsOf: () => columns,
+    readColumns: async () => { reads++; columns = [...stored] }
+  } as unknown as Catalog
+  const masked: Target = { ...target, policy: { rules: [{ effect: 'mask', columns: ['*.ssn'], with: 'last4' }] } }
+  const check = new StatementCheck(claims, {
+    target: () => masked,
+    catalog: () => catalog,
+    stale: () => undefined,
+    outstanding: () => 0,
+    refused: () => {},
+    executed: () => undefined,
+    seen: () => false
+  })
+  const decide = async (sql: string): Promise<string | undefined> => {
+    let d = check.decide(sql, classify(sql))
+    while (d === 'wait') {
+      await check.ready()
+      d = check.decide(sql, classify(sql))
+    }
+    check.handled()
+    return d
+  }
+  t.equal(await decide('SELECT id FROM people'), undefined)
+  t.equal(reads, 1)
+  stored.push({ schema: 'public', table: 'people', column: 'ssn' })
+  t.match(await decide('SELECT upper(ssn) FROM people'), /people\.ssn is masked/, 'read again, and refused')
+  t.match(await decide('SELECT row_to_json(p) FROM people p'), /people\.ssn is masked/, 'a whole row too')
+  t.equal(await decide('SELECT id FROM people'), undefined, 'a statement computing on nothing is decided from memory')
+  t.equal(reads, 3)
+})
