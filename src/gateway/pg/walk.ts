@@ -7,6 +7,18 @@ import {
 import { admin, ddl, foreignTableOptions, read, statementRules, variableSet, write } from './statement-rules.js'
 
 interface Scope { names: string[], up: Scope | undefined }
+
+/**
+ * Calls that the grammar (PostgreSQL 18's) reads as SQL/JSON or MERGE syntax, by node kind, and
+ * the function each is to PostgreSQL 15, where those names are no keywords: there
+ * `json_value(a, b)` or `merge_action()` calls a function of that name, a user's, which may write.
+ */
+const syntaxCalls: Record<string, string | ((body: Obj) => string)> = {
+  JsonFuncExpr: (body) => String(body.op).replace(/_OP$/, '').toLowerCase(),
+  JsonScalarExpr: 'json_scalar', JsonSerializeExpr: 'json_serialize', JsonParseExpr: 'json',
+  JsonArrayConstructor: 'json_array', JsonArrayQueryConstructor: 'json_array', JsonObjectConstructor: 'json_object',
+  JsonArrayAgg: 'json_arrayagg', JsonObjectAgg: 'json_objectagg', MergeSupportFunc: 'merge_action'
+}
 interface Frame { v: unknown, scope: Scope | undefined, live: boolean }
 
 /** One classification in progress; `live` is false under a plain EXPLAIN, whose statement is planned but never run. */
@@ -90,6 +102,8 @@ export class Walk {
       if (Array.isArray(body.alias.colnames) && body.alias.colnames.length > 0) this.roleSettings.renamed = true
     }
     if (kind === 'FuncCall') this.func(body, live)
+    const syntax = Object.hasOwn(syntaxCalls, kind) ? syntaxCalls[kind] : undefined
+    if (syntax !== undefined) this.call(typeof syntax === 'string' ? syntax : syntax(body), live)
     // PostgreSQL reads a field selection `(x).f` or `t.f` as the call `f(x)` when no field `f`
     // exists (functional notation): every selected name may be a function.
     if (kind === 'A_Indirection') for (const i of Array.isArray(body.indirection) ? body.indirection : []) this.fieldSelection(i, live)

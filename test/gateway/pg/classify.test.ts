@@ -584,6 +584,17 @@ t.test('functions no list knows are named for the caller to look up', async (t) 
   t.equal(classify('EXPLAIN SELECT purge_customers()').functions, undefined, 'a plain EXPLAIN runs nothing')
 })
 
+t.test('SQL/JSON and MERGE syntax is named as the function it calls on PostgreSQL 15, where those names are no keywords', async (t) => {
+  for (const [sql, name] of [
+    ["SELECT json_value('a', 'b')", 'json_value'], ["SELECT json_query('a', 'b')", 'json_query'], ["SELECT json_exists('a', 'b')", 'json_exists'],
+    ["SELECT json_scalar('a')", 'json_scalar'], ["SELECT json_serialize('a')", 'json_serialize'], ["SELECT json('a'::text)", 'json'],
+    ["SELECT json_array('a')", 'json_array'], ['SELECT json_object()', 'json_object'], ['SELECT json_arrayagg(a) FROM t', 'json_arrayagg'],
+    ['SELECT merge_action()', 'merge_action']
+  ]) {
+    t.same(classify(sql).functions, [name], sql)
+  }
+})
+
 t.test('statements that change prepared statements or portals in SQL name what they change', async (t) => {
   t.same(classify('PREPARE x AS SELECT 1').renames, { statements: ['x'], portals: [] })
   t.same(classify('DEALLOCATE x; DEALLOCATE PREPARE y').renames, { statements: ['x', 'y'], portals: [] })
