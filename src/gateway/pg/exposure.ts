@@ -159,7 +159,12 @@ class Walk {
         const r = isObj(b.rexpr) && isObj(b.rexpr.List) ? b.rexpr.List.items : b.rexpr
         return this.push(r, pos)
       }
-      case 'FuncCall': return this.call(b, it.pos)
+      case 'FuncCall':
+        // SYSTEM_USER is a keyword since PostgreSQL 16; to 15 it is a name, a column's where a table has one (`lower(system_user)`).
+        if (b.funcformat === 'COERCE_SQL_SYNTAX' && names(b.funcname).join('.') === 'pg_catalog.system_user') {
+          return this.column({ fields: [{ String: { sval: 'system_user' } }] }, it.pos)
+        }
+        return this.call(b, it.pos)
       case 'CoalesceExpr': return this.push(b.args, it.pos === compared ? compared : other) // `coalesce(email, '') = $1`
       case 'TypeCast':
         // A conversion to text never fails and is compared as the value is (`email::text LIKE …`).

@@ -103,6 +103,11 @@ t.test('whole rows, stars in expressions or set operations, natural full joins a
   for (const sql of ['EXECUTE p', 'EXPLAIN ANALYZE EXECUTE p(1)']) t.equal(classify(sql).exposes, undefined, `${sql}: its rows are returned as they are`)
 })
 
+t.test('SYSTEM_USER is also the column of that name, as PostgreSQL 15 reads it', async (t) => {
+  t.same(exposed('SELECT lower(system_user) FROM accounts'), ['system_user'], 'computed on')
+  t.same(exposed("SELECT system_user, id FROM accounts WHERE system_user = 'a' ORDER BY system_user"), [], 'selected as stored or compared')
+})
+
 t.test('the nesting of a statement cannot overflow the walk', async (t) => {
   const deep = `SELECT ${'upper('.repeat(5000)}email${')'.repeat(5000)} FROM customers`
   const c = classify(deep)
