@@ -135,6 +135,11 @@ if (databaseUrl === undefined) {
     t.match(r.stdout, /^t\|x\|t$/m)
     const w = await psql(writer, ['-c', 'SELECT purge_orders()'])
     t.equal(w.stdout, '1\n', 'a token with write may call it')
+    // PostgreSQL 15 reads json_value(…) as a call of whatever function has that name; the parser's grammar (18) as SQL/JSON syntax.
+    await direct.query("CREATE FUNCTION json_value(text, text) RETURNS text LANGUAGE sql VOLATILE AS 'DELETE FROM orders WHERE id < 0; SELECT $1'")
+    t.teardown(async () => { await direct.query('DROP FUNCTION json_value(text, text)') })
+    const j = await psql(reader, ['-c', "SELECT json_value('a', 'b')"])
+    t.match(j.stderr, /lineage: scope db:write is required \(calls json_value, a volatile function that may write\)/)
   })
 
   t.test('a token that may not write gets a read-only session: writes hidden in functions, operators and views fail upstream', async (t) => {
