@@ -69,6 +69,14 @@ t.test('grants can be replaced and unknown principals are 404', async (t) => {
   t.equal((await b.admin('GET', '/v1/nothing-here')).status, 404)
 })
 
+t.test('a path parameter that is not valid percent-encoding is 400, never a 500', async (t) => {
+  for (const path of ['/v1/principals/%C0', '/v1/principals/%E0%A4/grants', '/v1/tokens/%FF', '/v1/tokens/%C0/tree', '/v1/targets/%C0']) {
+    const r = await b.admin('GET', path)
+    t.equal(r.status, 400, path)
+    t.equal(r.body.error, 'invalid_request', path)
+  }
+})
+
 t.test('client secrets and the admin token are stored only as hashes', async (t) => {
   const client = await seedContractor(b)
   const { rows } = await b.testDb.db.query<{ secret_hash: Buffer }>('SELECT secret_hash FROM clients WHERE client_id = $1', [client.clientId])

@@ -6,9 +6,11 @@ import { adminRoutes } from './admin-routes.js'
 import { oauthRoutes, tokenEndpoint } from './oauth-routes.js'
 import { hookRoutes, type InputSecrets } from '../../inputs/routes.js'
 
-/** Body-parser failures (too large, malformed JSON, bad charset) as contract errors. */
+/** Body-parser and router failures (too large, malformed JSON, bad charset, bad path encoding) as contract errors. */
 function parserError (err: unknown): LineageError | undefined {
   const e = err as { type?: string, status?: number }
+  // The router's own 400: a path parameter that is not valid percent-encoding (`/v1/principals/%C0`).
+  if (err instanceof URIError && e.status === 400) return new InvalidRequest('the path is not valid percent-encoding')
   if (typeof e?.type !== 'string' || typeof e.status !== 'number' || e.status >= 500) return undefined
   if (e.type === 'entity.too.large') return new PayloadTooLarge()
   if (e.type === 'entity.parse.failed') return new InvalidRequest('the body is not valid JSON')
