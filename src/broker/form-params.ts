@@ -1,4 +1,4 @@
-import { InvalidRequest } from '../errors.js'
+import { InvalidRequest, InvalidScope } from '../errors.js'
 
 /** A parsed `application/x-www-form-urlencoded` body: repeated names become arrays. */
 export type Form = Record<string, string | string[] | undefined>
@@ -31,11 +31,14 @@ export function multi (form: Form, name: string): string[] {
   return list
 }
 
-/** A space-separated `scope` (RFC 6749 §3.3), or undefined when absent. */
+/**
+ * A space-separated `scope` (RFC 6749 §3.3), or undefined when absent.
+ * @throws InvalidScope when malformed: RFC 6749 §5.2 names a malformed scope `invalid_scope`.
+ */
 export function scopeParam (form: Form): string[] | undefined {
   const s = single(form, 'scope')
   if (s === undefined) return undefined
-  if (!/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(s)) throw new InvalidRequest('scope is malformed')
+  if (!/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(s)) throw new InvalidScope('scope is malformed')
   return [...new Set(s.split(' '))]
 }
 

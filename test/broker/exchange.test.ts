@@ -159,7 +159,10 @@ t.test('malformed forms get the contract error and never a 500', async (t) => {
     [{ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'abc' }, 400, 'invalid_request'],
     [{ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'abc', subject_token_type: accessTokenType }, 400, 'invalid_request'],
     [{ grant_type: 'client_credentials' }, 401, 'invalid_client'],
-    [{ grant_type: 'client_credentials', client_id: client.clientId, client_secret: client.clientSecret, scope: 'bad"scope' }, 400, 'invalid_request']
+    [{ grant_type: 'client_credentials', client_id: client.clientId, client_secret: client.clientSecret, scope: 'bad"scope' }, 400, 'invalid_scope'],
+    [{ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'abc', subject_token_type: accessTokenType, scope: 'db:réad' }, 400, 'invalid_scope'],
+    [{ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'abc', subject_token_type: accessTokenType, scope: 'db:read\u200b' }, 400, 'invalid_scope'],
+    [{ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'abc', subject_token_type: accessTokenType, scope: 'db:read  db:write' }, 400, 'invalid_scope']
   ]
   for (const [fields, status, error] of cases) {
     const r = await b.form('/oauth/token', fields)
