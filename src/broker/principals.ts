@@ -76,9 +76,14 @@ async function cutOffInstant (q: Queryable, id: string, nowMs: number): Promise<
   return new Date(Math.max(nowMs, await newestRoot(q, id, nowMs)))
 }
 
-/** The sponsor row of a service, checked to be an active human. @throws InvalidInput */
+/**
+ * The sponsor row of a service, checked to be an active human, and locked until the caller's
+ * transaction ends: an offboarding that commits meanwhile waits for the new service (and lapses
+ * its sponsor), or the check waits for it and sees the sponsor offboarded.
+ * @throws InvalidInput
+ */
 async function activeHuman (q: Queryable, id: string, nowMs: number): Promise<FullRow> {
-  const s = await load(q, id)
+  const s = await load(q, id, true)
   if (s === undefined) throw new InvalidInput(`sponsor ${id} does not exist`)
   if (s.kind !== 'human') throw new InvalidInput(`sponsor ${id} is not a human`)
   if (effectiveStatus(s, nowMs) !== 'active') throw new InvalidInput(`sponsor ${id} is not active`)
@@ -182,9 +187,10 @@ export async function setSponsor (ctx: BrokerContext, id: string, sponsor: unkno
   if (typeof sponsor !== 'string') throw new InvalidInput('sponsor must be a principal id')
   const now = ctx.clock.now()
   const row = await ctx.db.tx(async (q) => {
+    // The sponsor's row first, the service's second: the order an offboarding locks them in.
+    await activeHuman(q, sponsor, now)
     const p = await mustLoad(q, id, true)
     if (p.kind !== 'service') throw new InvalidInput(`${id} is a human; only services have sponsors`)
-    await activeHuman(q, sponsor, now)
     // The same sponsor again changes nothing, unless it was lost to an offboarding: then this is the new assignment.
     if (p.sponsor === sponsor && !p.sponsor_lapsed) return p
     const { rows } = await q.query<FullRow>(

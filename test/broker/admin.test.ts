@@ -1,4 +1,5 @@
 import t from 'tap'
+import pg from 'pg'
 import { adminToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
 import { hashSecret } from '../../src/secrets.js'
 import { bodyOf } from '../helpers/http.js'
@@ -75,6 +76,46 @@ t.test('a path parameter that is not valid percent-encoding is 400, never a 500'
     t.equal(r.status, 400, path)
     t.equal(r.body.error, 'invalid_request', path)
   }
+})
+
+/**
+ * Holds `id`'s row as an offboarding does while it commits, runs `during` (an admin call), waits
+ * until that call either answers or waits on the row, then commits the offboarding.
+ */
+async function offboardingRaces (id: string, during: () => Promise<{ status: number, body: any }>): Promise<{ status: number, body: any }> {
+  const c = new pg.Client({ connectionString: b.testDb.url })
+  await c.connect()
+  try {
+    await c.query('BEGIN')
+    await c.query('SELECT 1 FROM principals WHERE id = $1 FOR UPDATE', [id])
+    let answered = false
+    const call = during().finally(() => { answered = true })
+    for (;;) {
+      const { rows } = await c.query("SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()")
+      if (answered || rows[0].n > 0) break
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    await c.query("UPDATE principals SET status = 'offboarded' WHERE id = $1", [id])
+    await c.query("UPDATE principals SET sponsor_lapsed = true WHERE sponsor = $1 AND kind = 'service'", [id])
+    await c.query('COMMIT')
+    return await call
+  } finally {
+    await c.end()
+  }
+}
+
+t.test('a service is never given a sponsor whose offboarding commits meanwhile', { skip: b.testDb.url === undefined ? 'needs PostgreSQL: PGlite runs one transaction at a time' : false }, async (t) => {
+  await b.admin('POST', '/v1/principals', { id: 'erin', kind: 'human', grants: ['db:read'] })
+  const created = await offboardingRaces('erin', async () => await b.admin('POST', '/v1/principals', { id: 'erin-bot', kind: 'service', sponsor: 'erin', grants: ['db:read'] }))
+  t.equal(created.status, 400, JSON.stringify(created.body))
+  t.match(created.body.error_description, /sponsor erin is not active/)
+
+  await b.admin('POST', '/v1/principals', { id: 'fred', kind: 'human', grants: ['db:read'] })
+  await b.admin('POST', '/v1/principals', { id: 'gail', kind: 'human', grants: ['db:read'] })
+  await b.admin('POST', '/v1/principals', { id: 'fred-bot', kind: 'service', sponsor: 'fred', grants: ['db:read'] })
+  const moved = await offboardingRaces('gail', async () => await b.admin('PUT', '/v1/principals/fred-bot/sponsor', { sponsor: 'gail' }))
+  t.equal(moved.status, 400, JSON.stringify(moved.body))
+  t.equal((await b.admin('GET', '/v1/principals/fred-bot')).body.sponsor, 'fred')
 })
 
 t.test('client secrets and the admin token are stored only as hashes', async (t) => {
