@@ -85,6 +85,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     issuer: opts.issuer,
     maxDepth: opts.maxDepth,
     rootTtl: opts.rootTtl,
+    maxStalenessMs: opts.maxStalenessMs ?? 5000,
     keys: () => ring,
     verifier,
     reloadKeys,

@@ -23,6 +23,8 @@ export interface BrokerContext {
   issuer: string
   maxDepth: number
   rootTtl: number
+  /** `LINEAGE_MAX_STALENESS_MS`: past this age the live-status view is not trusted (fail closed). */
+  maxStalenessMs: number
   /** The current key ring (replaced when keys rotate). */
   keys: () => KeyRing
   /** Re-reads the signing keys (after a rotation here or in another process). */

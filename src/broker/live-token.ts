@@ -1,13 +1,28 @@
-import { InvalidToken } from '../errors.js'
+import { InvalidToken, Unavailable } from '../errors.js'
 import type { AccessClaims } from '../lineage/claims.js'
 import { verifyAccessToken } from '../lineage/verify.js'
 import type { BrokerContext } from './context.js'
 
 /**
+ * Fails closed, as a gateway does, when the live-status view cannot be proven current: a
+ * revocation or offboarding another process committed since might be missing from it. A view
+ * merely not read for a while (an idle process, a clock moved on) is read again first.
+ * @throws Unavailable
+ */
+async function mustBeFresh (ctx: BrokerContext): Promise<void> {
+  if (ctx.clock.now() - ctx.sync.freshAt() <= ctx.maxStalenessMs) return
+  await ctx.sync.catchUp().catch((err) => ctx.log.warn({ err: (err as Error).message }, 'catch-up failed'))
+  const age = ctx.clock.now() - ctx.sync.freshAt()
+  if (age > ctx.maxStalenessMs) throw new Unavailable(`the live-status view is ${age} ms old (limit ${ctx.maxStalenessMs} ms); refusing until it catches up`)
+}
+
+/**
  * Verifies `token` and checks its whole chain against the live-status view.
- * @throws InvalidToken saying which check failed (which ancestor, which principal).
+ * @throws InvalidToken saying which check failed (which ancestor, which principal); Unavailable
+ * when the view cannot be proven current.
  */
 export async function liveClaims (ctx: BrokerContext, token: string): Promise<AccessClaims> {
+  await mustBeFresh(ctx)
   let claims = ctx.verified.get(token, Math.floor(ctx.clock.now() / 1000))
   if (claims === undefined) {
     claims = await verifyAccessToken(token, {

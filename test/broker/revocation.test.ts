@@ -77,6 +77,26 @@ t.test('introspection needs an authenticated caller and shows the lineage of a l
   t.equal(r.headers.get('cache-control'), 'no-store')
 })
 
+t.test('a broker whose live-status view cannot be brought up to date refuses exchanges and calls every token inactive, then recovers', async (t) => {
+  const [root] = await chain(0)
+  const sync = b.broker.ctx.sync
+  // The database stopped answering this process a while ago: a revocation made by another broker since would be unknown here.
+  b.broker.ctx.sync = { ...sync, freshAt: () => b.clock.now() - 60_000, catchUp: async () => { throw new Error('the database does not answer') } }
+  try {
+    const exchanged = await exchangeToken(b, root)
+    t.equal(exchanged.status, 503)
+    t.equal(exchanged.body.error, 'temporarily_unavailable')
+    t.match(exchanged.body.error_description, /live-status view is \d+ ms old/)
+    const r = await b.form('/oauth/introspect', { token: root }, adminAuth)
+    t.equal(r.status, 200)
+    t.same(r.body, { active: false })
+  } finally {
+    b.broker.ctx.sync = sync
+  }
+  t.ok(await active(b, root), 'a view brought up to date again answers again')
+  t.equal((await exchangeToken(b, root)).status, 200)
+})
+
 t.test('a revoked token stays refused through the clock tolerance after its exp, then is forgotten', async (t) => {
   const b2 = await startTestBroker()
   t.teardown(b2.close)
