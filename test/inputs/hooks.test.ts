@@ -100,6 +100,10 @@ t.test('well-signed but bad HR events get 400 or 404, never a 500', async (t) =>
   t.equal((await hr(ghost, sign(ghost))).status, 404)
   const big = JSON.stringify({ id: 'big', type: 'principal.offboarded', principal: 'bob', pad: 'x'.repeat(100_000) })
   t.equal((await hr(big, sign(big))).status, 413)
+  // A body declared compressed that does not inflate: the parser's 400, before the signature is even read.
+  const squashed = await fetch(`${b.url}/hooks/hr`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'lineage-signature': sign('{}') }, body: 'not gzip' })
+  t.equal(squashed.status, 400, 'a body that does not inflate')
+  t.equal(((await squashed.json()) as { error: string }).error, 'invalid_request')
   t.equal((await hr('{}', sign('{}'), bare)).status, 401, 'without LINEAGE_WEBHOOK_SECRET the hook answers 401')
 })
 
@@ -142,5 +146,7 @@ t.test('Okta event hooks: verification, then deactivate/suspend on target users,
   t.equal((await okta('POST', { nothing: true })).status, 400)
   const junk = await fetch(`${b.url}/hooks/okta`, { method: 'POST', headers: { authorization: oktaAuthorization, 'content-type': 'application/json' }, body: '{"data":' })
   t.equal(junk.status, 400)
+  const squashed = await fetch(`${b.url}/hooks/okta`, { method: 'POST', headers: { authorization: oktaAuthorization, 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: '{"data":{"events":[]}}' })
+  t.equal(squashed.status, 400, 'a body declared gzip that does not inflate')
   t.equal((await fetch(`${bare.url}/hooks/okta`, { headers: { 'x-okta-verification-challenge': 'x' } })).status, 401, 'unconfigured')
 })

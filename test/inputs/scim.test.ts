@@ -12,7 +12,7 @@ const errorSchema = 'urn:ietf:params:scim:api:messages:2.0:Error'
 const listSchema = 'urn:ietf:params:scim:api:messages:2.0:ListResponse'
 
 interface Reply { status: number, body: any, headers: Headers }
-interface Options { token?: string | null, contentType?: string, raw?: string, target?: TestBroker }
+interface Options { token?: string | null, contentType?: string, encoding?: string, raw?: string, target?: TestBroker }
 
 async function scim (method: string, path: string, body?: unknown, o: Options = {}): Promise<Reply> {
   const headers: Record<string, string> = {}
@@ -20,6 +20,7 @@ async function scim (method: string, path: string, body?: unknown, o: Options = 
   if (token !== null) headers.authorization = `Bearer ${token}`
   const payload = o.raw ?? (body === undefined ? undefined : JSON.stringify(body))
   if (payload !== undefined) headers['content-type'] = o.contentType ?? 'application/scim+json'
+  if (o.encoding !== undefined) headers['content-encoding'] = o.encoding
   const r = await fetch(`${(o.target ?? b).url}/scim/v2${path}`, { method, headers, body: payload })
   const text = await r.text()
   return { status: r.status, body: text === '' ? undefined : JSON.parse(text), headers: r.headers }
@@ -324,6 +325,7 @@ t.test('bad input gets a SCIM 400, 404 or 413 and never changes a status', async
     ['malformed JSON', await scim('PATCH', path, undefined, { raw: '{"schemas":[' }), 400, 'invalidSyntax'],
     ['a JSON array', await scim('PATCH', path, undefined, { raw: '[1,2]' }), 400, 'invalidSyntax'],
     ['a JSON string', await scim('PUT', path, undefined, { raw: '"active"' }), 400, 'invalidSyntax'],
+    ['a body declared gzip that does not inflate', await scim('PATCH', path, undefined, { raw: '{"schemas":[]}', encoding: 'gzip' }), 400, 'invalidSyntax'],
     ['a body over 64 kB', await patch(id, { op: 'replace', path: 'active', value: false }, { op: 'add', path: 'displayName', value: 'x'.repeat(70_000) }), 413, undefined],
     ['a PUT without userName', await scim('PUT', path, { active: false }), 400, 'invalidValue'],
     ['a PUT with active as a word', await scim('PUT', path, { userName: 'judy@example.com', active: 'no' }), 400, 'invalidValue'],

@@ -8,10 +8,11 @@ import { hookRoutes, type InputSecrets } from '../../inputs/routes.js'
 
 /** Body-parser and router failures (too large, malformed JSON, bad charset, bad path encoding) as contract errors. */
 function parserError (err: unknown): LineageError | undefined {
-  const e = err as { type?: string, status?: number }
+  const e = err as { type?: string, status?: number, expose?: boolean }
   // The router's own 400: a path parameter that is not valid percent-encoding (`/v1/principals/%C0`).
   if (err instanceof URIError && e.status === 400) return new InvalidRequest('the path is not valid percent-encoding')
-  if (typeof e?.type !== 'string' || typeof e.status !== 'number' || e.status >= 500) return undefined
+  // A body that does not inflate (`Content-Encoding: gzip` over other bytes) is the parser's 400 without a `type`.
+  if ((typeof e?.type !== 'string' && e?.expose !== true) || typeof e.status !== 'number' || e.status >= 500) return undefined
   if (e.type === 'entity.too.large') return new PayloadTooLarge()
   if (e.type === 'entity.parse.failed') return new InvalidRequest('the body is not valid JSON')
   if (e.type === 'parameters.too.many') return new InvalidRequest('too many parameters')

@@ -37,10 +37,11 @@ export function scimNotFound (detail: string): ScimError {
   return new ScimError(404, undefined, detail)
 }
 
-/** Body-parser failures (too large, malformed JSON, bad charset) as SCIM errors. */
+/** Body-parser failures (too large, malformed JSON, bad charset or encoding) as SCIM errors. */
 function parserError (err: unknown): ScimError | undefined {
-  const e = err as { type?: string, status?: number }
-  if (typeof e?.type !== 'string' || typeof e.status !== 'number' || e.status >= 500) return undefined
+  const e = err as { type?: string, status?: number, expose?: boolean }
+  // A body that does not inflate (`Content-Encoding: gzip` over other bytes) is the parser's 400 without a `type`.
+  if ((typeof e?.type !== 'string' && e?.expose !== true) || typeof e.status !== 'number' || e.status >= 500) return undefined
   if (e.type === 'entity.too.large') return new ScimError(413, undefined, 'the request body is larger than 64 kB')
   if (e.type === 'entity.parse.failed') return new ScimError(400, 'invalidSyntax', 'the body is not valid JSON')
   return new ScimError(e.status === 415 ? 415 : 400, e.status === 415 ? undefined : 'invalidSyntax', 'the body could not be read')
