@@ -37,9 +37,11 @@ export function scimNotFound (detail: string): ScimError {
   return new ScimError(404, undefined, detail)
 }
 
-/** Body-parser failures (too large, malformed JSON, bad charset or encoding) as SCIM errors. */
+/** Body-parser and router failures (too large, malformed JSON, bad charset or encoding, bad path encoding) as SCIM errors. */
 function parserError (err: unknown): ScimError | undefined {
   const e = err as { type?: string, status?: number, expose?: boolean }
+  // The router's own 400: an id that is not valid percent-encoding (`/Users/%C0`).
+  if (err instanceof URIError && e.status === 400) return new ScimError(400, 'invalidValue', 'the path is not valid percent-encoding')
   // A body that does not inflate (`Content-Encoding: gzip` over other bytes) is the parser's 400 without a `type`.
   if ((typeof e?.type !== 'string' && e?.expose !== true) || typeof e.status !== 'number' || e.status >= 500) return undefined
   if (e.type === 'entity.too.large') return new ScimError(413, undefined, 'the request body is larger than 64 kB')
