@@ -206,7 +206,8 @@ export async function setSponsor (ctx: BrokerContext, id: string, sponsor: unkno
  * Sets a principal's status. Leaving `active` is one row update and one change-log row, however
  * many tokens descend from the principal (DESIGN.md): every chain that names it fails the check.
  * Returning to `active` keeps `cut_off_at`, so chains cut off before stay cut off.
- * @returns the principal and how many live tokens the change cut off.
+ * @returns the principal and how many live tokens the change cut off; `duplicate` when nothing was
+ *   done (a repeated event, or a SCIM reinstatement of a principal another source holds out).
  * @throws NotFound
  */
 export async function setStatus (ctx: BrokerContext, id: string, status: PrincipalStatus, opts: StatusOptions = {}): Promise<{ principal: PrincipalView, revoked: number, duplicate: boolean }> {
@@ -218,9 +219,12 @@ export async function setStatus (ctx: BrokerContext, id: string, status: Princip
       const seen = await q.query('INSERT INTO inbound_events (source, event_id, principal) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [opts.event.source, opts.event.id, id])
       if (seen.rowCount === 0) return { row: p, wasLive: false, since: 0, duplicate: true }
     }
+    const asked = opts.event?.source ?? opts.source ?? 'admin'
+    // SCIM's active:true undoes only what SCIM did (users.ts), checked again here under the row lock:
+    // an offboarding by another source that committed after SCIM read the row stands, and nothing is done.
+    if (status === 'active' && asked === 'scim' && p.status !== 'active' && p.status_source !== 'scim') return { row: p, wasLive: false, since: 0, duplicate: true }
     const wasLive = effectiveStatus(p, now) === 'active'
     const since = p.cut_off_at?.getTime() ?? 0
-    const asked = opts.event?.source ?? opts.source ?? 'admin'
     // A principal SCIM made inactive that another source also puts out is held by that source:
     // SCIM's active:true undoes only what SCIM alone did (users.ts).
     const held = status !== 'active' && p.status !== 'active' && p.status_source !== 'scim' && p.status_source !== null

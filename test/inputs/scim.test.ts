@@ -251,6 +251,17 @@ t.test('active:true does not undo an offboarding or suspension that HR or anothe
   t.equal(await status(other.id), 'offboarded')
 })
 
+t.test('an HR offboarding that commits while a SCIM active:true is in flight stands', async (t) => {
+  const { setStatus } = await import('../../src/broker/principals.js')
+  const { id } = await userWithToken('sage@example.com')
+  t.equal((await patch(id, { op: 'replace', path: 'active', value: false })).body.active, false)
+  // The PATCH read the User while SCIM alone held it out; HR's offboarding commits before the PATCH writes.
+  await setStatus(b.broker.ctx, id, 'offboarded', { event: { source: 'hr', id: 'sage-left' } })
+  await setStatus(b.broker.ctx, id, 'active', { reason: 'SCIM PATCH active:true', source: 'scim', count: false })
+  t.equal(await status(id), 'offboarded', 'the reinstatement SCIM decided on a stale read is not applied')
+  t.equal((await scim('GET', `/Users/${encodeURIComponent(id)}`)).body.active, false)
+})
+
 t.test('a path-less deactivation nested under the core schema URN deactivates', async (t) => {
   const { id } = await userWithToken('nest@example.com')
   const r = await patch(id, { op: 'replace', value: { [userSchema]: { active: false } } })
