@@ -75,6 +75,16 @@ export class LiveStatus {
   }
 
   /**
+   * Why a live connection of the token must end at `nowMs` (its chain is not live, or the token,
+   * `exp` in epoch seconds, has expired), or undefined while it may go on.
+   */
+  endedAt (jti: string, exp: number, lineage: LineageClaim, nowMs: number): string | undefined {
+    const cut = this.check(jti, lineage, nowMs)
+    if (cut !== undefined) return cut.message
+    return nowMs >= exp * 1000 ? 'the token expired' : undefined
+  }
+
+  /**
    * When a live chain ends with no change announcing it (epoch ms): its token's `exp`, or the
    * earliest end date of a principal in it if sooner; `why` says which.
    */

@@ -71,7 +71,7 @@ export class ConnectionIndex {
   /** The end `socket` waited for has come: it closes, unless its chains' ends were put off meanwhile (a later contract end date). */
   private due (socket: Socket, entry: Entry): void {
     const now = this.clock.now()
-    if (entry.chains.some((c) => now >= c.exp * 1000 || this.view.check(c.jti, c.lineage, now) !== undefined)) {
+    if (entry.chains.some((c) => this.view.endedAt(c.jti, c.exp, c.lineage, now) !== undefined)) {
       socket.destroy()
       return
     }

@@ -224,10 +224,8 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       now: () => opts.clock.now(),
       stale: () => staleness(opts, opts.clock.now()),
       cutOff: () => {
-        const now = opts.clock.now()
-        const cut = opts.view.check(decision.claims.jti, decision.claims.lineage, now)
-        if (cut !== undefined) return `chain cut off: ${cut.message}`
-        return now >= decision.claims.exp * 1000 ? 'chain cut off: the token expired' : undefined
+        const ended = opts.view.endedAt(decision.claims.jti, decision.claims.exp, decision.claims.lineage, opts.clock.now())
+        return ended === undefined ? undefined : `chain cut off: ${ended}`
       }
     }, () => {
       cancelKeys.delete(cancelKey)

@@ -57,10 +57,8 @@ export class SessionIndex {
 
   /** The end `s` waited for has come: it ends, unless its chain's end was put off meanwhile (a later contract end date). */
   private due (s: LiveSession, entry: { deadline: number, timer?: NodeJS.Timeout }): void {
-    const now = this.clock.now()
-    const cut = this.view.check(s.claims.jti, s.claims.lineage, now)
-    if (cut !== undefined) return s.kill(`chain cut off: ${cut.message}`)
-    if (now >= s.claims.exp * 1000) return s.kill('chain cut off: the token expired')
+    const ended = this.view.endedAt(s.claims.jti, s.claims.exp, s.claims.lineage, this.clock.now())
+    if (ended !== undefined) return s.kill(`chain cut off: ${ended}`)
     entry.deadline = Infinity
     this.arm(s, entry)
   }
