@@ -20,8 +20,9 @@ const columns = 'seq, at, kind, decision, status, target, method, path, jti, roo
  * Writes audit events in batches off the request path, chained by hash under the lock of
  * `audit_head` so that every process extends one chain. While the database is unreachable,
  * events wait in a bounded buffer and the write is retried; past the bound new events are
- * counted as dropped and `backlog().dropped` says so; readiness fails while writes fail, and
- * while one has hung for `stallMs`.
+ * counted as dropped and `backlog().dropped` says so, and once there is room again an
+ * `audit.dropped` record takes their place in the chain: how many, from when to when, of which
+ * kinds. Readiness fails while writes fail, and while one has hung for `stallMs`.
  */
 export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number, maxBuffer?: number, maxBatch?: number, lockTimeoutMs?: number, stallMs?: number, clock?: Clock } = {}): AuditLog {
   const maxBuffer = opts.maxBuffer ?? 100_000
@@ -31,6 +32,8 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
   const clock = opts.clock ?? systemClock
   let queue: AuditEvent[] = []
   let dropped = 0
+  // The events dropped since the last `audit.dropped` record was queued.
+  let gap: { count: number, first: number, last: number, kinds: Record<string, number> } | undefined
   let failing = false
   let writing: Promise<void> | undefined
   // When the batch being written was started. A database the network no longer reaches answers
@@ -40,6 +43,27 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
   // after its COMMIT took effect (the connection dropped before the answer): the retry then
   // finds that record in the chain and does not write the batch again.
   let unconfirmed: { seq: number, hash: string, count: number } | undefined
+
+  function drop (e: AuditEvent): void {
+    dropped++
+    if (gap === undefined) {
+      gap = { count: 0, first: e.at, last: e.at, kinds: {} }
+      log.warn({ queued: queue.length }, 'audit buffer full; events are dropped until writes recover')
+    }
+    gap.count++
+    gap.first = Math.min(gap.first, e.at)
+    gap.last = Math.max(gap.last, e.at)
+    gap.kinds[e.kind] = (gap.kinds[e.kind] ?? 0) + 1
+  }
+
+  /** Queues the record of the events dropped since the last one, where they would have been, once there is room. */
+  function markGap (): void {
+    if (gap === undefined || queue.length >= maxBuffer) return
+    const { count, first, last, kinds } = gap
+    queue.push({ at: clock.now(), kind: 'audit.dropped', detail: { dropped: count, first_at: isoTime(first), last_at: isoTime(last), kinds } })
+    log.warn({ dropped: count }, 'audit events were dropped while the buffer was full; an audit.dropped record marks the gap')
+    gap = undefined
+  }
 
   /** Writes `batch`, or finds it written already; resolves to how many events left the queue. */
   async function writeBatch (batch: AuditEvent[]): Promise<number> {
@@ -94,6 +118,7 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
       failing = false
       unconfirmed = undefined
       queue = queue.slice(written)
+      markGap()
       if (!all && queue.length < maxBatch) return
     }
   }
@@ -114,8 +139,9 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
 
   return {
     record: (e) => {
-      if (queue.length >= maxBuffer) { dropped++; return }
-      queue.push(e)
+      markGap()
+      if (queue.length >= maxBuffer) drop(e)
+      else queue.push(e)
     },
     flush: flushAll,
     backlog: () => ({ queued: queue.length, dropped, failing: failing || (batchStarted !== undefined && clock.now() - batchStarted > stallMs) }),

@@ -8,6 +8,8 @@ export interface VerifyResult {
   problem?: string
   /** When intact: the last record's number and hash (0 and the genesis hash for an empty trail), to keep elsewhere as an anchor. */
   head?: Anchor
+  /** Events the writers dropped (buffer full), as the chain's `audit.dropped` records count them; only when there are any. */
+  dropped?: { events: number, gaps: number }
 }
 
 /**
@@ -46,6 +48,7 @@ async function verifySnapshot (q: Queryable, pageSize: number, anchor: Anchor | 
   let prev = genesisHash
   let expected = 1
   let count = 0
+  const dropped = { events: 0, gaps: 0 }
   for (;;) {
     // Writers store whole milliseconds and arrays that start at 1: a fraction of a millisecond
     // or other bounds would not reach the hash (the driver drops both), so they are checked here.
@@ -59,6 +62,10 @@ async function verifySnapshot (q: Queryable, pageSize: number, anchor: Anchor | 
       }
       if (!r.as_written || chainHash(r.seq, e, prev) !== r.hash) return { ok: false, records: count, problem: `record ${r.seq} does not match its hash: it was altered, or one before it was removed` }
       if (r.seq === anchor?.seq && r.hash !== anchor.hash) return { ok: false, records: count, problem: `record ${r.seq} no longer has the anchored hash: the chain was rewritten up to it` }
+      if (r.kind === 'audit.dropped') {
+        dropped.gaps++
+        dropped.events += typeof r.detail.dropped === 'number' ? r.detail.dropped : 0
+      }
       prev = r.hash
       expected++
       count++
@@ -70,5 +77,5 @@ async function verifySnapshot (q: Queryable, pageSize: number, anchor: Anchor | 
   if (count > head.seq) return { ok: false, records: count, problem: `records ${head.seq + 1} to ${count} lie past the head: they were not written by Lineage` }
   if (head.seq !== count || head.hash !== prev) return { ok: false, records: count, problem: `the chain ends at record ${count} but the head says ${head.seq}: records were removed from the end` }
   if (anchor !== undefined && anchor.seq > count) return { ok: false, records: count, problem: `the chain ends at record ${count}, before the anchored record ${anchor.seq}: records were removed from the end` }
-  return { ok: true, records: count, head: { seq: count, hash: prev } }
+  return { ok: true, records: count, head: { seq: count, hash: prev }, ...(dropped.gaps > 0 ? { dropped } : {}) }
 }

@@ -175,8 +175,53 @@ t.test('a database outage buffers events, readiness says so, and the retry write
   down = false
   await log.flush()
   t.same(log.backlog(), { queued: 0, dropped: 10, failing: false })
-  t.match(await verifyAudit(db), { ok: true, records: 50 })
+  t.match(await verifyAudit(db), { ok: true, records: 51, dropped: { events: 10, gaps: 1 } }, 'the 50 kept and a record of the 10 dropped')
   await log.stop()
+})
+
+t.test('events dropped while the buffer is full leave an audit.dropped record where they would have been, one per gap', async (t) => {
+  const { db, close } = await openTestDb(backends[0])
+  t.teardown(close)
+  let down = true
+  const flaky: Db = { ...db, tx: async (fn) => { if (down) throw new Error('connection refused'); return await db.tx(fn) } }
+  let now = 1_796_000_000_000
+  const log = createAuditLog(flaky, silentLogger(), { intervalMs: 60_000, maxBuffer: 5, maxBatch: 2, clock: { now: () => now } })
+  t.teardown(() => log.stop())
+  const at = (i: number): AuditEvent => ({ ...event(i), kind: i % 3 === 0 ? 'gateway.pg' : 'gateway.http' })
+  for (let i = 0; i < 9; i++) log.record(at(i))
+  t.same(log.backlog(), { queued: 5, dropped: 4, failing: false }, 'events 5 to 8 dropped')
+  await t.rejects(log.flush())
+  down = false
+  now += 1000
+  await log.flush()
+  for (let i = 9; i < 11; i++) log.record(at(i))
+  down = true
+  for (let i = 11; i < 18; i++) log.record(at(i))
+  await t.rejects(log.flush())
+  down = false
+  now += 1000
+  await log.flush()
+  log.record(at(18))
+  await log.flush()
+
+  const { rows } = await db.query<{ seq: number, kind: string, path: string | null, at: Date, detail: Record<string, unknown> }>('SELECT seq, kind, path, at, detail FROM audit ORDER BY seq')
+  t.same(rows.map((r) => r.kind === 'audit.dropped' ? `dropped ${String(r.detail.dropped)}` : r.path),
+    ['/x/0', '/x/1', '/x/2', '/x/3', '/x/4', 'dropped 4', '/x/9', '/x/10', '/x/11', '/x/12', '/x/13', 'dropped 4', '/x/18'],
+    'each gap is marked after what was kept before it and before what came after it')
+  t.same(rows[5].detail, { dropped: 4, first_at: isoTime(1_795_000_000_005), last_at: isoTime(1_795_000_000_008), kinds: { 'gateway.http': 3, 'gateway.pg': 1 } })
+  t.equal(rows[5].at.getTime(), 1_796_000_001_000, 'stamped when the gap was marked')
+  t.same(rows[11].detail, { dropped: 4, first_at: isoTime(1_795_000_000_014), last_at: isoTime(1_795_000_000_017), kinds: { 'gateway.http': 3, 'gateway.pg': 1 } })
+  t.same(log.backlog(), { queued: 0, dropped: 8, failing: false })
+  t.match(await verifyAudit(db), { ok: true, records: 13, dropped: { events: 8, gaps: 2 } })
+})
+
+t.test('verify reports no dropped events when the chain marks no gap', async (t) => {
+  const { db, close } = await openTestDb(backends[0])
+  t.teardown(close)
+  const log = createAuditLog(db, silentLogger())
+  log.record(event(0))
+  await log.stop()
+  t.notOk('dropped' in await verifyAudit(db))
 })
 
 t.test('a write that hangs (a database the network no longer reaches) fails readiness once it has taken stallMs', async (t) => {

@@ -135,6 +135,16 @@ t.test('lineage audit verify says how many records the broker holds that its dat
   t.match(r.stdout, /^the broker holds 3 records its database did not take: they are not in the chain checked\naudit trail intact: 7 records/)
 })
 
+t.test('lineage audit verify says how many events the chain records as dropped', async (t) => {
+  const { createServer } = await import('node:http')
+  const broker = createServer((_req, res) => { res.setHeader('content-type', 'application/json').end(JSON.stringify({ ok: true, records: 7, head: { seq: 7, hash: 'a'.repeat(64) }, dropped: { events: 12, gaps: 2 } })) })
+  await new Promise<void>((resolve) => broker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { broker.close() })
+  const r = await lineage(['audit', 'verify'], { LINEAGE_ADMIN_TOKEN: adminToken, LINEAGE_URL: `http://127.0.0.1:${(broker.address() as { port: number }).port}` })
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /^audit trail intact: 7 records, hash chain verified; head 7:a{64}\nbut 12 events were dropped unrecorded, in 2 gaps marked by audit.dropped records/)
+})
+
 t.test('lineage keys rotate adds a key and old tokens keep working', async (t) => {
   const r = await lineage(['keys', 'rotate'], { LINEAGE_ADMIN_TOKEN: adminToken })
   t.equal(r.code, 0, r.stderr)
