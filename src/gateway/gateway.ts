@@ -70,16 +70,33 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     }
     send(404, 'application/json', JSON.stringify({ error: 'not_found', error_description: 'no such gateway endpoint' }))
   }
-  const httpServer = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 20_000, keepAliveTimeout: 65_000 }, (req, res) => {
+  const onRequest: RequestListener = (req, res) => {
     if (req.url !== undefined && !req.url.startsWith('/')) req.url = originForm(req.url)
     if (req.url?.startsWith('/_lineage/') === true) own(req, res)
     else http.handler(req, res)
+  }
+  const httpServer = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 20_000, keepAliveTimeout: 65_000 }, onRequest)
+  // `Expect: 100-continue`: Node would answer 100 at once and invite the body before the token
+  // is looked at. The gateway answers it only once the request is allowed, and a refusal
+  // instead, as the final answer the agent waits for (RFC 9110 §10.1.1).
+  httpServer.on('checkContinue', (req, res) => {
+    http.owesContinue(req)
+    onRequest(req, res)
   })
+  // Any other expectation is one the gateway cannot meet: 417, recorded as any refusal is.
+  httpServer.on('checkExpectation', (req, res) => { http.refuseExpectation(req, res) })
   // Malformed requests (bad framing, conflicting Content-Length and Transfer-Encoding, oversized
-  // headers) never reach the handler; answer them plainly and drop the connection.
+  // headers, headers never finished) never reach the handler: answered plainly, the connection
+  // dropped, and recorded as a refusal made before a token was looked at. A connection reset
+  // mid-request is owed nothing.
   httpServer.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return socket.destroy()
-    socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? plainResponse(431, 'request headers too large') : plainResponse(400, 'malformed HTTP request'))
+    if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy()
+    const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'request headers too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request headers not received in time'] : [400, 'malformed HTTP request']
+    socket.end(plainResponse(status, reason))
+    opts.metrics.gatewayRequests.labels('(none)', 'deny').inc()
+    opts.audit.record({ at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status, detail: { reason, error: err.code ?? 'unknown' } })
   })
   // The gateway is no tunnel: CONNECT gets an answer, not a dropped connection, and is recorded
   // as any other refusal made before a token is looked at.

@@ -724,6 +724,64 @@ t.test('a target moved to another upstream lets go of its connections to the old
   t.equal(await count(), before, 'the old upstream\'s connection is closed')
 })
 
+/**
+ * Sends a request's head with `Expect: 100-continue` and its body only once a 100 arrives, as
+ * curl does: everything the gateway sent, and whether the body went.
+ */
+async function expectContinue (head: string, body: string): Promise<{ out: string, sentBody: boolean }> {
+  const url = new URL(gw.url)
+  return await new Promise((resolve) => {
+    let out = ''
+    let sentBody = false
+    const s = connect(Number(url.port), url.hostname, () => s.write(head))
+    s.on('data', (d) => {
+      out += d.toString()
+      if (!sentBody && out.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) { sentBody = true; s.write(body) }
+    })
+    s.on('close', () => resolve({ out, sentBody }))
+    s.on('error', () => resolve({ out, sentBody }))
+    setTimeout(() => s.destroy(), 2000)
+  })
+}
+
+t.test('Expect: 100-continue is answered 100 only once the request is allowed; a refusal is the final answer, before any body', async (t) => {
+  const head = (method: string, path: string, token: string, more = ''): string =>
+    `${method} ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: 11\r\nExpect: 100-continue\r\n${more}Connection: close\r\n\r\n`
+  const before = up.seen.length
+  const forged = await expectContinue(head('POST', '/api/upload', 'not-a-token'), 'hello world')
+  t.match(forged.out, /^HTTP\/1.1 401 Unauthorized\r\n/, 'a bad token: 401 first')
+  t.notOk(forged.sentBody, 'no 100 invited the body')
+  const denied = await expectContinue(head('DELETE', '/api/admin/x', agent), 'hello world')
+  t.match(denied.out, /^HTTP\/1.1 403 Forbidden\r\n/, 'refused by policy: 403 first')
+  t.notOk(denied.sentBody)
+  t.equal(up.seen.length, before, 'neither reached the upstream')
+  const allowed = await expectContinue(head('POST', '/api/upload', agent), 'hello world')
+  t.ok(allowed.sentBody, 'allowed: 100 Continue, and the body went')
+  t.match(allowed.out, /\r\n\r\nHTTP\/1.1 200 OK\r\n/)
+  t.match(up.seen.at(-1), { method: 'POST', url: '/base/upload', bodyBytes: 11 })
+  t.equal(up.seen.at(-1)?.headers.expect, undefined, 'the upstream is not asked to expect anything')
+
+  const odd = await expectContinue(head('POST', '/api/upload', agent).replace('100-continue', 'teapot-mode'), 'hello world')
+  t.match(odd.out, /^HTTP\/1.1 417 Expectation Failed\r\n/, 'another expectation: 417')
+  t.match(odd.out, /"error_description":"Expect: teapot-mode is not supported; only 100-continue is"/)
+  t.equal(up.seen.length, before + 1)
+  await b.broker.ctx.audit.flush()
+  const audited = (await b.admin('GET', '/v1/audit?target=api&limit=10')).body.events.map((e: { status: number, method: string, path: string }) => `${e.status} ${e.method} ${e.path}`)
+  t.match(audited.slice(0, 3), ['417 POST /upload', '200 POST /upload', '403 DELETE /admin/x'], 'each answer is recorded')
+})
+
+t.test('requests Node refuses before any handler (malformed, headers too large) are recorded as refusals', async (t) => {
+  t.match(await rawRequest('GET /api/x HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n'), /^HTTP\/1.1 400 /)
+  t.match(await rawRequest(`GET /api/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(32 * 1024)}\r\n\r\n`), /^HTTP\/1.1 431 /)
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', '/v1/audit?limit=2')).body.events
+  t.match(events.map((e: { status: number, decision: string, detail: unknown }) => ({ status: e.status, decision: e.decision, detail: e.detail })), [
+    { status: 431, decision: 'deny', detail: { reason: 'request headers too large', error: 'HPE_HEADER_OVERFLOW' } },
+    { status: 400, decision: 'deny', detail: { reason: 'malformed HTTP request', error: /^HPE_/ } }
+  ])
+  t.equal((await get('/api/x', agent)).status, 200, 'the gateway serves on')
+})
+
 async function rawRequest (text: string | Buffer): Promise<string> {
   const url = new URL(gw.url)
   return await new Promise((resolve) => {

@@ -10,7 +10,7 @@ import type { AuditLog } from '../../audit/audit-log.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
-import { allowedMethods, checkMethod, checkOverrides, checkTokenElsewhere, parseRequestTarget } from './request-target.js'
+import { allowedMethods, checkMethod, checkOverrides, checkTokenElsewhere, ExpectationFailed, parseRequestTarget } from './request-target.js'
 import { bodyUnread, forwardable, Upstreams } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
@@ -28,7 +28,7 @@ export interface HttpGatewayOptions extends CheckDeps {
 // about the request (`forwarded`, `x-forwarded-port`, `x-real-ip`: a spoofed host or scheme
 // ends up in the links it builds and the checks it makes; the other spellings of the scheme
 // too, which some read before `x-forwarded-proto`: Rack takes `x-forwarded-ssl: on` as https),
-// and `expect` (the gateway has already answered 100-continue itself). The target's own
+// and `expect` (the gateway answers 100-continue itself, once the request is allowed). The target's own
 // headers are added to these per target; all are dropped in their `_` spellings too.
 const fromAgent = ['authorization', 'host', 'lineage-subject', 'lineage-actor', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded',
   'x-forwarded-ssl', 'x-forwarded-scheme', 'front-end-https', 'x-url-scheme', 'expect']
@@ -89,8 +89,18 @@ function refuse (res: ServerResponse, err: unknown): void {
  * Bodies stream both ways; upstream connections are kept alive per target. Every connection
  * that carried a request is indexed by its chain, so a cut-off closes it at once.
  */
-export function createHttpGateway (opts: HttpGatewayOptions): { handler: RequestListener, connections: ConnectionIndex, settled: (limitMs: number) => Promise<void>, close: () => void } {
+export function createHttpGateway (opts: HttpGatewayOptions): {
+  handler: RequestListener
+  /** The request sent `Expect: 100-continue`: its 100 is sent once it is allowed. */
+  owesContinue: (req: IncomingMessage) => void
+  /** Refuses, with 417, a request whose `Expect` is not 100-continue. */
+  refuseExpectation: RequestListener
+  connections: ConnectionIndex
+  settled: (limitMs: number) => Promise<void>
+  close: () => void
+} {
   const connections = new ConnectionIndex(opts.view, opts.clock)
+  const continueOwed = new WeakSet<IncomingMessage>()
   // Allowed requests whose response has not closed, hence whose audit record is not written yet.
   let inFlight = 0
   let onSettled: (() => void) | undefined
@@ -176,6 +186,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
       record(499)
       return
     }
+    if (continueOwed.has(req)) res.writeContinue()
     const use = connections.track(req.socket as Socket, decision.claims)
     const exchange = forward(req, res, t, where.path + where.query, decision.claims)
     inFlight++
@@ -212,6 +223,8 @@ export function createHttpGateway (opts: HttpGatewayOptions): { handler: Request
   }
   return {
     handler,
+    owesContinue: (req) => { continueOwed.add(req) },
+    refuseExpectation: (req, res) => { failed(req, res, new ExpectationFailed(`Expect: ${String(req.headers.expect).slice(0, 100)} is not supported; only 100-continue is`)) },
     connections,
     // A response's close can come a little after its server has closed: a stop waits for its record.
     settled: async (limitMs) => {

@@ -9,6 +9,11 @@ export class MethodNotAllowed extends LineageError {
   constructor (description: string) { super('ERR_METHOD_NOT_ALLOWED', 'invalid_request', 405, description) }
 }
 
+/** An `Expect` other than 100-continue (RFC 9110 §10.1.1). */
+export class ExpectationFailed extends LineageError {
+  constructor (description: string) { super('ERR_EXPECTATION_FAILED', 'invalid_request', 417, description) }
+}
+
 /**
  * What a 405 names in `Allow` (RFC 9110 §15.5.6 requires the field): the methods the gateway
  * forwards. An upstream may serve others too; they are forwarded as well, unlisted.
