@@ -45,6 +45,8 @@ export interface Classification {
   renames?: { statements: string[] | 'all', portals: string[] | 'all' }
   /** Set when the text reads rows from a cursor (FETCH), which may be of any table. */
   cursor?: true
+  /** Set when the text LISTENs: notification payloads then arrive, which masking cannot see into. */
+  listens?: true
   /** Names the text prepares with SQL `PREPARE`: what each holds is this text's classification. */
   prepares?: string[]
   /**
@@ -72,6 +74,7 @@ export function withRuns (c: Classification, runs: readonly Classification[]): C
   const functions = union(all, (x) => x.functions)
   if (functions.length > 0) out.functions = functions
   if (all.some((x) => x.cursor === true)) out.cursor = true
+  if (all.some((x) => x.listens === true)) out.listens = true
   const exposes = all.flatMap((x) => (x.exposes === undefined ? [] : [x.exposes]))
   if (exposes.length > 0) {
     out.exposes = {
@@ -139,6 +142,7 @@ function analyse (sql: string): Classification {
   if (w.copy !== undefined) c.copy = w.copy
   if (w.renames !== undefined) c.renames = w.renames
   if (w.cursor) c.cursor = true
+  if (w.listens) c.listens = true
   if (w.prepares.size > 0) c.prepares = [...w.prepares]
   if (w.executes.size > 0) c.executes = [...w.executes]
   if (w.functions.size > 0) c.functions = [...w.functions]

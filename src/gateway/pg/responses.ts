@@ -3,7 +3,8 @@ import type { Catalog } from './catalog.js'
 import type { Classification } from './classify.js'
 import { BackendCode } from './protocol/codes.js'
 import type { Frame } from './protocol/framer.js'
-import { commandRows, dataRow, errorFromFields, parseDataRow, parseErrorFields, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
+import { commandRows, dataRow, errorFromFields, parseDataRow, parseErrorFields, parseNotification, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
+import { Writer } from './protocol/writer.js'
 import type { Refusals } from './refusals.js'
 
 export interface Statement { sql: string, c: Classification }
@@ -132,6 +133,8 @@ export class Responses {
     onIdle: (done: number) => void
     /** Sends a Sync upstream on the client's behalf (one it held back). */
     sendSync: () => void
+    /** Whether a notification's payload must be masked now (mask rules apply to the session). */
+    masksNotifications: () => boolean
   }) {}
 
   private sent = 0
@@ -344,6 +347,14 @@ export class Responses {
         this.done++
         if (status === 'I') this.deps.onIdle(this.done)
         return undefined
+      }
+      case BackendCode.NotificationResponse: {
+        // A LISTEN is refused where columns are masked; one made before a policy said so still
+        // hears notifications, their payloads (any text a trigger wrote) redacted.
+        if (!this.deps.masksNotifications()) return undefined
+        const n = parseNotification(f.body)
+        if (n.payload === '') return undefined
+        return [new Writer().uint32(n.pid).cstring(n.channel).cstring('***').frame(BackendCode.NotificationResponse)]
       }
       default:
         return undefined

@@ -102,7 +102,8 @@ export class PgSession {
       catalog: deps.catalog,
       onFatal: () => this.end(),
       onIdle: (done) => { this.prepared.endTransaction(done) },
-      sendSync: () => { this.toUpstream([Buffer.from([FrontendCode.Sync, 0, 0, 0, 4])]) }
+      sendSync: () => { this.toUpstream([Buffer.from([FrontendCode.Sync, 0, 0, 0, 4])]) },
+      masksNotifications: () => this.check.masksNotifications()
     })
     client.on('data', (chunk: Buffer) => this.fromClient(chunk))
     up.socket.on('data', (chunk: Buffer) => this.fromUpstream(chunk))

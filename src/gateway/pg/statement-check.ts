@@ -33,6 +33,8 @@ const maxChecks = 1000
 // A statement may name tens of thousands of tables: the decisions kept hold their classifications, tables and all.
 const maxCheckedTables = 100_000
 const maxMaskedTables = 256
+/** Why LISTEN is refused where columns are masked. */
+const unmaskedNotifications = 'LISTEN is not allowed where columns are masked: a notification\'s payload arrives as the notifying statement wrote it, where masking cannot see it'
 
 /** Whether a target's policy has deny or approve rules on tables, which must see the tables behind views and parents. */
 function tableRules (t: Target): boolean {
@@ -87,6 +89,7 @@ export class StatementCheck {
   private reread = false
   /** Tables named by the classifications `checks` holds. */
   private checkedTables = 0
+  private notifications: { target: Target, masked: boolean } | undefined
 
   constructor (private readonly claims: AccessClaims, private readonly deps: StatementCheckDeps) {}
 
@@ -223,6 +226,7 @@ export class StatementCheck {
     const checked = this.checked(c, t, behind)
     if (checked.refusal !== undefined) return this.deny(sql, c, checked.refusal)
     this.masking = checked.masking
+    if (c.listens === true && this.masking.length > 0) return this.deny(sql, c, `denied by policy: ${unmaskedNotifications}`)
     const unmaskable = this.maskCheck(c, checked)
     if (unmaskable === 'wait') return 'wait'
     if (unmaskable !== undefined) return this.deny(sql, c, unmaskable)
@@ -254,6 +258,20 @@ export class StatementCheck {
     this.checks.set(c, out)
     this.checkedTables += c.tables.length
     return out
+  }
+
+  /**
+   * Whether notifications must reach this session with their payloads masked: mask rules apply
+   * to it now (a policy saved since its LISTEN). Kept per version of the target.
+   */
+  masksNotifications (): boolean {
+    const t = this.deps.target()
+    if (t === undefined) return true
+    if (this.notifications?.target !== t) {
+      const rules = maskRules(t.policy, { action: 'read', statements: [], tables: [], depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: currentActor(this.claims) })
+      this.notifications = { target: t, masked: rules.length > 0 }
+    }
+    return this.notifications.masked
   }
 
   /** Records the refusal of a statement and returns its reason. */

@@ -225,8 +225,9 @@ export const foreignTableOptions = 'sets options a foreign-data wrapper reads (f
 
 /** What each statement kind does, by its node name; a kind not here is admin. */
 export const statementRules: Record<string, Rule | undefined> = {
-  SelectStmt: read, ReturnStmt: read, VariableShowStmt: (body, w) => { if (String(body.name).includes('.')) w.raise(admin, `reads custom setting ${String(body.name).toLowerCase()}`); return undefined }, ListenStmt: read, UnlistenStmt: read, ConstraintsSetStmt: read,
+  SelectStmt: read, ReturnStmt: read, VariableShowStmt: (body, w) => { if (String(body.name).includes('.')) w.raise(admin, `reads custom setting ${String(body.name).toLowerCase()}`); return undefined }, UnlistenStmt: read, ConstraintsSetStmt: read,
   FetchStmt: (_, w) => { w.cursor = true; return undefined },
+  ListenStmt: (_, w) => { w.listens = true; return undefined },
   DeclareCursorStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },
   ClosePortalStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },
   PrepareStmt: (body, w) => { w.rename('statements', body.name); w.prepares.add(String(body.name)); return undefined },

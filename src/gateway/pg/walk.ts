@@ -31,6 +31,8 @@ export class Walk {
   copy: Classification['copy']
   renames: Classification['renames']
   cursor = false
+  /** Set by LISTEN: notifications will arrive, their payloads as the notifying statement wrote them. */
+  listens = false
   prepares = new Set<string>()
   executes = new Set<string>()
   /** The text being classified, and the byte offset and length of the statement walked (0: to the end). */

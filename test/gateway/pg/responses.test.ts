@@ -19,7 +19,8 @@ function responses (): { r: Responses, recorded: Array<[string, string | undefin
     catalog: () => ({}) as unknown as Catalog,
     onFatal: () => {},
     onIdle: () => {},
-    sendSync: () => {}
+    sendSync: () => {},
+    masksNotifications: () => false
   })
   return { r, recorded }
 }

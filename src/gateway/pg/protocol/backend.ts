@@ -157,6 +157,16 @@ export function parseParameterStatus (body: Buffer): { name: string, value: stri
   return { name, value }
 }
 
+/** NotificationResponse ('A'): what `NOTIFY channel, 'payload'` (or `pg_notify`) sent a session that listens. */
+export function parseNotification (body: Buffer): { pid: number, channel: string, payload: string } {
+  const r = new Reader(body, 'NotificationResponse')
+  const pid = r.uint32()
+  const channel = r.cstring()
+  const payload = r.cstring()
+  r.end()
+  return { pid, channel, payload }
+}
+
 /** Transaction status: idle, in a transaction block, in a failed transaction block. */
 export type TransactionStatus = 'I' | 'T' | 'E'
 
