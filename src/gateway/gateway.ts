@@ -10,6 +10,7 @@ import type { CheckDeps } from './check.js'
 import { createHttpGateway } from './http/proxy.js'
 import { allowedMethods, originForm } from './http/request-target.js'
 import { TargetDirectory } from './targets.js'
+import { loadMaskKey } from './pg/mask-key.js'
 import { createPgGateway, type PgGateway } from './pg/server.js'
 
 export interface GatewayOptions extends CheckDeps {
@@ -55,7 +56,9 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   })
   const offReset = opts.view.onReset(() => { targets.load().catch((err) => opts.log.error({ err }, 'reloading targets failed')) })
   const http = createHttpGateway({ ...opts, targets })
-  const pg = await createPgGateway({ ...opts, targets, loginTimeoutMs: opts.pgLoginTimeoutMs, catalogTtlMs: opts.pgCatalogTtlMs })
+  // Read once: the key is made once per deployment and never changes.
+  const maskKey = await loadMaskKey(opts.db)
+  const pg = await createPgGateway({ ...opts, targets, loginTimeoutMs: opts.pgLoginTimeoutMs, catalogTtlMs: opts.pgCatalogTtlMs, maskKey })
   // The gateway's own endpoints live under `/_lineage/`: no target name starts with `_`.
   const own: RequestListener = (req, res) => {
     const send = (status: number, type: string, body: string): void => { res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body) }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHmac, type KeyObject } from 'node:crypto'
 import { globMatch } from '../policy.js'
 import type { Exposure } from './exposure.js'
 
@@ -23,10 +23,9 @@ export function maskFor (rules: readonly MaskRule[], c: ColumnName): MaskKind | 
 // Types whose binary form is their text (UTF-8): text, varchar, bpchar, name, unknown, json.
 const textLike = new Set([25, 1043, 1042, 19, 705, 114])
 
-function maskText (kind: MaskKind, value: string): string {
+function maskText (kind: Exclude<MaskKind, 'hash'>, value: string): string {
   switch (kind) {
     case 'redact': return '***'
-    case 'hash': return createHash('sha256').update(value).digest('hex').slice(0, 16)
     case 'email': {
       const at = value.lastIndexOf('@')
       return at <= 0 ? '***' : `${value[0]}***${value.slice(at)}`
@@ -36,13 +35,26 @@ function maskText (kind: MaskKind, value: string): string {
 }
 
 /**
+ * `hash`: HMAC-SHA-256 (RFC 2104) of the value's bytes under the deployment's key, as 16 hex
+ * digits. Unkeyed, a digest of a low-entropy value (an SSN, a phone number, an email) is
+ * reversed by hashing every candidate; keyed, only who holds the key can. The same key in
+ * every process of a deployment keeps the digest stable, so masked values still join and group.
+ */
+function keyedDigest (key: KeyObject, value: Buffer): Buffer {
+  return Buffer.from(createHmac('sha256', key).update(value).digest().toString('hex', 0, 8))
+}
+
+/**
  * The masked form of one column value. Text format: the masked text, whatever the column's
  * type. Binary format: the masked bytes for text-like types, and NULL for any other type,
  * whose binary form cannot carry the mask. NULL stays NULL.
+ * @param key the deployment's `hash` key (`loadMaskKey`).
  */
-export function maskValue (kind: MaskKind, value: Buffer | null, format: number, typeOid: number): Buffer | null {
+export function maskValue (kind: MaskKind, value: Buffer | null, format: number, typeOid: number, key: KeyObject): Buffer | null {
   if (value === null) return null
   if (format === 1 && !textLike.has(typeOid)) return null
+  // A text-like value's bytes in either format are its text, so both give one digest.
+  if (kind === 'hash') return keyedDigest(key, value)
   return Buffer.from(maskText(kind, value.toString('utf8')))
 }
 

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto'
 import { maskFor, maskValue, type MaskKind, type MaskRule } from './mask.js'
 import type { Catalog } from './catalog.js'
 import type { Classification } from './classify.js'
@@ -127,6 +128,8 @@ export class Responses {
     /** A Parse, Bind or Close left the queue: the upstream answered or skipped it. */
     settled: (step: Undo) => void
     catalog: () => Catalog
+    /** The deployment's key for the `hash` mask. */
+    maskKey: KeyObject
     /** The upstream sent FATAL: the session ends after the message is passed on. */
     onFatal: () => void
     /** ReadyForQuery outside a transaction block ended batch number `done` (counted from 1). */
@@ -259,10 +262,11 @@ export class Responses {
         const values = parseDataRow(f.body)
         const fields = p.fields ?? []
         const masks = p.mask
+        const key = this.deps.maskKey
         return [dataRow(values.map((v, i) => {
           const m = masks[i]
           // A portal's description (unlike a statement's) carries the result formats its Bind asked for.
-          return m === undefined ? v : maskValue(m, v, fields[i]?.format ?? 0, fields[i]?.typeOid ?? 0)
+          return m === undefined ? v : maskValue(m, v, fields[i]?.format ?? 0, fields[i]?.typeOid ?? 0, key)
         }))]
       }
       case BackendCode.RowDescription: {

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto'
+import { randomInt, type KeyObject } from 'node:crypto'
 import { createServer, type Server, type Socket } from 'node:net'
 import { TLSSocket, type SecureContext } from 'node:tls'
 import type { AuditLog } from '../../audit/audit-log.js'
@@ -36,6 +36,8 @@ export interface PgGatewayOptions extends CheckDeps {
   loginTimeoutMs?: number
   /** How long what the upstream catalogs tell is kept; default 30 s. */
   catalogTtlMs?: number
+  /** The deployment's key for the `hash` mask (`loadMaskKey`). */
+  maskKey: KeyObject
 }
 
 export interface PgGateway {
@@ -221,6 +223,7 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       log: opts.log,
       target: () => opts.targets.get(target.name),
       catalog: () => catalogFor(target.upstream),
+      maskKey: opts.maskKey,
       now: () => opts.clock.now(),
       stale: () => staleness(opts, opts.clock.now()),
       cutOff: () => {

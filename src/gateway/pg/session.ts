@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { AuditLog } from '../../audit/audit-log.js'
 import type { Logger } from '../../log.js'
@@ -25,6 +26,8 @@ export interface SessionDeps {
   /** The target as it is now: a policy saved mid-session applies to the next statement. */
   target: () => Target | undefined
   catalog: () => Catalog
+  /** The deployment's key for the `hash` mask. */
+  maskKey: KeyObject
   now: () => number
   /** Why the live-status view cannot be trusted now (too old), or undefined when it can. */
   stale: () => string | undefined
@@ -100,6 +103,7 @@ export class PgSession {
       undo: (step) => this.prepared.undo(step),
       settled: (step) => { this.prepared.settled(step) },
       catalog: deps.catalog,
+      maskKey: deps.maskKey,
       onFatal: () => this.end(),
       onIdle: (done) => { this.prepared.endTransaction(done) },
       sendSync: () => { this.toUpstream([Buffer.from([FrontendCode.Sync, 0, 0, 0, 4])]) },

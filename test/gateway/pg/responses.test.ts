@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto'
 import t from 'tap'
 import { OutOfStep, Responses, type Execution } from '../../../src/gateway/pg/responses.js'
 import { Refusals } from '../../../src/gateway/pg/refusals.js'
@@ -17,6 +18,7 @@ function responses (): { r: Responses, recorded: Array<[string, string | undefin
     undo: () => {},
     settled: () => {},
     catalog: () => ({}) as unknown as Catalog,
+    maskKey: createSecretKey(Buffer.alloc(32)),
     onFatal: () => {},
     onIdle: () => {},
     sendSync: () => {},
