@@ -74,6 +74,13 @@ export class NotFound extends LineageError {
   constructor (description: string) { super('ERR_NOT_FOUND', 'not_found', 404, description) }
 }
 
+/** RFC 9110 §15.5.6: a known path, a method it does not serve; `Allow` lists the ones it does. */
+export class MethodNotAllowed extends LineageError {
+  constructor (method: string, allow: string[]) {
+    super('ERR_METHOD_NOT_ALLOWED', 'invalid_request', 405, `${method.slice(0, 20)} is not allowed here; use ${allow.join(' or ')}`, { Allow: allow.join(', ') })
+  }
+}
+
 export class Conflict extends LineageError {
   constructor (description: string) { super('ERR_CONFLICT', 'conflict', 409, description) }
 }

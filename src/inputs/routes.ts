@@ -5,6 +5,7 @@ import { InvalidInput, LineageError, Unauthorized } from '../errors.js'
 import { handleHrEvent } from './hr-webhook.js'
 import { checkOktaAuthorization, handleOktaDelivery } from './okta-hook.js'
 import { scimRoutes } from './scim/routes.js'
+import { rejectOtherMethods } from '../broker/http/method-not-allowed.js'
 
 /** Secrets the offboarding inputs authenticate their senders with (CONTRACT.md §2). */
 export interface InputSecrets {
@@ -52,5 +53,6 @@ export function hookRoutes (ctx: BrokerContext, secrets: InputSecrets): Router {
   }, express.json({ limit: '1mb', type: () => true }), async (req, res) => {
     res.json(await handleOktaDelivery(ctx, req.body))
   })
+  rejectOtherMethods(r)
   return r
 }

@@ -11,6 +11,7 @@ import { parseAnchor, verifyAudit, type Anchor } from '../../audit/verify.js'
 import { createTransmitter, deleteTransmitter, getTransmitter } from '../../inputs/ssf/transmitters.js'
 import { revokeByJti } from '../revoke.js'
 import { getToken, getTokenTree } from '../tokens.js'
+import { rejectOtherMethods } from './method-not-allowed.js'
 
 function body (req: Request): Record<string, unknown> {
   if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
@@ -124,5 +125,6 @@ export function adminRoutes (ctx: BrokerContext): Router {
     await ctx.reloadKeys()
     res.status(201).json({ kid })
   })
+  rejectOtherMethods(r)
   return r
 }

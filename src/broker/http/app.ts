@@ -4,6 +4,7 @@ import { InvalidRequest, LineageError, NotFound, PayloadTooLarge, toErrorBody } 
 import type { BrokerContext } from '../context.js'
 import { adminRoutes } from './admin-routes.js'
 import { oauthRoutes, tokenEndpoint } from './oauth-routes.js'
+import { rejectOtherMethods } from './method-not-allowed.js'
 import { hookRoutes, type InputSecrets } from '../../inputs/routes.js'
 
 /** Body-parser and router failures (too large, malformed JSON, bad charset, bad path encoding) as contract errors. */
@@ -60,6 +61,7 @@ export function createBrokerApp (ctx: BrokerContext, opts: BrokerAppOptions): ex
     const r = opts.ready()
     res.status(r.ready ? 200 : 503).json({ ready: r.ready, ...r.detail })
   })
+  rejectOtherMethods(app.router)
   app.use((req: Request) => { throw new NotFound(`no route ${req.method} ${req.path.slice(0, 200)}`) })
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const known = err instanceof LineageError ? err : parserError(err)

@@ -6,6 +6,7 @@ import { revokeToken } from '../revoke.js'
 import { grantTypes, tokenRequest } from '../token-request.js'
 import { required, single, type Form } from '../form-params.js'
 import { oauthEndpoint } from './oauth-endpoint.js'
+import { rejectOtherMethods } from './method-not-allowed.js'
 
 /** `POST /oauth/introspect` (RFC 7662). */
 async function introspection (ctx: BrokerContext, form: Form, authorization: string | undefined): Promise<unknown> {
@@ -50,5 +51,6 @@ export function oauthRoutes (ctx: BrokerContext): Router {
   r.post('/oauth/token', tokenEndpoint(ctx))
   r.post('/oauth/introspect', oauthEndpoint(ctx.log, async (form, authorization) => await introspection(ctx, form, authorization)))
   r.post('/oauth/revoke', oauthEndpoint(ctx.log, async (form, authorization) => await revocation(ctx, form, authorization)))
+  rejectOtherMethods(r)
   return r
 }
