@@ -19,6 +19,13 @@ function send (res: ServerResponse, status: number, body: unknown, headers: Reco
   res.writeHead(status, { ...noStore, ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text)
 }
 
+/** The path of a request target, without its query string. */
+export function pathOf (url: string | undefined): string {
+  const target = url ?? '/'
+  const q = target.indexOf('?')
+  return (q < 0 ? target : target.slice(0, q)).slice(0, 200)
+}
+
 /**
  * Serves one form-encoded OAuth endpoint straight on node:http: read the form, call the
  * transport-free handler, write JSON. Every error becomes the contract's body; a 5xx never
@@ -30,7 +37,8 @@ export function oauthEndpoint (log: Logger, handler: OAuthHandler): (req: Incomi
       .then(async (form) => await handler(form, req.headers.authorization))
       .then((body) => send(res, 200, body), (err: unknown) => {
         const { status, body, headers } = toErrorBody(err)
-        if (status >= 500) log.error({ err, path: req.url }, 'request failed')
+        // The path only: clients do put credentials in the query string (`?client_secret=`).
+        if (status >= 500) log.error({ err, method: req.method, path: pathOf(req.url) }, 'request failed')
         // A body we stopped reading must not be parsed as the next request on this connection.
         if (!req.complete) res.setHeader('connection', 'close')
         send(res, status, body, headers)
