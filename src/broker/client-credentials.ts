@@ -1,15 +1,20 @@
 import { epochSeconds } from '../clock.js'
 import { InvalidClient, InvalidScope } from '../errors.js'
-import { scopeProblem, targetsOf, uncovered } from '../lineage/scopes.js'
+import { scopeProblem, targetOf, targetsOf, uncovered } from '../lineage/scopes.js'
 import { authenticateClient } from './clients.js'
 import type { BrokerContext } from './context.js'
 import { issueToken, type TokenResponse } from './issue.js'
 import { principalForIssue } from './principals.js'
+import { requestedTargets } from './targets.js'
 
 export interface ClientCredentialsRequest {
   clientId: string
   clientSecret: string
   scope?: string[]
+  /** RFC 8707 `resource` URIs. */
+  resource?: string[]
+  /** Target names, as RFC 8693 `audience`. */
+  audience?: string[]
   ttl?: number
   context: Record<string, string>
 }
@@ -19,7 +24,8 @@ export const accessTokenType = 'urn:ietf:params:oauth:token-type:access_token'
 /**
  * RFC 6749 §4.4: a root token for the principal behind the client. Its lineage starts here:
  * no ancestors, the principals are the sponsor (for a service) and the principal itself.
- * @throws InvalidClient (bad credentials, principal or sponsor not active), InvalidScope
+ * `resource` and `audience` narrow it to those targets (RFC 8707 §2), as they do an exchange.
+ * @throws InvalidClient (bad credentials, principal or sponsor not active), InvalidScope, InvalidTarget
  */
 export async function clientCredentials (ctx: BrokerContext, req: ClientCredentialsRequest): Promise<TokenResponse> {
   const client = await authenticateClient(ctx, req.clientId, req.clientSecret)
@@ -30,7 +36,9 @@ export async function clientCredentials (ctx: BrokerContext, req: ClientCredenti
     if (p.row.sponsor !== null) throw new InvalidClient(`service ${p.row.id} has no active sponsor or no usable scope`)
     throw new InvalidScope(`principal ${p.row.id} holds no scope`)
   }
-  let scope = p.usable
+  // RFC 8707 §2: a resource is honoured or refused (invalid_target), never ignored for a broader token.
+  const targets = requestedTargets({ audience: req.audience ?? [], resource: req.resource ?? [] }, targetsOf(p.usable), `${p.row.id}'s usable scopes`)
+  let scope = targets === undefined ? p.usable : p.usable.filter((s) => targets.includes(targetOf(s)))
   if (req.scope !== undefined) {
     for (const s of req.scope) {
       const problem = scopeProblem(s)
@@ -38,13 +46,15 @@ export async function clientCredentials (ctx: BrokerContext, req: ClientCredenti
     }
     const missing = uncovered(p.usable, req.scope)
     if (missing.length > 0) throw new InvalidScope(`not among ${p.row.id}'s usable scopes: ${missing.join(' ')}`)
+    const outside = targets === undefined ? [] : req.scope.filter((s) => !targets.includes(targetOf(s)))
+    if (outside.length > 0) throw new InvalidScope(`outside the requested resource or audience: ${outside.join(' ')}`)
     scope = req.scope
   }
   const iat = epochSeconds(ctx.clock)
   const exp = iat + Math.min(req.ttl ?? ctx.rootTtl, ctx.rootTtl)
   const { token, claims } = await issueToken(ctx, {
     sub: p.row.id,
-    aud: targetsOf(scope),
+    aud: targets ?? targetsOf(scope),
     scope,
     exp,
     client_id: client.client_id,

@@ -1,11 +1,12 @@
 import { epochSeconds } from '../clock.js'
-import { InvalidRequest, InvalidScope, InvalidTarget, InvalidToken } from '../errors.js'
+import { InvalidRequest, InvalidScope, InvalidToken } from '../errors.js'
 import { nestAct, type AccessClaims } from '../lineage/claims.js'
 import { scopeProblem, splitScope, targetOf, uncovered } from '../lineage/scopes.js'
 import { accessTokenType } from './client-credentials.js'
 import type { BrokerContext } from './context.js'
 import { issueToken, type TokenResponse } from './issue.js'
 import { liveClaims } from './live-token.js'
+import { requestedTargets } from './targets.js'
 
 export const tokenTypes = {
   accessToken: accessTokenType,
@@ -29,24 +30,6 @@ export interface ExchangeRequest {
   context: Record<string, string>
 }
 
-/**
- * The target a `resource` URI names: `urn:lineage:target:<name>`, or the first path segment
- * of a gateway URL (`https://gw/<target>/…`, `postgresql://gw/<target>`).
- */
-export function targetOfResource (resource: string): string | undefined {
-  const urn = /^urn:lineage:target:([a-z0-9][a-z0-9_.-]{0,62})$/.exec(resource)
-  if (urn !== null) return urn[1]
-  try {
-    const u = new URL(resource)
-    // RFC 8707 §2: a resource indicator carries no fragment.
-    if (u.hash !== '' || resource.includes('#')) return undefined
-    const first = u.pathname.split('/')[1]
-    return first === undefined || first === '' ? undefined : decodeURIComponent(first)
-  } catch {
-    return undefined
-  }
-}
-
 async function checked (ctx: BrokerContext, which: string, token: string): Promise<AccessClaims> {
   try {
     return await liveClaims(ctx, token)
@@ -55,21 +38,6 @@ async function checked (ctx: BrokerContext, which: string, token: string): Promi
     if (err instanceof InvalidToken) throw new InvalidRequest(`${which}: ${err.message}`, err.code)
     throw err
   }
-}
-
-/** The requested targets: `audience` names and the targets `resource` URIs point at. @throws InvalidTarget */
-function requestedTargets (req: ExchangeRequest, parent: AccessClaims): string[] | undefined {
-  if (req.audience.length === 0 && req.resource.length === 0) return undefined
-  const out: string[] = []
-  for (const r of req.resource) {
-    const t = targetOfResource(r)
-    if (t === undefined) throw new InvalidTarget(`resource ${r.slice(0, 200)} names no target`)
-    out.push(t)
-  }
-  out.push(...req.audience)
-  const foreign = out.filter((t) => !parent.aud.includes(t))
-  if (foreign.length > 0) throw new InvalidTarget(`not in the subject token's audience: ${foreign.join(' ')}`)
-  return [...new Set(out)]
 }
 
 /**
@@ -98,7 +66,7 @@ export async function exchange (ctx: BrokerContext, req: ExchangeRequest): Promi
   if (depth > ctx.maxDepth) throw new InvalidRequest(`depth ${depth} exceeds the maximum of ${ctx.maxDepth}`, 'ERR_DEPTH_EXCEEDED')
 
   const parentScope = splitScope(parent.scope)
-  const targets = requestedTargets(req, parent)
+  const targets = requestedTargets(req, parent.aud, "the subject token's audience")
   let scope: string[]
   if (req.scope !== undefined) {
     for (const s of req.scope) {

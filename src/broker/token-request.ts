@@ -22,7 +22,7 @@ export async function tokenRequest (ctx: BrokerContext, form: Form, authorizatio
   const creds = clientCredentialsOf(authorization, { client_id: single(form, 'client_id'), client_secret: single(form, 'client_secret') })
   if (grant === grantTypes.clientCredentials) {
     if (creds === undefined) throw new InvalidClient('client authentication is required')
-    return await clientCredentials(ctx, { clientId: creds.id, clientSecret: creds.secret, scope: scopeParam(form), ttl: ttlParam(form), context: contextParams(form) })
+    return await clientCredentials(ctx, { clientId: creds.id, clientSecret: creds.secret, scope: scopeParam(form), resource: multi(form, 'resource'), audience: multi(form, 'audience'), ttl: ttlParam(form), context: contextParams(form) })
   }
   if (grant === grantTypes.tokenExchange) {
     // The subject token is the credential; a client that authenticates anyway must get it right (RFC 6749 §3.2.1).

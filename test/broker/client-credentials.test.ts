@@ -1,0 +1,44 @@
+import t from 'tap'
+import { claimsOf, seedContractor, startTestBroker } from '../helpers/broker.js'
+
+const b = await startTestBroker()
+t.teardown(b.close)
+const client = await seedContractor(b)
+const issue = async (extra: Record<string, string | string[]>): Promise<{ status: number, body: any }> =>
+  await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: client.clientId, client_secret: client.clientSecret, ...extra })
+
+t.test('resource and audience on client_credentials narrow the root token to those targets (RFC 8707 §2)', async (t) => {
+  const byResource = await issue({ resource: 'urn:lineage:target:db' })
+  t.equal(byResource.status, 200)
+  t.equal(byResource.body.scope, 'db:read db:write')
+  t.same(claimsOf(byResource.body.access_token).aud, ['db'])
+  const byUrl = await issue({ resource: 'https://gateway.example/api/v1/things' })
+  t.equal(byUrl.body.scope, 'api:*')
+  t.same(claimsOf(byUrl.body.access_token).aud, ['api'])
+  const byAudience = await issue({ audience: 'api' })
+  t.same(claimsOf(byAudience.body.access_token).aud, ['api'])
+  const both = await issue({ resource: ['urn:lineage:target:db', 'https://gateway.example/api'] })
+  t.same(claimsOf(both.body.access_token).aud.sort(), ['api', 'db'])
+  const withScope = await issue({ resource: 'urn:lineage:target:db', scope: 'db:read' })
+  t.equal(withScope.body.scope, 'db:read')
+  t.same(claimsOf(withScope.body.access_token).aud, ['db'])
+})
+
+t.test('a resource the client cannot reach is invalid_target, never a token for something else', async (t) => {
+  const refused: Array<Record<string, string | string[]>> = [
+    { resource: 'urn:lineage:target:billing' },
+    { resource: 'https://gateway.example/billing' },
+    { resource: 'https://gateway.example/db#part' },
+    { resource: 'not a uri' },
+    { audience: 'billing' },
+    { resource: ['urn:lineage:target:db', 'urn:lineage:target:billing'] }
+  ]
+  for (const extra of refused) {
+    const r = await issue(extra)
+    t.equal(r.status, 400, JSON.stringify(extra))
+    t.equal(r.body.error, 'invalid_target', JSON.stringify(extra))
+  }
+  const outside = await issue({ resource: 'urn:lineage:target:db', scope: 'api:read' })
+  t.equal(outside.status, 400)
+  t.equal(outside.body.error, 'invalid_scope', 'a scope outside the requested resource')
+})
