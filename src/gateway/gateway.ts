@@ -1,4 +1,4 @@
-import { createServer, STATUS_CODES, type RequestListener, type Server } from 'node:http'
+import { createServer, STATUS_CODES, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Server as NetServer } from 'node:net'
 import type { SecureContext } from 'node:tls'
@@ -97,7 +97,12 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'request headers too large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request headers not received in time'] : [400, 'malformed HTTP request']
-    socket.end(plainResponse(status, reason))
+    // A response already under way on this connection (to the request before a malformed one,
+    // or to the one whose body turned out malformed) would carry the refusal inside its body: the
+    // connection is cut instead, as Node itself does. `_httpMessage` is the response writing now.
+    const writing = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+    if (writing?.headersSent === true) socket.destroy()
+    else socket.end(plainResponse(status, reason))
     opts.metrics.gatewayRequests.labels('(none)', 'deny').inc()
     opts.audit.record({ at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status, detail: { reason, error: err.code ?? 'unknown' } })
   })

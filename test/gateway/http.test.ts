@@ -782,6 +782,28 @@ t.test('requests Node refuses before any handler (malformed, headers too large) 
   t.equal((await get('/api/x', agent)).status, 200, 'the gateway serves on')
 })
 
+t.test('a malformed request behind one whose response is streaming cuts the connection, never writing a refusal into that response', async (t) => {
+  const url = new URL(gw.url)
+  const out = await new Promise<string>((resolve) => {
+    let text = ''
+    const s = connect(Number(url.port), url.hostname, () => s.write(`GET /api/sse HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\n\r\n`))
+    s.on('data', (d) => {
+      text += d.toString()
+      // The stream has begun: now a request Node's parser refuses, on the same connection.
+      if (text.includes('data: 0')) s.write('GET /api/x HTTP/1.1\r\nBad Header\r\n\r\n')
+    })
+    s.on('close', () => resolve(text))
+    s.on('error', () => resolve(text))
+    setTimeout(() => s.destroy(), 2000)
+  })
+  t.match(out, /^HTTP\/1.1 200 OK\r\n/)
+  t.notMatch(out, 'HTTP/1.1 400', 'no status line inside the streamed body')
+  t.notMatch(out, 'malformed HTTP request')
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', '/v1/audit?limit=2')).body.events
+  t.match(events.map((e: { status: number, decision: string }) => `${e.decision} ${e.status}`).sort(), ['allow 499', 'deny 400'], 'the stream cut short and the refusal, both recorded')
+})
+
 async function rawRequest (text: string | Buffer): Promise<string> {
   const url = new URL(gw.url)
   return await new Promise((resolve) => {
