@@ -8,7 +8,7 @@ import type { AuditLog } from '../audit/audit-log.js'
 import type { Metrics } from '../metrics.js'
 import type { CheckDeps } from './check.js'
 import { createHttpGateway } from './http/proxy.js'
-import { allowedMethods, originForm } from './http/request-target.js'
+import { allowedMethods, lacksHost, originForm } from './http/request-target.js'
 import { TargetDirectory } from './targets.js'
 import { loadMaskKey } from './pg/mask-key.js'
 import { createPgGateway, type PgGateway } from './pg/server.js'
@@ -75,10 +75,12 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   }
   const onRequest: RequestListener = (req, res) => {
     if (req.url !== undefined && !req.url.startsWith('/')) req.url = originForm(req.url)
-    if (req.url?.startsWith('/_lineage/') === true) own(req, res)
+    // A request without Host is the HTTP gateway's to refuse and record, wherever it was sent.
+    if (req.url?.startsWith('/_lineage/') === true && !lacksHost(req)) own(req, res)
     else http.handler(req, res)
   }
-  const httpServer = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 20_000, keepAliveTimeout: 65_000 }, onRequest)
+  // Node would answer an HTTP/1.1 request without Host itself, with no record and no JSON body.
+  const httpServer = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 20_000, keepAliveTimeout: 65_000, requireHostHeader: false }, onRequest)
   // `Expect: 100-continue`: Node would answer 100 at once and invite the body before the token
   // is looked at. The gateway answers it only once the request is allowed, and a refusal
   // instead, as the final answer the agent waits for (RFC 9110 §10.1.1).

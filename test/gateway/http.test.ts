@@ -782,6 +782,23 @@ t.test('requests Node refuses before any handler (malformed, headers too large) 
   t.equal((await get('/api/x', agent)).status, 200, 'the gateway serves on')
 })
 
+t.test('an HTTP/1.1 request without Host is refused with 400 as every refusal is, JSON and recorded; HTTP/1.0 needs none', async (t) => {
+  const noHost = await rawRequest(`GET /api/x HTTP/1.1\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
+  t.match(noHost, /^HTTP\/1.1 400 Bad Request\r\n/)
+  t.match(noHost, /\{"error":"invalid_request","error_description":"[^"]*Host[^"]*"\}/)
+  const expecting = await rawRequest(`POST /api/x HTTP/1.1\r\nAuthorization: Bearer ${agent}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n`)
+  t.match(expecting, /^HTTP\/1.1 400 /, 'no 100 first')
+  t.match(await rawRequest('GET /_lineage/healthz HTTP/1.1\r\nConnection: close\r\n\r\n'), /^HTTP\/1.1 400 /, 'the gateway\'s own endpoints too')
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', '/v1/audit?limit=3')).body.events
+  t.match(events.map((e: { status: number, decision: string, method: string, detail: { reason: string } }) => ({ status: e.status, decision: e.decision, method: e.method, reason: e.detail.reason })), [
+    { status: 400, decision: 'deny', method: 'GET', reason: /Host/ },
+    { status: 400, decision: 'deny', method: 'POST', reason: /Host/ },
+    { status: 400, decision: 'deny', method: 'GET', reason: /Host/ }
+  ])
+  t.match(await rawRequest(`GET /api/x HTTP/1.0\r\nAuthorization: Bearer ${agent}\r\n\r\n`), /^HTTP\/1.1 200 /)
+})
+
 t.test('a malformed request behind one whose response is streaming cuts the connection, never writing a refusal into that response', async (t) => {
   const url = new URL(gw.url)
   const out = await new Promise<string>((resolve) => {

@@ -10,7 +10,7 @@ import type { AuditLog } from '../../audit/audit-log.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
-import { allowedMethods, checkMethod, checkOverrides, checkTokenElsewhere, ExpectationFailed, parseRequestTarget } from './request-target.js'
+import { allowedMethods, checkHost, checkMethod, checkOverrides, checkTokenElsewhere, ExpectationFailed, parseRequestTarget } from './request-target.js'
 import { bodyUnread, forwardable, Upstreams } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
@@ -140,6 +140,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
   /** Routes a request to its target and checks it; the decision is synchronous unless the token must be verified. */
   function handle (req: IncomingMessage, res: ServerResponse): void {
     const method = req.method ?? 'GET'
+    checkHost(req)
     checkMethod(method)
     const where = parseRequestTarget(req.url ?? '')
     checkOverrides(method, req.headers, where?.query)

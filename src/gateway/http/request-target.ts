@@ -25,6 +25,19 @@ export const allowedMethods = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 const echoes = new Set(['TRACE', 'TRACK'])
 
 /**
+ * Whether an HTTP/1.1 request lacks the Host field that RFC 9112 §3.2 requires of it (a server
+ * MUST answer 400). Node's own check is off so that the refusal is the gateway's, and recorded.
+ */
+export function lacksHost (req: { httpVersionMajor: number, httpVersionMinor: number, headers: IncomingHttpHeaders }): boolean {
+  return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined
+}
+
+/** @throws BadRequest for an HTTP/1.1 request without Host (RFC 9112 §3.2). */
+export function checkHost (req: { httpVersionMajor: number, httpVersionMinor: number, headers: IncomingHttpHeaders }): void {
+  if (lacksHost(req)) throw new BadRequest('an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)')
+}
+
+/**
  * Refuses the methods the gateway never forwards (CONNECT is answered by the listener).
  * @throws MethodNotAllowed for TRACE and TRACK, in any case.
  */
