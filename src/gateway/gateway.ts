@@ -80,7 +80,11 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     else http.handler(req, res)
   }
   // Node would answer an HTTP/1.1 request without Host itself, with no record and no JSON body.
-  const httpServer = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 20_000, keepAliveTimeout: 65_000, requireHostHeader: false }, onRequest)
+  // It checks for headers past `headersTimeout` only every `connectionsCheckingInterval` (30 s
+  // by default, which would let a slow sender hold a connection for up to 50 s): every second.
+  const httpServer = createServer({
+    maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 20_000, connectionsCheckingInterval: 1000, keepAliveTimeout: 65_000, requireHostHeader: false
+  }, onRequest)
   // `Expect: 100-continue`: Node would answer 100 at once and invite the body before the token
   // is looked at. The gateway answers it only once the request is allowed, and a refusal
   // instead, as the final answer the agent waits for (RFC 9110 §10.1.1).

@@ -782,6 +782,27 @@ t.test('requests Node refuses before any handler (malformed, headers too large) 
   t.equal((await get('/api/x', agent)).status, 200, 'the gateway serves on')
 })
 
+t.test('headers not finished in time are answered 408 within a second of the limit, and recorded', async (t) => {
+  const own = await startTestGateway(b)
+  t.teardown(own.close)
+  // Node's own property, read at each check: 20 s in production, a fraction of a second here.
+  own.gateway.httpServer.headersTimeout = 300
+  const url = new URL(own.url)
+  const started = Date.now()
+  const out = await new Promise<string>((resolve) => {
+    let text = ''
+    const s = connect(Number(url.port), url.hostname, () => s.write('GET /api/x HTTP/1.1\r\nHost: x\r\n'))
+    s.on('data', (d) => { text += d.toString() })
+    s.on('close', () => resolve(text))
+    s.on('error', () => resolve(text))
+    setTimeout(() => s.destroy(), 3000)
+  })
+  t.match(out, /^HTTP\/1.1 408 Request Timeout\r\n/)
+  t.ok(Date.now() - started < 2500, 'not left to a check every 30 s')
+  await b.broker.ctx.audit.flush()
+  t.match((await b.admin('GET', '/v1/audit?limit=1')).body.events[0], { decision: 'deny', status: 408, detail: { error: 'ERR_HTTP_REQUEST_TIMEOUT' } })
+})
+
 t.test('an HTTP/1.1 request without Host is refused with 400 as every refusal is, JSON and recorded; HTTP/1.0 needs none', async (t) => {
   const noHost = await rawRequest(`GET /api/x HTTP/1.1\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
   t.match(noHost, /^HTTP\/1.1 400 Bad Request\r\n/)
