@@ -137,7 +137,7 @@ async function runAudit (args: string[], env: Env): Promise<number> {
   if (result.ok) {
     const head = result.head === undefined ? '' : `; head ${result.head.seq}:${result.head.hash}`
     process.stdout.write(`audit trail intact: ${result.records} records, hash chain verified${anchor === undefined ? '' : ` through anchored record ${anchor.seq}`}${head}\n`)
-    if (result.dropped !== undefined) process.stdout.write(`but ${result.dropped.events} events were dropped unrecorded, in ${result.dropped.gaps} gaps marked by audit.dropped records (the buffer was full while writes failed)\n`)
+    if (result.dropped !== undefined) process.stdout.write(`but ${result.dropped.events} events were dropped unrecorded, in ${result.dropped.gaps} ${result.dropped.gaps === 1 ? 'gap' : 'gaps'} marked by audit.dropped records (the buffer was full while writes failed)\n`)
     return 0
   }
   process.stdout.write(`audit trail BROKEN after ${result.records} good records: ${result.problem ?? 'unknown problem'}\n`)
