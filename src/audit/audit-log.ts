@@ -32,6 +32,9 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
   const clock = opts.clock ?? systemClock
   let queue: AuditEvent[] = []
   let dropped = 0
+  // When dropping was last logged: under sustained overload every batch written opens a gap, and a line each would flood the log.
+  let warned = -Infinity
+  const warnEveryMs = 10_000
   // The events dropped since the last `audit.dropped` record was queued.
   let gap: { count: number, first: number, last: number, kinds: Record<string, number> } | undefined
   let failing = false
@@ -48,7 +51,10 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
     dropped++
     if (gap === undefined) {
       gap = { count: 0, first: e.at, last: e.at, kinds: {} }
-      log.warn({ queued: queue.length }, 'audit buffer full; events are dropped until writes recover')
+      if (clock.now() - warned >= warnEveryMs) {
+        warned = clock.now()
+        log.warn({ queued: queue.length, dropped }, 'audit buffer full; events are dropped, each gap marked by an audit.dropped record')
+      }
     }
     gap.count++
     gap.first = Math.min(gap.first, e.at)
@@ -61,7 +67,6 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
     if (gap === undefined || queue.length >= maxBuffer) return
     const { count, first, last, kinds } = gap
     queue.push({ at: clock.now(), kind: 'audit.dropped', detail: { dropped: count, first_at: isoTime(first), last_at: isoTime(last), kinds } })
-    log.warn({ dropped: count }, 'audit events were dropped while the buffer was full; an audit.dropped record marks the gap')
     gap = undefined
   }
 

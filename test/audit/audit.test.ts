@@ -1,5 +1,6 @@
 import t from 'tap'
 import pg from 'pg'
+import pino from 'pino'
 import { createAuditLog } from '../../src/audit/audit-log.js'
 import { chainHash, isoTime, type AuditEvent } from '../../src/audit/record.js'
 import { parseAnchor, verifyAudit, type Anchor } from '../../src/audit/verify.js'
@@ -185,7 +186,8 @@ t.test('events dropped while the buffer is full leave an audit.dropped record wh
   let down = true
   const flaky: Db = { ...db, tx: async (fn) => { if (down) throw new Error('connection refused'); return await db.tx(fn) } }
   let now = 1_796_000_000_000
-  const log = createAuditLog(flaky, silentLogger(), { intervalMs: 60_000, maxBuffer: 5, maxBatch: 2, clock: { now: () => now } })
+  const lines: string[] = []
+  const log = createAuditLog(flaky, pino({ level: 'warn' }, { write: (line: string) => { lines.push(line) } }), { intervalMs: 60_000, maxBuffer: 5, maxBatch: 2, clock: { now: () => now } })
   t.teardown(() => log.stop())
   const at = (i: number): AuditEvent => ({ ...event(i), kind: i % 3 === 0 ? 'gateway.pg' : 'gateway.http' })
   for (let i = 0; i < 9; i++) log.record(at(i))
@@ -213,6 +215,7 @@ t.test('events dropped while the buffer is full leave an audit.dropped record wh
   t.same(rows[11].detail, { dropped: 4, first_at: isoTime(1_795_000_000_014), last_at: isoTime(1_795_000_000_017), kinds: { 'gateway.http': 3, 'gateway.pg': 1 } })
   t.same(log.backlog(), { queued: 0, dropped: 8, failing: false })
   t.match(await verifyAudit(db), { ok: true, records: 13, dropped: { events: 8, gaps: 2 } })
+  t.equal(lines.filter((l) => l.includes('audit buffer full')).length, 1, 'two gaps 2 s apart: one warning, not one per gap')
 })
 
 t.test('verify reports no dropped events when the chain marks no gap', async (t) => {
