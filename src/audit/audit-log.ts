@@ -24,11 +24,12 @@ const columns = 'seq, at, kind, decision, status, target, method, path, jti, roo
  * `audit.dropped` record takes their place in the chain: how many, from when to when, of which
  * kinds. Readiness fails while writes fail, and while one has hung for `stallMs`.
  */
-export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number, maxBuffer?: number, maxBatch?: number, lockTimeoutMs?: number, stallMs?: number, clock?: Clock } = {}): AuditLog {
+export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number, maxBuffer?: number, maxBatch?: number, lockTimeoutMs?: number, stallMs?: number, stopRetryMs?: number, clock?: Clock } = {}): AuditLog {
   const maxBuffer = opts.maxBuffer ?? 100_000
   const maxBatch = opts.maxBatch ?? 250
   const lockTimeoutMs = opts.lockTimeoutMs ?? 5000
   const stallMs = opts.stallMs ?? 10_000
+  const stopRetryMs = opts.stopRetryMs ?? 5000
   const clock = opts.clock ?? systemClock
   let queue: AuditEvent[] = []
   let dropped = 0
@@ -152,7 +153,21 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
     backlog: () => ({ queued: queue.length, dropped, failing: failing || (batchStarted !== undefined && clock.now() - batchStarted > stallMs) }),
     stop: async () => {
       clearInterval(timer)
-      await flushAll().catch((err) => log.error({ err: (err as Error).message, lost: queue.length }, 'audit records could not be written before stopping'))
+      // A write failing as the stop begins (the timer's, say) may be a passing fault: tried again
+      // for up to `stopRetryMs` before what is queued is given up as lost.
+      const deadline = performance.now() + stopRetryMs
+      for (;;) {
+        try {
+          await flushAll()
+          return
+        } catch (err) {
+          if (performance.now() >= deadline) {
+            log.error({ err: (err as Error).message, lost: queue.length }, 'audit records could not be written before stopping')
+            return
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+      }
     }
   }
 }

@@ -227,6 +227,30 @@ t.test('verify reports no dropped events when the chain marks no gap', async (t)
   t.notOk('dropped' in await verifyAudit(db))
 })
 
+t.test('a stop whose first write fails tries again, and writes everything once the fault passes', async (t) => {
+  const { db, close } = await openTestDb(backends[0])
+  t.teardown(close)
+  let failures = 2
+  const flaky: Db = { ...db, tx: async (fn) => { if (failures > 0) { failures--; throw new Error('connection reset') } return await db.tx(fn) } }
+  const log = createAuditLog(flaky, silentLogger(), { intervalMs: 60_000 })
+  for (let i = 0; i < 5; i++) log.record(event(i))
+  await log.stop()
+  t.equal(failures, 0)
+  t.same(log.backlog(), { queued: 0, dropped: 0, failing: false })
+  t.match(await verifyAudit(db), { ok: true, records: 5 })
+})
+
+t.test('a stop gives up on a database that stays down after stopRetryMs, saying how much is lost', async (t) => {
+  const { db, close } = await openTestDb(backends[0])
+  t.teardown(close)
+  const down: Db = { ...db, tx: async () => { throw new Error('connection refused') } }
+  const lines: string[] = []
+  const log = createAuditLog(down, pino({ level: 'error' }, { write: (line: string) => { lines.push(line) } }), { intervalMs: 60_000, stopRetryMs: 300 })
+  for (let i = 0; i < 3; i++) log.record(event(i))
+  await log.stop()
+  t.match(JSON.parse(lines.at(-1) ?? '{}'), { msg: 'audit records could not be written before stopping', lost: 3 })
+})
+
 t.test('a write that hangs (a database the network no longer reaches) fails readiness once it has taken stallMs', async (t) => {
   const { db, close } = await openTestDb(backends[0])
   t.teardown(close)
