@@ -56,3 +56,15 @@ t.test('unknown paths stay 404, and OPTIONS and HEAD keep working', async (t) =>
   const head = await fetch(`${b.url}/healthz`, { method: 'HEAD' })
   t.equal(head.status, 200)
 })
+
+t.test('OPTIONS on a path the app itself routes (/healthz, /readyz, /metrics) is 200 with Allow, as on every other known path', async (t) => {
+  for (const path of ['/healthz', '/readyz', '/metrics', '/oauth/token', '/.well-known/jwks.json', '/hooks/okta']) {
+    const r = await fetch(b.url + path, { method: 'OPTIONS' })
+    t.equal(r.status, 200, `OPTIONS ${path}`)
+    t.ok(allowOf(r).length > 0, `OPTIONS ${path}: Allow`)
+    await r.arrayBuffer()
+  }
+  const r = await fetch(`${b.url}/healthz`, { method: 'OPTIONS' })
+  t.same(allowOf(r), ['GET', 'HEAD'])
+  await r.arrayBuffer()
+})

@@ -1,4 +1,4 @@
-import type { NextFunction, Request, Router } from 'express'
+import type { Request, Response, Router } from 'express'
 import { MethodNotAllowed } from '../../errors.js'
 
 interface RouteLayer { route?: { path: unknown, methods: Record<string, boolean | undefined> } }
@@ -6,8 +6,9 @@ interface RouteLayer { route?: { path: unknown, methods: Record<string, boolean 
 /**
  * Closes `router`: every path it routes answers a method it does not serve with 405 and
  * `Allow` (RFC 9110 §15.5.6) instead of falling through to the 404 for unknown paths. Call it
- * after the last route. OPTIONS is left to the router's own answer (200 with `Allow`), and a
- * GET route serves HEAD as Express does, so HEAD is listed with it.
+ * after the last route. OPTIONS is answered here, 200 with `Allow` (RFC 9110 §9.3.7): the
+ * router's own answer only comes when nothing after it answers, and the app's 404 does. A GET
+ * route serves HEAD as Express does, so HEAD is listed with it.
  */
 export function rejectOtherMethods (router: Router): void {
   const allowed = new Map<string, Set<string>>()
@@ -24,8 +25,8 @@ export function rejectOtherMethods (router: Router): void {
   for (const [path, methods] of allowed) {
     if (methods.size === 0) continue
     const allow = [...methods].sort()
-    router.all(path, function methodNotAllowed (req: Request, _res: unknown, next: NextFunction) {
-      if (req.method === 'OPTIONS') { next(); return }
+    router.all(path, function methodNotAllowed (req: Request, res: Response) {
+      if (req.method === 'OPTIONS') { res.set('Allow', allow.join(', ')).type('text/plain').send(allow.join(', ')); return }
       throw new MethodNotAllowed(req.method, allow)
     })
   }
