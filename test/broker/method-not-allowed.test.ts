@@ -68,3 +68,11 @@ t.test('OPTIONS on a path the app itself routes (/healthz, /readyz, /metrics) is
   t.same(allowOf(r), ['GET', 'HEAD'])
   await r.arrayBuffer()
 })
+
+t.test('an OAuth endpoint spelled in another case (the router ignores case) still answers with no-store', async (t) => {
+  for (const [method, path] of [['GET', '/OAUTH/TOKEN'], ['PUT', '/OAuth/Introspect'], ['GET', '/oauth/Nothing']]) {
+    const r = await fetch(b.url + path, { method })
+    t.equal(r.headers.get('cache-control'), 'no-store', `${method} ${path}`)
+    await r.arrayBuffer()
+  }
+})

@@ -68,7 +68,8 @@ export function createBrokerApp (ctx: BrokerContext, opts: BrokerAppOptions): ex
     const { status, body, headers } = toErrorBody(known ?? err)
     if (status >= 500) ctx.log.error({ err, method: req.method, path: req.path }, 'request failed')
     res.status(status).set(headers)
-    if (req.path.startsWith('/oauth/')) res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' })
+    // The router matches paths case-insensitively, so `/OAuth/Token` is the token endpoint too.
+    if (req.path.toLowerCase().startsWith('/oauth/')) res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' })
     res.json(body)
   })
   return app
