@@ -1,12 +1,13 @@
-import pino from 'pino'
+import pino, { type DestinationStream } from 'pino'
 
 export type Logger = pino.Logger
 
 /**
  * Structured JSON logs on stderr (stdout carries the `{"listening":…}` line). Anything that
  * looks like a credential is redacted by path, so a careless log call cannot print one.
+ * @param destination where the lines go; stderr unless given (tests capture them).
  */
-export function createLogger (level: string): Logger {
+export function createLogger (level: string, destination: DestinationStream = pino.destination(2)): Logger {
   return pino({
     level,
     base: { service: 'lineage' },
@@ -14,7 +15,7 @@ export function createLogger (level: string): Logger {
       paths: ['*.authorization', '*.client_secret', '*.subject_token', '*.actor_token', '*.token', '*.password', 'headers.authorization', 'req.headers.authorization'],
       censor: '[redacted]'
     }
-  }, pino.destination(2))
+  }, destination)
 }
 
 /** A logger that drops everything, for tests. */
