@@ -12,7 +12,13 @@ export function createLogger (level: string, destination: DestinationStream = pi
     level,
     base: { service: 'lineage' },
     redact: {
-      paths: ['*.authorization', '*.client_secret', '*.subject_token', '*.actor_token', '*.token', '*.password', 'headers.authorization', 'req.headers.authorization'],
+      paths: [
+        '*.authorization', '*.client_secret', '*.subject_token', '*.actor_token', '*.token', '*.password', 'headers.authorization', 'req.headers.authorization',
+        // A database error carries what it was about: PGlite the statement's bound values
+        // (`params`), PostgreSQL a refused row (`detail`: "Failing row contains (…)"), a
+        // target's upstream password and headers among them.
+        'err.params', 'err.detail', 'err.cause.params', 'err.cause.detail'
+      ],
       censor: '[redacted]'
     }
   }, destination)
