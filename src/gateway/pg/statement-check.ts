@@ -226,7 +226,9 @@ export class StatementCheck {
     const checked = this.checked(c, t, behind)
     if (checked.refusal !== undefined) return this.deny(sql, c, checked.refusal)
     this.masking = checked.masking
-    if (c.listens === true && this.masking.length > 0) return this.deny(sql, c, `denied by policy: ${unmaskedNotifications}`)
+    // Whether mask rules apply to a LISTEN is asked as `masksNotifications` asks it, not by the
+    // text's own tables: a payload may carry a row of any table, whatever the text beside it names.
+    if (c.listens === true && (this.masking.length > 0 || this.masksNotifications())) return this.deny(sql, c, `denied by policy: ${unmaskedNotifications}`)
     const unmaskable = this.maskCheck(c, checked)
     if (unmaskable === 'wait') return 'wait'
     if (unmaskable !== undefined) return this.deny(sql, c, unmaskable)

@@ -154,3 +154,24 @@ t.test('a masked column added since the catalog was read is not computed on unse
   t.equal(await decide('SELECT id FROM people'), undefined, 'a statement computing on nothing is decided from memory')
   t.equal(reads, 3)
 })
+
+t.test('LISTEN is refused where a mask rule applies to the token, whatever tables the rest of its text names', async (t) => {
+  // The rule masks `customers` only; a notification's payload may carry any table's row, so it applies to LISTEN.
+  const masked: Target = { ...target, policy: { rules: [{ effect: 'mask', tables: ['customers'], columns: ['*.ssn'], with: 'redact' }] } }
+  const catalog = { mayWrite: () => false, columnsOf: () => [{ schema: 'public', table: 'orders', column: 'id' }] } as unknown as Catalog
+  const refused: string[] = []
+  const check = new StatementCheck(claims, {
+    target: () => masked,
+    catalog: () => catalog,
+    stale: () => undefined,
+    outstanding: () => 0,
+    refused: (_c: Classification, _text: string, reason: string) => { refused.push(reason) },
+    executed: () => undefined,
+    seen: () => false
+  })
+  t.equal(check.masksNotifications(), true, 'its notifications would be redacted')
+  t.match(check.decide('LISTEN jobs', classify('LISTEN jobs')), /LISTEN is not allowed where columns are masked/)
+  t.match(check.decide('LISTEN jobs; SELECT id FROM orders', classify('LISTEN jobs; SELECT id FROM orders')), /LISTEN is not allowed where columns are masked/, 'a table the rule does not name beside it spares it nothing')
+  t.equal(check.decide('SELECT id FROM orders', classify('SELECT id FROM orders')), undefined, 'that table alone is read unmasked')
+  t.equal(refused.length, 2)
+})
