@@ -96,6 +96,8 @@ function createFunction (body: Obj, w: Walk): undefined {
     else if (c.executes !== undefined) w.raise(admin, `its body runs prepared statement ${c.executes[0].slice(0, 63)}`)
     // It would give a name contents the session's gateway never saw.
     else if (c.prepares !== undefined) w.raise(admin, `its body prepares statement ${c.prepares[0].slice(0, 63)}`)
+    // A call would LISTEN from a statement that shows none of it.
+    if (c.listens === true) w.listens = true
   }
   return undefined
 }

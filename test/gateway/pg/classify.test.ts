@@ -756,3 +756,12 @@ t.test('an application name the gateway gives its own sessions is admin to set',
     { sql: "SET application_name = 'report-job'", class: 'read' }
   ])
 })
+
+t.test('a LISTEN is named wherever the text may run one: beside other statements, or in the string body of a function it creates', async (t) => {
+  t.equal(classify('LISTEN jobs').listens, true)
+  t.equal(classify('SELECT 1; LISTEN jobs').listens, true)
+  t.equal(classify("CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'LISTEN jobs'").listens, true, 'a later SELECT f() would LISTEN unseen')
+  t.equal(classify('CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN LISTEN jobs; END $$').listens, true)
+  t.equal(classify('UNLISTEN jobs').listens, undefined)
+  t.equal(classify("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'").listens, undefined)
+})
