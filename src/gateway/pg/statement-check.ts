@@ -268,7 +268,8 @@ export class StatementCheck {
    */
   masksNotifications (): boolean {
     const t = this.deps.target()
-    if (t === undefined) return true
+    // As `decide` holds: a target gone, or saved again as another kind, is no longer this session's.
+    if (t === undefined || t.kind !== 'postgres') return true
     if (this.notifications?.target !== t) {
       const rules = maskRules(t.policy, { action: 'read', statements: [], tables: [], depth: this.claims.lineage.depth, principals: this.claims.lineage.principals, actor: currentActor(this.claims) })
       this.notifications = { target: t, masked: rules.length > 0 }

@@ -175,3 +175,23 @@ t.test('LISTEN is refused where a mask rule applies to the token, whatever table
   t.equal(check.decide('SELECT id FROM orders', classify('SELECT id FROM orders')), undefined, 'that table alone is read unmasked')
   t.equal(refused.length, 2)
 })
+
+t.test('notifications are redacted once the target is gone, or is now a target of another kind whose policy says nothing of columns', async (t) => {
+  let now: Target | undefined = { ...target, policy: { rules: [{ effect: 'mask', columns: ['*.ssn'], with: 'redact' }] } }
+  const check = new StatementCheck(claims, {
+    target: () => now,
+    catalog: () => { throw new Error('no catalog here') },
+    stale: () => undefined,
+    outstanding: () => 0,
+    refused: () => {},
+    executed: () => undefined,
+    seen: () => false
+  })
+  t.equal(check.masksNotifications(), true)
+  now = { ...target }
+  t.equal(check.masksNotifications(), false, 'a policy that no longer masks lets payloads pass again')
+  now = undefined
+  t.equal(check.masksNotifications(), true, 'deleted')
+  now = { ...target, kind: 'http', upstream: new URL('http://127.0.0.1/') }
+  t.equal(check.masksNotifications(), true, 'saved again under the same name as an http target: every statement is refused as the target no longer exists, and so are payloads')
+})
