@@ -152,22 +152,46 @@ export async function deleteTarget (db: Db, name: string): Promise<void> {
 /**
  * Every target, in memory, for the gateway's request path. Reloads one target when the change
  * log says it changed; never reads per request.
+ *
+ * Reads run on a pool and may answer out of order: two saves in quick succession start two
+ * reloads, and the first one's answer, the older definition, can come last. Each read takes a
+ * ticket when it starts, and a name keeps the answer of the latest read that covered it.
  */
 export class TargetDirectory {
   private readonly targets = new Map<string, Target>()
+  private tickets = 0
+  /** By name, the ticket of the read whose answer the name holds. */
+  private readonly applied = new Map<string, number>()
+  /** The ticket of the last whole load applied: a name it did not find, and no later read did, is gone. */
+  private loaded = 0
 
   constructor (private readonly db: Queryable) {}
 
   async load (): Promise<void> {
+    const ticket = ++this.tickets
     const { rows } = await this.db.query<TargetRow>(`SELECT ${columns} FROM targets`)
-    this.targets.clear()
-    for (const r of rows) this.targets.set(r.name, toTarget(r))
+    if (ticket < this.loaded) return
+    this.loaded = ticket
+    const found = new Set<string>()
+    for (const r of rows) {
+      found.add(r.name)
+      this.apply(r.name, ticket, toTarget(r))
+    }
+    for (const name of [...this.targets.keys()]) if (!found.has(name)) this.apply(name, ticket, undefined)
   }
 
   async reload (name: string): Promise<void> {
+    const ticket = ++this.tickets
     const { rows } = await this.db.query<TargetRow>(`SELECT ${columns} FROM targets WHERE name = $1`, [name])
-    if (rows.length === 0) this.targets.delete(name)
-    else this.targets.set(name, toTarget(rows[0]))
+    this.apply(name, ticket, rows.length === 0 ? undefined : toTarget(rows[0]))
+  }
+
+  /** Keeps `t` (undefined: no such target) under `name` unless a later read's answer is there already. */
+  private apply (name: string, ticket: number, t: Target | undefined): void {
+    if (ticket < (this.applied.get(name) ?? 0)) return
+    if (t === undefined) this.targets.delete(name)
+    else this.targets.set(name, t)
+    this.applied.set(name, ticket)
   }
 
   get (name: string): Target | undefined {

@@ -1,0 +1,64 @@
+import t from 'tap'
+import { TargetDirectory } from '../../src/gateway/targets.js'
+import type { Queryable } from '../../src/storage/db.js'
+
+/** A database whose answers the test releases one by one, in any order. */
+function heldDb (): { db: Queryable, answer: (i: number, rows: unknown[]) => void, asked: () => number } {
+  const waiting: Array<(rows: unknown[]) => void> = []
+  const db = { query: async () => await new Promise((resolve) => { waiting.push((rows) => resolve({ rows, rowCount: rows.length })) }) } as unknown as Queryable
+  return { db, answer: (i, rows) => waiting[i](rows), asked: () => waiting.length }
+}
+
+const row = (name: string, version: string): Record<string, unknown> => ({
+  name, kind: 'http', upstream: `http://127.0.0.1:1/${version}`, headers: {}, policy: { rules: [] }, audit_statements: 'text', created_at: new Date(), updated_at: new Date()
+})
+const settle = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
+
+t.test('two reloads answered out of order leave the newer definition, not the one answered last', async (t) => {
+  const { db, answer } = heldDb()
+  const dir = new TargetDirectory(db)
+  const first = dir.reload('api')
+  const second = dir.reload('api')
+  answer(1, [row('api', 'v2')])
+  await second
+  answer(0, [row('api', 'v1')])
+  await first
+  t.equal(dir.get('api')?.upstream.pathname, '/v2')
+})
+
+t.test('a deletion read after a save is not undone by the save\'s read answering last', async (t) => {
+  const { db, answer } = heldDb()
+  const dir = new TargetDirectory(db)
+  const saved = dir.reload('api')
+  const deleted = dir.reload('api')
+  answer(1, [])
+  await deleted
+  answer(0, [row('api', 'v1')])
+  await saved
+  t.equal(dir.get('api'), undefined)
+})
+
+t.test('a whole load answered after a newer reload keeps the reload\'s answer, and drops what it no longer finds', async (t) => {
+  const { db, answer } = heldDb()
+  const dir = new TargetDirectory(db)
+  const initial = dir.load()
+  answer(0, [row('api', 'v1'), row('old', 'v1')])
+  await initial
+  const load = dir.load()
+  const reload = dir.reload('api')
+  answer(2, [row('api', 'v3')])
+  await reload
+  answer(1, [row('api', 'v2')])
+  await load
+  await settle()
+  t.equal(dir.get('api')?.upstream.pathname, '/v3', 'the reload started after the load is newer')
+  t.equal(dir.get('old'), undefined, 'a target the load did not find is gone')
+  const older = dir.load()
+  const newer = dir.load()
+  answer(4, [row('api', 'v4')])
+  await newer
+  answer(3, [row('api', 'v3'), row('old', 'v1')])
+  await older
+  t.equal(dir.get('api')?.upstream.pathname, '/v4')
+  t.equal(dir.get('old'), undefined, 'an older load answering last brings nothing back')
+})
