@@ -3,7 +3,7 @@ import { STATUS_CODES } from 'node:http'
 import { connect, createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
-import { startTestGateway, startUpstream } from '../helpers/gateway.js'
+import { saveTarget, startTestGateway, startUpstream } from '../helpers/gateway.js'
 
 const b = await startTestBroker()
 const up = await startUpstream()
@@ -715,8 +715,7 @@ t.test('a target moved to another upstream lets go of its connections to the old
   const before = await count()
   t.equal((await get('/moving/x', tk)).status, 200)
   t.equal(await count(), before + 1, 'a keep-alive connection to the old upstream')
-  t.equal((await b.admin('PUT', '/v1/targets/moving', { name: 'moving', kind: 'http', upstream: other.url })).status, 200)
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(await saveTarget(b, gw, 'moving', { name: 'moving', kind: 'http', upstream: other.url }), 200)
   t.equal((await get('/moving/y', tk)).status, 200)
   t.equal(other.seen.at(-1)?.url, '/y')
   // Its idle connection would otherwise stay open until the pool's keep-alive ran out (4 s).

@@ -105,3 +105,25 @@ export async function startTestGateway (b: TestBroker, opts: TestGatewayOptions 
     }
   }
 }
+
+/**
+ * Saves target `name` with `body` (PUT) and waits until the gateway holds what was saved: it
+ * learns of a save from the change feed, a moment after the API has answered.
+ * @returns the API's status
+ */
+export async function saveTarget (b: TestBroker, gw: { gateway: Gateway }, name: string, body: Record<string, unknown>): Promise<number> {
+  const r = await b.admin('PUT', `/v1/targets/${name}`, body)
+  if (r.status !== 200) return r.status
+  const want = JSON.stringify([r.body.kind, r.body.upstream, r.body.policy])
+  const held = (): string | undefined => {
+    const t = gw.gateway.targets.get(name)
+    if (t === undefined) return undefined
+    // As the API shows it: no password in the upstream.
+    const upstream = new URL(t.upstream)
+    upstream.password = ''
+    return JSON.stringify([t.kind, upstream.toString(), t.policy])
+  }
+  for (let i = 0; i < 250 && held() !== want; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  if (held() !== want) throw new Error(`the gateway did not take target ${name} as saved`)
+  return r.status
+}

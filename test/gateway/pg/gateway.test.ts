@@ -10,7 +10,7 @@ import postgres from 'postgres'
 import t from 'tap'
 import { claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../../helpers/broker.js'
 import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
-import { startTestGateway } from '../../helpers/gateway.js'
+import { saveTarget, startTestGateway } from '../../helpers/gateway.js'
 import { run } from '../../helpers/process.js'
 import { loadTlsContext } from '../../../src/gateway/pg/tls.js'
 import { fingerprint } from '../../../src/gateway/pg/classify.js'
@@ -558,7 +558,7 @@ if (databaseUrl === undefined) {
     t.match(parseErrorFields((await until(0x5a)).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42P05' })
     // A policy saved since denies the table the name still holds.
     const policy = (await b.admin('GET', '/v1/targets/db')).body.policy
-    const saved = async (rules: unknown[]): Promise<number> => (await b.admin('PUT', '/v1/targets/db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })).status
+    const saved = async (rules: unknown[]): Promise<number> => await saveTarget(b, gw, 'db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })
     t.equal(await saved([...policy.rules, { effect: 'deny', tables: ['orders'], reason: 'orders are closed' }]), 200)
     t.teardown(async () => { await saved(policy.rules) })
     s.write(query('EXECUTE kept'))
@@ -577,7 +577,7 @@ if (databaseUrl === undefined) {
     await until(0x5a)
     // A policy saved since denies the table the names hold.
     const policy = (await b.admin('GET', '/v1/targets/db')).body.policy
-    const saved = async (rules: unknown[]): Promise<number> => (await b.admin('PUT', '/v1/targets/db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })).status
+    const saved = async (rules: unknown[]): Promise<number> => await saveTarget(b, gw, 'db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })
     t.equal(await saved([...policy.rules, { effect: 'deny', tables: ['orders'], reason: 'orders are closed' }]), 200)
     t.teardown(async () => { await saved(policy.rules) })
     // Each Parse or Bind fails upstream (the name is held), but what follows its Sync is sent before that answer comes.
@@ -606,7 +606,7 @@ if (databaseUrl === undefined) {
     t.same((await until(0x5a)).map((f) => f.tag), [0x33, 0x31, 0x5a], 'CloseComplete, ParseComplete')
     // A policy saved since denies the table the name holds.
     const policy = (await b.admin('GET', '/v1/targets/db')).body.policy
-    const saved = async (rules: unknown[]): Promise<number> => (await b.admin('PUT', '/v1/targets/db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })).status
+    const saved = async (rules: unknown[]): Promise<number> => await saveTarget(b, gw, 'db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })
     t.equal(await saved([...policy.rules, { effect: 'deny', tables: ['orders'], reason: 'orders are closed' }]), 200)
     t.teardown(async () => { await saved(policy.rules) })
     s.write(Buffer.concat([bind('', 'swapped'), execute(''), sync]))
@@ -799,13 +799,8 @@ if (databaseUrl === undefined) {
     t.match(await heard('build 42'), { channel: 'jobs', payload: 'build 42' }, 'no mask rule applies to this token: LISTEN and NOTIFY pass through')
 
     // A policy saved since the LISTEN masks columns for this token: what it hears is redacted.
-    t.equal((await b.admin('PUT', '/v1/targets/hears', { kind: 'postgres', upstream: upstream.url, policy: { rules: [{ effect: 'mask', columns: ['*.ssn'], with: 'redact' }] } })).status, 200)
-    let n = await heard('ssn 123-45-6789')
-    for (let i = 0; i < 50 && n.payload !== '***'; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100))
-      n = await heard('ssn 123-45-6789')
-    }
-    t.match(n, { channel: 'jobs', payload: '***' })
+    t.equal(await saveTarget(b, gw, 'hears', { kind: 'postgres', upstream: upstream.url, policy: { rules: [{ effect: 'mask', columns: ['*.ssn'], with: 'redact' }] } }), 200)
+    t.match(await heard('ssn 123-45-6789'), { channel: 'jobs', payload: '***' })
     t.match(await heard(''), { channel: 'jobs', payload: '' }, 'an empty payload says nothing, and stays empty')
     await t.rejects(listener.query('LISTEN more'), { code: '42501' }, 'and it may LISTEN no more')
   })
