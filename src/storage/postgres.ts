@@ -11,9 +11,16 @@ const types = {
     oid === int8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')
 }
 
-/** A `Db` on a PostgreSQL server through a `pg.Pool`. */
-export function openPostgres (url: string, opts: { max?: number } = {}): Db {
-  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, types })
+/**
+ * A `Db` on a PostgreSQL server through a `pg.Pool`. A server that accepts a connection and
+ * then says nothing (a hung host, a proxy with no backend) fails it after `connectTimeoutMs`
+ * (10 s), instead of holding the caller as long as the operating system would; TCP keepalive
+ * finds a connection whose server vanished (a network partition) that would otherwise wait
+ * for an answer forever, the LISTEN connection included.
+ */
+export function openPostgres (url: string, opts: { max?: number, connectTimeoutMs?: number } = {}): Db {
+  const connection = { connectionString: url, connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 }
+  const pool = new pg.Pool({ ...connection, max: opts.max ?? 10, types })
   // An idle client that loses its server must not crash the process; the next query reconnects.
   pool.on('error', () => {})
 
@@ -81,7 +88,7 @@ export function openPostgres (url: string, opts: { max?: number } = {}): Db {
       }
     }),
     listen: async (channels, onNotify, onError) => {
-      const client = new pg.Client({ connectionString: url })
+      const client = new pg.Client(connection)
       // A lost connection says so with 'error', 'end' or both: the caller hears of it once.
       let lost = false
       const fail = (err: Error): void => {

@@ -112,3 +112,19 @@ if (databaseUrl !== undefined) t.test('processes that start together on one Post
   const { rows } = await dbs[0].query<{ n: number }>('SELECT count(*) AS n FROM schema_migrations')
   t.ok(rows[0].n >= 1)
 })
+
+t.test('a server that accepts the connection and never answers fails the query after the connect timeout, for queries and LISTEN alike', async (t) => {
+  const { createServer } = await import('node:net')
+  const held: Array<import('node:net').Socket> = []
+  const silent = createServer((s) => { held.push(s) })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const s of held) s.destroy(); silent.close() })
+  const db = openPostgres(`postgres://lineage@127.0.0.1:${(silent.address() as { port: number }).port}/lineage`, { connectTimeoutMs: 300 })
+  t.teardown(() => db.close())
+  const started = Date.now()
+  await t.rejects(db.query('SELECT 1'), /timeout/i)
+  const listen = db.listen
+  if (listen === undefined) throw new Error('a PostgreSQL Db listens')
+  await t.rejects(listen(['x'], () => {}, () => {}), /timeout/i)
+  t.ok(Date.now() - started < 20_000, 'in the time given, not the operating system\'s')
+})
