@@ -58,6 +58,9 @@ function url (env: Env, name: string, protocols: string[]): string | undefined {
 function role (env: Env): Role {
   const raw = env.LINEAGE_ROLE ?? 'all'
   if (raw !== 'broker' && raw !== 'gateway' && raw !== 'all') throw new ConfigError('LINEAGE_ROLE', `must be broker, gateway or all, got "${raw}"`)
+  // A gateway serves what a broker writes; the embedded database is one process's own, so a
+  // gateway on it would start empty and refuse everything for ever.
+  if (raw === 'gateway' && (env.DATABASE_URL ?? '') === '') throw new ConfigError('LINEAGE_ROLE', 'gateway needs DATABASE_URL, the database a broker process writes: the embedded one is no other process\'s')
   return raw
 }
 

@@ -17,6 +17,13 @@ t.test('a bad value names its variable', async (t) => {
   }
 })
 
+t.test('a gateway process needs the database a broker writes, not an embedded one of its own', async (t) => {
+  t.throws(() => loadConfig({ LINEAGE_ROLE: 'gateway' }), { name: 'ConfigError', message: /LINEAGE_ROLE.*gateway needs DATABASE_URL/ })
+  t.throws(() => loadConfig({ LINEAGE_ROLE: 'gateway', DATABASE_URL: '' }), /DATABASE_URL/)
+  t.match(loadConfig({ LINEAGE_ROLE: 'gateway', DATABASE_URL: 'postgres://db/lineage' }), { role: 'gateway' })
+  t.match(loadConfig({ LINEAGE_ROLE: 'broker' }), { role: 'broker' }, 'a broker alone may keep an embedded database')
+})
+
 t.test('the PostgreSQL gateway\'s TLS certificate and key are given together or not at all', async (t) => {
   t.throws(() => loadConfig({ LINEAGE_TLS_CERT: '/etc/cert.pem' }), /LINEAGE_TLS_KEY/)
   t.throws(() => loadConfig({ LINEAGE_TLS_KEY: '/etc/key.pem' }), /LINEAGE_TLS_CERT/)
