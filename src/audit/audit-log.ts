@@ -17,6 +17,32 @@ export interface AuditLog {
 const columns = 'seq, at, kind, decision, status, target, method, path, jti, root, principals, actors, detail, hash'
 
 /**
+ * Events in order, taken from the front a batch at a time. Slicing the array's written part
+ * away after each batch would copy what remains every time: after an outage, up to 100,000
+ * events over 400 batches.
+ */
+class Fifo<T> {
+  private items: T[] = []
+  private head = 0
+
+  get length (): number { return this.items.length - this.head }
+  push (x: T): void { this.items.push(x) }
+  /** The first `n` (or fewer), left in place. */
+  peek (n: number): T[] { return this.items.slice(this.head, this.head + n) }
+  /** Forgets the first `n`. */
+  drop (n: number): void {
+    this.head += n
+    if (this.head >= this.items.length) {
+      this.items = []
+      this.head = 0
+    } else if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+  }
+}
+
+/**
  * Writes audit events in batches off the request path, chained by hash under the lock of
  * `audit_head` so that every process extends one chain. While the database is unreachable,
  * events wait in a bounded buffer and the write is retried; past the bound new events are
@@ -31,7 +57,7 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
   const stallMs = opts.stallMs ?? 10_000
   const stopRetryMs = opts.stopRetryMs ?? 5000
   const clock = opts.clock ?? systemClock
-  let queue: AuditEvent[] = []
+  const queue = new Fifo<AuditEvent>()
   let dropped = 0
   // When dropping was last logged: under sustained overload every batch written opens a gap, and a line each would flood the log.
   let warned = -Infinity
@@ -108,7 +134,7 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
    */
   async function drain (all: boolean): Promise<void> {
     while (queue.length > 0) {
-      const batch = queue.slice(0, maxBatch)
+      const batch = queue.peek(maxBatch)
       let written: number
       batchStarted = clock.now()
       try {
@@ -123,7 +149,7 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
       if (failing) log.info({ queued: queue.length }, 'audit writes recovered')
       failing = false
       unconfirmed = undefined
-      queue = queue.slice(written)
+      queue.drop(written)
       markGap()
       if (!all && queue.length < maxBatch) return
     }

@@ -227,6 +227,18 @@ t.test('verify reports no dropped events when the chain marks no gap', async (t)
   t.notOk('dropped' in await verifyAudit(db))
 })
 
+t.test('a long backlog is written in order, every event once, however many batches it takes', async (t) => {
+  const { db, close } = await openTestDb(backends[0])
+  t.teardown(close)
+  const log = createAuditLog(db, silentLogger(), { intervalMs: 60_000, maxBuffer: 12_000, maxBatch: 100 })
+  for (let i = 0; i < 12_000; i++) log.record(event(i))
+  await log.stop()
+  t.same(log.backlog(), { queued: 0, dropped: 0, failing: false })
+  const { rows } = await db.query<{ n: number, ordered: boolean }>("SELECT count(*) AS n, bool_and(path = '/x/' || (seq - 1)) AS ordered FROM audit")
+  t.same(rows[0], { n: 12_000, ordered: true })
+  t.match(await verifyAudit(db), { ok: true, records: 12_000 })
+})
+
 t.test('a stop whose first write fails tries again, and writes everything once the fault passes', async (t) => {
   const { db, close } = await openTestDb(backends[0])
   t.teardown(close)
