@@ -128,3 +128,13 @@ t.test('a server that accepts the connection and never answers fails the query a
   await t.rejects(listen(['x'], () => {}, () => {}), /timeout/i)
   t.ok(Date.now() - started < 20_000, 'in the time given, not the operating system\'s')
 })
+
+if (databaseUrl !== undefined) t.test('a query waiting for the pool\'s one client waits as long as it is busy, the connect timeout bounding only a connection\'s setup', async (t) => {
+  const db = openPostgres(databaseUrl as string, { max: 1, connectTimeoutMs: 300 })
+  t.teardown(() => db.close())
+  const busy = db.tx(async (q) => { await q.query('SELECT pg_sleep(1)') })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const r = await db.query<{ n: number }>('SELECT 1 AS n')
+  t.same(r.rows, [{ n: 1 }])
+  await busy
+})
