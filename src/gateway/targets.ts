@@ -178,6 +178,8 @@ export class TargetDirectory {
       this.apply(r.name, ticket, toTarget(r))
     }
     for (const name of [...this.targets.keys()]) if (!found.has(name)) this.apply(name, ticket, undefined)
+    // The load covers every name, the ones it did not find included: tickets it supersedes need no keeping.
+    for (const [name, applied] of this.applied) if (applied <= ticket) this.applied.delete(name)
   }
 
   async reload (name: string): Promise<void> {
@@ -186,9 +188,12 @@ export class TargetDirectory {
     this.apply(name, ticket, rows.length === 0 ? undefined : toTarget(rows[0]))
   }
 
-  /** Keeps `t` (undefined: no such target) under `name` unless a later read's answer is there already. */
+  /**
+   * Keeps `t` (undefined: no such target) under `name` unless a later read's answer is there
+   * already, a whole load's included: one that did not find the name answered for it too.
+   */
   private apply (name: string, ticket: number, t: Target | undefined): void {
-    if (ticket < (this.applied.get(name) ?? 0)) return
+    if (ticket < Math.max(this.applied.get(name) ?? 0, this.loaded)) return
     if (t === undefined) this.targets.delete(name)
     else this.targets.set(name, t)
     this.applied.set(name, ticket)

@@ -62,3 +62,15 @@ t.test('a whole load answered after a newer reload keeps the reload\'s answer, a
   t.equal(dir.get('api')?.upstream.pathname, '/v4')
   t.equal(dir.get('old'), undefined, 'an older load answering last brings nothing back')
 })
+
+t.test('a read that started before a whole load which did not find the name brings nothing back', async (t) => {
+  const { db, answer } = heldDb()
+  const dir = new TargetDirectory(db)
+  const created = dir.reload('api')
+  const load = dir.load()
+  answer(1, [])
+  await load
+  answer(0, [row('api', 'v1')])
+  await created
+  t.equal(dir.get('api'), undefined, 'the load is newer: api was deleted before it read')
+})
