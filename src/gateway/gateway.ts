@@ -50,11 +50,19 @@ const plainResponse = (status: number, message: string): string => {
  */
 export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   const targets = new TargetDirectory(opts.db)
-  await targets.load()
+  // Listening before the load: a target saved while it reads is reloaded, and the tickets keep
+  // whichever read is newer; a change heard only after the load would be lost.
   const offChange = opts.view.onChange((c) => {
     if (c.kind === 'target') targets.reload(c.data.name).catch((err) => opts.log.error({ err }, 'reloading a target failed'))
   })
   const offReset = opts.view.onReset(() => { targets.load().catch((err) => opts.log.error({ err }, 'reloading targets failed')) })
+  try {
+    await targets.load()
+  } catch (err) {
+    offChange()
+    offReset()
+    throw err
+  }
   const http = createHttpGateway({ ...opts, targets })
   // Read once: the key is made once per deployment and never changes.
   const maskKey = await loadMaskKey(opts.db)

@@ -74,3 +74,30 @@ t.test('a read that started before a whole load which did not find the name brin
   await created
   t.equal(dir.get('api'), undefined, 'the load is newer: api was deleted before it read')
 })
+
+t.test('a target saved while a gateway loads its targets at start is taken, its change heard', async (t) => {
+  const { startTestBroker } = await import('../helpers/broker.js')
+  const { startTestGateway } = await import('../helpers/gateway.js')
+  const b = await startTestBroker({ backend: 'pglite' })
+  t.teardown(() => b.close())
+  const ctx = b.broker.ctx
+  let loading = true
+  // The whole load reads before the save; the view applies the save's change before the load answers.
+  const db = {
+    ...ctx.db,
+    query: async (sql: string, params?: unknown[]) => {
+      const r = await ctx.db.query(sql, params)
+      if (loading && /FROM targets$/.test(sql.trim())) {
+        loading = false
+        // Written without a change-log entry: the one change the gateway can hear of is the one applied here.
+        await ctx.db.query(`INSERT INTO targets (name, kind, upstream, headers, policy, audit_statements) VALUES ('late', 'http', 'http://127.0.0.1:1/', '{}', '{"rules":[]}', 'text')`)
+        ctx.view.apply({ seq: ctx.view.seq, kind: 'target', data: { name: 'late' } })
+      }
+      return r
+    }
+  } as typeof ctx.db
+  const gw = await startTestGateway(b, { db })
+  t.teardown(() => gw.close())
+  for (let i = 0; i < 50 && gw.gateway.targets.get('late') === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.ok(gw.gateway.targets.get('late'), 'the gateway holds the target saved during its load')
+})

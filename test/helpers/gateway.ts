@@ -82,13 +82,15 @@ export interface TestGatewayOptions {
   keys?: GatewayOptions['keys']
   /** Its own cache of verified tokens (default: the broker's, so no token needs verifying again). */
   verified?: VerifiedTokens
+  /** The database the gateway reads (default: the broker's). */
+  db?: GatewayOptions['db']
 }
 
 /** A gateway sharing the test broker's view, keys and cache, listening on port 0. */
 export async function startTestGateway (b: TestBroker, opts: TestGatewayOptions = {}): Promise<{ url: string, pgPort: number, gateway: Gateway, close: () => Promise<void> }> {
   const ctx = b.broker.ctx
   const gateway = await createGateway({
-    db: ctx.db, log: silentLogger(), view: ctx.view, verified: opts.verified ?? ctx.verified, issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth,
+    db: opts.db ?? ctx.db, log: silentLogger(), view: ctx.view, verified: opts.verified ?? ctx.verified, issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth,
     keys: opts.keys ?? ((kid) => ctx.keys().verifiers.get(kid)), upstreamTimeoutMs: opts.upstreamTimeoutMs,
     freshness: { freshAt: opts.freshAt ?? (() => ctx.sync.freshAt()), maxStalenessMs: 5000 }, audit: ctx.audit, metrics: ctx.metrics, ready: () => ({ ready: true, detail: {} }), tls: opts.tls, pgLoginTimeoutMs: opts.pgLoginTimeoutMs, pgCatalogTtlMs: opts.pgCatalogTtlMs
   })
