@@ -50,15 +50,27 @@ const plainResponse = (status: number, message: string): string => {
  */
 export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   const targets = new TargetDirectory(opts.db)
+  // A read that fails (the database blinked) is read again until one succeeds: the change that
+  // asked for it is not heard again, and the old definition (a deleted target, a looser policy)
+  // would stay until the next one. A newer read's ticket keeps a late retry from undoing it.
+  let stopped = false
+  const retryMs = 1000
+  const keepReading = (read: () => Promise<void>, what: string, logged = false): void => {
+    read().catch((err) => {
+      if (!logged) opts.log.error({ err }, `${what} failed; reading again every ${retryMs} ms`)
+      if (!stopped) setTimeout(() => { if (!stopped) keepReading(read, what, true) }, retryMs).unref()
+    })
+  }
   // Listening before the load: a target saved while it reads is reloaded, and the tickets keep
   // whichever read is newer; a change heard only after the load would be lost.
   const offChange = opts.view.onChange((c) => {
-    if (c.kind === 'target') targets.reload(c.data.name).catch((err) => opts.log.error({ err }, 'reloading a target failed'))
+    if (c.kind === 'target') { const name = c.data.name; keepReading(async () => { await targets.reload(name) }, 'reloading a target') }
   })
-  const offReset = opts.view.onReset(() => { targets.load().catch((err) => opts.log.error({ err }, 'reloading targets failed')) })
+  const offReset = opts.view.onReset(() => { keepReading(async () => { await targets.load() }, 'reloading targets') })
   try {
     await targets.load()
   } catch (err) {
+    stopped = true
     offChange()
     offReset()
     throw err
@@ -135,6 +147,7 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     pg,
     targets,
     stop: async () => {
+      stopped = true
       offChange()
       offReset()
       await http.settled(2000)

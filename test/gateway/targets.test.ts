@@ -101,3 +101,26 @@ t.test('a target saved while a gateway loads its targets at start is taken, its 
   for (let i = 0; i < 50 && gw.gateway.targets.get('late') === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 20))
   t.ok(gw.gateway.targets.get('late'), 'the gateway holds the target saved during its load')
 })
+
+t.test('a target whose reload fails (the database blinked) is read again until it is taken', async (t) => {
+  const { startTestBroker } = await import('../helpers/broker.js')
+  const { startTestGateway } = await import('../helpers/gateway.js')
+  const b = await startTestBroker({ backend: 'pglite' })
+  t.teardown(() => b.close())
+  const ctx = b.broker.ctx
+  let failures = 1
+  const db = {
+    ...ctx.db,
+    query: async (sql: string, params?: unknown[]) => {
+      if (failures > 0 && /FROM targets WHERE name = \$1/.test(sql)) { failures--; throw new Error('connection terminated unexpectedly') }
+      return await ctx.db.query(sql, params)
+    }
+  } as typeof ctx.db
+  const gw = await startTestGateway(b, { db })
+  t.teardown(() => gw.close())
+  await ctx.db.query(`INSERT INTO targets (name, kind, upstream, headers, policy, audit_statements) VALUES ('blink', 'http', 'http://127.0.0.1:1/', '{}', '{"rules":[]}', 'text')`)
+  ctx.view.apply({ seq: ctx.view.seq, kind: 'target', data: { name: 'blink' } })
+  for (let i = 0; i < 150 && gw.gateway.targets.get('blink') === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(failures, 0, 'the first read failed')
+  t.ok(gw.gateway.targets.get('blink'), 'the gateway holds the target once a read succeeds')
+})
