@@ -19,14 +19,15 @@ const types = {
  * for an answer forever, the LISTEN connection included.
  */
 export function openPostgres (url: string, opts: { max?: number, connectTimeoutMs?: number } = {}): Db {
-  const connection = { connectionString: url, connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 }
+  const alive = { connectionString: url, keepAlive: true, keepAliveInitialDelayMillis: 10_000 }
+  const connection = { ...alive, connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000 }
   // pg.Pool applies its own connectionTimeoutMillis to waiting for a free client too, which
   // would fail a caller queued behind busy clients (a burst, a long offboarding) after 10 s:
   // each new client bounds its own connection's setup instead, and the pool's wait is unbounded.
   class TimedClient extends pg.Client {
     constructor (config?: pg.ClientConfig) { super({ ...config, connectionTimeoutMillis: connection.connectionTimeoutMillis }) }
   }
-  const pool = new pg.Pool({ connectionString: url, keepAlive: true, keepAliveInitialDelayMillis: 10_000, max: opts.max ?? 10, types, Client: TimedClient as unknown as new () => pg.ClientBase })
+  const pool = new pg.Pool({ ...alive, max: opts.max ?? 10, types, Client: TimedClient as unknown as new () => pg.ClientBase })
   // An idle client that loses its server must not crash the process; the next query reconnects.
   pool.on('error', () => {})
 
