@@ -7,7 +7,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import pg from 'pg'
 import postgres from 'postgres'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../../helpers/broker.js'
 import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
 import { saveTarget, startTestGateway } from '../../helpers/gateway.js'
@@ -550,6 +550,14 @@ if (databaseUrl === undefined) {
     t.notMatch(ran, /ann@example/)
   })
 
+  /** Saves target db's policy with a rule denying `orders` (waiting until the gateway holds it), and the policy as it was again when `t` ends. */
+  const closeOrders = async (t: Test): Promise<void> => {
+    const policy = (await b.admin('GET', '/v1/targets/db')).body.policy
+    const saved = async (rules: unknown[]): Promise<number> => await saveTarget(b, gw, 'db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })
+    t.equal(await saved([...policy.rules, { effect: 'deny', tables: ['orders'], reason: 'orders are closed' }]), 200)
+    t.teardown(async () => { await saved(policy.rules) })
+  }
+
   t.test('a Close the upstream skips after an error leaves the statement held, and EXECUTE of it is decided with it', async (t) => {
     const { s, until } = await rawSession(reader)
     t.teardown(() => s.destroy())
@@ -561,10 +569,7 @@ if (databaseUrl === undefined) {
     s.write(query('PREPARE kept AS SELECT 1, 2'))
     t.match(parseErrorFields((await until(0x5a)).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42P05' })
     // A policy saved since denies the table the name still holds.
-    const policy = (await b.admin('GET', '/v1/targets/db')).body.policy
-    const saved = async (rules: unknown[]): Promise<number> => await saveTarget(b, gw, 'db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })
-    t.equal(await saved([...policy.rules, { effect: 'deny', tables: ['orders'], reason: 'orders are closed' }]), 200)
-    t.teardown(async () => { await saved(policy.rules) })
+    await closeOrders(t)
     s.write(query('EXECUTE kept'))
     t.match(parseErrorFields((await until(0x5a)).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /orders are closed/ })
   })
@@ -580,10 +585,7 @@ if (databaseUrl === undefined) {
     s.write(query('SAVEPOINT s'))
     await until(0x5a)
     // A policy saved since denies the table the names hold.
-    const policy = (await b.admin('GET', '/v1/targets/db')).body.policy
-    const saved = async (rules: unknown[]): Promise<number> => await saveTarget(b, gw, 'db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })
-    t.equal(await saved([...policy.rules, { effect: 'deny', tables: ['orders'], reason: 'orders are closed' }]), 200)
-    t.teardown(async () => { await saved(policy.rules) })
+    await closeOrders(t)
     // Each Parse or Bind fails upstream (the name is held), but what follows its Sync is sent before that answer comes.
     s.write(Buffer.concat([bind('P', 'other'), sync, query('ROLLBACK TO SAVEPOINT s'), execute('P'), sync]))
     t.match(error(await until(0x5a)), { C: '42P03' })
@@ -609,10 +611,7 @@ if (databaseUrl === undefined) {
     t.match(parseErrorFields((await until(0x5a))[0].body), { C: '42P05' })
     t.same((await until(0x5a)).map((f) => f.tag), [0x33, 0x31, 0x5a], 'CloseComplete, ParseComplete')
     // A policy saved since denies the table the name holds.
-    const policy = (await b.admin('GET', '/v1/targets/db')).body.policy
-    const saved = async (rules: unknown[]): Promise<number> => await saveTarget(b, gw, 'db', { kind: 'postgres', upstream: upstream.url, policy: { rules } })
-    t.equal(await saved([...policy.rules, { effect: 'deny', tables: ['orders'], reason: 'orders are closed' }]), 200)
-    t.teardown(async () => { await saved(policy.rules) })
+    await closeOrders(t)
     s.write(Buffer.concat([bind('', 'swapped'), execute(''), sync]))
     const ran = await until(0x5a)
     t.match(parseErrorFields(ran.find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /orders are closed/ })
