@@ -33,8 +33,10 @@ export async function clientCredentials (ctx: BrokerContext, req: ClientCredenti
   const p = await principalForIssue(ctx.db, client.principal, now)
   if (p.status !== 'active') throw new InvalidClient(`principal ${p.row.id} is ${p.status}`)
   if (p.usable.length === 0) {
-    if (p.row.sponsor !== null) throw new InvalidClient(`service ${p.row.id} has no active sponsor or no usable scope`)
-    throw new InvalidScope(`principal ${p.row.id} holds no scope`)
+    // A service without an active sponsor is unusable, as its client is for introspection; one
+    // whose grants and sponsor's merely do not meet authenticated fine and holds no scope.
+    if (p.sponsorLost) throw new InvalidClient(`service ${p.row.id} has no active sponsor`)
+    throw new InvalidScope(`principal ${p.row.id} holds no usable scope`)
   }
   // RFC 8707 §2: a resource is honoured or refused (invalid_target), never ignored for a broader token.
   const targets = requestedTargets({ audience: req.audience ?? [], resource: req.resource ?? [] }, targetsOf(p.usable), `${p.row.id}'s usable scopes`)

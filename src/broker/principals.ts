@@ -344,8 +344,21 @@ async function countLiveNaming (ctx: BrokerContext, id: string, nowMs: number, s
   return all.n - dead.n
 }
 
-/** Loads a principal and its sponsor for issuing a root token. */
-export async function principalForIssue (q: Queryable, id: string, nowMs: number): Promise<{ row: FullRow, status: PrincipalStatus, usable: string[] }> {
+/** True for a service whose sponsor is still its own (not lapsed) and active now. */
+async function sponsorActive (q: Queryable, p: FullRow, nowMs: number): Promise<boolean> {
+  if (p.sponsor === null || p.sponsor_lapsed) return false
+  const s = await load(q, p.sponsor)
+  return s !== undefined && effectiveStatus(s, nowMs) === 'active'
+}
+
+/**
+ * Loads a principal and its sponsor for issuing a root token. `sponsorLost`: a service with no
+ * usable scope because its sponsor is not active or was lost to an offboarding (rather than
+ * because its grants and its sponsor's do not meet).
+ */
+export async function principalForIssue (q: Queryable, id: string, nowMs: number): Promise<{ row: FullRow, status: PrincipalStatus, usable: string[], sponsorLost: boolean }> {
   const row = await mustLoad(q, id)
-  return { row, status: effectiveStatus(row, nowMs), usable: await usableScopes(q, row, nowMs) }
+  const usable = await usableScopes(q, row, nowMs)
+  const sponsorLost = row.kind === 'service' && usable.length === 0 && !(await sponsorActive(q, row, nowMs))
+  return { row, status: effectiveStatus(row, nowMs), usable, sponsorLost }
 }

@@ -42,3 +42,20 @@ t.test('a resource the client cannot reach is invalid_target, never a token for 
   t.equal(outside.status, 400)
   t.equal(outside.body.error, 'invalid_scope', 'a scope outside the requested resource')
 })
+
+t.test('a service whose grants and active sponsor\'s do not meet is invalid_scope; one whose sponsor is gone is invalid_client', async (t) => {
+  t.equal((await b.admin('POST', '/v1/principals', { id: 'bea', kind: 'human', grants: ['db:read'] })).status, 201)
+  t.equal((await b.admin('POST', '/v1/principals', { id: 'bea-bot', kind: 'service', sponsor: 'bea', grants: ['ssh:exec'] })).status, 201)
+  const c = (await b.admin('POST', '/v1/principals/bea-bot/clients')).body
+  const ask = async (extra: Record<string, string>): Promise<{ status: number, body: any }> =>
+    await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: c.client_id, client_secret: c.client_secret, ...extra })
+  for (const extra of [{}, { scope: 'ssh:exec' }] as Array<Record<string, string>>) {
+    const r = await ask(extra)
+    t.equal(r.status, 400, JSON.stringify(extra))
+    t.equal(r.body.error, 'invalid_scope', JSON.stringify(extra))
+  }
+  t.equal((await b.admin('POST', '/v1/principals/bea/offboard')).status, 200)
+  const gone = await ask({ scope: 'ssh:exec' })
+  t.equal(gone.status, 401)
+  t.equal(gone.body.error, 'invalid_client')
+})
