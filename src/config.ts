@@ -55,6 +55,12 @@ function url (env: Env, name: string, protocols: string[]): string | undefined {
   return raw
 }
 
+/** A variable's value, or `fallback` when it is unset or empty (an empty value never means "nothing"). */
+function text (env: Env, name: string, fallback: string): string {
+  const raw = env[name]
+  return raw === undefined || raw === '' ? fallback : raw
+}
+
 function role (env: Env): Role {
   const raw = env.LINEAGE_ROLE ?? 'all'
   if (raw !== 'broker' && raw !== 'gateway' && raw !== 'all') throw new ConfigError('LINEAGE_ROLE', `must be broker, gateway or all, got "${raw}"`)
@@ -93,9 +99,10 @@ export function loadConfig (env: Env): Config {
   return {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
-    dataDir: resolve(env.LINEAGE_DATA_DIR ?? './.lineage'),
+    dataDir: resolve(text(env, 'LINEAGE_DATA_DIR', './.lineage')),
     ...tlsFiles(env),
-    host: env.LINEAGE_HOST ?? '127.0.0.1',
+    // An empty host would bind every interface.
+    host: text(env, 'LINEAGE_HOST', '127.0.0.1'),
     brokerPort: port(env, 'LINEAGE_BROKER_PORT', 7400),
     gatewayHttpPort: port(env, 'LINEAGE_GATEWAY_HTTP_PORT', 7401),
     gatewayPgPort: port(env, 'LINEAGE_GATEWAY_PG_PORT', 7432),
