@@ -20,6 +20,11 @@ async function main (): Promise<void> {
   try {
     running = await start(config, log)
   } catch (err) {
+    // A listener that cannot bind is configuration too: the line names its variable.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`lineage: bad configuration: ${err.message}\n`)
+      process.exit(2)
+    }
     process.stderr.write(`lineage: cannot start: ${(err as Error).message}\n`)
     process.exit(1)
   }

@@ -3,6 +3,7 @@ import type { AddressInfo, Server as NetServer } from 'node:net'
 import { createRemoteJWKSet, type CryptoKey } from 'jose'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
+import { ConfigError } from './errors.js'
 import type { Logger } from './log.js'
 import { createBroker, type Broker } from './broker/broker.js'
 import { createBrokerHandler } from './broker/http/app.js'
@@ -28,10 +29,22 @@ export interface Running {
   stop: () => Promise<void>
 }
 
-async function listen (server: Server | NetServer, host: string, port: number): Promise<number> {
+// Bind failures that say the host names no address of this machine; any other is the port's.
+const hostErrors = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EADDRNOTAVAIL'])
+
+/**
+ * Binds `server`; returns the port it got.
+ * @param portVariable the variable `port` came from, named by the error.
+ * @throws ConfigError naming LINEAGE_HOST or `portVariable` when the bind fails (CONTRACT.md §2).
+ */
+async function listen (server: Server | NetServer, host: string, port: number, portVariable: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => { server.off('error', reject); resolve() })
+    const failed = (err: NodeJS.ErrnoException): void => {
+      const variable = hostErrors.has(err.code ?? '') ? 'LINEAGE_HOST' : portVariable
+      reject(new ConfigError(variable, `cannot listen on ${host}:${port}: ${err.code ?? err.message}`))
+    }
+    server.once('error', failed)
+    server.listen(port, host, () => { server.off('error', failed); resolve() })
   })
   return (server.address() as AddressInfo).port
 }
@@ -119,7 +132,7 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
   try {
     let deps: CheckDeps | undefined
     if (config.role !== 'gateway') {
-      const port = await listen(brokerServer, config.host, config.brokerPort)
+      const port = await listen(brokerServer, config.host, config.brokerPort, 'LINEAGE_BROKER_PORT')
       const base = `http://${urlHost(config.host)}:${port}`
       broker = await createBroker({ db, clock, log, issuer: config.issuer ?? base, maxDepth: config.maxDepth, rootTtl: config.rootTtl, adminToken: config.adminToken, audit, metrics, maxStalenessMs: config.maxStalenessMs, feed: config.redisUrl === undefined ? undefined : createRedisFeed(config.redisUrl, log) })
       const ctx = broker.ctx
@@ -140,9 +153,9 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
       const viewSync = sync as ViewSync
       const tls = await loadTlsContext({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, dataDir: config.dataDir })
       gateway = await createGateway({ ...deps, freshness: { freshAt: () => viewSync.freshAt(), maxStalenessMs: config.maxStalenessMs }, db, log, audit, metrics, ready, tls })
-      const port = await listen(gateway.httpServer, config.host, config.gatewayHttpPort)
+      const port = await listen(gateway.httpServer, config.host, config.gatewayHttpPort, 'LINEAGE_GATEWAY_HTTP_PORT')
       listening.gateway_http = `http://${urlHost(config.host)}:${port}`
-      const pgPort = await listen(gateway.pgServer, config.host, config.gatewayPgPort)
+      const pgPort = await listen(gateway.pgServer, config.host, config.gatewayPgPort, 'LINEAGE_GATEWAY_PG_PORT')
       listening.gateway_pg = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${pgPort}`
     }
   } catch (err) {

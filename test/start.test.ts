@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -40,6 +41,29 @@ t.test('bad configuration stops the process at start with one line naming the va
   ]
   for (const [env, name] of cases) {
     const r = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], env)
+    t.equal(r.code, 2, name)
+    const lines = r.stderr.trim().split('\n')
+    t.equal(lines.length, 1, `${name}: one line`)
+    t.match(lines[0], name)
+  }
+})
+
+t.test('a listener that cannot bind stops the process at start with one line naming the variable', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lineage-bind-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { taken.close() })
+  const port = String((taken.address() as AddressInfo).port)
+  const free = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'warn' }
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ LINEAGE_BROKER_PORT: port }, 'LINEAGE_BROKER_PORT'],
+    [{ LINEAGE_GATEWAY_HTTP_PORT: port }, 'LINEAGE_GATEWAY_HTTP_PORT'],
+    [{ LINEAGE_GATEWAY_PG_PORT: port }, 'LINEAGE_GATEWAY_PG_PORT'],
+    [{ LINEAGE_HOST: 'no-such-host.invalid' }, 'LINEAGE_HOST']
+  ]
+  for (const [env, name] of cases) {
+    const r = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], { ...free, ...env })
     t.equal(r.code, 2, name)
     const lines = r.stderr.trim().split('\n')
     t.equal(lines.length, 1, `${name}: one line`)
