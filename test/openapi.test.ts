@@ -687,6 +687,16 @@ t.test('Shared Signals transmitters are configured, and pushed SETs are accepted
   t.match((await push(await set('https://unknown.example.com', 'oa-set-2'))).body, { err: 'invalid_issuer' }, 'an unknown issuer')
   t.match((await push('x'.repeat(70_000))).body, { err: 'invalid_request' }, 'a body above 64 KiB')
 
+  // A key server that fails is no verdict on the SET: 503, so that the transmitter pushes again.
+  const down = createServer((_req, res) => { res.statusCode = 503; res.end() })
+  await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { down.close() })
+  const flaky = 'https://flaky.openapi.example.com'
+  t.equal((await admin(t, 'POST', '/v1/transmitters', { issuer: flaky, audience, jwks_uri: `http://127.0.0.1:${(down.address() as AddressInfo).port}/jwks` })).status, 201)
+  const unfetchable = await push(await set(flaky, 'oa-set-4'))
+  t.equal(unfetchable.status, 503, 'keys that cannot be fetched')
+  t.match(unfetchable.body, { err: 'temporarily_unavailable' })
+
   t.equal((await admin(t, 'DELETE', path)).status, 204)
   t.equal((await admin(t, 'DELETE', path)).status, 404)
   t.match((await push(await set(issuer, 'oa-set-3'))).body, { err: 'invalid_issuer' }, 'a deleted transmitter is unknown')
