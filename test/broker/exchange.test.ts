@@ -183,6 +183,7 @@ t.test('metadata and JWKS describe the issuer and its keys', async (t) => {
   const m = await getJson(`${b.url}/.well-known/oauth-authorization-server`)
   t.match(m, { issuer: b.url, token_endpoint: `${b.url}/oauth/token`, jwks_uri: `${b.url}/.well-known/jwks.json` })
   t.ok(m.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:token-exchange'))
+  t.notOk('scopes_supported' in m, 'no empty scope list that would read as "no scope is supported"')
   const jwks = await getJson(`${b.url}/.well-known/jwks.json`)
   t.equal(jwks.keys.length, 1)
   t.match(jwks.keys[0], { kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig', kid: String })

@@ -41,7 +41,8 @@ export function oauthRoutes (ctx: BrokerContext): Router {
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      scopes_supported: [],
+      // No scopes_supported: scopes are `<target>:<action>` for targets an admin adds at any time,
+      // and an empty list (what a fixed list would be) reads as "no scope is supported" (RFC 8414 §2).
       service_documentation: 'https://github.com/lineage/lineage#readme'
     })
   })
