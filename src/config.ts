@@ -62,7 +62,7 @@ function text (env: Env, name: string, fallback: string): string {
 }
 
 function role (env: Env): Role {
-  const raw = env.LINEAGE_ROLE ?? 'all'
+  const raw = text(env, 'LINEAGE_ROLE', 'all')
   if (raw !== 'broker' && raw !== 'gateway' && raw !== 'all') throw new ConfigError('LINEAGE_ROLE', `must be broker, gateway or all, got "${raw}"`)
   // A gateway serves what a broker writes; the embedded database is one process's own, so a
   // gateway on it would start empty and refuse everything for ever.

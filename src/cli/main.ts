@@ -60,8 +60,12 @@ function currentToken (env: Env): string {
   return t
 }
 
+/** `LINEAGE_URL`, or the default broker when it is unset or empty (an empty value never means "nothing"). */
 function brokerUrl (env: Env): string {
-  return env.LINEAGE_URL ?? 'http://127.0.0.1:7400'
+  const raw = env.LINEAGE_URL
+  if (raw === undefined || raw === '') return 'http://127.0.0.1:7400'
+  if (!URL.canParse(raw) || !['http:', 'https:'].includes(new URL(raw).protocol)) throw new UsageError(`LINEAGE_URL must be the broker's http or https URL, got "${raw.slice(0, 200)}"`)
+  return raw
 }
 
 async function runExchange (args: string[], env: Env): Promise<number> {
