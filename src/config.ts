@@ -107,7 +107,7 @@ export function loadConfig (env: Env): Config {
     gatewayHttpPort: port(env, 'LINEAGE_GATEWAY_HTTP_PORT', 7401),
     gatewayPgPort: port(env, 'LINEAGE_GATEWAY_PG_PORT', 7432),
     gatewaySshPort: port(env, 'LINEAGE_GATEWAY_SSH_PORT', 7422),
-    issuer: issuer?.replace(/\/$/, ''),
+    issuer,
     adminToken: secret(env, 'LINEAGE_ADMIN_TOKEN'),
     scimToken: secret(env, 'LINEAGE_SCIM_TOKEN'),
     webhookSecret: secret(env, 'LINEAGE_WEBHOOK_SECRET'),

@@ -19,6 +19,7 @@ import { createRedisFeed } from './lineage/feed.js'
 import { loadTlsContext } from './gateway/pg/tls.js'
 import { parserReplacements } from './gateway/pg/parser.js'
 import type { Db } from './storage/db.js'
+import { issuerUrl } from './broker/issuer-url.js'
 
 export interface Running {
   /** Listener name → URL (`broker`, `gateway_http`) or host:port (`gateway_pg`). */
@@ -69,7 +70,7 @@ function urlHost (host: string): string {
 async function standaloneCheckDeps (config: Config, db: Db, clock: Clock, log: Logger): Promise<{ deps: CheckDeps, sync: ViewSync }> {
   const issuer = config.issuer ?? `http://${urlHost(config.host)}:${config.brokerPort}`
   // jose refetches the key set when a `kid` is unknown, at most once a second.
-  const jwks = createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`), { cooldownDuration: 1000, cacheMaxAge: 10 * 60_000 })
+  const jwks = createRemoteJWKSet(new URL(issuerUrl(issuer, '/.well-known/jwks.json')), { cooldownDuration: 1000, cacheMaxAge: 10 * 60_000 })
   const view = new LiveStatus()
   const sync = createViewSync({ db, view, clock, log, maxStalenessMs: config.maxStalenessMs, feed: config.redisUrl === undefined ? undefined : createRedisFeed(config.redisUrl, log) })
   await sync.start()

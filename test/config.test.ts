@@ -33,6 +33,7 @@ t.test('the PostgreSQL gateway\'s TLS certificate and key are given together or 
 t.test('an empty LINEAGE_HOST, LINEAGE_DATA_DIR or LINEAGE_ROLE means the default, as an empty port or secret does', async (t) => {
   const c = loadConfig({ LINEAGE_HOST: '', LINEAGE_DATA_DIR: '', LINEAGE_ROLE: '' })
   t.equal(c.role, 'all')
+  t.equal(loadConfig({ LINEAGE_ISSUER: 'https://id.example/' }).issuer, 'https://id.example/', 'the issuer is kept exactly: it is every token\'s iss')
   t.equal(c.host, '127.0.0.1', 'not every interface')
   t.equal(c.dataDir, loadConfig({}).dataDir, './.lineage, not the working directory')
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { accessTokenType, claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
+import { accessTokenType, claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker, tokenExchange } from '../helpers/broker.js'
 import { bodyOf, getJson } from '../helpers/http.js'
 
 const b = await startTestBroker({ maxDepth: 4 })
@@ -177,6 +177,19 @@ t.test('malformed forms get the contract error and never a 500', async (t) => {
   t.equal((await bodyOf(huge)).error, 'invalid_request')
   const badEncoding = await fetch(`${b.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=koi8-r' }, body: 'grant_type=x' })
   t.ok(badEncoding.status >= 400 && badEncoding.status < 500)
+})
+
+t.test('an issuer configured with a trailing slash is every token\'s iss exactly, and endpoints are joined without a double slash', async (t) => {
+  const slashed = await startTestBroker({ issuer: (url) => `${url}/` })
+  t.teardown(slashed.close)
+  const m = await getJson(`${slashed.url}/.well-known/oauth-authorization-server`)
+  t.match(m, { issuer: `${slashed.url}/`, token_endpoint: `${slashed.url}/oauth/token`, jwks_uri: `${slashed.url}/.well-known/jwks.json`, revocation_endpoint: `${slashed.url}/oauth/revoke` })
+  const c = await seedContractor(slashed)
+  const root = await rootToken(slashed, c)
+  t.equal(claimsOf(root).iss, `${slashed.url}/`)
+  const child = await slashed.form('/oauth/token', { grant_type: tokenExchange, subject_token: root, subject_token_type: accessTokenType, scope: 'db:read' })
+  t.equal(child.status, 200, 'the broker accepts the tokens it issued')
+  t.equal(claimsOf(child.body.access_token).iss, `${slashed.url}/`)
 })
 
 t.test('metadata and JWKS describe the issuer and its keys', async (t) => {

@@ -24,13 +24,13 @@ export interface TestBroker {
 }
 
 /** A broker on a fresh database with a real listener on port 0 and a hand-moved clock. */
-export async function startTestBroker (opts: { backend?: 'postgres' | 'pglite', maxDepth?: number, rootTtl?: number, inputs?: InputSecrets, log?: Logger } = {}): Promise<TestBroker> {
+export async function startTestBroker (opts: { backend?: 'postgres' | 'pglite', maxDepth?: number, rootTtl?: number, inputs?: InputSecrets, log?: Logger, issuer?: (url: string) => string } = {}): Promise<TestBroker> {
   const testDb = await openTestDb(opts.backend ?? defaultBackend)
   const clock = new TestClock()
   const server: Server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const broker = await createBroker({ db: testDb.db, clock, log: opts.log ?? silentLogger(), issuer: url, maxDepth: opts.maxDepth ?? 8, rootTtl: opts.rootTtl ?? 3600, adminToken, pollMs: 200 })
+  const broker = await createBroker({ db: testDb.db, clock, log: opts.log ?? silentLogger(), issuer: opts.issuer?.(url) ?? url, maxDepth: opts.maxDepth ?? 8, rootTtl: opts.rootTtl ?? 3600, adminToken, pollMs: 200 })
   server.on('request', createBrokerHandler(broker.ctx, { ready: () => ({ ready: true, detail: {} }), inputs: opts.inputs }))
 
   const parse = async (r: Response): Promise<{ status: number, body: any, headers: Headers }> => {

@@ -7,6 +7,7 @@ import { grantTypes, tokenRequest } from '../token-request.js'
 import { required, single, type Form } from '../form-params.js'
 import { oauthEndpoint } from './oauth-endpoint.js'
 import { rejectOtherMethods } from './method-not-allowed.js'
+import { issuerUrl } from '../issuer-url.js'
 
 /** `POST /oauth/introspect` (RFC 7662). */
 async function introspection (ctx: BrokerContext, form: Form, authorization: string | undefined): Promise<unknown> {
@@ -32,10 +33,10 @@ export function oauthRoutes (ctx: BrokerContext): Router {
   r.get('/.well-known/oauth-authorization-server', (_req, res) => {
     res.json({
       issuer: ctx.issuer,
-      token_endpoint: `${ctx.issuer}/oauth/token`,
-      jwks_uri: `${ctx.issuer}/.well-known/jwks.json`,
-      introspection_endpoint: `${ctx.issuer}/oauth/introspect`,
-      revocation_endpoint: `${ctx.issuer}/oauth/revoke`,
+      token_endpoint: issuerUrl(ctx.issuer, '/oauth/token'),
+      jwks_uri: issuerUrl(ctx.issuer, '/.well-known/jwks.json'),
+      introspection_endpoint: issuerUrl(ctx.issuer, '/oauth/introspect'),
+      revocation_endpoint: issuerUrl(ctx.issuer, '/oauth/revoke'),
       grant_types_supported: [grantTypes.clientCredentials, grantTypes.tokenExchange],
       response_types_supported: [],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],

@@ -7,6 +7,7 @@ import { ScimError, scimNotFound } from './errors.js'
 import type { ListQuery } from './filter.js'
 import { parsePatch } from './patch.js'
 import { checkEmailShape, idFromUserName, listSchema, parseUserBody, toScimUser, userColumns, userNameOf, type ScimUser, type UserChanges, type UserRow } from './resource.js'
+import { issuerUrl } from '../../broker/issuer-url.js'
 
 /**
  * The `inbound_events` source that marks a principal deleted through SCIM. A marked principal
@@ -30,7 +31,7 @@ export interface ListResponse {
   Resources: ScimUser[]
 }
 
-const baseUrl = (ctx: BrokerContext): string => `${ctx.issuer.replace(/\/+$/, '')}/scim/v2`
+const baseUrl = (ctx: BrokerContext): string => issuerUrl(ctx.issuer, '/scim/v2')
 
 async function loadUser (q: Queryable, id: string): Promise<UserRow | undefined> {
   const { rows } = await q.query<UserRow>(`SELECT ${userColumns} FROM principals p WHERE p.id = $1 AND ${visible}`, [id])
