@@ -54,6 +54,13 @@ export class InvalidClient extends LineageError {
   }
 }
 
+/** RFC 6750 §3.1: the bearer token a caller authenticates with is not (or no longer) acceptable. */
+export class InvalidBearer extends LineageError {
+  constructor (description: string) {
+    super('ERR_INVALID_TOKEN', 'invalid_token', 401, description, { 'WWW-Authenticate': 'Bearer realm="lineage", error="invalid_token"' })
+  }
+}
+
 /** Missing or wrong bearer credential on a protected endpoint. */
 export class Unauthorized extends LineageError {
   constructor (description = 'a valid bearer token is required') {

@@ -1,4 +1,4 @@
-import { InvalidClient, InvalidRequest, InvalidToken, Unauthorized } from '../errors.js'
+import { InvalidBearer, InvalidClient, InvalidRequest, InvalidToken } from '../errors.js'
 import type { AccessClaims } from '../lineage/claims.js'
 import type { PrincipalState } from '../lineage/live-status.js'
 import { secretMatches } from '../secrets.js'
@@ -61,7 +61,8 @@ async function mustBeActive (ctx: BrokerContext, id: string): Promise<void> {
 /**
  * Identifies the caller: admin bearer token, client credentials, or (when `allowBearer`) a
  * live Lineage access token.
- * @throws Unauthorized when nothing valid is presented; InvalidClient for bad client credentials.
+ * @throws InvalidClient for bad or missing credentials (RFC 6749 §5.2 counts "no client
+ *   authentication included" as invalid_client); InvalidBearer for a bearer token not live.
  */
 export async function authenticateCaller (ctx: BrokerContext, authorization: string | undefined, form: { client_id?: string, client_secret?: string }, allowBearer: boolean): Promise<Caller> {
   const creds = clientCredentialsOf(authorization, form)
@@ -77,10 +78,10 @@ export async function authenticateCaller (ctx: BrokerContext, authorization: str
       try {
         return { kind: 'bearer', claims: await liveClaims(ctx, bearer) }
       } catch (err) {
-        if (err instanceof InvalidToken) throw new Unauthorized(`bearer token: ${err.message}`)
+        if (err instanceof InvalidToken) throw new InvalidBearer(`bearer token: ${err.message}`)
         throw err
       }
     }
   }
-  throw new Unauthorized('authenticate with client credentials or the admin token')
+  throw new InvalidClient(`authenticate with client credentials or the admin token${allowBearer ? ', or a live access token' : ''}`)
 }

@@ -67,6 +67,16 @@ t.test('RFC 7009 revocation is allowed to an ancestor token, the owning client a
   t.notOk(await active(b, other[1]))
 })
 
+t.test('a caller with no credentials is invalid_client, and one whose bearer token is not live invalid_token, each with its challenge', async (t) => {
+  const [, one] = await chain(1)
+  for (const path of ['/oauth/introspect', '/oauth/revoke']) {
+    const none = await b.form(path, { token: one })
+    t.same([none.status, none.body.error, none.headers.get('www-authenticate')], [401, 'invalid_client', 'Basic realm="lineage"'], `${path}: RFC 6749 §5.2, no client authentication included`)
+  }
+  const dead = await b.form('/oauth/revoke', { token: one }, { authorization: 'Bearer not-a-jwt' })
+  t.same([dead.status, dead.body.error, dead.headers.get('www-authenticate')], [401, 'invalid_token', 'Bearer realm="lineage", error="invalid_token"'], 'RFC 6750 §3.1')
+})
+
 t.test('introspection needs an authenticated caller and shows the lineage of a live token', async (t) => {
   const [, one] = await chain(1)
   t.equal((await b.form('/oauth/introspect', { token: one })).status, 401)
