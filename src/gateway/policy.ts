@@ -1,4 +1,5 @@
 import { InvalidInput } from '../errors.js'
+import { actions as actionNames } from '../lineage/scopes.js'
 
 /** Conditions a rule may carry (CONTRACT.md "Target policy"); every given one must hold. */
 export interface RuleConditions {
@@ -155,6 +156,9 @@ function parseRule (raw: unknown, where: string): Rule {
     if (!Number.isInteger(r[key]) || (r[key] as number) < 0 || (r[key] as number) > 64) throw new InvalidInput(`${where}.${key} must be an integer from 0 to 64`)
     out[key] = r[key]
   }
+  // An action no request has (a typo, another letter case) would leave its rule matching nothing, unseen.
+  const action = (out.actions as string[] | undefined)?.find((a) => !(actionNames as readonly string[]).includes(a))
+  if (action !== undefined) throw new InvalidInput(`${where}.actions: unknown action ${action}`)
   const statements = out.statements as string[] | undefined
   const unknown = statements?.find((s) => !statementShapes.includes(s))
   if (unknown !== undefined) throw new InvalidInput(`${where}.statements: unknown shape ${unknown}`)

@@ -63,3 +63,10 @@ t.test('a tables rule on a schema\'s table matches the name unqualified, which t
   t.equal(refusal(['vault.keys']), 'denied by policy: vault')
   t.equal(refusal(['keys']), undefined, 'a whole schema matches only names qualified with it')
 })
+
+t.test('a rule naming an action that does not exist is refused, as a grant naming one is, rather than saved to match nothing', async (t) => {
+  for (const actions of [['delete'], ['Write'], ['read', 'writes'], ['*']]) {
+    t.throws(() => parsePolicy({ rules: [{ effect: 'deny', actions }] }), { code: 'ERR_INVALID_INPUT', message: /policy\.rules\[0\]\.actions/ }, actions.join(' '))
+  }
+  t.same(parsePolicy({ rules: [{ effect: 'deny', actions: ['read', 'write', 'ddl', 'admin', 'exec', 'shell', 'tunnel'] }] }).rules[0].actions, ['read', 'write', 'ddl', 'admin', 'exec', 'shell', 'tunnel'])
+})
