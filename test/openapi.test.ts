@@ -395,6 +395,7 @@ t.test('a bad target or a bad policy is 400 and nothing is saved', async (t) => 
     ['a bad rule after a good one', { ...ok, policy: { rules: [{ effect: 'deny', methods: ['DELETE'] }, { effect: 'deny', min_depth: 65 }] } }],
     ['a mask without columns', { kind: 'postgres', upstream: 'postgres://db.internal/shop', policy: { rules: [{ effect: 'mask', with: 'redact' }] } }],
     ['an unknown mask kind', { kind: 'postgres', upstream: 'postgres://db.internal/shop', policy: { rules: [{ effect: 'mask', columns: ['a.b'], with: 'blur' }] } }],
+    ['a mask column without its table', { kind: 'postgres', upstream: 'postgres://db.internal/shop', policy: { rules: [{ effect: 'mask', columns: ['email'], with: 'redact' }] } }],
     ['columns on a deny rule', { ...ok, policy: { rules: [{ effect: 'deny', columns: ['a.b'] }] } }],
     ['an unknown action', { ...ok, policy: { rules: [{ effect: 'deny', actions: ['delete'] }] } }],
     ['an unknown statement shape', { kind: 'postgres', upstream: 'postgres://db.internal/shop', policy: { rules: [{ effect: 'deny', statements: ['grant'] }] } }],

@@ -168,6 +168,9 @@ function parseRule (raw: unknown, where: string): Rule {
   }
   if (r.effect === 'mask') {
     out.columns = stringList(r.columns, `${where}.columns`)
+    // A column is matched as `table.column` or `schema.table.column`: a bare `email` would mask nothing, unseen.
+    const bare = (out.columns as string[]).find((c) => !/[.*?]/.test(c))
+    if (bare !== undefined) throw new InvalidInput(`${where}.columns: ${bare} names no table; write table.column, schema.table.column or *.${bare}`)
     if (!maskKinds.includes(r.with as string)) throw new InvalidInput(`${where}.with must be one of ${maskKinds.join(', ')}`)
     out.with = r.with
   } else if (r.columns !== undefined || r.with !== undefined) {

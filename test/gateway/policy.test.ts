@@ -70,3 +70,11 @@ t.test('a rule naming an action that does not exist is refused, as a grant namin
   }
   t.same(parsePolicy({ rules: [{ effect: 'deny', actions: ['read', 'write', 'ddl', 'admin', 'exec', 'shell', 'tunnel'] }] }).rules[0].actions, ['read', 'write', 'ddl', 'admin', 'exec', 'shell', 'tunnel'])
 })
+
+t.test('a mask column written without its table (email), which no column can match, is refused rather than saved to mask nothing', async (t) => {
+  for (const columns of [['email'], ['customers.email', 'ssn']]) {
+    t.throws(() => parsePolicy({ rules: [{ effect: 'mask', columns, with: 'redact' }] }), { code: 'ERR_INVALID_INPUT', message: /policy\.rules\[0\]\.columns/ }, columns.join(' '))
+  }
+  const policy = parsePolicy({ rules: [{ effect: 'mask', columns: ['customers.email', '*.ssn', 'app.customers.phone', '*card'], with: 'redact' }] })
+  t.same(maskRules(policy, request({})).map((r) => r.columns), [['customers.email', '*.ssn', 'app.customers.phone', '*card']], 'table.column, schema.table.column, and globs that may span the dot')
+})
