@@ -62,6 +62,7 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
   // The cancel key the gateway gave a client → the upstream backend it stands for.
   const cancelKeys = new Map<string, { target: URL, key: { pid: number, secret: number } }>()
   const live = new Set<Socket>()
+  const open = new Set<PgSession>()
   const maxMessage = opts.maxMessageBytes ?? 16 * 1024 * 1024
   const loginTimeout = opts.loginTimeoutMs ?? 15_000
 
@@ -232,8 +233,10 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       }
     }, () => {
       cancelKeys.delete(cancelKey)
+      open.delete(session)
       remove()
     })
+    open.add(session)
     remove = sessions.add(session)
     session.start(early)
     return { ok: true }
@@ -250,6 +253,9 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
     sessions,
     stop: async () => {
       sessions.close()
+      // A socket's close event comes after the listener's: a session left to it would record
+      // its last statements after the audit log's final write.
+      for (const s of [...open]) s.shutDown()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         for (const s of live) s.destroy()

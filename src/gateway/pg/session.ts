@@ -135,6 +135,17 @@ export class PgSession {
     this.end()
   }
 
+  /**
+   * The gateway is stopping: FATAL 57P01 to the client (what PostgreSQL sends at a shutdown),
+   * the upstream's running statement cancelled, and the session ended now, not when its socket's
+   * close comes (after the listener has closed): what it awaited is recorded before the stop returns.
+   */
+  shutDown (): void {
+    if (this.closed) return
+    this.endClient(errorResponse({ severity: 'FATAL', code: '57P01', message: 'lineage: the gateway is stopping' }))
+    this.end()
+  }
+
   private end (graceful = false): void {
     if (this.closed) return
     this.closed = true

@@ -1,0 +1,46 @@
+import pg from 'pg'
+import t from 'tap'
+import type { AuditEvent } from '../../../src/audit/record.js'
+import { rootToken, seedContractor, startTestBroker } from '../../helpers/broker.js'
+import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
+import { startTestGateway } from '../../helpers/gateway.js'
+
+if (databaseUrl === undefined) {
+  t.comment('DATABASE_URL not set: the PostgreSQL gateway tests (they need a real upstream) are skipped')
+} else {
+  t.test('a stop ends every open session before it returns: the statement each was running is recorded, and its client is told', async (t) => {
+    const b = await startTestBroker()
+    const gw = await startTestGateway(b)
+    const upstream = await createTestDatabase()
+    const direct = new pg.Client({ connectionString: upstream.url })
+    await direct.connect()
+    t.teardown(async () => {
+      await direct.end()
+      await new Promise<void>((resolve) => gw.gateway.httpServer.close(() => resolve()))
+      await b.close()
+      await upstream.drop()
+    })
+    const client = await seedContractor(b, ['db:*'])
+    t.equal((await b.admin('POST', '/v1/targets', { name: 'db', kind: 'postgres', upstream: upstream.url })).status, 201)
+    const token = await rootToken(b, client)
+    // What the gateway records, as it records it: the stop's caller writes the audit log next, then closes the database.
+    const audit = b.broker.ctx.audit
+    const recorded: AuditEvent[] = []
+    const record = audit.record
+    audit.record = (e) => { recorded.push(e); record(e) }
+
+    const c = new pg.Client({ host: '127.0.0.1', port: gw.pgPort, user: 'agent', password: token, database: 'db' })
+    c.on('error', () => {})
+    await c.connect()
+    const running = c.query("SELECT 'at the stop', pg_sleep(30)").then(() => undefined, (err: { code?: string }) => err)
+    for (let i = 0; i < 250; i++) {
+      const { rows } = await direct.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT ''at the stop'', pg_sleep(30)'")
+      if (rows[0].n > 0) break
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+
+    await gw.gateway.stop()
+    t.match(recorded.filter((e) => e.path === "SELECT 'at the stop', pg_sleep(30)"), [{ kind: 'gateway.pg', decision: 'allow', method: 'read', detail: { error: /./ } }], 'the running statement is recorded by the time the stop returns')
+    t.match(await running, { code: '57P01' }, 'the client is told the gateway is stopping, as PostgreSQL tells it at a shutdown')
+  })
+}
