@@ -476,13 +476,13 @@ t.test('the audit trail shows, newest first, what the broker alone recorded: iss
 
   const ofChild = await admin(t, 'GET', `/v1/audit?jti=${jtiOf(child)}`)
   t.same(ofChild.body.events.map((e: any) => e.kind), ['token.revoked', 'token.issued'])
-  t.match(ofChild.body.events[0], { jti: jtiOf(child), root: jtiOf(root), principals: ['alice', 'ci-nightly'], detail: { by: 'admin', reason: 'agent-1 misbehaved', revoked: 2 } })
+  t.match(ofChild.body.events[0], { jti: jtiOf(child), root: jtiOf(root), principals: ['alice', 'ci-nightly'], actors: ['agent-1'], detail: { by: 'admin', reason: 'agent-1 misbehaved', revoked: 2 } })
   t.match(ofChild.body.events[1], { actors: ['agent-1'], detail: { parent: jtiOf(root), depth: 1, scope: 'db:read', aud: ['db'], host: 'build-7', pid: '4242', run: 'run-1' } })
   const ofGrandchild = await admin(t, 'GET', `/v1/audit?jti=${jtiOf(grandchild)}`)
   t.same(ofGrandchild.body.events.map((e: any) => [e.kind, e.actors, e.detail.by ?? null]), [
-    ['token.revoked', [], `token:${jtiOf(child)}`],
+    ['token.revoked', ['ci-nightly', 'agent-1'], `token:${jtiOf(child)}`],
     ['token.issued', ['ci-nightly', 'agent-1'], null]
-  ], 'revoked by its parent; the current actor first')
+  ], 'revoked by its parent; every actor of the revoked token, the current one first, in both records')
 
   const tree = await admin(t, 'GET', `/v1/audit?root=${jtiOf(root)}&limit=1000`)
   t.ok(tree.body.events.length >= 4 && tree.body.events.every((e: any) => e.root === jtiOf(root)), 'only the records of that tree')

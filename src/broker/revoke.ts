@@ -18,7 +18,12 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
   })
   await ctx.sync.afterWrite()
   if (!inserted) return 0
-  const node = (await ctx.db.query<{ root: string, sub: string, sponsor: string | null }>('SELECT root, sub, sponsor FROM tokens WHERE jti = $1', [jti])).rows[0]
+  // Every actor of the chain, the current one first as `act` nests them (RFC 8693 §4.1): each token's own is its outermost.
+  const node = (await ctx.db.query<{ root: string, sub: string, sponsor: string | null, actors: string[] }>(
+    `SELECT t.root, t.sub, t.sponsor,
+            ARRAY(SELECT a.actor FROM unnest(t.ancestors || t.jti) WITH ORDINALITY AS c (jti, n) JOIN tokens a ON a.jti = c.jti
+                   WHERE a.actor IS NOT NULL ORDER BY c.n DESC) AS actors
+       FROM tokens t WHERE t.jti = $1`, [jti])).rows[0]
   // Counting is for people and runs after the cut-off has taken effect. The walk stops at
   // subtrees that were already revoked: those were not live.
   const { rows } = await ctx.db.query<{ n: number }>(
@@ -34,6 +39,7 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
     jti,
     root: node?.root ?? jti,
     principals: node === undefined ? [] : node.sponsor === null ? [node.sub] : [node.sponsor, node.sub],
+    actors: node?.actors ?? [],
     detail: { by, reason: reason ?? null, revoked: rows[0].n }
   })
   return rows[0].n
