@@ -42,7 +42,7 @@ export interface PgGatewayOptions extends CheckDeps {
 
 export interface PgGateway {
   server: Server
-  sessions: SessionIndex
+  sessions: SessionIndex<PgSession>
   stop: () => Promise<void>
 }
 
@@ -57,12 +57,11 @@ type Outcome = { ok: true } | { ok: false, code: string, message: string }
  */
 export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGateway> {
   await loadClassifier()
-  const sessions = new SessionIndex(opts.view, opts.clock)
+  const sessions = new SessionIndex<PgSession>(opts.view, opts.clock)
   const catalogs = new Map<string, Catalog>()
   // The cancel key the gateway gave a client → the upstream backend it stands for.
   const cancelKeys = new Map<string, { target: URL, key: { pid: number, secret: number } }>()
   const live = new Set<Socket>()
-  const open = new Set<PgSession>()
   const maxMessage = opts.maxMessageBytes ?? 16 * 1024 * 1024
   const loginTimeout = opts.loginTimeoutMs ?? 15_000
 
@@ -233,10 +232,8 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       }
     }, () => {
       cancelKeys.delete(cancelKey)
-      open.delete(session)
       remove()
     })
-    open.add(session)
     remove = sessions.add(session)
     session.start(early)
     return { ok: true }
@@ -252,10 +249,9 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
     server,
     sessions,
     stop: async () => {
-      sessions.close()
       // A socket's close event comes after the listener's: a session left to it would record
       // its last statements after the audit log's final write.
-      for (const s of [...open]) s.shutDown()
+      for (const s of sessions.close()) s.shutDown()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         for (const s of live) s.destroy()

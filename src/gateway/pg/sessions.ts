@@ -17,9 +17,9 @@ export interface LiveSession {
  * its timer, or at the next sweep by the wall clock (`sweepMs`), whichever comes first, as a
  * timer runs late when the host slept or its clock was stepped.
  */
-export class SessionIndex {
-  private readonly byKey = new Map<string, Set<LiveSession>>()
-  private readonly all = new Map<LiveSession, { keys: string[], deadline: number, timer?: NodeJS.Timeout }>()
+export class SessionIndex<S extends LiveSession = LiveSession> {
+  private readonly byKey = new Map<string, Set<S>>()
+  private readonly all = new Map<S, { keys: string[], deadline: number, timer?: NodeJS.Timeout }>()
   private readonly off: Array<() => void>
 
   constructor (private readonly view: LiveStatus, private readonly clock: Clock, sweepMs = 1000) {
@@ -31,7 +31,7 @@ export class SessionIndex {
   get size (): number { return this.all.size }
 
   /** Indexes `s` until the returned function is called. */
-  add (s: LiveSession): () => void {
+  add (s: S): () => void {
     const c = s.claims
     const keys = [...c.lineage.chain, c.jti, ...c.lineage.principals.map((p) => `p:${p}`)]
     for (const k of keys) {
@@ -46,7 +46,7 @@ export class SessionIndex {
   }
 
   /** Ends `s` when the earliest end of its chain arrives, if that is sooner than what it waits for now. */
-  private arm (s: LiveSession, entry: { deadline: number, timer?: NodeJS.Timeout }): void {
+  private arm (s: S, entry: { deadline: number, timer?: NodeJS.Timeout }): void {
     const deadline = this.view.endOf(s.claims.exp, s.claims.lineage).at
     if (deadline >= entry.deadline) return
     entry.deadline = deadline
@@ -56,15 +56,18 @@ export class SessionIndex {
   }
 
   /** The end `s` waited for has come: it ends, unless its chain's end was put off meanwhile (a later contract end date). */
-  private due (s: LiveSession, entry: { deadline: number, timer?: NodeJS.Timeout }): void {
+  private due (s: S, entry: { deadline: number, timer?: NodeJS.Timeout }): void {
     const ended = this.view.endedAt(s.claims.jti, s.claims.exp, s.claims.lineage, this.clock.now())
     if (ended !== undefined) return s.kill(`chain cut off: ${ended}`)
     entry.deadline = Infinity
     this.arm(s, entry)
   }
 
-  close (): void {
+  /** Stops watching, and hands back the sessions still open, for the caller to end. */
+  close (): S[] {
     for (const f of this.off) f()
+    for (const entry of this.all.values()) clearTimeout(entry.timer)
+    return [...this.all.keys()]
   }
 
   /** Ends the sessions whose end has come by the wall clock, whatever their timers say. */
@@ -73,7 +76,7 @@ export class SessionIndex {
     for (const [s, entry] of [...this.all]) if (entry.deadline <= now) this.due(s, entry)
   }
 
-  private remove (s: LiveSession): void {
+  private remove (s: S): void {
     const entry = this.all.get(s)
     if (entry === undefined) return
     clearTimeout(entry.timer)
@@ -91,7 +94,7 @@ export class SessionIndex {
   }
 
   /** Ends each of `sessions` whose chain the view no longer finds live; the others wait for an end date brought forward. */
-  private recheck (sessions: LiveSession[]): void {
+  private recheck (sessions: S[]): void {
     const now = this.clock.now()
     for (const s of sessions) {
       const cut = this.view.check(s.claims.jti, s.claims.lineage, now)
