@@ -156,6 +156,7 @@ function parseRule (raw: unknown, where: string): Rule {
     if (!Number.isInteger(r[key]) || (r[key] as number) < 0 || (r[key] as number) > 64) throw new InvalidInput(`${where}.${key} must be an integer from 0 to 64`)
     out[key] = r[key]
   }
+  if (typeof out.min_depth === 'number' && typeof out.max_depth === 'number' && out.min_depth > out.max_depth) throw new InvalidInput(`${where}: min_depth ${out.min_depth} is above max_depth ${out.max_depth}, so the rule would match no token`)
   // An action no request has (a typo, another letter case) would leave its rule matching nothing, unseen.
   const action = (out.actions as string[] | undefined)?.find((a) => !(actionNames as readonly string[]).includes(a))
   if (action !== undefined) throw new InvalidInput(`${where}.actions: unknown action ${action}`)

@@ -78,3 +78,8 @@ t.test('a mask column written without its table (email), which no column can mat
   const policy = parsePolicy({ rules: [{ effect: 'mask', columns: ['customers.email', '*.ssn', 'app.customers.phone', '*card'], with: 'redact' }] })
   t.same(maskRules(policy, request({})).map((r) => r.columns), [['customers.email', '*.ssn', 'app.customers.phone', '*card']], 'table.column, schema.table.column, and globs that may span the dot')
 })
+
+t.test('a rule whose min_depth is above its max_depth is refused rather than saved to match no token', async (t) => {
+  t.throws(() => parsePolicy({ rules: [{ effect: 'deny', min_depth: 3, max_depth: 1 }] }), { code: 'ERR_INVALID_INPUT', message: /policy\.rules\[0\]: min_depth 3 is above max_depth 1/ })
+  t.equal(parsePolicy({ rules: [{ effect: 'deny', min_depth: 2, max_depth: 2 }] }).rules.length, 1, 'one depth only')
+})
