@@ -5,19 +5,17 @@ import type { Logger } from '../../log.js'
 import type { AccessClaims } from '../../lineage/claims.js'
 import { auditLineage, type AuditLineage } from '../../audit/record.js'
 import type { Target } from '../targets.js'
-import { classify, type Classification } from './classify.js'
 import type { Catalog } from './catalog.js'
-import { noMasks, StatementCheck } from './statement-check.js'
+import { StatementCheck } from './statement-check.js'
 import { FrontendCode } from './protocol/codes.js'
 import { encodeFrame, type Frame, type Framer } from './protocol/framer.js'
 import { Passthrough } from './protocol/passthrough.js'
-import { parseBindTarget, parseClose, parseDescribe, parseEmpty, parseExecute, parseFunctionCall, parseParse, parseQuery } from './protocol/frontend.js'
+import { ClientMessages } from './client-messages.js'
 import { errorResponse } from './protocol/backend.js'
 import { ProtocolError } from './protocol/errors.js'
-import { Writer } from './protocol/writer.js'
 import { Refusals } from './refusals.js'
 import { Prepared } from './prepared.js'
-import { OutOfStep, Responses, type Execution, type Statement } from './responses.js'
+import { OutOfStep, Responses, type Execution } from './responses.js'
 import { cancelUpstream, type Upstream } from './upstream.js'
 
 export interface SessionDeps {
@@ -35,10 +33,6 @@ export interface SessionDeps {
   cutOff: () => string | undefined
 }
 
-// Answers awaited per session stay bounded, whatever a client pipelines.
-const maxOutstanding = 100_000
-const tooMany: Classification = { class: 'admin', statements: [], tables: [], count: 1 }
-const unknownFunction: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'a fast-path call of a function the catalog does not know' }
 /** Upstream messages larger than this that need no rewriting are passed on as they arrive, not held whole. */
 const streamAbove = 256 * 1024
 
@@ -67,6 +61,7 @@ export class PgSession {
   private readonly responses: Responses
   private readonly lineage: AuditLineage
   private readonly check: StatementCheck
+  private readonly messages: ClientMessages
   // While a direction waits for the catalog, what arrives queues behind it, in order.
   private clientWait: Buffer[] | undefined
   private upWait: Buffer[] | undefined
@@ -75,8 +70,6 @@ export class PgSession {
   private terminating = false
   /** Bytes still to come of a large upstream message being passed on as it arrives. */
   private streaming = 0
-  /** Set when a client message waits for the upstream's answer to one before it (a COPY FROM STDIN beginning or not). */
-  private waitFor: Promise<void> | undefined
 
   constructor (
     private readonly client: Socket,
@@ -108,6 +101,14 @@ export class PgSession {
       onIdle: (done) => { this.prepared.endTransaction(done) },
       sendSync: () => { this.toUpstream([Buffer.from([FrontendCode.Sync, 0, 0, 0, 4])]) },
       masksNotifications: () => this.check.masksNotifications()
+    })
+    this.messages = new ClientMessages({
+      responses: this.responses,
+      prepared: this.prepared,
+      refusals: this.refusals,
+      check: this.check,
+      catalog: deps.catalog,
+      record: (e, error) => this.recordExec(e, error)
     })
     client.on('data', (chunk: Buffer) => this.fromClient(chunk))
     up.socket.on('data', (chunk: Buffer) => this.fromUpstream(chunk))
@@ -212,15 +213,14 @@ export class PgSession {
         this.terminate()
         return
       }
-      const r = this.clientFrame(f)
+      const r = this.messages.handle(f)
       if (this.closed) return
       if (r === 'wait') {
         // A question for the worker thread or the catalog first: the functions a statement calls, the columns a COPY … TO copies.
         this.toUpstream(pass.take())
         this.clientWait = []
         this.client.pause()
-        const ready = this.waitFor ?? this.check.ready()
-        this.waitFor = undefined
+        const ready = this.messages.takeWait()
         ready.then(() => {
           const queued = this.clientWait ?? []
           this.clientWait = undefined
@@ -243,174 +243,6 @@ export class PgSession {
 
   private toUpstream (out: Buffer[]): void {
     if (writeAll(this.up.socket, out)) this.client.pause()
-  }
-
-  /** Handles one client message: undefined to forward it as is, what to send instead, or 'wait'. */
-  private clientFrame (f: Frame): Buffer[] | 'wait' | undefined {
-    const r = this.responses
-    // After an error in an extended batch the upstream skips every message up to Sync: each
-    // is still checked (a refused one is replaced as ever), but no answer is awaited for it
-    // and it changes no statement or portal, as it changes none upstream.
-    const skipping = r.skipping
-    if (!skipping && r.outstanding >= maxOutstanding) {
-      throw new ProtocolError('ERR_PG_MESSAGE_INVALID', `more than ${maxOutstanding} messages wait for their answers; read the results and send Sync`)
-    }
-    // PostgreSQL ends a COPY FROM STDIN with an error at any other message, and drops that message.
-    if (r.copyIn && f.tag !== FrontendCode.CopyData && f.tag !== FrontendCode.CopyDone && f.tag !== FrontendCode.CopyFail && f.tag !== FrontendCode.Flush && f.tag !== FrontendCode.Sync) {
-      throw new ProtocolError('ERR_PG_MESSAGE_INVALID', `message type ${JSON.stringify(String.fromCharCode(f.tag))} during COPY FROM STDIN; send CopyDone or CopyFail first`)
-    }
-    switch (f.tag) {
-      case FrontendCode.Query: {
-        const sql = parseQuery(f.body)
-        const c = this.check.classified(sql)
-        if (c === 'wait') return 'wait'
-        if (!skipping && this.unsettled('statement', c.executes ?? [])) return 'wait'
-        const refusal = this.check.decide(sql, c)
-        if (refusal === 'wait') return 'wait'
-        if (skipping) {
-          if (refusal === undefined) this.recordExec({ type: 'exec', sql: this.check.statementText(sql, c), c: this.check.decided ?? c, rows: 0, simple: true, rules: noMasks }, 'skipped after an error earlier in the batch')
-        } else {
-          if (refusal === undefined) {
-            r.expect({ type: 'exec', sql: this.check.statementText(sql, c), c: this.check.decided ?? c, rows: 0, simple: true, rules: this.check.masking, quotesMasked: this.check.touchesMasked })
-            this.renamed(c)
-          }
-          r.endBatch(true)
-        }
-        return refusal === undefined ? undefined : [this.refusals.query(refusal)]
-      }
-      case FrontendCode.Parse: {
-        const m = parseParse(f.body)
-        if (!skipping && this.unsettled('statement', [m.name])) return 'wait'
-        const limit = this.prepared.statementLimit(m.name, m.sql)
-        if (limit !== undefined) return this.parseStep(m.name, undefined, this.refusals.parse(m.name, this.check.deny(m.sql, tooMany, limit)))
-        const c = this.check.classified(m.sql)
-        if (c === 'wait') return 'wait'
-        if (!skipping && this.unsettled('statement', c.executes ?? [])) return 'wait'
-        const refusal = this.check.decide(m.sql, c)
-        if (refusal === 'wait') return 'wait'
-        if (refusal !== undefined) return this.parseStep(m.name, undefined, this.refusals.parse(m.name, refusal))
-        return this.parseStep(m.name, { sql: m.sql, c }, undefined)
-      }
-      case FrontendCode.Bind: {
-        if (skipping) return undefined
-        const m = parseBindTarget(f.body)
-        if (this.unsettled('statement', [m.statement]) || this.unsettled('portal', [m.portal])) return 'wait'
-        const limit = this.prepared.portalLimit(m.portal)
-        if (limit !== undefined) return this.parseStep('', undefined, this.refusals.parse('', this.check.deny(`BIND ${m.portal}`, tooMany, limit)))
-        const undo = this.prepared.bind(m.portal, { statement: m.statement, st: this.prepared.statement(m.statement), batch: r.batch })
-        r.expect({ type: 'step', undo })
-        return undefined
-      }
-      case FrontendCode.Describe: {
-        if (skipping) return undefined
-        parseDescribe(f.body) // a malformed one is refused here, not sent upstream
-        r.expect({ type: 'describe' })
-        return undefined
-      }
-      case FrontendCode.Execute: {
-        const m = parseExecute(f.body)
-        if (!skipping && this.unsettled('portal', [m.portal])) return 'wait'
-        const portal = this.prepared.portal(m.portal)
-        const st = portal?.st
-        if (!skipping && st !== undefined && this.unsettled('statement', st.c.executes ?? [])) return 'wait'
-        // A statement the gateway did not see parsed (SQL PREPARE) is of unknown class.
-        const c: Classification = st?.c ?? { class: 'admin', statements: [], tables: [], count: 1, reason: 'a prepared statement the gateway did not see' }
-        const sql = st?.sql ?? `EXECUTE ${portal?.statement ?? '?'}`
-        // Checked again at each execution: a policy saved since the Parse applies now.
-        const refusal = this.check.decide(sql, c)
-        if (refusal === 'wait') return 'wait'
-        // The stand-in is a Parse of the unnamed statement, which PostgreSQL drops when it fails.
-        if (refusal !== undefined) return skipping ? [this.refusals.parse('', refusal)] : this.parseStep('', undefined, this.refusals.parse('', refusal))
-        if (skipping) return undefined
-        const exec: Execution = { type: 'exec', sql: this.check.statementText(sql, c), c: this.check.decided ?? c, rows: 0, simple: false, portal, rules: this.check.masking, quotesMasked: this.check.touchesMasked }
-        this.renamed(c)
-        if (this.check.masking.length === 0) {
-          r.expect(exec)
-          return undefined
-        }
-        // Masking needs the result columns of this very execution: the portal is described
-        // right before it runs, and the answer kept from the client.
-        r.expect({ type: 'describe', into: exec })
-        r.expect(exec)
-        return [new Writer().byte(0x50).cstring(m.portal).frame(FrontendCode.Describe), ...encodeFrame(f)]
-      }
-      case FrontendCode.Close: {
-        if (skipping) return undefined
-        const m = parseClose(f.body)
-        if (this.unsettled(m.kind === 'S' ? 'statement' : 'portal', [m.name])) return 'wait'
-        r.expect({ type: 'step', undo: this.prepared.close(m.kind, m.name, r.batch) })
-        return undefined
-      }
-      case FrontendCode.Sync:
-        parseEmpty(f.body, 'Sync')
-        if (r.copyInAhead) {
-          this.waitFor = r.copyAnswered()
-          return 'wait'
-        }
-        return r.endBatch(false) ? undefined : []
-      case FrontendCode.CopyDone:
-      case FrontendCode.CopyFail:
-        r.copyEnd()
-        return undefined
-      case FrontendCode.CopyData:
-        r.copyData()
-        return undefined
-      case FrontendCode.Flush:
-        // PostgreSQL answers one with a body with an error, and then skips every message up to Sync.
-        parseEmpty(f.body, 'Flush')
-        return undefined
-      case FrontendCode.FunctionCall: {
-        // The fast-path interface calls a function by OID (libpq's PQfn, pgjdbc's large objects):
-        // the catalog names it, and the call is classified as `SELECT` of that function.
-        const { oid } = parseFunctionCall(f.body)
-        const catalog = this.deps.catalog()
-        const fn = catalog.functionNamed(oid)
-        if (fn === undefined) {
-          this.waitFor = catalog.readFunctionName(oid)
-          return 'wait'
-        }
-        const sql = fn === null ? `(function call) ${oid}` : `(function call) ${fn}`
-        const c = fn === null ? unknownFunction : classify(`SELECT ${fn}()`)
-        const refusal = this.check.decide(sql, c)
-        if (refusal === 'wait') return 'wait'
-        // Allowed, it is audited like a simple query: when its ReadyForQuery comes, with its error if any.
-        const exec: Execution = { type: 'exec', sql, c: this.check.decided ?? c, rows: 0, simple: true, rules: noMasks }
-        if (skipping) {
-          if (refusal === undefined) this.recordExec(exec, 'skipped after an error earlier in the batch')
-        } else {
-          if (refusal === undefined) r.expect(exec)
-          r.endBatch(true)
-        }
-        return refusal === undefined ? undefined : [this.refusals.query(refusal)]
-      }
-      default:
-        throw new ProtocolError('ERR_PG_MESSAGE_INVALID', `unexpected message type ${JSON.stringify(String.fromCharCode(f.tag))}`)
-    }
-  }
-
-  /**
-   * A Parse of `name` goes upstream: `statement` is what it prepares (undefined for a
-   * stand-in), `standIn` replaces the client's message. A Parse the upstream skips prepares
-   * nothing here either.
-   */
-  private parseStep (name: string, statement: Statement | undefined, standIn: Buffer | undefined): Buffer[] | undefined {
-    if (!this.responses.skipping) this.responses.expect({ type: 'step', undo: this.prepared.parse(name, statement, this.responses.batch) })
-    return standIn === undefined ? undefined : [standIn]
-  }
-
-  /**
-   * Whether a message must wait for the upstream's answer to the latest Parse, Bind or Close of
-   * a name it uses or changes (a Bind's statement and portal, an Execute's portal, the statements
-   * a text runs with SQL `EXECUTE`), sent before the client's last Sync: should that fail, or be
-   * skipped after an error before it, the name holds what it held before, so the message is
-   * decided by what it really runs, and its own step is never undone by an earlier one's. Sets `waitFor`.
-   */
-  private unsettled (kind: 'statement' | 'portal', names: readonly string[]): boolean {
-    for (const n of names) {
-      const w = this.prepared.unsettled(kind, n, this.responses.batch)
-      if (w !== undefined) { this.waitFor = w; return true }
-    }
-    return false
   }
 
   /**
@@ -518,11 +350,6 @@ export class PgSession {
     if (!this.closed && !this.terminating && writeAll(this.client, out)) this.up.socket.pause()
   }
 
-  /** A text `c` that changes prepared statements or portals by name in SQL goes upstream. */
-  private renamed (c: Classification): void {
-    if (c.renames !== undefined) this.prepared.forget(c.renames)
-    if (c.prepares !== undefined) this.prepared.sqlPrepare(c.prepares, this.check.decided ?? c)
-  }
 
   private recordExec (e: Execution, error?: string): void {
     const failed = e.error ?? error
