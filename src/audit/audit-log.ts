@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from '../clock.js'
+import { Fifo } from '../fifo.js'
 import type { Logger } from '../log.js'
 import type { Db } from '../storage/db.js'
 import { copyRow } from '../storage/copy-text.js'
@@ -15,32 +16,6 @@ export interface AuditLog {
 }
 
 const columns = 'seq, at, kind, decision, status, target, method, path, jti, root, principals, actors, detail, hash'
-
-/**
- * Events in order, taken from the front a batch at a time. Slicing the array's written part
- * away after each batch would copy what remains every time: after an outage, up to 100,000
- * events over 400 batches.
- */
-class Fifo<T> {
-  private items: T[] = []
-  private head = 0
-
-  get length (): number { return this.items.length - this.head }
-  push (x: T): void { this.items.push(x) }
-  /** The first `n` (or fewer), left in place. */
-  peek (n: number): T[] { return this.items.slice(this.head, this.head + n) }
-  /** Forgets the first `n`. */
-  drop (n: number): void {
-    this.head += n
-    if (this.head >= this.items.length) {
-      this.items = []
-      this.head = 0
-    } else if (this.head > 4096 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-  }
-}
 
 /**
  * Writes audit events in batches off the request path, chained by hash under the lock of
@@ -134,7 +109,7 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
    */
   async function drain (all: boolean): Promise<void> {
     while (queue.length > 0) {
-      const batch = queue.peek(maxBatch)
+      const batch = queue.first(maxBatch)
       let written: number
       batchStarted = clock.now()
       try {

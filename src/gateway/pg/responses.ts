@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto'
+import { Fifo } from '../../fifo.js'
 import { maskFor, maskValue, type MaskKind, type MaskRule } from './mask.js'
 import type { Catalog } from './catalog.js'
 import type { Classification } from './classify.js'
@@ -43,42 +44,6 @@ export type Pending =
 /** The session can no longer tell which statement an upstream message answers: it must end. */
 export class OutOfStep extends Error {
   override name = 'OutOfStep'
-}
-
-/** A first-in first-out queue that takes from its head in constant time. */
-class Fifo<T> {
-  private items: T[] = []
-  private head = 0
-
-  get length (): number { return this.items.length - this.head }
-  push (v: T): void { this.items.push(v) }
-  peek (): T | undefined { return this.items[this.head] }
-  /** The item `i` places behind the head. */
-  at (i: number): T | undefined { return this.items[this.head + i] }
-
-  shift (): T | undefined {
-    if (this.head >= this.items.length) return undefined
-    const v = this.items[this.head]
-    this.items[this.head++] = undefined as T
-    if (this.head >= 1024 && 2 * this.head >= this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-    return v
-  }
-
-  /** Whether `v` is in the queue (a rare path: it looks at every item). */
-  includes (v: T): boolean { return this.items.indexOf(v, this.head) >= 0 }
-
-  /** Removes the item `i` places behind the head (a rare path: it moves those behind it). */
-  removeAt (i: number): void { this.items.splice(this.head + i, 1) }
-
-  clear (): T[] {
-    const all = this.items.slice(this.head)
-    this.items = []
-    this.head = 0
-    return all
-  }
 }
 
 /**
