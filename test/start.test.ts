@@ -70,3 +70,24 @@ t.test('a listener that cannot bind stops the process at start with one line nam
     t.match(lines[0], name)
   }
 })
+
+t.test('a second process on the same data directory stops at start naming LINEAGE_DATA_DIR, and the first keeps its database', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lineage-start-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'warn' }
+  const first = await startLineage(env)
+  t.teardown(async () => { await first.stop() })
+  const second = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], env, { timeoutMs: 30_000 })
+  t.equal(second.code, 1, 'the second process stops by itself')
+  t.notMatch(second.stdout, /listening/, 'having opened no listener')
+  const lines = second.stderr.trim().split('\n')
+  t.equal(lines.length, 1, 'with one line')
+  t.match(lines[0], `LINEAGE_DATA_DIR: ${dir} is in use by process ${first.proc.pid}`)
+  const me = await fetch(`${first.listening.broker}/v1/principals/nobody`, { headers: { authorization: `Bearer ${first.adminToken ?? ''}` } })
+  t.equal(me.status, 404, 'the first process still serves')
+  t.equal(await first.stop(), 0)
+
+  const third = await startLineage(env)
+  t.equal(third.adminToken, undefined, 'once the first has stopped, the next process opens the same database')
+  t.equal(await third.stop(), 0)
+})

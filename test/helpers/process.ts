@@ -46,13 +46,15 @@ export async function startLineage (env: Record<string, string>, timeoutMs = 60_
   }
 }
 
-/** Runs a command to completion and returns its exit code and output. */
-export async function run (cmd: string, args: string[], env: Record<string, string>, opts: { cwd?: string } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+/** Runs a command to completion (or until `opts.timeoutMs`, then SIGTERM) and returns its exit code and output. */
+export async function run (cmd: string, args: string[], env: Record<string, string>, opts: { cwd?: string, timeoutMs?: number } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
   const proc = spawn(cmd, args, { cwd: opts.cwd ?? repoRoot, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => proc.kill('SIGTERM'), opts.timeoutMs)
   let stdout = ''
   let stderr = ''
   proc.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
   proc.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
   const [code] = await once(proc, 'exit') as [number | null]
+  clearTimeout(timer)
   return { code, stdout, stderr }
 }
