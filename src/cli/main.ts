@@ -75,6 +75,13 @@ async function runExchange (args: string[], env: Env): Promise<number> {
   return 0
 }
 
+/**
+ * What `exec` passes on to its command. Without a listener, one of these would end lineage
+ * alone and leave the command running, its token still live. SIGUSR1 stays Node's own (it
+ * starts the inspector).
+ */
+const forwardedSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2']
+
 async function runExec (args: string[], env: Env): Promise<number> {
   const dash = args.indexOf('--')
   if (dash < 0 || dash === args.length - 1) throw new UsageError('exec needs a command after --')
@@ -88,8 +95,7 @@ async function runExec (args: string[], env: Env): Promise<number> {
     const { LINEAGE_ADMIN_TOKEN: _admin, ...inherited } = env
     const p = spawn(cmd, cmdArgs, { stdio: 'inherit', env: { ...inherited, LINEAGE_TOKEN: child.access_token } })
     const forward = (sig: NodeJS.Signals): void => { p.kill(sig) }
-    process.on('SIGINT', forward)
-    process.on('SIGTERM', forward)
+    for (const sig of forwardedSignals) process.on(sig, forward)
     p.on('error', (err) => {
       process.stderr.write(`lineage: cannot run ${cmd}: ${err.message}\n`)
       resolve(127)

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -54,6 +56,21 @@ t.test('lineage exec gives each spawned process its own child token, nesting as 
   t.equal(env.stdout, 'undefined', 'the command does not get the admin token')
   const killed = await lineage(['exec', '--', process.execPath, '-e', "process.kill(process.pid, 'SIGKILL')"], { LINEAGE_TOKEN: root })
   t.equal(killed.code, 137, 'a command ended by a signal: 128 + its number')
+})
+
+t.test('lineage exec passes the signals that stop a process on to its command and exits as the command does', async (t) => {
+  // The command reports the signal it heard and exits 40; one that never hears it exits 3 by itself.
+  const command = "for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2']) process.on(s, () => { process.stdout.write(' heard ' + s); process.exit(40) }); setTimeout(() => process.exit(3), 10_000); process.stdout.write('ready')"
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'] as const) {
+    const p = spawn(process.execPath, [cliPath, 'exec', '--', process.execPath, '-e', command], { env: { PATH: process.env.PATH ?? '', LINEAGE_URL: url, LINEAGE_TOKEN: root }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out === 'ready') p.kill(sig)
+    })
+    const [code, signal] = await once(p, 'close') as [number | null, string | null]
+    t.same({ code, signal, out }, { code: 40, signal: null, out: `ready heard ${sig}` }, sig)
+  }
 })
 
 t.test('lineage refuses clearly when it cannot get a child token', async (t) => {
