@@ -30,7 +30,7 @@ Usage:
   lineage keys rotate
       Add a new signing key (needs LINEAGE_ADMIN_TOKEN); tokens signed by the old key stay
       valid until they expire.
-  lineage help
+  lineage help, lineage COMMAND --help
 
 Environment:
   LINEAGE_URL          broker URL, a path prefix included (default http://127.0.0.1:7400)
@@ -164,6 +164,12 @@ async function runKeys (args: string[], env: Env): Promise<number> {
 /** Runs one CLI command; returns the exit code. */
 export async function cli (argv: string[], env: Env): Promise<number> {
   const [command, ...rest] = argv
+  // `lineage exec --help` asks for help; after `--` the words are the command's own.
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest
+  if (command !== undefined && (own.includes('--help') || own.includes('-h'))) {
+    process.stdout.write(help)
+    return 0
+  }
   try {
     switch (command) {
       case 'exchange': return await runExchange(rest, env)

@@ -95,6 +95,17 @@ t.test('lineage refuses clearly when it cannot get a child token', async (t) => 
   t.match(help.stdout, 'lineage exec')
 })
 
+t.test('--help after any command prints the help and exits 0, but after -- it is the command\'s own', async (t) => {
+  for (const args of [['exchange', '--help'], ['exec', '--help'], ['exec', '--scope', 'api:read', '-h', '--', 'true'], ['token', 'inspect', '--help'], ['tree', '--help'], ['audit', 'verify', '-h'], ['keys', '--help']]) {
+    const r = await lineage(args)
+    t.equal(r.code, 0, args.join(' '))
+    t.match(r.stdout, 'lineage exec [--scope S]', args.join(' '))
+    t.equal(r.stderr, '', args.join(' '))
+  }
+  const passed = await lineage(['exec', '--', process.execPath, '-e', "process.stdout.write(process.argv.slice(1).join(' '))", 'x', '--help', '--', '-h'], { LINEAGE_TOKEN: root })
+  t.same({ code: passed.code, stdout: passed.stdout }, { code: 0, stdout: 'x --help -- -h' })
+})
+
 t.test('lineage token inspect draws the chain from the root to this token', async (t) => {
   const child = (await lineage(['exchange', '--actor', 'step-1'], { LINEAGE_TOKEN: root })).stdout.trim()
   const grandchild = (await lineage(['exchange', '--actor', 'step-2'], { LINEAGE_TOKEN: child })).stdout.trim()
