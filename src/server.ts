@@ -6,6 +6,7 @@ import type { Config } from './config.js'
 import { ConfigError } from './errors.js'
 import type { Logger } from './log.js'
 import { createBroker, type Broker } from './broker/broker.js'
+import { forgetFirstAdminToken } from './broker/admin-token.js'
 import { createBrokerHandler } from './broker/http/app.js'
 import { createGateway, type Gateway } from './gateway/gateway.js'
 import type { CheckDeps } from './gateway/check.js'
@@ -160,6 +161,10 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
       listening.gateway_pg = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${pgPort}`
     }
   } catch (err) {
+    // The caller prints a first admin token only once the start succeeds: one made here is
+    // forgotten, or the next start would find a token stored that nobody was ever shown.
+    const first = broker?.firstAdminToken
+    if (first !== undefined) await forgetFirstAdminToken(db, first).catch((e) => { log.error({ err: e }, 'forgetting the unshown admin token failed') })
     await stop().catch(() => {})
     throw err
   }

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { run, startLineage } from './helpers/process.js'
@@ -90,4 +91,22 @@ t.test('a second process on the same data directory stops at start naming LINEAG
   const third = await startLineage(env)
   t.equal(third.adminToken, undefined, 'once the first has stopped, the next process opens the same database')
   t.equal(await third.stop(), 0)
+})
+
+t.test('a first start that fails after making the admin token (a gateway port in use) keeps none that nobody was shown: the next start prints one that works', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lineage-start-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const taken = createNetServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { taken.close() })
+  const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: String((taken.address() as AddressInfo).port), LINEAGE_LOG_LEVEL: 'warn' }
+  const failed = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], env, { timeoutMs: 60_000 })
+  t.equal(failed.code, 1, 'the first start fails')
+  t.notMatch(failed.stdout, 'Admin token', 'without showing a token')
+
+  const next = await startLineage({ ...env, LINEAGE_GATEWAY_PG_PORT: '0' })
+  t.match(next.adminToken, /^ladm_/, 'the next start shows one')
+  const me = await fetch(`${next.listening.broker}/v1/principals/nobody`, { headers: { authorization: `Bearer ${next.adminToken ?? ''}` } })
+  t.equal(me.status, 404, 'and it works')
+  t.equal(await next.stop(), 0)
 })

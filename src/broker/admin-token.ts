@@ -16,3 +16,12 @@ export async function loadAdminToken (db: Db, configured: string | undefined): P
   const { rows } = await db.query<{ value: string }>("SELECT value FROM settings WHERE key = 'admin_token_sha256'")
   return { hash: Buffer.from(rows[0].value, 'hex') }
 }
+
+/**
+ * Forgets a first admin token whose clear text was never shown (the start that made it failed
+ * before printing it), so that the next start makes and prints another instead of keeping a
+ * token nobody holds. Only that token's hash is removed, never one another start stored.
+ */
+export async function forgetFirstAdminToken (db: Db, firstToken: string): Promise<void> {
+  await db.query("DELETE FROM settings WHERE key = 'admin_token_sha256' AND value = $1", [hashSecret(firstToken).toString('hex')])
+}

@@ -46,7 +46,6 @@ export interface Broker {
 export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const { db, clock, log } = opts
   let ring: KeyRing = await loadKeyRing(db, clock, opts.rootTtl)
-  const admin = await loadAdminToken(db, opts.adminToken)
   const view = new LiveStatus()
   const audit = opts.audit ?? createAuditLog(db, log)
   const sync = createViewSync({ db, view, clock, log, pollMs: opts.pollMs, feed: opts.feed, maxStalenessMs: opts.maxStalenessMs ?? 5000 })
@@ -74,6 +73,8 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     return ring.verifiers.get(kid)
   }
   await sync.start()
+  // Last, so that nothing here fails between making a first admin token and returning it.
+  const admin = await loadAdminToken(db, opts.adminToken)
   const ctx: BrokerContext = {
     db,
     view,
