@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { run, startLineage } from './helpers/process.js'
@@ -79,7 +78,7 @@ t.test('a second process on the same data directory stops at start naming LINEAG
   const first = await startLineage(env)
   t.teardown(async () => { await first.stop() })
   const second = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], env, { timeoutMs: 30_000 })
-  t.equal(second.code, 1, 'the second process stops by itself')
+  t.equal(second.code, 2, 'the second process stops by itself, as for any bad configuration')
   t.notMatch(second.stdout, /listening/, 'having opened no listener')
   const lines = second.stderr.trim().split('\n')
   t.equal(lines.length, 1, 'with one line')
@@ -96,12 +95,12 @@ t.test('a second process on the same data directory stops at start naming LINEAG
 t.test('a first start that fails after making the admin token (a gateway port in use) keeps none that nobody was shown: the next start prints one that works', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'lineage-start-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const taken = createNetServer()
+  const taken = createServer()
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { taken.close() })
   const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: String((taken.address() as AddressInfo).port), LINEAGE_LOG_LEVEL: 'warn' }
   const failed = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], env, { timeoutMs: 60_000 })
-  t.equal(failed.code, 1, 'the first start fails')
+  t.equal(failed.code, 2, 'the first start fails')
   t.notMatch(failed.stdout, 'Admin token', 'without showing a token')
 
   const next = await startLineage({ ...env, LINEAGE_GATEWAY_PG_PORT: '0' })
