@@ -88,6 +88,23 @@ export function authenticate (deps: CheckDeps, token: string | undefined, target
   })
 }
 
+/**
+ * The claims of `token` if it is genuine (signature, issuer, `exp` aside: an expired token's
+ * claims come back too), from memory when verified before; undefined for one that is not. For
+ * the record of a refusal made before any token was checked (an unknown target): who sent it.
+ */
+export async function genuineClaims (deps: CheckDeps, token: string): Promise<AccessClaims | undefined> {
+  const known = deps.verified.get(token, Math.floor(deps.clock.now() / 1000))
+  if (known !== undefined) return known
+  try {
+    const claims = await verifyAccessToken(token, { keys: deps.keys, issuer: deps.issuer, clock: deps.clock, maxDepth: deps.maxDepth })
+    deps.verified.add(token, claims)
+    return claims
+  } catch (err) {
+    return err instanceof InvalidToken ? err.claims : undefined
+  }
+}
+
 /** Genuine claims against the live view at `now` and the target's audience. */
 function liveFor (deps: CheckDeps, claims: AccessClaims, target: Target, now: number): Decision {
   const cut = deps.view.check(claims.jti, claims.lineage, now)

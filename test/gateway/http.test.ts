@@ -133,6 +133,17 @@ t.test('refusals carry the contract status and WWW-Authenticate', async (t) => {
   t.equal((await get('/', agent)).status, 404)
 })
 
+t.test('a request for a target that does not exist is recorded with the lineage of its token when the token is genuine', async (t) => {
+  t.equal((await get('/no-such-db/tables', agent)).status, 404)
+  t.equal((await get('/no-such-db/tables', 'not-a-token')).status, 404)
+  t.equal((await get('/no-such-db/tables')).status, 404)
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', '/v1/audit?target=no-such-db')).body.events as Array<{ jti: string | null, root: string | null, principals: string[], actors: string[], status: number }>
+  t.equal(events.length, 3)
+  t.match(events.find((e) => e.jti !== null), { status: 404, jti: claimsOf(agent).jti, root: claimsOf(root).jti, principals: ['alice', 'ci-nightly'], actors: ['build'] }, 'who probed it')
+  t.equal(events.filter((e) => e.jti === null && e.root === null && e.principals.length === 0).length, 2, 'a made-up token, or none, names no one')
+})
+
 t.test('policy rules take away what scopes grant, with the rule\'s reason', async (t) => {
   const del = await get('/api/admin/users/7', agent, { method: 'DELETE' })
   t.equal(del.status, 403)

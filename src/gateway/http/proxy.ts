@@ -4,7 +4,7 @@ import { InvalidToken, LineageError, NotFound, toErrorBody } from '../../errors.
 import type { Logger } from '../../log.js'
 import { currentActor, type AccessClaims } from '../../lineage/claims.js'
 import { bearerOf } from '../../broker/caller.js'
-import { checkAccess, InsufficientScope, type CheckDeps, type Decision } from '../check.js'
+import { checkAccess, genuineClaims, InsufficientScope, type CheckDeps, type Decision } from '../check.js'
 import type { Target, TargetDirectory } from '../targets.js'
 import type { AuditLog } from '../../audit/audit-log.js'
 import { auditLineage } from '../../audit/record.js'
@@ -207,10 +207,22 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
       // targets share one label, so a scan of made-up names cannot grow the metrics.
       const where = safeTarget(req.url ?? '')
       metricsFor('(none)').deny.inc()
-      opts.audit.record({
-        at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: toErrorBody(err).status, target: where?.target, method: req.method, path: where?.path,
-        detail: { reason: err instanceof LineageError ? err.message : 'internal error' }
-      })
+      const at = opts.clock.now()
+      const record = (claims: AccessClaims | undefined): void => {
+        const l = claims === undefined ? undefined : auditLineage(claims)
+        opts.audit.record({
+          at, kind: 'gateway.http', decision: 'deny', status: toErrorBody(err).status, target: where?.target, method: req.method, path: where?.path,
+          jti: l?.jti, root: l?.root, principals: l?.principals, actors: l?.actors, detail: { reason: err instanceof LineageError ? err.message : 'internal error' }
+        })
+      }
+      // Still, the record names who sent it when the token is genuine: a probe of targets that
+      // do not exist is worth tracing to its chain. A stop waits for it like a response.
+      const token = bearerOf(req.headers.authorization)
+      if (token === undefined) record(undefined)
+      else {
+        inFlight++
+        genuineClaims(opts, token).catch(() => undefined).then(record).finally(() => { if (--inFlight === 0) onSettled?.() })
+      }
     }
     refuse(res, err)
   }
