@@ -7,7 +7,7 @@ import type { Logger } from '../../log.js'
 import { currentActor } from '../../lineage/claims.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
-import { authenticate, authorize, staleness, type CheckDeps } from '../check.js'
+import { authenticate, authorize, genuineClaims, staleness, type CheckDeps } from '../check.js'
 import type { TargetDirectory } from '../targets.js'
 import { Catalog } from './catalog.js'
 import { classify, loadClassifier } from './classify.js'
@@ -154,7 +154,10 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
     const name = params.database ?? params.user ?? ''
     const target = opts.targets.get(name)
     if (target === undefined || target.kind !== 'postgres') {
-      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: name.slice(0, 63), detail: { event: 'login', reason: 'no such target' } })
+      // The record names who asked when the password is a genuine token: a probe of databases
+      // that are no targets is traced to its chain.
+      const asker = await genuineClaims(opts, token).catch(() => undefined)
+      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: name.slice(0, 63), ...(asker === undefined ? {} : auditLineage(asker)), detail: { event: 'login', reason: 'no such target' } })
       return { ok: false, code: '3D000', message: `no such target "${name.slice(0, 63)}"` }
     }
     let decision

@@ -1252,6 +1252,8 @@ if (databaseUrl === undefined) {
     const nowhere = new pg.Client({ ...connection(reader), database: 'nope' })
     await t.rejects(nowhere.connect(), { code: '3D000' })
     await b.broker.ctx.audit.flush()
+    const probe = (await b.admin('GET', '/v1/audit?target=nope')).body.events
+    t.match(probe, [{ decision: 'deny', jti: claimsOf(reader).jti, principals: ['alice', 'ci-nightly'], detail: { event: 'login', reason: 'no such target' } }], 'an unknown target\'s login names the chain of its genuine token')
     const r = await b.admin('GET', '/v1/audit?limit=1000')
     t.notOk(JSON.stringify(r.body).includes(reader), 'the token given as a user name is recorded nowhere')
   })
