@@ -78,3 +78,20 @@ export async function adminCall (brokerUrl: string, adminToken: string, method: 
   if (res.status >= 300) throw new BrokerError(res.status, answer.error ?? 'server_error', answer.error_description ?? `HTTP ${res.status}`)
   return answer
 }
+
+/**
+ * Revokes `token` with itself as the caller (RFC 7009 §2.1: a token may revoke itself), and
+ * with it every token below it. Best effort: resolves false when the broker did not confirm.
+ */
+export async function revokeOwn (brokerUrl: string, token: string): Promise<boolean> {
+  try {
+    const res = await fetch(endpoint(brokerUrl, '/oauth/revoke'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token }).toString()
+    })
+    return res.status === 200
+  } catch {
+    return false
+  }
+}

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { constants } from 'node:os'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
-import { adminCall, BrokerError, exchangeToken, type ExchangeOptions } from './broker-client.js'
+import { adminCall, BrokerError, exchangeToken, revokeOwn, type ExchangeOptions } from './broker-client.js'
 import { decodeToken, describeToken } from './inspect.js'
 import { renderTree, type TreeNode } from './tree.js'
 import { openPostgres } from '../storage/postgres.js'
@@ -98,7 +98,13 @@ async function runExec (args: string[], env: Env): Promise<number> {
     for (const sig of forwardedSignals) process.on(sig, forward)
     p.on('error', (err) => {
       process.stderr.write(`lineage: cannot run ${cmd}: ${err.message}\n`)
-      resolve(127)
+      // Also emitted when a signal cannot be passed on; only a command that never started has no pid.
+      if (p.pid !== undefined) return
+      // No process holds the token made for it: it is revoked rather than left live until it expires.
+      void revokeOwn(brokerUrl(env), child.access_token).then((done) => {
+        if (!done) process.stderr.write('lineage: the token made for it could not be revoked; it lives until it expires\n')
+        resolve(127)
+      })
     })
     // A child ended by a signal exits 128 + its number, as a shell reports it.
     p.on('exit', (code, signal) => resolve(code ?? (signal !== null ? 128 + (constants.signals[signal] ?? 15) : 1)))

@@ -58,6 +58,17 @@ t.test('lineage exec gives each spawned process its own child token, nesting as 
   t.equal(killed.code, 137, 'a command ended by a signal: 128 + its number')
 })
 
+t.test('lineage exec revokes the token it made for a command that could not start', async (t) => {
+  const missing = await lineage(['exec', '--actor', 'ghost', '--', join(dir, 'no-such-command')], { LINEAGE_TOKEN: root })
+  t.equal(missing.code, 127)
+  t.match(missing.stderr, 'cannot run')
+  t.notMatch(missing.stderr, 'could not be revoked')
+  const tree = await getJson(`${url}/v1/tokens/${claimsOf(root).jti}/tree`, { headers: { authorization: `Bearer ${adminToken}` } })
+  const ghosts = (tree.children as Array<{ actor?: string, act?: { sub: string }, status: string }>).filter((c) => JSON.stringify(c).includes('"ghost"'))
+  t.equal(ghosts.length, 1, 'the token was made')
+  t.match(ghosts[0], { status: 'revoked' }, 'and revoked, as no process holds it')
+})
+
 t.test('lineage exec passes the signals that stop a process on to its command and exits as the command does', async (t) => {
   // The command reports the signal it heard and exits 40; one that never hears it exits 3 by itself.
   const command = "for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2']) process.on(s, () => { process.stdout.write(' heard ' + s); process.exit(40) }); setTimeout(() => process.exit(3), 10_000); process.stdout.write('ready')"
