@@ -46,6 +46,12 @@ async function main (): Promise<void> {
   }
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
+  // Under `npm start`, a SIGTERM sent to npm alone (`docker stop` when npm is PID 1) ends npm and
+  // its shell but is not passed on: the process, left to another parent, stops as if it had got it.
+  if (process.env.npm_lifecycle_event === 'start') {
+    const parent = process.ppid
+    setInterval(() => { if (process.ppid !== parent) stop('parent exited') }, 500).unref()
+  }
 }
 
 await main()

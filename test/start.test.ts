@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { run, startLineage } from './helpers/process.js'
+import { repoRoot, run, startLineage } from './helpers/process.js'
 import { getJson } from './helpers/http.js'
 
 t.test('npm start on a fresh data directory runs on embedded PGlite, prints the admin token once and the listening line', async (t) => {
@@ -108,4 +110,30 @@ t.test('a first start that fails after making the admin token (a gateway port in
   const me = await fetch(`${next.listening.broker}/v1/principals/nobody`, { headers: { authorization: `Bearer ${next.adminToken ?? ''}` } })
   t.equal(me.status, 404, 'and it works')
   t.equal(await next.stop(), 0)
+})
+
+t.test('under npm start, a SIGTERM sent to npm alone stops Lineage too, gracefully', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lineage-npm-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'warn' }
+  const npm = spawn('npm', ['start', '--silent'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { npm.kill('SIGKILL') })
+  let out = ''
+  const broker = await new Promise<string>((resolve, reject) => {
+    npm.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      const line = out.split('\n').find((l) => l.startsWith('{"listening"'))
+      if (line !== undefined) resolve(JSON.parse(line).listening.broker)
+    })
+    npm.on('exit', (code) => { reject(new Error(`npm start exited ${String(code)}`)) })
+  })
+  t.equal((await fetch(`${broker}/healthz`)).status, 200)
+  npm.kill('SIGTERM')
+  let refused = false
+  for (let i = 0; i < 40 && !refused; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    refused = await fetch(`${broker}/healthz`).then(() => false, () => true)
+  }
+  t.ok(refused, 'the broker stops listening within 10 s')
+  t.notOk(existsSync(join(dir, 'lineage.pid')), 'having let go of its data directory, as a graceful stop does')
 })
