@@ -15,7 +15,8 @@ Usage:
       Exchange the token in LINEAGE_TOKEN for a narrower child token and print it.
   lineage exec [--scope S] [--audience A]... [--actor NAME] [--ttl SECONDS] -- CMD [ARGS...]
       Exchange LINEAGE_TOKEN for a child token and run CMD with the child in LINEAGE_TOKEN.
-      The actor defaults to CMD's name; CMD does not get LINEAGE_ADMIN_TOKEN. Exits with
+      The actor defaults to CMD's name; CMD does not get LINEAGE_ADMIN_TOKEN, nor
+      LINEAGE_SCIM_TOKEN, LINEAGE_WEBHOOK_SECRET or LINEAGE_OKTA_AUTHORIZATION. Exits with
       CMD's exit code (128 + the signal's number when a signal ended it).
   lineage token inspect [TOKEN] [--json]
       Decode a token (default: LINEAGE_TOKEN) and show its chain as a tree. Does not verify.
@@ -82,6 +83,9 @@ async function runExchange (args: string[], env: Env): Promise<number> {
  */
 const forwardedSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2']
 
+/** Lineage's own secrets, which a process `exec` starts is never given. */
+const lineageSecrets = new Set(['LINEAGE_ADMIN_TOKEN', 'LINEAGE_SCIM_TOKEN', 'LINEAGE_WEBHOOK_SECRET', 'LINEAGE_OKTA_AUTHORIZATION'])
+
 async function runExec (args: string[], env: Env): Promise<number> {
   const dash = args.indexOf('--')
   if (dash < 0 || dash === args.length - 1) throw new UsageError('exec needs a command after --')
@@ -91,8 +95,9 @@ async function runExec (args: string[], env: Env): Promise<number> {
   opts.actor ??= basename(cmd)
   const child = await exchangeToken(brokerUrl(env), currentToken(env), opts, env)
   return await new Promise<number>((resolve) => {
-    // The command gets its own narrower token, never the admin's.
-    const { LINEAGE_ADMIN_TOKEN: _admin, ...inherited } = env
+    // The command gets its own narrower token, never the admin's nor the secrets the offboarding
+    // inputs check: with the webhook secret it could sign an HR event reinstating its own principal.
+    const inherited = Object.fromEntries(Object.entries(env).filter(([name]) => !lineageSecrets.has(name)))
     const p = spawn(cmd, cmdArgs, { stdio: 'inherit', env: { ...inherited, LINEAGE_TOKEN: child.access_token } })
     const forward = (sig: NodeJS.Signals): void => { p.kill(sig) }
     for (const sig of forwardedSignals) process.on(sig, forward)

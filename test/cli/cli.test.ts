@@ -54,6 +54,10 @@ t.test('lineage exec gives each spawned process its own child token, nesting as 
   t.equal(code.code, 7, 'exec exits with the command\'s code')
   const env = await lineage(['exec', '--', process.execPath, '-e', 'process.stdout.write(String(process.env.LINEAGE_ADMIN_TOKEN))'], { LINEAGE_TOKEN: root, LINEAGE_ADMIN_TOKEN: 'ladm_not-for-children' })
   t.equal(env.stdout, 'undefined', 'the command does not get the admin token')
+  const inputs = ['LINEAGE_SCIM_TOKEN', 'LINEAGE_WEBHOOK_SECRET', 'LINEAGE_OKTA_AUTHORIZATION']
+  const secrets = await lineage(['exec', '--', process.execPath, '-e', `process.stdout.write(JSON.stringify(${JSON.stringify(inputs)}.map((n) => process.env[n] ?? null)))`],
+    { LINEAGE_TOKEN: root, LINEAGE_SCIM_TOKEN: 'scim-not-for-children', LINEAGE_WEBHOOK_SECRET: 'whsec_not-for-children', LINEAGE_OKTA_AUTHORIZATION: 'okta-not-for-children' })
+  t.same(JSON.parse(secrets.stdout), [null, null, null], 'nor the secrets of the offboarding inputs: with the webhook secret it could reinstate its own principal')
   const killed = await lineage(['exec', '--', process.execPath, '-e', "process.kill(process.pid, 'SIGKILL')"], { LINEAGE_TOKEN: root })
   t.equal(killed.code, 137, 'a command ended by a signal: 128 + its number')
 })
