@@ -310,6 +310,24 @@ t.test('an upstream that reflects the request\'s headers never hands the agent t
   t.equal(r.headers.get('location'), null)
 })
 
+t.test('an upstream that reflects the target\'s credential percent-encoded, as in a redirect\'s query, never hands it to the agent', async (t) => {
+  const { createServer: createHttpServer } = await import('node:http')
+  const key = 'k3y/With+Reserved=Chars=='
+  const mirror = createHttpServer((req, res) => {
+    const encoded = encodeURIComponent(String(req.headers['x-api-key']))
+    res.writeHead(302, [['Location', `/login?next=%2F&key=${encoded}`], ['X-Seen-Key', encoded], ['Content-Length', '0']])
+    res.end()
+  })
+  await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { mirror.close() })
+  t.equal((await b.admin('PUT', '/v1/targets/mirror', { kind: 'http', upstream: `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`, headers: { 'X-Api-Key': key } })).status, 200)
+  const r = await get('/mirror/x', await rootToken(b, client, { scope: 'mirror:read' }), { redirect: 'manual' })
+  t.equal(r.status, 302)
+  t.notMatch(JSON.stringify([...r.headers]), encodeURIComponent(key))
+  t.equal(r.headers.get('location'), null)
+  t.equal(r.headers.get('x-seen-key'), null)
+})
+
 t.test('a keep-alive connection whose request body the upstream left unread is closed after the response', async (t) => {
   // An upstream that refuses at once, or drops the connection, reading no more of the body
   // than came with the headers. A body larger than the sockets' buffers (which the kernel grows

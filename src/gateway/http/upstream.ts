@@ -45,15 +45,18 @@ const minSecretLength = 8
 
 /**
  * What of a target's headers is a credential an upstream might send back: each value, and the
- * credentials of an `Authorization`-style `<scheme> <credentials>` value on their own.
+ * credentials of an `Authorization`-style `<scheme> <credentials>` value on their own, each as
+ * it is and percent-encoded (RFC 3986 §2.1), as a redirect's `Location` carries it in a query.
  */
 function secretsOf (t: Target): string[] {
   const out = new Set<string>()
   for (const v of Object.values(t.headers)) {
     const value = v.trim()
-    out.add(value)
     const space = value.indexOf(' ')
-    if (space > 0) out.add(value.slice(space + 1).trim())
+    for (const s of space > 0 ? [value, value.slice(space + 1).trim()] : [value]) {
+      out.add(s)
+      out.add(encodeURIComponent(s))
+    }
   }
   return [...out].filter((s) => s.length >= minSecretLength)
 }
