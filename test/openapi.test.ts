@@ -398,6 +398,7 @@ t.test('a bad target or a bad policy is 400 and nothing is saved', async (t) => 
     ['a mask column without its table', { kind: 'postgres', upstream: 'postgres://db.internal/shop', policy: { rules: [{ effect: 'mask', columns: ['email'], with: 'redact' }] } }],
     ['columns on a deny rule', { ...ok, policy: { rules: [{ effect: 'deny', columns: ['a.b'] }] } }],
     ['an unknown action', { ...ok, policy: { rules: [{ effect: 'deny', actions: ['delete'] }] } }],
+    ['an sslmode libpq does not know', { kind: 'postgres', upstream: 'postgres://db.internal/shop?sslmode=requir' }],
     ['an unknown statement shape', { kind: 'postgres', upstream: 'postgres://db.internal/shop', policy: { rules: [{ effect: 'deny', statements: ['grant'] }] } }],
     ['an empty condition list', { ...ok, policy: { rules: [{ effect: 'deny', paths: [] }] } }],
     ['an unknown rule member', { ...ok, policy: { rules: [{ effect: 'deny', hosts: ['x'] }] } }],

@@ -3,6 +3,7 @@ import { appendChange } from '../lineage/changes.js'
 import { isTargetName } from '../lineage/scopes.js'
 import type { Db, Queryable } from '../storage/db.js'
 import { parsePolicy, type Policy } from './policy.js'
+import { upstreamTls } from './pg/upstream-tls.js'
 
 export type TargetKind = 'http' | 'postgres' | 'ssh'
 
@@ -44,6 +45,9 @@ function checkUpstream (kind: TargetKind, raw: unknown): URL {
   try { u = new URL(raw) } catch { throw new InvalidInput('upstream must be a URL') }
   if (!protocols[kind].includes(u.protocol)) throw new InvalidInput(`a ${kind} target's upstream must use ${protocols[kind].join(' or ')}`)
   if (u.hash !== '') throw new InvalidInput('upstream must not have a fragment')
+  if (kind === 'postgres') {
+    try { upstreamTls(u) } catch (err) { throw new InvalidInput(`upstream: ${(err as Error).message}`) }
+  }
   if (kind === 'http' && (u.username !== '' || u.password !== '')) throw new InvalidInput('put http credentials in headers, not in the upstream URL')
   // The gateway sends each request with the agent's own query: an upstream's would never be sent.
   if (kind === 'http' && u.search !== '') throw new InvalidInput('an http upstream must not have a query: put credentials in headers')

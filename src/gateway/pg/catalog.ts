@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { upstreamTls } from './upstream-tls.js'
 import type { ColumnName } from './mask.js'
 
 /**
@@ -43,7 +44,9 @@ class Remembered<V> {
  * Entries expire after `ttlMs` (30 s by default): a table dropped and re-created gets a new OID anyway.
  */
 export class Catalog {
-  private readonly pool: pg.Pool
+  private pool: pg.Pool
+  /** `sslmode=prefer`: the plain pool to fall back on, once, should the upstream offer no TLS. */
+  private plain: (() => pg.Pool) | undefined
   private readonly tables = new Map<number, { at: number, columns: Map<number, ColumnName> }>()
   private readonly functions: Remembered<boolean>
   private readonly columns: Remembered<readonly ColumnName[]>
@@ -56,9 +59,33 @@ export class Catalog {
     this.functions = new Remembered(max)
     this.columns = new Remembered(max)
     this.reached = new Remembered(max)
+    // TLS as the sessions connect (`upstreamTls`): node-postgres reads `sslmode` otherwise
+    // (`prefer` and `require` as `verify-full`, no fallback to plain).
+    const tls = upstreamTls(upstream)
+    const url = new URL(upstream)
+    url.searchParams.delete('sslmode')
     // Sessions wait on these answers: a catalog query that runs long fails (and its statement is refused) rather than stall them.
-    this.pool = new pg.Pool({ connectionString: upstream.toString(), max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 5000, statement_timeout: 5000 })
-    this.pool.on('error', () => {})
+    const open = (ssl: pg.PoolConfig['ssl']): pg.Pool => {
+      const pool = new pg.Pool({ connectionString: url.toString(), ssl, max: 2, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 5000, statement_timeout: 5000 })
+      pool.on('error', () => {})
+      return pool
+    }
+    this.pool = open(tls.attempt ? tls.options : false)
+    if (tls.attempt && !tls.required) this.plain = () => open(false)
+  }
+
+  /** A catalog query; under `prefer`, an upstream that turns TLS down is asked again in plain, and from then on. */
+  private async query<R extends pg.QueryResultRow> (text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(text, values)
+    } catch (err) {
+      if (this.plain === undefined || !/does not support SSL/.test((err as Error).message)) throw err
+      const tlsPool = this.pool
+      this.pool = this.plain()
+      this.plain = undefined
+      void tlsPool.end().catch(() => {})
+      return await this.pool.query<R>(text, values)
+    }
   }
 
   /**
@@ -70,7 +97,7 @@ export class Catalog {
     const stale = (o: number): boolean => !((this.tables.get(o)?.at ?? -Infinity) > now - this.ttlMs)
     const missing = [...new Set(fields.filter((f) => f.tableOid !== 0 && (stale(f.tableOid) || (f.column > 0 && this.tables.get(f.tableOid)?.columns.has(f.column) !== true))).map((f) => f.tableOid))]
     if (missing.length > 0) {
-      const { rows } = await this.pool.query<{ oid: string, schema: string, table: string, attnum: number, column: string }>(
+      const { rows } = await this.query<{ oid: string, schema: string, table: string, attnum: number, column: string }>(
         `SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS table, a.attnum, a.attname AS column
            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0`, [missing])
@@ -94,7 +121,7 @@ export class Catalog {
   async readColumns (tables: readonly string[]): Promise<void> {
     const now = Date.now()
     // Names compared as they are: a quoted `"People"` stays `People`.
-    const { rows } = await this.pool.query<{ schema: string, table: string, column: string }>(
+    const { rows } = await this.query<{ schema: string, table: string, column: string }>(
       `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
         WHERE (c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[]))
@@ -115,7 +142,7 @@ export class Catalog {
 
   async readBehind (tables: readonly string[]): Promise<void> {
     const now = Date.now()
-    const { rows } = await this.pool.query<{ name: string }>(
+    const { rows } = await this.query<{ name: string }>(
       `WITH RECURSIVE edges (parent, child) AS (
          SELECT inhparent, inhrelid FROM pg_inherits
          UNION ALL
@@ -147,7 +174,7 @@ export class Catalog {
 
   async readFunctions (names: string[]): Promise<void> {
     const now = Date.now()
-    const { rows } = await this.pool.query<{ name: string }>(
+    const { rows } = await this.query<{ name: string }>(
       `SELECT DISTINCT p.proname AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE p.proname = ANY($1::text[]) AND p.provolatile = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema')`, [names])
     const volatile = new Set(rows.map((r) => r.name))
@@ -164,7 +191,7 @@ export class Catalog {
 
   async readFunctionName (oid: number): Promise<void> {
     const now = Date.now()
-    const { rows } = await this.pool.query<{ name: string }>(
+    const { rows } = await this.query<{ name: string }>(
       `SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname) AS name
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = $1::oid`, [oid])
     this.procs.set([[String(oid), rows[0]?.name ?? null]], now)

@@ -5,6 +5,7 @@ import { Framer, type Frame } from './protocol/framer.js'
 import { parseAuthentication, parseBackendKeyData, parseErrorFields, parseParameterStatus, parseSASLMechanisms } from './protocol/backend.js'
 import { passwordMessage, query, saslInitialResponse, saslResponse, sslRequest, startupMessage, cancelRequest } from './protocol/frontend.js'
 import { md5Password, ScramClient } from './scram.js'
+import { upstreamTls } from './upstream-tls.js'
 
 /** A logged-in upstream session, ready for queries. */
 export interface Upstream {
@@ -40,15 +41,17 @@ async function open (u: URL, timeoutMs: number): Promise<Socket> {
     socket.once('connect', () => { clearTimeout(timer); resolve() })
     socket.once('error', (err) => { clearTimeout(timer); reject(err) })
   })
-  const mode = u.searchParams.get('sslmode') ?? 'disable'
-  if (mode === 'disable' || mode === 'allow' || mode === 'prefer') return socket
+  const tls = upstreamTls(u)
+  if (!tls.attempt) return socket
   socket.write(sslRequest())
   const answer = await new Promise<Buffer>((resolve, reject) => {
     socket.once('data', resolve)
     socket.once('error', reject)
   })
+  // `prefer`: a server that answers N goes on in plain on the same connection.
+  if (answer.length === 1 && answer[0] === 0x4e && !tls.required) return socket
   if (answer.length !== 1 || answer[0] !== 0x53) { socket.destroy(); throw new Error('the upstream does not offer TLS') }
-  const secure = tlsConnect({ socket, servername: host, rejectUnauthorized: mode === 'verify-full' || mode === 'verify-ca' })
+  const secure = tlsConnect({ socket, servername: host, ...tls.options })
   await new Promise<void>((resolve, reject) => {
     secure.once('secureConnect', resolve)
     secure.once('error', reject)

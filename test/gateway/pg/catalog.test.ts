@@ -20,6 +20,22 @@ if (databaseUrl === undefined) {
     t.same(catalog.behind(lists[3]), [])
   })
 
+  t.test('sslmode=prefer reads the catalog of an upstream that offers no TLS in plain, as the sessions log in', async (t) => {
+    const upstream = new URL(databaseUrl as string)
+    const direct = new pg.Client({ connectionString: upstream.toString() })
+    await direct.connect()
+    const { rows } = await direct.query<{ ssl: string }>('SHOW ssl')
+    await direct.end()
+    if (rows[0].ssl === 'on') return t.comment('this PostgreSQL offers TLS: nothing to fall back from')
+    upstream.searchParams.set('sslmode', 'prefer')
+    const catalog = new Catalog(upstream)
+    t.teardown(async () => { await catalog.close() })
+    await catalog.readFunctions(['lower'])
+    t.equal(catalog.mayWrite('lower'), false)
+    await catalog.readFunctions(['upper'])
+    t.equal(catalog.mayWrite('upper'), false, 'and on, in plain')
+  })
+
   t.test('a column added to a table the catalog remembers is named, not left unmasked until the table expires', async (t) => {
     const upstream = await createTestDatabase()
     const direct = new pg.Client({ connectionString: upstream.url })

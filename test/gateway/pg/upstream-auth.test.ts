@@ -7,6 +7,8 @@ import { freePort } from '../../helpers/redis.js'
 import { run } from '../../helpers/process.js'
 import { connectUpstream, UpstreamError } from '../../../src/gateway/pg/upstream.js'
 import { query, terminate } from '../../../src/gateway/pg/protocol/frontend.js'
+import { Catalog } from '../../../src/gateway/pg/catalog.js'
+import { loadTlsContext } from '../../../src/gateway/pg/tls.js'
 
 // A private PostgreSQL cluster whose pg_hba.conf asks for SCRAM, md5 and cleartext passwords.
 const versions = existsSync('/usr/lib/postgresql') ? (await readdir('/usr/lib/postgresql')).sort() : []
@@ -37,7 +39,12 @@ if (bin === undefined) {
       'host all clear_user 127.0.0.1/32 password',
       ''
     ].join('\n'))
-    const started = await as(`${bin}/pg_ctl`, ['-D', data, '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-l', join(dir, 'log'), 'start'])
+    // TLS with a self-signed certificate, as the gateway makes its own: `sslmode` is what decides its use.
+    const certs = join(dir, 'tls')
+    await loadTlsContext({ dataDir: certs })
+    if (asRoot) { await chown(certs, 101, 104).catch(() => {}); for (const f of await readdir(certs)) await chown(join(certs, f), 101, 104).catch(() => {}) }
+    const tlsOptions = `-c ssl=on -c ssl_cert_file=${join(certs, 'gateway-tls-cert.pem')} -c ssl_key_file=${join(certs, 'gateway-tls-key.pem')}`
+    const started = await as(`${bin}/pg_ctl`, ['-D', data, '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off ${tlsOptions}`, '-l', join(dir, 'log'), 'start'])
     t.equal(started.code, 0, started.stderr)
     const setup = await as(`${bin}/psql`, ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c',
       "SET password_encryption = 'md5'; CREATE ROLE md5_user LOGIN PASSWORD 'md5-pass'; SET password_encryption = 'scram-sha-256'; CREATE ROLE scram_user LOGIN PASSWORD 'scram-pass'; CREATE ROLE clear_user LOGIN PASSWORD 'clear-pass'"])
@@ -60,5 +67,30 @@ if (bin === undefined) {
     }
     const down = await connectUpstream(new URL('postgres://x:y@127.0.0.1:1/postgres'), { timeoutMs: 2000, applicationName: 'x' }).catch((e: unknown) => e)
     t.equal((down as UpstreamError).message, 'the upstream database is unreachable')
+
+    // sslmode as libpq means it, for the sessions and for the catalog's own connections alike.
+    const upstream = (mode?: string): URL => new URL(`postgres://scram_user:scram-pass@127.0.0.1:${port}/postgres${mode === undefined ? '' : `?sslmode=${mode}`}`)
+    const sessionTls = async (u: URL): Promise<string> => {
+      const up = await connectUpstream(u, { timeoutMs: 5000, applicationName: 'lineage:test' })
+      const got: Buffer[] = []
+      up.socket.on('data', (d: Buffer) => got.push(d))
+      up.socket.write(query("SELECT 'tls=' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      up.socket.end(terminate())
+      return /tls=(true|false)/.exec(Buffer.concat(got).toString('latin1'))?.[1] ?? 'unknown'
+    }
+    t.equal(await sessionTls(upstream()), 'true', 'no sslmode: prefer, libpq\'s default, uses the TLS the server offers')
+    t.equal(await sessionTls(upstream('prefer')), 'true')
+    t.equal(await sessionTls(upstream('require')), 'true')
+    t.equal(await sessionTls(upstream('disable')), 'false')
+    t.equal(await sessionTls(upstream('allow')), 'false')
+    const unverified = await connectUpstream(upstream('verify-full'), { timeoutMs: 5000, applicationName: 'x' }).catch((e: unknown) => e)
+    t.equal((unverified as UpstreamError).message, 'the upstream database is unreachable', 'verify-full refuses a certificate no authority signed')
+    for (const mode of ['require', 'prefer']) {
+      const catalog = new Catalog(upstream(mode))
+      await catalog.readFunctions(['lower'])
+      t.equal(catalog.mayWrite('lower'), false, `sslmode=${mode}: the catalog reads over TLS without checking the certificate, as the sessions do`)
+      await catalog.close()
+    }
   })
 }
