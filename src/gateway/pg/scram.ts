@@ -10,6 +10,8 @@ export class ScramClient {
   private readonly nonce: string
   private readonly first: string
   private serverSignature: Buffer | undefined
+  /** The server proved it knew the password (`verify` passed). */
+  verified = false
 
   /**
    * @param password the upstream password
@@ -60,6 +62,7 @@ export class ScramClient {
     const v = parseAttributes(serverFinal.toString()).get('v')
     const got = v === undefined ? Buffer.alloc(0) : Buffer.from(v, 'base64')
     if (this.serverSignature === undefined || got.length !== 32 || !timingSafeEqual(got, this.serverSignature)) throw new Error('SCRAM: the server signature does not match')
+    this.verified = true
   }
 }
 

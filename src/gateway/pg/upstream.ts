@@ -101,7 +101,12 @@ export async function connectUpstream (target: URL, opts: { timeoutMs: number, a
           for (const f of framer.push(chunk)) {
             if (f.tag === BackendCode.Authentication) {
               const a = parseAuthentication(f.body)
-              if (a.type === AuthenticationType.Ok) continue
+              if (a.type === AuthenticationType.Ok) {
+                // RFC 5802 §5: the server proves itself in its final message; one that skips it
+                // (any server that did not check the password, or one in the middle) is not the target.
+                if (scram !== undefined && !scram.verified) return done(fail('the upstream database broke the protocol during login', 'AuthenticationOk before the SCRAM exchange ended'))
+                continue
+              }
               if (a.type === AuthenticationType.CleartextPassword) socket.write(passwordMessage(password))
               else if (a.type === AuthenticationType.MD5Password) socket.write(passwordMessage(md5Password(user, password, a.data)))
               else if (a.type === AuthenticationType.SASL) {

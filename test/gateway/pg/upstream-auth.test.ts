@@ -2,12 +2,15 @@ import { existsSync } from 'node:fs'
 import { chmod, chown, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { freePort } from '../../helpers/redis.js'
 import { run } from '../../helpers/process.js'
 import { connectUpstream, UpstreamError } from '../../../src/gateway/pg/upstream.js'
 import { query, terminate } from '../../../src/gateway/pg/protocol/frontend.js'
 import { Catalog } from '../../../src/gateway/pg/catalog.js'
+import { BackendCode } from '../../../src/gateway/pg/protocol/codes.js'
+import { Writer } from '../../../src/gateway/pg/protocol/writer.js'
 import { loadTlsContext } from '../../../src/gateway/pg/tls.js'
 
 // A private PostgreSQL cluster whose pg_hba.conf asks for SCRAM, md5 and cleartext passwords.
@@ -94,3 +97,21 @@ if (bin === undefined) {
     }
   })
 }
+
+t.test('an upstream that says the login is done before SCRAM has it prove the password is not taken for the target', async (t) => {
+  // It asks for SCRAM-SHA-256, then answers the client's first message with AuthenticationOk: what a server that never held the password would do.
+  const fake = createServer((s) => {
+    let step = 0
+    s.on('data', () => {
+      if (step++ === 0) s.write(new Writer().uint32(10).cstring('SCRAM-SHA-256').byte(0).frame(BackendCode.Authentication))
+      else s.write(Buffer.concat([new Writer().uint32(0).frame(BackendCode.Authentication), new Writer().byte(0x49).frame(BackendCode.ReadyForQuery)]))
+    })
+    s.on('error', () => {})
+  })
+  await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { fake.close() })
+  const url = new URL(`postgres://app:secret@127.0.0.1:${(fake.address() as AddressInfo).port}/shop?sslmode=disable`)
+  const err = await connectUpstream(url, { timeoutMs: 2000, applicationName: 'x' }).catch((e: unknown) => e)
+  t.ok(err instanceof UpstreamError, 'refused')
+  t.equal((err as UpstreamError).message, 'the upstream database broke the protocol during login')
+})
