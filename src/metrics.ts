@@ -9,6 +9,10 @@ export interface Metrics {
   gatewayRequests: Counter<'target' | 'decision'>
   /** Time the gateway spends deciding a request (verify, chain check, scope, policy). */
   checkSeconds: Histogram<'target'>
+  /** Statements the PostgreSQL gateway relayed (`allow`) or refused (`deny`), by target. */
+  pgStatements: Counter<'target' | 'decision'>
+  /** PostgreSQL gateway sessions open now, by target. */
+  pgSessions: Gauge<'target'>
 }
 
 /**
@@ -31,6 +35,8 @@ export function createMetrics (gauges: Record<string, { help: string, read: () =
       labelNames: ['target'],
       buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
       registers: [registry]
-    })
+    }),
+    pgStatements: new Counter({ name: 'lineage_gateway_pg_statements_total', help: 'PostgreSQL gateway statements, by target and decision', labelNames: ['target', 'decision'], registers: [registry] }),
+    pgSessions: new Gauge({ name: 'lineage_gateway_pg_sessions', help: 'PostgreSQL gateway sessions open, by target', labelNames: ['target'], registers: [registry] })
   }
 }

@@ -157,6 +157,8 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       // The record names who asked when the password is a genuine token: a probe of databases
       // that are no targets is traced to its chain.
       const asker = await genuineClaims(opts, token).catch(() => undefined)
+      // Unknown names share one label, as the HTTP gateway's do: a scan cannot grow the metrics.
+      opts.metrics.gatewayRequests.labels('(none)', 'deny').inc()
       opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: name.slice(0, 63), ...(asker === undefined ? {} : auditLineage(asker)), detail: { event: 'login', reason: 'no such target' } })
       return { ok: false, code: '3D000', message: `no such target "${name.slice(0, 63)}"` }
     }
@@ -164,8 +166,9 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
     try {
       decision = await authenticate(opts, token, target)
     } catch (err) {
-      if (err instanceof Unavailable) return { ok: false, code: '57P03', message: err.message }
-      throw err
+      if (!(err instanceof Unavailable)) throw err
+      opts.metrics.gatewayRequests.labels(target.name, 'deny').inc()
+      return { ok: false, code: '57P03', message: err.message }
     }
     const claims = decision.claims
     const lineage = claims === undefined ? {} : auditLineage(claims)
@@ -180,6 +183,7 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       settings = startupSettings(params)
     } catch (err) {
       if (!(err instanceof UnsupportedStartup)) throw err
+      opts.metrics.gatewayRequests.labels(target.name, 'deny').inc()
       opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, ...lineage, detail: { event: 'login', reason: err.message } })
       return { ok: false, code: '0A000', message: err.message }
     }
@@ -202,13 +206,18 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err
       opts.log.warn({ target: target.name, detail: err.detail }, 'postgres upstream login failed')
+      opts.metrics.gatewayRequests.labels(target.name, 'deny').inc()
       opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, ...lineage, detail: { event: 'login', reason: err.message } })
       return { ok: false, code: '08006', message: `target ${target.name}: ${err.message}` }
     }
     if (socket.destroyed) { up.socket.destroy(); return { ok: true } }
     // The chain may have been cut off while the upstream login ran.
     const cut = opts.view.check(decision.claims.jti, decision.claims.lineage, opts.clock.now())
-    if (cut !== undefined) { up.socket.destroy(); return { ok: false, code: '28000', message: `chain cut off: ${cut.message}` } }
+    if (cut !== undefined) {
+      up.socket.destroy()
+      opts.metrics.gatewayRequests.labels(target.name, 'deny').inc()
+      return { ok: false, code: '28000', message: `chain cut off: ${cut.message}` }
+    }
     opts.metrics.gatewayRequests.labels(target.name, 'allow').inc()
     opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'allow', target: target.name, ...lineage, detail: { event: 'login' } })
     const ours = { pid: randomInt(1, 0x7fffffff), secret: randomInt(0, 0x7fffffff) }
@@ -221,6 +230,8 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
     socket.write(readyForQuery('I'))
     socket.uncork()
     let remove = (): void => {}
+    const statements = { allow: opts.metrics.pgStatements.labels(target.name, 'allow'), deny: opts.metrics.pgStatements.labels(target.name, 'deny') }
+    const open = opts.metrics.pgSessions.labels(target.name)
     const session = new PgSession(socket, framer, up, decision.claims, target.name, {
       audit: opts.audit,
       log: opts.log,
@@ -232,12 +243,15 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       cutOff: () => {
         const ended = opts.view.endedAt(decision.claims.jti, decision.claims.exp, decision.claims.lineage, opts.clock.now())
         return ended === undefined ? undefined : `chain cut off: ${ended}`
-      }
+      },
+      counted: (decision) => { statements[decision].inc() }
     }, () => {
       cancelKeys.delete(cancelKey)
+      open.dec()
       remove()
     })
     remove = sessions.add(session)
+    open.inc()
     session.start(early)
     return { ok: true }
   }

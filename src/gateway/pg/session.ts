@@ -31,6 +31,8 @@ export interface SessionDeps {
   stale: () => string | undefined
   /** Why the session's chain is not live now by the clock (cut off, past an end date or `exp`), or undefined while it is. */
   cutOff: () => string | undefined
+  /** Counts a statement relayed (`allow`) or refused (`deny`). */
+  counted: (decision: 'allow' | 'deny') => void
 }
 
 /** Upstream messages larger than this that need no rewriting are passed on as they arrive, not held whole. */
@@ -86,7 +88,10 @@ export class PgSession {
       catalog: deps.catalog,
       stale: deps.stale,
       outstanding: () => this.responses.outstanding,
-      refused: (c, text, reason) => { this.audit('deny', c.class, text, { reason }) },
+      refused: (c, text, reason) => {
+        deps.counted('deny')
+        this.audit('deny', c.class, text, { reason })
+      },
       executed: (name) => this.prepared.executed(name),
       seen: (name) => this.prepared.seen(name)
     })
@@ -353,6 +358,7 @@ export class PgSession {
 
   private recordExec (e: Execution, error?: string): void {
     const failed = e.error ?? error
+    this.deps.counted('allow')
     this.audit('allow', e.c.class, e.sql, failed === undefined ? { rows: e.rows } : { rows: e.rows, error: failed })
   }
 
