@@ -110,7 +110,17 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
     return inFlight
   }
 
-  const catchUpLogged = (): void => { catchUp().catch((err) => log.warn({ err: (err as Error).message }, 'catch-up failed')) }
+  // A database that stops answering fails every poll: logged when that starts and when it ends, not at each poll.
+  let catchUpFailing = false
+  const catchUpLogged = (): void => {
+    catchUp().then(() => {
+      if (catchUpFailing) log.info({ seq: view.seq }, 'catch-up recovered')
+      catchUpFailing = false
+    }, (err) => {
+      if (!catchUpFailing) log.warn({ err: (err as Error).message }, 'catch-up failed; retrying at every poll')
+      catchUpFailing = true
+    })
+  }
 
   return {
     start: async () => {

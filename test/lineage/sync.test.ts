@@ -1,11 +1,14 @@
+import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { createBroker, type Broker } from '../../src/broker/broker.js'
 import { revokeSubtree } from '../../src/broker/revoke.js'
 import { createPrincipal, setStatus } from '../../src/broker/principals.js'
-import { silentLogger } from '../../src/log.js'
+import { createLogger, silentLogger } from '../../src/log.js'
+import { LiveStatus } from '../../src/lineage/live-status.js'
+import { createViewSync } from '../../src/lineage/sync.js'
 import { openPostgres } from '../../src/storage/postgres.js'
 import { TestClock } from '../helpers/clock.js'
-import { createTestDatabase, databaseUrl } from '../helpers/db.js'
+import { createTestDatabase, databaseUrl, openTestDb } from '../helpers/db.js'
 import { migrate } from '../../src/storage/migrate.js'
 import type { Db } from '../../src/storage/db.js'
 
@@ -101,3 +104,20 @@ if (databaseUrl === undefined) {
     t.same(await listening(), [], 'none left after close')
   })
 }
+
+t.test('a database that stops answering the poll is logged once, and its recovery once, not at every poll', async (t) => {
+  const testDb = await openTestDb('pglite')
+  t.teardown(testDb.close)
+  let down = false
+  const db: Db = { ...testDb.db, kind: 'pglite', listen: undefined, query: async (sql, params) => { if (down) throw new Error('connection refused'); return await testDb.db.query(sql, params) } }
+  const lines: Array<{ level: number, msg: string }> = []
+  const sink = new Writable({ write (chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString())); done() } })
+  const sync = createViewSync({ db, view: new LiveStatus(), clock: new TestClock(), log: createLogger('info', sink), maxStalenessMs: 5000, pollMs: 10 })
+  await sync.start()
+  t.teardown(sync.stop)
+  down = true
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  down = false
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.same(lines.map((l) => [l.level, l.msg]), [[40, 'catch-up failed; retrying at every poll'], [30, 'catch-up recovered']])
+})
