@@ -33,6 +33,7 @@ async function main (): Promise<void> {
     process.stdout.write(`Admin token (shown once, store it now): ${first}\n`)
   }
   process.stdout.write(JSON.stringify({ listening: running.listening }) + '\n')
+  log.info({ role: config.role, listening: running.listening, database: running.db.kind }, 'started')
 
   let stopping = false
   const stop = (signal: string): void => {

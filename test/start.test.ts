@@ -137,3 +137,17 @@ t.test('under npm start, a SIGTERM sent to npm alone stops Lineage too, graceful
   t.ok(refused, 'the broker stops listening within 10 s')
   t.notOk(existsSync(join(dir, 'lineage.pid')), 'having let go of its data directory, as a graceful stop does')
 })
+
+t.test('a start and a stop are each logged once, as JSON lines at info, and LINEAGE_LOG_LEVEL=warn leaves them out', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lineage-log-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'info' }
+  const p = await startLineage(env)
+  t.equal(await p.stop(), 0)
+  const lines = p.stderr().trim().split('\n').map((l) => JSON.parse(l))
+  t.match(lines.filter((l) => l.msg === 'started'), [{ level: 30, service: 'lineage', role: 'all', listening: p.listening }], 'one start line naming what listens')
+  t.match(lines.filter((l) => l.msg === 'stopping'), [{ level: 30, signal: 'SIGTERM' }], 'one stop line')
+  const quiet = await startLineage({ ...env, LINEAGE_LOG_LEVEL: 'warn' })
+  t.equal(await quiet.stop(), 0)
+  t.equal(quiet.stderr(), '', 'nothing below warn')
+})
