@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { LineageError } from '../../src/errors.js'
 import { Upstreams } from '../../src/gateway/http/upstream.js'
+import { silentLogger } from '../../src/log.js'
 import type { Target } from '../../src/gateway/targets.js'
 
 /** An upstream that answers each request only when told to. */
@@ -30,7 +31,7 @@ t.test('requests past a pool\'s connections wait, up to a bound past which they 
   const up = await heldUpstream()
   t.teardown(up.close)
   const fail = (res: ServerResponse, err: LineageError): void => { res.writeHead(err.status).end(err.message) }
-  const upstreams = new Upstreams(10_000, fail, { connections: 1, maxQueued: 2 })
+  const upstreams = new Upstreams(10_000, fail, silentLogger(), { connections: 1, maxQueued: 2 })
   t.teardown(() => { upstreams.close() })
   const target = { name: 'api', kind: 'http', upstream: new URL(`http://127.0.0.1:${up.port}`), headers: {}, policy: { rules: [] }, auditStatements: 'text' } as Target
   const agent = createHttpServer((req, res) => { upstreams.forward(req, res, target, req.url ?? '/', {}) })

@@ -104,7 +104,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
   // Allowed requests whose response has not closed, hence whose audit record is not written yet.
   let inFlight = 0
   let onSettled: (() => void) | undefined
-  const upstreams = new Upstreams(opts.upstreamTimeoutMs ?? 30_000, refuse)
+  const upstreams = new Upstreams(opts.upstreamTimeoutMs ?? 30_000, refuse, opts.log)
   // The agent's headers dropped for each target, worked out once per target.
   const dropped = new WeakMap<Target, Set<string>>()
   function droppedFor (t: Target): Set<string> {

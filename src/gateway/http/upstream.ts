@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { Pool, type Dispatcher } from 'undici'
 import { LineageError } from '../../errors.js'
+import type { Logger } from '../../log.js'
 import type { Target } from '../targets.js'
 
 export class BadGateway extends LineageError {
@@ -93,6 +94,26 @@ function upstreamError (target: string, err: Error, timeoutMs: number): LineageE
 }
 
 /**
+ * Which targets' upstreams are failing now: a failure is logged when a target's upstream
+ * starts failing and when it answers again, not once per request it fails (an upstream down
+ * under load would flood the log).
+ */
+class UpstreamHealth {
+  private readonly failing = new Set<string>()
+  constructor (private readonly log: Logger) {}
+
+  failed (target: string, err: LineageError): void {
+    if (this.failing.has(target)) return
+    this.failing.add(target)
+    this.log.warn({ target, reason: err.message }, 'upstream failing')
+  }
+
+  answered (target: string): void {
+    if (this.failing.delete(target)) this.log.info({ target }, 'upstream answering again')
+  }
+}
+
+/**
  * One request's way back: the upstream's response is written to the agent's as it arrives,
  * pausing the upstream while the agent's socket is full. A failure before any of the response
  * was written is answered with `fail`; after, the agent's connection is cut (its response is
@@ -123,7 +144,8 @@ class Relay implements Dispatcher.DispatchHandler {
     private readonly timeoutMs: number,
     private readonly fail: (res: ServerResponse, err: LineageError) => void,
     private readonly secrets: string[],
-    private readonly queue: Queue
+    private readonly queue: Queue,
+    private readonly health: UpstreamHealth
   ) {
     this.waiting = setTimeout(() => { this.timedOut() }, timeoutMs)
     queue.waiting++
@@ -148,6 +170,7 @@ class Relay implements Dispatcher.DispatchHandler {
     // Interim responses (100, 103 Early Hints) are the upstream's business, not the agent's.
     if (status < 200) return
     clearTimeout(this.waiting)
+    this.health.answered(this.target)
     this.head = { status, headers: withoutSecrets(forwardable(headers, none), this.secrets) }
     // A stream (no length: chunked, server-sent events) gets its headers at once; a sized
     // body carries them in its first write, so an upstream failing before then is a 502.
@@ -176,8 +199,10 @@ class Relay implements Dispatcher.DispatchHandler {
     clearTimeout(this.waiting)
     this.finished = true
     if (this.answered) return
+    const failure = upstreamError(this.target, err, this.timeoutMs)
+    this.health.failed(this.target, failure)
     if (this.res.headersSent) this.res.destroy()
-    else if (!this.res.destroyed) this.fail(this.res, upstreamError(this.target, err, this.timeoutMs))
+    else if (!this.res.destroyed) this.fail(this.res, failure)
   }
 
   /** The agent went away: stop the upstream exchange too (or, still waiting for a connection, never start it). */
@@ -191,7 +216,9 @@ class Relay implements Dispatcher.DispatchHandler {
   private timedOut (): void {
     if (this.head !== undefined || this.res.headersSent || this.finished || this.answered) return
     this.answered = true
-    this.fail(this.res, new GatewayTimeout(`upstream ${this.target} sent no response within ${this.timeoutMs} ms`))
+    const failure = new GatewayTimeout(`upstream ${this.target} sent no response within ${this.timeoutMs} ms`)
+    this.health.failed(this.target, failure)
+    this.fail(this.res, failure)
     this.controller?.abort(new Error('no response in time'))
   }
 
@@ -209,7 +236,9 @@ class Relay implements Dispatcher.DispatchHandler {
     } catch {
       // A header value Node will not send (a control character, a character past Latin-1).
       this.answered = true
-      this.fail(this.res, new BadGateway(`upstream ${this.target} failed: invalid response`))
+      const failure = new BadGateway(`upstream ${this.target} failed: invalid response`)
+      this.health.failed(this.target, failure)
+      this.fail(this.res, failure)
       if (!this.finished) this.controller?.abort(new Error('the upstream sent headers that cannot be passed on'))
       this.finished = true
       return false
@@ -256,13 +285,20 @@ interface Route {
 export class Upstreams {
   private readonly pools = new Map<string, { pool: Pool, queue: Queue }>()
   private readonly routes = new WeakMap<Target, Route>()
+  private readonly health: UpstreamHealth
 
-  /** `limits`: connections per pool, and requests that may wait for one before more are refused with 503. */
+  /**
+   * @param log where an upstream starting to fail, and answering again, is logged
+   * @param limits connections per pool, and requests that may wait for one before more are refused with 503
+   */
   constructor (
     private readonly timeoutMs: number,
     private readonly fail: (res: ServerResponse, err: LineageError) => void,
+    log: Logger,
     private readonly limits = { connections: 256, maxQueued: 1024 }
-  ) {}
+  ) {
+    this.health = new UpstreamHealth(log)
+  }
 
   /**
    * Sends `req` (its body streamed, not buffered) to `path` below the target's upstream URL
@@ -276,7 +312,7 @@ export class Upstreams {
       this.fail(res, new ServiceUnavailable(`upstream ${t.name} has ${this.limits.maxQueued} requests waiting for a connection`))
       return { abandon: () => {} }
     }
-    const relay = new Relay(res, t.name, this.timeoutMs, this.fail, route.secrets, route.queue)
+    const relay = new Relay(res, t.name, this.timeoutMs, this.fail, route.secrets, route.queue, this.health)
     headers.host = route.host
     // An empty body is sent as none.
     const body = hasBody(req) ? req : null
