@@ -15,15 +15,22 @@ export interface Metrics {
   pgSessions: Gauge<'target'>
 }
 
+/** A value read at scrape time. */
+export interface ReadAtScrape { help: string, read: () => number }
+
 /**
- * Builds the registry. `gauges` are read at scrape time (audit backlog, view freshness…), so
- * nothing on the request path updates them.
+ * Builds the registry. `gauges` (audit backlog, view freshness…) and `totals` (counts that only
+ * grow: events dropped, parsers replaced) are read at scrape time, so nothing on the request
+ * path updates them. A total is exposed as a counter, which `rate()` and `increase()` need.
  */
-export function createMetrics (gauges: Record<string, { help: string, read: () => number }> = {}): Metrics {
+export function createMetrics (gauges: Record<string, ReadAtScrape> = {}, totals: Record<string, ReadAtScrape> = {}): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'lineage_' })
   for (const [name, g] of Object.entries(gauges)) {
     new Gauge({ name, help: g.help, registers: [registry], collect () { this.set(g.read()) } })
+  }
+  for (const [name, c] of Object.entries(totals)) {
+    new Counter({ name, help: c.help, registers: [registry], collect () { this.reset(); this.inc(c.read()) } })
   }
   return {
     registry,

@@ -102,12 +102,13 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
   const viewAge = (): number => sync === undefined ? Infinity : clock.now() - sync.freshAt()
   const metrics = createMetrics({
     lineage_audit_backlog: { help: 'Audit events waiting to be written', read: () => audit.backlog().queued },
-    lineage_audit_dropped: { help: 'Audit events dropped because the buffer was full', read: () => audit.backlog().dropped },
     lineage_ledger_backlog: { help: 'Lineage records waiting to be written', read: () => broker?.ctx.ledger.backlog() ?? 0 },
     lineage_view_seq: { help: 'Last change-log sequence number applied', read: () => view?.seq ?? 0 },
     lineage_view_age_seconds: { help: 'Age of the live-status view', read: () => viewAge() / 1000 },
-    lineage_peer_processes: { help: 'Other live processes that confirm the changes they apply', read: () => sync?.peers().size ?? 0 },
-    lineage_pg_parser_replacements: { help: 'PostgreSQL parser instances replaced after a trap or after growing past their memory bound', read: parserReplacements }
+    lineage_peer_processes: { help: 'Other live processes that confirm the changes they apply', read: () => sync?.peers().size ?? 0 }
+  }, {
+    lineage_audit_dropped_total: { help: 'Audit events dropped because the buffer was full', read: () => audit.backlog().dropped },
+    lineage_pg_parser_replacements_total: { help: 'PostgreSQL parser instances replaced after a trap or after growing past their memory bound', read: parserReplacements }
   })
   const ready = (): { ready: boolean, detail: Record<string, unknown> } => {
     const age = viewAge()

@@ -23,7 +23,9 @@ t.test('npm start on a fresh data directory runs on embedded PGlite, prints the 
   const ready = await fetch(`${first.listening.broker}/readyz`)
   t.equal(ready.status, 200)
   const metrics = await (await fetch(`${first.listening.broker}/metrics`)).text()
-  for (const gauge of ['lineage_audit_backlog 0', 'lineage_view_seq', 'lineage_pg_parser_replacements 0']) t.match(metrics, `\n${gauge}`, gauge)
+  for (const gauge of ['lineage_audit_backlog 0', 'lineage_view_seq', 'lineage_pg_parser_replacements_total 0', 'lineage_audit_dropped_total 0']) t.match(metrics, `\n${gauge}`, gauge)
+  // Counts that only grow are counters, so that rate() and increase() read them right across restarts.
+  for (const counter of ['lineage_audit_dropped_total', 'lineage_pg_parser_replacements_total']) t.match(metrics, `\n# TYPE ${counter} counter\n`, counter)
   t.equal(await first.stop(), 0, 'a graceful stop exits 0')
 
   const second = await startLineage(env)
