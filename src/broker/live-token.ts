@@ -11,7 +11,9 @@ import type { BrokerContext } from './context.js'
  */
 async function mustBeFresh (ctx: BrokerContext): Promise<void> {
   if (ctx.clock.now() - ctx.sync.freshAt() <= ctx.maxStalenessMs) return
-  await ctx.sync.catchUp().catch((err) => ctx.log.warn({ err: (err as Error).message }, 'catch-up failed'))
+  // Debug only: the poll logs an outage once when it begins and once when it ends; a line here
+  // would come with every request that finds the view stale for as long as the outage lasts.
+  await ctx.sync.catchUp().catch((err) => ctx.log.debug({ err: (err as Error).message }, 'catch-up failed'))
   const age = ctx.clock.now() - ctx.sync.freshAt()
   if (age > ctx.maxStalenessMs) throw new Unavailable(`the live-status view is ${age} ms old (limit ${ctx.maxStalenessMs} ms); refusing until it catches up`)
 }
