@@ -483,7 +483,20 @@ t.test('hostile paths never reach another target', async (t) => {
     t.equal(r.status, 400, Object.keys(headers)[0])
     t.match(await r.json(), { error: 'invalid_request', error_description: `the bearer token is refused in ${Object.keys(headers)[0]}` })
   }
+  for (const path of [`/api/sessions/${agent}`, `/api/sessions/${agent.replace('.', '%2E')}/x`]) {
+    const r = await get(path, agent)
+    t.equal(r.status, 400, 'a token in the path')
+    t.match(await r.json(), { error: 'invalid_request', error_description: /the bearer token is refused in the path/ })
+  }
   t.equal(up.seen.length, elsewhereBefore, 'none reached the upstream')
+  await b.broker.ctx.audit.flush()
+  const inPath = (await b.admin('GET', `/v1/audit?jti=${claimsOf(agent).jti}&limit=50`)).body.events.filter((e: { path: string }) => e.path?.startsWith('/sessions/'))
+  t.same(inPath.map((e: { path: string, status: number }) => [e.status, e.path]), [[400, '/sessions/[token]/x'], [400, '/sessions/[token]']], 'recorded without the token')
+  const readOnly = (await exchangeToken(b, root, { scope: 'api:read', actor: 'reader' })).body.access_token
+  t.equal((await get(`/api/sessions/${readOnly}`, readOnly, { method: 'POST', body: 'x' })).status, 403, 'refused for its scope first')
+  await b.broker.ctx.audit.flush()
+  const denied = (await b.admin('GET', `/v1/audit?jti=${claimsOf(readOnly).jti}&limit=5`)).body.events
+  t.match(denied, [{ status: 403, path: '/sessions/[token]' }], 'and recorded without the token too')
   t.equal((await get('/api/x', 'not-a-token', { headers: { 'x-api-key': 'not-a-token' } })).status, 401, 'a made-up token is a 401 wherever else it is')
   const before = up.seen.length
   const smuggle = await rawRequest('POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer ' + agent + '\r\n\r\n0\r\n\r\nGET /down/x HTTP/1.1\r\nHost: x\r\n\r\n')

@@ -10,7 +10,7 @@ import type { AuditLog } from '../../audit/audit-log.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
-import { allowedMethods, checkHost, checkMethod, checkOverrides, checkTokenElsewhere, ExpectationFailed, parseRequestTarget } from './request-target.js'
+import { allowedMethods, checkHost, checkMethod, checkOverrides, checkTokenElsewhere, ExpectationFailed, parseRequestTarget, withoutToken } from './request-target.js'
 import { bodyUnread, forwardable, Upstreams } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
@@ -162,14 +162,15 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
   /** Records the decision; forwards an allowed request, throws the refusal of another. */
   function decided (req: IncomingMessage, res: ServerResponse, t: Target, method: string, where: { path: string, query: string }, started: number, decision: Decision): void {
     // Once the token is known genuine: a made-up one is a 401 wherever else it appears.
-    if (decision.allowed) checkTokenElsewhere(bearerOf(req.headers.authorization) as string, where.query, req.headers)
+    if (decision.allowed) checkTokenElsewhere(bearerOf(req.headers.authorization) as string, where.query, req.headers, where.path)
     const m = metricsFor(t.name)
     m.check.observe((performance.now() - started) / 1000)
     ;(decision.allowed ? m.allow : m.deny).inc()
     if (!decision.allowed) {
       const l = decision.claims === undefined ? undefined : auditLineage(decision.claims)
+      const token = bearerOf(req.headers.authorization)
       opts.audit.record({
-        at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: decision.refusal.status, target: t.name, method, path: where.path,
+        at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: decision.refusal.status, target: t.name, method, path: token === undefined ? where.path : withoutToken(where.path, token),
         jti: l?.jti, root: l?.root, principals: l?.principals, actors: l?.actors, detail: { reason: decision.refusal.message }
       })
       throw decision.refusal
@@ -205,19 +206,21 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
     if (!(err instanceof InvalidToken || err instanceof InsufficientScope)) {
       // Refused before any token was looked at: a bad method or URL, or an unknown target. Unknown
       // targets share one label, so a scan of made-up names cannot grow the metrics.
+      const token = bearerOf(req.headers.authorization)
       const where = safeTarget(req.url ?? '')
+      // A token in the path (refused for it) is not written to the trail either.
+      const path = where === undefined || token === undefined ? where?.path : withoutToken(where.path, token)
       metricsFor('(none)').deny.inc()
       const at = opts.clock.now()
       const record = (claims: AccessClaims | undefined): void => {
         const l = claims === undefined ? undefined : auditLineage(claims)
         opts.audit.record({
-          at, kind: 'gateway.http', decision: 'deny', status: toErrorBody(err).status, target: where?.target, method: req.method, path: where?.path,
+          at, kind: 'gateway.http', decision: 'deny', status: toErrorBody(err).status, target: where?.target, method: req.method, path,
           jti: l?.jti, root: l?.root, principals: l?.principals, actors: l?.actors, detail: { reason: err instanceof LineageError ? err.message : 'internal error' }
         })
       }
       // Still, the record names who sent it when the token is genuine: a probe of targets that
       // do not exist is worth tracing to its chain. A stop waits for it like a response.
-      const token = bearerOf(req.headers.authorization)
       if (token === undefined) record(undefined)
       else {
         inFlight++

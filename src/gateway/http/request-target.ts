@@ -72,13 +72,23 @@ export function checkOverrides (method: string, headers: IncomingHttpHeaders, qu
   }
 }
 
+/** `text` with every occurrence of `token` (as written or percent-encoded) made `[token]`: for what is recorded of a request. */
+export function withoutToken (text: string, token: string): string {
+  if (text.includes(token)) return text.replaceAll(token, '[token]')
+  let decoded: string
+  try { decoded = decodeURIComponent(text) } catch { return text }
+  return decoded.includes(token) ? decoded.replaceAll(token, '[token]') : text
+}
+
 /**
  * Refuses a request that carries its bearer token `token` anywhere but `Authorization`: in the
- * query under another name than `access_token`, or in another header (a cookie, `X-Api-Key`).
- * The gateway passes those on, and the upstream would get a token it could use at the gateway.
+ * path (as written or percent-encoded), in the query under another name than `access_token`,
+ * or in another header (a cookie, `X-Api-Key`). The gateway passes those on, and the upstream
+ * would get a token it could use at the gateway.
  * @throws BadRequest
  */
-export function checkTokenElsewhere (token: string, query: string, headers: IncomingHttpHeaders): void {
+export function checkTokenElsewhere (token: string, query: string, headers: IncomingHttpHeaders, path = ''): void {
+  if (withoutToken(path, token) !== path) throw new BadRequest('the bearer token is refused in the path: the upstream would get it; send it in Authorization only')
   if (query.includes(token)) throw new BadRequest('tokens in the query string are refused; send Authorization: Bearer')
   for (const name in headers) {
     if (name !== 'authorization' && String(headers[name]).includes(token)) throw new BadRequest(`the bearer token is refused in ${name}: the upstream would get it; send it in Authorization only`)
