@@ -399,6 +399,7 @@ t.test('a bad target or a bad policy is 400 and nothing is saved', async (t) => 
     ['columns on a deny rule', { ...ok, policy: { rules: [{ effect: 'deny', columns: ['a.b'] }] } }],
     ['an unknown action', { ...ok, policy: { rules: [{ effect: 'deny', actions: ['delete'] }] } }],
     ['an sslmode libpq does not know', { kind: 'postgres', upstream: 'postgres://db.internal/shop?sslmode=requir' }],
+    ['a password in the query, which would be shown', { kind: 'postgres', upstream: 'postgres://app@db.internal/shop?password=secret' }],
     ['an unknown statement shape', { kind: 'postgres', upstream: 'postgres://db.internal/shop', policy: { rules: [{ effect: 'deny', statements: ['grant'] }] } }],
     ['an empty condition list', { ...ok, policy: { rules: [{ effect: 'deny', paths: [] }] } }],
     ['an unknown rule member', { ...ok, policy: { rules: [{ effect: 'deny', hosts: ['x'] }] } }],

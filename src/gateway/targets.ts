@@ -47,6 +47,9 @@ function checkUpstream (kind: TargetKind, raw: unknown): URL {
   if (u.hash !== '') throw new InvalidInput('upstream must not have a fragment')
   if (kind === 'postgres') {
     try { upstreamTls(u) } catch (err) { throw new InvalidInput(`upstream: ${(err as Error).message}`) }
+    // The query is shown with the target (only the URL's own password is hidden).
+    const secret = ['password', 'sslpassword'].find((p) => u.searchParams.has(p))
+    if (secret !== undefined) throw new InvalidInput(`upstream: put the password in the URL (postgres://user:password@host/db), not in its query as ${secret}: the query is shown`)
   }
   if (kind === 'http' && (u.username !== '' || u.password !== '')) throw new InvalidInput('put http credentials in headers, not in the upstream URL')
   // The gateway sends each request with the agent's own query: an upstream's would never be sent.
