@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { repoRoot, run, startLineage } from './helpers/process.js'
 import { getJson } from './helpers/http.js'
 
@@ -35,6 +35,15 @@ t.test('npm start on a fresh data directory runs on embedded PGlite, prints the 
   await second.stop()
 })
 
+/** Starts Lineage with `env` and checks it stops at once, exit code 2, with one line naming `name`. */
+async function stopsNaming (t: Test, env: Record<string, string>, name: string): Promise<void> {
+  const r = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], env)
+  t.equal(r.code, 2, name)
+  const lines = r.stderr.trim().split('\n')
+  t.equal(lines.length, 1, `${name}: one line`)
+  t.match(lines[0], name)
+}
+
 t.test('bad configuration stops the process at start with one line naming the variable', async (t) => {
   const cases: Array<[Record<string, string>, string]> = [
     [{ LINEAGE_BROKER_PORT: 'abc' }, 'LINEAGE_BROKER_PORT'],
@@ -43,13 +52,7 @@ t.test('bad configuration stops the process at start with one line naming the va
     [{ LINEAGE_MAX_DEPTH: '0' }, 'LINEAGE_MAX_DEPTH'],
     [{ LINEAGE_ADMIN_TOKEN: 'short' }, 'LINEAGE_ADMIN_TOKEN']
   ]
-  for (const [env, name] of cases) {
-    const r = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], env)
-    t.equal(r.code, 2, name)
-    const lines = r.stderr.trim().split('\n')
-    t.equal(lines.length, 1, `${name}: one line`)
-    t.match(lines[0], name)
-  }
+  for (const [env, name] of cases) await stopsNaming(t, env, name)
 })
 
 t.test('a listener that cannot bind stops the process at start with one line naming the variable', async (t) => {
@@ -66,13 +69,7 @@ t.test('a listener that cannot bind stops the process at start with one line nam
     [{ LINEAGE_GATEWAY_PG_PORT: port }, 'LINEAGE_GATEWAY_PG_PORT'],
     [{ LINEAGE_HOST: 'no-such-host.invalid' }, 'LINEAGE_HOST']
   ]
-  for (const [env, name] of cases) {
-    const r = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], { ...free, ...env })
-    t.equal(r.code, 2, name)
-    const lines = r.stderr.trim().split('\n')
-    t.equal(lines.length, 1, `${name}: one line`)
-    t.match(lines[0], name)
-  }
+  for (const [env, name] of cases) await stopsNaming(t, { ...free, ...env }, name)
 })
 
 t.test('a second process on the same data directory stops at start naming LINEAGE_DATA_DIR, and the first keeps its database', async (t) => {
