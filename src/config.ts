@@ -28,6 +28,8 @@ export interface Config {
   /** Lifetime of a root token in seconds. */
   rootTtl: number
   logLevel: string
+  /** Run by `npm start` (npm sets `npm_lifecycle_event`): npm's exit ends the process too. */
+  underNpmStart: boolean
 }
 
 type Env = Record<string, string | undefined>
@@ -116,6 +118,7 @@ export function loadConfig (env: Env): Config {
     maxDepth: positiveInt(env, 'LINEAGE_MAX_DEPTH', 8, 64),
     maxStalenessMs: positiveInt(env, 'LINEAGE_MAX_STALENESS_MS', 5000, 3_600_000),
     rootTtl: positiveInt(env, 'LINEAGE_ROOT_TTL', 3600, 86_400),
-    logLevel: logLevel(env)
+    logLevel: logLevel(env),
+    underNpmStart: env.npm_lifecycle_event === 'start'
   }
 }

@@ -49,7 +49,7 @@ async function main (): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'))
   // Under `npm start`, a SIGTERM sent to npm alone (`docker stop` when npm is PID 1) ends npm and
   // its shell but is not passed on: the process, left to another parent, stops as if it had got it.
-  if (process.env.npm_lifecycle_event === 'start') {
+  if (config.underNpmStart) {
     const parent = process.ppid
     setInterval(() => { if (process.ppid !== parent) stop('parent exited') }, 500).unref()
   }
