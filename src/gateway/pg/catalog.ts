@@ -76,14 +76,18 @@ export class Catalog {
 
   /** A catalog query; under `prefer`, an upstream that turns TLS down is asked again in plain, and from then on. */
   private async query<R extends pg.QueryResultRow> (text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    const pool = this.pool
     try {
-      return await this.pool.query<R>(text, values)
+      return await pool.query<R>(text, values)
     } catch (err) {
-      if (this.plain === undefined || !/does not support SSL/.test((err as Error).message)) throw err
-      const tlsPool = this.pool
-      this.pool = this.plain()
-      this.plain = undefined
-      void tlsPool.end().catch(() => {})
+      if (!/does not support SSL/.test((err as Error).message)) throw err
+      // Queries sent together all fail on the TLS pool: the first swaps it, the others follow it.
+      if (pool === this.pool) {
+        if (this.plain === undefined) throw err
+        this.pool = this.plain()
+        this.plain = undefined
+        void pool.end().catch(() => {})
+      }
       return await this.pool.query<R>(text, values)
     }
   }

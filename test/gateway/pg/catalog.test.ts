@@ -36,6 +36,22 @@ if (databaseUrl === undefined) {
     t.equal(catalog.mayWrite('upper'), false, 'and on, in plain')
   })
 
+  t.test('sslmode=prefer: catalog queries sent together to an upstream that offers no TLS all fall back to plain', async (t) => {
+    const upstream = new URL(databaseUrl as string)
+    const direct = new pg.Client({ connectionString: upstream.toString() })
+    await direct.connect()
+    const { rows } = await direct.query<{ ssl: string }>('SHOW ssl')
+    await direct.end()
+    if (rows[0].ssl === 'on') return t.comment('this PostgreSQL offers TLS: nothing to fall back from')
+    upstream.searchParams.set('sslmode', 'prefer')
+    const catalog = new Catalog(upstream)
+    t.teardown(async () => { await catalog.close() })
+    // Two sessions' first statements, checked at once: neither is refused for the other's fallback.
+    await Promise.all([catalog.readFunctions(['lower']), catalog.readFunctions(['upper'])])
+    t.equal(catalog.mayWrite('lower'), false)
+    t.equal(catalog.mayWrite('upper'), false)
+  })
+
   t.test('a column added to a table the catalog remembers is named, not left unmasked until the table expires', async (t) => {
     const upstream = await createTestDatabase()
     const direct = new pg.Client({ connectionString: upstream.url })
