@@ -109,15 +109,21 @@ t.test('a database that stops answering the poll is logged once, and its recover
   const testDb = await openTestDb('pglite')
   t.teardown(testDb.close)
   let down = false
-  const db: Db = { ...testDb.db, kind: 'pglite', listen: undefined, query: async (sql, params) => { if (down) throw new Error('connection refused'); return await testDb.db.query(sql, params) } }
+  let refused = 0
+  const db: Db = { ...testDb.db, kind: 'pglite', listen: undefined, query: async (sql, params) => { if (down) { refused++; throw new Error('connection refused') } return await testDb.db.query(sql, params) } }
   const lines: Array<{ level: number, msg: string }> = []
   const sink = new Writable({ write (chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString())); done() } })
   const sync = createViewSync({ db, view: new LiveStatus(), clock: new TestClock(), log: createLogger('info', sink), maxStalenessMs: 5000, pollMs: 10 })
   await sync.start()
   t.teardown(sync.stop)
+  // Waited for by what happened, not by time: a loaded machine runs the polls late.
+  const until = async (done: () => boolean): Promise<void> => {
+    for (let i = 0; i < 1000 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
   down = true
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await until(() => refused >= 5)
+  t.ok(refused >= 5, 'several polls failed')
   down = false
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await until(() => lines.some((l) => l.msg === 'catch-up recovered'))
   t.same(lines.map((l) => [l.level, l.msg]), [[40, 'catch-up failed; retrying at every poll'], [30, 'catch-up recovered']])
 })
