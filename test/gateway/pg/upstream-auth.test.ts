@@ -77,8 +77,14 @@ if (bin === undefined) {
       const up = await connectUpstream(u, { timeoutMs: 5000, applicationName: 'lineage:test' })
       const got: Buffer[] = []
       up.socket.on('data', (d: Buffer) => got.push(d))
+      // Read up to the query's ReadyForQuery ('Z', length 5, status 'I'), however long a loaded machine takes.
+      const ready = Buffer.from([0x5a, 0, 0, 0, 5, 0x49])
+      const answered = new Promise<void>((resolve) => {
+        up.socket.on('data', () => { if (Buffer.concat(got).subarray(-ready.length).equals(ready)) resolve() })
+        up.socket.once('close', () => resolve())
+      })
       up.socket.write(query("SELECT 'tls=' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      await answered
       up.socket.end(terminate())
       return /tls=(true|false)/.exec(Buffer.concat(got).toString('latin1'))?.[1] ?? 'unknown'
     }
