@@ -3,7 +3,7 @@ import { appendChange } from '../lineage/changes.js'
 import { isTargetName } from '../lineage/scopes.js'
 import type { Db, Queryable } from '../storage/db.js'
 import { parsePolicy, type Policy } from './policy.js'
-import { upstreamTls } from './pg/upstream-tls.js'
+import { sslModeProblem } from './pg/upstream-tls.js'
 
 export type TargetKind = 'http' | 'postgres' | 'ssh'
 
@@ -46,7 +46,8 @@ function checkUpstream (kind: TargetKind, raw: unknown): URL {
   if (!protocols[kind].includes(u.protocol)) throw new InvalidInput(`a ${kind} target's upstream must use ${protocols[kind].join(' or ')}`)
   if (u.hash !== '') throw new InvalidInput('upstream must not have a fragment')
   if (kind === 'postgres') {
-    try { upstreamTls(u) } catch (err) { throw new InvalidInput(`upstream: ${(err as Error).message}`) }
+    const tls = sslModeProblem(u)
+    if (tls !== undefined) throw new InvalidInput(`upstream: ${tls}`)
     // The query is shown with the target (only the URL's own password is hidden).
     const secret = ['password', 'sslpassword'].find((p) => u.searchParams.has(p))
     if (secret !== undefined) throw new InvalidInput(`upstream: put the password in the URL (postgres://user:password@host/db), not in its query as ${secret}: the query is shown`)

@@ -202,6 +202,7 @@ export class Catalog {
   }
 
   async close (): Promise<void> {
+    this.plain = undefined
     await this.pool.end().catch(() => {})
   }
 }

@@ -62,6 +62,8 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
   // The cancel key the gateway gave a client → the upstream backend it stands for.
   const cancelKeys = new Map<string, { target: URL, key: { pid: number, secret: number } }>()
   const live = new Set<Socket>()
+  // Logins being decided (the token checked, the upstream logged in to): a stop waits for them.
+  const logins = new Set<Promise<void>>()
   const maxMessage = opts.maxMessageBytes ?? 16 * 1024 * 1024
   const loginTimeout = opts.loginTimeoutMs ?? 15_000
 
@@ -135,13 +137,15 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
           socket.pause()
           socket.off('data', onData)
           const token = parsePassword(f.body)
-          login(socket, framer, params, token, early).then((out) => {
+          const deciding = login(socket, framer, params, token, early).then((out) => {
             clearTimeout(timer)
             if (!out.ok) fatal(socket, out.code, out.message)
           }, (err) => {
             opts.log.error({ err }, 'postgres login failed')
             fatal(socket, 'XX000', 'internal error')
           })
+          logins.add(deciding)
+          void deciding.finally(() => logins.delete(deciding))
         }
       } catch (err) {
         fatal(socket, (err as { sqlstate?: string }).sqlstate ?? '08P01', (err as Error).message)
@@ -266,13 +270,17 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
     server,
     sessions,
     stop: async () => {
+      const closed = new Promise<void>((resolve) => { server.close(() => resolve()) })
+      // A login under way records how it ended (and may open a session): it is waited for, up to
+      // 5 s, so that its record comes before the audit log's final write.
+      let waited: NodeJS.Timeout | undefined
+      await Promise.race([Promise.allSettled([...logins]), new Promise((resolve) => { waited = setTimeout(resolve, 5000) })])
+      clearTimeout(waited)
       // A socket's close event comes after the listener's: a session left to it would record
       // its last statements after the audit log's final write.
       for (const s of sessions.close()) s.shutDown()
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        for (const s of live) s.destroy()
-      })
+      for (const s of live) s.destroy()
+      await closed
       await Promise.all([...catalogs.values()].map(async (c) => await c.close()))
     }
   }

@@ -19,10 +19,16 @@ export interface UpstreamTls {
 
 const modes = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']
 
-/** @throws TypeError for an `sslmode` libpq does not know (a target is checked with it when saved). */
+/** What is wrong with the URL's `sslmode` (one libpq does not know), or undefined; a target is checked with it when saved. */
+export function sslModeProblem (u: URL): string | undefined {
+  const mode = u.searchParams.get('sslmode')
+  return mode === null || modes.includes(mode) ? undefined : `sslmode must be one of ${modes.join(', ')}`
+}
+
+/** The TLS of an upstream; an `sslmode` libpq does not know (saved before it was checked) means `require`, TLS or nothing. */
 export function upstreamTls (u: URL): UpstreamTls {
-  const mode = u.searchParams.get('sslmode') ?? 'prefer'
-  if (!modes.includes(mode)) throw new TypeError(`sslmode must be one of ${modes.join(', ')}`)
+  const given = u.searchParams.get('sslmode') ?? 'prefer'
+  const mode = modes.includes(given) ? given : 'require'
   const verify = mode === 'verify-ca' || mode === 'verify-full'
   return {
     attempt: mode !== 'disable' && mode !== 'allow',

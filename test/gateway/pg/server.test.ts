@@ -1,8 +1,10 @@
+import { createServer, type AddressInfo } from 'node:net'
 import pg from 'pg'
 import t from 'tap'
 import type { AuditEvent } from '../../../src/audit/record.js'
 import { rootToken, seedContractor, startTestBroker } from '../../helpers/broker.js'
 import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
+import { errorResponse } from '../../../src/gateway/pg/protocol/backend.js'
 import { startTestGateway } from '../../helpers/gateway.js'
 
 if (databaseUrl === undefined) {
@@ -42,5 +44,35 @@ if (databaseUrl === undefined) {
     await gw.gateway.stop()
     t.match(recorded.filter((e) => e.path === "SELECT 'at the stop', pg_sleep(30)"), [{ kind: 'gateway.pg', decision: 'allow', method: 'read', detail: { error: /./ } }], 'the running statement is recorded by the time the stop returns')
     t.match(await running, { code: '57P01' }, 'the client is told the gateway is stopping, as PostgreSQL tells it at a shutdown')
+  })
+
+  t.test('a stop waits for a login under way, so that how it ended is recorded by the time the stop returns', async (t) => {
+    const b = await startTestBroker()
+    const gw = await startTestGateway(b)
+    // An upstream that takes a second to refuse the gateway's login.
+    const slow = createServer((s) => {
+      s.once('data', () => { setTimeout(() => { s.end(errorResponse({ severity: 'FATAL', code: '28P01', message: 'password authentication failed' })) }, 1000) })
+      s.on('error', () => {})
+    })
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+    t.teardown(async () => {
+      slow.close()
+      await new Promise<void>((resolve) => gw.gateway.httpServer.close(() => resolve()))
+      await b.close()
+    })
+    const client = await seedContractor(b, ['slow:*'])
+    t.equal((await b.admin('POST', '/v1/targets', { name: 'slow', kind: 'postgres', upstream: `postgres://app:pw@127.0.0.1:${(slow.address() as AddressInfo).port}/app?sslmode=disable` })).status, 201)
+    const token = await rootToken(b, client)
+    const audit = b.broker.ctx.audit
+    const recorded: AuditEvent[] = []
+    const record = audit.record
+    audit.record = (e) => { recorded.push(e); record(e) }
+    const c = new pg.Client({ host: '127.0.0.1', port: gw.pgPort, user: 'agent', password: token, database: 'slow' })
+    c.on('error', () => {})
+    const login = c.connect().then(() => undefined, (err: Error) => err)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await gw.gateway.stop()
+    t.match(recorded.filter((e) => e.target === 'slow'), [{ kind: 'gateway.pg', decision: 'deny', detail: { event: 'login', reason: /refused the gateway's login/ } }], 'the login\'s end is recorded')
+    t.ok(await login instanceof Error, 'and the client refused')
   })
 }
