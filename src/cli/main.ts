@@ -16,8 +16,10 @@ Usage:
   lineage exec [--scope S] [--audience A]... [--actor NAME] [--ttl SECONDS] -- CMD [ARGS...]
       Exchange LINEAGE_TOKEN for a child token and run CMD with the child in LINEAGE_TOKEN.
       The actor defaults to CMD's name; CMD does not get LINEAGE_ADMIN_TOKEN, nor
-      LINEAGE_SCIM_TOKEN, LINEAGE_WEBHOOK_SECRET or LINEAGE_OKTA_AUTHORIZATION. Exits with
-      CMD's exit code (128 + the signal's number when a signal ended it).
+      LINEAGE_SCIM_TOKEN, LINEAGE_WEBHOOK_SECRET or LINEAGE_OKTA_AUTHORIZATION. SIGINT,
+      SIGTERM, SIGHUP, SIGQUIT and SIGUSR2 are passed on to CMD. Exits with CMD's exit code
+      (128 + the signal's number when a signal ended it), or 127 when CMD cannot start, its
+      token then revoked.
   lineage token inspect [TOKEN] [--json]
       Decode a token (default: LINEAGE_TOKEN) and show its chain as a tree. Does not verify.
   lineage tree JTI
