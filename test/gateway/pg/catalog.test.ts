@@ -20,14 +20,21 @@ if (databaseUrl === undefined) {
     t.same(catalog.behind(lists[3]), [])
   })
 
-  t.test('sslmode=prefer reads the catalog of an upstream that offers no TLS in plain, as the sessions log in', async (t) => {
+  /** DATABASE_URL with sslmode=prefer, when that server offers no TLS (undefined when it does). */
+  const preferWithoutTls = async (): Promise<URL | undefined> => {
     const upstream = new URL(databaseUrl as string)
     const direct = new pg.Client({ connectionString: upstream.toString() })
     await direct.connect()
     const { rows } = await direct.query<{ ssl: string }>('SHOW ssl')
     await direct.end()
-    if (rows[0].ssl === 'on') return t.comment('this PostgreSQL offers TLS: nothing to fall back from')
+    if (rows[0].ssl === 'on') return undefined
     upstream.searchParams.set('sslmode', 'prefer')
+    return upstream
+  }
+
+  t.test('sslmode=prefer reads the catalog of an upstream that offers no TLS in plain, as the sessions log in', async (t) => {
+    const upstream = await preferWithoutTls()
+    if (upstream === undefined) return t.comment('this PostgreSQL offers TLS: nothing to fall back from')
     const catalog = new Catalog(upstream)
     t.teardown(async () => { await catalog.close() })
     await catalog.readFunctions(['lower'])
@@ -37,13 +44,8 @@ if (databaseUrl === undefined) {
   })
 
   t.test('sslmode=prefer: catalog queries sent together to an upstream that offers no TLS all fall back to plain', async (t) => {
-    const upstream = new URL(databaseUrl as string)
-    const direct = new pg.Client({ connectionString: upstream.toString() })
-    await direct.connect()
-    const { rows } = await direct.query<{ ssl: string }>('SHOW ssl')
-    await direct.end()
-    if (rows[0].ssl === 'on') return t.comment('this PostgreSQL offers TLS: nothing to fall back from')
-    upstream.searchParams.set('sslmode', 'prefer')
+    const upstream = await preferWithoutTls()
+    if (upstream === undefined) return t.comment('this PostgreSQL offers TLS: nothing to fall back from')
     const catalog = new Catalog(upstream)
     t.teardown(async () => { await catalog.close() })
     // Two sessions' first statements, checked at once: neither is refused for the other's fallback.
