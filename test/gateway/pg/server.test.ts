@@ -2,10 +2,19 @@ import { createServer, type AddressInfo } from 'node:net'
 import pg from 'pg'
 import t from 'tap'
 import type { AuditEvent } from '../../../src/audit/record.js'
-import { rootToken, seedContractor, startTestBroker } from '../../helpers/broker.js'
+import { rootToken, seedContractor, startTestBroker, type TestBroker } from '../../helpers/broker.js'
 import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
 import { errorResponse } from '../../../src/gateway/pg/protocol/backend.js'
 import { startTestGateway } from '../../helpers/gateway.js'
+
+/** What the broker's audit log is given from now on, as it is given: the stop's caller writes the log next, then closes the database. */
+function recordsOf (b: TestBroker): AuditEvent[] {
+  const audit = b.broker.ctx.audit
+  const recorded: AuditEvent[] = []
+  const record = audit.record
+  audit.record = (e) => { recorded.push(e); record(e) }
+  return recorded
+}
 
 if (databaseUrl === undefined) {
   t.comment('DATABASE_URL not set: the PostgreSQL gateway tests (they need a real upstream) are skipped')
@@ -25,11 +34,7 @@ if (databaseUrl === undefined) {
     const client = await seedContractor(b, ['db:*'])
     t.equal((await b.admin('POST', '/v1/targets', { name: 'db', kind: 'postgres', upstream: upstream.url })).status, 201)
     const token = await rootToken(b, client)
-    // What the gateway records, as it records it: the stop's caller writes the audit log next, then closes the database.
-    const audit = b.broker.ctx.audit
-    const recorded: AuditEvent[] = []
-    const record = audit.record
-    audit.record = (e) => { recorded.push(e); record(e) }
+    const recorded = recordsOf(b)
 
     const c = new pg.Client({ host: '127.0.0.1', port: gw.pgPort, user: 'agent', password: token, database: 'db' })
     c.on('error', () => {})
@@ -50,8 +55,13 @@ if (databaseUrl === undefined) {
     const b = await startTestBroker()
     const gw = await startTestGateway(b)
     // An upstream that takes a second to refuse the gateway's login.
+    let asked: () => void = () => {}
+    const loginUnderWay = new Promise<void>((resolve) => { asked = resolve })
     const slow = createServer((s) => {
-      s.once('data', () => { setTimeout(() => { s.end(errorResponse({ severity: 'FATAL', code: '28P01', message: 'password authentication failed' })) }, 1000) })
+      s.once('data', () => {
+        asked()
+        setTimeout(() => { s.end(errorResponse({ severity: 'FATAL', code: '28P01', message: 'password authentication failed' })) }, 1000)
+      })
       s.on('error', () => {})
     })
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
@@ -63,14 +73,11 @@ if (databaseUrl === undefined) {
     const client = await seedContractor(b, ['slow:*'])
     t.equal((await b.admin('POST', '/v1/targets', { name: 'slow', kind: 'postgres', upstream: `postgres://app:pw@127.0.0.1:${(slow.address() as AddressInfo).port}/app?sslmode=disable` })).status, 201)
     const token = await rootToken(b, client)
-    const audit = b.broker.ctx.audit
-    const recorded: AuditEvent[] = []
-    const record = audit.record
-    audit.record = (e) => { recorded.push(e); record(e) }
+    const recorded = recordsOf(b)
     const c = new pg.Client({ host: '127.0.0.1', port: gw.pgPort, user: 'agent', password: token, database: 'slow' })
     c.on('error', () => {})
     const login = c.connect().then(() => undefined, (err: Error) => err)
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await loginUnderWay
     await gw.gateway.stop()
     t.match(recorded.filter((e) => e.target === 'slow'), [{ kind: 'gateway.pg', decision: 'deny', detail: { event: 'login', reason: /refused the gateway's login/ } }], 'the login\'s end is recorded')
     t.ok(await login instanceof Error, 'and the client refused')
