@@ -5,6 +5,8 @@ export interface Metrics {
   registry: Registry
   /** Tokens issued, by grant (`client_credentials`, `token_exchange`). */
   tokensIssued: Counter<'grant'>
+  /** Token requests refused, by their OAuth `error` code. */
+  tokenRefusals: Counter<'error'>
   /** Gateway decisions by target and decision (`allow`, `deny`). */
   gatewayRequests: Counter<'target' | 'decision'>
   /** Time the gateway spends deciding a request (verify, chain check, scope, policy). */
@@ -35,6 +37,7 @@ export function createMetrics (gauges: Record<string, ReadAtScrape> = {}, totals
   return {
     registry,
     tokensIssued: new Counter({ name: 'lineage_tokens_issued_total', help: 'Tokens issued, by grant', labelNames: ['grant'], registers: [registry] }),
+    tokenRefusals: new Counter({ name: 'lineage_token_refusals_total', help: 'Token requests refused, by OAuth error code', labelNames: ['error'], registers: [registry] }),
     gatewayRequests: new Counter({ name: 'lineage_gateway_requests_total', help: 'Gateway decisions, by target and decision', labelNames: ['target', 'decision'], registers: [registry] }),
     checkSeconds: new Histogram({
       name: 'lineage_gateway_check_seconds',

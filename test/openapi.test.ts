@@ -564,6 +564,10 @@ t.test('metrics are served without authentication in the Prometheus text format'
   t.match(r.body, /^# TYPE lineage_tokens_issued_total counter$/m)
   t.match(r.body, /^lineage_tokens_issued_total\{grant="client_credentials"\} [1-9]\d*$/m, 'root tokens counted')
   t.match(r.body, /^lineage_tokens_issued_total\{grant="token_exchange"\} [1-9]\d*$/m, 'exchanges counted')
+  const before = Number(/^lineage_token_refusals_total\{error="invalid_client"\} (\d+)$/m.exec(r.body)?.[1] ?? 0)
+  t.equal((await form(t, '/oauth/token', { grant_type: 'client_credentials', client_id: 'lc_nobody', client_secret: 'wrong' })).status, 401)
+  const after = (await call(t, 'GET', '/metrics')).body as string
+  t.match(after, new RegExp(`^lineage_token_refusals_total\\{error="invalid_client"\\} ${before + 1}$`, 'm'), 'a refused token request is counted by its error code')
 })
 
 t.test('the HR webhook and Okta event hooks answer as documented', async (t) => {

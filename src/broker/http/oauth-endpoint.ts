@@ -29,14 +29,15 @@ export function pathOf (url: string | undefined): string {
 /**
  * Serves one form-encoded OAuth endpoint straight on node:http: read the form, call the
  * transport-free handler, write JSON. Every error becomes the contract's body; a 5xx never
- * shows its message.
+ * shows its message. `refused`: told the `error` code of each refusal.
  */
-export function oauthEndpoint (log: Logger, handler: OAuthHandler): (req: IncomingMessage, res: ServerResponse) => void {
+export function oauthEndpoint (log: Logger, handler: OAuthHandler, refused?: (error: string) => void): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     readForm(req)
       .then(async (form) => await handler(form, req.headers.authorization))
       .then((body) => send(res, 200, body), (err: unknown) => {
         const { status, body, headers } = toErrorBody(err)
+        refused?.(body.error)
         // The path only: clients do put credentials in the query string (`?client_secret=`).
         if (status >= 500) log.error({ err, method: req.method, path: pathOf(req.url) }, 'request failed')
         // A body we stopped reading must not be parsed as the next request on this connection.

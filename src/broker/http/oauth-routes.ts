@@ -24,7 +24,9 @@ async function revocation (ctx: BrokerContext, form: Form, authorization: string
 
 /** `POST /oauth/token`; also served ahead of the router, see `createBrokerHandler`. */
 export function tokenEndpoint (ctx: BrokerContext): ReturnType<typeof oauthEndpoint> {
-  return oauthEndpoint(ctx.log, async (form, authorization) => await tokenRequest(ctx, form, authorization))
+  // Refusals are counted by their error code (a fixed set): a burst of invalid_client or
+  // invalid_request is someone trying tokens or secrets.
+  return oauthEndpoint(ctx.log, async (form, authorization) => await tokenRequest(ctx, form, authorization), (error) => { ctx.metrics.tokenRefusals.inc({ error }) })
 }
 
 /** The OAuth endpoints and the RFC 8414 metadata. */
