@@ -9,8 +9,7 @@ import { repoRoot, run, startLineage } from './helpers/process.js'
 import { getJson } from './helpers/http.js'
 
 t.test('npm start on a fresh data directory runs on embedded PGlite, prints the admin token once and the listening line', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'lineage-start-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const dir = await tempDir(t, 'lineage-start-')
   const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'warn' }
   const first = await startLineage(env)
   t.match(first.listening, { broker: /^http:\/\/127\.0\.0\.1:\d+$/, gateway_http: /^http:\/\/127\.0\.0\.1:\d+$/, gateway_pg: /^127\.0\.0\.1:\d+$/ })
@@ -35,6 +34,21 @@ t.test('npm start on a fresh data directory runs on embedded PGlite, prints the 
   await second.stop()
 })
 
+/** A fresh directory, removed when `t` ends. */
+async function tempDir (t: Test, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+/** A port some other listener holds until `t` ends. */
+async function takenPort (t: Test): Promise<string> {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { taken.close() })
+  return String((taken.address() as AddressInfo).port)
+}
+
 /** Starts Lineage with `env` and checks it stops at once, exit code 2, with one line naming `name`. */
 async function stopsNaming (t: Test, env: Record<string, string>, name: string): Promise<void> {
   const r = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], env)
@@ -56,12 +70,8 @@ t.test('bad configuration stops the process at start with one line naming the va
 })
 
 t.test('a listener that cannot bind stops the process at start with one line naming the variable', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'lineage-bind-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const taken = createServer()
-  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { taken.close() })
-  const port = String((taken.address() as AddressInfo).port)
+  const dir = await tempDir(t, 'lineage-bind-')
+  const port = await takenPort(t)
   const free = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'warn' }
   const cases: Array<[Record<string, string>, string]> = [
     [{ LINEAGE_BROKER_PORT: port }, 'LINEAGE_BROKER_PORT'],
@@ -73,8 +83,7 @@ t.test('a listener that cannot bind stops the process at start with one line nam
 })
 
 t.test('a second process on the same data directory stops at start naming LINEAGE_DATA_DIR, and the first keeps its database', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'lineage-start-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const dir = await tempDir(t, 'lineage-start-')
   const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'warn' }
   const first = await startLineage(env)
   t.teardown(async () => { await first.stop() })
@@ -94,12 +103,9 @@ t.test('a second process on the same data directory stops at start naming LINEAG
 })
 
 t.test('a first start that fails after making the admin token (a gateway port in use) keeps none that nobody was shown: the next start prints one that works', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'lineage-start-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const taken = createServer()
-  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { taken.close() })
-  const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: String((taken.address() as AddressInfo).port), LINEAGE_LOG_LEVEL: 'warn' }
+  const dir = await tempDir(t, 'lineage-start-')
+  const port = await takenPort(t)
+  const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: port, LINEAGE_LOG_LEVEL: 'warn' }
   const failed = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], env, { timeoutMs: 60_000 })
   t.equal(failed.code, 2, 'the first start fails')
   t.notMatch(failed.stdout, 'Admin token', 'without showing a token')
@@ -112,8 +118,7 @@ t.test('a first start that fails after making the admin token (a gateway port in
 })
 
 t.test('under npm start, a SIGTERM sent to npm alone stops Lineage too, gracefully', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'lineage-npm-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const dir = await tempDir(t, 'lineage-npm-')
   const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'warn' }
   const npm = spawn('npm', ['start', '--silent'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { npm.kill('SIGKILL') })
@@ -138,8 +143,7 @@ t.test('under npm start, a SIGTERM sent to npm alone stops Lineage too, graceful
 })
 
 t.test('a start and a stop are each logged once, as JSON lines at info, and LINEAGE_LOG_LEVEL=warn leaves them out', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'lineage-log-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const dir = await tempDir(t, 'lineage-log-')
   const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'info' }
   const p = await startLineage(env)
   t.equal(await p.stop(), 0)
