@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { constants } from 'node:os'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -17,7 +18,8 @@ Usage:
       Exchange LINEAGE_TOKEN for a child token and run CMD with the child in LINEAGE_TOKEN.
       The actor defaults to CMD's name; CMD does not get LINEAGE_ADMIN_TOKEN, nor
       LINEAGE_SCIM_TOKEN, LINEAGE_WEBHOOK_SECRET or LINEAGE_OKTA_AUTHORIZATION. SIGINT,
-      SIGTERM, SIGHUP, SIGQUIT and SIGUSR2 are passed on to CMD. Exits with CMD's exit code
+      SIGTERM, SIGHUP, SIGQUIT and SIGUSR2 are passed on to CMD (not SIGINT and SIGQUIT in a
+      terminal's foreground, where Ctrl-C reaches CMD itself). Exits with CMD's exit code
       (128 + the signal's number when a signal ended it), or 127 when CMD cannot start, its
       token then revoked.
   lineage token inspect [TOKEN] [--json]
@@ -85,6 +87,25 @@ async function runExchange (args: string[], env: Env): Promise<number> {
  */
 const forwardedSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2']
 
+/** The signals a terminal's keys (Ctrl-C, Ctrl-\) send to its whole foreground process group. */
+const keyboardSignals = new Set<NodeJS.Signals>(['SIGINT', 'SIGQUIT'])
+
+/**
+ * Whether this process is in its controlling terminal's foreground process group (Linux's
+ * /proc: the stat fields pgrp and tpgid). The command shares that group, so a key the terminal
+ * turns into a signal reaches it directly; passed on as well, Ctrl-C would arrive twice, and
+ * a command that stops gracefully on the first and at once on the second would get no grace.
+ */
+function inForeground (): boolean {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(fields[5]) > 0 && fields[5] === fields[2]
+  } catch {
+    return false
+  }
+}
+
 /** Lineage's own secrets, which a process `exec` starts is never given. */
 const lineageSecrets = new Set(['LINEAGE_ADMIN_TOKEN', 'LINEAGE_SCIM_TOKEN', 'LINEAGE_WEBHOOK_SECRET', 'LINEAGE_OKTA_AUTHORIZATION'])
 
@@ -101,7 +122,10 @@ async function runExec (args: string[], env: Env): Promise<number> {
     // inputs check: with the webhook secret it could sign an HR event reinstating its own principal.
     const inherited = Object.fromEntries(Object.entries(env).filter(([name]) => !lineageSecrets.has(name)))
     const p = spawn(cmd, cmdArgs, { stdio: 'inherit', env: { ...inherited, LINEAGE_TOKEN: child.access_token } })
-    const forward = (sig: NodeJS.Signals): void => { p.kill(sig) }
+    const forward = (sig: NodeJS.Signals): void => {
+      if (keyboardSignals.has(sig) && inForeground()) return
+      p.kill(sig)
+    }
     for (const sig of forwardedSignals) process.on(sig, forward)
     p.on('error', (err) => {
       process.stderr.write(`lineage: cannot run ${cmd}: ${err.message}\n`)

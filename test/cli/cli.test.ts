@@ -77,7 +77,8 @@ t.test('lineage exec passes the signals that stop a process on to its command an
   // The command reports the signal it heard and exits 40; one that never hears it exits 3 by itself.
   const command = "for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2']) process.on(s, () => { process.stdout.write(' heard ' + s); process.exit(40) }); setTimeout(() => process.exit(3), 10_000); process.stdout.write('ready')"
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'] as const) {
-    const p = spawn(process.execPath, [cliPath, 'exec', '--', process.execPath, '-e', command], { env: { PATH: process.env.PATH ?? '', LINEAGE_URL: url, LINEAGE_TOKEN: root }, stdio: ['ignore', 'pipe', 'pipe'] })
+    // Its own session, with no terminal whose foreground it might be in (where keys' signals are the terminal's to send).
+    const p = spawn(process.execPath, [cliPath, 'exec', '--', process.execPath, '-e', command], { env: { PATH: process.env.PATH ?? '', LINEAGE_URL: url, LINEAGE_TOKEN: root }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     let out = ''
     p.stdout.on('data', (d: Buffer) => {
       out += d.toString()
@@ -86,6 +87,24 @@ t.test('lineage exec passes the signals that stop a process on to its command an
     const [code, signal] = await once(p, 'close') as [number | null, string | null]
     t.same({ code, signal, out }, { code: 40, signal: null, out: `ready heard ${sig}` }, sig)
   }
+})
+
+t.test('lineage exec in a terminal: Ctrl-C reaches the command once', async (t) => {
+  // script(1) runs lineage exec on a pseudo-terminal; a ^C written to it is the terminal's
+  // SIGINT to its foreground process group, lineage and the command alike. The command counts
+  // the SIGINTs it hears for a second after the first. (Before, lineage passed it on as well:
+  // two, when they did not coalesce in the kernel.)
+  const command = "let n = 0; process.on('SIGINT', () => { if (n++ === 0) setTimeout(() => { process.stdout.write(' heard ' + n); process.exit(0) }, 1000) }); setTimeout(() => process.exit(3), 10_000); process.stdout.write('ready')"
+  const line = [process.execPath, cliPath, 'exec', '--', process.execPath, '-e', command].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
+  const p = spawn('script', ['-qefc', `exec ${line}`, '/dev/null'], { env: { PATH: process.env.PATH ?? '', LINEAGE_URL: url, LINEAGE_TOKEN: root }, stdio: ['pipe', 'pipe', 'pipe'] })
+  let out = ''
+  p.stdout.on('data', (d: Buffer) => {
+    out += d.toString()
+    if (out.endsWith('ready')) p.stdin.write('\x03')
+  })
+  const [code] = await once(p, 'close') as [number | null]
+  t.equal(code, 0)
+  t.match(out, /ready\^C heard 1$/, 'one SIGINT, from the terminal')
 })
 
 t.test('lineage refuses clearly when it cannot get a child token', async (t) => {
