@@ -12,6 +12,9 @@ const actions = new Map<string, PrincipalStatus>([
 /** Okta's event ids are UUIDs; anything far longer is not one of its events. */
 const maxUuidLength = 256
 
+/** A string the database can hold (no NUL) and so look up or record: any other is no user or id of Okta's. */
+const text = (v: unknown): v is string => typeof v === 'string' && !v.includes('\0')
+
 /**
  * The static Authorization header Okta is configured to send, compared by hash in constant
  * time: the time taken tells nothing of the expected value, its length included. @throws Unauthorized
@@ -38,13 +41,14 @@ export async function handleOktaDelivery (ctx: BrokerContext, body: unknown): Pr
   for (const raw of events as OktaEvent[]) {
     const status = typeof raw?.eventType === 'string' ? actions.get(raw.eventType) : undefined
     const targets = Array.isArray(raw?.target) ? raw.target as Array<{ type?: unknown, id?: unknown, alternateId?: unknown }> : []
-    if (status === undefined || typeof raw.uuid !== 'string' || raw.uuid.length > maxUuidLength) { skipped++; continue }
+    if (status === undefined || !text(raw.uuid) || raw.uuid.length > maxUuidLength) { skipped++; continue }
     for (const t of targets) {
       if (t?.type !== 'User') continue
-      const ref = typeof t.alternateId === 'string' ? t.alternateId : typeof t.id === 'string' ? t.id : undefined
+      // One event's unusable user is skipped alone: failing the delivery would leave the others in it undone.
+      const ref = text(t.alternateId) ? t.alternateId : text(t.id) ? t.id : undefined
       let id: string | undefined
       try {
-        id = ref === undefined ? undefined : (await resolvePrincipal(ctx.db, ref)) ?? (typeof t.id === 'string' ? await resolvePrincipal(ctx.db, t.id, 'external') : undefined)
+        id = ref === undefined ? undefined : (await resolvePrincipal(ctx.db, ref)) ?? (text(t.id) ? await resolvePrincipal(ctx.db, t.id, 'external') : undefined)
       } catch (err) {
         // A reference two principals match alike acts on nobody, and keeps the others in the delivery.
         if (!(err instanceof Conflict)) throw err

@@ -142,6 +142,19 @@ t.test('Okta event hooks: verification, then deactivate/suspend on target users,
   const long = await okta('POST', { data: { events: [{ uuid: 'u'.repeat(16_000), eventType: 'user.lifecycle.suspend', target: [{ type: 'User', alternateId: 'bob@example.com' }] }] } })
   t.same(long, { status: 200, body: { applied: 0, skipped: 1 } })
   t.equal(await status('bob'), 'active')
+  // A NUL, which the database cannot hold, in one event's user or id: that event skipped, the rest of the delivery acted on.
+  const nul = await okta('POST', {
+    data: {
+      events: [
+        { uuid: 'u-nul-1', eventType: 'user.lifecycle.suspend', target: [{ type: 'User', alternateId: 'bob\u0000@example.com', id: '00u\u00001' }] },
+        { uuid: 'u-nul-2\u0000', eventType: 'user.lifecycle.suspend', target: [{ type: 'User', alternateId: 'bob@example.com' }] },
+        { uuid: 'u-nul-3', eventType: 'user.lifecycle.suspend', target: [{ type: 'User', alternateId: 'bob@example.com' }] }
+      ]
+    }
+  })
+  t.same(nul, { status: 200, body: { applied: 1, skipped: 2 } })
+  t.equal(await status('bob'), 'suspended', 'the good event in it acted on')
+  await b.admin('POST', '/v1/principals/bob/reinstate')
   t.equal((await okta('POST', delivery, 'nope')).status, 401)
   t.equal((await okta('POST', { nothing: true })).status, 400)
   const junk = await fetch(`${b.url}/hooks/okta`, { method: 'POST', headers: { authorization: oktaAuthorization, 'content-type': 'application/json' }, body: '{"data":' })
