@@ -26,6 +26,8 @@ export function parseAnchor (text: string): Anchor {
   return { seq: Number(m[1]), hash: m[2] }
 }
 
+const altered = (seq: number): string => `record ${seq} does not match its hash: it was altered, or one before it was removed`
+
 interface Row { seq: number, at: Date, kind: AuditEvent['kind'], decision: AuditEvent['decision'] | null, status: number | null, target: string | null, method: string | null, path: string | null, jti: string | null, root: string | null, principals: string[], actors: string[], detail: Record<string, unknown>, hash: string, as_written: boolean }
 
 /**
@@ -50,17 +52,19 @@ async function verifySnapshot (q: Queryable, pageSize: number, anchor: Anchor | 
   let count = 0
   const dropped = { events: 0, gaps: 0 }
   for (;;) {
-    // Writers store whole milliseconds and arrays that start at 1: a fraction of a millisecond
-    // or other bounds would not reach the hash (the driver drops both), so they are checked here.
-    const { rows } = await q.query<Row>(`SELECT *, at = date_trunc('milliseconds', at) AND coalesce(array_lower(principals, 1), 1) = 1
+    // Writers store finite times in whole milliseconds and arrays that start at 1: a fraction of a
+    // millisecond or other bounds would not reach the hash (the driver drops both), and an infinite
+    // time reads back as no Date at all, so they are checked here.
+    const { rows } = await q.query<Row>(`SELECT *, isfinite(at) AND at = date_trunc('milliseconds', at) AND coalesce(array_lower(principals, 1), 1) = 1
       AND coalesce(array_lower(actors, 1), 1) = 1 AS as_written FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2`, [expected, pageSize])
     for (const r of rows) {
       if (r.seq !== expected) return { ok: false, records: count, problem: `record ${expected} is missing (next is ${r.seq})` }
+      if (!r.as_written) return { ok: false, records: count, problem: altered(r.seq) }
       const e: AuditEvent = {
         at: r.at.getTime(), kind: r.kind, decision: r.decision ?? undefined, status: r.status ?? undefined, target: r.target ?? undefined, method: r.method ?? undefined,
         path: r.path ?? undefined, jti: r.jti ?? undefined, root: r.root ?? undefined, principals: r.principals, actors: r.actors, detail: r.detail
       }
-      if (!r.as_written || chainHash(r.seq, e, prev) !== r.hash) return { ok: false, records: count, problem: `record ${r.seq} does not match its hash: it was altered, or one before it was removed` }
+      if (chainHash(r.seq, e, prev) !== r.hash) return { ok: false, records: count, problem: altered(r.seq) }
       if (r.seq === anchor?.seq && r.hash !== anchor.hash) return { ok: false, records: count, problem: `record ${r.seq} no longer has the anchored hash: the chain was rewritten up to it` }
       if (r.kind === 'audit.dropped') {
         dropped.gaps++

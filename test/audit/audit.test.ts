@@ -91,6 +91,15 @@ for (const backend of backends) {
       t.match(await verifyAudit(db), { ok: true, records: 31 })
     })
 
+    t.test('a time edited to infinity is reported as an altered record, not thrown', async (t) => {
+      for (const time of ['infinity', '-infinity']) {
+        await db.query(`UPDATE audit SET at = '${time}' WHERE seq = 6`)
+        t.match(await verifyAudit(db), { ok: false, records: 5, problem: /^record 6 does not match its hash/ }, time)
+        await db.query("UPDATE audit SET at = (SELECT at FROM audit WHERE seq = 5) + interval '1 millisecond' WHERE seq = 6")
+      }
+      t.match(await verifyAudit(db), { ok: true, records: 31 })
+    })
+
     t.test('a chain rewritten whole, hashes and head recomputed, is found from an anchor kept elsewhere', async (t) => {
       const { head } = await verifyAudit(db)
       t.match(head, { seq: 31, hash: /^[0-9a-f]{64}$/ })
