@@ -52,11 +52,13 @@ async function verifySnapshot (q: Queryable, pageSize: number, anchor: Anchor | 
   let count = 0
   const dropped = { events: 0, gaps: 0 }
   for (;;) {
-    // Writers store finite times in whole milliseconds and arrays that start at 1: a fraction of a
-    // millisecond or other bounds would not reach the hash (the driver drops both), and an infinite
-    // time reads back as no Date at all, so they are checked here.
-    const { rows } = await q.query<Row>(`SELECT *, isfinite(at) AND at = date_trunc('milliseconds', at) AND coalesce(array_lower(principals, 1), 1) = 1
-      AND coalesce(array_lower(actors, 1), 1) = 1 AS as_written FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2`, [expected, pageSize])
+    // Writers store finite times in whole milliseconds, arrays that start at 1 and a detail that is
+    // an object: a fraction of a millisecond or other bounds would not reach the hash (the driver
+    // drops both), an infinite time reads back as no Date at all, and a NULL array or a jsonb
+    // `null` detail would be hashed as the empty value it stands in for, so they are checked here.
+    const { rows } = await q.query<Row>(`SELECT *, isfinite(at) AND at = date_trunc('milliseconds', at)
+      AND principals IS NOT NULL AND coalesce(array_lower(principals, 1), 1) = 1 AND actors IS NOT NULL AND coalesce(array_lower(actors, 1), 1) = 1
+      AND jsonb_typeof(detail) = 'object' AS as_written FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2`, [expected, pageSize])
     for (const r of rows) {
       if (r.seq !== expected) return { ok: false, records: count, problem: `record ${expected} is missing (next is ${r.seq})` }
       if (!r.as_written) return { ok: false, records: count, problem: altered(r.seq) }

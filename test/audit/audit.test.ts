@@ -100,6 +100,25 @@ for (const backend of backends) {
       t.match(await verifyAudit(db), { ok: true, records: 31 })
     })
 
+    t.test('an empty detail or array replaced by a null, which reads back as the empty value the hash covers, is found', async (t) => {
+      const log = createAuditLog(db, silentLogger())
+      log.record({ ...event(32), actors: [], detail: undefined })
+      await log.stop()
+      t.match(await verifyAudit(db), { ok: true, records: 32 })
+      const edits: Array<[string[], string[]]> = [
+        [["UPDATE audit SET detail = 'null' WHERE seq = 32"], ["UPDATE audit SET detail = '{}' WHERE seq = 32"]],
+        [['ALTER TABLE audit ALTER actors DROP NOT NULL', 'UPDATE audit SET actors = NULL WHERE seq = 32'], ["UPDATE audit SET actors = '{}' WHERE seq = 32", 'ALTER TABLE audit ALTER actors SET NOT NULL']]
+      ]
+      for (const [edit, undo] of edits) {
+        for (const sql of edit) await db.query(sql)
+        t.match(await verifyAudit(db), { ok: false, records: 31, problem: /^record 32 does not match its hash/ }, edit.join('; '))
+        for (const sql of undo) await db.query(sql)
+      }
+      t.match(await verifyAudit(db), { ok: true, records: 32 })
+      await db.query('DELETE FROM audit WHERE seq > 31')
+      await db.query('UPDATE audit_head SET seq = 31, hash = (SELECT hash FROM audit WHERE seq = 31) WHERE id = 1')
+    })
+
     t.test('a chain rewritten whole, hashes and head recomputed, is found from an anchor kept elsewhere', async (t) => {
       const { head } = await verifyAudit(db)
       t.match(head, { seq: 31, hash: /^[0-9a-f]{64}$/ })
