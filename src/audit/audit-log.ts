@@ -17,6 +17,19 @@ export interface AuditLog {
 
 const columns = 'seq, at, kind, decision, status, target, method, path, jti, root, principals, actors, detail, hash'
 
+/** `p`, or a rejection once `deadline` (a `performance.now()` time) has passed without it settling. */
+async function before<T> (p: Promise<T>, deadline: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error('the write did not finish in time')) }, Math.max(0, deadline - performance.now()))
+  })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /**
  * Writes audit events in batches off the request path, chained by hash under the lock of
  * `audit_head` so that every process extends one chain. While the database is unreachable,
@@ -155,11 +168,12 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
     stop: async () => {
       clearInterval(timer)
       // A write failing as the stop begins (the timer's, say) may be a passing fault: tried again
-      // for up to `stopRetryMs` before what is queued is given up as lost.
+      // for up to `stopRetryMs` before what is queued is given up as lost. A write that hangs (a
+      // database the network no longer reaches) is given up at the same deadline.
       const deadline = performance.now() + stopRetryMs
       for (;;) {
         try {
-          await flushAll()
+          await before(flushAll(), deadline)
           return
         } catch (err) {
           if (performance.now() >= deadline) {

@@ -291,6 +291,18 @@ t.test('a stop gives up on a database that stays down after stopRetryMs, saying 
   t.match(JSON.parse(lines.at(-1) ?? '{}'), { msg: 'audit records could not be written before stopping', lost: 3 })
 })
 
+t.test('a stop gives up on a write that hangs (a database the network no longer reaches) after stopRetryMs, saying how much is lost', async (t) => {
+  const { db, close } = await openTestDb(backends[0])
+  t.teardown(close)
+  const silent: Db = { ...db, tx: async () => await new Promise<never>(() => {}) }
+  const lines: string[] = []
+  const log = createAuditLog(silent, pino({ level: 'error' }, { write: (line: string) => { lines.push(line) } }), { intervalMs: 60_000, stopRetryMs: 300 })
+  for (let i = 0; i < 3; i++) log.record(event(i))
+  const outcome = await Promise.race([log.stop().then(() => 'stopped'), new Promise((resolve) => setTimeout(() => resolve('still stopping'), 3000))])
+  t.equal(outcome, 'stopped')
+  t.match(JSON.parse(lines.at(-1) ?? '{}'), { msg: 'audit records could not be written before stopping', lost: 3 })
+})
+
 t.test('a write that hangs (a database the network no longer reaches) fails readiness once it has taken stallMs', async (t) => {
   const { db, close } = await openTestDb(backends[0])
   t.teardown(close)
