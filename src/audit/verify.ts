@@ -81,7 +81,8 @@ async function verifySnapshot (q: Queryable, pageSize: number, anchor: Anchor | 
   const { rows: [head] } = await q.query<{ seq: number, hash: string } | undefined>('SELECT seq, hash FROM audit_head WHERE id = 1')
   if (head === undefined) return { ok: false, records: count, problem: `the chain ends at record ${count} and its head is missing: records may have been removed from the end` }
   if (count > head.seq) return { ok: false, records: count, problem: `records ${head.seq + 1} to ${count} lie past the head: they were not written by Lineage` }
-  if (head.seq !== count || head.hash !== prev) return { ok: false, records: count, problem: `the chain ends at record ${count} but the head says ${head.seq}: records were removed from the end` }
+  if (head.seq !== count) return { ok: false, records: count, problem: `the chain ends at record ${count} but the head says ${head.seq}: records were removed from the end` }
+  if (head.hash !== prev) return { ok: false, records: count, problem: `the head gives record ${count}, the last, another hash: the head was altered, or the records up to it were rewritten` }
   if (anchor !== undefined && anchor.seq > count) return { ok: false, records: count, problem: `the chain ends at record ${count}, before the anchored record ${anchor.seq}: records were removed from the end` }
   return { ok: true, records: count, head: { seq: count, hash: prev }, ...(dropped.gaps > 0 ? { dropped } : {}) }
 }

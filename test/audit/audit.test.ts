@@ -179,6 +179,13 @@ for (const backend of backends) {
       t.match(await verifyAudit(db), { ok: true, records: 31 })
     })
 
+    t.test('a head whose hash no longer is the last record\'s is reported as such, not as records removed', async (t) => {
+      await db.query("UPDATE audit_head SET hash = repeat('a', 64) WHERE id = 1")
+      t.match(await verifyAudit(db), { ok: false, records: 31, problem: 'the head gives record 31, the last, another hash: the head was altered, or the records up to it were rewritten' })
+      await db.query('UPDATE audit_head SET hash = (SELECT hash FROM audit WHERE seq = 31) WHERE id = 1')
+      t.match(await verifyAudit(db), { ok: true, records: 31 })
+    })
+
     t.test('a removed record is found, in the middle or at the end', async (t) => {
       const saved = (await db.query('SELECT * FROM audit WHERE seq = 30')).rows[0]
       await db.query('DELETE FROM audit WHERE seq = 12')
