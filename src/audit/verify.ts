@@ -28,7 +28,37 @@ export function parseAnchor (text: string): Anchor {
 
 const altered = (seq: number): string => `record ${seq} does not match its hash: it was altered, or one before it was removed`
 
-interface Row { seq: number, at: Date, kind: AuditEvent['kind'], decision: AuditEvent['decision'] | null, status: number | null, target: string | null, method: string | null, path: string | null, jti: string | null, root: string | null, principals: string[], actors: string[], detail: Record<string, unknown>, hash: string, as_written: boolean }
+interface Row { seq: number, at: Date, kind: AuditEvent['kind'], decision: AuditEvent['decision'] | null, status: number | null, target: string | null, method: string | null, path: string | null, jti: string | null, root: string | null, principals: string[], actors: string[], detail_text: string, hash: string, as_written: boolean }
+
+// A JSON string (skipped whole, digits and all) or a number, in jsonb's text.
+const jsonToken = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?/g
+
+/** `JSON.stringify(x)` in plain notation, as PostgreSQL prints a number that text gave to jsonb (`1e-7`: `0.0000001`). */
+function plain (x: number): string {
+  const s = JSON.stringify(x)
+  const e = s.indexOf('e')
+  if (e < 0) return s
+  const sign = s.startsWith('-') ? '-' : ''
+  const mantissa = s.slice(sign.length, e)
+  const digits = mantissa.replace('.', '')
+  const point = (mantissa.includes('.') ? mantissa.indexOf('.') : mantissa.length) + Number(s.slice(e + 1))
+  if (point <= 0) return `${sign}0.${'0'.repeat(-point)}${digits}`
+  if (point >= digits.length) return sign + digits + '0'.repeat(point - digits.length)
+  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`
+}
+
+/**
+ * Whether every number in a detail's jsonb text is as a writer stores it. jsonb keeps the digits it
+ * was given, more than a double holds (`5.0000000000000001`, `1e400`), while the driver reads the
+ * nearest double, which is what the hash covers: such an edit would not reach the hash.
+ */
+function numbersAsWritten (text: string): boolean {
+  if (!/\d/.test(text)) return true
+  for (const [token] of text.matchAll(jsonToken)) {
+    if (!token.startsWith('"') && plain(Number(token)) !== token) return false
+  }
+  return true
+}
 
 /**
  * Re-computes the whole hash chain: an edited record changes its hash, a removed one leaves a
@@ -56,21 +86,25 @@ async function verifySnapshot (q: Queryable, pageSize: number, anchor: Anchor | 
     // an object: a fraction of a millisecond or other bounds would not reach the hash (the driver
     // drops both), an infinite time reads back as no Date at all, and a NULL array or a jsonb
     // `null` detail would be hashed as the empty value it stands in for, so they are checked here.
-    const { rows } = await q.query<Row>(`SELECT *, isfinite(at) AND at = date_trunc('milliseconds', at)
+    // The detail is read as jsonb's text and parsed here, as the driver would parse it, so that its
+    // numbers can be checked as written too.
+    const { rows } = await q.query<Row>(`SELECT seq, at, kind, decision, status, target, method, path, jti, root, principals, actors, detail::text AS detail_text, hash,
+      isfinite(at) AND at = date_trunc('milliseconds', at)
       AND principals IS NOT NULL AND coalesce(array_lower(principals, 1), 1) = 1 AND actors IS NOT NULL AND coalesce(array_lower(actors, 1), 1) = 1
       AND jsonb_typeof(detail) = 'object' AS as_written FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2`, [expected, pageSize])
     for (const r of rows) {
       if (r.seq !== expected) return { ok: false, records: count, problem: `record ${expected} is missing (next is ${r.seq})` }
-      if (!r.as_written) return { ok: false, records: count, problem: altered(r.seq) }
+      if (!r.as_written || !numbersAsWritten(r.detail_text)) return { ok: false, records: count, problem: altered(r.seq) }
+      const detail = JSON.parse(r.detail_text) as Record<string, unknown>
       const e: AuditEvent = {
         at: r.at.getTime(), kind: r.kind, decision: r.decision ?? undefined, status: r.status ?? undefined, target: r.target ?? undefined, method: r.method ?? undefined,
-        path: r.path ?? undefined, jti: r.jti ?? undefined, root: r.root ?? undefined, principals: r.principals, actors: r.actors, detail: r.detail
+        path: r.path ?? undefined, jti: r.jti ?? undefined, root: r.root ?? undefined, principals: r.principals, actors: r.actors, detail
       }
       if (chainHash(r.seq, e, prev) !== r.hash) return { ok: false, records: count, problem: altered(r.seq) }
       if (r.seq === anchor?.seq && r.hash !== anchor.hash) return { ok: false, records: count, problem: `record ${r.seq} no longer has the anchored hash: the chain was rewritten up to it` }
       if (r.kind === 'audit.dropped') {
         dropped.gaps++
-        dropped.events += typeof r.detail.dropped === 'number' ? r.detail.dropped : 0
+        dropped.events += typeof detail.dropped === 'number' ? detail.dropped : 0
       }
       prev = r.hash
       expected++

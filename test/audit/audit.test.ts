@@ -119,6 +119,27 @@ for (const backend of backends) {
       await db.query('UPDATE audit_head SET seq = 31, hash = (SELECT hash FROM audit WHERE seq = 31) WHERE id = 1')
     })
 
+    t.test('a number in detail edited to one that reads back as the same double (more digits, out of range) is found', async (t) => {
+      const log = createAuditLog(db, silentLogger())
+      log.record({ ...event(32), kind: 'token.revoked', detail: { by: 'admin', reason: null, revoked: 5, big: 2 ** 60, small: 1e-7, huge: 1e21, f: 0.1 + 0.2 } })
+      log.record(event(33))
+      await log.stop()
+      t.match(await verifyAudit(db), { ok: true, records: 33 }, 'numbers as JavaScript writes them verify')
+      const original = (await db.query<{ detail: string }>('SELECT detail::text AS detail FROM audit WHERE seq = 32')).rows[0].detail
+      for (const [from, to] of [['"revoked": 5}', '"revoked": 5.0000000000000001}'], ['"reason": null', '"reason": 1e400'], ['"big": 1152921504606847000', '"big": 1152921504606846976']]) {
+        t.ok(original.includes(from), from)
+        await db.query('UPDATE audit SET detail = $1::jsonb WHERE seq = 32', [original.replace(from, to)])
+        // With record 33 altered too: the first problem is the one reported.
+        await db.query("UPDATE audit SET path = '/innocent' WHERE seq = 33")
+        t.match(await verifyAudit(db), { ok: false, records: 31, problem: /^record 32 does not match its hash/ }, to)
+        await db.query("UPDATE audit SET path = '/x/33' WHERE seq = 33")
+        await db.query('UPDATE audit SET detail = $1::jsonb WHERE seq = 32', [original])
+      }
+      t.match(await verifyAudit(db), { ok: true, records: 33 })
+      await db.query('DELETE FROM audit WHERE seq > 31')
+      await db.query('UPDATE audit_head SET seq = 31, hash = (SELECT hash FROM audit WHERE seq = 31) WHERE id = 1')
+    })
+
     t.test('a chain rewritten whole, hashes and head recomputed, is found from an anchor kept elsewhere', async (t) => {
       const { head } = await verifyAudit(db)
       t.match(head, { seq: 31, hash: /^[0-9a-f]{64}$/ })
