@@ -26,7 +26,10 @@ export async function queryAudit (q: Queryable, f: AuditFilter): Promise<{ event
   if (f.since !== undefined) {
     const since = parseRfc3339(f.since)
     if (since === undefined) throw new InvalidInput('since must be an RFC 3339 date-time')
-    add('at >= ?', since)
+    // Date keeps whole milliseconds, dropping finer digits: records are stamped in whole
+    // milliseconds, so an instant past one starts at the next.
+    const finer = /\.\d{3}(\d+)/.exec(f.since)?.[1]
+    add('at >= ?', finer !== undefined && /[1-9]/.test(finer) ? new Date(since.getTime() + 1) : since)
   }
   const limit = f.limit === undefined ? 100 : /^\d{1,4}$/.test(f.limit) ? Number(f.limit) : NaN
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InvalidInput('limit must be an integer from 1 to 1000')

@@ -4,6 +4,7 @@ import pino from 'pino'
 import { createAuditLog } from '../../src/audit/audit-log.js'
 import { chainHash, isoTime, type AuditEvent } from '../../src/audit/record.js'
 import { parseAnchor, verifyAudit, type Anchor } from '../../src/audit/verify.js'
+import { queryAudit } from '../../src/audit/query.js'
 import { silentLogger } from '../../src/log.js'
 import type { Db } from '../../src/storage/db.js'
 import { backends, databaseUrl, openTestDb } from '../helpers/db.js'
@@ -217,6 +218,24 @@ for (const backend of backends) {
       t.match(await verifyAudit(db), { ok: false, records: 11, problem: /its head is missing/ }, 'and with the head')
       t.ok(saved)
     })
+  })
+}
+
+for (const backend of backends) {
+  t.test(`a since finer than a millisecond takes no record stamped before it, on ${backend}`, async (t) => {
+    const { db, close } = await openTestDb(backend)
+    t.teardown(close)
+    const log = createAuditLog(db, silentLogger())
+    log.record(event(0))
+    log.record(event(1))
+    await log.stop()
+    const paths = async (since: string): Promise<unknown[]> => (await queryAudit(db, { since })).events.map((e) => (e as { path: string }).path)
+    const first = isoTime(event(0).at)
+    t.same(await paths(first), ['/x/1', '/x/0'])
+    t.same(await paths(first.replace('Z', '000Z')), ['/x/1', '/x/0'], 'zeros past the millisecond change nothing')
+    t.same(await paths(first.replace('Z', '0005Z')), ['/x/1'], 'half a millisecond after the first record leaves it out')
+    t.same(await paths(first.replace('Z', '999999Z')), ['/x/1'])
+    t.same(await paths(isoTime(event(1).at).replace('Z', '1Z')), [])
   })
 }
 
