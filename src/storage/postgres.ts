@@ -30,6 +30,10 @@ export function openPostgres (url: string, opts: { max?: number, connectTimeoutM
   const pool = new pg.Pool({ ...alive, max: opts.max ?? 10, types, Client: TimedClient as unknown as new () => pg.ClientBase })
   // An idle client that loses its server must not crash the process; the next query reconnects.
   pool.on('error', () => {})
+  // The driver reads times only in the ISO style: a server or database set to another (SQL,
+  // German, Postgres) would have every timestamptz read back as null. Sent before anything
+  // else on each new connection.
+  pool.on('connect', (c) => { c.query("SET DateStyle = 'ISO, MDY'").catch(() => {}) })
 
   const run: Queryable['query'] = async (sql, params) => {
     refuseNul(params)
