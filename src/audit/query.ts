@@ -34,8 +34,9 @@ export async function queryAudit (q: Queryable, f: AuditFilter): Promise<{ event
   const limit = f.limit === undefined ? 100 : /^\d{1,4}$/.test(f.limit) ? Number(f.limit) : NaN
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InvalidInput('limit must be an integer from 1 to 1000')
   params.push(limit)
-  const { rows } = await q.query<Record<string, unknown> & { at: Date }>(
+  const { rows } = await q.query<Record<string, unknown> & { at: Date | number }>(
     `SELECT seq, at, kind, decision, status, target, method, path, jti, root, principals, actors, detail, hash FROM audit
       ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT $${params.length}`, params)
-  return { events: rows.map((r) => ({ ...r, at: r.at.toISOString() })) }
+  // A time no writer stores (infinity, which the driver reads as a number) is listed as PostgreSQL spells it; verify names the record.
+  return { events: rows.map((r) => ({ ...r, at: r.at instanceof Date ? r.at.toISOString() : r.at === -Infinity ? '-infinity' : 'infinity' })) }
 }

@@ -96,6 +96,8 @@ for (const backend of backends) {
       for (const time of ['infinity', '-infinity']) {
         await db.query(`UPDATE audit SET at = '${time}' WHERE seq = 6`)
         t.match(await verifyAudit(db), { ok: false, records: 5, problem: /^record 6 does not match its hash/ }, time)
+        const listed = (await queryAudit(db, { limit: '1000' })).events as Array<{ seq: number, at: string }>
+        t.same(listed.find((e) => e.seq === 6)?.at, time, 'and listed as it reads, not a 500')
         await db.query("UPDATE audit SET at = (SELECT at FROM audit WHERE seq = 5) + interval '1 millisecond' WHERE seq = 6")
       }
       t.match(await verifyAudit(db), { ok: true, records: 31 })
