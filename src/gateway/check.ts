@@ -107,6 +107,10 @@ export async function genuineClaims (deps: CheckDeps, token: string): Promise<Ac
 
 /** Genuine claims against the live view at `now` and the target's audience. */
 function liveFor (deps: CheckDeps, claims: AccessClaims, target: Target, now: number): Decision {
+  // The signature check leaves a few seconds' leeway past `exp`, but a live connection ends at
+  // `exp` itself (LiveStatus.endedAt): one accepted in between would reach the upstream and
+  // then be cut at once. The broker's exchange holds to `exp` too.
+  if (now >= claims.exp * 1000) return { allowed: false, refusal: new InvalidToken('token expired', 'ERR_TOKEN_EXPIRED'), claims }
   const cut = deps.view.check(claims.jti, claims.lineage, now)
   if (cut !== undefined) return { allowed: false, refusal: new InvalidToken(`chain cut off: ${cut.message}`, 'ERR_TOKEN_CUT_OFF'), claims }
   if (!claims.aud.includes(target.name)) return { allowed: false, refusal: new InsufficientScope(`the token's audience does not include ${target.name}`), claims }

@@ -566,6 +566,19 @@ t.test('a genuine token refused as expired is recorded with its lineage', async 
   t.match(events, [{ kind: 'gateway.http', decision: 'deny', status: 401, path: '/late', root: claimsOf(root).jti, principals: ['alice', 'ci-nightly'], actors: ['build'] }])
 })
 
+t.test('a token past its exp but within the clock tolerance is refused as expired, not forwarded and then cut off', async (t) => {
+  const own = await startTestGateway(b, { freshAt: () => b.clock.now() })
+  t.teardown(own.close)
+  const brief = (await exchangeToken(b, root, { actor: 'brief', ttl: '2' })).body.access_token
+  // Two seconds past its exp: the signature check still takes it (RFC 9068 §4 leeway).
+  b.clock.advance(claimsOf(brief).exp * 1000 + 2000 - b.clock.now())
+  const seen = up.seen.length
+  const r = await fetch(`${own.url}/api/late-write`, { method: 'POST', headers: auth(brief), body: 'x' })
+  t.equal(r.status, 401)
+  t.match(await r.json(), { error: 'invalid_token', error_description: 'token expired' })
+  t.equal(up.seen.length, seen, 'the upstream never got it')
+})
+
 t.test('every decision is in the audit trail with the whole lineage, and the chain verifies', async (t) => {
   const one = claimsOf(agent)
   const allowed = await b.admin('GET', `/v1/audit?jti=${one.jti}&target=api&limit=1000`)
