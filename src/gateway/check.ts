@@ -80,8 +80,12 @@ export function authenticate (deps: CheckDeps, token: string | undefined, target
   if (known !== undefined) return liveFor(deps, known, target, now)
   return verifyAccessToken(token, { keys: deps.keys, issuer: deps.issuer, clock: deps.clock, maxDepth: deps.maxDepth }).then((claims): Decision => {
     deps.verified.add(token, claims)
-    // The view may have moved while the keys were fetched: check it as of now.
-    return liveFor(deps, claims, target, deps.clock.now())
+    // The view may have moved while the keys were fetched, or stopped being proven current
+    // (a fetch can take seconds): check it as of now.
+    const later = deps.clock.now()
+    const staleNow = staleness(deps, later)
+    if (staleNow !== undefined) throw new Unavailable(staleNow)
+    return liveFor(deps, claims, target, later)
   }, (err: unknown): Decision => {
     if (err instanceof InvalidToken) return { allowed: false, refusal: err, claims: err.claims }
     throw err

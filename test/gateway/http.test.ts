@@ -442,6 +442,32 @@ t.test('an agent that leaves while its token is verified starts no upstream exch
   t.equal((await fetch(`${slow.url}/api/x`, { headers: auth(token) })).status, 200, 'the gateway serves on')
 })
 
+t.test('a view that went stale while the signing key was fetched refuses the request (503), not decides it', async (t) => {
+  const { VerifiedTokens } = await import('../../src/lineage/verified-tokens.js')
+  let freshAt = b.clock.now()
+  let fetching: (() => void) | undefined
+  const asked = new Promise<void>((resolve) => { fetching = resolve })
+  let answer: (() => void) | undefined
+  const answered = new Promise<void>((resolve) => { answer = resolve })
+  const slow = await startTestGateway(b, {
+    verified: new VerifiedTokens(),
+    freshAt: () => freshAt,
+    keys: async (kid) => { fetching?.(); await answered; return b.broker.ctx.keys().verifiers.get(kid) }
+  })
+  t.teardown(slow.close)
+  const token = (await exchangeToken(b, root, { actor: 'late-key' })).body.access_token
+  const before = up.seen.length
+  const pending = fetch(`${slow.url}/api/x`, { headers: auth(token) })
+  await asked
+  // The database went away while the broker's keys were fetched: the view is past its limit now.
+  freshAt = b.clock.now() - 60_000
+  answer?.()
+  const r = await pending
+  t.equal(r.status, 503)
+  t.match(await r.json(), { error: 'temporarily_unavailable', error_description: /live-status view is \d+ ms old/ })
+  t.equal(up.seen.length, before, 'the upstream never got it')
+})
+
 t.test('a request target in absolute form is served as its path, and judged as one', async (t) => {
   // RFC 9112 §3.2.2: a server must accept it, though clients send it only to proxies.
   const r = await rawRequest(`GET http://gateway.example/api/users/7?x=1 HTTP/1.1\r\nHost: gateway.example\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
