@@ -714,6 +714,37 @@ t.test('a gateway that cannot prove its view is fresh refuses everything, then r
   t.equal((await fetch(`${stale.url}/api/x`, { headers: auth(agent) })).status, 200)
 })
 
+t.test('a response still streaming when the view can no longer be proven fresh is ended within a second; an idle connection waits for its next request', async (t) => {
+  let freshAt = b.clock.now()
+  const blind = await startTestGateway(b, { freshAt: () => freshAt })
+  t.teardown(blind.close)
+  const { Agent, request } = await import('node:http')
+  const keep = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => keep.destroy())
+  const idle = await new Promise<import('node:net').Socket>((resolve, reject) => {
+    const req = request(`${blind.url}/api/k`, { agent: keep, headers: auth(agent) }, (res) => { res.resume(); res.on('end', () => resolve(req.socket!)) })
+    req.on('error', reject)
+    req.end()
+  })
+  const res = await fetch(`${blind.url}/api/sse`, { headers: auth(agent) })
+  t.equal(res.status, 200)
+  const reader = res.body!.getReader()
+  await reader.read()
+  // The database stopped answering: a cut-off may be committed that this gateway cannot see.
+  freshAt = b.clock.now() - 60_000
+  const started = Date.now()
+  const ended = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 3000)
+    const next = (): void => { reader.read().then((r) => { if (r.done) { clearTimeout(timer); resolve(true) } else next() }, () => { clearTimeout(timer); resolve(true) }) }
+    next()
+  })
+  t.ok(ended, 'the stream ended')
+  t.ok(Date.now() - started < 1500, `within a second of the view going stale (${Date.now() - started} ms)`)
+  t.notOk(idle.destroyed, 'the idle keep-alive connection stays: its next request is refused')
+  freshAt = b.clock.now()
+  t.equal((await fetch(`${blind.url}/api/x`, { headers: auth(agent) })).status, 200, 'and the gateway serves again once the view is fresh')
+})
+
 t.test('an idle connection answers for the last chain it carried, not for every chain it ever carried', async (t) => {
   const { Agent, request } = await import('node:http')
   const keep = new Agent({ keepAlive: true, maxSockets: 1 })

@@ -14,14 +14,16 @@ interface Entry { keys: string[], chains: AccessClaims[], deadline: number, busy
  * closed when the earliest end of its chain arrives (token expiry, a contract end date), since
  * no change-log row announces those: at its timer, or at the next sweep by the wall clock
  * (`sweepMs`), whichever comes first, as a timer runs late when the host slept or its clock
- * was stepped.
+ * was stepped. While the view cannot be proven fresh (`stale`), a cut-off may have been
+ * committed, and acknowledged, that it has not seen: each sweep ends the responses still
+ * under way; an idle connection stays, as its next request is refused.
  */
 export class ConnectionIndex {
   private readonly byKey = new Map<string, Set<Socket>>()
   private readonly entries = new Map<Socket, Entry>()
   private readonly off: Array<() => void>
 
-  constructor (private readonly view: LiveStatus, private readonly clock: Clock, sweepMs = 1000) {
+  constructor (private readonly view: LiveStatus, private readonly clock: Clock, sweepMs = 1000, private readonly stale: () => string | undefined = () => undefined) {
     const sweep = setInterval(() => { this.sweep() }, sweepMs)
     sweep.unref()
     this.off = [view.onCutOff((e) => this.cutOff(e)), view.onReset(() => this.recheck([...this.entries.keys()])), () => clearInterval(sweep)]
@@ -93,10 +95,17 @@ export class ConnectionIndex {
     for (const f of this.off) f()
   }
 
-  /** Closes the connections whose chain's end has come by the wall clock, whatever their timers say. */
+  /**
+   * Closes the connections whose chain's end has come by the wall clock, whatever their timers
+   * say, and, while the view is stale, those with a response under way.
+   */
   private sweep (): void {
     const now = this.clock.now()
-    for (const [socket, entry] of [...this.entries]) if (entry.deadline <= now) this.due(socket, entry)
+    const stale = this.stale() !== undefined
+    for (const [socket, entry] of [...this.entries]) {
+      if (stale && entry.busy > 0) socket.destroy()
+      else if (entry.deadline <= now) this.due(socket, entry)
+    }
   }
 
   private cutOff (e: CutOffEvent): void {

@@ -4,7 +4,7 @@ import { InvalidToken, LineageError, NotFound, toErrorBody } from '../../errors.
 import type { Logger } from '../../log.js'
 import { currentActor, type AccessClaims } from '../../lineage/claims.js'
 import { bearerOf } from '../../broker/caller.js'
-import { checkAccess, genuineClaims, InsufficientScope, type CheckDeps, type Decision } from '../check.js'
+import { checkAccess, genuineClaims, InsufficientScope, staleness, type CheckDeps, type Decision } from '../check.js'
 import type { Target, TargetDirectory } from '../targets.js'
 import type { AuditLog } from '../../audit/audit-log.js'
 import { auditLineage } from '../../audit/record.js'
@@ -99,7 +99,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
   settled: (limitMs: number) => Promise<void>
   close: () => void
 } {
-  const connections = new ConnectionIndex(opts.view, opts.clock)
+  const connections = new ConnectionIndex(opts.view, opts.clock, 1000, () => staleness(opts, opts.clock.now()))
   const continueOwed = new WeakSet<IncomingMessage>()
   // Allowed requests whose response has not closed, hence whose audit record is not written yet.
   let inFlight = 0
