@@ -57,7 +57,7 @@ type Outcome = { ok: true } | { ok: false, code: string, message: string }
  */
 export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGateway> {
   await loadClassifier()
-  const sessions = new SessionIndex<PgSession>(opts.view, opts.clock)
+  const sessions = new SessionIndex<PgSession>(opts.view, opts.clock, 1000, () => staleness(opts, opts.clock.now()))
   const catalogs = new Map<string, Catalog>()
   // The cancel key the gateway gave a client → the upstream backend it stands for.
   const cancelKeys = new Map<string, { target: URL, key: { pid: number, secret: number } }>()

@@ -132,13 +132,18 @@ export class PgSession {
     if (!this.closed && this.clientWait === undefined && !this.up.socket.writableNeedDrain) this.client.resume()
   }
 
-  /** Ends the session at once: FATAL 28000 to the client, the upstream's running statement cancelled. */
-  kill (reason: string): void {
+  /** Ends the session at once: FATAL `code` (a cut-off's 28000 unless told) to the client, the upstream's running statement cancelled. */
+  kill (reason: string, code = '28000'): void {
     if (this.closed) return
     this.audit('deny', undefined, undefined, { event: 'session_ended', reason })
-    this.endClient(errorResponse({ severity: 'FATAL', code: '28000', message: `lineage: ${reason}` }))
+    this.endClient(errorResponse({ severity: 'FATAL', code, message: `lineage: ${reason}` }))
     setTimeout(() => this.client.destroy(), 1000).unref()
     this.end()
+  }
+
+  /** Whether a statement is running upstream: its answers are still to come. */
+  busy (): boolean {
+    return this.responses.outstanding > 0
   }
 
   /**

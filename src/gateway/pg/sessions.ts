@@ -5,8 +5,10 @@ import type { CutOffEvent, LiveStatus } from '../../lineage/live-status.js'
 /** What the index needs of a live PostgreSQL session. */
 export interface LiveSession {
   claims: AccessClaims
-  /** Ends the session with FATAL 28000 and this reason. */
-  kill: (reason: string) => void
+  /** Ends the session with FATAL `code` (default 28000) and this reason. */
+  kill: (reason: string, code?: string) => void
+  /** Whether a statement is running upstream (absent: never). */
+  busy?: () => boolean
 }
 
 /**
@@ -15,14 +17,17 @@ export interface LiveSession {
  * once; a reload of the view re-checks every session; each session also ends when the earliest
  * end of its chain arrives (token expiry, a contract end date), which no change announces: at
  * its timer, or at the next sweep by the wall clock (`sweepMs`), whichever comes first, as a
- * timer runs late when the host slept or its clock was stepped.
+ * timer runs late when the host slept or its clock was stepped. While the view cannot be
+ * proven fresh (`stale`), a cut-off may have been committed, and acknowledged, that it has not
+ * seen: each sweep ends the sessions with a statement running (FATAL 57P03); an idle session
+ * stays, as its next statement is refused.
  */
 export class SessionIndex<S extends LiveSession = LiveSession> {
   private readonly byKey = new Map<string, Set<S>>()
   private readonly all = new Map<S, { keys: string[], deadline: number, timer?: NodeJS.Timeout }>()
   private readonly off: Array<() => void>
 
-  constructor (private readonly view: LiveStatus, private readonly clock: Clock, sweepMs = 1000) {
+  constructor (private readonly view: LiveStatus, private readonly clock: Clock, sweepMs = 1000, private readonly stale: () => string | undefined = () => undefined) {
     const sweep = setInterval(() => { this.sweep() }, sweepMs)
     sweep.unref()
     this.off = [view.onCutOff((e) => this.cutOff(e)), view.onReset(() => this.recheck([...this.all.keys()])), () => clearInterval(sweep)]
@@ -70,10 +75,17 @@ export class SessionIndex<S extends LiveSession = LiveSession> {
     return [...this.all.keys()]
   }
 
-  /** Ends the sessions whose end has come by the wall clock, whatever their timers say. */
+  /**
+   * Ends the sessions whose end has come by the wall clock, whatever their timers say, and,
+   * while the view is stale, those with a statement running.
+   */
   private sweep (): void {
     const now = this.clock.now()
-    for (const [s, entry] of [...this.all]) if (entry.deadline <= now) this.due(s, entry)
+    const stale = this.stale()
+    for (const [s, entry] of [...this.all]) {
+      if (stale !== undefined && s.busy?.() === true) s.kill(stale, '57P03')
+      else if (entry.deadline <= now) this.due(s, entry)
+    }
   }
 
   private remove (s: S): void {

@@ -1285,6 +1285,34 @@ if (databaseUrl === undefined) {
     await c.end()
   })
 
+  t.test('a statement still running when the view can no longer be proven fresh ends its session within a second, cancelled upstream; an idle session waits for its next statement', async (t) => {
+    let freshAt = b.clock.now()
+    const blind = await startTestGateway(b, { freshAt: () => freshAt })
+    t.teardown(async () => { await blind.close() })
+    const idle = new pg.Client({ ...connection(reader), port: blind.pgPort })
+    await idle.connect()
+    const busy = new pg.Client({ ...connection(reader), port: blind.pgPort })
+    await busy.connect()
+    const ended = new Promise<{ code?: string, message: string }>((resolve) => {
+      busy.on('error', (err: Error & { code?: string }) => resolve(err))
+      busy.query('SELECT pg_sleep(29.25)').catch((err: Error & { code?: string }) => resolve(err))
+    })
+    const sleeping = async (): Promise<number> => (await direct.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(29.25)' AND state = 'active'")).rows[0].n
+    for (let i = 0; i < 100 && await sleeping() === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    // The database stopped answering: a cut-off may be committed that this gateway cannot see.
+    freshAt = b.clock.now() - 60_000
+    const started = Date.now()
+    const err = await Promise.race([ended, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 3000))])
+    t.match(err, { code: '57P03', message: /^lineage: the live-status view is \d+ ms old/ }, 'the session ended with FATAL')
+    t.ok(Date.now() - started < 1500, `within a second of the view going stale (${Date.now() - started} ms)`)
+    for (let i = 0; i < 100 && await sleeping() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    t.equal(await sleeping(), 0, 'the statement was cancelled upstream')
+    freshAt = b.clock.now()
+    t.same((await idle.query('SELECT 3 AS ok')).rows, [{ ok: 3 }], 'the idle session serves on once the view is fresh')
+    await idle.end()
+    busy.end().catch(() => {})
+  })
+
   t.test('a client that pipelines its login and a query, one byte per packet, is served', async (t) => {
     const bytes = Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage(reader), query('SELECT 40 + 2 AS answer')])
     const got = await new Promise<Buffer>((resolve, reject) => {
