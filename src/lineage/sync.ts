@@ -34,10 +34,14 @@ const heartbeatMs = 1000
  * feed"): correctness comes from the log read in order, speed from the feed (Redis pub/sub
  * when given, else PostgreSQL NOTIFY; none in the embedded case, where this process is alone).
  *
- * @param opts.maxStalenessMs how long a write waits for other processes to confirm it.
+ * @param opts.maxStalenessMs how long a write waits for other processes to confirm it; the poll runs at a quarter of it when that is under a second.
  */
 export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, log: Logger, maxStalenessMs: number, pollMs?: number, feed?: ChangeFeed }): ViewSync {
   const { db, view, clock, log } = opts
+  // With no change to read, the poll alone proves the view current: it runs well inside the
+  // staleness limit, or a healthy process would find its view past a limit under a second
+  // between two polls (and for a slow read or a late timer under any limit) and refuse.
+  const pollMs = opts.pollMs ?? Math.max(10, Math.min(1000, Math.floor(opts.maxStalenessMs / 4)))
   const feed = opts.feed ?? (db.listen === undefined ? undefined : createPgFeed({ ...db, listen: db.listen }, log))
   const confirmations: Confirmations | undefined = feed === undefined
     ? undefined
@@ -131,7 +135,7 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
       timers.push(setInterval(() => {
         view.forgetExpired(oldestAcceptedExp(clock.now()))
         catchUpLogged()
-      }, opts.pollMs ?? 1000))
+      }, pollMs))
       // Tells the others this process is alive, so a silent one can be told from a slow one.
       if (confirmations !== undefined) timers.push(setInterval(report, heartbeatMs))
       for (const t of timers) t.unref()

@@ -3,12 +3,13 @@ import t, { type Test } from 'tap'
 import { createBroker, type Broker } from '../../src/broker/broker.js'
 import { revokeSubtree } from '../../src/broker/revoke.js'
 import { createPrincipal, setStatus } from '../../src/broker/principals.js'
+import { systemClock } from '../../src/clock.js'
 import { createLogger, silentLogger } from '../../src/log.js'
 import { LiveStatus } from '../../src/lineage/live-status.js'
 import { createViewSync } from '../../src/lineage/sync.js'
 import { openPostgres } from '../../src/storage/postgres.js'
 import { TestClock } from '../helpers/clock.js'
-import { createTestDatabase, databaseUrl, openTestDb } from '../helpers/db.js'
+import { createTestDatabase, databaseUrl, defaultBackend, openTestDb } from '../helpers/db.js'
 import { migrate } from '../../src/storage/migrate.js'
 import type { Db } from '../../src/storage/db.js'
 
@@ -104,6 +105,21 @@ if (databaseUrl === undefined) {
     t.same(await listening(), [], 'none left after close')
   })
 }
+
+t.test('with a LINEAGE_MAX_STALENESS_MS under the one-second poll, a healthy process still proves its view that fresh at every moment', async (t) => {
+  const testDb = await openTestDb(defaultBackend)
+  t.teardown(testDb.close)
+  const sync = createViewSync({ db: testDb.db, view: new LiveStatus(), clock: systemClock, log: silentLogger(), maxStalenessMs: 400 })
+  await sync.start()
+  t.teardown(sync.stop)
+  let oldest = 0
+  const end = Date.now() + 2500
+  while (Date.now() < end) {
+    oldest = Math.max(oldest, Date.now() - sync.freshAt())
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  t.ok(oldest <= 400, `the view was never older than the limit (at most ${oldest} ms)`)
+})
 
 t.test('a database that stops answering the poll is logged once, and its recovery once, not at every poll', async (t) => {
   const testDb = await openTestDb('pglite')
