@@ -29,6 +29,9 @@ export interface ChangeFeed {
   close: () => Promise<void>
 }
 
+/** How long a close waits for Redis to answer QUIT. */
+const quitMs = 1000
+
 /** A feed over Redis pub/sub: one connection publishes, a second one subscribes. */
 export function createRedisFeed (url: string, log: Logger): ChangeFeed {
   const options = { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: (n: number) => Math.min(50 * n, 1000) }
@@ -72,8 +75,13 @@ export function createRedisFeed (url: string, log: Logger): ChangeFeed {
       await subscribe()
     },
     close: async () => {
-      // `quit` lets a last message (this process leaving) go out first.
-      await pub.quit().catch(() => { pub.disconnect() })
+      // `quit` lets a last message (this process leaving) go out first. A Redis that stops
+      // answering on a connection that stays open (a hung network path) would never answer it,
+      // and the process could never stop: it gets a moment, then the connection is dropped.
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([pub.quit().catch(() => {}), new Promise((resolve) => { timer = setTimeout(resolve, quitMs) })])
+      clearTimeout(timer)
+      pub.disconnect()
       sub.disconnect()
     }
   }

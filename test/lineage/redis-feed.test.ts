@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import t from 'tap'
 import { freePort, startRedis } from '../helpers/redis.js'
+import { startProxy } from '../helpers/proxy.js'
 import { createBroker } from '../../src/broker/broker.js'
 import { revokeSubtree } from '../../src/broker/revoke.js'
 import { createPrincipal } from '../../src/broker/principals.js'
@@ -53,6 +54,22 @@ if (databaseUrl === undefined || process.env.REDIS_URL === undefined) {
     await revokeSubtree(a.ctx, 'jti-3', Math.floor(clock.now() / 1000) + 60, 'admin')
     t.ok(await until(() => b.ctx.view.isRevoked('jti-3'), 3000), 'and later cut-offs arrive through Redis again')
     t.equal(b.ctx.view.seq, a.ctx.view.seq)
+  })
+
+  t.test('a feed whose Redis stops answering (a hung path, not a closed one) still closes, so the process can stop', async (t) => {
+    const port = await freePort()
+    const redis = await startRedis(port)
+    const proxy = await startProxy('127.0.0.1', port)
+    t.teardown(async () => { await proxy.close(); redis.kill('SIGKILL') })
+    const feed = createRedisFeed(`redis://127.0.0.1:${proxy.port}`, silentLogger())
+    let connected = 0
+    await feed.subscribe('hung', { onChange: () => {}, onConnected: () => { connected++ }, onConfirm: () => {} })
+    t.ok(await until(() => connected > 0, 5000), 'connected')
+    proxy.freeze()
+    const started = Date.now()
+    const closed = await Promise.race([feed.close().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000))])
+    t.ok(closed, 'close returned')
+    t.ok(Date.now() - started < 3000, `within a few seconds (${Date.now() - started} ms)`)
   })
 
   t.test('a process that subscribed while Redis was down hears changes once Redis is up', async (t) => {
