@@ -31,6 +31,8 @@ export interface ChangeFeed {
 
 /** How long a close waits for Redis to answer QUIT. */
 const quitMs = 1000
+/** How long a subscription waits, at start, for Redis to answer. */
+const startMs = 2000
 
 /** A feed over Redis pub/sub: one connection publishes, a second one subscribes. */
 export function createRedisFeed (url: string, log: Logger): ChangeFeed {
@@ -71,8 +73,13 @@ export function createRedisFeed (url: string, log: Logger): ChangeFeed {
         down = false
         subscribe().finally(() => h.onConnected()).catch(() => {})
       })
-      await Promise.all([pub.connect().catch(() => {}), sub.connect().catch(() => {})])
-      await subscribe()
+      // Not waited for past `startMs`: a Redis that accepts the connection and then says nothing
+      // (a hung network path) would hold the process's start for as long as it hangs, while the
+      // change log carries every change meanwhile. Both go on in the background.
+      const attempt = Promise.all([pub.connect().catch(() => {}), sub.connect().catch(() => {})]).then(subscribe)
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([attempt, new Promise((resolve) => { timer = setTimeout(resolve, startMs) })])
+      clearTimeout(timer)
     },
     close: async () => {
       // `quit` lets a last message (this process leaving) go out first. A Redis that stops

@@ -72,6 +72,32 @@ if (databaseUrl === undefined || process.env.REDIS_URL === undefined) {
     t.ok(Date.now() - started < 3000, `within a few seconds (${Date.now() - started} ms)`)
   })
 
+  t.test('a process whose Redis accepts the connection and then says nothing starts on the change log, and hears the feed once Redis answers', async (t) => {
+    const port = await freePort()
+    const redis = await startRedis(port)
+    const proxy = await startProxy('127.0.0.1', port)
+    proxy.freeze()
+    const feed = createRedisFeed(`redis://127.0.0.1:${proxy.port}`, silentLogger())
+    const publisher = createRedisFeed(`redis://127.0.0.1:${port}`, silentLogger())
+    t.teardown(async () => { await feed.close(); await publisher.close(); await proxy.close(); redis.kill('SIGKILL') })
+    let changes = 0
+    let connected = 0
+    const started = Date.now()
+    const subscribed = await Promise.race([
+      feed.subscribe('hung-at-start', { onChange: () => { changes++ }, onConnected: () => { connected++ }, onConfirm: () => {} }).then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 8000))
+    ])
+    t.ok(subscribed, `the subscription does not hold the start (${Date.now() - started} ms)`)
+    await publisher.subscribe('hung-at-start', { onChange: () => {}, onConnected: () => {}, onConfirm: () => {} })
+    proxy.thaw()
+    t.ok(await until(() => connected > 0, 5000), 'it connects once Redis answers')
+    for (let i = 0; i < 100 && changes === 0; i++) {
+      publisher.announce(i)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    t.ok(changes > 0, 'and hears what is announced')
+  })
+
   t.test('a process that subscribed while Redis was down hears changes once Redis is up', async (t) => {
     const port = await freePort()
     const feed = createRedisFeed(`redis://127.0.0.1:${port}`, silentLogger())
