@@ -3,6 +3,7 @@ import type { AddressInfo, Server as NetServer } from 'node:net'
 import { createRemoteJWKSet, type CryptoKey } from 'jose'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
+import { before } from './deadline.js'
 import { ConfigError } from './errors.js'
 import type { Logger } from './log.js'
 import { createBroker, type Broker } from './broker/broker.js'
@@ -130,7 +131,8 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
     await broker?.stop()
     // Every request has finished: what they recorded is written before the database closes.
     await audit.stop()
-    await db.close()
+    // Closing waits for the connections in use: one the database never answers would hold the stop for ever.
+    await before(db.close(), performance.now() + stopGraceMs).catch(() => { log.warn('the database did not answer; stopping without closing its connections') })
   }
   try {
     let deps: CheckDeps | undefined

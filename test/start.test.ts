@@ -1,11 +1,14 @@
 import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { createTestDatabase, databaseUrl } from './helpers/db.js'
 import { repoRoot, run, startLineage } from './helpers/process.js'
+import { startProxy } from './helpers/proxy.js'
 import { getJson } from './helpers/http.js'
 
 t.test('npm start on a fresh data directory runs on embedded PGlite, prints the admin token once and the listening line', async (t) => {
@@ -153,4 +156,24 @@ t.test('a start and a stop are each logged once, as JSON lines at info, and LINE
   const quiet = await startLineage({ ...env, LINEAGE_LOG_LEVEL: 'warn' })
   t.equal(await quiet.stop(), 0)
   t.equal(quiet.stderr(), '', 'nothing below warn')
+})
+
+t.test('a stop while the database hangs (a network path that answers nothing) ends the process within seconds', { skip: databaseUrl === undefined ? 'DATABASE_URL is not set' : false }, async (t) => {
+  const fresh = await createTestDatabase()
+  t.teardown(fresh.drop)
+  const url = new URL(fresh.url)
+  const proxy = await startProxy(url.hostname, Number(url.port))
+  t.teardown(proxy.close)
+  url.host = `127.0.0.1:${proxy.port}`
+  const lineage = await startLineage({ DATABASE_URL: url.toString(), LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_ADMIN_TOKEN: 'ladm_hung-database-stop-0123456789', LINEAGE_LOG_LEVEL: 'error' })
+  t.teardown(() => { lineage.proc.kill('SIGKILL') })
+  proxy.freeze()
+  // The once-a-second poll of the change log is now under way and never answered.
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  const started = performance.now()
+  const exited = once(lineage.proc, 'exit')
+  lineage.proc.kill('SIGTERM')
+  const [code] = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve(['still running']), 30_000))]) as [number | string | null]
+  t.ok(performance.now() - started < 20_000, `stopped in ${Math.round(performance.now() - started)} ms`)
+  t.not(code, 'still running')
 })

@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from '../clock.js'
+import { before } from '../deadline.js'
 import { Fifo } from '../fifo.js'
 import type { Logger } from '../log.js'
 import type { Db } from '../storage/db.js'
@@ -16,19 +17,6 @@ export interface AuditLog {
 }
 
 const columns = 'seq, at, kind, decision, status, target, method, path, jti, root, principals, actors, detail, hash'
-
-/** `p`, or a rejection once `deadline` (a `performance.now()` time) has passed without it settling. */
-async function before<T> (p: Promise<T>, deadline: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => { reject(new Error('the write did not finish in time')) }, Math.max(0, deadline - performance.now()))
-  })
-  try {
-    return await Promise.race([p, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /**
  * Writes audit events in batches off the request path, chained by hash under the lock of

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js'
+import { before } from '../deadline.js'
 import type { Db } from '../storage/db.js'
 import type { Logger } from '../log.js'
 import { readChanges, readSnapshot } from './changes.js'
@@ -28,6 +29,8 @@ export interface ViewSync {
 
 const batch = 1000
 const heartbeatMs = 1000
+/** How long a stop waits for a read of the change log under way. */
+const stopWaitMs = 2000
 
 /**
  * Keeps a `LiveStatus` current from the change log (DESIGN.md "The source of truth and the
@@ -155,7 +158,8 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
     stop: async () => {
       for (const t of timers) clearInterval(t)
       confirmations?.leave()
-      await inFlight?.catch(() => {})
+      // A read the database never answers (a hung network path) is not waited for past a few seconds.
+      await before(inFlight ?? Promise.resolve(), performance.now() + stopWaitMs).catch(() => {})
       await feed?.close()
     }
   }
