@@ -416,6 +416,21 @@ t.test('a refused request without a body leaves its keep-alive connection open f
   t.match(out, /HTTP\/1.1 200 OK\r\n/, 'the next request on it is answered')
 })
 
+t.test('a request pipelined behind a refusal that closes the connection is not served, as the agent never gets its answer and sends it again', async (t) => {
+  // RFC 9112 §9.6: a server that answers "close" must not process the requests after it on
+  // that connection. Both come in one packet, so the second is parsed while the first is refused.
+  const before = up.seen.length
+  const out = await rawRequest(`POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloDELETE /api/pipelined-behind-close HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\n\r\n`)
+  t.match(out, /^HTTP\/1.1 401 Unauthorized\r\n/)
+  t.match(out.slice(0, out.indexOf('\r\n\r\n') + 2), /\r\nconnection: close\r\n/i, 'the refusal closes the connection')
+  t.equal(out.match(/HTTP\/1\.1 \d{3} /g)?.length, 1, 'one answer')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(up.seen.length, before, 'the request behind it never reached the upstream')
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', `/v1/audit?jti=${claimsOf(agent).jti}&limit=5`)).body.events
+  t.notOk(events.some((e: { path: string }) => e.path === '/pipelined-behind-close'), 'nor was it recorded as served')
+})
+
 t.test('an agent that leaves while its token is verified starts no upstream exchange, and is audited', async (t) => {
   const { VerifiedTokens } = await import('../../src/lineage/verified-tokens.js')
   // A gateway of its own that has to fetch the signing key, slowly, as a fresh gateway process does.

@@ -11,7 +11,7 @@ import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
 import { allowedMethods, checkHost, checkMethod, checkOverrides, checkTokenElsewhere, ExpectationFailed, parseRequestTarget, withoutToken } from './request-target.js'
-import { bodyUnread, forwardable, Upstreams } from './upstream.js'
+import { endsConnection, forwardable, pipelinedAfterClose, Upstreams } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
   targets: TargetDirectory
@@ -70,7 +70,7 @@ function refuse (res: ServerResponse, err: unknown): void {
   const text = JSON.stringify(body)
   // A request body not read to its end (refused before it was, or the upstream failed while
   // taking it) would hold up the next request on this connection: the connection ends instead.
-  const ending = bodyUnread(res.req) ? { connection: 'close' } : {}
+  const ending = endsConnection(res.req) ? { connection: 'close' } : {}
   try {
     // The standard reason phrase: an upstream's may have been set on `res` before it failed.
     res.writeHead(status, STATUS_CODES[status], { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...ending, ...(err instanceof LineageError ? challenge(err) : {}) })
@@ -231,6 +231,8 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
   }
 
   const handler: RequestListener = (req, res) => {
+    // Never answered: the connection closes once the response before it is sent.
+    if (pipelinedAfterClose(req)) return
     try {
       handle(req, res)
     } catch (err) {
@@ -240,7 +242,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
   return {
     handler,
     owesContinue: (req) => { continueOwed.add(req) },
-    refuseExpectation: (req, res) => { failed(req, res, new ExpectationFailed(`Expect: ${String(req.headers.expect).slice(0, 100)} is not supported; only 100-continue is`)) },
+    refuseExpectation: (req, res) => { if (!pipelinedAfterClose(req)) failed(req, res, new ExpectationFailed(`Expect: ${String(req.headers.expect).slice(0, 100)} is not supported; only 100-continue is`)) },
     connections,
     // A response's close can come a little after its server has closed: a stop waits for its record.
     settled: async (limitMs) => {

@@ -229,7 +229,7 @@ class Relay implements Dispatcher.DispatchHandler {
     // The upstream answered before it took the agent's whole body (a 413 at once, say). Node's
     // server leaves a partly read body unread, so a request pipelined after it would never be
     // answered: the agent's connection ends with this response instead.
-    if (bodyUnread(this.res.req)) head.headers.connection = 'close'
+    if (endsConnection(this.res.req)) head.headers.connection = 'close'
     try {
       this.res.writeHead(head.status, head.headers)
       return true
@@ -256,8 +256,31 @@ function hasBody (req: IncomingMessage): boolean {
  * Whether part of a request's body is still unread. A request without one is whole from its
  * headers on, though Node marks it complete only once its (empty) body has been read.
  */
-export function bodyUnread (req: IncomingMessage): boolean {
+function bodyUnread (req: IncomingMessage): boolean {
   return !req.complete && hasBody(req)
+}
+
+// Agent connections a response has ended (`Connection: close`).
+const closing = new WeakSet<object>()
+
+/**
+ * Whether the response to `req` must end its connection, part of its body being unread; if so,
+ * the requests pipelined behind it on that connection are not to be served (`pipelinedAfterClose`).
+ */
+export function endsConnection (req: IncomingMessage): boolean {
+  if (!bodyUnread(req)) return false
+  closing.add(req.socket)
+  return true
+}
+
+/**
+ * Whether `req` came on a connection an earlier response ended. RFC 9112 §9.6: a server that
+ * sends "close" must not process further requests on it. Node still parses and hands over the
+ * requests that came with the unread body; served, their answers would never reach the agent,
+ * which would send them again (RFC 9112 §9.3.2), and a write would run twice.
+ */
+export function pipelinedAfterClose (req: IncomingMessage): boolean {
+  return closing.has(req.socket)
 }
 
 /**
