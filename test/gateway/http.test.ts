@@ -259,6 +259,8 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
     utf8: Buffer.from('HTTP/1.1 200 OK\r\nX-Price: 5€\r\nContent-Length: 2\r\n\r\nok').toString('latin1'), // bytes past ASCII pass as they are
     partial: 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n',
     nobody: 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello',
+    // RFC 9110 §8.6: a 304's Content-Length is the length a 200 would have had; it has no content.
+    unchanged: 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 5\r\n\r\n',
     // RFC 9110 §5.3: a list field may come in several lines; these two name two hop-by-hop headers.
     connections: 'HTTP/1.1 200 OK\r\nConnection: x-a\r\nConnection: x-b\r\nX-A: 1\r\nX-B: 2\r\nContent-Length: 2\r\n\r\nok'
   }
@@ -286,6 +288,7 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
   await expect('utf8', 200, /^ok$/)
   await expect('partial', 502, /upstream odd failed: connection closed/)
   await expect('nobody', 502, /"error":"bad_gateway"/)
+  await expect('unchanged', 304, /^$/)
   await expect('connections', 200, /^ok$/)
   t.notMatch(await rawRequest(`GET /odd/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`), /\r\nx-[ab]:/i, 'the headers they name are not passed on')
   t.equal((await get('/api/still-fine', agent)).status, 200)

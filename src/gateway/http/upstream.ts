@@ -172,6 +172,14 @@ class Relay implements Dispatcher.DispatchHandler {
     clearTimeout(this.waiting)
     this.health.answered(this.target)
     this.head = { status, headers: withoutSecrets(forwardable(headers, none), this.secrets) }
+    // RFC 9110 §15.4.5: a 304 is whole at its header section; its Content-Length, if any, is the
+    // length a 200 would have had (§8.6). undici waits for that many bytes and fails the exchange
+    // when none come, so the agent is answered now and the upstream's ending is moot.
+    if (status === 304) {
+      this.answered = true
+      if (this.writeHead()) this.res.end()
+      return
+    }
     // A stream (no length: chunked, server-sent events) gets its headers at once; a sized
     // body carries them in its first write, so an upstream failing before then is a 502.
     if (headers['content-length'] === undefined && this.writeHead()) this.res.flushHeaders()
@@ -190,6 +198,7 @@ class Relay implements Dispatcher.DispatchHandler {
 
   onResponseEnd (): void {
     this.finished = true
+    if (this.res.writableEnded) return
     if (this.head !== undefined && !this.writeHead()) return
     this.res.end()
   }
