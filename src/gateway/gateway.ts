@@ -1,4 +1,4 @@
-import { createServer, STATUS_CODES, type RequestListener, type Server, type ServerResponse } from 'node:http'
+import { createServer, STATUS_CODES, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Server as NetServer } from 'node:net'
 import type { SecureContext } from 'node:tls'
@@ -93,7 +93,10 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     }
     send(404, 'application/json', JSON.stringify({ error: 'not_found', error_description: 'no such gateway endpoint' }))
   }
+  // The request each connection carries now, whose body the parser may still be reading.
+  const current = new WeakMap<Duplex, IncomingMessage>()
   const onRequest: RequestListener = (req, res) => {
+    current.set(req.socket, req)
     if (req.url !== undefined && !req.url.startsWith('/')) req.url = originForm(req.url)
     // A request without Host is the HTTP gateway's to refuse and record, wherever it was sent.
     if (req.url?.startsWith('/_lineage/') === true && !lacksHost(req)) own(req, res)
@@ -113,13 +116,20 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     onRequest(req, res)
   })
   // Any other expectation is one the gateway cannot meet: 417, recorded as any refusal is.
-  httpServer.on('checkExpectation', (req, res) => { http.refuseExpectation(req, res) })
+  httpServer.on('checkExpectation', (req, res) => {
+    current.set(req.socket, req)
+    http.refuseExpectation(req, res)
+  })
   // Malformed requests (bad framing, conflicting Content-Length and Transfer-Encoding, oversized
   // headers, headers never finished) never reach the handler: answered plainly, the connection
   // dropped, and recorded as a refusal made before a token was looked at. A connection reset
   // mid-request is owed nothing.
   httpServer.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy()
+    // The agent ended its side partway through the body of a request already handed on (a client
+    // aborting an upload): that request's own record says how it ended (499, or its refusal).
+    // Anything written to the connection goes out before it closes; nothing more is.
+    if (err.code === 'HPE_INVALID_EOF_STATE' && current.get(socket)?.complete === false) return socket.end()
     const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'request headers too large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request headers not received in time'] : [400, 'malformed HTTP request']

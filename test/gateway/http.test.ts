@@ -434,6 +434,27 @@ t.test('a request pipelined behind a refusal that closes the connection is not s
   t.notOk(events.some((e: { path: string }) => e.path === '/pipelined-behind-close'), 'nor was it recorded as served')
 })
 
+t.test('an agent that ends its side of the connection partway through an upload is recorded once, as the request cut short, and is written no refusal', async (t) => {
+  const url = new URL(gw.url)
+  const out = await new Promise<string>((resolve) => {
+    let text = ''
+    const s = connect(Number(url.port), url.hostname, () => {
+      s.write(`POST /api/upload-cut-short HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nContent-Length: 100\r\n\r\nhello`)
+      // A client aborting an upload closes its socket: a FIN, not a reset, when it has read all it was sent.
+      setTimeout(() => s.end(), 100)
+    })
+    s.on('data', (d) => { text += d.toString() })
+    s.on('error', () => {})
+    s.on('close', () => resolve(text))
+    setTimeout(() => s.destroy(), 2000)
+  })
+  t.equal(out, '', 'no answer to a request the agent gave up on')
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', '/v1/audit?limit=3')).body.events.filter((e: { kind: string }) => e.kind === 'gateway.http')
+  t.match(events[0], { decision: 'allow', status: 499, path: '/upload-cut-short' }, 'the request, cut short')
+  t.notOk(events.some((e: { detail: { error?: string } | null }) => e.detail?.error === 'HPE_INVALID_EOF_STATE'), 'no refusal of a malformed request beside it')
+})
+
 t.test('an agent that leaves while its token is verified starts no upstream exchange, and is audited', async (t) => {
   const { VerifiedTokens } = await import('../../src/lineage/verified-tokens.js')
   // A gateway of its own that has to fetch the signing key, slowly, as a fresh gateway process does.
