@@ -9,7 +9,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await b.admin('POST', '/v1/targets', {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -231,6 +231,25 @@ t.test('the upstream failing is 502, hanging is 504, and the gateway keeps servi
   t.equal(resetPost.status, 502)
   t.match(await resetPost.json(), { error: 'bad_gateway', error_description: 'upstream api failed: connection closed' })
   t.equal((await get('/api/fine', agent)).status, 200)
+})
+
+t.test('an https upstream whose certificate is not trusted, or that speaks no TLS, is 502 naming the TLS failure, and is sent no request', async (t) => {
+  const { createServer: createHttpsServer } = await import('node:https')
+  const { generate } = await import('selfsigned')
+  const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', algorithm: 'sha256' })
+  let reached = 0
+  const untrusted = createHttpsServer({ key: pems.private, cert: pems.cert }, (_req, res) => { reached++; res.end('ok') })
+  await new Promise<void>((resolve) => untrusted.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { untrusted.close() })
+  t.equal((await b.admin('POST', '/v1/targets', { name: 'tls', kind: 'http', upstream: up.url })).status, 201)
+  const token = await rootToken(b, client, { scope: 'tls:read' })
+  for (const [origin, why] of [[`https://127.0.0.1:${(untrusted.address() as AddressInfo).port}`, 'DEPTH_ZERO_SELF_SIGNED_CERT'], [`https://${new URL(up.url).host}`, 'ERR_SSL_WRONG_VERSION_NUMBER']]) {
+    t.equal(await saveTarget(b, gw, 'tls', { kind: 'http', upstream: origin, headers: { Authorization: secret } }), 200)
+    const r = await get('/tls/x', token)
+    t.equal(r.status, 502, why)
+    t.same(await r.json(), { error: 'bad_gateway', error_description: `upstream tls failed: ${why}` }, 'what failed, not an invalid response')
+  }
+  t.equal(reached, 0, 'no request was sent over the untrusted connection')
 })
 
 t.test('an upload that takes longer than the upstream timeout, its bytes still coming, reaches the upstream whole', async (t) => {

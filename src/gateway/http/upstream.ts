@@ -84,12 +84,17 @@ function withoutSecrets (headers: OutgoingHttpHeaders, secrets: string[]): Outgo
   return headers
 }
 
+// Node's codes for a failed TLS handshake (ERR_TLS_CERT_ALTNAME_INVALID, ERR_SSL_WRONG_VERSION_NUMBER)
+// and OpenSSL's verify codes (DEPTH_ZERO_SELF_SIGNED_CERT, CERT_HAS_EXPIRED, UNABLE_TO_GET_ISSUER_CERT_LOCALLY…).
+const tlsFailure = /^ERR_(TLS|SSL)_[A-Z0-9_]+$|^[A-Z_]*(CERT|CRL|SELF_SIGNED|UNABLE_TO)[A-Z0-9_]*$/
+
 /** Why an upstream exchange failed, as the agent is told (502 or 504), without the upstream's own words. */
 function upstreamError (target: string, err: Error, timeoutMs: number): LineageError {
   const code = (err as NodeJS.ErrnoException).code
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return new GatewayTimeout(`upstream ${target} sent no response within ${timeoutMs} ms`)
-  // System errors (ECONNREFUSED, ECONNRESET…) say what happened; anything else is a response the gateway would not pass on.
-  const why = code === 'UND_ERR_SOCKET' ? 'connection closed' : code !== undefined && /^E[A-Z]+$/.test(code) ? code : 'invalid response'
+  // System errors (ECONNREFUSED, ECONNRESET…) and a TLS handshake's (a certificate not trusted,
+  // no TLS spoken) say what happened; anything else is a response the gateway would not pass on.
+  const why = code === 'UND_ERR_SOCKET' ? 'connection closed' : code !== undefined && (/^E[A-Z]+$/.test(code) || tlsFailure.test(code)) ? code : 'invalid response'
   return new BadGateway(`upstream ${target} failed: ${why}`)
 }
 
