@@ -616,6 +616,17 @@ t.test('hostile paths never reach another target', async (t) => {
   t.equal((await get('/api/still-fine', agent)).status, 200)
 })
 
+t.test('a token sent in the path with no Authorization, or beside another, is recorded as [token], never as itself', async (t) => {
+  const other = (await exchangeToken(b, root, { actor: 'bystander' })).body.access_token
+  t.equal((await get(`/api/sessions/${agent}`)).status, 401)
+  t.equal((await get(`/no-such-target/${agent.replaceAll('.', '%2E')}/x`)).status, 404)
+  t.equal((await get(`/api/verify/${other}`, agent)).status, 200, 'a token not the caller\'s passes on, as any path does')
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', '/v1/audit?limit=3')).body.events
+  t.same(events.map((e: { status: number, path: string }) => [e.status, e.path]), [[200, '/verify/[token]'], [404, '/[token]/x'], [401, '/sessions/[token]']])
+  t.notMatch(JSON.stringify(events), agent.split('.')[2], 'no token\'s signature is in the trail')
+})
+
 t.test('a streaming response and a keep-alive connection end within a second of the cut-off', async (t) => {
   const c3 = await seedService(b, 'carol', 'carol-ci')
   const r3 = await rootToken(b, c3)

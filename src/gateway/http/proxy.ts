@@ -10,7 +10,7 @@ import type { AuditLog } from '../../audit/audit-log.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
-import { allowedMethods, checkHost, checkMethod, checkOverrides, checkTokenElsewhere, ExpectationFailed, parseRequestTarget, withoutToken } from './request-target.js'
+import { allowedMethods, checkHost, checkMethod, checkOverrides, checkTokenElsewhere, ExpectationFailed, parseRequestTarget, recordedPath } from './request-target.js'
 import { endsConnection, forwardable, pipelinedAfterClose, Upstreams } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
@@ -170,15 +170,16 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
       const l = decision.claims === undefined ? undefined : auditLineage(decision.claims)
       const token = bearerOf(req.headers.authorization)
       opts.audit.record({
-        at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: decision.refusal.status, target: t.name, method, path: token === undefined ? where.path : withoutToken(where.path, token),
+        at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: decision.refusal.status, target: t.name, method, path: recordedPath(where.path, token),
         jti: l?.jti, root: l?.root, principals: l?.principals, actors: l?.actors, detail: { reason: decision.refusal.message }
       })
       throw decision.refusal
     }
     const l = auditLineage(decision.claims)
+    const path = recordedPath(where.path, undefined)
     const record = (status: number): void => {
       opts.audit.record({
-        at: opts.clock.now(), kind: 'gateway.http', decision: 'allow', status, target: t.name, method, path: where.path,
+        at: opts.clock.now(), kind: 'gateway.http', decision: 'allow', status, target: t.name, method, path,
         jti: l.jti, root: l.root, principals: l.principals, actors: l.actors
       })
     }
@@ -209,7 +210,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
       const token = bearerOf(req.headers.authorization)
       const where = safeTarget(req.url ?? '')
       // A token in the path (refused for it) is not written to the trail either.
-      const path = where === undefined || token === undefined ? where?.path : withoutToken(where.path, token)
+      const path = where === undefined ? undefined : recordedPath(where.path, token)
       metricsFor('(none)').deny.inc()
       const at = opts.clock.now()
       const record = (claims: AccessClaims | undefined): void => {

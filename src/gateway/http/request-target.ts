@@ -80,6 +80,20 @@ export function withoutToken (text: string, token: string): string {
   return decoded.includes(token) ? decoded.replaceAll(token, '[token]') : text
 }
 
+// A JWS in compact form (RFC 7515 §7.1) whose header is a JSON object (`{"` is `eyJ` in
+// base64url): the shape of every token the broker issues.
+const tokenShaped = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g
+
+/**
+ * `path` (normalized: the characters of a token are never left escaped) as the audit trail
+ * records it: the request's bearer token `token`, and anything shaped like a token (one sent in
+ * the path with no `Authorization`, or beside another), as `[token]`.
+ */
+export function recordedPath (path: string, token: string | undefined): string {
+  const out = token === undefined ? path : withoutToken(path, token)
+  return out.includes('eyJ') ? out.replace(tokenShaped, '[token]') : out
+}
+
 /**
  * Refuses a request that carries its bearer token `token` anywhere but `Authorization`: in the
  * path (as written or percent-encoded), in the query under another name than `access_token`,
