@@ -474,6 +474,26 @@ t.test('an agent that ends its side of the connection partway through an upload 
   t.notOk(events.some((e: { detail: { error?: string } | null }) => e.detail?.error === 'HPE_INVALID_EOF_STATE'), 'no refusal of a malformed request beside it')
 })
 
+t.test('a request pipelined behind a streaming response is recorded when the connection closes before its answer could be sent', async (t) => {
+  // Node holds the second answer until the first ends, which a stream never does; the upstream
+  // has run the request meanwhile, and the record must say so however the connection ends.
+  const url = new URL(gw.url)
+  const s = connect(Number(url.port), url.hostname, () => {
+    s.write(`GET /api/sse HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\n\r\nDELETE /api/users/behind-a-stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\n\r\n`)
+  })
+  s.on('error', () => {})
+  t.teardown(() => { s.destroy() })
+  const started = Date.now()
+  while (up.seen.at(-1)?.url !== '/base/users/behind-a-stream' && Date.now() - started < 2000) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(up.seen.at(-1)?.url, '/base/users/behind-a-stream', 'the upstream ran it')
+  s.destroy()
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', `/v1/audit?jti=${claimsOf(agent).jti}&limit=5`)).body.events
+  t.match(events.find((e: { path: string }) => e.path === '/users/behind-a-stream'), { kind: 'gateway.http', decision: 'allow', method: 'DELETE', status: 499 }, 'recorded, as never answered')
+  t.match(events.find((e: { path: string }) => e.path === '/sse'), { decision: 'allow', status: 499 })
+})
+
 t.test('an agent that leaves while its token is verified starts no upstream exchange, and is audited', async (t) => {
   const { VerifiedTokens } = await import('../../src/lineage/verified-tokens.js')
   // A gateway of its own that has to fetch the signing key, slowly, as a fresh gateway process does.

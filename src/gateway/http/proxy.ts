@@ -103,6 +103,8 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
   const continueOwed = new WeakSet<IncomingMessage>()
   // Allowed requests whose response has not closed, hence whose audit record is not written yet.
   let inFlight = 0
+  // Their ends, by connection: see `whenClosed`.
+  const underway = new WeakMap<Socket, Set<() => void>>()
   let onSettled: (() => void) | undefined
   const upstreams = new Upstreams(opts.upstreamTimeoutMs ?? 30_000, refuse, opts.log)
   // The agent's headers dropped for each target, worked out once per target.
@@ -193,12 +195,33 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
     const use = connections.track(req.socket as Socket, decision.claims)
     const exchange = forward(req, res, t, where.path + where.query, decision.claims)
     inFlight++
-    res.once('close', () => {
+    let closed = false
+    const close = (): void => {
+      if (closed) return
+      closed = true
+      underway.get(req.socket)?.delete(close)
       connections.release(use)
       if (!res.writableFinished) exchange.abandon()
       record(res.writableFinished ? res.statusCode : 499)
       if (--inFlight === 0) onSettled?.()
-    })
+    }
+    res.once('close', close)
+    whenClosed(req.socket, close)
+  }
+
+  /**
+   * Runs `close` when `socket` closes. A response queued behind another on a pipelined
+   * connection (behind a stream, say) gets no 'close' of its own when the connection closes
+   * first: its exchange would run on unended and its request go unrecorded.
+   */
+  function whenClosed (socket: Socket, close: () => void): void {
+    let set = underway.get(socket)
+    if (set === undefined) {
+      const closes = set = new Set()
+      underway.set(socket, closes)
+      socket.once('close', () => { for (const f of [...closes]) f() })
+    }
+    set.add(close)
   }
 
   // Refusals decided by checkAccess are recorded in `decided`, with their lineage.
