@@ -147,7 +147,9 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   httpServer.on('connect', (_req, socket: Duplex) => {
     const reason = 'CONNECT is not served: send requests to /<target>/<path>'
     socket.on('error', () => {})
-    socket.end(plainResponse(405, reason))
+    // Pipelined behind a response under way: cut, as for a malformed request (see clientError).
+    if ((socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true) socket.destroy()
+    else socket.end(plainResponse(405, reason))
     opts.metrics.gatewayRequests.labels('(none)', 'deny').inc()
     opts.audit.record({ at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: 405, method: 'CONNECT', detail: { reason } })
   })

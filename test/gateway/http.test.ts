@@ -1042,6 +1042,27 @@ t.test('a malformed request behind one whose response is streaming cuts the conn
   t.match(events.map((e: { status: number, decision: string }) => `${e.decision} ${e.status}`).sort(), ['allow 499', 'deny 400'], 'the stream cut short and the refusal, both recorded')
 })
 
+t.test('a CONNECT behind a streaming response cuts the connection, never writing its refusal into that response', async (t) => {
+  const url = new URL(gw.url)
+  const out = await new Promise<string>((resolve) => {
+    let text = ''
+    const s = connect(Number(url.port), url.hostname, () => s.write(`GET /api/sse HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\n\r\n`))
+    s.on('data', (d) => {
+      text += d.toString()
+      if (text.includes('data: 0') && !text.includes('data: 1')) s.write('CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n')
+    })
+    s.on('close', () => resolve(text))
+    s.on('error', () => resolve(text))
+    setTimeout(() => s.destroy(), 2000)
+  })
+  t.match(out, /^HTTP\/1.1 200 OK\r\n/)
+  t.notMatch(out, 'HTTP/1.1 405', 'no status line inside the streamed body')
+  t.notMatch(out, 'CONNECT is not served')
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', '/v1/audit?limit=2')).body.events
+  t.match(events.map((e: { status: number, decision: string }) => `${e.decision} ${e.status}`).sort(), ['allow 499', 'deny 405'], 'the stream cut short and the refusal, both recorded')
+})
+
 async function rawRequest (text: string | Buffer): Promise<string> {
   const url = new URL(gw.url)
   return await new Promise((resolve) => {
