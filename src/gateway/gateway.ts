@@ -45,6 +45,15 @@ const plainResponse = (status: number, message: string): string => {
 }
 
 /**
+ * Sends `response` on a connection no handler has, and closes it once the response is written:
+ * Node's server lets the agent keep its side open (half-open), and one that never closes it
+ * would hold the connection, under no timeout of Node's, and a stop would wait for it.
+ */
+function refuseAndClose (socket: Duplex, response: string): void {
+  socket.end(response, () => socket.destroy())
+}
+
+/**
  * Builds the gateway's listeners on a live-status view (its own, or the broker's in the same
  * process). Targets are loaded once and kept current from the change log.
  */
@@ -138,7 +147,7 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     // connection is cut instead, as Node itself does. `_httpMessage` is the response writing now.
     const writing = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
     if (writing?.headersSent === true) socket.destroy()
-    else socket.end(plainResponse(status, reason))
+    else refuseAndClose(socket, plainResponse(status, reason))
     opts.metrics.gatewayRequests.labels('(none)', 'deny').inc()
     opts.audit.record({ at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status, detail: { reason, error: err.code ?? 'unknown' } })
   })
@@ -149,7 +158,7 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     socket.on('error', () => {})
     // Pipelined behind a response under way: cut, as for a malformed request (see clientError).
     if ((socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true) socket.destroy()
-    else socket.end(plainResponse(405, reason))
+    else refuseAndClose(socket, plainResponse(405, reason))
     opts.metrics.gatewayRequests.labels('(none)', 'deny').inc()
     opts.audit.record({ at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: 405, method: 'CONNECT', detail: { reason } })
   })

@@ -1063,6 +1063,25 @@ t.test('a CONNECT behind a streaming response cuts the connection, never writing
   t.match(events.map((e: { status: number, decision: string }) => `${e.decision} ${e.status}`).sort(), ['allow 499', 'deny 405'], 'the stream cut short and the refusal, both recorded')
 })
 
+t.test('a connection refused before any handler (CONNECT, a malformed request) is closed once the refusal is sent, though the agent keeps its side open', async (t) => {
+  const own = await startTestGateway(b)
+  const url = new URL(own.url)
+  const sockets: Array<import('node:net').Socket> = []
+  t.teardown(async () => { for (const s of sockets) s.destroy(); await own.close() })
+  const connections = async (): Promise<number> => await new Promise((resolve) => own.gateway.httpServer.getConnections((_e, n) => resolve(n)))
+  for (const request of ['CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n', 'GET /api/x HTTP/1.1\r\nBad Header\r\n\r\n']) {
+    // The agent reads the refusal and never closes: a held connection, which no timeout of Node's covers any more.
+    const s = connect({ port: Number(url.port), host: url.hostname, allowHalfOpen: true }, () => s.write(request))
+    sockets.push(s)
+    s.on('error', () => {})
+    const answer = await new Promise<string>((resolve) => s.once('data', (d) => resolve(d.toString())))
+    t.match(answer, /^HTTP\/1.1 (405|400) /)
+    const started = Date.now()
+    while (await connections() > 0 && Date.now() - started < 2000) await new Promise((resolve) => setTimeout(resolve, 20))
+    t.equal(await connections(), 0, `${request.split(' ')[0]}: the gateway let go of the connection`)
+  }
+})
+
 async function rawRequest (text: string | Buffer): Promise<string> {
   const url = new URL(gw.url)
   return await new Promise((resolve) => {
