@@ -108,15 +108,9 @@ export async function startTestGateway (b: TestBroker, opts: TestGatewayOptions 
   }
 }
 
-/**
- * Saves target `name` with `body` (PUT) and waits until the gateway holds what was saved: it
- * learns of a save from the change feed, a moment after the API has answered.
- * @returns the API's status
- */
-export async function saveTarget (b: TestBroker, gw: { gateway: Gateway }, name: string, body: Record<string, unknown>): Promise<number> {
-  const r = await b.admin('PUT', `/v1/targets/${name}`, body)
-  if (r.status !== 200) return r.status
-  const want = JSON.stringify([r.body.kind, r.body.upstream, r.body.policy])
+/** Waits until the gateway holds target `name` as the API answered it (`saved`): it learns of a save from the change feed, a moment after the API has answered. */
+async function heldAsSaved (gw: { gateway: Gateway }, name: string, saved: { kind: string, upstream: string, policy: unknown }): Promise<void> {
+  const want = JSON.stringify([saved.kind, saved.upstream, saved.policy])
   const held = (): string | undefined => {
     const t = gw.gateway.targets.get(name)
     if (t === undefined) return undefined
@@ -127,5 +121,24 @@ export async function saveTarget (b: TestBroker, gw: { gateway: Gateway }, name:
   }
   for (let i = 0; i < 250 && held() !== want; i++) await new Promise((resolve) => setTimeout(resolve, 20))
   if (held() !== want) throw new Error(`the gateway did not take target ${name} as saved`)
+}
+
+/**
+ * Saves target `name` with `body` (PUT) and waits until the gateway holds what was saved.
+ * @returns the API's status
+ */
+export async function saveTarget (b: TestBroker, gw: { gateway: Gateway }, name: string, body: Record<string, unknown>): Promise<number> {
+  const r = await b.admin('PUT', `/v1/targets/${name}`, body)
+  if (r.status === 200) await heldAsSaved(gw, name, r.body)
   return r.status
+}
+
+/**
+ * Creates a target (POST) and, when it was created, waits until the gateway holds it.
+ * @returns the API's answer
+ */
+export async function createTarget (b: TestBroker, gw: { gateway: Gateway }, body: Record<string, unknown>): Promise<{ status: number, body: any }> {
+  const r = await b.admin('POST', '/v1/targets', body)
+  if (r.status === 201) await heldAsSaved(gw, body.name as string, r.body)
+  return r
 }
