@@ -137,7 +137,6 @@ export class PgSession {
     if (this.closed) return
     this.audit('deny', undefined, undefined, { event: 'session_ended', reason })
     this.endClient(errorResponse({ severity: 'FATAL', code, message: `lineage: ${reason}` }))
-    setTimeout(() => this.client.destroy(), 1000).unref()
     this.end()
   }
 
@@ -178,12 +177,15 @@ export class PgSession {
   /**
    * Ends the client's connection with `fatal`, or without it while an upstream message is
    * passed on as it arrives: the client reads every byte up to that message's declared end
-   * as part of it, so the error would become part of a row's value.
+   * as part of it, so the error would become part of a row's value. A second later the
+   * connection is closed whatever is left unsent: a client that stopped reading would
+   * otherwise keep it, and what waits in it, for as long as it keeps its own end open.
    */
   private endClient (fatal: Buffer): void {
     if (this.client.writableEnded) return
     if (this.streaming > 0) this.client.end()
     else this.client.end(fatal)
+    setTimeout(() => this.client.destroy(), 1000).unref()
   }
 
   // --- client → upstream ------------------------------------------------------------------

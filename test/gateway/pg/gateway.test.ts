@@ -746,6 +746,31 @@ if (databaseUrl === undefined) {
     t.equal(left, 0, 'the upstream backend ended')
   })
 
+  t.test('a session ended for a protocol violation closes its client connection even when the client stopped reading', async (t) => {
+    // A gateway of its own: its connections are this test's alone.
+    const own = await startTestGateway(b)
+    t.teardown(async () => { await own.close() })
+    const connections = async (): Promise<number> => await new Promise((resolve, reject) => {
+      own.gateway.pgServer.getConnections((err, n) => { if (err !== null) reject(err); else resolve(n) })
+    })
+    const s = connect(own.pgPort, '127.0.0.1')
+    s.on('error', () => {})
+    t.teardown(() => s.destroy())
+    const ready = new Promise((resolve) => s.once('data', resolve))
+    s.write(Buffer.concat([startupMessage({ user: 'agent', database: 'db' }), passwordMessage(reader)]))
+    await ready
+    s.pause()
+    s.write(query("SELECT repeat('x', 1000) FROM generate_series(1, 100000)"))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    s.write(Buffer.from([0x7a, 0, 0, 0, 4]))
+    let open = 1
+    for (let i = 0; i < 60 && open > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      open = await connections()
+    }
+    t.equal(open, 0, 'the gateway let go of the connection')
+  })
+
   t.test('a portal name longer than PostgreSQL keeps is forgotten by the 63 bytes PostgreSQL keeps of it', async (t) => {
     const { s, until } = await rawSession(reader)
     t.teardown(() => s.destroy())
