@@ -32,31 +32,56 @@ function hostOf (u: URL): { host: string, port: number } {
   return { host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(u.port === '' ? 5432 : u.port) }
 }
 
+/**
+ * Resolves with the first `event` on `socket`; rejects on its error or its close (a peer that
+ * hangs up sends no error), which is also how the caller's deadline, destroying it, ends the wait.
+ */
+async function first<T> (socket: Socket, event: string, what: string): Promise<T> {
+  return await new Promise<T>((resolve, reject) => {
+    const done = (err: Error | undefined, value?: T): void => {
+      socket.off(event, onEvent)
+      socket.off('error', onError)
+      socket.off('close', onClose)
+      if (err !== undefined) reject(err)
+      else resolve(value as T)
+    }
+    const onEvent = (value: T): void => { done(undefined, value) }
+    const onError = (err: Error): void => { done(err) }
+    const onClose = (): void => { done(new Error(`closed before ${what}`)) }
+    socket.once(event, onEvent)
+    socket.once('error', onError)
+    socket.once('close', onClose)
+  })
+}
+
 async function open (u: URL, timeoutMs: number): Promise<Socket> {
   const { host, port } = hostOf(u)
   const socket = netConnect({ host, port })
   socket.setNoDelay(true)
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no connection within ${timeoutMs} ms`)) }, timeoutMs)
-    socket.once('connect', () => { clearTimeout(timer); resolve() })
-    socket.once('error', (err) => { clearTimeout(timer); reject(err) })
-  })
-  const tls = upstreamTls(u)
-  if (!tls.attempt) return socket
-  socket.write(sslRequest())
-  const answer = await new Promise<Buffer>((resolve, reject) => {
-    socket.once('data', resolve)
-    socket.once('error', reject)
-  })
-  // `prefer`: a server that answers N goes on in plain on the same connection.
-  if (answer.length === 1 && answer[0] === 0x4e && !tls.required) return socket
-  if (answer.length !== 1 || answer[0] !== 0x53) { socket.destroy(); throw new Error('the upstream does not offer TLS') }
-  const secure = tlsConnect({ socket, servername: host, ...tls.options })
-  await new Promise<void>((resolve, reject) => {
-    secure.once('secureConnect', resolve)
-    secure.once('error', reject)
-  })
-  return secure
+  // One deadline for the connection, the answer to SSLRequest and the TLS handshake: an
+  // upstream (or a proxy in front of it) that takes the connection and then says nothing
+  // would otherwise hold it, and the login, for ever.
+  let current: Socket = socket
+  const timer = setTimeout(() => { current.destroy(new Error(`not open within ${timeoutMs} ms`)) }, timeoutMs)
+  try {
+    await first(socket, 'connect', 'connecting')
+    const tls = upstreamTls(u)
+    if (!tls.attempt) return socket
+    socket.write(sslRequest())
+    const answer = await first<Buffer>(socket, 'data', 'answering the SSLRequest')
+    // `prefer`: a server that answers N goes on in plain on the same connection.
+    if (answer.length === 1 && answer[0] === 0x4e && !tls.required) return socket
+    if (answer.length !== 1 || answer[0] !== 0x53) { socket.destroy(); throw new Error('the upstream does not offer TLS') }
+    const secure = current = tlsConnect({ socket, servername: host, ...tls.options })
+    await first(secure, 'secureConnect', 'the TLS handshake ended')
+    return secure
+  } catch (err) {
+    current.destroy()
+    socket.destroy()
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /**
@@ -157,9 +182,11 @@ export async function makeReadOnly (up: Upstream, timeoutMs: number): Promise<vo
     const done = (err?: Error): void => {
       clearTimeout(timer)
       socket.off('data', onData)
+      socket.off('error', onError)
       socket.off('close', onClose)
       if (err !== undefined) { socket.destroy(); reject(err) } else resolve()
     }
+    const onError = (err: Error): void => { done(new UpstreamError('the upstream database closed the connection', err.message)) }
     const onClose = (): void => { done(new UpstreamError('the upstream database closed the connection', 'closed while making the session read-only')) }
     const onData = (chunk: Buffer): void => {
       try {
@@ -180,6 +207,7 @@ export async function makeReadOnly (up: Upstream, timeoutMs: number): Promise<vo
       }
     }
     socket.on('data', onData)
+    socket.on('error', onError)
     socket.on('close', onClose)
     socket.write(query('SET default_transaction_read_only = on'))
   })

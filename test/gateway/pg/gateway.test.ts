@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { connect } from 'node:net'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +13,7 @@ import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
 import { saveTarget, startTestGateway } from '../../helpers/gateway.js'
 import { run } from '../../helpers/process.js'
 import { loadTlsContext } from '../../../src/gateway/pg/tls.js'
+import { connectUpstream } from '../../../src/gateway/pg/upstream.js'
 import { fingerprint } from '../../../src/gateway/pg/classify.js'
 import { passwordMessage, query, startupMessage } from '../../../src/gateway/pg/protocol/frontend.js'
 import { parseErrorFields } from '../../../src/gateway/pg/protocol/backend.js'
@@ -1456,6 +1457,58 @@ if (databaseUrl === undefined) {
     t.match(await ended, { code: '08P01' })
     const ok = await connected(reader)
     t.same((await ok.query('SELECT 1 AS ok')).rows, [{ ok: 1 }], 'other sessions are unaffected')
+    await ok.end()
+  })
+
+  t.test('an upstream that takes the connection, then hangs up or says nothing, fails the login in time and is let go', async (t) => {
+    // A listener that closes each connection at once (a proxy whose database is down), holds it
+    // without a word, or logs the gateway in and then resets the connection.
+    let mode: 'hang up' | 'hold' | 'reset' = 'hang up'
+    const held: Socket[] = []
+    const mute = createServer((s) => {
+      s.on('error', () => {})
+      if (mode === 'hang up') s.destroy()
+      else if (mode === 'hold') held.push(s.resume())
+      else {
+        s.on('data', (d: Buffer) => {
+          if (d.length === 8 && d.readUInt32BE(4) === 80877103) s.write('N')
+          else if (d.readUInt32BE(4) === 196608) s.write(Buffer.concat([new Writer().uint32(0).frame(0x52), new Writer().uint32(42).uint32(7).frame(0x4b), new Writer().byte(0x49).frame(0x5a)]))
+          else s.resetAndDestroy()
+        })
+      }
+    })
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => { for (const s of held) s.destroy(); mute.close() })
+    const at = `postgres://app:secret@127.0.0.1:${(mute.address() as AddressInfo).port}/shop`
+    t.equal((await b.admin('POST', '/v1/targets', { name: 'mute', kind: 'postgres', upstream: at })).status, 201)
+    for (const p of ['alice', 'ci-nightly']) {
+      const grants = (await b.admin('GET', `/v1/principals/${p}`)).body.grants as string[]
+      t.equal((await b.admin('PUT', `/v1/principals/${p}/grants`, { grants: [...grants, 'mute:read'] })).status, 200)
+    }
+    const tk = await token('mute', 'mute:read', await rootToken(b, client, { scope: 'mute:read' }))
+    for (let i = 0; i < 250 && gw.gateway.targets.get('mute') === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    // The gateway's logins time out after 500 ms here: the hang-up must be told before that.
+    const c = new pg.Client({ ...connection(tk), database: 'mute' })
+    await t.rejects(c.connect(), { code: '08006', message: 'lineage: target mute: the upstream database is unreachable' })
+    await b.broker.ctx.audit.flush()
+    t.match((await b.admin('GET', '/v1/audit?target=mute')).body.events, [{ decision: 'deny', detail: { event: 'login', reason: 'the upstream database is unreachable' } }], 'and the login is recorded')
+    mode = 'hold'
+    const err = await Promise.race([
+      connectUpstream(new URL(at), { timeoutMs: 300, applicationName: 'x' }).catch((e: unknown) => e),
+      new Promise((resolve) => setTimeout(() => resolve(new Error('still waiting')), 3000))
+    ])
+    t.match(err, { message: 'the upstream database is unreachable' }, 'an upstream that never answers the SSLRequest')
+    const closed = await new Promise((resolve) => {
+      if (held[0] === undefined || held[0].closed) { resolve(true); return }
+      held[0].once('close', () => resolve(true))
+      setTimeout(() => resolve(false), 2000)
+    })
+    t.ok(closed, 'its connection is closed')
+    // The session of a read token is made read-only before it is handed over: a reset then fails the login, not the gateway.
+    mode = 'reset'
+    await t.rejects(new pg.Client({ ...connection(tk), database: 'mute' }).connect(), { code: '08006', message: 'lineage: target mute: the upstream database closed the connection' })
+    const ok = await connected(reader)
+    t.same((await ok.query('SELECT 1 AS ok')).rows, [{ ok: 1 }], 'the gateway serves on')
     await ok.end()
   })
 }
