@@ -191,9 +191,11 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, ...lineage, detail: { event: 'login', reason: err.message } })
       return { ok: false, code: '0A000', message: err.message }
     }
+    const classes: string[] = []
     for (const s of settings) {
       const c = classify(setStatement(s))
       const refused = authorize(decision.claims, target, { action: c.class, statements: c.statements, tables: c.tables })
+      classes.push(c.class)
       if (refused === undefined) continue
       const reason = `startup parameter ${s.name}: ${refused.message}${c.reason === undefined ? '' : ` (${c.reason})`}`
       opts.metrics.gatewayRequests.labels(target.name, 'deny').inc()
@@ -223,6 +225,10 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       return { ok: false, code: '28000', message: `chain cut off: ${cut.message}` }
     }
     opts.metrics.gatewayRequests.labels(target.name, 'allow').inc()
+    // Each setting was a decision too, and the session's statements run under it (a search_path names what they read).
+    settings.forEach((s, i) => {
+      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'allow', target: target.name, method: classes[i], path: setStatement(s).slice(0, 4096), ...lineage, detail: { event: 'login' } })
+    })
     opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'allow', target: target.name, ...lineage, detail: { event: 'login' } })
     const ours = { pid: randomInt(1, 0x7fffffff), secret: randomInt(0, 0x7fffffff) }
     const cancelKey = `${ours.pid}:${ours.secret}`

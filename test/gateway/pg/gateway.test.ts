@@ -1270,6 +1270,20 @@ if (databaseUrl === undefined) {
     await tryRole.end()
   })
 
+  t.test('the settings a login is allowed to give are audited with the login, as the SET statements they were checked as', async (t) => {
+    const settler = await token('settler', 'db:read')
+    const c = new pg.Client(connection(settler, { statement_timeout: 5000, options: '-c search_path=pg_catalog' }))
+    await c.connect()
+    await c.end()
+    await b.broker.ctx.audit.flush()
+    const events = (await b.admin('GET', `/v1/audit?jti=${claimsOf(settler).jti as string}`)).body.events as Array<Record<string, any>>
+    t.match(events.filter((x) => x.detail?.event === 'login').reverse(), [
+      { decision: 'allow', method: 'read', path: 'SET "statement_timeout" TO \'5000\'' },
+      { decision: 'allow', method: 'read', path: 'SET "search_path" TO \'pg_catalog\'' },
+      { decision: 'allow', detail: { event: 'login' } }
+    ], 'oldest first')
+  })
+
   t.test('bad logins: a garbage token, a token in the user name, an unknown target', async (t) => {
     const bad = new pg.Client(connection('not-a-token'))
     await t.rejects(bad.connect(), { code: '28000', message: /^lineage: / })
