@@ -230,8 +230,15 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'allow', target: target.name, method: classes[i], path: setStatement(s).slice(0, 4096), ...lineage, detail: { event: 'login' } })
     })
     opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'allow', target: target.name, ...lineage, detail: { event: 'login' } })
-    const ours = { pid: randomInt(1, 0x7fffffff), secret: randomInt(0, 0x7fffffff) }
-    const cancelKey = `${ours.pid}:${ours.secret}`
+    // The process id is the upstream backend's (what pg_backend_pid() and a NotificationResponse
+    // name, by which a client tells its own notifications); the secret is the gateway's own, so
+    // that the upstream's key stays here. Fresh until it names no other session.
+    const ours = { pid: up.key.pid > 0 ? up.key.pid : randomInt(1, 0x7fffffff), secret: 0 }
+    let cancelKey
+    do {
+      ours.secret = randomInt(0, 0x7fffffff)
+      cancelKey = `${ours.pid}:${ours.secret}`
+    } while (cancelKeys.has(cancelKey))
     cancelKeys.set(cancelKey, { target: target.upstream, key: up.key })
     socket.cork()
     socket.write(authenticationOk())

@@ -834,6 +834,25 @@ if (databaseUrl === undefined) {
     await t.rejects(listener.query('LISTEN more'), { code: '42501' }, 'and it may LISTEN no more')
   })
 
+  t.test('a client is given its upstream backend\'s process id, so that it knows its own notifications; cancelling still works', async (t) => {
+    const own = await newTarget('own', [], 'own:read own:write')
+    const c = new pg.Client(connection(own.token, { database: 'own' }))
+    await c.connect()
+    t.teardown(async () => { await c.end() })
+    const backend = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid
+    const given = (c as unknown as { processID: number }).processID
+    t.equal(given, backend, 'BackendKeyData names the backend pg_backend_pid() names')
+    const heard = new Promise<pg.Notification>((resolve) => c.once('notification', resolve))
+    await c.query('LISTEN own_work')
+    await c.query("NOTIFY own_work, 'mine'")
+    t.match(await heard, { processId: given, payload: 'mine' }, 'a notification of its own is told by its process id, as the PostgreSQL docs advise')
+    const sql = postgres({ host: '127.0.0.1', port, user: 'agent', password: own.token, database: 'own', max: 1, onnotice: () => {} })
+    t.teardown(async () => { await sql.end({ timeout: 1 }) })
+    const slow = sql`SELECT pg_sleep(20)`
+    setTimeout(() => { slow.cancel() }, 300)
+    await t.rejects(slow, { code: '57014' }, 'the CancelRequest still reaches the upstream backend')
+  })
+
   t.test('a FETCH sent with a statement on another table is masked by a rule limited to the cursor\'s table', async (t) => {
     const db2 = await newTarget('db2', [{ effect: 'mask', tables: ['customers'], columns: ['customers.email'], with: 'email' }], 'db2:read')
     const r = await db2(['-c', 'BEGIN', '-c', 'DECLARE cur CURSOR FOR SELECT id, email FROM customers ORDER BY id',
