@@ -100,6 +100,20 @@ t.test('a large response arrives whole, multi-valued headers pass and the upstre
   t.equal(await c.text(), 'ok')
 })
 
+t.test('cookies an upstream sets are scoped to its target, so an agent keeping cookies sends them to no other target', async (t) => {
+  // Target api's upstream URL is <upstream>/base: its paths below /base are the gateway's below /api.
+  const set = async (path: string, cookies: string[]): Promise<string[]> => {
+    const r = await get(`${path}?${cookies.map((c) => `c=${encodeURIComponent(c)}`).join('&')}`, agent)
+    t.equal(r.status, 200)
+    await r.text()
+    return r.headers.getSetCookie()
+  }
+  t.same(await set('/api/set', ['x=1; Path=/', 'y=2; Path=/base/v1; HttpOnly', 'z=3; path=/base', 'w=4; Path=/other; Path=/base/', 'u=5; Path=relative', 'v=6']), [
+    'x=1; Path=/api', 'y=2; HttpOnly; Path=/api/v1', 'z=3; Path=/api', 'w=4; Path=/api', 'u=5', 'v=6'
+  ], 'each below /api; one with no Path (or one RFC 6265 ignores) keeps its default, /api here')
+  t.same(await set('/api', ['v=6', 'x=1; Path=/']), ['v=6; Path=/api', 'x=1; Path=/api'], 'at /api itself the default would be /, so the Path is given')
+})
+
 t.test('an agent that goes away ends its upstream exchange', async (t) => {
   const before = up.streamsClosed
   const abort = new AbortController()

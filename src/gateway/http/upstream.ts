@@ -3,6 +3,8 @@ import { Pool, type Dispatcher } from 'undici'
 import { LineageError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import type { Target } from '../targets.js'
+import { scopedCookies } from './cookies.js'
+import { originForm } from './request-target.js'
 
 export class BadGateway extends LineageError {
   constructor (description: string) { super('ERR_BAD_GATEWAY', 'bad_gateway', 502, description) }
@@ -146,6 +148,7 @@ class Relay implements Dispatcher.DispatchHandler {
   constructor (
     private readonly res: ServerResponse,
     private readonly target: string,
+    private readonly base: string,
     private readonly timeoutMs: number,
     private readonly fail: (res: ServerResponse, err: LineageError) => void,
     private readonly secrets: string[],
@@ -176,7 +179,10 @@ class Relay implements Dispatcher.DispatchHandler {
     if (status < 200) return
     clearTimeout(this.waiting)
     this.health.answered(this.target)
-    this.head = { status, headers: withoutSecrets(forwardable(headers, none), this.secrets) }
+    const out = withoutSecrets(forwardable(headers, none), this.secrets)
+    const cookies = out['set-cookie']
+    if (cookies !== undefined) out['set-cookie'] = scopedCookies(cookies as string | string[], this.target, this.base, originForm(this.res.req.url ?? '').split('?')[0])
+    this.head = { status, headers: out }
     // RFC 9110 §15.4.5: a 304 is whole at its header section; its Content-Length, if any, is the
     // length a 200 would have had (§8.6). undici waits for that many bytes and fails the exchange
     // when none come, so the agent is answered now and the upstream's ending is moot.
@@ -349,7 +355,7 @@ export class Upstreams {
       this.fail(res, new ServiceUnavailable(`upstream ${t.name} has ${this.limits.maxQueued} requests waiting for a connection`))
       return { abandon: () => {} }
     }
-    const relay = new Relay(res, t.name, this.timeoutMs, this.fail, route.secrets, route.queue, this.health)
+    const relay = new Relay(res, t.name, route.base, this.timeoutMs, this.fail, route.secrets, route.queue, this.health)
     headers.host = route.host
     // An empty body is sent as none.
     const body = hasBody(req) ? req : null
