@@ -114,6 +114,26 @@ t.test('cookies an upstream sets are scoped to its target, so an agent keeping c
   t.same(await set('/api', ['v=6', 'x=1; Path=/']), ['v=6; Path=/api', 'x=1; Path=/api'], 'at /api itself the default would be /, so the Path is given')
 })
 
+t.test('a redirect to the upstream itself points the agent below its target', async (t) => {
+  const redirected = async (location: string): Promise<[string | null, string | null]> => {
+    const r = await get(`/api/go?l=${encodeURIComponent(location)}`, agent, { redirect: 'manual' })
+    t.equal(r.status, 302)
+    return [r.headers.get('location'), r.headers.get('content-location')]
+  }
+  const cases: Array<[string, string]> = [
+    ['/base/login?next=%2F', '/api/login?next=%2F'],
+    ['/base', '/api'],
+    [`${up.url}/base/x?y=1#f`, '/api/x?y=1#f'],
+    // Anywhere else, or relative to where the agent is: as sent.
+    ['/other/login', '/other/login'],
+    ['https://idp.example/authorize?client_id=x', 'https://idp.example/authorize?client_id=x'],
+    [`${up.url}/elsewhere`, `${up.url}/elsewhere`],
+    ['next/page', 'next/page'],
+    ['//cdn.example/x', '//cdn.example/x']
+  ]
+  for (const [sent, seen] of cases) t.same(await redirected(sent), [seen, seen], sent)
+})
+
 t.test('an agent that goes away ends its upstream exchange', async (t) => {
   const before = up.streamsClosed
   const abort = new AbortController()

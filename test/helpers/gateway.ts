@@ -19,7 +19,7 @@ export interface Upstream {
 /**
  * A small upstream: echoes what it got as JSON; `/sse` streams an event every 50 ms;
  * `/hang` never answers; `/reset` drops the connection; `/cookies` sets two cookies and a
- * header its `Connection` names; a query's `c` parameters are set as cookies; `/big` sends 32 MiB.
+ * header its `Connection` names; a query's `c` parameters are set as cookies, its `l` is redirected to; `/big` sends 32 MiB.
  */
 export async function startUpstream (): Promise<Upstream> {
   const seen: Upstream['seen'] = []
@@ -38,11 +38,17 @@ export async function startUpstream (): Promise<Upstream> {
         res.on('close', () => { clearInterval(timer); streamsClosed++ })
         return
       }
-      // Set-Cookie values as the query's `c` parameters give them.
-      const set = new URL(req.url ?? '/', 'http://upstream').searchParams.getAll('c')
+      // Set-Cookie values as the query's `c` parameters give them; a redirect to its `l`.
+      const query = new URL(req.url ?? '/', 'http://upstream').searchParams
+      const set = query.getAll('c')
       if (set.length > 0) {
         res.writeHead(200, [...set.map((c) => ['Set-Cookie', c]), ['Content-Length', '2']].flat())
         res.end('ok')
+        return
+      }
+      if (query.has('l')) {
+        res.writeHead(302, { location: query.get('l') as string, 'content-location': query.get('l') as string, 'content-length': '0' })
+        res.end()
         return
       }
       if (req.url?.endsWith('/cookies')) {

@@ -3,7 +3,7 @@ import { Pool, type Dispatcher } from 'undici'
 import { LineageError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import type { Target } from '../targets.js'
-import { scopedCookies } from './cookies.js'
+import { scopedCookies, targetLocation, type TargetPaths } from './target-paths.js'
 import { originForm } from './request-target.js'
 
 export class BadGateway extends LineageError {
@@ -148,7 +148,7 @@ class Relay implements Dispatcher.DispatchHandler {
   constructor (
     private readonly res: ServerResponse,
     private readonly target: string,
-    private readonly base: string,
+    private readonly paths: TargetPaths,
     private readonly timeoutMs: number,
     private readonly fail: (res: ServerResponse, err: LineageError) => void,
     private readonly secrets: string[],
@@ -181,7 +181,11 @@ class Relay implements Dispatcher.DispatchHandler {
     this.health.answered(this.target)
     const out = withoutSecrets(forwardable(headers, none), this.secrets)
     const cookies = out['set-cookie']
-    if (cookies !== undefined) out['set-cookie'] = scopedCookies(cookies as string | string[], this.target, this.base, originForm(this.res.req.url ?? '').split('?')[0])
+    if (cookies !== undefined) out['set-cookie'] = scopedCookies(cookies as string | string[], this.paths, originForm(this.res.req.url ?? '').split('?')[0])
+    for (const name of ['location', 'content-location']) {
+      const v = out[name]
+      if (typeof v === 'string') out[name] = targetLocation(v, this.paths)
+    }
     this.head = { status, headers: out }
     // RFC 9110 §15.4.5: a 304 is whole at its header section; its Content-Length, if any, is the
     // length a 200 would have had (§8.6). undici waits for that many bytes and fails the exchange
@@ -317,6 +321,8 @@ interface Route {
   host: string
   /** The upstream URL's path without its trailing slash; request paths are appended to it. */
   base: string
+  /** What the upstream's own paths, in its answers, map to. */
+  paths: TargetPaths
   /** The target's credentials, as `withoutSecrets` looks for them. */
   secrets: string[]
 }
@@ -355,7 +361,7 @@ export class Upstreams {
       this.fail(res, new ServiceUnavailable(`upstream ${t.name} has ${this.limits.maxQueued} requests waiting for a connection`))
       return { abandon: () => {} }
     }
-    const relay = new Relay(res, t.name, route.base, this.timeoutMs, this.fail, route.secrets, route.queue, this.health)
+    const relay = new Relay(res, t.name, route.paths, this.timeoutMs, this.fail, route.secrets, route.queue, this.health)
     headers.host = route.host
     // An empty body is sent as none.
     const body = hasBody(req) ? req : null
@@ -387,7 +393,8 @@ export class Upstreams {
       kept = { pool: new Pool(origin, { connections: this.limits.connections, headersTimeout: this.timeoutMs, connectTimeout: this.timeoutMs, bodyTimeout: 0 }), queue: { waiting: 0 } }
       this.pools.set(key, kept)
     }
-    route = { pool: kept.pool, queue: kept.queue, origin, host: t.upstream.host, base: t.upstream.pathname.replace(/\/$/, ''), secrets: secretsOf(t) }
+    const base = t.upstream.pathname.replace(/\/$/, '')
+    route = { pool: kept.pool, queue: kept.queue, origin, host: t.upstream.host, base, paths: { prefix: `/${t.name}`, origin, base }, secrets: secretsOf(t) }
     this.routes.set(t, route)
     return route
   }
