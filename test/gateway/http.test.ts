@@ -431,8 +431,16 @@ t.test('a request waiting for one of a target\'s upstream connections, all held 
   const token = (await exchangeToken(b, await rootToken(b, client), { actor: 'streamer', scope: 'busy:read', audience: 'busy' })).body.access_token
   const streams = new AbortController()
   t.teardown(() => { streams.abort() })
-  const open = await Promise.all(Array.from({ length: 256 }, async () => await fetch(`${gw.url}/busy/sse`, { headers: { authorization: `Bearer ${token}` }, signal: streams.signal })))
-  t.same([...new Set(open.map((r) => r.status))], [200], 'every upstream connection streams')
+  // Opened until 256 stream: on a loaded machine one may wait past this gateway's 300 ms for its connection, and is opened again.
+  let open = 0
+  for (let round = 0; open < 256 && round < 10; round++) {
+    const opened = await Promise.all(Array.from({ length: 256 - open }, async () => await fetch(`${gw.url}/busy/sse`, { headers: { authorization: `Bearer ${token}` }, signal: streams.signal })))
+    for (const r of opened) {
+      if (r.status === 200) open++
+      else await r.body?.cancel()
+    }
+  }
+  t.equal(open, 256, 'every upstream connection streams')
   const started = Date.now()
   const late = await get('/busy/x', token)
   t.equal(late.status, 504)
