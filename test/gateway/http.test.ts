@@ -647,6 +647,10 @@ t.test('hostile paths never reach another target', async (t) => {
   const before = up.seen.length
   const smuggle = await rawRequest('POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer ' + agent + '\r\n\r\n0\r\n\r\nGET /down/x HTTP/1.1\r\nHost: x\r\n\r\n')
   t.match(smuggle, /^HTTP\/1.1 400 /)
+  // RFC 9112 §6.1: a transfer coding other than chunked (Node reads the chunks and leaves the gzip in the content).
+  const coded = await rawRequest('POST /api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nAuthorization: Bearer ' + agent + '\r\n\r\n3\r\nabc\r\n0\r\n\r\n')
+  t.match(coded, /^HTTP\/1.1 501 /)
+  t.match(coded, /Transfer-Encoding gzip, chunked is not supported/)
   t.equal(up.seen.length, before, 'nothing reached the upstream')
   const huge = await rawRequest(`GET /api/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(32 * 1024)}\r\n\r\n`)
   t.match(huge, /^HTTP\/1.1 431 /)

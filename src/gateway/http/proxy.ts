@@ -10,7 +10,7 @@ import type { AuditLog } from '../../audit/audit-log.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
-import { allowedMethods, checkHost, checkMethod, checkOverrides, checkTokenElsewhere, ExpectationFailed, parseRequestTarget, recordedPath } from './request-target.js'
+import { allowedMethods, checkHost, checkMethod, checkOverrides, checkTokenElsewhere, checkTransferCoding, ExpectationFailed, parseRequestTarget, recordedPath } from './request-target.js'
 import { endsConnection, forwardable, pipelinedAfterClose, Upstreams } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
@@ -144,6 +144,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
     const method = req.method ?? 'GET'
     checkHost(req)
     checkMethod(method)
+    checkTransferCoding(req.headers)
     const where = parseRequestTarget(req.url ?? '')
     checkOverrides(method, req.headers, where?.query)
     const t = where === undefined ? undefined : opts.targets.get(where.target)

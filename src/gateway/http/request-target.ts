@@ -14,6 +14,22 @@ export class ExpectationFailed extends LineageError {
   constructor (description: string) { super('ERR_EXPECTATION_FAILED', 'invalid_request', 417, description) }
 }
 
+/** A transfer coding the gateway does not pass on (RFC 9112 §6.1). */
+export class NotImplemented extends LineageError {
+  constructor (description: string) { super('ERR_NOT_IMPLEMENTED', 'invalid_request', 501, description) }
+}
+
+/**
+ * Refuses a request body in a transfer coding other than chunked alone (RFC 9112 §6.1: 501).
+ * Node reads the chunks of `gzip, chunked` and hands over what they hold, still gzip: passed on
+ * as the content, the upstream would read compressed bytes as the body.
+ * @throws NotImplemented
+ */
+export function checkTransferCoding (headers: IncomingHttpHeaders): void {
+  const coding = headers['transfer-encoding']
+  if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') throw new NotImplemented(`Transfer-Encoding ${coding.slice(0, 100)} is not supported; only chunked is`)
+}
+
 /**
  * What a 405 names in `Allow` (RFC 9110 §15.5.6 requires the field): the methods the gateway
  * forwards. An upstream may serve others too; they are forwarded as well, unlisted.
