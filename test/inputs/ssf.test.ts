@@ -84,6 +84,30 @@ t.test('RISC account-disabled offboards the subject, named by iss_sub or opaque 
   t.equal(await status('gil'), 'active')
 })
 
+t.test('a complex subject (OpenID SSF, as CAEP\'s session-revoked examples send it) names the principal by its user member', async (t) => {
+  await b.admin('POST', '/v1/principals', { id: 'ivy', kind: 'human', email: 'ivy@example.com', grants: ['api:read'] })
+  await b.admin('POST', '/v1/principals', { id: 'svc-ivy', kind: 'service', sponsor: 'ivy', grants: ['api:read'] })
+  const c = await b.admin('POST', '/v1/principals/svc-ivy/clients')
+  const token = await rootToken(b, { clientId: c.body.client_id, clientSecret: c.body.client_secret })
+  t.ok(await active(token))
+  const revoked = await push(await set({
+    sub_id: { format: 'complex', user: { format: 'iss_sub', iss: issuer, sub: 'ivy@example.com' }, session: { format: 'opaque', id: 'dMTlD|1600802906337.16' }, tenant: { format: 'opaque', id: '123456789' } },
+    events: { [`${caep}session-revoked`]: { event_timestamp: 1615304991643 } }
+  }))
+  t.same(revoked, { status: 202, body: undefined }, 'session-revoked with a complex subject')
+  t.notOk(await active(token), 'the user\'s live chains are cut off')
+  t.equal(await status('ivy'), 'active')
+  const disabled = await push(await set({ events: { [`${risc}account-disabled`]: { subject: { format: 'complex', user: { format: 'email', email: 'IVY@example.com' }, device: { format: 'opaque', id: 'laptop-1' } } } } }))
+  t.same(disabled, { status: 202, body: undefined }, 'account-disabled with a complex subject')
+  t.equal(await status('ivy'), 'offboarded')
+  // A complex subject with no user, or a user that is itself complex, names nobody.
+  for (const [name, sub] of [['no user', { format: 'complex', session: { format: 'opaque', id: 's-1' } }], ['a nested complex user', { format: 'complex', user: { format: 'complex', user: { format: 'email', email: 'alice@example.com' } } }]] as const) {
+    const r = await push(await set({ sub_id: sub, events: { [`${risc}account-disabled`]: {} } }))
+    t.same([r.status, r.body.err], [400, 'invalid_request'], name)
+  }
+  t.equal(await status('alice'), 'active')
+})
+
 t.test('a transmitter whose keys cannot be fetched gets 503, so it pushes again', async (t) => {
   const down = createServer((_req, res) => { res.statusCode = 503; res.end() })
   await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve))

@@ -71,13 +71,20 @@ const cappedFetch: FetchImplementation = async (url, options) => {
 
 /**
  * The principal a SET's subject identifier names (RFC 9493 `email`, `iss_sub`, `opaque`): an
- * email only by email; an `iss_sub` only in the transmitter's own namespace, by external id.
+ * email only by email; an `iss_sub` only in the transmitter's own namespace, by external id. A
+ * `complex` subject (OpenID SSF 1.0: `user`, `session`, `device`, `tenant`… members, each a
+ * simple identifier) names the principal by its `user` member.
  */
 async function subjectOf (ctx: BrokerContext, subject: unknown, issuer: string): Promise<string | undefined> {
-  const s = subject as { format?: unknown, email?: unknown, iss?: unknown, sub?: unknown, id?: unknown } | undefined
+  let s = subject as { format?: unknown, email?: unknown, iss?: unknown, sub?: unknown, id?: unknown, user?: unknown } | undefined
   if (typeof s !== 'object' || s === null) throw new SetRefused('invalid_request', 'the event has no subject identifier (sub_id)')
+  // CAEP transmitters name a session-revoked subject as {user, session, tenant}: the person is the user member.
+  if (s.format === 'complex') {
+    s = s.user as typeof s
+    if (typeof s !== 'object' || s === null || s.format === 'complex') throw new SetRefused('invalid_request', 'a complex subject must name its user (email, iss_sub or opaque)')
+  }
   const ref = s.format === 'email' ? s.email : s.format === 'iss_sub' ? s.sub : s.format === 'opaque' ? s.id : undefined
-  if (typeof ref !== 'string' || ref.length === 0 || ref.length > 320) throw new SetRefused('invalid_request', 'unsupported or malformed subject identifier (email, iss_sub and opaque are understood)')
+  if (typeof ref !== 'string' || ref.length === 0 || ref.length > 320) throw new SetRefused('invalid_request', 'unsupported or malformed subject identifier (email, iss_sub, opaque and a complex subject\'s user are understood)')
   if (s.format === 'iss_sub' && s.iss !== issuer) throw new SetRefused('invalid_request', 'an iss_sub subject must be in the transmitter\'s own namespace (iss)')
   try {
     return await resolvePrincipal(ctx.db, ref, s.format === 'email' ? 'email' : 'external')
