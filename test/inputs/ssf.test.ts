@@ -150,6 +150,34 @@ t.test('a transmitter whose keys cannot be fetched gets 503, so it pushes again'
   t.equal(await status('hal'), 'active')
 })
 
+t.test('a SET signed with a key the transmitter rotated to within seconds of the last key fetch gets 503, so it is pushed again, not dropped', async (t) => {
+  const old = await generateKeyPair('ES256', { extractable: true })
+  const next = await generateKeyPair('ES256', { extractable: true })
+  let served = [{ ...(await exportJWK(old.publicKey)), kid: 'old', alg: 'ES256' }]
+  const rotating = createServer((_req, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ keys: served })) })
+  await new Promise<void>((resolve) => rotating.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { rotating.close() })
+  const iss = 'https://rotating.example.com'
+  t.equal((await b.admin('POST', '/v1/transmitters', { issuer: iss, audience, jwks_uri: `http://127.0.0.1:${(rotating.address() as AddressInfo).port}/jwks` })).status, 201)
+  await b.admin('POST', '/v1/principals', { id: 'jan', kind: 'human', email: 'jan@example.com' })
+  await b.admin('POST', '/v1/principals', { id: 'kim', kind: 'human', email: 'kim@example.com' })
+  const signed = async (jti: string, email: string, kid: string, key: CryptoKey): Promise<string> => await new SignJWT({ iss, aud: audience, iat: Math.floor(b.clock.now() / 1000), jti, sub_id: { format: 'email', email }, events: { [`${risc}account-disabled`]: {} } })
+    .setProtectedHeader({ alg: 'ES256', kid, typ: 'secevent+jwt' }).sign(key)
+  t.equal((await push(await signed('rot-1', 'jan@example.com', 'old', old.privateKey), null)).status, 202, 'the old key, fetched now')
+  t.equal(await status('jan'), 'offboarded')
+  // The transmitter rotates and signs its next event with the new key at once.
+  served = [{ ...(await exportJWK(next.publicKey)), kid: 'new', alg: 'ES256' }]
+  const rotated = await fetch(`${b.url}/ssf/events`, { method: 'POST', headers: { 'content-type': 'application/secevent+jwt' }, body: await signed('rot-2', 'kim@example.com', 'new', next.privateKey) })
+  t.equal(rotated.status, 503, 'not 400, which tells the transmitter never to push it again')
+  t.equal(rotated.headers.get('retry-after'), '30')
+  t.match(await rotated.json(), { err: 'temporarily_unavailable' })
+  t.equal(await status('kim'), 'active')
+  // A key the set holds that does not verify the signature is a verdict, refresh or not.
+  const forged = await push(await signed('rot-3', 'kim@example.com', 'old', stranger), null)
+  t.same([forged.status, forged.body.err], [400, 'invalid_key'])
+  t.equal(await status('kim'), 'active')
+})
+
 t.test('bad SETs get RFC 8935 errors and change nothing', async (t) => {
   await b.admin('POST', '/v1/principals', { id: 'fred', kind: 'human', email: 'fred@example.com' })
   const ev = { [`${risc}account-disabled`]: { subject: { format: 'email', email: 'fred@example.com' } } }

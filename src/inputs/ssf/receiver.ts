@@ -113,8 +113,11 @@ export async function receiveSet (ctx: BrokerContext, token: string, authorizati
     if (!timingSafeEqual(given, t.authorization_sha256)) throw new SetRefused('authentication_failed', 'wrong or missing Authorization')
   }
   let payload: Record<string, unknown>
+  const keys = keysOf(ctx, t)
+  // A remote key set fetched moments ago is not fetched again for an unknown `kid` (jose's cooldown).
+  const coolingDown = (keys as { coolingDown?: boolean }).coolingDown === true
   try {
-    payload = (await jwtVerify(token, keysOf(ctx, t), { issuer: t.issuer, audience: t.audience, typ: 'secevent+jwt', algorithms, currentDate: new Date(ctx.clock.now()) })).payload
+    payload = (await jwtVerify(token, keys, { issuer: t.issuer, audience: t.audience, typ: 'secevent+jwt', algorithms, currentDate: new Date(ctx.clock.now()) })).payload
   } catch (err) {
     const code = err instanceof joseErrors.JOSEError ? err.code : ''
     if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
@@ -124,6 +127,8 @@ export async function receiveSet (ctx: BrokerContext, token: string, authorizati
       throw new SetRefused('invalid_request', `claim ${claim} is invalid`)
     }
     if (code === 'ERR_JWT_EXPIRED') throw new SetRefused('invalid_request', 'exp must not be present in a SET')
+    // A `kid` the transmitter rotated to since that fetch is no verdict either: 503 has it pushed again once its keys can be fetched anew.
+    if (code === 'ERR_JWKS_NO_MATCHING_KEY' && coolingDown) throw new SetRefused('temporarily_unavailable', 'the SET names a key the transmitter\'s keys fetched moments ago do not hold; push again later', 503)
     // The key server failing is no verdict on the SET: a 5xx makes the transmitter push it again (RFC 8935 §2.4 keeps 400 for "do not retry").
     if (t.jwks_uri !== null && !keyVerdicts.has(code)) throw new SetRefused('temporarily_unavailable', 'the transmitter\'s keys could not be fetched; push again later', 503)
     throw new SetRefused('invalid_key', 'the signature does not verify with the transmitter\'s keys')
