@@ -40,6 +40,12 @@ export interface NewPrincipal {
   grants?: string[]
 }
 
+/**
+ * The `inbound_events` source that marks a principal deleted through SCIM (`src/inputs/scim/users.ts`):
+ * while the mark stands and the principal is not active, SCIM answers 404 for it. Reinstating it removes the mark.
+ */
+export const scimDeletedSource = 'scim-delete'
+
 const columns = 'id, kind, email, sponsor, status, ends_at, cut_off_at, sponsor_lapsed, status_source, grants, created_at, updated_at'
 const idShape = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/
 
@@ -241,6 +247,9 @@ export async function setStatus (ctx: BrokerContext, id: string, status: Princip
     const { rows } = await q.query<FullRow>(
       `UPDATE principals SET status = $2, cut_off_at = $3, status_source = $4, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, status, cutOff, source])
     await appendChange(q, principalChange(rows[0]))
+    // A principal that comes back is no longer one SCIM deleted: the identity provider may manage it anew,
+    // and a later offboarding (a deactivation, HR's) leaves it a User rather than deleting it again.
+    if (status === 'active') await q.query('DELETE FROM inbound_events WHERE source = $1 AND event_id = $2', [scimDeletedSource, id])
     // Its services stay unusable until an admin gives each a sponsor, even if it comes back.
     if (status === 'offboarded' && p.kind === 'human') {
       const { rows: services } = await q.query<FullRow>(

@@ -309,6 +309,27 @@ t.test('DELETE offboards the user, cuts off their tokens, answers 204, and the u
   t.equal(await status(id), 'offboarded')
 })
 
+t.test('a user reinstated after DELETE stays a User: a later deactivation answers the resource, active:false, and the user is still there', async (t) => {
+  const { id, token } = await userWithToken('lou@example.com')
+  t.equal((await scim('DELETE', `/Users/${encodeURIComponent(id)}`)).status, 204)
+  t.equal((await b.admin('POST', `/v1/principals/${encodeURIComponent(id)}/reinstate`)).status, 200)
+  t.notOk(await live(token))
+  const off = await patch(id, { op: 'replace', path: 'active', value: false })
+  t.equal(off.status, 200, 'the deactivation that took effect is answered as such')
+  t.match(off.body, { id, active: false })
+  t.equal(await status(id), 'offboarded')
+  const get = await scim('GET', `/Users/${encodeURIComponent(id)}`)
+  t.equal(get.status, 200, 'deactivated, not deleted')
+  t.equal(get.body.active, false)
+  t.equal((await scim('GET', '/Users?filter=userName%20eq%20%22lou@example.com%22')).body.totalResults, 1)
+  // Another source's offboarding does not delete it from SCIM either; a new DELETE does.
+  t.equal((await patch(id, { op: 'replace', path: 'active', value: true })).body.active, true)
+  t.equal((await b.admin('POST', `/v1/principals/${encodeURIComponent(id)}/offboard`)).status, 200)
+  t.equal((await scim('GET', `/Users/${encodeURIComponent(id)}`)).status, 200)
+  t.equal((await scim('DELETE', `/Users/${encodeURIComponent(id)}`)).status, 204)
+  isScimError(t, await scim('GET', `/Users/${encodeURIComponent(id)}`), 404, undefined, 'GET after the new DELETE')
+})
+
 t.test('bad input gets a SCIM 400, 404 or 413 and never changes a status', async (t) => {
   const { id, token } = await userWithToken('judy@example.com')
   const path = `/Users/${encodeURIComponent(id)}`

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { BrokerContext } from '../../broker/context.js'
-import { createPrincipal, setStatus } from '../../broker/principals.js'
+import { createPrincipal, scimDeletedSource, setStatus } from '../../broker/principals.js'
 import { Conflict } from '../../errors.js'
 import type { Queryable } from '../../storage/db.js'
 import { ScimError, scimNotFound } from './errors.js'
@@ -12,9 +12,10 @@ import { issuerUrl } from '../../broker/issuer-url.js'
 /**
  * The `inbound_events` source that marks a principal deleted through SCIM. A marked principal
  * that is not active is gone for SCIM (404, left out of lists); its row, tokens and audit stay.
- * An admin who reinstates it makes it visible again, so that the IdP can manage it anew.
+ * Reinstating it (an admin, HR) removes the mark, so that the IdP can manage it anew: a later
+ * deactivation or offboarding leaves it a User.
  */
-export const deletedSource = 'scim-delete'
+export const deletedSource = scimDeletedSource
 
 /** SCIM Users are the human principals not deleted through SCIM. */
 const visible = `p.kind = 'human' AND NOT (p.status <> 'active' AND EXISTS (
