@@ -66,6 +66,19 @@ t.test('CAEP session-revoked cuts off live chains without offboarding; a repeate
   t.ok(await active(after), 'and acted on once')
 })
 
+t.test('RISC credential-compromise cuts off the subject\'s live chains without offboarding, as credential-change does', async (t) => {
+  await b.admin('POST', '/v1/principals/alice/reinstate')
+  b.clock.advance(5)
+  const before = await rootToken(b, client)
+  t.ok(await active(before))
+  const r = await push(await set({ sub_id: { format: 'email', email: 'alice@example.com' }, events: { [`${risc}credential-compromise`]: { credential_type: 'password', reason_admin: { en: 'found in a breach corpus' } } } }))
+  t.same(r, { status: 202, body: undefined })
+  t.notOk(await active(before), 'tokens minted while the credential was exposed are cut off')
+  t.equal(await status('alice'), 'active', 'the account itself stays')
+  b.clock.advance(5)
+  t.ok(await active(await rootToken(b, client)), 'new tokens may follow')
+})
+
 t.test('RISC account-disabled offboards the subject, named by iss_sub or opaque too', async (t) => {
   await b.admin('POST', '/v1/principals', { id: 'dora', kind: 'human', email: 'dora@example.com' })
   await b.admin('POST', '/v1/principals', { id: 'eve', kind: 'human' })

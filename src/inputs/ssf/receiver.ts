@@ -26,6 +26,8 @@ const verification = 'https://schemas.openid.net/secevent/ssf/event-type/verific
 const actions = new Map<string, 'offboard' | 'cut_off'>([
   [`${risc}account-disabled`, 'offboard'],
   [`${risc}account-purged`, 'offboard'],
+  // The account stays the person's, but whoever holds the credential may hold tokens minted with it.
+  [`${risc}credential-compromise`, 'cut_off'],
   [`${caep}session-revoked`, 'cut_off'],
   [`${caep}credential-change`, 'cut_off']
 ])
@@ -97,8 +99,9 @@ async function subjectOf (ctx: BrokerContext, subject: unknown, issuer: string):
 /**
  * Receives one pushed Security Event Token (RFC 8935, RFC 8417): the transmitter by `iss`, its
  * Authorization header if configured, the signature by its keys, `typ`, `aud`, `iat`, no `sub`
- * or `exp`, exactly one event. RISC account-disabled/purged offboard the subject; CAEP
- * session-revoked/credential-change cut off its live chains without offboarding; the SSF
+ * or `exp`, exactly one event. RISC account-disabled/purged offboard the subject; RISC
+ * credential-compromise and CAEP session-revoked/credential-change cut off its live chains
+ * without offboarding; the SSF
  * verification event is accepted and changes nothing. A repeated (`iss`, `jti`) acts once.
  * @throws SetRefused
  */
