@@ -270,6 +270,16 @@ t.test('a path-less deactivation nested under the core schema URN deactivates', 
   t.equal(await status(id), 'offboarded')
 })
 
+t.test('a PatchOp\'s attribute names are read whatever their case (RFC 7643 §2.1): "operations" and "Schemas" deactivate too', async (t) => {
+  const { id, token } = await userWithToken('otto@example.com')
+  const r = await scim('PATCH', `/Users/${encodeURIComponent(id)}`, { Schemas: [patchSchema], operations: [{ op: 'replace', path: 'active', value: false }] })
+  t.equal(r.status, 200)
+  t.equal(r.body.active, false)
+  t.equal(await status(id), 'offboarded')
+  t.notOk(await live(token))
+  isScimError(t, await scim('PATCH', `/Users/${encodeURIComponent(id)}`, { schemas: [patchSchema], Operations: [{ op: 'replace', path: 'active', value: true }], operations: [{ op: 'replace', path: 'active', value: false }] }), 400, 'invalidSyntax', 'Operations given twice, in two cases')
+})
+
 t.test('two principals whose emails differ only in case cannot be created at once', async (t) => {
   const made = await Promise.all(['Tie@example.com', 'tie@example.com', 'TIE@example.com'].map(async (email, i) => (await b.admin('POST', '/v1/principals', { id: `tie-${i}`, kind: 'human', email })).status))
   t.same([...made].sort(), [201, 409, 409])

@@ -20,14 +20,26 @@ interface Operation { op?: unknown, path?: unknown, value?: unknown }
  *   invalidPath (unknown attribute), noTarget (`remove` without a path), mutability (read-only attribute)
  */
 export function parsePatch (body: unknown): UserChanges {
-  const b = body as { schemas?: unknown, Operations?: unknown } | null
-  if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new ScimError(400, 'invalidSyntax', 'the body must be a JSON object')
-  if (!Array.isArray(b.schemas) || !b.schemas.includes(patchSchema)) throw new ScimError(400, 'invalidSyntax', `schemas must contain ${patchSchema}`)
-  const ops = b.Operations
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ScimError(400, 'invalidSyntax', 'the body must be a JSON object')
+  const schemas = member(body as Record<string, unknown>, 'schemas')
+  if (!Array.isArray(schemas) || !schemas.includes(patchSchema)) throw new ScimError(400, 'invalidSyntax', `schemas must contain ${patchSchema}`)
+  const ops = member(body as Record<string, unknown>, 'Operations')
   if (!Array.isArray(ops) || ops.length === 0 || ops.length > maxOperations) throw new ScimError(400, 'invalidSyntax', `Operations must be an array of 1-${maxOperations} operations`)
   const out: UserChanges = {}
   for (const raw of ops as Operation[]) applyOperation(out, raw)
   return out
+}
+
+/**
+ * The member of a PatchOp body named `name` in any case: RFC 7643 §2.1 makes attribute names
+ * case-insensitive, the PatchOp message's (`schemas`, `Operations`) too. The same name given
+ * twice in two cases is refused rather than one of them picked.
+ * @throws ScimError invalidSyntax
+ */
+function member (body: Record<string, unknown>, name: string): unknown {
+  const keys = Object.keys(body).filter((k) => k.toLowerCase() === name.toLowerCase())
+  if (keys.length > 1) throw new ScimError(400, 'invalidSyntax', `${name} is given more than once`)
+  return keys.length === 0 ? undefined : body[keys[0]]
 }
 
 function applyOperation (out: UserChanges, raw: Operation): void {
