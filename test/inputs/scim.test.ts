@@ -280,6 +280,16 @@ t.test('a PatchOp\'s attribute names are read whatever their case (RFC 7643 §2.
   isScimError(t, await scim('PATCH', `/Users/${encodeURIComponent(id)}`, { schemas: [patchSchema], Operations: [{ op: 'replace', path: 'active', value: true }], operations: [{ op: 'replace', path: 'active', value: false }] }), 400, 'invalidSyntax', 'Operations given twice, in two cases')
 })
 
+t.test('an operation whose path is null is path-less (RFC 7643 §2.5: null is unassigned), so its object value deactivates', async (t) => {
+  const { id, token } = await userWithToken('pia@example.com')
+  const r = await patch(id, { op: 'replace', path: null, value: { active: false } })
+  t.equal(r.status, 200)
+  t.equal(r.body.active, false)
+  t.equal(await status(id), 'offboarded')
+  t.notOk(await live(token))
+  isScimError(t, await patch(id, { op: 'remove', path: null }), 400, 'noTarget', 'remove with a null path')
+})
+
 t.test('two principals whose emails differ only in case cannot be created at once', async (t) => {
   const made = await Promise.all(['Tie@example.com', 'tie@example.com', 'TIE@example.com'].map(async (email, i) => (await b.admin('POST', '/v1/principals', { id: `tie-${i}`, kind: 'human', email })).status))
   t.same([...made].sort(), [201, 409, 409])

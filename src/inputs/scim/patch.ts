@@ -47,8 +47,9 @@ function applyOperation (out: UserChanges, raw: Operation): void {
   // §3.5.2: "op" values are case-insensitive (Entra sends "Replace", "Add").
   const op = typeof raw.op === 'string' ? raw.op.toLowerCase() : undefined
   if (op !== 'add' && op !== 'replace' && op !== 'remove') throw new ScimError(400, 'invalidValue', 'op must be "add", "replace" or "remove"')
-  if (raw.path !== undefined && (typeof raw.path !== 'string' || raw.path.length > 1024)) throw new ScimError(400, 'invalidPath', 'path must be a string')
-  const path = raw.path as string | undefined
+  // RFC 7643 §2.5: a null value is an unassigned one, so `"path": null` is no path (as serializers that keep nulls send it).
+  const path = raw.path ?? undefined
+  if (path !== undefined && (typeof path !== 'string' || path.length > 1024)) throw new ScimError(400, 'invalidPath', 'path must be a string')
   if (op === 'remove') {
     // §3.5.2.2: a remove without a path is a 400 noTarget.
     if (path === undefined) throw new ScimError(400, 'noTarget', 'remove needs a path')
