@@ -27,13 +27,13 @@ export function openPostgres (url: string, opts: { max?: number, connectTimeoutM
   class TimedClient extends pg.Client {
     constructor (config?: pg.ClientConfig) { super({ ...config, connectionTimeoutMillis: connection.connectionTimeoutMillis }) }
   }
-  const pool = new pg.Pool({ ...alive, max: opts.max ?? 10, types, Client: TimedClient as unknown as new () => pg.ClientBase })
+  // The driver reads times only in the ISO style: a server or database set to another (SQL,
+  // German, Postgres) would have every timestamptz read back as null. Set on each new
+  // connection before the pool hands it out.
+  const onConnect = async (c: pg.ClientBase): Promise<void> => { await c.query("SET DateStyle = 'ISO, MDY'") }
+  const pool = new pg.Pool({ ...alive, max: opts.max ?? 10, types, Client: TimedClient as unknown as new () => pg.ClientBase, onConnect })
   // An idle client that loses its server must not crash the process; the next query reconnects.
   pool.on('error', () => {})
-  // The driver reads times only in the ISO style: a server or database set to another (SQL,
-  // German, Postgres) would have every timestamptz read back as null. Sent before anything
-  // else on each new connection.
-  pool.on('connect', (c) => { c.query("SET DateStyle = 'ISO, MDY'").catch(() => {}) })
 
   const run: Queryable['query'] = async (sql, params) => {
     refuseNul(params)
