@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import pino from 'pino'
 import t from 'tap'
 import { adminToken, seedContractor, startTestBroker } from '../helpers/broker.js'
@@ -47,4 +48,23 @@ t.test('a 500 on the admin API logs the path, never the query string', async (t)
   const failed = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request failed')
   t.equal(failed[0]?.path, '/v1/principals/ci-nightly/clients')
   t.notOk(lines.some((l) => l.includes('leaked')))
+})
+
+t.test('a client that hangs up partway through its form is no server failure: nothing logged as one, nothing counted as server_error', async (t) => {
+  const serverErrors = async (): Promise<string | undefined> => /lineage_token_refusals_total\{error="server_error"\} (\d+)/.exec(await (await fetch(`${b.url}/metrics`)).text())?.[1]
+  const before = await serverErrors()
+  for (const path of ['/oauth/token', '/oauth/introspect', '/oauth/revoke']) {
+    lines.length = 0
+    await new Promise<void>((resolve, reject) => {
+      const s = connect(Number(new URL(b.url).port), '127.0.0.1', () => {
+        s.write(`POST ${path} HTTP/1.1\r\nHost: broker\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=client_`)
+        setTimeout(() => { s.destroy(); resolve() }, 100)
+      })
+      s.on('error', reject)
+    })
+    // The broker notices the hang-up and finishes with the request.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    t.same(lines.map((l) => JSON.parse(l)).filter((l) => l.level >= 50), [], `${path}: no error logged`)
+  }
+  t.equal(await serverErrors(), before, 'no token request counted as a server error')
 })

@@ -10,7 +10,7 @@ const maxParameters = 64
  * Reads an `application/x-www-form-urlencoded` body (RFC 6749 §3.2) into a `Form`: repeated
  * names become arrays. Written against node:http directly because the token endpoint is the
  * broker's hot path and a framework's body parser costs more than the parse itself.
- * @throws InvalidRequest (wrong content type or charset, too many parameters), PayloadTooLarge
+ * @throws InvalidRequest (wrong content type or charset, too many parameters, a body cut short), PayloadTooLarge
  */
 export async function readForm (req: IncomingMessage): Promise<Form> {
   const type = req.headers['content-type'] ?? ''
@@ -23,10 +23,17 @@ export async function readForm (req: IncomingMessage): Promise<Form> {
 
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > maxFormBytes) throw new PayloadTooLarge()
-    chunks.push(chunk)
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > maxFormBytes) throw new PayloadTooLarge()
+      chunks.push(chunk)
+    }
+  } catch (err) {
+    if (err instanceof PayloadTooLarge) throw err
+    // The stream fails only when the client hangs up before its body is in ('aborted'): the
+    // client's doing, answered as a malformed request (as the JSON parser does), not a server failure.
+    throw new InvalidRequest('the request body ended before it was complete', 'ERR_REQUEST_ABORTED')
   }
   const form: Form = {}
   let n = 0
