@@ -44,7 +44,8 @@ export function isAdminToken (ctx: BrokerContext, token: string): boolean {
 
 /**
  * A client acts for its principal: one that is not active now (offboarded, suspended, past its
- * end date, or a service whose sponsor is not active) authenticates nothing.
+ * end date, or a service whose sponsor is not active or whose sponsorship lapsed with an
+ * offboarding, CONTRACT.md §3: unusable until given a sponsor) authenticates nothing.
  * @throws InvalidClient
  */
 async function mustBeActive (ctx: BrokerContext, id: string): Promise<void> {
@@ -53,7 +54,7 @@ async function mustBeActive (ctx: BrokerContext, id: string): Promise<void> {
   if (ctx.view.principal(id) === undefined) await ctx.sync.catchUp()
   const p = ctx.view.principal(id)
   const now = ctx.clock.now()
-  if (!live(p, now) || (p?.kind === 'service' && !live(p.sponsor === null ? undefined : ctx.view.principal(p.sponsor), now))) {
+  if (!live(p, now) || (p?.kind === 'service' && (p.sponsorLapsed === true || !live(p.sponsor === null ? undefined : ctx.view.principal(p.sponsor), now)))) {
     throw new InvalidClient(`the client's principal ${id} is not active`)
   }
 }

@@ -140,6 +140,15 @@ t.test('a client whose principal, or its sponsor, is not active may not introspe
   t.equal(r.body.error, 'invalid_client')
   t.match(r.body.error_description, /principal ci-nightly is not active/)
   t.equal((await b3.form('/oauth/revoke', { token, ...asClient })).status, 401)
+
+  // Reinstating the sponsor is not assigning one: the service stays unusable (CONTRACT.md §3), its client too.
+  t.equal((await b3.admin('POST', '/v1/principals/alice/reinstate')).status, 200)
+  const lapsed = await b3.form('/oauth/introspect', { token: 'x', ...asClient })
+  t.same([lapsed.status, lapsed.body.error], [401, 'invalid_client'], 'a service whose sponsorship lapsed may not introspect')
+  t.match(lapsed.body.error_description, /principal ci-nightly is not active/)
+  t.equal((await b3.form('/oauth/revoke', { token, ...asClient })).status, 401, 'nor revoke')
+  t.equal((await b3.admin('PUT', '/v1/principals/ci-nightly/sponsor', { sponsor: 'alice' })).status, 200)
+  t.equal((await b3.form('/oauth/introspect', { token: 'x', ...asClient })).status, 200, 'once given a sponsor again, it may')
 })
 
 t.test('offboarding the sponsor cuts off every token rooted at the service; reinstating brings none back', async (t) => {
