@@ -63,7 +63,8 @@ async function mustBeActive (ctx: BrokerContext, id: string): Promise<void> {
  * Identifies the caller: admin bearer token, client credentials, or (when `allowBearer`) a
  * live Lineage access token.
  * @throws InvalidClient for bad or missing credentials (RFC 6749 §5.2 counts "no client
- *   authentication included" as invalid_client); InvalidBearer for a bearer token not live.
+ *   authentication included" as invalid_client); InvalidBearer for a bearer token not live, or
+ *   (when bearer tokens are not allowed) not the admin token.
  */
 export async function authenticateCaller (ctx: BrokerContext, authorization: string | undefined, form: { client_id?: string, client_secret?: string }, allowBearer: boolean): Promise<Caller> {
   const creds = clientCredentialsOf(authorization, form)
@@ -75,13 +76,14 @@ export async function authenticateCaller (ctx: BrokerContext, authorization: str
   const bearer = bearerOf(authorization)
   if (bearer !== undefined) {
     if (isAdminToken(ctx, bearer)) return { kind: 'admin' }
-    if (allowBearer) {
-      try {
-        return { kind: 'bearer', claims: await liveClaims(ctx, bearer) }
-      } catch (err) {
-        if (err instanceof InvalidToken) throw new InvalidBearer(`bearer token: ${err.message}`)
-        throw err
-      }
+    // RFC 7662 §2.3: a bearer token that may not make this call is refused as RFC 6750 §3 says,
+    // with a Bearer challenge: the caller chose that scheme, not Basic (RFC 6749 §5.2).
+    if (!allowBearer) throw new InvalidBearer('bearer token: only the admin token is a caller here, or use client credentials')
+    try {
+      return { kind: 'bearer', claims: await liveClaims(ctx, bearer) }
+    } catch (err) {
+      if (err instanceof InvalidToken) throw new InvalidBearer(`bearer token: ${err.message}`)
+      throw err
     }
   }
   throw new InvalidClient(`authenticate with client credentials or the admin token${allowBearer ? ', or a live access token' : ''}`)

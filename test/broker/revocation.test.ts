@@ -75,6 +75,11 @@ t.test('a caller with no credentials is invalid_client, and one whose bearer tok
   }
   const dead = await b.form('/oauth/revoke', { token: one }, { authorization: 'Bearer not-a-jwt' })
   t.same([dead.status, dead.body.error, dead.headers.get('www-authenticate')], [401, 'invalid_token', 'Bearer realm="lineage", error="invalid_token"'], 'RFC 6750 §3.1')
+  // RFC 7662 §2.3: a bearer token that may not introspect is answered as RFC 6750 §3 says, in the scheme it came in.
+  for (const [what, token] of [['a wrong admin token', 'ladm_wrong'], ['an access token, live but no introspection caller', one]]) {
+    const r = await b.form('/oauth/introspect', { token: one }, { authorization: `Bearer ${token}` })
+    t.same([r.status, r.body.error, r.headers.get('www-authenticate')], [401, 'invalid_token', 'Bearer realm="lineage", error="invalid_token"'], `introspection with ${what}`)
+  }
 })
 
 t.test('introspection needs an authenticated caller and shows the lineage of a live token', async (t) => {
