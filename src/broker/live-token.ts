@@ -19,7 +19,7 @@ async function mustBeFresh (ctx: BrokerContext): Promise<void> {
 }
 
 /**
- * Verifies `token` and checks its whole chain against the live-status view.
+ * Verifies `token`, unexpired by this broker's clock, and checks its whole chain against the live-status view.
  * @throws InvalidToken saying which check failed (which ancestor, which principal); Unavailable
  * when the view cannot be proven current.
  */
@@ -35,6 +35,10 @@ export async function liveClaims (ctx: BrokerContext, token: string): Promise<Ac
     })
     ctx.verified.add(token, claims)
   }
+  // The issuer judges its own tokens by its own clock: the tolerance verifiers allow for clocks
+  // that differ from the issuer's (RFC 9068 §4) gives none past `exp` here, to a subject, actor
+  // or bearer token alike (introspection answers the same: RFC 7662 §2.2).
+  if (claims.exp * 1000 <= ctx.clock.now()) throw new InvalidToken('token expired', 'ERR_TOKEN_EXPIRED', claims)
   let cut = ctx.view.check(claims.jti, claims.lineage, ctx.clock.now())
   if (cut?.code === 'principal_unknown') {
     // A principal created a moment ago in another process: read the log once, then decide.

@@ -138,6 +138,15 @@ t.test('an actor token names the actor and must itself be live', async (t) => {
   const garbage = await exchangeToken(b, root, { actor_token: 'x.y.z', actor_token_type: accessTokenType })
   t.equal(garbage.body.error, 'invalid_request')
   t.match(garbage.body.error_description, /^actor_token:/)
+
+  // The broker judges its own tokens by its own clock, as it does the subject token: the
+  // verifiers' clock tolerance is no extra life for an expired actor token.
+  const shortLived = await rootToken(b, client, { ttl: '60' })
+  b.clock.advance(61_000)
+  const fresh = await rootToken(b, client)
+  const late = await exchangeToken(b, fresh, { actor_token: shortLived, actor_token_type: accessTokenType })
+  t.same([late.status, late.body.error], [400, 'invalid_request'], 'an actor token a second past its exp')
+  t.match(late.body.error_description, /^actor_token: token expired/)
 })
 
 t.test('requested_token_type jwt is honoured; other types are refused', async (t) => {

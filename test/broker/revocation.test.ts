@@ -1,5 +1,5 @@
 import t from 'tap'
-import { liveClaims } from '../../src/broker/live-token.js'
+import { verifyAccessToken } from '../../src/lineage/verify.js'
 import { adminToken, claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker, type TestBroker } from '../helpers/broker.js'
 
 const b = await startTestBroker()
@@ -120,7 +120,10 @@ t.test('a revoked token stays refused through the clock tolerance after its exp,
   const child = (await exchangeToken(b2, parent, { actor: 'shorter' })).body.access_token
   await b2.admin('POST', `/v1/tokens/${claimsOf(parent).jti}/revoke`)
   const view = b2.broker.ctx.view
-  const verify = async (token: string): Promise<unknown> => await liveClaims(b2.broker.ctx, token).catch((err: Error) => err.message)
+  // As a gateway checks a token: verification (with its clock tolerance), then the chain.
+  const ctx = b2.broker.ctx
+  const verify = async (token: string): Promise<unknown> => await verifyAccessToken(token, { keys: ctx.verifier, issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth })
+    .then((c) => ctx.view.check(c.jti, c.lineage, ctx.clock.now())?.message ?? 'live', (err: Error) => err.message)
   b2.clock.advance(22_000) // 2 s past exp: still within the 5 s verification tolerance
   await new Promise((resolve) => setTimeout(resolve, 500)) // two polls of the view
   t.ok(view.isRevoked(claimsOf(parent).jti), 'the revocation is kept while verification would accept the token')
