@@ -47,10 +47,14 @@ const plainResponse = (status: number, message: string): string => {
 /**
  * Sends `response` on a connection no handler has, and closes it once the response is written:
  * Node's server lets the agent keep its side open (half-open), and one that never closes it
- * would hold the connection, under no timeout of Node's, and a stop would wait for it.
+ * would hold the connection, under no timeout of Node's, and a stop would wait for it. A
+ * response already under way on the connection (to a request before this one, a stream say)
+ * would carry `response` inside its body: the connection is cut instead, as Node itself does.
+ * `_httpMessage` is the response writing now.
  */
 function refuseAndClose (socket: Duplex, response: string): void {
-  socket.end(response, () => socket.destroy())
+  if ((socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true) socket.destroy()
+  else socket.end(response, () => socket.destroy())
 }
 
 /**
@@ -142,12 +146,9 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'request headers too large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request headers not received in time'] : [400, 'malformed HTTP request']
-    // A response already under way on this connection (to the request before a malformed one,
-    // or to the one whose body turned out malformed) would carry the refusal inside its body: the
-    // connection is cut instead, as Node itself does. `_httpMessage` is the response writing now.
-    const writing = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
-    if (writing?.headersSent === true) socket.destroy()
-    else refuseAndClose(socket, plainResponse(status, reason))
+    // A response may be under way on this connection (to the request before a malformed one, or
+    // to the one whose body turned out malformed): refuseAndClose then cuts it.
+    refuseAndClose(socket, plainResponse(status, reason))
     opts.metrics.gatewayRequests.labels('(none)', 'deny').inc()
     opts.audit.record({ at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status, detail: { reason, error: err.code ?? 'unknown' } })
   })
@@ -156,9 +157,8 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   httpServer.on('connect', (_req, socket: Duplex) => {
     const reason = 'CONNECT is not served: send requests to /<target>/<path>'
     socket.on('error', () => {})
-    // Pipelined behind a response under way: cut, as for a malformed request (see clientError).
-    if ((socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true) socket.destroy()
-    else refuseAndClose(socket, plainResponse(405, reason))
+    // Pipelined behind a response under way: cut, as for a malformed request.
+    refuseAndClose(socket, plainResponse(405, reason))
     opts.metrics.gatewayRequests.labels('(none)', 'deny').inc()
     opts.audit.record({ at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: 405, method: 'CONNECT', detail: { reason } })
   })
