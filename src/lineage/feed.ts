@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis'
+import { before } from '../deadline.js'
 import type { Logger } from '../log.js'
 
 /** What a feed subscriber is told. */
@@ -77,17 +78,13 @@ export function createRedisFeed (url: string, log: Logger): ChangeFeed {
       // (a hung network path) would hold the process's start for as long as it hangs, while the
       // change log carries every change meanwhile. Both go on in the background.
       const attempt = Promise.all([pub.connect().catch(() => {}), sub.connect().catch(() => {})]).then(subscribe)
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([attempt, new Promise((resolve) => { timer = setTimeout(resolve, startMs) })])
-      clearTimeout(timer)
+      await before(attempt, performance.now() + startMs).catch(() => {})
     },
     close: async () => {
       // `quit` lets a last message (this process leaving) go out first. A Redis that stops
       // answering on a connection that stays open (a hung network path) would never answer it,
       // and the process could never stop: it gets a moment, then the connection is dropped.
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([pub.quit().catch(() => {}), new Promise((resolve) => { timer = setTimeout(resolve, quitMs) })])
-      clearTimeout(timer)
+      await before(pub.quit(), performance.now() + quitMs).catch(() => {})
       pub.disconnect()
       sub.disconnect()
     }
