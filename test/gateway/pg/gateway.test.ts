@@ -10,7 +10,7 @@ import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../../helpers/broker.js'
 import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
-import { saveTarget, startTestGateway } from '../../helpers/gateway.js'
+import { createTarget, saveTarget, startTestGateway } from '../../helpers/gateway.js'
 import { run } from '../../helpers/process.js'
 import { loadTlsContext } from '../../../src/gateway/pg/tls.js'
 import { connectUpstream } from '../../../src/gateway/pg/upstream.js'
@@ -1513,13 +1513,12 @@ if (databaseUrl === undefined) {
     await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve))
     t.teardown(() => { for (const s of held) s.destroy(); mute.close() })
     const at = `postgres://app:secret@127.0.0.1:${(mute.address() as AddressInfo).port}/shop`
-    t.equal((await b.admin('POST', '/v1/targets', { name: 'mute', kind: 'postgres', upstream: at })).status, 201)
+    t.equal((await createTarget(b, gw, { name: 'mute', kind: 'postgres', upstream: at })).status, 201)
     for (const p of ['alice', 'ci-nightly']) {
       const grants = (await b.admin('GET', `/v1/principals/${p}`)).body.grants as string[]
       t.equal((await b.admin('PUT', `/v1/principals/${p}/grants`, { grants: [...grants, 'mute:read'] })).status, 200)
     }
     const tk = await token('mute', 'mute:read', await rootToken(b, client, { scope: 'mute:read' }))
-    for (let i = 0; i < 250 && gw.gateway.targets.get('mute') === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 20))
     // The gateway's logins time out after 500 ms here: the hang-up must be told before that.
     const c = new pg.Client({ ...connection(tk), database: 'mute' })
     await t.rejects(c.connect(), { code: '08006', message: 'lineage: target mute: the upstream database is unreachable' })
