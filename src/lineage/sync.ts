@@ -29,7 +29,7 @@ export interface ViewSync {
 
 const batch = 1000
 const heartbeatMs = 1000
-/** How long a stop waits for a read of the change log under way. */
+/** How long a stop waits for a read of the change log under way, and then for the feed to close. */
 const stopWaitMs = 2000
 
 /**
@@ -158,9 +158,11 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
     stop: async () => {
       for (const t of timers) clearInterval(t)
       confirmations?.leave()
-      // A read the database never answers (a hung network path) is not waited for past a few seconds.
+      // A read the database never answers (a hung network path) is not waited for past a few
+      // seconds, nor is the feed's close: ending its connection waits for the server's end of it,
+      // which a hung path never brings (PostgreSQL's LISTEN connection, say).
       await before(inFlight ?? Promise.resolve(), performance.now() + stopWaitMs).catch(() => {})
-      await feed?.close()
+      await before(feed?.close() ?? Promise.resolve(), performance.now() + stopWaitMs).catch(() => {})
     }
   }
 }

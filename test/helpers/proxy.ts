@@ -13,13 +13,17 @@ export interface FreezableProxy {
 /** A proxy on loopback port 0 to `host`:`port`. */
 export async function startProxy (host: string, port: number): Promise<FreezableProxy> {
   let frozen = false
-  const held: Array<{ to: Socket, data: Buffer }> = []
+  // What arrived while frozen, in order: bytes, or `null` for the sender's end (FIN), which a hung
+  // path holds back as well: a peer that ends its side then waits for the other's end in vain.
+  const held: Array<{ to: Socket, data: Buffer | null }> = []
   const pairs = new Set<[Socket, Socket]>()
+  const pass = (to: Socket, data: Buffer | null): void => { if (data === null) to.end(); else to.write(data) }
   const relay = (from: Socket, to: Socket): void => {
-    from.on('data', (data: Buffer) => { if (frozen) held.push({ to, data }); else to.write(data) })
+    from.on('data', (data: Buffer) => { if (frozen) held.push({ to, data }); else pass(to, data) })
+    from.on('end', () => { if (frozen) held.push({ to, data: null }); else pass(to, null) })
   }
-  const server = createServer((client) => {
-    const up = connect(port, host)
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    const up = connect({ port, host, allowHalfOpen: true })
     const pair: [Socket, Socket] = [client, up]
     pairs.add(pair)
     relay(client, up)
@@ -33,7 +37,7 @@ export async function startProxy (host: string, port: number): Promise<Freezable
     freeze: () => { frozen = true },
     thaw: () => {
       frozen = false
-      for (const { to, data } of held.splice(0)) if (!to.destroyed) to.write(data)
+      for (const { to, data } of held.splice(0)) if (!to.destroyed) pass(to, data)
     },
     close: async () => {
       for (const [a, b] of pairs) { a.destroy(); b.destroy() }
