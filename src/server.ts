@@ -131,8 +131,10 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
     await broker?.stop()
     // Every request has finished: what they recorded is written before the database closes.
     await audit.stop()
-    // Closing waits for the connections in use: one the database never answers would hold the stop for ever.
-    await before(db.close(), performance.now() + stopGraceMs).catch(() => { log.warn('the database did not answer; stopping without closing its connections') })
+    // Closing a PostgreSQL pool waits for the connections in use: one the server never answers
+    // would hold the stop for ever. The embedded database's close writes its files, and is waited for.
+    if (db.kind === 'postgres') await before(db.close(), performance.now() + stopGraceMs).catch(() => { log.warn('the database did not answer; stopping without closing its connections') })
+    else await db.close()
   }
   try {
     let deps: CheckDeps | undefined

@@ -16,7 +16,7 @@ export interface Upstream {
   framer: Framer
   /** The ParameterStatus messages of the login, to pass on to the client. */
   parameters: Frame[]
-  /** The upstream backend's cancel key: stays in the gateway. */
+  /** The upstream backend's cancel key: its secret stays in the gateway (the client is given the process id, with a secret of the gateway's own). */
   key: { pid: number, secret: number }
 }
 

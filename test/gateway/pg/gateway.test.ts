@@ -1204,7 +1204,7 @@ if (databaseUrl === undefined) {
   })
 
   t.test('a target that asks for fingerprints records no statement text', async (t) => {
-    t.equal((await b.admin('POST', '/v1/targets', { name: 'quiet', kind: 'postgres', upstream: upstream.url, audit_statements: 'fingerprint' })).status, 201)
+    t.equal((await createTarget(b, gw, { name: 'quiet', kind: 'postgres', upstream: upstream.url, audit_statements: 'fingerprint' })).status, 201)
     for (const p of ['alice', 'ci-nightly']) t.equal((await b.admin('PUT', `/v1/principals/${p}/grants`, { grants: ['db:*', 'quiet:read'] })).status, 200)
     const tk = await token('quiet', 'quiet:read', await rootToken(b, client, { scope: 'quiet:read' }))
     const c = new pg.Client({ ...connection(tk), database: 'quiet' })
