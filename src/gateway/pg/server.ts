@@ -171,7 +171,9 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       decision = await authenticate(opts, token, target)
     } catch (err) {
       if (!(err instanceof Unavailable)) throw err
+      const asker = await genuineClaims(opts, token).catch(() => undefined)
       opts.metrics.gatewayRequests.labels(target.name, 'deny').inc()
+      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, ...(asker === undefined ? {} : auditLineage(asker)), detail: { event: 'login', reason: err.message } })
       return { ok: false, code: '57P03', message: err.message }
     }
     const claims = decision.claims

@@ -1339,6 +1339,9 @@ if (databaseUrl === undefined) {
     freshAt = 0
     await t.rejects(c.query('SELECT 1'), { code: '42501', message: /^lineage: the live-status view is \d+ ms old/ })
     await t.rejects(new pg.Client({ ...connection(reader), port: blind.pgPort }).connect(), { code: '57P03' })
+    await b.broker.ctx.audit.flush()
+    const logins = (await b.admin('GET', `/v1/audit?jti=${claimsOf(reader).jti}&limit=20`)).body.events.filter((e: { detail: { event?: string } }) => e.detail.event === 'login')
+    t.match(logins[0], { decision: 'deny', target: 'db', detail: { reason: /^the live-status view is \d+ ms old/ } }, 'the refused login is recorded, with its lineage')
     freshAt = b.clock.now()
     t.same((await c.query('SELECT 2 AS ok')).rows, [{ ok: 2 }], 'and serves again once it catches up')
     await c.end()
