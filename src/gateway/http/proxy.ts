@@ -11,7 +11,8 @@ import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
 import { allowedMethods, checkHost, checkMethod, checkOverrides, checkTokenElsewhere, checkTransferCoding, ExpectationFailed, parseRequestTarget, recordedPath } from './request-target.js'
-import { endsConnection, forwardable, pipelinedAfterClose, Upstreams } from './upstream.js'
+import { forwardable } from './headers.js'
+import { endsConnection, pipelinedAfterClose, Upstreams } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
   targets: TargetDirectory
