@@ -12,6 +12,8 @@ export class UnsupportedStartup extends Error {
  * encoding, which the classifier reads the text in.
  */
 const notSettings = new Set(['user', 'database', 'options', 'replication', 'application_name', 'client_encoding'])
+// The values of `replication` that ask for an ordinary session: false as PostgreSQL's parse_bool reads it (a prefix of false, no, off, or 0).
+const notReplication = new Set(['f', 'fa', 'fal', 'fals', 'false', 'n', 'no', 'of', 'off', '0'])
 // What PostgreSQL's settings are called (a custom one has a dot); anything else could be read differently upstream.
 const settingName = /^[a-z_][a-z0-9_$]*(\.[a-z_][a-z0-9_$]*)?$/
 // isspace() in the C locale, as the server splits `options`.
@@ -54,9 +56,14 @@ function longOption (arg: string): Setting {
  * StartupMessage; postgres.c process_postgres_switches). Each is then checked as the `SET` it
  * amounts to, and the upstream session opened with them.
  * @param params the StartupMessage's parameters
- * @throws UnsupportedStartup for another switch, or a name that is not a setting's
+ * @throws UnsupportedStartup for another switch, a name that is not a setting's, or a replication connection
  */
 export function startupSettings (params: Record<string, string>): Setting[] {
+  // A walsender speaks replication commands, not SQL the classifier can judge; dropped, the
+  // parameter would give the client an ordinary session it did not ask for.
+  if (params.replication !== undefined && !notReplication.has(params.replication.toLowerCase())) {
+    throw new UnsupportedStartup(`replication connections (replication=${params.replication.slice(0, 63)}) are not served`)
+  }
   const asked: Setting[] = Object.entries(params)
     .filter(([name]) => !notSettings.has(name) && !name.startsWith('_pq_.'))
     .map(([name, value]) => ({ name, value }))

@@ -1284,6 +1284,15 @@ if (databaseUrl === undefined) {
       t.ok(err?.code === '42501' || err?.code === '0A000', `${options}: ${err?.code ?? ''}`)
       await refused.end().catch(() => {})
     }
+    for (const replication of ['database', 'true']) {
+      const walsender = new pg.Client({ ...connection(reader), replication } as pg.ClientConfig)
+      await t.rejects(walsender.connect(), { code: '0A000', message: /^lineage: replication connections \(replication=\w+\) are not served/ }, `replication=${replication}`)
+      await walsender.end().catch(() => {})
+    }
+    const ordinary = new pg.Client({ ...connection(reader), replication: 'off' } as pg.ClientConfig)
+    await ordinary.connect()
+    t.same((await ordinary.query('SELECT 1 AS ok')).rows, [{ ok: 1 }], 'replication=off is an ordinary session')
+    await ordinary.end()
     const tryRole = postgres({ host: '127.0.0.1', port, user: 'agent', password: reader, database: 'db', connection: { role: 'postgres' }, max: 1, onnotice: () => {} })
     await t.rejects(tryRole`SELECT 1`, { code: '42501' }, 'a top-level parameter is a setting too')
     await tryRole.end()
