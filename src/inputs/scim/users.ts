@@ -9,17 +9,9 @@ import { parsePatch } from './patch.js'
 import { checkEmailShape, idFromUserName, listSchema, parseUserBody, toScimUser, userColumns, userNameOf, type ScimUser, type UserChanges, type UserRow } from './resource.js'
 import { issuerUrl } from '../../broker/issuer-url.js'
 
-/**
- * The `inbound_events` source that marks a principal deleted through SCIM. A marked principal
- * that is not active is gone for SCIM (404, left out of lists); its row, tokens and audit stay.
- * Reinstating it (an admin, HR) removes the mark, so that the IdP can manage it anew: a later
- * deactivation or offboarding leaves it a User.
- */
-export const deletedSource = scimDeletedSource
-
 /** SCIM Users are the human principals not deleted through SCIM. */
 const visible = `p.kind = 'human' AND NOT (p.status <> 'active' AND EXISTS (
-  SELECT 1 FROM inbound_events e WHERE e.source = '${deletedSource}' AND e.event_id = p.id))`
+  SELECT 1 FROM inbound_events e WHERE e.source = '${scimDeletedSource}' AND e.event_id = p.id))`
 
 /** Principals whose SCIM `userName` (email, else id) is `$n`, compared case-insensitively (RFC 7643 §4.1.1). */
 const userNameIs = (n: number): string => `(lower(p.email) = lower($${n}) OR (p.email IS NULL AND lower(p.id) = lower($${n})))`
@@ -185,5 +177,5 @@ export async function deleteUser (ctx: BrokerContext, id: string): Promise<void>
   if (row.status !== 'offboarded') await setStatus(ctx, row.id, 'offboarded', { reason: 'SCIM DELETE', source: 'scim', count: false })
   await ctx.db.query(
     `INSERT INTO inbound_events (source, event_id, principal) VALUES ($1, $2, $2)
-     ON CONFLICT (source, event_id) DO UPDATE SET received_at = now()`, [deletedSource, row.id])
+     ON CONFLICT (source, event_id) DO UPDATE SET received_at = now()`, [scimDeletedSource, row.id])
 }
