@@ -9,7 +9,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await createTarget(b, gw, {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -315,7 +315,12 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
     // RFC 9110 §8.6: a 304's Content-Length is the length a 200 would have had; it has no content.
     unchanged: 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 5\r\n\r\n',
     // RFC 9110 §5.3: a list field may come in several lines; these two name two hop-by-hop headers.
-    connections: 'HTTP/1.1 200 OK\r\nConnection: x-a\r\nConnection: x-b\r\nX-A: 1\r\nX-B: 2\r\nContent-Length: 2\r\n\r\nok'
+    connections: 'HTTP/1.1 200 OK\r\nConnection: x-a\r\nConnection: x-b\r\nX-A: 1\r\nX-B: 2\r\nContent-Length: 2\r\n\r\nok',
+    // Framings two parties could read two ways (RFC 9112 §5.2, §6.1, §6.3): refused, never guessed at.
+    coded: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+    framed: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+    lengths: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!',
+    folded: 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 2\r\n\r\nok'
   }
   const raw = createServer((s) => {
     s.on('error', () => {})
@@ -343,8 +348,37 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
   await expect('nobody', 502, /"error":"bad_gateway"/)
   await expect('unchanged', 304, /^$/)
   await expect('connections', 200, /^ok$/)
+  for (const name of ['coded', 'framed', 'lengths', 'folded']) await expect(name, 502, /upstream odd failed: invalid response/)
   t.notMatch(await rawRequest(`GET /odd/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`), /\r\nx-[ab]:/i, 'the headers they name are not passed on')
   t.equal((await get('/api/still-fine', agent)).status, 200)
+})
+
+t.test('bytes an upstream sends past the end of a response never answer another request', async (t) => {
+  // The first answer carries a second, forged one behind it, at once or a moment later while its connection waits for the next request.
+  const forged = 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged'
+  let connections = 0
+  const raw = createServer((s) => {
+    connections++
+    s.on('error', () => {})
+    s.on('data', (d) => {
+      const name = d.toString('latin1').split(' ')[1].split('/').pop() ?? ''
+      s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${name.length}\r\n\r\n${name}${name === 'at-once' ? forged : ''}`)
+      if (name === 'later') setTimeout(() => { s.write(forged) }, 30)
+    })
+  })
+  await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { raw.close() })
+  t.equal((await createTarget(b, gw, { name: 'smuggle', kind: 'http', upstream: `http://127.0.0.1:${(raw.address() as AddressInfo).port}` })).status, 201)
+  const token = (await exchangeToken(b, root, { actor: 'smuggle', scope: 'smuggle:read', audience: 'smuggle' })).body.access_token
+  for (const first of ['at-once', 'later']) {
+    const r = await get(`/smuggle/${first}`, token)
+    t.equal(await r.text(), first)
+    await new Promise((resolve) => setTimeout(resolve, 80))
+    const next = await get('/smuggle/next', token)
+    t.equal(next.status, 200)
+    t.equal(await next.text(), 'next', `after ${first}: the next request gets its own answer`)
+  }
+  t.equal(connections, 3, 'each connection that carried extra bytes was closed, not reused')
 })
 
 t.test('an upstream that reflects the request\'s headers never hands the agent the target\'s credential', async (t) => {

@@ -109,6 +109,13 @@ class Relay implements Dispatcher.DispatchHandler {
     // Interim responses (100, 103 Early Hints) are the upstream's business, not the agent's.
     if (status < 200) return
     clearTimeout(this.waiting)
+    // RFC 9112 §6.1: the gateway drops Transfer-Encoding (hop-by-hop), so a coding other than
+    // chunked (gzip, chunked) would reach the agent still applied, with nothing naming it.
+    const te = headers['transfer-encoding']
+    if (te !== undefined && (Array.isArray(te) || te.trim().toLowerCase() !== 'chunked')) {
+      this.unfit('its transfer coding is not chunked')
+      return
+    }
     this.health.answered(this.target)
     this.head = { status, headers: answerHeaders(headers, this.secrets, this.paths, this.res.req.url ?? '') }
     // RFC 9110 §15.4.5: a 304 is whole at its header section; its Content-Length, if any, is the
@@ -183,14 +190,19 @@ class Relay implements Dispatcher.DispatchHandler {
       return true
     } catch {
       // A header value Node will not send (a control character, a character past Latin-1).
-      this.answered = true
-      const failure = new BadGateway(`upstream ${this.target} failed: invalid response`)
-      this.health.failed(this.target, failure)
-      this.fail(this.res, failure)
-      if (!this.finished) this.controller?.abort(new Error('the upstream sent headers that cannot be passed on'))
-      this.finished = true
+      this.unfit('its headers cannot be passed on')
       return false
     }
+  }
+
+  /** The upstream's response is one the agent is not to get: 502, and the exchange ends. */
+  private unfit (why: string): void {
+    this.answered = true
+    const failure = new BadGateway(`upstream ${this.target} failed: invalid response`)
+    this.health.failed(this.target, failure)
+    this.fail(this.res, failure)
+    if (!this.finished) this.controller?.abort(new Error(`the upstream's response is unfit: ${why}`))
+    this.finished = true
   }
 }
 
