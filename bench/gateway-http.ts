@@ -14,8 +14,10 @@
  *       http target `bench`, whose policy has five rules none of which matches the request, with
  *       a depth-3 token (root → three exchanges, each naming an actor) scoped `bench:read`;
  *   (e) the bare proxy of (c) with undici's Pool as its client, the client Lineage uses: no
- *       target, it shows what the checks and the audit trail cost with like-for-like parts.
- * (b) to (e) all replace the caller's `Authorization` with the upstream's credential.
+ *       target, it shows what the checks and the audit trail cost with like-for-like parts;
+ *   (f) a proxy on bare `node:net` sockets, no HTTP library, no checks, only what this request
+ *       needs (`lib/raw-proxy-server.ts`): the floor of any Node.js proxy on this machine.
+ * (b) to (f) all replace the caller's `Authorization` with the upstream's credential.
  * Every case gets `BENCH_WARMUP_S` (default 3) of unmeasured load before each measured run of
  * `BENCH_SECONDS` (default 10); the measured runs go round-robin `BENCH_ROUNDS` times (default
  * 2) and the best run by req/s counts (its p50 and p99 with it). Then each case runs once more
@@ -33,7 +35,7 @@ import type { Agent } from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startBareProxy } from './lib/bare-proxy.js'
+import { startBareProxy, startRawProxy } from './lib/bare-proxy.js'
 import { withCleanup, type Defer } from './lib/cleanup.js'
 import { cpuMsOfCommand, cpuMsOfTree, machineProcessMs } from './lib/cpu.js'
 import { createBenchDatabase, withClient } from './lib/database.js'
@@ -74,7 +76,7 @@ const policy = {
   ]
 }
 
-type Key = 'a' | 'b' | 'c' | 'd' | 'e'
+type Key = 'a' | 'b' | 'c' | 'd' | 'e' | 'f'
 
 interface Case {
   key: Key
@@ -217,6 +219,7 @@ function report (cases: Case[], runs: Map<Key, Run[]>, single: Map<Key, Run>): b
   console.log(`  (at ${connections} connections p50 is mostly queueing, about ${connections} / rate: ${fixed(1000 * connections / b('d').wrk.rate, 1)} ms for (d))`)
   console.log(`added p50 (d) − (a) at 1 connection: ${fixed(added1, 3)} ms (target ≤ ${targetAddedP50Ms} ms): ${verdict(added1 <= targetAddedP50Ms)}`)
   console.log(`(d)/(e) Lineage / bare proxy with Lineage's HTTP client req/s: ${fixed(b('d').wrk.rate / b('e').wrk.rate, 2)} (no target: the cost of the checks and the audit trail alone)`)
+  console.log(`(f)/(b) raw-socket Node.js proxy / nginx proxy_pass req/s: ${fixed(b('f').wrk.rate / b('b').wrk.rate, 2)} (no target: how near nginx Node.js itself gets here)`)
   const errors = [...runs.values()].flat().concat([...single.values()]).reduce((n, r) => n + errorsOf(r), 0)
   if (errors > 0) console.log(`errors: ${errors} non-2xx responses or socket errors in total`)
   console.log('(µs/req: CPU time over the measured run / requests completed; other load: CPU time of processes that are none of these, as a share of all the machine\'s CPUs)')
@@ -245,6 +248,8 @@ async function main (defer: Defer): Promise<void> {
   defer('stop bare proxy', async () => { await bare.child.stop() })
   const bareUndici = await startBareProxy({ upstream: upstreamBase, prefix: '/bench', headers: { authorization: upstreamCredential }, client: 'undici' })
   defer('stop bare undici proxy', async () => { await bareUndici.child.stop() })
+  const raw = await startRawProxy({ upstream: upstreamBase, prefix: '/bench', headers: { authorization: upstreamCredential } })
+  defer('stop raw proxy', async () => { await raw.child.stop() })
 
   const db = await createBenchDatabase('lineage_bench')
   defer(`drop database ${db.name}`, db.drop)
@@ -266,12 +271,13 @@ async function main (defer: Defer): Promise<void> {
     { key: 'b', name: 'nginx proxy_pass', url: `http://127.0.0.1:${proxyPort}/bench${requestPath}`, pid: nginxProxy.pid },
     { key: 'c', name: 'bare Node.js proxy', url: `${bare.url}/bench${requestPath}`, pid: bare.child.pid },
     { key: 'd', name: 'Lineage gateway', url: `${gateway}/bench${requestPath}`, pid: lineage.child.pid },
-    { key: 'e', name: 'bare proxy, undici client', url: `${bareUndici.url}/bench${requestPath}`, pid: bareUndici.child.pid }
+    { key: 'e', name: 'bare proxy, undici client', url: `${bareUndici.url}/bench${requestPath}`, pid: bareUndici.child.pid },
+    { key: 'f', name: 'raw-socket Node.js proxy', url: `${raw.url}/bench${requestPath}`, pid: raw.child.pid }
   ]
   await verify(agent, cases, token)
   agent.destroy()
   console.log(`upstream: nginx return 200, ${upstreamBody.length}-byte JSON body, for every case; request GET /bench${requestPath} with a ${token.length}-byte depth-3 token (actors ${actors.join(' → ')}, scope bench:read), target policy of ${policy.rules.length} rules, none matching`)
-  console.log(`load: wrk -t${threads} -c${connections} -d${seconds}s --latency, ${warmupSeconds} s warm-up before each run, ${rounds} rounds round-robin a→b→c→d→e, then -c1 -d${c1Seconds}s each`)
+  console.log(`load: wrk -t${threads} -c${connections} -d${seconds}s --latency, ${warmupSeconds} s warm-up before each run, ${rounds} rounds round-robin a→b→c→d→e→f, then -c1 -d${c1Seconds}s each`)
 
   const idle0 = await machineProcessMs()
   await new Promise((resolve) => setTimeout(resolve, 2000))
