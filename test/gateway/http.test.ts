@@ -9,7 +9,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read', 'plain:write'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await createTarget(b, gw, {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -495,6 +495,40 @@ t.test('a method or path override (a header, a _method query parameter) is refus
   t.match(await query.json(), { error: 'invalid_request', error_description: /_method query parameter is refused/ })
   t.equal(up.seen.length, before, 'none reached the upstream')
   t.equal((await get('/api/users/7', agent, { method: 'DELETE', headers: { 'x-http-method-override': 'delete' } })).status, 200, 'an override naming the method itself passes')
+})
+
+t.test('a POST whose body names another method (_method, as Rails, Laravel and Symfony read it) is refused where the policy judges methods', async (t) => {
+  // The api target denies DELETE below /admin; its upstream would run these POSTs as DELETEs.
+  const bodies: Array<[string, string, string | string[]]> = [
+    ['a form field', 'application/x-www-form-urlencoded', 'name=x&_method=DELETE'],
+    ['a form field, percent-encoded', 'application/x-www-form-urlencoded', 'name=x&%5F%6Dethod=DELETE'],
+    ['a JSON member, \\u-escaped', 'application/json', '{"name":"x","\\u005fmethod":"DELETE"}'],
+    ['a multipart field', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--b--\r\n'],
+    ['a form field split across writes, inside an escape', 'application/x-www-form-urlencoded', ['name=x&%5', 'F', 'meth', 'od=DELETE']]
+  ]
+  for (const [what, type, body] of bodies) {
+    const before = up.seen.length
+    const parts = Array.isArray(body) ? body : [body]
+    const stream = new ReadableStream({
+      async start (c) {
+        for (const p of parts) { c.enqueue(new TextEncoder().encode(p)); await new Promise((resolve) => setTimeout(resolve, 20)) }
+        c.close()
+      }
+    })
+    const r = await get('/api/admin/users/5', agent, { method: 'POST', headers: { 'content-type': type }, body: stream, duplex: 'half' } as RequestInit)
+    t.equal(r.status, 400, what)
+    t.match(await r.json(), { error: 'invalid_request', error_description: /_method field in the body is refused/ }, what)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    t.equal(up.seen.length, before, `${what}: the upstream never got the whole request`)
+  }
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', `/v1/audit?jti=${claimsOf(agent).jti}&limit=1`)).body.events
+  t.match(events[0], { decision: 'deny', status: 400, method: 'POST', path: '/admin/users/5', detail: { reason: /_method field/ } }, 'recorded as refused')
+  // Without it the same POST passes; so does one to a target whose policy names no methods.
+  t.equal((await get('/api/admin/users/5', agent, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=x&method=post' })).status, 200)
+  t.equal((await createTarget(b, gw, { name: 'plain', kind: 'http', upstream: up.url })).status, 201)
+  const plain = (await exchangeToken(b, root, { actor: 'plain', scope: 'plain:write', audience: 'plain' })).body.access_token
+  t.equal((await get('/plain/users/5', plain, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '_method=DELETE' })).status, 200)
 })
 
 t.test('a refused request without a body leaves its keep-alive connection open for the next', async (t) => {

@@ -12,7 +12,7 @@ import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
 import { allowedMethods, checkHost, checkMethod, checkOverrides, checkTokenElsewhere, checkTransferCoding, ExpectationFailed, parseRequestTarget, recordedPath } from './request-target.js'
 import { forwardable } from './headers.js'
-import { endsConnection, pipelinedAfterClose, Upstreams } from './upstream.js'
+import { endsConnection, pipelinedAfterClose, Upstreams, type Exchange } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
   targets: TargetDirectory
@@ -127,7 +127,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
   }
 
   /** Sends an allowed request on to the target's upstream with its credential and the identity headers. */
-  function forward (req: IncomingMessage, res: ServerResponse, t: Target, path: string, claims: AccessClaims): { abandon: () => void } {
+  function forward (req: IncomingMessage, res: ServerResponse, t: Target, path: string, claims: AccessClaims): Exchange {
     const headers = forwardable(req.headers, droppedFor(t))
     Object.assign(headers, t.headers)
     const peer = req.socket.remoteAddress ?? ''
@@ -181,10 +181,11 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
     }
     const l = auditLineage(decision.claims)
     const path = recordedPath(where.path, undefined)
-    const record = (status: number): void => {
+    // A request refused partway, its body holding what the check could not see in its head, is recorded as refused.
+    const record = (status: number, refusal?: LineageError): void => {
       opts.audit.record({
-        at: opts.clock.now(), kind: 'gateway.http', decision: 'allow', status, target: t.name, method, path,
-        jti: l.jti, root: l.root, principals: l.principals, actors: l.actors
+        at: opts.clock.now(), kind: 'gateway.http', decision: refusal === undefined ? 'allow' : 'deny', status, target: t.name, method, path,
+        jti: l.jti, root: l.root, principals: l.principals, actors: l.actors, detail: refusal === undefined ? undefined : { reason: refusal.message }
       })
     }
     // The agent left while its token was verified: its connection has closed already, so
@@ -204,7 +205,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
       underway.get(req.socket)?.delete(close)
       connections.release(use)
       if (!res.writableFinished) exchange.abandon()
-      record(res.writableFinished ? res.statusCode : 499)
+      record(res.writableFinished ? res.statusCode : 499, exchange.refusal)
       if (--inFlight === 0) onSettled?.()
     }
     res.once('close', close)

@@ -1,9 +1,11 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
 import { LineageError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import type { Target } from '../targets.js'
 import { answerHeaders, secretsOf } from './headers.js'
+import { judgesMethods, methodOverrideScanner } from './method-override.js'
 import type { TargetPaths } from './target-paths.js'
 
 export class BadGateway extends LineageError {
@@ -66,6 +68,8 @@ class Relay implements Dispatcher.DispatchHandler {
   private queued = true
   /** The gateway answered the agent itself (a 502, a 504), or the agent left: the upstream's own failure is moot. */
   private answered = false
+  /** Why the gateway refused the request partway (its body), when it did. */
+  refusal: LineageError | undefined
   /** Status and headers of a sized response, written with its first bytes. */
   private head: { status: number, headers: OutgoingHttpHeaders } | undefined
 
@@ -154,6 +158,13 @@ class Relay implements Dispatcher.DispatchHandler {
     clearTimeout(this.waiting)
     this.finished = true
     if (this.answered) return
+    // The gateway refused the request's body on its way up (a method override in it): the upstream is not to blame.
+    if (err instanceof LineageError) {
+      this.refusal = err
+      if (this.res.headersSent) this.res.destroy()
+      else if (!this.res.destroyed) this.fail(this.res, err)
+      return
+    }
     const failure = upstreamError(this.target, err, this.timeoutMs)
     this.health.failed(this.target, failure)
     if (this.res.headersSent) this.res.destroy()
@@ -243,6 +254,21 @@ export function pipelinedAfterClose (req: IncomingMessage): boolean {
   return closing.has(req.socket)
 }
 
+/** An upstream exchange under way: `abandon` ends it; `refusal` says why the gateway cut it short, if it did. */
+export interface Exchange {
+  abandon: () => void
+  readonly refusal: LineageError | undefined
+}
+
+/** `req`'s body as it streams, failing once it holds a method override (`methodOverrideScanner`). */
+function scanned (req: IncomingMessage): Readable {
+  const scanner = methodOverrideScanner()
+  req.pipe(scanner)
+  // An agent that leaves partway: the upstream must not take the part for the whole.
+  req.once('close', () => { if (!req.complete) scanner.destroy(new Error('the request body ended early')) })
+  return scanner
+}
+
 /**
  * Requests waiting for one of a pool's connections, counted as they come and go: undici's
  * `pool.stats` would visit each of the pool's clients (256) several times on every request.
@@ -290,17 +316,17 @@ export class Upstreams {
    * with `headers` (and the upstream's `Host`), and streams the answer to `res`. Returns a
    * handle whose `abandon` ends the upstream exchange when the agent's connection closes first.
    */
-  forward (req: IncomingMessage, res: ServerResponse, t: Target, path: string, headers: OutgoingHttpHeaders): { abandon: () => void } {
+  forward (req: IncomingMessage, res: ServerResponse, t: Target, path: string, headers: OutgoingHttpHeaders): Exchange {
     const route = this.routeFor(t)
     // Every connection busy (long streams, a slow upstream) and this many more waiting: refused at once, not queued without bound.
     if (route.queue.waiting >= this.limits.maxQueued) {
       this.fail(res, new ServiceUnavailable(`upstream ${t.name} has ${this.limits.maxQueued} requests waiting for a connection`))
-      return { abandon: () => {} }
+      return { abandon: () => {}, refusal: undefined }
     }
     const relay = new Relay(res, t.name, route.paths, this.timeoutMs, this.fail, route.secrets, route.queue, this.health)
     headers.host = route.host
     // An empty body is sent as none.
-    const body = hasBody(req) ? req : null
+    const body = !hasBody(req) ? null : req.method === 'POST' && judgesMethods(t.policy) ? scanned(req) : req
     if (body === null && req.headers['content-length'] !== undefined) headers['content-length'] = undefined
     route.pool.dispatch({ origin: route.origin, path: route.base + path, method: req.method ?? 'GET', headers: headers as Record<string, string | string[]>, body }, relay)
     return relay

@@ -1,0 +1,47 @@
+import { Transform, type TransformCallback } from 'node:stream'
+import { BadRequest } from './request-target.js'
+import type { Policy } from '../policy.js'
+
+/**
+ * Whether a method override could change what `policy` decides: only a rule that names methods
+ * tells a POST from the DELETE, PUT or PATCH it could be turned into (all are `write`).
+ */
+export function judgesMethods (policy: Policy): boolean {
+  return policy.rules.some((r) => r.methods !== undefined)
+}
+
+const field = '_method'
+// Each of the field's characters may come escaped: `%5F` in a form, `\u005f` in JSON, 6 bytes at most.
+const carried = field.length * 6
+const escape = /%([0-9A-Fa-f]{2})|\\u00([0-9A-Fa-f]{2})/g
+
+/**
+ * A pass-through for the body of a POST that fails with `BadRequest` once the body holds a
+ * `_method` field. Rack's MethodOverride (in every Rails application), Symfony and Laravel (a
+ * form's field, in Laravel a JSON body's too) and Express's method-override set to `_method` run
+ * a POST as the method that field names: the policy would judge a POST and the upstream run a
+ * DELETE. The body streams on as it is read; a refusal ends the upstream exchange before the body
+ * is whole, and these frameworks read the whole body before they act.
+ *
+ * The test is a plain search of the bytes, with `%XX` and `\u00XX` escapes read, for `_method`
+ * anywhere: in a field name, a multipart part's `name="_method"`, or (a refusal the operator can
+ * explain) a value or an uploaded file that holds the word. It looks for no field syntax, so no
+ * reading of a form that differs from the upstream's can hide the field from it.
+ */
+export function methodOverrideScanner (): Transform {
+  let tail = ''
+  return new Transform({
+    transform (chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
+      const text = tail + chunk.toString('latin1')
+      const read = text.includes('%') || text.includes('\\u')
+        ? text.replace(escape, (_m, form: string | undefined, json: string | undefined) => String.fromCharCode(Number.parseInt(form ?? json ?? '', 16)))
+        : text
+      if (read.includes(field)) {
+        done(new BadRequest('a _method field in the body is refused: the upstream would run another method than the one checked'))
+        return
+      }
+      tail = text.slice(-carried)
+      done(null, chunk)
+    }
+  })
+}
