@@ -473,15 +473,18 @@ t.test('the audit trail shows, newest first, what the broker alone recorded: iss
   t.ok(events.length > 20 && events.length < 1000, `every record (${events.length})`)
   const seqs = events.map((e) => e.seq)
   t.same(seqs, Array.from({ length: seqs.length }, (_, i) => seqs.length - i), 'seq from the newest down to 1, without gaps')
-  t.same([...new Set(events.map((e) => e.kind))].sort(), ['principal.status', 'token.issued', 'token.revoked'], 'no gateway here: only what the broker records')
+  t.same([...new Set(events.map((e) => e.kind))].sort(), ['principal.status', 'token.issued', 'token.refused', 'token.revoked'], 'no gateway here: only what the broker records')
   t.same((await admin(t, 'GET', '/v1/audit')).body.events.map((e: any) => e.seq), seqs.slice(0, 100), 'limit defaults to 100')
 
-  const ofChild = await admin(t, 'GET', `/v1/audit?jti=${jtiOf(child)}`)
+  // The exchanges refused to the child (malformed requests above) are recorded too; the issuance and revocation are what is checked here.
+  const ofChildAll = await admin(t, 'GET', `/v1/audit?jti=${jtiOf(child)}`)
+  t.ok(ofChildAll.body.events.some((e: any) => e.kind === 'token.refused' && e.decision === 'deny' && e.status === 400), 'the exchanges refused to it')
+  const ofChild = { body: { events: ofChildAll.body.events.filter((e: any) => e.kind !== 'token.refused') } }
   t.same(ofChild.body.events.map((e: any) => e.kind), ['token.revoked', 'token.issued'])
   t.match(ofChild.body.events[0], { jti: jtiOf(child), root: jtiOf(root), principals: ['alice', 'ci-nightly'], actors: ['agent-1'], detail: { by: 'admin', reason: 'agent-1 misbehaved', revoked: 2 } })
   t.match(ofChild.body.events[1], { actors: ['agent-1'], detail: { parent: jtiOf(root), depth: 1, scope: 'db:read', aud: ['db'], host: 'build-7', pid: '4242', run: 'run-1' } })
   const ofGrandchild = await admin(t, 'GET', `/v1/audit?jti=${jtiOf(grandchild)}`)
-  t.same(ofGrandchild.body.events.map((e: any) => [e.kind, e.actors, e.detail.by ?? null]), [
+  t.same(ofGrandchild.body.events.filter((e: any) => e.kind !== 'token.refused').map((e: any) => [e.kind, e.actors, e.detail.by ?? null]), [
     ['token.revoked', ['ci-nightly', 'agent-1'], `token:${jtiOf(child)}`],
     ['token.issued', ['ci-nightly', 'agent-1'], null]
   ], 'revoked by its parent; every actor of the revoked token, the current one first, in both records')
@@ -498,7 +501,7 @@ t.test('the audit trail shows, newest first, what the broker alone recorded: iss
   ], 'offboarded, then reinstated; refused calls left no record')
 
   t.same((await admin(t, 'GET', '/v1/audit?target=api')).body.events, [], 'no gateway record for a target')
-  t.same((await admin(t, 'GET', `/v1/audit?principal=alice&jti=${jtiOf(child)}&root=${jtiOf(root)}`)).body.events.map((e: any) => e.seq), ofChild.body.events.map((e: any) => e.seq), 'filters combine')
+  t.same((await admin(t, 'GET', `/v1/audit?principal=alice&jti=${jtiOf(child)}&root=${jtiOf(root)}`)).body.events.map((e: any) => e.seq), ofChildAll.body.events.map((e: any) => e.seq), 'filters combine')
   t.same((await admin(t, 'GET', '/v1/audit?limit=3')).body.events.map((e: any) => e.seq), seqs.slice(0, 3), 'limit keeps the newest')
   const middle = events[Math.floor(events.length / 2)].at
   const since = await admin(t, 'GET', `/v1/audit?limit=1000&since=${encodeURIComponent(middle)}`)

@@ -1,5 +1,6 @@
 import { epochSeconds } from '../clock.js'
-import { InvalidRequest, InvalidScope, InvalidToken } from '../errors.js'
+import { auditLineage } from '../audit/record.js'
+import { InvalidRequest, InvalidScope, InvalidToken, LineageError } from '../errors.js'
 import { nestAct, type AccessClaims } from '../lineage/claims.js'
 import { scopeProblem, splitScope, targetOf, uncovered } from '../lineage/scopes.js'
 import { accessTokenType } from './client-credentials.js'
@@ -30,14 +31,39 @@ export interface ExchangeRequest {
   context: Record<string, string>
 }
 
-async function checked (ctx: BrokerContext, which: string, token: string): Promise<AccessClaims> {
+/** The subject token's claims once it is known genuine, live or not: a refusal is recorded with them. */
+interface Seen { subject?: AccessClaims }
+
+async function checked (ctx: BrokerContext, which: 'subject_token' | 'actor_token', token: string, seen: Seen): Promise<AccessClaims> {
   try {
     return await liveClaims(ctx, token)
   } catch (err) {
+    if (which === 'subject_token' && err instanceof InvalidToken) seen.subject = err.claims
     // RFC 8693 §2.2.2: a subject or actor token that is invalid for any reason is invalid_request.
     if (err instanceof InvalidToken) throw new InvalidRequest(`${which}: ${err.message}`, err.code)
     throw err
   }
+}
+
+/**
+ * Records a refused exchange whose subject token is genuine (cut off, expired, or asking for
+ * more than it holds), with its lineage: an offboarded contractor's job still trying is worth
+ * finding in the trail. A token that is no token of this broker's is not recorded, so made-up
+ * ones cannot fill the trail.
+ */
+function recordRefusal (ctx: BrokerContext, subject: AccessClaims, req: ExchangeRequest, err: LineageError): void {
+  const l = auditLineage(subject)
+  ctx.audit.record({
+    at: ctx.clock.now(),
+    kind: 'token.refused',
+    decision: 'deny',
+    status: err.status,
+    jti: l.jti,
+    root: l.root,
+    principals: l.principals,
+    actors: l.actors,
+    detail: { error: err.error, reason: err.message, scope: req.scope?.join(' ') ?? null, audience: req.audience, resource: req.resource, actor: req.actor ?? null }
+  })
 }
 
 /**
@@ -46,6 +72,16 @@ async function checked (ctx: BrokerContext, which: string, token: string): Promi
  * @throws InvalidRequest (bad or cut-off subject/actor token, depth exceeded), InvalidScope, InvalidTarget
  */
 export async function exchange (ctx: BrokerContext, req: ExchangeRequest): Promise<TokenResponse> {
+  const seen: Seen = {}
+  try {
+    return await exchangeChecked(ctx, req, seen)
+  } catch (err) {
+    if (seen.subject !== undefined && err instanceof LineageError) recordRefusal(ctx, seen.subject, req, err)
+    throw err
+  }
+}
+
+async function exchangeChecked (ctx: BrokerContext, req: ExchangeRequest, seen: Seen): Promise<TokenResponse> {
   if (req.subjectTokenType !== tokenTypes.accessToken && req.subjectTokenType !== tokenTypes.jwt) {
     throw new InvalidRequest(`unsupported subject_token_type ${req.subjectTokenType.slice(0, 100)}`)
   }
@@ -55,8 +91,9 @@ export async function exchange (ctx: BrokerContext, req: ExchangeRequest): Promi
   const issuedType = req.requestedTokenType ?? tokenTypes.accessToken
   if (issuedType !== tokenTypes.accessToken && issuedType !== tokenTypes.jwt) throw new InvalidRequest('requested_token_type must be an access token or a JWT')
 
-  const parent = await checked(ctx, 'subject_token', req.subjectToken)
-  const actorClaims = req.actorToken === undefined ? undefined : await checked(ctx, 'actor_token', req.actorToken)
+  const parent = await checked(ctx, 'subject_token', req.subjectToken, seen)
+  seen.subject = parent
+  const actorClaims = req.actorToken === undefined ? undefined : await checked(ctx, 'actor_token', req.actorToken, seen)
   const mayAct = (parent as AccessClaims & { may_act?: { sub?: unknown } }).may_act
   if (mayAct !== undefined && (actorClaims === undefined || mayAct.sub !== actorClaims.sub)) {
     throw new InvalidRequest('the actor is not allowed to act for the subject (may_act)')

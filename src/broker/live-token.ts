@@ -45,6 +45,6 @@ export async function liveClaims (ctx: BrokerContext, token: string): Promise<Ac
     await ctx.sync.catchUp()
     cut = ctx.view.check(claims.jti, claims.lineage, ctx.clock.now())
   }
-  if (cut !== undefined) throw new InvalidToken(`chain cut off: ${cut.message}`, 'ERR_TOKEN_CUT_OFF')
+  if (cut !== undefined) throw new InvalidToken(`chain cut off: ${cut.message}`, 'ERR_TOKEN_CUT_OFF', claims)
   return claims
 }

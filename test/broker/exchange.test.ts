@@ -102,6 +102,31 @@ t.test('a child never holds more than its parent', async (t) => {
   t.equal(wildcard.body.error, 'invalid_scope', 'db:read does not cover db:*')
 })
 
+t.test('a refused exchange whose subject token is genuine is recorded with its lineage; one with a made-up token is not', async (t) => {
+  const refusals = async (jti: string): Promise<any[]> => {
+    await b.broker.ctx.audit.flush()
+    return (await b.admin('GET', `/v1/audit?jti=${jti}`)).body.events.filter((e: { kind: string }) => e.kind === 'token.refused')
+  }
+  const root = await rootToken(b, client, { scope: 'db:read' })
+  const child = (await exchangeToken(b, root, { actor: 'build', scope: 'db:read' })).body.access_token
+  const c = claimsOf(child)
+  t.equal((await exchangeToken(b, child, { actor: 'helper', scope: 'db:write' })).body.error, 'invalid_scope')
+  t.match(await refusals(c.jti), [{
+    kind: 'token.refused', decision: 'deny', status: 400, jti: c.jti, root: claimsOf(root).jti, principals: ['alice', 'ci-nightly'], actors: ['build'],
+    detail: { error: 'invalid_scope', reason: /not held by the subject token: db:write/, scope: 'db:write', actor: 'helper' }
+  }])
+  // Cut off: the contractor's job, still trying after its chain was revoked.
+  t.equal((await b.admin('POST', `/v1/tokens/${claimsOf(root).jti}/revoke`)).status, 200)
+  const late = await exchangeToken(b, child, { actor: 'helper' })
+  t.equal(late.body.error, 'invalid_request')
+  t.match((await refusals(c.jti))[0], { kind: 'token.refused', status: 400, actors: ['build'], detail: { error: 'invalid_request', reason: /chain cut off/, scope: null, actor: 'helper' } })
+  // A token that is no token of this broker's: refused, and not recorded.
+  const [h, p] = child.split('.')
+  const forged = `${h}.${p}.${Buffer.alloc(64).toString('base64url')}`
+  t.equal((await exchangeToken(b, forged, { actor: 'helper' })).body.error, 'invalid_request')
+  t.equal((await refusals(c.jti)).length, 2, 'the forged token, naming the same jti, added nothing')
+})
+
 t.test('a ttl shortens the child but never extends it past the parent', async (t) => {
   const root = await rootToken(b, client, { ttl: '600' })
   const short = await exchangeToken(b, root, { ttl: '60' })
