@@ -1,10 +1,11 @@
 import { epochSeconds } from '../clock.js'
-import { InvalidClient, InvalidScope } from '../errors.js'
+import { InvalidClient, InvalidScope, LineageError } from '../errors.js'
 import { scopeProblem, targetOf, targetsOf, uncovered } from '../lineage/scopes.js'
 import { authenticateClient } from './clients.js'
 import type { BrokerContext } from './context.js'
 import { issueToken, type TokenResponse } from './issue.js'
 import { principalForIssue } from './principals.js'
+import { recordRefused } from './refused.js'
 import { requestedTargets } from './targets.js'
 
 export interface ClientCredentialsRequest {
@@ -29,8 +30,20 @@ export const accessTokenType = 'urn:ietf:params:oauth:token-type:access_token'
  */
 export async function clientCredentials (ctx: BrokerContext, req: ClientCredentialsRequest): Promise<TokenResponse> {
   const client = await authenticateClient(ctx, req.clientId, req.clientSecret)
+  // The client proved who it is: a refusal from here on is recorded, with the principals behind it.
+  const behind = { principals: [client.principal] }
+  try {
+    return await issueFor(ctx, req, client, behind)
+  } catch (err) {
+    if (err instanceof LineageError) recordRefused(ctx, behind, err, { client_id: client.client_id, scope: req.scope?.join(' ') ?? null, audience: req.audience ?? [], resource: req.resource ?? [] })
+    throw err
+  }
+}
+
+async function issueFor (ctx: BrokerContext, req: ClientCredentialsRequest, client: { client_id: string, principal: string }, behind: { principals: string[] }): Promise<TokenResponse> {
   const now = ctx.clock.now()
   const p = await principalForIssue(ctx.db, client.principal, now)
+  if (p.row.sponsor !== null) behind.principals = [p.row.sponsor, p.row.id]
   if (p.status !== 'active') throw new InvalidClient(`principal ${p.row.id} is ${p.status}`)
   if (p.usable.length === 0) {
     // A service without an active sponsor is unusable, as its client is for introspection; one

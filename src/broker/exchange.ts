@@ -7,6 +7,7 @@ import { accessTokenType } from './client-credentials.js'
 import type { BrokerContext } from './context.js'
 import { issueToken, type TokenResponse } from './issue.js'
 import { liveClaims } from './live-token.js'
+import { recordRefused } from './refused.js'
 import { requestedTargets } from './targets.js'
 
 export const tokenTypes = {
@@ -46,27 +47,6 @@ async function checked (ctx: BrokerContext, which: 'subject_token' | 'actor_toke
 }
 
 /**
- * Records a refused exchange whose subject token is genuine (cut off, expired, or asking for
- * more than it holds), with its lineage: an offboarded contractor's job still trying is worth
- * finding in the trail. A token that is no token of this broker's is not recorded, so made-up
- * ones cannot fill the trail.
- */
-function recordRefusal (ctx: BrokerContext, subject: AccessClaims, req: ExchangeRequest, err: LineageError): void {
-  const l = auditLineage(subject)
-  ctx.audit.record({
-    at: ctx.clock.now(),
-    kind: 'token.refused',
-    decision: 'deny',
-    status: err.status,
-    jti: l.jti,
-    root: l.root,
-    principals: l.principals,
-    actors: l.actors,
-    detail: { error: err.error, reason: err.message, scope: req.scope?.join(' ') ?? null, audience: req.audience, resource: req.resource, actor: req.actor ?? null }
-  })
-}
-
-/**
  * RFC 8693 token exchange: a child of the subject token, never broader, longer-lived or deeper
  * than allowed, recorded in the lineage tree before it is returned.
  * @throws InvalidRequest (bad or cut-off subject/actor token, depth exceeded), InvalidScope, InvalidTarget
@@ -76,7 +56,9 @@ export async function exchange (ctx: BrokerContext, req: ExchangeRequest): Promi
   try {
     return await exchangeChecked(ctx, req, seen)
   } catch (err) {
-    if (seen.subject !== undefined && err instanceof LineageError) recordRefusal(ctx, seen.subject, req, err)
+    if (seen.subject !== undefined && err instanceof LineageError) {
+      recordRefused(ctx, auditLineage(seen.subject), err, { scope: req.scope?.join(' ') ?? null, audience: req.audience, resource: req.resource, actor: req.actor ?? null })
+    }
     throw err
   }
 }

@@ -59,3 +59,25 @@ t.test('a service whose grants and active sponsor\'s do not meet is invalid_scop
   t.equal(gone.status, 401)
   t.equal(gone.body.error, 'invalid_client')
 })
+
+t.test('a client that authenticates but is refused a token is recorded with the principals behind it; a wrong secret is not', async (t) => {
+  t.equal((await b.admin('POST', '/v1/principals', { id: 'cal', kind: 'human', grants: ['db:read'] })).status, 201)
+  t.equal((await b.admin('POST', '/v1/principals', { id: 'cal-ci', kind: 'service', sponsor: 'cal', grants: ['db:read'] })).status, 201)
+  const c = (await b.admin('POST', '/v1/principals/cal-ci/clients')).body
+  const ask = async (secret: string): Promise<{ status: number, body: any }> =>
+    await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: c.client_id, client_secret: secret, scope: 'db:read' })
+  const refusals = async (): Promise<any[]> => {
+    await b.broker.ctx.audit.flush()
+    return (await b.admin('GET', '/v1/audit?principal=cal-ci')).body.events.filter((e: { kind: string }) => e.kind === 'token.refused')
+  }
+  t.equal((await ask(c.client_secret)).status, 200)
+  t.equal((await b.admin('POST', '/v1/principals/cal/offboard')).status, 200)
+  // The contractor has left; her CI job still asks for a token.
+  t.equal((await ask(c.client_secret)).body.error, 'invalid_client')
+  t.match(await refusals(), [{
+    kind: 'token.refused', decision: 'deny', status: 401, jti: null, root: null, principals: ['cal', 'cal-ci'], actors: [],
+    detail: { error: 'invalid_client', reason: /no active sponsor/, client_id: c.client_id, scope: 'db:read' }
+  }])
+  t.equal((await ask('lsec_wrong')).status, 401)
+  t.equal((await refusals()).length, 1, 'a wrong secret proves nothing and is not recorded')
+})
