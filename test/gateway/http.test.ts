@@ -9,7 +9,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read', 'plain:write'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read', 'plain:write', 'crowded:*'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await createTarget(b, gw, {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -482,6 +482,31 @@ t.test('a request waiting for one of a target\'s upstream connections, all held 
   t.ok(Date.now() - started < 3000, `answered in ${Date.now() - started} ms`)
   streams.abort()
   t.equal((await get('/api/fine', agent)).status, 200, 'other targets are served')
+})
+
+t.test('a POST naming another method in its body, waiting for one of the upstream connections all held by streams, is refused with 400 and the gateway runs on', async (t) => {
+  t.equal((await createTarget(b, gw, { name: 'crowded', kind: 'http', upstream: up.url, policy: { rules: [{ effect: 'deny', methods: ['DELETE'] }] } })).status, 201)
+  const token = (await exchangeToken(b, await rootToken(b, client), { actor: 'crowd', scope: 'crowded:*', audience: 'crowded' })).body.access_token
+  const streams = new AbortController()
+  t.teardown(() => { streams.abort() })
+  let open = 0
+  for (let round = 0; open < 256 && round < 10; round++) {
+    const opened = await Promise.all(Array.from({ length: 256 - open }, async () => await fetch(`${gw.url}/crowded/sse`, { headers: { authorization: `Bearer ${token}` }, signal: streams.signal })))
+    for (const r of opened) {
+      if (r.status === 200) open++
+      else await r.body?.cancel()
+    }
+  }
+  t.equal(open, 256, 'every upstream connection streams')
+  // Its body is read, and refused, while it waits: nothing of undici's listens to the body yet.
+  const before = up.seen.length
+  const r = await get('/crowded/users/5', token, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '_method=DELETE' })
+  t.equal(r.status, 400)
+  t.match(await r.json(), { error: 'invalid_request', error_description: /_method field in the body is refused/ })
+  streams.abort()
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(up.seen.filter((s) => s.method === 'POST').length, up.seen.slice(0, before).filter((s) => s.method === 'POST').length, 'the upstream never got it')
+  t.equal((await get('/api/fine', agent)).status, 200, 'the gateway still serves')
 })
 
 t.test('a method or path override (a header, a _method query parameter) is refused before the upstream sees it', async (t) => {

@@ -158,17 +158,29 @@ class Relay implements Dispatcher.DispatchHandler {
     clearTimeout(this.waiting)
     this.finished = true
     if (this.answered) return
-    // The gateway refused the request's body on its way up (a method override in it): the upstream is not to blame.
     if (err instanceof LineageError) {
-      this.refusal = err
-      if (this.res.headersSent) this.res.destroy()
-      else if (!this.res.destroyed) this.fail(this.res, err)
+      this.refuse(err)
       return
     }
     const failure = upstreamError(this.target, err, this.timeoutMs)
     this.health.failed(this.target, failure)
     if (this.res.headersSent) this.res.destroy()
     else if (!this.res.destroyed) this.fail(this.res, failure)
+  }
+
+  /**
+   * The gateway refused the request's body on its way up (a method override in it): the upstream
+   * is not to blame. Still waiting for a connection, the request is answered now, and goes no
+   * further once it has one (`onRequestStart`).
+   */
+  refuse (err: LineageError): void {
+    // Answered whole already (the upstream answered before it took the body): the rest of the body goes nowhere.
+    if (this.answered || this.res.writableEnded) return
+    this.answered = true
+    this.refusal = err
+    clearTimeout(this.waiting)
+    if (this.res.headersSent) this.res.destroy()
+    else if (!this.res.destroyed) this.fail(this.res, err)
   }
 
   /** The agent went away: stop the upstream exchange too (or, still waiting for a connection, never start it). */
@@ -260,9 +272,15 @@ export interface Exchange {
   readonly refusal: LineageError | undefined
 }
 
-/** `req`'s body as it streams, failing once it holds a method override (`methodOverrideScanner`). */
-function scanned (req: IncomingMessage): Readable {
+/**
+ * `req`'s body as it streams, failing once it holds a method override (`methodOverrideScanner`),
+ * which `relay` answers. The body is read as it comes, before undici takes it: while the request
+ * waits for one of the pool's connections nothing of undici's listens to it, and a failure no one
+ * listens to would be thrown, bringing the process down.
+ */
+function scanned (req: IncomingMessage, relay: Relay): Readable {
   const scanner = methodOverrideScanner()
+  scanner.on('error', (err) => { if (err instanceof LineageError) relay.refuse(err) })
   req.pipe(scanner)
   // An agent that leaves partway: the upstream must not take the part for the whole.
   req.once('close', () => { if (!req.complete) scanner.destroy(new Error('the request body ended early')) })
@@ -326,7 +344,7 @@ export class Upstreams {
     const relay = new Relay(res, t.name, route.paths, this.timeoutMs, this.fail, route.secrets, route.queue, this.health)
     headers.host = route.host
     // An empty body is sent as none.
-    const body = !hasBody(req) ? null : req.method === 'POST' && judgesMethods(t.policy) ? scanned(req) : req
+    const body = !hasBody(req) ? null : req.method === 'POST' && judgesMethods(t.policy) ? scanned(req, relay) : req
     if (body === null && req.headers['content-length'] !== undefined) headers['content-length'] = undefined
     route.pool.dispatch({ origin: route.origin, path: route.base + path, method: req.method ?? 'GET', headers: headers as Record<string, string | string[]>, body }, relay)
     return relay
