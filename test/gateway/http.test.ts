@@ -529,7 +529,11 @@ t.test('a POST whose body names another method (_method, as Rails, Laravel and S
     ['a form field, percent-encoded', 'application/x-www-form-urlencoded', 'name=x&%5F%6Dethod=DELETE'],
     ['a JSON member, \\u-escaped', 'application/json', '{"name":"x","\\u005fmethod":"DELETE"}'],
     ['a multipart field', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--b--\r\n'],
-    ['a form field split across writes, inside an escape', 'application/x-www-form-urlencoded', ['name=x&%5', 'F', 'meth', 'od=DELETE']]
+    ['a form field split across writes, inside an escape', 'application/x-www-form-urlencoded', ['name=x&%5', 'F', 'meth', 'od=DELETE']],
+    // PHP makes a `.` in a field name `_`: Symfony and Laravel read these as _method.
+    ['a form field PHP reads as _method', 'application/x-www-form-urlencoded', 'name=x&.method=DELETE'],
+    ['a form field PHP reads as _method, percent-encoded', 'application/x-www-form-urlencoded', 'name=x&%2Emethod=DELETE'],
+    ['a multipart field PHP reads as _method', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name=".method"\r\n\r\nDELETE\r\n--b--\r\n']
   ]
   for (const [what, type, body] of bodies) {
     const before = up.seen.length
@@ -551,6 +555,7 @@ t.test('a POST whose body names another method (_method, as Rails, Laravel and S
   t.match(events[0], { decision: 'deny', status: 400, method: 'POST', path: '/admin/users/5', detail: { reason: /_method field/ } }, 'recorded as refused')
   // Without it the same POST passes; so does one to a target whose policy names no methods.
   t.equal((await get('/api/admin/users/5', agent, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=x&method=post' })).status, 200)
+  t.equal((await get('/api/admin/users/5', agent, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'script=if%20(req.method%20%3D%3D%3D%20%27GET%27)' })).status, 200, 'a .method that starts no name passes')
   t.equal((await createTarget(b, gw, { name: 'plain', kind: 'http', upstream: up.url })).status, 201)
   const plain = (await exchangeToken(b, root, { actor: 'plain', scope: 'plain:write', audience: 'plain' })).body.access_token
   t.equal((await get('/plain/users/5', plain, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '_method=DELETE' })).status, 200)

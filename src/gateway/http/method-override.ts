@@ -11,6 +11,10 @@ export function judgesMethods (policy: Policy): boolean {
 }
 
 const field = '_method'
+// The name as the upstream may read it: PHP makes a `.` in a field name `_` (`.method` is
+// `$_POST['_method']`, which Symfony and Laravel read, from a form or a multipart body). A
+// `.method` after a name's character (`req.method` in an uploaded script) starts no name.
+const named = /_method|(?<![0-9A-Za-z_$)\]])\.method/
 // Each of the field's characters may come escaped: `%5F` in a form, `\u005f` in JSON, 6 bytes at most.
 const carried = field.length * 6
 const escape = /%([0-9A-Fa-f]{2})|\\u00([0-9A-Fa-f]{2})/g
@@ -24,9 +28,10 @@ const escape = /%([0-9A-Fa-f]{2})|\\u00([0-9A-Fa-f]{2})/g
  * is whole, and these frameworks read the whole body before they act.
  *
  * The test is a plain search of the bytes, with `%XX` and `\u00XX` escapes read, for `_method`
- * anywhere: in a field name, a multipart part's `name="_method"`, or (a refusal the operator can
- * explain) a value or an uploaded file that holds the word. It looks for no field syntax, so no
- * reading of a form that differs from the upstream's can hide the field from it.
+ * (or `.method` where a name could start) anywhere: in a field name, a multipart part's
+ * `name="_method"`, or (a refusal the operator can explain) a value or an uploaded file that
+ * holds the word. It looks for no field syntax, so no reading of a form that differs from the
+ * upstream's can hide the field from it.
  */
 export function methodOverrideScanner (): Transform {
   let tail = ''
@@ -36,7 +41,7 @@ export function methodOverrideScanner (): Transform {
       const read = text.includes('%') || text.includes('\\u')
         ? text.replace(escape, (_m, form: string | undefined, json: string | undefined) => String.fromCharCode(Number.parseInt(form ?? json ?? '', 16)))
         : text
-      if (read.includes(field)) {
+      if (named.test(read)) {
         done(new BadRequest('a _method field in the body is refused: the upstream would run another method than the one checked'))
         return
       }
