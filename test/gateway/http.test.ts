@@ -1,5 +1,6 @@
 import { sign } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
+import { gzipSync } from 'node:zlib'
 import { connect, createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
@@ -559,6 +560,28 @@ t.test('a POST whose body names another method (_method, as Rails, Laravel and S
   t.equal((await createTarget(b, gw, { name: 'plain', kind: 'http', upstream: up.url })).status, 201)
   const plain = (await exchangeToken(b, root, { actor: 'plain', scope: 'plain:write', audience: 'plain' })).body.access_token
   t.equal((await get('/plain/users/5', plain, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '_method=DELETE' })).status, 200)
+})
+
+t.test('a POST whose body the search for _method cannot read (a content coding, a charset other than ASCII\'s) is refused where the policy judges methods', async (t) => {
+  // Express's body-parser inflates the body and decodes a JSON body's charset before it reads it.
+  const bodies: Array<[string, Record<string, string>, string | Uint8Array]> = [
+    ['gzip', { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip' }, new Uint8Array(gzipSync('_method=DELETE'))],
+    ['UTF-16', { 'content-type': 'application/json; charset=utf-16le' }, new Uint8Array(Buffer.from('{"_method":"DELETE"}', 'utf16le'))],
+    ['UTF-7', { 'content-type': 'application/json; charset="UTF-7"' }, '{"+AF8-method":"DELETE"}'],
+    ['UTF-7 after UTF-8', { 'content-type': 'application/json; charset=utf-8; charset=utf-7' }, '{"+AF8-method":"DELETE"}']
+  ]
+  for (const [what, headers, body] of bodies) {
+    const before = up.seen.length
+    const r = await get('/api/admin/users/5', agent, { method: 'POST', headers, body })
+    t.equal(r.status, 400, what)
+    t.match(await r.json(), { error: 'invalid_request', error_description: /could not see a _method field/ }, what)
+    t.equal(up.seen.length, before, `${what}: the upstream never got it`)
+  }
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', `/v1/audit?jti=${claimsOf(agent).jti}&limit=1`)).body.events
+  t.match(events[0], { decision: 'deny', status: 400, method: 'POST', path: '/admin/users/5', detail: { reason: /could not see a _method field/ } }, 'recorded as refused')
+  t.equal((await get('/api/admin/users/5', agent, { method: 'POST', headers: { 'content-type': 'application/json; charset=UTF-8', 'content-encoding': 'identity' }, body: '{}' })).status, 200, 'UTF-8, not coded, passes')
+  t.equal((await get('/api/admin/users/5', agent, { method: 'PUT', headers: { 'content-encoding': 'gzip' }, body: new Uint8Array(gzipSync('x')) })).status, 200, 'another method than POST is not searched')
 })
 
 t.test('a refused request without a body leaves its keep-alive connection open for the next', async (t) => {

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import { Transform, type TransformCallback } from 'node:stream'
 import { BadRequest } from './request-target.js'
 import type { Policy } from '../policy.js'
@@ -8,6 +9,26 @@ import type { Policy } from '../policy.js'
  */
 export function judgesMethods (policy: Policy): boolean {
   return policy.rules.some((r) => r.methods !== undefined)
+}
+
+// Charsets in which `_method` is written as in ASCII; the scan reads the bytes as Latin-1.
+const asciiCharsets = new Set(['utf-8', 'utf8', 'us-ascii', 'ascii', 'iso-8859-1', 'latin1'])
+
+/**
+ * Why a POST's body could hold a method override the scan cannot see, if it could: a content
+ * coding (Express's body-parser inflates gzip, deflate and br before it reads the form or JSON),
+ * or a charset other than ASCII's (body-parser decodes a JSON body in UTF-16 or UTF-7, where
+ * `_method` may be `+AF8-method`).
+ */
+export function unscannable (headers: IncomingHttpHeaders): BadRequest | undefined {
+  const coding = headers['content-encoding']
+  if (coding !== undefined && coding.split(',').some((c) => !['', 'identity'].includes(c.trim().toLowerCase()))) {
+    return new BadRequest(`a POST body in Content-Encoding ${coding.slice(0, 100)} is refused: the gateway could not see a _method field in it`)
+  }
+  for (const m of (headers['content-type'] ?? '').matchAll(/;\s*charset\s*=\s*"?([^";\s]*)/gi)) {
+    if (!asciiCharsets.has(m[1].toLowerCase())) return new BadRequest(`a POST body in charset ${m[1].slice(0, 100)} is refused: the gateway could not see a _method field in it`)
+  }
+  return undefined
 }
 
 const field = '_method'

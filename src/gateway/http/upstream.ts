@@ -5,7 +5,7 @@ import { LineageError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import type { Target } from '../targets.js'
 import { answerHeaders, secretsOf } from './headers.js'
-import { judgesMethods, methodOverrideScanner } from './method-override.js'
+import { judgesMethods, methodOverrideScanner, unscannable } from './method-override.js'
 import type { TargetPaths } from './target-paths.js'
 
 export class BadGateway extends LineageError {
@@ -341,10 +341,17 @@ export class Upstreams {
       this.fail(res, new ServiceUnavailable(`upstream ${t.name} has ${this.limits.maxQueued} requests waiting for a connection`))
       return { abandon: () => {}, refusal: undefined }
     }
+    // A POST's body is searched for a method override where the policy judges methods; one the search could not read is refused.
+    const scan = hasBody(req) && req.method === 'POST' && judgesMethods(t.policy)
+    const unread = scan ? unscannable(req.headers) : undefined
+    if (unread !== undefined) {
+      this.fail(res, unread)
+      return { abandon: () => {}, refusal: unread }
+    }
     const relay = new Relay(res, t.name, route.paths, this.timeoutMs, this.fail, route.secrets, route.queue, this.health)
     headers.host = route.host
     // An empty body is sent as none.
-    const body = !hasBody(req) ? null : req.method === 'POST' && judgesMethods(t.policy) ? scanned(req, relay) : req
+    const body = !hasBody(req) ? null : scan ? scanned(req, relay) : req
     if (body === null && req.headers['content-length'] !== undefined) headers['content-length'] = undefined
     route.pool.dispatch({ origin: route.origin, path: route.base + path, method: req.method ?? 'GET', headers: headers as Record<string, string | string[]>, body }, relay)
     return relay
