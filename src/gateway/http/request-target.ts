@@ -187,12 +187,16 @@ function formDecoded (text: string): string {
   }
 }
 
-/** The values of the query's parameters named `name`, in any case, encoded or not, after `&` or `;`. */
+/**
+ * The values of the query's parameters named `name`, in any case, encoded or not, after `&` or
+ * `;`, also as PHP reads a name: a `.` or a space in it is `_` (`.method` is `$_GET['_method']`).
+ */
 function queryValues (query: string, name: string): string[] {
   const out: string[] = []
   for (const part of query.slice(1).split(/[&;]/)) {
     const eq = part.indexOf('=')
-    if (formDecoded(eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase() === name) out.push(eq < 0 ? '' : formDecoded(part.slice(eq + 1)))
+    const read = formDecoded(eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase()
+    if (read === name || read.replace(/[. ]/g, '_') === name) out.push(eq < 0 ? '' : formDecoded(part.slice(eq + 1)))
   }
   return out
 }
