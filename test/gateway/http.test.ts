@@ -534,7 +534,10 @@ t.test('a POST whose body names another method (_method, as Rails, Laravel and S
     // PHP makes a `.` in a field name `_`: Symfony and Laravel read these as _method.
     ['a form field PHP reads as _method', 'application/x-www-form-urlencoded', 'name=x&.method=DELETE'],
     ['a form field PHP reads as _method, percent-encoded', 'application/x-www-form-urlencoded', 'name=x&%2Emethod=DELETE'],
-    ['a multipart field PHP reads as _method', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name=".method"\r\n\r\nDELETE\r\n--b--\r\n']
+    ['a multipart field PHP reads as _method', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name=".method"\r\n\r\nDELETE\r\n--b--\r\n'],
+    // PHP appends a part's header line without `:` to the line before it.
+    ['a multipart name over two lines', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="_met\r\nhod"\r\n\r\nDELETE\r\n--b--\r\n'],
+    ['a multipart name over two lines and two writes', 'multipart/form-data; boundary=b', ['--b\r\nContent-Disposition: form-data; name=".met\r', '\nhod"\r\n\r\nDELETE\r\n--b--\r\n']]
   ]
   for (const [what, type, body] of bodies) {
     const before = up.seen.length

@@ -39,6 +39,7 @@ const named = /_method|(?<![0-9A-Za-z_$)\]])\.method/
 // Each of the field's characters may come escaped: `%5F` in a form, `\u005f` in JSON, 6 bytes at most.
 const carried = field.length * 6
 const escape = /%([0-9A-Fa-f]{2})|\\u00([0-9A-Fa-f]{2})/g
+const lineEnds = /[\r\n]/g
 
 /**
  * A pass-through for the body of a POST that fails with `BadRequest` once the body holds a
@@ -48,17 +49,19 @@ const escape = /%([0-9A-Fa-f]{2})|\\u00([0-9A-Fa-f]{2})/g
  * DELETE. The body streams on as it is read; a refusal ends the upstream exchange before the body
  * is whole, and these frameworks read the whole body before they act.
  *
- * The test is a plain search of the bytes, with `%XX` and `\u00XX` escapes read, for `_method`
- * (or `.method` where a name could start) anywhere: in a field name, a multipart part's
- * `name="_method"`, or (a refusal the operator can explain) a value or an uploaded file that
- * holds the word. It looks for no field syntax, so no reading of a form that differs from the
+ * The test is a plain search of the bytes, line ends dropped and `%XX` and `\u00XX` escapes
+ * read, for `_method` (or `.method` where a name could start) anywhere: in a field name, a
+ * multipart part's `name="_method"`, or (a refusal the operator can explain) a value or an
+ * uploaded file that holds the word. It looks for no field syntax, so no reading of a form that differs from the
  * upstream's can hide the field from it.
  */
 export function methodOverrideScanner (): Transform {
   let tail = ''
   return new Transform({
     transform (chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
-      const text = tail + chunk.toString('latin1')
+      // PHP joins a multipart header's line that holds no `:` to the line before, with nothing
+      // between: `name="_met` and `hod"` on two lines name `_method`. Line ends are not read.
+      const text = (tail + chunk.toString('latin1')).replace(lineEnds, '')
       const read = text.includes('%') || text.includes('\\u')
         ? text.replace(escape, (_m, form: string | undefined, json: string | undefined) => String.fromCharCode(Number.parseInt(form ?? json ?? '', 16)))
         : text
