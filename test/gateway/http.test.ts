@@ -537,7 +537,9 @@ t.test('a POST whose body names another method (_method, as Rails, Laravel and S
     ['a multipart field PHP reads as _method', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name=".method"\r\n\r\nDELETE\r\n--b--\r\n'],
     // PHP appends a part's header line without `:` to the line before it.
     ['a multipart name over two lines', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="_met\r\nhod"\r\n\r\nDELETE\r\n--b--\r\n'],
-    ['a multipart name over two lines and two writes', 'multipart/form-data; boundary=b', ['--b\r\nContent-Disposition: form-data; name=".met\r', '\nhod"\r\n\r\nDELETE\r\n--b--\r\n']]
+    ['a multipart name over two lines and two writes', 'multipart/form-data; boundary=b', ['--b\r\nContent-Disposition: form-data; name=".met\r', '\nhod"\r\n\r\nDELETE\r\n--b--\r\n']],
+    // Rack reads `\m` in a quoted name as `m`.
+    ['a multipart name with backslash escapes', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="_\\m\\ethod"\r\n\r\nDELETE\r\n--b--\r\n']
   ]
   for (const [what, type, body] of bodies) {
     const before = up.seen.length

@@ -49,11 +49,11 @@ const lineEnds = /[\r\n]/g
  * DELETE. The body streams on as it is read; a refusal ends the upstream exchange before the body
  * is whole, and these frameworks read the whole body before they act.
  *
- * The test is a plain search of the bytes, line ends dropped and `%XX` and `\u00XX` escapes
- * read, for `_method` (or `.method` where a name could start) anywhere: in a field name, a
- * multipart part's `name="_method"`, or (a refusal the operator can explain) a value or an
- * uploaded file that holds the word. It looks for no field syntax, so no reading of a form that differs from the
- * upstream's can hide the field from it.
+ * The test is a plain search of the bytes, line ends dropped, `%XX` and `\u00XX` escapes read
+ * and backslashes then dropped, for `_method` (or `.method` where a name could start) anywhere:
+ * in a field name, a multipart part's `name="_method"`, or (a refusal the operator can explain)
+ * a value or an uploaded file that holds the word. It looks for no field syntax, so no reading
+ * of a form that differs from the upstream's can hide the field from it.
  */
 export function methodOverrideScanner (): Transform {
   let tail = ''
@@ -65,7 +65,8 @@ export function methodOverrideScanner (): Transform {
       const read = text.includes('%') || text.includes('\\u')
         ? text.replace(escape, (_m, form: string | undefined, json: string | undefined) => String.fromCharCode(Number.parseInt(form ?? json ?? '', 16)))
         : text
-      if (named.test(read)) {
+      // Rack reads a backslash in a multipart part's quoted name as escaping the next character: `"_\method"` is `_method`.
+      if (named.test(read.includes('\\') ? read.replaceAll('\\', '') : read)) {
         done(new BadRequest('a _method field in the body is refused: the upstream would run another method than the one checked'))
         return
       }
