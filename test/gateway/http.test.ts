@@ -539,7 +539,9 @@ t.test('a POST whose body names another method (_method, as Rails, Laravel and S
     ['a multipart name over two lines', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="_met\r\nhod"\r\n\r\nDELETE\r\n--b--\r\n'],
     ['a multipart name over two lines and two writes', 'multipart/form-data; boundary=b', ['--b\r\nContent-Disposition: form-data; name=".met\r', '\nhod"\r\n\r\nDELETE\r\n--b--\r\n']],
     // Rack reads `\m` in a quoted name as `m`.
-    ['a multipart name with backslash escapes', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="_\\m\\ethod"\r\n\r\nDELETE\r\n--b--\r\n']
+    ['a multipart name with backslash escapes', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="_\\m\\ethod"\r\n\r\nDELETE\r\n--b--\r\n'],
+    // Rack decodes a text part's name in ISO-2022-JP, where ESC ( B (to ASCII) is no character.
+    ['a multipart name in ISO-2022-JP', 'multipart/form-data; boundary=b', ['--b\r\nContent-Disposition: form-data; name="_me', 't' + '\x1b(B'.repeat(20), '\x1b', '(Bhod"\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\r\nDELETE\r\n--b--\r\n']]
   ]
   for (const [what, type, body] of bodies) {
     const before = up.seen.length

@@ -36,10 +36,17 @@ const field = '_method'
 // `$_POST['_method']`, which Symfony and Laravel read, from a form or a multipart body). A
 // `.method` after a name's character (`req.method` in an uploaded script) starts no name.
 const named = /_method|(?<![0-9A-Za-z_$)\]])\.method/
-// Each of the field's characters may come escaped: `%5F` in a form, `\u005f` in JSON, 6 bytes at most.
-const carried = field.length * 6
+// Each of the field's characters may come escaped: `%5F` in a form, `\u005f` in JSON, 6 bytes
+// at most, after a backslash.
+const carried = field.length * 7
 const escape = /%([0-9A-Fa-f]{2})|\\u00([0-9A-Fa-f]{2})/g
-const lineEnds = /[\r\n]/g
+// Bytes no reader takes for a character of a name. PHP joins a multipart header's line that holds
+// no `:` to the line before, with nothing between: `name="_met` and `hod"` on two lines name
+// `_method`. Rack decodes a text part's name in ISO-2022-JP to UTF-8, where an escape sequence
+// (ESC ( B, to ASCII) is no character; any number of them may come between two characters.
+const unread = /[\r\n]|\x1b[\x20-\x2f]{0,3}[\x30-\x7e]/g
+// An escape sequence the chunk ends inside, carried whole into the next.
+const unfinished = /\x1b[\x20-\x2f]{0,3}$/
 
 /**
  * A pass-through for the body of a POST that fails with `BadRequest` once the body holds a
@@ -49,19 +56,18 @@ const lineEnds = /[\r\n]/g
  * DELETE. The body streams on as it is read; a refusal ends the upstream exchange before the body
  * is whole, and these frameworks read the whole body before they act.
  *
- * The test is a plain search of the bytes, line ends dropped, `%XX` and `\u00XX` escapes read
- * and backslashes then dropped, for `_method` (or `.method` where a name could start) anywhere:
- * in a field name, a multipart part's `name="_method"`, or (a refusal the operator can explain)
- * a value or an uploaded file that holds the word. It looks for no field syntax, so no reading
- * of a form that differs from the upstream's can hide the field from it.
+ * The test is a plain search of the bytes, line ends and ISO 2022 escape sequences dropped,
+ * `%XX` and `\u00XX` escapes read and backslashes then dropped, for `_method` (or `.method`
+ * where a name could start) anywhere: in a field name, a multipart part's `name="_method"`, or
+ * (a refusal the operator can explain) a value or an uploaded file that holds the word. It looks
+ * for no field syntax, so no reading of a form that differs from the upstream's can hide the
+ * field from it.
  */
 export function methodOverrideScanner (): Transform {
   let tail = ''
   return new Transform({
     transform (chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
-      // PHP joins a multipart header's line that holds no `:` to the line before, with nothing
-      // between: `name="_met` and `hod"` on two lines name `_method`. Line ends are not read.
-      const text = (tail + chunk.toString('latin1')).replace(lineEnds, '')
+      const text = (tail + chunk.toString('latin1')).replace(unread, '')
       const read = text.includes('%') || text.includes('\\u')
         ? text.replace(escape, (_m, form: string | undefined, json: string | undefined) => String.fromCharCode(Number.parseInt(form ?? json ?? '', 16)))
         : text
@@ -70,7 +76,8 @@ export function methodOverrideScanner (): Transform {
         done(new BadRequest('a _method field in the body is refused: the upstream would run another method than the one checked'))
         return
       }
-      tail = text.slice(-carried)
+      const open = unfinished.exec(text)?.[0] ?? ''
+      tail = text.slice(0, text.length - open.length).slice(-carried) + open
       done(null, chunk)
     }
   })
