@@ -33,6 +33,23 @@ const auth = (token: string): Record<string, string> => ({ authorization: `Beare
 const get = async (path: string, token?: string, init: RequestInit = {}): Promise<Response> =>
   await fetch(gw.url + path, { ...init, headers: { ...(token === undefined ? {} : auth(token)), ...(init.headers as Record<string, string> ?? {}) } })
 
+/**
+ * Opens server-sent event streams through `target` until all 256 of its upstream connections
+ * carry one (on a loaded machine one may wait past this gateway's 300 ms for its connection, and
+ * is opened again); returns how many stream.
+ */
+async function holdEveryConnection (target: string, token: string, signal: AbortSignal): Promise<number> {
+  let open = 0
+  for (let round = 0; open < 256 && round < 10; round++) {
+    const opened = await Promise.all(Array.from({ length: 256 - open }, async () => await fetch(`${gw.url}/${target}/sse`, { headers: auth(token), signal })))
+    for (const r of opened) {
+      if (r.status === 200) open++
+      else await r.body?.cancel()
+    }
+  }
+  return open
+}
+
 t.test('an allowed request reaches the upstream with the target credential and identity headers, not the agent\'s token', async (t) => {
   const r = await get('/api/v1/things?limit=5&q=a%20b', agent, { headers: { 'x-custom': 'kept', 'lineage-subject': 'spoofed' } })
   t.equal(r.status, 200)
@@ -466,16 +483,7 @@ t.test('a request waiting for one of a target\'s upstream connections, all held 
   const token = (await exchangeToken(b, await rootToken(b, client), { actor: 'streamer', scope: 'busy:read', audience: 'busy' })).body.access_token
   const streams = new AbortController()
   t.teardown(() => { streams.abort() })
-  // Opened until 256 stream: on a loaded machine one may wait past this gateway's 300 ms for its connection, and is opened again.
-  let open = 0
-  for (let round = 0; open < 256 && round < 10; round++) {
-    const opened = await Promise.all(Array.from({ length: 256 - open }, async () => await fetch(`${gw.url}/busy/sse`, { headers: { authorization: `Bearer ${token}` }, signal: streams.signal })))
-    for (const r of opened) {
-      if (r.status === 200) open++
-      else await r.body?.cancel()
-    }
-  }
-  t.equal(open, 256, 'every upstream connection streams')
+  t.equal(await holdEveryConnection('busy', token, streams.signal), 256, 'every upstream connection streams')
   const started = Date.now()
   const late = await get('/busy/x', token)
   t.equal(late.status, 504)
@@ -490,15 +498,7 @@ t.test('a POST naming another method in its body, waiting for one of the upstrea
   const token = (await exchangeToken(b, await rootToken(b, client), { actor: 'crowd', scope: 'crowded:*', audience: 'crowded' })).body.access_token
   const streams = new AbortController()
   t.teardown(() => { streams.abort() })
-  let open = 0
-  for (let round = 0; open < 256 && round < 10; round++) {
-    const opened = await Promise.all(Array.from({ length: 256 - open }, async () => await fetch(`${gw.url}/crowded/sse`, { headers: { authorization: `Bearer ${token}` }, signal: streams.signal })))
-    for (const r of opened) {
-      if (r.status === 200) open++
-      else await r.body?.cancel()
-    }
-  }
-  t.equal(open, 256, 'every upstream connection streams')
+  t.equal(await holdEveryConnection('crowded', token, streams.signal), 256, 'every upstream connection streams')
   // Its body is read, and refused, while it waits: nothing of undici's listens to the body yet.
   const before = up.seen.length
   const r = await get('/crowded/users/5', token, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '_method=DELETE' })
