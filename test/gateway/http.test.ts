@@ -338,7 +338,9 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
     coded: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
     framed: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
     lengths: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!',
-    folded: 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 2\r\n\r\nok'
+    folded: 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 2\r\n\r\nok',
+    // No body: the coding applies to nothing.
+    'unchanged-coded': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nTransfer-Encoding: gzip\r\n\r\n'
   }
   const raw = createServer((s) => {
     s.on('error', () => {})
@@ -367,6 +369,7 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
   await expect('unchanged', 304, /^$/)
   await expect('connections', 200, /^ok$/)
   for (const name of ['coded', 'framed', 'lengths', 'folded']) await expect(name, 502, /upstream odd failed: invalid response/)
+  await expect('unchanged-coded', 304, /^$/)
   t.notMatch(await rawRequest(`GET /odd/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`), /\r\nx-[ab]:/i, 'the headers they name are not passed on')
   t.equal((await get('/api/still-fine', agent)).status, 200)
 })

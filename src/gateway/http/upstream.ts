@@ -114,9 +114,11 @@ class Relay implements Dispatcher.DispatchHandler {
     if (status < 200) return
     clearTimeout(this.waiting)
     // RFC 9112 §6.1: the gateway drops Transfer-Encoding (hop-by-hop), so a coding other than
-    // chunked (gzip, chunked) would reach the agent still applied, with nothing naming it.
+    // chunked (gzip, chunked) would reach the agent still applied, with nothing naming it. A
+    // response without a body (to HEAD, a 204, a 304: §6.3) has nothing it applies to.
     const te = headers['transfer-encoding']
-    if (te !== undefined && (Array.isArray(te) || te.trim().toLowerCase() !== 'chunked')) {
+    const bodiless = status === 204 || status === 304 || this.res.req.method === 'HEAD'
+    if (te !== undefined && !bodiless && (Array.isArray(te) || te.trim().toLowerCase() !== 'chunked')) {
       this.unfit('its transfer coding is not chunked')
       return
     }
