@@ -9,6 +9,7 @@
 import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Pool } from 'undici'
+import { serveForParent } from './forked.js'
 
 export interface BareProxyConfig {
   /** Base URL of the upstream, e.g. `http://127.0.0.1:8080/api`. */
@@ -76,10 +77,4 @@ async function start (c: BareProxyConfig): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
-process.once('message', (m) => {
-  start(m as BareProxyConfig).then(
-    (url) => { process.send?.({ url }) },
-    (err) => { process.stderr.write(`bare proxy: ${(err as Error).stack ?? String(err)}\n`); process.exit(1) }
-  )
-})
-process.once('SIGTERM', () => process.exit(0))
+serveForParent('bare proxy', async (c: BareProxyConfig) => ({ url: await start(c) }))

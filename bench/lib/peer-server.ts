@@ -8,6 +8,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { exportJWK, generateKeyPair } from 'jose'
 import { Provider } from 'oidc-provider'
+import { serveForParent } from './forked.js'
 
 export interface PeerInfo {
   tokenUrl: string
@@ -65,10 +66,4 @@ async function start (): Promise<PeerInfo> {
   return { tokenUrl: `${issuer}/token`, clientId, clientSecret, resource, scope }
 }
 
-process.once('message', () => {
-  start().then(
-    (info) => { process.send?.(info) },
-    (err) => { process.stderr.write(`peer: ${(err as Error).stack ?? String(err)}\n`); process.exit(1) }
-  )
-})
-process.once('SIGTERM', () => process.exit(0))
+serveForParent('peer', async () => await start())

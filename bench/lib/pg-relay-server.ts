@@ -5,6 +5,7 @@
  * Receives a `PgRelayConfig` over IPC; replies with the port it listens on.
  */
 import { connect, createServer, type AddressInfo } from 'node:net'
+import { serveForParent } from './forked.js'
 
 export interface PgRelayConfig {
   host: string
@@ -26,10 +27,4 @@ async function start (c: PgRelayConfig): Promise<number> {
   return (server.address() as AddressInfo).port
 }
 
-process.once('message', (m) => {
-  start(m as PgRelayConfig).then(
-    (port) => { process.send?.({ port }) },
-    (err) => { process.stderr.write(`pg relay: ${(err as Error).stack ?? String(err)}\n`); process.exit(1) }
-  )
-})
-process.once('SIGTERM', () => process.exit(0))
+serveForParent('pg relay', async (c: PgRelayConfig) => ({ port: await start(c) }))

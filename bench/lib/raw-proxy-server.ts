@@ -7,6 +7,7 @@
  * Receives a `RawProxyConfig` over IPC; replies with the URL it listens on.
  */
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
+import { serveForParent } from './forked.js'
 
 export interface RawProxyConfig {
   /** Base URL of the upstream, e.g. `http://127.0.0.1:8080/api`. */
@@ -84,10 +85,4 @@ async function start (c: RawProxyConfig): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
-process.once('message', (m) => {
-  start(m as RawProxyConfig).then(
-    (url) => { process.send?.({ url }) },
-    (err) => { process.stderr.write(`raw proxy: ${(err as Error).stack ?? String(err)}\n`); process.exit(1) }
-  )
-})
-process.once('SIGTERM', () => process.exit(0))
+serveForParent('raw proxy', async (c: RawProxyConfig) => ({ url: await start(c) }))
