@@ -307,6 +307,8 @@ interface Route {
   paths: TargetPaths
   /** The target's credentials, as `withoutSecrets` looks for them. */
   secrets: string[]
+  /** Its policy judges methods: a POST's body is searched for a method override. */
+  scanPosts: boolean
 }
 
 /**
@@ -344,7 +346,7 @@ export class Upstreams {
       return { abandon: () => {}, refusal: undefined }
     }
     // A POST's body is searched for a method override where the policy judges methods; one the search could not read is refused.
-    const scan = hasBody(req) && req.method === 'POST' && judgesMethods(t.policy)
+    const scan = route.scanPosts && req.method === 'POST' && hasBody(req)
     const unread = scan ? unscannable(req.headers) : undefined
     if (unread !== undefined) {
       this.fail(res, unread)
@@ -383,7 +385,7 @@ export class Upstreams {
       this.pools.set(key, kept)
     }
     const base = t.upstream.pathname.replace(/\/$/, '')
-    route = { pool: kept.pool, queue: kept.queue, origin, host: t.upstream.host, base, paths: { prefix: `/${t.name}`, origin, base }, secrets: secretsOf(t) }
+    route = { pool: kept.pool, queue: kept.queue, origin, host: t.upstream.host, base, paths: { prefix: `/${t.name}`, origin, base }, secrets: secretsOf(t), scanPosts: judgesMethods(t.policy) }
     this.routes.set(t, route)
     return route
   }
