@@ -3,6 +3,7 @@ import { auditLineage } from '../audit/record.js'
 import { InvalidRequest, InvalidScope, InvalidToken, LineageError } from '../errors.js'
 import { nestAct, type AccessClaims } from '../lineage/claims.js'
 import { scopeProblem, splitScope, targetOf, uncovered } from '../lineage/scopes.js'
+import { maxPrincipals } from '../lineage/verify.js'
 import { accessTokenType } from './client-credentials.js'
 import type { BrokerContext } from './context.js'
 import { issueToken, type TokenResponse } from './issue.js'
@@ -44,6 +45,28 @@ async function checked (ctx: BrokerContext, which: 'subject_token' | 'actor_toke
     if (err instanceof InvalidToken) throw new InvalidRequest(`${which}: ${err.message}`, err.code)
     throw err
   }
+}
+
+/**
+ * The principals a child rests on: its parent's, and, when an actor token acts for the subject,
+ * the principals that token rests on (its sponsor and its subject), put before the subject's
+ * own so that each service still follows its sponsor. Every use of the child and of its
+ * descendants then checks them too: offboarding the person whose token acted cuts off what it
+ * minted. `acting` is the part taken from actor tokens, down the whole chain.
+ * @throws InvalidRequest when the child would rest on too many principals, or on one cut off
+ * after the subject's chain began (the child would be dead on arrival)
+ */
+function childPrincipals (ctx: BrokerContext, parent: AccessClaims, actor: AccessClaims | undefined): { principals: string[], acting: string[] } {
+  const names = parent.lineage.principals
+  // The subject's own principals end the list: its sponsor and itself for a service, itself for a human.
+  const own = ctx.view.principal(parent.sub)?.kind === 'service' && names.length > 1 ? 2 : 1
+  const acting = names.slice(0, names.length - own)
+  if (actor !== undefined && !actor.lineage.principals.every((p) => names.includes(p))) acting.push(...actor.lineage.principals)
+  const principals = [...acting, ...names.slice(names.length - own)]
+  if (principals.length > maxPrincipals) throw new InvalidRequest(`actor_token: the child would rest on ${principals.length} principals, more than the ${maxPrincipals} a verifier accepts`)
+  const cut = ctx.view.check(parent.jti, { ...parent.lineage, principals }, ctx.clock.now())
+  if (cut !== undefined) throw new InvalidRequest(`actor_token: chain cut off: ${cut.message}`, 'ERR_TOKEN_CUT_OFF')
+  return { principals, acting }
 }
 
 /**
@@ -104,8 +127,10 @@ async function exchangeChecked (ctx: BrokerContext, req: ExchangeRequest, seen: 
   const aud = targets ?? parent.aud.filter((t) => scope.some((s) => targetOf(s) === t))
 
   const now = epochSeconds(ctx.clock)
-  const exp = Math.min(parent.exp, req.ttl === undefined ? parent.exp : now + req.ttl)
+  // Acting for the subject lasts no longer than the actor's own token.
+  const exp = Math.min(parent.exp, actorClaims?.exp ?? parent.exp, req.ttl === undefined ? parent.exp : now + req.ttl)
   if (exp <= now) throw new InvalidRequest('subject_token: token expired')
+  const { principals, acting } = childPrincipals(ctx, parent, actorClaims)
 
   const actor = req.actor ?? actorClaims?.sub ?? 'unnamed'
   const { token, claims } = await issueToken(ctx, {
@@ -115,7 +140,8 @@ async function exchangeChecked (ctx: BrokerContext, req: ExchangeRequest, seen: 
     exp,
     client_id: parent.client_id,
     act: nestAct(actor, parent.act),
-    lineage: { chain: [...parent.lineage.chain, parent.jti], principals: parent.lineage.principals, depth, rooted_at: parent.lineage.rooted_at },
+    lineage: { chain: [...parent.lineage.chain, parent.jti], principals, depth, rooted_at: parent.lineage.rooted_at },
+    acting,
     context: req.context
   })
   return { access_token: token, issued_token_type: issuedType, token_type: 'Bearer', expires_in: claims.exp - now, scope: claims.scope }

@@ -14,6 +14,8 @@ export interface NewToken {
   client_id: string
   act?: Act
   lineage: LineageClaim
+  /** The first principals of `lineage.principals`, taken from actor tokens (none for a root token). */
+  acting?: string[]
   /** What the caller said about itself, recorded in the tree. */
   context: Record<string, string>
 }
@@ -55,13 +57,16 @@ export async function issueToken (ctx: BrokerContext, t: NewToken): Promise<{ to
   const length = key.header.length + payload.length + 2 + signatureChars
   if (length > maxTokenBytes) throw new InvalidScope(`the token would be ${length} bytes, more than the ${maxTokenBytes} a verifier accepts: ask for fewer scopes or audiences`)
   const names = t.lineage.principals
+  const acting = t.acting ?? []
+  const own = names.slice(acting.length)
   await ctx.ledger.record({
     jti,
     parent: t.lineage.chain.at(-1) ?? null,
     root: t.lineage.chain[0] ?? jti,
     depth: t.lineage.depth,
     sub: t.sub,
-    sponsor: names.length > 1 ? names[names.length - 2] : null,
+    sponsor: own.length > 1 ? own[0] : null,
+    acting: acting.length > 0 ? acting : null,
     client_id: t.client_id,
     actor: t.act?.sub ?? null,
     scope: claims.scope,

@@ -73,7 +73,8 @@ async function mustLoad (q: Queryable, id: string, lock = false): Promise<FullRo
 async function newestRoot (q: Queryable, id: string, nowMs: number): Promise<number> {
   const { rows } = await q.query<{ at: number | null }>(
     `SELECT greatest((SELECT max(rooted_at) FROM tokens WHERE sub = $1 AND exp >= $2),
-                     (SELECT max(rooted_at) FROM tokens WHERE sponsor = $1 AND exp >= $2)) AS at`, [id, oldestAcceptedExp(nowMs)])
+                     (SELECT max(rooted_at) FROM tokens WHERE sponsor = $1 AND exp >= $2),
+                     (SELECT max(rooted_at) FROM tokens WHERE acting @> ARRAY[$1] AND exp >= $2)) AS at`, [id, oldestAcceptedExp(nowMs)])
   return rows[0]?.at ?? 0
 }
 
@@ -330,21 +331,22 @@ export async function resolvePrincipal (q: Queryable, ref: string, as?: 'email' 
 }
 
 /**
- * Live tokens whose lineage names `id` (as subject or sponsor), rooted after `since`, with no
- * revoked ancestor. Reads two index ranges, then walks only the subtrees that were revoked
+ * Live tokens whose lineage names `id` (as subject, sponsor, or through an actor token), rooted after `since`, with no
+ * revoked ancestor. Reads three index ranges, then walks only the subtrees that were revoked
  * (known from the live-status view): its cost follows revoked tokens, not live ones.
  */
 async function countLiveNaming (ctx: BrokerContext, id: string, nowMs: number, since: number): Promise<number> {
   const now = Math.floor(nowMs / 1000)
   const { rows: [all] } = await ctx.db.query<{ n: number }>(
     `SELECT (SELECT count(*) FROM tokens WHERE sub = $1 AND exp > $2 AND rooted_at > $3)
-          + (SELECT count(*) FROM tokens WHERE sponsor = $1 AND exp > $2 AND rooted_at > $3) AS n`, [id, now, since])
+          + (SELECT count(*) FROM tokens WHERE sponsor = $1 AND exp > $2 AND rooted_at > $3)
+          + (SELECT count(*) FROM tokens WHERE acting @> ARRAY[$1] AND sub <> $1 AND sponsor IS DISTINCT FROM $1 AND exp > $2 AND rooted_at > $3) AS n`, [id, now, since])
   const revoked = ctx.view.revokedJtis()
   if (revoked.length === 0) return all.n
   const { rows: [dead] } = await ctx.db.query<{ n: number }>(
     `WITH RECURSIVE top AS (
        SELECT jti, exp FROM tokens
-        WHERE jti = ANY ($4::text[]) AND (sub = $1 OR sponsor = $1) AND rooted_at > $3 AND NOT (ancestors && $4::text[])
+        WHERE jti = ANY ($4::text[]) AND (sub = $1 OR sponsor = $1 OR acting @> ARRAY[$1]) AND rooted_at > $3 AND NOT (ancestors && $4::text[])
      ), sub AS (
        SELECT jti, exp FROM top
        UNION ALL

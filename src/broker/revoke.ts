@@ -1,5 +1,6 @@
 import { NotFound, UnauthorizedClient } from '../errors.js'
 import { appendChange } from '../lineage/changes.js'
+import { principalsOf } from '../lineage/ledger.js'
 import { verifyAccessToken } from '../lineage/verify.js'
 import type { Caller } from './caller.js'
 import type { BrokerContext } from './context.js'
@@ -19,8 +20,8 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
   await ctx.sync.afterWrite()
   if (!inserted) return 0
   // Every actor of the chain, the current one first as `act` nests them (RFC 8693 §4.1): each token's own is its outermost.
-  const node = (await ctx.db.query<{ root: string, sub: string, sponsor: string | null, actors: string[] }>(
-    `SELECT t.root, t.sub, t.sponsor,
+  const node = (await ctx.db.query<{ root: string, sub: string, sponsor: string | null, acting: string[] | null, actors: string[] }>(
+    `SELECT t.root, t.sub, t.sponsor, t.acting,
             ARRAY(SELECT a.actor FROM unnest(t.ancestors || t.jti) WITH ORDINALITY AS c (jti, n) JOIN tokens a ON a.jti = c.jti
                    WHERE a.actor IS NOT NULL ORDER BY c.n DESC) AS actors
        FROM tokens t WHERE t.jti = $1`, [jti])).rows[0]
@@ -38,7 +39,7 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
     kind: 'token.revoked',
     jti,
     root: node?.root ?? jti,
-    principals: node === undefined ? [] : node.sponsor === null ? [node.sub] : [node.sponsor, node.sub],
+    principals: node === undefined ? [] : principalsOf(node),
     actors: node?.actors ?? [],
     detail: { by, reason: reason ?? null, revoked: rows[0].n }
   })

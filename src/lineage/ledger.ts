@@ -8,6 +8,8 @@ export interface TokenRecord {
   depth: number
   sub: string
   sponsor: string | null
+  /** The principals the chain rests on through actor tokens, before the sponsor and `sub`; null when none. */
+  acting: string[] | null
   client_id: string
   actor: string | null
   scope: string
@@ -20,6 +22,11 @@ export interface TokenRecord {
   context: Record<string, string>
 }
 
+/** The principals a recorded token rests on, as its lineage claim lists them. */
+export function principalsOf (r: { acting: string[] | null, sponsor: string | null, sub: string }): string[] {
+  return [...(r.acting ?? []), ...(r.sponsor === null ? [] : [r.sponsor]), r.sub]
+}
+
 export interface TokenLedger {
   /** Resolves once `r` is committed. */
   record: (r: TokenRecord) => Promise<void>
@@ -27,9 +34,9 @@ export interface TokenLedger {
   backlog: () => number
 }
 
-const columns = `jti text, parent text, root text, depth integer, sub text, sponsor text, client_id text,
+const columns = `jti text, parent text, root text, depth integer, sub text, sponsor text, acting text[], client_id text,
   actor text, scope text, aud text[], ancestors text[], iat bigint, exp bigint, rooted_at bigint, context jsonb`
-const names = 'jti, parent, root, depth, sub, sponsor, client_id, actor, scope, aud, ancestors, iat, exp, rooted_at, context'
+const names = 'jti, parent, root, depth, sub, sponsor, acting, client_id, actor, scope, aud, ancestors, iat, exp, rooted_at, context'
 
 /**
  * Writes lineage records in batches: records that arrive in the same event-loop turn, or while

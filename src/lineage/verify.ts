@@ -7,6 +7,8 @@ import type { AccessClaims, Act } from './claims.js'
 export const acceptedAlgs = ['EdDSA']
 /** Far above any token Lineage issues at the deepest allowed chain; refused before parsing. */
 export const maxTokenBytes = 16 * 1024
+/** The most principals a chain may rest on (its sponsor, its subject, and those of actor tokens that acted in it). */
+export const maxPrincipals = 8
 /** Small clock tolerance for `exp`/`nbf` (RFC 9068 §4). */
 export const clockToleranceSeconds = 5
 
@@ -76,7 +78,7 @@ function checkShape (p: Record<string, unknown>, maxDepth: number): AccessClaims
   const lin = l as AccessClaims['lineage']
   if (!Number.isInteger(lin.depth) || lin.depth < 0 || lin.depth > maxDepth) bad('lineage.depth')
   if (!isStrArray(lin.chain) || lin.chain.length !== lin.depth) bad('lineage.chain')
-  if (!isStrArray(lin.principals) || lin.principals.length === 0 || lin.principals.length > 8 || lin.principals[lin.principals.length - 1] !== p.sub) bad('lineage.principals')
+  if (!isStrArray(lin.principals) || lin.principals.length === 0 || lin.principals.length > maxPrincipals || lin.principals[lin.principals.length - 1] !== p.sub) bad('lineage.principals')
   if (typeof lin.rooted_at !== 'number') bad('lineage.rooted_at')
   if (actDepth(p.act, maxDepth) !== lin.depth) bad('act does not match lineage depth')
   return { ...(p as unknown as AccessClaims), aud: aud as string[] }

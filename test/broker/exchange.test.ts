@@ -174,6 +174,62 @@ t.test('an actor token names the actor and must itself be live', async (t) => {
   t.match(late.body.error_description, /^actor_token: token expired/)
 })
 
+/** A principal of kind `kind` (a service sponsored by `sponsor`) with a client. */
+async function clientOf (id: string, kind: 'human' | 'service', sponsor?: string): Promise<{ clientId: string, clientSecret: string }> {
+  const p = await b.admin('POST', '/v1/principals', { id, kind, sponsor, grants: ['api:*', 'db:read'] })
+  if (p.status !== 201) throw new Error(`seed ${id}: ${JSON.stringify(p.body)}`)
+  const c = (await b.admin('POST', `/v1/principals/${id}/clients`)).body
+  return { clientId: c.client_id, clientSecret: c.client_secret }
+}
+
+t.test('an actor token\'s principals join the child\'s lineage, and offboarding them cuts off what it acted in', async (t) => {
+  await b.admin('POST', '/v1/principals', { id: 'bob', kind: 'human', grants: ['api:*', 'db:read'] })
+  const bot = await clientOf('deploy-bot', 'service', 'bob')
+  const root = await rootToken(b, client)
+  const actor = await rootToken(b, bot, { ttl: '600' })
+  const child = await exchangeToken(b, root, { actor_token: actor, actor_token_type: accessTokenType })
+  t.equal(child.status, 200)
+  const c = claimsOf(child.body.access_token)
+  t.same(c.lineage.principals, ['bob', 'deploy-bot', 'alice', 'ci-nightly'], 'the actor\'s sponsor and subject first, each service after its sponsor')
+  t.same(c.act, { sub: 'deploy-bot' })
+  t.equal(c.exp, claimsOf(actor).exp, 'acting lasts no longer than the actor token')
+  const below = await exchangeToken(b, child.body.access_token, { actor: 'helper' })
+  t.same(claimsOf(below.body.access_token).lineage.principals, c.lineage.principals, 'descendants inherit them')
+  const again = await exchangeToken(b, child.body.access_token, { actor_token: actor, actor_token_type: accessTokenType })
+  t.same(claimsOf(again.body.access_token).lineage.principals, c.lineage.principals, 'the same actor twice adds nothing')
+  const self = await exchangeToken(b, root, { actor_token: await rootToken(b, client), actor_token_type: accessTokenType })
+  t.same(claimsOf(self.body.access_token).lineage.principals, ['alice', 'ci-nightly'], 'a chain acting for itself adds nothing')
+  t.match((await b.admin('GET', `/v1/tokens/${c.jti}`)).body, { status: 'active' })
+
+  const off = await b.admin('POST', '/v1/principals/bob/offboard')
+  t.equal(off.status, 200)
+  t.equal(off.body.revoked, 4, 'the actor\'s own token and the three it acted in')
+  for (const token of [child.body.access_token, below.body.access_token]) {
+    const r = await exchangeToken(b, token)
+    t.same([r.status, r.body.error], [400, 'invalid_request'])
+    t.match(r.body.error_description, /^subject_token: chain cut off: principal bob is offboarded/)
+    t.same((await b.form('/oauth/introspect', { token }, { authorization: 'Bearer ladm_test-admin-token-0123456789' })).body, { active: false })
+  }
+  t.match((await b.admin('GET', `/v1/tokens/${c.jti}`)).body, { status: 'revoked', status_reason: /bob/ })
+  t.equal((await exchangeToken(b, root)).status, 200, 'the subject\'s chain without the actor goes on')
+})
+
+t.test('an actor cut off after the subject\'s chain began cannot act in it, even once reinstated', async (t) => {
+  const carol = await clientOf('carol', 'human')
+  const root = await rootToken(b, client)
+  b.clock.advance(1000)
+  t.equal((await b.admin('POST', '/v1/principals/carol/offboard')).status, 200)
+  b.clock.advance(1000)
+  t.equal((await b.admin('POST', '/v1/principals/carol/reinstate')).status, 200)
+  const actor = await rootToken(b, carol)
+  const r = await exchangeToken(b, root, { actor_token: actor, actor_token_type: accessTokenType })
+  t.same([r.status, r.body.error], [400, 'invalid_request'], 'the child would be dead on arrival')
+  t.match(r.body.error_description, /^actor_token: chain cut off: principal carol was cut off at/)
+  const fresh = await exchangeToken(b, await rootToken(b, client), { actor_token: actor, actor_token_type: accessTokenType })
+  t.equal(fresh.status, 200, 'a chain rooted after the cut-off may have her act')
+  t.same(claimsOf(fresh.body.access_token).lineage.principals, ['carol', 'alice', 'ci-nightly'])
+})
+
 t.test('requested_token_type jwt is honoured; other types are refused', async (t) => {
   const root = await rootToken(b, client)
   const jwt = await exchangeToken(b, root, { requested_token_type: 'urn:ietf:params:oauth:token-type:jwt' })

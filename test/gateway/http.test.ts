@@ -3,7 +3,7 @@ import { STATUS_CODES } from 'node:http'
 import { gzipSync } from 'node:zlib'
 import { connect, createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
-import { claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
+import { accessTokenType, claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
 import { createTarget, saveTarget, startTestGateway, startUpstream } from '../helpers/gateway.js'
 
 const b = await startTestBroker()
@@ -843,6 +843,34 @@ t.test('a streaming response and a keep-alive connection end within a second of 
   t.ok(ended)
   t.ok(Date.now() - started < 1000, `stream ended ${Date.now() - started} ms after the cut-off`)
   t.equal(gw.gateway.targets.get('api')?.name, 'api')
+})
+
+t.test('offboarding the person behind an actor token cuts off the tokens it acted in, streams included', async (t) => {
+  const subject = await seedService(b, 'erin', 'erin-ci')
+  const actor = await seedService(b, 'frank', 'frank-bot')
+  const subjectRoot = await rootToken(b, subject)
+  const acted = (await exchangeToken(b, subjectRoot, { actor_token: await rootToken(b, actor), actor_token_type: accessTokenType, audience: 'api' })).body.access_token
+  t.same(claimsOf(acted).lineage.principals, ['frank', 'frank-bot', 'erin', 'erin-ci'], 'the actor token\'s sponsor and subject join the chain')
+  const below = (await exchangeToken(b, acted, { actor: 'helper' })).body.access_token
+  const alone = (await exchangeToken(b, subjectRoot, { actor: 'build', audience: 'api' })).body.access_token
+  const res = await get('/api/sse', below)
+  t.equal(res.status, 200)
+  const reader = res.body!.getReader()
+  t.match(Buffer.from((await reader.read()).value!).toString(), /^data: 0/)
+  const started = Date.now()
+  await b.admin('POST', '/v1/principals/frank/offboard')
+  let ended = false
+  try {
+    for (;;) { const r = await reader.read(); if (r.done) break }
+    ended = true
+  } catch { ended = true }
+  t.ok(ended && Date.now() - started < 1000, `the stream of a token below the acted one ended ${Date.now() - started} ms after the cut-off`)
+  for (const token of [acted, below]) {
+    const r = await get('/api/x', token)
+    t.equal(r.status, 401)
+    t.match(await r.json(), { error: 'invalid_token', error_description: /principal frank is offboarded/ })
+  }
+  t.equal((await get('/api/x', alone)).status, 200, 'the subject\'s chain without the actor goes on')
 })
 
 t.test('a genuine token refused as expired is recorded with its lineage', async (t) => {
