@@ -284,25 +284,29 @@ export class Responses {
       case BackendCode.ErrorResponse: {
         const fields = parseErrorFields(f.body)
         if (fields.S === 'FATAL' || fields.V === 'FATAL') setImmediate(this.deps.onFatal)
-        // A constraint's detail quotes the row (`Failing row contains (…)`, `Key (email)=(…)`),
-        // masked columns too, also of a table the statement does not name (a cascade, a check
-        // deferred to COMMIT); a data exception's message quotes the value it could not take.
-        const e = this.head()
-        // An error that answers no execution (a deferred check failing at Sync's commit) is
-        // judged by the mask rules of the statement sent last, and by its table alone. One that
-        // answers a Parse or a Bind reads no row: it quotes the text or a parameter the client
-        // sent itself (`invalid input syntax for type integer: "abc"`).
-        const rules = e?.type === 'exec' ? e.rules : this.lastRules
-        const masked = rules.length > 0 && ((e?.type === 'exec' && e.quotesMasked === true) || (e?.type !== 'exec' && e?.type !== 'step' && fields.t === undefined) || (fields.t !== undefined && !this.unmasked(rules, fields.t)))
+        const masked = this.mayQuoteMasked(fields)
         this.failed(fields.C ?? 'error')
         // A stand-in's error (a refusal) becomes the gateway's own.
         const refusal = this.deps.refusals.rewrite(fields.M ?? '')
         if (refusal !== undefined) return [refusal]
-        if (!masked || (fields.D === undefined && fields.C?.startsWith('22') !== true)) return undefined
+        // A data exception's message quotes the value it could not take; one a function or a
+        // trigger raised (P0001 and the rest of class P0) says whatever its author wrote.
+        const quoting = fields.C?.startsWith('22') === true || fields.C?.startsWith('P0') === true
+        if (!masked || (fields.D === undefined && !quoting)) return undefined
         const kept = { ...fields }
         delete kept.D
-        if (fields.C?.startsWith('22') === true) kept.M = `lineage: the message of data exception ${fields.C} is hidden: where columns are masked it may quote a value`
+        if (quoting) kept.M = `lineage: the message of ${fields.C?.startsWith('22') === true ? 'data exception' : 'raised exception'} ${fields.C ?? ''} is hidden: where columns are masked it may quote a value`
         return [errorFromFields(kept)]
+      }
+      case BackendCode.NoticeResponse: {
+        // A trigger's or a function's RAISE NOTICE (or WARNING, INFO) says whatever its author
+        // wrote, masked columns of the row included: where they may, only its severity and code pass.
+        const fields = parseErrorFields(f.body)
+        if (!this.mayQuoteMasked(fields)) return undefined
+        const kept: Record<string, string> = {}
+        for (const k of ['S', 'V', 'C'] as const) if (fields[k] !== undefined) kept[k] = fields[k]
+        kept.M = `lineage: the text of this ${(fields.V ?? fields.S ?? 'notice').toLowerCase()} is hidden: where columns are masked it may quote a value`
+        return [errorFromFields(kept, BackendCode.NoticeResponse)]
       }
       case BackendCode.ReadyForQuery: {
         const status = parseReadyForQuery(f.body)
@@ -405,6 +409,21 @@ export class Responses {
   }
 
   /** Whether the catalog, from memory, shows that `table` (an error's table field) has no masked column. */
+  /**
+   * Whether an error or a notice from the upstream may quote a masked column. A constraint's
+   * detail quotes the row (`Failing row contains (…)`, `Key (email)=(…)`), masked columns too,
+   * also of a table the statement does not name (a cascade, a check deferred to COMMIT). One
+   * that answers no execution (a deferred check failing at Sync's commit) is judged by the mask
+   * rules of the statement sent last, and by its table alone. One that answers a Parse or a Bind
+   * reads no row: it quotes the text or a parameter the client sent itself
+   * (`invalid input syntax for type integer: "abc"`).
+   */
+  private mayQuoteMasked (fields: Record<string, string>): boolean {
+    const e = this.head()
+    const rules = e?.type === 'exec' ? e.rules : this.lastRules
+    return rules.length > 0 && ((e?.type === 'exec' && e.quotesMasked === true) || (e?.type !== 'exec' && e?.type !== 'step' && fields.t === undefined) || (fields.t !== undefined && !this.unmasked(rules, fields.t)))
+  }
+
   private unmasked (rules: readonly MaskRule[], table: string): boolean {
     const columns = this.deps.catalog().columnsOf([table])
     return columns !== undefined && !columns.some((c) => maskFor(rules, c) !== undefined)

@@ -713,6 +713,38 @@ if (databaseUrl === undefined) {
     t.equal(cascade.detail, undefined, 'no row of customers in the detail')
   })
 
+  t.test('a notice or an exception a trigger raises on a table with masked columns comes without its text', async (t) => {
+    const c = await connected(writer)
+    t.teardown(async () => { await c.end() })
+    await direct.query(`CREATE FUNCTION customers_tell () RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE NOTICE 'changing %', OLD.email;
+          IF NEW.name = 'boom' THEN RAISE EXCEPTION 'ssn % refused', OLD.ssn; END IF;
+          RETURN NEW;
+        END $$;
+      CREATE TRIGGER customers_tell BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION customers_tell();
+      CREATE FUNCTION orders_tell () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE WARNING 'order %', OLD.item; RETURN NEW; END $$;
+      CREATE TRIGGER orders_tell BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION orders_tell()`)
+    t.teardown(async () => { await direct.query('DROP TRIGGER customers_tell ON customers; DROP FUNCTION customers_tell; DROP TRIGGER orders_tell ON orders; DROP FUNCTION orders_tell') })
+    const notices: Array<{ message?: string, severity?: string, code?: string, detail?: string }> = []
+    c.on('notice', (n) => notices.push(n))
+    await c.query('BEGIN')
+    await c.query('UPDATE customers SET name = name WHERE id = 1')
+    t.match(notices, [{ severity: 'NOTICE', code: '00000', message: /^lineage: the text of this notice is hidden/ }])
+    t.notMatch(JSON.stringify(notices), /@example/, 'no address in it')
+    const raised = await c.query("UPDATE customers SET name = 'boom' WHERE id = 1").catch((e: Error & { code?: string }) => e) as Error & { code?: string }
+    t.equal(raised.code, 'P0001')
+    t.match(raised.message, /^lineage: the message of raised exception P0001 is hidden/)
+    t.notMatch(raised.message, /6789/, 'no ssn in it')
+    await c.query('ROLLBACK')
+    notices.length = 0
+    await c.query('BEGIN')
+    await c.query("INSERT INTO orders VALUES (4242, 'widget')")
+    await c.query('UPDATE orders SET item = item WHERE id = 4242')
+    await c.query('ROLLBACK')
+    t.match(notices, [{ severity: 'WARNING', message: 'order widget' }], 'a table without masks keeps its notices as written')
+  })
+
   t.test('long statement names cut inside a character are told apart as PostgreSQL tells them apart', async (t) => {
     const namer = await token('namer', 'db:read')
     const { s, until } = await rawSession(namer)

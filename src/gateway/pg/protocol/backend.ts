@@ -240,11 +240,11 @@ export function errorResponse (e: Notice<'ERROR' | 'FATAL' | 'PANIC'>): Buffer {
   return notice(BackendCode.ErrorResponse, e)
 }
 
-/** An ErrorResponse of fields as `parseErrorFields` gives them, in their order. */
-export function errorFromFields (fields: Record<string, string>): Buffer {
+/** An ErrorResponse (or, given its code, a NoticeResponse) of fields as `parseErrorFields` gives them, in their order. */
+export function errorFromFields (fields: Record<string, string>, code: BackendCode.ErrorResponse | BackendCode.NoticeResponse = BackendCode.ErrorResponse): Buffer {
   const w = new Writer()
   for (const type in fields) w.byte(type.charCodeAt(0)).cstring(fields[type])
-  return w.byte(0).frame(BackendCode.ErrorResponse)
+  return w.byte(0).frame(code)
 }
 
 /** NoticeResponse ('N'). NUL characters in message, detail and hint become U+FFFD. */
