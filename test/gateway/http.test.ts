@@ -513,6 +513,18 @@ t.test('a POST naming another method in its body, waiting for one of the upstrea
   t.equal((await get('/api/fine', agent)).status, 200, 'the gateway still serves')
 })
 
+t.test('a POST refused for the method override in its body is counted as a refusal', async (t) => {
+  const count = async (decision: string): Promise<number> =>
+    Number(new RegExp(`lineage_gateway_requests_total\\{target="api",decision="${decision}"\\} (\\d+)`).exec(await (await fetch(`${gw.url}/_lineage/metrics`)).text())?.[1] ?? 0)
+  const [allow, deny] = [await count('allow'), await count('deny')]
+  const r = await get('/api/admin/users/7', agent, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=x&_method=DELETE' })
+  t.equal(r.status, 400)
+  await r.arrayBuffer()
+  let counted = [await count('allow'), await count('deny')]
+  for (let i = 0; i < 50 && counted[1] === deny; i++) { await new Promise((resolve) => setTimeout(resolve, 10)); counted = [await count('allow'), await count('deny')] }
+  t.same(counted, [allow, deny + 1], 'one more refusal, no more allowed requests')
+})
+
 t.test('a method or path override (a header, a _method query parameter) is refused before the upstream sees it', async (t) => {
   const before = up.seen.length
   const sneaky = await get('/api/users/7', agent, { headers: { 'x-http-method-override': 'DELETE' } })

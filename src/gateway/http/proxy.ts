@@ -169,8 +169,8 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
     if (decision.allowed) checkTokenElsewhere(bearerOf(req.headers.authorization) as string, where.query, req.headers, where.path)
     const m = metricsFor(t.name)
     m.check.observe((performance.now() - started) / 1000)
-    ;(decision.allowed ? m.allow : m.deny).inc()
     if (!decision.allowed) {
+      m.deny.inc()
       const l = decision.claims === undefined ? undefined : auditLineage(decision.claims)
       const token = bearerOf(req.headers.authorization)
       opts.audit.record({
@@ -181,8 +181,9 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
     }
     const l = auditLineage(decision.claims)
     const path = recordedPath(where.path, undefined)
-    // A request refused partway, its body holding what the check could not see in its head, is recorded as refused.
+    // A request refused partway, its body holding what the check could not see in its head, is counted and recorded as refused.
     const record = (status: number, refusal?: LineageError): void => {
+      ;(refusal === undefined ? m.allow : m.deny).inc()
       opts.audit.record({
         at: opts.clock.now(), kind: 'gateway.http', decision: refusal === undefined ? 'allow' : 'deny', status, target: t.name, method, path,
         jti: l.jti, root: l.root, principals: l.principals, actors: l.actors, detail: refusal === undefined ? undefined : { reason: refusal.message }
