@@ -3,7 +3,7 @@ import { auditLineage } from '../audit/record.js'
 import { InvalidRequest, InvalidScope, InvalidToken, LineageError } from '../errors.js'
 import { nestAct, type AccessClaims } from '../lineage/claims.js'
 import { scopeProblem, splitScope, targetOf, uncovered } from '../lineage/scopes.js'
-import { maxPrincipals } from '../lineage/verify.js'
+import { maxActorTokens, maxPrincipals } from '../lineage/verify.js'
 import { accessTokenType } from './client-credentials.js'
 import type { BrokerContext } from './context.js'
 import { issueToken, type TokenResponse } from './issue.js'
@@ -48,25 +48,32 @@ async function checked (ctx: BrokerContext, which: 'subject_token' | 'actor_toke
 }
 
 /**
- * The principals a child rests on: its parent's, and, when an actor token acts for the subject,
- * the principals that token rests on (its sponsor and its subject), put before the subject's
- * own so that each service still follows its sponsor. Every use of the child and of its
- * descendants then checks them too: offboarding the person whose token acted cuts off what it
- * minted. `acting` is the part taken from actor tokens, down the whole chain.
- * @throws InvalidRequest when the child would rest on too many principals, or on one cut off
- * after the subject's chain began (the child would be dead on arrival)
+ * What a child's chain rests on besides its ancestors: its parent's principals and actor tokens,
+ * and, when an actor token acts for the subject, that token with its own ancestors and actor
+ * tokens, and the principals it rests on (its sponsor and its subject), put before the
+ * subject's own so that each service still follows its sponsor. Every use of the child and of
+ * its descendants then checks them too: offboarding the person whose token acted, or revoking
+ * that token or one it descends from, cuts off what it acted in. `acting` is the part of
+ * `principals` taken from actor tokens, down the whole chain.
+ * @throws InvalidRequest when the child would rest on too many principals or tokens, or on a
+ * principal cut off after the subject's chain began (the child would be dead on arrival)
  */
-function childPrincipals (ctx: BrokerContext, parent: AccessClaims, actor: AccessClaims | undefined): { principals: string[], acting: string[] } {
+function actedLineage (ctx: BrokerContext, parent: AccessClaims, actor: AccessClaims | undefined): { principals: string[], acting: string[], actorTokens: string[] | undefined } {
+  const inherited = parent.lineage.actor_tokens ?? []
+  const own = new Set([...parent.lineage.chain, parent.jti, ...inherited])
+  const actorTokens = [...inherited]
+  if (actor !== undefined) for (const j of [...actor.lineage.chain, actor.jti, ...(actor.lineage.actor_tokens ?? [])]) if (!own.has(j)) { own.add(j); actorTokens.push(j) }
+  if (actorTokens.length > maxActorTokens) throw new InvalidRequest(`actor_token: the child would list ${actorTokens.length} actor tokens, more than the ${maxActorTokens} a verifier accepts`)
   const names = parent.lineage.principals
   // The subject's own principals end the list: its sponsor and itself for a service, itself for a human.
-  const own = ctx.view.principal(parent.sub)?.kind === 'service' && names.length > 1 ? 2 : 1
-  const acting = names.slice(0, names.length - own)
+  const subject = ctx.view.principal(parent.sub)?.kind === 'service' && names.length > 1 ? 2 : 1
+  const acting = names.slice(0, names.length - subject)
   if (actor !== undefined && !actor.lineage.principals.every((p) => names.includes(p))) acting.push(...actor.lineage.principals)
-  const principals = [...acting, ...names.slice(names.length - own)]
+  const principals = [...acting, ...names.slice(names.length - subject)]
   if (principals.length > maxPrincipals) throw new InvalidRequest(`actor_token: the child would rest on ${principals.length} principals, more than the ${maxPrincipals} a verifier accepts`)
   const cut = ctx.view.check(parent.jti, { ...parent.lineage, principals }, ctx.clock.now())
   if (cut !== undefined) throw new InvalidRequest(`actor_token: chain cut off: ${cut.message}`, 'ERR_TOKEN_CUT_OFF')
-  return { principals, acting }
+  return { principals, acting, actorTokens: actorTokens.length > 0 ? actorTokens : undefined }
 }
 
 /**
@@ -130,7 +137,7 @@ async function exchangeChecked (ctx: BrokerContext, req: ExchangeRequest, seen: 
   // Acting for the subject lasts no longer than the actor's own token.
   const exp = Math.min(parent.exp, actorClaims?.exp ?? parent.exp, req.ttl === undefined ? parent.exp : now + req.ttl)
   if (exp <= now) throw new InvalidRequest('subject_token: token expired')
-  const { principals, acting } = childPrincipals(ctx, parent, actorClaims)
+  const { principals, acting, actorTokens } = actedLineage(ctx, parent, actorClaims)
 
   const actor = req.actor ?? actorClaims?.sub ?? 'unnamed'
   const { token, claims } = await issueToken(ctx, {
@@ -140,7 +147,7 @@ async function exchangeChecked (ctx: BrokerContext, req: ExchangeRequest, seen: 
     exp,
     client_id: parent.client_id,
     act: nestAct(actor, parent.act),
-    lineage: { chain: [...parent.lineage.chain, parent.jti], principals, depth, rooted_at: parent.lineage.rooted_at },
+    lineage: { chain: [...parent.lineage.chain, parent.jti], principals, depth, rooted_at: parent.lineage.rooted_at, ...(actorTokens === undefined ? {} : { actor_tokens: actorTokens }) },
     acting,
     context: req.context
   })

@@ -67,6 +67,7 @@ export async function issueToken (ctx: BrokerContext, t: NewToken): Promise<{ to
     sub: t.sub,
     sponsor: own.length > 1 ? own[0] : null,
     acting: acting.length > 0 ? acting : null,
+    actor_tokens: t.lineage.actor_tokens ?? null,
     client_id: t.client_id,
     actor: t.act?.sub ?? null,
     scope: claims.scope,

@@ -6,9 +6,9 @@ import type { Caller } from './caller.js'
 import type { BrokerContext } from './context.js'
 
 /**
- * Revokes `jti` and so its whole subtree: one row in `revocations` and one in the change log,
- * however many descendants there are. Idempotent.
- * @returns how many live tokens (it and its descendants) this cut off; 0 when it was revoked already.
+ * Revokes `jti` and so its whole subtree, and the tokens it acted in as an actor token: one row
+ * in `revocations` and one in the change log, however many there are. Idempotent.
+ * @returns how many live tokens (it, its descendants, those it acted in) this cut off; 0 when it was revoked already.
  */
 export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: number, by: string, reason?: string): Promise<number> {
   const inserted = await ctx.db.tx(async (q) => {
@@ -26,14 +26,18 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
                    WHERE a.actor IS NOT NULL ORDER BY c.n DESC) AS actors
        FROM tokens t WHERE t.jti = $1`, [jti])).rows[0]
   // Counting is for people and runs after the cut-off has taken effect. The walk stops at
-  // subtrees that were already revoked: those were not live.
+  // subtrees that were already revoked: those were not live. The tokens it acted in as an actor
+  // token, with theirs (they list it, and inherit the list), count too.
   const { rows } = await ctx.db.query<{ n: number }>(
     `WITH RECURSIVE sub AS (
        SELECT jti, exp FROM tokens WHERE jti = $1
        UNION ALL
        SELECT t.jti, t.exp FROM tokens t JOIN sub ON t.parent = sub.jti
         WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = t.jti)
-     ) SELECT count(*) AS n FROM sub WHERE exp > $2`, [jti, Math.floor(ctx.clock.now() / 1000)])
+     ), acted AS (
+       SELECT t.jti, t.exp FROM tokens t
+        WHERE t.actor_tokens @> ARRAY[$1] AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = ANY (t.ancestors || t.jti))
+     ) SELECT count(*) AS n FROM (SELECT jti FROM sub WHERE exp > $2 UNION SELECT jti FROM acted WHERE exp > $2) live`, [jti, Math.floor(ctx.clock.now() / 1000)])
   ctx.audit.record({
     at: ctx.clock.now(),
     kind: 'token.revoked',

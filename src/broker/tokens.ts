@@ -27,12 +27,12 @@ export interface TokenView {
 
 export type TokenTree = TokenView & { children: TokenTree[] }
 
-const columns = 'jti, parent, root, depth, sub, sponsor, acting, client_id, actor, scope, aud, ancestors, iat, exp, rooted_at, context'
+const columns = 'jti, parent, root, depth, sub, sponsor, acting, actor_tokens, client_id, actor, scope, aud, ancestors, iat, exp, rooted_at, context'
 /** A tree listing stops here and says so; it is for people, not for enforcement. */
 export const maxTreeNodes = 5000
 
 function present (ctx: BrokerContext, r: TokenRow): TokenView {
-  const lineage: LineageClaim = { chain: r.ancestors, principals: principalsOf(r), depth: r.depth, rooted_at: r.rooted_at }
+  const lineage: LineageClaim = { chain: r.ancestors, principals: principalsOf(r), depth: r.depth, rooted_at: r.rooted_at, ...(r.actor_tokens === null ? {} : { actor_tokens: r.actor_tokens }) }
   const now = ctx.clock.now()
   const cut = ctx.view.check(r.jti, lineage, now)
   const status = cut !== undefined && (cut.code === 'token_revoked' || cut.code === 'ancestor_revoked' || r.exp * 1000 > now)

@@ -29,11 +29,14 @@ export function describeToken (token: string, nowSeconds: number): string {
   const lineage = claims.lineage
   if (lineage === undefined || !Array.isArray(lineage.chain)) throw new Error('not a Lineage token (no lineage claim)')
   const actors = actorsOf(claims.act).reverse()
-  const principals = lineage.principals.map((p, i) => i < lineage.principals.length - 1 ? `${p} (sponsor)` : p).join(' → ')
+  // Without actor tokens a chain rests on its subject and, for a service, its sponsor first.
+  const names = lineage.principals
+  const principals = (lineage.actor_tokens === undefined && names.length === 2 ? [`${names[0]} (sponsor)`, names[1]] : names).join(' → ')
   const lines = [
     `token    ${claims.jti}  (depth ${lineage.depth}, ${duration(claims.exp - nowSeconds)} left)`,
     `subject  ${claims.sub}`,
     `lineage  ${principals}`,
+    ...(lineage.actor_tokens === undefined ? [] : [`acted in by actor tokens ${lineage.actor_tokens.join(' ')}`]),
     `scope    ${claims.scope}`,
     `audience ${claims.aud.join(' ')}`,
     `issuer   ${claims.iss}  (key ${String(header.kid)}, ${String(header.alg)})`,

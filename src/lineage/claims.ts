@@ -17,6 +17,12 @@ export interface LineageClaim {
   depth: number
   /** When the root token was issued, in epoch milliseconds; cut-offs compare against it. */
   rooted_at: number
+  /**
+   * The `jti` of every actor token that acted in the chain (RFC 8693 `actor_token`), each with
+   * its own ancestors and actor tokens: revoking any of them cuts the chain off, as revoking an
+   * ancestor does. Absent when no actor token acted in it.
+   */
+  actor_tokens?: string[]
 }
 
 export interface AccessClaims {
@@ -57,4 +63,14 @@ export function nestAct (actor: string, parent: Act | undefined): Act {
 /** The root token's `jti` of a chain. */
 export function rootOf (claims: Pick<AccessClaims, 'jti' | 'lineage'>): string {
   return claims.lineage.chain[0] ?? claims.jti
+}
+
+/**
+ * What a live connection or session of `claims` is indexed by, so that a cut-off finds it: every
+ * token whose revocation cuts the chain (ancestors, the token itself, actor tokens) and every
+ * principal it rests on (`p:<id>`).
+ */
+export function cutOffKeys (claims: AccessClaims): string[] {
+  const l = claims.lineage
+  return [...l.chain, claims.jti, ...(l.actor_tokens ?? []), ...l.principals.map((p) => `p:${p}`)]
 }

@@ -10,6 +10,8 @@ export interface TokenRecord {
   sponsor: string | null
   /** The principals the chain rests on through actor tokens, before the sponsor and `sub`; null when none. */
   acting: string[] | null
+  /** The lineage claim's `actor_tokens`; null when none. */
+  actor_tokens: string[] | null
   client_id: string
   actor: string | null
   scope: string
@@ -34,9 +36,9 @@ export interface TokenLedger {
   backlog: () => number
 }
 
-const columns = `jti text, parent text, root text, depth integer, sub text, sponsor text, acting text[], client_id text,
+const columns = `jti text, parent text, root text, depth integer, sub text, sponsor text, acting text[], actor_tokens text[], client_id text,
   actor text, scope text, aud text[], ancestors text[], iat bigint, exp bigint, rooted_at bigint, context jsonb`
-const names = 'jti, parent, root, depth, sub, sponsor, acting, client_id, actor, scope, aud, ancestors, iat, exp, rooted_at, context'
+const names = 'jti, parent, root, depth, sub, sponsor, acting, actor_tokens, client_id, actor, scope, aud, ancestors, iat, exp, rooted_at, context'
 
 /**
  * Writes lineage records in batches: records that arrive in the same event-loop turn, or while

@@ -57,6 +57,12 @@ export class LiveStatus {
       if (this.revoked.has(chain[i])) return { code: 'ancestor_revoked', subject: chain[i], message: `ancestor token ${chain[i]} was revoked` }
     }
     if (this.revoked.has(jti)) return { code: 'token_revoked', subject: jti, message: `token ${jti} was revoked` }
+    const acted = lineage.actor_tokens
+    if (acted !== undefined) {
+      for (let i = 0; i < acted.length; i++) {
+        if (this.revoked.has(acted[i])) return { code: 'ancestor_revoked', subject: acted[i], message: `actor token ${acted[i]} (or one it descends from) was revoked` }
+      }
+    }
     const names = lineage.principals
     for (let i = 0; i < names.length; i++) {
       const p = this.principals.get(names[i])

@@ -9,6 +9,8 @@ export const acceptedAlgs = ['EdDSA']
 export const maxTokenBytes = 16 * 1024
 /** The most principals a chain may rest on (its sponsor, its subject, and those of actor tokens that acted in it). */
 export const maxPrincipals = 8
+/** The most tokens a chain may list in `actor_tokens`. */
+export const maxActorTokens = 32
 /** Small clock tolerance for `exp`/`nbf` (RFC 9068 §4). */
 export const clockToleranceSeconds = 5
 
@@ -80,6 +82,7 @@ function checkShape (p: Record<string, unknown>, maxDepth: number): AccessClaims
   if (!isStrArray(lin.chain) || lin.chain.length !== lin.depth) bad('lineage.chain')
   if (!isStrArray(lin.principals) || lin.principals.length === 0 || lin.principals.length > maxPrincipals || lin.principals[lin.principals.length - 1] !== p.sub) bad('lineage.principals')
   if (typeof lin.rooted_at !== 'number') bad('lineage.rooted_at')
+  if (lin.actor_tokens !== undefined && (!isStrArray(lin.actor_tokens) || lin.actor_tokens.length === 0 || lin.actor_tokens.length > maxActorTokens)) bad('lineage.actor_tokens')
   if (actDepth(p.act, maxDepth) !== lin.depth) bad('act does not match lineage depth')
   return { ...(p as unknown as AccessClaims), aud: aud as string[] }
 }

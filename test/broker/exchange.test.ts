@@ -214,6 +214,39 @@ t.test('an actor token\'s principals join the child\'s lineage, and offboarding 
   t.equal((await exchangeToken(b, root)).status, 200, 'the subject\'s chain without the actor goes on')
 })
 
+t.test('revoking an actor token, or a token it descends from, cuts off the tokens it acted in', async (t) => {
+  await b.admin('POST', '/v1/principals', { id: 'dave', kind: 'human', grants: ['api:*', 'db:read'] })
+  const helper = await clientOf('helper-bot', 'service', 'dave')
+  const actorRoot = await rootToken(b, helper)
+  const actor = (await exchangeToken(b, actorRoot, { actor: 'relay' })).body.access_token
+  const other = await rootToken(b, await clientOf('other-bot', 'service', 'dave'))
+  const root = await rootToken(b, client)
+  const child = (await exchangeToken(b, root, { actor_token: actor, actor_token_type: accessTokenType })).body.access_token
+  const c = claimsOf(child)
+  t.same(c.lineage.actor_tokens, [claimsOf(actorRoot).jti, claimsOf(actor).jti], 'the actor token and its ancestors')
+  t.same(c.lineage.principals, ['dave', 'helper-bot', 'alice', 'ci-nightly'])
+  const below = (await exchangeToken(b, child, { actor: 'step' })).body.access_token
+  t.same(claimsOf(below).lineage.actor_tokens, c.lineage.actor_tokens, 'descendants inherit them')
+  const twice = (await exchangeToken(b, below, { actor_token: other, actor_token_type: accessTokenType })).body.access_token
+  t.same(claimsOf(twice).lineage.actor_tokens, [...c.lineage.actor_tokens, claimsOf(other).jti], 'a second actor token adds its own')
+  t.same(claimsOf(twice).lineage.principals, ['dave', 'helper-bot', 'dave', 'other-bot', 'alice', 'ci-nightly'], 'each service right after its sponsor')
+  t.equal((await exchangeToken(b, twice)).status, 200)
+  const within = (await exchangeToken(b, root, { actor_token: child, actor_token_type: accessTokenType })).body.access_token
+  t.same(claimsOf(within).lineage.actor_tokens, [c.jti, ...c.lineage.actor_tokens], 'an actor token from the same chain adds itself and its actor tokens, not the ancestors the child has anyway')
+
+  const r = await b.admin('POST', `/v1/tokens/${claimsOf(actorRoot).jti as string}/revoke`, {})
+  t.equal(r.status, 200)
+  t.equal(r.body.revoked, 7, 'the actor root, the actor token, and the five tokens they acted in (one below twice, one the child acted in)')
+  for (const token of [child, below, twice, within]) {
+    const x = await exchangeToken(b, token)
+    t.same([x.status, x.body.error], [400, 'invalid_request'])
+    t.match(x.body.error_description, new RegExp(`^subject_token: chain cut off: actor token ${claimsOf(actorRoot).jti as string} \\(or one it descends from\\) was revoked`))
+  }
+  t.match((await b.admin('GET', `/v1/tokens/${c.jti as string}`)).body, { status: 'revoked' })
+  t.equal((await exchangeToken(b, root)).status, 200, 'the subject\'s chain without the actor goes on')
+  t.equal((await exchangeToken(b, other)).status, 200, 'so does the other actor')
+})
+
 t.test('an actor cut off after the subject\'s chain began cannot act in it, even once reinstated', async (t) => {
   const carol = await clientOf('carol', 'human')
   const root = await rootToken(b, client)

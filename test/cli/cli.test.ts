@@ -149,6 +149,12 @@ t.test('lineage token inspect draws the chain from the root to this token', asyn
   t.match(r.stdout, `${claimsOf(root).jti}  root`)
   t.match(r.stdout, `└─ ${claimsOf(child).jti}  actor step-1`)
   t.match(r.stdout, `└─ ${claimsOf(grandchild).jti}  actor step-2  ← this token`)
+  // Decoded, not verified: a token an actor token acted in lists it, and no sponsor is guessed.
+  const [h, , sig] = grandchild.split('.')
+  const acted = { ...claimsOf(grandchild), lineage: { ...claimsOf(grandchild).lineage, principals: ['dave', 'helper-bot', 'alice', 'ci-nightly'], actor_tokens: ['a-1', 'a-2'] } }
+  const a = await lineage(['token', 'inspect', `${h}.${Buffer.from(JSON.stringify(acted)).toString('base64url')}.${sig}`])
+  t.equal(a.code, 0, a.stderr)
+  t.match(a.stdout, 'lineage  dave → helper-bot → alice → ci-nightly\nacted in by actor tokens a-1 a-2\n')
   const json = await lineage(['token', 'inspect', '--json'], { LINEAGE_TOKEN: grandchild })
   t.equal(JSON.parse(json.stdout).claims.jti, claimsOf(grandchild).jti)
   const tree = await lineage(['tree', claimsOf(root).jti], { LINEAGE_ADMIN_TOKEN: adminToken })

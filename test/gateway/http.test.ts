@@ -885,6 +885,27 @@ t.test('offboarding the person behind an actor token cuts off the tokens it acte
   t.equal((await get('/api/x', alone)).status, 200, 'the subject\'s chain without the actor goes on')
 })
 
+t.test('revoking the actor token that acted in a chain ends its streams and refuses its requests', async (t) => {
+  const subject = await seedService(b, 'gina', 'gina-ci')
+  const actorRoot = await rootToken(b, await seedService(b, 'hal', 'hal-bot'))
+  const acted = (await exchangeToken(b, await rootToken(b, subject), { actor_token: actorRoot, actor_token_type: accessTokenType, audience: 'api' })).body.access_token
+  const res = await get('/api/sse', acted)
+  t.equal(res.status, 200)
+  const reader = res.body!.getReader()
+  t.match(Buffer.from((await reader.read()).value!).toString(), /^data: 0/)
+  const started = Date.now()
+  t.equal((await b.admin('POST', `/v1/tokens/${claimsOf(actorRoot).jti as string}/revoke`, {})).status, 200)
+  let ended = false
+  try {
+    for (;;) { const r = await reader.read(); if (r.done) break }
+    ended = true
+  } catch { ended = true }
+  t.ok(ended && Date.now() - started < 1000, `the stream ended ${Date.now() - started} ms after the revocation`)
+  const r = await get('/api/x', acted)
+  t.equal(r.status, 401)
+  t.match(await r.json(), { error: 'invalid_token', error_description: /actor token \S+ \(or one it descends from\) was revoked/ })
+})
+
 t.test('a genuine token refused as expired is recorded with its lineage', async (t) => {
   // The agent's own claims, expired a minute ago, signed with the broker's key as it would have.
   const key = b.broker.ctx.keys().active

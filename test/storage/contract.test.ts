@@ -13,7 +13,7 @@ import { backends, createTestDatabase, databaseUrl, openTestDb } from '../helper
 if (databaseUrl === undefined) t.comment('DATABASE_URL not set: the PostgreSQL half of this suite is skipped')
 
 const record = (i: number): TokenRecord => ({
-  jti: `jti-${i}`, parent: null, root: `jti-${i}`, depth: 0, sub: 'svc', sponsor: 'alice', acting: i === 8 ? ['bob', 'deploy-bot'] : null, client_id: 'lc_x', actor: null,
+  jti: `jti-${i}`, parent: null, root: `jti-${i}`, depth: 0, sub: 'svc', sponsor: 'alice', acting: i === 8 ? ['bob', 'deploy-bot'] : null, actor_tokens: i === 8 ? ['jti-3'] : null, client_id: 'lc_x', actor: null,
   scope: 'db:read', aud: ['db'], ancestors: [], iat: 1_700_000_000, exp: 1_700_003_600, rooted_at: 1_700_000_000_000, context: { host: "h'o\"st" }
 })
 
@@ -94,8 +94,8 @@ for (const backend of backends) {
       t.equal(rows[0].n, 300)
       const one = await db.query<{ aud: string[], context: Record<string, string> }>("SELECT aud, context FROM tokens WHERE jti = 'jti-7'")
       t.same(one.rows[0], { aud: ['db'], context: { host: "h'o\"st" } })
-      const acting = await db.query<{ jti: string, acting: string[] | null }>("SELECT jti, acting FROM tokens WHERE jti IN ('jti-7', 'jti-8') ORDER BY jti")
-      t.same(acting.rows, [{ jti: 'jti-7', acting: null }, { jti: 'jti-8', acting: ['bob', 'deploy-bot'] }], 'the principals of actor tokens, or none')
+      const acting = await db.query<{ jti: string, acting: string[] | null, actor_tokens: string[] | null }>("SELECT jti, acting, actor_tokens FROM tokens WHERE jti IN ('jti-7', 'jti-8') ORDER BY jti")
+      t.same(acting.rows, [{ jti: 'jti-7', acting: null, actor_tokens: null }, { jti: 'jti-8', acting: ['bob', 'deploy-bot'], actor_tokens: ['jti-3'] }], 'the principals and tokens of actor tokens, or none')
       t.equal(ledger.backlog(), 0)
       await t.rejects(ledger.record(record(7)), 'a duplicate jti is refused, not swallowed')
     })

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { Clock } from '../../clock.js'
-import type { AccessClaims } from '../../lineage/claims.js'
+import { cutOffKeys, type AccessClaims } from '../../lineage/claims.js'
 import type { CutOffEvent, LiveStatus } from '../../lineage/live-status.js'
 
 /** What the index holds for one connection: the chains it answers for and their keys. */
@@ -48,7 +48,7 @@ export class ConnectionIndex {
     // Nothing else in flight on it: the connection now belongs to this chain alone.
     if (entry.busy === 1 && entry.keys.length > 0) this.unindex(socket, entry)
     entry.chains.push(claims)
-    const keys = [...claims.lineage.chain, claims.jti, ...claims.lineage.principals.map((p) => `p:${p}`)]
+    const keys = cutOffKeys(claims)
     for (const k of keys) {
       if (entry.keys.includes(k)) continue
       entry.keys.push(k)

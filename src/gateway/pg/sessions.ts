@@ -1,5 +1,5 @@
 import type { Clock } from '../../clock.js'
-import type { AccessClaims } from '../../lineage/claims.js'
+import { cutOffKeys, type AccessClaims } from '../../lineage/claims.js'
 import type { CutOffEvent, LiveStatus } from '../../lineage/live-status.js'
 
 /** What the index needs of a live PostgreSQL session. */
@@ -38,7 +38,7 @@ export class SessionIndex<S extends LiveSession = LiveSession> {
   /** Indexes `s` until the returned function is called. */
   add (s: S): () => void {
     const c = s.claims
-    const keys = [...c.lineage.chain, c.jti, ...c.lineage.principals.map((p) => `p:${p}`)]
+    const keys = cutOffKeys(c)
     for (const k of keys) {
       let set = this.byKey.get(k)
       if (set === undefined) this.byKey.set(k, set = new Set())
