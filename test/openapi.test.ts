@@ -229,7 +229,7 @@ t.test('token exchange refuses what the parent does not hold and unusable subjec
     ['a resource that names no target', { resource: 'https://gw.example/' }, 'invalid_target'],
     ['an unknown subject token type', { subject_token_type: 'urn:ietf:params:oauth:token-type:saml2' }, 'invalid_request'],
     ['an actor_token_type without actor_token', { actor_token_type: accessTokenType }, 'invalid_request'],
-    ['an empty ttl', { ttl: '' }, 'invalid_request']
+    ['an empty subject_token, which counts as none', { subject_token: '' }, 'invalid_request']
   ]
   for (const [name, extra, error] of cases) {
     const r = await exchange(t, child, extra)

@@ -4,15 +4,14 @@ import { InvalidRequest, InvalidScope } from '../errors.js'
 export type Form = Record<string, string | string[] | undefined>
 
 /**
- * The single value of `name`, or undefined. RFC 6749 §3.2: parameters must not repeat.
- * @throws InvalidRequest when repeated or empty.
+ * The single value of `name`, or undefined. RFC 6749 §3.1: a parameter sent without a value is
+ * treated as omitted; §3.2: parameters must not repeat.
+ * @throws InvalidRequest when repeated.
  */
 export function single (form: Form, name: string): string | undefined {
   const v = form[name]
-  if (v === undefined) return undefined
   if (Array.isArray(v)) throw new InvalidRequest(`parameter ${name} is repeated`)
-  if (v === '') throw new InvalidRequest(`parameter ${name} is empty`)
-  return v
+  return v === '' ? undefined : v
 }
 
 /** @throws InvalidRequest when missing. */
@@ -22,13 +21,11 @@ export function required (form: Form, name: string): string {
   return v
 }
 
-/** Every value of a repeatable parameter (RFC 8693 `audience`, `resource`). */
+/** Every value of a repeatable parameter (RFC 8693 `audience`, `resource`); empty ones count as not sent (RFC 6749 §3.1). */
 export function multi (form: Form, name: string): string[] {
   const v = form[name]
   if (v === undefined) return []
-  const list = Array.isArray(v) ? v : [v]
-  if (list.some((x) => x === '')) throw new InvalidRequest(`parameter ${name} is empty`)
-  return list
+  return (Array.isArray(v) ? v : [v]).filter((x) => x !== '')
 }
 
 /**

@@ -273,6 +273,18 @@ t.test('requested_token_type jwt is honoured; other types are refused', async (t
   t.equal(subjectType.body.error, 'invalid_request')
 })
 
+t.test('a parameter sent without a value counts as not sent (RFC 6749 §3.1)', async (t) => {
+  const root = await rootToken(b, client, { scope: '', ttl: '', actor_host: '' })
+  t.equal(claimsOf(root).scope, 'api:* db:read db:write', 'an empty scope is the usable scopes, as none would be')
+  const r = await exchangeToken(b, root, { scope: '', audience: ['', 'db'], resource: '', ttl: '', actor: '', requested_token_type: '', actor_token: '', actor_token_type: '' })
+  t.equal(r.status, 200, JSON.stringify(r.body))
+  t.same(claimsOf(r.body.access_token).aud, ['db'])
+  t.equal(claimsOf(r.body.access_token).exp, claimsOf(root).exp)
+  t.same(claimsOf(r.body.access_token).act, { sub: 'unnamed' })
+  const none = await exchangeToken(b, '')
+  t.same([none.status, none.body.error, none.body.error_description], [400, 'invalid_request', 'missing parameter subject_token'], 'an empty required one is missing')
+})
+
 t.test('malformed forms get the contract error and never a 500', async (t) => {
   const cases: Array<[Record<string, string | string[]>, number, string]> = [
     [{}, 400, 'invalid_request'],
