@@ -43,6 +43,11 @@ export function verifySignature (secret: string, header: string | undefined, raw
   if (!ok) throw new BadSignature('signature does not match')
 }
 
+/** A JSON string as it is, a whole number as its decimal digits; anything else is left for the caller to refuse. */
+function asText (v: unknown): unknown {
+  return typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v
+}
+
 /**
  * `POST /hooks/hr`: a signed HR event. The event id and the principal's new status are
  * committed together before the answer; a repeated id changes nothing.
@@ -52,12 +57,14 @@ export async function handleHrEvent (ctx: BrokerContext, secret: string, signatu
   verifySignature(secret, signature, raw, Math.floor(ctx.clock.now() / 1000))
   let body: unknown
   try { body = JSON.parse(raw.toString('utf8')) } catch { throw new InvalidInput('the body is not JSON') }
-  const e = body as { id?: unknown, type?: unknown, principal?: unknown }
-  if (typeof e !== 'object' || e === null) throw new InvalidInput('the body must be a JSON object')
-  if (typeof e.id !== 'string' || e.id.length === 0 || e.id.length > 200) throw new InvalidInput('id must be a string of 1-200 characters')
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InvalidInput('the body must be a JSON object')
+  const sent = body as { id?: unknown, type?: unknown, principal?: unknown }
+  // HR systems number their events and their people: a whole number stands for its digits.
+  const e = { id: asText(sent.id), type: sent.type, principal: asText(sent.principal) }
+  if (typeof e.id !== 'string' || e.id.length === 0 || e.id.length > 200) throw new InvalidInput('id must be a string of 1-200 characters or a whole number')
   const status = typeof e.type === 'string' ? types.get(e.type) : undefined
   if (status === undefined) throw new InvalidInput(`type must be one of ${[...types.keys()].join(', ')}`)
-  if (typeof e.principal !== 'string' || e.principal.length === 0 || e.principal.length > 320) throw new InvalidInput('principal must be a principal id or email')
+  if (typeof e.principal !== 'string' || e.principal.length === 0 || e.principal.length > 320) throw new InvalidInput('principal must be a principal id or email (a string, or a whole number)')
   const id = await resolvePrincipal(ctx.db, e.principal)
   if (id === undefined) throw new NotFound(`no principal ${e.principal.slice(0, 100)}`)
   const out = await setStatus(ctx, id, status, { reason: `HR event ${e.type as string}`, event: { source: 'hr', id: e.id }, count: false })

@@ -38,6 +38,19 @@ t.test('a signed HR offboarding cuts off the cascade; a replay acts once', async
   t.equal(rows[0].n, 2, 'event ids are committed with the change')
 })
 
+t.test('an HR event may number its id and its principal', async (t) => {
+  await b.admin('POST', '/v1/principals', { id: '4711', kind: 'human', email: 'emp4711@example.com' })
+  const body = '{"id": 90210, "type": "principal.suspended", "principal": 4711}'
+  const r = await hr(body, sign(body))
+  t.equal(r.status, 200)
+  t.match(r.body, { id: '90210', principal: '4711', status: 'suspended', duplicate: false })
+  const again = '{"id": "90210", "type": "principal.suspended", "principal": "4711"}'
+  t.match((await hr(again, sign(again))).body, { duplicate: true }, 'the number and its digits are one event')
+  for (const odd of ['{"id": 1.5, "type": "principal.suspended", "principal": "4711"}', '{"id": 9007199254740993, "type": "principal.suspended", "principal": "4711"}', '{"id": "x", "type": "principal.suspended", "principal": -0.5}', '[1]']) {
+    t.equal((await hr(odd, sign(odd))).status, 400, odd)
+  }
+})
+
 t.test('an HR event acts on the principal its reference names exactly, and on nobody when two match alike', async (t) => {
   await b.admin('POST', '/v1/principals', { id: 'dup-a', kind: 'human', email: 'dup@example.com' })
   await b.admin('POST', '/v1/principals', { id: 'dup-b', kind: 'human' })
