@@ -9,6 +9,9 @@ import { commandRows, dataRow, errorFromFields, parseDataRow, parseErrorFields, 
 import { Writer } from './protocol/writer.js'
 import type { Refusals } from './refusals.js'
 
+/** Error fields that quote no value (severity, SQLSTATE, position, source file, line, routine): all a hidden message keeps. */
+const rowless = ['S', 'V', 'C', 'P', 'F', 'L', 'R']
+
 export interface Statement { sql: string, c: Classification }
 /**
  * A bound portal: the statement it was bound to (undefined: one the gateway did not see
@@ -293,8 +296,11 @@ export class Responses {
         // trigger raised (P0001 and the rest of class P0) says whatever its author wrote.
         const quoting = fields.C?.startsWith('22') === true || fields.C?.startsWith('P0') === true
         if (!masked || (fields.D === undefined && !quoting)) return undefined
-        const kept = { ...fields }
-        delete kept.D
+        // Of such an exception only the fields that say nothing of a row pass: RAISE ... USING
+        // sets its hint, column, constraint, datatype, schema and table to whatever it is given,
+        // and a context quotes the statement an EXECUTE built, values and all.
+        const kept: Record<string, string> = {}
+        for (const k in fields) if (quoting ? rowless.includes(k) : k !== 'D') kept[k] = fields[k]
         if (quoting) kept.M = `lineage: the message of ${fields.C?.startsWith('22') === true ? 'data exception' : 'raised exception'} ${fields.C ?? ''} is hidden: where columns are masked it may quote a value`
         return [errorFromFields(kept)]
       }

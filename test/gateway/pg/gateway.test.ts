@@ -720,6 +720,7 @@ if (databaseUrl === undefined) {
         BEGIN
           RAISE NOTICE 'changing %', OLD.email;
           IF NEW.name = 'boom' THEN RAISE EXCEPTION 'ssn % refused', OLD.ssn; END IF;
+          IF NEW.name = 'hint' THEN RAISE EXCEPTION 'refused' USING HINT = 'was ' || OLD.email, COLUMN = OLD.ssn, CONSTRAINT = OLD.email, DATATYPE = OLD.ssn, SCHEMA = OLD.email; END IF;
           RETURN NEW;
         END $$;
       CREATE TRIGGER customers_tell BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION customers_tell();
@@ -736,6 +737,11 @@ if (databaseUrl === undefined) {
     t.equal(raised.code, 'P0001')
     t.match(raised.message, /^lineage: the message of raised exception P0001 is hidden/)
     t.notMatch(raised.message, /6789/, 'no ssn in it')
+    await c.query('ROLLBACK')
+    await c.query('BEGIN')
+    const hinted = await c.query("UPDATE customers SET name = 'hint' WHERE id = 1").catch((e: Error & { code?: string }) => e) as Error & { code?: string, hint?: string, column?: string, constraint?: string, dataType?: string, schema?: string }
+    t.equal(hinted.code, 'P0001')
+    t.notMatch(JSON.stringify({ ...hinted, message: hinted.message }), /@example|6789/, 'nor an address or an ssn in its hint or the fields USING sets')
     await c.query('ROLLBACK')
     notices.length = 0
     await c.query('BEGIN')
