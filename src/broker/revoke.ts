@@ -27,17 +27,19 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
        FROM tokens t WHERE t.jti = $1`, [jti])).rows[0]
   // Counting is for people and runs after the cut-off has taken effect. The walk stops at
   // subtrees that were already revoked: those were not live. The tokens it acted in as an actor
-  // token, with theirs (they list it, and inherit the list), count too.
+  // token, with theirs (they list it, and inherit the list), count too. A token another revoked
+  // actor token acted in was not live either: an earlier revocation counted it.
   const { rows } = await ctx.db.query<{ n: number }>(
     `WITH RECURSIVE sub AS (
-       SELECT jti, exp FROM tokens WHERE jti = $1
+       SELECT jti, exp, actor_tokens FROM tokens WHERE jti = $1
        UNION ALL
-       SELECT t.jti, t.exp FROM tokens t JOIN sub ON t.parent = sub.jti
+       SELECT t.jti, t.exp, t.actor_tokens FROM tokens t JOIN sub ON t.parent = sub.jti
         WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = t.jti)
      ), acted AS (
-       SELECT t.jti, t.exp FROM tokens t
+       SELECT t.jti, t.exp, t.actor_tokens FROM tokens t
         WHERE t.actor_tokens @> ARRAY[$1] AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = ANY (t.ancestors || t.jti))
-     ) SELECT count(*) AS n FROM (SELECT jti FROM sub WHERE exp > $2 UNION SELECT jti FROM acted WHERE exp > $2) live`, [jti, Math.floor(ctx.clock.now() / 1000)])
+     ) SELECT count(*) AS n FROM (SELECT jti, actor_tokens FROM sub WHERE exp > $2 UNION SELECT jti, actor_tokens FROM acted WHERE exp > $2) live
+        WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = ANY (live.actor_tokens) AND r.jti <> $1)`, [jti, Math.floor(ctx.clock.now() / 1000)])
   ctx.audit.record({
     at: ctx.clock.now(),
     kind: 'token.revoked',

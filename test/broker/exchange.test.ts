@@ -247,6 +247,29 @@ t.test('revoking an actor token, or a token it descends from, cuts off the token
   t.equal((await exchangeToken(b, other)).status, 200, 'so does the other actor')
 })
 
+t.test('a token an actor token acted in counts once as cut off: by the first revocation that ends it, never by a later one', async (t) => {
+  const erin = await clientOf('erin', 'human')
+  const frank = await clientOf('frank', 'human')
+  const first = await rootToken(b, erin)
+  const kept = await rootToken(b, erin)
+  const second = await rootToken(b, frank)
+  const root = await rootToken(b, client)
+  const once = (await exchangeToken(b, root, { actor_token: first, actor_token_type: accessTokenType })).body.access_token
+  const both = (await exchangeToken(b, once, { actor_token: second, actor_token_type: accessTokenType })).body.access_token
+  t.same(claimsOf(both).lineage.principals, ['erin', 'frank', 'alice', 'ci-nightly'])
+  const byFirst = await b.admin('POST', `/v1/tokens/${claimsOf(first).jti as string}/revoke`, {})
+  t.equal(byFirst.body.revoked, 3, 'the actor token and the two it acted in')
+  const bySecond = await b.admin('POST', `/v1/tokens/${claimsOf(second).jti as string}/revoke`, {})
+  t.equal(bySecond.body.revoked, 1, 'the second actor token alone: what it acted in was cut off already')
+  const mid = (await exchangeToken(b, root, { actor_token: kept, actor_token_type: accessTokenType })).body.access_token
+  const underMid = (await exchangeToken(b, mid, { actor: 'step' })).body.access_token
+  const byKept = await b.admin('POST', `/v1/tokens/${claimsOf(kept).jti as string}/revoke`, {})
+  t.equal(byKept.body.revoked, 3)
+  const subtree = await b.admin('POST', `/v1/tokens/${claimsOf(root).jti as string}/revoke`, {})
+  t.equal(subtree.body.revoked, 1, 'the subject root alone: its children were cut off through their actor tokens')
+  for (const token of [once, both, mid, underMid]) t.equal((await exchangeToken(b, token)).status, 400)
+})
+
 t.test('an actor cut off after the subject\'s chain began cannot act in it, even once reinstated', async (t) => {
   const carol = await clientOf('carol', 'human')
   const root = await rootToken(b, client)
