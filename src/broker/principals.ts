@@ -332,7 +332,7 @@ export async function resolvePrincipal (q: Queryable, ref: string, as?: 'email' 
 
 /**
  * Live tokens whose lineage names `id` (as subject, sponsor, or through an actor token), rooted after `since`, with no
- * revoked ancestor. Reads three index ranges, then walks only the subtrees that were revoked
+ * revoked ancestor or actor token. Reads three index ranges, then walks only the subtrees that were revoked
  * (known from the live-status view): its cost follows revoked tokens, not live ones.
  */
 async function countLiveNaming (ctx: BrokerContext, id: string, nowMs: number, since: number): Promise<number> {
@@ -343,15 +343,23 @@ async function countLiveNaming (ctx: BrokerContext, id: string, nowMs: number, s
           + (SELECT count(*) FROM tokens WHERE acting @> ARRAY[$1] AND sub <> $1 AND sponsor IS DISTINCT FROM $1 AND exp > $2 AND rooted_at > $3) AS n`, [id, now, since])
   const revoked = ctx.view.revokedJtis()
   if (revoked.length === 0) return all.n
+  // A subject or a sponsor is named by every descendant, so the subtrees below revoked tokens
+  // that name it hold every one cut off through an ancestor. A token that names it only through
+  // an actor token may descend from one that does not: those, and the tokens a revoked actor
+  // token cut off, are found by their own index ranges.
   const { rows: [dead] } = await ctx.db.query<{ n: number }>(
     `WITH RECURSIVE top AS (
        SELECT jti, exp FROM tokens
-        WHERE jti = ANY ($4::text[]) AND (sub = $1 OR sponsor = $1 OR acting @> ARRAY[$1]) AND rooted_at > $3 AND NOT (ancestors && $4::text[])
+        WHERE jti = ANY ($4::text[]) AND (sub = $1 OR sponsor = $1) AND rooted_at > $3 AND NOT (ancestors && $4::text[])
      ), sub AS (
        SELECT jti, exp FROM top
        UNION ALL
        SELECT t.jti, t.exp FROM tokens t JOIN sub ON t.parent = sub.jti
-     ) SELECT count(*) AS n FROM sub WHERE exp > $2`, [id, now, since, revoked])
+     ) SELECT (SELECT count(*) FROM sub WHERE exp > $2)
+            + (SELECT count(*) FROM tokens WHERE actor_tokens && $4::text[] AND (sub = $1 OR sponsor = $1) AND exp > $2 AND rooted_at > $3
+                 AND NOT (jti = ANY ($4::text[]) OR ancestors && $4::text[]))
+            + (SELECT count(*) FROM tokens WHERE acting @> ARRAY[$1] AND sub <> $1 AND sponsor IS DISTINCT FROM $1 AND exp > $2 AND rooted_at > $3
+                 AND (jti = ANY ($4::text[]) OR ancestors && $4::text[] OR actor_tokens && $4::text[])) AS n`, [id, now, since, revoked])
   return all.n - dead.n
 }
 

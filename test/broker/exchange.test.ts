@@ -247,7 +247,7 @@ t.test('revoking an actor token, or a token it descends from, cuts off the token
   t.equal((await exchangeToken(b, other)).status, 200, 'so does the other actor')
 })
 
-t.test('a token an actor token acted in counts once as cut off: by the first revocation that ends it, never by a later one', async (t) => {
+t.test('a token an actor token acted in counts once as cut off: by the first revocation that ends it, never by a later one or an offboarding', async (t) => {
   const erin = await clientOf('erin', 'human')
   const frank = await clientOf('frank', 'human')
   const first = await rootToken(b, erin)
@@ -265,9 +265,15 @@ t.test('a token an actor token acted in counts once as cut off: by the first rev
   const underMid = (await exchangeToken(b, mid, { actor: 'step' })).body.access_token
   const byKept = await b.admin('POST', `/v1/tokens/${claimsOf(kept).jti as string}/revoke`, {})
   t.equal(byKept.body.revoked, 3)
+  const fresh = await rootToken(b, erin)
+  const other = await rootToken(b, client)
+  const gone = (await exchangeToken(b, other, { actor_token: fresh, actor_token_type: accessTokenType })).body.access_token
+  t.equal((await b.admin('POST', `/v1/tokens/${claimsOf(other).jti as string}/revoke`, {})).body.revoked, 2)
+  const off = await b.admin('POST', '/v1/principals/erin/offboard')
+  t.equal(off.body.revoked, 1, 'only her token still live: those her revoked tokens acted in were cut off already')
   const subtree = await b.admin('POST', `/v1/tokens/${claimsOf(root).jti as string}/revoke`, {})
   t.equal(subtree.body.revoked, 1, 'the subject root alone: its children were cut off through their actor tokens')
-  for (const token of [once, both, mid, underMid]) t.equal((await exchangeToken(b, token)).status, 400)
+  for (const token of [once, both, mid, underMid, fresh, gone]) t.equal((await exchangeToken(b, token)).status, 400)
 })
 
 t.test('an actor cut off after the subject\'s chain began cannot act in it, even once reinstated', async (t) => {
