@@ -293,15 +293,17 @@ export class Responses {
         const refusal = this.deps.refusals.rewrite(fields.M ?? '')
         if (refusal !== undefined) return [refusal]
         // A data exception's message quotes the value it could not take; one a function or a
-        // trigger raised (P0001 and the rest of class P0) says whatever its author wrote.
-        const quoting = fields.C?.startsWith('22') === true || fields.C?.startsWith('P0') === true
+        // trigger raised (P0001 and the rest of class P0, or any SQLSTATE a PL/pgSQL RAISE gave
+        // it with USING ERRCODE, told by its routine) says whatever its author wrote.
+        const data = fields.C?.startsWith('22') === true
+        const quoting = data || fields.C?.startsWith('P0') === true || fields.R === 'exec_stmt_raise'
         if (!masked || (fields.D === undefined && !quoting)) return undefined
         // Of such an exception only the fields that say nothing of a row pass: RAISE ... USING
         // sets its hint, column, constraint, datatype, schema and table to whatever it is given,
         // and a context quotes the statement an EXECUTE built, values and all.
         const kept: Record<string, string> = {}
         for (const k in fields) if (quoting ? rowless.includes(k) : k !== 'D') kept[k] = fields[k]
-        if (quoting) kept.M = `lineage: the message of ${fields.C?.startsWith('22') === true ? 'data exception' : 'raised exception'} ${fields.C ?? ''} is hidden: where columns are masked it may quote a value`
+        if (quoting) kept.M = `lineage: the message of ${data ? 'data exception' : 'raised exception'} ${fields.C ?? ''} is hidden: where columns are masked it may quote a value`
         return [errorFromFields(kept)]
       }
       case BackendCode.NoticeResponse: {

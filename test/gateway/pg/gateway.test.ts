@@ -720,6 +720,7 @@ if (databaseUrl === undefined) {
         BEGIN
           RAISE NOTICE 'changing %', OLD.email;
           IF NEW.name = 'boom' THEN RAISE EXCEPTION 'ssn % refused', OLD.ssn; END IF;
+          IF NEW.name = 'coded' THEN RAISE EXCEPTION 'ssn % taken', OLD.ssn USING ERRCODE = 'unique_violation'; END IF;
           IF NEW.name = 'hint' THEN RAISE EXCEPTION 'refused' USING HINT = 'was ' || OLD.email, COLUMN = OLD.ssn, CONSTRAINT = OLD.email, DATATYPE = OLD.ssn, SCHEMA = OLD.email; END IF;
           RETURN NEW;
         END $$;
@@ -737,6 +738,12 @@ if (databaseUrl === undefined) {
     t.equal(raised.code, 'P0001')
     t.match(raised.message, /^lineage: the message of raised exception P0001 is hidden/)
     t.notMatch(raised.message, /6789/, 'no ssn in it')
+    await c.query('ROLLBACK')
+    await c.query('BEGIN')
+    const coded = await c.query("UPDATE customers SET name = 'coded' WHERE id = 1").catch((e: Error & { code?: string }) => e) as Error & { code?: string }
+    t.equal(coded.code, '23505', 'raised with a code of its own')
+    t.match(coded.message, /^lineage: the message of raised exception 23505 is hidden/)
+    t.notMatch(coded.message, /6789/, 'no ssn in it')
     await c.query('ROLLBACK')
     await c.query('BEGIN')
     const hinted = await c.query("UPDATE customers SET name = 'hint' WHERE id = 1").catch((e: Error & { code?: string }) => e) as Error & { code?: string, hint?: string, column?: string, constraint?: string, dataType?: string, schema?: string }
