@@ -297,12 +297,12 @@ export class Responses {
         // it with USING ERRCODE, told by its routine) says whatever its author wrote.
         const data = fields.C?.startsWith('22') === true
         const quoting = data || fields.C?.startsWith('P0') === true || fields.R === 'exec_stmt_raise'
-        if (!masked || (fields.D === undefined && !quoting)) return undefined
+        // A context (W) quotes the statement a trigger's EXECUTE built, values and all.
+        if (!masked || (fields.D === undefined && fields.W === undefined && !quoting)) return undefined
         // Of such an exception only the fields that say nothing of a row pass: RAISE ... USING
-        // sets its hint, column, constraint, datatype, schema and table to whatever it is given,
-        // and a context quotes the statement an EXECUTE built, values and all.
+        // sets its hint, column, constraint, datatype, schema and table to whatever it is given.
         const kept: Record<string, string> = {}
-        for (const k in fields) if (quoting ? rowless.includes(k) : k !== 'D') kept[k] = fields[k]
+        for (const k in fields) if (quoting ? rowless.includes(k) : k !== 'D' && k !== 'W') kept[k] = fields[k]
         if (quoting) kept.M = `lineage: the message of ${data ? 'data exception' : 'raised exception'} ${fields.C ?? ''} is hidden: where columns are masked it may quote a value`
         return [errorFromFields(kept)]
       }

@@ -720,14 +720,16 @@ if (databaseUrl === undefined) {
         BEGIN
           RAISE NOTICE 'changing %', OLD.email;
           IF NEW.name = 'boom' THEN RAISE EXCEPTION 'ssn % refused', OLD.ssn; END IF;
+          IF NEW.name = 'again' THEN EXECUTE format('INSERT INTO customers_seen VALUES (%L)', OLD.email); END IF;
           IF NEW.name = 'coded' THEN RAISE EXCEPTION 'ssn % taken', OLD.ssn USING ERRCODE = 'unique_violation'; END IF;
           IF NEW.name = 'hint' THEN RAISE EXCEPTION 'refused' USING HINT = 'was ' || OLD.email, COLUMN = OLD.ssn, CONSTRAINT = OLD.email, DATATYPE = OLD.ssn, SCHEMA = OLD.email; END IF;
           RETURN NEW;
         END $$;
       CREATE TRIGGER customers_tell BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION customers_tell();
+      CREATE TABLE customers_seen (email text PRIMARY KEY); INSERT INTO customers_seen VALUES ('ann@example.com');
       CREATE FUNCTION orders_tell () RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE WARNING 'order %', OLD.item; RETURN NEW; END $$;
       CREATE TRIGGER orders_tell BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION orders_tell()`)
-    t.teardown(async () => { await direct.query('DROP TRIGGER customers_tell ON customers; DROP FUNCTION customers_tell; DROP TRIGGER orders_tell ON orders; DROP FUNCTION orders_tell') })
+    t.teardown(async () => { await direct.query('DROP TRIGGER customers_tell ON customers; DROP FUNCTION customers_tell; DROP TABLE customers_seen; DROP TRIGGER orders_tell ON orders; DROP FUNCTION orders_tell') })
     const notices: Array<{ message?: string, severity?: string, code?: string, detail?: string }> = []
     c.on('notice', (n) => notices.push(n))
     await c.query('BEGIN')
@@ -738,6 +740,11 @@ if (databaseUrl === undefined) {
     t.equal(raised.code, 'P0001')
     t.match(raised.message, /^lineage: the message of raised exception P0001 is hidden/)
     t.notMatch(raised.message, /6789/, 'no ssn in it')
+    await c.query('ROLLBACK')
+    await c.query('BEGIN')
+    const again = await c.query("UPDATE customers SET name = 'again' WHERE id = 1").catch((e: Error & { code?: string }) => e) as Error & { code?: string, where?: string }
+    t.equal(again.code, '23505')
+    t.notMatch(JSON.stringify({ ...again, message: again.message }), /@example/, 'no address in the context quoting the statement EXECUTE built')
     await c.query('ROLLBACK')
     await c.query('BEGIN')
     const coded = await c.query("UPDATE customers SET name = 'coded' WHERE id = 1").catch((e: Error & { code?: string }) => e) as Error & { code?: string }
