@@ -287,16 +287,18 @@ export class Responses {
       case BackendCode.ErrorResponse: {
         const fields = parseErrorFields(f.body)
         if (fields.S === 'FATAL' || fields.V === 'FATAL') setImmediate(this.deps.onFatal)
-        const masked = this.mayQuoteMasked(fields)
+        // What a function or a trigger raises (class P0, or any SQLSTATE a PL/pgSQL RAISE gave it
+        // with USING ERRCODE, told by its routine) may read any table, named by the statement or not.
+        const raised = fields.C?.startsWith('P0') === true || fields.R === 'exec_stmt_raise'
+        const masked = raised ? this.masking() : this.mayQuoteMasked(fields)
         this.failed(fields.C ?? 'error')
         // A stand-in's error (a refusal) becomes the gateway's own.
         const refusal = this.deps.refusals.rewrite(fields.M ?? '')
         if (refusal !== undefined) return [refusal]
-        // A data exception's message quotes the value it could not take; one a function or a
-        // trigger raised (P0001 and the rest of class P0, or any SQLSTATE a PL/pgSQL RAISE gave
-        // it with USING ERRCODE, told by its routine) says whatever its author wrote.
+        // A data exception's message quotes the value it could not take; a raised one says
+        // whatever its author wrote.
         const data = fields.C?.startsWith('22') === true
-        const quoting = data || fields.C?.startsWith('P0') === true || fields.R === 'exec_stmt_raise'
+        const quoting = data || raised
         // A context (W) quotes the statement a trigger's EXECUTE built, values and all.
         if (!masked || (fields.D === undefined && fields.W === undefined && !quoting)) return undefined
         // Of such an exception only the fields that say nothing of a row pass: RAISE ... USING
@@ -308,9 +310,10 @@ export class Responses {
       }
       case BackendCode.NoticeResponse: {
         // A trigger's or a function's RAISE NOTICE (or WARNING, INFO) says whatever its author
-        // wrote, masked columns of the row included: where they may, only its severity and code pass.
+        // wrote, masked columns of any table it reads included: where columns are masked, only
+        // its severity and code pass.
         const fields = parseErrorFields(f.body)
-        if (!this.mayQuoteMasked(fields)) return undefined
+        if (!this.masking()) return undefined
         const kept: Record<string, string> = {}
         for (const k of ['S', 'V', 'C'] as const) if (fields[k] !== undefined) kept[k] = fields[k]
         kept.M = `lineage: the text of this ${(fields.V ?? fields.S ?? 'notice').toLowerCase()} is hidden: where columns are masked it may quote a value`
@@ -417,8 +420,14 @@ export class Responses {
   }
 
   /** Whether the catalog, from memory, shows that `table` (an error's table field) has no masked column. */
+  /** Whether mask rules apply where an upstream message arrives: to its execution, else to the statement sent last. */
+  private masking (): boolean {
+    const e = this.head()
+    return (e?.type === 'exec' ? e.rules : this.lastRules).length > 0
+  }
+
   /**
-   * Whether an error or a notice from the upstream may quote a masked column. A constraint's
+   * Whether an error from the upstream may quote a masked column. A constraint's
    * detail quotes the row (`Failing row contains (…)`, `Key (email)=(…)`), masked columns too,
    * also of a table the statement does not name (a cascade, a check deferred to COMMIT). One
    * that answers no execution (a deferred check failing at Sync's commit) is judged by the mask
