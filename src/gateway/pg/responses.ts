@@ -288,8 +288,11 @@ export class Responses {
         const fields = parseErrorFields(f.body)
         if (fields.S === 'FATAL' || fields.V === 'FATAL') setImmediate(this.deps.onFatal)
         // What a function or a trigger raises (class P0, or any SQLSTATE a PL/pgSQL RAISE gave it
-        // with USING ERRCODE, told by its routine) may read any table, named by the statement or not.
-        const raised = fields.C?.startsWith('P0') === true || fields.R === 'exec_stmt_raise'
+        // with USING ERRCODE, told by its routine), and a data exception inside one (it has a
+        // context), may quote any table, named by the statement or not: `(SELECT email FROM
+        // customers)::int` in a function quotes the address.
+        const data = fields.C?.startsWith('22') === true
+        const raised = fields.C?.startsWith('P0') === true || fields.R === 'exec_stmt_raise' || (data && fields.W !== undefined && this.head()?.type === 'exec')
         const masked = raised ? this.masking() : this.mayQuoteMasked(fields)
         this.failed(fields.C ?? 'error')
         // A stand-in's error (a refusal) becomes the gateway's own.
@@ -297,7 +300,6 @@ export class Responses {
         if (refusal !== undefined) return [refusal]
         // A data exception's message quotes the value it could not take; a raised one says
         // whatever its author wrote.
-        const data = fields.C?.startsWith('22') === true
         const quoting = data || raised
         // A context (W) quotes the statement a trigger's EXECUTE built, values and all.
         if (!masked || (fields.D === undefined && fields.W === undefined && !quoting)) return undefined

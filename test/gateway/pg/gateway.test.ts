@@ -774,6 +774,11 @@ if (databaseUrl === undefined) {
     t.teardown(async () => { await direct.query('DROP FUNCTION customers_probe') })
     const probe = await c.query('SELECT * FROM orders WHERE id = customers_probe()').catch((e: Error & { code?: string }) => e) as Error & { code?: string }
     t.notMatch(probe.message, /@example/, `a function raising what it read: ${probe.message}`)
+    await direct.query(`CREATE FUNCTION customers_cast () RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN RETURN (SELECT email FROM customers WHERE id = 1)::int; END $$`)
+    t.teardown(async () => { await direct.query('DROP FUNCTION customers_cast') })
+    const cast = await c.query('SELECT * FROM orders WHERE id = customers_cast()').catch((e: Error & { code?: string }) => e) as Error & { code?: string, where?: string }
+    t.equal(cast.code, '22P02')
+    t.notMatch(JSON.stringify({ ...cast, message: cast.message }), /@example/, `a data exception inside a function: ${cast.message}`)
   })
 
   t.test('long statement names cut inside a character are told apart as PostgreSQL tells them apart', async (t) => {
