@@ -69,11 +69,13 @@ async function mustLoad (q: Queryable, id: string, lock = false): Promise<FullRo
  * The `rooted_at` (epoch ms) of the newest unexpired chain the tree holds that names `id`, or 0.
  * Each broker stamps the roots it issues with its own clock, so a cut-off stamped with this
  * broker's clock alone would spare the chains a broker whose clock runs ahead rooted before it.
+ * A chain names its root's subject and sponsor, and no token outlives its root: for those, the
+ * principal's live root tokens tell, however many tokens descend from them.
  */
 async function newestRoot (q: Queryable, id: string, nowMs: number): Promise<number> {
   const { rows } = await q.query<{ at: number | null }>(
-    `SELECT greatest((SELECT max(rooted_at) FROM tokens WHERE sub = $1 AND exp >= $2),
-                     (SELECT max(rooted_at) FROM tokens WHERE sponsor = $1 AND exp >= $2),
+    `SELECT greatest((SELECT max(rooted_at) FROM tokens WHERE sub = $1 AND exp >= $2 AND depth = 0),
+                     (SELECT max(rooted_at) FROM tokens WHERE sponsor = $1 AND exp >= $2 AND depth = 0),
                      (SELECT max(rooted_at) FROM tokens WHERE acting @> ARRAY[$1] AND exp >= $2)) AS at`, [id, oldestAcceptedExp(nowMs)])
   return rows[0]?.at ?? 0
 }
