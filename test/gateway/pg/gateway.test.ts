@@ -1161,6 +1161,20 @@ if (databaseUrl === undefined) {
     await t.rejects(after.connect(), { code: '28000', message: /^lineage: chain cut off/ }, 'and it cannot log in again')
   })
 
+  t.test('revoking an actor token that acted in a session\'s chain ends the session with FATAL 28000', async (t) => {
+    const actorRoot = await rootToken(b, client)
+    const acted = (await exchangeToken(b, root, { actor_token: actorRoot, actor_token_type: 'urn:ietf:params:oauth:token-type:access_token', scope: 'db:read' })).body.access_token
+    const c = await connected(acted)
+    const ended = new Promise<Error & { code?: string }>((resolve) => c.on('error', resolve))
+    t.same((await c.query('SELECT 1 AS one')).rows, [{ one: 1 }])
+    const started = Date.now()
+    t.equal((await b.admin('POST', `/v1/tokens/${claimsOf(actorRoot).jti as string}/revoke`)).status, 200)
+    const err = await ended
+    t.equal(err.code, '28000')
+    t.match(err.message, /^lineage: chain cut off: actor token \S+ \(or one it descends from\) was revoked/)
+    t.ok(Date.now() - started < 1000, `within a second (${Date.now() - started} ms)`)
+  })
+
   t.test('a contract end date brought forward ends a session at the new date', async (t) => {
     t.equal((await b.admin('POST', '/v1/principals', { id: 'frank', kind: 'human', grants: ['db:*'] })).status, 201)
     t.equal((await b.admin('POST', '/v1/principals', { id: 'frank-ci', kind: 'service', sponsor: 'frank', grants: ['db:*'] })).status, 201)
