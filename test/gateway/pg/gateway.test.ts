@@ -781,6 +781,53 @@ if (databaseUrl === undefined) {
     t.notMatch(JSON.stringify({ ...cast, message: cast.message }), /@example/, `a data exception inside a function: ${cast.message}`)
   })
 
+  t.test('an error inside a trigger or a function, of any SQLSTATE, quotes no masked value where columns are masked', async (t) => {
+    const c = await connected(writer)
+    t.teardown(async () => { await c.end() })
+    await direct.query(`CREATE FUNCTION customers_name () RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.name = 'ident' THEN EXECUTE 'SELECT ' || quote_ident(OLD.email); END IF; RETURN NEW; END $$;
+      CREATE TRIGGER customers_name BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION customers_name();
+      CREATE TABLE order_notes (note text CHECK (length(note) < 5));
+      CREATE FUNCTION orders_note () RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO order_notes SELECT email FROM customers WHERE id = 1; RETURN NEW; END $$;
+      CREATE TRIGGER orders_note BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION orders_note();
+      CREATE FUNCTION customers_column () RETURNS int LANGUAGE plpgsql STABLE AS $$
+        BEGIN EXECUTE 'SELECT ' || quote_ident((SELECT email FROM customers WHERE id = 1)); RETURN 0; END $$`)
+    t.teardown(async () => { await direct.query('DROP TRIGGER customers_name ON customers; DROP FUNCTION customers_name; DROP TRIGGER orders_note ON orders; DROP FUNCTION orders_note; DROP TABLE order_notes; DROP FUNCTION customers_column') })
+    const shown = (e: Error): string => JSON.stringify({ ...e, message: e.message })
+    const ident = await c.query("UPDATE customers SET name = 'ident' WHERE id = 1").catch((e: Error & { code?: string }) => e) as Error & { code?: string }
+    t.equal(ident.code, '42703', 'PostgreSQL\'s own code')
+    t.notMatch(shown(ident), /@example/, `no address in the message or the internal query of a statement a trigger built: ${shown(ident)}`)
+    await c.query("INSERT INTO orders VALUES (4343, 'gadget')")
+    await c.query('SELECT note FROM order_notes')
+    t.teardown(async () => { await direct.query('DELETE FROM orders WHERE id = 4343') })
+    const note = await c.query('UPDATE orders SET item = item WHERE id = 4343').catch((e: Error & { code?: string }) => e) as Error & { code?: string }
+    t.equal(note.code, '23514')
+    t.notMatch(shown(note), /@example/, `no address in the failing row of a table a trigger on another wrote to: ${shown(note)}`)
+    t.match(note.message, /violates check constraint/, 'a constraint error keeps its message, which names no value')
+    const file = join(dir, 'copy-dup.sql')
+    await writeFile(file, 'COPY orders (id, item) FROM STDIN;\n4343\tdup\n\\.\n')
+    const copied = await psql(writer, ['-f', file])
+    t.match(copied.stderr, /DETAIL: {2}Key \(id\)=\(4343\) already exists/, `a COPY's own constraint error keeps the detail that quotes the line the client sent: ${copied.stderr}`)
+    const fn = await c.query('SELECT * FROM orders WHERE id = customers_column()').catch((e: Error & { code?: string }) => e) as Error & { code?: string }
+    t.equal(fn.code, '42703')
+    t.notMatch(shown(fn), /@example/, `no address from a function either: ${shown(fn)}`)
+    await direct.query("CREATE FUNCTION customers_sqlcast () RETURNS int LANGUAGE sql STABLE AS 'SELECT (SELECT email FROM customers WHERE id = 1)::int'")
+    t.teardown(async () => { await direct.query('DROP FUNCTION customers_sqlcast') })
+    const inlined = await c.query('SELECT * FROM orders WHERE id = customers_sqlcast()').catch((e: Error & { code?: string }) => e) as Error & { code?: string }
+    t.equal(inlined.code, '22P02')
+    t.notMatch(shown(inlined), /@example/, `no address from an SQL function the planner inlined: ${shown(inlined)}`)
+    // An immutable function on constants runs when the statement is planned: for an unnamed statement, at its Bind.
+    await direct.query(`CREATE FUNCTION customers_folded (n int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN EXECUTE 'SELECT ' || quote_ident((SELECT email FROM customers WHERE id = n)); RETURN 0; END $$`)
+    t.teardown(async () => { await direct.query('DROP FUNCTION customers_folded') })
+    const folded = await c.query('SELECT * FROM orders WHERE id = customers_folded(1) + $1', [0]).catch((e: Error & { code?: string }) => e) as Error & { code?: string }
+    t.equal(folded.code, '42703')
+    t.notMatch(shown(folded), /@example/, `no address from a function run at Bind: ${shown(folded)}`)
+    const plain = await c.query('SELECT nosuch FROM orders').catch((e: Error & { code?: string }) => e) as Error & { code?: string }
+    t.match(plain.message, /column "nosuch" does not exist/, 'an error of the statement itself stays as PostgreSQL wrote it')
+  })
+
   t.test('long statement names cut inside a character are told apart as PostgreSQL tells them apart', async (t) => {
     const namer = await token('namer', 'db:read')
     const { s, until } = await rawSession(namer)
