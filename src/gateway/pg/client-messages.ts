@@ -173,7 +173,8 @@ export class ClientMessages {
         const refusal = this.d.check.decide(sql, c)
         if (refusal === 'wait') return 'wait'
         // Allowed, it is audited like a simple query: when its ReadyForQuery comes, with its error if any.
-        const exec: Execution = { type: 'exec', sql, c: this.d.check.decided ?? c, rows: 0, simple: true, rules: noMasks }
+        // Its mask rules hide what the function raises (its answer has no columns to mask).
+        const exec: Execution = { type: 'exec', sql, c: this.d.check.decided ?? c, rows: 0, simple: true, rules: refusal === undefined ? this.d.check.masking : noMasks }
         if (skipping) {
           if (refusal === undefined) this.d.record(exec, 'skipped after an error earlier in the batch')
         } else {

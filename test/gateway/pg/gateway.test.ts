@@ -1338,6 +1338,23 @@ if (databaseUrl === undefined) {
     t.match((await records(writer)).find((x) => x.path === '(function call) pg_catalog.lo_creat'), { decision: 'allow', method: 'write', actors: ['writer'] }, 'the allowed call is recorded too')
   })
 
+  t.test('where columns are masked, a notice or an exception from a function called by fast path comes without its text', async (t) => {
+    await direct.query(`CREATE FUNCTION customers_shout () RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN
+        RAISE NOTICE 'first is %', (SELECT email FROM customers WHERE id = 1);
+        RAISE EXCEPTION 'first is %', (SELECT email FROM customers WHERE id = 1); END $$`)
+    t.teardown(async () => { await direct.query('DROP FUNCTION customers_shout') })
+    const oid = Number((await direct.query("SELECT 'customers_shout'::regproc::oid AS oid")).rows[0].oid)
+    const { s, until } = await rawSession(reader)
+    t.teardown(() => s.destroy())
+    s.write(new Writer().int32(oid).int16(0).int16(0).int16(0).frame(0x46))
+    const frames = await until(0x5a)
+    const notice = frames.find((f) => f.tag === 0x4e)
+    const error = frames.find((f) => f.tag === 0x45)
+    t.match(parseErrorFields(notice?.body ?? Buffer.alloc(1)), { S: 'NOTICE', M: /^lineage: the text of this notice is hidden/ })
+    t.match(parseErrorFields(error?.body ?? Buffer.alloc(1)), { C: 'P0001', M: /^lineage: the message of raised exception P0001 is hidden/ })
+    t.notMatch(frames.map((f) => f.body.toString()).join(), /@example/, 'no address in either')
+  })
+
   t.test('a target that asks for fingerprints records no statement text', async (t) => {
     t.equal((await createTarget(b, gw, { name: 'quiet', kind: 'postgres', upstream: upstream.url, audit_statements: 'fingerprint' })).status, 201)
     for (const p of ['alice', 'ci-nightly']) t.equal((await b.admin('PUT', `/v1/principals/${p}/grants`, { grants: ['db:*', 'quiet:read'] })).status, 200)
