@@ -8,29 +8,7 @@ import type { Frame } from './protocol/framer.js'
 import { commandRows, dataRow, errorFromFields, parseDataRow, parseErrorFields, parseNotification, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
 import { Writer } from './protocol/writer.js'
 import type { Refusals } from './refusals.js'
-
-/** Error fields that quote no value (severity, SQLSTATE, position, source file, line, routine): all a hidden message keeps. */
-const rowless = ['S', 'V', 'C', 'P', 'F', 'L', 'R']
-/** Error fields that may quote a row or a statement built from one: detail, context, internal query and its position. */
-const quotes = ['D', 'W', 'q', 'p']
-
-/** The whole context PostgreSQL gives an error in a Bind parameter's value (`unnamed portal parameter $1 = '…'`). */
-const parameterContext = /^(unnamed portal|portal "[^\n]*") parameter \$\d+( = '[^]*')?$/
-
-/** The whole context PostgreSQL gives an error COPY FROM raised on a line (`COPY orders, line 2`). */
-const copyContext = /^COPY [^\n]*, line \d+[^\n]*$/
-
-/**
- * Whether PostgreSQL's own message for `code` names no value, only objects, limits or the
- * transaction's state: an integrity constraint violation (class 23), an invalid transaction
- * state (25, a write in a read-only transaction), a rollback (40), insufficient resources (53),
- * a program limit (54, stack depth), an object not in the state asked (55, a lock not
- * available), operator intervention (57, a statement timeout). Raised with such a code by
- * PL/pgSQL it says whatever its author wrote: that is told apart by its routine.
- */
-function namesNoValue (code: string | undefined): boolean {
-  return code !== undefined && ['23', '25', '40', '53', '54', '55', '57'].includes(code.slice(0, 2))
-}
+import { errorForAgent, noticeForAgent } from './error-for-agent.js'
 
 export interface Statement { sql: string, c: Classification }
 /**
@@ -307,50 +285,15 @@ export class Responses {
       case BackendCode.ErrorResponse: {
         const fields = parseErrorFields(f.body)
         if (fields.S === 'FATAL' || fields.V === 'FATAL') setImmediate(this.deps.onFatal)
-        // What a function or a trigger raises (class P0, or any SQLSTATE a PL/pgSQL RAISE gave it
-        // with USING ERRCODE, told by its routine), and a data exception inside one (it has a
-        // context), may quote any table, named by the statement or not: `(SELECT email FROM
-        // customers)::int` in a function quotes the address.
-        const data = fields.C?.startsWith('22') === true
-        // Any other error inside one (it has a context, or the internal query of a statement one
-        // built) may quote what the function read too, in its message (`column "ann@example.com"
-        // does not exist` from an EXECUTE), its detail or its internal query, whatever table it
-        // names, also at a Bind, which plans an unnamed statement and so runs the immutable
-        // functions it calls on constants. Only a parameter refused at Bind (a context naming the
-        // parameter alone) is the client's own, as is a COPY's own error on a line it sent (a
-        // context naming the line alone; a trigger or a default adds its own lines before it).
-        const inner = fields.q !== undefined || (fields.W !== undefined && !(this.head()?.type === 'step' && parameterContext.test(fields.W)) && !(!data && copyContext.test(fields.W)))
-        const thrown = fields.C?.startsWith('P0') === true || fields.R === 'exec_stmt_raise'
-        const raised = thrown || (inner && !namesNoValue(fields.C))
-        const masked = raised || inner ? this.masking() : this.mayQuoteMasked(fields)
+        const hidden = errorForAgent(fields, { step: this.head()?.type === 'step', masking: () => this.masking(), namedTableMasked: () => this.mayQuoteMasked(fields) })
         this.failed(fields.C ?? 'error')
         // A stand-in's error (a refusal) becomes the gateway's own.
         const refusal = this.deps.refusals.rewrite(fields.M ?? '')
         if (refusal !== undefined) return [refusal]
-        // A data exception's message quotes the value it could not take; a raised one says
-        // whatever its author wrote.
-        const quoting = data || raised
-        // A context (W) quotes the statement a trigger's EXECUTE built, values and all, and an
-        // internal query (q, its position p) is such a statement.
-        if (!masked || (fields.D === undefined && fields.W === undefined && fields.q === undefined && !quoting)) return undefined
-        // Of such an exception only the fields that say nothing of a row pass: RAISE ... USING
-        // sets its hint, column, constraint, datatype, schema and table to whatever it is given.
-        const kept: Record<string, string> = {}
-        for (const k in fields) if (quoting ? rowless.includes(k) : !quotes.includes(k)) kept[k] = fields[k]
-        if (quoting) kept.M = `lineage: the message of ${data ? 'data exception' : thrown ? 'raised exception' : 'error inside a function or trigger'} ${fields.C ?? ''} is hidden: where columns are masked it may quote a value`
-        return [errorFromFields(kept)]
+        return hidden === undefined ? undefined : [errorFromFields(hidden)]
       }
-      case BackendCode.NoticeResponse: {
-        // A trigger's or a function's RAISE NOTICE (or WARNING, INFO) says whatever its author
-        // wrote, masked columns of any table it reads included: where columns are masked, only
-        // its severity and code pass.
-        const fields = parseErrorFields(f.body)
-        if (!this.masking()) return undefined
-        const kept: Record<string, string> = {}
-        for (const k of ['S', 'V', 'C'] as const) if (fields[k] !== undefined) kept[k] = fields[k]
-        kept.M = `lineage: the text of this ${(fields.V ?? fields.S ?? 'notice').toLowerCase()} is hidden: where columns are masked it may quote a value`
-        return [errorFromFields(kept, BackendCode.NoticeResponse)]
-      }
+      case BackendCode.NoticeResponse:
+        return this.masking() ? [errorFromFields(noticeForAgent(parseErrorFields(f.body)), BackendCode.NoticeResponse)] : undefined
       case BackendCode.ReadyForQuery: {
         const status = parseReadyForQuery(f.body)
         this.copyingIn = false
