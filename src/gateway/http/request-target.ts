@@ -195,8 +195,7 @@ function queryValues (query: string, name: string): string[] {
   const out: string[] = []
   for (const part of query.slice(1).split(/[&;]/)) {
     const eq = part.indexOf('=')
-    const read = formDecoded(eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase()
-    if (read === name || read.replace(/[. ]/g, '_') === name) out.push(eq < 0 ? '' : formDecoded(part.slice(eq + 1)))
+    if (formDecoded(eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase().replace(/[. ]/g, '_') === name) out.push(eq < 0 ? '' : formDecoded(part.slice(eq + 1)))
   }
   return out
 }
