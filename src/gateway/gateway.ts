@@ -1,13 +1,14 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http'
+import { createServer, STATUS_CODES, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { Server as NetServer } from 'node:net'
+import type { Server as NetServer, Socket } from 'node:net'
 import type { SecureContext } from 'node:tls'
 import type { Logger } from '../log.js'
 import type { Db } from '../storage/db.js'
 import type { AuditLog } from '../audit/audit-log.js'
 import type { Metrics } from '../metrics.js'
 import type { CheckDeps } from './check.js'
-import { createHttpGateway } from './http/proxy.js'
+import { Lane, type AgentRequest } from './http/lane.js'
+import { createHttpGateway, type AgentListener } from './http/proxy.js'
 import { allowedMethods, lacksHost, originForm } from './http/request-target.js'
 import { TargetDirectory } from './targets.js'
 import { loadMaskKey } from './pg/mask-key.js'
@@ -93,7 +94,7 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   const maskKey = await loadMaskKey(opts.db)
   const pg = await createPgGateway({ ...opts, targets, loginTimeoutMs: opts.pgLoginTimeoutMs, catalogTtlMs: opts.pgCatalogTtlMs, maskKey })
   // The gateway's own endpoints live under `/_lineage/`: no target name starts with `_`.
-  const own: RequestListener = (req, res) => {
+  const own: AgentListener = (req, res) => {
     const send = (status: number, type: string, body: string): void => { res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body) }
     if (req.url === '/_lineage/healthz') return send(200, 'application/json', '{"ok":true}')
     if (req.url === '/_lineage/readyz') {
@@ -107,8 +108,8 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     send(404, 'application/json', JSON.stringify({ error: 'not_found', error_description: 'no such gateway endpoint' }))
   }
   // The request each connection carries now, whose body the parser may still be reading.
-  const current = new WeakMap<Duplex, IncomingMessage>()
-  const onRequest: RequestListener = (req, res) => {
+  const current = new WeakMap<Duplex, AgentRequest>()
+  const onRequest: AgentListener = (req, res) => {
     current.set(req.socket, req)
     if (req.url !== undefined && !req.url.startsWith('/')) req.url = originForm(req.url)
     // A request without Host is the HTTP gateway's to refuse and record, wherever it was sent.
@@ -121,6 +122,17 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   const httpServer = createServer({
     maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 20_000, connectionsCheckingInterval: 1000, keepAliveTimeout: 65_000, requireHostHeader: false
   }, onRequest)
+  // Connections start on the bare-socket lane; the first request it does not take gives the
+  // connection to node:http's own listener, which serves it from there on.
+  const nodeListeners = httpServer.listeners('connection') as Array<(socket: Socket) => void>
+  const lane = new Lane({ request: onRequest, handOff: (socket) => { for (const l of nodeListeners) l.call(httpServer, socket) } }, httpServer.keepAliveTimeout)
+  httpServer.removeAllListeners('connection')
+  httpServer.on('connection', (socket: Socket) => { lane.accept(socket) })
+  // A stop closes node:http's idle connections and, past its grace, all of them: the lane's too.
+  const closeIdle = httpServer.closeIdleConnections.bind(httpServer)
+  const closeAll = httpServer.closeAllConnections.bind(httpServer)
+  httpServer.closeIdleConnections = () => { closeIdle(); lane.closeIdle() }
+  httpServer.closeAllConnections = () => { closeAll(); lane.closeAll() }
   // `Expect: 100-continue`: Node would answer 100 at once and invite the body before the token
   // is looked at. The gateway answers it only once the request is allowed, and a refusal
   // instead, as the final answer the agent waits for (RFC 9110 §10.1.1).

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import t from 'tap'
 import type { LineageError } from '../../src/errors.js'
+import type { AgentResponse } from '../../src/gateway/http/lane.js'
 import { Upstreams } from '../../src/gateway/http/upstream.js'
 import type { Target } from '../../src/gateway/targets.js'
 import { createLogger } from '../../src/log.js'
@@ -16,7 +17,7 @@ t.test('an upstream that fails is logged once when it starts failing and once wh
   await once(up, 'listening')
   const upPort = (up.address() as AddressInfo).port
   up.close()
-  const fail = (res: import('node:http').ServerResponse, err: LineageError): void => { res.writeHead(err.status).end(err.message) }
+  const fail = (res: AgentResponse, err: LineageError): void => { res.writeHead(err.status).end(err.message) }
   const upstreams = new Upstreams(10_000, fail, createLogger('info', sink))
   t.teardown(() => { upstreams.close() })
   const target = { name: 'api', kind: 'http', upstream: new URL(`http://127.0.0.1:${upPort}`), headers: {}, policy: { rules: [] }, auditStatements: 'text' } as Target

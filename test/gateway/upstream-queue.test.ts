@@ -1,9 +1,10 @@
-import { createServer as createHttpServer, request, type ServerResponse } from 'node:http'
+import { createServer as createHttpServer, request } from 'node:http'
 import { createServer, type Socket } from 'node:net'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { LineageError } from '../../src/errors.js'
+import type { AgentResponse } from '../../src/gateway/http/lane.js'
 import { Upstreams } from '../../src/gateway/http/upstream.js'
 import { silentLogger } from '../../src/log.js'
 import type { Target } from '../../src/gateway/targets.js'
@@ -30,7 +31,7 @@ async function heldUpstream (): Promise<{ port: number, held: Socket[], answer: 
 t.test('requests past a pool\'s connections wait, up to a bound past which they get 503 at once; the count follows them out', async (t) => {
   const up = await heldUpstream()
   t.teardown(up.close)
-  const fail = (res: ServerResponse, err: LineageError): void => { res.writeHead(err.status).end(err.message) }
+  const fail = (res: AgentResponse, err: LineageError): void => { res.writeHead(err.status).end(err.message) }
   const upstreams = new Upstreams(10_000, fail, silentLogger(), { connections: 1, maxQueued: 2 })
   t.teardown(() => { upstreams.close() })
   const target = { name: 'api', kind: 'http', upstream: new URL(`http://127.0.0.1:${up.port}`), headers: {}, policy: { rules: [] }, auditStatements: 'text' } as Target

@@ -1,4 +1,4 @@
-import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http'
+import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import { InvalidToken, LineageError, NotFound, toErrorBody } from '../../errors.js'
 import type { Logger } from '../../log.js'
@@ -12,6 +12,7 @@ import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
 import { allowedMethods, checkHost, checkMethod, checkOverrides, checkTokenElsewhere, checkTransferCoding, ExpectationFailed, parseRequestTarget, recordedPath } from './request-target.js'
 import { forwardable } from './headers.js'
+import type { AgentRequest, AgentResponse } from './lane.js'
 import { endsConnection, pipelinedAfterClose, Upstreams, type Exchange } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {
@@ -62,7 +63,7 @@ function challenge (err: LineageError): Record<string, string> {
   return {}
 }
 
-function refuse (res: ServerResponse, err: unknown): void {
+function refuse (res: AgentResponse, err: unknown): void {
   const { status, body } = toErrorBody(err)
   if (res.headersSent) {
     res.destroy()
@@ -85,23 +86,26 @@ function refuse (res: ServerResponse, err: unknown): void {
   res.end(text)
 }
 
+/** What handles a request, from node:http or from the bare-socket lane. */
+export type AgentListener = (req: AgentRequest, res: AgentResponse) => void
+
 /**
  * The HTTP gateway: `/<target>/<path>` → the target's upstream, after `checkAccess` passes.
  * Bodies stream both ways; upstream connections are kept alive per target. Every connection
  * that carried a request is indexed by its chain, so a cut-off closes it at once.
  */
 export function createHttpGateway (opts: HttpGatewayOptions): {
-  handler: RequestListener
+  handler: AgentListener
   /** The request sent `Expect: 100-continue`: its 100 is sent once it is allowed. */
-  owesContinue: (req: IncomingMessage) => void
+  owesContinue: (req: AgentRequest) => void
   /** Refuses, with 417, a request whose `Expect` is not 100-continue. */
-  refuseExpectation: RequestListener
+  refuseExpectation: AgentListener
   connections: ConnectionIndex
   settled: (limitMs: number) => Promise<void>
   close: () => void
 } {
   const connections = new ConnectionIndex(opts.view, opts.clock, 1000, () => staleness(opts, opts.clock.now()))
-  const continueOwed = new WeakSet<IncomingMessage>()
+  const continueOwed = new WeakSet<AgentRequest>()
   // Allowed requests whose response has not closed, hence whose audit record is not written yet.
   let inFlight = 0
   // Their ends, by connection: see `whenClosed`.
@@ -127,7 +131,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
   }
 
   /** Sends an allowed request on to the target's upstream with its credential and the identity headers. */
-  function forward (req: IncomingMessage, res: ServerResponse, t: Target, path: string, claims: AccessClaims): Exchange {
+  function forward (req: AgentRequest, res: AgentResponse, t: Target, path: string, claims: AccessClaims): Exchange {
     const headers = forwardable(req.headers, droppedFor(t))
     Object.assign(headers, t.headers)
     const peer = req.socket.remoteAddress ?? ''
@@ -141,7 +145,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
   }
 
   /** Routes a request to its target and checks it; the decision is synchronous unless the token must be verified. */
-  function handle (req: IncomingMessage, res: ServerResponse): void {
+  function handle (req: AgentRequest, res: AgentResponse): void {
     const method = req.method ?? 'GET'
     checkHost(req)
     checkMethod(method)
@@ -164,7 +168,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
   }
 
   /** Records the decision; forwards an allowed request, throws the refusal of another. */
-  function decided (req: IncomingMessage, res: ServerResponse, t: Target, method: string, where: { path: string, query: string }, started: number, decision: Decision): void {
+  function decided (req: AgentRequest, res: AgentResponse, t: Target, method: string, where: { path: string, query: string }, started: number, decision: Decision): void {
     // Once the token is known genuine: a made-up one is a 401 wherever else it appears.
     if (decision.allowed) checkTokenElsewhere(bearerOf(req.headers.authorization) as string, where.query, req.headers, where.path)
     const m = metricsFor(t.name)
@@ -229,7 +233,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
   }
 
   // Refusals decided by checkAccess are recorded in `decided`, with their lineage.
-  function failed (req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  function failed (req: AgentRequest, res: AgentResponse, err: unknown): void {
     if (!(err instanceof LineageError)) opts.log.error({ err, method: req.method }, 'gateway request failed')
     if (!(err instanceof InvalidToken || err instanceof InsufficientScope)) {
       // Refused before any token was looked at: a bad method or URL, or an unknown target. Unknown
@@ -258,7 +262,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
     refuse(res, err)
   }
 
-  const handler: RequestListener = (req, res) => {
+  const handler: AgentListener = (req, res) => {
     // Never answered: the connection closes once the response before it is sent.
     if (pipelinedAfterClose(req)) return
     try {

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
 import { LineageError } from '../../errors.js'
@@ -6,6 +6,8 @@ import type { Logger } from '../../log.js'
 import type { Target } from '../targets.js'
 import { answerHeaders, secretsOf } from './headers.js'
 import { judgesMethods, methodOverrideScanner, unscannable } from './method-override.js'
+import type { AgentRequest, AgentResponse } from './lane.js'
+import { RawPool } from './raw-pool.js'
 import type { TargetPaths } from './target-paths.js'
 
 export class BadGateway extends LineageError {
@@ -81,11 +83,11 @@ class Relay implements Dispatcher.DispatchHandler {
   private readonly waiting: NodeJS.Timeout
 
   constructor (
-    private readonly res: ServerResponse,
+    private readonly res: AgentResponse,
     private readonly target: string,
     private readonly paths: TargetPaths,
     private readonly timeoutMs: number,
-    private readonly fail: (res: ServerResponse, err: LineageError) => void,
+    private readonly fail: (res: AgentResponse, err: LineageError) => void,
     private readonly secrets: string[],
     private readonly queue: Queue,
     private readonly health: UpstreamHealth
@@ -232,7 +234,7 @@ class Relay implements Dispatcher.DispatchHandler {
 }
 
 /** RFC 9112 §6.3: a request has a body when it says so; an empty one counts as none. */
-function hasBody (req: IncomingMessage): boolean {
+function hasBody (req: AgentRequest): boolean {
   const length = req.headers['content-length']
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
@@ -241,7 +243,7 @@ function hasBody (req: IncomingMessage): boolean {
  * Whether part of a request's body is still unread. A request without one is whole from its
  * headers on, though Node marks it complete only once its (empty) body has been read.
  */
-function bodyUnread (req: IncomingMessage): boolean {
+function bodyUnread (req: AgentRequest): boolean {
   return !req.complete && hasBody(req)
 }
 
@@ -252,7 +254,7 @@ const closing = new WeakSet<object>()
  * Whether the response to `req` must end its connection, part of its body being unread; if so,
  * the requests pipelined behind it on that connection are not to be served (`pipelinedAfterClose`).
  */
-export function endsConnection (req: IncomingMessage): boolean {
+export function endsConnection (req: AgentRequest): boolean {
   if (!bodyUnread(req)) return false
   closing.add(req.socket)
   return true
@@ -264,7 +266,7 @@ export function endsConnection (req: IncomingMessage): boolean {
  * requests that came with the unread body; served, their answers would never reach the agent,
  * which would send them again (RFC 9112 §9.3.2), and a write would run twice.
  */
-export function pipelinedAfterClose (req: IncomingMessage): boolean {
+export function pipelinedAfterClose (req: AgentRequest): boolean {
   return closing.has(req.socket)
 }
 
@@ -298,6 +300,8 @@ interface Queue { waiting: number }
 /** Where a target's requests go, worked out once per target. */
 interface Route {
   pool: Pool
+  /** For an `http:` upstream, the pool that carries requests without a body. */
+  raw: RawPool | undefined
   queue: Queue
   origin: string
   host: string
@@ -316,7 +320,7 @@ interface Route {
  * origin), and the streaming of one request through them.
  */
 export class Upstreams {
-  private readonly pools = new Map<string, { pool: Pool, queue: Queue }>()
+  private readonly pools = new Map<string, { pool: Pool, raw: RawPool | undefined, queue: Queue }>()
   private readonly routes = new WeakMap<Target, Route>()
   private readonly health: UpstreamHealth
 
@@ -326,7 +330,7 @@ export class Upstreams {
    */
   constructor (
     private readonly timeoutMs: number,
-    private readonly fail: (res: ServerResponse, err: LineageError) => void,
+    private readonly fail: (res: AgentResponse, err: LineageError) => void,
     log: Logger,
     private readonly limits = { connections: 256, maxQueued: 1024 }
   ) {
@@ -338,7 +342,7 @@ export class Upstreams {
    * with `headers` (and the upstream's `Host`), and streams the answer to `res`. Returns a
    * handle whose `abandon` ends the upstream exchange when the agent's connection closes first.
    */
-  forward (req: IncomingMessage, res: ServerResponse, t: Target, path: string, headers: OutgoingHttpHeaders): Exchange {
+  forward (req: AgentRequest, res: AgentResponse, t: Target, path: string, headers: OutgoingHttpHeaders): Exchange {
     const route = this.routeFor(t)
     // Every connection busy (long streams, a slow upstream) and this many more waiting: refused at once, not queued without bound.
     if (route.queue.waiting >= this.limits.maxQueued) {
@@ -354,15 +358,20 @@ export class Upstreams {
     }
     const relay = new Relay(res, t.name, route.paths, this.timeoutMs, this.fail, route.secrets, route.queue, this.health)
     headers.host = route.host
-    // An empty body is sent as none.
-    const body = !hasBody(req) ? null : scan ? scanned(req, relay) : req
+    // An empty body is sent as none. Only node:http's requests have one: the lane takes none.
+    const body = !hasBody(req) ? null : scan ? scanned(req as IncomingMessage, relay) : req as IncomingMessage
     if (body === null && req.headers['content-length'] !== undefined) headers['content-length'] = undefined
-    route.pool.dispatch({ origin: route.origin, path: route.base + path, method: req.method ?? 'GET', headers: headers as Record<string, string | string[]>, body }, relay)
+    const method = req.method ?? 'GET'
+    if (body === null && route.raw !== undefined) route.raw.dispatch({ method, path: route.base + path, headers }, relay)
+    else route.pool.dispatch({ origin: route.origin, path: route.base + path, method, headers: headers as Record<string, string | string[]>, body }, relay)
     return relay
   }
 
   close (): void {
-    for (const { pool } of this.pools.values()) pool.destroy().catch(() => {})
+    for (const { pool, raw } of this.pools.values()) {
+      pool.destroy().catch(() => {})
+      raw?.destroy()
+    }
     this.pools.clear()
   }
 
@@ -378,14 +387,20 @@ export class Upstreams {
         if (k.startsWith(`${t.name} `)) {
           this.pools.delete(k)
           old.pool.close().catch(() => {})
+          old.raw?.close().catch(() => {})
         }
       }
       // No body timeout: server-sent events may stay quiet for as long as they like.
-      kept = { pool: new Pool(origin, { connections: this.limits.connections, headersTimeout: this.timeoutMs, connectTimeout: this.timeoutMs, bodyTimeout: 0 }), queue: { waiting: 0 } }
+      const u = t.upstream
+      kept = {
+        pool: new Pool(origin, { connections: this.limits.connections, headersTimeout: this.timeoutMs, connectTimeout: this.timeoutMs, bodyTimeout: 0 }),
+        raw: u.protocol === 'http:' ? new RawPool(u.hostname.replace(/^\[(.*)\]$/, '$1'), Number(u.port === '' ? 80 : u.port), { connections: this.limits.connections, headersTimeout: this.timeoutMs }) : undefined,
+        queue: { waiting: 0 }
+      }
       this.pools.set(key, kept)
     }
     const base = t.upstream.pathname.replace(/\/$/, '')
-    route = { pool: kept.pool, queue: kept.queue, origin, host: t.upstream.host, base, paths: { prefix: `/${t.name}`, origin, base }, secrets: secretsOf(t), scanPosts: judgesMethods(t.policy) }
+    route = { pool: kept.pool, raw: kept.raw, queue: kept.queue, origin, host: t.upstream.host, base, paths: { prefix: `/${t.name}`, origin, base }, secrets: secretsOf(t), scanPosts: judgesMethods(t.policy) }
     this.routes.set(t, route)
     return route
   }

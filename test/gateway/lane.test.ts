@@ -1,0 +1,112 @@
+import { once } from 'node:events'
+import { connect, type Socket } from 'node:net'
+import t from 'tap'
+import { exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
+import { createTarget, startTestGateway, startUpstream } from '../helpers/gateway.js'
+
+// The HTTP gateway's bare-socket lane (src/gateway/http/lane.ts) and its hand-off to node:http,
+// seen from an agent's socket. http.test.ts covers what is checked, refused and recorded.
+const b = await startTestBroker()
+const up = await startUpstream()
+const gw = await startTestGateway(b)
+t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
+const client = await seedContractor(b, ['api:*'])
+await createTarget(b, gw, { name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: 'Bearer upstream-secret-value-42' } })
+const token = (await exchangeToken(b, await rootToken(b, client), { actor: 'build', scope: 'api:*' })).body.access_token
+const url = new URL(gw.url)
+
+/** A connection to the gateway that reads what comes back as text. */
+async function open (): Promise<{ s: Socket, text: () => string, until: (re: RegExp) => Promise<string>, closed: Promise<unknown> }> {
+  const s = connect(Number(url.port), url.hostname)
+  await once(s, 'connect')
+  let text = ''
+  s.on('data', (d) => { text += d.toString('latin1') })
+  s.on('error', () => {})
+  const closed = once(s, 'close')
+  return {
+    s,
+    text: () => text,
+    closed,
+    until: async (re) => {
+      const started = Date.now()
+      while (!re.test(text) && Date.now() - started < 3000 && !s.destroyed) await new Promise((resolve) => setTimeout(resolve, 5))
+      return text
+    }
+  }
+}
+
+const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\n${extra}\r\n`
+
+t.test('requests on one kept connection each get a whole answer, in the framing they need', async (t) => {
+  const c = await open()
+  t.teardown(() => { c.s.destroy() })
+  c.s.write(get('/api/one'))
+  await c.until(/"url":"\/base\/one"/)
+  c.s.write(`HEAD /api/two HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\n\r\n`)
+  await c.until(/HTTP\/1.1 200 OK[^]*HTTP\/1.1 200 OK[^]*\r\n\r\n/)
+  c.s.write(get('/api/three'))
+  const text = await c.until(/"url":"\/base\/three"/)
+  const answers = text.split(/(?=HTTP\/1.1 )/)
+  t.equal(answers.length, 3, 'three answers on one connection')
+  t.match(answers[0], /^HTTP\/1.1 200 OK\r\n[^]*\r\nconnection: keep-alive\r\n/)
+  t.match(answers[0], /\r\ndate: [A-Z][a-z]{2}, /)
+  t.notMatch(answers[1], /\r\n\r\n./, 'HEAD: no body')
+  t.notMatch(text, /upstream-secret/, 'the credential never comes back')
+})
+
+t.test('Connection: close gets its answer, then the connection ends', async (t) => {
+  const c = await open()
+  c.s.write(get('/api/last', 'Connection: close\r\n'))
+  await c.closed
+  t.match(c.text(), /^HTTP\/1.1 200 OK\r\n[^]*connection: close\r\n[^]*"url":"\/base\/last"/)
+})
+
+t.test('pipelined requests are answered in the order sent', async (t) => {
+  const c = await open()
+  t.teardown(() => { c.s.destroy() })
+  c.s.write(get('/api/p1') + get('/api/p2') + get('/api/p3'))
+  const text = await c.until(/p3/)
+  t.match(text, /\/base\/p1[^]*\/base\/p2[^]*\/base\/p3/)
+})
+
+t.test('what the lane does not take goes to node:http with every byte, on the same connection', async (t) => {
+  const c = await open()
+  t.teardown(() => { c.s.destroy() })
+  c.s.write(get('/api/before'))
+  await c.until(/\/base\/before/)
+  // A head in two writes, then a POST with a body: node:http serves the connection from here.
+  const head = get('/api/split')
+  c.s.write(head.slice(0, 20))
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  c.s.write(head.slice(20))
+  await c.until(/\/base\/split/)
+  c.s.write(`POST /api/upload HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Length: 5\r\n\r\nhello`)
+  const text = await c.until(/\/base\/upload/)
+  t.match(text, /"method":"POST","url":"\/base\/upload","bodyBytes":5/, 'the body reached the upstream whole')
+  t.equal(text.split(/(?=HTTP\/1.1 )/).length, 3)
+})
+
+t.test('an agent that sends its request and closes its side is owed nothing; the gateway closes too', async (t) => {
+  const c = await open()
+  c.s.end(get('/api/half'))
+  await c.closed
+  t.pass('closed')
+})
+
+t.test('a stop ends idle lane connections at once and waits for a response under way', async (t) => {
+  const own = await startTestGateway(b)
+  const ownUrl = new URL(own.url)
+  const idle = connect(Number(ownUrl.port), ownUrl.hostname)
+  idle.on('error', () => {})
+  idle.write(get('/api/idle'))
+  await once(idle, 'data')
+  const idleClosed = once(idle, 'close')
+  const started = Date.now()
+  await new Promise<void>((resolve) => {
+    own.gateway.httpServer.close(() => resolve())
+    own.gateway.httpServer.closeIdleConnections()
+  })
+  await idleClosed
+  t.ok(Date.now() - started < 2000, 'the server closed without waiting for the idle connection')
+  await own.gateway.stop()
+})
