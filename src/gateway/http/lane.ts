@@ -80,6 +80,8 @@ class LaneResponse extends EventEmitter implements AgentResponse {
   private chunked = false
   private bodiless: boolean
   private closed = false
+  private out: Array<string | Buffer> = []
+  private queued = false
 
   constructor (readonly req: LaneRequest, private readonly conn: LaneConnection) {
     super()
@@ -131,23 +133,21 @@ class LaneResponse extends EventEmitter implements AgentResponse {
 
   write (chunk: Buffer | string): boolean {
     if (this.writableEnded) return false
-    const ok = this.send(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
-    if (!ok && !this.req.socket.destroyed) this.req.socket.once('drain', () => this.emit('drain'))
-    return ok
+    this.send(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
+    const socket = this.req.socket
+    if (socket.destroyed) return false
+    if (!socket.writableNeedDrain) return true
+    socket.once('drain', () => this.emit('drain'))
+    return false
   }
 
   end (chunk?: Buffer | string): this {
     if (this.writableEnded) return this
     if (this.head === undefined && !this.headersSent) this.writeHead(this.statusCode, chunk === undefined ? { 'content-length': 0 } : { 'content-length': Buffer.byteLength(chunk) })
-    const socket = this.req.socket
-    socket.cork()
-    if (chunk !== undefined) this.send(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
-    else this.send(undefined)
-    if (this.chunked) socket.write('0\r\n\r\n')
-    socket.uncork()
+    this.send(chunk === undefined ? undefined : typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
+    if (this.chunked) this.queue('0\r\n\r\n')
     this.writableEnded = true
-    if (socket.writableLength === 0) this.finished()
-    else socket.write('', () => { this.finished() })
+    this.queue(undefined)
     return this
   }
 
@@ -159,6 +159,28 @@ class LaneResponse extends EventEmitter implements AgentResponse {
   /** The socket closed: a response not whole by then never will be. */
   socketClosed (): void {
     this.close()
+  }
+
+  /** Writes what was queued in this turn of the event loop, in one system call. */
+  flush (): void {
+    this.queued = false
+    const out = this.out
+    this.out = []
+    const socket = this.req.socket
+    if (socket.destroyed) return
+    if (out.length === 1) socket.write(out[0] as string | Buffer, 'latin1')
+    else if (out.length > 1) {
+      const length = out.reduce((n, p) => n + p.length, 0)
+      if (length <= joinBelow) socket.write(joined(out, length))
+      else {
+        socket.cork()
+        for (const piece of out) socket.write(piece, 'latin1')
+        socket.uncork()
+      }
+    }
+    if (!this.writableEnded || this.closed) return
+    if (socket.writableLength === 0) this.finished()
+    else socket.write('', () => { this.finished() })
   }
 
   private finished (): void {
@@ -175,34 +197,49 @@ class LaneResponse extends EventEmitter implements AgentResponse {
     process.nextTick(() => this.emit('close'))
   }
 
-  /** Writes the head if it is not out yet, then `body` in the response's framing. */
-  private send (body: Buffer | undefined): boolean {
-    const socket = this.req.socket
-    if (socket.destroyed) return false
-    let ok = true
+  /**
+   * Queues `piece` (`undefined`: nothing, only the turn's flush) for the end of this turn of the
+   * event loop: the answers to requests that arrived together go out together, so that the
+   * agent, woken once, reads them all.
+   */
+  private queue (piece: string | Buffer | undefined): void {
+    if (piece !== undefined) this.out.push(piece)
+    if (this.queued) return
+    this.queued = true
+    if (unflushed.push(this) === 1) setImmediate(flushAll)
+  }
+
+  /** Queues the head if it is not out yet, then `body` in the response's framing. */
+  private send (body: Buffer | undefined): void {
     if (!this.headersSent) {
       if (this.head === undefined) this.writeHead(this.statusCode)
       this.headersSent = true
-      const head = this.head as string
+      this.queue(this.head)
       this.head = undefined
-      if (body === undefined || body.length === 0 || this.bodiless) return socket.write(head, 'latin1')
-      socket.cork()
-      socket.write(head, 'latin1')
-      ok = this.body(body)
-      socket.uncork()
-      return ok
     }
-    if (body === undefined || body.length === 0 || this.bodiless) return true
-    return this.body(body)
+    if (body === undefined || body.length === 0 || this.bodiless) return
+    if (this.chunked) this.queue(`${body.length.toString(16)}\r\n`)
+    this.queue(body)
+    if (this.chunked) this.queue('\r\n')
   }
+}
 
-  private body (body: Buffer): boolean {
-    const socket = this.req.socket
-    if (!this.chunked) return socket.write(body)
-    socket.write(`${body.length.toString(16)}\r\n`, 'latin1')
-    socket.write(body)
-    return socket.write('\r\n', 'latin1')
-  }
+// Pieces that add up to less are copied into one buffer for one plain write, cheaper than a
+// gathered write for the small answers most are; larger ones are gathered, not copied.
+const joinBelow = 16 * 1024
+
+/** `pieces` (strings in latin1: heads, chunk sizes) as one buffer of `length` bytes. */
+function joined (pieces: Array<string | Buffer>, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length)
+  let at = 0
+  for (const p of pieces) at += typeof p === 'string' ? out.write(p, at, 'latin1') : p.copy(out, at)
+  return out
+}
+
+/** Responses with writes queued in this turn of the event loop. */
+const unflushed: LaneResponse[] = []
+function flushAll (): void {
+  for (const res of unflushed.splice(0)) res.flush()
 }
 
 /** Where a lane's requests go: the gateway's request listener, or node:http for what the lane does not take. */

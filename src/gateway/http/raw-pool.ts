@@ -48,6 +48,15 @@ function requestHead (r: RawRequest): string | Error {
   return `${head}\r\n`
 }
 
+const outbox: Array<Socket | string> = []
+function flush (): void {
+  for (let i = 0; i < outbox.length; i += 2) {
+    const s = outbox[i] as Socket
+    if (!s.destroyed) s.write(outbox[i + 1] as string, 'latin1')
+  }
+  outbox.length = 0
+}
+
 /** One request through the pool: the controller its handler is given. */
 class Exchange implements Dispatcher.DispatchController {
   aborted = false
@@ -131,7 +140,8 @@ class Connection {
     this.headersTimer.refresh()
     ex.handler.onRequestStart?.(ex, {})
     if (ex.done) return
-    this.socket.write(ex.head, 'latin1')
+    outbox.push(this.socket, ex.head)
+    if (outbox.length === 2) setImmediate(flush)
   }
 
   /** Ends the connection under its exchange, which is failed or aborted by its caller. */
