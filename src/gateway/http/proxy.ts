@@ -155,28 +155,28 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
     const t = where === undefined ? undefined : opts.targets.get(where.target)
     if (where === undefined || t === undefined || t.kind !== 'http') throw new NotFound('no such target')
     const started = performance.now()
-    const decision = checkAccess(opts, bearerOf(req.headers.authorization), t, {
+    const token = bearerOf(req.headers.authorization)
+    const decision = checkAccess(opts, token, t, {
       action: method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'read' : 'write',
       method,
       path: where.path
     })
     if (decision instanceof Promise) {
-      decision.then((d) => { decided(req, res, t, method, where, started, d) }).catch((err: unknown) => { failed(req, res, err) })
+      decision.then((d) => { decided(req, res, t, method, where, started, token, d) }).catch((err: unknown) => { failed(req, res, err) })
     } else {
-      decided(req, res, t, method, where, started, decision)
+      decided(req, res, t, method, where, started, token, decision)
     }
   }
 
   /** Records the decision; forwards an allowed request, throws the refusal of another. */
-  function decided (req: AgentRequest, res: AgentResponse, t: Target, method: string, where: { path: string, query: string }, started: number, decision: Decision): void {
+  function decided (req: AgentRequest, res: AgentResponse, t: Target, method: string, where: { path: string, query: string }, started: number, token: string | undefined, decision: Decision): void {
     // Once the token is known genuine: a made-up one is a 401 wherever else it appears.
-    if (decision.allowed) checkTokenElsewhere(bearerOf(req.headers.authorization) as string, where.query, req.headers, where.path)
+    if (decision.allowed) checkTokenElsewhere(token as string, where.query, req.headers, where.path)
     const m = metricsFor(t.name)
     m.check.observe((performance.now() - started) / 1000)
     if (!decision.allowed) {
       m.deny.inc()
       const l = decision.claims === undefined ? undefined : auditLineage(decision.claims)
-      const token = bearerOf(req.headers.authorization)
       opts.audit.record({
         at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: decision.refusal.status, target: t.name, method, path: recordedPath(where.path, token),
         jti: l?.jti, root: l?.root, principals: l?.principals, actors: l?.actors, detail: { reason: decision.refusal.message }
