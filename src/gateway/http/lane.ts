@@ -252,6 +252,7 @@ export interface LaneTarget {
 /** An agent's connection while its requests go through the lane, one at a time. */
 class LaneConnection {
   closing = false
+  private served = false
   private pending: Buffer | undefined
   private current: LaneResponse | undefined
   private readonly onData = (chunk: Buffer): void => { this.data(chunk) }
@@ -266,7 +267,8 @@ class LaneConnection {
       this.lane.forget(this)
       this.current?.socketClosed()
     })
-    socket.setTimeout(lane.keepAliveMs)
+    // A connection that has sent nothing yet has as long as node:http gives a head; then, between requests, its keep-alive time.
+    socket.setTimeout(lane.timeouts.firstRequestMs)
     socket.on('timeout', this.onTimeout)
     socket.on('end', this.onEnd)
   }
@@ -288,6 +290,10 @@ class LaneConnection {
   /** The response under way is whole: on to the next request, or the connection ends. */
   done (): void {
     this.current = undefined
+    if (!this.served) {
+      this.served = true
+      this.socket.setTimeout(this.lane.timeouts.keepAliveMs)
+    }
     if (this.closing || this.lane.stopping) {
       this.end()
       return
@@ -357,7 +363,7 @@ export class Lane {
   stopping = false
   private readonly connections = new Set<LaneConnection>()
 
-  constructor (private readonly target: LaneTarget, readonly keepAliveMs = 65_000) {}
+  constructor (private readonly target: LaneTarget, readonly timeouts: { firstRequestMs: number, keepAliveMs: number }) {}
 
   accept (socket: Socket): void {
     this.connections.add(new LaneConnection(socket, this, this.target))
