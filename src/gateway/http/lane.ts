@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events'
 import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
 import { headLength, maxHeadBytes, readRequestHead, type RequestHead } from './wire.js'
@@ -71,7 +70,7 @@ class LaneRequest implements AgentRequest {
  * bytes, a body of unknown length chunked, none where RFC 9110 allows none (HEAD, 204, 304).
  * 'close' comes once, when it is whole on the socket or the socket closed first.
  */
-class LaneResponse extends EventEmitter implements AgentResponse {
+class LaneResponse implements AgentResponse {
   statusCode = 200
   headersSent = false
   writableEnded = false
@@ -83,8 +82,10 @@ class LaneResponse extends EventEmitter implements AgentResponse {
   private out: Array<string | Buffer> = []
   private queued = false
 
+  // The listeners `once` took: each response has one for 'close' and, while its agent reads slowly, one for 'drain'.
+  private listeners: Array<{ event: 'close' | 'drain', listener: () => void }> = []
+
   constructor (readonly req: LaneRequest, private readonly conn: LaneConnection) {
-    super()
     this.bodiless = req.method === 'HEAD'
   }
 
@@ -95,7 +96,7 @@ class LaneResponse extends EventEmitter implements AgentResponse {
   writeHead (status: number, reason?: string | OutgoingHttpHeaders, headers?: OutgoingHttpHeaders): this {
     const fields = typeof reason === 'object' ? reason : headers ?? {}
     const phrase = typeof reason === 'string' ? reason : STATUS_CODES[status] ?? 'unknown'
-    if (invalidValue.test(phrase) || phrase.includes('\r') || phrase.includes('\n')) invalidHeader('reason phrase')
+    if (typeof reason === 'string' && invalidValue.test(reason)) invalidHeader('reason phrase')
     let head = `HTTP/1.1 ${status} ${phrase}\r\n`
     let sized = false
     let closes = this.conn.closing
@@ -161,6 +162,18 @@ class LaneResponse extends EventEmitter implements AgentResponse {
     this.close()
   }
 
+  once (event: 'close' | 'drain', listener: () => void): this {
+    this.listeners.push({ event, listener })
+    return this
+  }
+
+  private emit (event: 'close' | 'drain'): void {
+    const now = this.listeners.filter((l) => l.event === event)
+    if (now.length === 0) return
+    this.listeners = this.listeners.filter((l) => l.event !== event)
+    for (const l of now) l.listener()
+  }
+
   /** Writes what was queued in this turn of the event loop, in one system call. */
   flush (): void {
     this.queued = false
@@ -186,7 +199,6 @@ class LaneResponse extends EventEmitter implements AgentResponse {
   private finished (): void {
     if (this.closed) return
     this.writableFinished = true
-    this.emit('finish')
     this.close()
     this.conn.done()
   }
