@@ -34,6 +34,15 @@ export function headLength (buf: Buffer): number {
   return buf.length >= maxHeadBytes ? -2 : -1
 }
 
+/** `s` without the OWS (spaces, tabs) at either end; a loop, as a regular expression for the end takes time quadratic in a run of spaces. */
+function trimOws (s: string): string {
+  let start = 0
+  let end = s.length
+  while (start < end && (s.charCodeAt(start) === 32 || s.charCodeAt(start) === 9)) start++
+  while (end > start && (s.charCodeAt(end - 1) === 32 || s.charCodeAt(end - 1) === 9)) end--
+  return s.slice(start, end)
+}
+
 /**
  * The header lines of a head (after its first line), lower-cased names, as node:http and
  * undici hand them over: a name seen twice becomes an array. `undefined` for a line that is
@@ -48,7 +57,9 @@ function headerLines (lines: string[], valid: RegExp, repeats: boolean): Incomin
     if (colon <= 0) return undefined
     const name = line.slice(0, colon)
     if (!token.test(name)) return undefined
-    const value = line.slice(colon + 1).trim()
+    // Only OWS (space, tab) is trimmed (RFC 9110 §5.5): String#trim would also drop a bare LF,
+    // a vertical tab or a form feed at either end, which node:http refuses.
+    const value = trimOws(line.slice(colon + 1))
     if (!valid.test(value)) return undefined
     const key = name.toLowerCase()
     const seen = headers[key]
