@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { connect, type Socket } from 'node:net'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
 import { exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
 import { createTarget, startTestGateway, startUpstream } from '../helpers/gateway.js'
@@ -10,7 +10,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b)
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*'])
+const client = await seedContractor(b, ['api:*', 'any:*'])
 await createTarget(b, gw, { name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: 'Bearer upstream-secret-value-42' } })
 const token = (await exchangeToken(b, await rootToken(b, client), { actor: 'build', scope: 'api:*' })).body.access_token
 const url = new URL(gw.url)
@@ -109,4 +109,31 @@ t.test('a stop ends idle lane connections at once and waits for a response under
   await idleClosed
   t.ok(Date.now() - started < 2000, 'the server closed without waiting for the idle connection')
   await own.gateway.stop()
+})
+
+t.test('methods node:http does not serve as requests go to it: CONNECT to its connect listener, unknown ones refused', async (t) => {
+  // An upstream that answers whatever request line it is sent, as node:http would not.
+  const lines: string[] = []
+  const any = createServer((s) => {
+    s.on('error', () => {})
+    s.on('data', (d) => {
+      lines.push(d.toString('latin1').split('\r\n')[0] as string)
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+    })
+  })
+  any.listen(0, '127.0.0.1')
+  await once(any, 'listening')
+  t.teardown(() => { any.close() })
+  await createTarget(b, gw, { name: 'any', kind: 'http', upstream: `http://127.0.0.1:${(any.address() as AddressInfo).port}`, headers: {} })
+  const anyToken = (await exchangeToken(b, await rootToken(b, client), { actor: 'build', scope: 'any:*' })).body.access_token
+  const send = async (method: string): Promise<string> => {
+    const c = await open()
+    t.teardown(() => { c.s.destroy() })
+    c.s.write(`${method} /any/x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${anyToken}\r\n\r\n`)
+    return await c.until(/\r\n\r\n/)
+  }
+  t.match(await send('PURGE'), /^HTTP\/1.1 200 /, 'a method node:http knows is forwarded')
+  t.match(await send('CONNECT'), /^HTTP\/1.1 405 /, 'CONNECT in origin form is refused, as node:http refuses it')
+  t.match(await send('FROB'), /^HTTP\/1.1 400 /, 'a method node:http does not know is a malformed request')
+  t.same(lines, ['PURGE /x HTTP/1.1'], 'neither reached the upstream')
 })

@@ -22,6 +22,8 @@ t.test('what the lane does not take reads as undefined, for node:http to answer'
     'absolute form': 'GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n',
     'authority form (CONNECT)': 'CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n',
     'lower-case method': 'get / HTTP/1.1\r\nHost: x\r\n\r\n',
+    'method node:http does not know': 'FROB / HTTP/1.1\r\nHost: x\r\n\r\n',
+    'CONNECT in origin form': 'CONNECT / HTTP/1.1\r\nHost: x\r\n\r\n',
     'two spaces': 'GET  / HTTP/1.1\r\nHost: x\r\n\r\n',
     'space in the target': 'GET /a b HTTP/1.1\r\nHost: x\r\n\r\n',
     'fragment': 'GET /a#b HTTP/1.1\r\nHost: x\r\n\r\n',

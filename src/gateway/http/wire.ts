@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http'
+import { METHODS, type IncomingHttpHeaders } from 'node:http'
 
 /**
  * Strict readers of HTTP/1.1 heads (RFC 9112 §2–§7) for the gateway's bare-socket data path:
@@ -25,7 +25,9 @@ const responseValue = /^[\t\x20-\x7e\x80-\xff]*$/
 // Request targets in origin form whose characters no parser reads two ways: no space, no
 // control character, none that RFC 3986 excludes (", <, >, \, ^, `, {, |, }), no fragment.
 const originTarget = /^\/[!$%&'()*+,\-./0-9:;=?@A-Z[\]_a-z~]*$/
-const method = /^[A-Z]{1,16}$/
+// The methods node:http reads as requests: it refuses any other (400), and CONNECT, even in
+// origin form, goes to its 'connect' listener, never to the upstream.
+const methods = new Set(METHODS.filter((m) => m !== 'CONNECT'))
 
 /** Where the head in `buf` ends, past its blank line; -1 while it is incomplete, -2 when it is past `maxHeadBytes`. */
 export function headLength (buf: Buffer): number {
@@ -80,10 +82,10 @@ export interface RequestHead {
 
 /**
  * The request head `buf` starts with, `length` bytes long (`headLength`), or `undefined` when
- * it is not one the bare-socket path takes: anything but an HTTP/1.1 request in origin form,
- * a header named twice (node:http's rules for joining them differ by name), a value outside
- * visible ASCII. Framing and the headers that change how the connection is used are the
- * caller's to judge.
+ * it is not one the bare-socket path takes: anything but an HTTP/1.1 request in origin form
+ * with a method node:http serves as a request, a header named twice (node:http's rules for
+ * joining them differ by name), a value outside visible ASCII. Framing and the headers that
+ * change how the connection is used are the caller's to judge.
  */
 export function readRequestHead (buf: Buffer, length: number): RequestHead | undefined {
   const lines = buf.toString('latin1', 0, length - 4).split('\r\n')
@@ -93,7 +95,7 @@ export function readRequestHead (buf: Buffer, length: number): RequestHead | und
   if (sp1 < 0 || sp2 < 0 || first.slice(sp2 + 1) !== 'HTTP/1.1') return undefined
   const m = first.slice(0, sp1)
   const url = first.slice(sp1 + 1, sp2)
-  if (!method.test(m) || !originTarget.test(url)) return undefined
+  if (!methods.has(m) || !originTarget.test(url)) return undefined
   const headers = headerLines(lines, requestValue, false)
   return headers === undefined ? undefined : { method: m, url, headers }
 }
