@@ -219,3 +219,22 @@ t.test('close waits for what is under way, then ends every connection', async (t
   await closing
   t.ok(closed)
 })
+
+t.test('a request given up as it gets its connection leaves that connection to the next request', async (t) => {
+  const up = await scripted((path, s) => { s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`) })
+  t.teardown(up.close)
+  const pool = new RawPool('127.0.0.1', up.port, { connections: 1, headersTimeout: 5000 })
+  t.teardown(() => { pool.destroy() })
+  t.match(await exchange(pool, '/a'), { body: '/a' })
+  // As the gateway's relay does for a request whose agent left, or was answered, while it waited for a connection.
+  const err = await new Promise<Error>((resolve) => {
+    pool.dispatch({ method: 'GET', path: '/gone', headers: { host: 'up' } }, {
+      onRequestStart: (c) => { c.abort(new Error('the agent left')) },
+      onResponseError: (_c, e) => { resolve(e) }
+    })
+  })
+  t.match(err, { message: 'the agent left' })
+  t.match(await exchange(pool, '/b'), { body: '/b', ended: true })
+  t.equal(up.connections(), 1, 'the kept connection served the next request')
+  t.notOk(up.heads.some((h) => h.includes('/gone')), 'nothing of the abandoned request was sent')
+})

@@ -133,13 +133,19 @@ class Connection {
 
   /** Sends `ex` on this connection. */
   start (ex: Exchange): void {
+    ex.handler.onRequestStart?.(ex, {})
+    // Given up before anything was sent (its agent left, or was answered, while it waited): the
+    // connection is as good as before, and goes to the next request. A new one starts its idle time.
+    if (ex.done) {
+      if (this.waiting !== 'idle') this.idle()
+      this.pool.release(this)
+      return
+    }
     this.exchange = ex
     ex.conn = this
     this.phase = 'head'
     this.waiting = 'headers'
     this.headersTimer.refresh()
-    ex.handler.onRequestStart?.(ex, {})
-    if (ex.done) return
     outbox.push(this.socket, ex.head)
     if (outbox.length === 2) setImmediate(flush)
   }
