@@ -238,3 +238,24 @@ t.test('a request given up as it gets its connection leaves that connection to t
   t.equal(up.connections(), 1, 'the kept connection served the next request')
   t.notOk(up.heads.some((h) => h.includes('/gone')), 'nothing of the abandoned request was sent')
 })
+
+t.test('a chunked body paused on one chunk gives no more until resumed, however many chunks came in one read', async (t) => {
+  const chunks = Array.from({ length: 200 }, (_, i) => `${String(i).padStart(3, '0')}|`)
+  const up = await scripted((_p, s) => { s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${chunks.map((c) => `4\r\n${c}\r\n`).join('')}0\r\n\r\n`) })
+  t.teardown(up.close)
+  const pool = new RawPool('127.0.0.1', up.port, { connections: 1, headersTimeout: 5000 })
+  t.teardown(() => { pool.destroy() })
+  let paused = false
+  let whilePaused = 0
+  const got = await exchange(pool, '/x', {
+    onData: (c) => {
+      if (paused) whilePaused++
+      paused = true
+      c.pause()
+      setTimeout(() => { paused = false; c.resume() }, 1)
+    }
+  })
+  t.equal(whilePaused, 0, 'no data while paused')
+  t.equal(got.body, chunks.join(''), 'all of it, in order')
+  t.equal(got.ended, true)
+})

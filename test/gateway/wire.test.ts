@@ -114,3 +114,15 @@ t.test('chunk framing that two parties could read two ways throws', async (t) =>
   }
   for (const [name, text] of Object.entries(bad)) t.throws(() => new ChunkedReader().read(head(text), 0, () => {}), name)
 })
+
+t.test('a chunked read stops after the piece its reader asks no more after, and goes on from there', async (t) => {
+  const wire = head('1\r\na\r\n1\r\nb\r\n0\r\n\r\n')
+  const reader = new ChunkedReader()
+  const pieces: string[] = []
+  t.equal(reader.read(wire, 0, (p) => { pieces.push(p.toString()); return false }), -1)
+  t.same(pieces, ['a'])
+  t.equal(reader.stoppedAt, 4)
+  t.equal(reader.read(wire, reader.stoppedAt, (p) => { pieces.push(p.toString()) }), wire.length, 'the body ends where it would have')
+  t.same(pieces, ['a', 'b'])
+  t.equal(reader.stoppedAt, -1)
+})

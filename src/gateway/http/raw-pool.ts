@@ -240,14 +240,22 @@ class Connection {
       ex.handler.onResponseData?.(ex, buf.subarray(0, n))
       if (this.remaining === 0 && !ex.done) this.complete(ex, n < buf.length)
     } else if (this.phase === 'chunked') {
+      const chunks = this.chunks as ChunkedReader
       let end: number
       try {
-        end = (this.chunks as ChunkedReader).read(buf, 0, (piece) => { if (!ex.done) ex.handler.onResponseData?.(ex, piece) })
+        // A buffer holds many chunks: paused on one, the reader stops there, as undici's parser does.
+        end = chunks.read(buf, 0, (piece) => {
+          ex.handler.onResponseData?.(ex, piece)
+          return !ex.paused && !ex.done
+        })
       } catch (err) {
         this.invalid((err as Error).message)
         return
       }
-      if (end >= 0 && !ex.done) this.complete(ex, end < buf.length)
+      if (ex.done) return
+      if (end >= 0) this.complete(ex, end < buf.length)
+      // The rest waits for the resume, ahead of what arrives meanwhile.
+      else if (chunks.stoppedAt >= 0) this.held = buf.subarray(chunks.stoppedAt)
     } else {
       ex.handler.onResponseData?.(ex, buf)
     }

@@ -137,20 +137,28 @@ export class ChunkedReader {
   private state: 'size' | 'data' | 'data-end' | 'trailers' = 'size'
   private remaining = 0
   private line = ''
+  /** Where in its `buf` the last `read` stopped short because `data` asked it to; -1 when it did not. */
+  stoppedAt = -1
 
   /**
-   * Reads `buf` from `start`, calling `data` with each piece of chunk data. Returns where the
-   * body ended in `buf` (past its last trailer line), or -1 when it goes on.
+   * Reads `buf` from `start`, calling `data` with each piece of chunk data; `data` returning
+   * false stops the read after that piece (`stoppedAt`), for the reader paused on it. Returns
+   * where the body ended in `buf` (past its last trailer line), or -1 when it goes on.
    */
-  read (buf: Buffer, start: number, data: (piece: Buffer) => void): number {
+  read (buf: Buffer, start: number, data: (piece: Buffer) => unknown): number {
     let i = start
+    this.stoppedAt = -1
     while (i < buf.length) {
       if (this.state === 'data') {
         const n = Math.min(this.remaining, buf.length - i)
-        data(buf.subarray(i, i + n))
+        const more = data(buf.subarray(i, i + n))
         i += n
         this.remaining -= n
         if (this.remaining === 0) this.state = 'data-end'
+        if (more === false && i < buf.length) {
+          this.stoppedAt = i
+          return -1
+        }
         continue
       }
       const nl = buf.indexOf(10, i)
