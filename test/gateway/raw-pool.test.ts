@@ -259,3 +259,25 @@ t.test('a chunked body paused on one chunk gives no more until resumed, however 
   t.equal(got.body, chunks.join(''), 'all of it, in order')
   t.equal(got.ended, true)
 })
+
+t.test('bytes a kept connection brings before the next request on it was written are not taken for its answer', async (t) => {
+  let upstream: Socket | undefined
+  const up = await scripted((path, s) => {
+    upstream = s
+    s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`)
+  })
+  t.teardown(up.close)
+  const pool = new RawPool('127.0.0.1', up.port, { connections: 1, headersTimeout: 5000 })
+  t.teardown(() => { pool.destroy() })
+  t.match(await exchange(pool, '/a'), { body: '/a' })
+  // A response no request asked for (a 408 as an idle connection is closed, say) arrives after
+  // the next request is given the connection, before that request goes out (at the turn's end).
+  const b = await new Promise<Outcome>((resolve) => {
+    setTimeout(() => {
+      ;(upstream as Socket).write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged')
+      resolve(exchange(pool, '/b'))
+    }, 10)
+  })
+  t.match(b, { body: '/b', ended: true }, 'the request got its own answer')
+  t.match(await exchange(pool, '/c'), { body: '/c', ended: true }, 'and so did the one after it')
+})

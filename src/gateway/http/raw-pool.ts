@@ -48,12 +48,10 @@ function requestHead (r: RawRequest): string | Error {
   return `${head}\r\n`
 }
 
-const outbox: Array<Socket | string> = []
+/** Connections whose request goes out at the end of this turn of the event loop. */
+const outbox: Connection[] = []
 function flush (): void {
-  for (let i = 0; i < outbox.length; i += 2) {
-    const s = outbox[i] as Socket
-    if (!s.destroyed) s.write(outbox[i + 1] as string, 'latin1')
-  }
+  for (const c of outbox) c.write()
   outbox.length = 0
 }
 
@@ -121,6 +119,8 @@ class Connection {
   private idleTimer: NodeJS.Timeout | undefined
   private idleTimerMs = 0
   private waiting: 'headers' | 'idle' | 'none' = 'none'
+  /** The request under way has been written: what came before answers something else. */
+  private written = false
 
   constructor (host: string, port: number, private readonly pool: RawPool, private readonly opts: Required<RawPoolOptions>) {
     this.idleMs = opts.keepAliveMs
@@ -146,8 +146,16 @@ class Connection {
     this.phase = 'head'
     this.waiting = 'headers'
     this.headersTimer.refresh()
-    outbox.push(this.socket, ex.head)
-    if (outbox.length === 2) setImmediate(flush)
+    this.written = false
+    if (outbox.push(this) === 1) setImmediate(flush)
+  }
+
+  /** Writes the request `start` queued, unless it ended first. */
+  write (): void {
+    const ex = this.exchange
+    if (ex === undefined || this.socket.destroyed) return
+    this.socket.write(ex.head, 'latin1')
+    this.written = true
   }
 
   /** Ends the connection under its exchange, which is failed or aborted by its caller. */
@@ -187,8 +195,9 @@ class Connection {
 
   private data (chunk: Buffer): void {
     const ex = this.exchange
-    if (ex === undefined) {
-      // Bytes no request asked for: the connection cannot be trusted with the next one.
+    if (ex === undefined || !this.written) {
+      // Bytes no request asked for (none is under way, or its request is not out yet): the
+      // connection cannot be trusted with it, or with the next one.
       this.socket.destroy()
       return
     }
