@@ -281,3 +281,24 @@ t.test('bytes a kept connection brings before the next request on it was written
   t.match(b, { body: '/b', ended: true }, 'the request got its own answer')
   t.match(await exchange(pool, '/c'), { body: '/c', ended: true }, 'and so did the one after it')
 })
+
+t.test('destroy fails what is under way, a response read to its close included, and sends nothing again', async (t) => {
+  const up = await scripted((path, s) => {
+    if (path === '/stream') s.write('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart of it')
+    else if (path === '/first') s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+  })
+  t.teardown(up.close)
+  const pool = new RawPool('127.0.0.1', up.port, { connections: 2, headersTimeout: 1000 })
+  t.match(await Promise.all([exchange(pool, '/first'), exchange(pool, '/first')]), [{ body: 'ok' }, { body: 'ok' }])
+  // Each on a kept connection: one partway through its body, one waiting for its head.
+  const stream = exchange(pool, '/stream')
+  const waiting = exchange(pool, '/hang')
+  const started = Date.now()
+  while (up.heads.length < 4 && Date.now() - started < 2000) await new Promise((resolve) => setTimeout(resolve, 5))
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  pool.destroy()
+  t.match(await stream, { status: 200, ended: false, error: { code: 'UND_ERR_DESTROYED' } }, 'a body cut short by the destroy is not whole')
+  t.match(await waiting, { ended: false, error: { code: 'UND_ERR_DESTROYED' } })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(up.connections(), 2, 'nothing sent again')
+})

@@ -328,9 +328,14 @@ class Connection {
   }
 
   private invalid (why: string): void {
+    this.fail(failure('UND_ERR_INVALID_RESPONSE', why))
+  }
+
+  /** Ends the connection, failing its exchange with `err`: not even a response read to the close is whole. */
+  fail (err: Error): void {
     const ex = this.exchange
     this.drop()
-    ex?.fail(failure('UND_ERR_INVALID_RESPONSE', why))
+    ex?.fail(err)
   }
 
   private closed (): void {
@@ -393,8 +398,10 @@ export class RawPool {
   /** Ends every connection now; requests under way or waiting fail. */
   destroy (): void {
     this.closing ??= () => {}
-    for (const ex of this.queue.splice(0)) ex.fail(failure('UND_ERR_DESTROYED', 'the pool was destroyed'))
-    for (const c of [...this.all]) c.socket.destroy()
+    const err = failure('UND_ERR_DESTROYED', 'the pool was destroyed')
+    for (const ex of this.queue.splice(0)) ex.fail(err)
+    // Failed here, not left to the close: that would end a response read to it as whole, or send a request again.
+    for (const c of [...this.all]) c.fail(err)
   }
 
   send (ex: Exchange): void {
