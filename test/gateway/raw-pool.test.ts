@@ -302,3 +302,17 @@ t.test('destroy fails what is under way, a response read to its close included, 
   await new Promise((resolve) => setTimeout(resolve, 50))
   t.equal(up.connections(), 2, 'nothing sent again')
 })
+
+t.test('a connection closed as its idle time ran out is not given to a request that comes in that same turn', async (t) => {
+  const up = await scripted((path, s) => { s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`) })
+  t.teardown(up.close)
+  const pool = new RawPool('127.0.0.1', up.port, { connections: 1, headersTimeout: 1000, keepAliveMs: 50 })
+  t.teardown(() => { pool.destroy() })
+  // Due with the connection's idle timer, just after it: the connection is destroyed, its close not yet seen.
+  const post = await new Promise<Outcome>((resolve) => {
+    pool.dispatch({ method: 'GET', path: '/a', headers: { host: 'up' } }, {
+      onResponseEnd: () => { queueMicrotask(() => { setTimeout(() => { resolve(exchange(pool, '/post', { method: 'POST' })) }, 50) }) }
+    })
+  })
+  t.match(post, { status: 200, body: '/post', ended: true }, 'sent on a new connection')
+})

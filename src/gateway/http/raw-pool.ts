@@ -405,7 +405,9 @@ export class RawPool {
   }
 
   send (ex: Exchange): void {
-    const conn = this.idle.pop()
+    // One destroyed while idle (its idle time ran out) is listed until its close is seen: not to be used.
+    let conn = this.idle.pop()
+    while (conn?.socket.destroyed === true) conn = this.idle.pop()
     if (conn !== undefined) conn.start(ex)
     else if (this.all.size < this.opts.connections) {
       const c = new Connection(this.host, this.port, this, this.opts)
