@@ -316,3 +316,33 @@ t.test('a connection closed as its idle time ran out is not given to a request t
   })
   t.match(post, { status: 200, body: '/post', ended: true }, 'sent on a new connection')
 })
+
+t.test('a request given a kept connection whose close has come, unread, goes on another, a POST too: it was never sent', async (t) => {
+  // Answers as if keeping the connection, and closes it with the end of the answer.
+  const up = await scripted((path, s) => {
+    if (path !== '/a') s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`)
+    else {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab')
+      setTimeout(() => s.end('cd'), 20)
+    }
+  })
+  t.teardown(up.close)
+  const pool = new RawPool('127.0.0.1', up.port, { connections: 1, headersTimeout: 1000 })
+  t.teardown(() => { pool.destroy() })
+  // Paused until the end of /a's answer and the close are both in: the POST is given the
+  // connection as that answer ends, before the close is read.
+  const post = await new Promise<Outcome>((resolve) => {
+    let paused = false
+    pool.dispatch({ method: 'GET', path: '/a', headers: { host: 'up' } }, {
+      onResponseData: (c) => {
+        if (paused) return
+        paused = true
+        c.pause()
+        setTimeout(() => { c.resume() }, 80)
+      },
+      onResponseEnd: () => { queueMicrotask(() => { resolve(exchange(pool, '/post', { method: 'POST' })) }) }
+    })
+  })
+  t.match(post, { status: 200, body: '/post', ended: true })
+  t.equal(up.heads.filter((h) => h.startsWith('POST')).length, 1, 'sent once')
+})

@@ -154,6 +154,11 @@ class Connection {
   write (): void {
     const ex = this.exchange
     if (ex === undefined || this.socket.destroyed) return
+    // The upstream closed the connection as it was given the request: not written, it goes on another (`closed`).
+    if (this.socket.readableEnded) {
+      this.socket.destroy()
+      return
+    }
     this.socket.write(ex.head, 'latin1')
     this.written = true
   }
@@ -352,7 +357,8 @@ class Connection {
     }
     ex.conn = undefined
     // A kept connection the upstream had closed as the request went out: once more, on a new one.
-    if (!ex.started && this.served > 0 && !ex.retried && idempotent.has(ex.method)) {
+    // One not written yet goes whatever its method: the upstream has not seen it.
+    if (!ex.started && this.served > 0 && !ex.retried && (!this.written || idempotent.has(ex.method))) {
       ex.retried = true
       this.pool.send(ex)
       return
