@@ -41,9 +41,12 @@ t.test('what the lane does not take reads as undefined, for node:http to answer'
     'bare LF at the start of a value': 'GET / HTTP/1.1\r\nHost: x\r\nX-A: \nTransfer-Encoding: chunked\r\n\r\n',
     'bare LF at the end of a value': 'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\n\r\n\r\n',
     'vertical tab after a value': 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\x0b\r\n\r\n',
-    'form feed before a value': 'GET / HTTP/1.1\r\nHost: x\r\nX-A: \x0ca\r\n\r\n'
+    'form feed before a value': 'GET / HTTP/1.1\r\nHost: x\r\nX-A: \x0ca\r\n\r\n',
+    'tab after the digits of Content-Length': 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\t\r\n\r\n',
+    'tab and space after the digits of Content-Length': 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0 \t \r\n\r\n'
   }
   for (const [name, text] of Object.entries(refused)) t.equal(request(text), undefined, name)
+  t.equal(request('GET / HTTP/1.1\r\nHost: x\r\nContent-Length:\t0  \r\n\r\n')?.headers['content-length'], '0', 'a tab before the digits, spaces after them, as node:http takes them')
 })
 
 t.test('spaces around a value are trimmed in time linear in their number', async (t) => {

@@ -61,9 +61,12 @@ function headerLines (lines: string[], valid: RegExp, repeats: boolean): Incomin
     if (!token.test(name)) return undefined
     // Only OWS (space, tab) is trimmed (RFC 9110 §5.5): String#trim would also drop a bare LF,
     // a vertical tab or a form feed at either end, which node:http refuses.
-    const value = trimOws(line.slice(colon + 1))
+    const raw = line.slice(colon + 1)
+    const value = trimOws(raw)
     if (!valid.test(value)) return undefined
     const key = name.toLowerCase()
+    // llhttp, node:http's parser and undici's, refuses a tab after the digits of a Content-Length.
+    if (key === 'content-length' && raw.includes('\t', raw.lastIndexOf(value) + value.length)) return undefined
     const seen = headers[key]
     if (seen === undefined) headers[key] = value
     else if (!repeats) return undefined
