@@ -12,7 +12,7 @@ import type { Metrics } from '../../metrics.js'
 import { ConnectionIndex } from './connections.js'
 import { allowedMethods, checkHost, checkMethod, checkOverrides, checkTokenElsewhere, checkTransferCoding, ExpectationFailed, parseRequestTarget, recordedPath } from './request-target.js'
 import { forwardable } from './headers.js'
-import type { AgentRequest, AgentResponse } from './lane.js'
+import type { AgentRequest, AgentResponse } from './lane-response.js'
 import { endsConnection, pipelinedAfterClose, Upstreams, type Exchange } from './upstream.js'
 
 export interface HttpGatewayOptions extends CheckDeps {

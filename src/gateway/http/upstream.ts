@@ -6,7 +6,7 @@ import type { Logger } from '../../log.js'
 import type { Target } from '../targets.js'
 import { answerHeaders, secretsOf } from './headers.js'
 import { judgesMethods, methodOverrideScanner, unscannable } from './method-override.js'
-import type { AgentRequest, AgentResponse } from './lane.js'
+import type { AgentRequest, AgentResponse } from './lane-response.js'
 import { RawPool } from './raw-pool.js'
 import type { TargetPaths } from './target-paths.js'
 
