@@ -137,3 +137,32 @@ t.test('methods node:http does not serve as requests go to it: CONNECT to its co
   t.match(await send('FROB'), /^HTTP\/1.1 400 /, 'a method node:http does not know is a malformed request')
   t.same(lines, ['PURGE /x HTTP/1.1'], 'neither reached the upstream')
 })
+
+t.test('a connection that sends nothing is closed at the first-request time; one idle after an answer at the keep-alive time', async (t) => {
+  const { Lane } = await import('../../src/gateway/http/lane.js')
+  const lane = new Lane({
+    request: (_req, res) => { res.writeHead(200, { 'content-length': '2' }).end('ok') },
+    handOff: (socket) => { socket.destroy() }
+  }, { firstRequestMs: 150, keepAliveMs: 400 })
+  const server = createServer((s) => { lane.accept(s) })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { lane.closeAll(); server.close() })
+  const port = (server.address() as AddressInfo).port
+  const timed = async (send?: string): Promise<number> => {
+    const s = connect(port, '127.0.0.1')
+    s.on('error', () => {})
+    await once(s, 'connect')
+    const started = Date.now()
+    if (send !== undefined) {
+      s.write(send)
+      await once(s, 'data')
+    }
+    await once(s, 'close')
+    return Date.now() - started
+  }
+  const silent = await timed()
+  t.ok(silent >= 100 && silent < 380, `silent: closed after ${silent} ms`)
+  const idle = await timed('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+  t.ok(idle >= 380 && idle < 2000, `idle after an answer: closed after ${idle} ms`)
+})

@@ -2,7 +2,7 @@ import { METHODS, type IncomingHttpHeaders } from 'node:http'
 
 /**
  * Strict readers of HTTP/1.1 heads (RFC 9112 §2–§7) for the gateway's bare-socket data path:
- * the agents' requests in `lane.ts`, the upstreams' responses in `raw-pool.ts`. Strict means
+ * the agents' requests in `lane.ts`, the upstreams' responses in `raw-connection.ts`. Strict means
  * they take a narrow, unambiguous subset and say no to the rest. A request they do not take is
  * not refused: its connection goes to node:http, which answers it as it answers any other. A
  * response they do not take fails its exchange (502), as one undici could not read would.
