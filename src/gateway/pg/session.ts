@@ -40,18 +40,12 @@ const streamAbove = 256 * 1024
 
 /** Writes `out` to `socket` (vectored when it is several pieces); true when the socket wants the other side paused. */
 function writeAll (socket: Socket, out: Buffer[]): boolean {
-  if (out.length === 0 || socket.destroyed) return false
+  if (out.length === 0) return false
   if (out.length === 1) return !socket.write(out[0])
   socket.cork()
   for (const b of out) socket.write(b)
   socket.uncork()
   return socket.writableNeedDrain
-}
-
-/** Sessions with writes gathered in this turn of the event loop. */
-const unflushed: PgSession[] = []
-function flushAll (): void {
-  for (const session of unflushed.splice(0)) session.flush()
 }
 
 /**
@@ -74,12 +68,6 @@ export class PgSession {
   private clientWait: Buffer[] | undefined
   private upWait: Buffer[] | undefined
   private closed = false
-  // What is to be written to each side, gathered over a turn of the event loop and written at
-  // its end: the answers of many sessions go out together and the processes they wake read
-  // them together.
-  private toClient: Buffer[] = []
-  private toUp: Buffer[] = []
-  private gathering = false
   /** The client sent Terminate: the upstream is finishing what came before it. */
   private terminating = false
   /** Bytes still to come of a large upstream message being passed on as it arrives. */
@@ -170,8 +158,6 @@ export class PgSession {
 
   private end (graceful = false): void {
     if (this.closed) return
-    // What the upstream said last (a FATAL before it closed) still reaches the client.
-    this.flush()
     this.closed = true
     // A statement still running upstream would not notice the closed socket until it ends.
     if (!graceful && this.responses.outstanding > 0) cancelUpstream(this.up.url, this.up.key)
@@ -197,7 +183,6 @@ export class PgSession {
    */
   private endClient (fatal: Buffer): void {
     if (this.client.writableEnded) return
-    this.flush()
     if (this.streaming > 0) this.client.end()
     else this.client.end(fatal)
     setTimeout(() => this.client.destroy(), 1000).unref()
@@ -269,27 +254,7 @@ export class PgSession {
   }
 
   private toUpstream (out: Buffer[]): void {
-    if (out.length === 0) return
-    for (const b of out) this.toUp.push(b)
-    this.gather()
-    if (this.up.socket.writableNeedDrain) this.client.pause()
-  }
-
-  private gather (): void {
-    if (this.gathering) return
-    this.gathering = true
-    if (unflushed.push(this) === 1) setImmediate(flushAll)
-  }
-
-  /** Writes what was gathered for each side; a side that cannot take more pauses the other. */
-  flush (): void {
-    this.gathering = false
-    const up = this.toUp
-    const client = this.toClient
-    this.toUp = []
-    this.toClient = []
-    if (writeAll(this.up.socket, up)) this.client.pause()
-    if (!this.client.writableEnded && writeAll(this.client, client)) this.up.socket.pause()
+    if (writeAll(this.up.socket, out)) this.client.pause()
   }
 
   /**
@@ -299,7 +264,6 @@ export class PgSession {
    */
   private terminate (): void {
     this.terminating = true
-    this.flush()
     this.client.end()
     this.up.socket.end(Buffer.from([FrontendCode.Terminate, 0, 0, 0, 4]))
     // Answers the client stopped reading paused the upstream, which would then never read the Terminate.
@@ -395,10 +359,7 @@ export class PgSession {
   }
 
   private flushToClient (out: Buffer[]): void {
-    if (this.closed || this.terminating || out.length === 0) return
-    for (const b of out) this.toClient.push(b)
-    this.gather()
-    if (this.client.writableNeedDrain) this.up.socket.pause()
+    if (!this.closed && !this.terminating && writeAll(this.client, out)) this.up.socket.pause()
   }
 
 
