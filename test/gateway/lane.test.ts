@@ -166,3 +166,15 @@ t.test('a connection that sends nothing is closed at the first-request time; one
   const idle = await timed('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
   t.ok(idle >= 380 && idle < 2000, `idle after an answer: closed after ${idle} ms`)
 })
+
+t.test('a request sent after an answer that closed the connection is never served', async (t) => {
+  const c = await open()
+  const before = up.seen.length
+  c.s.write(get('/api/closing', 'Connection: close\r\n'))
+  await c.until(/"url":"\/base\/closing"/)
+  // At once, before the gateway's close has reached this side.
+  c.s.write(get('/api/after-close'))
+  await c.closed
+  t.same(up.seen.slice(before).map((r) => r.url), ['/base/closing'], 'the upstream never saw the second')
+  t.notMatch(c.text(), /after-close/)
+})

@@ -13,6 +13,7 @@ export interface LaneTarget {
 /** An agent's connection while its requests go through the lane, one at a time. */
 class LaneConnection implements ResponseOwner {
   closing = false
+  private ended = false
   private served = false
   private pending: Buffer | undefined
   private current: LaneResponse | undefined
@@ -39,6 +40,8 @@ class LaneConnection implements ResponseOwner {
   }
 
   private data (chunk: Buffer): void {
+    // RFC 9112 §9.6: after a response that closes the connection, nothing more is served on it.
+    if (this.ended) return
     this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk])
     // Pipelined requests wait their turn; past a head's worth, the agent waits too.
     if (this.current !== undefined) {
@@ -66,6 +69,7 @@ class LaneConnection implements ResponseOwner {
 
   /** Ends the connection once what was written is out; an agent that keeps its side open does not hold it. */
   end (): void {
+    this.ended = true
     this.socket.end(() => this.socket.destroy())
   }
 
