@@ -57,6 +57,8 @@ export interface ResponseOwner {
   closing: boolean
   /** The response is whole on the socket. */
   done: () => void
+  /** The end of a head that keeps the connection: `Connection` and `Keep-Alive` (its idle time, as node:http says it). */
+  readonly keepAlive: string
 }
 
 export class LaneRequest implements AgentRequest {
@@ -126,7 +128,7 @@ export class LaneResponse implements AgentResponse {
     this.chunked = !sized && !this.bodiless
     if (this.chunked) head += 'transfer-encoding: chunked\r\n'
     if (closes) this.conn.closing = true
-    head += closes ? 'connection: close\r\n\r\n' : 'connection: keep-alive\r\nkeep-alive: timeout=65\r\n\r\n'
+    head += closes ? 'connection: close\r\n\r\n' : this.conn.keepAlive
     this.statusCode = status
     this.head = head
     return this

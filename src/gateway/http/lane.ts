@@ -35,6 +35,10 @@ class LaneConnection implements ResponseOwner {
     socket.on('end', this.onEnd)
   }
 
+  get keepAlive (): string {
+    return this.lane.keepAliveHead
+  }
+
   get idle (): boolean {
     return this.current === undefined
   }
@@ -128,7 +132,11 @@ export class Lane {
   stopping = false
   private readonly connections = new Set<LaneConnection>()
 
-  constructor (private readonly target: LaneTarget, readonly timeouts: { firstRequestMs: number, keepAliveMs: number }) {}
+  readonly keepAliveHead: string
+
+  constructor (private readonly target: LaneTarget, readonly timeouts: { firstRequestMs: number, keepAliveMs: number }) {
+    this.keepAliveHead = `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(timeouts.keepAliveMs / 1000)}\r\n\r\n`
+  }
 
   accept (socket: Socket): void {
     this.connections.add(new LaneConnection(socket, this, this.target))
