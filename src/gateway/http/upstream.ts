@@ -272,8 +272,9 @@ interface Route {
 }
 
 /**
- * Connection pools to the targets' upstreams (undici: keep-alive, one pool per target and
- * origin), and the streaming of one request through them.
+ * Connection pools to the targets' upstreams (keep-alive, per target and origin): requests
+ * without a body to an `http:` upstream go on a pool of plain sockets (`RawPool`), the others
+ * on undici's; and the streaming of one request through them.
  */
 export class Upstreams {
   private readonly pools = new Map<string, { pool: Pool, raw: RawPool | undefined, queue: Queue }>()
