@@ -13,8 +13,9 @@
  *   (d) Lineage's gateway (`node --import tsx src/main.ts`, role all, real PostgreSQL) on the
  *       http target `bench`, whose policy has five rules none of which matches the request, with
  *       a depth-3 token (root → three exchanges, each naming an actor) scoped `bench:read`;
- *   (e) the bare proxy of (c) with undici's Pool as its client, the client Lineage uses: no
- *       target, it shows what the checks and the audit trail cost with like-for-like parts;
+ *   (e) the bare proxy of (c) with undici's Pool as its client (Lineage's client for bodies and
+ *       https upstreams; requests without a body go on its own bare-socket lane and pool): no
+ *       target, the best a proxy built on node:http and undici does here;
  *   (f) a proxy on bare `node:net` sockets, no HTTP library, no checks, only what this request
  *       needs (`lib/raw-proxy-server.ts`): the floor of any Node.js proxy on this machine.
  * (b) to (f) all replace the caller's `Authorization` with the upstream's credential.
@@ -218,7 +219,7 @@ function report (cases: Case[], runs: Map<Key, Run[]>, single: Map<Key, Run>): b
   console.log(`added p50 (d) − (a) at ${connections} connections: ${fixed(added, 3)} ms (target ≤ ${targetAddedP50Ms} ms): ${verdict(added <= targetAddedP50Ms)}`)
   console.log(`  (at ${connections} connections p50 is mostly queueing, about ${connections} / rate: ${fixed(1000 * connections / b('d').wrk.rate, 1)} ms for (d))`)
   console.log(`added p50 (d) − (a) at 1 connection: ${fixed(added1, 3)} ms (target ≤ ${targetAddedP50Ms} ms): ${verdict(added1 <= targetAddedP50Ms)}`)
-  console.log(`(d)/(e) Lineage / bare proxy with Lineage's HTTP client req/s: ${fixed(b('d').wrk.rate / b('e').wrk.rate, 2)} (no target: the cost of the checks and the audit trail alone)`)
+  console.log(`(d)/(e) Lineage / bare proxy on node:http and undici req/s: ${fixed(b('d').wrk.rate / b('e').wrk.rate, 2)} (no target)`)
   console.log(`(f)/(b) raw-socket Node.js proxy / nginx proxy_pass req/s: ${fixed(b('f').wrk.rate / b('b').wrk.rate, 2)} (no target: how near nginx Node.js itself gets here)`)
   const errors = [...runs.values()].flat().concat([...single.values()]).reduce((n, r) => n + errorsOf(r), 0)
   if (errors > 0) console.log(`errors: ${errors} non-2xx responses or socket errors in total`)
