@@ -178,3 +178,35 @@ t.test('a request sent after an answer that closed the connection is never serve
   t.same(up.seen.slice(before).map((r) => r.url), ['/base/closing'], 'the upstream never saw the second')
   t.notMatch(c.text(), /after-close/)
 })
+
+t.test('an agent that reads slowly holds the upstream back: no more of its answer waits in the gateway than node:http would hold', async (t) => {
+  // The gateway's end of the agent's connection, to see what waits in it.
+  let theirs: Socket | undefined
+  const seen = (s: Socket): void => { theirs = s }
+  gw.gateway.httpServer.once('connection', seen)
+  const c = await open()
+  t.teardown(() => { c.s.destroy() })
+  c.s.pause()
+  c.s.write(get('/api/big'))
+  // Long enough for the kernel's buffers to fill and the upstream to be paused.
+  let most = 0
+  for (let i = 0; i < 10; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    most = Math.max(most, theirs?.writableLength ?? 0)
+  }
+  t.ok(theirs !== undefined && theirs.bytesWritten > 0, 'the answer started')
+  // node:http holds one socket's high-water mark and a read of the upstream's (64 KiB here).
+  t.ok(most <= 256 * 1024, `${most} bytes waited in the gateway (${theirs?.bytesWritten ?? 0} written)`)
+  // And read now, it all comes.
+  c.s.resume()
+  const text = await c.until(/\r\n\r\n/)
+  const body = Buffer.byteLength(text, 'latin1') - text.indexOf('\r\n\r\n') - 4
+  let got = body
+  while (got < 32 * 1024 * 1024) {
+    const before = c.text().length
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    if (c.text().length === before) break
+    got = c.text().length - text.indexOf('\r\n\r\n') - 4
+  }
+  t.equal(got, 32 * 1024 * 1024, `the whole body, once the agent reads (${theirs?.bytesWritten ?? 0} written, ${theirs?.writableLength ?? 0} waiting)`)
+})

@@ -90,7 +90,11 @@ export class LaneResponse implements AgentResponse {
   private bodiless: boolean
   private closed = false
   private out: Array<string | Buffer> = []
+  /** Bytes in `out`: the socket does not count them until the turn's flush. */
+  private outBytes = 0
   private queued = false
+  /** A write said the agent is slow: 'drain' is owed once the turn's flush has gone out. */
+  private drainOwed = false
 
   // The listeners `once` took: each response has one for 'close' and, while its agent reads slowly, one for 'drain'.
   private listeners: Array<{ event: 'close' | 'drain', listener: () => void }> = []
@@ -147,8 +151,11 @@ export class LaneResponse implements AgentResponse {
     this.send(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
     const socket = this.req.socket
     if (socket.destroyed) return false
-    if (!socket.writableNeedDrain) return true
-    socket.once('drain', () => this.emit('drain'))
+    // What this turn queued counts too: reads of the upstream one after another in a turn would
+    // otherwise each find the socket empty, and megabytes wait for an agent that reads slowly.
+    if (!socket.writableNeedDrain && this.outBytes < socket.writableHighWaterMark) return true
+    this.drainOwed = true
+    this.queue(undefined)
     return false
   }
 
@@ -189,6 +196,7 @@ export class LaneResponse implements AgentResponse {
     this.queued = false
     const out = this.out
     this.out = []
+    this.outBytes = 0
     const socket = this.req.socket
     if (socket.destroyed) return
     if (out.length === 1) socket.write(out[0] as string | Buffer, 'latin1')
@@ -201,9 +209,16 @@ export class LaneResponse implements AgentResponse {
         socket.uncork()
       }
     }
-    if (!this.writableEnded || this.closed) return
-    if (socket.writableLength === 0) this.finished()
-    else socket.write('', () => { this.finished() })
+    if (this.writableEnded) {
+      if (this.closed) return
+      if (socket.writableLength === 0) this.finished()
+      else socket.write('', () => { this.finished() })
+    } else if (this.drainOwed) {
+      this.drainOwed = false
+      // A write the socket took whole at once leaves it wanting no drain, and it says none.
+      if (socket.writableNeedDrain) socket.once('drain', () => this.emit('drain'))
+      else this.emit('drain')
+    }
   }
 
   private finished (): void {
@@ -225,7 +240,10 @@ export class LaneResponse implements AgentResponse {
    * agent, woken once, reads them all.
    */
   private queue (piece: string | Buffer | undefined): void {
-    if (piece !== undefined) this.out.push(piece)
+    if (piece !== undefined) {
+      this.out.push(piece)
+      this.outBytes += piece.length
+    }
     if (this.queued) return
     this.queued = true
     if (unflushed.push(this) === 1) setImmediate(flushAll)
