@@ -126,7 +126,15 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   // Connections start on the bare-socket lane; the first request it does not take gives the
   // connection to node:http's own listener, which serves it from there on.
   const nodeListeners = httpServer.listeners('connection') as Array<(socket: Socket) => void>
-  const lane = new Lane({ request: onRequest, handOff: (socket) => { for (const l of nodeListeners) l.call(httpServer, socket) } }, { firstRequestMs: httpServer.headersTimeout, keepAliveMs: httpServer.keepAliveTimeout })
+  const lane = new Lane({
+    request: onRequest,
+    handOff: (socket) => { for (const l of nodeListeners) l.call(httpServer, socket) },
+    // As node:http reports a connection that sent no head in time: 408, recorded (the 'clientError' listener below).
+    timedOut: (socket) => { httpServer.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket) }
+  }, {
+    get firstRequestMs () { return httpServer.headersTimeout },
+    get keepAliveMs () { return httpServer.keepAliveTimeout }
+  })
   httpServer.removeAllListeners('connection')
   httpServer.on('connection', (socket: Socket) => { lane.accept(socket) })
   // A stop closes node:http's idle connections and, past its grace, all of them: the lane's too.

@@ -1211,6 +1211,28 @@ t.test('headers not finished in time are answered 408 within a second of the lim
   t.match((await b.admin('GET', '/v1/audit?limit=1')).body.events[0], { decision: 'deny', status: 408, detail: { error: 'ERR_HTTP_REQUEST_TIMEOUT' } })
 })
 
+t.test('a connection that sends nothing is answered 408 at the headers time and recorded, as node:http answers it', async (t) => {
+  const own = await startTestGateway(b)
+  t.teardown(own.close)
+  own.gateway.httpServer.headersTimeout = 300
+  const url = new URL(own.url)
+  await b.broker.ctx.audit.flush()
+  const before = (await b.admin('GET', '/v1/audit?limit=1')).body.events[0]
+  const out = await new Promise<string>((resolve) => {
+    let text = ''
+    const s = connect(Number(url.port), url.hostname)
+    s.on('data', (d) => { text += d.toString() })
+    s.on('close', () => resolve(text))
+    s.on('error', () => resolve(text))
+    setTimeout(() => s.destroy(), 3000)
+  })
+  t.match(out, /^HTTP\/1.1 408 Request Timeout\r\n/)
+  await b.broker.ctx.audit.flush()
+  const after = (await b.admin('GET', '/v1/audit?limit=1')).body.events[0]
+  t.notSame(after, before, 'a record of its own')
+  t.match(after, { decision: 'deny', status: 408, detail: { error: 'ERR_HTTP_REQUEST_TIMEOUT' } })
+})
+
 t.test('an HTTP/1.1 request without Host is refused with 400 as every refusal is, JSON and recorded; HTTP/1.0 needs none', async (t) => {
   const noHost = await rawRequest(`GET /api/x HTTP/1.1\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
   t.match(noHost, /^HTTP\/1.1 400 Bad Request\r\n/)

@@ -142,7 +142,8 @@ t.test('a connection that sends nothing is closed at the first-request time; one
   const { Lane } = await import('../../src/gateway/http/lane.js')
   const lane = new Lane({
     request: (_req, res) => { res.writeHead(200, { 'content-length': '2' }).end('ok') },
-    handOff: (socket) => { socket.destroy() }
+    handOff: (socket) => { socket.destroy() },
+    timedOut: (socket) => { socket.destroy() }
   }, { firstRequestMs: 150, keepAliveMs: 400 })
   const server = createServer((s) => { lane.accept(s) })
   server.listen(0, '127.0.0.1')

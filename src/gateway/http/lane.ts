@@ -8,6 +8,8 @@ export interface LaneTarget {
   request: (req: AgentRequest, res: AgentResponse) => void
   /** Gives node:http the connection, with the bytes not yet read (node:http's own 'connection' listener). */
   handOff: (socket: Socket) => void
+  /** The connection sent nothing in the time node:http gives a head: refused (408) as node:http refuses its own. */
+  timedOut: (socket: Socket) => void
 }
 
 /** An agent's connection while its requests go through the lane, one at a time. */
@@ -18,7 +20,16 @@ class LaneConnection implements ResponseOwner {
   private pending: Buffer | undefined
   private current: LaneResponse | undefined
   private readonly onData = (chunk: Buffer): void => { this.data(chunk) }
-  private readonly onTimeout = (): void => { if (this.current === undefined) this.socket.destroy() }
+  private readonly onTimeout = (): void => {
+    if (this.current !== undefined) return
+    // node:http answers a connection that never sent a head (408, recorded), once; one idle after an answer just closes.
+    if (this.served || this.ended || this.pending !== undefined) {
+      this.socket.destroy()
+      return
+    }
+    this.ended = true
+    this.target.timedOut(this.socket)
+  }
   // The agent closed its side: a response under way is abandoned, as node:http abandons it.
   private readonly onEnd = (): void => { if (this.current === undefined) this.end(); else this.socket.destroy() }
 
@@ -132,10 +143,19 @@ export class Lane {
   stopping = false
   private readonly connections = new Set<LaneConnection>()
 
-  readonly keepAliveHead: string
+  private head = ''
+  private headMs = -1
 
-  constructor (private readonly target: LaneTarget, readonly timeouts: { firstRequestMs: number, keepAliveMs: number }) {
-    this.keepAliveHead = `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(timeouts.keepAliveMs / 1000)}\r\n\r\n`
+  /** `timeouts` are read as each connection needs them: node:http reads its server's properties at each use too. */
+  constructor (private readonly target: LaneTarget, readonly timeouts: { readonly firstRequestMs: number, readonly keepAliveMs: number }) {}
+
+  get keepAliveHead (): string {
+    const ms = this.timeouts.keepAliveMs
+    if (ms !== this.headMs) {
+      this.headMs = ms
+      this.head = `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(ms / 1000)}\r\n\r\n`
+    }
+    return this.head
   }
 
   accept (socket: Socket): void {
