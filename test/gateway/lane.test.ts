@@ -211,3 +211,31 @@ t.test('an agent that reads slowly holds the upstream back: no more of its answe
   }
   t.equal(got, 32 * 1024 * 1024, `the whole body, once the agent reads (${theirs?.bytesWritten ?? 0} written, ${theirs?.writableLength ?? 0} waiting)`)
 })
+
+t.test('an agent that closes its side while a whole answer is still being written to it gets all of it, as from node:http', async (t) => {
+  const size = 16 * 1024 * 1024
+  const { Lane } = await import('../../src/gateway/http/lane.js')
+  const lane = new Lane({
+    request: (_req, res) => { res.writeHead(200, { 'content-length': String(size) }).end(Buffer.alloc(size, 1)) },
+    handOff: (socket) => { socket.destroy() },
+    timedOut: (socket) => { socket.destroy() }
+  }, { firstRequestMs: 5000, keepAliveMs: 5000 })
+  // As node:http's server: the agent's end does not end the gateway's side.
+  const server = createServer({ allowHalfOpen: true }, (s) => { lane.accept(s) })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { lane.closeAll(); server.close() })
+  const s = connect((server.address() as AddressInfo).port, '127.0.0.1')
+  s.on('error', () => {})
+  await once(s, 'connect')
+  s.pause()
+  s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+  // The answer is all written by the gateway, much of it still waiting for the agent to read.
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  s.end()
+  let n = 0
+  s.on('data', (d: Buffer) => { n += d.length })
+  s.resume()
+  await once(s, 'close')
+  t.ok(n > size, `${n} bytes read, the head and the whole body`)
+})

@@ -30,8 +30,13 @@ class LaneConnection implements ResponseOwner {
     this.ended = true
     this.target.timedOut(this.socket)
   }
-  // The agent closed its side: a response under way is abandoned, as node:http abandons it.
-  private readonly onEnd = (): void => { if (this.current === undefined) this.end(); else this.socket.destroy() }
+  // The agent closed its side: a response under way is abandoned, as node:http abandons it; one
+  // whole already, still going out to an agent that reads slowly, goes out, and the connection ends after it.
+  private readonly onEnd = (): void => {
+    if (this.current === undefined) this.end()
+    else if (this.current.writableEnded) this.closing = true
+    else this.socket.destroy()
+  }
 
   constructor (readonly socket: Socket, private readonly lane: Lane, private readonly target: LaneTarget) {
     socket.on('data', this.onData)
