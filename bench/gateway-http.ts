@@ -23,9 +23,13 @@
  * `BENCH_SECONDS` (default 10); the measured runs go round-robin `BENCH_ROUNDS` times (default
  * 2) and the best run by req/s counts (its p50 and p99 with it). Then each case runs once more
  * with a single connection (`BENCH_C1_SECONDS`, default 5): the latency one request adds when
- * nothing queues. CPU time of each proxy (with its children), of the upstream and of PostgreSQL
+ * nothing queues. Then (b) to (e) once more (one run each, `-c32`) with a POST of a 1 KiB JSON
+ * body instead, (d) to the http target `upload`, whose five rules (none matching) include one on
+ * methods, so the gateway searches every POST body for a method override; the token is scoped
+ * `upload:write`. CPU time of each proxy (with its children), of the upstream and of PostgreSQL
  * is read from /proc. It prints req/s, p50 and p99 of each case, the ratios and whether the
- * targets hold: (d) ≥ 0.8 × (c), (d) ≥ 0.5 × (b), p50 of (d) − p50 of (a) ≤ 0.5 ms.
+ * targets hold: (d) ≥ 0.8 × (c), (d) ≥ 0.5 × (b), p50 of (d) − p50 of (a) ≤ 0.5 ms. The POST
+ * runs have no target of their own.
  *
  * Needs nginx and wrk (`apt-get install nginx wrk`) and PostgreSQL at `DATABASE_URL` (default
  * postgres://postgres@127.0.0.1:5432/postgres); a database with a random name is created and
@@ -35,6 +39,7 @@
 import type { Agent } from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startBareProxy, startRawProxy } from './lib/bare-proxy.js'
 import { withCleanup, type Defer } from './lib/cleanup.js'
@@ -42,7 +47,7 @@ import { cpuMsOfCommand, cpuMsOfTree, machineProcessMs } from './lib/cpu.js'
 import { createBenchDatabase, withClient } from './lib/database.js'
 import { envInt, profileArgs } from './lib/env.js'
 import { decodeJwt, keepAliveAgent, send } from './lib/http.js'
-import { admin, exchange, rootToken, seedService, startLineage } from './lib/lineage.js'
+import { admin, exchange, rootToken, seedService, startLineage, type ServiceClient } from './lib/lineage.js'
 import { machineFacts, serverVersion } from './lib/machine.js'
 import { nginxConfig, startNginx } from './lib/nginx.js'
 import { fixed, table } from './lib/table.js'
@@ -64,6 +69,8 @@ const targetAddedP50Ms = 0.5
 const upstreamBody = '{"id":4711,"name":"widget","status":"active","tags":["bench","lineage"],"updated_at":"2026-11-25T12:00:00Z"}'
 const upstreamCredential = 'Bearer upstream-credential-0f3a9c'
 const requestPath = '/v1/items?limit=10'
+/** The body of the POST runs: a JSON document of 1 KiB. */
+const postBody = JSON.stringify({ items: Array.from({ length: 14 }, (_, i) => ({ id: 4700 + i, name: `widget-${i}`, status: 'active' })) }).padEnd(1024, ' ')
 const actors = ['planner', 'worker', 'fetcher']
 
 /** Five realistic rules; a `GET /v1/items` by `fetcher` at depth 3 matches none of them. */
@@ -74,6 +81,14 @@ const policy = {
     { effect: 'approve', paths: ['/payroll/*'], reason: 'payroll needs a human' },
     { effect: 'deny', actors: ['rogue-*'], reason: 'quarantined agents' },
     { effect: 'deny', principals: ['mallory'], reason: 'under investigation' }
+  ]
+}
+/** The POST runs' target: five rules again, writes allowed where a POST /v1/items goes; the first judges methods. */
+const writePolicy = {
+  rules: [
+    policy.rules[0],
+    { effect: 'deny', actions: ['write'], paths: ['/ledger/*'], reason: 'the ledger is append-only by its own service' },
+    ...policy.rules.slice(2)
   ]
 }
 
@@ -130,18 +145,21 @@ function proxyConfig (dir: string, port: number, upstreamPort: number): string {
   }`)
 }
 
-/** A depth-3 token scoped `bench:read`: a root, then one exchange per actor. */
-async function depth3Token (agent: Agent, l: Awaited<ReturnType<typeof startLineage>>): Promise<string> {
-  const client = await seedService(agent, l, 'alice', 'report-svc', ['bench:*'])
+/** A depth-3 token scoped `scope` for `audience`: a root, then one exchange per actor. */
+async function depth3Token (agent: Agent, l: Awaited<ReturnType<typeof startLineage>>, client: ServiceClient, scope: string, audience: string): Promise<string> {
   let token = await rootToken(agent, l, client)
-  for (const actor of actors) token = await exchange(agent, l, token, { actor, scope: 'bench:read', audience: 'bench' })
+  for (const actor of actors) token = await exchange(agent, l, token, { actor, scope, audience })
   const p = decodeJwt(token).payload as { lineage?: { depth?: number }, scope?: string }
-  if (p.lineage?.depth !== 3 || p.scope !== 'bench:read') throw new Error(`expected a depth-3 bench:read token, got depth ${String(p.lineage?.depth)} scope ${String(p.scope)}`)
+  if (p.lineage?.depth !== 3 || p.scope !== scope) throw new Error(`expected a depth-3 ${scope} token, got depth ${String(p.lineage?.depth)} scope ${String(p.scope)}`)
   return token
 }
 
 /** One request through each case must answer 200 with the upstream's body before anything is measured. */
-async function verify (agent: Agent, cases: Case[], token: string): Promise<void> {
+async function verify (agent: Agent, cases: Case[], token: string, posts: Case[], postToken: string): Promise<void> {
+  for (const c of posts) {
+    const r = await send(agent, 'POST', new URL(c.url), postBody, { authorization: `Bearer ${postToken}`, 'content-type': 'application/json' })
+    if (r.status !== 200 || r.body !== upstreamBody) throw new Error(`(${c.key}) POST ${c.url}: HTTP ${r.status} ${r.body.slice(0, 300)}`)
+  }
   const auth = { authorization: `Bearer ${token}` }
   for (const c of cases) {
     const r = await send(agent, 'GET', new URL(c.url), undefined, auth)
@@ -161,11 +179,11 @@ async function verify (agent: Agent, cases: Case[], token: string): Promise<void
   }
 }
 
-async function measure (wrk: string, c: Case, upstreamPid: number, token: string, conns: number, secs: number): Promise<Run> {
+async function measure (wrk: string, c: Case, upstreamPid: number, token: string, conns: number, secs: number, script?: string): Promise<Run> {
   const cpu = async (): Promise<number[]> => [c.pid === undefined ? 0 : await cpuMsOfTree(c.pid), await cpuMsOfTree(upstreamPid), await cpuMsOfCommand('postgres'), await machineProcessMs()]
   const before = await cpu()
   const t0 = Date.now()
-  const result = await runWrk(wrk, c.url, { threads, connections: conns, seconds: secs, headers: { Authorization: `Bearer ${token}` } })
+  const result = await runWrk(wrk, c.url, { threads, connections: conns, seconds: secs, headers: { Authorization: `Bearer ${token}` }, script })
   const wallMs = Date.now() - t0
   const after = await cpu()
   const d = after.map((x, i) => x - before[i])
@@ -229,6 +247,20 @@ function report (cases: Case[], runs: Map<Key, Run[]>, single: Map<Key, Run>): b
   return vsBare >= targetVsBare && vsNginx >= targetVsNginx && added <= targetAddedP50Ms && errors === 0
 }
 
+/** The POST runs: no target, side by side with the GET runs' figures. Returns their errors. */
+function reportPosts (posts: Case[], runs: Map<Key, Run>): number {
+  const perReq = (ms: number, r: Run): string => fixed(ms * 1000 / r.wrk.requests, 0)
+  console.log('')
+  console.log(`POST of a ${postBody.length}-byte JSON body, ${connections} connections, one run of ${seconds} s ((d): target upload, every body searched for a method override):`)
+  console.log(table(['case', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU µs/req', 'upstream µs/req', 'postgres µs/req', 'other load', 'errors'], posts.map((c) => {
+    const r = runs.get(c.key) as Run
+    return [`(${c.key}) ${c.name}`, fixed(r.wrk.rate, 0), fixed(r.wrk.p50, 3), fixed(r.wrk.p99, 3), perReq(r.proxyMs, r), perReq(r.upstreamMs, r), c.key === 'd' ? perReq(r.postgresMs, r) : '-', `${fixed(otherShare(r), 0)}%`, String(errorsOf(r))]
+  })))
+  const rate = (k: Key): number => (runs.get(k) as Run).wrk.rate
+  console.log(`POST (d)/(b) ${fixed(rate('d') / rate('b'), 2)}, (d)/(c) ${fixed(rate('d') / rate('c'), 2)}, (d)/(e) ${fixed(rate('d') / rate('e'), 2)} (no target)`)
+  return [...runs.values()].reduce((n, r) => n + errorsOf(r), 0)
+}
+
 async function main (defer: Defer): Promise<void> {
   const tools = requireTools(['nginx', 'wrk'], 'apt-get install nginx wrk   (Debian/Ubuntu, as root)')
   console.log(await machineFacts())
@@ -263,9 +295,16 @@ async function main (defer: Defer): Promise<void> {
   const agent = keepAliveAgent(2)
   defer('close agent', async () => { agent.destroy() })
   await admin(agent, lineage, 'POST', '/v1/targets', { name: 'bench', kind: 'http', upstream: upstreamBase, headers: { Authorization: upstreamCredential }, policy }, 201)
-  const saved = await admin<{ policy: { rules: unknown[] } }>(agent, lineage, 'GET', '/v1/targets/bench', undefined, 200)
-  if (saved.policy.rules.length !== 5) throw new Error(`target bench has ${saved.policy.rules.length} rules, not 5`)
-  const token = await depth3Token(agent, lineage)
+  await admin(agent, lineage, 'POST', '/v1/targets', { name: 'upload', kind: 'http', upstream: upstreamBase, headers: { Authorization: upstreamCredential }, policy: writePolicy }, 201)
+  for (const name of ['bench', 'upload']) {
+    const saved = await admin<{ policy: { rules: unknown[] } }>(agent, lineage, 'GET', `/v1/targets/${name}`, undefined, 200)
+    if (saved.policy.rules.length !== 5) throw new Error(`target ${name} has ${saved.policy.rules.length} rules, not 5`)
+  }
+  const client = await seedService(agent, lineage, 'alice', 'report-svc', ['bench:*', 'upload:*'])
+  const token = await depth3Token(agent, lineage, client, 'bench:read', 'bench')
+  const postToken = await depth3Token(agent, lineage, client, 'upload:write', 'upload')
+  const postScript = join(dir, 'post.lua')
+  await writeFile(postScript, `wrk.method = "POST"\nwrk.body = '${postBody}'\nwrk.headers["Content-Type"] = "application/json"\n`)
 
   const cases: Case[] = [
     { key: 'a', name: 'direct to upstream', url: `${upstreamBase}${requestPath}`, pid: undefined },
@@ -275,7 +314,8 @@ async function main (defer: Defer): Promise<void> {
     { key: 'e', name: 'bare proxy, undici client', url: `${bareUndici.url}/bench${requestPath}`, pid: bareUndici.child.pid },
     { key: 'f', name: 'raw-socket Node.js proxy', url: `${raw.url}/bench${requestPath}`, pid: raw.child.pid }
   ]
-  await verify(agent, cases, token)
+  const posts: Case[] = cases.filter((c) => 'bcde'.includes(c.key)).map((c) => c.key === 'd' ? { ...c, url: `${gateway}/upload/v1/items` } : { ...c, url: c.url.replace(requestPath, '/v1/items') })
+  await verify(agent, cases, token, posts, postToken)
   agent.destroy()
   console.log(`upstream: nginx return 200, ${upstreamBody.length}-byte JSON body, for every case; request GET /bench${requestPath} with a ${token.length}-byte depth-3 token (actors ${actors.join(' → ')}, scope bench:read), target policy of ${policy.rules.length} rules, none matching`)
   console.log(`load: wrk -t${threads} -c${connections} -d${seconds}s --latency, ${warmupSeconds} s warm-up before each run, ${rounds} rounds round-robin a→b→c→d→e→f, then -c1 -d${c1Seconds}s each`)
@@ -296,7 +336,16 @@ async function main (defer: Defer): Promise<void> {
   }
   const single = new Map<Key, Run>()
   for (const c of cases) single.set(c.key, await measure(tools.wrk, c, upstream.pid, token, 1, c1Seconds))
-  process.exitCode = report(cases, runs, single) ? 0 : 1
+  const postRuns = new Map<Key, Run>()
+  for (const c of posts) {
+    await runWrk(tools.wrk, c.url, { threads, connections, seconds: warmupSeconds, headers: { Authorization: `Bearer ${postToken}` }, script: postScript })
+    const r = await measure(tools.wrk, c, upstream.pid, postToken, connections, seconds, postScript)
+    postRuns.set(c.key, r)
+    console.log(`  POST (${c.key}) ${c.name}: ${fixed(r.wrk.rate, 0)} req/s, p50 ${fixed(r.wrk.p50, 3)} ms, p99 ${fixed(r.wrk.p99, 3)} ms, other load ${fixed(otherShare(r), 0)}%${errorsOf(r) > 0 ? `, ${errorsOf(r)} errors` : ''}`)
+  }
+  const met = report(cases, runs, single)
+  const postErrors = reportPosts(posts, postRuns)
+  process.exitCode = met && postErrors === 0 ? 0 : 1
 }
 
 await withCleanup(main)

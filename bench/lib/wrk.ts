@@ -24,6 +24,8 @@ export interface WrkOptions {
   connections: number
   seconds: number
   headers: Record<string, string>
+  /** A Lua script for wrk (`-s`): the method and body of every request, say. */
+  script?: string
 }
 
 const unitMs: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
@@ -63,6 +65,7 @@ export function parseWrk (raw: string): WrkResult {
 export async function runWrk (wrk: string, url: string, o: WrkOptions): Promise<WrkResult> {
   const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.seconds}s`, '--latency']
   for (const [k, v] of Object.entries(o.headers)) args.push('-H', `${k}: ${v}`)
+  if (o.script !== undefined) args.push('-s', o.script)
   args.push(url)
   const r = await runMeasured(wrk, args)
   if (r.code !== 0) throw new Error(`wrk exited with ${r.code}: ${r.stderr}${r.stdout}`)

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
+import { createServer as createHttpServer } from 'node:http'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
 import { exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
@@ -10,7 +12,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b)
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'any:*'])
+const client = await seedContractor(b, ['api:*', 'any:*', 'stall:*', 'echo:*'])
 await createTarget(b, gw, { name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: 'Bearer upstream-secret-value-42' } })
 const token = (await exchangeToken(b, await rootToken(b, client), { actor: 'build', scope: 'api:*' })).body.access_token
 const url = new URL(gw.url)
@@ -74,16 +76,117 @@ t.test('what the lane does not take goes to node:http with every byte, on the sa
   t.teardown(() => { c.s.destroy() })
   c.s.write(get('/api/before'))
   await c.until(/\/base\/before/)
-  // A head in two writes, then a POST with a body: node:http serves the connection from here.
+  // A head in two writes, then a POST with a chunked body: node:http serves the connection from here.
   const head = get('/api/split')
   c.s.write(head.slice(0, 20))
   await new Promise((resolve) => setTimeout(resolve, 30))
   c.s.write(head.slice(20))
   await c.until(/\/base\/split/)
-  c.s.write(`POST /api/upload HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Length: 5\r\n\r\nhello`)
-  const text = await c.until(/\/base\/upload/)
+  c.s.write(`POST /api/upload HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`)
+  await c.until(/\/base\/upload/)
+  c.s.write(get('/api/after'))
+  const text = await c.until(/\/base\/after/)
   t.match(text, /"method":"POST","url":"\/base\/upload","bodyBytes":5/, 'the body reached the upstream whole')
-  t.equal(text.split(/(?=HTTP\/1.1 )/).length, 3)
+  const answers = text.split(/(?=HTTP\/1.1 )/)
+  t.equal(answers.length, 4)
+  t.match(answers[3], /\r\nConnection: keep-alive\r\n/, 'node:http answers from the hand-off on (its own header case)')
+})
+
+t.test('a request with a Content-Length body stays on the lane: the body goes up whole, whatever pieces it comes in, and so do the requests after it', async (t) => {
+  const c = await open()
+  t.teardown(() => { c.s.destroy() })
+  const post = (path: string, body: string, extra = ''): string => `POST ${path} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`
+  // The head alone, then the body in two writes, the second carrying the next request.
+  const first = post('/api/one', 'hello world')
+  c.s.write(first.slice(0, first.indexOf('hello')))
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  c.s.write('hello')
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  c.s.write(' world' + post('/api/two', 'x'.repeat(70_000)) + get('/api/three'))
+  const text = await c.until(/\/base\/three/)
+  const answers = text.split(/(?=HTTP\/1.1 )/)
+  t.equal(answers.length, 3, 'three answers on one connection')
+  t.match(answers[0], /"method":"POST","url":"\/base\/one","bodyBytes":11/)
+  t.match(answers[1], /"method":"POST","url":"\/base\/two","bodyBytes":70000/)
+  t.match(answers[2], /"method":"GET","url":"\/base\/three"/)
+  for (const a of answers) t.match(a, /\r\nconnection: keep-alive\r\nkeep-alive: timeout=65\r\n/, 'answered by the lane')
+})
+
+t.test('a request refused before its body was read: kept when the whole body had come, the request behind it served; closed when part is still to come', async (t) => {
+  const before = up.seen.length
+  const whole = await open()
+  t.teardown(() => { whole.s.destroy() })
+  whole.s.write(`POST /api/refused HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\n\r\nhello${get('/api/behind')}`)
+  const text = await whole.until(/\/base\/behind/)
+  t.match(text, /^HTTP\/1.1 401 Unauthorized\r\n[^]*\r\nconnection: keep-alive\r\n[^]*HTTP\/1.1 200 OK\r\n/, 'refused, the connection kept, the next request served')
+  t.same(up.seen.slice(before).map((r) => r.url), ['/base/behind'], 'only the allowed request went up')
+  const part = await open()
+  part.s.write(`POST /api/refused HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\nhello`)
+  await part.closed
+  t.match(part.text(), /^HTTP\/1.1 401 Unauthorized\r\n[^]*\r\nconnection: close\r\n/, 'refused, and the connection closed: where the next request starts is not known')
+})
+
+t.test('a body goes up byte for byte, held whole or streamed, and one holding a method override is refused either way', async (t) => {
+  // An upstream that answers with a digest of the body it was sent, and the Content-Length it was told.
+  const echo = createHttpServer((req, res) => {
+    const h = createHash('sha256')
+    let n = 0
+    req.on('data', (d: Buffer) => { h.update(d); n += d.length })
+    req.on('end', () => { res.end(JSON.stringify({ length: req.headers['content-length'], n, sha: h.digest('hex') })) })
+  })
+  echo.listen(0, '127.0.0.1')
+  await once(echo, 'listening')
+  t.teardown(() => { echo.close() })
+  await createTarget(b, gw, { name: 'echo', kind: 'http', upstream: `http://127.0.0.1:${(echo.address() as AddressInfo).port}`, headers: {}, policy: { rules: [{ effect: 'deny', methods: ['DELETE'], paths: ['/admin/*'] }] } })
+  const echoToken = (await exchangeToken(b, await rootToken(b, client), { actor: 'build', scope: 'echo:*' })).body.access_token
+  const head = (n: number): string => `POST /echo/x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${echoToken}\r\nContent-Length: ${n}\r\n\r\n`
+  const bodies = [Buffer.from('{"a":1}'), Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.alloc(300_000, 7)]
+  for (const body of bodies) {
+    for (const whole of [true, false]) {
+      const c = await open()
+      if (whole) c.s.write(Buffer.concat([Buffer.from(head(body.length)), body]))
+      else {
+        c.s.write(head(body.length))
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        c.s.write(body)
+      }
+      const text = await c.until(/\}$/)
+      c.s.destroy()
+      t.match(text, new RegExp(`^HTTP/1.1 200 [^]*\r\nconnection: keep-alive\r\n[^]*"length":"${body.length}","n":${body.length},"sha":"${createHash('sha256').update(body).digest('hex')}"`), `${body.length} bytes, ${whole ? 'with the head' : 'after it'}`)
+    }
+  }
+  for (const whole of [true, false]) {
+    const body = 'name=x&%5Fmethod=DELETE'
+    const c = await open()
+    if (whole) c.s.write(head(body.length) + body)
+    else {
+      c.s.write(head(body.length))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      c.s.write(body)
+    }
+    const text = await c.until(/\}$/)
+    c.s.destroy()
+    t.match(text, /^HTTP\/1.1 400 [^]*_method field in the body is refused/, `refused, the body ${whole ? 'with the head' : 'after it'}`)
+  }
+})
+
+t.test('a body the upstream does not read holds the agent back: the gateway does not take the whole upload in', async (t) => {
+  // An upstream that takes the request head and then reads nothing more.
+  const stalled = createServer((s) => { s.on('error', () => {}); s.once('data', () => { s.pause() }) })
+  stalled.listen(0, '127.0.0.1')
+  await once(stalled, 'listening')
+  t.teardown(() => { stalled.close() })
+  await createTarget(b, gw, { name: 'stall', kind: 'http', upstream: `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`, headers: {} })
+  const stallToken = (await exchangeToken(b, await rootToken(b, client), { actor: 'build', scope: 'stall:*' })).body.access_token
+  const size = 64 * 1024 * 1024
+  const c = await open()
+  t.teardown(() => { c.s.destroy() })
+  c.s.write(`PUT /stall/x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${stallToken}\r\nContent-Length: ${size}\r\n\r\n`)
+  // In pieces: a write counts as waiting until all of it is out.
+  const piece = Buffer.alloc(1024 * 1024, 1)
+  for (let i = 0; i < size / piece.length; i++) c.s.write(piece)
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  t.ok(c.s.writableLength > size / 2, `${c.s.writableLength} of ${size} bytes still wait at the agent`)
 })
 
 t.test('an agent that sends its request and closes its side is owed nothing; the gateway closes too', async (t) => {

@@ -9,10 +9,10 @@ import { RawPool } from '../../src/gateway/http/raw-pool.js'
 interface Outcome { status?: number, headers?: IncomingHttpHeaders, body: string, ended: boolean, error?: NodeJS.ErrnoException, starts: number }
 
 /** Sends `path` through `pool`; resolves when the exchange ends either way. `onData` may pause it. */
-async function exchange (pool: RawPool, path: string, opts: { method?: string, headers?: Record<string, string>, onData?: (c: Dispatcher.DispatchController) => void } = {}): Promise<Outcome> {
+async function exchange (pool: RawPool, path: string, opts: { method?: string, headers?: Record<string, string>, body?: Buffer, onData?: (c: Dispatcher.DispatchController) => void } = {}): Promise<Outcome> {
   return await new Promise((resolve) => {
     const o: Outcome = { body: '', ended: false, starts: 0 }
-    pool.dispatch({ method: opts.method ?? 'GET', path, headers: { host: 'up', ...opts.headers } }, {
+    pool.dispatch({ method: opts.method ?? 'GET', path, headers: { host: 'up', ...opts.headers }, body: opts.body }, {
       onRequestStart: () => { o.starts++ },
       onResponseStart: (_c, status, headers) => { o.status = status; o.headers = headers },
       onResponseData: (c, chunk) => { o.body += chunk.toString('latin1'); opts.onData?.(c) },
@@ -345,4 +345,43 @@ t.test('a request given a kept connection whose close has come, unread, goes on 
   })
   t.match(post, { status: 200, body: '/post', ended: true })
   t.equal(up.heads.filter((h) => h.startsWith('POST')).length, 1, 'sent once')
+})
+
+t.test('a body held whole goes with its head, framed by its own length, and the connection serves the next request', async (t) => {
+  // An upstream that reads each request's body by its Content-Length and answers with what it read.
+  const heads: string[] = []
+  const server = createServer((s) => {
+    s.on('error', () => {})
+    let buf = Buffer.alloc(0)
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d])
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n')
+        if (end < 0) return
+        const head = buf.subarray(0, end).toString('latin1')
+        const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0)
+        if (buf.length < end + 4 + length) return
+        const body = buf.subarray(end + 4, end + 4 + length)
+        buf = buf.subarray(end + 4 + length)
+        heads.push(head)
+        s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`)
+        s.write(body)
+      }
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { server.close() })
+  const pool = new RawPool('127.0.0.1', (server.address() as AddressInfo).port, { connections: 1, headersTimeout: 2000 })
+  t.teardown(() => { pool.destroy() })
+  const small = await exchange(pool, '/small', { method: 'POST', headers: { 'content-length': '999' }, body: Buffer.from('{"a":1}') })
+  t.match(small, { status: 200, body: '{"a":1}', ended: true })
+  const large = Buffer.alloc(40_000, 'x')
+  const big = await exchange(pool, '/large', { method: 'PUT', body: large })
+  t.equal(big.body, large.toString('latin1'), 'a body larger than one write')
+  t.match(await exchange(pool, '/after'), { status: 200, body: '', ended: true })
+  t.equal(heads.length, 3, 'three requests on one connection')
+  t.match(heads[0], /\r\ncontent-length: 7$/, 'the body\'s own length, the one given dropped')
+  t.notMatch(heads[0], /999/)
+  t.match(heads[1], /\r\ncontent-length: 40000$/)
 })

@@ -9,8 +9,10 @@ export interface AgentRequest {
   headers: IncomingHttpHeaders
   httpVersionMajor: number
   httpVersionMinor: number
-  /** The body has been read whole (a lane's requests have none). */
+  /** The body has been read whole (from the start, for a request without one). */
   complete: boolean
+  /** The whole body, where it came with the head (the lane's requests); otherwise the request streams it, if it has one. */
+  readonly body?: Buffer
   socket: Socket
 }
 
@@ -68,7 +70,7 @@ export class LaneRequest implements AgentRequest {
   method: string
   url: string
   headers: IncomingHttpHeaders
-  constructor (head: RequestHead, readonly socket: Socket) {
+  constructor (head: RequestHead, readonly socket: Socket, readonly body?: Buffer) {
     this.method = head.method
     this.url = head.url
     this.headers = head.headers
@@ -99,7 +101,7 @@ export class LaneResponse implements AgentResponse {
   // The listeners `once` took: each response has one for 'close' and, while its agent reads slowly, one for 'drain'.
   private listeners: Array<{ event: 'close' | 'drain', listener: () => void }> = []
 
-  constructor (readonly req: LaneRequest, private readonly conn: ResponseOwner) {
+  constructor (readonly req: AgentRequest, private readonly conn: ResponseOwner) {
     this.bodiless = req.method === 'HEAD'
   }
 

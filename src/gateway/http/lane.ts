@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
+import { LaneBody } from './lane-body.js'
 import { LaneRequest, LaneResponse, type AgentRequest, type AgentResponse, type ResponseOwner } from './lane-response.js'
-import { headLength, maxHeadBytes, readRequestHead } from './wire.js'
+import { contentLength, headLength, maxHeadBytes, readRequestHead } from './wire.js'
 
 /** Where a lane's requests go: the gateway's request listener, or node:http for what the lane does not take. */
 export interface LaneTarget {
@@ -19,6 +20,8 @@ class LaneConnection implements ResponseOwner {
   private served = false
   private pending: Buffer | undefined
   private current: LaneResponse | undefined
+  /** The body of the request under way, while part of it is still to come. */
+  private body: LaneBody | undefined
   private readonly onData = (chunk: Buffer): void => { this.data(chunk) }
   private readonly onTimeout = (): void => {
     if (this.current !== undefined) return
@@ -43,6 +46,7 @@ class LaneConnection implements ResponseOwner {
     socket.on('error', () => {})
     socket.on('close', () => {
       this.lane.forget(this)
+      this.body?.cutShort()
       this.current?.socketClosed()
     })
     // A connection that has sent nothing yet has as long as node:http gives a head; then, between requests, its keep-alive time.
@@ -62,6 +66,12 @@ class LaneConnection implements ResponseOwner {
   private data (chunk: Buffer): void {
     // RFC 9112 §9.6: after a response that closes the connection, nothing more is served on it.
     if (this.ended) return
+    if (this.body !== undefined) {
+      const rest = this.body.feed(chunk)
+      if (this.body.complete) this.body = undefined
+      if (rest === undefined) return
+      chunk = rest
+    }
     this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk])
     // Pipelined requests wait their turn; past a head's worth, the agent waits too.
     if (this.current !== undefined) {
@@ -78,7 +88,9 @@ class LaneConnection implements ResponseOwner {
       this.served = true
       this.socket.setTimeout(this.lane.timeouts.keepAliveMs)
     }
-    if (this.closing || this.lane.stopping) {
+    // Answered before its whole body came (a refusal, an upstream's early answer): that answer
+    // said the connection closes, as node:http's do, and no request behind the body is served.
+    if (this.closing || this.lane.stopping || this.body !== undefined) {
       this.end()
       return
     }
@@ -90,6 +102,7 @@ class LaneConnection implements ResponseOwner {
   /** Ends the connection once what was written is out; an agent that keeps its side open does not hold it. */
   end (): void {
     this.ended = true
+    this.body?.cutShort()
     this.socket.end(() => this.socket.destroy())
   }
 
@@ -98,13 +111,25 @@ class LaneConnection implements ResponseOwner {
     if (buf === undefined) return
     const n = headLength(buf)
     const head = n > 0 ? readRequestHead(buf, n) : undefined
-    if (head === undefined || !laneTakes(head.headers)) {
+    const length = head === undefined ? Number.NaN : laneTakes(head.headers)
+    if (head === undefined || Number.isNaN(length)) {
       this.handOff()
       return
     }
-    this.pending = n < buf.length ? buf.subarray(n) : undefined
+    let rest = n < buf.length ? buf.subarray(n) : undefined
     if (head.headers.connection !== undefined && head.headers.connection.toLowerCase() === 'close') this.closing = true
-    const req = new LaneRequest(head, this.socket)
+    let req: AgentRequest
+    if (length > 0 && rest !== undefined && rest.length >= length) {
+      // The whole body came with the head (most small ones do): handed on as one buffer, no stream.
+      req = new LaneRequest(head, this.socket, rest.subarray(0, length))
+      rest = rest.length > length ? rest.subarray(length) : undefined
+    } else if (length > 0) {
+      const body = new LaneBody(head, this.socket, length)
+      if (rest !== undefined) rest = body.feed(rest)
+      if (!body.complete) this.body = body
+      req = body
+    } else req = new LaneRequest(head, this.socket)
+    this.pending = rest
     const res = new LaneResponse(req, this)
     this.current = res
     this.target.request(req, res)
@@ -124,25 +149,27 @@ class LaneConnection implements ResponseOwner {
 }
 
 /**
- * Whether the lane serves a request with these headers: one without a body, that changes
- * nothing about how the connection is used. A body, an `Expect`, an `Upgrade`, a `Connection`
- * naming other headers: node:http serves the connection from there on.
+ * Whether the lane serves a request with these headers, and the length of its body (0: none):
+ * one without a body or with one of a plain `Content-Length` (digits only), that changes
+ * nothing about how the connection is used. `Transfer-Encoding`, an `Expect`, an `Upgrade`, a
+ * `Connection` naming other headers: NaN, and node:http serves the connection from there on.
  */
-function laneTakes (h: IncomingHttpHeaders): boolean {
-  if (h['transfer-encoding'] !== undefined || h.expect !== undefined || h.upgrade !== undefined) return false
-  const length = h['content-length']
-  if (length !== undefined && length !== '0') return false
+function laneTakes (h: IncomingHttpHeaders): number {
+  if (h['transfer-encoding'] !== undefined || h.expect !== undefined || h.upgrade !== undefined) return Number.NaN
   const c = h.connection
-  return c === undefined || c.toLowerCase() === 'keep-alive' || c.toLowerCase() === 'close'
+  if (c !== undefined && c.toLowerCase() !== 'keep-alive' && c.toLowerCase() !== 'close') return Number.NaN
+  const length = contentLength(h['content-length'])
+  return length < 0 ? 0 : length
 }
 
 /**
  * The HTTP gateway's bare-socket lane: the requests most agents send (an origin-form HTTP/1.1
- * request without a body, its head whole in what has arrived) are read by `wire.ts` and
- * answered by writing to the socket, without node:http's request and response streams. The
- * first request the lane does not take, malformed or merely unusual, hands the connection to
- * node:http with every byte not yet read, so that every refusal and limit node:http enforces
- * (431, 400, header timeouts, bodies, `Expect`) holds as before.
+ * request without a body or with a `Content-Length` one, its head whole in what has arrived)
+ * are read by `wire.ts` and answered by writing to the socket, without node:http's request and
+ * response streams; a body streams on as it arrives (`LaneBody`). The first request the lane
+ * does not take, malformed or merely unusual, hands the connection to node:http with every byte
+ * not yet read, so that every refusal and limit node:http enforces (431, 400, header timeouts,
+ * chunked bodies, `Expect`) holds as before.
  */
 export class Lane {
   stopping = false

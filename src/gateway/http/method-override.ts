@@ -68,12 +68,8 @@ export function methodOverrideScanner (): Transform {
   return new Transform({
     transform (chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
       const text = (tail + chunk.toString('latin1')).replace(unread, '')
-      const read = text.includes('%') || text.includes('\\u')
-        ? text.replace(escape, (_m, form: string | undefined, json: string | undefined) => String.fromCharCode(Number.parseInt(form ?? json ?? '', 16)))
-        : text
-      // Rack reads a backslash in a multipart part's quoted name as escaping the next character: `"_\method"` is `_method`.
-      if (named.test(read.includes('\\') ? read.replaceAll('\\', '') : read)) {
-        done(new BadRequest('a _method field in the body is refused: the upstream would run another method than the one checked'))
+      if (holdsName(text)) {
+        done(overrideRefused())
         return
       }
       const open = unfinished.exec(text)?.[0] ?? ''
@@ -81,4 +77,22 @@ export function methodOverrideScanner (): Transform {
       done(null, chunk)
     }
   })
+}
+
+/** Whether `text` (a body's bytes as Latin-1, line ends and escape sequences dropped) names the field, its escapes read. */
+function holdsName (text: string): boolean {
+  const read = text.includes('%') || text.includes('\\u')
+    ? text.replace(escape, (_m, form: string | undefined, json: string | undefined) => String.fromCharCode(Number.parseInt(form ?? json ?? '', 16)))
+    : text
+  // Rack reads a backslash in a multipart part's quoted name as escaping the next character: `"_\method"` is `_method`.
+  return named.test(read.includes('\\') ? read.replaceAll('\\', '') : read)
+}
+
+function overrideRefused (): BadRequest {
+  return new BadRequest('a _method field in the body is refused: the upstream would run another method than the one checked')
+}
+
+/** The search of `methodOverrideScanner` over a body held whole: the refusal, when it holds a method override. */
+export function methodOverrideIn (body: Buffer): BadRequest | undefined {
+  return holdsName(body.toString('latin1').replace(unread, '')) ? overrideRefused() : undefined
 }

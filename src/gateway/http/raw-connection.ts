@@ -14,6 +14,9 @@ export function failure (code: string, message: string): Error {
 // A request that may be sent again when a reused connection turns out closed before any of its answer came (RFC 9110 §9.2.2).
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
 
+// A body up to this size goes out in one buffer with its head: one plain write, not a gathered one.
+const joinBelow = 16 * 1024
+
 /** Connections whose request goes out at the end of this turn of the event loop. */
 const outbox: RawConnection[] = []
 function flush (): void {
@@ -33,7 +36,7 @@ export class Exchange implements Dispatcher.DispatchController {
   retried = false
   conn: RawConnection | undefined
 
-  constructor (readonly head: string, readonly method: string, readonly handler: Dispatcher.DispatchHandler, private readonly pool: RawPool) {}
+  constructor (readonly head: string, readonly body: Buffer | undefined, readonly method: string, readonly handler: Dispatcher.DispatchHandler, private readonly pool: RawPool) {}
 
   abort (reason: Error): void {
     if (this.done) return
@@ -125,7 +128,18 @@ export class RawConnection {
       this.socket.destroy()
       return
     }
-    this.socket.write(ex.head, 'latin1')
+    const body = ex.body
+    if (body === undefined) this.socket.write(ex.head, 'latin1')
+    else if (body.length <= joinBelow) {
+      const out = Buffer.allocUnsafe(ex.head.length + body.length)
+      body.copy(out, out.write(ex.head, 0, 'latin1'))
+      this.socket.write(out)
+    } else {
+      this.socket.cork()
+      this.socket.write(ex.head, 'latin1')
+      this.socket.write(body)
+      this.socket.uncork()
+    }
     this.written = true
   }
 

@@ -1,12 +1,14 @@
 import type { Dispatcher } from 'undici'
 import { RawConnection, Exchange, failure } from './raw-connection.js'
 
-/** A request without a body, as `RawPool.dispatch` takes it (undici's `dispatch` options, the part the gateway uses). */
+/** A request, as `RawPool.dispatch` takes it (undici's `dispatch` options, the part the gateway uses). */
 export interface RawRequest {
   method: string
   /** Origin-form path and query. */
   path: string
   headers: Record<string, string | string[] | number | undefined>
+  /** The whole body, if there is one: sent with a Content-Length of its size. */
+  body?: Buffer
 }
 
 export interface RawPoolOptions {
@@ -28,7 +30,7 @@ function requestHead (r: RawRequest): string | Error {
   let head = `${r.method} ${r.path} HTTP/1.1\r\n`
   for (const key in r.headers) {
     const v = r.headers[key]
-    if (v === undefined) continue
+    if (v === undefined || (r.body !== undefined && key.toLowerCase() === 'content-length')) continue
     if (!name.test(key)) return failure('UND_ERR_INVALID_ARG', `invalid header name ${key}`)
     for (const one of Array.isArray(v) ? v : [String(v)]) {
       if (!value.test(one)) return failure('UND_ERR_INVALID_ARG', `invalid value of header ${key}`)
@@ -36,14 +38,15 @@ function requestHead (r: RawRequest): string | Error {
     }
   }
   // RFC 9110 §8.6: a method that usually has content says it has none.
-  if ((r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH') && r.headers['content-length'] === undefined) head += 'content-length: 0\r\n'
+  if (r.body !== undefined) head += `content-length: ${r.body.length}\r\n`
+  else if ((r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH') && r.headers['content-length'] === undefined) head += 'content-length: 0\r\n'
   return `${head}\r\n`
 }
 
 /**
- * Keep-alive HTTP/1.1 connections to one `http:` upstream, for requests without a body: the
- * gateway's most common exchange, on a path shorter than undici's (no request objects, no
- * WebAssembly parser, one write per request). It drives the same handler interface as
+ * Keep-alive HTTP/1.1 connections to one `http:` upstream, for requests without a body or with
+ * one held whole: the gateway's most common exchanges, on a path shorter than undici's (no
+ * request objects, no WebAssembly parser, one write per request). It drives the same handler interface as
  * undici's `dispatch`, so the gateway's relay serves both, and fails with undici's error codes.
  * Responses are read strictly (`wire.ts`); what it cannot read fails the exchange.
  */
@@ -60,7 +63,7 @@ export class RawPool {
 
   dispatch (r: RawRequest, handler: Dispatcher.DispatchHandler): void {
     const head = requestHead(r)
-    const ex = new Exchange(typeof head === 'string' ? head : '', r.method, handler, this)
+    const ex = new Exchange(typeof head === 'string' ? head : '', r.body, r.method, handler, this)
     if (head instanceof Error) ex.fail(head)
     else this.send(ex)
   }

@@ -1,11 +1,11 @@
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
-import type { Readable } from 'node:stream'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import { Readable } from 'node:stream'
 import { Pool, type Dispatcher } from 'undici'
 import { LineageError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import type { Target } from '../targets.js'
 import { answerHeaders, secretsOf } from './headers.js'
-import { judgesMethods, methodOverrideScanner, unscannable } from './method-override.js'
+import { judgesMethods, methodOverrideIn, methodOverrideScanner, unscannable } from './method-override.js'
 import type { AgentRequest, AgentResponse } from './lane-response.js'
 import { RawPool } from './raw-pool.js'
 import type { TargetPaths } from './target-paths.js'
@@ -238,7 +238,7 @@ export interface Exchange {
  * waits for one of the pool's connections nothing of undici's listens to it, and a failure no one
  * listens to would be thrown, bringing the process down.
  */
-function scanned (req: IncomingMessage, relay: Relay): Readable {
+function scanned (req: Readable & AgentRequest, relay: Relay): Readable {
   const scanner = methodOverrideScanner()
   scanner.on('error', (err) => { if (err instanceof LineageError) relay.refuse(err) })
   req.pipe(scanner)
@@ -256,7 +256,7 @@ interface Queue { waiting: number }
 /** Where a target's requests go, worked out once per target. */
 interface Route {
   pool: Pool
-  /** For an `http:` upstream, the pool that carries requests without a body. */
+  /** For an `http:` upstream, the pool that carries requests without a body or with one held whole. */
   raw: RawPool | undefined
   queue: Queue
   origin: string
@@ -273,8 +273,9 @@ interface Route {
 
 /**
  * Connection pools to the targets' upstreams (keep-alive, per target and origin): requests
- * without a body to an `http:` upstream go on a pool of plain sockets (`RawPool`), the others
- * on undici's; and the streaming of one request through them.
+ * without a body, or with one held whole, to an `http:` upstream go on a pool of plain sockets
+ * (`RawPool`), the others (streamed bodies, `https:`) on undici's; and the streaming of one
+ * request through them.
  */
 export class Upstreams {
   private readonly pools = new Map<string, { pool: Pool, raw: RawPool | undefined, queue: Queue }>()
@@ -308,18 +309,20 @@ export class Upstreams {
     }
     // A POST's body is searched for a method override where the policy judges methods; one the search could not read is refused.
     const scan = route.scanPosts && req.method === 'POST' && hasBody(req)
-    const unread = scan ? unscannable(req.headers) : undefined
-    if (unread !== undefined) {
-      this.fail(res, unread)
-      return { abandon: () => {}, refusal: unread }
+    // A body held whole is searched at once: refused, it never goes up.
+    const refused = scan ? unscannable(req.headers) ?? (req.body === undefined ? undefined : methodOverrideIn(req.body)) : undefined
+    if (refused !== undefined) {
+      this.fail(res, refused)
+      return { abandon: () => {}, refusal: refused }
     }
     const relay = new Relay(res, t.name, route.paths, this.timeoutMs, this.fail, route.secrets, route.queue, this.health)
     headers.host = route.host
-    // An empty body is sent as none. Only node:http's requests have one: the lane takes none.
-    const body = !hasBody(req) ? null : scan ? scanned(req as IncomingMessage, relay) : req as IncomingMessage
+    // An empty body is sent as none. A body is held whole (the lane's, when it came with the head)
+    // or streamed: node:http's IncomingMessage, the lane's LaneBody.
+    const body = !hasBody(req) ? null : req.body ?? (!(req instanceof Readable) ? null : scan ? scanned(req, relay) : req)
     if (body === null && req.headers['content-length'] !== undefined) headers['content-length'] = undefined
     const method = req.method ?? 'GET'
-    if (body === null && route.raw !== undefined) route.raw.dispatch({ method, path: route.base + path, headers }, relay)
+    if (route.raw !== undefined && (body === null || body instanceof Buffer)) route.raw.dispatch({ method, path: route.base + path, headers, body: body ?? undefined }, relay)
     else route.pool.dispatch({ origin: route.origin, path: route.base + path, method, headers: headers as Record<string, string | string[]>, body }, relay)
     return relay
   }
