@@ -128,6 +128,10 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   const nodeListeners = httpServer.listeners('connection') as Array<(socket: Socket) => void>
   const lane = new Lane({
     request: onRequest,
+    continueExpected: (req, res) => {
+      http.owesContinue(req)
+      onRequest(req, res)
+    },
     handOff: (socket) => { for (const l of nodeListeners) l.call(httpServer, socket) },
     // As node:http reports a connection that sent no head in time: 408, recorded (the 'clientError' listener below).
     timedOut: (socket) => { httpServer.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket) }

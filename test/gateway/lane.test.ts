@@ -170,6 +170,21 @@ t.test('a body goes up byte for byte, held whole or streamed, and one holding a 
   }
 })
 
+t.test('Expect: 100-continue stays on the lane: 100 once the request is allowed, then its body; a refusal instead of 100', async (t) => {
+  const c = await open()
+  t.teardown(() => { c.s.destroy() })
+  c.s.write(`PUT /api/upload HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nExpect: 100-Continue\r\nContent-Length: 11\r\n\r\n`)
+  t.match(await c.until(/\r\n\r\n/), /^HTTP\/1.1 100 Continue\r\n\r\n$/, 'invited to send the body')
+  c.s.write('hello world')
+  const text = await c.until(/bodyBytes/)
+  t.match(text, /HTTP\/1.1 200 OK\r\n[^]*\r\nconnection: keep-alive\r\n[^]*"method":"PUT","url":"\/base\/upload","bodyBytes":11/, 'the body went up, answered on the lane')
+  const refused = await open()
+  refused.s.write('PUT /api/upload HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: 11\r\n\r\n')
+  await refused.closed
+  t.match(refused.text(), /^HTTP\/1.1 401 Unauthorized\r\n[^]*\r\nconnection: close\r\n/, 'no 100: the refusal is the answer, and the unsent body ends the connection')
+  t.notMatch(refused.text(), /100 Continue/)
+})
+
 t.test('a body the upstream does not read holds the agent back: the gateway does not take the whole upload in', async (t) => {
   // An upstream that takes the request head and then reads nothing more.
   const stalled = createServer((s) => { s.on('error', () => {}); s.once('data', () => { s.pause() }) })
@@ -245,6 +260,7 @@ t.test('a connection that sends nothing is closed at the first-request time; one
   const { Lane } = await import('../../src/gateway/http/lane.js')
   const lane = new Lane({
     request: (_req, res) => { res.writeHead(200, { 'content-length': '2' }).end('ok') },
+    continueExpected: (_req, res) => { res.writeHead(417, { 'content-length': '0' }).end() },
     handOff: (socket) => { socket.destroy() },
     timedOut: (socket) => { socket.destroy() }
   }, { firstRequestMs: 150, keepAliveMs: 400 })
@@ -320,6 +336,7 @@ t.test('an agent that closes its side while a whole answer is still being writte
   const { Lane } = await import('../../src/gateway/http/lane.js')
   const lane = new Lane({
     request: (_req, res) => { res.writeHead(200, { 'content-length': String(size) }).end(Buffer.alloc(size, 1)) },
+    continueExpected: (_req, res) => { res.writeHead(417, { 'content-length': '0' }).end() },
     handOff: (socket) => { socket.destroy() },
     timedOut: (socket) => { socket.destroy() }
   }, { firstRequestMs: 5000, keepAliveMs: 5000 })

@@ -7,6 +7,8 @@ import { contentLength, headLength, maxHeadBytes, readRequestHead } from './wire
 /** Where a lane's requests go: the gateway's request listener, or node:http for what the lane does not take. */
 export interface LaneTarget {
   request: (req: AgentRequest, res: AgentResponse) => void
+  /** A request that sent `Expect: 100-continue`: its 100 is owed once it is allowed (node:http's 'checkContinue'). */
+  continueExpected: (req: AgentRequest, res: AgentResponse) => void
   /** Gives node:http the connection, with the bytes not yet read (node:http's own 'connection' listener). */
   handOff: (socket: Socket) => void
   /** The connection sent nothing in the time node:http gives a head: refused (408) as node:http refuses its own. */
@@ -132,7 +134,8 @@ class LaneConnection implements ResponseOwner {
     this.pending = rest
     const res = new LaneResponse(req, this)
     this.current = res
-    this.target.request(req, res)
+    if (head.headers.expect !== undefined) this.target.continueExpected(req, res)
+    else this.target.request(req, res)
   }
 
   /** Node:http takes the connection from here, the bytes not yet read included. */
@@ -151,11 +154,13 @@ class LaneConnection implements ResponseOwner {
 /**
  * Whether the lane serves a request with these headers, and the length of its body (0: none):
  * one without a body or with one of a plain `Content-Length` (digits only), that changes
- * nothing about how the connection is used. `Transfer-Encoding`, an `Expect`, an `Upgrade`, a
- * `Connection` naming other headers: NaN, and node:http serves the connection from there on.
+ * nothing about how the connection is used, expecting nothing but `100-continue` (curl asks it
+ * for larger uploads). `Transfer-Encoding`, another `Expect`, an `Upgrade`, a `Connection`
+ * naming other headers: NaN, and node:http serves the connection from there on.
  */
 function laneTakes (h: IncomingHttpHeaders): number {
-  if (h['transfer-encoding'] !== undefined || h.expect !== undefined || h.upgrade !== undefined) return Number.NaN
+  if (h['transfer-encoding'] !== undefined || h.upgrade !== undefined) return Number.NaN
+  if (h.expect !== undefined && h.expect.toLowerCase() !== '100-continue') return Number.NaN
   const c = h.connection
   if (c !== undefined && c.toLowerCase() !== 'keep-alive' && c.toLowerCase() !== 'close') return Number.NaN
   const length = contentLength(h['content-length'])
@@ -169,7 +174,7 @@ function laneTakes (h: IncomingHttpHeaders): number {
  * response streams; a body streams on as it arrives (`LaneBody`). The first request the lane
  * does not take, malformed or merely unusual, hands the connection to node:http with every byte
  * not yet read, so that every refusal and limit node:http enforces (431, 400, header timeouts,
- * chunked bodies, `Expect`) holds as before.
+ * chunked bodies, other expectations) holds as before.
  */
 export class Lane {
   stopping = false
