@@ -76,7 +76,7 @@ t.test('what the lane does not take goes to node:http with every byte, on the sa
   t.teardown(() => { c.s.destroy() })
   c.s.write(get('/api/before'))
   await c.until(/\/base\/before/)
-  // A head in two writes, then a POST with a chunked body: node:http serves the connection from here.
+  // A head in two writes (the lane waits for the rest), then a POST with a chunked body: node:http serves the connection from here.
   const head = get('/api/split')
   c.s.write(head.slice(0, 20))
   await new Promise((resolve) => setTimeout(resolve, 30))
@@ -285,6 +285,71 @@ t.test('a connection that sends nothing is closed at the first-request time; one
   t.ok(silent >= 100 && silent < 380, `silent: closed after ${silent} ms`)
   const idle = await timed('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
   t.ok(idle >= 380 && idle < 2000, `idle after an answer: closed after ${idle} ms`)
+})
+
+t.test('a head that comes in pieces is awaited on the lane, for the headers time at most however it trickles; bytes no head holds go to node:http at once', async (t) => {
+  const { Lane } = await import('../../src/gateway/http/lane.js')
+  const events: string[] = []
+  const lane = new Lane({
+    request: (req, res) => { res.writeHead(200, { 'content-length': '2' }).end('ok'); events.push(`request ${req.url ?? ''}`) },
+    continueExpected: (_req, res) => { res.writeHead(417, { 'content-length': '0' }).end() },
+    handOff: (socket) => { events.push('handOff'); socket.destroy() },
+    timedOut: (socket) => { events.push('timedOut'); socket.destroy() }
+  }, { firstRequestMs: 400, keepAliveMs: 5000 })
+  const server = createServer((s) => { lane.accept(s) })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { lane.closeAll(); server.close() })
+  const port = (server.address() as AddressInfo).port
+  const pause = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+  const connection = async (): Promise<{ s: Socket, text: () => string, closed: Promise<unknown> }> => {
+    const s = connect(port, '127.0.0.1')
+    s.on('error', () => {})
+    await once(s, 'connect')
+    let text = ''
+    s.on('data', (d: Buffer) => { text += d.toString('latin1') })
+    return { s, text: () => text, closed: once(s, 'close') }
+  }
+
+  // Three pieces, the name of a header split between them.
+  const pieces = await connection()
+  for (const p of ['GET /one HTTP/1.1\r\nHo', 'st: x\r\nX-Long: ' + 'y'.repeat(2000), '\r\n\r\n']) { pieces.s.write(p); await pause(60) }
+  await pause(50)
+  t.match(pieces.text(), /^HTTP\/1.1 200 OK\r\n[^]*ok$/, 'answered by the lane')
+  // The next request's head, in pieces too, after an answer: its own headers time from its first byte.
+  await pause(300)
+  pieces.s.write('GET /two HTTP/1.1\r\n')
+  await pause(200)
+  pieces.s.write('Host: x\r\n\r\n')
+  await pause(50)
+  pieces.s.destroy()
+  t.same(events.splice(0), ['request /one', 'request /two'])
+
+  // A byte every 100 ms: refused (408) at the headers time from the connection's start, not kept alive by each byte.
+  const trickle = await connection()
+  const started = Date.now()
+  const head = 'GET /slow HTTP/1.1\r\nHost: x\r\n'
+  for (let i = 0; i < head.length && !trickle.s.destroyed; i++) { trickle.s.write(head[i] as string); await pause(100) }
+  await trickle.closed
+  const took = Date.now() - started
+  t.same(events.splice(0), ['timedOut'], 'refused as node:http refuses a head not finished in time')
+  t.ok(took >= 350 && took < 1500, `after ${took} ms`)
+
+  // A stalled head after an answer: its own headers time, not the keep-alive time.
+  const stalled = await connection()
+  stalled.s.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n')
+  await pause(50)
+  const second = Date.now()
+  stalled.s.write('GET /second HTTP/1.1\r\n')
+  await stalled.closed
+  t.same(events.splice(0), ['request /first', 'timedOut'])
+  t.ok(Date.now() - second < 1500, `${Date.now() - second} ms after the stalled head began`)
+
+  // A TLS handshake sent to the plain port is no head: node:http has it at once.
+  const tls = await connection()
+  tls.s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00]))
+  await tls.closed
+  t.same(events.splice(0), ['handOff'])
 })
 
 t.test('a request sent after an answer that closed the connection is never served', async (t) => {

@@ -24,11 +24,15 @@ class LaneConnection implements ResponseOwner {
   private current: LaneResponse | undefined
   /** The body of the request under way, while part of it is still to come. */
   private body: LaneBody | undefined
+  /** When the head in `pending` began to arrive, while it is not whole (0: none waits). */
+  private headStarted = 0
+  private readonly accepted = performance.now()
   private readonly onData = (chunk: Buffer): void => { this.data(chunk) }
   private readonly onTimeout = (): void => {
-    if (this.current !== undefined) return
-    // node:http answers a connection that never sent a head (408, recorded), once; one idle after an answer just closes.
-    if (this.served || this.ended || this.pending !== undefined) {
+    if (this.current !== undefined || this.ended) return
+    // node:http answers a connection that sent no head, or not all of one, in the headers time
+    // (408, recorded); one idle after an answer just closes.
+    if (this.served && this.pending === undefined) {
       this.socket.destroy()
       return
     }
@@ -112,6 +116,14 @@ class LaneConnection implements ResponseOwner {
     const buf = this.pending
     if (buf === undefined) return
     const n = headLength(buf)
+    if (n === -1 && mayBeHead(buf)) {
+      this.awaitHead()
+      return
+    }
+    if (this.headStarted !== 0) {
+      this.headStarted = 0
+      this.socket.setTimeout(this.served ? this.lane.timeouts.keepAliveMs : this.lane.timeouts.firstRequestMs)
+    }
     const head = n > 0 ? readRequestHead(buf, n) : undefined
     const length = head === undefined ? Number.NaN : laneTakes(head.headers)
     if (head === undefined || Number.isNaN(length)) {
@@ -138,6 +150,18 @@ class LaneConnection implements ResponseOwner {
     else this.target.request(req, res)
   }
 
+  /**
+   * Part of a head has come (a long one split over TCP segments, say): the rest is awaited, for
+   * as long as node:http gives a whole head (its `headersTimeout`, from the connection's start for
+   * the first request, else from the head's first byte), however slowly the bytes trickle in.
+   * Each arrival sets the socket's idle timeout to what is left.
+   */
+  private awaitHead (): void {
+    const now = performance.now()
+    if (this.headStarted === 0) this.headStarted = this.served ? now : this.accepted
+    this.socket.setTimeout(Math.max(1, this.lane.timeouts.firstRequestMs - (now - this.headStarted)))
+  }
+
   /** Node:http takes the connection from here, the bytes not yet read included. */
   private handOff (): void {
     this.socket.removeListener('data', this.onData)
@@ -149,6 +173,14 @@ class LaneConnection implements ResponseOwner {
     this.pending = undefined
     this.target.handOff(this.socket)
   }
+}
+
+// Bytes no HTTP/1.1 head holds: what starts with one (a TLS handshake, say) goes to node:http at once, which refuses it at once.
+const notHead = /[^\t\r\n\x20-\x7e]/
+
+/** Whether `buf`, the start of a head, may still become one the lane takes. */
+function mayBeHead (buf: Buffer): boolean {
+  return !notHead.test(buf.toString('latin1'))
 }
 
 /**
@@ -169,7 +201,7 @@ function laneTakes (h: IncomingHttpHeaders): number {
 
 /**
  * The HTTP gateway's bare-socket lane: the requests most agents send (an origin-form HTTP/1.1
- * request without a body or with a `Content-Length` one, its head whole in what has arrived)
+ * request without a body or with a `Content-Length` one, its head whole within the headers time)
  * are read by `wire.ts` and answered by writing to the socket, without node:http's request and
  * response streams; a body streams on as it arrives (`LaneBody`). The first request the lane
  * does not take, malformed or merely unusual, hands the connection to node:http with every byte
