@@ -11,7 +11,7 @@ export interface LaneTarget {
   continueExpected: (req: AgentRequest, res: AgentResponse) => void
   /** Gives node:http the connection, with the bytes not yet read (node:http's own 'connection' listener). */
   handOff: (socket: Socket) => void
-  /** The connection sent nothing in the time node:http gives a head: refused (408) as node:http refuses its own. */
+  /** The connection sent no head, or not all of one, in the time node:http gives a head: refused (408) as node:http refuses its own. */
   timedOut: (socket: Socket) => void
 }
 
