@@ -126,6 +126,21 @@ t.test('a request refused before its body was read: kept when the whole body had
   t.match(part.text(), /^HTTP\/1.1 401 Unauthorized\r\n[^]*\r\nconnection: close\r\n/, 'refused, and the connection closed: where the next request starts is not known')
 })
 
+t.test('an answer that keeps the connection before the whole body came (the gateway\'s own endpoints read none): the rest of the body is dropped and the request after it served, as node:http does', async (t) => {
+  const c = await open()
+  t.teardown(() => { c.s.destroy() })
+  c.s.write('POST /_lineage/healthz HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\nhello')
+  await c.until(/"ok":true/)
+  // The rest of the body, then the next request, once the answer (keep-alive) has come.
+  c.s.write(`world${get('/api/after-healthz')}`)
+  const text = await c.until(/\/base\/after-healthz/)
+  const answers = text.split(/(?=HTTP\/1.1 )/)
+  t.equal(answers.length, 2, 'both answered on the one connection')
+  t.match(answers[0], /^HTTP\/1.1 200 OK\r\n[^]*\r\nconnection: keep-alive\r\n/)
+  t.match(answers[1], /^HTTP\/1.1 200 OK\r\n[^]*"method":"GET","url":"\/base\/after-healthz"/, 'the body\'s bytes were not read as a request')
+  t.notOk(c.s.destroyed, 'the connection stays')
+})
+
 t.test('a body goes up byte for byte, held whole or streamed, and one holding a method override is refused either way', async (t) => {
   // An upstream that answers with a digest of the body it was sent, and the Content-Length it was told.
   const echo = createHttpServer((req, res) => {

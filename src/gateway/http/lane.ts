@@ -94,12 +94,15 @@ class LaneConnection implements ResponseOwner {
       this.served = true
       this.socket.setTimeout(this.lane.timeouts.keepAliveMs)
     }
-    // Answered before its whole body came (a refusal, an upstream's early answer): that answer
-    // said the connection closes, as node:http's do, and no request behind the body is served.
-    if (this.closing || this.lane.stopping || this.body !== undefined) {
+    // A refusal or an upstream's answer before the whole body came said the connection closes
+    // (`endsConnection`): no request behind the body is served.
+    if (this.closing || this.lane.stopping) {
       this.end()
       return
     }
+    // An answer that kept the connection before the whole body came (the gateway's own endpoints
+    // read none): the rest is read and dropped, as node:http dumps it, and the next request follows it.
+    this.body?.resume()
     this.socket.resume()
     // Not from inside the response's last write: its upstream connection is not free yet.
     if (this.pending !== undefined) process.nextTick(() => { if (this.current === undefined && !this.socket.destroyed) this.next() })
