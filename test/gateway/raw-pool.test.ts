@@ -385,3 +385,24 @@ t.test('a body held whole goes with its head, framed by its own length, and the 
   t.notMatch(heads[0], /999/)
   t.match(heads[1], /\r\ncontent-length: 40000$/)
 })
+
+t.test('a body on a method that anticipates none (a GET\'s) ends its connection after the answer: an upstream that reads no body there reads it as a request, whose answer would go to the next', async (t) => {
+  // Reads heads only, as a server that takes a GET to have no body: the GET's body is a second
+  // request to it, answered a little later; the request after the GET later still.
+  const up = await scripted((path, s) => {
+    const answer = `HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`
+    if (path === '/get') s.write(answer)
+    else setTimeout(() => { if (!s.destroyed) s.write(answer) }, path === '/in-body' ? 20 : 60)
+  })
+  t.teardown(up.close)
+  const pool = new RawPool('127.0.0.1', up.port, { connections: 1, headersTimeout: 1000 })
+  t.teardown(() => { pool.destroy() })
+  const get = await exchange(pool, '/get', { body: Buffer.from('GET /in-body HTTP/1.1\r\nhost: up\r\n\r\n') })
+  t.match(get, { status: 200, body: '/get', ended: true })
+  t.match(await exchange(pool, '/next'), { status: 200, body: '/next', ended: true }, 'the next request gets its own answer')
+  t.equal(up.connections(), 2, 'on a connection of its own')
+  // A POST's body is the upstream's to read: its connection is kept.
+  t.match(await exchange(pool, '/post', { method: 'POST', body: Buffer.from('x') }), { status: 200, body: '/post', ended: true })
+  await exchange(pool, '/after-post')
+  t.equal(up.connections(), 2, 'kept after the POST')
+})

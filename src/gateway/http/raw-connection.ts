@@ -13,6 +13,11 @@ export function failure (code: string, message: string): Error {
 
 // A request that may be sent again when a reused connection turns out closed before any of its answer came (RFC 9110 §9.2.2).
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
+// Methods whose requests are meant to carry content (undici's list). A body on another (a GET's)
+// has no defined meaning (RFC 9110 §9.3.1): an upstream may take the request to end at its head
+// and read the body as a request of its own, whose answer the next request on the connection
+// would be given. That connection is not kept, as undici keeps none.
+const carriesContent = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH'])
 
 // A body up to this size goes out in one buffer with its head: one plain write, not a gathered one.
 const joinBelow = 16 * 1024
@@ -269,7 +274,7 @@ export class RawConnection {
       return false
     }
     const connection = String(h.connection ?? '').toLowerCase()
-    this.keepAlive = head.http10 ? connection.includes('keep-alive') : !connection.includes('close')
+    this.keepAlive = (head.http10 ? connection.includes('keep-alive') : !connection.includes('close')) && (ex.body === undefined || carriesContent.has(ex.method))
     const hint = /timeout=(\d+)/.exec(String(h['keep-alive'] ?? ''))
     if (hint !== null) this.idleMs = Math.min(this.opts.keepAliveMs, Number(hint[1]) * 1000 - 1000)
     if (bodiless) this.phase = 'head'
