@@ -170,18 +170,23 @@ t.test('a body goes up byte for byte, held whole or streamed, and one holding a 
       t.match(text, new RegExp(`^HTTP/1.1 200 [^]*\r\nconnection: keep-alive\r\n[^]*"length":"${body.length}","n":${body.length},"sha":"${createHash('sha256').update(body).digest('hex')}"`), `${body.length} bytes, ${whole ? 'with the head' : 'after it'}`)
     }
   }
-  for (const whole of [true, false]) {
-    const body = 'name=x&%5Fmethod=DELETE'
-    const c = await open()
-    if (whole) c.s.write(head(body.length) + body)
-    else {
-      c.s.write(head(body.length))
-      await new Promise((resolve) => setTimeout(resolve, 20))
-      c.s.write(body)
+  // Each body whole with the head, then streamed in two pieces split at each of `at`. A line end
+  // dropped from inside an ISO 2022 escape sequence leaves one whole, itself dropped: `_method`.
+  const split = '--b\r\nContent-Disposition: form-data; name="_\x1b\r\n(Bmethod"\r\n\r\nDELETE\r\n--b--\r\n'
+  const overrides: Array<[string, number[]]> = [['name=x&%5Fmethod=DELETE', [0]], [split, [split.indexOf('\n(B'), split.indexOf('(B')]]]
+  for (const [body, at] of overrides) {
+    for (const cut of [undefined, ...at]) {
+      const c = await open()
+      if (cut === undefined) c.s.write(head(body.length) + body, 'latin1')
+      else {
+        c.s.write(head(body.length) + body.slice(0, cut), 'latin1')
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        c.s.write(body.slice(cut), 'latin1')
+      }
+      const text = await c.until(/\}$/)
+      c.s.destroy()
+      t.match(text, /^HTTP\/1.1 400 [^]*_method field in the body is refused/, `${JSON.stringify(body.slice(0, 60))} refused, the body ${cut === undefined ? 'with the head' : `after it, split at ${cut}`}`)
     }
-    const text = await c.until(/\}$/)
-    c.s.destroy()
-    t.match(text, /^HTTP\/1.1 400 [^]*_method field in the body is refused/, `refused, the body ${whole ? 'with the head' : 'after it'}`)
   }
 })
 

@@ -44,9 +44,33 @@ const escape = /%([0-9A-Fa-f]{2})|\\u00([0-9A-Fa-f]{2})/g
 // no `:` to the line before, with nothing between: `name="_met` and `hod"` on two lines name
 // `_method`. Rack decodes a text part's name in ISO-2022-JP to UTF-8, where an escape sequence
 // (ESC ( B, to ASCII) is no character; any number of them may come between two characters.
-const unread = /[\r\n]|\x1b[\x20-\x2f]{0,3}[\x30-\x7e]/g
+// `withoutUnread` drops them; text without any of these bytes holds none.
+const unread = /[\r\n\x1b]/
 // An escape sequence the chunk ends inside, carried whole into the next.
 const unfinished = /\x1b[\x20-\x2f]{0,3}$/
+
+/**
+ * `text` (Latin-1) without the bytes no reader takes for a character of a name: line ends, and
+ * escape sequences (ESC, up to three of 0x20–0x2f, one of 0x30–0x7e) until none is left, as one
+ * dropped from between the bytes of another (a line end, a sequence) leaves that one whole. In
+ * one pass, each sequence dropped as its last byte comes: the same for a body whole as for one
+ * read in pieces, whatever the pieces.
+ */
+function withoutUnread (text: string): string {
+  if (!unread.test(text)) return text
+  const kept = Buffer.allocUnsafe(text.length)
+  let n = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x0a || c === 0x0d) continue
+    kept[n++] = c
+    if (c < 0x30 || c > 0x7e) continue
+    let at = n - 2
+    while (at >= n - 5 && at >= 0 && (kept[at] as number) >= 0x20 && (kept[at] as number) <= 0x2f) at--
+    if (at >= n - 5 && at >= 0 && kept[at] === 0x1b) n = at
+  }
+  return kept.toString('latin1', 0, n)
+}
 
 /**
  * A pass-through for the body of a POST that fails with `BadRequest` once the body holds a
@@ -67,7 +91,7 @@ export function methodOverrideScanner (): Transform {
   let tail = ''
   return new Transform({
     transform (chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
-      const text = (tail + chunk.toString('latin1')).replace(unread, '')
+      const text = withoutUnread(tail + chunk.toString('latin1'))
       if (holdsName(text)) {
         done(overrideRefused())
         return
@@ -94,5 +118,5 @@ function overrideRefused (): BadRequest {
 
 /** The search of `methodOverrideScanner` over a body held whole: the refusal, when it holds a method override. */
 export function methodOverrideIn (body: Buffer): BadRequest | undefined {
-  return holdsName(body.toString('latin1').replace(unread, '')) ? overrideRefused() : undefined
+  return holdsName(withoutUnread(body.toString('latin1'))) ? overrideRefused() : undefined
 }
