@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer as createHttpServer } from 'node:http'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type { Lane } from '../../src/gateway/http/lane.js'
 import { exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
 import { createTarget, startTestGateway, startUpstream } from '../helpers/gateway.js'
 
@@ -345,7 +346,7 @@ t.test('a head that comes in pieces is awaited on the lane, for the headers time
   pieces.s.destroy()
   t.same(events.splice(0), ['request /one', 'request /two'])
 
-  // A byte every 100 ms: refused (408) at the headers time from the connection's start, not kept alive by each byte.
+  // A byte every 100 ms: refused (408) at the headers time from its first byte, not kept alive by each byte.
   const trickle = await connection()
   const started = Date.now()
   const head = 'GET /slow HTTP/1.1\r\nHost: x\r\n'
@@ -370,6 +371,47 @@ t.test('a head that comes in pieces is awaited on the lane, for the headers time
   tls.s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00]))
   await tls.closed
   t.same(events.splice(0), ['handOff'])
+})
+
+/** A lane alone, its requests answered 200 `ok`, with what it did with each connection in `events`; `allowHalfOpen` as node:http's server. */
+async function bareLane (t: Test, timeouts: { firstRequestMs: number, keepAliveMs: number }): Promise<{ lane: Lane, events: string[], connection: () => Promise<{ s: Socket, text: () => string, closed: Promise<unknown> }> }> {
+  const { Lane } = await import('../../src/gateway/http/lane.js')
+  const events: string[] = []
+  const lane: Lane = new Lane({
+    request: (req, res) => { res.writeHead(200, { 'content-length': '2' }).end('ok'); events.push(`request ${req.url ?? ''}`) },
+    continueExpected: (_req, res) => { res.writeHead(417, { 'content-length': '0' }).end() },
+    handOff: (socket) => { events.push('handOff'); socket.destroy() },
+    timedOut: (socket) => { events.push('timedOut'); socket.destroy() }
+  }, timeouts)
+  const server = createServer({ allowHalfOpen: true }, (s) => { lane.accept(s) })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { lane.closeAll(); server.close() })
+  const port = (server.address() as AddressInfo).port
+  const connection = async (): Promise<{ s: Socket, text: () => string, closed: Promise<unknown> }> => {
+    const s = connect(port, '127.0.0.1')
+    s.on('error', () => {})
+    await once(s, 'connect')
+    let text = ''
+    s.on('data', (d: Buffer) => { text += d.toString('latin1') })
+    return { s, text: () => text, closed: once(s, 'close') }
+  }
+  return { lane, events, connection }
+}
+
+const pause = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+t.test('a first head begun late in the first-request time has the whole headers time from its first byte, as on node:http', async (t) => {
+  const { events, connection } = await bareLane(t, { firstRequestMs: 400, keepAliveMs: 5000 })
+  const c = await connection()
+  t.teardown(() => { c.s.destroy() })
+  await pause(300)
+  c.s.write('GET /late HTTP/1.1\r\n')
+  await pause(250)
+  c.s.write('Host: x\r\n\r\n')
+  await pause(50)
+  t.same(events, ['request /late'], 'served, not refused 100 ms after its first byte')
+  t.match(c.text(), /^HTTP\/1.1 200 OK\r\n/)
 })
 
 t.test('a request sent after an answer that closed the connection is never served', async (t) => {

@@ -26,7 +26,6 @@ class LaneConnection implements ResponseOwner {
   private body: LaneBody | undefined
   /** When the head in `pending` began to arrive, while it is not whole (0: none waits). */
   private headStarted = 0
-  private readonly accepted = performance.now()
   private readonly onData = (chunk: Buffer): void => { this.data(chunk) }
   private readonly onTimeout = (): void => {
     if (this.current !== undefined || this.ended) return
@@ -155,13 +154,13 @@ class LaneConnection implements ResponseOwner {
 
   /**
    * Part of a head has come (a long one split over TCP segments, say): the rest is awaited, for
-   * as long as node:http gives a whole head (its `headersTimeout`, from the connection's start for
-   * the first request, else from the head's first byte), however slowly the bytes trickle in.
-   * Each arrival sets the socket's idle timeout to what is left.
+   * as long as node:http gives a whole head (its `headersTimeout`, from the head's first byte, the
+   * first request's too: node:http starts it again when a message begins), however slowly the
+   * bytes trickle in. Each arrival sets the socket's idle timeout to what is left.
    */
   private awaitHead (): void {
     const now = performance.now()
-    if (this.headStarted === 0) this.headStarted = this.served ? now : this.accepted
+    if (this.headStarted === 0) this.headStarted = now
     this.socket.setTimeout(Math.max(1, this.lane.timeouts.firstRequestMs - (now - this.headStarted)))
   }
 
