@@ -414,6 +414,20 @@ t.test('a first head begun late in the first-request time has the whole headers 
   t.match(c.text(), /^HTTP\/1.1 200 OK\r\n/)
 })
 
+t.test('a stop does not cut a head partway in: the request is served, then the connection ends, as node:http keeps a connection whose head has begun', async (t) => {
+  const { lane, events, connection } = await bareLane(t, { firstRequestMs: 5000, keepAliveMs: 5000 })
+  const c = await connection()
+  t.teardown(() => { c.s.destroy() })
+  c.s.write('GET /stopping HTTP/1.1\r\nHo')
+  await pause(50)
+  lane.closeIdle()
+  await pause(50)
+  c.s.write('st: x\r\n\r\n')
+  await c.closed
+  t.same(events, ['request /stopping'])
+  t.match(c.text(), /^HTTP\/1.1 200 OK\r\n[^]*ok$/, 'answered before the connection ended')
+})
+
 t.test('a request sent after an answer that closed the connection is never served', async (t) => {
   const c = await open()
   const before = up.seen.length

@@ -64,8 +64,9 @@ class LaneConnection implements ResponseOwner {
     return this.lane.keepAliveHead
   }
 
+  /** No request under way and none begun: node:http's idle connections, which a stop closes at once. */
   get idle (): boolean {
-    return this.current === undefined
+    return this.current === undefined && this.pending === undefined
   }
 
   private data (chunk: Buffer): void {
@@ -237,7 +238,7 @@ export class Lane {
     this.connections.delete(c)
   }
 
-  /** A stop: idle connections end now, the others once their response is whole. */
+  /** A stop: idle connections end now, the others once their response (to the head begun, for one arriving) is whole. */
   closeIdle (): void {
     this.stopping = true
     for (const c of this.connections) if (c.idle) c.socket.destroy()
