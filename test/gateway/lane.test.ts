@@ -428,6 +428,22 @@ t.test('a stop does not cut a head partway in: the request is served, then the c
   t.match(c.text(), /^HTTP\/1.1 200 OK\r\n[^]*ok$/, 'answered before the connection ended')
 })
 
+t.test('a bare LF or a CR alone goes to node:http at once, which refuses it at once; a CRLF split between reads is awaited', async (t) => {
+  const { events, connection } = await bareLane(t, { firstRequestMs: 400, keepAliveMs: 5000 })
+  for (const head of ['GET /lf HTTP/1.1\nHost: x\n\n', 'GET /cr HTTP/1.1\rHost: x', 'GET /lf-late HTTP/1.1\r\nHost: x\n']) {
+    const c = await connection()
+    c.s.write(head)
+    await Promise.race([c.closed, pause(200)])
+    c.s.destroy()
+    t.same(events.splice(0), ['handOff'], JSON.stringify(head))
+  }
+  const c = await connection()
+  t.teardown(() => { c.s.destroy() })
+  for (const p of ['GET /crlf HTTP/1.1\r', '\nHost: x\r', '\n\r', '\n']) { c.s.write(p); await pause(30) }
+  await pause(30)
+  t.same(events.splice(0), ['request /crlf'])
+})
+
 t.test('a request sent after an answer that closed the connection is never served', async (t) => {
   const c = await open()
   const before = up.seen.length

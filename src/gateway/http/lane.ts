@@ -178,8 +178,11 @@ class LaneConnection implements ResponseOwner {
   }
 }
 
-// Bytes no HTTP/1.1 head holds: what starts with one (a TLS handshake, say) goes to node:http at once, which refuses it at once.
-const notHead = /[^\t\r\n\x20-\x7e]/
+// Bytes no HTTP/1.1 head holds, and line ends but CRLF (a bare LF, a CR before anything else but
+// LF): what holds one (a TLS handshake, a head written with LFs) goes to node:http at once, which
+// refuses it at once; awaited, it would be refused only at the headers time. A CR that ends what
+// has come may be half a CRLF.
+const notHead = /[^\t\r\n\x20-\x7e]|\r(?!\n|$)|(?<!\r)\n/
 
 /** Whether `buf`, the start of a head, may still become one the lane takes. */
 function mayBeHead (buf: Buffer): boolean {
