@@ -444,6 +444,21 @@ t.test('a bare LF or a CR alone goes to node:http at once, which refuses it at o
   t.same(events.splice(0), ['request /crlf'])
 })
 
+t.test('empty lines between requests begin no head: the connection stays for its keep-alive time, as on node:http', async (t) => {
+  const { events, connection } = await bareLane(t, { firstRequestMs: 400, keepAliveMs: 5000 })
+  const c = await connection()
+  t.teardown(() => { c.s.destroy() })
+  // A request, then the CRLF some agents send after a body (RFC 9112 §2.2).
+  c.s.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\n')
+  await pause(50)
+  c.s.write('\r\n')
+  await pause(550)
+  t.same(events.splice(0), ['request /a'], 'not refused at the headers time')
+  c.s.write('\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n')
+  await pause(50)
+  t.same(events.splice(0), ['request /b'], 'the next request, served on the lane')
+})
+
 t.test('a request sent after an answer that closed the connection is never served', async (t) => {
   const c = await open()
   const before = up.seen.length

@@ -116,8 +116,16 @@ class LaneConnection implements ResponseOwner {
   }
 
   private next (): void {
-    const buf = this.pending
+    let buf = this.pending
     if (buf === undefined) return
+    // RFC 9112 §2.2: empty lines before a request line (some agents send one after a body) are
+    // skipped, as node:http skips them: no head has begun, and no headers time runs.
+    let start = 0
+    while (start < buf.length && (buf[start] === 13 || buf[start] === 10)) start++
+    if (start > 0) {
+      buf = this.pending = start < buf.length ? buf.subarray(start) : undefined
+      if (buf === undefined) return
+    }
     const n = headLength(buf)
     if (n === -1 && mayBeHead(buf)) {
       this.awaitHead()
