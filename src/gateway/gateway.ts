@@ -134,7 +134,9 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
     },
     handOff: (socket) => { for (const l of nodeListeners) l.call(httpServer, socket) },
     // As node:http reports a connection that sent no head in time: 408, recorded (the 'clientError' listener below).
-    timedOut: (socket) => { httpServer.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket) }
+    timedOut: (socket) => { httpServer.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket) },
+    // As node:http's parser reports a head the agent's end cut short: 400, recorded.
+    headCutShort: (socket) => { httpServer.emit('clientError', Object.assign(new Error('Parse Error: Invalid EOF state'), { code: 'HPE_INVALID_EOF_STATE' }), socket) }
   }, {
     get firstRequestMs () { return httpServer.headersTimeout },
     get keepAliveMs () { return httpServer.keepAliveTimeout }

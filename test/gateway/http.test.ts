@@ -1234,6 +1234,24 @@ t.test('a connection that sends nothing is answered 408 at the headers time and 
   t.match(after, { decision: 'deny', status: 408, detail: { error: 'ERR_HTTP_REQUEST_TIMEOUT' } })
 })
 
+t.test('a head cut short by the agent\'s end is answered 400 and recorded, as node:http answers it', async (t) => {
+  const url = new URL(gw.url)
+  const out = await new Promise<string>((resolve) => {
+    let text = ''
+    const s = connect(Number(url.port), url.hostname, () => {
+      s.write('GET /api/x HTTP/1.1\r\nHo')
+      setTimeout(() => s.end(), 50)
+    })
+    s.on('data', (d) => { text += d.toString() })
+    s.on('close', () => resolve(text))
+    s.on('error', () => resolve(text))
+    setTimeout(() => s.destroy(), 3000)
+  })
+  t.match(out, /^HTTP\/1.1 400 Bad Request\r\n[^]*"error_description":"malformed HTTP request"/)
+  await b.broker.ctx.audit.flush()
+  t.match((await b.admin('GET', '/v1/audit?limit=1')).body.events[0], { decision: 'deny', status: 400, detail: { reason: 'malformed HTTP request', error: 'HPE_INVALID_EOF_STATE' } })
+})
+
 t.test('an HTTP/1.1 request without Host is refused with 400 as every refusal is, JSON and recorded; HTTP/1.0 needs none', async (t) => {
   const noHost = await rawRequest(`GET /api/x HTTP/1.1\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
   t.match(noHost, /^HTTP\/1.1 400 Bad Request\r\n/)

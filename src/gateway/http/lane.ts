@@ -13,6 +13,8 @@ export interface LaneTarget {
   handOff: (socket: Socket) => void
   /** The connection sent no head, or not all of one, in the time node:http gives a head: refused (408) as node:http refuses its own. */
   timedOut: (socket: Socket) => void
+  /** The agent ended its side partway through a head: refused (400) as node:http refuses its own. */
+  headCutShort: (socket: Socket) => void
 }
 
 /** An agent's connection while its requests go through the lane, one at a time. */
@@ -41,8 +43,14 @@ class LaneConnection implements ResponseOwner {
   // The agent closed its side: a response under way is abandoned, as node:http abandons it; one
   // whole already, still going out to an agent that reads slowly, goes out, and the connection ends after it.
   private readonly onEnd = (): void => {
-    if (this.current === undefined) this.end()
-    else if (this.current.writableEnded) this.closing = true
+    if (this.current === undefined) {
+      // Between requests the connection just ends; partway through a head, node:http refuses it (400, recorded).
+      if (this.pending === undefined || this.ended) this.end()
+      else {
+        this.ended = true
+        this.target.headCutShort(this.socket)
+      }
+    } else if (this.current.writableEnded) this.closing = true
     else this.socket.destroy()
   }
 
