@@ -126,15 +126,24 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   // Connections start on the bare-socket lane; the first request it does not take gives the
   // connection to node:http's own listener, which serves it from there on.
   const nodeListeners = httpServer.listeners('connection') as Array<(socket: Socket) => void>
+  // As node:http reports a connection that sent no head in time: 408, recorded (the 'clientError' listener below).
+  const timedOut = (socket: Socket): void => { httpServer.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket) }
   const lane = new Lane({
     request: onRequest,
     continueExpected: (req, res) => {
       http.owesContinue(req)
       onRequest(req, res)
     },
-    handOff: (socket) => { for (const l of nodeListeners) l.call(httpServer, socket) },
-    // As node:http reports a connection that sent no head in time: 408, recorded (the 'clientError' listener below).
-    timedOut: (socket) => { httpServer.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket) },
+    handOff: (socket, headLeftMs) => {
+      for (const l of nodeListeners) l.call(httpServer, socket)
+      if (headLeftMs === undefined) return
+      // node:http counts a head's time from when it has the connection: one it has not finished
+      // (no request from it yet) when the lane's time is up is refused then, not that long again.
+      const before = current.get(socket)
+      const timer = setTimeout(() => { if (!socket.destroyed && current.get(socket) === before) timedOut(socket) }, headLeftMs)
+      socket.once('close', () => { clearTimeout(timer) })
+    },
+    timedOut,
     // As node:http's parser reports a head the agent's end cut short: 400, recorded.
     headCutShort: (socket) => { httpServer.emit('clientError', Object.assign(new Error('Parse Error: Invalid EOF state'), { code: 'HPE_INVALID_EOF_STATE' }), socket) }
   }, {

@@ -1212,6 +1212,46 @@ t.test('headers not finished in time are answered 408 within a second of the lim
   t.match((await b.admin('GET', '/v1/audit?limit=1')).body.events[0], { decision: 'deny', status: 408, detail: { error: 'ERR_HTTP_REQUEST_TIMEOUT' } })
 })
 
+t.test('a head awaited on the lane, then handed to node:http unfinished, has only what is left of its headers time there', async (t) => {
+  const own = await startTestGateway(b)
+  t.teardown(own.close)
+  own.gateway.httpServer.headersTimeout = 600
+  const url = new URL(own.url)
+  const started = Date.now()
+  const out = await new Promise<string>((resolve) => {
+    let text = ''
+    const s = connect(Number(url.port), url.hostname, () => {
+      s.write('GET /api/x HTTP/1.1\r\nHost: x\r\n')
+      // A header value with obs-text, which node:http takes and the lane does not: node:http has the connection from here.
+      setTimeout(() => s.write(Buffer.from('X-Name: Jos\xe9', 'latin1')), 400)
+    })
+    s.on('data', (d) => { text += d.toString() })
+    s.on('close', () => resolve(text))
+    s.on('error', () => resolve(text))
+    setTimeout(() => s.destroy(), 5000)
+  })
+  const took = Date.now() - started
+  t.match(out, /^HTTP\/1.1 408 Request Timeout\r\n/)
+  t.ok(took >= 550 && took < 950, `refused ${took} ms after the head began, not the headers time again from the hand-off`)
+  await b.broker.ctx.audit.flush()
+  t.match((await b.admin('GET', '/v1/audit?limit=1')).body.events[0], { decision: 'deny', status: 408, detail: { error: 'ERR_HTTP_REQUEST_TIMEOUT' } })
+
+  // One finished in time is node:http's to answer, and the connection is not refused after.
+  const finished = await new Promise<string>((resolve) => {
+    let text = ''
+    const s = connect(Number(url.port), url.hostname, () => {
+      s.write('GET /api/x HTTP/1.1\r\nHost: x\r\n')
+      setTimeout(() => s.write(Buffer.from('X-Name: Jos\xe9', 'latin1')), 200)
+      setTimeout(() => s.write('\r\n\r\n'), 300)
+    })
+    s.on('data', (d) => { text += d.toString() })
+    s.on('error', () => resolve(text))
+    setTimeout(() => { s.destroy(); resolve(text) }, 1200)
+  })
+  t.match(finished, /^HTTP\/1.1 401 Unauthorized\r\n/)
+  t.notMatch(finished, /408/)
+})
+
 t.test('a connection that sends nothing is answered 408 at the headers time and recorded, as node:http answers it', async (t) => {
   const own = await startTestGateway(b)
   t.teardown(own.close)

@@ -9,8 +9,12 @@ export interface LaneTarget {
   request: (req: AgentRequest, res: AgentResponse) => void
   /** A request that sent `Expect: 100-continue`: its 100 is owed once it is allowed (node:http's 'checkContinue'). */
   continueExpected: (req: AgentRequest, res: AgentResponse) => void
-  /** Gives node:http the connection, with the bytes not yet read (node:http's own 'connection' listener). */
-  handOff: (socket: Socket) => void
+  /**
+   * Gives node:http the connection, with the bytes not yet read (node:http's own 'connection'
+   * listener). `headLeftMs`: they hold a head the lane has awaited, not whole yet, with this much
+   * left of its headers time, which node:http would count again from its start.
+   */
+  handOff: (socket: Socket, headLeftMs?: number) => void
   /** The connection sent no head, or not all of one, in the time node:http gives a head: refused (408) as node:http refuses its own. */
   timedOut: (socket: Socket) => void
   /** The agent ended its side partway through a head: refused (400) as node:http refuses its own. */
@@ -139,14 +143,17 @@ class LaneConnection implements ResponseOwner {
       this.awaitHead()
       return
     }
-    if (this.headStarted !== 0) {
+    const waited = this.headStarted
+    if (waited !== 0) {
       this.headStarted = 0
       this.socket.setTimeout(this.served ? this.lane.timeouts.keepAliveMs : this.lane.timeouts.firstRequestMs)
     }
     const head = n > 0 ? readRequestHead(buf, n) : undefined
     const length = head === undefined ? Number.NaN : laneTakes(head.headers)
     if (head === undefined || Number.isNaN(length)) {
-      this.handOff()
+      // A whole head node:http reads at once; one still coming (past 16 KiB, or with bytes the
+      // lane does not read) only in what is left of the time it has had here.
+      this.handOff(n < 0 && waited !== 0 ? Math.max(1, this.lane.timeouts.firstRequestMs - (performance.now() - waited)) : undefined)
       return
     }
     let rest = n < buf.length ? buf.subarray(n) : undefined
@@ -182,7 +189,7 @@ class LaneConnection implements ResponseOwner {
   }
 
   /** Node:http takes the connection from here, the bytes not yet read included. */
-  private handOff (): void {
+  private handOff (headLeftMs: number | undefined): void {
     this.socket.removeListener('data', this.onData)
     this.lane.forget(this)
     this.socket.setTimeout(0)
@@ -190,7 +197,7 @@ class LaneConnection implements ResponseOwner {
     this.socket.removeListener('end', this.onEnd)
     if (this.pending !== undefined) this.socket.unshift(this.pending)
     this.pending = undefined
-    this.target.handOff(this.socket)
+    this.target.handOff(this.socket, headLeftMs)
   }
 }
 
