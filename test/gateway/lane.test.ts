@@ -206,6 +206,15 @@ t.test('Expect: 100-continue stays on the lane: 100 once the request is allowed,
   t.notMatch(refused.text(), /100 Continue/)
 })
 
+t.test('an answer to Expect: 100-continue sent without the 100 ends the connection, as node:http ends it: the body may never come', async (t) => {
+  const c = await open()
+  t.teardown(() => { c.s.destroy() })
+  c.s.write('PUT /_lineage/healthz HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: 11\r\n\r\n')
+  await c.closed
+  t.match(c.text(), /^HTTP\/1.1 \d{3} [^]*\r\nconnection: close\r\n/, 'said so in the answer')
+  t.notMatch(c.text(), /100 Continue/)
+})
+
 t.test('a body the upstream does not read holds the agent back: the gateway does not take the whole upload in', async (t) => {
   // An upstream that takes the request head and then reads nothing more.
   const stalled = createServer((s) => { s.on('error', () => {}); s.once('data', () => { s.pause() }) })

@@ -90,6 +90,8 @@ export class LaneResponse implements AgentResponse {
   private head: string | undefined
   private chunked = false
   private bodiless: boolean
+  /** A 100 Continue was sent. */
+  private continued = false
   private closed = false
   private out: Array<string | Buffer> = []
   /** Bytes in `out`: the socket does not count them until the turn's flush. */
@@ -115,7 +117,9 @@ export class LaneResponse implements AgentResponse {
     if (typeof reason === 'string' && invalidValue.test(reason)) invalidHeader('reason phrase')
     let head = `HTTP/1.1 ${status} ${phrase}\r\n`
     let sized = false
-    let closes = this.conn.closing
+    // An answer to `Expect: 100-continue` without the 100 leaves it unknown whether the body
+    // will come: the connection ends after it, as node:http ends it (RFC 9110 §10.1.1).
+    let closes = this.conn.closing || (this.req.headers.expect !== undefined && !this.continued)
     for (const name in fields) {
       const v = fields[name]
       if (v === undefined) continue
@@ -145,6 +149,7 @@ export class LaneResponse implements AgentResponse {
   }
 
   writeContinue (): void {
+    this.continued = true
     this.req.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
   }
 
