@@ -471,6 +471,41 @@ t.test('empty lines between requests begin no head: the connection stays for its
   t.same(events.splice(0), ['request /b'], 'the next request, served on the lane')
 })
 
+t.test('a head sent a byte at a time is read once as it comes: served when whole, handed to node:http at the first byte no head holds', async (t) => {
+  const { Lane } = await import('../../src/gateway/http/lane.js')
+  const events: string[] = []
+  const lane = new Lane({
+    request: (req, res) => { events.push(`request ${req.url ?? ''} ${String(req.headers['x-long']?.length ?? 0)}`); res.writeHead(200, { 'content-length': '0' }).end() },
+    continueExpected: (_req, res) => { res.writeHead(417, { 'content-length': '0' }).end() },
+    handOff: (socket) => { events.push('handOff'); socket.destroy() },
+    timedOut: (socket) => { events.push('timedOut'); socket.destroy() },
+    headCutShort: (socket) => { events.push('headCutShort'); socket.destroy() }
+  }, { firstRequestMs: 5000, keepAliveMs: 5000 })
+  const server = createServer((s) => { s.setNoDelay(true); lane.accept(s) })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { lane.closeAll(); server.close() })
+  const port = (server.address() as AddressInfo).port
+  const byteByByte = async (text: string): Promise<void> => {
+    const s = connect(port, '127.0.0.1')
+    s.setNoDelay(true)
+    s.on('error', () => {})
+    await once(s, 'connect')
+    const closed = once(s, 'close')
+    for (let i = 0; i < text.length && !s.destroyed; i++) {
+      s.write(text[i] as string)
+      await new Promise((resolve) => setTimeout(resolve, i % 16 === 0 ? 1 : 0))
+    }
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 300))])
+    s.destroy()
+  }
+  await byteByByte(`GET /whole HTTP/1.1\r\nHost: x\r\nX-Long: ${'y'.repeat(600)}\r\n\r\n`)
+  await byteByByte('GET /bare-lf HTTP/1.1\r\nHost: x\r\nX-A: 1\nX-B: 2\r\n\r\n')
+  await byteByByte('GET /lone-cr HTTP/1.1\r\nHost: x\r\nX-A: 1\rX-B: 2\r\n\r\n')
+  await byteByByte('GET /binary HTTP/1.1\r\nHost: x\r\nX-A: \u0001\r\n\r\n')
+  t.same(events, ['request /whole 600', 'handOff', 'handOff', 'handOff'])
+})
+
 t.test('a request sent after an answer that closed the connection is never served', async (t) => {
   const c = await open()
   const before = up.seen.length

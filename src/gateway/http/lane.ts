@@ -32,6 +32,8 @@ class LaneConnection implements ResponseOwner {
   private body: LaneBody | undefined
   /** When the head in `pending` began to arrive, while it is not whole (0: none waits). */
   private headStarted = 0
+  /** Bytes of that head read already, found to hold no end and nothing that is no head's: a head trickling in is read once, not again at each byte. */
+  private headRead = 0
   private readonly onData = (chunk: Buffer): void => { this.data(chunk) }
   private readonly onTimeout = (): void => {
     if (this.current !== undefined || this.ended) return
@@ -138,14 +140,16 @@ class LaneConnection implements ResponseOwner {
       buf = this.pending = start < buf.length ? buf.subarray(start) : undefined
       if (buf === undefined) return
     }
-    const n = headLength(buf)
-    if (n === -1 && mayBeHead(buf)) {
+    const n = headLength(buf, this.headRead)
+    if (n === -1 && mayBeHead(buf, this.headRead)) {
+      this.headRead = buf.length
       this.awaitHead()
       return
     }
     const waited = this.headStarted
     if (waited !== 0) {
       this.headStarted = 0
+      this.headRead = 0
       this.socket.setTimeout(this.served ? this.lane.timeouts.keepAliveMs : this.lane.timeouts.firstRequestMs)
     }
     const head = n > 0 ? readRequestHead(buf, n) : undefined
@@ -201,15 +205,24 @@ class LaneConnection implements ResponseOwner {
   }
 }
 
-// Bytes no HTTP/1.1 head holds, and line ends but CRLF (a bare LF, a CR before anything else but
-// LF): what holds one (a TLS handshake, a head written with LFs) goes to node:http at once, which
-// refuses it at once; awaited, it would be refused only at the headers time. A CR that ends what
-// has come may be half a CRLF.
-const notHead = /[^\t\r\n\x20-\x7e]|\r(?!\n|$)|(?<!\r)\n/
-
-/** Whether `buf`, the start of a head, may still become one the lane takes. */
-function mayBeHead (buf: Buffer): boolean {
-  return !notHead.test(buf.toString('latin1'))
+/**
+ * Whether `buf`, the start of a head, may still become one the lane takes, its first `read`
+ * bytes found so already: it holds no byte a head does not (outside visible ASCII and HT) and no
+ * line end but CRLF (a bare LF, a CR before anything but LF). What holds one (a TLS handshake, a
+ * head written with LFs) goes to node:http at once, which refuses it at once; awaited, it would
+ * be refused only at the headers time. A CR that ends what has come may be half a CRLF: it is
+ * read again with what follows.
+ */
+function mayBeHead (buf: Buffer, read: number): boolean {
+  for (let i = Math.max(0, read - 1); i < buf.length; i++) {
+    const c = buf[i] as number
+    if (c === 13) {
+      if (i + 1 < buf.length && buf[i + 1] !== 10) return false
+    } else if (c === 10) {
+      if (i === 0 || buf[i - 1] !== 13) return false
+    } else if ((c < 32 && c !== 9) || c > 126) return false
+  }
+  return true
 }
 
 /**

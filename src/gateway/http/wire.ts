@@ -29,9 +29,12 @@ const originTarget = /^\/[!$%&'()*+,\-./0-9:;=?@A-Z[\]_a-z~]*$/
 // origin form, goes to its 'connect' listener, never to the upstream.
 const methods = new Set(METHODS.filter((m) => m !== 'CONNECT'))
 
-/** Where the head in `buf` ends, past its blank line; -1 while it is incomplete, -2 when it is past `maxHeadBytes`. */
-export function headLength (buf: Buffer): number {
-  const at = buf.indexOf(headEnd)
+/**
+ * Where the head in `buf` ends, past its blank line; -1 while it is incomplete, -2 when it is
+ * past `maxHeadBytes`. `searched`: bytes at its start already known to hold no end.
+ */
+export function headLength (buf: Buffer, searched = 0): number {
+  const at = buf.indexOf(headEnd, Math.max(0, searched - 3))
   if (at >= 0) return at + 4 <= maxHeadBytes ? at + 4 : -2
   return buf.length >= maxHeadBytes ? -2 : -1
 }
