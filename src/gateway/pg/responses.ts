@@ -1,11 +1,12 @@
 import type { KeyObject } from 'node:crypto'
 import { Fifo } from '../../fifo.js'
-import { maskFor, maskValue, type MaskKind, type MaskRule } from './mask.js'
+import type { MaskKind, MaskRule } from './mask.js'
+import { maskedRow, mayQuoteMasked, resolveMask } from './execution-masks.js'
 import type { Catalog } from './catalog.js'
 import type { Classification } from './classify.js'
 import { BackendCode } from './protocol/codes.js'
 import type { Frame } from './protocol/framer.js'
-import { commandRows, dataRow, errorFromFields, parseDataRow, parseErrorFields, parseNotification, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
+import { commandRows, errorFromFields, parseErrorFields, parseNotification, parseReadyForQuery, parseRowDescription, type FieldDescription } from './protocol/backend.js'
 import { Writer } from './protocol/writer.js'
 import type { Refusals } from './refusals.js'
 import { errorForAgent, noticeForAgent } from './error-for-agent.js'
@@ -225,15 +226,7 @@ export class Responses {
         if (p.rules.length === 0) return undefined
         if (p.mask === undefined) return 'wait'
         if (!p.mask.some((m) => m !== undefined)) return undefined
-        const values = parseDataRow(f.body)
-        const fields = p.fields ?? []
-        const masks = p.mask
-        const key = this.deps.maskKey
-        return [dataRow(values.map((v, i) => {
-          const m = masks[i]
-          // A portal's description (unlike a statement's) carries the result formats its Bind asked for.
-          return m === undefined ? v : maskValue(m, v, fields[i]?.format ?? 0, fields[i]?.typeOid ?? 0, key)
-        }))]
+        return [maskedRow(p, f.body, this.deps.maskKey)]
       }
       case BackendCode.RowDescription: {
         const d = this.headOf('describe')
@@ -285,7 +278,7 @@ export class Responses {
       case BackendCode.ErrorResponse: {
         const fields = parseErrorFields(f.body)
         if (fields.S === 'FATAL' || fields.V === 'FATAL') setImmediate(this.deps.onFatal)
-        const hidden = errorForAgent(fields, { step: this.head()?.type === 'step', masking: () => this.masking(), namedTableMasked: () => this.mayQuoteMasked(fields) })
+        const hidden = errorForAgent(fields, { step: this.head()?.type === 'step', masking: () => this.masking(), namedTableMasked: () => mayQuoteMasked(this.head(), this.lastRules, fields, this.deps.catalog()) })
         this.failed(fields.C ?? 'error')
         // A stand-in's error (a refusal) becomes the gateway's own.
         const refusal = this.deps.refusals.rewrite(fields.M ?? '')
@@ -394,48 +387,15 @@ export class Responses {
     this.unsure = 0
   }
 
-  /** Whether the catalog, from memory, shows that `table` (an error's table field) has no masked column. */
   /** Whether mask rules apply where an upstream message arrives: to its execution, else to the statement sent last. */
   private masking (): boolean {
     const e = this.head()
     return (e?.type === 'exec' ? e.rules : this.lastRules).length > 0
   }
 
-  /**
-   * Whether an error from the upstream may quote a masked column. A constraint's
-   * detail quotes the row (`Failing row contains (…)`, `Key (email)=(…)`), masked columns too,
-   * also of a table the statement does not name (a cascade, a check deferred to COMMIT). One
-   * that answers no execution (a deferred check failing at Sync's commit) is judged by the mask
-   * rules of the statement sent last, and by its table alone. One that answers a Parse or a Bind
-   * reads no row: it quotes the text or a parameter the client sent itself
-   * (`invalid input syntax for type integer: "abc"`).
-   */
-  private mayQuoteMasked (fields: Record<string, string>): boolean {
-    const e = this.head()
-    const rules = e?.type === 'exec' ? e.rules : this.lastRules
-    return rules.length > 0 && ((e?.type === 'exec' && e.quotesMasked === true) || (e?.type !== 'exec' && e?.type !== 'step' && fields.t === undefined) || (fields.t !== undefined && !this.unmasked(rules, fields.t)))
-  }
-
-  private unmasked (rules: readonly MaskRule[], table: string): boolean {
-    const columns = this.deps.catalog().columnsOf([table])
-    return columns !== undefined && !columns.some((c) => maskFor(rules, c) !== undefined)
-  }
-
   /** Works out which result columns of the head execution are masked, reading the catalog when needed. */
   async resolveMask (): Promise<void> {
     const p = this.head()
-    if (p?.type !== 'exec') return
-    // Only the description that came with this execution: one from earlier may be of another
-    // query since (SQL DEALLOCATE and PREPARE, CLOSE and DECLARE, a changed search_path).
-    const fields = p.fields
-    if (fields === undefined) {
-      // Fail closed: rows whose columns cannot be named are not shown.
-      throw new Error('result columns unknown')
-    }
-    const names = await this.deps.catalog().resolve(fields)
-    p.mask = fields.map((x) => {
-      const n = x.tableOid === 0 ? undefined : names(x.tableOid, x.column)
-      return n === undefined ? undefined : maskFor(p.rules, n)
-    })
+    if (p?.type === 'exec') await resolveMask(p, this.deps.catalog())
   }
 }
