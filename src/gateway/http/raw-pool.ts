@@ -46,8 +46,9 @@ function requestHead (r: RawRequest): string | Error {
 /**
  * Keep-alive HTTP/1.1 connections to one `http:` upstream, for requests without a body or with
  * one held whole: the gateway's most common exchanges, on a path shorter than undici's (no
- * request objects, no WebAssembly parser, one write per request). It drives the same handler interface as
- * undici's `dispatch`, so the gateway's relay serves both, and fails with undici's error codes.
+ * request objects, no WebAssembly parser, one write per request). It drives the same handler
+ * interface as undici's `dispatch`, so the gateway's relay serves both, and fails with
+ * undici's error codes.
  * Responses are read strictly (`wire.ts`); what it cannot read fails the exchange.
  */
 export class RawPool {
