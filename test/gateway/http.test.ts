@@ -1117,11 +1117,13 @@ t.test('a target header value the upstream client cannot send (a control charact
 })
 
 t.test('a target moved to another upstream lets go of its connections to the old one', async (t) => {
+  // Upstreams of its own: connections of other tests' targets, opening and closing meanwhile, are not counted.
+  const old = await startUpstream()
   const other = await startUpstream()
-  t.teardown(other.close)
-  t.equal((await createTarget(b, gw, { name: 'moving', kind: 'http', upstream: up.url })).status, 201)
+  t.teardown(async () => { await old.close(); await other.close() })
+  t.equal((await createTarget(b, gw, { name: 'moving', kind: 'http', upstream: old.url })).status, 201)
   const tk = await rootToken(b, client, { scope: 'moving:read' })
-  const count = async (): Promise<number> => await new Promise((resolve) => up.server.getConnections((_e, n) => resolve(n)))
+  const count = async (): Promise<number> => await new Promise((resolve) => old.server.getConnections((_e, n) => resolve(n)))
   const before = await count()
   t.equal((await get('/moving/x', tk)).status, 200)
   t.equal(await count(), before + 1, 'a keep-alive connection to the old upstream')
