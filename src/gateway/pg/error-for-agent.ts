@@ -30,6 +30,20 @@ function namesNoValue (code: string | undefined): boolean {
   return code !== undefined && ['23', '25', '40', '53', '54', '55', '57'].includes(code.slice(0, 2))
 }
 
+/**
+ * PostgreSQL's own routines (the error's `R` field, which no function's author sets) that raise
+ * the errors of those classes a statement inside a function or trigger meets: a constraint it
+ * violates, a read-only transaction, a deadlock, a timeout, the stack's depth. The same codes
+ * come from any procedural language's raise too (PL/Python's `plpy.error(…, sqlstate=…)`, PL/Perl's
+ * `elog`, PL/Tcl's), with whatever message its author wrote: inside a function, a message of
+ * these classes passes only from these routines.
+ */
+const ownRoutines = new Set([
+  '_bt_check_unique', 'check_exclusion_or_unique_constraint', 'ExecConstraints', 'ExecPartitionCheckEmitError',
+  'ExecEvalConstraintCheck', 'ExecEvalConstraintNotNull', 'domain_check_input', 'ri_ReportViolation',
+  'PreventCommandIfReadOnly', 'PreventCommandIfParallelMode', 'DeadLockReport', 'ProcessInterrupts', 'check_stack_depth'
+])
+
 /** Where an error arrived, as far as masking goes. */
 export interface ErrorPlace {
   /** It answers a Parse or a Bind. */
@@ -55,7 +69,7 @@ export function errorForAgent (fields: Record<string, string>, place: ErrorPlace
   const data = fields.C?.startsWith('22') === true
   const inner = fields.q !== undefined || (fields.W !== undefined && !(place.step && parameterContext.test(fields.W)) && !(!data && copyContext.test(fields.W)))
   const thrown = fields.C?.startsWith('P0') === true || fields.R === 'exec_stmt_raise'
-  const raised = thrown || (inner && !namesNoValue(fields.C))
+  const raised = thrown || (inner && !(namesNoValue(fields.C) && ownRoutines.has(fields.R ?? '')))
   const masked = raised || inner ? place.masking() : place.namedTableMasked()
   // A data exception's message quotes the value it could not take; a raised one says whatever its author wrote.
   const quoting = data || raised
