@@ -7,7 +7,7 @@ import type { Db } from '../storage/db.js'
 import type { AuditLog } from '../audit/audit-log.js'
 import type { Metrics } from '../metrics.js'
 import type { CheckDeps } from './check.js'
-import { Lane } from './http/lane.js'
+import { clientErrorOf, Lane } from './http/lane.js'
 import type { AgentRequest } from './http/lane-response.js'
 import { createHttpGateway, type AgentListener } from './http/proxy.js'
 import { allowedMethods, lacksHost, originForm } from './http/request-target.js'
@@ -126,8 +126,6 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   // Connections start on the bare-socket lane; the first request it does not take gives the
   // connection to node:http's own listener, which serves it from there on.
   const nodeListeners = httpServer.listeners('connection') as Array<(socket: Socket) => void>
-  // As node:http reports a connection that sent no head in time: 408, recorded (the 'clientError' listener below).
-  const timedOut = (socket: Socket): void => { httpServer.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket) }
   const lane = new Lane({
     request: onRequest,
     continueExpected: (req, res) => {
@@ -140,12 +138,13 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
       // node:http counts a head's time from when it has the connection: one it has not finished
       // (no request from it yet) when the lane's time is up is refused then, not that long again.
       const before = current.get(socket)
-      const timer = setTimeout(() => { if (!socket.destroyed && current.get(socket) === before) timedOut(socket) }, headLeftMs)
+      const timer = setTimeout(() => {
+        if (!socket.destroyed && current.get(socket) === before) httpServer.emit('clientError', clientErrorOf('Request timeout', 'ERR_HTTP_REQUEST_TIMEOUT'), socket)
+      }, headLeftMs)
       socket.once('close', () => { clearTimeout(timer) })
     },
-    timedOut,
-    // As node:http's parser reports a head the agent's end cut short: 400, recorded.
-    headCutShort: (socket) => { httpServer.emit('clientError', Object.assign(new Error('Parse Error: Invalid EOF state'), { code: 'HPE_INVALID_EOF_STATE' }), socket) }
+    // Refused and recorded as node:http's own are (the 'clientError' listener below).
+    clientError: (socket, err) => { httpServer.emit('clientError', err, socket) }
   }, {
     get firstRequestMs () { return httpServer.headersTimeout },
     get keepAliveMs () { return httpServer.keepAliveTimeout }

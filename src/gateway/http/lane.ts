@@ -15,10 +15,17 @@ export interface LaneTarget {
    * left of its headers time, which node:http would count again from its start.
    */
   handOff: (socket: Socket, headLeftMs?: number) => void
-  /** The connection sent no head, or not all of one, in the time node:http gives a head: refused (408) as node:http refuses its own. */
-  timedOut: (socket: Socket) => void
-  /** The agent ended its side partway through a head: refused (400) as node:http refuses its own. */
-  headCutShort: (socket: Socket) => void
+  /**
+   * A connection refused before a request came of it, with the error node:http's 'clientError'
+   * gives for the same: no head, or not all of one, in the headers time (`ERR_HTTP_REQUEST_TIMEOUT`,
+   * 408), or the agent's end partway through a head (`HPE_INVALID_EOF_STATE`, 400).
+   */
+  clientError: (socket: Socket, err: NodeJS.ErrnoException) => void
+}
+
+/** An error as node:http reports it to 'clientError'. */
+export function clientErrorOf (message: string, code: 'ERR_HTTP_REQUEST_TIMEOUT' | 'HPE_INVALID_EOF_STATE'): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code })
 }
 
 /** An agent's connection while its requests go through the lane, one at a time. */
@@ -44,7 +51,7 @@ class LaneConnection implements ResponseOwner {
       return
     }
     this.ended = true
-    this.target.timedOut(this.socket)
+    this.target.clientError(this.socket, clientErrorOf('Request timeout', 'ERR_HTTP_REQUEST_TIMEOUT'))
   }
   // The agent closed its side: a response under way is abandoned, as node:http abandons it; one
   // whole already, still going out to an agent that reads slowly, goes out, and the connection ends after it.
@@ -54,7 +61,7 @@ class LaneConnection implements ResponseOwner {
       if (this.pending === undefined || this.ended) this.end()
       else {
         this.ended = true
-        this.target.headCutShort(this.socket)
+        this.target.clientError(this.socket, clientErrorOf('Parse Error: Invalid EOF state', 'HPE_INVALID_EOF_STATE'))
       }
     } else if (this.current.writableEnded) this.closing = true
     else this.socket.destroy()
