@@ -3,8 +3,9 @@
  * is the audit table's indexes. Lineage's own writer (`createAuditLog`, its hash chain and one
  * `COPY` per batch of 250) writes `BENCH_RECORDS` (default 50,000) records like those of
  * `bench:gateway-pg` (a `gateway.pg` statement by a depth-3 token) into a freshly migrated
- * database, once with the table as migrations leave it (primary key, `root`, `jti`, `target`
- * b-trees, GIN on `principals`) and once each with fewer indexes; the backends' CPU time is
+ * database, once with the records' table as migrations leave it (primary key, `jti`, `target`
+ * and `lineage` b-trees; root and principals are indexed once per lineage, in `audit_lineages`)
+ * and once each with fewer indexes; the backends' CPU time is
  * read from /proc, the writer's own (this process: hashing, COPY text, the client) from
  * `process.cpuUsage`. Two rounds, in turn. No peer:
  * this measures where a cost lies, it has no target.
@@ -24,15 +25,14 @@ const records = envInt('BENCH_RECORDS', 50_000)
 const rounds = envInt('BENCH_ROUNDS', 2)
 
 const indexes = {
-  root: 'CREATE INDEX audit_root ON audit (root, seq)',
-  jti: 'CREATE INDEX audit_jti ON audit (jti, seq)',
-  target: 'CREATE INDEX audit_target ON audit (target, seq)',
-  principals: 'CREATE INDEX audit_principals ON audit USING gin (principals)'
+  jti: 'CREATE INDEX audit_jti ON audit_records (jti, seq)',
+  target: 'CREATE INDEX audit_target ON audit_records (target, seq)',
+  records_lineage: 'CREATE INDEX audit_records_lineage ON audit_records (lineage, seq)'
 }
 const variants: Array<{ name: string, keep: Array<keyof typeof indexes> }> = [
-  { name: 'as migrated (all four)', keep: ['root', 'jti', 'target', 'principals'] },
-  { name: 'without the GIN', keep: ['root', 'jti', 'target'] },
-  { name: 'only the GIN', keep: ['principals'] },
+  { name: 'as migrated (all three)', keep: ['jti', 'target', 'records_lineage'] },
+  { name: 'without the lineage', keep: ['jti', 'target'] },
+  { name: 'only the lineage', keep: ['records_lineage'] },
   { name: 'primary key only', keep: [] }
 ]
 
@@ -64,7 +64,7 @@ await withCleanup(async (defer) => {
   const results = new Map<string, Array<{ pg: number, writer: number }>>()
   for (let round = 1; round <= rounds; round++) {
     for (const v of variants) {
-      await store.query('TRUNCATE audit')
+      await store.query('TRUNCATE audit_records')
       await store.query("UPDATE audit_head SET seq = 0, hash = repeat('0', 64)")
       for (const name of Object.keys(indexes)) await store.query(`DROP INDEX IF EXISTS audit_${name}`)
       for (const k of v.keep) await store.query(indexes[k])

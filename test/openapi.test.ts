@@ -541,11 +541,11 @@ t.test('verifying the audit chain finds it intact, and finds an edited record', 
   const db = b.testDb.db
   const seq = Math.ceil(newest.seq / 2)
   const { rows: [saved] } = await db.query<{ detail: unknown }>('SELECT detail FROM audit WHERE seq = $1', [seq])
-  await db.query('UPDATE audit SET detail = $2::jsonb WHERE seq = $1', [seq, JSON.stringify({ note: 'nothing happened' })])
+  await db.query('UPDATE audit_records SET detail = $2::jsonb WHERE seq = $1', [seq, JSON.stringify({ note: 'nothing happened' })])
   const broken = await admin(t, 'POST', '/v1/audit/verify')
   t.equal(broken.status, 200)
   t.match(broken.body, { ok: false, records: seq - 1, problem: new RegExp(`^record ${seq} does not match its hash`) })
-  await db.query('UPDATE audit SET detail = $2::jsonb WHERE seq = $1', [seq, JSON.stringify(saved.detail)])
+  await db.query('UPDATE audit_records SET detail = $2::jsonb WHERE seq = $1', [seq, JSON.stringify(saved.detail)])
   t.match((await admin(t, 'POST', '/v1/audit/verify')).body, { ok: true, records: newest.seq }, 'intact again')
   t.match((await admin(t, 'POST', '/v1/audit/verify', { anchor })).body, { ok: true, records: newest.seq }, 'and where the anchor says')
   const moved = await admin(t, 'POST', '/v1/audit/verify', { anchor: `${newest.seq as number}:${'0'.repeat(64)}` })

@@ -4,6 +4,7 @@ import { Fifo } from '../fifo.js'
 import type { Logger } from '../log.js'
 import type { Db } from '../storage/db.js'
 import { copyRow } from '../storage/copy-text.js'
+import { lineageIds } from './lineage-ids.js'
 import { chainHash, isoTime, storable, type AuditEvent } from './record.js'
 
 export interface AuditLog {
@@ -16,7 +17,7 @@ export interface AuditLog {
   stop: () => Promise<void>
 }
 
-const columns = 'seq, at, kind, decision, status, target, method, path, jti, root, principals, actors, detail, hash'
+const columns = 'seq, at, kind, decision, status, target, method, path, jti, lineage, detail, hash'
 
 /**
  * Writes audit events in batches off the request path, chained by hash under the lock of
@@ -49,6 +50,7 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
   // after its COMMIT took effect (the connection dropped before the answer): the retry then
   // finds that record in the chain and does not write the batch again.
   let unconfirmed: { seq: number, hash: string, count: number } | undefined
+  const lineages = lineageIds()
 
   function drop (e: AuditEvent): void {
     dropped++
@@ -75,7 +77,8 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
 
   /** Writes `batch`, or finds it written already; resolves to how many events left the queue. */
   async function writeBatch (batch: AuditEvent[]): Promise<number> {
-    return await db.tx(async (q) => {
+    let learned: Map<string, number> | undefined
+    const written = await db.tx(async (q) => {
       // The head's lock held elsewhere (a writer whose connection hangs, a table lock) fails the
       // write instead of stalling it unseen: the batch stays queued and readiness says so.
       await q.query(`SET LOCAL lock_timeout = ${lockTimeoutMs}`)
@@ -83,24 +86,29 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
       let { seq, hash } = rows[0]
       if (unconfirmed !== undefined) {
         const { seq: last, hash: lastHash, count } = unconfirmed
-        const { rows: written } = await q.query<{ hash: string }>('SELECT hash FROM audit WHERE seq = $1', [last])
+        const { rows: written } = await q.query<{ hash: string }>('SELECT hash FROM audit_records WHERE seq = $1', [last])
         if (written[0]?.hash === lastHash) return count
       }
+      const events = batch.map(storable)
+      const found = await lineages.resolve(q, events)
       // COPY: a fraction of what an INSERT of the same rows costs the database.
       let text = ''
-      for (const queued of batch) {
-        const e = storable(queued)
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i]
         seq += 1
         const at = isoTime(e.at)
         hash = chainHash(seq, e, hash, at)
         text += copyRow([seq, at, e.kind, e.decision ?? null, e.status ?? null, e.target ?? null, e.method ?? null, e.path ?? null,
-          e.jti ?? null, e.root ?? null, e.principals ?? [], e.actors ?? [], JSON.stringify(e.detail ?? {}), hash])
+          e.jti ?? null, found.ids[i], JSON.stringify(e.detail ?? {}), hash])
       }
       unconfirmed = { seq, hash, count: batch.length }
-      await q.copyIn('audit', columns, text)
+      await q.copyIn('audit_records', columns, text)
       await q.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [seq, hash])
+      learned = found.learned
       return batch.length
     })
+    if (learned !== undefined) lineages.remember(learned)
+    return written
   }
 
   /**

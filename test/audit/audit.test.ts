@@ -22,6 +22,9 @@ t.test('isoTime formats like Date.prototype.toISOString, within a second and acr
   t.throws(() => isoTime(Number.NaN), RangeError, 'and an invalid time throws as Date does')
 })
 
+/** SQL naming the lineage of record `seq`. */
+const lineageOf = (seq: number): string => `id = (SELECT lineage FROM audit_records WHERE seq = ${seq})`
+
 for (const backend of backends) {
   t.test(`audit chain on ${backend}`, async (t) => {
     const { db, close } = await openTestDb(backend)
@@ -65,28 +68,40 @@ for (const backend of backends) {
       t.same([rows[1].path, rows[1].principals, rows[1].actors, rows[1].detail], ['a\ufffdb', ['\ufffdx'], ['ok 🚀'], { reason: 'why\ufffdnot \ufffd', ['k\ufffd']: ['\ufffd'] }])
       t.equal(rows[0].path, '/x/99', 'the record behind it was written too')
       t.match(await verifyAudit(db), { ok: true, records: 33 })
-      await db.query('DELETE FROM audit WHERE seq > 31')
+      await db.query('DELETE FROM audit_records WHERE seq > 31')
       await db.query("UPDATE audit_head SET seq = 31, hash = (SELECT hash FROM audit WHERE seq = 31) WHERE id = 1")
     })
 
     t.test('an edited record is found', async (t) => {
-      await db.query("UPDATE audit SET path = '/innocent' WHERE seq = 5")
+      await db.query("UPDATE audit_records SET path = '/innocent' WHERE seq = 5")
       const r = await verifyAudit(db)
       t.equal(r.ok, false)
       t.match(r.problem, /^record 5 does not match its hash/)
-      await db.query("UPDATE audit SET path = '/x/4' WHERE seq = 5")
+      await db.query("UPDATE audit_records SET path = '/x/4' WHERE seq = 5")
       t.equal((await verifyAudit(db)).ok, true, 'putting it back restores the chain')
+    })
+
+    t.test('an edited or removed lineage is found at the first record that names it', async (t) => {
+      await db.query(`UPDATE audit_lineages SET principals = '{alice,mallory}' WHERE ${lineageOf(5)}`)
+      t.match(await verifyAudit(db), { ok: false, records: 0, problem: /^record 1 does not match its hash/ })
+      await db.query(`UPDATE audit_lineages SET principals = '{alice,ci}' WHERE ${lineageOf(5)}`)
+      const { rows: [saved] } = await db.query<{ id: string, root: string, principals: string[], actors: string[] }>(`SELECT * FROM audit_lineages WHERE ${lineageOf(5)}`)
+      await db.query('DELETE FROM audit_lineages WHERE id = $1', [saved.id])
+      t.match(await verifyAudit(db), { ok: false, records: 0, problem: 'record 1 is missing (next is 31)' })
+      await db.query('INSERT INTO audit_lineages (id, root, principals, actors) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4)', [saved.id, saved.root, saved.principals, saved.actors])
+      t.match(await verifyAudit(db), { ok: true, records: 31 }, 'putting it back restores the chain')
     })
 
     t.test('an edit the read-back values hide (a fraction of a millisecond, an array\'s bounds) is found', async (t) => {
       const edits: Array<[string, string]> = [
-        ["UPDATE audit SET at = at + interval '900 microseconds' WHERE seq = 6", "UPDATE audit SET at = date_trunc('milliseconds', at) WHERE seq = 6"],
-        ["UPDATE audit SET principals = '[0:1]={alice,ci}' WHERE seq = 6", "UPDATE audit SET principals = '{alice,ci}' WHERE seq = 6"],
-        ["UPDATE audit SET actors = '[2:3]={b,a}' WHERE seq = 6", "UPDATE audit SET actors = '{b,a}' WHERE seq = 6"]
+        ["UPDATE audit_records SET at = at + interval '900 microseconds' WHERE seq = 6", "UPDATE audit_records SET at = date_trunc('milliseconds', at) WHERE seq = 6"],
+        [`UPDATE audit_lineages SET principals = '[0:1]={alice,ci}' WHERE ${lineageOf(6)}`, `UPDATE audit_lineages SET principals = '{alice,ci}' WHERE ${lineageOf(6)}`],
+        [`UPDATE audit_lineages SET actors = '[2:3]={b,a}' WHERE ${lineageOf(6)}`, `UPDATE audit_lineages SET actors = '{b,a}' WHERE ${lineageOf(6)}`]
       ]
       for (const [edit, undo] of edits) {
         await db.query(edit)
-        t.match((await verifyAudit(db)).problem, /^record 6 does not match its hash/, edit)
+        // Records 1 to 30 name one lineage: the first of them is reported.
+        t.match((await verifyAudit(db)).problem, edit.includes('audit_lineages') ? /^record 1 does not match its hash/ : /^record 6 does not match its hash/, edit)
         await db.query(undo)
       }
       t.match(await verifyAudit(db), { ok: true, records: 31 })
@@ -94,11 +109,11 @@ for (const backend of backends) {
 
     t.test('a time edited to infinity is reported as an altered record, not thrown', async (t) => {
       for (const time of ['infinity', '-infinity']) {
-        await db.query(`UPDATE audit SET at = '${time}' WHERE seq = 6`)
+        await db.query(`UPDATE audit_records SET at = '${time}' WHERE seq = 6`)
         t.match(await verifyAudit(db), { ok: false, records: 5, problem: /^record 6 does not match its hash/ }, time)
         const listed = (await queryAudit(db, { limit: '1000' })).events as Array<{ seq: number, at: string }>
         t.same(listed.find((e) => e.seq === 6)?.at, time, 'and listed as it reads, not a 500')
-        await db.query("UPDATE audit SET at = (SELECT at FROM audit WHERE seq = 5) + interval '1 millisecond' WHERE seq = 6")
+        await db.query("UPDATE audit_records SET at = (SELECT at FROM audit WHERE seq = 5) + interval '1 millisecond' WHERE seq = 6")
       }
       t.match(await verifyAudit(db), { ok: true, records: 31 })
     })
@@ -109,8 +124,8 @@ for (const backend of backends) {
       await log.stop()
       t.match(await verifyAudit(db), { ok: true, records: 32 })
       const edits: Array<[string[], string[]]> = [
-        [["UPDATE audit SET detail = 'null' WHERE seq = 32"], ["UPDATE audit SET detail = '{}' WHERE seq = 32"]],
-        [['ALTER TABLE audit ALTER actors DROP NOT NULL', 'UPDATE audit SET actors = NULL WHERE seq = 32'], ["UPDATE audit SET actors = '{}' WHERE seq = 32", 'ALTER TABLE audit ALTER actors SET NOT NULL']]
+        [["UPDATE audit_records SET detail = 'null' WHERE seq = 32"], ["UPDATE audit_records SET detail = '{}' WHERE seq = 32"]],
+        [['ALTER TABLE audit_lineages ALTER actors DROP NOT NULL', `UPDATE audit_lineages SET actors = NULL WHERE ${lineageOf(32)}`], [`UPDATE audit_lineages SET actors = '{}' WHERE ${lineageOf(32)}`, 'ALTER TABLE audit_lineages ALTER actors SET NOT NULL']]
       ]
       for (const [edit, undo] of edits) {
         for (const sql of edit) await db.query(sql)
@@ -118,7 +133,7 @@ for (const backend of backends) {
         for (const sql of undo) await db.query(sql)
       }
       t.match(await verifyAudit(db), { ok: true, records: 32 })
-      await db.query('DELETE FROM audit WHERE seq > 31')
+      await db.query('DELETE FROM audit_records WHERE seq > 31')
       await db.query('UPDATE audit_head SET seq = 31, hash = (SELECT hash FROM audit WHERE seq = 31) WHERE id = 1')
     })
 
@@ -131,15 +146,15 @@ for (const backend of backends) {
       const original = (await db.query<{ detail: string }>('SELECT detail::text AS detail FROM audit WHERE seq = 32')).rows[0].detail
       for (const [from, to] of [['"revoked": 5}', '"revoked": 5.0000000000000001}'], ['"reason": null', '"reason": 1e400'], ['"big": 1152921504606847000', '"big": 1152921504606846976']]) {
         t.ok(original.includes(from), from)
-        await db.query('UPDATE audit SET detail = $1::jsonb WHERE seq = 32', [original.replace(from, to)])
+        await db.query('UPDATE audit_records SET detail = $1::jsonb WHERE seq = 32', [original.replace(from, to)])
         // With record 33 altered too: the first problem is the one reported.
-        await db.query("UPDATE audit SET path = '/innocent' WHERE seq = 33")
+        await db.query("UPDATE audit_records SET path = '/innocent' WHERE seq = 33")
         t.match(await verifyAudit(db), { ok: false, records: 31, problem: /^record 32 does not match its hash/ }, to)
-        await db.query("UPDATE audit SET path = '/x/33' WHERE seq = 33")
-        await db.query('UPDATE audit SET detail = $1::jsonb WHERE seq = 32', [original])
+        await db.query("UPDATE audit_records SET path = '/x/33' WHERE seq = 33")
+        await db.query('UPDATE audit_records SET detail = $1::jsonb WHERE seq = 32', [original])
       }
       t.match(await verifyAudit(db), { ok: true, records: 33 })
-      await db.query('DELETE FROM audit WHERE seq > 31')
+      await db.query('DELETE FROM audit_records WHERE seq > 31')
       await db.query('UPDATE audit_head SET seq = 31, hash = (SELECT hash FROM audit WHERE seq = 31) WHERE id = 1')
     })
 
@@ -151,18 +166,18 @@ for (const backend of backends) {
       t.match(await verifyAudit(db, { anchor: { seq: 12, hash: (await db.query<{ hash: string }>('SELECT hash FROM audit WHERE seq = 12')).rows[0].hash } }), { ok: true, records: 31 }, 'an earlier record anchors too')
       // Whoever can write both tables edits record 9 and recomputes every hash after it.
       const saved = (await db.query<Record<string, unknown>>('SELECT seq, path, hash FROM audit WHERE seq >= 9 ORDER BY seq')).rows
-      await db.query("UPDATE audit SET path = '/innocent' WHERE seq = 9")
+      await db.query("UPDATE audit_records SET path = '/innocent' WHERE seq = 9")
       let prev = (await db.query<{ hash: string }>('SELECT hash FROM audit WHERE seq = 8')).rows[0].hash
       for (const r of (await db.query<Record<string, any>>('SELECT * FROM audit WHERE seq >= 9 ORDER BY seq')).rows) {
         const e = { at: r.at.getTime(), kind: r.kind, decision: r.decision ?? undefined, status: r.status ?? undefined, target: r.target ?? undefined, method: r.method ?? undefined, path: r.path ?? undefined, jti: r.jti ?? undefined, root: r.root ?? undefined, principals: r.principals, actors: r.actors, detail: r.detail }
         prev = chainHash(r.seq, e, prev)
-        await db.query('UPDATE audit SET hash = $1 WHERE seq = $2', [prev, r.seq])
+        await db.query('UPDATE audit_records SET hash = $1 WHERE seq = $2', [prev, r.seq])
       }
       await db.query('UPDATE audit_head SET hash = $1 WHERE id = 1', [prev])
       t.match(await verifyAudit(db), { ok: true, records: 31 }, 'the rewritten chain is consistent in itself')
       t.match(await verifyAudit(db, { anchor }), { ok: false, records: 30, problem: 'record 31 no longer has the anchored hash: the chain was rewritten up to it' })
       t.match(await verifyAudit(db, { anchor: { seq: 40, hash: anchor.hash } }), { ok: false, problem: 'the chain ends at record 31, before the anchored record 40' })
-      for (const r of saved) await db.query('UPDATE audit SET path = $1, hash = $2 WHERE seq = $3', [r.path, r.hash, r.seq])
+      for (const r of saved) await db.query('UPDATE audit_records SET path = $1, hash = $2 WHERE seq = $3', [r.path, r.hash, r.seq])
       await db.query('UPDATE audit_head SET hash = $1 WHERE id = 1', [anchor.hash])
       t.match(await verifyAudit(db, { anchor }), { ok: true, records: 31 })
       t.throws(() => parseAnchor('31:abc'), /an anchor is SEQ:HASH/)
@@ -171,10 +186,10 @@ for (const backend of backends) {
 
     t.test('a record put before the first is found', async (t) => {
       for (const seq of [0, -7]) {
-        await db.query("INSERT INTO audit SELECT $1, at, kind, decision, status, target, method, '/forged', jti, root, principals, actors, detail, hash FROM audit WHERE seq = 1", [seq])
+        await db.query("INSERT INTO audit_records (seq, at, kind, decision, status, target, method, path, jti, lineage, detail, hash) SELECT $1, at, kind, decision, status, target, method, '/forged', jti, lineage, detail, hash FROM audit_records WHERE seq = 1", [seq])
         t.match((await verifyAudit(db)).problem, `record ${seq} lies before the first`)
       }
-      await db.query('DELETE FROM audit WHERE seq < 1')
+      await db.query('DELETE FROM audit_records WHERE seq < 1')
       t.match(await verifyAudit(db), { ok: true, records: 31 })
     })
 
@@ -198,7 +213,7 @@ for (const backend of backends) {
       await one.stop()
       await db.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [head.seq, head.hash])
       t.match((await verifyAudit(db)).problem, /lie past the head/)
-      await db.query('DELETE FROM audit WHERE seq > 31')
+      await db.query('DELETE FROM audit_records WHERE seq > 31')
       await db.query('UPDATE audit_head SET seq = 31, hash = (SELECT hash FROM audit WHERE seq = 31) WHERE id = 1')
       t.match(await verifyAudit(db), { ok: true, records: 31 })
     })
@@ -212,9 +227,9 @@ for (const backend of backends) {
 
     t.test('a removed record is found, in the middle or at the end', async (t) => {
       const saved = (await db.query('SELECT * FROM audit WHERE seq = 30')).rows[0]
-      await db.query('DELETE FROM audit WHERE seq = 12')
+      await db.query('DELETE FROM audit_records WHERE seq = 12')
       t.match((await verifyAudit(db)).problem, 'record 12 is missing')
-      await db.query('DELETE FROM audit WHERE seq >= 12')
+      await db.query('DELETE FROM audit_records WHERE seq >= 12')
       t.match((await verifyAudit(db)).problem, /records were removed from the end/)
       await db.query('DELETE FROM audit_head')
       t.match(await verifyAudit(db), { ok: false, records: 11, problem: /its head is missing/ }, 'and with the head')

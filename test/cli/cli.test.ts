@@ -188,7 +188,7 @@ t.test('lineage audit verify checks the hash chain, through the broker or straig
     const { default: pg } = await import('pg')
     const c = new pg.Client({ connectionString: fresh.url })
     await c.connect()
-    await c.query("UPDATE audit SET detail = '{\"forged\": true}' WHERE seq = 2")
+    await c.query("UPDATE audit_records SET detail = '{\"forged\": true}' WHERE seq = 2")
     await c.end()
     const broken = await lineage(['audit', 'verify'], { DATABASE_URL: fresh.url })
     t.equal(broken.code, 1)

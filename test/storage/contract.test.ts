@@ -49,17 +49,17 @@ for (const backend of backends) {
     })
 
     t.test('COPY text rows arrive exactly, on their own or inside a transaction that can roll them back', async (t) => {
-      await db.query('CREATE TABLE copy_probe (n bigint, s text, a text[], j jsonb)')
+      await db.query('CREATE TABLE copy_probe (n bigint, s text, j jsonb)')
       t.teardown(async () => { await db.query('DROP TABLE copy_probe') })
       const nasty = 'tab\t nl\n cr\r back\\ \\N "q" {b} a,b ü 🚀'
-      await db.copyIn('copy_probe', 'n, s, a, j', copyRow([1, nasty, ['NULL', 'a,b', 'q"', 'x\\y', ''], JSON.stringify({ k: nasty })]) + copyRow([2, null, [], '{}']))
+      await db.copyIn('copy_probe', 'n, s, j', copyRow([1, nasty, JSON.stringify({ k: nasty })]) + copyRow([2, null, '{}']))
       await t.rejects(db.tx(async (q) => {
-        await q.copyIn('copy_probe', 'n, s, a, j', copyRow([3, 'gone', [], '{}']))
+        await q.copyIn('copy_probe', 'n, s, j', copyRow([3, 'gone', '{}']))
         throw new Error('roll back')
       }))
-      await t.rejects(db.copyIn('copy_probe', 'n, s, a, j', 'not-a-number\tx\t{}\t{}\n'), 'a malformed row is an error')
-      const rows = (await db.query('SELECT n, s, a, j FROM copy_probe ORDER BY n')).rows
-      t.same(rows, [{ n: 1, s: nasty, a: ['NULL', 'a,b', 'q"', 'x\\y', ''], j: { k: nasty } }, { n: 2, s: null, a: [], j: {} }])
+      await t.rejects(db.copyIn('copy_probe', 'n, s, j', 'not-a-number\tx\t{}\n'), 'a malformed row is an error')
+      const rows = (await db.query('SELECT n, s, j FROM copy_probe ORDER BY n')).rows
+      t.same(rows, [{ n: 1, s: nasty, j: { k: nasty } }, { n: 2, s: null, j: {} }])
     })
 
     t.test('migrations are applied once and recorded', async (t) => {
