@@ -183,15 +183,17 @@ export function classify (sql: string): Classification {
 }
 
 // Text with no string, quoted identifier, dollar quote, escape or comment in it, all ASCII
-// (`\b` knows only ASCII letters: in `café2` the 2 would look like a number of its own).
-const unfoldable = /['"$\\]|--|\/\*|[^\x00-\x7f]/
+// (`\b` knows only ASCII letters: in `café2` the 2 would look like a number of its own), and
+// no `lo_open`, whose mode number says whether it opens to write (1 would read it as a read).
+const unfoldable = /['"$\\]|--|\/\*|[^\x00-\x7f]|lo_open/i
 const numbers = /\b\d+(?:\.\d+)?\b/g
 
 /**
  * Statements that differ only in their numeric constants (`… WHERE aid = 4711` sent by a
  * simple-protocol client) classify alike: they share one cache entry and one parse, with
  * every number folded to 1. Never to 0: a number can be a boolean option
- * (`EXPLAIN (ANALYZE 0) DELETE …`), and 1 is the stricter reading. Only ASCII text without
+ * (`EXPLAIN (ANALYZE 0) DELETE …`), and 1 is the stricter reading (but for `lo_open`'s mode,
+ * whose text is never folded). Only ASCII text without
  * quotes, dollar signs, backslashes or comments is folded, so no number inside a string, an
  * identifier or a comment is touched.
  */

@@ -3,7 +3,7 @@ import type { Catalog } from './catalog.js'
 import { noMasks, type StatementCheck } from './statement-check.js'
 import { FrontendCode } from './protocol/codes.js'
 import { encodeFrame, type Frame } from './protocol/framer.js'
-import { parseBindTarget, parseClose, parseDescribe, parseEmpty, parseExecute, parseFunctionCall, parseParse, parseQuery } from './protocol/frontend.js'
+import { parseBindTarget, parseClose, parseDescribe, parseEmpty, parseExecute, parseFunctionCall, parseParse, parseQuery, type CallArgument } from './protocol/frontend.js'
 import { ProtocolError } from './protocol/errors.js'
 import { Writer } from './protocol/writer.js'
 import type { Refusals } from './refusals.js'
@@ -14,6 +14,19 @@ import type { Execution, Responses, Statement } from './responses.js'
 const maxOutstanding = 100_000
 const tooMany: Classification = { class: 'admin', statements: [], tables: [], count: 1 }
 const unknownFunction: Classification = { class: 'admin', statements: [], tables: [], count: 1, reason: 'a fast-path call of a function the catalog does not know' }
+
+/**
+ * The arguments of a fast-path `lo_open` as the classifier reads them: its mode when the call
+ * gives it as an int4, binary or text (pgjdbc and libpq send it binary), for a mode without
+ * INV_WRITE to open for reading; nothing otherwise, which classifies as a write.
+ */
+function openMode (args: CallArgument[]): string {
+  const mode = args[1]?.value
+  if (args.length !== 2 || mode == null) return ''
+  if (args[1].binary) return mode.length === 4 ? `0, ${mode.readInt32BE(0)}` : ''
+  const text = mode.toString('latin1')
+  return /^-?\d{1,10}$/.test(text) ? `0, ${Number(text)}` : ''
+}
 
 /** What a session's client messages are checked and tracked with. */
 export interface ClientMessageDeps {
@@ -161,7 +174,7 @@ export class ClientMessages {
       case FrontendCode.FunctionCall: {
         // The fast-path interface calls a function by OID (libpq's PQfn, pgjdbc's large objects):
         // the catalog names it, and the call is classified as `SELECT` of that function.
-        const { oid } = parseFunctionCall(f.body)
+        const { oid, args } = parseFunctionCall(f.body)
         const catalog = this.d.catalog()
         const fn = catalog.functionNamed(oid)
         if (fn === undefined) {
@@ -169,7 +182,7 @@ export class ClientMessages {
           return 'wait'
         }
         const sql = fn === null ? `(function call) ${oid}` : `(function call) ${fn}`
-        const c = fn === null ? unknownFunction : classify(`SELECT ${fn}()`)
+        const c = fn === null ? unknownFunction : classify(`SELECT ${fn}(${fn === 'pg_catalog.lo_open' ? openMode(args) : ''})`)
         const refusal = this.d.check.decide(sql, c)
         if (refusal === 'wait') return 'wait'
         // Allowed, it is audited like a simple query: when its ReadyForQuery comes, with its error if any.

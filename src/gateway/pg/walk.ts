@@ -189,7 +189,7 @@ export class Walk {
     const name = isObj(last) && isObj(last.String) ? String(last.String.sval) : ''
     if (name === 'set_config' && this.setConfig(call, parts, live)) return
     if (name === 'current_setting') this.currentSetting(call)
-    this.call(name, live)
+    this.call(name, live, name.toLowerCase() === 'lo_open' && opensToRead(call.args))
   }
 
   /**
@@ -250,11 +250,26 @@ export class Walk {
    * unless quoted. The lists are matched whatever the case; the catalog is asked for the name
    * itself, as PostgreSQL looks it up (`"Wipe"()` is not `wipe()`).
    */
-  private call (name: string, live: boolean): void {
+  private call (name: string, live: boolean, reads = false): void {
     if (isAdminFunction(name)) this.raise(admin, `calls ${name}`)
-    else if (live && isWriteFunction(name)) this.raise(write)
+    else if (live && !reads && isWriteFunction(name)) this.raise(write)
     else if (live && name !== '') this.functions.add(name)
   }
+}
+
+/** INV_WRITE of `libpq/libpq-fs.h`: a large object opened without it cannot be written through that descriptor. */
+const invWrite = 0x20000
+
+/**
+ * Whether `lo_open`'s arguments open the object only to read it: a constant mode without
+ * INV_WRITE, as `lo_get` reads. Any other mode (a parameter, an expression) may write. A
+ * same-named volatile function of another schema is still found by the catalog, as any call's.
+ */
+function opensToRead (args: unknown): boolean {
+  if (!Array.isArray(args) || args.length !== 2 || !isObj(args[1]) || !isObj(args[1].A_Const)) return false
+  const mode = args[1].A_Const.ival
+  // The parser leaves out a zero: `{ ival: {} }`.
+  return isObj(mode) && ((Number(mode.ival ?? 0) & invWrite) === 0)
 }
 
 function reverseFrom (a: unknown[], start: number): void {

@@ -41,6 +41,8 @@ t.test('queries, inspection and session housekeeping are read', async (t) => {
     { sql: 'TABLE t', class: 'read', tables: ['t'] },
     { sql: 'SELECT 1 UNION ALL SELECT a FROM u', class: 'read', tables: ['u'] },
     { sql: 'SHOW search_path', class: 'read' },
+    { sql: 'SELECT lo_open(16400, 262144)', class: 'read' },
+    { sql: 'SELECT pg_catalog.lo_open((SELECT oid FROM docs LIMIT 1), 262144)', class: 'read', tables: ['docs'] },
     { sql: 'SHOW ALL', class: 'read' },
     { sql: 'BEGIN', class: 'read' },
     { sql: 'START TRANSACTION ISOLATION LEVEL SERIALIZABLE READ ONLY', class: 'read' },
@@ -110,6 +112,11 @@ t.test('writes are write, and unbounded deletes and updates carry their shapes',
     { sql: 'SELECT pg_advisory_lock(1)', class: 'write' },
     { sql: 'SELECT pg_try_advisory_xact_lock(1)', class: 'write' },
     { sql: 'SELECT lo_create(0)', class: 'write' },
+    { sql: 'SELECT lo_open(16400, 131072)', class: 'write' },
+    { sql: 'SELECT lo_open(16400, 393216)', class: 'write' },
+    { sql: 'SELECT lo_open(16400, $1)', class: 'write' },
+    { sql: 'SELECT lo_open(16400, 262144 | 131072)', class: 'write' },
+    { sql: 'SELECT lo_open(16400)', class: 'write' },
     { sql: 'COPY t FROM STDIN', class: 'write', tables: ['t'], copy: { direction: 'from', toClient: false, stdio: true } }
   ])
 })

@@ -1326,12 +1326,27 @@ if (databaseUrl === undefined) {
     const lo = Number(created?.body.subarray(4).toString())
     t.teardown(async () => { await direct.query('SELECT lo_unlink($1)', [lo]) })
     t.ok((await direct.query('SELECT 1 FROM pg_largeobject_metadata WHERE oid = $1', [lo])).rowCount === 1, 'the large object exists')
+    // lo_open (952) with INV_READ (0x40000) opens to read, as pgjdbc reads a large object; with INV_WRITE (0x20000) too, to write.
+    t.ok((await answers(reader, call(952, [int4(lo), int4(0x40000)]))).some((f) => f.tag === 0x56), 'a reader opens a large object to read it')
+    t.match(parseErrorFields((await answers(reader, call(952, [int4(lo), int4(0x60000)]))).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /scope db:write is required/ }, 'but not to write it')
+    t.match(parseErrorFields((await answers(reader, call(952, [int4(lo)]))).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /scope db:write is required/ }, 'nor without a mode')
+    await direct.query('SELECT lo_put($1, 0, $2)', [lo, Buffer.from('hello')])
+    const sql = await connected(reader)
+    t.teardown(async () => { await sql.end() })
+    await sql.query('BEGIN')
+    const fd = (await sql.query<{ fd: number }>(`SELECT lo_open(${lo}, 262144) AS fd`)).rows[0].fd
+    t.same((await sql.query<{ b: Buffer }>('SELECT loread($1, 5) AS b', [fd])).rows[0].b, Buffer.from('hello'), 'and reads it in SQL too')
+    await t.rejects(sql.query(`SELECT lo_open(${lo}, 131072)`), { code: '42501' }, 'where a write mode is refused too')
+    await sql.query('ROLLBACK')
     t.match(parseErrorFields((await answers(writer, call(2096, [int4(1)]))).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /scope db:admin is required \(calls pg_terminate_backend\)/ })
     t.match(parseErrorFields((await answers(writer, call(2_000_000_000))).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42501', M: /scope db:admin is required \(a fast-path call of a function the catalog does not know\)/ }, 'an OID that names no function is admin')
     t.match(parseErrorFields((await answers(operator, call(2_000_000_000))).find((f) => f.tag === 0x45)?.body ?? Buffer.alloc(1)), { C: '42883' }, 'to an admin, PostgreSQL answers it')
     await b.broker.ctx.audit.flush()
     const records = async (jwt: string): Promise<Array<Record<string, any>>> => (await b.admin('GET', `/v1/audit?jti=${claimsOf(jwt).jti as string}`)).body.events
     t.match((await records(reader)).filter((x) => x.path?.startsWith('(function call)')), [
+      { decision: 'deny', method: 'write', path: '(function call) pg_catalog.lo_open' },
+      { decision: 'deny', method: 'write', path: '(function call) pg_catalog.lo_open' },
+      { decision: 'allow', method: 'read', path: '(function call) pg_catalog.lo_open' },
       { decision: 'deny', method: 'write', path: '(function call) pg_catalog.lo_creat' },
       { decision: 'allow', method: 'read', path: '(function call) pg_catalog.pg_backend_pid' }
     ], 'newest first')

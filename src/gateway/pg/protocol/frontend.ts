@@ -185,22 +185,27 @@ export function parseExecute (body: Buffer): { portal: string, maxRows: number }
   return { portal, maxRows }
 }
 
-/** FunctionCall ('F'): the OID of the function called; its arguments are checked for form and skipped. */
-export function parseFunctionCall (body: Buffer): { oid: number } {
+/** A fast-path call's argument: its bytes (null for NULL) and whether they are binary. */
+export interface CallArgument { value: Buffer | null, binary: boolean }
+
+/** FunctionCall ('F'): the OID of the function called and its arguments, checked for form. */
+export function parseFunctionCall (body: Buffer): { oid: number, args: CallArgument[] } {
   const r = new Reader(body, 'FunctionCall')
   const oid = r.int32() >>> 0
   const formats = formatCodes(r)
   const n = r.uint16()
   if (formats.length > 1 && formats.length !== n) throw r.invalid(`${formats.length} argument formats for ${n} arguments`)
+  const args: CallArgument[] = []
   for (let i = 0; i < n; i++) {
     const len = r.int32()
     if (len < -1) throw r.invalid(`invalid argument length ${len}`)
-    if (len > 0) r.skip(len)
+    // One format code applies to every argument; none means text.
+    args.push({ value: len === -1 ? null : r.bytes(len), binary: (formats.length === 1 ? formats[0] : formats[i] ?? 0) === 1 })
   }
   const result = r.uint16()
   if (result > 1) throw r.invalid(`invalid result format ${result}`)
   r.end()
-  return { oid }
+  return { oid, args }
 }
 
 /** PasswordMessage ('p') in answer to AuthenticationCleartextPassword or MD5Password. */

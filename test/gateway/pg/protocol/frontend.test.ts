@@ -158,7 +158,15 @@ t.test('Describe and Close name a statement or a portal', async (t) => {
 t.test('Execute is read with its portal and row limit', async (t) => {
   t.same(parseExecute(bytes().cstring('').int32(0).body()), { portal: '', maxRows: 0 })
   t.same(parseExecute(bytes().cstring('p').int32(100).body()), { portal: 'p', maxRows: 100 })
-  t.same(parseFunctionCall(bytes().int32(-1).int16(0).int16(0).int16(0).body()), { oid: 4294967295 }, 'an OID is unsigned')
+  t.same(parseFunctionCall(bytes().int32(-1).int16(0).int16(0).int16(0).body()), { oid: 4294967295, args: [] }, 'an OID is unsigned')
+})
+
+t.test('a FunctionCall\'s arguments come with their format: one code for all, one each, or none for text', async (t) => {
+  const two = (b: ReturnType<typeof bytes>): ReturnType<typeof bytes> => b.int16(2).int32(4).int32(16400).int32(-1).int16(0)
+  t.same(parseFunctionCall(two(bytes().int32(952).int16(1).int16(1)).body()).args, [{ value: Buffer.from([0, 0, 0x40, 0x10]), binary: true }, { value: null, binary: true }])
+  t.same(parseFunctionCall(two(bytes().int32(952).int16(2).int16(0).int16(1)).body()).args.map((a) => a.binary), [false, true])
+  t.same(parseFunctionCall(bytes().int32(952).int16(0).int16(1).int32(6).raw('262144').int16(0).body()).args, [{ value: Buffer.from('262144'), binary: false }])
+  t.throws(() => parseFunctionCall(bytes().int32(952).int16(0).int16(1).int32(6).raw('26').int16(0).body()), { code: 'ERR_PG_MESSAGE_INVALID' }, 'an argument cut short')
 })
 
 t.test('a PasswordMessage round-trips', async (t) => {
