@@ -26,6 +26,12 @@ export function parseAnchor (text: string): Anchor {
   return { seq: Number(m[1]), hash: m[2] }
 }
 
+// Every stored record with its lineage's fields, as the view `audit` shows them, but a record
+// whose lineage is missing too (the view's join leaves it out, where it would go unseen): with
+// NULL arrays, it reads as altered.
+const stored = `(SELECT r.seq, r.at, r.kind, r.decision, r.status, r.target, r.method, r.path, r.jti, l.root, l.principals, l.actors, r.detail, r.hash
+  FROM audit_records r LEFT JOIN audit_lineages l ON l.id = r.lineage) AS audit`
+
 const altered = (seq: number): string => `record ${seq} does not match its hash: it was altered, or one before it was removed`
 
 interface Row { seq: number, at: Date, kind: AuditEvent['kind'], decision: AuditEvent['decision'] | null, status: number | null, target: string | null, method: string | null, path: string | null, jti: string | null, root: string | null, principals: string[], actors: string[], detail_text: string, hash: string, as_written: boolean }
@@ -75,7 +81,7 @@ export async function verifyAudit (db: Db, opts: { anchor?: Anchor, pageSize?: n
 
 async function verifySnapshot (q: Queryable, pageSize: number, anchor: Anchor | undefined): Promise<VerifyResult> {
   // The chain starts at 1: the pages below would never read a record numbered before it.
-  const { rows: [first] } = await q.query<{ seq: number | null }>('SELECT min(seq) AS seq FROM audit')
+  const { rows: [first] } = await q.query<{ seq: number | null }>('SELECT min(seq) AS seq FROM audit_records')
   if (first.seq !== null && first.seq < 1) return { ok: false, records: 0, problem: `record ${first.seq} lies before the first: it was not written by Lineage` }
   let prev = genesisHash
   let expected = 1
@@ -91,7 +97,7 @@ async function verifySnapshot (q: Queryable, pageSize: number, anchor: Anchor | 
     const { rows } = await q.query<Row>(`SELECT seq, at, kind, decision, status, target, method, path, jti, root, principals, actors, detail::text AS detail_text, hash,
       isfinite(at) AND at = date_trunc('milliseconds', at)
       AND principals IS NOT NULL AND coalesce(array_lower(principals, 1), 1) = 1 AND actors IS NOT NULL AND coalesce(array_lower(actors, 1), 1) = 1
-      AND jsonb_typeof(detail) = 'object' AS as_written FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2`, [expected, pageSize])
+      AND jsonb_typeof(detail) = 'object' AS as_written FROM ${stored} WHERE seq >= $1 ORDER BY seq LIMIT $2`, [expected, pageSize])
     for (const r of rows) {
       if (r.seq !== expected) return { ok: false, records: count, problem: `record ${expected} is missing (next is ${r.seq})` }
       if (!r.as_written || !numbersAsWritten(r.detail_text)) return { ok: false, records: count, problem: altered(r.seq) }
