@@ -18,6 +18,12 @@ export interface LineageIds {
 interface Lineage { i: number, root: string | null, principals: string[], actors: string[] }
 
 const none: string[] = []
+
+function same (a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
 const rowsOf = 'json_to_recordset($1::json) AS x(i int, root text, principals text[], actors text[])'
 
 /**
@@ -31,14 +37,15 @@ export function lineageIds (opts: { max?: number } = {}): LineageIds {
   const max = opts.max ?? 100_000
   const known = new Map<string, number>()
   // The last key worked out for an array of principals: the gateway gives every record of a
-  // token the same arrays, so the key is not built again for each of them.
-  const keys = new WeakMap<string[], { root: string | null, actors: string[], key: string }>()
+  // token the same arrays, so the key is not built again for each of them (unless an array
+  // now holds other elements: a record must never name a lineage its hash does not cover).
+  const keys = new WeakMap<string[], { root: string | null, actors: string[], items: string[], actorItems: string[], key: string }>()
 
   function keyOf (root: string | null, principals: string[], actors: string[]): string {
     const kept = keys.get(principals)
-    if (kept !== undefined && kept.root === root && kept.actors === actors) return kept.key
+    if (kept !== undefined && kept.root === root && kept.actors === actors && same(kept.items, principals) && same(kept.actorItems, actors)) return kept.key
     const key = JSON.stringify([root, principals, actors])
-    if (principals !== none) keys.set(principals, { root, actors, key })
+    if (principals !== none) keys.set(principals, { root, actors, items: principals.slice(), actorItems: actors.slice(), key })
     return key
   }
 
