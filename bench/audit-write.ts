@@ -5,10 +5,9 @@
  * `bench:gateway-pg` (a `gateway.pg` statement by a depth-3 token) into a freshly migrated
  * database, once with the records' table as migrations leave it (primary key, `jti`, `target`
  * and `lineage` b-trees; root and principals are indexed once per lineage, in `audit_lineages`)
- * and once each with fewer indexes; the backends' CPU time is
- * read from /proc, the writer's own (this process: hashing, COPY text, the client) from
- * `process.cpuUsage`. Two rounds, in turn. No peer:
- * this measures where a cost lies, it has no target.
+ * and once each with fewer indexes; the backends' CPU time is read from /proc, the writer's own
+ * (this process: hashing, COPY text, the client) from `process.cpuUsage`. Two rounds, in turn.
+ * No peer: this measures where a cost lies, it has no target.
  */
 import { createAuditLog } from '../src/audit/audit-log.js'
 import type { AuditEvent } from '../src/audit/record.js'

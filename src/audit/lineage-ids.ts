@@ -18,13 +18,13 @@ export interface LineageIds {
 interface Lineage { i: number, root: string | null, principals: string[], actors: string[] }
 
 const none: string[] = []
+const rowsOf = 'json_to_recordset($1::json) AS x(i int, root text, principals text[], actors text[])'
 
 function same (a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }
-const rowsOf = 'json_to_recordset($1::json) AS x(i int, root text, principals text[], actors text[])'
 
 /**
  * The lineages audit records name (root, principals, actors), each stored once in

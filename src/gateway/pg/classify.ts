@@ -193,9 +193,8 @@ const numbers = /\b\d+(?:\.\d+)?\b/g
  * simple-protocol client) classify alike: they share one cache entry and one parse, with
  * every number folded to 1. Never to 0: a number can be a boolean option
  * (`EXPLAIN (ANALYZE 0) DELETE …`), and 1 is the stricter reading (but for `lo_open`'s mode,
- * whose text is never folded). Only ASCII text without
- * quotes, dollar signs, backslashes or comments is folded, so no number inside a string, an
- * identifier or a comment is touched.
+ * whose text is never folded). Only ASCII text without quotes, dollar signs, backslashes or
+ * comments is folded, so no number inside a string, an identifier or a comment is touched.
  */
 function foldNumbers (sql: string): string {
   return unfoldable.test(sql) ? sql : sql.replace(numbers, '1')
