@@ -9,8 +9,10 @@ export interface BatchLineages {
 }
 
 export interface LineageIds {
-  /** The `audit_lineages` id of each event's lineage, reading or adding, in `q`'s transaction, the rows not known yet. */
-  resolve: (q: Queryable, events: readonly AuditEvent[]) => Promise<BatchLineages>
+  /** The key of the lineage `e` names (root, principals, actors), as its arrays hold it now: what `resolve` takes. */
+  keyOf: (e: Pick<AuditEvent, 'root' | 'principals' | 'actors'>) => string
+  /** The `audit_lineages` id of each lineage, by key, reading or adding, in `q`'s transaction, the rows not known yet. */
+  resolve: (q: Queryable, keys: readonly string[]) => Promise<BatchLineages>
   /** Keeps ids a committed batch read or added. */
   remember: (learned: Map<string, number>) => void
 }
@@ -41,7 +43,10 @@ export function lineageIds (opts: { max?: number } = {}): LineageIds {
   // now holds other elements: a record must never name a lineage its hash does not cover).
   const keys = new WeakMap<string[], { root: string | null, actors: string[], items: string[], actorItems: string[], key: string }>()
 
-  function keyOf (root: string | null, principals: string[], actors: string[]): string {
+  function keyOf (e: Pick<AuditEvent, 'root' | 'principals' | 'actors'>): string {
+    const root = e.root ?? null
+    const principals = e.principals ?? none
+    const actors = e.actors ?? none
     const kept = keys.get(principals)
     if (kept !== undefined && kept.root === root && kept.actors === actors && same(kept.items, principals) && same(kept.actorItems, actors)) return kept.key
     const key = JSON.stringify([root, principals, actors])
@@ -49,21 +54,20 @@ export function lineageIds (opts: { max?: number } = {}): LineageIds {
     return key
   }
 
-  async function resolve (q: Queryable, events: readonly AuditEvent[]): Promise<BatchLineages> {
-    const ids = new Array<number>(events.length)
+  async function resolve (q: Queryable, keys: readonly string[]): Promise<BatchLineages> {
+    const ids = new Array<number>(keys.length)
     const missing = new Map<string, Lineage & { at: number[] }>()
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]
-      const root = e.root ?? null
-      const principals = e.principals ?? none
-      const actors = e.actors ?? none
-      const key = keyOf(root, principals, actors)
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]
       const id = known.get(key)
       if (id !== undefined) ids[i] = id
       else {
         const m = missing.get(key)
         if (m !== undefined) m.at.push(i)
-        else missing.set(key, { i: missing.size, root, principals, actors, at: [i] })
+        else {
+          const [root, principals, actors] = JSON.parse(key) as [string | null, string[], string[]]
+          missing.set(key, { i: missing.size, root, principals, actors, at: [i] })
+        }
       }
     }
     const learned = new Map<string, number>()
@@ -92,6 +96,7 @@ export function lineageIds (opts: { max?: number } = {}): LineageIds {
   }
 
   return {
+    keyOf,
     resolve,
     remember: (learned) => {
       if (known.size + learned.size > max) known.clear()

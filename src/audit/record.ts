@@ -109,15 +109,24 @@ export function isoTime (ms: number): string {
   return `${isoPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`
 }
 
-/** The bytes a record's hash covers: every field in a fixed order, and the previous hash. `at`: `isoTime(e.at)`. */
-function canonical (seq: number, e: AuditEvent, prev: string, at: string): string {
-  return JSON.stringify([seq, prev, at, e.kind, e.decision ?? null, e.status ?? null, e.target ?? null, e.method ?? null,
-    e.path ?? null, e.jti ?? null, e.root ?? null, e.principals ?? [], e.actors ?? [], sorted(e.detail ?? {})])
+/**
+ * The fields a record's hash covers (`at`: `isoTime(e.at)`), as the JSON text of the array that
+ * follows its number and the previous hash, without that array's `[`: worked out before a batch's
+ * writer takes the chain's lock, so that holding it the writer only joins and hashes.
+ */
+export function hashedFields (e: AuditEvent, at: string): string {
+  return JSON.stringify([at, e.kind, e.decision ?? null, e.status ?? null, e.target ?? null, e.method ?? null,
+    e.path ?? null, e.jti ?? null, e.root ?? null, e.principals ?? [], e.actors ?? [], sorted(e.detail ?? {})]).slice(1)
+}
+
+/** SHA-256 over `[seq, prev, ...fields]` as JSON text: the record's number, the previous record's hash and `hashedFields`. */
+export function chainHashOf (seq: number, prev: string, fields: string): string {
+  return hash('sha256', `[${seq},${JSON.stringify(prev)},${fields}`, 'hex')
 }
 
 /** SHA-256 over the previous record's hash and this record's fields. */
 export function chainHash (seq: number, e: AuditEvent, prev: string, at = isoTime(e.at)): string {
-  return hash('sha256', canonical(seq, e, prev, at), 'hex')
+  return chainHashOf(seq, prev, hashedFields(e, at))
 }
 
 export const genesisHash = '0'.repeat(64)

@@ -333,6 +333,26 @@ t.test('verify reports no dropped events when the chain marks no gap', async (t)
   t.notOk('dropped' in await verifyAudit(db))
 })
 
+t.test('a detail JSON cannot hold is recorded as such, failing neither its caller nor the records behind it', async (t) => {
+  const { db, close } = await openTestDb(backends[0])
+  t.teardown(close)
+  const log = createAuditLog(db, silentLogger(), { intervalMs: 60_000 })
+  const cyclic: Record<string, unknown> = { rows: 1n }
+  t.doesNotThrow(() => { log.record({ ...event(0), detail: { rows: 1n } }) })
+  cyclic.self = cyclic
+  t.doesNotThrow(() => { log.record({ ...event(1), detail: cyclic }) })
+  log.record(event(2))
+  await log.stop()
+  t.same(log.backlog(), { queued: 0, dropped: 0, failing: false })
+  const { rows } = await db.query<{ path: string, detail: Record<string, unknown> }>('SELECT path, detail FROM audit ORDER BY seq')
+  t.same(rows, [
+    { path: '/x/0', detail: { error: 'detail not representable as JSON' } },
+    { path: '/x/1', detail: { error: 'detail not representable as JSON' } },
+    { path: '/x/2', detail: event(2).detail }
+  ])
+  t.match(await verifyAudit(db), { ok: true, records: 3 })
+})
+
 t.test('a long backlog is written in order, every event once, however many batches it takes', async (t) => {
   const { db, close } = await openTestDb(backends[0])
   t.teardown(close)
