@@ -100,9 +100,10 @@ export const statisticsRelations = new Set(['pg_stats', 'pg_stats_ext', 'pg_stat
 export const activityRelations = new Set(['pg_stat_activity', 'pg_stat_statements'])
 /**
  * Catalogs with password hashes (of roles, of foreign servers' users, a subscription's connection
- * string) or the server's configuration files.
+ * string) or the server's configuration files. A user mapping's options (a foreign server's
+ * password among them) show in information_schema's views of it too.
  */
-export const credentialRelations = new Set(['pg_authid', 'pg_shadow', 'pg_user_mappings', 'pg_user_mapping', 'pg_subscription'])
+export const credentialRelations = new Set(['pg_authid', 'pg_shadow', 'pg_user_mappings', 'pg_user_mapping', 'user_mapping_options', '_pg_user_mappings', 'pg_subscription'])
 export const configRelations = new Set(['pg_hba_file_rules', 'pg_ident_file_mappings', 'pg_file_settings'])
 /** Per-database and per-role settings, custom ones included (`ALTER DATABASE … SET app.jwt_secret = …`). */
 export const roleSettingRelations = new Set(['pg_db_role_setting'])

@@ -1019,6 +1019,18 @@ if (databaseUrl === undefined) {
     t.notMatch(copy.stdout, /3333|6666/)
   })
 
+  t.test("a user mapping's password cannot be read through information_schema any more than through pg_user_mappings", async (t) => {
+    await direct.query(`CREATE FOREIGN DATA WRAPPER any_fdw; CREATE SERVER remote_db FOREIGN DATA WRAPPER any_fdw;
+      CREATE USER MAPPING FOR CURRENT_USER SERVER remote_db OPTIONS (user 'remote', password 'fdw-secret')`)
+    t.teardown(async () => { await direct.query('DROP SERVER remote_db CASCADE; DROP FOREIGN DATA WRAPPER any_fdw') })
+    const r = await psql(reader, ['-c', 'SELECT umoptions FROM pg_user_mappings', '-c', 'SELECT option_value FROM information_schema.user_mapping_options',
+      '-c', 'SELECT umoptions FROM information_schema._pg_user_mappings', '-c', 'SELECT srvname FROM pg_foreign_server'])
+    t.match(r.stderr, /lineage: scope db:admin is required \(reads user_mapping_options, which holds password hashes\)/)
+    t.equal(r.stderr.match(/lineage: scope db:admin is required/g)?.length, 3, r.stderr)
+    t.notMatch(r.stdout, /fdw-secret/)
+    t.equal(r.stdout, 'remote_db\n', 'the servers themselves are read as before')
+  })
+
   t.test('a statement nested too deep for the parser is refused, and every session goes on parsing', async (t) => {
     const r = await psql(reader, ['-c', 'SELECT 1' + '+1'.repeat(20_000), '-c', 'SELECT 1 + 2'])
     t.match(r.stderr, /lineage: scope db:admin is required \(nested deeper than the parser can safely read\)/)
