@@ -108,7 +108,9 @@ export async function connectUpstream (target: URL, opts: { timeoutMs: number, a
   try {
     // The client's settings (checked by the caller) go first: none of them can be the names that follow.
     const settings = Object.fromEntries((opts.settings ?? []).map((s) => [s.name, s.value]))
-    socket.write(startupMessage({ ...settings, user, database, application_name: opts.applicationName, client_encoding: 'UTF8' }))
+    // The classifier reads strings as standard_conforming_strings on does: a database or role whose
+    // default is off would read `'a\', '; DROP …; --'` otherwise. A client setting (admin only) may still change it.
+    socket.write(startupMessage({ standard_conforming_strings: 'on', ...settings, user, database, application_name: opts.applicationName, client_encoding: 'UTF8' }))
     return await new Promise<Upstream>((resolve, reject) => {
       const timer = setTimeout(() => reject(fail('the upstream database did not complete the login in time', `${opts.timeoutMs} ms`)), opts.timeoutMs)
       const done = (err: Error | undefined, value?: Upstream): void => {

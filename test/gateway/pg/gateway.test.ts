@@ -1031,6 +1031,17 @@ if (databaseUrl === undefined) {
     t.equal(r.stdout, 'remote_db\n', 'the servers themselves are read as before')
   })
 
+  t.test('a database whose default turns standard_conforming_strings off still reads strings as the classifier does', async (t) => {
+    const name = new URL(upstream.url).pathname.slice(1)
+    await direct.query(`CREATE TABLE victim (a int); ALTER DATABASE "${name}" SET standard_conforming_strings = off`)
+    t.teardown(async () => { await direct.query(`ALTER DATABASE "${name}" RESET standard_conforming_strings; DROP TABLE IF EXISTS victim`) })
+    // Read with the setting off, the first string ends at the second quote, and the DROP runs.
+    const r = await psql(writer, ['-c', 'SHOW standard_conforming_strings', '-c', "SELECT 'x\\', '; DROP TABLE victim; --'"])
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, 'on\nx\\|; DROP TABLE victim; --\n')
+    t.equal((await direct.query("SELECT count(*)::int AS n FROM pg_class WHERE relname = 'victim'")).rows[0].n, 1, 'the table is still there')
+  })
+
   t.test('a statement nested too deep for the parser is refused, and every session goes on parsing', async (t) => {
     const r = await psql(reader, ['-c', 'SELECT 1' + '+1'.repeat(20_000), '-c', 'SELECT 1 + 2'])
     t.match(r.stderr, /lineage: scope db:admin is required \(nested deeper than the parser can safely read\)/)
