@@ -22,14 +22,19 @@ export const admin = 3
 /** A statement kind's class, or a function that records its class and shapes and says whether its children run. */
 export type Rule = number | ((body: Obj, w: Walk) => boolean | undefined)
 
-/** A statement that writes: the target table must not be a system catalog (`UPDATE pg_settings` is `set_config`). */
+/** A write into `relation`: admin when it is a system catalog (`UPDATE pg_settings` is `set_config`, a row of `pg_proc` a function). */
+function intoTable (relation: unknown, w: Walk): void {
+  w.raise(write)
+  const rel = isObj(relation) ? relation : {}
+  if (rel.schemaname === 'pg_catalog' || (rel.schemaname === undefined && String(rel.relname).startsWith('pg_'))) {
+    w.raise(admin, `writes system catalog ${String(rel.relname)}`)
+  }
+}
+
+/** A statement that writes: the target table must not be a system catalog. */
 function dml (shape?: string): (body: Obj, w: Walk) => undefined {
   return (body, w) => {
-    w.raise(write)
-    const rel = isObj(body.relation) ? body.relation : {}
-    if (rel.schemaname === 'pg_catalog' || (rel.schemaname === undefined && String(rel.relname).startsWith('pg_'))) {
-      w.raise(admin, `writes system catalog ${String(rel.relname)}`)
-    }
+    intoTable(body.relation, w)
     if (shape !== undefined && !restricts(body.whereClause)) w.shapes.add(shape)
     return undefined
   }
@@ -181,7 +186,7 @@ function copy (body: Obj, w: Walk): undefined {
   const from = body.is_from === true
   const stdio = body.is_program !== true && body.filename === undefined
   if (!stdio) w.raise(admin, 'COPY to or from a server file or program')
-  else if (from) w.raise(write)
+  else if (from) intoTable(body.relation, w)
   // Several COPYs in one text: 'from' if any reads client data, toClient if any sends rows to it, stdio only if all do.
   w.copy = {
     direction: from || w.copy?.direction === 'from' ? 'from' : 'to',

@@ -1187,6 +1187,16 @@ if (databaseUrl === undefined) {
     t.notMatch(both.stdout, /ann@example\.com/)
   })
 
+  t.test('COPY FROM STDIN into a system catalog is admin, as an INSERT into one is', async (t) => {
+    // A row of pg_proc would make a function of any internal one (pg_terminate_backend) under a name no list knows.
+    const file = join(dir, 'catalog.sql')
+    await writeFile(file, 'COPY pg_catalog.pg_description FROM STDIN;\n424242\t1259\t0\tcopied in\n\\.\nCOPY pg_description FROM STDIN;\n424243\t1259\t0\tcopied in\n\\.\n')
+    t.teardown(async () => { await direct.query('DELETE FROM pg_description WHERE objoid IN (424242, 424243)') })
+    const r = await psql(writer, ['-f', file])
+    t.equal(r.stderr.match(/lineage: scope db:admin is required \(writes system catalog pg_description\)/g)?.length, 2, r.stderr)
+    t.equal((await direct.query('SELECT count(*)::int AS n FROM pg_description WHERE objoid IN (424242, 424243)')).rows[0].n, 0, 'no row was written')
+  })
+
   t.test('pgbench runs through the gateway in simple, extended and prepared modes', async (t) => {
     const init = await run('pgbench', ['-i', '-q', '-s', '1', upstream.url], {})
     t.equal(init.code, 0, init.stderr)
