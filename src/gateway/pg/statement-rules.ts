@@ -22,13 +22,26 @@ export const admin = 3
 /** A statement kind's class, or a function that records its class and shapes and says whether its children run. */
 export type Rule = number | ((body: Obj, w: Walk) => boolean | undefined)
 
+/** Whether a statement's RangeVar names a system catalog (every one is `pg_…`, and in pg_catalog). */
+function isCatalog (rel: Obj): boolean {
+  return rel.schemaname === 'pg_catalog' || (rel.schemaname === undefined && String(rel.relname).startsWith('pg_'))
+}
+
 /** A write into `relation`: admin when it is a system catalog (`UPDATE pg_settings` is `set_config`, a row of `pg_proc` a function). */
 function intoTable (relation: unknown, w: Walk): void {
   w.raise(write)
   const rel = isObj(relation) ? relation : {}
-  if (rel.schemaname === 'pg_catalog' || (rel.schemaname === undefined && String(rel.relname).startsWith('pg_'))) {
-    w.raise(admin, `writes system catalog ${String(rel.relname)}`)
+  if (isCatalog(rel)) w.raise(admin, `writes system catalog ${String(rel.relname)}`)
+}
+
+/** LOCK: a write, and admin on a system catalog, whose lock holds up every login and statement that reads it, in every database of the server for a shared one. */
+function lock (body: Obj, w: Walk): undefined {
+  w.raise(write)
+  for (const r of Array.isArray(body.relations) ? body.relations : []) {
+    const rel = isObj(r) && isObj(r.RangeVar) ? r.RangeVar : {}
+    if (isCatalog(rel)) w.raise(admin, `locks system catalog ${String(rel.relname)}`)
   }
+  return undefined
 }
 
 /** A statement that writes: the target table must not be a system catalog. */
@@ -257,7 +270,7 @@ export const statementRules: Record<string, Rule | undefined> = {
   VariableSetStmt: variableSet,
   CopyStmt: copy,
   InsertStmt: dml(), UpdateStmt: dml('update_without_where'), DeleteStmt: dml('delete_without_where'), MergeStmt: merge,
-  NotifyStmt: write, LockStmt: write,
+  NotifyStmt: write, LockStmt: lock,
   CreateStmt: ddl, CreateForeignTableStmt: (body, w) => { w.raise(Array.isArray(body.options) && body.options.length > 0 ? admin : ddl, foreignTableOptions); return undefined }, AlterTableStmt: ddl, ReplicaIdentityStmt: ddl, AlterDomainStmt: ddl,
   DefineStmt: definesWith('definition'), CreateDomainStmt: ddl, CompositeTypeStmt: ddl, CreateEnumStmt: ddl, CreateRangeStmt: definesWith('params'), AlterEnumStmt: ddl,
   AlterTypeStmt: definesWith('options'), ViewStmt: view, IndexStmt: ddl, CreateSeqStmt: ddl, AlterSeqStmt: ddl, CreateTableAsStmt: ddl,

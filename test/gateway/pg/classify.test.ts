@@ -268,6 +268,8 @@ t.test('changing who the session is, or how the server reads SQL, is admin in ev
     { sql: "UPDATE pg_catalog.pg_settings SET setting = 'x' WHERE name = 'role'", class: 'admin' },
     { sql: 'COPY pg_catalog.pg_proc FROM STDIN', class: 'admin', reason: /writes system catalog pg_proc/ },
     { sql: 'COPY pg_description (objoid, description) FROM STDIN', class: 'admin' },
+    { sql: 'LOCK orders, pg_catalog.pg_authid IN ACCESS EXCLUSIVE MODE', class: 'admin', reason: /locks system catalog pg_authid/ },
+    { sql: 'LOCK TABLE orders IN SHARE MODE', class: 'write' },
     { sql: 'SET session_replication_role = replica', class: 'admin' },
     { sql: 'ALTER FUNCTION f() SET role = postgres', class: 'admin' },
     { sql: "SET app.tenant_id = '42'", class: 'admin', reason: /app\.tenant_id/ },

@@ -1197,6 +1197,12 @@ if (databaseUrl === undefined) {
     t.equal((await direct.query('SELECT count(*)::int AS n FROM pg_description WHERE objoid IN (424242, 424243)')).rows[0].n, 0, 'no row was written')
   })
 
+  t.test('LOCK of a system catalog is admin: it would hold up every login to the server, other agents\' too', async (t) => {
+    const r = await psql(writer, ['-c', 'BEGIN; LOCK pg_catalog.pg_database IN ACCESS EXCLUSIVE MODE; SELECT 1', '-c', 'ROLLBACK', '-c', 'BEGIN; LOCK orders IN SHARE MODE; SELECT 2; COMMIT'])
+    t.match(r.stderr, /lineage: scope db:admin is required \(locks system catalog pg_database\)/)
+    t.match(r.stdout, /^2$/m, 'a table of the target is locked as before')
+  })
+
   t.test('pgbench runs through the gateway in simple, extended and prepared modes', async (t) => {
     const init = await run('pgbench', ['-i', '-q', '-s', '1', upstream.url], {})
     t.equal(init.code, 0, init.stderr)
