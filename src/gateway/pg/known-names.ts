@@ -58,12 +58,14 @@ export function isWriteFunction (name: string): boolean {
 }
 
 /**
- * Settings any SET/RESET of which is admin: they change who the session is, switch off triggers, or
+ * Settings any SET/RESET of which is admin: they change who the session is, switch off triggers,
  * change how the server reads SQL text, so that it would no longer read it as this parser does
- * (with `standard_conforming_strings` off, `SELECT 'a\', '; DROP TABLE x; --'` runs the DROP).
+ * (with `standard_conforming_strings` off, `SELECT 'a\', '; DROP TABLE x; --'` runs the DROP), or,
+ * given at startup by any role, keep the backend asleep in one of the server's connection slots
+ * for up to 2147 s after the gateway gave its login up (`post_auth_delay`, a developer option).
  */
 export const privilegedSettings = new Set(['role', 'session_authorization', 'session_replication_role',
-  'standard_conforming_strings', 'backslash_quote'])
+  'standard_conforming_strings', 'backslash_quote', 'post_auth_delay'])
 /**
  * Settings only a superuser may change (PostgreSQL refuses them to any other role, so they
  * matter where the target's role is one): logging and statistics that would hide an agent from

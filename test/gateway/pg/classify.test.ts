@@ -271,6 +271,7 @@ t.test('changing who the session is, or how the server reads SQL, is admin in ev
     { sql: 'LOCK orders, pg_catalog.pg_authid IN ACCESS EXCLUSIVE MODE', class: 'admin', reason: /locks system catalog pg_authid/ },
     { sql: 'LOCK TABLE orders IN SHARE MODE', class: 'write' },
     { sql: 'SET session_replication_role = replica', class: 'admin' },
+    { sql: 'SET post_auth_delay = 2147', class: 'admin', reason: /sets post_auth_delay/ },
     { sql: 'ALTER FUNCTION f() SET role = postgres', class: 'admin' },
     { sql: "SET app.tenant_id = '42'", class: 'admin', reason: /app\.tenant_id/ },
     { sql: 'SET standard_conforming_strings = off', class: 'admin' },

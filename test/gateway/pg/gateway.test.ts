@@ -1504,6 +1504,16 @@ if (databaseUrl === undefined) {
     await tryRole.end()
   })
 
+  t.test('post_auth_delay at startup fails the login: the upstream backend would sleep in a connection slot long after the gateway gave up', async (t) => {
+    // Any role may give it at startup (up to 2147 s): logins enough would fill the server's max_connections, for every agent and every database.
+    for (const options of ['-c post_auth_delay=30', '--post-auth-delay=30']) {
+      const c = new pg.Client(connection(reader, { options }))
+      const err = await c.connect().then(() => undefined, (e: { code?: string, message: string }) => e)
+      await c.end().catch(() => {})
+      t.match(err, { code: '42501', message: /^lineage: startup parameter post_auth_delay: scope db:admin is required/ }, options)
+    }
+  })
+
   t.test('the settings a login is allowed to give are audited with the login, as the SET statements they were checked as', async (t) => {
     const settler = await token('settler', 'db:read')
     const c = new pg.Client(connection(settler, { statement_timeout: 5000, options: '-c search_path=pg_catalog' }))
