@@ -141,6 +141,23 @@ function definesWith (field: string): Rule {
 }
 
 /**
+ * CREATE OPERATOR CLASS and ALTER OPERATOR FAMILY … ADD: DDL, and admin when a support function
+ * (`FUNCTION 1 lo_export(oid, text)`) is one only an admin may call: an index scan, a sort or a
+ * hash of the type then calls it where the text shows a comparison. (PostgreSQL lets only a
+ * superuser run these, which a target's role may be.)
+ */
+function supportFunctions (body: Obj, w: Walk): undefined {
+  w.raise(ddl)
+  for (const i of Array.isArray(body.items) ? body.items : []) {
+    const item = isObj(i) && isObj(i.CreateOpClassItem) ? i.CreateOpClassItem : {}
+    const names = item.itemtype === 2 && isObj(item.name) && Array.isArray(item.name.objname) ? item.name.objname : []
+    const last = names[names.length - 1]
+    if (isObj(last) && isObj(last.String)) w.defines(String(last.String.sval))
+  }
+  return undefined
+}
+
+/**
  * CREATE VIEW: DDL, and admin when it reads pg_settings, whose rule turns an UPDATE into
  * set_config. A view of it is updatable, so `UPDATE v SET setting = 'off' WHERE name =
  * 'standard_conforming_strings'` would be the SET that `dml` refuses on pg_settings itself.
@@ -276,7 +293,7 @@ export const statementRules: Record<string, Rule | undefined> = {
   AlterTypeStmt: definesWith('options'), ViewStmt: view, IndexStmt: ddl, CreateSeqStmt: ddl, AlterSeqStmt: ddl, CreateTableAsStmt: ddl,
   RefreshMatViewStmt: ddl, CreateFunctionStmt: createFunction, AlterFunctionStmt: ddl, CreateTrigStmt: ddl, RuleStmt: ddl,
   CreatePolicyStmt: ddl, AlterPolicyStmt: ddl, CreateStatsStmt: ddl, AlterStatsStmt: ddl, CreateConversionStmt: ddl,
-  CreateOpClassStmt: ddl, CreateOpFamilyStmt: ddl, AlterOpFamilyStmt: ddl, AlterOperatorStmt: definesWith('options'), AlterCollationStmt: ddl,
+  CreateOpClassStmt: supportFunctions, CreateOpFamilyStmt: ddl, AlterOpFamilyStmt: supportFunctions, AlterOperatorStmt: definesWith('options'), AlterCollationStmt: ddl,
   AlterTSDictionaryStmt: ddl, AlterTSConfigurationStmt: ddl,
   TruncateStmt: (_, w) => { w.raise(ddl); w.shapes.add('truncate'); return undefined },
   CreateSchemaStmt: (body, w) => { w.raise(body.authrole === undefined ? ddl : admin); return undefined },

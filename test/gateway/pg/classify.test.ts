@@ -270,6 +270,8 @@ t.test('changing who the session is, or how the server reads SQL, is admin in ev
     { sql: 'COPY pg_description (objoid, description) FROM STDIN', class: 'admin' },
     { sql: 'LOCK orders, pg_catalog.pg_authid IN ACCESS EXCLUSIVE MODE', class: 'admin', reason: /locks system catalog pg_authid/ },
     { sql: 'LOCK TABLE orders IN SHARE MODE', class: 'write' },
+    { sql: 'ALTER OPERATOR FAMILY f USING btree ADD FUNCTION 1 (oid, text) pg_catalog.lo_export(oid, text)', class: 'admin', reason: /makes a call of lo_export look like another/ },
+    { sql: 'CREATE OPERATOR CLASS c FOR TYPE int4 USING btree AS OPERATOR 1 <, FUNCTION 1 btint4cmp(int4, int4)', class: 'ddl' },
     { sql: 'SET session_replication_role = replica', class: 'admin' },
     { sql: 'SET post_auth_delay = 2147', class: 'admin', reason: /sets post_auth_delay/ },
     { sql: 'ALTER FUNCTION f() SET role = postgres', class: 'admin' },

@@ -1339,6 +1339,19 @@ if (databaseUrl === undefined) {
     t.equal((await direct.query("SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'become'")).rows[0].n, 0, 'the other was never created')
   })
 
+  t.test('a token that may change schema but is no admin cannot make an operator class\'s support function one only an admin may call', async (t) => {
+    const builder = await token('opclass-builder', 'db:read db:ddl')
+    t.teardown(async () => { await direct.query('DROP OPERATOR FAMILY IF EXISTS exported USING btree; DROP OPERATOR FAMILY IF EXISTS unlinked USING hash; DROP OPERATOR FAMILY IF EXISTS plain USING btree') })
+    // An index scan comparing an oid with a text would call lo_export(oid, text), writing a server file.
+    const r = await psql(builder, ['-c', 'CREATE OPERATOR FAMILY exported USING btree', '-c', 'ALTER OPERATOR FAMILY exported USING btree ADD FUNCTION 1 (oid, text) lo_export(oid, text)',
+      '-c', 'CREATE OPERATOR CLASS unlinked FOR TYPE oid USING hash AS OPERATOR 1 =, FUNCTION 1 lo_unlink(oid)',
+      '-c', 'CREATE OPERATOR CLASS plain FOR TYPE int4 USING btree AS OPERATOR 1 <, FUNCTION 1 btint4cmp(int4, int4)'])
+    t.match(r.stderr, /lineage: scope db:admin is required \(makes a call of lo_export look like another\)/)
+    t.match(r.stderr, /lineage: scope db:admin is required \(makes a call of lo_unlink, which writes, look like a read\)/)
+    const { rows } = await direct.query("SELECT p.proname FROM pg_amproc a JOIN pg_proc p ON p.oid = a.amproc JOIN pg_opfamily f ON f.oid = a.amprocfamily WHERE f.opfname IN ('exported', 'unlinked', 'plain') ORDER BY 1")
+    t.same(rows.map((x) => x.proname), ['btint4cmp'], 'only the class of an ordinary comparison was made')
+  })
+
   t.test('a fast-path function call is classified as a call of the function its OID names, and audited whether refused or allowed', async (t) => {
     const operator = await token('operator', 'db:read db:write db:ddl db:admin')
     // FunctionCall ('F'): the OID, argument formats, arguments, the result's format.
