@@ -181,7 +181,7 @@ function view (body: Obj, w: Walk): undefined {
 }
 
 /** DDL on an object type that may be server administration; names relations given as bare name lists. */
-function objectDdl (typeField: string, objectsField: string, drop: boolean): Rule {
+function objectDdl (typeField: string, objectsField: string, drop: boolean): (body: Obj, w: Walk) => undefined {
   return (body, w) => {
     const type = String(body[typeField])
     w.raise(adminObjectTypes.has(type) ? admin : ddl)
@@ -195,6 +195,23 @@ function objectDdl (typeField: string, objectsField: string, drop: boolean): Rul
     }
     return undefined
   }
+}
+
+const renameObject = objectDdl('renameType', 'object', false)
+const routineTypes = new Set(['OBJECT_FUNCTION', 'OBJECT_PROCEDURE', 'OBJECT_ROUTINE', 'OBJECT_AGGREGATE'])
+
+/**
+ * RENAME: as other DDL on its object, and admin for a function only an admin may call, or one
+ * that writes (`ALTER FUNCTION pg_catalog.pg_cancel_backend(int) RENAME TO tidy`): the lists know
+ * functions by name, and a built-in one is no user-defined function the catalog would tell of.
+ */
+function rename (body: Obj, w: Walk): undefined {
+  renameObject(body, w)
+  const o = routineTypes.has(String(body.renameType)) && isObj(body.object) && isObj(body.object.ObjectWithArgs) ? body.object.ObjectWithArgs : {}
+  const names = Array.isArray(o.objname) ? o.objname : []
+  const last = names[names.length - 1]
+  if (isObj(last) && isObj(last.String)) w.defines(String(last.String.sval))
+  return undefined
 }
 
 /** EXPLAIN runs its statement only with ANALYZE; any ANALYZE option not plainly false counts (PostgreSQL's `parse_bool`). */
@@ -299,7 +316,7 @@ export const statementRules: Record<string, Rule | undefined> = {
   CreateSchemaStmt: (body, w) => { w.raise(body.authrole === undefined ? ddl : admin); return undefined },
   DropStmt: objectDdl('removeType', 'objects', true),
   CommentStmt: objectDdl('objtype', 'object', false),
-  RenameStmt: objectDdl('renameType', 'object', false),
+  RenameStmt: rename,
   AlterObjectSchemaStmt: objectDdl('objectType', 'object', false),
   DropdbStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },
   DropRoleStmt: (_, w) => { w.raise(admin); w.shapes.add('drop'); return undefined },

@@ -1352,6 +1352,14 @@ if (databaseUrl === undefined) {
     t.same(rows.map((x) => x.proname), ['btint4cmp'], 'only the class of an ordinary comparison was made')
   })
 
+  t.test('a token that may change schema but is no admin cannot rename a function only an admin may call, for any token to call it by a name no list knows', async (t) => {
+    const builder = await token('renamer', 'db:read db:ddl')
+    t.teardown(async () => { await direct.query("DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'tidy_up') THEN ALTER FUNCTION pg_catalog.tidy_up(int) RENAME TO pg_cancel_backend; END IF; END $$") })
+    const r = await psql(builder, ['-c', 'ALTER FUNCTION pg_catalog.pg_cancel_backend(int) RENAME TO tidy_up', '-c', 'SELECT 1'])
+    t.match(r.stderr, /lineage: scope db:admin is required \(makes a call of pg_cancel_backend look like another\)/)
+    t.equal((await direct.query("SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'tidy_up'")).rows[0].n, 0, 'the function keeps its name')
+  })
+
   t.test('a fast-path function call is classified as a call of the function its OID names, and audited whether refused or allowed', async (t) => {
     const operator = await token('operator', 'db:read db:write db:ddl db:admin')
     // FunctionCall ('F'): the OID, argument formats, arguments, the result's format.
