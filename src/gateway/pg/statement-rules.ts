@@ -191,7 +191,10 @@ function objectDdl (typeField: string, objectsField: string, drop: boolean): (bo
       const items = isObj(o) && isObj(o.List) && Array.isArray(o.List.items) ? o.List.items : []
       const names = items.map((i) => (isObj(i) && isObj(i.String) ? String(i.String.sval) : ''))
       if (onRelationObjectTypes.has(type)) names.pop()
-      if (names.length > 0 && (relationObjectTypes.has(type) || onRelationObjectTypes.has(type))) w.addTable(names.slice(-2).join('.'))
+      if (names.length === 0 || !(relationObjectTypes.has(type) || onRelationObjectTypes.has(type))) continue
+      w.addTable(names.slice(-2).join('.'))
+      const [schemaname, relname] = names.length > 1 ? names.slice(-2) : [undefined, names[0]]
+      if (isCatalog({ schemaname, relname })) w.raise(admin, `changes system catalog ${relname}`)
     }
     return undefined
   }
@@ -207,6 +210,8 @@ const routineTypes = new Set(['OBJECT_FUNCTION', 'OBJECT_PROCEDURE', 'OBJECT_ROU
  */
 function rename (body: Obj, w: Walk): undefined {
   renameObject(body, w)
+  // A system view's column renamed (`pg_roles.rolconfig`) is no longer found by the name that makes reading it admin.
+  if (isObj(body.relation) && isCatalog(body.relation)) w.raise(admin, `changes system catalog ${String(body.relation.relname)}`)
   const o = routineTypes.has(String(body.renameType)) && isObj(body.object) && isObj(body.object.ObjectWithArgs) ? body.object.ObjectWithArgs : {}
   const names = Array.isArray(o.objname) ? o.objname : []
   const last = names[names.length - 1]
