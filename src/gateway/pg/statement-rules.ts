@@ -2,8 +2,9 @@ import {
   adminObjectTypes, onRelationObjectTypes, privilegedSettings, readOnlySettings, readOnlyValues,
   readTransactionKinds, relationObjectTypes, safeEncodings, superuserSettingPrefixes, superuserSettings, transactionSettings
 } from './known-names.js'
-import { functionBody } from './function-body.js'
 import { isObj, type Obj } from './from-scope.js'
+import { admin, ddl, read, write, type Rule } from './ranks.js'
+import { createFunction, definesWith, supportFunctions } from './routine-rules.js'
 import type { Walk } from './walk.js'
 
 /**
@@ -12,15 +13,7 @@ import type { Walk } from './walk.js'
  * walk over the tree (`walk.ts`) calls these by node name.
  */
 
-// Classes as ranks: a text is of its strongest statement's.
-export const read = 0
-export const write = 1
-export const ddl = 2
-export const admin = 3
-
-
-/** A statement kind's class, or a function that records its class and shapes and says whether its children run. */
-export type Rule = number | ((body: Obj, w: Walk) => boolean | undefined)
+export { admin, ddl, read, write, type Rule } from './ranks.js'
 
 /** Whether a statement's RangeVar names a system catalog (every one is `pg_…`, and in pg_catalog). */
 function isCatalog (rel: Obj): boolean {
@@ -87,74 +80,6 @@ function restricts (condition: unknown): boolean {
     }
   }
   return false
-}
-
-/**
- * CREATE FUNCTION or PROCEDURE: DDL, and admin when its body does what only an admin may, or
- * cannot be read (see `functionBody`). The body runs with the caller's privileges whenever it
- * is called, from a statement that shows none of it.
- */
-function createFunction (body: Obj, w: Walk): undefined {
-  w.raise(ddl)
-  const statement = (): string => {
-    const bytes = Buffer.from(w.source)
-    const [at, len] = w.span
-    return bytes.subarray(at, len === 0 ? bytes.length : at + len).toString()
-  }
-  const found = functionBody(body, statement)
-  if (found === undefined) return undefined
-  if ('unreadable' in found) {
-    w.raise(admin, found.unreadable)
-    return undefined
-  }
-  for (const text of found.texts) {
-    const c = w.classifyText(text)
-    if (c.class === 'admin') w.raise(admin, `its body ${c.reason ?? 'is admin'}`)
-    // Whatever the session that calls it has prepared under that name.
-    else if (c.executes !== undefined) w.raise(admin, `its body runs prepared statement ${c.executes[0].slice(0, 63)}`)
-    // It would give a name contents the session's gateway never saw.
-    else if (c.prepares !== undefined) w.raise(admin, `its body prepares statement ${c.prepares[0].slice(0, 63)}`)
-    // A call would LISTEN from a statement that shows none of it.
-    if (c.listens === true) w.listens = true
-  }
-  return undefined
-}
-
-/**
- * CREATE AGGREGATE, OPERATOR, TYPE… (`definition`) and ALTER OPERATOR or TYPE … SET (`options`):
- * DDL, and admin when it names a function only an admin may call. Functions are named as
- * type names are (`SFUNC = pg_catalog.set_config`); `SELECT agg('pg_monitor', false)` or
- * `SELECT !!! 42` would then call it under a name no list knows, and an aggregate is immutable
- * to the catalog.
- */
-function definesWith (field: string): Rule {
-  return (body, w) => {
-    w.raise(ddl)
-    for (const o of Array.isArray(body[field]) ? body[field] : []) {
-      const arg = isObj(o) && isObj(o.DefElem) && isObj(o.DefElem.arg) ? o.DefElem.arg : undefined
-      const names = isObj(arg) && isObj(arg.TypeName) && Array.isArray(arg.TypeName.names) ? arg.TypeName.names : []
-      const last = names[names.length - 1]
-      if (isObj(last) && isObj(last.String)) w.defines(String(last.String.sval))
-    }
-    return undefined
-  }
-}
-
-/**
- * CREATE OPERATOR CLASS and ALTER OPERATOR FAMILY … ADD: DDL, and admin when a support function
- * (`FUNCTION 1 lo_export(oid, text)`) is one only an admin may call: an index scan, a sort or a
- * hash of the type then calls it where the text shows a comparison. (PostgreSQL lets only a
- * superuser run these, which a target's role may be.)
- */
-function supportFunctions (body: Obj, w: Walk): undefined {
-  w.raise(ddl)
-  for (const i of Array.isArray(body.items) ? body.items : []) {
-    const item = isObj(i) && isObj(i.CreateOpClassItem) ? i.CreateOpClassItem : {}
-    const names = item.itemtype === 2 && isObj(item.name) && Array.isArray(item.name.objname) ? item.name.objname : []
-    const last = names[names.length - 1]
-    if (isObj(last) && isObj(last.String)) w.defines(String(last.String.sval))
-  }
-  return undefined
 }
 
 /**
