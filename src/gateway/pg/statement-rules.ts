@@ -111,6 +111,8 @@ function objectDdl (typeField: string, objectsField: string, drop: boolean): (bo
     const type = String(body[typeField])
     w.raise(adminObjectTypes.has(type) ? admin : ddl)
     if (drop) w.shapes.add('drop')
+    // A system view renamed, moved or with a column renamed (`pg_roles.rolconfig`) is no longer found by the name that makes reading it admin.
+    if (isObj(body.relation) && isCatalog(body.relation)) w.raise(admin, `changes system catalog ${String(body.relation.relname)}`)
     const objects = drop ? body[objectsField] : [body[objectsField]]
     for (const o of Array.isArray(objects) ? objects : []) {
       const items = isObj(o) && isObj(o.List) && Array.isArray(o.List.items) ? o.List.items : []
@@ -135,8 +137,6 @@ const routineTypes = new Set(['OBJECT_FUNCTION', 'OBJECT_PROCEDURE', 'OBJECT_ROU
  */
 function rename (body: Obj, w: Walk): undefined {
   renameObject(body, w)
-  // A system view's column renamed (`pg_roles.rolconfig`) is no longer found by the name that makes reading it admin.
-  if (isObj(body.relation) && isCatalog(body.relation)) w.raise(admin, `changes system catalog ${String(body.relation.relname)}`)
   const o = routineTypes.has(String(body.renameType)) && isObj(body.object) && isObj(body.object.ObjectWithArgs) ? body.object.ObjectWithArgs : {}
   const names = Array.isArray(o.objname) ? o.objname : []
   const last = names[names.length - 1]

@@ -278,6 +278,8 @@ t.test('changing who the session is, or how the server reads SQL, is admin in ev
     { sql: 'ALTER VIEW pg_catalog.pg_roles RENAME COLUMN rolconfig TO settings', class: 'admin', reason: /changes system catalog pg_roles/ },
     { sql: 'DROP VIEW pg_user', class: 'admin', statements: ['drop'], reason: /changes system catalog pg_user/ },
     { sql: 'ALTER TABLE orders RENAME COLUMN item TO i', class: 'ddl' },
+    { sql: 'ALTER VIEW pg_catalog.pg_roles SET SCHEMA public', class: 'admin', reason: /changes system catalog pg_roles/ },
+    { sql: 'ALTER TABLE orders SET SCHEMA archive', class: 'ddl' },
     { sql: 'SET session_replication_role = replica', class: 'admin' },
     { sql: 'SET post_auth_delay = 2147', class: 'admin', reason: /sets post_auth_delay/ },
     { sql: 'ALTER FUNCTION f() SET role = postgres', class: 'admin' },
