@@ -15,7 +15,8 @@
  * or read or change a table's pages beneath its rows, masks and policy (pageinspect's `get_raw_page` and
  * `bt_page_items`, pg_surgery's `heap_force_kill`; pageinspect's `tuple_data_split` and `heap_page_item_attrs`
  * fetch any table's TOASTed value that a pointer in the bytes they are given names, and `brin_page_items` and
- * `gist_page_items` decode given bytes with a real index's column types).
+ * `gist_page_items` decode given bytes with a real index's column types; pg_walinspect's `pg_get_wal_block_info`
+ * (PostgreSQL 16) returns the rows and page images the WAL holds, of every table).
  */
 export const adminFunctions = new Set([
   'set_config', 'pg_terminate_backend', 'pg_cancel_backend', 'pg_signal_backend', 'pg_reload_conf',
@@ -26,7 +27,7 @@ export const adminFunctions = new Set([
   'pg_stat_statements_reset', 'pg_truncate_visibility_map', 'pg_nextoid', 'ts_stat', 'ts_rewrite',
   'pg_stat_get_activity', 'pg_stat_get_backend_activity', 'pg_stat_statements',
   'pg_show_all_file_settings', 'pg_hba_file_rules', 'pg_ident_file_mappings', 'connectby', 'xpath_table',
-  'get_raw_page', 'tuple_data_split', 'heap_page_item_attrs', 'brin_page_items', 'gist_page_items'
+  'get_raw_page', 'tuple_data_split', 'heap_page_item_attrs', 'brin_page_items', 'gist_page_items', 'pg_get_wal_block_info'
 ])
 export const adminFunctionPrefixes = [
   'dblink', 'pg_read_', 'pg_ls_', 'pg_file_', 'pg_stat_reset', 'pg_create_', 'pg_copy_', 'pg_logical_',

@@ -407,6 +407,7 @@ t.test('a call to an admin function anywhere makes the text admin, whatever its 
     ['SELECT t_attrs FROM heap_page_item_attrs($1::bytea, \'t\', true)', 'heap_page_item_attrs'],
     ['SELECT * FROM brin_page_items($1::bytea, \'t_brin\')', 'brin_page_items'],
     ['SELECT * FROM gist_page_items($1::bytea, \'t_gist\')', 'gist_page_items'],
+    ['SELECT block_data FROM pg_get_wal_block_info(\'0/1000000\', \'FFFFFFFF/FFFFFFFF\')', 'pg_get_wal_block_info'],
     ['SELECT pg_switch_wal(), pg_promote()', 'pg_switch_wal'],
     ['SELECT pg_catalog.pg_create_restore_point(\'x\')', 'pg_create_restore_point'],
     ['SELECT PG_ROTATE_LOGFILE()', 'pg_rotate_logfile'],
