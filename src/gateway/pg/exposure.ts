@@ -195,6 +195,14 @@ class Walk {
         if (!it.origin) this.all = true
         return this.push(b.params)
       case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt': return this.modify(kind, b, it.origin)
+      // A column renamed, or its table renamed or moved, is no longer found by the name a mask rule gives it.
+      case 'RenameStmt':
+        if (b.renameType === 'OBJECT_COLUMN' && typeof b.subname === 'string') this.exposed.add(b.subname)
+        else if (renamedRelations.has(String(b.renameType))) this.all = true
+        return
+      case 'AlterObjectSchemaStmt':
+        if (isObj(b.relation)) this.all = true
+        return
       case 'CopyStmt':
         // COPY … TO sends rows with no RowDescription, so every column it copies leaves as it
         // is: a table's listed columns, or all of them (its query's columns are walked as computed).
@@ -379,6 +387,7 @@ const comparedCalls = new Map([['lower', 1], ['upper', 1], ['length', 1], ['char
   ['btrim', 2], ['ltrim', 2], ['rtrim', 2], ['left', 2], ['right', 2], ['starts_with', 2], ['substr', 3], ['substring', 3],
   ['to_tsvector', 2], ['concat', Infinity], ['concat_ws', Infinity]])
 const systemColumns = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid', 'oid'])
+const renamedRelations = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE'])
 const textTypes = new Set(['text', 'varchar', 'bpchar', 'citext', 'name'])
 
 function isTextType (typeName: unknown): boolean {

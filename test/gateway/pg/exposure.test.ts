@@ -256,3 +256,10 @@ t.test('a table renamed by an alias column list is judged by name, and length co
   t.same(exposed("SELECT id FROM customers WHERE length(''::bytea, email) = 1"), ['email'], 'length(bytea, name) quotes its encoding argument')
   t.same(exposed('SELECT id FROM customers WHERE length(email) = 1'), [])
 })
+
+t.test('a column renamed, or its table renamed or moved, is exposed: a mask rule names it by the name it had', async (t) => {
+  t.same(exposed('ALTER TABLE customers RENAME COLUMN email TO contact'), ['email'])
+  t.equal(classify('ALTER TABLE customers RENAME TO people').exposes?.all, true)
+  t.equal(classify('ALTER TABLE customers SET SCHEMA archive').exposes?.all, true)
+  t.same(exposed('ALTER TABLE customers ALTER COLUMN email SET NOT NULL'), [])
+})

@@ -1373,6 +1373,24 @@ if (databaseUrl === undefined) {
     t.same(rows.map((x) => x.attname), ['rolconfig'], 'the view is as it was')
   })
 
+  t.test('a token that may change schema cannot rename a masked column or its table away from the name its mask rule gives', async (t) => {
+    const builder = await token('unmasker', 'db:read db:ddl')
+    t.teardown(async () => {
+      await direct.query(`DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_class WHERE relname = 'people') THEN ALTER TABLE people RENAME TO customers; END IF;
+        IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'contact') THEN ALTER TABLE customers RENAME COLUMN contact TO email; END IF;
+        IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'number') THEN ALTER TABLE customers RENAME COLUMN number TO ssn; END IF;
+      END $$`)
+    })
+    const r = await psql(builder, ['-c', 'ALTER TABLE customers RENAME COLUMN email TO contact', '-c', 'ALTER TABLE customers RENAME ssn TO number', '-c', 'ALTER TABLE customers RENAME TO people',
+      '-c', 'ALTER TABLE orders RENAME COLUMN item TO article', '-c', 'ALTER TABLE orders RENAME COLUMN article TO item'])
+    t.equal(r.stderr.match(/lineage: denied by policy: customers\.(email|ssn) is masked/g)?.length, 3, r.stderr)
+    t.equal(r.stdout, 'ALTER TABLE\nALTER TABLE\n', 'a column no rule masks is renamed as before')
+    const { rows } = await direct.query("SELECT attname FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname IN ('email', 'ssn') ORDER BY 1")
+    t.same(rows.map((x) => x.attname), ['email', 'ssn'], 'the masked columns and their table keep their names')
+    t.equal((await psql(reader, ['-c', 'SELECT email FROM customers WHERE id = 1'])).stdout, 'a***@example.com\n')
+  })
+
   t.test('a fast-path function call is classified as a call of the function its OID names, and audited whether refused or allowed', async (t) => {
     const operator = await token('operator', 'db:read db:write db:ddl db:admin')
     // FunctionCall ('F'): the OID, argument formats, arguments, the result's format.
