@@ -203,6 +203,11 @@ class Walk {
       case 'AlterObjectSchemaStmt':
         if (isObj(b.relation)) this.all = true
         return
+      // A table made a child or a partition has its rows read through the parent, whose columns no rule of the child's names.
+      case 'AlterTableCmd':
+        if (b.subtype === 'AT_AddInherit' || b.subtype === 'AT_AttachPartition') this.all = true
+        for (const k in b) this.push(b[k])
+        return
       case 'CopyStmt':
         // COPY … TO sends rows with no RowDescription, so every column it copies leaves as it
         // is: a table's listed columns, or all of them (its query's columns are walked as computed).

@@ -263,3 +263,9 @@ t.test('a column renamed, or its table renamed or moved, is exposed: a mask rule
   t.equal(classify('ALTER TABLE customers SET SCHEMA archive').exposes?.all, true)
   t.same(exposed('ALTER TABLE customers ALTER COLUMN email SET NOT NULL'), [])
 })
+
+t.test('a table made a child or a partition may expose any column: its rows are read through the parent, by the parent\'s names', async (t) => {
+  t.equal(classify('ALTER TABLE customers INHERIT base').exposes?.all, true)
+  t.equal(classify('ALTER TABLE parent ATTACH PARTITION customers FOR VALUES IN (1)').exposes?.all, true)
+  t.same(exposed('ALTER TABLE orders ADD COLUMN copy text GENERATED ALWAYS AS (item) STORED'), ['item'], 'other commands are walked as before')
+})

@@ -1391,6 +1391,16 @@ if (databaseUrl === undefined) {
     t.equal((await psql(reader, ['-c', 'SELECT email FROM customers WHERE id = 1'])).stdout, 'a***@example.com\n')
   })
 
+  t.test('a token that may change schema cannot make a table with masked columns a child or a partition, to read its rows through the parent', async (t) => {
+    const builder = await token('adopter', 'db:read db:ddl')
+    await direct.query('CREATE TABLE adoptive (id int, name text, email text, ssn text)')
+    t.teardown(async () => { await direct.query('ALTER TABLE customers NO INHERIT adoptive').catch(() => {}); await direct.query('DROP TABLE adoptive') })
+    const r = await psql(builder, ['-c', 'ALTER TABLE customers INHERIT adoptive'])
+    t.match(r.stderr, /lineage: denied by policy: customers\.email is masked/)
+    const read = await psql(reader, ['-c', 'SELECT email FROM adoptive ORDER BY id'])
+    t.equal(read.stdout, '', read.stderr)
+  })
+
   t.test('a fast-path function call is classified as a call of the function its OID names, and audited whether refused or allowed', async (t) => {
     const operator = await token('operator', 'db:read db:write db:ddl db:admin')
     // FunctionCall ('F'): the OID, argument formats, arguments, the result's format.
