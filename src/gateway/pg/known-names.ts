@@ -70,13 +70,15 @@ export const privilegedSettings = new Set(['role', 'session_authorization', 'ses
 /**
  * Settings only a superuser may change (PostgreSQL refuses them to any other role, so they
  * matter where the target's role is one): logging and statistics that would hide an agent from
- * the server's log, libraries loaded from disk, damaged-page and checksum overrides.
+ * the server's log, libraries loaded from disk, damaged-page and checksum overrides, JIT
+ * debugging and profiling data written to the server's disk for every query (given at startup),
+ * and `event_triggers` (PostgreSQL 17), which switches off the event triggers that guard DDL.
  */
 export const superuserSettings = new Set(['allow_in_place_tablespaces', 'allow_system_table_mods', 'backtrace_functions', 'commit_delay',
   'compute_query_id', 'deadlock_timeout', 'dynamic_library_path', 'ignore_checksum_failure', 'lc_messages', 'lo_compat_privileges',
   'max_stack_depth', 'session_preload_libraries', 'local_preload_libraries', 'temp_file_limit', 'update_process_title',
   'wal_compression', 'wal_consistency_checking', 'wal_init_zero', 'wal_recycle', 'zero_damaged_pages', 'ignore_system_indexes',
-  'ignore_invalid_pages', 'jit_dump_bitcode'])
+  'ignore_invalid_pages', 'jit_dump_bitcode', 'jit_debugging_support', 'jit_profiling_support', 'event_triggers'])
 export const superuserSettingPrefixes = ['log_', 'track_', 'debug_', 'trace_']
 /** Client encodings in which the text means what it means in UTF-8 to the parser; others may hide a quote in a multibyte character. */
 export const safeEncodings = new Set(['utf8', 'utf-8', 'unicode'])

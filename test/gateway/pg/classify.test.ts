@@ -765,6 +765,8 @@ t.test('asking for read-write transactions is a write: a session whose token may
 t.test('settings only a superuser may change are admin, whatever role the target logs in as', async (t) => {
   check(t, [
     { sql: "SET log_statement = 'none'", class: 'admin', reason: /sets log_statement, which only a superuser may/ },
+    { sql: 'SET jit_profiling_support = on', class: 'admin', reason: /sets jit_profiling_support, which only a superuser may/ },
+    { sql: 'SET event_triggers = off', class: 'admin', reason: /sets event_triggers, which only a superuser may/ },
     { sql: 'SET log_min_messages TO panic', class: 'admin' },
     { sql: 'SET zero_damaged_pages = on', class: 'admin' },
     { sql: 'RESET track_functions', class: 'admin' },

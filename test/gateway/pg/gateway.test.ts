@@ -1576,6 +1576,15 @@ if (databaseUrl === undefined) {
     }
   })
 
+  t.test('JIT profiling or debugging support at startup fails the login: superuser-only settings, profiling writing files to the server\'s disk for every JIT-compiled query', async (t) => {
+    for (const options of ['-c jit_profiling_support=on -c jit_above_cost=0', '-c jit_debugging_support=on']) {
+      const c = new pg.Client(connection(reader, { options }))
+      const err = await c.connect().then(() => undefined, (e: { code?: string, message: string }) => e)
+      await c.end().catch(() => {})
+      t.match(err, { code: '42501', message: /^lineage: startup parameter jit_(profiling|debugging)_support: scope db:admin is required/ }, options)
+    }
+  })
+
   t.test('the settings a login is allowed to give are audited with the login, as the SET statements they were checked as', async (t) => {
     const settler = await token('settler', 'db:read')
     const c = new pg.Client(connection(settler, { statement_timeout: 5000, options: '-c search_path=pg_catalog' }))
