@@ -83,9 +83,10 @@ function restricts (condition: unknown): boolean {
 }
 
 /**
- * CREATE VIEW: DDL, and admin when it reads pg_settings, whose rule turns an UPDATE into
- * set_config. A view of it is updatable, so `UPDATE v SET setting = 'off' WHERE name =
- * 'standard_conforming_strings'` would be the SET that `dml` refuses on pg_settings itself.
+ * CREATE VIEW: DDL, and admin when it reads a system catalog: a view of one table is updatable,
+ * so an UPDATE or INSERT of it writes the catalog, which `dml` refuses on the catalog itself
+ * (`UPDATE v SET proname = 'tidy' WHERE proname = 'pg_cancel_backend'`); of pg_settings, whose
+ * rule turns an UPDATE into set_config, it would be the SET of what it names.
  */
 function view (body: Obj, w: Walk): undefined {
   w.raise(ddl)
@@ -97,6 +98,10 @@ function view (body: Obj, w: Walk): undefined {
     } else if (isObj(v)) {
       if (isObj(v.RangeVar) && v.RangeVar.relname === 'pg_settings') {
         w.raise(admin, 'a view of pg_settings would set the settings an UPDATE of it names')
+        return undefined
+      }
+      if (isObj(v.RangeVar) && isCatalog(v.RangeVar)) {
+        w.raise(admin, `a view of system catalog ${String(v.RangeVar.relname)} would write it through an UPDATE or INSERT of the view`)
         return undefined
       }
       for (const k in v) stack.push(v[k])

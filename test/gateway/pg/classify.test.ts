@@ -337,12 +337,15 @@ t.test('an aggregate, operator or type defined with a function only an admin may
   ])
 })
 
-t.test('a view of pg_settings is admin: an UPDATE of the view is set_config', async (t) => {
+t.test('a view of a system catalog is admin: an UPDATE or INSERT of the view writes the catalog (of pg_settings, it is set_config)', async (t) => {
   check(t, [
     { sql: 'CREATE VIEW s AS SELECT * FROM pg_settings', class: 'admin', reason: /pg_settings/ },
     { sql: 'CREATE OR REPLACE VIEW s AS SELECT name, setting FROM pg_catalog.pg_settings WHERE name LIKE $$enable%$$', class: 'admin', reason: /pg_settings/ },
     { sql: 'CREATE VIEW s AS SELECT * FROM (SELECT * FROM pg_settings) x', class: 'admin', reason: /pg_settings/ },
-    { sql: 'CREATE VIEW s AS SELECT relname FROM pg_class', class: 'ddl' }
+    { sql: 'CREATE VIEW s AS SELECT relname FROM pg_class', class: 'admin', reason: /^a view of system catalog pg_class would write it through an UPDATE or INSERT of the view$/ },
+    { sql: 'CREATE VIEW procs AS SELECT oid, proname FROM pg_catalog.pg_proc', class: 'admin', reason: /pg_proc/ },
+    { sql: 'CREATE VIEW s AS SELECT relname FROM public.pg_things', class: 'ddl' },
+    { sql: 'CREATE VIEW s AS SELECT id FROM orders', class: 'ddl' }
   ])
 })
 
@@ -685,7 +688,7 @@ t.test("a role's settings in pg_roles or pg_user are admin to read, by name, thr
     { sql: 'SELECT x.l FROM (pg_roles CROSS JOIN (SELECT 1) s) AS x (a, b, c, d, e, f, g, h, i, j, k, l)', class: 'admin', reason },
     { sql: 'SELECT l FROM pg_roles r (a, b, c, d, e, f, g, h, i, j, k, l)', class: 'admin', reason },
     { sql: 'SELECT x FROM (SELECT rolname, rolconfig FROM pg_roles) x', class: 'admin', reason },
-    { sql: 'CREATE VIEW v AS SELECT rolname, rolconfig FROM pg_roles', class: 'admin', reason },
+    { sql: 'CREATE VIEW v AS SELECT rolname, rolconfig FROM pg_roles', class: 'admin', reason: /pg_roles/ },
     { sql: 'SELECT useconfig FROM pg_user', class: 'admin', reason: /^may read pg_user\.useconfig/ },
     { sql: "SELECT rolname, rolsuper FROM pg_roles WHERE rolname = 'rolconfig'", class: 'read' },
     { sql: 'SELECT r.rolname, m.member FROM pg_roles r JOIN pg_auth_members m ON m.roleid = r.oid', class: 'read' },

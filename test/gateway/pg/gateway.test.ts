@@ -1401,6 +1401,16 @@ if (databaseUrl === undefined) {
     t.equal(read.stdout, '', read.stderr)
   })
 
+  t.test('a view of a system catalog is admin: an UPDATE of it would rename pg_cancel_backend for any token to call as a read', async (t) => {
+    const builder = await token('catalog-viewer', 'db:read db:write db:ddl')
+    t.teardown(async () => {
+      await direct.query("DROP VIEW IF EXISTS procs; DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'tidy_cancel') THEN ALTER FUNCTION pg_catalog.tidy_cancel(int) RENAME TO pg_cancel_backend; END IF; END $$")
+    })
+    const r = await psql(builder, ['-c', 'CREATE VIEW procs AS SELECT oid, proname FROM pg_proc', '-c', "UPDATE procs SET proname = 'tidy_cancel' WHERE proname = 'pg_cancel_backend'"])
+    t.match(r.stderr, /lineage: scope db:admin is required \(a view of system catalog pg_proc would write it through an UPDATE or INSERT of the view\)/)
+    t.equal((await direct.query("SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'tidy_cancel'")).rows[0].n, 0, 'the function keeps its name')
+  })
+
   t.test('a fast-path function call is classified as a call of the function its OID names, and audited whether refused or allowed', async (t) => {
     const operator = await token('operator', 'db:read db:write db:ddl db:admin')
     // FunctionCall ('F'): the OID, argument formats, arguments, the result's format.
