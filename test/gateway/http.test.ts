@@ -10,7 +10,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read', 'plain:write', 'crowded:*'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read', 'plain:write', 'crowded:*', 'hop:*'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await createTarget(b, gw, {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -1139,6 +1139,35 @@ t.test('a target moved to another upstream lets go of its connections to the old
   // Its idle connection would otherwise stay open until the pool's keep-alive ran out (4 s).
   for (let i = 0; i < 20 && await count() > before; i++) await new Promise((resolve) => setTimeout(resolve, 50))
   t.equal(await count(), before, 'the old upstream\'s connection is closed')
+})
+
+t.test('a request decided after its target moved, on the target as it was, leaves the moved target\'s upstream connections working', async (t) => {
+  const { VerifiedTokens } = await import('../../src/lineage/verified-tokens.js')
+  const old = await startUpstream()
+  const moved = await startUpstream()
+  // A gateway that verifies a token it has not seen slowly, as one fetching the broker's keys does.
+  let slow = false
+  const own = await startTestGateway(b, {
+    verified: new VerifiedTokens(),
+    keys: async (kid) => { if (slow) await new Promise((resolve) => setTimeout(resolve, 1000)); return b.broker.ctx.keys().verifiers.get(kid) }
+  })
+  t.teardown(async () => { await own.close(); await old.close(); await moved.close() })
+  t.equal((await createTarget(b, own, { name: 'hop', kind: 'http', upstream: old.url })).status, 201)
+  const known = await rootToken(b, client, { scope: 'hop:*' })
+  t.equal((await fetch(`${own.url}/no-such-target/x`, { headers: auth(known) })).status, 404, 'verified (and kept) without a request to hop')
+  slow = true
+  const fresh = await rootToken(b, client, { scope: 'hop:*' })
+  const first = fetch(`${own.url}/hop/decided-late`, { headers: auth(fresh) })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(await saveTarget(b, own, 'hop', { name: 'hop', kind: 'http', upstream: moved.url }), 200)
+  const post = async (path: string): Promise<Response> => await fetch(`${own.url}/hop${path}`, {
+    method: 'POST', headers: auth(known), duplex: 'half', body: new ReadableStream({ start (c) { c.enqueue(new TextEncoder().encode('streamed')); c.close() } })
+  } as RequestInit)
+  t.equal((await post('/before')).status, 200)
+  t.equal((await first).status, 200, 'the request decided late is answered')
+  const after = await post('/after')
+  t.equal(after.status, 200, `the moved target is still served: ${await after.text()}`)
+  t.equal(moved.seen.at(-1)?.url, '/after')
 })
 
 /**

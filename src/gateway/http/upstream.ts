@@ -255,6 +255,8 @@ interface Queue { waiting: number }
 
 /** Where a target's requests go, worked out once per target. */
 interface Route {
+  /** Its pools' key in `Upstreams.pools`: the route holds only while they are there. */
+  key: string
   pool: Pool
   /** For an `http:` upstream, the pool that carries requests without a body or with one held whole. */
   raw: RawPool | undefined
@@ -337,7 +339,9 @@ export class Upstreams {
 
   private routeFor (t: Target): Route {
     let route = this.routes.get(t)
-    if (route !== undefined) return route
+    // A request decided on the target as it was before it moved (its token verified meanwhile)
+    // let go of the pools of the target as it is now: its route is made again, not left on pools closed for good.
+    if (route !== undefined && this.pools.get(route.key)?.pool === route.pool) return route
     const origin = t.upstream.origin
     const key = `${t.name} ${origin}`
     let kept = this.pools.get(key)
@@ -360,7 +364,7 @@ export class Upstreams {
       this.pools.set(key, kept)
     }
     const base = t.upstream.pathname.replace(/\/$/, '')
-    route = { pool: kept.pool, raw: kept.raw, queue: kept.queue, origin, host: t.upstream.host, base, paths: { prefix: `/${t.name}`, origin, base }, secrets: secretsOf(t), scanPosts: judgesMethods(t.policy) }
+    route = { key, pool: kept.pool, raw: kept.raw, queue: kept.queue, origin, host: t.upstream.host, base, paths: { prefix: `/${t.name}`, origin, base }, secrets: secretsOf(t), scanPosts: judgesMethods(t.policy) }
     this.routes.set(t, route)
     return route
   }
