@@ -59,7 +59,8 @@ export function globMatch (pattern: string, value: string, caseless = false): bo
 
 /**
  * A `paths` pattern against a request path as the upstream may read it: as sent; with its
- * leading `//host` dropped; with `//` collapsed and `;parameters` removed; with every escape
+ * leading `//host` dropped; with `//` collapsed and `;parameters` removed; without a trailing
+ * `/` (Express, unless strict, and Rails route `/admin/` to `/admin`); with every escape
  * decoded (`%3A` as `:`, as WSGI and Go servers route); and in any letter case, as
  * case-insensitive routers (Express, IIS) match. Rules only refuse, so a rule that matches any
  * reading applies.
@@ -67,7 +68,9 @@ export function globMatch (pattern: string, value: string, caseless = false): bo
 function pathMatch (pattern: string, path: string): boolean {
   for (const whole of path.startsWith('//') ? [path, withoutAuthority(path)] : [path]) {
     const collapsed = whole.includes(';') || whole.includes('//') ? whole.replace(/;[^/]*/g, '').replace(/\/{2,}/g, '/') : whole
-    for (const reading of collapsed === whole ? [whole] : [whole, collapsed]) {
+    const readings = collapsed === whole ? [whole] : [whole, collapsed]
+    for (const r of [...readings]) if (r.length > 1 && r.endsWith('/')) readings.push(r.replace(/\/+$/, '') || '/')
+    for (const reading of readings) {
       if (globMatch(pattern, reading, true)) return true
       const decoded = reading.includes('%') ? decodedPath(reading) : undefined
       if (decoded !== undefined && globMatch(pattern, decoded, true)) return true

@@ -10,7 +10,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read', 'plain:write', 'crowded:*', 'hop:*'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read', 'plain:write', 'crowded:*', 'hop:*', 'slash:*'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await createTarget(b, gw, {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -228,6 +228,19 @@ t.test('policy rules take away what scopes grant, with the rule\'s reason', asyn
   t.equal(bad.status, 400)
   t.match(bad.body.error_description, 'policy.rules[1].effect')
   t.equal((await b.admin('GET', '/v1/targets/broken')).status, 404, 'never half-applied')
+})
+
+t.test('a paths rule naming a path whole also refuses it with a trailing slash, which Express and Rails route to the same handler', async (t) => {
+  t.equal((await createTarget(b, gw, { name: 'slash', kind: 'http', upstream: up.url, policy: { rules: [{ effect: 'deny', paths: ['/admin', '/users/*/delete'], reason: 'not here' }] } })).status, 201)
+  const tk = await rootToken(b, client, { scope: 'slash:*' })
+  const before = up.seen.length
+  for (const path of ['/slash/admin', '/slash/admin/', '/slash/Admin//', '/slash/users/7/delete/', '/slash//admin/']) {
+    const r = await get(path, tk, { method: 'POST' })
+    t.equal(r.status, 403, path)
+    await r.arrayBuffer()
+  }
+  t.equal(up.seen.length, before, 'none reached the upstream')
+  t.equal((await get('/slash/admin/x', tk)).status, 200, 'a path below it is another path')
 })
 
 t.test('an actors rule judges a root token by its subject, the actor the upstream is told of', async (t) => {
