@@ -79,6 +79,10 @@ const none = new Set<string>()
  */
 export function answerHeaders (headers: IncomingHttpHeaders, secrets: string[], paths: TargetPaths, requestUrl: string): OutgoingHttpHeaders {
   const out = withoutSecrets(forwardable(headers, none), secrets)
+  // A length the upstream gave in several lines, every one the same (`wire.ts` refuses others),
+  // goes on once (RFC 9110 §8.6): Node's clients, fetch among them, refuse a second line.
+  const length = out['content-length']
+  if (Array.isArray(length)) out['content-length'] = length[0]
   const cookies = out['set-cookie']
   if (cookies !== undefined) out['set-cookie'] = scopedCookies(cookies as string | string[], paths, originForm(requestUrl).split('?')[0])
   for (const name of ['location', 'content-location']) {
