@@ -103,6 +103,15 @@ t.test('an agent\'s other claims of the scheme (X-Forwarded-Ssl, X-Forwarded-Sch
   for (const name of Object.keys(claims)) t.equal(seen.headers[name.toLowerCase()], undefined, name)
 })
 
+t.test('an agent\'s claim of the path the upstream is served under (X-Forwarded-Prefix) never reaches the upstream', async (t) => {
+  // Spring's ForwardedHeaderFilter, Symfony's trusted headers and ASP.NET's UsePathBase put it before every link they build.
+  const r = await get('/api/v1/prefix', agent, { headers: { 'x-forwarded-prefix': '//evil.example', X_Forwarded_Prefix: '/evil' } })
+  t.equal(r.status, 200)
+  const seen = up.seen.at(-1)!
+  t.equal(seen.url, '/base/v1/prefix')
+  for (const name of ['x-forwarded-prefix', 'x_forwarded_prefix']) t.equal(seen.headers[name], undefined, name)
+})
+
 t.test('request and response bodies stream through', async (t) => {
   const big = Buffer.alloc(5 * 1024 * 1024, 7)
   const r = await get('/api/upload', agent, { method: 'POST', body: big })
