@@ -10,7 +10,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read', 'plain:write', 'crowded:*', 'hop:*', 'slash:*'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read', 'plain:write', 'crowded:*', 'hop:*', 'slash:*', 'dav:*'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await createTarget(b, gw, {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -250,6 +250,24 @@ t.test('a paths rule naming a path whole also refuses it with a trailing slash, 
   }
   t.equal(up.seen.length, before, 'none reached the upstream')
   t.equal((await get('/slash/admin/x', tk)).status, 200, 'a path below it is another path')
+})
+
+t.test('a COPY or MOVE whose Destination names a path the policy refuses is refused, however the Destination spells it', async (t) => {
+  t.equal((await createTarget(b, gw, { name: 'dav', kind: 'http', upstream: `${up.url}/base`, policy: { rules: [{ effect: 'deny', paths: ['/admin/*'], reason: 'admin is read-only' }] } })).status, 201)
+  const tk = await rootToken(b, client, { scope: 'dav:*' })
+  const before = up.seen.length
+  const upstreamHost = new URL(up.url).host
+  for (const destination of [`${gw.url}/dav/admin/x`, '/dav/admin/x', `http://${upstreamHost}/base/admin/x`, '/base/admin/x', '/base/%61dmin/x', '/admin/x', `http://${upstreamHost}/base//ADMIN/x`]) {
+    const r = await get('/dav/drafts/x', tk, { method: 'MOVE', headers: { destination } })
+    t.equal(r.status, 403, destination)
+    t.match(await r.json(), { error_description: /admin is read-only/ }, destination)
+  }
+  const dots = await get('/dav/drafts/x', tk, { method: 'COPY', headers: { destination: '/base/drafts/../admin/x' } })
+  t.equal(dots.status, 400, 'dot segments are refused there as in the request\'s path')
+  await dots.arrayBuffer()
+  t.equal(up.seen.length, before, 'none reached the upstream')
+  t.equal((await get('/dav/drafts/x', tk, { method: 'COPY', headers: { destination: `${gw.url}/dav/drafts/y` } })).status, 200)
+  t.equal(up.seen.at(-1)?.headers.destination, `${gw.url}/dav/drafts/y`, 'a Destination the policy allows goes up as it came')
 })
 
 t.test('an actors rule judges a root token by its subject, the actor the upstream is told of', async (t) => {

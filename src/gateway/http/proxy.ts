@@ -4,7 +4,9 @@ import { InvalidToken, LineageError, NotFound, toErrorBody } from '../../errors.
 import type { Logger } from '../../log.js'
 import { currentActor, type AccessClaims } from '../../lineage/claims.js'
 import { bearerOf } from '../../broker/caller.js'
-import { checkAccess, genuineClaims, InsufficientScope, staleness, type CheckDeps, type Decision } from '../check.js'
+import { authorize, checkAccess, genuineClaims, InsufficientScope, staleness, type CheckDeps, type Decision } from '../check.js'
+import type { PolicyRequest } from '../policy.js'
+import { destinationPaths } from './destination.js'
 import type { Target, TargetDirectory } from '../targets.js'
 import type { AuditLog } from '../../audit/audit-log.js'
 import { auditLineage } from '../../audit/record.js'
@@ -157,16 +159,24 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
     if (where === undefined || t === undefined || t.kind !== 'http') throw new NotFound('no such target')
     const started = performance.now()
     const token = bearerOf(req.headers.authorization)
-    const decision = checkAccess(opts, token, t, {
-      action: method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'read' : 'write',
-      method,
-      path: where.path
-    })
+    const action = method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'read' : 'write'
+    const destinations = destinationPaths(req.headers, t.name, t.upstream.pathname.replace(/\/$/, '')).map((path) => ({ action, method, path }))
+    const decision = checkAccess(opts, token, t, { action, method, path: where.path })
     if (decision instanceof Promise) {
-      decision.then((d) => { decided(req, res, t, method, where, started, token, d) }).catch((err: unknown) => { failed(req, res, err) })
+      decision.then((d) => { decided(req, res, t, method, where, started, token, judged(d, t, destinations)) }).catch((err: unknown) => { failed(req, res, err) })
     } else {
-      decided(req, res, t, method, where, started, token, decision)
+      decided(req, res, t, method, where, started, token, judged(decision, t, destinations))
     }
+  }
+
+  /** An allowed decision, refused when the policy refuses a path the request's `Destination` writes to. */
+  function judged (d: Decision, t: Target, destinations: Array<Omit<PolicyRequest, 'depth' | 'principals' | 'actor'>>): Decision {
+    if (!d.allowed) return d
+    for (const r of destinations) {
+      const refusal = authorize(d.claims, t, r)
+      if (refusal !== undefined) return { allowed: false, refusal: new InsufficientScope(`Destination ${r.path}: ${refusal.message}`), claims: d.claims }
+    }
+    return d
   }
 
   /** Records the decision; forwards an allowed request, throws the refusal of another. */
