@@ -174,7 +174,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
     if (!d.allowed) return d
     for (const r of destinations) {
       const refusal = authorize(d.claims, t, r)
-      if (refusal !== undefined) return { allowed: false, refusal: new InsufficientScope(`Destination ${r.path}: ${refusal.message}`), claims: d.claims }
+      if (refusal !== undefined) return { allowed: false, refusal: new InsufficientScope(`Destination ${recordedPath(r.path ?? '', undefined)}: ${refusal.message}`), claims: d.claims }
     }
     return d
   }
