@@ -1,4 +1,4 @@
-import { createServer, STATUS_CODES, type Server, type ServerResponse } from 'node:http'
+import { createServer, ServerResponse, STATUS_CODES, type Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Server as NetServer, Socket } from 'node:net'
 import type { SecureContext } from 'node:tls'
@@ -112,6 +112,18 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   const current = new WeakMap<Duplex, AgentRequest>()
   const onRequest: AgentListener = (req, res) => {
     current.set(req.socket, req)
+    // node:http hands on a request pipelined behind a response still under way at once, its
+    // response given the connection only when that one is whole; the lane reads no request
+    // before then. Served at once, a DELETE behind a stream that never ends would run at the
+    // upstream with its answer never delivered (RFC 9112 §9.3.2 lets only safe requests run
+    // side by side), and be judged on a chain that may be cut off before its turn.
+    if (res instanceof ServerResponse && res.socket === null) {
+      res.once('socket', () => { serve(req, res) })
+      return
+    }
+    serve(req, res)
+  }
+  const serve: AgentListener = (req, res) => {
     if (req.url !== undefined && !req.url.startsWith('/')) req.url = originForm(req.url)
     // A request without Host is the HTTP gateway's to refuse and record, wherever it was sent.
     if (req.url?.startsWith('/_lineage/') === true && !lacksHost(req)) own(req, res)

@@ -732,6 +732,28 @@ t.test('a request pipelined behind a streaming response waits for it: the connec
   t.notOk(events.some((e: { path: string }) => e.path === '/users/behind-a-stream'), 'the request never read is not recorded as decided')
 })
 
+t.test('on a connection node:http serves, a request pipelined behind a streaming response waits for it too, as on the lane', async (t) => {
+  // A header naming another in Connection is not the lane's: node:http serves the connection from its first request on.
+  const url = new URL(gw.url)
+  const before = up.seen.length
+  const s = connect(Number(url.port), url.hostname, () => {
+    s.write(`GET /api/sse HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\nDELETE /api/users/behind-a-handed-off-stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\n\r\n`)
+  })
+  s.on('error', () => {})
+  t.teardown(() => { s.destroy() })
+  let text = ''
+  s.on('data', (d) => { text += d.toString() })
+  while (!text.includes('data: 2')) await new Promise((resolve) => setTimeout(resolve, 10))
+  s.destroy()
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.same(up.seen.slice(before).map((r) => r.url), ['/base/sse'], 'the upstream ran the stream only')
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', `/v1/audit?jti=${claimsOf(agent).jti}&limit=5`)).body.events
+  t.notOk(events.some((e: { path: string }) => e.path === '/users/behind-a-handed-off-stream'), 'the request never served is not recorded as decided')
+  const both = await rawRequest(`GET /api/first HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: x-hop\r\n\r\nGET /api/second HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
+  t.match(both, /"url":"\/base\/first"[^]*"url":"\/base\/second"/, 'behind a response that ends, it is served in its turn')
+})
+
 t.test('an agent that leaves while its token is verified starts no upstream exchange, and is audited', async (t) => {
   const { VerifiedTokens } = await import('../../src/lineage/verified-tokens.js')
   // A gateway of its own that has to fetch the signing key, slowly, as a fresh gateway process does.
