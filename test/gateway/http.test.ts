@@ -588,6 +588,19 @@ t.test('a method or path override (a header, a _method query parameter) is refus
   t.equal((await get('/api/users/7', agent, { method: 'DELETE', headers: { 'x-http-method-override': 'delete' } })).status, 200, 'an override naming the method itself passes')
 })
 
+t.test('a method or path override header spelled with _ for - is refused too: CGI, WSGI and Rack servers read both spellings as one', async (t) => {
+  // Rack::MethodOverride reads HTTP_X_HTTP_METHOD_OVERRIDE, which X_HTTP_Method_Override becomes as surely as X-HTTP-Method-Override.
+  const before = up.seen.length
+  const overrides: Array<Record<string, string>> = [{ X_HTTP_Method_Override: 'DELETE' }, { 'x-http_method': 'DELETE' }, { X_Method_Override: 'PUT' }, { X_Original_URL: '/admin/users/7' }, { 'x-rewrite_url': '/admin' }]
+  for (const headers of overrides) {
+    const r = await get('/api/users/7', agent, { method: 'POST', body: 'x', headers })
+    t.equal(r.status, 400, Object.keys(headers)[0])
+    t.match(await r.json(), { error: 'invalid_request', error_description: /is refused: the upstream would/ })
+  }
+  t.equal(up.seen.length, before, 'none reached the upstream')
+  t.equal((await get('/api/users/7', agent, { method: 'POST', body: 'x', headers: { X_HTTP_Method_Override: 'post' } })).status, 200, 'one naming the method itself passes')
+})
+
 t.test('a POST whose body names another method (_method, as Rails, Laravel and Symfony read it) is refused where the policy judges methods', async (t) => {
   // The api target denies DELETE below /admin; its upstream would run these POSTs as DELETEs.
   const bodies: Array<[string, string, string | string[]]> = [

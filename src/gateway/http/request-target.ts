@@ -69,17 +69,18 @@ const pathOverrides = ['x-original-url', 'x-rewrite-url']
 
 /**
  * Refuses a request whose headers or query (`query`, with its `?`) ask the upstream for another
- * method or path than the ones the gateway checks. An override naming the request's own method
- * changes nothing and passes.
+ * method or path than the ones the gateway checks, the headers in their `_` spellings too (CGI,
+ * WSGI and Rack servers read `X_HTTP_Method_Override` as `HTTP_X_HTTP_METHOD_OVERRIDE`, as they
+ * read `X-HTTP-Method-Override`). An override naming the request's own method changes nothing and passes.
  * @throws BadRequest for such a header or query parameter.
  */
 export function checkOverrides (method: string, headers: IncomingHttpHeaders, query = ''): void {
-  for (const h of methodOverrides) {
-    const v = headers[h]
-    if (v !== undefined && String(v).trim().toUpperCase() !== method) throw new BadRequest(`${h} is refused: the upstream would run another method than the one checked`)
-  }
-  for (const h of pathOverrides) {
-    if (headers[h] !== undefined) throw new BadRequest(`${h} is refused: the upstream would serve another path than the one checked`)
+  for (const name in headers) {
+    if (!name.startsWith('x')) continue
+    const h = name.includes('_') ? name.replace(/_/g, '-') : name
+    const v = headers[name]
+    if (methodOverrides.includes(h) && v !== undefined && String(v).trim().toUpperCase() !== method) throw new BadRequest(`${name} is refused: the upstream would run another method than the one checked`)
+    if (pathOverrides.includes(h)) throw new BadRequest(`${name} is refused: the upstream would serve another path than the one checked`)
   }
   // Laravel (Symfony's method parameter override, on by default) and Express's method-override
   // set to `_method` take the method of a POST from its query.
