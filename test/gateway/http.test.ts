@@ -265,6 +265,8 @@ t.test('a COPY or MOVE whose Destination names a path the policy refuses is refu
   const dots = await get('/dav/drafts/x', tk, { method: 'COPY', headers: { destination: '/base/drafts/../admin/x' } })
   t.equal(dots.status, 400, 'dot segments are refused there as in the request\'s path')
   await dots.arrayBuffer()
+  const twice = await rawRequest(`MOVE /dav/drafts/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tk}\r\nDestination: /dav/drafts/y\r\nDestination: /dav/admin/x\r\nConnection: close\r\n\r\n`)
+  t.match(twice, /^HTTP\/1.1 400 /, 'two Destinations (node:http joins them), of which an upstream may take either, are refused')
   t.equal(up.seen.length, before, 'none reached the upstream')
   t.equal((await get('/dav/drafts/x', tk, { method: 'COPY', headers: { destination: `${gw.url}/dav/drafts/y` } })).status, 200)
   t.equal(up.seen.at(-1)?.headers.destination, `${gw.url}/dav/drafts/y`, 'a Destination the policy allows goes up as it came')

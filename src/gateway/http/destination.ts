@@ -9,12 +9,15 @@ import { BadRequest, originForm, parseRequestTarget } from './request-target.js'
  * `/<name>` (the gateway's URL, as a client writes it), below the upstream URL's path `base`, and
  * as it is, each as a request path is read (escapes normalized, dot segments refused).
  * @returns no path when there is no `Destination`.
- * @throws BadRequest for one that is neither an absolute URI nor an absolute path, or whose path a request would be refused.
+ * @throws BadRequest for one that is not a single absolute URI or absolute path, or whose path a request would be refused.
  */
 export function destinationPaths (headers: IncomingHttpHeaders, name: string, base: string): string[] {
   const value = headers.destination
   if (value === undefined) return []
-  const raw = originForm(String(value).trim())
+  const text = String(value).trim()
+  // node:http joins two Destination lines with `, `; an upstream may take either. A URI holds no space.
+  if (/\s/.test(text)) throw new BadRequest('Destination must be one URI')
+  const raw = originForm(text)
   if (!raw.startsWith('/')) throw new BadRequest('Destination must be an absolute URI or an absolute path')
   const out = new Set<string>()
   for (const prefix of [`/${name}`, base, '']) {
