@@ -112,6 +112,16 @@ t.test('an agent\'s claim of the path the upstream is served under (X-Forwarded-
   for (const name of ['x-forwarded-prefix', 'x_forwarded_prefix']) t.equal(seen.headers[name], undefined, name)
 })
 
+t.test('an agent\'s other claims of its address (Client-IP, X-Client-IP, True-Client-IP and the CDNs\' spellings) never reach the upstream', async (t) => {
+  // Rails reads HTTP_CLIENT_IP beside X-Forwarded-For; the request-ip package, which many Node servers use, reads X-Client-IP before it.
+  const claims = { 'client-ip': '10.0.0.1', 'x-client-ip': '10.0.0.1', X_Client_IP: '10.0.0.1', 'true-client-ip': '10.0.0.1', 'cf-connecting-ip': '10.0.0.1', 'fastly-client-ip': '10.0.0.1', 'x-cluster-client-ip': '10.0.0.1' }
+  const r = await get('/api/v1/address', agent, { headers: claims })
+  t.equal(r.status, 200)
+  const seen = up.seen.at(-1)!
+  t.equal(seen.headers['x-forwarded-for'], '127.0.0.1')
+  for (const name of Object.keys(claims)) t.equal(seen.headers[name.toLowerCase()], undefined, name)
+})
+
 t.test('request and response bodies stream through', async (t) => {
   const big = Buffer.alloc(5 * 1024 * 1024, 7)
   const r = await get('/api/upload', agent, { method: 'POST', body: big })

@@ -32,11 +32,13 @@ export interface HttpGatewayOptions extends CheckDeps {
 // about the request (`forwarded`, `x-forwarded-port`, `x-real-ip`: a spoofed host or scheme
 // ends up in the links it builds and the checks it makes; the other spellings of the scheme
 // too, which some read before `x-forwarded-proto`: Rack takes `x-forwarded-ssl: on` as https;
-// `x-forwarded-prefix`, which Spring, Symfony and ASP.NET put before every link they build),
+// `x-forwarded-prefix`, which Spring, Symfony and ASP.NET put before every link they build; the
+// other spellings of the agent's address: Rails reads `client-ip`, the request-ip package `x-client-ip` first),
 // and `expect` (the gateway answers 100-continue itself, once the request is allowed). The target's own
 // headers are added to these per target; all are dropped in their `_` spellings too.
 const fromAgent = ['authorization', 'host', 'lineage-subject', 'lineage-actor', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded',
-  'x-forwarded-ssl', 'x-forwarded-scheme', 'front-end-https', 'x-url-scheme', 'x-forwarded-prefix', 'expect']
+  'x-forwarded-ssl', 'x-forwarded-scheme', 'front-end-https', 'x-url-scheme', 'x-forwarded-prefix',
+  'client-ip', 'x-client-ip', 'true-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-cluster-client-ip', 'expect']
 
 /** The request's target and path for the audit record, or undefined when the URL was refused. */
 function safeTarget (url: string): { target: string, path: string } | undefined {
