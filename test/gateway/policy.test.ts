@@ -14,6 +14,15 @@ t.test('a paths rule matches the path as sent and as servers read it: // collaps
   }
 })
 
+t.test('a paths rule matches the path without its trailing slash, as Express and Rails route it', async (t) => {
+  const policy = parsePolicy({ rules: [{ effect: 'deny', paths: ['/admin', '/users/*/delete'], reason: 'no' }] })
+  for (const path of ['/admin', '/admin/', '/admin//', '/ADMIN/', '/admin;x/', '/users/7/delete/', '//h/admin/']) {
+    t.equal(policyRefusal(policy, request({ path })), 'denied by policy: no', path)
+  }
+  for (const path of ['/admin/x', '/administrator/', '/users/7/deleted/', '/']) t.equal(policyRefusal(policy, request({ path })), undefined, path)
+  t.equal(policyRefusal(parsePolicy({ rules: [{ effect: 'deny', paths: ['/'] }] }), request({ path: '//' })), 'denied by policy', 'the root is still the root')
+})
+
 t.test('a paths rule matches a path starting with // as a WHATWG URL parser reads it: its first segment a host, dropped', async (t) => {
   // `new URL('//x/admin/users/7', base).pathname` is `/admin/users/7`, the way a server that follows Node's documentation reads `req.url`.
   const policy = parsePolicy({ rules: [{ effect: 'deny', methods: ['DELETE'], paths: ['/admin/*', '/'], reason: 'no' }] })
