@@ -162,7 +162,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
     const started = performance.now()
     const token = bearerOf(req.headers.authorization)
     const action = method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'read' : 'write'
-    const destinations = destinationPaths(req.headers, t.name, t.upstream.pathname.replace(/\/$/, '')).map((path) => ({ action, method, path }))
+    const destinations = req.headers.destination === undefined ? [] : destinationPaths(req.headers, t.name, t.upstream.pathname.replace(/\/$/, '')).map((path) => ({ action, method, path }))
     const decision = checkAccess(opts, token, t, { action, method, path: where.path })
     if (decision instanceof Promise) {
       decision.then((d) => { decided(req, res, t, method, where, started, token, judged(d, t, destinations)) }).catch((err: unknown) => { failed(req, res, err) })
@@ -173,7 +173,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
 
   /** An allowed decision, refused when the policy refuses a path the request's `Destination` writes to. */
   function judged (d: Decision, t: Target, destinations: Array<Omit<PolicyRequest, 'depth' | 'principals' | 'actor'>>): Decision {
-    if (!d.allowed) return d
+    if (!d.allowed || destinations.length === 0) return d
     for (const r of destinations) {
       const refusal = authorize(d.claims, t, r)
       if (refusal !== undefined) return { allowed: false, refusal: new InsufficientScope(`Destination ${recordedPath(r.path ?? '', undefined)}: ${refusal.message}`), claims: d.claims }
