@@ -394,6 +394,10 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
     lengths: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!',
     // RFC 9110 §8.6: one length given twice may be read as given once.
     repeated: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok',
+    // A service worker's scope may reach past its script's own path only as far as this says.
+    worker: 'HTTP/1.1 200 OK\r\nContent-Type: text/javascript\r\nService-Worker-Allowed: /\r\nContent-Length: 2\r\n\r\nok',
+    'worker-below': 'HTTP/1.1 200 OK\r\nContent-Type: text/javascript\r\nService-Worker-Allowed: /app/\r\nContent-Length: 2\r\n\r\nok',
+    'worker-up': 'HTTP/1.1 200 OK\r\nContent-Type: text/javascript\r\nService-Worker-Allowed: ../..\r\nContent-Length: 2\r\n\r\nok',
     folded: 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 2\r\n\r\nok',
     // No body: the coding applies to nothing.
     'unchanged-coded': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nTransfer-Encoding: gzip\r\n\r\n'
@@ -428,6 +432,10 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
   await expect('unchanged-coded', 304, /^$/)
   const repeated = await get('/odd/repeated', token)
   t.equal(await repeated.text(), 'ok', 'a length given twice reaches the agent once: Node\'s clients refuse a second Content-Length')
+  // Every target shares the gateway's origin: a worker one upstream's script registered for / would see every other target's requests.
+  t.equal((await get('/odd/worker', token)).headers.get('service-worker-allowed'), '/odd', 'a service worker is allowed no scope past its target')
+  t.equal((await get('/odd/worker-below', token)).headers.get('service-worker-allowed'), '/odd/app/', 'one below the upstream\'s root, below the target\'s')
+  t.equal((await get('/odd/js/worker-up', token)).headers.get('service-worker-allowed'), '/odd', 'a relative one that climbs out of the target, the target')
   t.notMatch(await rawRequest(`GET /odd/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`), /\r\nx-[ab]:/i, 'the headers they name are not passed on')
   t.equal((await get('/api/still-fine', agent)).status, 200)
 })

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { Target } from '../targets.js'
 import { originForm } from './request-target.js'
-import { scopedCookies, targetLocation, type TargetPaths } from './target-paths.js'
+import { scopedCookies, scopedWorkerScope, targetLocation, type TargetPaths } from './target-paths.js'
 
 // RFC 9110 §7.6.1: connection-specific headers never cross a proxy.
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
@@ -74,8 +74,8 @@ const none = new Set<string>()
 
 /**
  * What of an upstream's response headers reaches the agent, for a request to `requestUrl`:
- * no hop-by-hop header, none holding the target's credential (`secrets`), cookies scoped and
- * a redirect to the upstream itself pointed below the target (`paths`).
+ * no hop-by-hop header, none holding the target's credential (`secrets`), cookies and a service
+ * worker's scope kept below the target and a redirect to the upstream itself pointed below it (`paths`).
  */
 export function answerHeaders (headers: IncomingHttpHeaders, secrets: string[], paths: TargetPaths, requestUrl: string): OutgoingHttpHeaders {
   const out = withoutSecrets(forwardable(headers, none), secrets)
@@ -83,8 +83,11 @@ export function answerHeaders (headers: IncomingHttpHeaders, secrets: string[], 
   // goes on once (RFC 9110 §8.6): Node's clients, fetch among them, refuse a second line.
   const length = out['content-length']
   if (Array.isArray(length)) out['content-length'] = length[0]
+  const requestPath = originForm(requestUrl).split('?')[0]
   const cookies = out['set-cookie']
-  if (cookies !== undefined) out['set-cookie'] = scopedCookies(cookies as string | string[], paths, originForm(requestUrl).split('?')[0])
+  if (cookies !== undefined) out['set-cookie'] = scopedCookies(cookies as string | string[], paths, requestPath)
+  const worker = out['service-worker-allowed']
+  if (worker !== undefined) out['service-worker-allowed'] = scopedWorkerScope(String(worker), paths, requestPath)
   for (const name of ['location', 'content-location']) {
     const v = out[name]
     if (typeof v === 'string') out[name] = targetLocation(v, paths)

@@ -62,3 +62,19 @@ export function scopedCookies (values: string | string[], paths: TargetPaths, re
     return `${kept.join(';')}; Path=${(path === undefined ? undefined : mapped(paths, path)) ?? paths.prefix}`
   })
 }
+
+/**
+ * An upstream's `Service-Worker-Allowed` (the widest scope a service worker its script starts may
+ * control), kept within its target's part of the gateway as its cookies are: a worker one
+ * upstream's script registered for `/` would see, and could answer, every target's requests from
+ * a browser. A path from the upstream's root maps below `/<target>` as a cookie's `Path` does; any
+ * other reference is resolved against `requestPath` (the gateway path its script was fetched at),
+ * as the browser resolves it, and one that lands outside the target becomes `/<target>`.
+ */
+export function scopedWorkerScope (value: string, paths: TargetPaths, requestPath: string): string {
+  if (value.startsWith('/') && !value.startsWith('//')) return mapped(paths, value.split(/[?#]/)[0] as string) ?? paths.prefix
+  const base = `http://gateway${requestPath}`
+  const url = URL.canParse(value, base) ? new URL(value, base) : undefined
+  const inside = url !== undefined && url.origin === 'http://gateway' && (url.pathname === paths.prefix || url.pathname.startsWith(`${paths.prefix}/`))
+  return inside ? url.pathname : paths.prefix
+}
