@@ -1051,6 +1051,26 @@ t.test('a keep-alive connection whose chain is revoked is closed', async (t) => 
   t.ok(Date.now() - started < 1000, 'the idle connection was closed by the gateway')
 })
 
+t.test('a stream on a connection node:http serves ends within a second of its chain\'s revocation, as one on the lane does', async (t) => {
+  // A header Connection names is not the lane's: node:http serves this connection from its first request on.
+  const mine = (await exchangeToken(b, root, { actor: 'handed-off-streamer' })).body.access_token
+  const url = new URL(gw.url)
+  const s = connect(Number(url.port), url.hostname, () => {
+    s.write(`GET /api/sse HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${mine}\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\n`)
+  })
+  s.on('error', () => {})
+  t.teardown(() => { s.destroy() })
+  let text = ''
+  s.on('data', (d) => { text += d.toString() })
+  const closed = new Promise<void>((resolve) => s.once('close', () => resolve()))
+  while (!text.includes('data: 1')) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.match(text, /^HTTP\/1.1 200 OK\r\n[^]*Transfer-Encoding: chunked/, 'written by node:http')
+  await b.admin('POST', `/v1/tokens/${claimsOf(mine).jti}/revoke`)
+  const started = Date.now()
+  await closed
+  t.ok(Date.now() - started < 1000, `the stream ended ${Date.now() - started} ms after the revocation`)
+})
+
 t.test('a change that leaves the chain live closes nothing; a reload of the view closes what it finds dead', async (t) => {
   const { Agent, request } = await import('node:http')
   const { readSnapshot } = await import('../../src/lineage/changes.js')
