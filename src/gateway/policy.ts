@@ -163,6 +163,9 @@ function parseRule (raw: unknown, where: string): Rule {
   // An action no request has (a typo, another letter case) would leave its rule matching nothing, unseen.
   const action = (out.actions as string[] | undefined)?.find((a) => !(actionNames as readonly string[]).includes(a))
   if (action !== undefined) throw new InvalidInput(`${where}.actions: unknown action ${action}`)
+  // Every request path starts with `/`: a pattern that starts with neither it nor a wildcard (`admin/*`) would match none, unseen.
+  const pathless = (out.paths as string[] | undefined)?.find((p) => !/^[/*?]/.test(p))
+  if (pathless !== undefined) throw new InvalidInput(`${where}.paths: ${pathless} matches no path, as every path starts with /; write /${pathless}`)
   const statements = out.statements as string[] | undefined
   const unknown = statements?.find((s) => !statementShapes.includes(s))
   if (unknown !== undefined) throw new InvalidInput(`${where}.statements: unknown shape ${unknown}`)

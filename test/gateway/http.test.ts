@@ -247,6 +247,9 @@ t.test('policy rules take away what scopes grant, with the rule\'s reason', asyn
   t.equal(bad.status, 400)
   t.match(bad.body.error_description, 'policy.rules[1].effect')
   t.equal((await b.admin('GET', '/v1/targets/broken')).status, 404, 'never half-applied')
+  const pathless = await createTarget(b, gw, { name: 'pathless', kind: 'http', upstream: up.url, policy: { rules: [{ effect: 'deny', paths: ['admin/*'], reason: 'no admin' }] } })
+  t.equal(pathless.status, 400, 'a paths pattern without its leading / would refuse nothing')
+  t.match(pathless.body.error_description, 'policy.rules[0].paths')
 })
 
 t.test('a paths rule naming a path whole also refuses it with a trailing slash, which Express and Rails route to the same handler', async (t) => {

@@ -80,6 +80,13 @@ t.test('a rule naming an action that does not exist is refused, as a grant namin
   t.same(parsePolicy({ rules: [{ effect: 'deny', actions: ['read', 'write', 'ddl', 'admin', 'exec', 'shell', 'tunnel'] }] }).rules[0].actions, ['read', 'write', 'ddl', 'admin', 'exec', 'shell', 'tunnel'])
 })
 
+t.test('a paths pattern no request path can match (one not starting with / or a wildcard) is refused rather than saved to refuse nothing', async (t) => {
+  for (const paths of [['admin/*'], ['/ok', 'v1/users']]) {
+    t.throws(() => parsePolicy({ rules: [{ effect: 'deny', paths }] }), { code: 'ERR_INVALID_INPUT', message: /policy\.rules\[0\]\.paths/ }, paths.join(' '))
+  }
+  t.same(parsePolicy({ rules: [{ effect: 'deny', paths: ['/admin/*', '*.php', '?admin'] }] }).rules[0].paths, ['/admin/*', '*.php', '?admin'])
+})
+
 t.test('a mask column written without its table (email), which no column can match, is refused rather than saved to mask nothing', async (t) => {
   for (const columns of [['email'], ['customers.email', 'ssn']]) {
     t.throws(() => parsePolicy({ rules: [{ effect: 'mask', columns, with: 'redact' }] }), { code: 'ERR_INVALID_INPUT', message: /policy\.rules\[0\]\.columns/ }, columns.join(' '))
