@@ -163,6 +163,9 @@ function parseRule (raw: unknown, where: string): Rule {
   // An action no request has (a typo, another letter case) would leave its rule matching nothing, unseen.
   const action = (out.actions as string[] | undefined)?.find((a) => !(actionNames as readonly string[]).includes(a))
   if (action !== undefined) throw new InvalidInput(`${where}.actions: unknown action ${action}`)
+  // A method is a token (RFC 9110 §9.1): a pattern holding anything else (`GET, POST`, a space) would match none, unseen.
+  const methodless = (out.methods as string[] | undefined)?.find((m) => !/^[!#$%&'*+\-.^_`|~0-9A-Za-z?]+$/.test(m))
+  if (methodless !== undefined) throw new InvalidInput(`${where}.methods: ${methodless} matches no method; give each method (or glob) as its own string`)
   // Every request path starts with `/`: a pattern that starts with neither it nor a wildcard (`admin/*`) would match none, unseen.
   const pathless = (out.paths as string[] | undefined)?.find((p) => !/^[/*?]/.test(p))
   if (pathless !== undefined) throw new InvalidInput(`${where}.paths: ${pathless} matches no path, as every path starts with /; write /${pathless}`)

@@ -250,6 +250,9 @@ t.test('policy rules take away what scopes grant, with the rule\'s reason', asyn
   const pathless = await createTarget(b, gw, { name: 'pathless', kind: 'http', upstream: up.url, policy: { rules: [{ effect: 'deny', paths: ['admin/*'], reason: 'no admin' }] } })
   t.equal(pathless.status, 400, 'a paths pattern without its leading / would refuse nothing')
   t.match(pathless.body.error_description, 'policy.rules[0].paths')
+  const listed = await createTarget(b, gw, { name: 'listed', kind: 'http', upstream: up.url, policy: { rules: [{ effect: 'deny', methods: ['DELETE, PUT'] }] } })
+  t.equal(listed.status, 400, 'a methods pattern holding a list would refuse nothing')
+  t.match(listed.body.error_description, 'policy.rules[0].methods')
 })
 
 t.test('a paths rule naming a path whole also refuses it with a trailing slash, which Express and Rails route to the same handler', async (t) => {

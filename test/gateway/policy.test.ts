@@ -87,6 +87,13 @@ t.test('a paths pattern no request path can match (one not starting with / or a 
   t.same(parsePolicy({ rules: [{ effect: 'deny', paths: ['/admin/*', '*.php', '?admin'] }] }).rules[0].paths, ['/admin/*', '*.php', '?admin'])
 })
 
+t.test('a methods pattern no method can match (a list in one string, a space) is refused rather than saved to refuse nothing', async (t) => {
+  for (const methods of [['GET, POST'], ['DELETE', 'PUT,PATCH'], ['DELETE ']]) {
+    t.throws(() => parsePolicy({ rules: [{ effect: 'deny', methods }] }), { code: 'ERR_INVALID_INPUT', message: /policy\.rules\[0\]\.methods/ }, methods.join('|'))
+  }
+  t.same(parsePolicy({ rules: [{ effect: 'deny', methods: ['delete', 'P*', 'M-SEARCH', 'GE?'] }] }).rules[0].methods, ['delete', 'P*', 'M-SEARCH', 'GE?'])
+})
+
 t.test('a mask column written without its table (email), which no column can match, is refused rather than saved to mask nothing', async (t) => {
   for (const columns of [['email'], ['customers.email', 'ssn']]) {
     t.throws(() => parsePolicy({ rules: [{ effect: 'mask', columns, with: 'redact' }] }), { code: 'ERR_INVALID_INPUT', message: /policy\.rules\[0\]\.columns/ }, columns.join(' '))
