@@ -40,21 +40,59 @@ const maskKinds = ['redact', 'hash', 'email', 'last4']
 const listKeys = ['actions', 'principals', 'actors', 'methods', 'paths', 'tables', 'statements', 'commands'] as const
 const maxRules = 200
 
-// Compiled globs by pattern, as written and ignoring case; patterns come from saved policies, so the sets stay small.
-const compiled = new Map<string, RegExp>()
-const compiledCaseless = new Map<string, RegExp>()
+// Patterns in one letter case, by pattern; patterns come from saved policies, so the set stays small.
+const folded = new Map<string, string>()
 
-/** `*` matches any run of characters (including `/`), `?` one character; everything else is literal. `caseless`: in any letter case. */
-export function globMatch (pattern: string, value: string, caseless = false): boolean {
-  const cache = caseless ? compiledCaseless : compiled
-  let re = cache.get(pattern)
-  if (re === undefined) {
-    let src = '^'
-    for (const ch of pattern) src += ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    re = new RegExp(src + '$', caseless ? 'si' : 's')
-    cache.set(pattern, re)
+/**
+ * `text` in one letter case, one UTF-16 unit for one, as a case-insensitive regular expression
+ * compares characters (ECMA-262 Canonicalize): upper-cased, unless that takes more than one unit
+ * or takes a character past ASCII into it (`ſ` stays `ſ`, not `S`).
+ */
+function fold (text: string): string {
+  if (!/[^\x00-\x7f]/.test(text)) return text.toUpperCase()
+  let out = ''
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string
+    const u = c.toUpperCase()
+    out += u.length === 1 && !(c.charCodeAt(0) >= 128 && u.charCodeAt(0) < 128) ? u : c
   }
-  return re.test(value)
+  return out
+}
+
+/**
+ * `*` matches any run of characters (including `/`), `?` one character; everything else is literal. `caseless`: in any letter case.
+ * Matched by walking both strings, going back only to the last `*` on a mismatch: time in
+ * proportion to their lengths' product at worst. A regular expression would backtrack to every
+ * `*`, and an agent's path built against a pattern with several held the event loop for seconds.
+ */
+export function globMatch (pattern: string, value: string, caseless = false): boolean {
+  let p = pattern
+  let v = value
+  if (caseless) {
+    p = folded.get(pattern) ?? ''
+    if (p === '' && pattern !== '') folded.set(pattern, p = fold(pattern))
+    v = fold(value)
+  }
+  let pi = 0
+  let vi = 0
+  let star = -1
+  let resume = 0
+  while (vi < v.length) {
+    // Past the pattern's end, charCodeAt is NaN: no character, no wildcard.
+    const c = p.charCodeAt(pi)
+    if (c !== 42 && (c === 63 || c === v.charCodeAt(vi))) {
+      pi++
+      vi++
+    } else if (c === 42) {
+      star = pi++
+      resume = vi
+    } else if (star >= 0) {
+      pi = star + 1
+      vi = ++resume
+    } else return false
+  }
+  while (p.charCodeAt(pi) === 42) pi++
+  return pi === p.length
 }
 
 /**

@@ -10,7 +10,7 @@ const b = await startTestBroker()
 const up = await startUpstream()
 const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
-const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read', 'plain:write', 'crowded:*', 'hop:*', 'slash:*', 'dav:*'])
+const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read', 'plain:write', 'crowded:*', 'hop:*', 'slash:*', 'dav:*', 'globs:*'])
 const secret = 'Bearer upstream-secret-value-42'
 const created = await createTarget(b, gw, {
   name: 'api', kind: 'http', upstream: `${up.url}/base`, headers: { Authorization: secret, 'X-Team': 'data' },
@@ -286,6 +286,18 @@ t.test('a COPY or MOVE whose Destination names a path the policy refuses is refu
   t.equal(up.seen.length, before, 'none reached the upstream')
   t.equal((await get('/dav/drafts/x', tk, { method: 'COPY', headers: { destination: `${gw.url}/dav/drafts/y` } })).status, 200)
   t.equal(up.seen.at(-1)?.headers.destination, `${gw.url}/dav/drafts/y`, 'a Destination the policy allows goes up as it came')
+})
+
+t.test('a path built to make a paths glob backtrack is judged at once, and the gateway keeps serving', async (t) => {
+  // A glob with several * against a long path of the separators between them: a backtracking matcher takes time that grows as its length to the power of the stars.
+  t.equal((await createTarget(b, gw, { name: 'globs', kind: 'http', upstream: up.url, policy: { rules: [{ effect: 'deny', paths: ['*/a/*/a/*/a/*/zz'], reason: 'no zz' }] } })).status, 201)
+  const tk = await rootToken(b, client, { scope: 'globs:*' })
+  const started = Date.now()
+  const r = await get(`/globs${'/a'.repeat(500)}/`, tk)
+  t.equal(r.status, 200)
+  await r.arrayBuffer()
+  t.ok(Date.now() - started < 1000, `judged in ${Date.now() - started} ms`)
+  t.equal((await get('/globs/x/a/y/A/z/a/w/zz', tk)).status, 403, 'the rule still refuses what it names')
 })
 
 t.test('an actors rule judges a root token by its subject, the actor the upstream is told of', async (t) => {

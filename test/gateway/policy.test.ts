@@ -34,6 +34,15 @@ t.test('a paths rule matches a path starting with // as a WHATWG URL parser read
   }
 })
 
+t.test('a glob is matched in time proportional to the pattern and value, however many * it has', async (t) => {
+  const policy = parsePolicy({ rules: [{ effect: 'deny', paths: ['*/a/*/a/*/a/*/zz'], reason: 'path' }, { effect: 'deny', actors: ['*-*-*-*-*-x'], reason: 'actor' }] })
+  const started = performance.now()
+  t.equal(policyRefusal(policy, request({ path: `${'/a'.repeat(400)}/`, actor: `${'-'.repeat(128)}y` })), undefined)
+  t.ok(performance.now() - started < 200, `${Math.round(performance.now() - started)} ms`)
+  t.equal(policyRefusal(policy, request({ path: '/q/a/b/a/c/A/x/zz' })), 'denied by policy: path', 'a match is still one, in any letter case')
+  t.equal(policyRefusal(policy, request({ path: '/x', actor: 'a-b-c-d--x' })), 'denied by policy: actor')
+})
+
 t.test('a methods rule is a glob compared upper-cased, and a rule naming GET also refuses HEAD', async (t) => {
   const policy = parsePolicy({ rules: [{ effect: 'deny', methods: ['P*', 'get', 'DEL?TE'], reason: 'no' }] })
   for (const method of ['POST', 'PUT', 'PATCH', 'PROPFIND', 'GET', 'get', 'HEAD', 'DELETE']) {
