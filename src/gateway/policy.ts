@@ -107,7 +107,7 @@ function pathMatch (pattern: string, path: string): boolean {
   for (const whole of path.startsWith('//') ? [path, withoutAuthority(path)] : [path]) {
     const collapsed = whole.includes(';') || whole.includes('//') ? whole.replace(/;[^/]*/g, '').replace(/\/{2,}/g, '/') : whole
     const readings = collapsed === whole ? [whole] : [whole, collapsed]
-    for (const r of [...readings]) if (r.length > 1 && r.endsWith('/')) readings.push(r.replace(/\/+$/, '') || '/')
+    for (const r of [...readings]) if (r.length > 1 && r.endsWith('/')) readings.push(withoutTrailingSlashes(r))
     for (const reading of readings) {
       if (globMatch(pattern, reading, true)) return true
       const decoded = reading.includes('%') ? decodedPath(reading) : undefined
@@ -115,6 +115,13 @@ function pathMatch (pattern: string, path: string): boolean {
     }
   }
   return false
+}
+
+/** `path` without the `/`s it ends with (`/` itself for a path of them only): a loop, as /\/+$/ takes time quadratic in a run of `/`. */
+function withoutTrailingSlashes (path: string): string {
+  let end = path.length
+  while (end > 1 && path.charCodeAt(end - 1) === 47) end--
+  return end === 1 ? '/' : path.slice(0, end)
 }
 
 /**
