@@ -1,5 +1,5 @@
 import t from 'tap'
-import { BadRequest, checkMethod, checkOverrides, checkTokenElsewhere, parseRequestTarget } from '../../src/gateway/http/request-target.js'
+import { BadRequest, checkMethod, checkOverrides, checkTokenElsewhere, parseRequestTarget, recordedPath } from '../../src/gateway/http/request-target.js'
 
 t.test('splits the target, the raw path below it and the query', async (t) => {
   t.same(parseRequestTarget('/api'), { target: 'api', path: '/', query: '' })
@@ -66,4 +66,15 @@ t.test('a bearer token also sent in the query or another header is refused: the 
   t.throws(() => { checkTokenElsewhere(token, '', { authorization: `Bearer ${token}`, cookie: `a=1; t=${token}` }) }, { code: 'ERR_BAD_REQUEST', message: /refused in cookie/ })
   t.throws(() => { checkTokenElsewhere(token, '', { 'x-api-key': token }) }, { code: 'ERR_BAD_REQUEST', message: /refused in x-api-key/ })
   t.doesNotThrow(() => { checkTokenElsewhere(token, '?a=1', { authorization: `Bearer ${token}`, cookie: 'a=1' }) })
+})
+
+t.test('anything shaped like a token is recorded as [token], in time proportional to the path however many eyJ it holds', async (t) => {
+  const shaped = 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln'
+  t.equal(recordedPath(`/a/${shaped}/b/eyJx.y./eyJ-only/eyJa.b`, undefined), '/a/[token]/b/[token]/eyJ-only/eyJa.b')
+  t.equal(recordedPath(`/eyJeyJ${shaped}x`, undefined), '/[token]', 'from the first eyJ of its run')
+  t.equal(recordedPath('/eyJa.eyJb.c', undefined), '/[token]')
+  t.equal(recordedPath('/eyJa..eyJb.c.d', undefined), '/eyJa..[token]', 'a header with no payload starts none; one after it may')
+  const started = performance.now()
+  t.equal(recordedPath(`/${'eyJ'.repeat(20_000)}`, undefined), `/${'eyJ'.repeat(20_000)}`)
+  t.ok(performance.now() - started < 100, `${Math.round(performance.now() - started)} ms`)
 })
