@@ -83,11 +83,13 @@ export function answerHeaders (headers: IncomingHttpHeaders, secrets: string[], 
   // goes on once (RFC 9110 §8.6): Node's clients, fetch among them, refuse a second line.
   const length = out['content-length']
   if (Array.isArray(length)) out['content-length'] = length[0]
-  const requestPath = originForm(requestUrl).split('?')[0]
   const cookies = out['set-cookie']
-  if (cookies !== undefined) out['set-cookie'] = scopedCookies(cookies as string | string[], paths, requestPath)
   const worker = out['service-worker-allowed']
-  if (worker !== undefined) out['service-worker-allowed'] = scopedWorkerScope(String(worker), paths, requestPath)
+  if (cookies !== undefined || worker !== undefined) {
+    const requestPath = originForm(requestUrl).split('?')[0]
+    if (cookies !== undefined) out['set-cookie'] = scopedCookies(cookies as string | string[], paths, requestPath)
+    if (worker !== undefined) out['service-worker-allowed'] = scopedWorkerScope(String(worker), paths, requestPath)
+  }
   for (const name of ['location', 'content-location']) {
     const v = out[name]
     if (typeof v === 'string') out[name] = targetLocation(v, paths)
