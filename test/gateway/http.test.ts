@@ -762,46 +762,45 @@ t.test('an agent that ends its side of the connection partway through an upload 
   t.notOk(events.some((e: { detail: { error?: string } | null }) => e.detail?.error === 'HPE_INVALID_EOF_STATE'), 'no refusal of a malformed request beside it')
 })
 
-t.test('a request pipelined behind a streaming response waits for it: the connection closing first, the upstream never runs it', async (t) => {
-  // Requests on one connection are served one after another (RFC 9112 §9.3.2), as nginx serves
-  // them: a write queued behind a stream that never ends is never run, its answer undeliverable.
+/**
+ * Sends a stream's request with `headers`, a DELETE of `/api/users/<behind>` pipelined behind it,
+ * reads the stream a little and closes the connection; the upstream's requests meanwhile, and
+ * the audit records of the agent's token.
+ */
+async function pipelinedBehindStream (headers: string, behind: string): Promise<{ ran: string[], events: Array<{ path: string, decision: string, status: number }> }> {
   const url = new URL(gw.url)
   const before = up.seen.length
   const s = connect(Number(url.port), url.hostname, () => {
-    s.write(`GET /api/sse HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\n\r\nDELETE /api/users/behind-a-stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\n\r\n`)
+    s.write(`GET /api/sse HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\n${headers}\r\nDELETE /api/users/${behind} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\n\r\n`)
   })
   s.on('error', () => {})
-  t.teardown(() => { s.destroy() })
   let text = ''
   s.on('data', (d) => { text += d.toString() })
-  while (!text.includes('data: 2')) await new Promise((resolve) => setTimeout(resolve, 10))
-  s.destroy()
+  try {
+    while (!text.includes('data: 2')) await new Promise((resolve) => setTimeout(resolve, 10))
+  } finally {
+    s.destroy()
+  }
   await new Promise((resolve) => setTimeout(resolve, 100))
-  t.same(up.seen.slice(before).map((r) => r.url), ['/base/sse'], 'the upstream ran the stream only')
+  const ran = up.seen.slice(before).map((r) => r.url)
   await b.broker.ctx.audit.flush()
-  const events = (await b.admin('GET', `/v1/audit?jti=${claimsOf(agent).jti}&limit=5`)).body.events
+  return { ran, events: (await b.admin('GET', `/v1/audit?jti=${claimsOf(agent).jti}&limit=5`)).body.events }
+}
+
+t.test('a request pipelined behind a streaming response waits for it: the connection closing first, the upstream never runs it', async (t) => {
+  // Requests on one connection are served one after another (RFC 9112 §9.3.2), as nginx serves
+  // them: a write queued behind a stream that never ends is never run, its answer undeliverable.
+  const { ran, events } = await pipelinedBehindStream('', 'behind-a-stream')
+  t.same(ran, ['/base/sse'], 'the upstream ran the stream only')
   t.match(events[0], { path: '/sse', decision: 'allow', status: 499 }, 'the stream recorded as cut short')
-  t.notOk(events.some((e: { path: string }) => e.path === '/users/behind-a-stream'), 'the request never read is not recorded as decided')
+  t.notOk(events.some((e) => e.path === '/users/behind-a-stream'), 'the request never read is not recorded as decided')
 })
 
 t.test('on a connection node:http serves, a request pipelined behind a streaming response waits for it too, as on the lane', async (t) => {
   // A header naming another in Connection is not the lane's: node:http serves the connection from its first request on.
-  const url = new URL(gw.url)
-  const before = up.seen.length
-  const s = connect(Number(url.port), url.hostname, () => {
-    s.write(`GET /api/sse HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\nDELETE /api/users/behind-a-handed-off-stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\n\r\n`)
-  })
-  s.on('error', () => {})
-  t.teardown(() => { s.destroy() })
-  let text = ''
-  s.on('data', (d) => { text += d.toString() })
-  while (!text.includes('data: 2')) await new Promise((resolve) => setTimeout(resolve, 10))
-  s.destroy()
-  await new Promise((resolve) => setTimeout(resolve, 100))
-  t.same(up.seen.slice(before).map((r) => r.url), ['/base/sse'], 'the upstream ran the stream only')
-  await b.broker.ctx.audit.flush()
-  const events = (await b.admin('GET', `/v1/audit?jti=${claimsOf(agent).jti}&limit=5`)).body.events
-  t.notOk(events.some((e: { path: string }) => e.path === '/users/behind-a-handed-off-stream'), 'the request never served is not recorded as decided')
+  const { ran, events } = await pipelinedBehindStream('Connection: x-hop\r\nX-Hop: 1\r\n', 'behind-a-handed-off-stream')
+  t.same(ran, ['/base/sse'], 'the upstream ran the stream only')
+  t.notOk(events.some((e) => e.path === '/users/behind-a-handed-off-stream'), 'the request never served is not recorded as decided')
   const both = await rawRequest(`GET /api/first HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: x-hop\r\n\r\nGET /api/second HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`)
   t.match(both, /"url":"\/base\/first"[^]*"url":"\/base\/second"/, 'behind a response that ends, it is served in its turn')
 })
