@@ -1,5 +1,6 @@
 import { InvalidInput } from '../errors.js'
 import { actions as actionNames } from '../lineage/scopes.js'
+import type { TargetKind } from './targets.js'
 
 /** Conditions a rule may carry (CONTRACT.md "Target policy"); every given one must hold. */
 export interface RuleConditions {
@@ -38,6 +39,8 @@ export interface PolicyRequest {
 const statementShapes = ['delete_without_where', 'update_without_where', 'truncate', 'drop']
 const maskKinds = ['redact', 'hash', 'email', 'last4']
 const listKeys = ['actions', 'principals', 'actors', 'methods', 'paths', 'tables', 'statements', 'commands'] as const
+// The conditions only one kind of target's requests have (CONTRACT.md "Target policy").
+const kindOfCondition: Partial<Record<string, TargetKind>> = { methods: 'http', paths: 'http', tables: 'postgres', statements: 'postgres', commands: 'ssh' }
 const maxRules = 200
 
 // Patterns in one letter case, by pattern; patterns come from saved policies, so the set stays small.
@@ -177,19 +180,20 @@ function stringList (v: unknown, where: string): string[] {
 
 /**
  * Checks a policy as a whole: a bad one is refused when the target is saved, never half-applied.
+ * `kind`: the target's, whose requests a rule's conditions must be able to match.
  * @throws InvalidInput naming the rule and field at fault.
  */
-export function parsePolicy (raw: unknown): Policy {
+export function parsePolicy (raw: unknown, kind?: TargetKind): Policy {
   if (raw === undefined || raw === null) return { rules: [] }
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidInput('policy must be an object with "rules"')
   const extra = Object.keys(raw).filter((k) => k !== 'rules')
   if (extra.length > 0) throw new InvalidInput(`policy has unknown member ${extra[0]}`)
   const rules = (raw as { rules?: unknown }).rules ?? []
   if (!Array.isArray(rules) || rules.length > maxRules) throw new InvalidInput(`policy.rules must be an array of at most ${maxRules} rules`)
-  return { rules: rules.map((r, i) => parseRule(r, `policy.rules[${i}]`)) }
+  return { rules: rules.map((r, i) => parseRule(r, `policy.rules[${i}]`, kind)) }
 }
 
-function parseRule (raw: unknown, where: string): Rule {
+function parseRule (raw: unknown, where: string, kind: TargetKind | undefined): Rule {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidInput(`${where} must be an object`)
   const r = raw as Record<string, unknown>
   const out: Record<string, unknown> = {}
@@ -214,6 +218,11 @@ function parseRule (raw: unknown, where: string): Rule {
   // Every request path starts with `/`: a pattern that starts with neither it nor a wildcard (`admin/*`) would match none, unseen.
   const pathless = (out.paths as string[] | undefined)?.find((p) => !/^[/*?]/.test(p))
   if (pathless !== undefined) throw new InvalidInput(`${where}.paths: ${pathless} matches no path, as every path starts with /; write /${pathless}`)
+  // A condition no request to this kind of target has (`tables` on an http target) would leave a
+  // deny rule matching nothing, unseen; a mask rule reads result columns, which only postgres targets return.
+  const foreign = kind === undefined ? undefined : Object.keys(kindOfCondition).find((key) => out[key] !== undefined && kindOfCondition[key] !== kind)
+  if (foreign !== undefined) throw new InvalidInput(`${where}.${foreign} is a condition of ${kindOfCondition[foreign] as string} targets: no request to this ${kind as string} target has it, so the rule would match none`)
+  if (kind !== undefined && kind !== 'postgres' && r.effect === 'mask') throw new InvalidInput(`${where}: mask rules are for postgres targets, whose answers have columns`)
   const statements = out.statements as string[] | undefined
   const unknown = statements?.find((s) => !statementShapes.includes(s))
   if (unknown !== undefined) throw new InvalidInput(`${where}.statements: unknown shape ${unknown}`)

@@ -81,7 +81,7 @@ export function parseTarget (name: string, body: Record<string, unknown>): Omit<
   if (!isTargetName(name)) throw new InvalidInput('name must be 1-63 characters: lowercase letters, digits, _ . -')
   const kind = body.kind
   if (kind !== 'http' && kind !== 'postgres' && kind !== 'ssh') throw new InvalidInput('kind must be http, postgres or ssh')
-  return { name, kind, upstream: checkUpstream(kind, body.upstream), headers: checkHeaders(kind, body.headers), policy: parsePolicy(body.policy), auditStatements: checkAuditStatements(kind, body.audit_statements) }
+  return { name, kind, upstream: checkUpstream(kind, body.upstream), headers: checkHeaders(kind, body.headers), policy: parsePolicy(body.policy, kind), auditStatements: checkAuditStatements(kind, body.audit_statements) }
 }
 
 function checkAuditStatements (kind: TargetKind, raw: unknown): 'text' | 'fingerprint' {

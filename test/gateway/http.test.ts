@@ -253,6 +253,9 @@ t.test('policy rules take away what scopes grant, with the rule\'s reason', asyn
   const listed = await createTarget(b, gw, { name: 'listed', kind: 'http', upstream: up.url, policy: { rules: [{ effect: 'deny', methods: ['DELETE, PUT'] }] } })
   t.equal(listed.status, 400, 'a methods pattern holding a list would refuse nothing')
   t.match(listed.body.error_description, 'policy.rules[0].methods')
+  const tabled = await createTarget(b, gw, { name: 'tabled', kind: 'http', upstream: up.url, policy: { rules: [{ effect: 'deny', tables: ['payroll'], reason: 'no payroll' }] } })
+  t.equal(tabled.status, 400, 'a tables condition, which no HTTP request has, would refuse nothing')
+  t.match(tabled.body.error_description, 'policy.rules[0].tables is a condition of postgres targets')
 })
 
 t.test('a paths rule naming a path whole also refuses it with a trailing slash, which Express and Rails route to the same handler', async (t) => {

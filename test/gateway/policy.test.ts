@@ -103,6 +103,26 @@ t.test('a methods pattern no method can match (a list in one string, a space) is
   t.same(parsePolicy({ rules: [{ effect: 'deny', methods: ['delete', 'P*', 'M-SEARCH', 'GE?'] }] }).rules[0].methods, ['delete', 'P*', 'M-SEARCH', 'GE?'])
 })
 
+t.test('a condition or mask no request to the target\'s kind has (tables on http, paths on postgres) is refused rather than saved to match nothing', async (t) => {
+  const refused: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['http', { effect: 'deny', tables: ['payroll'] }, /policy\.rules\[0\]\.tables is a condition of postgres targets/],
+    ['http', { effect: 'deny', statements: ['drop'] }, /policy\.rules\[0\]\.statements/],
+    ['http', { effect: 'deny', commands: ['rm *'] }, /policy\.rules\[0\]\.commands is a condition of ssh targets/],
+    ['http', { effect: 'mask', columns: ['*.ssn'], with: 'redact' }, /policy\.rules\[0\]: mask rules are for postgres targets/],
+    ['postgres', { effect: 'deny', methods: ['DELETE'] }, /policy\.rules\[0\]\.methods is a condition of http targets/],
+    ['postgres', { effect: 'deny', actions: ['write'], paths: ['/admin/*'] }, /policy\.rules\[0\]\.paths/],
+    ['ssh', { effect: 'deny', tables: ['payroll'] }, /policy\.rules\[0\]\.tables/]
+  ]
+  for (const [kind, rule, message] of refused) {
+    t.throws(() => parsePolicy({ rules: [rule] }, kind as 'http' | 'postgres' | 'ssh'), { code: 'ERR_INVALID_INPUT', message }, `${kind}: ${JSON.stringify(rule)}`)
+  }
+  const common = { effect: 'deny', actions: ['write'], min_depth: 1, max_depth: 4, principals: ['mallory'], actors: ['rogue-*'] }
+  for (const kind of ['http', 'postgres', 'ssh'] as const) t.equal(parsePolicy({ rules: [common] }, kind).rules.length, 1, `conditions every request has pass on ${kind}`)
+  t.equal(parsePolicy({ rules: [{ effect: 'deny', methods: ['DELETE'], paths: ['/admin/*'] }] }, 'http').rules.length, 1)
+  t.equal(parsePolicy({ rules: [{ effect: 'deny', tables: ['payroll'], statements: ['drop'] }, { effect: 'mask', columns: ['*.ssn'], with: 'redact' }] }, 'postgres').rules.length, 2)
+  t.equal(parsePolicy({ rules: [{ effect: 'deny', commands: ['rm *'] }] }, 'ssh').rules.length, 1)
+})
+
 t.test('a mask column written without its table (email), which no column can match, is refused rather than saved to mask nothing', async (t) => {
   for (const columns of [['email'], ['customers.email', 'ssn']]) {
     t.throws(() => parsePolicy({ rules: [{ effect: 'mask', columns, with: 'redact' }] }), { code: 'ERR_INVALID_INPUT', message: /policy\.rules\[0\]\.columns/ }, columns.join(' '))
