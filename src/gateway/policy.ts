@@ -72,8 +72,9 @@ export function globMatch (pattern: string, value: string, caseless = false): bo
   let p = pattern
   let v = value
   if (caseless) {
-    p = folded.get(pattern) ?? ''
-    if (p === '' && pattern !== '') folded.set(pattern, p = fold(pattern))
+    let f = folded.get(pattern)
+    if (f === undefined) folded.set(pattern, f = fold(pattern))
+    p = f
     v = fold(value)
   }
   let pi = 0

@@ -9,6 +9,12 @@ import type { Walk } from './walk.js'
  * function): what such a function may do counts when it is defined.
  */
 
+/** Records that a statement names the function whose qualified name parts are `names` (the last part is its name). */
+export function namesFunction (names: unknown[], w: Walk): void {
+  const last = names[names.length - 1]
+  if (isObj(last) && isObj(last.String)) w.defines(String(last.String.sval))
+}
+
 /**
  * CREATE FUNCTION or PROCEDURE: DDL, and admin when its body does what only an admin may, or
  * cannot be read (see `functionBody`). The body runs with the caller's privileges whenever it
@@ -52,9 +58,7 @@ export function definesWith (field: string): Rule {
     w.raise(ddl)
     for (const o of Array.isArray(body[field]) ? body[field] : []) {
       const arg = isObj(o) && isObj(o.DefElem) && isObj(o.DefElem.arg) ? o.DefElem.arg : undefined
-      const names = isObj(arg) && isObj(arg.TypeName) && Array.isArray(arg.TypeName.names) ? arg.TypeName.names : []
-      const last = names[names.length - 1]
-      if (isObj(last) && isObj(last.String)) w.defines(String(last.String.sval))
+      namesFunction(isObj(arg) && isObj(arg.TypeName) && Array.isArray(arg.TypeName.names) ? arg.TypeName.names : [], w)
     }
     return undefined
   }
@@ -70,9 +74,7 @@ export function supportFunctions (body: Obj, w: Walk): undefined {
   w.raise(ddl)
   for (const i of Array.isArray(body.items) ? body.items : []) {
     const item = isObj(i) && isObj(i.CreateOpClassItem) ? i.CreateOpClassItem : {}
-    const names = item.itemtype === 2 && isObj(item.name) && Array.isArray(item.name.objname) ? item.name.objname : []
-    const last = names[names.length - 1]
-    if (isObj(last) && isObj(last.String)) w.defines(String(last.String.sval))
+    namesFunction(item.itemtype === 2 && isObj(item.name) && Array.isArray(item.name.objname) ? item.name.objname : [], w)
   }
   return undefined
 }

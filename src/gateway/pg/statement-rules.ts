@@ -4,7 +4,7 @@ import {
 } from './known-names.js'
 import { isObj, type Obj } from './from-scope.js'
 import { admin, ddl, read, write, type Rule } from './ranks.js'
-import { createFunction, definesWith, supportFunctions } from './routine-rules.js'
+import { createFunction, definesWith, namesFunction, supportFunctions } from './routine-rules.js'
 import type { Walk } from './walk.js'
 
 /**
@@ -143,9 +143,7 @@ const routineTypes = new Set(['OBJECT_FUNCTION', 'OBJECT_PROCEDURE', 'OBJECT_ROU
 function rename (body: Obj, w: Walk): undefined {
   renameObject(body, w)
   const o = routineTypes.has(String(body.renameType)) && isObj(body.object) && isObj(body.object.ObjectWithArgs) ? body.object.ObjectWithArgs : {}
-  const names = Array.isArray(o.objname) ? o.objname : []
-  const last = names[names.length - 1]
-  if (isObj(last) && isObj(last.String)) w.defines(String(last.String.sval))
+  namesFunction(Array.isArray(o.objname) ? o.objname : [], w)
   return undefined
 }
 
