@@ -3,18 +3,23 @@ import { upstreamTls } from './upstream-tls.js'
 import type { ColumnName } from './mask.js'
 
 /**
- * Answers kept by a key of names, oldest forgotten first: at most 10,000 of them, and at most
- * `maxChars` characters of keys in all. A statement may name tens of thousands of tables (up to
- * the gateway's 1 MiB statement limit), and every list is a key of its own: bounded by number
- * alone, a few thousand such statements from one session held gigabytes in the memory every
- * session of the process shares. The newest answers are always kept, for the statement that asked.
+ * Answers kept by key, oldest forgotten first: at most 10,000 of them, and at most `maxWeight`
+ * in all, an answer weighing its key's characters unless `weigh` says otherwise. A statement
+ * may name tens of thousands of tables (up to the gateway's 1 MiB statement limit), and every
+ * list is a key of its own: bounded by number alone, a few thousand such statements from one
+ * session held gigabytes in the memory every session of the process shares. The newest answers
+ * are always kept, for the statement that asked.
  */
 class Remembered<V> {
-  private readonly entries = new Map<string, { at: number, value: V, batch: number }>()
-  private chars = 0
+  private readonly entries = new Map<string, { at: number, value: V, batch: number, weight: number }>()
+  private weight = 0
   private batches = 0
 
-  constructor (private readonly maxChars: number, private readonly maxEntries = 10_000) {}
+  constructor (
+    private readonly maxWeight: number,
+    private readonly weigh: (key: string, value: V) => number = (key) => key.length,
+    private readonly maxEntries = 10_000
+  ) {}
 
   /** The answer for `key` read after `since`, or undefined. */
   get (key: string, since: number): V | undefined {
@@ -26,15 +31,22 @@ class Remembered<V> {
   set (answers: Iterable<[string, V]>, at: number): void {
     const batch = ++this.batches
     for (const [key, value] of answers) {
-      if (this.entries.delete(key)) this.chars -= key.length
-      this.entries.set(key, { at, value, batch })
-      this.chars += key.length
+      this.forget(key)
+      const weight = this.weigh(key, value)
+      this.entries.set(key, { at, value, batch, weight })
+      this.weight += weight
     }
     for (const [oldest, e] of this.entries) {
-      if (e.batch === batch || (this.chars <= this.maxChars && this.entries.size <= this.maxEntries)) break
-      this.entries.delete(oldest)
-      this.chars -= oldest.length
+      if (e.batch === batch || (this.weight <= this.maxWeight && this.entries.size <= this.maxEntries)) break
+      this.forget(oldest)
     }
+  }
+
+  private forget (key: string): void {
+    const e = this.entries.get(key)
+    if (e === undefined) return
+    this.entries.delete(key)
+    this.weight -= e.weight
   }
 }
 
@@ -47,15 +59,24 @@ export class Catalog {
   private pool: pg.Pool
   /** `sslmode=prefer`: the plain pool to fall back on, once, should the upstream offer no TLS. */
   private plain: (() => pg.Pool) | undefined
-  private readonly tables = new Map<number, { at: number, columns: Map<number, ColumnName> }>()
+  /**
+   * Column names by attribute number, by table OID, each table weighing its columns: without a
+   * bound, a session making a temporary table again and again (a new OID each time) grew it
+   * for as long as the process ran.
+   */
+  private readonly tables: Remembered<ReadonlyMap<number, ColumnName>>
   private readonly functions: Remembered<boolean>
   private readonly columns: Remembered<readonly ColumnName[]>
   private readonly reached: Remembered<readonly string[]>
   private readonly procs = new Remembered<string | null>(1024 * 1024)
 
-  /** `maxNameChars`: characters of table lists and function names kept, per kind of answer (default 4 Mi). */
-  constructor (upstream: URL, private readonly ttlMs = 30_000, opts: { maxNameChars?: number } = {}) {
+  /**
+   * `maxNameChars`: characters of table lists and function names kept, per kind of answer
+   * (default 4 Mi); `maxColumns`: column names kept for masking, a table counting one more (200,000).
+   */
+  constructor (upstream: URL, private readonly ttlMs = 30_000, opts: { maxNameChars?: number, maxColumns?: number } = {}) {
     const max = opts.maxNameChars ?? 4 * 1024 * 1024
+    this.tables = new Remembered(opts.maxColumns ?? 200_000, (_, columns) => 1 + columns.size)
     this.functions = new Remembered(max)
     this.columns = new Remembered(max)
     this.reached = new Remembered(max)
@@ -98,17 +119,21 @@ export class Catalog {
    */
   async resolve (fields: ReadonlyArray<{ tableOid: number, column: number }>): Promise<(oid: number, column: number) => ColumnName | undefined> {
     const now = Date.now()
-    const stale = (o: number): boolean => !((this.tables.get(o)?.at ?? -Infinity) > now - this.ttlMs)
-    const missing = [...new Set(fields.filter((f) => f.tableOid !== 0 && (stale(f.tableOid) || (f.column > 0 && this.tables.get(f.tableOid)?.columns.has(f.column) !== true))).map((f) => f.tableOid))]
+    const held = new Map<number, ReadonlyMap<number, ColumnName> | undefined>()
+    for (const f of fields) if (f.tableOid !== 0 && !held.has(f.tableOid)) held.set(f.tableOid, this.tables.get(String(f.tableOid), now - this.ttlMs))
+    const missing = [...held.keys()].filter((o) => held.get(o) === undefined || fields.some((f) => f.tableOid === o && f.column > 0 && held.get(o)?.has(f.column) !== true))
     if (missing.length > 0) {
       const { rows } = await this.query<{ oid: string, schema: string, table: string, attnum: number, column: string }>(
         `SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS table, a.attnum, a.attname AS column
            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0`, [missing])
-      for (const o of missing) this.tables.set(o, { at: now, columns: new Map() })
-      for (const r of rows) this.tables.get(Number(r.oid))?.columns.set(r.attnum, { schema: r.schema, table: r.table, column: r.column })
+      const read = new Map(missing.map((o) => [o, new Map<number, ColumnName>()]))
+      for (const r of rows) read.get(Number(r.oid))?.set(r.attnum, { schema: r.schema, table: r.table, column: r.column })
+      for (const [o, columns] of read) held.set(o, columns)
+      this.tables.set([...read].map(([o, columns]) => [String(o), columns]), now)
     }
-    return (oid, column) => this.tables.get(oid)?.columns.get(column)
+    // The names as this call found them, whatever the memory forgets meanwhile for other tables.
+    return (oid, column) => held.get(oid)?.get(column)
   }
 
   /**

@@ -68,4 +68,28 @@ if (databaseUrl === undefined) {
     t.match((await catalog.resolve([{ tableOid: oid, column: 3 }]))(oid, 3), { table: 'staff', column: 'ssn' }, 'read again for the column it did not know')
     t.equal((await catalog.resolve([{ tableOid: oid, column: -1 }]))(oid, -1), undefined, 'a system column is no stored column')
   })
+
+  t.test('the column names kept for masking are bounded, and a call still names every table it asked for', async (t) => {
+    const upstream = await createTestDatabase()
+    const direct = new pg.Client({ connectionString: upstream.url })
+    await direct.connect()
+    // Room for two tables of two columns (each table counts one more).
+    const catalog = new Catalog(new URL(upstream.url), 30_000, { maxColumns: 6 })
+    t.teardown(async () => { await catalog.close(); await direct.end(); await upstream.drop() })
+    const oids: number[] = []
+    for (const name of ['a', 'b', 'c']) {
+      await direct.query(`CREATE TABLE ${name} (id int, ssn_${name} text)`)
+      oids.push(Number((await direct.query<{ oid: string }>(`SELECT '${name}'::regclass::oid AS oid`)).rows[0].oid))
+    }
+    const [a, b, c] = oids
+    t.match((await catalog.resolve([{ tableOid: a, column: 2 }]))(a, 2), { column: 'ssn_a' })
+    // b is read and kept beside a; c, read with a remembered, pushes a out, yet this call still names a.
+    await catalog.resolve([{ tableOid: b, column: 2 }])
+    const names = await catalog.resolve([{ tableOid: a, column: 2 }, { tableOid: c, column: 2 }])
+    t.match(names(a, 2), { column: 'ssn_a' }, 'a table this call found in memory stays named, though the call pushed it out')
+    t.match(names(c, 2), { column: 'ssn_c' })
+    // a is forgotten: a rename shows at once, where a remembered name would have stood for the TTL.
+    await direct.query('ALTER TABLE a RENAME COLUMN ssn_a TO tax_id')
+    t.match((await catalog.resolve([{ tableOid: a, column: 2 }]))(a, 2), { column: 'tax_id' }, 'the oldest table was forgotten and read again')
+  })
 }
