@@ -1,14 +1,6 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { createTestDatabase, databaseUrl } from './helpers/db.js'
-import { repoRoot, run, startLineage } from './helpers/process.js'
-import { startProxy } from './helpers/proxy.js'
+import { run, startLineage, tempDir } from './helpers/process.js'
 import { getJson } from './helpers/http.js'
 
 t.test('npm start on a fresh data directory runs on embedded PGlite, prints the admin token once and the listening line', async (t) => {
@@ -36,13 +28,6 @@ t.test('npm start on a fresh data directory runs on embedded PGlite, prints the 
   t.equal(again.status, 404, 'and keeps working after a restart')
   await second.stop()
 })
-
-/** A fresh directory, removed when `t` ends. */
-async function tempDir (t: Test, prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  return dir
-}
 
 /** A port some other listener holds until `t` ends. */
 async function takenPort (t: Test): Promise<string> {
@@ -118,62 +103,4 @@ t.test('a first start that fails after making the admin token (a gateway port in
   const me = await fetch(`${next.listening.broker}/v1/principals/nobody`, { headers: { authorization: `Bearer ${next.adminToken ?? ''}` } })
   t.equal(me.status, 404, 'and it works')
   t.equal(await next.stop(), 0)
-})
-
-t.test('under npm start, a SIGTERM sent to npm alone stops Lineage too, gracefully', async (t) => {
-  const dir = await tempDir(t, 'lineage-npm-')
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'warn' }
-  const npm = spawn('npm', ['start', '--silent'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { npm.kill('SIGKILL') })
-  let out = ''
-  const broker = await new Promise<string>((resolve, reject) => {
-    npm.stdout.on('data', (d: Buffer) => {
-      out += d.toString()
-      const line = out.split('\n').find((l) => l.startsWith('{"listening"'))
-      if (line !== undefined) resolve(JSON.parse(line).listening.broker)
-    })
-    npm.on('exit', (code) => { reject(new Error(`npm start exited ${String(code)}`)) })
-  })
-  t.equal((await fetch(`${broker}/healthz`)).status, 200)
-  npm.kill('SIGTERM')
-  let refused = false
-  for (let i = 0; i < 40 && !refused; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 250))
-    refused = await fetch(`${broker}/healthz`).then(() => false, () => true)
-  }
-  t.ok(refused, 'the broker stops listening within 10 s')
-  t.notOk(existsSync(join(dir, 'lineage.pid')), 'having let go of its data directory, as a graceful stop does')
-})
-
-t.test('a start and a stop are each logged once, as JSON lines at info, and LINEAGE_LOG_LEVEL=warn leaves them out', async (t) => {
-  const dir = await tempDir(t, 'lineage-log-')
-  const env = { LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'info' }
-  const p = await startLineage(env)
-  t.equal(await p.stop(), 0)
-  const lines = p.stderr().trim().split('\n').map((l) => JSON.parse(l))
-  t.match(lines.filter((l) => l.msg === 'started'), [{ level: 30, service: 'lineage', role: 'all', listening: p.listening }], 'one start line naming what listens')
-  t.match(lines.filter((l) => l.msg === 'stopping'), [{ level: 30, signal: 'SIGTERM' }], 'one stop line')
-  const quiet = await startLineage({ ...env, LINEAGE_LOG_LEVEL: 'warn' })
-  t.equal(await quiet.stop(), 0)
-  t.equal(quiet.stderr(), '', 'nothing below warn')
-})
-
-t.test('a stop while the database hangs (a network path that answers nothing) ends the process within seconds', { skip: databaseUrl === undefined ? 'DATABASE_URL is not set' : false }, async (t) => {
-  const fresh = await createTestDatabase()
-  t.teardown(fresh.drop)
-  const url = new URL(fresh.url)
-  const proxy = await startProxy(url.hostname, Number(url.port))
-  t.teardown(proxy.close)
-  url.host = `127.0.0.1:${proxy.port}`
-  const lineage = await startLineage({ DATABASE_URL: url.toString(), LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_ADMIN_TOKEN: 'ladm_hung-database-stop-0123456789', LINEAGE_LOG_LEVEL: 'error' })
-  t.teardown(() => { lineage.proc.kill('SIGKILL') })
-  proxy.freeze()
-  // The once-a-second poll of the change log is now under way and never answered.
-  await new Promise((resolve) => setTimeout(resolve, 1500))
-  const started = performance.now()
-  const exited = once(lineage.proc, 'exit')
-  lineage.proc.kill('SIGTERM')
-  const [code] = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve(['still running']), 30_000))]) as [number | string | null]
-  t.ok(performance.now() - started < 20_000, `stopped in ${Math.round(performance.now() - started)} ms`)
-  t.not(code, 'still running')
 })

@@ -1,6 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
+import type { Test } from 'tap'
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 export const cliPath = fileURLToPath(new URL('../../bin/lineage.js', import.meta.url))
@@ -57,4 +61,11 @@ export async function run (cmd: string, args: string[], env: Record<string, stri
   const [code] = await once(proc, 'exit') as [number | null]
   clearTimeout(timer)
   return { code, stdout, stderr }
+}
+
+/** A fresh directory, removed when `t` ends. */
+export async function tempDir (t: Test, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
 }
