@@ -114,6 +114,15 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Names `items` in an error description: the first ten, each cut to 100 characters, then how
+ * many more. A refusal names what it refused without sending back whatever a form could hold.
+ */
+export function listed (items: readonly string[]): string {
+  const shown = items.slice(0, 10).map((s) => s.length > 100 ? `${s.slice(0, 100)}…` : s).join(' ')
+  return items.length > 10 ? `${shown} and ${items.length - 10} more` : shown
+}
+
 /** The JSON body and status for any thrown value; a 5xx never shows its message. */
 export function toErrorBody (err: unknown): { status: number, body: { error: string, error_description: string }, headers: Record<string, string> } {
   if (err instanceof LineageError) {

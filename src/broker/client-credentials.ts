@@ -1,5 +1,5 @@
 import { epochSeconds } from '../clock.js'
-import { InvalidClient, InvalidScope, LineageError } from '../errors.js'
+import { InvalidClient, InvalidScope, LineageError, listed } from '../errors.js'
 import { scopeProblem, targetOf, targetsOf, uncovered } from '../lineage/scopes.js'
 import { authenticateClient } from './clients.js'
 import type { BrokerContext } from './context.js'
@@ -60,9 +60,9 @@ async function issueFor (ctx: BrokerContext, req: ClientCredentialsRequest, clie
       if (problem !== undefined) throw new InvalidScope(problem)
     }
     const missing = uncovered(p.usable, req.scope)
-    if (missing.length > 0) throw new InvalidScope(`not among ${p.row.id}'s usable scopes: ${missing.join(' ')}`)
+    if (missing.length > 0) throw new InvalidScope(`not among ${p.row.id}'s usable scopes: ${listed(missing)}`)
     const outside = targets === undefined ? [] : req.scope.filter((s) => !targets.includes(targetOf(s)))
-    if (outside.length > 0) throw new InvalidScope(`outside the requested resource or audience: ${outside.join(' ')}`)
+    if (outside.length > 0) throw new InvalidScope(`outside the requested resource or audience: ${listed(outside)}`)
     scope = req.scope
   }
   const iat = epochSeconds(ctx.clock)

@@ -1,6 +1,6 @@
 import { epochSeconds } from '../clock.js'
 import { auditLineage } from '../audit/record.js'
-import { InvalidRequest, InvalidScope, InvalidToken, LineageError } from '../errors.js'
+import { InvalidRequest, InvalidScope, InvalidToken, LineageError, listed } from '../errors.js'
 import { nestAct, type AccessClaims } from '../lineage/claims.js'
 import { scopeProblem, splitScope, targetOf, uncovered } from '../lineage/scopes.js'
 import { maxActorTokens, maxPrincipals } from '../lineage/verify.js'
@@ -123,9 +123,9 @@ async function exchangeChecked (ctx: BrokerContext, req: ExchangeRequest, seen: 
       if (problem !== undefined) throw new InvalidScope(problem)
     }
     const missing = uncovered(parentScope, req.scope)
-    if (missing.length > 0) throw new InvalidScope(`not held by the subject token: ${missing.join(' ')}`)
+    if (missing.length > 0) throw new InvalidScope(`not held by the subject token: ${listed(missing)}`)
     const outside = targets === undefined ? [] : req.scope.filter((s) => !targets.includes(targetOf(s)))
-    if (outside.length > 0) throw new InvalidScope(`outside the requested audience: ${outside.join(' ')}`)
+    if (outside.length > 0) throw new InvalidScope(`outside the requested audience: ${listed(outside)}`)
     scope = req.scope
   } else {
     scope = targets === undefined ? parentScope : parentScope.filter((s) => targets.includes(targetOf(s)))

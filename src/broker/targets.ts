@@ -1,4 +1,4 @@
-import { InvalidTarget } from '../errors.js'
+import { InvalidTarget, listed } from '../errors.js'
 
 /**
  * The target a `resource` URI names: `urn:lineage:target:<name>`, or the first path segment
@@ -34,6 +34,6 @@ export function requestedTargets (req: { audience: readonly string[], resource: 
   }
   out.push(...req.audience)
   const foreign = out.filter((t) => !held.includes(t))
-  if (foreign.length > 0) throw new InvalidTarget(`not in ${heldBy}: ${foreign.map((t) => t.slice(0, 100)).join(' ')}`)
+  if (foreign.length > 0) throw new InvalidTarget(`not in ${heldBy}: ${listed(foreign)}`)
   return [...new Set(out)]
 }

@@ -15,8 +15,10 @@ export function isTargetName (name: string): boolean {
 /** The problem with `scope`, or undefined when it is well formed. */
 export function scopeProblem (scope: string): string | undefined {
   const m = scopeShape.exec(scope)
-  if (m === null) return `"${scope}" is not <target>:<action>`
-  if (m[2] !== '*' && !(actions as readonly string[]).includes(m[2])) return `"${scope}" names unknown action "${m[2]}"`
+  // The scope is the caller's own text, of any length: it is named, not sent back whole.
+  const named = scope.length > 100 ? `${scope.slice(0, 100)}…` : scope
+  if (m === null) return `"${named}" is not <target>:<action>`
+  if (m[2] !== '*' && !(actions as readonly string[]).includes(m[2])) return `"${named}" names unknown action "${m[2].slice(0, 40)}"`
   return undefined
 }
 
