@@ -45,7 +45,9 @@ const corePrefix = `${userSchema}:`.toLowerCase()
 /** RFC 7643 §4.1 and §3.1: the User attributes, lower-cased (attribute names are case-insensitive, §2.1). */
 const kept = new Map<string, Attribute>([['username', 'userName'], ['externalid', 'externalId'], ['active', 'active']])
 const notKept = new Set(['name', 'displayname', 'nickname', 'profileurl', 'title', 'usertype', 'preferredlanguage', 'locale', 'timezone', 'password', 'emails', 'phonenumbers', 'ims', 'photos', 'addresses', 'entitlements', 'roles', 'x509certificates'])
-const readOnly = new Set(['id', 'meta', 'groups'])
+// RFC 7643 §3: `schemas` belongs to every resource, so an IdP that sends the whole User as a
+// path-less PATCH value sends it too; the resource's own schema is not the client's to change.
+const readOnly = new Set(['schemas', 'id', 'meta', 'groups'])
 
 /**
  * Which User attribute `name` means. A name in another schema (`urn:…`, e.g. the enterprise
