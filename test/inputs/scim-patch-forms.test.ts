@@ -36,3 +36,14 @@ t.test('a path-less PATCH whose value is the whole User, schemas and all, deacti
   const named = await scim('PATCH', `/Users/${encodeURIComponent(id)}`, { schemas: [patchSchema], Operations: [{ op: 'replace', path: 'schemas', value: [userSchema] }] })
   t.same([named.status, named.body.scimType], [400, 'mutability'], 'a path that names schemas changes nothing')
 })
+
+t.test('an operation\'s members are read whatever their case, as the PatchOp\'s own are (RFC 7643 §2.1): "Op", "Path" and "Value" deactivate', async (t) => {
+  const { id, token } = await userWithToken('capital@example.com')
+  const r = await scim('PATCH', `/Users/${encodeURIComponent(id)}`, { schemas: [patchSchema], Operations: [{ Op: 'Replace', Path: 'active', Value: 'False' }] })
+  t.equal(r.status, 200, JSON.stringify(r.body))
+  t.equal(r.body.active, false)
+  t.equal(await status(id), 'offboarded')
+  t.notOk(await live(token))
+  const twice = await scim('PATCH', `/Users/${encodeURIComponent(id)}`, { schemas: [patchSchema], Operations: [{ op: 'replace', path: 'active', value: true, VALUE: false }] })
+  t.same([twice.status, twice.body.scimType], [400, 'invalidSyntax'], 'a member given twice in two cases is refused, not one of them picked')
+})

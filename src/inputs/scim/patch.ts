@@ -26,13 +26,14 @@ export function parsePatch (body: unknown): UserChanges {
   const ops = member(body as Record<string, unknown>, 'Operations')
   if (!Array.isArray(ops) || ops.length === 0 || ops.length > maxOperations) throw new ScimError(400, 'invalidSyntax', `Operations must be an array of 1-${maxOperations} operations`)
   const out: UserChanges = {}
-  for (const raw of ops as Operation[]) applyOperation(out, raw)
+  for (const raw of ops as unknown[]) applyOperation(out, raw)
   return out
 }
 
 /**
- * The member of a PatchOp body named `name` in any case: RFC 7643 §2.1 makes attribute names
- * case-insensitive, the PatchOp message's (`schemas`, `Operations`) too. The same name given
+ * The member of a PatchOp body or operation named `name` in any case: RFC 7643 §2.1 makes
+ * attribute names case-insensitive, the PatchOp message's (`schemas`, `Operations`, and an
+ * operation's `op`, `path`, `value`) too. The same name given
  * twice in two cases is refused rather than one of them picked.
  * @throws ScimError invalidSyntax
  */
@@ -42,8 +43,10 @@ function member (body: Record<string, unknown>, name: string): unknown {
   return keys.length === 0 ? undefined : body[keys[0]]
 }
 
-function applyOperation (out: UserChanges, raw: Operation): void {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ScimError(400, 'invalidSyntax', 'each operation must be a JSON object')
+function applyOperation (out: UserChanges, sent: unknown): void {
+  if (typeof sent !== 'object' || sent === null || Array.isArray(sent)) throw new ScimError(400, 'invalidSyntax', 'each operation must be a JSON object')
+  const o = sent as Record<string, unknown>
+  const raw: Operation = { op: member(o, 'op'), path: member(o, 'path'), value: member(o, 'value') }
   // §3.5.2: "op" values are case-insensitive (Entra sends "Replace", "Add").
   const op = typeof raw.op === 'string' ? raw.op.toLowerCase() : undefined
   if (op !== 'add' && op !== 'replace' && op !== 'remove') throw new ScimError(400, 'invalidValue', 'op must be "add", "replace" or "remove"')
