@@ -4,9 +4,12 @@ import type { BrokerContext } from '../broker/context.js'
 import { resolvePrincipal, setStatus } from '../broker/principals.js'
 import type { PrincipalStatus } from '../lineage/live-status.js'
 
-/** 401 for an unsigned, wrongly signed or stale webhook. */
+/**
+ * 401 for an unsigned, wrongly signed or stale webhook, with the challenge RFC 9110 §15.5.2
+ * requires of every 401: the scheme names the header the sender must sign with.
+ */
 export class BadSignature extends LineageError {
-  constructor (description: string) { super('ERR_BAD_SIGNATURE', 'invalid_signature', 401, description) }
+  constructor (description: string) { super('ERR_BAD_SIGNATURE', 'invalid_signature', 401, description, { 'WWW-Authenticate': 'Lineage-Signature realm="lineage-hr"' }) }
 }
 
 /** How old a signed delivery may be (Stripe-style convention). */

@@ -12,9 +12,9 @@ await b.admin('POST', '/v1/principals', { id: 'bob', kind: 'human', email: 'Bob@
 
 const sign = (body: string, t0 = Math.floor(b.clock.now() / 1000), secret = webhookSecret): string =>
   `t=${t0},v1=${createHmac('sha256', secret).update(`${t0}.${body}`).digest('hex')}`
-async function hr (body: string, signature?: string, target: TestBroker = b): Promise<{ status: number, body: any }> {
+async function hr (body: string, signature?: string, target: TestBroker = b): Promise<{ status: number, body: any, challenge: string | null }> {
   const r = await fetch(`${target.url}/hooks/hr`, { method: 'POST', headers: { 'content-type': 'application/json', ...(signature === undefined ? {} : { 'lineage-signature': signature }) }, body })
-  return { status: r.status, body: await r.json() }
+  return { status: r.status, body: await r.json(), challenge: r.headers.get('www-authenticate') }
 }
 const active = async (token: string): Promise<boolean> => (await b.form('/oauth/introspect', { token }, { authorization: `Bearer ${adminToken}` })).body.active
 const status = async (id: string): Promise<string> => (await b.admin('GET', `/v1/principals/${id}`)).body.status
@@ -93,6 +93,8 @@ t.test('unsigned, tampered, stale or wrongly keyed HR events get 401 and change 
     const r = await hr(sent, sig)
     t.equal(r.status, 401, name)
     t.equal(r.body.error, 'invalid_signature', name)
+    // RFC 9110 §15.5.2: a 401 carries a challenge.
+    t.match(r.challenge, /^Lineage-Signature realm=/, `${name}: challenge`)
   }
   t.equal(await status('bob'), 'active')
   const ok = await hr(body, sign(body, now - 299))
