@@ -1,5 +1,6 @@
-import { NotFound, UnauthorizedClient } from '../errors.js'
+import { InvalidToken, NotFound, UnauthorizedClient } from '../errors.js'
 import { appendChange } from '../lineage/changes.js'
+import type { AccessClaims } from '../lineage/claims.js'
 import { principalsOf } from '../lineage/ledger.js'
 import { verifyAccessToken } from '../lineage/verify.js'
 import type { Caller } from './caller.js'
@@ -79,4 +80,26 @@ export async function revokeToken (ctx: BrokerContext, caller: Caller, token: st
   if (!allowed) throw new UnauthorizedClient('the caller may not revoke this token')
   const by = caller.kind === 'admin' ? 'admin' : caller.kind === 'client' ? `client:${caller.clientId}` : `token:${caller.claims.jti}`
   await revokeSubtree(ctx, claims.jti, claims.exp, by)
+}
+
+/** The claims of `token` when the broker signed it, expired or not; undefined for anything else. */
+async function genuineClaims (ctx: BrokerContext, token: string): Promise<AccessClaims | undefined> {
+  try {
+    return await verifyAccessToken(token, { keys: ctx.verifier, issuer: ctx.issuer, clock: ctx.clock, maxDepth: ctx.maxDepth })
+  } catch (err) {
+    return err instanceof InvalidToken ? err.claims : undefined
+  }
+}
+
+/**
+ * A bearer caller refused as not live (revoked, cut off, expired) that asks to revoke itself or
+ * a token below it: RFC 7009 §2.2 answers 200 for a token already invalid, since the revocation
+ * has nothing left to achieve, and a dead ancestor's descendants are dead too (each lists it, and
+ * rests on its principals). Such a caller is taken as the bearer it was, for that token alone.
+ * @returns the bearer's claims when the broker signed it and it is `token` or one of its ancestors.
+ */
+export async function endedCaller (ctx: BrokerContext, bearer: string, token: string): Promise<Caller | undefined> {
+  const [own, target] = await Promise.all([genuineClaims(ctx, bearer), genuineClaims(ctx, token)])
+  if (own === undefined || target === undefined) return undefined
+  return [...target.lineage.chain, target.jti].includes(own.jti) ? { kind: 'bearer', claims: own } : undefined
 }

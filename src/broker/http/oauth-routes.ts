@@ -1,8 +1,9 @@
 import express, { type Router } from 'express'
-import { authenticateCaller } from '../caller.js'
+import { InvalidBearer } from '../../errors.js'
+import { authenticateCaller, bearerOf, type Caller } from '../caller.js'
 import type { BrokerContext } from '../context.js'
 import { introspect } from '../introspect.js'
-import { revokeToken } from '../revoke.js'
+import { endedCaller, revokeToken } from '../revoke.js'
 import { grantTypes, tokenRequest } from '../token-request.js'
 import { required, single, type Form } from '../form-params.js'
 import { oauthEndpoint } from './oauth-endpoint.js'
@@ -17,7 +18,17 @@ async function introspection (ctx: BrokerContext, form: Form, authorization: str
 
 /** `POST /oauth/revoke` (RFC 7009): an empty 200. */
 async function revocation (ctx: BrokerContext, form: Form, authorization: string | undefined): Promise<undefined> {
-  const caller = await authenticateCaller(ctx, authorization, { client_id: single(form, 'client_id'), client_secret: single(form, 'client_secret') }, true)
+  let caller: Caller
+  try {
+    caller = await authenticateCaller(ctx, authorization, { client_id: single(form, 'client_id'), client_secret: single(form, 'client_secret') }, true)
+  } catch (err) {
+    // RFC 7009 §2.2: a token already dead that revokes itself, or one below it, has nothing left to ask for; not an error.
+    const bearer = err instanceof InvalidBearer ? bearerOf(authorization) : undefined
+    const token = single(form, 'token')
+    const ended = bearer === undefined || token === undefined ? undefined : await endedCaller(ctx, bearer, token)
+    if (ended === undefined) throw err
+    caller = ended
+  }
   await revokeToken(ctx, caller, required(form, 'token'))
   return undefined
 }
