@@ -121,6 +121,17 @@ t.test('a complex subject (OpenID SSF, as CAEP\'s session-revoked examples send 
   t.equal(await status('alice'), 'active')
 })
 
+t.test('a transmitter whose clock runs ahead is given the same 300 s for nbf as for iat: its SET acts, not 400 and lost', async (t) => {
+  await b.admin('POST', '/v1/principals', { id: 'nia', kind: 'human', email: 'nia@example.com' })
+  const ahead = Math.floor(b.clock.now() / 1000) + 60
+  const r = await push(await set({ iat: ahead, nbf: ahead, sub_id: { format: 'email', email: 'nia@example.com' }, events: { [`${risc}account-disabled`]: {} } }))
+  t.same(r, { status: 202, body: undefined })
+  t.equal(await status('nia'), 'offboarded')
+  const far = Math.floor(b.clock.now() / 1000) + 3600
+  const late = await push(await set({ iat: far - 3300, nbf: far, sub_id: { format: 'email', email: 'nia@example.com' }, events: { [`${risc}account-purged`]: {} } }))
+  t.same([late.status, late.body.err], [400, 'invalid_request'], 'an nbf an hour ahead is refused')
+})
+
 t.test('a transmitter whose keys cannot be fetched gets 503, so it pushes again', async (t) => {
   const down = createServer((_req, res) => { res.statusCode = 503; res.end() })
   await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve))

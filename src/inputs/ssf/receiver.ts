@@ -120,7 +120,9 @@ export async function receiveSet (ctx: BrokerContext, token: string, authorizati
   // A remote key set fetched moments ago is not fetched again for an unknown `kid` (jose's cooldown).
   const coolingDown = (keys as { coolingDown?: boolean }).coolingDown === true
   try {
-    payload = (await jwtVerify(token, keys, { issuer: t.issuer, audience: t.audience, typ: 'secevent+jwt', algorithms, currentDate: new Date(ctx.clock.now()) })).payload
+    // The skew allowed `iat` holds for an `nbf` too (JWT libraries add one by default): a transmitter
+    // whose clock runs ahead would otherwise have its SET refused 400, a verdict on the SET, not a retry.
+    payload = (await jwtVerify(token, keys, { issuer: t.issuer, audience: t.audience, typ: 'secevent+jwt', algorithms, currentDate: new Date(ctx.clock.now()), clockTolerance: skewSeconds })).payload
   } catch (err) {
     const code = err instanceof joseErrors.JOSEError ? err.code : ''
     if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
