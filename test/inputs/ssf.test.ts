@@ -45,6 +45,8 @@ t.test('transmitters are configured through the admin API; the push secret is ne
   t.equal((await b.admin('POST', '/v1/transmitters', { issuer, audience, jwks: { keys: [jwk] } })).status, 409)
   t.equal((await b.admin('POST', '/v1/transmitters', { issuer: 'x', audience })).status, 400, 'keys are required')
   t.equal((await b.admin('POST', '/v1/transmitters', { issuer: 'y', audience, jwks: { keys: [{ ...jwk, d: 'secret' }] } })).status, 400, 'no private keys')
+  // SETs are verified with asymmetric algorithms only: a shared secret would verify nothing, and GET would show it back.
+  t.equal((await b.admin('POST', '/v1/transmitters', { issuer: 'z', audience, jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0LXNoYXJlZC13aXRoLXRoZS1pZHA', kid: 'hs' }] } })).status, 400, 'no symmetric keys')
   t.equal((await b.admin('GET', '/v1/transmitters/tx_nope')).status, 404)
 })
 
