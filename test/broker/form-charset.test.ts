@@ -26,3 +26,8 @@ t.test('a form whose bytes would read differently in the charset it names is ref
   t.same(await post('koi8-r', form()), { status: 400, error: 'invalid_request' }, 'a charset that is not ASCII-compatible by name')
   t.same(await post('utf-16', form()), { status: 400, error: 'invalid_request' })
 })
+
+t.test('parameters named as members of every object (__proto__, constructor, toString) are unknown parameters like any other', async (t) => {
+  t.same(await post('UTF-8', form('&__proto__=x&__proto__=y&constructor=z&toString=w&hasOwnProperty=v')), { status: 200 })
+  t.same(await post('UTF-8', `__proto__=x&${form()}`), { status: 200 }, 'first in the form')
+})

@@ -47,7 +47,9 @@ export async function readForm (req: IncomingMessage): Promise<Form> {
   if (charset !== undefined && asciiCompatible.has(charset) && beyondAscii.test(body.toString('latin1'))) {
     throw new InvalidRequest(`a form labelled ${charset} is read only while all its text is ASCII; send it as UTF-8`)
   }
-  const form: Form = {}
+  // No prototype: a parameter named __proto__ or constructor is a name like any other, never
+  // Object.prototype's (`form[k]` of such a name was that object's member, and assigning it set the prototype).
+  const form: Form = Object.create(null) as Form
   let n = 0
   for (const [k, v] of new URLSearchParams(body.toString('utf8'))) {
     if (++n > maxParameters) throw new InvalidRequest('too many parameters')
