@@ -261,12 +261,21 @@ export async function setStatus (ctx: BrokerContext, id: string, status: Princip
     }
     return { row: rows[0], wasLive, since, duplicate: false }
   })
-  await ctx.sync.afterWrite()
-  if (duplicate) return { principal: await present(ctx.db, row, now), revoked: 0, duplicate }
-  // Counting is for people and runs after the cut-off has taken effect.
-  const revoked = status !== 'active' && wasLive && opts.count !== false ? await countLiveNaming(ctx, id, now, since) : 0
-  ctx.log.info({ principal: id, status, reason, source: opts.event?.source, revoked }, 'principal status changed')
-  ctx.audit.record({ at: now, kind: 'principal.status', principals: [id], detail: { status, reason: reason ?? null, revoked, ...(opts.event !== undefined ? { source: opts.event.source, event: opts.event.id } : {}) } })
+  if (duplicate) {
+    await ctx.sync.afterWrite()
+    return { principal: await present(ctx.db, row, now), revoked: 0, duplicate }
+  }
+  // The change has taken effect: it is recorded whatever happens to the reads that follow
+  // (`revoked` null when the count failed).
+  let revoked: number | undefined
+  try {
+    await ctx.sync.afterWrite()
+    // Counting is for people and runs after the cut-off has taken effect.
+    revoked = status !== 'active' && wasLive && opts.count !== false ? await countLiveNaming(ctx, id, now, since) : 0
+  } finally {
+    ctx.log.info({ principal: id, status, reason, source: opts.event?.source, revoked }, 'principal status changed')
+    ctx.audit.record({ at: now, kind: 'principal.status', principals: [id], detail: { status, reason: reason ?? null, revoked: revoked ?? null, ...(opts.event !== undefined ? { source: opts.event.source, event: opts.event.id } : {}) } })
+  }
   return { principal: await present(ctx.db, row, now), revoked, duplicate }
 }
 
@@ -288,11 +297,12 @@ export async function cutOffChains (ctx: BrokerContext, id: string, opts: Pick<S
     await appendChange(q, principalChange(rows[0]))
     return false
   })
-  await ctx.sync.afterWrite()
   if (!duplicate) {
+    // Recorded before anything that could fail after the commit.
     ctx.log.info({ principal: id, reason: opts.reason, source: opts.event?.source }, 'live chains cut off')
     ctx.audit.record({ at: now, kind: 'principal.status', principals: [id], detail: { status: 'cut_off', reason: opts.reason ?? null, ...(opts.event !== undefined ? { source: opts.event.source, event: opts.event.id } : {}) } })
   }
+  await ctx.sync.afterWrite()
   return { duplicate }
 }
 

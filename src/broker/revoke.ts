@@ -12,24 +12,53 @@ import type { BrokerContext } from './context.js'
  * @returns how many live tokens (it, its descendants, those it acted in) this cut off; 0 when it was revoked already.
  */
 export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: number, by: string, reason?: string): Promise<number> {
-  const inserted = await ctx.db.tx(async (q) => {
+  const node = await ctx.db.tx(async (q) => {
     const r = await q.query('INSERT INTO revocations (jti, exp, reason, revoked_by) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING',
       [jti, exp, reason ?? null, by])
-    if (r.rowCount === 1) await appendChange(q, { kind: 'token.revoked', data: { jti, exp } })
-    return r.rowCount === 1
+    if (r.rowCount !== 1) return undefined
+    await appendChange(q, { kind: 'token.revoked', data: { jti, exp } })
+    // Read before the commit, so that the record of a revocation that committed never waits on another read.
+    // Every actor of the chain, the current one first as `act` nests them (RFC 8693 §4.1): each token's own is its outermost.
+    const { rows } = await q.query<{ root: string, sub: string, sponsor: string | null, acting: string[] | null, actors: string[] }>(
+      `SELECT t.root, t.sub, t.sponsor, t.acting,
+              ARRAY(SELECT a.actor FROM unnest(t.ancestors || t.jti) WITH ORDINALITY AS c (jti, n) JOIN tokens a ON a.jti = c.jti
+                     WHERE a.actor IS NOT NULL ORDER BY c.n DESC) AS actors
+         FROM tokens t WHERE t.jti = $1`, [jti])
+    return { found: rows[0] }
   })
-  await ctx.sync.afterWrite()
-  if (!inserted) return 0
-  // Every actor of the chain, the current one first as `act` nests them (RFC 8693 §4.1): each token's own is its outermost.
-  const node = (await ctx.db.query<{ root: string, sub: string, sponsor: string | null, acting: string[] | null, actors: string[] }>(
-    `SELECT t.root, t.sub, t.sponsor, t.acting,
-            ARRAY(SELECT a.actor FROM unnest(t.ancestors || t.jti) WITH ORDINALITY AS c (jti, n) JOIN tokens a ON a.jti = c.jti
-                   WHERE a.actor IS NOT NULL ORDER BY c.n DESC) AS actors
-       FROM tokens t WHERE t.jti = $1`, [jti])).rows[0]
-  // Counting is for people and runs after the cut-off has taken effect. The walk stops at
-  // subtrees that were already revoked: those were not live. The tokens it acted in as an actor
-  // token, with theirs (they list it, and inherit the list), count too. A token another revoked
-  // actor token acted in was not live either: an earlier revocation counted it.
+  if (node === undefined) {
+    await ctx.sync.afterWrite()
+    return 0
+  }
+  // The revocation has taken effect: it is recorded whatever happens to the reads that follow
+  // (`revoked` null when the count failed).
+  let revoked: number | undefined
+  try {
+    await ctx.sync.afterWrite()
+    revoked = await countCutOff(ctx, jti)
+  } finally {
+    const t = node.found
+    ctx.audit.record({
+      at: ctx.clock.now(),
+      kind: 'token.revoked',
+      jti,
+      root: t?.root ?? jti,
+      principals: t === undefined ? [] : principalsOf(t),
+      actors: t?.actors ?? [],
+      detail: { by, reason: reason ?? null, revoked: revoked ?? null }
+    })
+  }
+  return revoked
+}
+
+/**
+ * The live tokens a revocation of `jti` cut off. Counting is for people and runs after the
+ * cut-off has taken effect. The walk stops at subtrees that were already revoked: those were not
+ * live. The tokens it acted in as an actor token, with theirs (they list it, and inherit the
+ * list), count too. A token another revoked actor token acted in was not live either: an
+ * earlier revocation counted it.
+ */
+async function countCutOff (ctx: BrokerContext, jti: string): Promise<number> {
   const { rows } = await ctx.db.query<{ n: number }>(
     `WITH RECURSIVE sub AS (
        SELECT jti, exp, actor_tokens FROM tokens WHERE jti = $1
@@ -41,15 +70,6 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
         WHERE t.actor_tokens @> ARRAY[$1] AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = ANY (t.ancestors || t.jti))
      ) SELECT count(*) AS n FROM (SELECT jti, actor_tokens FROM sub WHERE exp > $2 UNION SELECT jti, actor_tokens FROM acted WHERE exp > $2) live
         WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = ANY (live.actor_tokens) AND r.jti <> $1)`, [jti, Math.floor(ctx.clock.now() / 1000)])
-  ctx.audit.record({
-    at: ctx.clock.now(),
-    kind: 'token.revoked',
-    jti,
-    root: node?.root ?? jti,
-    principals: node === undefined ? [] : principalsOf(node),
-    actors: node?.actors ?? [],
-    detail: { by, reason: reason ?? null, revoked: rows[0].n }
-  })
   return rows[0].n
 }
 
