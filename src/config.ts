@@ -79,6 +79,28 @@ function secret (env: Env, name: string): string | undefined {
   return raw
 }
 
+/**
+ * A bearer token the API checks: `Authorization: Bearer <token>` carries visible ASCII without
+ * spaces (RFC 6750 §2.1), so a token with anything else (the newline a secret file ends with)
+ * could never be presented, and every caller would be refused.
+ */
+function bearerSecret (env: Env, name: string): string | undefined {
+  const raw = secret(env, name)
+  if (raw !== undefined && !/^[\x21-\x7e]+$/.test(raw)) throw new ConfigError(name, 'must be visible ASCII without spaces or line breaks: no request could present it (check for a trailing newline)')
+  return raw
+}
+
+/**
+ * The exact `Authorization` value Okta sends: a header value arrives without leading or trailing
+ * whitespace and holds no control character (RFC 9110 §5.5), so one with them would never match.
+ */
+function headerValue (env: Env, name: string): string | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return undefined
+  if (!/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(raw)) throw new ConfigError(name, 'must be visible ASCII, spaces only inside: no request could carry it otherwise (check for a trailing newline)')
+  return raw
+}
+
 function tlsFiles (env: Env): { tlsCertFile?: string, tlsKeyFile?: string } {
   const cert = env.LINEAGE_TLS_CERT === '' ? undefined : env.LINEAGE_TLS_CERT
   const key = env.LINEAGE_TLS_KEY === '' ? undefined : env.LINEAGE_TLS_KEY
@@ -110,10 +132,10 @@ export function loadConfig (env: Env): Config {
     gatewayPgPort: port(env, 'LINEAGE_GATEWAY_PG_PORT', 7432),
     gatewaySshPort: port(env, 'LINEAGE_GATEWAY_SSH_PORT', 7422),
     issuer,
-    adminToken: secret(env, 'LINEAGE_ADMIN_TOKEN'),
-    scimToken: secret(env, 'LINEAGE_SCIM_TOKEN'),
+    adminToken: bearerSecret(env, 'LINEAGE_ADMIN_TOKEN'),
+    scimToken: bearerSecret(env, 'LINEAGE_SCIM_TOKEN'),
     webhookSecret: secret(env, 'LINEAGE_WEBHOOK_SECRET'),
-    oktaAuthorization: env.LINEAGE_OKTA_AUTHORIZATION === '' ? undefined : env.LINEAGE_OKTA_AUTHORIZATION,
+    oktaAuthorization: headerValue(env, 'LINEAGE_OKTA_AUTHORIZATION'),
     role: role(env),
     maxDepth: positiveInt(env, 'LINEAGE_MAX_DEPTH', 8, 64),
     maxStalenessMs: positiveInt(env, 'LINEAGE_MAX_STALENESS_MS', 5000, 3_600_000),

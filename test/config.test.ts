@@ -37,3 +37,13 @@ t.test('an empty LINEAGE_HOST, LINEAGE_DATA_DIR or LINEAGE_ROLE means the defaul
   t.equal(c.host, '127.0.0.1', 'not every interface')
   t.equal(c.dataDir, loadConfig({}).dataDir, './.lineage, not the working directory')
 })
+
+t.test('an admin or SCIM token, or the Okta Authorization, that no request could present stops the start naming its variable', async (t) => {
+  const token = 'ladm_0123456789abcdef'
+  for (const [name, value] of [['LINEAGE_ADMIN_TOKEN', `${token}\n`], ['LINEAGE_ADMIN_TOKEN', `my admin ${token}`], ['LINEAGE_ADMIN_TOKEN', `${token}é`], ['LINEAGE_SCIM_TOKEN', `${token}\r\n`],
+    ['LINEAGE_OKTA_AUTHORIZATION', `Bearer ${token}\n`], ['LINEAGE_OKTA_AUTHORIZATION', ` Bearer ${token}`]]) {
+    t.throws(() => loadConfig({ [name]: value }), { name: 'ConfigError', message: new RegExp(`^${name}: .*trailing newline`) }, JSON.stringify(value))
+  }
+  t.match(loadConfig({ LINEAGE_ADMIN_TOKEN: `${token}~+/=`, LINEAGE_SCIM_TOKEN: token, LINEAGE_OKTA_AUTHORIZATION: `Bearer ${token}` }),
+    { adminToken: `${token}~+/=`, scimToken: token, oktaAuthorization: `Bearer ${token}` })
+})
