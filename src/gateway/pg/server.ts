@@ -223,8 +223,10 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
     const cut = opts.view.check(decision.claims.jti, decision.claims.lineage, opts.clock.now())
     if (cut !== undefined) {
       up.socket.destroy()
+      const message = `chain cut off: ${cut.message}`
       opts.metrics.gatewayRequests.labels(target.name, 'deny').inc()
-      return { ok: false, code: '28000', message: `chain cut off: ${cut.message}` }
+      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, ...lineage, detail: { event: 'login', reason: message } })
+      return { ok: false, code: '28000', message }
     }
     opts.metrics.gatewayRequests.labels(target.name, 'allow').inc()
     // Each setting was a decision too, and the session's statements run under it (a search_path names what they read).
