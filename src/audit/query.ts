@@ -8,13 +8,15 @@ export interface AuditFilter {
   jti?: string
   target?: string
   since?: string
+  /** Records numbered below this `seq`: the next page, given the last `seq` of the one before. */
+  before?: string
   limit?: string
 }
 
 /**
  * Audit records matching every given filter, newest first (`GET /v1/audit`). Records are read
  * with their lineage (`audit_lineages`), as the view `audit` shows them.
- * @throws InvalidInput for a malformed `since` or `limit`.
+ * @throws InvalidInput for a malformed `since`, `before` or `limit`.
  */
 export async function queryAudit (q: Queryable, f: AuditFilter): Promise<{ events: unknown[] }> {
   const params: unknown[] = []
@@ -33,6 +35,10 @@ export async function queryAudit (q: Queryable, f: AuditFilter): Promise<{ event
     // milliseconds, so an instant past one starts at the next.
     const finer = /\.\d{3}(\d+)/.exec(f.since)?.[1]
     byRecord.push(`r.at >= ${param(finer !== undefined && /[1-9]/.test(finer) ? new Date(since.getTime() + 1) : since)}`)
+  }
+  if (f.before !== undefined) {
+    if (!/^[1-9]\d{0,14}$/.test(f.before)) throw new InvalidInput('before must be a record number (seq) from 1')
+    byRecord.push(`r.seq < ${param(Number(f.before))}`)
   }
   const limit = f.limit === undefined ? 100 : /^\d{1,4}$/.test(f.limit) ? Number(f.limit) : NaN
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InvalidInput('limit must be an integer from 1 to 1000')

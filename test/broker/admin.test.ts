@@ -138,3 +138,16 @@ t.test('audit verify says how many records the database did not take before the 
   t.equal(r.status, 200)
   t.match(r.body, { ok: true, unwritten: 3 })
 })
+
+t.test('GET /v1/audit pages with before, given once', async (t) => {
+  await b.admin('POST', '/v1/principals', { id: 'pat', kind: 'human', grants: ['api:read'] })
+  await b.admin('POST', '/v1/principals', { id: 'pat-ci', kind: 'service', sponsor: 'pat', grants: ['api:read'] })
+  const c = (await b.admin('POST', '/v1/principals/pat-ci/clients')).body
+  for (let i = 0; i < 3; i++) await rootToken(b, { clientId: c.client_id, clientSecret: c.client_secret })
+  const first = await b.admin('GET', '/v1/audit?limit=2')
+  t.equal(first.body.events.length, 2)
+  const next = await b.admin('GET', `/v1/audit?limit=2&before=${first.body.events[1].seq as number}`)
+  t.equal(next.status, 200)
+  t.ok(next.body.events.length > 0 && next.body.events.every((e: { seq: number }) => e.seq < first.body.events[1].seq), 'older records only')
+  t.equal((await b.admin('GET', '/v1/audit?before=3&before=2')).status, 400)
+})

@@ -91,7 +91,7 @@ export function adminRoutes (ctx: BrokerContext): Router {
     await ctx.audit.flush().catch(() => {})
     const q = req.query as Record<string, unknown>
     const filter: AuditFilter = {}
-    for (const k of ['principal', 'root', 'jti', 'target', 'since', 'limit'] as const) {
+    for (const k of ['principal', 'root', 'jti', 'target', 'since', 'before', 'limit'] as const) {
       if (q[k] === undefined) continue
       if (typeof q[k] !== 'string') throw new InvalidInput(`${k} must be given once`)
       filter[k] = q[k]
