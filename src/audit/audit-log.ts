@@ -69,6 +69,8 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
   // finds that record in the chain and does not write the batch again.
   let unconfirmed: { seq: number, hash: string, count: number } | undefined
   const lineages = lineageIds()
+  // Set once the stop's last write is done: nothing writes what is queued after it.
+  let stopped = false
 
   function encoded (event: AuditEvent): Encoded {
     const at = isoTime(event.at)
@@ -199,6 +201,11 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
 
   return {
     record: (e) => {
+      if (stopped) {
+        // Work that outlived the stop (a request cut off at its end, still running): lost, but not unseen.
+        log.error({ kind: e.kind, jti: e.jti, target: e.target, principals: e.principals }, 'audit record made after the audit log stopped; it is lost')
+        return
+      }
       markGap()
       if (queue.length >= maxBuffer) drop(e)
       else queue.push(e)
@@ -214,9 +221,11 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
       for (;;) {
         try {
           await before(flushAll(), deadline)
+          stopped = true
           return
         } catch (err) {
           if (performance.now() >= deadline) {
+            stopped = true
             log.error({ err: (err as Error).message, lost: queue.length }, 'audit records could not be written before stopping')
             return
           }
