@@ -8,7 +8,7 @@ import { ConfigError } from './errors.js'
 import type { Logger } from './log.js'
 import { createBroker, type Broker } from './broker/broker.js'
 import { forgetFirstAdminToken } from './broker/admin-token.js'
-import { createBrokerHandler } from './broker/http/app.js'
+import { createBrokerHandler, type BrokerHandler } from './broker/http/app.js'
 import { createGateway, type Gateway } from './gateway/gateway.js'
 import type { CheckDeps } from './gateway/check.js'
 import { LiveStatus } from './lineage/live-status.js'
@@ -124,8 +124,11 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
   let broker: Broker | undefined
   let gateway: Gateway | undefined
   let ownSync: ViewSync | undefined
+  let brokerHandler: BrokerHandler | undefined
   const stop = async (): Promise<void> => {
     await Promise.all([close(brokerServer), gateway === undefined ? undefined : close(gateway.httpServer)])
+    // Requests whose connections the grace cut may still run: their records are written below.
+    await brokerHandler?.settled(stopGraceMs)
     await gateway?.stop()
     await ownSync?.stop()
     await broker?.stop()
@@ -145,7 +148,8 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
       const ctx = broker.ctx
       view = ctx.view
       sync = ctx.sync
-      brokerServer.on('request', createBrokerHandler(ctx, { ready, inputs: { scimToken: config.scimToken, webhookSecret: config.webhookSecret, oktaAuthorization: config.oktaAuthorization } }))
+      brokerHandler = createBrokerHandler(ctx, { ready, inputs: { scimToken: config.scimToken, webhookSecret: config.webhookSecret, oktaAuthorization: config.oktaAuthorization } })
+      brokerServer.on('request', brokerHandler)
       listening.broker = base
       deps = { view: ctx.view, verified: ctx.verified, issuer: ctx.issuer, clock, maxDepth: ctx.maxDepth, keys: (kid) => ctx.keys().verifiers.get(kid) }
     }

@@ -2,7 +2,11 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import pg from 'pg'
 import t from 'tap'
+import { loadConfig } from '../src/config.js'
+import { silentLogger } from '../src/log.js'
+import { start } from '../src/server.js'
 import { createTestDatabase, databaseUrl } from './helpers/db.js'
 import { repoRoot, startLineage, tempDir } from './helpers/process.js'
 import { startProxy } from './helpers/proxy.js'
@@ -67,4 +71,29 @@ t.test('a stop while the database hangs (a network path that answers nothing) en
   const [code] = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve(['still running']), 30_000))]) as [number | string | null]
   t.ok(performance.now() - started < 20_000, `stopped in ${Math.round(performance.now() - started)} ms`)
   t.not(code, 'still running')
+})
+
+t.test('a stop that cuts an admin request still running (an offboarding waiting on a lock) writes its audit record before closing', { skip: databaseUrl === undefined ? 'DATABASE_URL is not set' : false }, async (t) => {
+  const fresh = await createTestDatabase()
+  t.teardown(fresh.drop)
+  const dir = await tempDir(t, 'lineage-stop-')
+  const admin = 'ladm_stop-cuts-a-request-0123456789'
+  const running = await start(loadConfig({ DATABASE_URL: fresh.url, LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_ADMIN_TOKEN: admin }), silentLogger())
+  const call = async (path: string, body: unknown): Promise<Response> => await fetch(running.listening.broker + path, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  t.equal((await call('/v1/principals', { id: 'frank', kind: 'human' })).status, 201)
+  const holder = new pg.Client({ connectionString: fresh.url })
+  await holder.connect()
+  t.teardown(async () => { await holder.end() })
+  await holder.query('BEGIN')
+  await holder.query("SELECT * FROM principals WHERE id = 'frank' FOR UPDATE")
+  const offboard = call('/v1/principals/frank/offboard', { reason: 'contract ended' }).then(() => 'answered', () => 'cut')
+  while ((await holder.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rows.length === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+  const stopped = running.stop()
+  t.equal(await offboard, 'cut', 'the grace ends and the connection is cut, the offboarding still waiting')
+  // Well before the handler's own wait ends; by now a stop that did not wait for it has written its last records.
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  await holder.query('COMMIT')
+  await stopped
+  const { rows } = await holder.query("SELECT detail FROM audit WHERE kind = 'principal.status' AND principals = '{frank}'")
+  t.match(rows, [{ detail: { status: 'offboarded', reason: 'contract ended' } }], 'the offboarding is in the trail')
 })

@@ -27,18 +27,49 @@ export interface BrokerAppOptions {
   inputs?: InputSecrets
 }
 
+/** The broker's request listener, and a wait for the requests it is still handling. */
+export type BrokerHandler = RequestListener & {
+  /**
+   * Resolves once every request has been answered, or after `limitMs`. A stop that cut a
+   * connection leaves its request running (an offboarding waiting on a lock, say): what it
+   * records comes only when it ends, and must come before the audit log's last write.
+   */
+  settled: (limitMs: number) => Promise<void>
+}
+
 /**
  * The broker's request listener: the app below, with `POST /oauth/token` (the hot path) served
  * by the same handler the app routes to, but ahead of the router, which costs more per request
  * than everything else a token exchange does outside cryptography.
  */
-export function createBrokerHandler (ctx: BrokerContext, opts: BrokerAppOptions): RequestListener {
+export function createBrokerHandler (ctx: BrokerContext, opts: BrokerAppOptions): BrokerHandler {
   const app = createBrokerApp(ctx, opts)
   const token = tokenEndpoint(ctx)
-  return (req, res) => {
+  let handling = 0
+  let onSettled: (() => void) | undefined
+  const listener: RequestListener = (req, res) => {
+    handling++
+    // A handler's work, its audit record included, is done when it ends the response: 'finish'
+    // and 'close' come with the connection instead, which a stop may have cut long before.
+    const end = res.end
+    res.end = function (this: typeof res, ...args: Parameters<typeof end>) {
+      res.end = end
+      if (--handling === 0) onSettled?.()
+      return end.apply(this, args)
+    } as typeof end
     if (req.method === 'POST' && req.url === '/oauth/token') token(req, res)
     else app(req, res)
   }
+  return Object.assign(listener, {
+    settled: async (limitMs: number) => {
+      if (handling === 0) return
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, limitMs)
+        onSettled = () => { clearTimeout(timer); resolve() }
+      })
+      onSettled = undefined
+    }
+  })
 }
 
 /**
