@@ -151,3 +151,24 @@ t.test('GET /v1/audit pages with before, given once', async (t) => {
   t.ok(next.body.events.length > 0 && next.body.events.every((e: { seq: number }) => e.seq < first.body.events[1].seq), 'older records only')
   t.equal((await b.admin('GET', '/v1/audit?before=3&before=2')).status, 400)
 })
+
+t.test('a NUL or an unpaired surrogate anywhere in an admin body, which PostgreSQL cannot store, is 400, never a 500 or text stored altered', async (t) => {
+  const bodies: Array<[string, unknown]> = [
+    ['/v1/targets', { name: 'nul1', kind: 'http', upstream: 'http://x', policy: { rules: [{ effect: 'deny', reason: 'x\u0000' }] } }],
+    ['/v1/targets', { name: 'nul2', kind: 'http', upstream: 'http://x', policy: { rules: [{ effect: 'deny', paths: ['/a\u0000'] }] } }],
+    ['/v1/targets', { name: 'nul3', kind: 'http', upstream: 'http://x', policy: { rules: [{ effect: 'deny', actors: ['a\u0000'] }] } }],
+    ['/v1/transmitters', { issuer: 'https://nul.example', audience: 'a', jwks: { keys: [{ kty: 'EC', x: '\u0000' }] } }],
+    ['/v1/transmitters', { issuer: 'https://nul.example', audience: 'a', jwks: { keys: [{ kty: 'EC', 'x\u0000': 'y' }] } }],
+    ['/v1/targets', { name: 'lone1', kind: 'http', upstream: 'http://x', policy: { rules: [{ effect: 'deny', reason: 'x\ud800' }] } }],
+    ['/v1/transmitters', { issuer: 'https://lone.example', audience: 'a', jwks: { keys: [{ kty: 'EC', x: '\udc00y' }] } }],
+    ['/v1/principals', { id: 'lone', kind: 'human', email: 'a\ud800@example.com' }]
+  ]
+  for (const [path, body] of bodies) {
+    const r = await b.admin('POST', path, body)
+    t.equal(r.status, 400, JSON.stringify(body))
+    t.match(r.body, { error: 'invalid_request', error_description: /NUL.*surrogates/ })
+  }
+  const deep = `{"name":"deep","kind":"http","upstream":"http://x","policy":${'['.repeat(100_000)}${']'.repeat(100_000)}}`
+  const r = await fetch(`${b.url}/v1/targets`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: deep })
+  t.equal(r.status, 400, 'a body nested as deep as its size allows is checked without overflowing the stack')
+})

@@ -13,11 +13,36 @@ import { revokeByJti } from '../revoke.js'
 import { getToken, getTokenTree } from '../tokens.js'
 import { rejectOtherMethods } from './method-not-allowed.js'
 
+// U+0000 and unpaired surrogates, which PostgreSQL's text and jsonb cannot store.
+const unstorable = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/**
+ * Whether any string in `v`, key or value, cannot be stored: a policy or key set saved as jsonb
+ * would fail in the database, a 500, and text would be saved altered (U+FFFD). Walked without
+ * recursion, as a body may nest as deep as its size allows.
+ */
+function holdsUnstorable (v: unknown): boolean {
+  const stack = [v]
+  while (stack.length > 0) {
+    const x = stack.pop()
+    if (typeof x === 'string') {
+      if (unstorable.test(x)) return true
+    } else if (typeof x === 'object' && x !== null) {
+      for (const [k, y] of Object.entries(x)) {
+        if (unstorable.test(k)) return true
+        stack.push(y)
+      }
+    }
+  }
+  return false
+}
+
 function body (req: Request): Record<string, unknown> {
   if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
     if (req.body === undefined && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0')) return {}
     throw new InvalidInput('the body must be a JSON object')
   }
+  if (holdsUnstorable(req.body)) throw new InvalidInput('text may not contain NUL (U+0000) characters or unpaired surrogates (\\uD800-\\uDFFF)')
   return req.body as Record<string, unknown>
 }
 
