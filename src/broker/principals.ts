@@ -195,18 +195,23 @@ export async function setGrants (ctx: BrokerContext, id: string, grants: unknown
 export async function setSponsor (ctx: BrokerContext, id: string, sponsor: unknown): Promise<PrincipalView> {
   if (typeof sponsor !== 'string') throw new InvalidInput('sponsor must be a principal id')
   const now = ctx.clock.now()
-  const row = await ctx.db.tx(async (q) => {
+  const { row, previous } = await ctx.db.tx(async (q) => {
     // The sponsor's row first, the service's second: the order an offboarding locks them in.
     await activeHuman(q, sponsor, now)
     const p = await mustLoad(q, id, true)
     if (p.kind !== 'service') throw new InvalidInput(`${id} is a human; only services have sponsors`)
     // The same sponsor again changes nothing, unless it was lost to an offboarding: then this is the new assignment.
-    if (p.sponsor === sponsor && !p.sponsor_lapsed) return p
+    if (p.sponsor === sponsor && !p.sponsor_lapsed) return { row: p, previous: undefined }
     const { rows } = await q.query<FullRow>(
       `UPDATE principals SET sponsor = $2, sponsor_lapsed = false, cut_off_at = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`, [id, sponsor, await cutOffInstant(q, id, now)])
     await appendChange(q, principalChange(rows[0]))
-    return rows[0]
+    return { row: rows[0], previous: { sponsor: p.sponsor } }
   })
+  // The new cut-off ends every chain the service held, as a session cut-off does: recorded alike, before anything that could fail after the commit.
+  if (previous !== undefined) {
+    ctx.log.info({ principal: id, sponsor, previous_sponsor: previous.sponsor }, 'sponsor assigned; live chains cut off')
+    ctx.audit.record({ at: now, kind: 'principal.status', principals: [id], detail: { status: 'cut_off', reason: `sponsor ${sponsor} assigned`, sponsor, previous_sponsor: previous.sponsor } })
+  }
   await ctx.sync.afterWrite()
   return await present(ctx.db, row, now)
 }

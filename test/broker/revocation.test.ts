@@ -259,3 +259,17 @@ t.test('a contract end date cuts off to the second with no job running', async (
   const cc = await b4.form('/oauth/token', { grant_type: 'client_credentials', client_id: c.client_id, client_secret: c.client_secret })
   t.equal(cc.status, 401)
 })
+
+t.test('a new sponsor, which cuts off the live chains the service holds, is recorded in the audit trail', async (t) => {
+  const b6 = await startTestBroker()
+  t.teardown(b6.close)
+  const c6 = await seedContractor(b6)
+  const live = await rootToken(b6, c6)
+  await b6.admin('POST', '/v1/principals', { id: 'bob', kind: 'human', grants: ['db:read'] })
+  t.equal((await b6.admin('PUT', '/v1/principals/ci-nightly/sponsor', { sponsor: 'bob' })).status, 200)
+  t.notOk(await active(b6, live), 'the chain rooted under alice is cut off')
+  const { events } = (await b6.admin('GET', '/v1/audit?principal=ci-nightly')).body
+  t.match(events.filter((e: { kind: string }) => e.kind === 'principal.status'), [{ principals: ['ci-nightly'], detail: { status: 'cut_off', sponsor: 'bob', previous_sponsor: 'alice' } }])
+  t.equal((await b6.admin('PUT', '/v1/principals/ci-nightly/sponsor', { sponsor: 'bob' })).status, 200)
+  t.equal((await b6.admin('GET', '/v1/audit?principal=ci-nightly')).body.events.filter((e: { kind: string }) => e.kind === 'principal.status').length, 1, 'the same sponsor again changes nothing and records nothing')
+})
