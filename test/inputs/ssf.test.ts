@@ -47,6 +47,7 @@ t.test('transmitters are configured through the admin API; the push secret is ne
   t.equal((await b.admin('POST', '/v1/transmitters', { issuer: 'y', audience, jwks: { keys: [{ ...jwk, d: 'secret' }] } })).status, 400, 'no private keys')
   // SETs are verified with asymmetric algorithms only: a shared secret would verify nothing, and GET would show it back.
   t.equal((await b.admin('POST', '/v1/transmitters', { issuer: 'z', audience, jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0LXNoYXJlZC13aXRoLXRoZS1pZHA', kid: 'hs' }] } })).status, 400, 'no symmetric keys')
+  t.equal((await b.admin('POST', '/v1/transmitters', { issuer: 'y', audience, jwks: { keys: [{ ...jwk, k: 'c2hhcmVkLXNlY3JldC0wMTIzNDU2Nzg5' }] } })).status, 400, 'no shared secret beside a public key, which every GET would show')
   t.equal((await b.admin('GET', '/v1/transmitters/tx_nope')).status, 404)
 })
 

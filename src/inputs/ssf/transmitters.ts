@@ -48,9 +48,8 @@ export async function createTransmitter (q: Queryable, body: Record<string, unkn
   if ((jwks === undefined) === (uri === undefined)) throw new InvalidInput('give exactly one of jwks and jwks_uri')
   if (jwks !== undefined) {
     const keys = (jwks as { keys?: unknown })?.keys
-    // Public keys only: no private part (`d`), and no symmetric key (`oct`), whose `k` is a shared
-    // secret that GET would show back and that verifies no SET (the receiver pins asymmetric algorithms).
-    if (!Array.isArray(keys) || keys.length === 0 || keys.length > 20 || keys.some((k) => typeof k !== 'object' || k === null || typeof (k as JWK).kty !== 'string' || (k as JWK).kty === 'oct' || 'd' in (k as object))) {
+    // A private key's `d`, or a shared secret's `k` (kty oct: SETs are verified with asymmetric keys only), would be shown by every GET.
+    if (!Array.isArray(keys) || keys.length === 0 || keys.length > 20 || keys.some((k) => typeof k !== 'object' || k === null || typeof (k as JWK).kty !== 'string' || (k as JWK).kty === 'oct' || 'd' in (k as object) || 'k' in (k as object))) {
       throw new InvalidInput('jwks must be {"keys":[…]} of 1-20 public JWKs')
     }
   }
