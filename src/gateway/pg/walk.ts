@@ -5,6 +5,7 @@ import {
   roleSettingViewColumns, statisticsRelations
 } from './known-names.js'
 import { admin, ddl, foreignTableOptions, read, statementRules, variableSet, write } from './statement-rules.js'
+import { systemSchema } from './system-schema.js'
 
 interface Scope { names: string[], up: Scope | undefined }
 
@@ -115,6 +116,8 @@ export class Walk {
       const rule = Object.hasOwn(statementRules, kind) ? statementRules[kind] : undefined
       if (rule === undefined) this.raise(admin, `unknown statement kind ${kind}`)
       else if (live) childrenLive = (typeof rule === 'number' ? this.raise(rule) : rule(body, this)) ?? true
+      const schema = live ? systemSchema(kind, body) : undefined
+      if (schema !== undefined) this.raise(admin, `creates or changes an object in ${schema}, which every session uses`)
       // EXPLAIN only plans an EXECUTE, but evaluates its parameters first (`EXPLAIN EXECUTE p(nextval('s'))`): they run.
       if (kind === 'ExecuteStmt') childrenLive = true
     } else if (kind === 'AlterTableCmd' && live) {

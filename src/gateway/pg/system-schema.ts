@@ -1,0 +1,101 @@
+import { isObj, type Obj } from './from-scope.js'
+
+/**
+ * Schemas whose objects every session uses without naming a schema: pg_catalog is searched
+ * first, before any schema of the search path, and information_schema is what tools read to
+ * learn the database's shape. An object a role that may (a superuser, or information_schema's
+ * owner) creates, replaces, alters or moves into them (`CREATE OR REPLACE VIEW
+ * pg_catalog.pg_tables`, `CREATE FUNCTION pg_catalog.lower(text)`) changes what every other
+ * session's statements do, where their text shows nothing of it.
+ */
+export const systemSchemas = new Set(['pg_catalog', 'information_schema'])
+
+/**
+ * The fields that name the object a DDL statement creates or changes, by statement kind: a
+ * RangeVar, a name list, an ObjectWithArgs, a TypeName, or a list of these. `CREATE` marks
+ * the kinds that create an object, whose unqualified name is never one of a system schema's
+ * (the gateway cannot know which schema it lands in; see `searchPathSchemas`).
+ */
+const objectFields: Record<string, { fields: string[], creates?: true }> = {
+  CreateStmt: { fields: ['relation'], creates: true },
+  SelectStmt: { fields: ['intoClause'], creates: true },
+  CreateForeignTableStmt: { fields: ['base'], creates: true },
+  ViewStmt: { fields: ['view'], creates: true },
+  CreateTableAsStmt: { fields: ['into'], creates: true },
+  CreateSeqStmt: { fields: ['sequence'], creates: true },
+  CompositeTypeStmt: { fields: ['typevar'], creates: true },
+  CreateFunctionStmt: { fields: ['funcname'], creates: true },
+  DefineStmt: { fields: ['defnames'], creates: true },
+  CreateDomainStmt: { fields: ['domainname'], creates: true },
+  CreateEnumStmt: { fields: ['typeName'], creates: true },
+  CreateRangeStmt: { fields: ['typeName'], creates: true },
+  CreateConversionStmt: { fields: ['conversion_name'], creates: true },
+  CreateOpClassStmt: { fields: ['opclassname'], creates: true },
+  CreateOpFamilyStmt: { fields: ['opfamilyname'], creates: true },
+  CreateStatsStmt: { fields: ['defnames'], creates: true },
+  IndexStmt: { fields: ['relation'] },
+  CreateTrigStmt: { fields: ['relation'] },
+  RuleStmt: { fields: ['relation'] },
+  CreatePolicyStmt: { fields: ['table'] },
+  AlterPolicyStmt: { fields: ['table'] },
+  AlterTableStmt: { fields: ['relation'] },
+  AlterSeqStmt: { fields: ['sequence'] },
+  RefreshMatViewStmt: { fields: ['relation'] },
+  TruncateStmt: { fields: ['relations'] },
+  AlterFunctionStmt: { fields: ['func'] },
+  AlterEnumStmt: { fields: ['typeName'] },
+  AlterDomainStmt: { fields: ['typeName'] },
+  AlterTypeStmt: { fields: ['typeName'] },
+  AlterOperatorStmt: { fields: ['opername'] },
+  AlterOpFamilyStmt: { fields: ['opfamilyname'] },
+  AlterStatsStmt: { fields: ['defnames'] },
+  AlterCollationStmt: { fields: ['collname'] },
+  AlterTSDictionaryStmt: { fields: ['dictname'] },
+  AlterTSConfigurationStmt: { fields: ['cfgname'] },
+  DropStmt: { fields: ['objects'] },
+  CommentStmt: { fields: ['object'] },
+  RenameStmt: { fields: ['relation', 'object'] },
+  AlterObjectSchemaStmt: { fields: ['relation', 'object'] }
+}
+
+/** The schema a name of the shapes `objectFields` lists is qualified with; `pg_catalog` for an unqualified relation named `pg_…` where `existing`. */
+function schemasOf (v: unknown, existing: boolean, out: string[]): void {
+  if (Array.isArray(v)) {
+    const parts = v.map((p) => (isObj(p) && isObj(p.String) ? String(p.String.sval) : undefined))
+    // A name list (`pg_catalog.f`): its schema is the part before the last. Anything else is a list of names.
+    if (parts.length > 0 && parts.every((p) => p !== undefined)) {
+      if (parts.length >= 2) out.push(String(parts[parts.length - 2]))
+      return
+    }
+    for (const x of v) schemasOf(x, existing, out)
+    return
+  }
+  if (!isObj(v)) return
+  if (typeof v.relname === 'string') {
+    if (typeof v.schemaname === 'string') out.push(v.schemaname)
+    // Unqualified, an existing `pg_…` relation is found in pg_catalog, searched first.
+    else if (existing && v.relname.startsWith('pg_')) out.push('pg_catalog')
+    return
+  }
+  for (const key of ['RangeVar', 'ObjectWithArgs', 'TypeName', 'List']) if (isObj(v[key])) return schemasOf(v[key], existing, out)
+  for (const key of ['relation', 'rel', 'objname', 'names', 'items']) if (v[key] !== undefined) return schemasOf(v[key], existing, out)
+}
+
+/**
+ * The system schema (see `systemSchemas`) a DDL statement of kind `kind` creates, replaces,
+ * changes or moves an object in, or undefined when it names none. Reads names only: an
+ * unqualified name of a function or type that PostgreSQL would find in pg_catalog is not seen.
+ */
+export function systemSchema (kind: string, body: Obj): string | undefined {
+  if (kind === 'AlterObjectSchemaStmt' && systemSchemas.has(String(body.newschema))) return String(body.newschema)
+  // DROP, COMMENT ON or RENAME of a schema names the schema itself.
+  if ([body.removeType, body.objtype, body.renameType].includes('OBJECT_SCHEMA')) {
+    const named = [body.objects, body.object, body.subname].flat().map((o) => (isObj(o) && isObj(o.String) ? String(o.String.sval) : String(o)))
+    return named.find((s) => systemSchemas.has(s))
+  }
+  const spec = Object.hasOwn(objectFields, kind) ? objectFields[kind] : undefined
+  if (spec === undefined) return undefined
+  const found: string[] = []
+  for (const f of spec.fields) schemasOf(body[f], spec.creates !== true, found)
+  return found.find((s) => systemSchemas.has(s))
+}

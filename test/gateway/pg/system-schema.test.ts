@@ -1,0 +1,91 @@
+import t from 'tap'
+import { classify, loadClassifier } from '../../../src/gateway/pg/classify.js'
+
+await loadClassifier()
+
+function classes (sqls: string[]): Record<string, string> {
+  return Object.fromEntries(sqls.map((s) => [s, classify(s).class]))
+}
+const all = (sqls: string[], c: string): Record<string, string> => Object.fromEntries(sqls.map((s) => [s, c]))
+
+t.test('creating, replacing or moving anything into pg_catalog or information_schema is admin: every session uses what they hold', async (t) => {
+  const sqls = [
+    'CREATE OR REPLACE VIEW pg_catalog.pg_tables AS SELECT 1',
+    "CREATE FUNCTION pg_catalog.lower(text) RETURNS text LANGUAGE sql AS 'SELECT $1'",
+    "CREATE PROCEDURE information_schema.p() LANGUAGE sql AS 'SELECT 1'",
+    'CREATE TABLE information_schema.x (a int)',
+    'CREATE TABLE pg_catalog.ta AS SELECT 1',
+    'CREATE MATERIALIZED VIEW "pg_catalog".mv AS SELECT 1',
+    'SELECT 1 INTO information_schema.si',
+    'CREATE SEQUENCE pg_catalog.s',
+    'CREATE TYPE pg_catalog.ty AS (a int)',
+    "CREATE TYPE pg_catalog.e AS ENUM ('a')",
+    'CREATE TYPE information_schema.r AS RANGE (subtype = int4)',
+    'CREATE DOMAIN pg_catalog.d AS int',
+    'CREATE OPERATOR pg_catalog.=== (function = int4eq, leftarg = int, rightarg = int)',
+    'CREATE AGGREGATE pg_catalog.a(int) (sfunc = int4pl, stype = int)',
+    "CREATE COLLATION pg_catalog.c (locale = 'C')",
+    'CREATE TEXT SEARCH CONFIGURATION pg_catalog.x (copy = english)',
+    "CREATE CONVERSION pg_catalog.cv FOR 'LATIN1' TO 'UTF8' FROM iso8859_1_to_utf8",
+    'CREATE OPERATOR CLASS pg_catalog.oc FOR TYPE int USING btree AS OPERATOR 1 <',
+    'CREATE OPERATOR FAMILY pg_catalog.of USING btree',
+    'CREATE STATISTICS pg_catalog.st ON a, b FROM t',
+    'CREATE FOREIGN TABLE information_schema.ft (a int) SERVER s',
+    'ALTER TABLE t SET SCHEMA pg_catalog',
+    'ALTER FUNCTION f() SET SCHEMA information_schema',
+    'ALTER TYPE ty SET SCHEMA pg_catalog'
+  ]
+  t.same(classes(sqls), all(sqls, 'admin'))
+  t.match(classify(sqls[0]).reason, /pg_catalog/)
+})
+
+t.test('changing or dropping what those schemas hold is admin, as is a trigger, rule, policy or index on a system catalog', async (t) => {
+  const sqls = [
+    'ALTER FUNCTION pg_catalog.now() VOLATILE',
+    "ALTER TYPE pg_catalog.e ADD VALUE 'b'",
+    'ALTER DOMAIN information_schema.cardinal_number DROP CONSTRAINT cardinal_number_domain_check',
+    'ALTER TYPE pg_catalog.ty SET (storage = plain)',
+    'ALTER OPERATOR pg_catalog.=(int, int) SET (restrict = eqsel)',
+    'ALTER OPERATOR FAMILY pg_catalog.integer_ops USING btree ADD OPERATOR 1 < (int, int)',
+    'ALTER TEXT SEARCH DICTIONARY pg_catalog.simple (stopwords = english)',
+    'ALTER TEXT SEARCH CONFIGURATION pg_catalog.english ADD MAPPING FOR word WITH simple',
+    'ALTER COLLATION pg_catalog.c REFRESH VERSION',
+    'ALTER STATISTICS pg_catalog.s SET STATISTICS 1',
+    'ALTER SEQUENCE pg_catalog.s RESTART',
+    'ALTER TABLE pg_catalog.pg_class ADD COLUMN x int',
+    'ALTER TABLE pg_attribute ALTER COLUMN attname SET STATISTICS 1',
+    'ALTER VIEW information_schema.tables ALTER COLUMN table_name SET DEFAULT 1',
+    'REFRESH MATERIALIZED VIEW pg_catalog.mv',
+    'TRUNCATE pg_catalog.pg_class',
+    'TRUNCATE pg_largeobject',
+    'DROP FUNCTION pg_catalog.now()',
+    'DROP TYPE pg_catalog.ty',
+    'DROP VIEW information_schema.tables',
+    'DROP SCHEMA information_schema, x',
+    'ALTER SCHEMA information_schema RENAME TO x',
+    "COMMENT ON FUNCTION pg_catalog.now() IS 'x'",
+    'ALTER FUNCTION pg_catalog.now() RENAME TO x',
+    'CREATE INDEX i ON pg_catalog.pg_class (relname)',
+    'CREATE TRIGGER tr BEFORE INSERT ON pg_catalog.pg_class FOR EACH ROW EXECUTE FUNCTION f()',
+    'CREATE RULE r AS ON INSERT TO pg_proc DO INSTEAD NOTHING',
+    'CREATE POLICY p ON pg_catalog.pg_class USING (true)'
+  ]
+  t.same(classes(sqls), all(sqls, 'admin'))
+})
+
+t.test('DDL that only uses those schemas, or names a look-alike, stays ddl; a plain EXPLAIN creates nothing', async (t) => {
+  const ddl = [
+    'CREATE TABLE pg_x (a pg_catalog.int4)',
+    'CREATE OR REPLACE VIEW pg_tables AS SELECT 1',
+    'CREATE VIEW v AS SELECT table_name FROM information_schema.tables',
+    "CREATE FUNCTION f(pg_catalog.int4) RETURNS pg_catalog.int4 LANGUAGE sql AS 'SELECT 1'",
+    'DROP FUNCTION f(pg_catalog.int4)',
+    'ALTER TABLE x.y SET SCHEMA public',
+    'CREATE TYPE information_schema_x.t AS (a int)',
+    'CREATE SCHEMA s CREATE TABLE t (a int)',
+    'DROP SCHEMA a, b',
+    'SELECT 1 INTO t'
+  ]
+  t.same(classes(ddl), all(ddl, 'ddl'))
+  t.equal(classify('EXPLAIN SELECT 1 INTO pg_catalog.x').class, 'read')
+})
