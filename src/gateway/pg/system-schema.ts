@@ -99,3 +99,55 @@ export function systemSchema (kind: string, body: Obj): string | undefined {
   for (const f of spec.fields) schemasOf(body[f], spec.creates !== true, found)
   return found.find((s) => systemSchemas.has(s))
 }
+
+/** Whether a relation is a system catalog or view: in a system schema, or unqualified and named `pg_…` (pg_catalog is searched first). */
+function isSystemRelation (rel: Obj): boolean {
+  return typeof rel.relname === 'string' &&
+    (typeof rel.schemaname === 'string' ? systemSchemas.has(rel.schemaname) : rel.relname.startsWith('pg_'))
+}
+
+/** The first system relation named anywhere in `v`. */
+function systemRelationIn (v: unknown): string | undefined {
+  const stack: unknown[] = [v]
+  while (stack.length > 0) {
+    const x = stack.pop()
+    if (Array.isArray(x)) {
+      stack.push(...x)
+    } else if (isObj(x)) {
+      if (isObj(x.RangeVar) && isSystemRelation(x.RangeVar)) return String(x.RangeVar.relname)
+      for (const k in x) stack.push(x[k])
+    }
+  }
+  return undefined
+}
+
+/**
+ * The system catalog or view whose rows a SELECT's locking clauses (`FOR UPDATE`, `FOR KEY
+ * SHARE`…) lock, or undefined. Such a lock, held for the rest of the transaction, holds up
+ * every DDL and grant of the object the row describes, in every session (a locked `pg_class`
+ * row blocks `ALTER TABLE`). A clause locks the FROM items it names (`OF c`), or all of them,
+ * and through a subquery, a view or a CTE the tables they read.
+ */
+export function lockedSystemRelation (select: Obj): string | undefined {
+  const clauses = (Array.isArray(select.lockingClause) ? select.lockingClause : []).map((c) => (isObj(c) && isObj(c.LockingClause) ? c.LockingClause : {}))
+  if (clauses.length === 0) return undefined
+  const named = clauses.every((c) => Array.isArray(c.lockedRels) && c.lockedRels.length > 0)
+    ? new Set(clauses.flatMap((c) => (c.lockedRels as unknown[]).map((r) => (isObj(r) && isObj(r.RangeVar) ? String(r.RangeVar.relname) : ''))))
+    : undefined
+  const ctes = new Map<string, unknown>()
+  const w = isObj(select.withClause) && Array.isArray(select.withClause.ctes) ? select.withClause.ctes : []
+  for (const c of w) if (isObj(c) && isObj(c.CommonTableExpr)) ctes.set(String(c.CommonTableExpr.ctename), c.CommonTableExpr.ctequery)
+  const items: unknown[] = Array.isArray(select.fromClause) ? [...select.fromClause] : []
+  for (let item = items.pop(); item !== undefined; item = items.pop()) {
+    if (!isObj(item)) continue
+    if (isObj(item.JoinExpr) && item.JoinExpr.alias === undefined) { items.push(item.JoinExpr.larg, item.JoinExpr.rarg); continue }
+    const body = Object.values(item)[0]
+    const alias = isObj(body) && isObj(body.alias) ? String(body.alias.aliasname) : undefined
+    const rel = isObj(item.RangeVar) ? item.RangeVar : undefined
+    if (named !== undefined && !named.has(alias ?? String(rel?.relname))) continue
+    const cte = rel !== undefined && rel.schemaname === undefined ? ctes.get(String(rel.relname)) : undefined
+    const found = systemRelationIn(cte ?? item)
+    if (found !== undefined) return found
+  }
+  return undefined
+}

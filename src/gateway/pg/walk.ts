@@ -5,7 +5,7 @@ import {
   roleSettingViewColumns, statisticsRelations
 } from './known-names.js'
 import { admin, ddl, foreignTableOptions, read, statementRules, variableSet, write } from './statement-rules.js'
-import { systemSchema } from './system-schema.js'
+import { lockedSystemRelation, systemSchema } from './system-schema.js'
 
 interface Scope { names: string[], up: Scope | undefined }
 
@@ -76,6 +76,8 @@ export class Walk {
       if (key === 'lockingClause') {
         // FOR UPDATE/SHARE takes row locks; its `lockedRels` are FROM aliases, not relations.
         if (live && Array.isArray(v) && v.length > 0) this.raise(write)
+        const locked = live ? lockedSystemRelation(o) : undefined
+        if (locked !== undefined) this.raise(admin, `locks rows of system catalog ${locked}, which holds up DDL on what they describe for every session`)
         continue
       }
       if (key === 'intoClause' && live) this.raise(ddl) // SELECT … INTO creates a table

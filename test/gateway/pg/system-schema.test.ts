@@ -89,3 +89,32 @@ t.test('DDL that only uses those schemas, or names a look-alike, stays ddl; a pl
   t.same(classes(ddl), all(ddl, 'ddl'))
   t.equal(classify('EXPLAIN SELECT 1 INTO pg_catalog.x').class, 'read')
 })
+
+t.test('locking rows of a system catalog or view is admin: a locked pg_class row holds up ALTER TABLE in every session', async (t) => {
+  const sqls = [
+    "SELECT relname FROM pg_class WHERE relname = 'accounts' FOR UPDATE",
+    'SELECT * FROM pg_catalog.pg_proc FOR NO KEY UPDATE NOWAIT',
+    'SELECT * FROM pg_namespace FOR SHARE',
+    'SELECT * FROM pg_tables FOR KEY SHARE',
+    'SELECT * FROM information_schema.tables FOR SHARE',
+    'SELECT * FROM t JOIN pg_catalog.pg_class c ON true FOR UPDATE OF t, c',
+    'SELECT * FROM t JOIN (pg_class c JOIN pg_namespace n ON true) ON true FOR UPDATE OF n',
+    'SELECT * FROM (SELECT * FROM pg_class) s FOR SHARE',
+    'WITH c AS (SELECT * FROM pg_proc) SELECT * FROM c FOR KEY SHARE',
+    'SELECT * FROM t, LATERAL (SELECT * FROM pg_namespace FOR SHARE) x',
+    'DECLARE c CURSOR FOR SELECT * FROM pg_class FOR UPDATE'
+  ]
+  t.same(classes(sqls), all(sqls, 'admin'))
+  t.match(classify(sqls[0]).reason, /locks rows of system catalog pg_class/)
+})
+
+t.test('locking rows of user tables beside a catalog stays write; a plain EXPLAIN locks nothing', async (t) => {
+  const sqls = [
+    'SELECT * FROM jobs FOR UPDATE SKIP LOCKED',
+    'SELECT * FROM t JOIN pg_catalog.pg_class c ON true FOR UPDATE OF t',
+    'SELECT * FROM t WHERE a IN (SELECT oid FROM pg_class) FOR UPDATE',
+    'SELECT * FROM (SELECT * FROM t FOR UPDATE) s JOIN pg_class ON true'
+  ]
+  t.same(classes(sqls), all(sqls, 'write'))
+  t.equal(classify('EXPLAIN SELECT * FROM pg_class FOR UPDATE').class, 'read')
+})
