@@ -36,6 +36,14 @@ export const adminFunctionPrefixes = [
   'crosstab', 'bt_page_', 'heap_force_'
 ]
 /**
+ * pg_cron's functions (its schema is always `cron`) that store SQL text for a background worker
+ * to run later as the job's owner, the target's role, in any database for `schedule_in_database`:
+ * the classifier never sees that text. `unschedule` stops a job another agent or an administrator
+ * scheduled. Unqualified names are left to the catalog: `schedule` is a common name.
+ */
+export const cronFunctions = new Set(['schedule', 'schedule_in_database', 'alter_job', 'unschedule'])
+
+/**
  * A call makes the text at least write: these change data (sequences, large objects, index
  * pages, which PostgreSQL lets even a read-only transaction change), or take advisory locks or notify.
  */

@@ -1,7 +1,7 @@
 import type { Classification } from './classify.js'
 import { isObj, type Obj } from './from-scope.js'
 import {
-  activityRelations, configRelations, credentialRelations, isAdminFunction, isWriteFunction, roleSettingColumns, roleSettingRelations,
+  activityRelations, configRelations, credentialRelations, cronFunctions, isAdminFunction, isWriteFunction, roleSettingColumns, roleSettingRelations,
   roleSettingViewColumns, statisticsRelations
 } from './known-names.js'
 import { admin, ddl, foreignTableOptions, read, statementRules, variableSet, write } from './statement-rules.js'
@@ -194,6 +194,10 @@ export class Walk {
     const name = isObj(last) && isObj(last.String) ? String(last.String.sval) : ''
     if (name === 'set_config' && this.setConfig(call, parts, live)) return
     if (name === 'current_setting') this.currentSetting(call)
+    const schema = parts.length >= 2 ? parts[parts.length - 2] : undefined
+    if (isObj(schema) && isObj(schema.String) && String(schema.String.sval).toLowerCase() === 'cron' && cronFunctions.has(name.toLowerCase())) {
+      this.raise(admin, `calls cron.${name}, which changes the SQL pg_cron runs later as the target's role`)
+    }
     this.call(name, live, name.toLowerCase() === 'lo_open' && opensToRead(call.args))
   }
 
