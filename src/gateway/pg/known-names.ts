@@ -16,7 +16,8 @@
  * `bt_page_items`, pg_surgery's `heap_force_kill`; pageinspect's `tuple_data_split` and `heap_page_item_attrs`
  * fetch any table's TOASTed value that a pointer in the bytes they are given names, and `brin_page_items` and
  * `gist_page_items` decode given bytes with a real index's column types; pg_walinspect's `pg_get_wal_block_info`
- * (PostgreSQL 16) returns the rows and page images the WAL holds, of every table).
+ * (PostgreSQL 16) returns the rows and page images the WAL holds, of every table), or show every setting's
+ * value, `secretSettings` included (`pg_show_all_settings`, what pg_settings and `SHOW ALL` read).
  */
 export const adminFunctions = new Set([
   'set_config', 'pg_terminate_backend', 'pg_cancel_backend', 'pg_signal_backend', 'pg_reload_conf',
@@ -26,7 +27,7 @@ export const adminFunctions = new Set([
   'pg_log_backend_memory_contexts', 'pg_log_standby_snapshot', 'pg_import_system_collations',
   'pg_stat_statements_reset', 'pg_truncate_visibility_map', 'pg_nextoid', 'ts_stat', 'ts_rewrite',
   'pg_stat_get_activity', 'pg_stat_get_backend_activity', 'pg_stat_statements',
-  'pg_show_all_file_settings', 'pg_hba_file_rules', 'pg_ident_file_mappings', 'connectby', 'xpath_table',
+  'pg_show_all_file_settings', 'pg_show_all_settings', 'pg_hba_file_rules', 'pg_ident_file_mappings', 'connectby', 'xpath_table',
   'get_raw_page', 'tuple_data_split', 'heap_page_item_attrs', 'brin_page_items', 'gist_page_items', 'pg_get_wal_block_info'
 ])
 export const adminFunctionPrefixes = [
@@ -121,14 +122,42 @@ export const configRelations = new Set(['pg_hba_file_rules', 'pg_ident_file_mapp
 /** Per-database and per-role settings, custom ones included (`ALTER DATABASE … SET app.jwt_secret = …`). */
 export const roleSettingRelations = new Set(['pg_db_role_setting'])
 /**
- * Views everyone may read whose one column shows each role's settings, custom ones included
- * (`ALTER ROLE authenticator SET pgrst.jwt_secret = …`): the view and that column.
+ * Views everyone may read whose columns show settings that may be secrets: each role's
+ * settings, custom ones included (`ALTER ROLE authenticator SET pgrst.jwt_secret = …`), and
+ * in pg_settings every setting's value, `secretSettings` among them (to a superuser role):
+ * by view, the columns that show them, and all its columns (`r.f` naming another is
+ * PostgreSQL's functional notation for `f(r)`, on the whole row: `r.row_to_json`).
  */
-export const roleSettingColumns = new Map([['pg_roles', 'rolconfig'], ['pg_user', 'useconfig']])
-/** Every column of those views: `r.f` naming another is PostgreSQL's functional notation for `f(r)`, on the whole row (`r.row_to_json`). */
-export const roleSettingViewColumns = new Set(['rolname', 'rolsuper', 'rolinherit', 'rolcreaterole', 'rolcreatedb', 'rolcanlogin', 'rolreplication',
-  'rolconnlimit', 'rolpassword', 'rolvaliduntil', 'rolbypassrls', 'rolconfig', 'oid', 'usename', 'usesysid', 'usecreatedb', 'usesuper', 'userepl',
-  'usebypassrls', 'passwd', 'valuntil', 'useconfig'])
+export const settingViews = new Map<string, { secret: string[], holds: string, columns: Set<string> }>([
+  ['pg_roles', {
+    secret: ['rolconfig'],
+    holds: 'custom settings such as secrets',
+    columns: new Set(['rolname', 'rolsuper', 'rolinherit', 'rolcreaterole', 'rolcreatedb', 'rolcanlogin', 'rolreplication',
+      'rolconnlimit', 'rolpassword', 'rolvaliduntil', 'rolbypassrls', 'rolconfig', 'oid'])
+  }],
+  ['pg_user', {
+    secret: ['useconfig'],
+    holds: 'custom settings such as secrets',
+    columns: new Set(['usename', 'usesysid', 'usecreatedb', 'usesuper', 'userepl', 'usebypassrls', 'passwd', 'valuntil', 'useconfig'])
+  }],
+  ['pg_settings', {
+    secret: ['setting', 'reset_val', 'boot_val'],
+    holds: "every setting's value, passwords and commands among them",
+    columns: new Set(['name', 'setting', 'unit', 'category', 'short_desc', 'extra_desc', 'context', 'vartype', 'source', 'min_val',
+      'max_val', 'enumvals', 'boot_val', 'reset_val', 'sourcefile', 'sourceline', 'pending_restart'])
+  }]
+])
+/** The columns of `settingViews` that show settings' values. */
+export const settingColumns = new Set([...settingViews.values()].flatMap((v) => v.secret))
+/**
+ * Settings whose value is a secret or a command the server runs (PostgreSQL 15's, which only
+ * a superuser or pg_read_all_settings may read, and the target's role may be one): a
+ * standby's connection string with its password, the shell commands that archive and restore
+ * WAL (often with credentials of the storage they copy to), the command that prints the
+ * server key's passphrase.
+ */
+export const secretSettings = new Set(['primary_conninfo', 'archive_command', 'restore_command', 'archive_cleanup_command',
+  'recovery_end_command', 'ssl_passphrase_command'])
 /** Object types whose CREATE/ALTER/DROP/RENAME is server administration rather than schema work. */
 export const adminObjectTypes = new Set(['OBJECT_DATABASE', 'OBJECT_ROLE', 'OBJECT_TABLESPACE', 'OBJECT_EXTENSION',
   'OBJECT_LANGUAGE', 'OBJECT_EVENT_TRIGGER', 'OBJECT_FDW', 'OBJECT_FOREIGN_SERVER', 'OBJECT_USER_MAPPING',

@@ -1,6 +1,6 @@
 import {
   adminObjectTypes, onRelationObjectTypes, privilegedSettings, readOnlySettings, readOnlyValues,
-  readTransactionKinds, relationObjectTypes, safeEncodings, superuserSettingPrefixes, superuserSettings, transactionSettings
+  readTransactionKinds, relationObjectTypes, safeEncodings, secretSettings, superuserSettingPrefixes, superuserSettings, transactionSettings
 } from './known-names.js'
 import { isObj, type Obj } from './from-scope.js'
 import { admin, ddl, read, write, type Rule } from './ranks.js'
@@ -205,6 +205,19 @@ export function variableSet (body: Obj, w: Walk): undefined {
 }
 
 /**
+ * SHOW: admin for a custom setting (it may be a secret or another tenant's), for a setting that
+ * holds a password or a command (`primary_conninfo`, `archive_command`), and for `SHOW ALL`,
+ * which shows those too.
+ */
+function show (body: Obj, w: Walk): undefined {
+  const name = String(body.name).toLowerCase()
+  if (name.includes('.')) w.raise(admin, `reads custom setting ${name}`)
+  else if (secretSettings.has(name)) w.raise(admin, `reads ${name}, which may hold a password or a command`)
+  else if (name === 'all') w.raise(admin, 'SHOW ALL shows every setting, those that may hold a password or a command among them')
+  return undefined
+}
+
+/**
  * A foreign table's options are read by its foreign-data wrapper, which the gateway does not
  * know: file_fdw reads the server file or runs the program they name, as `COPY … PROGRAM` would.
  */
@@ -212,7 +225,7 @@ export const foreignTableOptions = 'sets options a foreign-data wrapper reads (f
 
 /** What each statement kind does, by its node name; a kind not here is admin. */
 export const statementRules: Record<string, Rule | undefined> = {
-  SelectStmt: read, ReturnStmt: read, VariableShowStmt: (body, w) => { if (String(body.name).includes('.')) w.raise(admin, `reads custom setting ${String(body.name).toLowerCase()}`); return undefined }, UnlistenStmt: read, ConstraintsSetStmt: read,
+  SelectStmt: read, ReturnStmt: read, VariableShowStmt: show, UnlistenStmt: read, ConstraintsSetStmt: read,
   FetchStmt: (_, w) => { w.cursor = true; return undefined },
   ListenStmt: (_, w) => { w.listens = true; return undefined },
   DeclareCursorStmt: (body, w) => { w.rename('portals', body.portalname); return undefined },

@@ -1,8 +1,8 @@
 import type { Classification } from './classify.js'
 import { isObj, type Obj } from './from-scope.js'
 import {
-  activityRelations, configRelations, credentialRelations, cronFunctions, isAdminFunction, isWriteFunction, roleSettingColumns, roleSettingRelations,
-  roleSettingViewColumns, statisticsRelations
+  activityRelations, configRelations, credentialRelations, cronFunctions, isAdminFunction, isWriteFunction, roleSettingRelations,
+  secretSettings, settingColumns, settingViews, statisticsRelations
 } from './known-names.js'
 import { admin, ddl, foreignTableOptions, read, statementRules, variableSet, write } from './statement-rules.js'
 import { lockedSystemRelation, systemSchema } from './system-schema.js'
@@ -40,8 +40,20 @@ export class Walk {
   source = ''
   span: [number, number] = [0, 0]
   private readonly stack: Frame[] = []
-  /** What could show a role's settings from `pg_roles`/`pg_user` (see `finish`). */
-  private readonly roleSettings = { views: new Map<string, string>(), names: new Set<string>(), renamed: false, star: false, column: false, rows: [] as string[] }
+  /**
+   * What could show settings from `settingViews` (see `finish`): the views named, each name a
+   * row of one goes by (the view's, an alias's: its view; a join's: undefined), and field
+   * selections `q.f` to judge once every name is known.
+   */
+  private readonly roleSettings = {
+    views: new Set<string>(),
+    names: new Map<string, string | undefined>(),
+    renamed: false,
+    star: false,
+    column: false,
+    rows: [] as string[],
+    selections: [] as Array<[string, string]>
+  }
 
   /** `classifyText`: classifies a text the statement carries (a function's body), uncached. */
   constructor (readonly classifyText: (sql: string) => Classification) {}
@@ -91,7 +103,7 @@ export class Walk {
   private node (kind: string, body: Obj, scope: Scope | undefined, live: boolean): void {
     if (kind === 'RangeVar') return this.table(body, scope)
     if (kind === 'A_Star') this.roleSettings.star = true
-    if (kind === 'String' && typeof body.sval === 'string' && [...roleSettingColumns.values()].includes(body.sval)) this.roleSettings.column = true
+    if (kind === 'String' && typeof body.sval === 'string' && settingColumns.has(body.sval)) this.roleSettings.column = true
     if (kind === 'ColumnRef' && Array.isArray(body.fields) && body.fields.length === 1) {
       const f = body.fields[0]
       if (isObj(f) && isObj(f.String)) this.roleSettings.rows.push(String(f.String.sval))
@@ -99,11 +111,11 @@ export class Walk {
     // `r.row_to_json` is `row_to_json(r)` where the view has no column of that name: a whole row of `r`.
     if (kind === 'ColumnRef' && Array.isArray(body.fields) && body.fields.length >= 2) {
       const [q, f] = body.fields.slice(-2)
-      if (isObj(q) && isObj(q.String) && isObj(f) && isObj(f.String) && !roleSettingViewColumns.has(String(f.String.sval))) this.roleSettings.rows.push(String(q.String.sval))
+      if (isObj(q) && isObj(q.String) && isObj(f) && isObj(f.String)) this.roleSettings.selections.push([String(q.String.sval), String(f.String.sval)])
     }
     // A join's alias names the whole row of all its columns (`SELECT x FROM (pg_roles CROSS JOIN t) AS x`), or renames them by position.
     if (kind === 'JoinExpr' && isObj(body.alias)) {
-      this.roleSettings.names.add(String(body.alias.aliasname))
+      this.roleSettings.names.set(String(body.alias.aliasname), undefined)
       if (Array.isArray(body.alias.colnames) && body.alias.colnames.length > 0) this.roleSettings.renamed = true
     }
     if (kind === 'FuncCall') this.func(body, live)
@@ -141,16 +153,25 @@ export class Walk {
   }
 
   /**
-   * After the walk: a text that names `pg_roles` or `pg_user` is admin where it may show the
-   * settings column: by its name (in any position, a function's too: `rolconfig(r)`), through
-   * `*`, a whole row (`row_to_json(r)`, `r.row_to_json`), or the view's columns renamed by position. Names
-   * only, as the walk reads them: a `*` or a whole row anywhere in the text counts.
+   * After the walk: a text that names `pg_roles`, `pg_user` or `pg_settings` is admin where it
+   * may show a column of settings' values: by its name (in any position, a function's too:
+   * `rolconfig(r)`), through `*`, a whole row (`row_to_json(r)`, `r.row_to_json`), or the view's
+   * columns renamed by position. Names only, as the walk reads them: a `*` or a whole row
+   * anywhere in the text counts.
    */
   finish (): void {
     const r = this.roleSettings
-    if (r.views.size === 0 || !(r.column || r.star || r.renamed || r.rows.some((n) => r.names.has(n)))) return
-    const [view, column] = [...r.views][0]
-    this.raise(admin, `may read ${view}.${column}, which holds custom settings such as secrets; select its other columns by name`)
+    if (r.views.size === 0) return
+    const wholeRow = ([q, f]: [string, string]): boolean => {
+      if (!r.names.has(q)) return false
+      const view = r.names.get(q)
+      // A join's alias: `f` may be a column of any view the text names.
+      return ![...(view === undefined ? r.views : [view])].some((v) => settingViews.get(v)?.columns.has(f) === true)
+    }
+    if (!(r.column || r.star || r.renamed || r.rows.some((n) => r.names.has(n)) || r.selections.some(wholeRow))) return
+    const view = [...r.views][0]
+    const v = settingViews.get(view)
+    this.raise(admin, `may read ${view}.${String(v?.secret[0])}, which holds ${String(v?.holds)}; select its other columns by name`)
   }
 
   addTable (name: string): void {
@@ -173,13 +194,12 @@ export class Walk {
 
   private table (rv: Obj, scope: Scope | undefined): void {
     const rel = String(rv.relname)
-    const settings = roleSettingColumns.get(rel)
-    if (settings !== undefined) {
+    if (settingViews.has(rel)) {
       const r = this.roleSettings
-      r.views.set(rel, settings)
-      r.names.add(rel)
+      r.views.add(rel)
+      r.names.set(rel, rel)
       if (isObj(rv.alias)) {
-        r.names.add(String(rv.alias.aliasname))
+        r.names.set(String(rv.alias.aliasname), rel)
         if (Array.isArray(rv.alias.colnames) && rv.alias.colnames.length > 0) r.renamed = true
       }
     }
@@ -211,6 +231,7 @@ export class Walk {
     const setting = isObj(args[0]) && isObj(args[0].A_Const) && isObj(args[0].A_Const.sval) ? String(args[0].A_Const.sval.sval) : undefined
     if (setting === undefined) this.raise(admin, 'reads a setting named at run time')
     else if (setting.includes('.')) this.raise(admin, `reads custom setting ${setting.toLowerCase()}`)
+    else if (secretSettings.has(setting.toLowerCase())) this.raise(admin, `reads ${setting.toLowerCase()}, which may hold a password or a command`)
   }
 
   /**

@@ -28,3 +28,40 @@ t.test('an unqualified schedule(...) or another schema\'s is left to the catalog
   t.same(classes(sqls), all(sqls, 'read'))
   t.same(classify("SELECT schedule('a', 'b')").functions, ['schedule'])
 })
+
+t.test('reading a setting that may hold a password or a command is admin: by SHOW, by current_setting, or through every setting at once', async (t) => {
+  const sqls = [
+    'SHOW primary_conninfo',
+    'SHOW Archive_Command',
+    'SHOW "restore_command"',
+    'SHOW archive_cleanup_command',
+    'SHOW recovery_end_command',
+    'SHOW ssl_passphrase_command',
+    'SHOW ALL',
+    "SELECT current_setting('primary_conninfo')",
+    "SELECT pg_catalog.current_setting('ARCHIVE_COMMAND', true)",
+    'SELECT * FROM pg_show_all_settings()',
+    'SELECT setting FROM pg_settings WHERE name = $1',
+    'SELECT name, reset_val FROM pg_catalog.pg_settings',
+    'SELECT * FROM pg_settings',
+    'TABLE pg_settings',
+    'SELECT row_to_json(s) FROM pg_settings s',
+    'SELECT s.text FROM pg_settings s',
+    'SELECT s FROM pg_settings s',
+    'SELECT l FROM pg_settings s (a, b, c, d, e, f, g, h, i, j, k, l)'
+  ]
+  t.same(classes(sqls), all(sqls, 'admin'))
+  t.match(classify('SHOW primary_conninfo').reason, /primary_conninfo, which may hold a password or a command/)
+  t.match(classify('SELECT * FROM pg_settings').reason, /pg_settings\.setting/)
+})
+
+t.test("other settings stay read, and so do pg_settings' other columns (psql's completion of SET and SHOW reads its names)", async (t) => {
+  const sqls = [
+    'SHOW work_mem',
+    "SELECT current_setting('server_version_num')::int",
+    "SELECT pg_catalog.lower(name) FROM pg_catalog.pg_settings WHERE context != 'internal' AND pg_catalog.lower(name) LIKE pg_catalog.lower('w%')",
+    'SELECT s.name, s.unit, s.context FROM pg_settings s',
+    'SELECT x.name FROM (pg_settings CROSS JOIN t) AS x'
+  ]
+  t.same(classes(sqls), all(sqls, 'read'))
+})
