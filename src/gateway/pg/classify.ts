@@ -43,6 +43,14 @@ export interface Classification {
    * its names): the names it changes, or 'all'.
    */
   renames?: { statements: string[] | 'all', portals: string[] | 'all' }
+  /**
+   * Set when the text may make the session's search_path name pg_catalog or information_schema
+   * (`SET search_path`, set_config, a value known only at run time): an object created
+   * unqualified afterwards may land there (see `systemSchema`).
+   */
+  searchesSystem?: true
+  /** Set when the text creates an object by a name without a schema, in the first schema of the search path. */
+  createsUnqualified?: true
   /** Set when the text reads rows from a cursor (FETCH), which may be of any table. */
   cursor?: true
   /** Set when the text LISTENs: notification payloads then arrive, which masking cannot see into. */
@@ -75,6 +83,8 @@ export function withRuns (c: Classification, runs: readonly Classification[]): C
   if (functions.length > 0) out.functions = functions
   if (all.some((x) => x.cursor === true)) out.cursor = true
   if (all.some((x) => x.listens === true)) out.listens = true
+  if (all.some((x) => x.searchesSystem === true)) out.searchesSystem = true
+  if (all.some((x) => x.createsUnqualified === true)) out.createsUnqualified = true
   const exposes = all.flatMap((x) => (x.exposes === undefined ? [] : [x.exposes]))
   if (exposes.length > 0) {
     out.exposes = {
@@ -143,6 +153,8 @@ function analyse (sql: string): Classification {
   if (w.renames !== undefined) c.renames = w.renames
   if (w.cursor) c.cursor = true
   if (w.listens) c.listens = true
+  if (w.searchesSystem) c.searchesSystem = true
+  if (w.createsUnqualified) c.createsUnqualified = true
   if (w.prepares.size > 0) c.prepares = [...w.prepares]
   if (w.executes.size > 0) c.executes = [...w.executes]
   if (w.functions.size > 0) c.functions = [...w.functions]

@@ -1,6 +1,7 @@
 import { functionBody } from './function-body.js'
 import { isObj, type Obj } from './from-scope.js'
 import { admin, ddl, type Rule } from './ranks.js'
+import { namesSystemSchema } from './system-schema.js'
 import type { Walk } from './walk.js'
 
 /**
@@ -33,9 +34,17 @@ export function createFunction (body: Obj, w: Walk): undefined {
     w.raise(admin, found.unreadable)
     return undefined
   }
+  // Its own `SET search_path` holds while it runs: what its body creates unqualified lands in the first schema named.
+  const setsSystemPath = (Array.isArray(body.options) ? body.options : []).some((o) => {
+    const set = isObj(o) && isObj(o.DefElem) && isObj(o.DefElem.arg) ? o.DefElem.arg.VariableSetStmt : undefined
+    return isObj(set) && String(set.name).toLowerCase() === 'search_path' && namesSystemSchema(set.args)
+  })
   for (const text of found.texts) {
     const c = w.classifyText(text)
     if (c.class === 'admin') w.raise(admin, `its body ${c.reason ?? 'is admin'}`)
+    // A call would change its caller's search_path from a statement that shows none of it.
+    else if (c.searchesSystem === true) w.raise(admin, 'its body makes search_path name pg_catalog or information_schema')
+    else if (c.createsUnqualified === true && setsSystemPath) w.raise(admin, 'its body creates an object unqualified under a search_path that names pg_catalog or information_schema')
     // Whatever the session that calls it has prepared under that name.
     else if (c.executes !== undefined) w.raise(admin, `its body runs prepared statement ${c.executes[0].slice(0, 63)}`)
     // It would give a name contents the session's gateway never saw.

@@ -194,10 +194,12 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       return { ok: false, code: '0A000', message: err.message }
     }
     const classes: string[] = []
+    let searchesSystem = false
     for (const s of settings) {
       const c = classify(setStatement(s))
       const refused = authorize(decision.claims, target, { action: c.class, statements: c.statements, tables: c.tables })
       classes.push(c.class)
+      if (c.searchesSystem === true) searchesSystem = true
       if (refused === undefined) continue
       const reason = `startup parameter ${s.name}: ${refused.message}${c.reason === undefined ? '' : ` (${c.reason})`}`
       opts.metrics.gatewayRequests.labels(target.name, 'deny').inc()
@@ -265,7 +267,8 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
         const ended = opts.view.endedAt(decision.claims.jti, decision.claims.exp, decision.claims.lineage, opts.clock.now())
         return ended === undefined ? undefined : `chain cut off: ${ended}`
       },
-      counted: (decision) => { statements[decision].inc() }
+      counted: (decision) => { statements[decision].inc() },
+      searchesSystem
     }, () => {
       cancelKeys.delete(cancelKey)
       open.dec()

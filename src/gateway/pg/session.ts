@@ -33,6 +33,8 @@ export interface SessionDeps {
   cutOff: () => string | undefined
   /** Counts a statement relayed (`allow`) or refused (`deny`). */
   counted: (decision: 'allow' | 'deny') => void
+  /** Whether a startup setting made search_path name a system schema. */
+  searchesSystem?: boolean
 }
 
 /** Upstream messages larger than this that need no rewriting are passed on as they arrive, not held whole. */
@@ -93,7 +95,8 @@ export class PgSession {
         this.audit('deny', c.class, text, { reason })
       },
       executed: (name) => this.prepared.executed(name),
-      seen: (name) => this.prepared.seen(name)
+      seen: (name) => this.prepared.seen(name),
+      searchesSystem: deps.searchesSystem
     })
     this.responses = new Responses({
       refusals: this.refusals,

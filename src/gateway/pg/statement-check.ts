@@ -21,6 +21,8 @@ export interface StatementCheckDeps {
   /** What SQL `EXECUTE name` may run (see `Prepared.executed`), and whether the session ever saw `name` prepared. */
   executed: (name: string) => readonly Classification[] | undefined
   seen: (name: string) => boolean
+  /** Whether a startup setting made search_path name a system schema (`Classification.searchesSystem`). */
+  searchesSystem?: boolean
 }
 
 /** Statements longer than this are refused unclassified: parsing takes time in proportion to the text. */
@@ -90,8 +92,12 @@ export class StatementCheck {
   /** Tables named by the classifications `checks` holds. */
   private checkedTables = 0
   private notifications: { target: Target, masked: boolean } | undefined
+  /** Set once a statement allowed may have made search_path name a system schema; never cleared, as a SET may outlive what the gateway can follow. */
+  private searchesSystem: boolean
 
-  constructor (private readonly claims: AccessClaims, private readonly deps: StatementCheckDeps) {}
+  constructor (private readonly claims: AccessClaims, private readonly deps: StatementCheckDeps) {
+    this.searchesSystem = deps.searchesSystem === true
+  }
 
   /** What the last 'wait' waits for: the worker thread's classification, or the catalog's facts. */
   async ready (): Promise<void> {
@@ -214,7 +220,7 @@ export class StatementCheck {
     if (stale !== undefined) return this.deny(sql, text, stale)
     const classified = this.withExecuted(text)
     this.waiting = classified
-    const c = this.classOf(classified)
+    const c = this.inSystemSchema(this.classOf(classified))
     if (c === 'wait') return 'wait'
     // Classifying takes time in proportion to the text, on the thread every session shares.
     if (sql.length > maxStatementChars) return this.deny(sql.slice(0, 200), c, `statements longer than ${maxStatementChars} characters are not accepted; use COPY for bulk data`)
@@ -233,7 +239,14 @@ export class StatementCheck {
     if (unmaskable === 'wait') return 'wait'
     if (unmaskable !== undefined) return this.deny(sql, c, unmaskable)
     this.decided = c
+    if (c.searchesSystem === true) this.searchesSystem = true
     return undefined
+  }
+
+  /** A statement that creates an object unqualified where search_path may name a system schema is admin, as one naming that schema is. */
+  private inSystemSchema (c: Classification | 'wait'): Classification | 'wait' {
+    if (c === 'wait' || c.createsUnqualified !== true || !(this.searchesSystem || c.searchesSystem === true)) return c
+    return { ...c, class: 'admin', reason: 'creates an object by an unqualified name, and search_path was set to name pg_catalog or information_schema, where it may land' }
   }
 
   /**

@@ -5,6 +5,7 @@ import {
 import { isObj, type Obj } from './from-scope.js'
 import { admin, ddl, read, write, type Rule } from './ranks.js'
 import { createFunction, definesWith, namesFunction, supportFunctions } from './routine-rules.js'
+import { namesSystemSchema } from './system-schema.js'
 import type { Walk } from './walk.js'
 
 /**
@@ -178,6 +179,7 @@ function copy (body: Obj, w: Walk): undefined {
 
 export function variableSet (body: Obj, w: Walk): undefined {
   const name = String(body.name ?? '').toLowerCase() // setting names are case-insensitive, even quoted
+  if (name === 'search_path' && body.kind === 'VAR_SET_VALUE' && !w.routineSettings.has(body) && namesSystemSchema(body.args)) w.searchesSystem = true
   switch (body.kind) {
     case 'VAR_RESET_ALL':
       w.raise(admin, 'RESET ALL also resets the role')

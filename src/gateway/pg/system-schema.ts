@@ -151,3 +151,39 @@ export function lockedSystemRelation (select: Obj): string | undefined {
   }
   return undefined
 }
+
+/**
+ * Whether a CREATE of kind `kind` names its object without a schema: PostgreSQL creates it in
+ * the first schema of the search path that exists, which is a system schema where the search
+ * path names one (`SET search_path = nosuch, pg_catalog`). A temporary relation goes to pg_temp.
+ */
+export function createsUnqualified (kind: string, body: Obj): boolean {
+  const spec = Object.hasOwn(objectFields, kind) ? objectFields[kind] : undefined
+  if (spec?.creates !== true) return false
+  const named = spec.fields.map((f) => body[f]).filter((v) => v !== undefined && v !== null)
+  if (named.length === 0) return false
+  const relation = (v: unknown): Obj | undefined => (isObj(v) ? (typeof v.relname === 'string' ? v : relation(v.relation ?? v.rel)) : undefined)
+  if (named.some((v) => relation(v)?.relpersistence === 't')) return false
+  const found: string[] = []
+  for (const v of named) schemasOf(v, false, found)
+  return found.length === 0
+}
+
+/**
+ * Whether a search_path value (SET's arguments, or set_config's value) names a system schema,
+ * or may: a value known only at run time does. `"$user", public` names none.
+ */
+export function namesSystemSchema (args: unknown): boolean {
+  for (const a of Array.isArray(args) ? args : [args]) {
+    const c = isObj(a) && isObj(a.A_Const) ? a.A_Const : undefined
+    if (c === undefined) return true
+    if (!isObj(c.sval)) continue
+    // One string may hold the whole list (`set_config('search_path', 'a, pg_catalog', false)`, a startup setting); a quoted part keeps its case.
+    for (const part of String(c.sval.sval).split(',')) {
+      const p = part.trim()
+      const name = p.startsWith('"') && p.endsWith('"') ? p.slice(1, -1).replaceAll('""', '"') : p.toLowerCase()
+      if (systemSchemas.has(name)) return true
+    }
+  }
+  return false
+}

@@ -5,7 +5,7 @@ import {
   secretSettings, settingColumns, settingViews, statisticsRelations
 } from './known-names.js'
 import { admin, ddl, foreignTableOptions, read, statementRules, variableSet, write } from './statement-rules.js'
-import { lockedSystemRelation, systemSchema } from './system-schema.js'
+import { createsUnqualified, lockedSystemRelation, systemSchema } from './system-schema.js'
 
 interface Scope { names: string[], up: Scope | undefined }
 
@@ -36,6 +36,11 @@ export class Walk {
   listens = false
   prepares = new Set<string>()
   executes = new Set<string>()
+  /** See `Classification.searchesSystem` and `createsUnqualified`. */
+  searchesSystem = false
+  createsUnqualified = false
+  /** A routine's own settings (`CREATE FUNCTION … SET search_path = pg_catalog`): they hold only while it runs. */
+  readonly routineSettings = new WeakSet<object>()
   /** The text being classified, and the byte offset and length of the statement walked (0: to the end). */
   source = ''
   span: [number, number] = [0, 0]
@@ -132,6 +137,11 @@ export class Walk {
       else if (live) childrenLive = (typeof rule === 'number' ? this.raise(rule) : rule(body, this)) ?? true
       const schema = live ? systemSchema(kind, body) : undefined
       if (schema !== undefined) this.raise(admin, `creates or changes an object in ${schema}, which every session uses`)
+      if (live && createsUnqualified(kind, body)) this.createsUnqualified = true
+      for (const o of [body.options, body.actions].flat()) {
+        const d = isObj(o) && isObj(o.DefElem) ? o.DefElem : undefined
+        if ((kind === 'CreateFunctionStmt' || kind === 'AlterFunctionStmt') && isObj(d?.arg) && isObj(d.arg.VariableSetStmt)) this.routineSettings.add(d.arg.VariableSetStmt)
+      }
       // EXPLAIN only plans an EXECUTE, but evaluates its parameters first (`EXPLAIN EXECUTE p(nextval('s'))`): they run.
       if (kind === 'ExecuteStmt') childrenLive = true
     } else if (kind === 'AlterTableCmd' && live) {

@@ -195,3 +195,39 @@ t.test('notifications are redacted once the target is gone, or is now a target o
   now = { ...target, kind: 'http', upstream: new URL('http://127.0.0.1/') }
   t.equal(check.masksNotifications(), true, 'saved again under the same name as an http target: every statement is refused as the target no longer exists, and so are payloads')
 })
+
+t.test('once search_path may name a system schema, creating an object unqualified is admin for the rest of the session: it may land there', async (t) => {
+  const builder = { ...claims, scope: 'db:read db:write db:ddl' } as unknown as AccessClaims
+  const session = (searchesSystem?: boolean): { check: StatementCheck, refused: string[] } => {
+    const refused: string[] = []
+    const check = new StatementCheck(builder, {
+      target: () => target,
+      catalog: () => { throw new Error('no catalog here') },
+      stale: () => undefined,
+      outstanding: () => 0,
+      refused: (_c, _text, reason) => { refused.push(reason) },
+      executed: () => undefined,
+      seen: () => false,
+      searchesSystem
+    })
+    return { check, refused }
+  }
+  const decide = (check: StatementCheck, sql: string): string | undefined => check.decide(sql, classify(sql)) as string | undefined
+  const create = "CREATE FUNCTION now() RETURNS timestamptz LANGUAGE sql AS 'SELECT NULL::timestamptz'"
+
+  const plain = session()
+  t.equal(decide(plain.check, create), undefined, 'under the default search_path it lands in the first schema, public')
+  t.equal(decide(plain.check, 'SET search_path = nosuch, pg_catalog'), undefined, 'the SET itself is a read')
+  t.match(decide(plain.check, create), /scope db:admin is required \(creates an object by an unqualified name, and search_path was set to name pg_catalog/)
+  t.match(decide(plain.check, 'CREATE TABLE t (a int)'), /db:admin/)
+  t.equal(decide(plain.check, 'SET search_path = public'), undefined)
+  t.match(decide(plain.check, 'SELECT 1 INTO t2'), /db:admin/, 'a SET since does not clear it: the gateway cannot follow every way back')
+  t.equal(decide(plain.check, 'CREATE TABLE public.t (a int)'), undefined, 'a schema named is judged by its name')
+  t.equal(decide(plain.check, 'CREATE TEMP TABLE t (a int)'), undefined, 'a temporary table goes to pg_temp')
+
+  t.match(decide(session().check, `SELECT set_config('search_path', $1, false); ${create}`), /db:admin/, 'a value known only at run time may name one')
+  t.match(decide(session(true).check, create), /db:admin/, 'a startup setting counts')
+  const refusedSet = session()
+  t.match(decide(refusedSet.check, 'SET search_path = pg_catalog; DO $$ BEGIN END $$'), /db:admin/)
+  t.equal(decide(refusedSet.check, create), undefined, 'a SET in a refused text changed nothing')
+})

@@ -118,3 +118,41 @@ t.test('locking rows of user tables beside a catalog stays write; a plain EXPLAI
   t.same(classes(sqls), all(sqls, 'write'))
   t.equal(classify('EXPLAIN SELECT * FROM pg_class FOR UPDATE').class, 'read')
 })
+
+t.test('a text that may make search_path name a system schema, or creates an object unqualified, says so for the session to judge', async (t) => {
+  const flags = (sql: string): string => { const c = classify(sql); return `${c.searchesSystem === true ? 'S' : '-'}${c.createsUnqualified === true ? 'U' : '-'}` }
+  t.same(Object.fromEntries([
+    'SET search_path = pg_catalog', 'SET LOCAL search_path TO nosuch, information_schema', "SELECT set_config('search_path', 'x, PG_CATALOG', false)",
+    "SELECT set_config('search_path', $1, false)", 'SET "search_path" TO \'pg_catalog\'', 'SET search_path = "$user", public', 'RESET search_path',
+    'CREATE TABLE t (a int)', 'CREATE OR REPLACE FUNCTION now() RETURNS int LANGUAGE sql AS \'SELECT 1\'', 'SELECT 1 INTO t', 'CREATE TYPE e AS ENUM (\'a\')',
+    'CREATE TEMP TABLE t (a int)', 'CREATE TABLE public.t (a int)', 'CREATE INDEX ON t (a)', 'ALTER FUNCTION f() SET search_path = pg_catalog',
+    "CREATE FUNCTION f() RETURNS int LANGUAGE sql SET search_path = pg_catalog, pg_temp AS 'SELECT 1'"
+  ].map((s) => [s, flags(s)])), {
+    'SET search_path = pg_catalog': 'S-',
+    'SET LOCAL search_path TO nosuch, information_schema': 'S-',
+    "SELECT set_config('search_path', 'x, PG_CATALOG', false)": 'S-',
+    "SELECT set_config('search_path', $1, false)": 'S-',
+    'SET "search_path" TO \'pg_catalog\'': 'S-',
+    'SET search_path = "$user", public': '--',
+    'RESET search_path': '--',
+    'CREATE TABLE t (a int)': '-U',
+    'CREATE OR REPLACE FUNCTION now() RETURNS int LANGUAGE sql AS \'SELECT 1\'': '-U',
+    'SELECT 1 INTO t': '-U',
+    'CREATE TYPE e AS ENUM (\'a\')': '-U',
+    'CREATE TEMP TABLE t (a int)': '--',
+    'CREATE TABLE public.t (a int)': '--',
+    'CREATE INDEX ON t (a)': '--',
+    'ALTER FUNCTION f() SET search_path = pg_catalog': '--',
+    "CREATE FUNCTION f() RETURNS int LANGUAGE sql SET search_path = pg_catalog, pg_temp AS 'SELECT 1'": '-U'
+  }, "a routine's own SET search_path holds only while it runs")
+})
+
+t.test('a function whose body would create an object in a system schema through search_path, or point its caller\'s search_path at one, is admin', async (t) => {
+  const sqls = [
+    "CREATE FUNCTION f() RETURNS void LANGUAGE sql SET search_path = pg_catalog AS 'CREATE TABLE x (a int)'",
+    "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$SELECT set_config('search_path', 'pg_catalog', false)$$",
+    'CREATE PROCEDURE p() LANGUAGE plpgsql AS $$BEGIN SET search_path = information_schema; END$$'
+  ]
+  t.same(classes(sqls), all(sqls, 'admin'))
+  t.equal(classify("CREATE FUNCTION f() RETURNS int LANGUAGE sql SET search_path = pg_catalog, pg_temp AS 'SELECT 1'").class, 'ddl')
+})
