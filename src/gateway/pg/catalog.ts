@@ -69,6 +69,7 @@ export class Catalog {
   private readonly columns: Remembered<readonly ColumnName[]>
   private readonly reached: Remembered<readonly string[]>
   private readonly procs = new Remembered<string | null>(1024 * 1024)
+  private readonly systemNames = new Remembered<boolean>(1024 * 1024)
 
   /**
    * `maxNameChars`: characters of table lists and function names kept, per kind of answer
@@ -208,6 +209,31 @@ export class Catalog {
         WHERE p.proname = ANY($1::text[]) AND p.provolatile = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema')`, [names])
     const volatile = new Set(rows.map((r) => r.name))
     this.functions.set(names.map((n) => [n, volatile.has(n)]), now)
+  }
+
+  /**
+   * Whether pg_catalog or information_schema holds a routine, type, operator, collation,
+   * conversion, text search object, operator class or family of that name (as stored: a
+   * statement's unqualified name of one finds it first); undefined until `readSystemNames` has read it.
+   */
+  systemNamed (name: string): boolean | undefined {
+    return this.systemNames.get(name, Date.now() - this.ttlMs)
+  }
+
+  async readSystemNames (names: string[]): Promise<void> {
+    const now = Date.now()
+    const { rows } = await this.query<{ name: string }>(
+      `SELECT o.name FROM (
+         SELECT proname::text AS name, pronamespace AS ns FROM pg_proc UNION ALL SELECT typname::text, typnamespace FROM pg_type
+         UNION ALL SELECT oprname::text, oprnamespace FROM pg_operator UNION ALL SELECT collname::text, collnamespace FROM pg_collation
+         UNION ALL SELECT conname::text, connamespace FROM pg_conversion UNION ALL SELECT cfgname::text, cfgnamespace FROM pg_ts_config
+         UNION ALL SELECT dictname::text, dictnamespace FROM pg_ts_dict UNION ALL SELECT prsname::text, prsnamespace FROM pg_ts_parser
+         UNION ALL SELECT tmplname::text, tmplnamespace FROM pg_ts_template UNION ALL SELECT opcname::text, opcnamespace FROM pg_opclass
+         UNION ALL SELECT opfname::text, opfnamespace FROM pg_opfamily) o
+        JOIN pg_namespace n ON n.oid = o.ns
+       WHERE o.name = ANY($1::text[]) AND n.nspname IN ('pg_catalog', 'information_schema')`, [names])
+    const found = new Set(rows.map((r) => r.name))
+    this.systemNames.set(names.map((n) => [n, found.has(n)]), now)
   }
 
   /**

@@ -51,6 +51,12 @@ export interface Classification {
   searchesSystem?: true
   /** Set when the text creates an object by a name without a schema, in the first schema of the search path. */
   createsUnqualified?: true
+  /**
+   * Names the text gives without a schema to existing routines, types, operators and the like
+   * it alters, renames, moves, drops or comments on: built-in ones when pg_catalog holds such
+   * a name, which only the catalog knows (see `unqualifiedExisting`).
+   */
+  changesUnqualified?: string[]
   /** Set when the text reads rows from a cursor (FETCH), which may be of any table. */
   cursor?: true
   /** Set when the text LISTENs: notification payloads then arrive, which masking cannot see into. */
@@ -106,6 +112,7 @@ export function frozen (c: Classification): Classification {
   if (c.renames !== undefined) Object.freeze(c.renames)
   if (c.prepares !== undefined) Object.freeze(c.prepares)
   if (c.executes !== undefined) Object.freeze(c.executes)
+  if (c.changesUnqualified !== undefined) Object.freeze(c.changesUnqualified)
   if (c.copy !== undefined) Object.freeze(c.copy)
   return Object.freeze(c)
 }
@@ -155,6 +162,7 @@ function analyse (sql: string): Classification {
   if (w.listens) c.listens = true
   if (w.searchesSystem) c.searchesSystem = true
   if (w.createsUnqualified) c.createsUnqualified = true
+  if (w.changesUnqualified.size > 0) c.changesUnqualified = [...w.changesUnqualified]
   if (w.prepares.size > 0) c.prepares = [...w.prepares]
   if (w.executes.size > 0) c.executes = [...w.executes]
   if (w.functions.size > 0) c.functions = [...w.functions]

@@ -7,6 +7,7 @@ import { classify, fingerprint, longStatementChars, textFingerprint, withRuns, t
 import { classifyLong, type Classified } from './classify-long.js'
 import type { Exposure } from './exposure.js'
 import { exposedMask, maskFor, type ColumnName, type MaskRule } from './mask.js'
+import { systemSchemaClass } from './system-schema-class.js'
 
 export interface StatementCheckDeps {
   /** The target as it is now: a policy saved mid-session applies to the next statement. */
@@ -123,6 +124,8 @@ export class StatementCheck {
     const catalog = this.deps.catalog()
     const unknown = (c.functions ?? []).filter((n) => catalog.mayWrite(n) === undefined)
     if (unknown.length > 0) await catalog.readFunctions(unknown)
+    const unnamed = (c.changesUnqualified ?? []).filter((n) => catalog.systemNamed(n) === undefined)
+    if (unnamed.length > 0) await catalog.readSystemNames(unnamed)
     const t = this.deps.target()
     if (t !== undefined && tableRules(t) && c.tables.length > 0 && catalog.behind(c.tables) === undefined) await catalog.readBehind(c.tables)
     if (this.masking.length > 0 && (catalog.columnsOf(c.tables) === undefined || this.rereading)) {
@@ -220,7 +223,7 @@ export class StatementCheck {
     if (stale !== undefined) return this.deny(sql, text, stale)
     const classified = this.withExecuted(text)
     this.waiting = classified
-    const c = this.inSystemSchema(this.classOf(classified))
+    const c = systemSchemaClass(this.classOf(classified), this.searchesSystem, this.deps.catalog)
     if (c === 'wait') return 'wait'
     // Classifying takes time in proportion to the text, on the thread every session shares.
     if (sql.length > maxStatementChars) return this.deny(sql.slice(0, 200), c, `statements longer than ${maxStatementChars} characters are not accepted; use COPY for bulk data`)
@@ -241,12 +244,6 @@ export class StatementCheck {
     this.decided = c
     if (c.searchesSystem === true) this.searchesSystem = true
     return undefined
-  }
-
-  /** A statement that creates an object unqualified where search_path may name a system schema is admin, as one naming that schema is. */
-  private inSystemSchema (c: Classification | 'wait'): Classification | 'wait' {
-    if (c === 'wait' || c.createsUnqualified !== true || !(this.searchesSystem || c.searchesSystem === true)) return c
-    return { ...c, class: 'admin', reason: 'creates an object by an unqualified name, and search_path was set to name pg_catalog or information_schema, where it may land' }
   }
 
   /**

@@ -187,3 +187,39 @@ export function namesSystemSchema (args: unknown): boolean {
   }
   return false
 }
+
+/** Kinds that change an existing object named by a field of `objectFields`, and the object-type fields that say which kind of object. */
+const relationTypes = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE', 'OBJECT_INDEX',
+  'OBJECT_COLUMN', 'OBJECT_POLICY', 'OBJECT_RULE', 'OBJECT_TRIGGER', 'OBJECT_TABCONSTRAINT', 'OBJECT_SCHEMA', 'OBJECT_STATISTIC_EXT'])
+
+/**
+ * The names a statement gives without a schema to existing routines, types, operators,
+ * collations and the like that it alters, renames, moves, drops or comments on
+ * (`ALTER FUNCTION upper(text) RENAME TO upper_orig`): PostgreSQL looks pg_catalog up first,
+ * so each may be a built-in one, which the catalog can tell (`Catalog.systemNamed`). Relations
+ * are left out: every system one is named `pg_…`, which `systemSchema` reads.
+ */
+export function unqualifiedExisting (kind: string, body: Obj): string[] {
+  const spec = Object.hasOwn(objectFields, kind) ? objectFields[kind] : undefined
+  if (spec === undefined || spec.creates === true) return []
+  const type = body.removeType ?? body.objtype ?? body.renameType ?? body.objectType
+  if (typeof type === 'string' && relationTypes.has(type)) return []
+  if (isObj(body.relation) || ['IndexStmt', 'CreateTrigStmt', 'RuleStmt', 'CreatePolicyStmt', 'AlterPolicyStmt', 'AlterTableStmt', 'AlterSeqStmt',
+    'RefreshMatViewStmt', 'TruncateStmt', 'AlterStatsStmt'].includes(kind)) return []
+  const out: string[] = []
+  // An operator class or family is named after its access method (`[btree, integer_ops]`).
+  const first = type === 'OBJECT_OPCLASS' || type === 'OBJECT_OPFAMILY' ? 1 : 0
+  const stack: unknown[] = spec.fields.map((f) => body[f])
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (Array.isArray(v)) {
+      const parts = v.map((p) => (isObj(p) && isObj(p.String) ? String(p.String.sval) : undefined))
+      if (parts.length === 1 + first && parts[first] !== undefined) out.push(String(parts[first]))
+      else if (!parts.every((p) => p !== undefined)) stack.push(...v)
+    } else if (isObj(v)) {
+      for (const key of ['ObjectWithArgs', 'TypeName', 'List']) if (isObj(v[key])) stack.push(v[key])
+      for (const key of ['objname', 'names', 'items']) if (Array.isArray(v[key])) stack.push(v[key])
+    }
+  }
+  return out
+}

@@ -5,7 +5,7 @@ import {
   secretSettings, settingColumns, settingViews, statisticsRelations
 } from './known-names.js'
 import { admin, ddl, foreignTableOptions, read, statementRules, variableSet, write } from './statement-rules.js'
-import { createsUnqualified, lockedSystemRelation, systemSchema } from './system-schema.js'
+import { createsUnqualified, lockedSystemRelation, systemSchema, unqualifiedExisting } from './system-schema.js'
 
 interface Scope { names: string[], up: Scope | undefined }
 
@@ -39,6 +39,7 @@ export class Walk {
   /** See `Classification.searchesSystem` and `createsUnqualified`. */
   searchesSystem = false
   createsUnqualified = false
+  readonly changesUnqualified = new Set<string>()
   /** A routine's own settings (`CREATE FUNCTION … SET search_path = pg_catalog`): they hold only while it runs. */
   readonly routineSettings = new WeakSet<object>()
   /** The text being classified, and the byte offset and length of the statement walked (0: to the end). */
@@ -138,6 +139,7 @@ export class Walk {
       const schema = live ? systemSchema(kind, body) : undefined
       if (schema !== undefined) this.raise(admin, `creates or changes an object in ${schema}, which every session uses`)
       if (live && createsUnqualified(kind, body)) this.createsUnqualified = true
+      if (live) for (const n of unqualifiedExisting(kind, body)) this.changesUnqualified.add(n)
       for (const o of [body.options, body.actions].flat()) {
         const d = isObj(o) && isObj(o.DefElem) ? o.DefElem : undefined
         if ((kind === 'CreateFunctionStmt' || kind === 'AlterFunctionStmt') && isObj(d?.arg) && isObj(d.arg.VariableSetStmt)) this.routineSettings.add(d.arg.VariableSetStmt)

@@ -92,4 +92,15 @@ if (databaseUrl === undefined) {
     await direct.query('ALTER TABLE a RENAME COLUMN ssn_a TO tax_id')
     t.match((await catalog.resolve([{ tableOid: a, column: 2 }]))(a, 2), { column: 'tax_id' }, 'the oldest table was forgotten and read again')
   })
+
+  t.test('the catalog tells which names pg_catalog or information_schema holds, of any kind an unqualified name could find there', async (t) => {
+    const catalog = new Catalog(new URL(databaseUrl as string))
+    t.teardown(async () => { await catalog.close() })
+    const names = ['upper', 'int4range', '=', 'C', 'english', 'simple', 'integer_ops', 'cardinal_number', 'nosuch_function_here', 'UPPER']
+    t.equal(catalog.systemNamed('upper'), undefined, 'nothing is known before it is read')
+    await catalog.readSystemNames(names)
+    t.same(Object.fromEntries(names.map((n) => [n, catalog.systemNamed(n)])), {
+      upper: true, int4range: true, '=': true, C: true, english: true, simple: true, integer_ops: true, cardinal_number: true, nosuch_function_here: false, UPPER: false
+    })
+  })
 }

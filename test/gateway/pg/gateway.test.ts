@@ -1373,6 +1373,26 @@ if (databaseUrl === undefined) {
     t.same(rows.map((x) => x.attname), ['rolconfig'], 'the view is as it was')
   })
 
+  t.test('a token that may change schema but is no admin cannot replace, rename or move what pg_catalog holds, by its schema, by a name pg_catalog holds or through search_path', async (t) => {
+    const builder = await token('catalog-changer', 'db:read db:ddl')
+    t.teardown(async () => {
+      await direct.query(`DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'upper_orig') THEN ALTER FUNCTION pg_catalog.upper_orig(text) RENAME TO upper; END IF;
+        DROP FUNCTION IF EXISTS pg_catalog.hijack(); DROP FUNCTION IF EXISTS public.hijack(); DROP FUNCTION IF EXISTS public.upper(text);
+      END $$`)
+    })
+    // Renamed, `upper` would no longer be found in pg_catalog: a `public.upper` of the agent's own would run in every session.
+    const r = await psql(builder, ['-c', 'ALTER FUNCTION upper(text) RENAME TO upper_orig', '-c', 'CREATE OR REPLACE VIEW pg_catalog.pg_tables AS SELECT 1',
+      '-c', "CREATE FUNCTION hijack() RETURNS int LANGUAGE sql AS 'SELECT 1'", '-c', 'ALTER FUNCTION hijack() SET SCHEMA pg_catalog',
+      '-c', 'SET search_path = nosuch, pg_catalog', '-c', "CREATE FUNCTION upper(text) RETURNS text LANGUAGE sql AS 'SELECT $1'"])
+    t.match(r.stderr, /lineage: scope db:admin is required \(changes upper by a name pg_catalog holds, which is found first; name its schema\)/)
+    t.match(r.stderr, /lineage: scope db:admin is required \(creates or changes an object in pg_catalog, which every session uses\)/)
+    t.match(r.stderr, /lineage: scope db:admin is required \(creates an object by an unqualified name, and search_path was set to name pg_catalog/)
+    t.equal(r.stderr.match(/db:admin is required/g)?.length, 4, r.stderr)
+    const { rows } = await direct.query("SELECT DISTINCT n.nspname || '.' || p.proname AS f FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE proname IN ('upper', 'upper_orig', 'hijack') AND n.nspname IN ('pg_catalog', 'public') ORDER BY 1")
+    t.same(rows.map((x) => x.f), ['pg_catalog.upper', 'public.hijack'], 'upper is as it was, and the function the agent made stayed in public')
+  })
+
   t.test('a token that may change schema cannot rename a masked column or its table away from the name its mask rule gives', async (t) => {
     const builder = await token('unmasker', 'db:read db:ddl')
     t.teardown(async () => {

@@ -231,3 +231,27 @@ t.test('once search_path may name a system schema, creating an object unqualifie
   t.match(decide(refusedSet.check, 'SET search_path = pg_catalog; DO $$ BEGIN END $$'), /db:admin/)
   t.equal(decide(refusedSet.check, create), undefined, 'a SET in a refused text changed nothing')
 })
+
+t.test('changing a routine, type or operator by a name pg_catalog holds is admin: PostgreSQL finds the built-in first', async (t) => {
+  const builder = { ...claims, scope: 'db:read db:write db:ddl' } as unknown as AccessClaims
+  const asked: string[][] = []
+  let known = new Map<string, boolean>()
+  const catalog = {
+    systemNamed: (n: string) => known.get(n),
+    readSystemNames: async (names: string[]) => { asked.push(names); known = new Map(names.map((n) => [n, ['upper', 'int4range', '='].includes(n)])) }
+  } as unknown as Catalog
+  const check = new StatementCheck(builder, {
+    target: () => target, catalog: () => catalog, stale: () => undefined, outstanding: () => 0, refused: () => {}, executed: () => undefined, seen: () => false
+  })
+  const decide = async (sql: string): Promise<string | undefined> => {
+    let d = check.decide(sql, classify(sql))
+    if (d === 'wait') { await check.ready(); d = check.decide(sql, classify(sql)) }
+    return d
+  }
+  t.match(await decide('ALTER FUNCTION upper(text) RENAME TO upper_orig'), /db:admin is required \(changes upper by a name pg_catalog holds/)
+  t.same(asked, [['upper']], 'the catalog was asked for the name')
+  t.match(await decide('ALTER TYPE int4range RENAME TO r'), /db:admin/)
+  t.match(await decide('ALTER OPERATOR = (int, int) SET (restrict = eqsel)'), /db:admin/)
+  t.equal(await decide('ALTER FUNCTION tidy(text) VOLATILE'), undefined, 'a name pg_catalog does not hold is the agent\'s own')
+  t.equal(await decide('ALTER FUNCTION public.upper(text) RENAME TO u'), undefined, 'a name with its schema is judged by the schema')
+})

@@ -156,3 +156,17 @@ t.test('a function whose body would create an object in a system schema through 
   t.same(classes(sqls), all(sqls, 'admin'))
   t.equal(classify("CREATE FUNCTION f() RETURNS int LANGUAGE sql SET search_path = pg_catalog, pg_temp AS 'SELECT 1'").class, 'ddl')
 })
+
+t.test('changing an existing routine, type or operator by a name without a schema names it for the catalog to look up; relations are judged by name', async (t) => {
+  const names = (sql: string): string[] | undefined => classify(sql).changesUnqualified
+  t.same(names('ALTER FUNCTION upper(text) RENAME TO upper_orig'), ['upper'])
+  t.same(names('ALTER FUNCTION upper(text) SET SCHEMA public'), ['upper'])
+  t.same(names('ALTER TYPE int4range RENAME TO r2'), ['int4range'])
+  t.same(names('ALTER OPERATOR = (int, int) SET (restrict = eqsel)'), ['='])
+  t.same(names('DROP FUNCTION upper(text), app.f(int)'), ['upper'])
+  t.same(names("COMMENT ON FUNCTION now() IS 'x'"), ['now'])
+  t.same(names('DROP OPERATOR CLASS integer_ops USING btree'), ['integer_ops'])
+  t.same(names('ALTER TEXT SEARCH CONFIGURATION english RENAME TO e2'), ['english'])
+  for (const sql of ['ALTER FUNCTION app.f() VOLATILE', 'DROP TABLE upper', 'ALTER TABLE upper RENAME TO x', 'DROP INDEX upper', "COMMENT ON COLUMN t.upper IS 'x'",
+    'DROP SCHEMA upper', 'CREATE FUNCTION upper(text) RETURNS text LANGUAGE sql AS \'SELECT $1\'', 'EXPLAIN SELECT 1']) t.equal(names(sql), undefined, sql)
+})
