@@ -21,11 +21,15 @@ function isCatalog (rel: Obj): boolean {
   return rel.schemaname === 'pg_catalog' || (rel.schemaname === undefined && String(rel.relname).startsWith('pg_'))
 }
 
-/** A write into `relation`: admin when it is a system catalog (`UPDATE pg_settings` is `set_config`, a row of `pg_proc` a function). */
+/**
+ * A write into `relation`: admin when it is a system catalog (`UPDATE pg_settings` is
+ * `set_config`, a row of `pg_proc` a function), or one of information_schema's tables
+ * (`sql_features`…), which every session's tools read as the server's own account of itself.
+ */
 function intoTable (relation: unknown, w: Walk): void {
   w.raise(write)
   const rel = isObj(relation) ? relation : {}
-  if (isCatalog(rel)) w.raise(admin, `writes system catalog ${String(rel.relname)}`)
+  if (isCatalog(rel) || rel.schemaname === 'information_schema') w.raise(admin, `writes system catalog ${String(rel.relname)}`)
 }
 
 /** LOCK: a write, and admin on a system catalog, whose lock holds up every login and statement that reads it, in every database of the server for a shared one. */

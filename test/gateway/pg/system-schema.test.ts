@@ -170,3 +170,15 @@ t.test('changing an existing routine, type or operator by a name without a schem
   for (const sql of ['ALTER FUNCTION app.f() VOLATILE', 'DROP TABLE upper', 'ALTER TABLE upper RENAME TO x', 'DROP INDEX upper', "COMMENT ON COLUMN t.upper IS 'x'",
     'DROP SCHEMA upper', 'CREATE FUNCTION upper(text) RETURNS text LANGUAGE sql AS \'SELECT $1\'', 'EXPLAIN SELECT 1']) t.equal(names(sql), undefined, sql)
 })
+
+t.test("writing information_schema's tables is admin, as writing a system catalog is", async (t) => {
+  const sqls = [
+    "UPDATE information_schema.sql_features SET comments = 'x'",
+    "INSERT INTO information_schema.sql_parts VALUES ('x', 'y', 'NO', NULL, NULL)",
+    'DELETE FROM information_schema.sql_implementation_info',
+    'COPY information_schema.sql_sizing FROM STDIN',
+    'MERGE INTO information_schema.sql_features f USING t ON true WHEN MATCHED THEN DELETE'
+  ]
+  t.same(classes(sqls), all(sqls, 'admin'))
+  t.equal(classify('SELECT * FROM information_schema.sql_features').class, 'read')
+})
