@@ -67,7 +67,7 @@ export class Catalog {
   private readonly tables: Remembered<ReadonlyMap<number, ColumnName>>
   private readonly functions: Remembered<boolean>
   private readonly columns: Remembered<readonly ColumnName[]>
-  private readonly reached: Remembered<readonly string[]>
+  private readonly reached: Remembered<{ all: readonly string[], viewed: { relations: readonly string[], columns: ReadonlySet<string> | 'all' } }>
   private readonly procs = new Remembered<string | null>(1024 * 1024)
   private readonly systemNames = new Remembered<boolean>(1024 * 1024)
 
@@ -167,30 +167,64 @@ export class Catalog {
    * `columnsOf`.
    */
   behind (tables: readonly string[]): readonly string[] | undefined {
-    return this.reached.get(tables.join('\0'), Date.now() - this.ttlMs)
+    return this.reached.get(tables.join('\0'), Date.now() - this.ttlMs)?.all
+  }
+
+  /**
+   * Of `behind(tables)`, the relations reached through a view or a materialized view (a result
+   * column read through one is reported as the view's, whatever column it shows), and the
+   * names of the columns those views' rules read ('all' where one reads a whole row).
+   */
+  throughViews (tables: readonly string[]): { relations: readonly string[], columns: ReadonlySet<string> | 'all' } | undefined {
+    return this.reached.get(tables.join('\0'), Date.now() - this.ttlMs)?.viewed
   }
 
   async readBehind (tables: readonly string[]): Promise<void> {
     const now = Date.now()
-    const { rows } = await this.query<{ name: string }>(
-      `WITH RECURSIVE edges (parent, child) AS (
-         SELECT inhparent, inhrelid FROM pg_inherits
+    const { rows } = await this.query<{ name: string, viewed: boolean }>(
+      `WITH RECURSIVE edges (parent, child, view) AS (
+         SELECT inhparent, inhrelid, false FROM pg_inherits
          UNION ALL
-         SELECT r.ev_class, d.refobjid FROM pg_rewrite r
+         SELECT r.ev_class, d.refobjid, true FROM pg_rewrite r
            JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
           WHERE r.ev_type = '1' AND d.refobjid <> r.ev_class
-       ), down (oid) AS (
-         SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       ), down (oid, viewed) AS (
+         SELECT c.oid, false FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[])
          UNION
-         SELECT e.child FROM edges e JOIN down d ON e.parent = d.oid
-       ), up (oid) AS (
-         SELECT oid FROM down
+         SELECT e.child, d.viewed OR e.view FROM edges e JOIN down d ON e.parent = d.oid
+       ), up (oid, viewed) AS (
+         SELECT oid, viewed FROM down
          UNION
-         SELECT i.inhparent FROM pg_inherits i JOIN up u ON i.inhrelid = u.oid
+         SELECT i.inhparent, u.viewed FROM pg_inherits i JOIN up u ON i.inhrelid = u.oid
        )
-       SELECT DISTINCT n.nspname || '.' || c.relname AS name FROM up r JOIN pg_class c ON c.oid = r.oid JOIN pg_namespace n ON n.oid = c.relnamespace`, [tables])
-    this.reached.set([[tables.join('\0'), rows.map((r) => r.name)]], now)
+       SELECT n.nspname || '.' || c.relname AS name, bool_or(r.viewed) AS viewed
+         FROM up r JOIN pg_class c ON c.oid = r.oid JOIN pg_namespace n ON n.oid = c.relnamespace GROUP BY 1`, [tables])
+    const relations = rows.filter((r) => r.viewed).map((r) => r.name)
+    let columns: ReadonlySet<string> | 'all' = new Set()
+    if (relations.length > 0) {
+      // The columns the views' rules read: each column a rule names is a dependency of it; a whole
+      // row (`row_to_json(c)`) is none, so a rule with one reads them all.
+      const read = await this.query<{ column: string | null, whole: boolean }>(
+        `WITH RECURSIVE edges (parent, child) AS (
+           SELECT inhparent, inhrelid FROM pg_inherits
+           UNION ALL
+           SELECT r.ev_class, dep.refobjid FROM pg_rewrite r
+             JOIN pg_depend dep ON dep.classid = 'pg_rewrite'::regclass AND dep.objid = r.oid AND dep.refclassid = 'pg_class'::regclass
+            WHERE r.ev_type = '1' AND dep.refobjid <> r.ev_class
+         ), down (oid) AS (
+           SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[])
+           UNION
+           SELECT e.child FROM edges e JOIN down d ON e.parent = d.oid
+         )
+         SELECT DISTINCT a.attname::text AS column, r.ev_action::text LIKE '%:varattno 0 %' AS whole
+           FROM pg_rewrite r JOIN pg_depend dep ON dep.classid = 'pg_rewrite'::regclass AND dep.objid = r.oid AND dep.refclassid = 'pg_class'::regclass
+           LEFT JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid AND dep.refobjsubid > 0
+          WHERE r.ev_type = '1' AND dep.refobjid <> r.ev_class AND r.ev_class IN (SELECT oid FROM down)`, [tables])
+      columns = read.rows.some((r) => r.whole) ? 'all' : new Set(read.rows.flatMap((r) => (r.column === null ? [] : [r.column])))
+    }
+    this.reached.set([[tables.join('\0'), { all: rows.map((r) => r.name), viewed: { relations, columns } }]], now)
   }
 
   /**

@@ -2,6 +2,7 @@ import { currentActor, type AccessClaims } from '../../lineage/claims.js'
 import { authorize } from '../check.js'
 import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
+import { behindMasks, behindToCheck } from './behind-masks.js'
 import type { Catalog } from './catalog.js'
 import { classify, fingerprint, longStatementChars, textFingerprint, withRuns, type Classification } from './classify.js'
 import { classifyLong, type Classified } from './classify-long.js'
@@ -133,6 +134,12 @@ export class StatementCheck {
       this.reread = this.rereading
       this.rereading = false
     }
+    // Masked columns behind a view or in a parent or child are reported as another relation's (`behindMasks`).
+    if (this.masking.length > 0 && c.tables.length > 0) {
+      if (catalog.behind(c.tables) === undefined) await catalog.readBehind(c.tables)
+      const others = behindToCheck(c.tables, catalog.columnsOf(c.tables) ?? [], catalog)
+      if (others !== undefined && others.length > 0 && catalog.columnsOf(others) === undefined) await catalog.readColumns(others)
+    }
   }
 
   /**
@@ -188,6 +195,9 @@ export class StatementCheck {
       this.rereading = true
       return 'wait'
     }
+    const behind = behindMasks(this.masking, c.tables, columns, this.deps.catalog())
+    if (behind === 'wait') return 'wait'
+    if (behind !== undefined) return `denied by policy: ${behind}`
     let m = checked.masked
     if (m?.columns !== columns) {
       const any = columns.some((col) => maskFor(this.masking, col) !== undefined)

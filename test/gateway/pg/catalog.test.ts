@@ -103,4 +103,28 @@ if (databaseUrl === undefined) {
       upper: true, int4range: true, '=': true, C: true, english: true, simple: true, integer_ops: true, cardinal_number: true, nosuch_function_here: false, UPPER: false
     })
   })
+
+  t.test('the catalog tells which relations a statement reaches through a view, and which of their columns the views read', async (t) => {
+    const upstream = await createTestDatabase()
+    const direct = new pg.Client({ connectionString: upstream.url })
+    await direct.connect()
+    const catalog = new Catalog(new URL(upstream.url))
+    t.teardown(async () => { await catalog.close(); await direct.end(); await upstream.drop() })
+    await direct.query(`CREATE TABLE customers (id int, name text, email text); CREATE TABLE archive () INHERITS (customers);
+      CREATE VIEW names AS SELECT id, name FROM customers; CREATE VIEW outer_names AS SELECT name FROM names;
+      CREATE VIEW rows_of AS SELECT c.id, row_to_json(c) AS j FROM customers c; CREATE MATERIALIZED VIEW copied AS SELECT email FROM customers`)
+    const read = async (tables: string[]): Promise<unknown> => {
+      await catalog.readBehind(tables)
+      const v = catalog.throughViews(tables)
+      return { behind: [...(catalog.behind(tables) ?? [])].sort(), relations: [...(v?.relations ?? [])].sort(), columns: v?.columns === 'all' ? 'all' : [...(v?.columns ?? [])].sort() }
+    }
+    t.same(await read(['outer_names']), {
+      behind: ['public.archive', 'public.customers', 'public.names', 'public.outer_names'],
+      relations: ['public.archive', 'public.customers', 'public.names'],
+      columns: ['id', 'name']
+    }, 'through two views, to the table and its child; the columns any of them reads')
+    t.same(await read(['rows_of']), { behind: ['public.archive', 'public.customers', 'public.rows_of'], relations: ['public.archive', 'public.customers'], columns: 'all' }, 'a whole row reads them all')
+    t.same(await read(['copied']), { behind: ['public.archive', 'public.copied', 'public.customers'], relations: ['public.archive', 'public.customers'], columns: ['email'] }, 'a materialized view too')
+    t.same(await read(['archive']), { behind: ['public.archive', 'public.customers'], relations: [], columns: [] }, 'a parent is behind its child, through no view')
+  })
 }

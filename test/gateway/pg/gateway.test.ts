@@ -249,6 +249,25 @@ if (databaseUrl === undefined) {
     t.match(records.find((x) => x.path === 'SELECT upper(email) FROM customers'), { decision: 'deny', method: 'read', detail: { reason: /customers\.email is masked/ } }, 'the refusal is audited with its reason')
   })
 
+  t.test('a masked column a view reads, or one read through an inheritance parent no rule masks, is refused: PostgreSQL reports such columns as the view\'s or the parent\'s', async (t) => {
+    await direct.query(`CREATE VIEW contacts AS SELECT id, email AS contact FROM customers;
+      CREATE VIEW whole_rows AS SELECT c.id, row_to_json(c) AS j FROM customers c;
+      CREATE VIEW by_email AS SELECT id FROM customers WHERE email LIKE '%.com';
+      CREATE VIEW names AS SELECT id, name FROM customers; CREATE VIEW counted AS SELECT count(*) AS n FROM customers;
+      CREATE MATERIALIZED VIEW customers_copy AS SELECT * FROM customers;
+      CREATE TABLE everyone (id int, name text, email text, ssn text); ALTER TABLE customers INHERIT everyone`)
+    t.teardown(async () => { await direct.query('DROP VIEW contacts, whole_rows, by_email, names, counted; DROP MATERIALIZED VIEW customers_copy; ALTER TABLE customers NO INHERIT everyone; DROP TABLE everyone') })
+    for (const sql of ['SELECT contact FROM contacts', 'SELECT j FROM whole_rows', 'SELECT * FROM customers_copy', 'SELECT id FROM by_email',
+      'SELECT n.id, c.contact FROM names n JOIN contacts c USING (id)', 'SELECT email FROM everyone']) {
+      const r = await psql(reader, ['-c', sql])
+      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: customers\.email is masked, and this statement reads customers (through a view|as an inheritance parent or child)/, sql)
+      t.notMatch(r.stdout + r.stderr, /ann@|bob@/i, `${sql}: nothing unmasked`)
+    }
+    const r = await psql(reader, ['-c', 'SELECT * FROM names ORDER BY id', '-c', 'SELECT n FROM counted', '-c', 'SELECT email FROM customers ORDER BY id'])
+    t.equal(r.stderr, '')
+    t.equal(r.stdout, '1|Ann\n2|Bob\n2\na***@example.com\nb***@example.org\n', 'a view that reads no masked column, and the child itself, read as before')
+  })
+
   t.test('large results stream through, masked row by row', async (t) => {
     const c = await connected(reader)
     t.teardown(async () => { await c.end() })

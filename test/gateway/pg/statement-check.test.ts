@@ -125,7 +125,9 @@ t.test('a masked column added since the catalog was read is not computed on unse
   const catalog = {
     mayWrite: () => false,
     columnsOf: () => columns,
-    readColumns: async () => { reads++; columns = [...stored] }
+    readColumns: async () => { reads++; columns = [...stored] },
+    behind: () => ['public.people'],
+    throughViews: () => ({ relations: [], columns: new Set() })
   } as unknown as Catalog
   const masked: Target = { ...target, policy: { rules: [{ effect: 'mask', columns: ['*.ssn'], with: 'last4' }] } }
   const check = new StatementCheck(claims, {
