@@ -151,6 +151,8 @@ function analyse (sql: string): Classification {
     }
     w.finish()
     exposes = exposure(stmts.map((s) => (isObj(s) ? s.stmt : undefined)))
+    // A routine's result columns are of no table: any column its body reads would reach a caller unmasked.
+    if (w.routineBody && w.tables.size > 0) exposes = { columns: [], qualified: [], ofTables: [], columnsOf: [], ...exposes, all: true }
   } catch (err) {
     return refuse(`unclassifiable: ${(err instanceof Error ? err.message : String(err)).slice(0, 200)}`)
   }

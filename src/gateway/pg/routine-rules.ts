@@ -23,6 +23,7 @@ export function namesFunction (names: unknown[], w: Walk): void {
  */
 export function createFunction (body: Obj, w: Walk): undefined {
   w.raise(ddl)
+  w.routineBody = true
   const statement = (): string => {
     const bytes = Buffer.from(w.source)
     const [at, len] = w.span
@@ -51,6 +52,8 @@ export function createFunction (body: Obj, w: Walk): undefined {
     else if (c.prepares !== undefined) w.raise(admin, `its body prepares statement ${c.prepares[0].slice(0, 63)}`)
     // A call would LISTEN from a statement that shows none of it.
     if (c.listens === true) w.listens = true
+    // What it reads counts as read by the CREATE: a call's result shows no table, for policy or masks to see.
+    for (const t of c.tables) w.addTable(t)
   }
   return undefined
 }
