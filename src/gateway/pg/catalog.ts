@@ -70,6 +70,7 @@ export class Catalog {
   private readonly reached: Remembered<{ all: readonly string[], viewed: { relations: readonly string[], columns: ReadonlySet<string> | 'all' } }>
   private readonly procs = new Remembered<string | null>(1024 * 1024)
   private readonly systemNames = new Remembered<boolean>(1024 * 1024)
+  private readonly routines = new Remembered<ReadonlyArray<{ language: string, definition: string }>>(4 * 1024 * 1024, (key, defs) => key.length + defs.reduce((n, d) => n + d.definition.length, 0))
 
   /**
    * `maxNameChars`: characters of table lists and function names kept, per kind of answer
@@ -243,6 +244,24 @@ export class Catalog {
         WHERE p.proname = ANY($1::text[]) AND p.provolatile = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema')`, [names])
     const volatile = new Set(rows.map((r) => r.name))
     this.functions.set(names.map((n) => [n, volatile.has(n)]), now)
+  }
+
+  /**
+   * The definitions (`CREATE OR REPLACE FUNCTION …`) and languages of the functions and
+   * procedures of that name outside pg_catalog and information_schema (none: an empty list);
+   * undefined until `readRoutines` has read them.
+   */
+  routinesNamed (name: string): ReadonlyArray<{ language: string, definition: string }> | undefined {
+    return this.routines.get(name, Date.now() - this.ttlMs)
+  }
+
+  async readRoutines (names: string[]): Promise<void> {
+    const now = Date.now()
+    const { rows } = await this.query<{ name: string, language: string, definition: string }>(
+      `SELECT p.proname AS name, l.lanname AS language, pg_get_functiondef(p.oid) AS definition
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
+        WHERE p.proname = ANY($1::text[]) AND p.prokind <> 'a' AND n.nspname NOT IN ('pg_catalog', 'information_schema')`, [names])
+    this.routines.set(names.map((n) => [n, rows.filter((r) => r.name === n).map((r) => ({ language: r.language, definition: r.definition }))]), now)
   }
 
   /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { exposure, type Exposure } from './exposure.js'
+import { exposureAndCalls, type Exposure } from './exposure.js'
 import { mayNestTooDeep } from './nesting.js'
 import { fingerprint as parserFingerprint, loadParser, parse, ParserUnavailable, SqlSyntaxError } from './parser.js'
 import { isObj } from './from-scope.js'
@@ -37,6 +37,8 @@ export interface Classification {
   functions?: string[]
   /** Set when a column may reach the client other than as it is stored, where masking cannot see it (see `exposure`). */
   exposes?: Exposure
+  /** Functions whose result reaches the client or is computed on, not only compared (see `exposureAndCalls`). */
+  returnedCalls?: string[]
   /**
    * Set when the text changes prepared statements or portals by name behind the extended
    * protocol's back (SQL `PREPARE`, `DEALLOCATE`, `DECLARE`, `CLOSE`, `DISCARD ALL`; they share
@@ -91,6 +93,8 @@ export function withRuns (c: Classification, runs: readonly Classification[]): C
   if (all.some((x) => x.listens === true)) out.listens = true
   if (all.some((x) => x.searchesSystem === true)) out.searchesSystem = true
   if (all.some((x) => x.createsUnqualified === true)) out.createsUnqualified = true
+  const returnedCalls = union(all, (x) => x.returnedCalls)
+  if (returnedCalls.length > 0) out.returnedCalls = returnedCalls
   const exposes = all.flatMap((x) => (x.exposes === undefined ? [] : [x.exposes]))
   if (exposes.length > 0) {
     out.exposes = {
@@ -109,6 +113,7 @@ export function frozen (c: Classification): Classification {
   Object.freeze(c.statements)
   Object.freeze(c.tables)
   if (c.exposes !== undefined) Object.freeze(Object.freeze(c.exposes).columns)
+  if (c.returnedCalls !== undefined) Object.freeze(c.returnedCalls)
   if (c.renames !== undefined) Object.freeze(c.renames)
   if (c.prepares !== undefined) Object.freeze(c.prepares)
   if (c.executes !== undefined) Object.freeze(c.executes)
@@ -143,6 +148,7 @@ function analyse (sql: string): Classification {
   // A function's body is classified without the cache: a refusal while the parser restarts must not be kept for the outer text.
   const w = new Walk(analyse)
   let exposes: Exposure | undefined
+  let calls: string[] = []
   try {
     w.source = sql
     for (const s of stmts) {
@@ -150,7 +156,9 @@ function analyse (sql: string): Classification {
       w.statement(isObj(s) ? s.stmt : undefined)
     }
     w.finish()
-    exposes = exposure(stmts.map((s) => (isObj(s) ? s.stmt : undefined)))
+    const found = exposureAndCalls(stmts.map((s) => (isObj(s) ? s.stmt : undefined)))
+    exposes = found.exposes
+    calls = found.calls
     // A routine's result columns are of no table: any column its body reads would reach a caller unmasked.
     if (w.routineBody && w.tables.size > 0) exposes = { columns: [], qualified: [], ofTables: [], columnsOf: [], ...exposes, all: true }
   } catch (err) {
@@ -158,6 +166,7 @@ function analyse (sql: string): Classification {
   }
   const c: Classification = { class: classNames[w.rank], statements: [...w.shapes], tables: [...w.tables], count: stmts.length }
   if (exposes !== undefined) c.exposes = exposes
+  if (calls.length > 0) c.returnedCalls = calls
   if (w.copy !== undefined) c.copy = w.copy
   if (w.renames !== undefined) c.renames = w.renames
   if (w.cursor) c.cursor = true

@@ -68,6 +68,8 @@ class Walk {
   private readonly qualified = new Set<string>()
   private readonly ofTables = new Map<string, { relation: string, name: string }>()
   private readonly exposedOf = new Map<string, { relation: string, name: string }>()
+  /** Functions whose result reaches the client or is computed on, not only compared. */
+  readonly calls = new Set<string>()
   private all = false
   private readonly stack: Item[] = []
   /** The scope of the item being visited, which what it pushes inherits. */
@@ -225,6 +227,7 @@ class Walk {
 
   private call (b: Obj, pos: Position): void {
     const name = names(b.funcname)
+    if (pos !== compared && name.length > 0) this.calls.add(name[name.length - 1])
     const fn = name.length === 1 || (name.length === 2 && name[0] === 'pg_catalog') ? name[name.length - 1] : ''
     const args = Array.isArray(b.args) ? b.args : []
     const plain = b.over === undefined && b.agg_order === undefined && b.agg_filter === undefined && b.agg_distinct !== true
@@ -412,7 +415,16 @@ function isComparison (name: unknown): boolean {
  * column they name reaches the client only as it is stored, or is only compared.
  */
 export function exposure (stmts: readonly unknown[]): Exposure | undefined {
+  return exposureAndCalls(stmts).exposes
+}
+
+/**
+ * `exposure`, and the functions (last name part) whose result reaches the client or is
+ * computed on, not only compared: what a function returns is of no table, whatever its body
+ * read (see `routineMasks`).
+ */
+export function exposureAndCalls (stmts: readonly unknown[]): { exposes: Exposure | undefined, calls: string[] } {
   const w = new Walk()
   for (const s of stmts) w.statement(s)
-  return w.result()
+  return { exposes: w.result(), calls: [...w.calls] }
 }

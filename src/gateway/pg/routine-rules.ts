@@ -54,6 +54,8 @@ export function createFunction (body: Obj, w: Walk): undefined {
     if (c.listens === true) w.listens = true
     // What it reads counts as read by the CREATE: a call's result shows no table, for policy or masks to see.
     for (const t of c.tables) w.addTable(t)
+    // And what it calls, for a caller to follow (`routineTables`).
+    for (const f of c.functions ?? []) w.functions.add(f)
   }
   return undefined
 }

@@ -3,6 +3,7 @@ import { authorize } from '../check.js'
 import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
 import { behindMasks, behindToCheck } from './behind-masks.js'
+import { readRoutineTables, routineMasks } from './routine-reads.js'
 import type { Catalog } from './catalog.js'
 import { classify, fingerprint, longStatementChars, textFingerprint, withRuns, type Classification } from './classify.js'
 import { classifyLong, type Classified } from './classify-long.js'
@@ -134,6 +135,7 @@ export class StatementCheck {
       this.reread = this.rereading
       this.rereading = false
     }
+    if (this.masking.length > 0 && c.returnedCalls !== undefined) await readRoutineTables(c.returnedCalls, catalog)
     // Masked columns behind a view or in a parent or child are reported as another relation's (`behindMasks`).
     if (this.masking.length > 0 && c.tables.length > 0) {
       if (catalog.behind(c.tables) === undefined) await catalog.readBehind(c.tables)
@@ -186,6 +188,10 @@ export class StatementCheck {
    */
   private maskCheck (c: Classification, checked: Checked): string | 'wait' | undefined {
     this.touchesMasked = false
+    if (this.masking.length > 0 && c.returnedCalls !== undefined) {
+      const called = routineMasks(this.masking, c.returnedCalls, this.deps.catalog())
+      if (called !== undefined) return called === 'wait' ? called : `denied by policy: ${called}`
+    }
     if (this.masking.length === 0 || c.tables.length === 0) return undefined
     // Each new set of tables is one catalog query on a pool every session of the target shares.
     if (c.tables.length > maxMaskedTables) return `statements naming more than ${maxMaskedTables} tables are not accepted where columns are masked`

@@ -127,7 +127,8 @@ t.test('a masked column added since the catalog was read is not computed on unse
     columnsOf: () => columns,
     readColumns: async () => { reads++; columns = [...stored] },
     behind: () => ['public.people'],
-    throughViews: () => ({ relations: [], columns: new Set() })
+    throughViews: () => ({ relations: [], columns: new Set() }),
+    routinesNamed: () => []
   } as unknown as Catalog
   const masked: Target = { ...target, policy: { rules: [{ effect: 'mask', columns: ['*.ssn'], with: 'last4' }] } }
   const check = new StatementCheck(claims, {
