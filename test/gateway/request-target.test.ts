@@ -74,6 +74,9 @@ t.test('anything shaped like a token is recorded as [token], in time proportiona
   t.equal(recordedPath(`/eyJeyJ${shaped}x`, undefined), '/[token]', 'from the first eyJ of its run')
   t.equal(recordedPath('/eyJa.eyJb.c', undefined), '/[token]')
   t.equal(recordedPath('/eyJa..eyJb.c.d', undefined), '/eyJa..[token]', 'a header with no payload starts none; one after it may')
+  // Text shaped like a token's start, put before one, would have the token's header read as its signature: the rest of the token recorded.
+  t.equal(recordedPath(`/eyJa.b.${shaped}`, undefined), '/[token]', 'a token after text that reads as one\'s start')
+  t.equal(recordedPath(`/xeyJ.${shaped}/y`, undefined), '/x[token]/y')
   const started = performance.now()
   t.equal(recordedPath(`/${'eyJ'.repeat(20_000)}`, undefined), `/${'eyJ'.repeat(20_000)}`)
   t.ok(performance.now() - started < 100, `${Math.round(performance.now() - started)} ms`)

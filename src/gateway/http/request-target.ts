@@ -119,7 +119,11 @@ function withoutTokenShapes (text: string): string {
     const header = base64urlEnd(text, at + 3)
     const payload = text.charCodeAt(header) === 46 ? base64urlEnd(text, header + 1) : header
     if (payload > header + 1 && text.charCodeAt(payload) === 46) {
-      const end = base64urlEnd(text, payload + 1)
+      // A token ends where its run of base64url and `.` does: one put right after text shaped
+      // like a token's start (`eyJa.b.`) would have its header read as that text's signature,
+      // and its claims and signature recorded as they are.
+      let end = base64urlEnd(text, payload + 1)
+      while (text.charCodeAt(end) === 46) end = base64urlEnd(text, end + 1)
       out += `${text.slice(copied, at)}[token]`
       copied = end
       at = text.indexOf('eyJ', end)
