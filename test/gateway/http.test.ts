@@ -965,6 +965,15 @@ t.test('a token sent in the path with no Authorization, or beside another, is re
   t.notMatch(JSON.stringify(events), agent.split('.')[2], 'no token\'s signature is in the trail')
 })
 
+t.test('a made-up bearer that is part of the path leaves the path recorded as it was sent', async (t) => {
+  // Replacing any bearer in the path let an agent with no token hide what it probed: `Bearer e` recorded /admin/delete as /admin/d[token]l[token]t[token].
+  for (const junk of ['e', '/', 'admin']) t.equal((await get('/api/admin/delete', junk)).status, 401, junk)
+  t.equal((await get('/no-such-target/admin', 'admin')).status, 404)
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', '/v1/audit?limit=4')).body.events
+  t.same(events.map((e: { status: number, path: string }) => [e.status, e.path]), [[404, '/admin'], [401, '/admin/delete'], [401, '/admin/delete'], [401, '/admin/delete']])
+})
+
 t.test('a streaming response and a keep-alive connection end within a second of the cut-off', async (t) => {
   const c3 = await seedService(b, 'carol', 'carol-ci')
   const r3 = await rootToken(b, c3)

@@ -176,7 +176,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
     if (!d.allowed || destinations.length === 0) return d
     for (const r of destinations) {
       const refusal = authorize(d.claims, t, r)
-      if (refusal !== undefined) return { allowed: false, refusal: new InsufficientScope(`Destination ${recordedPath(r.path ?? '', undefined)}: ${refusal.message}`), claims: d.claims }
+      if (refusal !== undefined) return { allowed: false, refusal: new InsufficientScope(`Destination ${recordedPath(r.path ?? '')}: ${refusal.message}`), claims: d.claims }
     }
     return d
   }
@@ -191,13 +191,13 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
       m.deny.inc()
       const l = decision.claims === undefined ? undefined : auditLineage(decision.claims)
       opts.audit.record({
-        at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: decision.refusal.status, target: t.name, method, path: recordedPath(where.path, token),
+        at: opts.clock.now(), kind: 'gateway.http', decision: 'deny', status: decision.refusal.status, target: t.name, method, path: recordedPath(where.path),
         jti: l?.jti, root: l?.root, principals: l?.principals, actors: l?.actors, detail: { reason: decision.refusal.message }
       })
       throw decision.refusal
     }
     const l = auditLineage(decision.claims)
-    const path = recordedPath(where.path, undefined)
+    const path = recordedPath(where.path)
     // A request refused partway, its body holding what the check could not see in its head, is counted and recorded as refused.
     const record = (status: number, refusal?: LineageError): void => {
       ;(refusal === undefined ? m.allow : m.deny).inc()
@@ -254,7 +254,7 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
       const token = bearerOf(req.headers.authorization)
       const where = safeTarget(req.url ?? '')
       // A token in the path (refused for it) is not written to the trail either.
-      const path = where === undefined ? undefined : recordedPath(where.path, token)
+      const path = where === undefined ? undefined : recordedPath(where.path)
       metricsFor('(none)').deny.inc()
       const at = opts.clock.now()
       const record = (claims: AccessClaims | undefined): void => {

@@ -134,12 +134,13 @@ function withoutTokenShapes (text: string): string {
 
 /**
  * `path` (normalized: the characters of a token are never left escaped) as the audit trail
- * records it: the request's bearer token `token`, and anything shaped like a token (one sent in
- * the path with no `Authorization`, or beside another), as `[token]`.
+ * records it: anything shaped like a token (the request's own, one sent in the path with no
+ * `Authorization`, or beside another) as `[token]`. Every token the broker issues has that shape;
+ * the request's bearer is not looked for as given, as a made-up one (`Bearer e`, `Bearer /`)
+ * would have the path recorded with every place it occurs replaced.
  */
-export function recordedPath (path: string, token: string | undefined): string {
-  const out = token === undefined ? path : withoutToken(path, token)
-  return out.includes('eyJ') ? withoutTokenShapes(out) : out
+export function recordedPath (path: string): string {
+  return path.includes('eyJ') ? withoutTokenShapes(path) : path
 }
 
 /**
