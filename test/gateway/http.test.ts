@@ -164,13 +164,30 @@ t.test('a redirect to the upstream itself points the agent below its target', as
     ['/base', '/api'],
     [`${up.url}/base/x?y=1#f`, '/api/x?y=1#f'],
     // Anywhere else, or relative to where the agent is: as sent.
-    ['/other/login', '/other/login'],
     ['https://idp.example/authorize?client_id=x', 'https://idp.example/authorize?client_id=x'],
     [`${up.url}/elsewhere`, `${up.url}/elsewhere`],
     ['next/page', 'next/page'],
     ['//cdn.example/x', '//cdn.example/x']
   ]
   for (const [sent, seen] of cases) t.same(await redirected(sent), [seen, seen], sent)
+})
+
+t.test('a redirect that would take the agent to another target at the gateway is not passed on', async (t) => {
+  // Every target shares the gateway's origin: a client following a 307 there sends the agent's token, method and body
+  // to another target, for which an upstream has no business speaking. Location and Content-Location both go.
+  const gwHost = new URL(gw.url).host
+  for (const sent of ['/other/delete', '/base/../other/delete', '/base/%2e%2e/other/delete', '../other/delete', 'x/../../other', `${gw.url}/other/delete`, `//${gwHost}/other/delete`, `${gw.url}/api/../other`]) {
+    const r = await get(`/api/go?l=${encodeURIComponent(sent)}`, agent, { redirect: 'manual' })
+    t.equal(r.status, 302, sent)
+    t.same([r.headers.get('location'), r.headers.get('content-location')], [null, null], sent)
+  }
+  for (const kept of [`${gw.url}/api/x`, '/api/x', 'x/../y', '?page=2']) {
+    const r = await get(`/api/go?l=${encodeURIComponent(kept)}`, agent, { redirect: 'manual' })
+    t.equal(r.headers.get('location'), kept, kept)
+  }
+  // A relative one sent for the target's root is the upstream's, resolved against its own URL.
+  t.equal((await get('/api?l=login', agent, { redirect: 'manual' })).headers.get('location'), '/api/login')
+  t.equal((await get('/api?l=../x', agent, { redirect: 'manual' })).headers.get('location'), null, 'one above the upstream URL\'s path')
 })
 
 t.test('an agent that goes away ends its upstream exchange', async (t) => {

@@ -75,9 +75,10 @@ const none = new Set<string>()
 /**
  * What of an upstream's response headers reaches the agent, for a request to `requestUrl`:
  * no hop-by-hop header, none holding the target's credential (`secrets`), cookies and a service
- * worker's scope kept below the target and a redirect to the upstream itself pointed below it (`paths`).
+ * worker's scope kept below the target, a redirect to the upstream itself pointed below it and one
+ * to another target at the gateway (whose name the agent used: `host`) dropped (`paths`).
  */
-export function answerHeaders (headers: IncomingHttpHeaders, secrets: string[], paths: TargetPaths, requestUrl: string): OutgoingHttpHeaders {
+export function answerHeaders (headers: IncomingHttpHeaders, secrets: string[], paths: TargetPaths, requestUrl: string, host: string | undefined): OutgoingHttpHeaders {
   const out = withoutSecrets(forwardable(headers, none), secrets)
   // A length the upstream gave in several lines, every one the same (`wire.ts` refuses others),
   // goes on once (RFC 9110 §8.6): Node's clients, fetch among them, refuse a second line.
@@ -92,7 +93,10 @@ export function answerHeaders (headers: IncomingHttpHeaders, secrets: string[], 
   }
   for (const name of ['location', 'content-location']) {
     const v = out[name]
-    if (typeof v === 'string') out[name] = targetLocation(v, paths)
+    if (typeof v !== 'string') continue
+    const at = targetLocation(v, paths, originForm(requestUrl).split('?')[0] as string, host)
+    if (at === undefined) delete out[name]
+    else out[name] = at
   }
   return out
 }

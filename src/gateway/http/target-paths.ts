@@ -12,26 +12,61 @@ function mapped (paths: TargetPaths, path: string): string | undefined {
   return paths.prefix + path.slice(paths.base.length).replace(/^\/$/, '')
 }
 
+// What relative references are resolved against: the gateway, by a name no agent uses.
+const here = 'gateway.invalid'
+
 /**
  * A redirect's `Location` (or a `Content-Location`) that names the upstream itself, by its URL
  * or a path from its root, as the agent reaches it: `/<target>/…` (as nginx's `proxy_redirect
  * default` does). Without this an agent following `Location: /login` would ask the gateway for
  * a target named `login`, and a redirect to `http://10.0.0.7:8080/…` would name an address the
- * agent cannot reach. A relative reference, or one to anywhere else (an identity provider),
- * is left as it is.
+ * agent cannot reach. A reference to anywhere else (an identity provider) is left as it is, and
+ * so is a relative one that stays below `/<target>`; one that does not is read as the upstream
+ * read it, against its own URL, and mapped as a path from its root is.
+ *
+ * One that lands elsewhere on the gateway (`requestPath`: where the agent asked; `host`: the
+ * name it used) is dropped (undefined): a path from the upstream's root outside the upstream
+ * URL's path, a relative one that climbs out of the target, a URL naming the gateway. Every
+ * target shares the gateway's origin, and a client that follows a 307 there sends the agent's
+ * token, method and body on to another target. References are read as a WHATWG URL parser,
+ * fetch's, reads them: dot segments (`%2e` too) resolved, a backslash as a slash.
  */
-export function targetLocation (location: string, paths: TargetPaths): string {
-  if (location.startsWith('/') && !location.startsWith('//')) {
-    const end = location.search(/[?#]/)
-    const path = end < 0 ? location : location.slice(0, end)
-    const at = mapped(paths, path)
-    return at === undefined ? location : at + (end < 0 ? '' : location.slice(end))
+export function targetLocation (location: string, paths: TargetPaths, requestPath: string, host: string | undefined): string | undefined {
+  const base = `http://${here}${requestPath}`
+  if (!URL.canParse(location, base)) return location
+  const url = new URL(location, base)
+  if (url.host === here) {
+    // From the upstream's root: mapped below the target; one outside the upstream URL's path is
+    // nowhere the gateway shows, unless it names the target's own part of the gateway already
+    // (an upstream that knows where it is served).
+    if (location.startsWith('/') || location.startsWith('\\')) {
+      const at = mapped(paths, url.pathname)
+      if (at === undefined) return within(paths, url.pathname) ? location : undefined
+      return at + url.search + url.hash
+    }
+    if (within(paths, url.pathname)) return location
+    // The upstream resolved it against its own URL: `login` sent for `/<target>` (its `/`) is its
+    // `/login`, which the agent, resolving against `/<target>`, would read as the gateway's.
+    const upstream = new URL(location, `http://${here}${paths.base}${requestPath.slice(paths.prefix.length) || '/'}`)
+    const at = mapped(paths, upstream.pathname)
+    return at === undefined ? undefined : at + upstream.search + upstream.hash
   }
-  if (!URL.canParse(location)) return location
-  const url = new URL(location)
-  if (url.origin !== paths.origin) return location
-  const at = mapped(paths, url.pathname)
-  return at === undefined ? location : at + url.search + url.hash
+  if (url.origin === paths.origin) {
+    const at = mapped(paths, url.pathname)
+    return at === undefined ? location : at + url.search + url.hash
+  }
+  const gateway = host !== undefined && (url.protocol === 'http:' || url.protocol === 'https:') && url.host === hostOf(host)
+  return !gateway || within(paths, url.pathname) ? location : undefined
+}
+
+/** Whether a gateway path is its target's, `/<target>` or below it. */
+function within (paths: TargetPaths, path: string): boolean {
+  return path === paths.prefix || path.startsWith(`${paths.prefix}/`)
+}
+
+/** A `Host` value as a URL's `host` spells it (lower case, no default port); empty when it is none. */
+function hostOf (host: string): string {
+  return URL.canParse(`http://${host}`) ? new URL(`http://${host}`).host : ''
 }
 
 /**
