@@ -438,7 +438,9 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
     'worker-up': 'HTTP/1.1 200 OK\r\nContent-Type: text/javascript\r\nService-Worker-Allowed: ../..\r\nContent-Length: 2\r\n\r\nok',
     folded: 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 2\r\n\r\nok',
     // No body: the coding applies to nothing.
-    'unchanged-coded': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nTransfer-Encoding: gzip\r\n\r\n'
+    'unchanged-coded': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nTransfer-Encoding: gzip\r\n\r\n',
+    // Many fields, well within the size of a head (a page's cookies, its security headers).
+    many: `HTTP/1.1 200 OK\r\n${Array.from({ length: 150 }, (_, i) => `Set-Cookie: c${i}=1\r\n`).join('')}Content-Length: 2\r\n\r\nok`
   }
   const raw = createServer((s) => {
     s.on('error', () => {})
@@ -468,6 +470,7 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
   await expect('connections', 200, /^ok$/)
   for (const name of ['coded', 'framed', 'lengths', 'folded']) await expect(name, 502, /upstream odd failed: invalid response/)
   await expect('unchanged-coded', 304, /^$/)
+  await expect('many', 200, /^ok$/)
   const repeated = await get('/odd/repeated', token)
   t.equal(await repeated.text(), 'ok', 'a length given twice reaches the agent once: Node\'s clients refuse a second Content-Length')
   // Every target shares the gateway's origin: a worker one upstream's script registered for / would see every other target's requests.

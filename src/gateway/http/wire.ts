@@ -12,8 +12,12 @@ import { METHODS, type IncomingHttpHeaders } from 'node:http'
 
 /** The most a head may take, as node:http's `maxHeaderSize` in the gateway (16 KiB). */
 export const maxHeadBytes = 16 * 1024
-/** The most header lines a head may have. */
-const maxHeaderLines = 100
+/**
+ * The most header lines a request head the lane reads may have (one with more goes to node:http,
+ * which takes 2000). A response's are bounded by `maxHeadBytes` alone, as undici bounds them: an
+ * upstream that sets many cookies is answered through either client alike.
+ */
+const maxRequestLines = 100
 
 const headEnd = Buffer.from('\r\n\r\n')
 // RFC 9110 §5.1 field names: tokens.
@@ -54,7 +58,6 @@ function trimOws (s: string): string {
  * not `name: value` (obs-fold included) or a value `valid` refuses.
  */
 function headerLines (lines: string[], valid: RegExp, repeats: boolean): IncomingHttpHeaders | undefined {
-  if (lines.length > maxHeaderLines + 1) return undefined
   const headers: Record<string, string | string[]> = {}
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i] as string
@@ -102,6 +105,7 @@ export function readRequestHead (buf: Buffer, length: number): RequestHead | und
   const m = first.slice(0, sp1)
   const url = first.slice(sp1 + 1, sp2)
   if (!methods.has(m) || !originTarget.test(url)) return undefined
+  if (lines.length > maxRequestLines + 1) return undefined
   const headers = headerLines(lines, requestValue, false)
   return headers === undefined ? undefined : { method: m, url, headers }
 }
