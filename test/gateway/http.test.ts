@@ -439,6 +439,8 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
     folded: 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 2\r\n\r\nok',
     // No body: the coding applies to nothing.
     'unchanged-coded': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nTransfer-Encoding: gzip\r\n\r\n',
+    // RFC 9110 §8.6: a server must not send Content-Length in a 204; an upstream's is not passed on.
+    empty: 'HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n',
     // Many fields, well within the size of a head (a page's cookies, its security headers).
     many: `HTTP/1.1 200 OK\r\n${Array.from({ length: 150 }, (_, i) => `Set-Cookie: c${i}=1\r\n`).join('')}Content-Length: 2\r\n\r\nok`
   }
@@ -471,6 +473,8 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
   for (const name of ['coded', 'framed', 'lengths', 'folded']) await expect(name, 502, /upstream odd failed: invalid response/)
   await expect('unchanged-coded', 304, /^$/)
   await expect('many', 200, /^ok$/)
+  await expect('empty', 204, /^$/)
+  t.notMatch(await rawRequest(`GET /odd/empty HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`), /\r\ncontent-length:/i, 'a 204 carries no Content-Length')
   const repeated = await get('/odd/repeated', token)
   t.equal(await repeated.text(), 'ok', 'a length given twice reaches the agent once: Node\'s clients refuse a second Content-Length')
   // Every target shares the gateway's origin: a worker one upstream's script registered for / would see every other target's requests.

@@ -82,6 +82,8 @@ class Relay implements Dispatcher.DispatchHandler {
     }
     this.health.answered(this.target)
     this.head = { status, headers: answerHeaders(headers, this.secrets, this.paths, this.res.req.url ?? '', this.res.req.headers.host) }
+    // RFC 9110 §8.6: a server must not send Content-Length in a 204 (one of 0 gets here).
+    if (status === 204) delete this.head.headers['content-length']
     // RFC 9110 §15.4.5: a 304 is whole at its header section; its Content-Length, if any, is the
     // length a 200 would have had (§8.6). undici waits for that many bytes and fails the exchange
     // when none come, so the agent is answered now and the upstream's ending is moot.
