@@ -551,6 +551,22 @@ t.test('an upstream that reflects the target\'s credential percent-encoded, as i
   t.equal(r.headers.get('x-seen-key'), null)
 })
 
+t.test('an upstream that reflects the value of one of the target\'s cookies on its own never hands it to the agent', async (t) => {
+  const { createServer: createHttpServer } = await import('node:http')
+  const mirror = createHttpServer((req, res) => {
+    const session = /session=([^;]*)/.exec(String(req.headers.cookie))?.[1] ?? ''
+    res.writeHead(200, [['X-Session-Id', session], ['Location', `/x?sid=${encodeURIComponent(session)}`], ['X-Theme', 'dark'], ['Content-Length', '0']])
+    res.end()
+  })
+  await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { mirror.close() })
+  t.equal(await saveTarget(b, gw, 'mirror', { kind: 'http', upstream: `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`, headers: { Cookie: 'session=s3ss/0n-value-xyz; theme=dark' } }), 200)
+  const r = await get('/mirror/x', await rootToken(b, client, { scope: 'mirror:read' }))
+  t.equal(r.status, 200)
+  t.notMatch(JSON.stringify([...r.headers]), /s3ss/)
+  t.equal(r.headers.get('x-theme'), 'dark', 'a value too short to be a credential passes')
+})
+
 t.test('a keep-alive connection whose request body the upstream left unread is closed after the response', async (t) => {
   // An upstream that refuses at once, or drops the connection, reading no more of the body
   // than came with the headers. A body larger than the sockets' buffers (which the kernel grows

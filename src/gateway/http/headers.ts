@@ -31,16 +31,22 @@ export function forwardable (headers: IncomingHttpHeaders, drop: Set<string>): O
 const minSecretLength = 8
 
 /**
- * What of a target's headers is a credential an upstream might send back: each value, and the
- * credentials of an `Authorization`-style `<scheme> <credentials>` value on their own, each as
- * it is and percent-encoded (RFC 3986 §2.1), as a redirect's `Location` carries it in a query.
+ * What of a target's headers is a credential an upstream might send back: each value, the
+ * credentials of an `Authorization`-style `<scheme> <credentials>` value on their own, and the
+ * value of each `name=value` pair of a `Cookie`-style one (`session=…; theme=dark`) on its own,
+ * each as it is and percent-encoded (RFC 3986 §2.1), as a redirect's `Location` carries it in a query.
  */
 export function secretsOf (t: Target): string[] {
   const out = new Set<string>()
   for (const v of Object.values(t.headers)) {
     const value = v.trim()
     const space = value.indexOf(' ')
-    for (const s of space > 0 ? [value, value.slice(space + 1).trim()] : [value]) {
+    const parts = space > 0 ? [value, value.slice(space + 1).trim()] : [value]
+    for (const pair of value.split(';')) {
+      const eq = pair.indexOf('=')
+      if (eq > 0) parts.push(pair.slice(eq + 1).trim())
+    }
+    for (const s of parts) {
       out.add(s)
       out.add(encodeURIComponent(s))
     }
