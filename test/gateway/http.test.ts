@@ -421,6 +421,7 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
     reason: 'HTTP/1.1 200 \xff\xfeOK\r\nContent-Length: 2\r\n\r\nok',
     utf8: Buffer.from('HTTP/1.1 200 OK\r\nX-Price: 5€\r\nContent-Length: 2\r\n\r\nok').toString('latin1'), // bytes past ASCII pass as they are
     partial: 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n',
+    cut: 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab',
     nobody: 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello',
     // RFC 9110 §8.6: a 304's Content-Length is the length a 200 would have had; it has no content.
     unchanged: 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 5\r\n\r\n',
@@ -449,7 +450,7 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
     s.on('data', (d) => {
       const name = d.toString('latin1').split(' ')[1].split('/').pop() ?? ''
       s.write(Buffer.from(answers[name] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 'latin1'))
-      if (name === 'partial') setTimeout(() => s.destroy(), 50)
+      if (name === 'partial' || name === 'cut') setTimeout(() => s.destroy(), 50)
     })
   })
   await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve))
@@ -467,6 +468,11 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
   await expect('reason', 200, /^ok$/)
   await expect('utf8', 200, /^ok$/)
   await expect('partial', 502, /upstream odd failed: connection closed/)
+  // Failing partway through its body, the upstream cuts the agent's answer short: recorded as its failure, not as the agent leaving (499).
+  t.match(await rawRequest(`GET /odd/cut HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`), /^HTTP\/1.1 200 OK\r\n[^]*\r\n\r\nab$/)
+  await b.broker.ctx.audit.flush()
+  const cut = (await b.admin('GET', '/v1/audit?target=odd&limit=10')).body.events.find((e: { path: string }) => e.path === '/cut')
+  t.match(cut, { decision: 'allow', status: 502 }, 'recorded as the upstream\'s failure')
   await expect('nobody', 502, /"error":"bad_gateway"/)
   await expect('unchanged', 304, /^$/)
   await expect('connections', 200, /^ok$/)

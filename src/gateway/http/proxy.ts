@@ -223,7 +223,8 @@ export function createHttpGateway (opts: HttpGatewayOptions): {
       underway.get(req.socket)?.delete(close)
       connections.release(use)
       if (!res.writableFinished) exchange.abandon()
-      record(res.writableFinished ? res.statusCode : 499, exchange.refusal)
+      // Cut short: by the agent leaving (499), or by the upstream failing partway through its answer.
+      record(res.writableFinished ? res.statusCode : exchange.brokeOff?.status ?? 499, exchange.refusal)
       if (--inFlight === 0) onSettled?.()
     }
     res.once('close', close)

@@ -28,6 +28,8 @@ class Relay implements Dispatcher.DispatchHandler {
   private answered = false
   /** Why the gateway refused the request partway (its body), when it did. */
   refusal: LineageError | undefined
+  /** How the upstream failed once the agent's answer had begun, cutting it short, when it did. */
+  brokeOff: LineageError | undefined
   /** Status and headers of a sized response, written with its first bytes. */
   private head: { status: number, headers: OutgoingHttpHeaders } | undefined
 
@@ -126,8 +128,10 @@ class Relay implements Dispatcher.DispatchHandler {
     }
     const failure = upstreamError(this.target, err, this.timeoutMs)
     this.health.failed(this.target, failure)
-    if (this.res.headersSent) this.res.destroy()
-    else if (!this.res.destroyed) this.fail(this.res, failure)
+    if (this.res.headersSent) {
+      this.brokeOff = failure
+      this.res.destroy()
+    } else if (!this.res.destroyed) this.fail(this.res, failure)
   }
 
   /**
@@ -228,10 +232,14 @@ export function pipelinedAfterClose (req: AgentRequest): boolean {
   return closing.has(req.socket)
 }
 
-/** An upstream exchange under way: `abandon` ends it; `refusal` says why the gateway cut it short, if it did. */
+/**
+ * An upstream exchange under way: `abandon` ends it; `refusal` says why the gateway cut it short,
+ * if it did, and `brokeOff` how the upstream failed partway through the answer, if it did.
+ */
 export interface Exchange {
   abandon: () => void
   readonly refusal: LineageError | undefined
+  readonly brokeOff?: LineageError
 }
 
 /**
