@@ -442,6 +442,8 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
     'unchanged-coded': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nTransfer-Encoding: gzip\r\n\r\n',
     // RFC 9110 §8.6: a server must not send Content-Length in a 204; an upstream's is not passed on.
     empty: 'HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n',
+    // Location is one URI (RFC 9110 §10.2.2): given twice, fetch reads `/other/x, /other/x`, at another target.
+    twice: 'HTTP/1.1 302 Found\r\nLocation: /other/x\r\nLocation: /other/x\r\nContent-Length: 0\r\n\r\n',
     // Many fields, well within the size of a head (a page's cookies, its security headers).
     many: `HTTP/1.1 200 OK\r\n${Array.from({ length: 150 }, (_, i) => `Set-Cookie: c${i}=1\r\n`).join('')}Content-Length: 2\r\n\r\nok`
   }
@@ -480,6 +482,7 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
   await expect('unchanged-coded', 304, /^$/)
   await expect('many', 200, /^ok$/)
   await expect('empty', 204, /^$/)
+  t.notMatch(await rawRequest(`GET /odd/twice HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`), /\r\nlocation:/i, 'a Location given twice is not passed on')
   t.notMatch(await rawRequest(`GET /odd/empty HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`), /\r\ncontent-length:/i, 'a 204 carries no Content-Length')
   const repeated = await get('/odd/repeated', token)
   t.equal(await repeated.text(), 'ok', 'a length given twice reaches the agent once: Node\'s clients refuse a second Content-Length')

@@ -99,8 +99,9 @@ export function answerHeaders (headers: IncomingHttpHeaders, secrets: string[], 
   }
   for (const name of ['location', 'content-location']) {
     const v = out[name]
-    if (typeof v !== 'string') continue
-    const at = targetLocation(v, paths, originForm(requestUrl).split('?')[0] as string, host)
+    if (v === undefined) continue
+    // Each is one URI (RFC 9110 §10.2.2, §8.7): several lines are read as one, joined with `, `, which names no place checked here.
+    const at = typeof v === 'string' ? targetLocation(v, paths, originForm(requestUrl).split('?')[0] as string, host) : undefined
     if (at === undefined) delete out[name]
     else out[name] = at
   }
