@@ -31,7 +31,8 @@ Usage:
       reordered record; when intact, print its head (SEQ:HASH). Keep the head outside the
       database: --anchor checks that the record still has that hash, which whoever can
       rewrite the whole chain cannot keep. Reads DATABASE_URL directly when it is set;
-      otherwise asks the broker (needs LINEAGE_ADMIN_TOKEN).
+      otherwise asks the broker (needs LINEAGE_ADMIN_TOKEN). Exits 0 when intact, 3 when
+      broken, 1 when the check could not be made (broker or database unreachable, refused).
   lineage keys rotate
       Add a new signing key (needs LINEAGE_ADMIN_TOKEN); tokens signed by the old key stay
       valid until they expire.
@@ -47,6 +48,9 @@ Environment:
 type Env = Record<string, string | undefined>
 
 class UsageError extends Error {}
+
+/** `audit verify`'s exit code for a trail found edited, removed from or reordered. */
+const brokenTrail = 3
 
 const exchangeFlags = {
   scope: { type: 'string' },
@@ -169,16 +173,19 @@ async function runTree (args: string[], env: Env): Promise<number> {
 
 async function runAudit (args: string[], env: Env): Promise<number> {
   const usage = 'usage: lineage audit verify [--anchor SEQ:HASH]'
-  if (args[0] !== 'verify' || !(args.length === 1 || (args.length === 3 && args[1] === '--anchor'))) throw new UsageError(usage)
+  if (args[0] !== 'verify') throw new UsageError(usage)
+  const { values, positionals } = parseArgs({ args: args.slice(1), options: { anchor: { type: 'string', multiple: true } }, strict: true, allowPositionals: true })
+  if (positionals.length > 0 || (values.anchor?.length ?? 0) > 1) throw new UsageError(usage)
+  const given = values.anchor?.[0]
   let anchor
-  try { anchor = args.length === 3 ? parseAnchor(args[2]) : undefined } catch (err) { throw new UsageError(`${(err as Error).message}\n${usage}`) }
+  try { anchor = given === undefined ? undefined : parseAnchor(given) } catch (err) { throw new UsageError(`${(err as Error).message}\n${usage}`) }
   // Through the broker, `unwritten` counts what its database did not take before the check.
   let result: VerifyResult & { unwritten?: number }
   if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '') {
     const db = openPostgres(env.DATABASE_URL, { max: 1 })
     try { result = await verifyAudit(db, { anchor }) } finally { await db.close() }
   } else {
-    result = await adminCall(brokerUrl(env), adminToken(env), 'POST', '/v1/audit/verify', anchor === undefined ? undefined : { anchor: args[2] }) as VerifyResult & { unwritten?: number }
+    result = await adminCall(brokerUrl(env), adminToken(env), 'POST', '/v1/audit/verify', given === undefined ? undefined : { anchor: given }) as VerifyResult & { unwritten?: number }
   }
   if (result.unwritten !== undefined) process.stdout.write(`the broker holds ${result.unwritten} records its database did not take: they are not in the chain checked\n`)
   if (result.ok) {
@@ -188,7 +195,8 @@ async function runAudit (args: string[], env: Env): Promise<number> {
     return 0
   }
   process.stdout.write(`audit trail BROKEN after ${result.records} good records: ${result.problem ?? 'unknown problem'}\n`)
-  return 1
+  // Its own code, so that a script tells a trail found edited from one it could not check (1).
+  return brokenTrail
 }
 
 async function runKeys (args: string[], env: Env): Promise<number> {
