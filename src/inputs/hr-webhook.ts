@@ -1,7 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { InvalidInput, LineageError, NotFound } from '../errors.js'
 import type { BrokerContext } from '../broker/context.js'
-import { resolvePrincipal, setStatus } from '../broker/principals.js'
+import { resolvePrincipal } from '../broker/resolve-principal.js'
+import { setStatus } from '../broker/set-status.js'
 import type { PrincipalStatus } from '../lineage/live-status.js'
 
 /**

@@ -1,5 +1,6 @@
 import type { BrokerContext } from '../broker/context.js'
-import { resolvePrincipal, setStatus } from '../broker/principals.js'
+import { resolvePrincipal } from '../broker/resolve-principal.js'
+import { setStatus } from '../broker/set-status.js'
 import { Conflict, InvalidInput, Unauthorized } from '../errors.js'
 import type { PrincipalStatus } from '../lineage/live-status.js'
 import { hashSecret, secretMatches } from '../secrets.js'

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { revokeByJti } from '../../src/broker/revoke.js'
-import { cutOffChains, setStatus } from '../../src/broker/principals.js'
+import { cutOffChains } from '../../src/broker/cut-off-chains.js'
+import { setStatus } from '../../src/broker/set-status.js'
 import type { BrokerContext } from '../../src/broker/context.js'
 import type { Db } from '../../src/storage/db.js'
 import { claimsOf, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'

@@ -217,7 +217,7 @@ t.test('a new sponsor makes the service usable again without reviving old chains
 })
 
 t.test('chains rooted by a broker whose clock runs ahead are cut off by an offboarding, a reinstatement and a session cut-off made by one whose clock is behind', async (t) => {
-  const { cutOffChains } = await import('../../src/broker/principals.js')
+  const { cutOffChains } = await import('../../src/broker/cut-off-chains.js')
   const b5 = await startTestBroker()
   t.teardown(b5.close)
   const c5 = await seedContractor(b5)

@@ -227,7 +227,7 @@ t.test('active:true undoes only what SCIM did: an offboarding by an admin or HR 
   t.equal(await status(id), 'offboarded')
   t.equal((await patch(id, { op: 'replace', path: 'active', value: true })).body.active, false)
   await b.broker.ctx.db.query("UPDATE principals SET status_source = 'hr' WHERE id = $1", [id])
-  const { setStatus } = await import('../../src/broker/principals.js')
+  const { setStatus } = await import('../../src/broker/set-status.js')
   await setStatus(b.broker.ctx, id, 'suspended', { source: 'okta' })
   t.equal(await status(id), 'offboarded', 'a suspension after an offboarding leaves it offboarded')
   t.equal((await b.admin('POST', `/v1/principals/${encodeURIComponent(id)}/reinstate`)).status, 200)
@@ -235,7 +235,7 @@ t.test('active:true undoes only what SCIM did: an offboarding by an admin or HR 
 })
 
 t.test('active:true does not undo an offboarding or suspension that HR or another provider made too, before or after SCIM\'s own', async (t) => {
-  const { setStatus } = await import('../../src/broker/principals.js')
+  const { setStatus } = await import('../../src/broker/set-status.js')
   const { id } = await userWithToken('quinn@example.com')
   t.equal((await patch(id, { op: 'replace', path: 'active', value: false })).body.active, false)
   // HR's offboarding arrives when the principal is offboarded already.
@@ -252,7 +252,7 @@ t.test('active:true does not undo an offboarding or suspension that HR or anothe
 })
 
 t.test('an HR offboarding that commits while a SCIM active:true is in flight stands', async (t) => {
-  const { setStatus } = await import('../../src/broker/principals.js')
+  const { setStatus } = await import('../../src/broker/set-status.js')
   const { id } = await userWithToken('sage@example.com')
   t.equal((await patch(id, { op: 'replace', path: 'active', value: false })).body.active, false)
   // The PATCH read the User while SCIM alone held it out; HR's offboarding commits before the PATCH writes.

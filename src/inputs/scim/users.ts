@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { BrokerContext } from '../../broker/context.js'
-import { createPrincipal, scimDeletedSource, setStatus } from '../../broker/principals.js'
+import { createPrincipal } from '../../broker/principals.js'
+import { scimDeletedSource, setStatus } from '../../broker/set-status.js'
 import { Conflict } from '../../errors.js'
 import type { Queryable } from '../../storage/db.js'
 import { ScimError, scimNotFound } from './errors.js'
