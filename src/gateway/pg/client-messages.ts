@@ -8,7 +8,8 @@ import { ProtocolError } from './protocol/errors.js'
 import { Writer } from './protocol/writer.js'
 import type { Refusals } from './refusals.js'
 import type { Prepared } from './prepared.js'
-import type { Execution, Responses, Statement } from './responses.js'
+import type { Execution, Statement } from './pending.js'
+import type { Responses } from './responses.js'
 
 // Answers awaited per session stay bounded, whatever a client pipelines.
 const maxOutstanding = 100_000

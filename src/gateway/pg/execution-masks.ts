@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto'
 import type { Catalog } from './catalog.js'
 import { maskFor, maskValue, type MaskRule } from './mask.js'
 import { dataRow, parseDataRow } from './protocol/backend.js'
-import type { Execution, Pending } from './responses.js'
+import type { Execution, Pending } from './pending.js'
 
 // How the mask rules of an execution apply to what the upstream answers it: its rows, and the
 // errors that may quote them. `Responses` knows which execution an answer belongs to.

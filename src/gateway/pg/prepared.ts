@@ -1,5 +1,5 @@
 import type { Classification } from './classify.js'
-import type { Portal, Statement, Undo } from './responses.js'
+import type { Portal, Statement, Undo } from './pending.js'
 
 // What the gateway remembers per session stays bounded, whatever a client prepares.
 const maxNamed = 10_000

@@ -15,7 +15,9 @@ import { errorResponse } from './protocol/backend.js'
 import { ProtocolError } from './protocol/errors.js'
 import { Refusals } from './refusals.js'
 import { Prepared } from './prepared.js'
-import { OutOfStep, Responses, type Execution } from './responses.js'
+import { OutOfStep } from './out-of-step.js'
+import type { Execution } from './pending.js'
+import { Responses } from './responses.js'
 import { cancelUpstream, type Upstream } from './upstream.js'
 
 export interface SessionDeps {
