@@ -1,11 +1,6 @@
-import type { KeyObject } from 'node:crypto'
 import type { Socket } from 'node:net'
-import type { AuditLog } from '../../audit/audit-log.js'
-import type { Logger } from '../../log.js'
 import type { AccessClaims } from '../../lineage/claims.js'
 import { auditLineage, type AuditLineage } from '../../audit/record.js'
-import type { Target } from '../targets.js'
-import type { Catalog } from './catalog.js'
 import { StatementCheck } from './statement-check.js'
 import { FrontendCode } from './protocol/codes.js'
 import { encodeFrame, type Frame, type Framer } from './protocol/framer.js'
@@ -19,38 +14,11 @@ import { OutOfStep } from './out-of-step.js'
 import type { Execution } from './pending.js'
 import { Responses } from './responses.js'
 import { cancelUpstream, type Upstream } from './upstream.js'
-
-export interface SessionDeps {
-  audit: AuditLog
-  log: Logger
-  /** The target as it is now: a policy saved mid-session applies to the next statement. */
-  target: () => Target | undefined
-  catalog: () => Catalog
-  /** The deployment's key for the `hash` mask. */
-  maskKey: KeyObject
-  now: () => number
-  /** Why the live-status view cannot be trusted now (too old), or undefined when it can. */
-  stale: () => string | undefined
-  /** Why the session's chain is not live now by the clock (cut off, past an end date or `exp`), or undefined while it is. */
-  cutOff: () => string | undefined
-  /** Counts a statement relayed (`allow`) or refused (`deny`). */
-  counted: (decision: 'allow' | 'deny') => void
-  /** Whether a startup setting made search_path name a system schema. */
-  searchesSystem?: boolean
-}
+import type { SessionDeps } from './session-deps.js'
+import { writeAll } from './write-all.js'
 
 /** Upstream messages larger than this that need no rewriting are passed on as they arrive, not held whole. */
 const streamAbove = 256 * 1024
-
-/** Writes `out` to `socket` (vectored when it is several pieces); true when the socket wants the other side paused. */
-function writeAll (socket: Socket, out: Buffer[]): boolean {
-  if (out.length === 0) return false
-  if (out.length === 1) return !socket.write(out[0])
-  socket.cork()
-  for (const b of out) socket.write(b)
-  socket.uncork()
-  return socket.writableNeedDrain
-}
 
 /**
  * One agent session relayed to its own upstream session after login. Every statement is
