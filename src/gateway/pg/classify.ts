@@ -39,6 +39,8 @@ export interface Classification {
   exposes?: Exposure
   /** Functions whose result reaches the client or is computed on, not only compared (see `exposureAndCalls`). */
   returnedCalls?: string[]
+  /** Set when the text replaces a trigger function, which a trigger on a table with masked columns may call (see row-code.ts). */
+  replacesTrigger?: true
   /**
    * Set when the text changes prepared statements or portals by name behind the extended
    * protocol's back (SQL `PREPARE`, `DEALLOCATE`, `DECLARE`, `CLOSE`, `DISCARD ALL`; they share
@@ -100,6 +102,7 @@ export function withRuns (c: Classification, runs: readonly Classification[]): C
     out.exposes = {
       columns: exposes.flatMap((e) => e.columns),
       all: exposes.some((e) => e.all),
+      ...(exposes.some((e) => e.rowCode === true) ? { rowCode: true } : {}),
       qualified: exposes.flatMap((e) => e.qualified),
       ofTables: exposes.flatMap((e) => e.ofTables),
       columnsOf: exposes.flatMap((e) => e.columnsOf)
@@ -149,6 +152,7 @@ function analyse (sql: string): Classification {
   const w = new Walk(analyse)
   let exposes: Exposure | undefined
   let calls: string[] = []
+  let replacesTrigger = false
   try {
     w.source = sql
     for (const s of stmts) {
@@ -159,6 +163,7 @@ function analyse (sql: string): Classification {
     const found = exposureAndCalls(stmts.map((s) => (isObj(s) ? s.stmt : undefined)))
     exposes = found.exposes
     calls = found.calls
+    replacesTrigger = found.replacesTrigger
     // A routine's result columns are of no table: any column its body reads would reach a caller unmasked.
     if (w.routineBody && w.tables.size > 0) exposes = { columns: [], qualified: [], ofTables: [], columnsOf: [], ...exposes, all: true }
   } catch (err) {
@@ -167,6 +172,7 @@ function analyse (sql: string): Classification {
   const c: Classification = { class: classNames[w.rank], statements: [...w.shapes], tables: [...w.tables], count: stmts.length }
   if (exposes !== undefined) c.exposes = exposes
   if (calls.length > 0) c.returnedCalls = calls
+  if (replacesTrigger) c.replacesTrigger = true
   if (w.copy !== undefined) c.copy = w.copy
   if (w.renames !== undefined) c.renames = w.renames
   if (w.cursor) c.cursor = true

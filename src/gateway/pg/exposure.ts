@@ -18,6 +18,7 @@
  * decides with the catalog's columns.
  */
 import { FromScope, columnName, isObj, names, sourceOf, type Source } from './from-scope.js'
+import { attachesRowCode, replacesTriggerFunction } from './row-code.js'
 
 export interface Exposure {
   /** Column names used other than as stored, including names they were given in subqueries and CTEs. */
@@ -34,6 +35,8 @@ export interface Exposure {
   ofTables: Array<{ relation: string, name: string }>
   /** Columns used other than as stored as `x.col`, with `x` a table the text names once: that table's column only. */
   columnsOf: Array<{ relation: string, name: string }>
+  /** Set when the statement attaches code to its table's rows, or switches it (see row-code.ts): it sees every column. */
+  rowCode?: true
 }
 
 type Obj = Record<string, unknown>
@@ -71,6 +74,9 @@ class Walk {
   /** Functions whose result reaches the client or is computed on, not only compared. */
   readonly calls = new Set<string>()
   private all = false
+  private rowCode = false
+  /** Set when the statement replaces a trigger function (see row-code.ts). */
+  replacesTrigger = false
   private readonly stack: Item[] = []
   /** The scope of the item being visited, which what it pushes inherits. */
   private scope: FromScope | undefined
@@ -98,9 +104,10 @@ class Walk {
     const qualified = [...this.qualified]
     const ofTables = [...this.ofTables.values()]
     const columnsOf = [...this.exposedOf.values()].filter((q) => !this.exposed.has(q.name))
-    return this.all || this.exposed.size > 0 || qualified.length > 0 || ofTables.length > 0 || columnsOf.length > 0
-      ? { columns: [...this.exposed], all: this.all, qualified, ofTables, columnsOf }
-      : undefined
+    if (!(this.all || this.rowCode || this.exposed.size > 0 || qualified.length > 0 || ofTables.length > 0 || columnsOf.length > 0)) return undefined
+    const e: Exposure = { columns: [...this.exposed], all: this.all, qualified, ofTables, columnsOf }
+    if (this.rowCode) e.rowCode = true
+    return e
   }
 
   private push (v: unknown, pos: Position = other, origin = false, scope = this.scope): void {
@@ -208,6 +215,7 @@ class Walk {
       // A table made a child or a partition has its rows read through the parent, whose columns no rule of the child's names.
       case 'AlterTableCmd':
         if (b.subtype === 'AT_AddInherit' || b.subtype === 'AT_AttachPartition') this.all = true
+        if (attachesRowCode(kind, b)) this.rowCode = true
         for (const k in b) this.push(b[k])
         return
       case 'CopyStmt':
@@ -218,6 +226,18 @@ class Walk {
           if (listed.length === 0) this.all = true
           for (const n of listed) this.exposed.add(n)
         }
+        for (const k in b) this.push(b[k])
+        return
+      case 'CreateTrigStmt': case 'RuleStmt': case 'CreatePolicyStmt': case 'AlterPolicyStmt': {
+        if (attachesRowCode(kind, b)) this.rowCode = true
+        // A trigger's function runs on the rows of a table its text need not name, as a call would.
+        const fn = kind === 'CreateTrigStmt' ? names(b.funcname).at(-1) : undefined
+        if (fn !== undefined) this.calls.add(fn)
+        for (const k in b) this.push(b[k])
+        return
+      }
+      case 'CreateFunctionStmt':
+        if (replacesTriggerFunction(b)) this.replacesTrigger = true
         for (const k in b) this.push(b[k])
         return
       default:
@@ -423,8 +443,8 @@ export function exposure (stmts: readonly unknown[]): Exposure | undefined {
  * computed on, not only compared: what a function returns is of no table, whatever its body
  * read (see `routineMasks`).
  */
-export function exposureAndCalls (stmts: readonly unknown[]): { exposes: Exposure | undefined, calls: string[] } {
+export function exposureAndCalls (stmts: readonly unknown[]): { exposes: Exposure | undefined, calls: string[], replacesTrigger: boolean } {
   const w = new Walk()
   for (const s of stmts) w.statement(s)
-  return { exposes: w.result(), calls: [...w.calls] }
+  return { exposes: w.result(), calls: [...w.calls], replacesTrigger: w.replacesTrigger }
 }

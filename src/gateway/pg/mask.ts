@@ -67,6 +67,7 @@ export function exposedMask (rules: readonly MaskRule[], columns: readonly Colum
   const masked = columns.filter((c) => maskFor(rules, c) !== undefined)
   if (masked.length === 0) return undefined
   const named = (c: ColumnName): string => `${c.table}.${c.column}`
+  if (e.rowCode === true) return `${named(masked[0])} is masked, and this statement attaches code to ${masked[0].table}'s rows (a trigger, rule or row security policy) or switches its triggers or rules: such code sees the rows unmasked and may copy them where masking cannot see them`
   if (e.all) return `${named(masked[0])} is masked, and this statement would return whole rows or every column computed; select the columns by name`
   const of = (c: ColumnName, relation: string): boolean => c.table === relation || `${c.schema}.${c.table}` === relation
   const hit = masked.find((c) => e.columns.includes(c.column) || e.columnsOf.some((q) => q.name === c.column && of(c, q.relation)))

@@ -38,6 +38,8 @@ const maxChecks = 1000
 // A statement may name tens of thousands of tables: the decisions kept hold their classifications, tables and all.
 const maxCheckedTables = 100_000
 const maxMaskedTables = 256
+/** Why replacing a trigger function is refused where columns are masked (see row-code.ts). */
+const replacedTrigger = 'a trigger function may not be replaced where columns are masked: a trigger on a table with masked columns may call it, and it sees their rows unmasked'
 /** Why LISTEN is refused where columns are masked. */
 const unmaskedNotifications = 'LISTEN is not allowed where columns are masked: a notification\'s payload arrives as the notifying statement wrote it, where masking cannot see it'
 
@@ -188,6 +190,7 @@ export class StatementCheck {
    */
   private maskCheck (c: Classification, checked: Checked): string | 'wait' | undefined {
     this.touchesMasked = false
+    if (this.masking.length > 0 && c.replacesTrigger === true) return `denied by policy: ${replacedTrigger}`
     if (this.masking.length > 0 && c.returnedCalls !== undefined) {
       const called = routineMasks(this.masking, c.returnedCalls, this.deps.catalog())
       if (called !== undefined) return called === 'wait' ? called : `denied by policy: ${called}`

@@ -1,0 +1,98 @@
+import pg from 'pg'
+import t from 'tap'
+import { exchangeToken, rootToken, seedContractor, startTestBroker } from '../../helpers/broker.js'
+import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
+import { startTestGateway } from '../../helpers/gateway.js'
+import { run } from '../../helpers/process.js'
+
+// Where columns are masked, ways a ddl or write token could copy a masked value somewhere masking no longer sees it.
+if (databaseUrl === undefined) {
+  t.comment('DATABASE_URL not set: skipped')
+} else {
+  const b = await startTestBroker()
+  const gw = await startTestGateway(b)
+  const upstream = await createTestDatabase()
+  const direct = new pg.Client({ connectionString: upstream.url })
+  await direct.connect()
+  t.teardown(async () => {
+    await direct.end()
+    await gw.close()
+    await b.close()
+    await upstream.drop()
+  })
+  await direct.query(`CREATE TABLE customers (id int PRIMARY KEY, name text, email text, ssn text);
+    INSERT INTO customers VALUES (1, 'Ann', 'ann@example.com', '123-45-6789'), (2, 'Bob', 'bob@example.org', NULL);
+    CREATE TABLE orders (id int PRIMARY KEY, item text);
+    CREATE TABLE leak (v text)`)
+  const client = await seedContractor(b, ['db:*'])
+  const created = await b.admin('POST', '/v1/targets', {
+    name: 'db',
+    kind: 'postgres',
+    upstream: upstream.url,
+    policy: { rules: [
+      { effect: 'mask', columns: ['customers.email'], with: 'email' },
+      { effect: 'mask', columns: ['*.ssn'], with: 'last4' }
+    ] }
+  })
+  if (created.status !== 201) throw new Error(JSON.stringify(created.body))
+  const root = await rootToken(b, client)
+  const token = async (actor: string, scope: string): Promise<string> => {
+    const r = await exchangeToken(b, root, { actor, scope })
+    if (r.status !== 200) throw new Error(JSON.stringify(r.body))
+    return r.body.access_token
+  }
+  const builder = await token('builder', 'db:read db:write db:ddl')
+  const psql = async (password: string, args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> =>
+    await run('psql', ['-X', '-At', '-h', '127.0.0.1', '-p', String(gw.pgPort), '-U', 'agent', '-d', 'db', ...args], { PGPASSWORD: password, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' })
+  /** Runs each statement through the gateway as the builder, then reads `leak` directly. */
+  const attempt = async (statements: string[]): Promise<{ stderr: string, stdout: string, leaked: string[] }> => {
+    const r = await psql(builder, statements.flatMap((s) => ['-c', s]))
+    const rows = await direct.query('SELECT v FROM leak')
+    await direct.query('TRUNCATE leak')
+    return { stderr: r.stderr, stdout: r.stdout, leaked: rows.rows.map((x: { v: string }) => x.v).filter((v) => /ann@|bob@|6789/.test(v)) }
+  }
+
+  const unmasked = /ann@|bob@|6789/
+
+  t.test('a masked column\'s value written into another relation is refused: a table, a view or a materialized view made of it shows it unmasked', async (t) => {
+    await direct.query('CREATE MATERIALIZED VIEW customers_copy AS SELECT id, email FROM customers')
+    t.teardown(async () => { await direct.query('DROP MATERIALIZED VIEW customers_copy') })
+    for (const sql of ['SELECT email INTO copy1 FROM customers', 'CREATE TABLE copy2 AS SELECT email FROM customers', 'INSERT INTO leak SELECT email FROM customers',
+      'CREATE MATERIALIZED VIEW mv AS SELECT email FROM customers', 'CREATE VIEW v1 AS SELECT email FROM customers', 'CREATE VIEW v2 AS SELECT * FROM customers',
+      'UPDATE leak SET v = (SELECT email FROM customers WHERE id = 1)', 'MERGE INTO leak USING customers c ON false WHEN NOT MATCHED THEN INSERT VALUES (c.email)',
+      'WITH x AS (SELECT email FROM customers) INSERT INTO leak SELECT email FROM x', 'COPY customers_copy TO STDOUT', 'COPY (SELECT email FROM customers_copy) TO STDOUT']) {
+      const r = await attempt([sql])
+      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: customers\.email is masked/, sql)
+      t.same(r.leaked, [], `${sql}: nothing copied`)
+      t.notMatch(r.stdout, unmasked, `${sql}: nothing shown`)
+    }
+    const made = await direct.query("SELECT relname FROM pg_class WHERE relname IN ('copy1', 'copy2', 'mv', 'v1', 'v2')")
+    t.same(made.rows, [], 'no relation was made')
+  })
+
+  t.test('where columns of a table are masked, a trigger, rule or policy on it, turning its triggers or rules on or off, or replacing a trigger function, is refused: such code sees NEW and OLD unmasked and may copy them anywhere', async (t) => {
+    await direct.query(`CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO leak VALUES (NEW.id::text); RETURN NEW; END';
+      CREATE TRIGGER audit BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION audit_row();
+      CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'`)
+    t.teardown(async () => { await direct.query('DROP TRIGGER audit ON customers; DROP TRIGGER IF EXISTS stamped ON orders; DROP FUNCTION audit_row(), stamp(); DROP FUNCTION IF EXISTS copy_email()') })
+    for (const sql of [
+      ["CREATE FUNCTION copy_email() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO leak VALUES (NEW.email); RETURN NEW; END'", 'CREATE TRIGGER t_copy BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION copy_email()'],
+      ["CREATE OR REPLACE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO leak VALUES (NEW.email); RETURN NEW; END'"],
+      ['CREATE RULE r_copy AS ON UPDATE TO customers DO ALSO INSERT INTO leak SELECT NEW.*'],
+      ['CREATE POLICY p_leak ON customers USING (true)'],
+      ['ALTER TABLE customers DISABLE TRIGGER audit'],
+      ['ALTER TABLE customers ENABLE ALWAYS TRIGGER audit']
+    ]) {
+      const r = await attempt([...sql, 'UPDATE customers SET name = name WHERE id = 1'])
+      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: (customers\.email is masked, and this statement attaches code to customers|a trigger function may not be replaced where columns are masked)/, sql.join('; '))
+      t.same(r.leaked, [], `${sql.join('; ')}: nothing copied`)
+      const kept = await direct.query("SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'customers'::regclass UNION ALL SELECT rulename, '' FROM pg_rules WHERE tablename = 'customers' UNION ALL SELECT policyname, '' FROM pg_policies")
+      t.same(kept.rows, [{ tgname: 'audit', tgenabled: 'O' }], `${sql.join('; ')}: only the trigger made before, as it was`)
+      await direct.query(`DROP TRIGGER IF EXISTS t_copy ON customers; DROP RULE IF EXISTS r_copy ON customers; DROP POLICY IF EXISTS p_leak ON customers; DROP FUNCTION IF EXISTS copy_email();
+        ALTER TABLE customers ENABLE TRIGGER audit; CREATE OR REPLACE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO leak VALUES (NEW.id::text); RETURN NEW; END'`)
+    }
+    const r = await psql(builder, ['-c', 'CREATE TRIGGER stamped BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION stamp()', '-c', 'ALTER TABLE orders DISABLE TRIGGER stamped',
+      '-c', "CREATE FUNCTION copy_email() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'"])
+    t.equal(r.stderr, '', 'a trigger on a table with no masked column, and a new trigger function, are made as before')
+  })
+}
