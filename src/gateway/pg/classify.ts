@@ -4,6 +4,7 @@ import { mayNestTooDeep } from './nesting.js'
 import { fingerprint as parserFingerprint, loadParser, parse, ParserUnavailable, SqlSyntaxError } from './parser.js'
 import { isObj } from './from-scope.js'
 import { admin } from './statement-rules.js'
+import { supportCalls } from './support-calls.js'
 import { Walk } from './walk.js'
 
 export type StatementClass = 'read' | 'write' | 'ddl' | 'admin'
@@ -164,6 +165,11 @@ function analyse (sql: string): Classification {
     exposes = found.exposes
     calls = found.calls
     replacesTrigger = found.replacesTrigger
+    // Support functions count as called here, and by a body that names them, for `routineTables` to follow.
+    const support = stmts.flatMap((s) => supportCalls(isObj(s) ? s.stmt : undefined))
+    for (const f of support) w.functions.add(f)
+    // What a routine's body calls counts as called by its CREATE: an operator or aggregate already made on it would show the call's result as of no table.
+    if (support.length > 0 || w.routineBody) calls = [...new Set([...calls, ...support, ...(w.routineBody ? w.functions : [])])]
     // A routine's result columns are of no table: any column its body reads would reach a caller unmasked.
     if (w.routineBody && w.tables.size > 0) exposes = { columns: [], qualified: [], ofTables: [], columnsOf: [], ...exposes, all: true }
   } catch (err) {

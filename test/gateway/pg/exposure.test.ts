@@ -280,3 +280,14 @@ t.test('a trigger, rule or policy attached to a table, or its triggers or rules 
     t.equal(classify(sql).exposes?.rowCode, undefined, sql)
   }
 })
+
+t.test('support functions an operator, aggregate, type or operator class names, and what a routine\'s body calls, count as calls of the statement', async (t) => {
+  const cases: Array<[string, string[]]> = [
+    ['CREATE OPERATOR ### (FUNCTION = public.email_of, RIGHTARG = int)', ['email_of']],
+    ['CREATE AGGREGATE a(int) (SFUNC = step, STYPE = text, FINALFUNC = done)', ['step', 'done']],
+    ['CREATE OPERATOR CLASS c FOR TYPE int USING btree AS OPERATOR 1 <, FUNCTION 1 cmp(int, int)', ['cmp']],
+    ['ALTER OPERATOR ### (NONE, int) SET (RESTRICT = sel)', ['sel']],
+    ["CREATE FUNCTION f(int) RETURNS text LANGUAGE sql AS 'SELECT email_of($1)'", ['email_of']]
+  ]
+  for (const [sql, calls] of cases) t.same([...classify(sql).returnedCalls ?? []].sort(), [...calls].sort(), sql)
+})

@@ -95,4 +95,28 @@ if (databaseUrl === undefined) {
       '-c', "CREATE FUNCTION copy_email() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'"])
     t.equal(r.stderr, '', 'a trigger on a table with no masked column, and a new trigger function, are made as before')
   })
+
+  t.test('where columns are masked, an operator, aggregate or operator class whose support function reads a masked table is refused: a use shows no call, and what it returns is of no table', async (t) => {
+    await direct.query(`CREATE FUNCTION email_of(int) RETURNS text LANGUAGE sql STABLE AS 'SELECT email FROM customers WHERE id = $1';
+      CREATE FUNCTION email_step(text, int) RETURNS text LANGUAGE sql STABLE AS 'SELECT coalesce($1, '''') || email FROM customers WHERE id = $2';
+      CREATE FUNCTION plain_of(int) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1::text'`)
+    t.teardown(async () => {
+      await direct.query(`DROP OPERATOR IF EXISTS ### (NONE, int); DROP OPERATOR IF EXISTS #### (NONE, int); DROP OPERATOR IF EXISTS ##### (NONE, int); DROP OPERATOR IF EXISTS ~~~ (NONE, int);
+        DROP AGGREGATE IF EXISTS email_agg(int); DROP FUNCTION IF EXISTS make_op(); DROP FUNCTION IF EXISTS op_fn(int); DROP FUNCTION email_of(int), email_step(text, int), plain_of(int)`)
+    })
+    for (const sql of [
+      ['CREATE OPERATOR ### (FUNCTION = email_of, RIGHTARG = int)', 'INSERT INTO leak SELECT ### 1'],
+      ['CREATE AGGREGATE email_agg(int) (SFUNC = email_step, STYPE = text)', 'INSERT INTO leak SELECT email_agg(1)'],
+      ["CREATE FUNCTION op_fn(int) RETURNS text LANGUAGE sql AS 'SELECT $1::text'", 'CREATE OPERATOR #### (FUNCTION = op_fn, RIGHTARG = int)',
+        "CREATE OR REPLACE FUNCTION op_fn(int) RETURNS text LANGUAGE sql AS 'SELECT email_of($1)'", 'INSERT INTO leak SELECT #### 1'],
+      ["CREATE FUNCTION make_op() RETURNS void LANGUAGE sql AS 'CREATE OPERATOR ##### (FUNCTION = email_of, RIGHTARG = int)'", 'SELECT make_op()', 'INSERT INTO leak SELECT ##### 1']
+    ]) {
+      const r = await attempt(sql)
+      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: customers\.email is masked, and this statement calls a function that reads customers/, sql.join('; '))
+      t.same(r.leaked, [], `${sql.join('; ')}: nothing copied`)
+    }
+    const r = await psql(builder, ['-c', 'CREATE OPERATOR ~~~ (FUNCTION = plain_of, RIGHTARG = int)', '-c', 'SELECT ~~~ 7'])
+    t.equal(r.stderr, '')
+    t.equal(r.stdout, 'CREATE OPERATOR\n7\n', 'an operator whose function reads no masked table is made and used as before')
+  })
 }
