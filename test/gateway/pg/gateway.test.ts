@@ -8,9 +8,10 @@ import { runInNewContext } from 'node:vm'
 import pg from 'pg'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
-import { claimsOf, exchangeToken, rootToken, seedContractor, startTestBroker } from '../../helpers/broker.js'
-import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
+import { claimsOf, exchangeToken, rootToken } from '../../helpers/broker.js'
+import { databaseUrl } from '../../helpers/db.js'
 import { createTarget, saveTarget, startTestGateway } from '../../helpers/gateway.js'
+import { startPgTarget } from '../../helpers/pg-target.js'
 import { run } from '../../helpers/process.js'
 import { loadTlsContext } from '../../../src/gateway/pg/tls.js'
 import { connectUpstream } from '../../../src/gateway/pg/upstream.js'
@@ -24,42 +25,18 @@ if (databaseUrl === undefined) {
   t.comment('DATABASE_URL not set: the PostgreSQL gateway tests (they need a real upstream) are skipped')
 } else {
   const dir = await mkdtemp(join(tmpdir(), 'lineage-pg-'))
-  const b = await startTestBroker()
-  const gw = await startTestGateway(b, { tls: await loadTlsContext({ dataDir: dir }), pgLoginTimeoutMs: 500 })
-  const upstream = await createTestDatabase()
-  const direct = new pg.Client({ connectionString: upstream.url })
-  await direct.connect()
-  t.teardown(async () => {
-    await direct.end()
-    await gw.close()
-    await b.close()
-    await upstream.drop()
-    await rm(dir, { recursive: true, force: true })
-  })
-  await direct.query(`CREATE TABLE customers (id int PRIMARY KEY, name text, email text, ssn text);
-    INSERT INTO customers VALUES (1, 'Ann', 'ann@example.com', '123-45-6789'), (2, 'Bob', 'bob@example.org', NULL);
-    CREATE TABLE orders (id int PRIMARY KEY, item text);
-    CREATE TABLE secrets_vault (k text)`)
-  const client = await seedContractor(b, ['db:*'])
-  const created = await b.admin('POST', '/v1/targets', {
-    name: 'db',
-    kind: 'postgres',
-    upstream: upstream.url,
-    policy: { rules: [
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const { b, gw, upstream, direct, client, root, token } = await startPgTarget(t, {
+    gateway: { tls: await loadTlsContext({ dataDir: dir }), pgLoginTimeoutMs: 500 },
+    tables: 'CREATE TABLE secrets_vault (k text)',
+    rules: [
       { effect: 'mask', columns: ['customers.email'], with: 'email' },
       { effect: 'mask', columns: ['*.ssn'], with: 'last4' },
       { effect: 'deny', statements: ['delete_without_where', 'update_without_where'], reason: 'every delete and update names its rows' },
       { effect: 'deny', tables: ['secrets*'], reason: 'the vault is off limits' },
       { effect: 'deny', actions: ['ddl'], min_depth: 2 }
-    ] }
+    ]
   })
-  if (created.status !== 201) throw new Error(JSON.stringify(created.body))
-  const root = await rootToken(b, client)
-  const token = async (actor: string, scope: string, from = root): Promise<string> => {
-    const r = await exchangeToken(b, from, { actor, scope })
-    if (r.status !== 200) throw new Error(JSON.stringify(r.body))
-    return r.body.access_token
-  }
   const reader = await token('reader', 'db:read')
   const writer = await token('writer', 'db:read db:write')
   const port = gw.pgPort

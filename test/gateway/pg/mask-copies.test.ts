@@ -1,46 +1,19 @@
-import pg from 'pg'
 import t from 'tap'
-import { exchangeToken, rootToken, seedContractor, startTestBroker } from '../../helpers/broker.js'
-import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
-import { startTestGateway } from '../../helpers/gateway.js'
+import { databaseUrl } from '../../helpers/db.js'
+import { startPgTarget } from '../../helpers/pg-target.js'
 import { run } from '../../helpers/process.js'
 
 // Where columns are masked, ways a ddl or write token could copy a masked value somewhere masking no longer sees it.
 if (databaseUrl === undefined) {
   t.comment('DATABASE_URL not set: skipped')
 } else {
-  const b = await startTestBroker()
-  const gw = await startTestGateway(b)
-  const upstream = await createTestDatabase()
-  const direct = new pg.Client({ connectionString: upstream.url })
-  await direct.connect()
-  t.teardown(async () => {
-    await direct.end()
-    await gw.close()
-    await b.close()
-    await upstream.drop()
-  })
-  await direct.query(`CREATE TABLE customers (id int PRIMARY KEY, name text, email text, ssn text);
-    INSERT INTO customers VALUES (1, 'Ann', 'ann@example.com', '123-45-6789'), (2, 'Bob', 'bob@example.org', NULL);
-    CREATE TABLE orders (id int PRIMARY KEY, item text);
-    CREATE TABLE leak (v text)`)
-  const client = await seedContractor(b, ['db:*'])
-  const created = await b.admin('POST', '/v1/targets', {
-    name: 'db',
-    kind: 'postgres',
-    upstream: upstream.url,
-    policy: { rules: [
+  const { gw, direct, token } = await startPgTarget(t, {
+    tables: 'CREATE TABLE leak (v text)',
+    rules: [
       { effect: 'mask', columns: ['customers.email'], with: 'email' },
       { effect: 'mask', columns: ['*.ssn'], with: 'last4' }
-    ] }
+    ]
   })
-  if (created.status !== 201) throw new Error(JSON.stringify(created.body))
-  const root = await rootToken(b, client)
-  const token = async (actor: string, scope: string): Promise<string> => {
-    const r = await exchangeToken(b, root, { actor, scope })
-    if (r.status !== 200) throw new Error(JSON.stringify(r.body))
-    return r.body.access_token
-  }
   const builder = await token('builder', 'db:read db:write db:ddl')
   const psql = async (password: string, args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> =>
     await run('psql', ['-X', '-At', '-h', '127.0.0.1', '-p', String(gw.pgPort), '-U', 'agent', '-d', 'db', ...args], { PGPASSWORD: password, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' })
