@@ -48,7 +48,13 @@ async function issueFor (ctx: BrokerContext, req: ClientCredentialsRequest, clie
   if (p.usable.length === 0) {
     // A service without an active sponsor is unusable, as its client is for introspection; one
     // whose grants and sponsor's merely do not meet authenticated fine and holds no scope.
-    if (p.sponsorLost) throw new InvalidClient(`service ${p.row.id} has no active sponsor`)
+    if (p.sponsorLost) {
+      // A lapsed sponsor stays lapsed when reinstated: say what brings the service back.
+      const why = p.row.sponsor_lapsed
+        ? `: its sponsor ${p.row.sponsor ?? ''} was offboarded; assign one again (PUT /v1/principals/${p.row.id}/sponsor)`
+        : p.row.sponsor === null ? '' : `: ${p.row.sponsor} is not active`
+      throw new InvalidClient(`service ${p.row.id} has no active sponsor${why}`)
+    }
     throw new InvalidScope(`principal ${p.row.id} holds no usable scope`)
   }
   // RFC 8707 §2: a resource is honoured or refused (invalid_target), never ignored for a broader token.

@@ -60,6 +60,20 @@ t.test('a service whose grants and active sponsor\'s do not meet is invalid_scop
   t.equal(gone.body.error, 'invalid_client')
 })
 
+t.test('a service whose sponsor was offboarded and reinstated is told to be given a sponsor again', async (t) => {
+  t.equal((await b.admin('POST', '/v1/principals', { id: 'dee', kind: 'human', grants: ['db:read'] })).status, 201)
+  t.equal((await b.admin('POST', '/v1/principals', { id: 'dee-ci', kind: 'service', sponsor: 'dee', grants: ['db:read'] })).status, 201)
+  const c = (await b.admin('POST', '/v1/principals/dee-ci/clients')).body
+  const ask = async (): Promise<{ status: number, body: any }> =>
+    await b.form('/oauth/token', { grant_type: 'client_credentials', client_id: c.client_id, client_secret: c.client_secret })
+  t.equal((await b.admin('POST', '/v1/principals/dee/offboard')).status, 200)
+  t.equal((await b.admin('POST', '/v1/principals/dee/reinstate')).status, 200)
+  // dee is active again, yet dee-ci stays unusable: the refusal must say why, and what to do.
+  t.match((await ask()).body, { error: 'invalid_client', error_description: 'service dee-ci has no active sponsor: its sponsor dee was offboarded; assign one again (PUT /v1/principals/dee-ci/sponsor)' })
+  t.equal((await b.admin('PUT', '/v1/principals/dee-ci/sponsor', { sponsor: 'dee' })).status, 200)
+  t.equal((await ask()).status, 200)
+})
+
 t.test('a client that authenticates but is refused a token is recorded with the principals behind it; a wrong secret is not', async (t) => {
   t.equal((await b.admin('POST', '/v1/principals', { id: 'cal', kind: 'human', grants: ['db:read'] })).status, 201)
   t.equal((await b.admin('POST', '/v1/principals', { id: 'cal-ci', kind: 'service', sponsor: 'cal', grants: ['db:read'] })).status, 201)
