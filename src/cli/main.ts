@@ -32,7 +32,8 @@ Usage:
       database: --anchor checks that the record still has that hash, which whoever can
       rewrite the whole chain cannot keep. Reads DATABASE_URL directly when it is set;
       otherwise asks the broker (needs LINEAGE_ADMIN_TOKEN). Exits 0 when intact, 3 when
-      broken, 1 when the check could not be made (broker or database unreachable, refused).
+      broken, 1 when the check could not be made (broker or database unreachable, refused),
+      2 on a usage error (LINEAGE_ADMIN_TOKEN not set included), as every command does.
   lineage keys rotate
       Add a new signing key (needs LINEAGE_ADMIN_TOKEN); tokens signed by the old key stay
       valid until they expire.
