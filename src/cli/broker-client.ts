@@ -48,7 +48,7 @@ export async function exchangeToken (brokerUrl: string, subjectToken: string, op
   try {
     res = await fetch(endpoint(brokerUrl, '/oauth/token'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })
   } catch (err) {
-    throw new BrokerError(0, 'unreachable', `cannot reach the broker at ${brokerUrl}: ${(err as Error).message}`)
+    throw unreachable(brokerUrl, err)
   }
   const body = await res.json().catch(() => ({})) as Record<string, string>
   if (res.status !== 200) throw new BrokerError(res.status, body.error ?? 'server_error', body.error_description ?? `HTTP ${res.status}`)
@@ -72,7 +72,7 @@ export async function adminCall (brokerUrl: string, adminToken: string, method: 
     if (body !== undefined) headers['content-type'] = 'application/json'
     res = await fetch(endpoint(brokerUrl, path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
   } catch (err) {
-    throw new BrokerError(0, 'unreachable', `cannot reach the broker at ${brokerUrl}: ${(err as Error).message}`)
+    throw unreachable(brokerUrl, err)
   }
   const answer = await res.json().catch(() => ({})) as Record<string, string>
   if (res.status >= 300) throw new BrokerError(res.status, answer.error ?? 'server_error', answer.error_description ?? `HTTP ${res.status}`)
@@ -94,4 +94,14 @@ export async function revokeOwn (brokerUrl: string, token: string): Promise<bool
   } catch {
     return false
   }
+}
+
+/**
+ * The error for a broker that did not answer. fetch says only "fetch failed"; the system's
+ * reason (ECONNREFUSED, ENOTFOUND, a port fetch refuses) is in its `cause`.
+ */
+function unreachable (brokerUrl: string, err: unknown): BrokerError {
+  const cause = (err as { cause?: { code?: unknown, message?: unknown } }).cause
+  const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : (err as Error).message
+  return new BrokerError(0, 'unreachable', `cannot reach the broker at ${brokerUrl}: ${reason}`)
 }

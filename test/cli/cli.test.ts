@@ -116,7 +116,7 @@ t.test('lineage refuses clearly when it cannot get a child token', async (t) => 
   t.match(wider.stderr, /invalid_scope/)
   const down = await run(process.execPath, [cliPath, 'exchange'], { LINEAGE_URL: 'http://127.0.0.1:1', LINEAGE_TOKEN: root })
   t.equal(down.code, 1)
-  t.match(down.stderr, 'cannot reach the broker')
+  t.match(down.stderr, 'cannot reach the broker at http://127.0.0.1:1: bad port', 'names the system\'s reason, not fetch\'s bare "fetch failed"')
   const notUrl = await run(process.execPath, [cliPath, 'exchange'], { LINEAGE_URL: 'broker.internal:7400', LINEAGE_TOKEN: root })
   t.equal(notUrl.code, 2, 'a LINEAGE_URL that is no http(s) URL is a usage error')
   t.match(notUrl.stderr, 'LINEAGE_URL must be')
