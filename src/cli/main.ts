@@ -184,7 +184,13 @@ async function runAudit (args: string[], env: Env): Promise<number> {
   let result: VerifyResult & { unwritten?: number }
   if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '') {
     const db = openPostgres(env.DATABASE_URL, { max: 1 })
-    try { result = await verifyAudit(db, { anchor }) } finally { await db.close() }
+    try {
+      result = await verifyAudit(db, { anchor })
+    } catch (err) {
+      // 42P01 undefined_table: DATABASE_URL is some other database (set for an agent's own tests, say).
+      if ((err as { code?: unknown }).code === '42P01') throw new Error(`DATABASE_URL names a database with no Lineage audit trail (${(err as Error).message}); point it at Lineage's database, or unset it to ask the broker at LINEAGE_URL`)
+      throw err
+    } finally { await db.close() }
   } else {
     result = await adminCall(brokerUrl(env), adminToken(env), 'POST', '/v1/audit/verify', given === undefined ? undefined : { anchor: given }) as VerifyResult & { unwritten?: number }
   }

@@ -203,6 +203,18 @@ t.test('lineage audit verify checks the hash chain, through the broker or straig
   }
 })
 
+t.test('lineage audit verify with a DATABASE_URL that is not Lineage\'s says so and how to ask the broker instead', async (t) => {
+  if (databaseUrl === undefined) {
+    t.comment('DATABASE_URL not set: the direct PostgreSQL check is skipped')
+    return
+  }
+  const other = await createTestDatabase()
+  t.teardown(async () => { await other.drop() })
+  const r = await lineage(['audit', 'verify'], { DATABASE_URL: other.url })
+  t.equal(r.code, 1, 'the check could not be made')
+  t.match(r.stderr, /^lineage: DATABASE_URL names a database with no Lineage audit trail \(relation "audit_records" does not exist\); point it at Lineage's database, or unset it to ask the broker at LINEAGE_URL\n$/)
+})
+
 t.test('lineage audit verify says how many records the broker holds that its database did not take', async (t) => {
   const { createServer } = await import('node:http')
   const broker = createServer((_req, res) => { res.setHeader('content-type', 'application/json').end(JSON.stringify({ ok: true, records: 7, unwritten: 3 })) })
