@@ -18,6 +18,7 @@ import { openDb } from './storage/open.js'
 import { createAuditLog } from './audit/audit-log.js'
 import { createMetrics } from './metrics.js'
 import { createRedisFeed } from './lineage/feed.js'
+import { viewStaleness } from './lineage/view-staleness.js'
 import { loadTlsContext } from './gateway/pg/tls.js'
 import { parserReplacements } from './gateway/pg/parser.js'
 import type { Db } from './storage/db.js'
@@ -116,7 +117,7 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
     const a = audit.backlog()
     return {
       // Dropped events stay counted (metric and detail); readiness follows whether writes work now.
-      ready: age <= config.maxStalenessMs && !a.failing,
+      ready: sync !== undefined && viewStaleness(sync.freshAt(), config.maxStalenessMs, clock.now()) === undefined && !a.failing,
       detail: { view_seq: view?.seq ?? 0, view_age_ms: age, audit_backlog: a.queued, audit_dropped: a.dropped, audit_failing: a.failing }
     }
   }

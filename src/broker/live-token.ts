@@ -1,6 +1,7 @@
 import { InvalidToken, Unavailable } from '../errors.js'
 import type { AccessClaims } from '../lineage/claims.js'
 import { verifyAccessToken } from '../lineage/verify.js'
+import { viewStaleness } from '../lineage/view-staleness.js'
 import type { BrokerContext } from './context.js'
 
 /**
@@ -10,12 +11,12 @@ import type { BrokerContext } from './context.js'
  * @throws Unavailable
  */
 async function mustBeFresh (ctx: BrokerContext): Promise<void> {
-  if (ctx.clock.now() - ctx.sync.freshAt() <= ctx.maxStalenessMs) return
+  if (viewStaleness(ctx.sync.freshAt(), ctx.maxStalenessMs, ctx.clock.now()) === undefined) return
   // Debug only: the poll logs an outage once when it begins and once when it ends; a line here
   // would come with every request that finds the view stale for as long as the outage lasts.
   await ctx.sync.catchUp().catch((err) => ctx.log.debug({ err: (err as Error).message }, 'catch-up failed'))
-  const age = ctx.clock.now() - ctx.sync.freshAt()
-  if (age > ctx.maxStalenessMs) throw new Unavailable(`the live-status view is ${age} ms old (limit ${ctx.maxStalenessMs} ms); refusing until it catches up`)
+  const stale = viewStaleness(ctx.sync.freshAt(), ctx.maxStalenessMs, ctx.clock.now())
+  if (stale !== undefined) throw new Unavailable(stale)
 }
 
 /**

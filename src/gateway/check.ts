@@ -3,6 +3,7 @@ import { InvalidToken, LineageError, Unavailable } from '../errors.js'
 import { currentActor, type AccessClaims } from '../lineage/claims.js'
 import type { LiveStatus } from '../lineage/live-status.js'
 import { verifyAccessToken, type KeyLookup } from '../lineage/verify.js'
+import { viewStaleness } from '../lineage/view-staleness.js'
 import type { VerifiedTokens } from '../lineage/verified-tokens.js'
 import { policyRefusal, type PolicyRequest } from './policy.js'
 import type { Target } from './targets.js'
@@ -52,15 +53,9 @@ function withAuthorization (who: Decision, target: Target, request: Omit<PolicyR
   return refusal === undefined ? who : { allowed: false, refusal, claims: who.claims }
 }
 
-const clockStepMs = 1000
-
 /** Why the live-status view cannot be trusted at `now` (older than the limit), or undefined when it can. */
 export function staleness (deps: Pick<CheckDeps, 'freshness'>, now: number): string | undefined {
-  if (deps.freshness === undefined) return undefined
-  const age = now - deps.freshness.freshAt()
-  // A view read "in the future" means the clock went back: its age cannot be told until the next read.
-  if (age < -clockStepMs) return `the clock went back ${-age} ms since the live-status view was read; refusing until it is read again`
-  return age > deps.freshness.maxStalenessMs ? `the live-status view is ${age} ms old (limit ${deps.freshness.maxStalenessMs} ms); refusing until it catches up` : undefined
+  return deps.freshness === undefined ? undefined : viewStaleness(deps.freshness.freshAt(), deps.freshness.maxStalenessMs, now)
 }
 
 /**

@@ -112,6 +112,22 @@ t.test('a broker whose live-status view cannot be brought up to date refuses exc
   t.equal((await exchangeToken(b, root)).status, 200)
 })
 
+t.test('a broker whose clock went back since its view was last read refuses, as a gateway does, until the view is read again', async (t) => {
+  const [root] = await chain(0)
+  const sync = b.broker.ctx.sync
+  // Read "a minute from now" by this clock, and the database unreachable since: how old the view really is cannot be told.
+  b.broker.ctx.sync = { ...sync, freshAt: () => b.clock.now() + 60_000, catchUp: async () => { throw new Error('the database does not answer') } }
+  try {
+    const exchanged = await exchangeToken(b, root)
+    t.equal(exchanged.status, 503)
+    t.match(exchanged.body.error_description, /clock went back/)
+    t.same((await b.form('/oauth/introspect', { token: root }, adminAuth)).body, { active: false })
+  } finally {
+    b.broker.ctx.sync = sync
+  }
+  t.equal((await exchangeToken(b, root)).status, 200)
+})
+
 t.test('a revoked token stays refused through the clock tolerance after its exp, then is forgotten', async (t) => {
   const b2 = await startTestBroker()
   t.teardown(b2.close)
