@@ -4,7 +4,7 @@ import { TLSSocket, type SecureContext } from 'node:tls'
 import type { AuditLog } from '../../audit/audit-log.js'
 import { Unavailable } from '../../errors.js'
 import type { Logger } from '../../log.js'
-import { currentActor } from '../../lineage/claims.js'
+import { currentActor, type AccessClaims } from '../../lineage/claims.js'
 import { auditLineage } from '../../audit/record.js'
 import type { Metrics } from '../../metrics.js'
 import { authenticate, authorize, genuineClaims, staleness, type CheckDeps } from '../check.js'
@@ -154,6 +154,15 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
     socket.on('data', onData)
   }
 
+  /** Why a login allowed before its upstream login ran is refused now that it has, if it is. */
+  function loginRefusedSince (claims: AccessClaims): { code: string, message: string } | undefined {
+    const now = opts.clock.now()
+    const stale = staleness(opts, now)
+    if (stale !== undefined) return { code: '57P03', message: stale }
+    const cut = opts.view.check(claims.jti, claims.lineage, now)
+    return cut === undefined ? undefined : { code: '28000', message: `chain cut off: ${cut.message}` }
+  }
+
   async function login (socket: Socket, framer: Framer, params: Record<string, string>, token: string, early: Frame[]): Promise<Outcome> {
     const name = params.database ?? params.user ?? ''
     const target = opts.targets.get(name)
@@ -221,14 +230,14 @@ export async function createPgGateway (opts: PgGatewayOptions): Promise<PgGatewa
       return { ok: false, code: '08006', message: `target ${target.name}: ${err.message}` }
     }
     if (socket.destroyed) { up.socket.destroy(); return { ok: true } }
-    // The chain may have been cut off while the upstream login ran.
-    const cut = opts.view.check(decision.claims.jti, decision.claims.lineage, opts.clock.now())
-    if (cut !== undefined) {
+    // The chain may have been cut off while the upstream login ran (up to seconds), or the view
+    // may have stopped being provably current, so that a cut-off made meanwhile is unknown here.
+    const refusal = loginRefusedSince(decision.claims)
+    if (refusal !== undefined) {
       up.socket.destroy()
-      const message = `chain cut off: ${cut.message}`
       opts.metrics.gatewayRequests.labels(target.name, 'deny').inc()
-      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, ...lineage, detail: { event: 'login', reason: message } })
-      return { ok: false, code: '28000', message }
+      opts.audit.record({ at: opts.clock.now(), kind: 'gateway.pg', decision: 'deny', target: target.name, ...lineage, detail: { event: 'login', reason: refusal.message } })
+      return { ok: false, ...refusal }
     }
     opts.metrics.gatewayRequests.labels(target.name, 'allow').inc()
     // Each setting was a decision too, and the session's statements run under it (a search_path names what they read).

@@ -1,7 +1,7 @@
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import pg from 'pg'
-import t from 'tap'
-import { claimsOf, rootToken, seedContractor, startTestBroker } from '../../helpers/broker.js'
+import t, { type Test } from 'tap'
+import { claimsOf, rootToken, seedContractor, startTestBroker, type TestBroker } from '../../helpers/broker.js'
 import { createTestDatabase, databaseUrl } from '../../helpers/db.js'
 import { startTestGateway } from '../../helpers/gateway.js'
 
@@ -40,9 +40,10 @@ async function heldRelay (upstream: URL): Promise<{ port: number, asked: Promise
 if (databaseUrl === undefined) {
   t.comment('DATABASE_URL not set: the PostgreSQL gateway tests (they need a real upstream) are skipped')
 } else {
-  t.test('a login refused because its chain was cut off while the upstream login ran is recorded, with its lineage', async (t) => {
+  /** A broker, a gateway (its view's freshness given by `freshAt` when set) and a target `held` reached through a held relay. */
+  async function heldTarget (t: Test, freshAt?: () => number): Promise<{ b: TestBroker, gw: Awaited<ReturnType<typeof startTestGateway>>, relay: Awaited<ReturnType<typeof heldRelay>>, token: string, jti: string }> {
     const b = await startTestBroker()
-    const gw = await startTestGateway(b)
+    const gw = await startTestGateway(b, { freshAt })
     const upstream = await createTestDatabase()
     const relay = await heldRelay(new URL(upstream.url))
     t.teardown(async () => {
@@ -57,19 +58,41 @@ if (databaseUrl === undefined) {
     const client = await seedContractor(b, ['held:*'])
     t.equal((await b.admin('POST', '/v1/targets', { name: 'held', kind: 'postgres', upstream: via.toString() })).status, 201)
     const token = await rootToken(b, client)
-    const { jti } = claimsOf(token)
+    return { b, gw, relay, token, jti: claimsOf(token).jti }
+  }
 
+  const startLogin = (gw: { pgPort: number }, token: string): Promise<unknown> => {
     const c = new pg.Client({ host: '127.0.0.1', port: gw.pgPort, user: 'agent', password: token, database: 'held' })
     c.on('error', () => {})
-    const login = c.connect().then(() => undefined, (err: { code?: string }) => err)
+    return c.connect().then(async () => { await c.end(); return undefined }, (err: { code?: string }) => err)
+  }
+
+  const heldEvents = async (b: TestBroker): Promise<Array<Record<string, any>>> => {
+    await b.broker.ctx.audit.flush()
+    return ((await b.admin('GET', '/v1/audit?target=held')).body as { events: Array<Record<string, any>> }).events
+  }
+
+  t.test('a login refused because its chain was cut off while the upstream login ran is recorded, with its lineage', async (t) => {
+    const { b, gw, relay, token, jti } = await heldTarget(t)
+    const login = startLogin(gw, token)
     await relay.asked
     t.equal((await b.admin('POST', `/v1/tokens/${jti}/revoke`, { reason: 'leaked' })).status, 200)
     relay.release()
     t.match(await login, { code: '28000' }, 'the client is refused')
+    t.match(await heldEvents(b), [{ kind: 'gateway.pg', decision: 'deny', jti, root: jti, principals: ['alice', 'ci-nightly'], detail: { event: 'login', reason: /cut off/ } }],
+      'the refusal is in the trail, and no allowed login')
+  })
 
-    await b.broker.ctx.audit.flush()
-    const { events } = (await b.admin('GET', '/v1/audit?target=held')).body as { events: Array<Record<string, any>> }
-    t.match(events, [{ kind: 'gateway.pg', decision: 'deny', jti, root: jti, principals: ['alice', 'ci-nightly'], detail: { event: 'login', reason: /cut off/ } }],
+  t.test('a login whose gateway can no longer prove its view fresh when the upstream login ends is refused, as one that began so is', async (t) => {
+    let freshAt: number | undefined
+    const { b, gw, relay, token, jti } = await heldTarget(t, () => freshAt ?? b.clock.now())
+    const login = startLogin(gw, token)
+    await relay.asked
+    // The database stopped answering this gateway meanwhile: a cut-off committed since would be unknown to it.
+    freshAt = b.clock.now() - 60_000
+    relay.release()
+    t.match(await login, { code: '57P03' }, 'the client is refused')
+    t.match(await heldEvents(b), [{ kind: 'gateway.pg', decision: 'deny', jti, detail: { event: 'login', reason: /live-status view is \d+ ms old/ } }],
       'the refusal is in the trail, and no allowed login')
   })
 }
