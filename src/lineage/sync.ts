@@ -8,6 +8,7 @@ import { oldestAcceptedExp } from './verify.js'
 import type { ChangeFeed } from './feed.js'
 import { createPgFeed } from './pg-feed.js'
 import { createConfirmations, type Confirmations } from './confirmations.js'
+import { clockStepMs } from './view-staleness.js'
 
 export interface ViewSync {
   /** Loads the snapshot, subscribes to the feed and starts the safety poll. */
@@ -50,6 +51,8 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
     ? undefined
     : createConfirmations({ send: (m) => { feed.confirm(m) }, boundMs: opts.maxStalenessMs, silentMs: opts.maxStalenessMs + 2 * heartbeatMs })
   let fresh = 0
+  // The latest clock reading by which revocations were left out or forgotten as expired.
+  let forgotBy = 0
   let reported = -1
   let inFlight: Promise<void> | undefined
   let again = false
@@ -64,10 +67,19 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
     const started = clock.now()
     view.reset(await readSnapshot(db, oldestAcceptedExp(started)))
     fresh = started
+    forgotBy = started
   }
 
   async function readAll (): Promise<void> {
     const started = clock.now()
+    if (started < forgotBy - clockStepMs) {
+      // The clock went back: revocations forgotten as expired by the later reading are of tokens
+      // unexpired by this one, and the log holds them only once. The tables hold them all.
+      log.warn({ back_ms: forgotBy - started }, 'clock went back, reloading live status')
+      await reload()
+      if (view.seq !== reported) report()
+      return
+    }
     for (;;) {
       const rows = await readChanges(db, view.seq, batch)
       if (rows.length > 0 && rows[0].seq !== view.seq + 1) {
@@ -136,7 +148,9 @@ export function createViewSync (opts: { db: Db, view: LiveStatus, clock: Clock, 
       await feed?.subscribe(rows[0].value, { onChange: catchUpLogged, onConnected: catchUpLogged, onConfirm: (m) => confirmations?.receive(m) })
       await catchUp()
       timers.push(setInterval(() => {
-        view.forgetExpired(oldestAcceptedExp(clock.now()))
+        const now = clock.now()
+        forgotBy = Math.max(forgotBy, now)
+        view.forgetExpired(oldestAcceptedExp(now))
         catchUpLogged()
       }, pollMs))
       // Tells the others this process is alive, so a silent one can be told from a slow one.

@@ -1,5 +1,5 @@
 /** A step back of the clock smaller than this is taken as jitter between two reads of it. */
-const clockStepMs = 1000
+export const clockStepMs = 1000
 
 /**
  * Why a live-status view last proven current at `freshAt` cannot be trusted at `now` (both

@@ -8,6 +8,7 @@ import { systemClock } from '../../src/clock.js'
 import { createLogger, silentLogger } from '../../src/log.js'
 import { LiveStatus } from '../../src/lineage/live-status.js'
 import { createViewSync } from '../../src/lineage/sync.js'
+import { appendChange } from '../../src/lineage/changes.js'
 import { openPostgres } from '../../src/storage/postgres.js'
 import { TestClock } from '../helpers/clock.js'
 import { createTestDatabase, databaseUrl, defaultBackend, openTestDb } from '../helpers/db.js'
@@ -143,4 +144,30 @@ t.test('a database that stops answering the poll is logged once, and its recover
   down = false
   await until(() => lines.some((l) => l.msg === 'catch-up recovered'))
   t.same(lines.map((l) => [l.level, l.msg]), [[40, 'catch-up failed; retrying at every poll'], [30, 'catch-up recovered']])
+})
+
+t.test('revocations forgotten while the clock ran ahead are known again once it is set back, before the view counts as fresh', async (t) => {
+  const testDb = await openTestDb('pglite')
+  t.teardown(testDb.close)
+  const clock = new TestClock()
+  const view = new LiveStatus()
+  const sync = createViewSync({ db: testDb.db, view, clock, log: silentLogger(), maxStalenessMs: 5000, pollMs: 10 })
+  await sync.start()
+  t.teardown(sync.stop)
+  const exp = Math.floor(clock.now() / 1000) + 600
+  await testDb.db.tx(async (q) => {
+    await q.query("INSERT INTO revocations (jti, exp, revoked_by) VALUES ('leaked', $1, 'admin')", [exp])
+    await appendChange(q, { kind: 'token.revoked', data: { jti: 'leaked', exp } })
+  })
+  await sync.catchUp()
+  t.ok(view.isRevoked('leaked'))
+  // Stepped an hour ahead (a bad time source): by this clock the token has expired, and the poll forgets its revocation.
+  clock.advance(3_600_000)
+  await until(() => !view.isRevoked('leaked'), 10_000)
+  t.notOk(view.isRevoked('leaked'), 'forgotten while the clock ran ahead')
+  // Set right again: the token is unexpired, so its revocation must be known by the time the view is fresh.
+  clock.advance(-3_600_000)
+  await until(() => clock.now() - sync.freshAt() >= 0, 10_000)
+  t.ok(clock.now() - sync.freshAt() >= 0, 'the view was read again after the step back')
+  t.ok(view.isRevoked('leaked'), 'the revocation is known again')
 })
