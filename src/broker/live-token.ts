@@ -35,6 +35,9 @@ export async function liveClaims (ctx: BrokerContext, token: string): Promise<Ac
       maxDepth: ctx.maxDepth
     })
     ctx.verified.add(token, claims)
+    // Reading the keys for it can take seconds (a database that stops answering): the view
+    // may no longer be provably current by the time the chain is judged on it.
+    await mustBeFresh(ctx)
   }
   // The issuer judges its own tokens by its own clock: the tolerance verifiers allow for clocks
   // that differ from the issuer's (RFC 9068 §4) gives none past `exp` here, to a subject, actor

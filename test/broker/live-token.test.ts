@@ -1,0 +1,32 @@
+import t from 'tap'
+import { VerifiedTokens } from '../../src/lineage/verified-tokens.js'
+import type { KeyLookup } from '../../src/lineage/verify.js'
+import { adminToken, exchangeToken, rootToken, seedContractor, startTestBroker } from '../helpers/broker.js'
+
+const b = await startTestBroker()
+t.teardown(b.close)
+const client = await seedContractor(b)
+const adminAuth = { authorization: `Bearer ${adminToken}` }
+
+t.test('a broker whose view stops being provably current while it verifies a token (reading its keys) refuses, rather than judging the chain on that view', async (t) => {
+  const root = await rootToken(b, client)
+  const ctx = b.broker.ctx
+  const { sync, verifier, verified } = ctx
+  let down = false
+  // The database stops answering while the keys are read: a cut-off committed since would be unknown here.
+  ctx.sync = { ...sync, freshAt: () => down ? b.clock.now() - 60_000 : sync.freshAt(), catchUp: async () => { if (down) throw new Error('the database does not answer'); await sync.catchUp() } }
+  const slowKeys: KeyLookup = async (kid) => { down = true; return await verifier(kid) }
+  ctx.verifier = slowKeys
+  t.teardown(() => { ctx.sync = sync; ctx.verifier = verifier; ctx.verified = verified })
+  const unverified = (): void => {
+    down = false
+    // Not verified before in this process: its signature is checked, and the keys looked up.
+    ctx.verified = new VerifiedTokens()
+  }
+  unverified()
+  const exchanged = await exchangeToken(b, root)
+  t.equal(exchanged.status, 503)
+  t.match(exchanged.body.error_description, /live-status view is \d+ ms old/)
+  unverified()
+  t.same((await b.form('/oauth/introspect', { token: root }, adminAuth)).body, { active: false })
+})
