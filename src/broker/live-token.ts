@@ -45,8 +45,12 @@ export async function liveClaims (ctx: BrokerContext, token: string): Promise<Ac
   if (claims.exp * 1000 <= ctx.clock.now()) throw new InvalidToken('token expired', 'ERR_TOKEN_EXPIRED', claims)
   let cut = ctx.view.check(claims.jti, claims.lineage, ctx.clock.now())
   if (cut?.code === 'principal_unknown') {
-    // A principal created a moment ago in another process: read the log once, then decide.
-    await ctx.sync.catchUp()
+    // A principal created a moment ago in another process: read the log once, then decide. A
+    // read that fails leaves the chain unknown: refused as unavailable, as a stale view is.
+    await ctx.sync.catchUp().catch((err) => {
+      ctx.log.debug({ err: (err as Error).message }, 'catch-up failed')
+      throw new Unavailable('the live-status view could not be read to find a principal of this token\'s chain; refusing until it can')
+    })
     cut = ctx.view.check(claims.jti, claims.lineage, ctx.clock.now())
   }
   if (cut !== undefined) throw new InvalidToken(`chain cut off: ${cut.message}`, 'ERR_TOKEN_CUT_OFF', claims)

@@ -30,3 +30,17 @@ t.test('a broker whose view stops being provably current while it verifies a tok
   unverified()
   t.same((await b.form('/oauth/introspect', { token: root }, adminAuth)).body, { active: false })
 })
+
+t.test('a chain naming a principal this broker has not seen, when the log cannot be read to find it, is refused 503, never a 500', async (t) => {
+  const root = await rootToken(b, client)
+  const ctx = b.broker.ctx
+  const { sync, view } = ctx
+  // As on a broker that has not yet read the principal another process just created, while its database stops answering.
+  ctx.view = Object.assign(Object.create(view) as typeof view, { check: () => ({ code: 'principal_unknown', message: 'principal not known here' }) })
+  ctx.sync = { ...sync, catchUp: async () => { throw new Error('the database does not answer') } }
+  t.teardown(() => { ctx.sync = sync; ctx.view = view })
+  const exchanged = await exchangeToken(b, root)
+  t.equal(exchanged.status, 503)
+  t.match(exchanged.body, { error: 'temporarily_unavailable', error_description: /could not be read to find a principal/ })
+  t.same((await b.form('/oauth/introspect', { token: root }, adminAuth)).body, { active: false })
+})
