@@ -176,11 +176,7 @@ export class StatementCheck {
       if (w) writer ??= n
     }
     if (writer === undefined) return c
-    const promoted: Classification = { ...c, class: 'write', reason: `calls ${writer}, a volatile function that may write` }
-    // The same statement: its audit record keeps the fingerprint the worker made of it.
-    const fp = this.fingerprints.get(c)
-    if (fp !== undefined) this.fingerprints.set(promoted, fp)
-    return promoted
+    return { ...c, class: 'write', reason: `calls ${writer}, a volatile function that may write` }
   }
 
   /**
@@ -244,6 +240,9 @@ export class StatementCheck {
     this.waiting = classified
     const c = systemSchemaClass(this.classOf(classified), this.searchesSystem, this.deps.catalog)
     if (c === 'wait') return 'wait'
+    // The same statement, whatever the steps above made of its class: its audit record keeps the fingerprint the worker made of it.
+    const fp = c === text ? undefined : this.fingerprints.get(text)
+    if (fp !== undefined) this.fingerprints.set(c, fp)
     // Classifying takes time in proportion to the text, on the thread every session shares.
     if (sql.length > maxStatementChars) return this.deny(sql.slice(0, 200), c, `statements longer than ${maxStatementChars} characters are not accepted; use COPY for bulk data`)
     const t = this.deps.target()
