@@ -51,6 +51,20 @@ class Remembered<V> {
 }
 
 /**
+ * The first of `names` of which `known` says true; 'wait' when it knows one not yet (undefined),
+ * before any true, as a decision waits for the catalog; undefined when none.
+ */
+export function firstKnown (names: readonly string[], known: (name: string) => boolean | undefined): string | 'wait' | undefined {
+  let first: string | undefined
+  for (const n of names) {
+    const k = known(n)
+    if (k === undefined) return 'wait'
+    if (k) first ??= n
+  }
+  return first
+}
+
+/**
  * Table and column names by table OID and attribute number, read from an upstream's catalog
  * with the target's credentials, for masking (RowDescription names columns only by number).
  * Entries expire after `ttlMs` (30 s by default): a table dropped and re-created gets a new OID anyway.

@@ -4,7 +4,7 @@ import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
 import { behindMasks, behindToCheck } from './behind-masks.js'
 import { readRoutineTables, routineMasks } from './routine-reads.js'
-import type { Catalog } from './catalog.js'
+import { firstKnown, type Catalog } from './catalog.js'
 import { classify, fingerprint, longStatementChars, textFingerprint, withRuns, type Classification } from './classify.js'
 import { classifyLong, type Classified } from './classify-long.js'
 import type { Exposure } from './exposure.js'
@@ -169,12 +169,8 @@ export class StatementCheck {
   private classOf (c: Classification): Classification | 'wait' {
     if (c.class !== 'read' || c.functions === undefined) return c
     const catalog = this.deps.catalog()
-    let writer: string | undefined
-    for (const n of c.functions) {
-      const w = catalog.mayWrite(n)
-      if (w === undefined) return 'wait'
-      if (w) writer ??= n
-    }
+    const writer = firstKnown(c.functions, (n) => catalog.mayWrite(n))
+    if (writer === 'wait') return writer
     if (writer === undefined) return c
     return { ...c, class: 'write', reason: `calls ${writer}, a volatile function that may write` }
   }

@@ -1,4 +1,4 @@
-import type { Catalog } from './catalog.js'
+import { firstKnown, type Catalog } from './catalog.js'
 import type { Classification } from './classify.js'
 
 /**
@@ -16,12 +16,8 @@ export function systemSchemaClass (c: Classification | 'wait', searchesSystem: b
   }
   if (c.changesUnqualified === undefined || c.class === 'admin') return c
   const known = catalog()
-  let builtIn: string | undefined
-  for (const n of c.changesUnqualified) {
-    const held = known.systemNamed(n)
-    if (held === undefined) return 'wait'
-    if (held) builtIn ??= n
-  }
+  const builtIn = firstKnown(c.changesUnqualified, (n) => known.systemNamed(n))
+  if (builtIn === 'wait') return builtIn
   if (builtIn === undefined) return c
   return { ...c, class: 'admin', reason: `changes ${builtIn.slice(0, 63)} by a name pg_catalog holds, which is found first; name its schema` }
 }
