@@ -12,6 +12,7 @@ import { createMetrics, type Metrics } from '../metrics.js'
 import { loadAdminToken } from './admin-token.js'
 import type { BrokerContext } from './context.js'
 import { loadKeyRing, type KeyRing } from './keys.js'
+import { watchContractEnds } from './contract-ends.js'
 
 export interface BrokerOptions {
   db: Db
@@ -30,6 +31,8 @@ export interface BrokerOptions {
   feed?: ChangeFeed
   /** `LINEAGE_MAX_STALENESS_MS`: the longest a cut-off waits for other processes to confirm it (default 5000). */
   maxStalenessMs?: number
+  /** How often to look for humans whose `ends_at` has passed, to record their offboarding (default 1000). */
+  contractEndsMs?: number
 }
 
 export interface Broker {
@@ -94,10 +97,12 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     audit,
     metrics: opts.metrics ?? createMetrics()
   }
+  const ends = watchContractEnds(ctx, opts.contractEndsMs ?? 1000)
   return {
     ctx,
     firstAdminToken: admin.firstToken,
     stop: async () => {
+      await ends.stop()
       await sync.stop()
       if (opts.audit === undefined) await audit.stop()
     }
