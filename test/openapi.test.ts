@@ -473,7 +473,7 @@ t.test('the audit trail shows, newest first, what the broker alone recorded: iss
   t.ok(events.length > 20 && events.length < 1000, `every record (${events.length})`)
   const seqs = events.map((e) => e.seq)
   t.same(seqs, Array.from({ length: seqs.length }, (_, i) => seqs.length - i), 'seq from the newest down to 1, without gaps')
-  t.same([...new Set(events.map((e) => e.kind))].sort(), ['principal.status', 'token.issued', 'token.refused', 'token.revoked'], 'no gateway here: only what the broker records')
+  t.same([...new Set(events.map((e) => e.kind))].sort(), ['admin.change', 'principal.status', 'token.issued', 'token.refused', 'token.revoked'], 'no gateway here: only what the broker records')
   t.same((await admin(t, 'GET', '/v1/audit')).body.events.map((e: any) => e.seq), seqs.slice(0, 100), 'limit defaults to 100')
 
   // The exchanges refused to the child (malformed requests above) are recorded too; the issuance and revocation are what is checked here.
@@ -500,7 +500,7 @@ t.test('the audit trail shows, newest first, what the broker alone recorded: iss
     [['alice'], null, null, { status: 'offboarded', reason: 'contract ended', revoked: 3 }]
   ], 'offboarded, then reinstated; refused calls left no record')
 
-  t.same((await admin(t, 'GET', '/v1/audit?target=api')).body.events, [], 'no gateway record for a target')
+  t.same((await admin(t, 'GET', '/v1/audit?target=api')).body.events.map((e: any) => [e.kind, e.detail.action]), [['admin.change', 'target.replaced'], ['admin.change', 'target.created']], 'no gateway record for a target: only its making and changing')
   t.same((await admin(t, 'GET', `/v1/audit?principal=alice&jti=${jtiOf(child)}&root=${jtiOf(root)}`)).body.events.map((e: any) => e.seq), ofChildAll.body.events.map((e: any) => e.seq), 'filters combine')
   t.same((await admin(t, 'GET', '/v1/audit?limit=3')).body.events.map((e: any) => e.seq), seqs.slice(0, 3), 'limit keeps the newest')
   const middle = events[Math.floor(events.length / 2)].at

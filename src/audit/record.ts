@@ -4,7 +4,7 @@ import { actorsOf, rootOf, type AccessClaims } from '../lineage/claims.js'
 /** One audit event, as the code that decides records it. */
 export interface AuditEvent {
   at: number
-  kind: 'token.issued' | 'token.refused' | 'token.revoked' | 'principal.status' | 'gateway.http' | 'gateway.pg' | 'audit.dropped'
+  kind: 'token.issued' | 'token.refused' | 'token.revoked' | 'principal.status' | 'admin.change' | 'gateway.http' | 'gateway.pg' | 'audit.dropped'
   decision?: 'allow' | 'deny'
   status?: number
   target?: string

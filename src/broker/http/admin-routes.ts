@@ -5,7 +5,7 @@ import { createClient } from '../clients.js'
 import type { BrokerContext } from '../context.js'
 import { createPrincipal, getPrincipal, setGrants, setSponsor } from '../principals.js'
 import { setStatus } from '../set-status.js'
-import { createTarget, deleteTarget, getTarget, replaceTarget } from '../../gateway/targets.js'
+import { createTarget, deleteTarget, getTarget, replaceTarget, type TargetView } from '../../gateway/targets.js'
 import { rotateKeys } from '../keys.js'
 import { queryAudit, type AuditFilter } from '../../audit/query.js'
 import { parseAnchor, verifyAudit, type Anchor } from '../../audit/verify.js'
@@ -13,6 +13,7 @@ import { createTransmitter, deleteTransmitter, getTransmitter } from '../../inpu
 import { revokeByJti } from '../revoke.js'
 import { getToken, getTokenTree } from '../tokens.js'
 import { rejectOtherMethods } from './method-not-allowed.js'
+import { recordAdminChange } from '../admin-change.js'
 
 // U+0000 and unpaired surrogates, which PostgreSQL's text and jsonb cannot store.
 const unstorable = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
@@ -47,6 +48,11 @@ function body (req: Request): Record<string, unknown> {
   return req.body as Record<string, unknown>
 }
 
+/** What a target's record shows: its view without timestamps (no header value, no password). */
+function targetDetail (t: TargetView): Record<string, unknown> {
+  return { kind: t.kind, upstream: t.upstream, header_names: t.header_names, policy: t.policy, audit_statements: t.audit_statements }
+}
+
 function reason (b: Record<string, unknown>): string | undefined {
   if (b.reason === undefined) return undefined
   if (typeof b.reason !== 'string' || b.reason.length > 500) throw new InvalidInput('reason must be a string of at most 500 characters')
@@ -64,13 +70,17 @@ export function adminRoutes (ctx: BrokerContext): Router {
   r.use(express.json({ limit: '256kb', strict: true }))
 
   r.post('/principals', async (req, res) => {
-    res.status(201).json(await createPrincipal(ctx, body(req) as never))
+    const p = await createPrincipal(ctx, body(req) as never)
+    recordAdminChange(ctx, 'principal.created', { principals: [p.id] }, { kind: p.kind, email: p.email, sponsor: p.sponsor, ends_at: p.ends_at, grants: p.grants })
+    res.status(201).json(p)
   })
   r.get('/principals/:id', async (req, res) => {
     res.json(await getPrincipal(ctx, req.params.id))
   })
   r.put('/principals/:id/grants', async (req, res) => {
-    res.json(await setGrants(ctx, req.params.id, body(req).grants))
+    const p = await setGrants(ctx, req.params.id, body(req).grants)
+    recordAdminChange(ctx, 'principal.grants', { principals: [p.id] }, { grants: p.grants })
+    res.json(p)
   })
   r.put('/principals/:id/sponsor', async (req, res) => {
     res.json(await setSponsor(ctx, req.params.id, body(req).sponsor))
@@ -83,7 +93,9 @@ export function adminRoutes (ctx: BrokerContext): Router {
     res.json((await setStatus(ctx, req.params.id, 'active')).principal)
   })
   r.post('/principals/:id/clients', async (req, res) => {
-    res.status(201).set('Cache-Control', 'no-store').json(await createClient(ctx, req.params.id))
+    const c = await createClient(ctx, req.params.id)
+    recordAdminChange(ctx, 'client.created', { principals: [req.params.id] }, { client_id: c.client_id })
+    res.status(201).set('Cache-Control', 'no-store').json(c)
   })
   r.get('/tokens/:jti', async (req, res) => {
     res.json(await getToken(ctx, req.params.jti))
@@ -96,6 +108,7 @@ export function adminRoutes (ctx: BrokerContext): Router {
   })
   r.post('/targets', async (req, res) => {
     const out = await createTarget(ctx.db, body(req))
+    recordAdminChange(ctx, 'target.created', { target: out.name }, targetDetail(out))
     await ctx.sync.afterWrite()
     res.status(201).json(out)
   })
@@ -104,11 +117,13 @@ export function adminRoutes (ctx: BrokerContext): Router {
   })
   r.put('/targets/:name', async (req, res) => {
     const out = await replaceTarget(ctx.db, req.params.name, body(req))
+    recordAdminChange(ctx, 'target.replaced', { target: out.name }, targetDetail(out))
     await ctx.sync.afterWrite()
     res.json(out)
   })
   r.delete('/targets/:name', async (req, res) => {
     await deleteTarget(ctx.db, req.params.name)
+    recordAdminChange(ctx, 'target.deleted', { target: req.params.name })
     await ctx.sync.afterWrite()
     res.status(204).end()
   })
@@ -136,17 +151,21 @@ export function adminRoutes (ctx: BrokerContext): Router {
     res.json(unwritten > 0 ? { ...result, unwritten } : result)
   })
   r.post('/transmitters', async (req, res) => {
-    res.status(201).json(await createTransmitter(ctx.db, body(req)))
+    const tx = await createTransmitter(ctx.db, body(req))
+    recordAdminChange(ctx, 'transmitter.created', {}, { id: tx.id, issuer: tx.issuer, audience: tx.audience, jwks_uri: tx.jwks_uri ?? null })
+    res.status(201).json(tx)
   })
   r.get('/transmitters/:id', async (req, res) => {
     res.json(await getTransmitter(ctx.db, req.params.id))
   })
   r.delete('/transmitters/:id', async (req, res) => {
     await deleteTransmitter(ctx.db, req.params.id)
+    recordAdminChange(ctx, 'transmitter.deleted', {}, { id: req.params.id })
     res.status(204).end()
   })
   r.post('/keys/rotate', async (_req, res) => {
     const kid = await rotateKeys(ctx.db)
+    recordAdminChange(ctx, 'keys.rotated', {}, { kid })
     await ctx.sync.afterWrite()
     await ctx.reloadKeys()
     res.status(201).json({ kid })
