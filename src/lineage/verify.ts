@@ -51,7 +51,9 @@ function describe (err: unknown, maxDepth: number): InvalidToken {
   return new InvalidToken('malformed token', 'ERR_TOKEN_MALFORMED')
 }
 
-const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256
+// U+0000 and unpaired surrogates: no id Lineage issues holds one, and PostgreSQL cannot store them.
+const unstorable = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256 && !unstorable.test(v)
 const isStrArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr)
 
 function actDepth (act: unknown, limit: number): number {
@@ -71,17 +73,20 @@ function checkShape (p: Record<string, unknown>, maxDepth: number): AccessClaims
   const bad = (what: string): never => { throw new InvalidToken(`token claims are malformed: ${what}`, 'ERR_TOKEN_MALFORMED') }
   if (!isStr(p.sub)) bad('sub')
   if (!isStr(p.jti)) bad('jti')
+  if (!isStr(p.client_id)) bad('client_id')
   if (typeof p.scope !== 'string') bad('scope')
-  if (typeof p.exp !== 'number' || typeof p.iat !== 'number') bad('exp/iat')
+  // RFC 7519 §2 lets a NumericDate be any number; Lineage issues whole seconds, which its
+  // ledger and revocations store as such (a fraction, or a value past any date, failed there).
+  if (!Number.isSafeInteger(p.exp) || !Number.isSafeInteger(p.iat)) bad('exp/iat')
   const aud = typeof p.aud === 'string' ? [p.aud] : p.aud
-  if (!isStrArray(aud)) bad('aud')
+  if (!isStrArray(aud) || aud.length === 0) bad('aud')
   const l = p.lineage as AccessClaims['lineage'] | undefined
   if (typeof l !== 'object' || l === null) bad('lineage')
   const lin = l as AccessClaims['lineage']
   if (!Number.isInteger(lin.depth) || lin.depth < 0 || lin.depth > maxDepth) bad('lineage.depth')
   if (!isStrArray(lin.chain) || lin.chain.length !== lin.depth) bad('lineage.chain')
   if (!isStrArray(lin.principals) || lin.principals.length === 0 || lin.principals.length > maxPrincipals || lin.principals[lin.principals.length - 1] !== p.sub) bad('lineage.principals')
-  if (typeof lin.rooted_at !== 'number') bad('lineage.rooted_at')
+  if (!Number.isSafeInteger(lin.rooted_at)) bad('lineage.rooted_at')
   if (lin.actor_tokens !== undefined && (!isStrArray(lin.actor_tokens) || lin.actor_tokens.length === 0 || lin.actor_tokens.length > maxActorTokens)) bad('lineage.actor_tokens')
   if (actDepth(p.act, maxDepth) !== lin.depth) bad('act does not match lineage depth')
   return { ...(p as unknown as AccessClaims), aud: aud as string[] }

@@ -52,6 +52,12 @@ const hostile: Record<string, () => Promise<string>> = {
   'a 64 KB token': async () => `${h}.${b64({ ...goodClaims, pad: 'x'.repeat(64 * 1024) })}.${s}`,
   'a deeply nested act (signed)': async () => await signed({ ...goodClaims, act: nestedAct(600) }),
   'a deeply nested act (oversized)': async () => `${h}.${b64(JSON.stringify({ ...goodClaims, act: null }).replace('"act":null', '"act":' + '{"sub":"a","act":'.repeat(5_000) + '{"sub":"a"}' + '}'.repeat(5_000)))}.${s}`,
+  'an exp that is not whole seconds (signed)': async () => await signed({ ...goodClaims, exp: goodClaims.exp + 0.5 }),
+  'an exp past any date (signed)': async () => await signed({ ...goodClaims, exp: 1e300 }),
+  'a rooted_at that is not whole milliseconds (signed)': async () => await signed({ ...goodClaims, lineage: { ...goodClaims.lineage, rooted_at: goodClaims.lineage.rooted_at + 0.5 } }),
+  'a jti holding NUL (signed)': async () => await signed({ ...goodClaims, jti: 'a\u0000b' }),
+  'no client_id (signed)': async () => await signed({ ...goodClaims, client_id: undefined }),
+  'an empty aud (signed)': async () => await signed({ ...goodClaims, aud: [] }),
   'a typ other than at+jwt': async () => await new SignJWT(goodClaims).setProtectedHeader({ alg: 'EdDSA', kid: goodHeader.kid, typ: 'JWT' }).sign(realKey),
   'garbage': async () => 'not-a-token',
   'three dots of nothing': async () => '..',
@@ -83,6 +89,14 @@ t.test('each hostile token is told apart by its description', async (t) => {
   t.match(await why('a lineage whose chain disagrees with its depth'), /lineage/)
   t.match(await why('a 64 KB token'), /longer than/)
   t.match(await why('a deeply nested act (signed)'), /act does not match/)
+})
+
+t.test('revoking a hostile token is a 200 with nothing done, never a 500', async (t) => {
+  for (const [name, make] of Object.entries(hostile)) {
+    const r = await b.form('/oauth/revoke', { token: await make() }, { authorization: 'Bearer ladm_test-admin-token-0123456789' })
+    t.equal(r.status, 200, name)
+  }
+  t.equal((await exchangeToken(b, good)).status, 200, 'the genuine token was not revoked')
 })
 
 t.test('introspection answers hostile tokens with active:false and nothing else', async (t) => {
