@@ -69,13 +69,16 @@ export async function loadKeyRing (db: Db, clock: Clock, maxTtl: number): Promis
 /**
  * Adds a new signing key and retires the active one: new tokens use the new key, while the
  * old one stays published until every token it signed has expired.
+ * @param clock the clock tokens take `iat`/`exp` from: `loadKeyRing` keeps a retired key by
+ *   it, so the retirement is stamped by it too, not by the database's (a database clock behind
+ *   the broker's dropped the key while tokens it signed were still live).
  * @returns the new key's `kid`.
  */
-export async function rotateKeys (db: Db): Promise<string> {
+export async function rotateKeys (db: Db, clock: Clock): Promise<string> {
   return await db.tx(async (q) => {
     // One rotation at a time across processes: two at once would each leave a key active.
     await q.query('SELECT pg_advisory_xact_lock($1)', [LockKeys.keys])
-    await q.query('UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL')
+    await q.query('UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL', [new Date(clock.now())])
     const kid = await createKey(q)
     await appendChange(q, { kind: 'keys', data: {} })
     return kid

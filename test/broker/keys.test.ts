@@ -31,6 +31,23 @@ t.test('rotating keys publishes a new kid while tokens signed by the old one sta
   t.ok(claimsOf(after).exp > 0)
 })
 
+t.test('a key retired by a broker whose clock runs ahead of the database\'s stays published while the tokens it signed live', async (t) => {
+  const b = await startTestBroker({ rootTtl: 600 })
+  t.teardown(b.close)
+  const client = await seedContractor(b)
+  b.clock.advance(120_000)
+  const before = await rootToken(b, client)
+  t.equal((await b.admin('POST', '/v1/keys/rotate')).status, 201)
+  // Ten seconds before the token expires, by the clock that issued it.
+  b.clock.advance(590_000)
+  await b.broker.ctx.reloadKeys()
+  const child = await exchangeToken(b, before, { actor: 'late' })
+  t.equal(child.status, 200, JSON.stringify(child.body))
+  const oldKid = JSON.parse(Buffer.from(before.split('.')[0], 'base64url').toString()).kid
+  t.ok((await getJson(`${b.url}/.well-known/jwks.json`)).keys.some((k: { kid: string }) => k.kid === oldKid), 'the old key is still published')
+  t.ok(b.broker.ctx.keys().verifiers.has(oldKid), 'and still verifies what it signed')
+})
+
 t.test('keys survive a restart on the same database', async (t) => {
   const b = await startTestBroker()
   t.teardown(b.close)
@@ -69,7 +86,7 @@ t.test('a token signed with a key rotated in by another process a moment ago ver
   const root = await rootToken(b, await seedContractor(b))
   // Another process rotates and signs with the new key before this one has read it.
   const ctx = b.broker.ctx
-  await rotateKeys(ctx.db)
+  await rotateKeys(ctx.db, ctx.clock)
   const theirs = await loadKeyRing(ctx.db, ctx.clock, 3600)
   // Usually this process has not read the new key yet (the change may reach it first through NOTIFY).
   const input = `${theirs.active.header}.${root.split('.')[1]}`

@@ -164,7 +164,7 @@ export function adminRoutes (ctx: BrokerContext): Router {
     res.status(204).end()
   })
   r.post('/keys/rotate', async (_req, res) => {
-    const kid = await rotateKeys(ctx.db)
+    const kid = await rotateKeys(ctx.db, ctx.clock)
     recordAdminChange(ctx, 'keys.rotated', {}, { kid })
     await ctx.sync.afterWrite()
     await ctx.reloadKeys()
