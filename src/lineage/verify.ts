@@ -89,6 +89,9 @@ function checkShape (p: Record<string, unknown>, maxDepth: number): AccessClaims
   if (!Number.isSafeInteger(lin.rooted_at)) bad('lineage.rooted_at')
   if (lin.actor_tokens !== undefined && (!isStrArray(lin.actor_tokens) || lin.actor_tokens.length === 0 || lin.actor_tokens.length > maxActorTokens)) bad('lineage.actor_tokens')
   if (actDepth(p.act, maxDepth) !== lin.depth) bad('act does not match lineage depth')
+  // RFC 8693 §4.4: an object naming who may act; an exchange compares its `sub` with the actor's.
+  const mayAct = p.may_act as { sub?: unknown } | null | undefined
+  if (mayAct !== undefined && (typeof mayAct !== 'object' || mayAct === null || !isStr(mayAct.sub))) bad('may_act')
   return { ...(p as unknown as AccessClaims), aud: aud as string[] }
 }
 

@@ -58,6 +58,8 @@ const hostile: Record<string, () => Promise<string>> = {
   'a jti holding NUL (signed)': async () => await signed({ ...goodClaims, jti: 'a\u0000b' }),
   'no client_id (signed)': async () => await signed({ ...goodClaims, client_id: undefined }),
   'an empty aud (signed)': async () => await signed({ ...goodClaims, aud: [] }),
+  'a may_act that is not an object (signed)': async () => await signed({ ...goodClaims, may_act: null }),
+  'a may_act naming no one (signed)': async () => await signed({ ...goodClaims, may_act: { sub: 42 } }),
   'a typ other than at+jwt': async () => await new SignJWT(goodClaims).setProtectedHeader({ alg: 'EdDSA', kid: goodHeader.kid, typ: 'JWT' }).sign(realKey),
   'garbage': async () => 'not-a-token',
   'three dots of nothing': async () => '..',
@@ -73,6 +75,14 @@ t.test('hostile subject tokens are invalid_request, never a 500, and the server 
     t.equal(bad.body.error, 'invalid_request', `${name}: error`)
     t.match(bad.body.error_description, /^subject_token: /, `${name}: says which token`)
     t.equal(ok.status, 200, `${name}: a legitimate exchange still works`)
+  }
+})
+
+t.test('a subject token whose may_act is malformed is invalid_request with an actor token too, never a 500', async (t) => {
+  for (const name of ['a may_act that is not an object (signed)', 'a may_act naming no one (signed)']) {
+    const r = await exchangeToken(b, await hostile[name](), { actor_token: good, actor_token_type: 'urn:ietf:params:oauth:token-type:access_token' })
+    t.equal(r.status, 400, name)
+    t.match(r.body, { error: 'invalid_request', error_description: /^subject_token: .*may_act/ }, name)
   }
 })
 
