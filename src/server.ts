@@ -152,7 +152,8 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
       brokerHandler = createBrokerHandler(ctx, { ready, inputs: { scimToken: config.scimToken, webhookSecret: config.webhookSecret, oktaAuthorization: config.oktaAuthorization } })
       brokerServer.on('request', brokerHandler)
       listening.broker = base
-      deps = { view: ctx.view, verified: ctx.verified, issuer: ctx.issuer, clock, maxDepth: ctx.maxDepth, keys: (kid) => ctx.keys().verifiers.get(kid) }
+      // The broker's own lookup: a `kid` another broker rotated in a moment ago waits for the keys to be read, as an exchange does.
+      deps = { view: ctx.view, verified: ctx.verified, issuer: ctx.issuer, clock, maxDepth: ctx.maxDepth, keys: ctx.verifier }
     }
     if (config.role !== 'broker') {
       if (deps === undefined) {
