@@ -22,6 +22,8 @@ export interface PrincipalView {
   /** Effective status: a human past `ends_at` counts as offboarded. */
   status: PrincipalStatus
   ends_at: string | null
+  /** A service whose sponsor was offboarded since it was given: unusable until it is given a sponsor again. */
+  sponsor_lapsed: boolean
   grants: string[]
   /** Grants intersected with the sponsor's, and empty while the sponsor is not active. */
   usable_scopes: string[]
@@ -70,6 +72,7 @@ export async function present (q: Queryable, p: FullRow, nowMs: number): Promise
     sponsor: p.sponsor,
     status: effectiveStatus(p, nowMs),
     ends_at: p.ends_at?.toISOString() ?? null,
+    sponsor_lapsed: p.sponsor_lapsed,
     grants: p.grants,
     usable_scopes: await usableScopes(q, p, nowMs),
     created_at: p.created_at.toISOString(),

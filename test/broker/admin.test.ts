@@ -19,7 +19,7 @@ t.test('the admin API refuses a missing or wrong admin token', async (t) => {
 t.test('principals are created once, with checked fields', async (t) => {
   const ok = await b.admin('POST', '/v1/principals', { id: 'dana', kind: 'human', email: 'dana@example.com', grants: ['db:read', 'db:read'] })
   t.equal(ok.status, 201)
-  t.match(ok.body, { id: 'dana', kind: 'human', status: 'active', sponsor: null, ends_at: null, grants: ['db:read'], usable_scopes: ['db:read'] })
+  t.match(ok.body, { id: 'dana', kind: 'human', status: 'active', sponsor: null, ends_at: null, sponsor_lapsed: false, grants: ['db:read'], usable_scopes: ['db:read'] })
   t.equal((await b.admin('POST', '/v1/principals', { id: 'dana', kind: 'human' })).status, 409)
   t.equal((await b.admin('POST', '/v1/principals', { id: 'dana2', kind: 'human', email: 'dana@example.com' })).status, 409, 'email is unique')
   t.equal((await b.admin('POST', '/v1/principals', { id: 'dana3', kind: 'human', email: 'Dana@Example.COM' })).status, 409, 'in any case')
