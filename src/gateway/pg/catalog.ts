@@ -65,6 +65,15 @@ export function firstKnown (names: readonly string[], known: (name: string) => b
 }
 
 /**
+ * The condition that names every relation of a schema given as `schema.*` (one a statement drops
+ * or renames), only when `tables` has one: each condition on the list is checked against every
+ * row of pg_class, and a statement may name tens of thousands of tables.
+ */
+function schemaCondition (tables: readonly string[]): string {
+  return tables.some((t) => t.endsWith('.*')) ? " OR n.nspname || '.*' = ANY($1::text[])" : ''
+}
+
+/**
  * Table and column names by table OID and attribute number, read from an upstream's catalog
  * with the target's credentials, for masking (RowDescription names columns only by number).
  * Entries expire after `ttlMs` (30 s by default): a table dropped and re-created gets a new OID anyway.
@@ -156,7 +165,7 @@ export class Catalog {
    * The columns of every relation a statement may mean by the names it uses (`table` or
    * `schema.table`, as PostgreSQL folded them), from memory; undefined until `readColumns`
    * has read them. An unqualified name counts in every schema, since the session's
-   * search_path is not this pool's.
+   * search_path is not this pool's; `schema.*` (a whole schema dropped or renamed) names every relation in it.
    */
   columnsOf (tables: readonly string[]): readonly ColumnName[] | undefined {
     if (tables.length === 0) return []
@@ -169,7 +178,7 @@ export class Catalog {
     const { rows } = await this.query<{ schema: string, table: string, column: string }>(
       `SELECT n.nspname AS schema, c.relname AS table, a.attname AS column
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
-        WHERE (c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[]))
+        WHERE (c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[])${schemaCondition(tables)})
           AND a.attnum > 0 AND NOT a.attisdropped`, [tables])
     this.columns.set([[tables.join('\0'), rows]], now)
   }
@@ -179,7 +188,7 @@ export class Catalog {
    * children and partitions, the tables and views a view reads (its `_RETURN` rule), theirs in
    * turn, and the parents of each of these (a partition named alone is still its table's
    * rows). From memory; undefined until `readBehind` has read them. Names resolve as in
-   * `columnsOf`.
+   * `columnsOf`; `schema.*` (a whole schema dropped or renamed) names every relation in it.
    */
   behind (tables: readonly string[]): readonly string[] | undefined {
     return this.reached.get(tables.join('\0'), Date.now() - this.ttlMs)?.all
@@ -205,7 +214,7 @@ export class Catalog {
           WHERE r.ev_type = '1' AND d.refobjid <> r.ev_class
        ), down (oid, viewed) AS (
          SELECT c.oid, false FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[])
+          WHERE c.relname = ANY($1::text[]) OR n.nspname || '.' || c.relname = ANY($1::text[])${schemaCondition(tables)}
          UNION
          SELECT e.child, d.viewed OR e.view FROM edges e JOIN down d ON e.parent = d.oid
        ), up (oid, viewed) AS (

@@ -18,7 +18,8 @@ export interface Classification {
   /**
    * Every relation the text names (FROM, JOIN, statement targets, COPY, TRUNCATE, DROP TABLE, CTE bodies,
    * subqueries, LOCK…) as PostgreSQL folded it, `schema.table` when schema-qualified else `table`;
-   * names that resolve to a CTE in scope are left out; deduplicated.
+   * `schema.*` for a whole schema the text drops or renames; names that resolve to a CTE in
+   * scope are left out; deduplicated.
    */
   tables: string[]
   /**

@@ -6,6 +6,7 @@ import { isObj, type Obj } from './from-scope.js'
 import { admin, ddl, read, write, type Rule } from './ranks.js'
 import { createFunction, definesWith, namesFunction, supportFunctions } from './routine-rules.js'
 import { namesSystemSchema } from './system-schema.js'
+import { wholeSchemas } from './whole-schemas.js'
 import type { Walk } from './walk.js'
 
 /**
@@ -137,6 +138,7 @@ function objectDdl (typeField: string, objectsField: string, drop: boolean): (bo
   }
 }
 
+const dropObject = objectDdl('removeType', 'objects', true)
 const renameObject = objectDdl('renameType', 'object', false)
 const routineTypes = new Set(['OBJECT_FUNCTION', 'OBJECT_PROCEDURE', 'OBJECT_ROUTINE', 'OBJECT_AGGREGATE'])
 
@@ -147,6 +149,7 @@ const routineTypes = new Set(['OBJECT_FUNCTION', 'OBJECT_PROCEDURE', 'OBJECT_ROU
  */
 function rename (body: Obj, w: Walk): undefined {
   renameObject(body, w)
+  if (body.renameType === 'OBJECT_SCHEMA') wholeSchemas(body.subname, w)
   const o = routineTypes.has(String(body.renameType)) && isObj(body.object) && isObj(body.object.ObjectWithArgs) ? body.object.ObjectWithArgs : {}
   namesFunction(Array.isArray(o.objname) ? o.objname : [], w)
   return undefined
@@ -266,7 +269,7 @@ export const statementRules: Record<string, Rule | undefined> = {
   AlterTSDictionaryStmt: ddl, AlterTSConfigurationStmt: ddl,
   TruncateStmt: (_, w) => { w.raise(ddl); w.shapes.add('truncate'); return undefined },
   CreateSchemaStmt: (body, w) => { w.raise(body.authrole === undefined ? ddl : admin); return undefined },
-  DropStmt: objectDdl('removeType', 'objects', true),
+  DropStmt: (body, w) => { dropObject(body, w); if (body.removeType === 'OBJECT_SCHEMA') wholeSchemas(body.objects, w); return undefined },
   CommentStmt: objectDdl('objtype', 'object', false),
   RenameStmt: rename,
   AlterObjectSchemaStmt: objectDdl('objectType', 'object', false),

@@ -1026,6 +1026,22 @@ if (databaseUrl === undefined) {
     t.notMatch(r.stdout, /launch/)
   })
 
+  t.test('a tables rule on a whole schema holds against renaming or dropping that schema', async (t) => {
+    await direct.query("CREATE SCHEMA kept; CREATE TABLE kept.plans (secret text); INSERT INTO kept.plans VALUES ('launch'); CREATE SCHEMA scratch")
+    t.teardown(async () => { await direct.query('DROP SCHEMA IF EXISTS kept, moved, scratch CASCADE') })
+    const db6 = await newTarget('db6', [{ effect: 'deny', tables: ['kept.*'], reason: 'kept' }], 'db6:read db6:ddl')
+    const r = await db6(['-c', 'ALTER SCHEMA kept RENAME TO moved', '-c', 'SELECT * FROM moved.plans', '-c', 'DROP SCHEMA kept CASCADE', '-c', 'DROP SCHEMA scratch'])
+    t.equal(r.stderr.match(/lineage: denied by policy: kept/g)?.length, 2, r.stderr)
+    t.notMatch(r.stdout, /launch/)
+    t.same((await direct.query("SELECT nspname FROM pg_namespace WHERE nspname IN ('kept', 'moved', 'scratch')")).rows, [{ nspname: 'kept' }], 'the schema is still there by its name; one the rule does not cover is dropped')
+    await direct.query('CREATE SCHEMA shelf; CREATE TABLE shelf.customers (email text)')
+    t.teardown(async () => { await direct.query('DROP SCHEMA IF EXISTS shelf, shelved CASCADE') })
+    const keeper = await token('schema-keeper', 'db:read db:ddl')
+    const m = await psql(keeper, ['-c', 'ALTER SCHEMA shelf RENAME TO shelved', '-c', 'DROP SCHEMA shelved CASCADE'])
+    t.notMatch(m.stderr, /ERROR/, 'a schema holding masked columns, which no tables rule covers, is renamed and dropped as before')
+    t.same((await direct.query("SELECT nspname FROM pg_namespace WHERE nspname IN ('shelf', 'shelved')")).rows, [])
+  })
+
   t.test('where columns are masked, a statement naming hundreds of tables is refused before the catalog is asked', async (t) => {
     const many = Array.from({ length: 300 }, (_, i) => `t${i}`).join(', ')
     const r = await psql(reader, ['-c', `SELECT 1 FROM ${many}`, '-c', 'SELECT email FROM customers WHERE id = 1'])
