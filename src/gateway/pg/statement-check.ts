@@ -4,6 +4,7 @@ import { maskRules } from '../policy.js'
 import type { Target } from '../targets.js'
 import { behindMasks, behindToCheck } from './behind-masks.js'
 import { readRoutineTables, routineMasks } from './routine-reads.js'
+import { reachedTables, readReachedTables } from './reached-tables.js'
 import { firstKnown, type Catalog } from './catalog.js'
 import { classify, fingerprint, longStatementChars, textFingerprint, withRuns, type Classification } from './classify.js'
 import { classifyLong, type Classified } from './classify-long.js'
@@ -131,7 +132,7 @@ export class StatementCheck {
     const unnamed = (c.changesUnqualified ?? []).filter((n) => catalog.systemNamed(n) === undefined)
     if (unnamed.length > 0) await catalog.readSystemNames(unnamed)
     const t = this.deps.target()
-    if (t !== undefined && tableRules(t) && c.tables.length > 0 && catalog.behind(c.tables) === undefined) await catalog.readBehind(c.tables)
+    if (t !== undefined && tableRules(t)) await readReachedTables(c, catalog)
     if (this.masking.length > 0 && (catalog.columnsOf(c.tables) === undefined || this.rereading)) {
       await catalog.readColumns(c.tables)
       this.reread = this.rereading
@@ -243,8 +244,10 @@ export class StatementCheck {
     if (sql.length > maxStatementChars) return this.deny(sql.slice(0, 200), c, `statements longer than ${maxStatementChars} characters are not accepted; use COPY for bulk data`)
     const t = this.deps.target()
     if (t === undefined || t.kind !== 'postgres') return this.deny(sql, c, 'the target no longer exists')
-    // A `tables` rule covers the rows a statement reaches through a view, a parent or a partitioned table too.
-    const behind = tableRules(t) && c.tables.length > 0 ? this.deps.catalog().behind(c.tables) : noTables
+    // A `tables` rule covers the rows a statement reaches through a function, a view, a parent or a partitioned table too.
+    const reached = tableRules(t) ? reachedTables(c, this.deps.catalog()) : noTables
+    if (reached === 'wait') return 'wait'
+    const behind = reached.length > 0 ? this.deps.catalog().behind(reached) : noTables
     if (behind === undefined) return 'wait'
     const checked = this.checked(c, t, behind)
     if (checked.refusal !== undefined) return this.deny(sql, c, checked.refusal)

@@ -258,6 +258,23 @@ if (databaseUrl === undefined) {
     t.same(made.rows, [{ proname: 'greeting' }], 'only the function that reads no table was made')
   })
 
+  t.test('a tables rule covers a call of a function whose body reads the table, however the call is nested', async (t) => {
+    await direct.query(`INSERT INTO secrets_vault VALUES ('hunter2');
+      CREATE FUNCTION vault_dump() RETURNS SETOF text LANGUAGE sql STABLE AS 'SELECT k FROM secrets_vault';
+      CREATE FUNCTION vault_first() RETURNS text LANGUAGE plpgsql STABLE AS $$BEGIN RETURN (SELECT k FROM public.secrets_vault LIMIT 1); END$$;
+      CREATE FUNCTION vault_wrapped() RETURNS SETOF text LANGUAGE sql STABLE AS 'SELECT * FROM vault_dump()';
+      CREATE FUNCTION orders_count() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) FROM orders'`)
+    t.teardown(async () => { await direct.query('DROP FUNCTION vault_wrapped(), vault_dump(), vault_first(), orders_count(); DELETE FROM secrets_vault') })
+    for (const sql of ['SELECT vault_dump()', 'SELECT * FROM vault_dump()', 'SELECT vault_first()', 'SELECT 1 FROM orders WHERE EXISTS (SELECT vault_wrapped())', 'SELECT upper(vault_first())']) {
+      const r = await psql(reader, ['-c', sql])
+      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: the vault is off limits/, sql)
+      t.notMatch(r.stdout, /hunter2/, sql)
+    }
+    const r = await psql(reader, ['-c', 'SELECT orders_count() >= 0'])
+    t.equal(r.stderr, '')
+    t.equal(r.stdout, 't\n', 'a function that reads no table a rule covers is called as before')
+  })
+
   t.test('where columns are masked, a call of a function whose body reads a masked table, or cannot be read, is refused: what it returns is of no table', async (t) => {
     await direct.query(`CREATE FUNCTION customer_rows() RETURNS SETOF customers LANGUAGE sql STABLE AS 'SELECT * FROM customers';
       CREATE FUNCTION built_emails() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$BEGIN RETURN QUERY EXECUTE 'SELECT email FROM ' || 'customers'; END$$;
