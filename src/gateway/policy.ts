@@ -41,6 +41,8 @@ const maskKinds = ['redact', 'hash', 'email', 'last4']
 const listKeys = ['actions', 'principals', 'actors', 'methods', 'paths', 'tables', 'statements', 'commands'] as const
 // The conditions only one kind of target's requests have (CONTRACT.md "Target policy").
 const kindOfCondition: Partial<Record<string, TargetKind>> = { methods: 'http', paths: 'http', tables: 'postgres', statements: 'postgres', commands: 'ssh' }
+// The actions each kind of target's requests have (CONTRACT.md "Identities").
+const kindActions: Record<TargetKind, readonly string[]> = { http: ['read', 'write'], postgres: ['read', 'write', 'ddl', 'admin'], ssh: ['exec', 'shell', 'tunnel'] }
 const maxRules = 200
 
 // Patterns in one letter case, by pattern; patterns come from saved policies, so the set stays small.
@@ -213,6 +215,8 @@ function parseRule (raw: unknown, where: string, kind: TargetKind | undefined): 
   // An action no request has (a typo, another letter case) would leave its rule matching nothing, unseen.
   const action = (out.actions as string[] | undefined)?.find((a) => !(actionNames as readonly string[]).includes(a))
   if (action !== undefined) throw new InvalidInput(`${where}.actions: unknown action ${action}`)
+  const actions = out.actions as string[] | undefined
+  if (kind !== undefined && actions !== undefined && !actions.some((a) => kindActions[kind].includes(a))) throw new InvalidInput(`${where}.actions: no request to a ${kind} target is ${actions.join(' or ')} (its actions: ${kindActions[kind].join(', ')}), so the rule would match none`)
   // A method is a token (RFC 9110 §9.1): a pattern holding anything else (`GET, POST`, a space) would match none, unseen.
   const methodless = (out.methods as string[] | undefined)?.find((m) => !/^[!#$%&'*+\-.^_`|~0-9A-Za-z?]+$/.test(m))
   if (methodless !== undefined) throw new InvalidInput(`${where}.methods: ${methodless} matches no method; give each method (or glob) as its own string`)

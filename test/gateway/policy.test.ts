@@ -116,11 +116,21 @@ t.test('a condition or mask no request to the target\'s kind has (tables on http
   for (const [kind, rule, message] of refused) {
     t.throws(() => parsePolicy({ rules: [rule] }, kind as 'http' | 'postgres' | 'ssh'), { code: 'ERR_INVALID_INPUT', message }, `${kind}: ${JSON.stringify(rule)}`)
   }
-  const common = { effect: 'deny', actions: ['write'], min_depth: 1, max_depth: 4, principals: ['mallory'], actors: ['rogue-*'] }
+  const common = { effect: 'deny', min_depth: 1, max_depth: 4, principals: ['mallory'], actors: ['rogue-*'] }
   for (const kind of ['http', 'postgres', 'ssh'] as const) t.equal(parsePolicy({ rules: [common] }, kind).rules.length, 1, `conditions every request has pass on ${kind}`)
   t.equal(parsePolicy({ rules: [{ effect: 'deny', methods: ['DELETE'], paths: ['/admin/*'] }] }, 'http').rules.length, 1)
   t.equal(parsePolicy({ rules: [{ effect: 'deny', tables: ['payroll'], statements: ['drop'] }, { effect: 'mask', columns: ['*.ssn'], with: 'redact' }] }, 'postgres').rules.length, 2)
   t.equal(parsePolicy({ rules: [{ effect: 'deny', commands: ['rm *'] }] }, 'ssh').rules.length, 1)
+})
+
+t.test('a rule whose actions no request to the target\'s kind has (ddl on http, write on ssh) is refused rather than saved to match nothing', async (t) => {
+  const refused: Array<[string, string[]]> = [['http', ['ddl']], ['http', ['admin', 'exec']], ['postgres', ['exec']], ['ssh', ['write', 'admin']]]
+  for (const [kind, actions] of refused) {
+    t.throws(() => parsePolicy({ rules: [{ effect: 'deny', actions }] }, kind as 'http' | 'postgres' | 'ssh'), { code: 'ERR_INVALID_INPUT', message: /policy\.rules\[0\]\.actions/ }, `${kind}: ${actions.join(' ')}`)
+  }
+  t.equal(parsePolicy({ rules: [{ effect: 'deny', actions: ['write', 'ddl'], min_depth: 2 }] }, 'http').rules.length, 1, 'a rule one of whose actions the kind has still matches those requests')
+  t.equal(parsePolicy({ rules: [{ effect: 'deny', actions: ['ddl'] }] }, 'postgres').rules.length, 1)
+  t.equal(parsePolicy({ rules: [{ effect: 'deny', actions: ['shell'] }] }, 'ssh').rules.length, 1)
 })
 
 t.test('a mask column written without its table (email), which no column can match, is refused rather than saved to mask nothing', async (t) => {
