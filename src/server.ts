@@ -121,7 +121,9 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
       detail: { view_seq: view?.seq ?? 0, view_age_ms: age, audit_backlog: a.queued, audit_dropped: a.dropped, audit_failing: a.failing }
     }
   }
-  const brokerServer = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000, maxHeaderSize: 16 * 1024 })
+  // Node looks for requests past these limits only every `connectionsCheckingInterval` (30 s by
+  // default): a sender a byte a second would hold a connection up to 30 s past them. Every second.
+  const brokerServer = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000, connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 })
   let broker: Broker | undefined
   let gateway: Gateway | undefined
   let ownSync: ViewSync | undefined
