@@ -33,6 +33,18 @@ interface Encoded {
   row: string
 }
 
+/**
+ * What a queued event holds in memory, roughly, in characters: a fixed part, and the text an
+ * agent chooses (a path or an unknown target name of up to 16 KiB, a reason quoting one). The
+ * lineage's arrays are not counted: the records of one token share them.
+ */
+function sizeOf (e: AuditEvent): number {
+  let n = 512 + (e.path?.length ?? 0) + (e.target?.length ?? 0) + (e.method?.length ?? 0)
+  const d = e.detail
+  if (d !== undefined) for (const k in d) { const v = d[k]; n += k.length + (typeof v === 'string' ? v.length : 16) }
+  return n
+}
+
 // Events encoded between turns of the event loop: a batch encoded at once held it for a
 // millisecond or more, which every request waiting behind it added to its latency.
 const encodeSlice = 25
@@ -40,19 +52,29 @@ const encodeSlice = 25
 /**
  * Writes audit events in batches off the request path, chained by hash under the lock of
  * `audit_head` so that every process extends one chain. While the database is unreachable,
- * events wait in a bounded buffer and the write is retried; past the bound new events are
+ * events wait in a buffer bounded in events (`maxBuffer`) and in size (`maxBufferChars`, as
+ * events an agent fills with 16 KiB paths would take gigabytes to reach the first bound), and
+ * the write is retried; past either bound new events are
  * counted as dropped and `backlog().dropped` says so, and once there is room again an
  * `audit.dropped` record takes their place in the chain: how many, from when to when, of which
  * kinds. Readiness fails while writes fail, and while one has hung for `stallMs`.
  */
-export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number, maxBuffer?: number, maxBatch?: number, lockTimeoutMs?: number, stallMs?: number, stopRetryMs?: number, clock?: Clock } = {}): AuditLog {
+export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number, maxBuffer?: number, maxBufferChars?: number, maxBatch?: number, lockTimeoutMs?: number, stallMs?: number, stopRetryMs?: number, clock?: Clock } = {}): AuditLog {
   const maxBuffer = opts.maxBuffer ?? 100_000
+  const maxBufferChars = opts.maxBufferChars ?? 128 * 1024 * 1024
   const maxBatch = opts.maxBatch ?? 250
   const lockTimeoutMs = opts.lockTimeoutMs ?? 5000
   const stallMs = opts.stallMs ?? 10_000
   const stopRetryMs = opts.stopRetryMs ?? 5000
   const clock = opts.clock ?? systemClock
   const queue = new Fifo<AuditEvent>()
+  // `sizeOf` of every event queued.
+  let queuedChars = 0
+  const full = (): boolean => queue.length >= maxBuffer || queuedChars >= maxBufferChars
+  const enqueue = (e: AuditEvent): void => {
+    queue.push(e)
+    queuedChars += sizeOf(e)
+  }
   let dropped = 0
   // When dropping was last logged: under sustained overload every batch written opens a gap, and a line each would flood the log.
   let warned = -Infinity
@@ -118,9 +140,9 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
 
   /** Queues the record of the events dropped since the last one, where they would have been, once there is room. */
   function markGap (): void {
-    if (gap === undefined || queue.length >= maxBuffer) return
+    if (gap === undefined || full()) return
     const { count, first, last, kinds } = gap
-    queue.push({ at: clock.now(), kind: 'audit.dropped', detail: { dropped: count, first_at: isoTime(first), last_at: isoTime(last), kinds } })
+    enqueue({ at: clock.now(), kind: 'audit.dropped', detail: { dropped: count, first_at: isoTime(first), last_at: isoTime(last), kinds } })
     gap = undefined
   }
 
@@ -179,6 +201,7 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
       if (failing) log.info({ queued: queue.length }, 'audit writes recovered')
       failing = false
       unconfirmed = undefined
+      for (let i = 0; i < written; i++) queuedChars -= sizeOf(queue.at(i) as AuditEvent)
       queue.drop(written)
       markGap()
       if (!all && queue.length < maxBatch) return
@@ -207,8 +230,8 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
         return
       }
       markGap()
-      if (queue.length >= maxBuffer) drop(e)
-      else queue.push(e)
+      if (full()) drop(e)
+      else enqueue(e)
     },
     flush: flushAll,
     backlog: () => ({ queued: queue.length, dropped, failing: failing || (batchStarted !== undefined && clock.now() - batchStarted > stallMs) }),

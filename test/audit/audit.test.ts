@@ -286,6 +286,28 @@ t.test('a database outage buffers events, readiness says so, and the retry write
   await log.stop()
 })
 
+t.test('during an outage the buffer is bounded in size too: events with 16 KiB paths are dropped long before 100,000 of them (gigabytes) wait', async (t) => {
+  const { db, close } = await openTestDb(backends[0])
+  t.teardown(close)
+  let down = true
+  const flaky: Db = { ...db, tx: async (fn) => { if (down) throw new Error('connection refused'); return await db.tx(fn) } }
+  const log = createAuditLog(flaky, silentLogger(), { intervalMs: 60_000 })
+  // One string for every event, so the test itself holds 16 KiB, not what a gateway would.
+  const path = `/${'a'.repeat(16 * 1024)}`
+  for (let i = 0; i < 20_000; i++) log.record({ ...event(i), path, target: 'api' })
+  const { queued, dropped } = log.backlog()
+  t.ok(queued * path.length <= 160 * 1024 * 1024, `${queued} events of 16 KiB queued`)
+  t.equal(queued + dropped, 20_000)
+  t.ok(dropped > 0, `${dropped} dropped`)
+  down = false
+  await log.flush()
+  t.same(log.backlog(), { queued: 0, dropped, failing: false })
+  for (let i = 0; i < 3; i++) log.record({ ...event(i), path, target: 'api' })
+  t.same(log.backlog(), { queued: 3, dropped, failing: false }, 'written, the buffer takes events again')
+  await log.stop()
+  t.match(await verifyAudit(db), { ok: true, records: queued + 1 + 3, dropped: { events: dropped, gaps: 1 } })
+})
+
 t.test('events dropped while the buffer is full leave an audit.dropped record where they would have been, one per gap', async (t) => {
   const { db, close } = await openTestDb(backends[0])
   t.teardown(close)
