@@ -9,6 +9,7 @@ import type { Logger } from './log.js'
 import { createBroker, type Broker } from './broker/broker.js'
 import { forgetFirstAdminToken } from './broker/admin-token.js'
 import { createBrokerHandler, type BrokerHandler } from './broker/http/app.js'
+import { clientError } from './broker/http/client-error.js'
 import { createGateway, type Gateway } from './gateway/gateway.js'
 import type { CheckDeps } from './gateway/check.js'
 import { LiveStatus } from './lineage/live-status.js'
@@ -124,6 +125,7 @@ export async function start (config: Config, log: Logger, clock: Clock = systemC
   // Node looks for requests past these limits only every `connectionsCheckingInterval` (30 s by
   // default): a sender a byte a second would hold a connection up to 30 s past them. Every second.
   const brokerServer = createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000, connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 })
+  brokerServer.on('clientError', clientError)
   let broker: Broker | undefined
   let gateway: Gateway | undefined
   let ownSync: ViewSync | undefined
