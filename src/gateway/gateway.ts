@@ -1,5 +1,5 @@
 import { createServer, ServerResponse, STATUS_CODES, type Server } from 'node:http'
-import type { Duplex } from 'node:stream'
+import { Readable, type Duplex } from 'node:stream'
 import type { Server as NetServer, Socket } from 'node:net'
 import type { SecureContext } from 'node:tls'
 import type { Logger } from '../log.js'
@@ -14,6 +14,7 @@ import { allowedMethods, lacksHost, originForm } from './http/request-target.js'
 import { TargetDirectory } from './targets.js'
 import { loadMaskKey } from './pg/mask-key.js'
 import { createPgGateway, type PgGateway } from './pg/server.js'
+import { bodyUnread } from './http/upstream.js'
 
 export interface GatewayOptions extends CheckDeps {
   db: Db
@@ -60,6 +61,21 @@ function refuseAndClose (socket: Duplex, response: string): void {
 }
 
 /**
+ * Gives the body of a request the gateway's own endpoints answer without reading it (dropped
+ * as it comes, so that the next request on the connection can be read) `limitMs` to end: an
+ * agent still sending it then (a chunked body that never ends) is cut off. The listener has no
+ * `requestTimeout`, so that uploads to targets stream as long as they take; without this, one
+ * agent, with no token, could hold any number of connections for ever.
+ */
+function limitUnreadBody (req: AgentRequest, limitMs: number): void {
+  if (!bodyUnread(req) || !(req instanceof Readable)) return
+  const timer = setTimeout(() => { if (!req.complete) req.socket.destroy() }, limitMs)
+  timer.unref()
+  req.once('end', () => { clearTimeout(timer) })
+  req.once('close', () => { clearTimeout(timer) })
+}
+
+/**
  * Builds the gateway's listeners on a live-status view (its own, or the broker's in the same
  * process). Targets are loaded once and kept current from the change log.
  */
@@ -96,6 +112,7 @@ export async function createGateway (opts: GatewayOptions): Promise<Gateway> {
   const pg = await createPgGateway({ ...opts, targets, loginTimeoutMs: opts.pgLoginTimeoutMs, catalogTtlMs: opts.pgCatalogTtlMs, maskKey })
   // The gateway's own endpoints live under `/_lineage/`: no target name starts with `_`.
   const own: AgentListener = (req, res) => {
+    limitUnreadBody(req, httpServer.headersTimeout)
     const send = (status: number, type: string, body: string): void => { res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body) }
     if (req.url === '/_lineage/healthz') return send(200, 'application/json', '{"ok":true}')
     if (req.url === '/_lineage/readyz') {

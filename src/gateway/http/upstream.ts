@@ -205,7 +205,7 @@ function hasBody (req: AgentRequest): boolean {
  * Whether part of a request's body is still unread. A request without one is whole from its
  * headers on, though Node marks it complete only once its (empty) body has been read.
  */
-function bodyUnread (req: AgentRequest): boolean {
+export function bodyUnread (req: AgentRequest): boolean {
   return !req.complete && hasBody(req)
 }
 
