@@ -72,6 +72,17 @@ function role (env: Env): Role {
   return raw
 }
 
+/**
+ * The issuer identifier: a URL with no query or fragment (RFC 8414 §2). The metadata and JWKS
+ * URLs are built by appending to it, so either would end up inside them, and relying parties
+ * that check `iss` against the identifier would each read it differently.
+ */
+function issuerId (env: Env): string | undefined {
+  const raw = url(env, 'LINEAGE_ISSUER', ['http:', 'https:'])
+  if (raw !== undefined && /[?#]/.test(raw)) throw new ConfigError('LINEAGE_ISSUER', `must have no query or fragment (RFC 8414 §2), got "${raw}"`)
+  return raw
+}
+
 function secret (env: Env, name: string): string | undefined {
   const raw = env[name]
   if (raw === undefined || raw === '') return undefined
@@ -119,7 +130,7 @@ function logLevel (env: Env): string {
  * @throws ConfigError naming the variable at fault.
  */
 export function loadConfig (env: Env): Config {
-  const issuer = url(env, 'LINEAGE_ISSUER', ['http:', 'https:'])
+  const issuer = issuerId(env)
   return {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),

@@ -47,3 +47,10 @@ t.test('an admin or SCIM token, or the Okta Authorization, that no request could
   t.match(loadConfig({ LINEAGE_ADMIN_TOKEN: `${token}~+/=`, LINEAGE_SCIM_TOKEN: token, LINEAGE_OKTA_AUTHORIZATION: `Bearer ${token}` }),
     { adminToken: `${token}~+/=`, scimToken: token, oktaAuthorization: `Bearer ${token}` })
 })
+
+t.test('an issuer with a query or fragment, which RFC 8414 forbids and the metadata URLs would swallow, stops the start naming LINEAGE_ISSUER', async (t) => {
+  for (const value of ['https://id.example/?tenant=a', 'https://id.example/#x', 'https://id.example?']) {
+    t.throws(() => loadConfig({ LINEAGE_ISSUER: value }), { name: 'ConfigError', message: /^LINEAGE_ISSUER: must have no query or fragment/ }, value)
+  }
+  t.equal(loadConfig({ LINEAGE_ISSUER: 'https://id.example/tenant-a' }).issuer, 'https://id.example/tenant-a', 'a path is an issuer\'s own')
+})
