@@ -49,3 +49,26 @@ t.test('configured files are used as they are and serve a real handshake', async
   })
   t.equal(got, 'ok')
 })
+
+t.test('a configured file that cannot serve stops the start naming its variable and file, not with OpenSSL\'s bare "no start line"', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lineage-tls-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const [a, b] = [join(dir, 'a'), join(dir, 'b')]
+  await loadTlsContext({ dataDir: a })
+  await loadTlsContext({ dataDir: b })
+  const cert = join(a, 'gateway-tls-cert.pem')
+  const key = join(a, 'gateway-tls-key.pem')
+  const garbage = join(dir, 'garbage.pem')
+  await writeFile(garbage, 'not a PEM file\n')
+  const cases: Array<[string, string, RegExp]> = [
+    [join(dir, 'missing.pem'), key, /^LINEAGE_TLS_CERT: cannot read .*missing\.pem: ENOENT/],
+    [cert, join(dir, 'missing.pem'), /^LINEAGE_TLS_KEY: cannot read .*missing\.pem: ENOENT/],
+    [garbage, key, /^LINEAGE_TLS_CERT: .*garbage\.pem is not a PEM certificate/],
+    [cert, garbage, /^LINEAGE_TLS_KEY: .*garbage\.pem is not a PEM private key/],
+    [cert, cert, /^LINEAGE_TLS_KEY: .*gateway-tls-cert\.pem is not a PEM private key/],
+    [cert, join(b, 'gateway-tls-key.pem'), /^LINEAGE_TLS_KEY: .* is not the private key of the certificate in /]
+  ]
+  for (const [certFile, keyFile, message] of cases) {
+    await t.rejects(loadTlsContext({ certFile, keyFile, dataDir: dir }), { name: 'ConfigError', message }, String(message))
+  }
+})
