@@ -172,6 +172,18 @@ async function runTree (args: string[], env: Env): Promise<number> {
   return 0
 }
 
+/**
+ * `DATABASE_URL`, held to what the broker accepts (config.ts): the driver reads anything else as
+ * a host name or a socket path, and would answer "getaddrinfo ENOTFOUND base". Not echoed: it may
+ * hold a password.
+ */
+function postgresUrl (env: Env): string | undefined {
+  const raw = env.DATABASE_URL
+  if (raw === undefined || raw === '') return undefined
+  if (!URL.canParse(raw) || !['postgres:', 'postgresql:'].includes(new URL(raw).protocol)) throw new UsageError('DATABASE_URL must be a postgres:// or postgresql:// URL (as the broker takes it); unset it to ask the broker at LINEAGE_URL')
+  return raw
+}
+
 async function runAudit (args: string[], env: Env): Promise<number> {
   const usage = 'usage: lineage audit verify [--anchor SEQ:HASH]'
   if (args[0] !== 'verify') throw new UsageError(usage)
@@ -182,8 +194,9 @@ async function runAudit (args: string[], env: Env): Promise<number> {
   try { anchor = given === undefined ? undefined : parseAnchor(given) } catch (err) { throw new UsageError(`${(err as Error).message}\n${usage}`) }
   // Through the broker, `unwritten` counts what its database did not take before the check.
   let result: VerifyResult & { unwritten?: number }
-  if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '') {
-    const db = openPostgres(env.DATABASE_URL, { max: 1 })
+  const databaseUrl = postgresUrl(env)
+  if (databaseUrl !== undefined) {
+    const db = openPostgres(databaseUrl, { max: 1 })
     try {
       result = await verifyAudit(db, { anchor })
     } catch (err) {

@@ -215,6 +215,15 @@ t.test('lineage audit verify with a DATABASE_URL that is not Lineage\'s says so 
   t.match(r.stderr, /^lineage: DATABASE_URL names a database with no Lineage audit trail \(relation "audit_records" does not exist\); point it at Lineage's database, or unset it to ask the broker at LINEAGE_URL\n$/)
 })
 
+t.test('lineage audit verify with a DATABASE_URL that is no postgres:// URL is a usage error naming it, not a host name looked up', async (t) => {
+  for (const value of ['lineage', 'postgress://u:pw@127.0.0.1/x', 'mysql://u:pw@127.0.0.1/x']) {
+    const r = await lineage(['audit', 'verify'], { DATABASE_URL: value })
+    t.equal(r.code, 2, value)
+    t.match(r.stderr, /^lineage: DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL .*unset it to ask the broker at LINEAGE_URL\n$/, value)
+    t.notMatch(r.stderr, /pw/, 'the value, which may hold a password, is not printed')
+  }
+})
+
 t.test('lineage audit verify says how many records the broker holds that its database did not take', async (t) => {
   const { createServer } = await import('node:http')
   const broker = createServer((_req, res) => { res.setHeader('content-type', 'application/json').end(JSON.stringify({ ok: true, records: 7, unwritten: 3 })) })
