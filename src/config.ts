@@ -120,7 +120,7 @@ function tlsFiles (env: Env): { tlsCertFile?: string, tlsKeyFile?: string } {
 }
 
 function logLevel (env: Env): string {
-  const raw = env.LINEAGE_LOG_LEVEL ?? 'info'
+  const raw = text(env, 'LINEAGE_LOG_LEVEL', 'info')
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(raw)) throw new ConfigError('LINEAGE_LOG_LEVEL', `unknown level "${raw}"`)
   return raw
 }

@@ -30,9 +30,10 @@ t.test('the PostgreSQL gateway\'s TLS certificate and key are given together or 
   t.match(loadConfig({ LINEAGE_TLS_CERT: '/etc/cert.pem', LINEAGE_TLS_KEY: '/etc/key.pem' }), { tlsCertFile: '/etc/cert.pem', tlsKeyFile: '/etc/key.pem' })
 })
 
-t.test('an empty LINEAGE_HOST, LINEAGE_DATA_DIR or LINEAGE_ROLE means the default, as an empty port or secret does', async (t) => {
-  const c = loadConfig({ LINEAGE_HOST: '', LINEAGE_DATA_DIR: '', LINEAGE_ROLE: '' })
+t.test('an empty LINEAGE_HOST, LINEAGE_DATA_DIR, LINEAGE_ROLE or LINEAGE_LOG_LEVEL means the default, as an empty port or secret does', async (t) => {
+  const c = loadConfig({ LINEAGE_HOST: '', LINEAGE_DATA_DIR: '', LINEAGE_ROLE: '', LINEAGE_LOG_LEVEL: '' })
   t.equal(c.role, 'all')
+  t.equal(c.logLevel, 'info', 'an empty LINEAGE_LOG_LEVEL too')
   t.equal(loadConfig({ LINEAGE_ISSUER: 'https://id.example/' }).issuer, 'https://id.example/', 'the issuer is kept exactly: it is every token\'s iss')
   t.equal(c.host, '127.0.0.1', 'not every interface')
   t.equal(c.dataDir, loadConfig({}).dataDir, './.lineage, not the working directory')
