@@ -52,7 +52,20 @@ export async function exchangeToken (brokerUrl: string, subjectToken: string, op
   }
   const body = await res.json().catch(() => ({})) as Record<string, string>
   if (res.status !== 200) throw new BrokerError(res.status, body.error ?? 'server_error', body.error_description ?? `HTTP ${res.status}`)
+  expectFields(brokerUrl, res, body, ['access_token'])
   return body as unknown as { access_token: string, scope: string, expires_in: number }
+}
+
+/**
+ * Checks that a success answer holds what the broker's would (`fields`). Another server at
+ * LINEAGE_URL (a web app answering every path with 200 and a page) would otherwise have the
+ * CLI print `undefined` as a token, run a command with none, or report the audit trail broken.
+ * @throws BrokerError
+ */
+function expectFields (brokerUrl: string, res: Response, body: unknown, fields: string[]): void {
+  if (typeof body === 'object' && body !== null && !Array.isArray(body) && fields.every((f) => (body as Record<string, unknown>)[f] !== undefined)) return
+  const type = res.headers.get('content-type') ?? 'no content type'
+  throw new BrokerError(res.status, 'unexpected_answer', `${brokerUrl} answered HTTP ${res.status} (${type.slice(0, 100)}) without the broker's ${fields.join(', ')}: is LINEAGE_URL the broker?`)
 }
 
 /** `path` below the broker's URL, which may itself have a path (a broker behind a prefix: `https://host/lineage`). */
@@ -64,8 +77,11 @@ export function endpoint (brokerUrl: string, path: string): URL {
   return base
 }
 
-/** Calls an admin endpoint with the admin token. @throws BrokerError */
-export async function adminCall (brokerUrl: string, adminToken: string, method: string, path: string, body?: Record<string, unknown>): Promise<unknown> {
+/**
+ * Calls an admin endpoint with the admin token; its answer must hold `fields`.
+ * @throws BrokerError
+ */
+export async function adminCall (brokerUrl: string, adminToken: string, method: string, path: string, fields: string[], body?: Record<string, unknown>): Promise<unknown> {
   let res: Response
   try {
     const headers: Record<string, string> = { authorization: `Bearer ${adminToken}` }
@@ -76,6 +92,7 @@ export async function adminCall (brokerUrl: string, adminToken: string, method: 
   }
   const answer = await res.json().catch(() => ({})) as Record<string, string>
   if (res.status >= 300) throw new BrokerError(res.status, answer.error ?? 'server_error', answer.error_description ?? `HTTP ${res.status}`)
+  expectFields(brokerUrl, res, answer, fields)
   return answer
 }
 

@@ -167,7 +167,7 @@ function adminToken (env: Env): string {
 
 async function runTree (args: string[], env: Env): Promise<number> {
   if (args.length !== 1) throw new UsageError('usage: lineage tree JTI')
-  const tree = await adminCall(brokerUrl(env), adminToken(env), 'GET', `/v1/tokens/${encodeURIComponent(args[0])}/tree`) as TreeNode
+  const tree = await adminCall(brokerUrl(env), adminToken(env), 'GET', `/v1/tokens/${encodeURIComponent(args[0])}/tree`, ['jti', 'children']) as TreeNode
   process.stdout.write(renderTree(tree) + '\n')
   return 0
 }
@@ -205,7 +205,7 @@ async function runAudit (args: string[], env: Env): Promise<number> {
       throw err
     } finally { await db.close() }
   } else {
-    result = await adminCall(brokerUrl(env), adminToken(env), 'POST', '/v1/audit/verify', given === undefined ? undefined : { anchor: given }) as VerifyResult & { unwritten?: number }
+    result = await adminCall(brokerUrl(env), adminToken(env), 'POST', '/v1/audit/verify', ['ok', 'records'], given === undefined ? undefined : { anchor: given }) as VerifyResult & { unwritten?: number }
   }
   if (result.unwritten !== undefined) process.stdout.write(`the broker holds ${result.unwritten} records its database did not take: they are not in the chain checked\n`)
   if (result.ok) {
@@ -221,7 +221,7 @@ async function runAudit (args: string[], env: Env): Promise<number> {
 
 async function runKeys (args: string[], env: Env): Promise<number> {
   if (args[0] !== 'rotate' || args.length !== 1) throw new UsageError('usage: lineage keys rotate')
-  const out = await adminCall(brokerUrl(env), adminToken(env), 'POST', '/v1/keys/rotate') as { kid: string }
+  const out = await adminCall(brokerUrl(env), adminToken(env), 'POST', '/v1/keys/rotate', ['kid']) as { kid: string }
   process.stdout.write(`new signing key ${out.kid}; tokens signed by earlier keys stay valid until they expire\n`)
   return 0
 }

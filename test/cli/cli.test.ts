@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -127,6 +129,19 @@ t.test('lineage refuses clearly when it cannot get a child token', async (t) => 
   const help = await lineage(['help'])
   t.equal(help.code, 0)
   t.match(help.stdout, 'lineage exec')
+})
+
+t.test('a LINEAGE_URL that answers 200 with something other than the broker\'s JSON is an error, not a token "undefined" or a trail reported broken', async (t) => {
+  const page = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }).end('<html>an app</html>') })
+  await once(page.listen(0, '127.0.0.1'), 'listening')
+  t.teardown(() => page.close())
+  const env = { LINEAGE_URL: `http://127.0.0.1:${(page.address() as AddressInfo).port}`, LINEAGE_TOKEN: root, LINEAGE_ADMIN_TOKEN: adminToken }
+  for (const args of [['exchange'], ['exec', '--', process.execPath, '-e', 'process.stdout.write("ran")'], ['keys', 'rotate'], ['audit', 'verify'], ['tree', 'some-jti']]) {
+    const r = await run(process.execPath, [cliPath, ...args], env)
+    t.equal(r.code, 1, args.join(' '))
+    t.equal(r.stdout, '', `${args.join(' ')}: nothing printed or run`)
+    t.match(r.stderr, /^lineage: unexpected_answer: http:\/\/127\.0\.0\.1:\d+ answered HTTP 200 \(text\/html\) without the broker's .*: is LINEAGE_URL the broker\?\n$/, args.join(' '))
+  }
 })
 
 t.test('--help after any command prints the help and exits 0, but after -- it is the command\'s own', async (t) => {
