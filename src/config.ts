@@ -83,6 +83,17 @@ function issuerId (env: Env): string | undefined {
   return raw
 }
 
+/**
+ * A gateway process checks tokens against the broker's issuer and fetches its keys there: with
+ * no LINEAGE_ISSUER that is `http://<host>:<LINEAGE_BROKER_PORT>`, and a port of 0 names no
+ * broker (it binds a free port in the broker's own process), so every token would be refused.
+ */
+function brokerKnown (config: Config): void {
+  if (config.role === 'gateway' && config.issuer === undefined && config.brokerPort === 0) {
+    throw new ConfigError('LINEAGE_ISSUER', 'a gateway process needs the broker\'s URL: LINEAGE_BROKER_PORT=0 names no broker to find it at')
+  }
+}
+
 function secret (env: Env, name: string): string | undefined {
   const raw = env[name]
   if (raw === undefined || raw === '') return undefined
@@ -131,7 +142,7 @@ function logLevel (env: Env): string {
  */
 export function loadConfig (env: Env): Config {
   const issuer = issuerId(env)
-  return {
+  const config: Config = {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     dataDir: resolve(text(env, 'LINEAGE_DATA_DIR', './.lineage')),
@@ -154,4 +165,6 @@ export function loadConfig (env: Env): Config {
     logLevel: logLevel(env),
     underNpmStart: env.npm_lifecycle_event === 'start'
   }
+  brokerKnown(config)
+  return config
 }

@@ -22,6 +22,10 @@ t.test('a gateway process needs the database a broker writes, not an embedded on
   t.throws(() => loadConfig({ LINEAGE_ROLE: 'gateway', DATABASE_URL: '' }), /DATABASE_URL/)
   t.match(loadConfig({ LINEAGE_ROLE: 'gateway', DATABASE_URL: 'postgres://db/lineage' }), { role: 'gateway' })
   t.match(loadConfig({ LINEAGE_ROLE: 'broker' }), { role: 'broker' }, 'a broker alone may keep an embedded database')
+  t.throws(() => loadConfig({ LINEAGE_ROLE: 'gateway', DATABASE_URL: 'postgres://db/lineage', LINEAGE_BROKER_PORT: '0' }), { name: 'ConfigError', message: /^LINEAGE_ISSUER: a gateway process needs the broker's URL/ },
+    'with no issuer, a broker port of 0 leaves the gateway nowhere to find the broker\'s keys, and every token refused')
+  t.match(loadConfig({ LINEAGE_ROLE: 'gateway', DATABASE_URL: 'postgres://db/lineage', LINEAGE_BROKER_PORT: '0', LINEAGE_ISSUER: 'http://broker:7400' }), { role: 'gateway' })
+  t.match(loadConfig({ LINEAGE_BROKER_PORT: '0' }), { brokerPort: 0 }, 'a process running the broker knows the port it bound')
 })
 
 t.test('the PostgreSQL gateway\'s TLS certificate and key are given together or not at all', async (t) => {
