@@ -71,22 +71,41 @@ function numbersAsWritten (text: string): boolean {
  * gap in `seq` or breaks the next hash, a truncated tail disagrees with `audit_head`, and a
  * record before the first or past the head was not added by a writer. Everything is read in
  * one snapshot, so records other processes add meanwhile are the next verification's.
+ *
+ * Embedded, a transaction holds PGlite's one connection, so one over a long trail would stall
+ * every other query of the process (the change-log poll that keeps the gateway's view fresh
+ * included) for as long as it runs: there the pages are read outside one, the event loop
+ * turning between them, and only the last page and the head together in one, so that what
+ * writers add meanwhile is checked too.
  */
 export async function verifyAudit (db: Db, opts: { anchor?: Anchor, pageSize?: number } = {}): Promise<VerifyResult> {
+  const pageSize = opts.pageSize ?? 5000
+  if (db.kind === 'pglite') {
+    const walk = newWalk()
+    const early = await verifyPages(db, walk, pageSize, opts.anchor)
+    if (early !== undefined) return early
+    return await db.tx(async (q) => await verifyPages(q, walk, pageSize, opts.anchor) ?? await verifyHead(q, walk, opts.anchor))
+  }
   return await db.tx(async (q) => {
     await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
-    return await verifySnapshot(q, opts.pageSize ?? 5000, opts.anchor)
+    const walk = newWalk()
+    return await verifyPages(q, walk, pageSize, opts.anchor) ?? await verifyHead(q, walk, opts.anchor)
   })
 }
 
-async function verifySnapshot (q: Queryable, pageSize: number, anchor: Anchor | undefined): Promise<VerifyResult> {
+/** How far a verification has come: the next record expected and the hash it must follow. */
+interface Walk { prev: string, expected: number, count: number, dropped: { events: number, gaps: number } }
+
+function newWalk (): Walk {
+  return { prev: genesisHash, expected: 1, count: 0, dropped: { events: 0, gaps: 0 } }
+}
+
+/** Checks the records from `walk.expected` to the last one there is; a result only when one is broken. */
+async function verifyPages (q: Queryable, walk: Walk, pageSize: number, anchor: Anchor | undefined): Promise<VerifyResult | undefined> {
   // The chain starts at 1: the pages below would never read a record numbered before it.
   const { rows: [first] } = await q.query<{ seq: number | null }>('SELECT min(seq) AS seq FROM audit_records')
   if (first.seq !== null && first.seq < 1) return { ok: false, records: 0, problem: `record ${first.seq} lies before the first: it was not written by Lineage` }
-  let prev = genesisHash
-  let expected = 1
-  let count = 0
-  const dropped = { events: 0, gaps: 0 }
+  const { dropped } = walk
   for (;;) {
     // Writers store finite times in whole milliseconds, arrays that start at 1 and a detail that is
     // an object: a fraction of a millisecond or other bounds would not reach the hash (the driver
@@ -97,27 +116,35 @@ async function verifySnapshot (q: Queryable, pageSize: number, anchor: Anchor | 
     const { rows } = await q.query<Row>(`SELECT seq, at, kind, decision, status, target, method, path, jti, root, principals, actors, detail::text AS detail_text, hash,
       isfinite(at) AND at = date_trunc('milliseconds', at)
       AND principals IS NOT NULL AND coalesce(array_lower(principals, 1), 1) = 1 AND actors IS NOT NULL AND coalesce(array_lower(actors, 1), 1) = 1
-      AND jsonb_typeof(detail) = 'object' AS as_written FROM ${stored} WHERE seq >= $1 ORDER BY seq LIMIT $2`, [expected, pageSize])
+      AND jsonb_typeof(detail) = 'object' AS as_written FROM ${stored} WHERE seq >= $1 ORDER BY seq LIMIT $2`, [walk.expected, pageSize])
     for (const r of rows) {
-      if (r.seq !== expected) return { ok: false, records: count, problem: `record ${expected} is missing (next is ${r.seq})` }
-      if (!r.as_written || !numbersAsWritten(r.detail_text)) return { ok: false, records: count, problem: altered(r.seq) }
+      if (r.seq !== walk.expected) return { ok: false, records: walk.count, problem: `record ${walk.expected} is missing (next is ${r.seq})` }
+      if (!r.as_written || !numbersAsWritten(r.detail_text)) return { ok: false, records: walk.count, problem: altered(r.seq) }
       const detail = JSON.parse(r.detail_text) as Record<string, unknown>
       const e: AuditEvent = {
         at: r.at.getTime(), kind: r.kind, decision: r.decision ?? undefined, status: r.status ?? undefined, target: r.target ?? undefined, method: r.method ?? undefined,
         path: r.path ?? undefined, jti: r.jti ?? undefined, root: r.root ?? undefined, principals: r.principals, actors: r.actors, detail
       }
-      if (chainHash(r.seq, e, prev) !== r.hash) return { ok: false, records: count, problem: altered(r.seq) }
-      if (r.seq === anchor?.seq && r.hash !== anchor.hash) return { ok: false, records: count, problem: `record ${r.seq} no longer has the anchored hash: the chain was rewritten up to it` }
+      if (chainHash(r.seq, e, walk.prev) !== r.hash) return { ok: false, records: walk.count, problem: altered(r.seq) }
+      if (r.seq === anchor?.seq && r.hash !== anchor.hash) return { ok: false, records: walk.count, problem: `record ${r.seq} no longer has the anchored hash: the chain was rewritten up to it` }
       if (r.kind === 'audit.dropped') {
         dropped.gaps++
         dropped.events += typeof detail.dropped === 'number' ? detail.dropped : 0
       }
-      prev = r.hash
-      expected++
-      count++
+      walk.prev = r.hash
+      walk.expected++
+      walk.count++
     }
-    if (rows.length < pageSize) break
+    if (rows.length < pageSize) return undefined
+    // PGlite answers without a turn of the event loop: without this, nothing else of the process
+    // (a request, a timer) would run until the last page.
+    await new Promise((resolve) => setImmediate(resolve))
   }
+}
+
+/** Checks the head against the records walked: the chain must end where and as it says. */
+async function verifyHead (q: Queryable, walk: Walk, anchor: Anchor | undefined): Promise<VerifyResult> {
+  const { prev, count, dropped } = walk
   const { rows: [head] } = await q.query<{ seq: number, hash: string } | undefined>('SELECT seq, hash FROM audit_head WHERE id = 1')
   if (head === undefined) return { ok: false, records: count, problem: `the chain ends at record ${count} and its head is missing: records may have been removed from the end` }
   if (count > head.seq) return { ok: false, records: count, problem: `records ${head.seq + 1} to ${count} lie past the head: they were not written by Lineage` }
