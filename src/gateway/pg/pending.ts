@@ -12,9 +12,10 @@ export interface Portal { statement: string, st: Statement | undefined, batch: n
 /**
  * An execution awaiting its answer. `sql`: the statement as its audit record holds it
  * (truncated, or a fingerprint). `quotesMasked`: its tables have masked columns, which an
- * error's detail may quote.
+ * error's detail may quote. `returned`: data rows passed on since its last CommandComplete,
+ * which count in `rows` when no CommandComplete will (a PortalSuspended, an error).
  */
-export type Execution = { type: 'exec', sql: string, c: Classification, rows: number, error?: string, simple: boolean, portal?: Portal, rules: readonly MaskRule[], quotesMasked?: boolean, fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
+export type Execution = { type: 'exec', sql: string, c: Classification, rows: number, returned?: number, error?: string, simple: boolean, portal?: Portal, rules: readonly MaskRule[], quotesMasked?: boolean, fields?: FieldDescription[], mask?: Array<MaskKind | undefined> }
 /** A Parse, Bind or Close as it changed the session's statements or portals: undone if the upstream refuses or skips it. */
 export type Undo = { kind: 'statement', name: string, previous: Statement | undefined } | { kind: 'portal', name: string, previous: Portal | undefined }
 
@@ -33,3 +34,9 @@ export type Pending =
   | { type: 'step', undo?: Undo }
   /** The client ended a COPY FROM STDIN (CopyDone, CopyFail): no answer of its own. */
   | { type: 'copyend' }
+
+/** Counts the rows `e` returned since its last CommandComplete into its `rows`: its answer ends without one. */
+export function countReturned (e: Execution): void {
+  e.rows += e.returned ?? 0
+  e.returned = 0
+}

@@ -10,7 +10,7 @@ import { Writer } from './protocol/writer.js'
 import type { Refusals } from './refusals.js'
 import { errorForAgent, noticeForAgent } from './error-for-agent.js'
 import { OutOfStep } from './out-of-step.js'
-import type { Execution, Pending, Undo } from './pending.js'
+import { countReturned, type Execution, type Pending, type Undo } from './pending.js'
 
 /**
  * The upstream half of a session: what each upstream message answers (a Describe, an
@@ -140,7 +140,7 @@ export class Responses {
 
   /** Audits every execution still waiting for its answer. */
   abandon (reason: string): void {
-    for (const p of this.pending.clear()) if (p.type === 'exec') this.deps.record(p, reason)
+    for (const p of this.pending.clear()) if (p.type === 'exec') { countReturned(p); this.deps.record(p, reason) }
     this.copySettled()
   }
 
@@ -175,9 +175,11 @@ export class Responses {
     if (tag !== BackendCode.DataRow) return false
     const p = this.head()
     if (p?.type !== 'exec') throw new OutOfStep('a data row that answers no statement')
-    if (p.rules.length === 0) return true
-    if (p.mask === undefined) return 'wait'
-    return !p.mask.some((m) => m !== undefined)
+    if (p.rules.length > 0 && p.mask === undefined) return 'wait'
+    if (p.rules.length > 0 && p.mask?.some((m) => m !== undefined) === true) return false
+    // Passed on as it arrives, it never reaches `frame`: it is counted here.
+    p.returned = (p.returned ?? 0) + 1
+    return true
   }
 
   /** Handles one upstream message: undefined to forward it, what to send instead, or 'wait' (call `resolveMask`, then again). */
@@ -187,9 +189,9 @@ export class Responses {
         const p = this.head()
         // Fail closed: a row that answers no known execution cannot be masked.
         if (p?.type !== 'exec') throw new OutOfStep('a data row that answers no statement')
-        if (p.rules.length === 0) return undefined
-        if (p.mask === undefined) return 'wait'
-        if (!p.mask.some((m) => m !== undefined)) return undefined
+        if (p.rules.length > 0 && p.mask === undefined) return 'wait'
+        p.returned = (p.returned ?? 0) + 1
+        if (p.mask?.some((m) => m !== undefined) !== true) return undefined
         return [maskedRow(p, f.body, this.deps.maskKey)]
       }
       case BackendCode.RowDescription: {
@@ -226,6 +228,7 @@ export class Responses {
         const e = this.headOf('exec')
         if (e?.type === 'exec') {
           e.rows += commandRows(f.body)
+          e.returned = 0
           if (e.simple) { e.fields = undefined; e.mask = undefined } else { this.pending.shift(); this.deps.record(e) }
         }
         return undefined
@@ -233,7 +236,7 @@ export class Responses {
       case BackendCode.EmptyQueryResponse:
       case BackendCode.PortalSuspended: {
         const e = this.headOf('exec')
-        if (e?.type === 'exec' && !e.simple) { this.pending.shift(); this.deps.record(e) }
+        if (e?.type === 'exec' && !e.simple) { countReturned(e); this.pending.shift(); this.deps.record(e) }
         return undefined
       }
       case BackendCode.CopyInResponse:
@@ -303,6 +306,7 @@ export class Responses {
   /** The failure's part in the queue: what the upstream now skips is no longer awaited. */
   private skipUntilSync (head: Pending | undefined, code: string): void {
     if (head === undefined || head.type === 'sync') return
+    if (head.type === 'exec') countReturned(head)
     if (head.type === 'exec' && head.simple) {
       head.error ??= code
       return

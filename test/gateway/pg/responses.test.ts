@@ -12,11 +12,12 @@ const dataRow = frame(0x44, new Writer().int16(1).int32(3).bytes(Buffer.from('an
 const ready = frame(0x5a, Buffer.from('I'))
 const error = (code: string): { tag: number, body: Buffer } => frame(0x45, Buffer.from(`SERROR\0C${code}\0Mboom\0\0`))
 
-function responses (): { r: Responses, recorded: Array<[string, string | undefined]> } {
+function responses (): { r: Responses, recorded: Array<[string, string | undefined]>, rows: number[] } {
   const recorded: Array<[string, string | undefined]> = []
+  const rows: number[] = []
   const r = new Responses({
     refusals: new Refusals(),
-    record: (e, err) => recorded.push([e.sql, err ?? e.error]),
+    record: (e, err) => { recorded.push([e.sql, err ?? e.error]); rows.push(e.rows) },
     undo: () => {},
     settled: () => {},
     catalog: () => ({}) as unknown as Catalog,
@@ -26,7 +27,7 @@ function responses (): { r: Responses, recorded: Array<[string, string | undefin
     sendSync: () => {},
     masksNotifications: () => false
   })
-  return { r, recorded }
+  return { r, recorded, rows }
 }
 const exec = (sql: string, simple: boolean): Execution => ({ type: 'exec', sql, c: { class: 'read', statements: [], tables: [], count: 1 }, rows: 0, simple, rules: [] })
 
@@ -83,4 +84,40 @@ t.test('a stand-in\'s error is the gateway\'s 42501 even when more refusals than
   t.match(answer(words[0]), /42501.*lineage: refused by the gateway/, 'the oldest reason was forgotten, not the refusal')
   t.match(answer(words[1]), /lineage: reason 1/, 'only the oldest')
   t.equal(refusals.rewrite('column "lineage_refused_0123456789abcdef" does not exist'), undefined, 'a client\'s own use of such a name is its own error')
+})
+
+t.test('an execution is audited with the rows it returned when no CommandComplete counts them: a row limit, an error, a session that ends', async (t) => {
+  const { r, rows } = responses()
+  const complete = (tag: string): { tag: number, body: Buffer } => frame(0x43, Buffer.from(`${tag}\0`))
+  // Execute with a row limit, twice, then to its end: PortalSuspended carries no count.
+  for (let i = 0; i < 3; i++) r.expect(exec('SELECT id FROM t', false))
+  r.endBatch(false)
+  r.frame(dataRow)
+  r.frame(dataRow)
+  r.frame(frame(0x73))
+  r.frame(dataRow)
+  r.frame(frame(0x73))
+  r.frame(dataRow)
+  r.frame(complete('SELECT 1'))
+  r.frame(ready)
+  t.same(rows, [2, 1, 1], 'each part with its rows')
+  // Rows passed on before an error, in an extended batch and in a simple query.
+  r.expect(exec('SELECT 1 / x FROM t', false))
+  r.endBatch(false)
+  r.frame(dataRow)
+  t.equal(r.passesUnread(0x44), true, 'a large row passed on as it arrives')
+  r.frame(error('22012'))
+  r.frame(ready)
+  r.expect(exec('SELECT 1; SELECT 1 / x FROM t', true))
+  r.endBatch(true)
+  r.frame(dataRow)
+  r.frame(complete('SELECT 1'))
+  r.frame(dataRow)
+  r.frame(error('22012'))
+  r.frame(ready)
+  r.expect(exec('SELECT id FROM t', true))
+  r.endBatch(true)
+  r.frame(dataRow)
+  r.abandon('session ended')
+  t.same(rows.slice(3), [2, 2, 1], 'rows that reached the client count, whatever ended the statement')
 })
