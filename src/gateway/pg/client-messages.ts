@@ -163,7 +163,8 @@ export class ClientMessages {
         return r.endBatch(false) ? undefined : []
       case FrontendCode.CopyDone:
       case FrontendCode.CopyFail:
-        r.copyEnd()
+        // Skipped upstream, no copy can be under way or ahead: it ends none, and leaves nothing to await.
+        if (!skipping) r.copyEnd()
         return undefined
       case FrontendCode.CopyData:
         r.copyData()

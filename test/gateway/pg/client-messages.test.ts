@@ -1,0 +1,40 @@
+import { createSecretKey } from 'node:crypto'
+import t from 'tap'
+import { ClientMessages, type ClientMessageDeps } from '../../../src/gateway/pg/client-messages.js'
+import type { Catalog } from '../../../src/gateway/pg/catalog.js'
+import { Prepared } from '../../../src/gateway/pg/prepared.js'
+import { Refusals } from '../../../src/gateway/pg/refusals.js'
+import { Responses } from '../../../src/gateway/pg/responses.js'
+
+function messages (): { m: ClientMessages, r: Responses } {
+  const refusals = new Refusals()
+  const r = new Responses({
+    refusals,
+    record: () => {},
+    undo: () => {},
+    settled: () => {},
+    catalog: () => ({}) as unknown as Catalog,
+    maskKey: createSecretKey(Buffer.alloc(32)),
+    onFatal: () => {},
+    onIdle: () => {},
+    sendSync: () => {},
+    masksNotifications: () => false
+  })
+  // Copy messages ask nothing of the statement check or the catalog.
+  const m = new ClientMessages({ responses: r, prepared: new Prepared(), refusals, check: {} as unknown as ClientMessageDeps['check'], catalog: () => ({}) as unknown as Catalog, record: () => {} })
+  return { m, r }
+}
+
+t.test('CopyDone and CopyFail the upstream skips after an error in an extended batch leave nothing waiting in the session', async (t) => {
+  const { m, r } = messages()
+  r.expect({ type: 'step' })
+  r.frame({ tag: 0x45, body: Buffer.from('SERROR\0C42601\0Mboom\0\0') })
+  t.equal(r.skipping, true)
+  // Five bytes each, skipped upstream without an answer: each one used to be held until a Sync came.
+  const sent = []
+  for (let i = 0; i < 1000; i++) sent.push(m.handle({ tag: 0x63, body: Buffer.alloc(0) }), m.handle({ tag: 0x66, body: Buffer.from('no\0') }))
+  t.ok(sent.every((x) => x === undefined), 'each goes upstream as it is')
+  t.equal(r.outstanding, 0)
+  t.same(m.handle({ tag: 0x53, body: Buffer.alloc(0) }), undefined, 'the Sync goes upstream')
+  t.equal(r.outstanding, 1, 'and only its ReadyForQuery is awaited')
+})
