@@ -74,8 +74,8 @@ export class Responses {
   private sent = 0
   private done = 0
 
-  /** Answers awaited from the upstream. */
-  get outstanding (): number { return this.pending.length }
+  /** Answers awaited from the upstream, and Syncs held back that may yet be sent and answered (`heldSyncs`). */
+  get outstanding (): number { return this.pending.length + this.heldSyncs }
 
   /** The upstream is in COPY FROM STDIN: only copy messages, Flush and Sync may follow until the client ends it. */
   get copyIn (): boolean { return this.copyingIn }

@@ -1,6 +1,7 @@
 import { createSecretKey } from 'node:crypto'
 import t from 'tap'
 import { ClientMessages, type ClientMessageDeps } from '../../../src/gateway/pg/client-messages.js'
+import { ProtocolError } from '../../../src/gateway/pg/protocol/errors.js'
 import type { Catalog } from '../../../src/gateway/pg/catalog.js'
 import { Prepared } from '../../../src/gateway/pg/prepared.js'
 import { Refusals } from '../../../src/gateway/pg/refusals.js'
@@ -37,4 +38,23 @@ t.test('CopyDone and CopyFail the upstream skips after an error in an extended b
   t.equal(r.outstanding, 0)
   t.same(m.handle({ tag: 0x53, body: Buffer.alloc(0) }), undefined, 'the Sync goes upstream')
   t.equal(r.outstanding, 1, 'and only its ReadyForQuery is awaited')
+})
+
+t.test('Syncs held back during a COPY FROM STDIN count against the answers a session may await', async (t) => {
+  const { m, r } = messages()
+  r.expect({ type: 'exec', sql: 'COPY t FROM STDIN', c: { class: 'write', statements: [], tables: [], count: 1 }, rows: 0, simple: true, rules: [] })
+  r.endBatch(true)
+  r.frame({ tag: 0x47, body: Buffer.from([0, 0, 0]) })
+  t.equal(r.copyIn, true)
+  // Each goes nowhere until the copy fails or reads data; should it fail first (a cancel, a
+  // statement_timeout), every one is sent then and awaited at once: they used to be held without bound.
+  let held = 0
+  let stopped: unknown
+  try {
+    for (; held < 200_000; held++) m.handle({ tag: 0x53, body: Buffer.alloc(0) })
+  } catch (err) {
+    stopped = err
+  }
+  t.type(stopped, ProtocolError)
+  t.ok(held <= 100_000, `stopped after ${held}`)
 })
