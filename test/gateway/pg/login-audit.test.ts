@@ -40,10 +40,10 @@ async function heldRelay (upstream: URL): Promise<{ port: number, asked: Promise
 if (databaseUrl === undefined) {
   t.comment('DATABASE_URL not set: the PostgreSQL gateway tests (they need a real upstream) are skipped')
 } else {
-  /** A broker, a gateway (its view's freshness given by `freshAt` when set) and a target `held` reached through a held relay. */
-  async function heldTarget (t: Test, freshAt?: () => number): Promise<{ b: TestBroker, gw: Awaited<ReturnType<typeof startTestGateway>>, relay: Awaited<ReturnType<typeof heldRelay>>, token: string, jti: string }> {
+  /** A broker, a gateway (its view's freshness given by `freshAt` when set, asked from the gateway's start on) and a target `held` reached through a held relay. */
+  async function heldTarget (t: Test, freshAt?: (b: TestBroker) => number): Promise<{ b: TestBroker, gw: Awaited<ReturnType<typeof startTestGateway>>, relay: Awaited<ReturnType<typeof heldRelay>>, token: string, jti: string }> {
     const b = await startTestBroker()
-    const gw = await startTestGateway(b, { freshAt })
+    const gw = await startTestGateway(b, { freshAt: freshAt === undefined ? undefined : () => freshAt(b) })
     const upstream = await createTestDatabase()
     const relay = await heldRelay(new URL(upstream.url))
     t.teardown(async () => {
@@ -85,7 +85,7 @@ if (databaseUrl === undefined) {
 
   t.test('a login whose gateway can no longer prove its view fresh when the upstream login ends is refused, as one that began so is', async (t) => {
     let freshAt: number | undefined
-    const { b, gw, relay, token, jti } = await heldTarget(t, () => freshAt ?? b.clock.now())
+    const { b, gw, relay, token, jti } = await heldTarget(t, (b) => freshAt ?? b.clock.now())
     const login = startLogin(gw, token)
     await relay.asked
     // The database stopped answering this gateway meanwhile: a cut-off committed since would be unknown to it.
