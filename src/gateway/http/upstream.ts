@@ -103,7 +103,8 @@ class Relay implements Dispatcher.DispatchHandler {
     if (this.head !== undefined && !this.writeHead()) return
     if (this.res.write(chunk)) return
     if (this.res.destroyed) {
-      controller.abort(new Error('the agent closed the connection'))
+      // Found here before the response's close runs `abandon`: the abort that follows is the agent's doing, not the upstream's failure.
+      this.abandon()
       return
     }
     controller.pause()
