@@ -8,7 +8,7 @@ import { createTarget, saveTarget, startTestGateway, startUpstream } from '../he
 
 const b = await startTestBroker()
 const up = await startUpstream()
-const gw = await startTestGateway(b, { upstreamTimeoutMs: 300 })
+const gw = await startTestGateway(b, { upstreamTimeoutMs: 1000 })
 t.teardown(async () => { await gw.close(); await up.close(); await b.close() })
 const client = await seedContractor(b, ['api:*', 'db:read', 'down:read', 'odd:read', 'early:write', 'busy:read', 'moving:read', 'acting:read', 'mirror:read', 'tls:read', 'smuggle:read', 'plain:write', 'crowded:*', 'hop:*', 'slash:*', 'dav:*', 'globs:*'])
 const secret = 'Bearer upstream-secret-value-42'
@@ -36,7 +36,7 @@ const get = async (path: string, token?: string, init: RequestInit = {}): Promis
 /**
  * Opens server-sent event streams through `target` until all 256 of its upstream connections
  * carry one; returns those that stream. They are opened 32 at a time: on a loaded machine 256
- * at once keep the upstream from answering many within this gateway's 300 ms, round after round.
+ * at once keep the upstream from answering many within this gateway's 1000 ms, round after round.
  * One that waited past them is opened again. The caller holds on to them until it is done:
  * fetch cancels the body of a response the garbage collector takes, which would end its stream
  * and free its connection.
