@@ -42,6 +42,9 @@ export async function setStatus (ctx: BrokerContext, id: string, status: Princip
       if (status !== 'active' && p.status_source === 'scim' && asked !== 'scim') await q.query('UPDATE principals SET status_source = $2 WHERE id = $1', [id, asked])
       return { row: p, wasLive: false, since, duplicate: false }
     }
+    // Its services are locked before the change log's head, as a service's own status change or new
+    // sponsor locks it before the head: taking them after would deadlock with those (40P01, a 500).
+    if (status === 'offboarded' && p.kind === 'human') await q.query("SELECT 1 FROM principals WHERE sponsor = $1 AND kind = 'service' AND NOT sponsor_lapsed FOR UPDATE", [id])
     // Returning to active brings back no chain the tree holds: each was rooted before the cut-off or, racing it, while the principal was out.
     const cutOff = status === 'active'
       ? (p.cut_off_at === null ? null : new Date(Math.max(p.cut_off_at.getTime(), await newestRoot(q, id, now))))
