@@ -13,7 +13,7 @@ import type { BrokerContext } from './context.js'
  */
 export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: number, by: string, reason?: string): Promise<number> {
   const node = await ctx.db.tx(async (q) => {
-    const r = await q.query('INSERT INTO revocations (jti, exp, reason, revoked_by) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING',
+    const r = await q.query<{ at: string }>('INSERT INTO revocations (jti, exp, reason, revoked_by) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING RETURNING revoked_at::text AS at',
       [jti, exp, reason ?? null, by])
     if (r.rowCount !== 1) return undefined
     await appendChange(q, { kind: 'token.revoked', data: { jti, exp } })
@@ -24,7 +24,7 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
               ARRAY(SELECT a.actor FROM unnest(t.ancestors || t.jti) WITH ORDINALITY AS c (jti, n) JOIN tokens a ON a.jti = c.jti
                      WHERE a.actor IS NOT NULL ORDER BY c.n DESC) AS actors
          FROM tokens t WHERE t.jti = $1`, [jti])
-    return { found: rows[0] }
+    return { found: rows[0], at: r.rows[0].at }
   })
   if (node === undefined) {
     await ctx.sync.afterWrite()
@@ -35,7 +35,7 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
   let revoked: number | undefined
   try {
     await ctx.sync.afterWrite()
-    revoked = await countCutOff(ctx, jti)
+    revoked = await countCutOff(ctx, jti, node.at)
   } finally {
     const t = node.found
     ctx.audit.record({
@@ -56,20 +56,23 @@ export async function revokeSubtree (ctx: BrokerContext, jti: string, exp: numbe
  * cut-off has taken effect. The walk stops at subtrees that were already revoked: those were not
  * live. The tokens it acted in as an actor token, with theirs (they list it, and inherit the
  * list), count too. A token another revoked actor token acted in was not live either: an
- * earlier revocation counted it.
+ * earlier revocation counted it. Nor was anything below a revoked ancestor. "Already" and
+ * "earlier" are by `revoked_at` (`at`, this revocation's, as text: a Date drops microseconds),
+ * so of two revocations of overlapping subtrees, the earlier counts the tokens both cut off.
  */
-async function countCutOff (ctx: BrokerContext, jti: string): Promise<number> {
+async function countCutOff (ctx: BrokerContext, jti: string, at: string): Promise<number> {
   const { rows } = await ctx.db.query<{ n: number }>(
     `WITH RECURSIVE sub AS (
-       SELECT jti, exp, actor_tokens FROM tokens WHERE jti = $1
+       SELECT jti, exp, actor_tokens FROM tokens
+        WHERE jti = $1 AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = ANY (ancestors) AND r.revoked_at < $3::timestamptz)
        UNION ALL
        SELECT t.jti, t.exp, t.actor_tokens FROM tokens t JOIN sub ON t.parent = sub.jti
-        WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = t.jti)
+        WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = t.jti AND r.revoked_at < $3::timestamptz)
      ), acted AS (
        SELECT t.jti, t.exp, t.actor_tokens FROM tokens t
-        WHERE t.actor_tokens @> ARRAY[$1] AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = ANY (t.ancestors || t.jti))
+        WHERE t.actor_tokens @> ARRAY[$1] AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = ANY (t.ancestors || t.jti) AND r.revoked_at < $3::timestamptz)
      ) SELECT count(*) AS n FROM (SELECT jti, actor_tokens FROM sub WHERE exp > $2 UNION SELECT jti, actor_tokens FROM acted WHERE exp > $2) live
-        WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = ANY (live.actor_tokens) AND r.jti <> $1)`, [jti, Math.floor(ctx.clock.now() / 1000)])
+        WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.jti = ANY (live.actor_tokens) AND r.jti <> $1 AND r.revoked_at < $3::timestamptz)`, [jti, Math.floor(ctx.clock.now() / 1000), at])
   return rows[0].n
 }
 
