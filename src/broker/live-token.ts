@@ -1,3 +1,4 @@
+import { before } from '../deadline.js'
 import { InvalidToken, Unavailable } from '../errors.js'
 import type { AccessClaims } from '../lineage/claims.js'
 import { verifyAccessToken } from '../lineage/verify.js'
@@ -14,7 +15,9 @@ async function mustBeFresh (ctx: BrokerContext): Promise<void> {
   if (viewStaleness(ctx.sync.freshAt(), ctx.maxStalenessMs, ctx.clock.now()) === undefined) return
   // Debug only: the poll logs an outage once when it begins and once when it ends; a line here
   // would come with every request that finds the view stale for as long as the outage lasts.
-  await ctx.sync.catchUp().catch((err) => ctx.log.debug({ err: (err as Error).message }, 'catch-up failed'))
+  // A read the database does not answer (every pooled connection held by requests waiting on a
+  // lock) is waited for no longer than the staleness limit: the request is refused, not held.
+  await before(ctx.sync.catchUp(), performance.now() + ctx.maxStalenessMs).catch((err) => ctx.log.debug({ err: (err as Error).message }, 'catch-up failed'))
   const stale = viewStaleness(ctx.sync.freshAt(), ctx.maxStalenessMs, ctx.clock.now())
   if (stale !== undefined) throw new Unavailable(stale)
 }

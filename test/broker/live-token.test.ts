@@ -44,3 +44,18 @@ t.test('a chain naming a principal this broker has not seen, when the log cannot
   t.match(exchanged.body, { error: 'temporarily_unavailable', error_description: /could not be read to find a principal/ })
   t.same((await b.form('/oauth/introspect', { token: root }, adminAuth)).body, { active: false })
 })
+
+t.test('a broker whose view is stale and whose database does not answer the catch-up (every pooled connection held) refuses 503 within the staleness limit, rather than holding the request', async (t) => {
+  const root = await rootToken(b, client)
+  const ctx = b.broker.ctx
+  const { sync, maxStalenessMs } = ctx
+  // A read queued behind connections that wait on a lock someone holds: it never ends while they do.
+  ctx.sync = { ...sync, freshAt: () => b.clock.now() - 60_000, catchUp: async () => await new Promise<void>(() => {}) }
+  ctx.maxStalenessMs = 300
+  t.teardown(() => { ctx.sync = sync; ctx.maxStalenessMs = maxStalenessMs })
+  const within = async <T>(p: Promise<T>): Promise<T | 'held'> => await Promise.race([p, new Promise<'held'>((resolve) => setTimeout(() => resolve('held'), 5000))])
+  const exchanged = await within(exchangeToken(b, root))
+  t.match(exchanged, { status: 503, body: { error: 'temporarily_unavailable' } })
+  const introspected = await within(b.form('/oauth/introspect', { token: root }, adminAuth))
+  t.match(introspected, { status: 200, body: { active: false } })
+})
