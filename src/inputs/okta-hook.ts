@@ -4,6 +4,7 @@ import { setStatus } from '../broker/set-status.js'
 import { Conflict, InvalidInput, Unauthorized } from '../errors.js'
 import type { PrincipalStatus } from '../lineage/live-status.js'
 import { hashSecret, secretMatches } from '../secrets.js'
+import { storable } from '../storage/db.js'
 
 const actions = new Map<string, PrincipalStatus>([
   ['user.lifecycle.deactivate', 'offboarded'],
@@ -13,8 +14,8 @@ const actions = new Map<string, PrincipalStatus>([
 /** Okta's event ids are UUIDs; anything far longer is not one of its events. */
 const maxUuidLength = 256
 
-/** A string the database can hold (no NUL) and so look up or record: any other is no user or id of Okta's. */
-const text = (v: unknown): v is string => typeof v === 'string' && !v.includes('\0')
+/** A string the database can hold as it is (no NUL, no unpaired surrogate) and so look up or record: any other is no user or id of Okta's. */
+const text = (v: unknown): v is string => typeof v === 'string' && storable(v)
 
 /**
  * The static Authorization header Okta is configured to send, compared by hash in constant

@@ -29,20 +29,32 @@ export const LockKeys = {
   principals: 7_400_003
 } as const
 
-/** Whether a query parameter holds U+0000: a string, an array of them, or an object sent as JSON. */
+// U+0000, and unpaired surrogates, which the drivers send as U+FFFD: the text stored or looked up would not be the text given.
+const unstorable = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+// The same in JSON text, which writes both as escapes: one not itself escaped (after an even run of backslashes).
+const unstorableJson = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i
+
+/** Whether PostgreSQL's text can hold `s` as it is. */
+export function storable (s: string): boolean {
+  return !unstorable.test(s)
+}
+
+/** Whether a query parameter holds U+0000 or an unpaired surrogate: a string, an array of them, or an object sent as JSON. */
 function holdsNul (p: unknown): boolean {
-  if (typeof p === 'string') return p.includes('\0')
+  if (typeof p === 'string') return !storable(p)
   if (Array.isArray(p)) return p.some(holdsNul)
-  if (typeof p === 'object' && p !== null && !(p instanceof Date) && !Buffer.isBuffer(p)) return JSON.stringify(p).includes('\\u0000')
+  if (typeof p === 'object' && p !== null && !(p instanceof Date) && !Buffer.isBuffer(p)) return unstorableJson.test(JSON.stringify(p))
   return false
 }
 
 /**
  * PostgreSQL's text and jsonb cannot hold U+0000, and a parameter carrying one fails in the
- * server. Whatever the caller sent (a client id, a SCIM filter, a webhook's principal) is
- * refused here as bad input, before the query, on both backends alike.
+ * server; an unpaired surrogate reaches it as U+FFFD, so that text is stored altered and a
+ * reference matches what another reference was stored as. Whatever the caller sent (a client
+ * id, a SCIM filter, a webhook's principal) is refused here as bad input, before the query, on
+ * both backends alike.
  * @throws InvalidRequest
  */
 export function refuseNul (params: unknown[] | undefined): void {
-  if (params !== undefined && params.some(holdsNul)) throw new InvalidRequest('text may not contain NUL (U+0000) characters')
+  if (params !== undefined && params.some(holdsNul)) throw new InvalidRequest('text may not contain NUL (U+0000) characters or unpaired surrogates (\\uD800-\\uDFFF)')
 }

@@ -122,6 +122,26 @@ t.test('well-signed but bad HR events get 400 or 404, never a 500', async (t) =>
   t.equal((await hr('{}', sign('{}'), bare)).status, 401, 'without LINEAGE_WEBHOOK_SECRET the hook answers 401')
 })
 
+t.test('an HR or Okta reference holding an unpaired surrogate, which the database reads as U+FFFD, acts on nobody and is no other event\'s id', async (t) => {
+  await b.admin('POST', '/v1/principals', { id: 'fffd', kind: 'human', email: 'fffd@example.com' })
+  await b.testDb.db.query("UPDATE principals SET external_id = '\ufffd' WHERE id = 'fffd'")
+  const lone = JSON.stringify({ id: 'lone-1', type: 'principal.offboarded', principal: '\ud800' })
+  t.equal((await hr(lone, sign(lone))).status, 400, 'a principal that is no one')
+  t.equal(await status('fffd'), 'active', 'not the principal whose external id is U+FFFD')
+  const first = JSON.stringify({ id: 'ev-\ufffd', type: 'principal.suspended', principal: 'bob' })
+  t.equal((await hr(first, sign(first))).status, 200)
+  await b.admin('POST', '/v1/principals/bob/reinstate')
+  const other = JSON.stringify({ id: 'ev-\udc00', type: 'principal.suspended', principal: 'bob' })
+  t.equal((await hr(other, sign(other))).status, 400, 'an event id that is not the one before it is not taken for its replay')
+  const r = await fetch(`${b.url}/hooks/okta`, {
+    method: 'POST',
+    headers: { authorization: oktaAuthorization, 'content-type': 'application/json' },
+    body: JSON.stringify({ data: { events: [{ uuid: 'u-lone-1', eventType: 'user.lifecycle.deactivate', target: [{ type: 'User', alternateId: '\udbff', id: '\udfff' }] }] } })
+  })
+  t.same([r.status, await r.json()], [200, { applied: 0, skipped: 1 }], 'the Okta event skipped')
+  t.equal(await status('fffd'), 'active')
+})
+
 t.test('Okta event hooks: verification, then deactivate/suspend on target users, once per uuid', async (t) => {
   const okta = async (method: string, body?: unknown, auth = oktaAuthorization, headers: Record<string, string> = {}): Promise<{ status: number, body: any }> => {
     const r = await fetch(`${b.url}/hooks/okta`, { method, headers: { authorization: auth, 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) })

@@ -396,6 +396,8 @@ t.test('bad input gets a SCIM 400, 404 or 413 and never changes a status', async
     ['a NUL in a filter', await scim('GET', `/Users?filter=${encodeURIComponent('userName eq "judy\u0000@example.com"')}`), 400, 'invalidFilter'],
     ['a NUL in a filter, escaped', await scim('GET', `/Users?filter=${encodeURIComponent('userName eq "judy\\u0000@example.com"')}`), 400, 'invalidValue'],
     ['a NUL in a userName', await scim('POST', '/Users', { userName: 'ju\u0000dy@example.com' }), 400, 'invalidValue'],
+    ['an unpaired surrogate in a userName, which would be stored as U+FFFD', await scim('POST', '/Users', { userName: 'ju\ud800dy@example.com' }), 400, 'invalidValue'],
+    ['an unpaired surrogate in an externalId', await patch(id, { op: 'replace', path: 'externalId', value: 'x\udc00' }, { op: 'replace', path: 'active', value: false }), 400, 'invalidValue'],
     ['a NUL in an id', await scim('GET', '/Users/a%00b'), 400, 'invalidValue'],
     ['an id that is not valid percent-encoding', await scim('GET', '/Users/%C0'), 400, 'invalidValue'],
     ['an id that is not valid percent-encoding, in a PATCH', await scim('PATCH', '/Users/%E0%A4', { schemas: [patchSchema], Operations: [{ op: 'replace', path: 'active', value: false }] }), 400, 'invalidValue']

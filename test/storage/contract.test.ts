@@ -38,6 +38,15 @@ for (const backend of backends) {
       t.same((await db.query('SELECT $1::text AS s', ['a\\0b'])).rows, [{ s: 'a\\0b' }], 'a backslash and a zero are text')
     })
 
+    t.test('a parameter holding an unpaired surrogate, which would reach PostgreSQL as U+FFFD, is refused as bad input before the query', async (t) => {
+      for (const p of ['a\ud800', '\udc00b', ['x', 'a\udbff'], { k: 'a\udfff' }, { 'k\ud800': 1 }]) {
+        await t.rejects(db.query('SELECT $1::text', [p]), InvalidRequest, JSON.stringify(p))
+        await t.rejects(db.tx(async (q) => await q.query('SELECT $1::text', [p])), InvalidRequest, `${JSON.stringify(p)} in a transaction`)
+      }
+      t.same((await db.query('SELECT $1::text AS s', ['\ud83d\ude00'])).rows, [{ s: '\ud83d\ude00' }], 'a pair is one character')
+      t.same((await db.query('SELECT $1::jsonb AS j', [{ k: '\\ud800 \\u0000' }])).rows, [{ j: { k: '\\ud800 \\u0000' } }], 'a backslash before the letters is text')
+    })
+
     t.test('a transaction commits when its function resolves and rolls back when it throws', async (t) => {
       await db.tx(async (q) => { await q.query("INSERT INTO settings (key, value) VALUES ('a', '1')") })
       await t.rejects(db.tx(async (q) => {
