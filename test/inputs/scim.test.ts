@@ -165,6 +165,12 @@ t.test('listing without a filter pages with startIndex and count, at most 200 a 
   t.match((await scim('GET', '/Users?startIndex=0&count=-5')).body, { totalResults: total, itemsPerPage: 0, startIndex: 1, Resources: [] }, 'startIndex < 1 means 1, count < 0 means 0')
   t.match((await scim('GET', `/Users?startIndex=${total + 1}`)).body, { totalResults: total, itemsPerPage: 0, Resources: [] })
   isScimError(t, await scim('GET', '/Users?startIndex=abc'), 400, 'invalidValue', 'a startIndex that is not a number')
+  // RFC 7644 §3.4.2.4 gives every integer a meaning, however many digits it has.
+  t.match((await scim('GET', '/Users?startIndex=-99999999999999999999&count=-10000000000')).body, { totalResults: total, itemsPerPage: 0, startIndex: 1, Resources: [] }, 'a far negative startIndex means 1, a far negative count 0')
+  t.match((await scim('GET', '/Users?count=10000000000')).body, { totalResults: total, itemsPerPage: total }, 'a count past any page means the largest page')
+  const far = await scim('GET', '/Users?startIndex=99999999999999999999999&count=5')
+  t.equal(far.status, 200, 'a startIndex past any page')
+  t.match(far.body, { totalResults: total, itemsPerPage: 0, Resources: [] })
   await b.testDb.db.query("INSERT INTO principals (id, kind, email) SELECT 'bulk-' || g, 'human', 'bulk-' || g || '@example.com' FROM generate_series(1, 205) g")
   const capped = await scim('GET', '/Users?count=1000')
   t.equal(capped.body.totalResults, total + 205)

@@ -36,10 +36,11 @@ export function parseFilter (filter: string): UserFilter {
   throw new ScimError(400, 'invalidFilter', 'only userName eq "…" and externalId eq "…" filters are supported')
 }
 
+/** An integer of any size, held to what an OFFSET can take: past the last page is past it, however far. */
 function integer (name: string, v: unknown): number | undefined {
   if (v === undefined) return undefined
-  if (typeof v !== 'string' || !/^-?\d{1,9}$/.test(v)) throw new ScimError(400, 'invalidValue', `${name} must be an integer`)
-  return Number(v)
+  if (typeof v !== 'string' || !/^-?\d{1,1000}$/.test(v)) throw new ScimError(400, 'invalidValue', `${name} must be an integer`)
+  return Math.max(-Number.MAX_SAFE_INTEGER, Math.min(Number.MAX_SAFE_INTEGER, Number(v)))
 }
 
 /**
