@@ -56,6 +56,16 @@ t.test('the SSF verification event is accepted and changes nothing', async (t) =
   t.same(r, { status: 202, body: undefined })
 })
 
+t.test('the SSF stream-updated event (OpenID SSF 1.0: the transmitter paused, disabled or enabled its stream) is accepted and changes nothing', async (t) => {
+  const before = await rootToken(b, client)
+  for (const status of ['paused', 'disabled', 'enabled']) {
+    const r = await push(await set({ sub_id: { format: 'opaque', id: 'stream-1' }, events: { 'https://schemas.openid.net/secevent/ssf/event-type/stream-updated': { status, reason: 'maintenance' } } }))
+    t.same(r, { status: 202, body: undefined }, status)
+  }
+  t.ok(await active(before))
+  t.equal(await status('alice'), 'active')
+})
+
 t.test('CAEP session-revoked cuts off live chains without offboarding; a repeated jti acts once', async (t) => {
   const before = await rootToken(b, client)
   const token = await set({ events: { [`${caep}session-revoked`]: { subject: { format: 'email', email: 'alice@example.com' }, event_timestamp: 1 } } })

@@ -25,6 +25,8 @@ const keyVerdicts = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATC
 const risc = 'https://schemas.openid.net/secevent/risc/event-type/'
 const caep = 'https://schemas.openid.net/secevent/caep/event-type/'
 const verification = 'https://schemas.openid.net/secevent/ssf/event-type/verification'
+// OpenID SSF 1.0: the transmitter tells the receiver its stream was enabled, paused or disabled; it names no person.
+const streamUpdated = 'https://schemas.openid.net/secevent/ssf/event-type/stream-updated'
 const actions = new Map<string, 'offboard' | 'cut_off'>([
   [`${risc}account-disabled`, 'offboard'],
   [`${risc}account-purged`, 'offboard'],
@@ -103,8 +105,8 @@ async function subjectOf (ctx: BrokerContext, subject: unknown, issuer: string):
  * Authorization header if configured, the signature by its keys, `typ`, `aud`, `iat`, no `sub`
  * or `exp`, exactly one event. RISC account-disabled/purged offboard the subject; RISC
  * credential-compromise and CAEP session-revoked/credential-change cut off its live chains
- * without offboarding; the SSF
- * verification event is accepted and changes nothing. A repeated (`iss`, `jti`) acts once.
+ * without offboarding; the SSF verification and stream-updated events are accepted and change
+ * nothing (the second is logged). A repeated (`iss`, `jti`) acts once.
  * @throws SetRefused
  */
 export async function receiveSet (ctx: BrokerContext, token: string, authorization: string | undefined): Promise<void> {
@@ -150,6 +152,12 @@ export async function receiveSet (ctx: BrokerContext, token: string, authorizati
   if (types.length !== 1) throw new SetRefused('invalid_request', 'a SET carries exactly one event')
   const type = types[0]
   if (type === verification) return
+  if (type === streamUpdated) {
+    // A paused or disabled stream brings no offboarding until it is enabled again: the operator is told.
+    const update = events?.[type] as { status?: unknown, reason?: unknown } | undefined
+    ctx.log.warn({ issuer: t.issuer, status: String(update?.status).slice(0, 100), reason: String(update?.reason ?? '').slice(0, 500) }, 'an SSF transmitter updated its stream')
+    return
+  }
   const action = actions.get(type)
   if (action === undefined) throw new SetRefused('invalid_request', `event type ${type.slice(0, 200)} is not understood`)
   const event = events?.[type] as { subject?: unknown } | undefined
