@@ -134,6 +134,27 @@ t.test('a complex subject (OpenID SSF, as CAEP\'s session-revoked examples send 
   t.equal(await status('alice'), 'active')
 })
 
+t.test('an aliases subject (RFC 9493: one subject under several identifiers) names the principal its understood identifiers name, and nobody when they name two', async (t) => {
+  await b.admin('POST', '/v1/principals', { id: 'jon', kind: 'human', email: 'jon@example.com' })
+  await b.admin('POST', '/v1/principals', { id: 'kay', kind: 'human', email: 'kay@example.com' })
+  const two = await push(await set({ sub_id: { format: 'aliases', identifiers: [{ format: 'email', email: 'jon@example.com' }, { format: 'opaque', id: 'kay' }] }, events: { [`${risc}account-disabled`]: {} } }))
+  t.same([two.status, two.body.err], [400, 'invalid_request'], 'aliases naming two principals')
+  t.match(two.body.description, /different principals/)
+  for (const [name, ids] of [['none understood', [{ format: 'phone_number', phone_number: '+12065550100' }]], ['none at all', []], ['not a list', { format: 'email', email: 'jon@example.com' }]] as const) {
+    const r = await push(await set({ sub_id: { format: 'aliases', identifiers: ids }, events: { [`${risc}account-disabled`]: {} } }))
+    t.same([r.status, r.body.err], [400, 'invalid_request'], name)
+  }
+  t.equal(await status('jon'), 'active')
+  t.equal(await status('kay'), 'active')
+  const r = await push(await set({
+    sub_id: { format: 'aliases', identifiers: [{ format: 'phone_number', phone_number: '+12065550100' }, { format: 'iss_sub', iss: 'https://elsewhere.example', sub: 'kay' }, { format: 'email', email: 'Jon@Example.com' }, { format: 'iss_sub', iss: issuer, sub: 'jon' }] },
+    events: { [`${risc}account-disabled`]: {} }
+  }))
+  t.same(r, { status: 202, body: undefined })
+  t.equal(await status('jon'), 'offboarded', 'the principal its email and iss_sub name')
+  t.equal(await status('kay'), 'active', 'not the one another namespace\'s iss_sub would have named')
+})
+
 t.test('a transmitter whose clock runs ahead is given the same 300 s for nbf as for iat: its SET acts, not 400 and lost', async (t) => {
   await b.admin('POST', '/v1/principals', { id: 'nia', kind: 'human', email: 'nia@example.com' })
   const ahead = Math.floor(b.clock.now() / 1000) + 60

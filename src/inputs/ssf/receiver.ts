@@ -75,22 +75,49 @@ const cappedFetch: FetchImplementation = async (url, options) => {
   return new Response(Buffer.concat(chunks), { status: res.status, headers: res.headers })
 }
 
+type Subject = { format?: unknown, email?: unknown, iss?: unknown, sub?: unknown, id?: unknown, user?: unknown, identifiers?: unknown } | undefined
+
+/** Most identifiers an `aliases` subject may list. */
+const maxAliases = 20
+
 /**
  * The principal a SET's subject identifier names (RFC 9493 `email`, `iss_sub`, `opaque`): an
  * email only by email; an `iss_sub` only in the transmitter's own namespace, by external id. A
  * `complex` subject (OpenID SSF 1.0: `user`, `session`, `device`, `tenant`… members, each a
- * simple identifier) names the principal by its `user` member.
+ * simple identifier) names the principal by its `user` member. An `aliases` subject (RFC 9493:
+ * one subject under several identifiers) names the principal its understood identifiers
+ * name, all alike; others (a phone number, another namespace's `iss_sub`) are passed over.
  */
 async function subjectOf (ctx: BrokerContext, subject: unknown, issuer: string): Promise<string | undefined> {
-  let s = subject as { format?: unknown, email?: unknown, iss?: unknown, sub?: unknown, id?: unknown, user?: unknown } | undefined
+  let s = subject as Subject
   if (typeof s !== 'object' || s === null) throw new SetRefused('invalid_request', 'the event has no subject identifier (sub_id)')
   // CAEP transmitters name a session-revoked subject as {user, session, tenant}: the person is the user member.
   if (s.format === 'complex') {
-    s = s.user as typeof s
+    s = s.user as Subject
     if (typeof s !== 'object' || s === null || s.format === 'complex') throw new SetRefused('invalid_request', 'a complex subject must name its user (email, iss_sub or opaque)')
   }
+  if (s.format !== 'aliases') return await simpleSubjectOf(ctx, s, issuer)
+  const ids = s.identifiers
+  if (!Array.isArray(ids) || ids.length === 0 || ids.length > maxAliases) throw new SetRefused('invalid_request', `an aliases subject lists 1-${maxAliases} identifiers`)
+  const named = new Set<string>()
+  let understood = 0
+  for (const a of ids as Subject[]) {
+    if (typeof a !== 'object' || a === null || !['email', 'iss_sub', 'opaque'].includes(a.format as string)) continue
+    if (a.format === 'iss_sub' && a.iss !== issuer) continue
+    understood++
+    const id = await simpleSubjectOf(ctx, a, issuer)
+    if (id !== undefined) named.add(id)
+  }
+  if (understood === 0) throw new SetRefused('invalid_request', 'an aliases subject must list an email, iss_sub (in the transmitter\'s namespace) or opaque identifier')
+  // One subject under every alias: aliases naming two principals name no one for certain.
+  if (named.size > 1) throw new SetRefused('invalid_request', 'the subject\'s aliases name different principals')
+  return [...named][0]
+}
+
+/** The principal an `email`, `iss_sub` or `opaque` identifier names. @throws SetRefused */
+async function simpleSubjectOf (ctx: BrokerContext, s: NonNullable<Subject>, issuer: string): Promise<string | undefined> {
   const ref = s.format === 'email' ? s.email : s.format === 'iss_sub' ? s.sub : s.format === 'opaque' ? s.id : undefined
-  if (typeof ref !== 'string' || ref.length === 0 || ref.length > 320) throw new SetRefused('invalid_request', 'unsupported or malformed subject identifier (email, iss_sub, opaque and a complex subject\'s user are understood)')
+  if (typeof ref !== 'string' || ref.length === 0 || ref.length > 320) throw new SetRefused('invalid_request', 'unsupported or malformed subject identifier (email, iss_sub, opaque, aliases of them and a complex subject\'s user are understood)')
   if (s.format === 'iss_sub' && s.iss !== issuer) throw new SetRefused('invalid_request', 'an iss_sub subject must be in the transmitter\'s own namespace (iss)')
   try {
     return await resolvePrincipal(ctx.db, ref, s.format === 'email' ? 'email' : 'external')
