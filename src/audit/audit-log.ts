@@ -86,6 +86,8 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
   // When the batch being written was started. A database the network no longer reaches answers
   // nothing, not even an error: a write that takes this long counts as failing.
   let batchStarted: number | undefined
+  /** When a batch was last written (`performance.now()`): a stop waits while writes go on. */
+  let lastWritten = 0
   // The last record of a batch until its write is known to have succeeded. A write can fail
   // after its COMMIT took effect (the connection dropped before the answer): the retry then
   // finds that record in the chain and does not write the batch again.
@@ -203,6 +205,7 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
       unconfirmed = undefined
       for (let i = 0; i < written; i++) queuedChars -= sizeOf(queue.at(i) as AuditEvent)
       queue.drop(written)
+      lastWritten = performance.now()
       markGap()
       if (!all && queue.length < maxBatch) return
     }
@@ -211,6 +214,19 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
   function flush (all: boolean): Promise<void> {
     writing ??= drain(all).finally(() => { writing = undefined })
     return writing
+  }
+
+  /** `p`, or a rejection once `stopRetryMs` have passed since the last batch was written. */
+  async function whileWriting (p: Promise<void>): Promise<void> {
+    let settled = false
+    const watched = p.finally(() => { settled = true })
+    for (;;) {
+      try {
+        return await before(watched, lastWritten + stopRetryMs)
+      } catch (err) {
+        if (settled || lastWritten + stopRetryMs <= performance.now()) throw err
+      }
+    }
   }
 
   // A write already running may be the timer's, which can leave part of the queue.
@@ -238,16 +254,17 @@ export function createAuditLog (db: Db, log: Logger, opts: { intervalMs?: number
     stop: async () => {
       clearInterval(timer)
       // A write failing as the stop begins (the timer's, say) may be a passing fault: tried again
-      // for up to `stopRetryMs` before what is queued is given up as lost. A write that hangs (a
-      // database the network no longer reaches) is given up at the same deadline.
-      const deadline = performance.now() + stopRetryMs
+      // until `stopRetryMs` have passed with no batch written, then what is queued is given up as
+      // lost. A write that hangs (a database the network no longer reaches) is given up the same
+      // way. A long backlog written batch after batch is waited for, however long it takes.
+      lastWritten = performance.now()
       for (;;) {
         try {
-          await before(flushAll(), deadline)
+          await whileWriting(flushAll())
           stopped = true
           return
         } catch (err) {
-          if (performance.now() >= deadline) {
+          if (performance.now() - lastWritten >= stopRetryMs) {
             stopped = true
             log.error({ err: (err as Error).message, lost: queue.length }, 'audit records could not be written before stopping')
             return

@@ -387,6 +387,18 @@ t.test('a long backlog is written in order, every event once, however many batch
   t.match(await verifyAudit(db), { ok: true, records: 12_000 })
 })
 
+t.test('a stop waits for a slow backlog as long as its writes go on succeeding: stopRetryMs counts from the last one', async (t) => {
+  const { db, close } = await openTestDb(backends[0])
+  t.teardown(close)
+  // Each batch takes 100 ms, twenty of them 2 s: far past the stop's 300 ms, which a batch never takes.
+  const slow: Db = { ...db, tx: async (fn) => { await new Promise((resolve) => setTimeout(resolve, 100)); return await db.tx(fn) } }
+  const log = createAuditLog(slow, silentLogger(), { intervalMs: 60_000, maxBatch: 50, stopRetryMs: 300 })
+  for (let i = 0; i < 1000; i++) log.record(event(i))
+  await log.stop()
+  t.same(log.backlog(), { queued: 0, dropped: 0, failing: false }, 'nothing lost')
+  t.match(await verifyAudit(db), { ok: true, records: 1000 })
+})
+
 t.test('a stop whose first write fails tries again, and writes everything once the fault passes', async (t) => {
   const { db, close } = await openTestDb(backends[0])
   t.teardown(close)
