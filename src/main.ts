@@ -47,6 +47,8 @@ async function main (): Promise<void> {
   }
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
+  // The terminal it runs in closing: stopped as gracefully, where Node's default would end it at once, records unwritten.
+  process.on('SIGHUP', () => stop('SIGHUP'))
   // Under `npm start`, a SIGTERM sent to npm alone (`docker stop` when npm is PID 1) ends npm and
   // its shell but is not passed on: the process, left to another parent, stops as if it had got it.
   if (config.underNpmStart) {

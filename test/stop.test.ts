@@ -53,6 +53,20 @@ t.test('a start and a stop are each logged once, as JSON lines at info, and LINE
   t.equal(quiet.stderr(), '', 'nothing below warn')
 })
 
+t.test('a SIGHUP (the terminal closing) stops it as gracefully as a SIGTERM', async (t) => {
+  const dir = await tempDir(t, 'lineage-hup-')
+  const p = await startLineage({ LINEAGE_DATA_DIR: dir, LINEAGE_BROKER_PORT: '0', LINEAGE_GATEWAY_HTTP_PORT: '0', LINEAGE_GATEWAY_PG_PORT: '0', LINEAGE_LOG_LEVEL: 'info', LINEAGE_ADMIN_TOKEN: 'ladm_hangup-stop-0123456789abcdef' })
+  t.teardown(() => { p.proc.kill('SIGKILL') })
+  const made = await fetch(`${p.listening.broker}/v1/principals`, { method: 'POST', headers: { authorization: 'Bearer ladm_hangup-stop-0123456789abcdef', 'content-type': 'application/json' }, body: JSON.stringify({ id: 'hana', kind: 'human' }) })
+  t.equal(made.status, 201)
+  const exited = once(p.proc, 'exit')
+  p.proc.kill('SIGHUP')
+  const [code, signal] = await exited as [number | null, string | null]
+  t.same([code, signal], [0, null], 'exits 0 on its own, not killed by the signal')
+  t.match(p.stderr().trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.msg === 'stopping'), [{ signal: 'SIGHUP' }])
+  t.notOk(existsSync(join(dir, 'lineage.pid')), 'its data directory let go')
+})
+
 t.test('a stop while the database hangs (a network path that answers nothing) ends the process within seconds', { skip: databaseUrl === undefined ? 'DATABASE_URL is not set' : false }, async (t) => {
   const fresh = await createTestDatabase()
   t.teardown(fresh.drop)
