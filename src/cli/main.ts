@@ -74,7 +74,12 @@ function currentToken (env: Env): string {
 function brokerUrl (env: Env): string {
   const raw = env.LINEAGE_URL
   if (raw === undefined || raw === '') return 'http://127.0.0.1:7400'
-  if (!URL.canParse(raw) || !['http:', 'https:'].includes(new URL(raw).protocol)) throw new UsageError(`LINEAGE_URL must be the broker's http or https URL, got "${raw.slice(0, 200)}"`)
+  // What comes before an `@` may be a password: it is not echoed.
+  const shown = raw.includes('@') ? `…${raw.slice(raw.lastIndexOf('@'))}` : raw
+  const u = URL.canParse(raw) ? new URL(raw) : undefined
+  if (u === undefined || !['http:', 'https:'].includes(u.protocol)) throw new UsageError(`LINEAGE_URL must be the broker's http or https URL, got "${shown.slice(0, 200)}"`)
+  // fetch refuses a URL with credentials, and every error would print them with the URL.
+  if (u.username !== '' || u.password !== '') throw new UsageError(`LINEAGE_URL must not hold a user or password (${shown.slice(0, 200)}): the CLI sends none`)
   return raw
 }
 

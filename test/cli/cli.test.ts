@@ -122,6 +122,12 @@ t.test('lineage refuses clearly when it cannot get a child token', async (t) => 
   const notUrl = await run(process.execPath, [cliPath, 'exchange'], { LINEAGE_URL: 'broker.internal:7400', LINEAGE_TOKEN: root })
   t.equal(notUrl.code, 2, 'a LINEAGE_URL that is no http(s) URL is a usage error')
   t.match(notUrl.stderr, 'LINEAGE_URL must be')
+  for (const withPassword of ['http://ops:BrokerProxyPw9@127.0.0.1:1', 'htp://ops:BrokerProxyPw9@127.0.0.1:1']) {
+    const r = await run(process.execPath, [cliPath, 'exchange'], { LINEAGE_URL: withPassword, LINEAGE_TOKEN: root })
+    t.equal(r.code, 2, 'a LINEAGE_URL with credentials is a usage error')
+    t.match(r.stderr, 'LINEAGE_URL must')
+    t.notMatch(r.stdout + r.stderr, /BrokerProxyPw9/, 'and its password is not printed')
+  }
   const empty = await run(process.execPath, [cliPath, 'exchange'], { LINEAGE_URL: '', LINEAGE_TOKEN: root })
   t.notMatch(empty.stderr, /Invalid URL|LINEAGE_URL/, 'an empty LINEAGE_URL means the default broker')
   const unknown = await lineage(['frobnicate'])
