@@ -57,6 +57,19 @@ function url (env: Env, name: string, protocols: string[]): string | undefined {
   return raw
 }
 
+/**
+ * REDIS_URL: its path (or a `db` in its query) names a database by number. ioredis reads any other
+ * as NaN, which Redis refuses with an error nothing can catch: the process would die at start.
+ */
+function redisUrl (env: Env): string | undefined {
+  const raw = url(env, 'REDIS_URL', ['redis:', 'rediss:'])
+  if (raw === undefined) return undefined
+  const u = new URL(raw)
+  const db = u.pathname.length > 1 ? u.pathname.slice(1) : u.searchParams.get('db')
+  if (db !== null && !/^\d{1,9}$/.test(db)) throw new ConfigError('REDIS_URL', 'its path must be a database number (redis://host:6379/0)')
+  return raw
+}
+
 /** A variable's value, or `fallback` when it is unset or empty (an empty value never means "nothing"). */
 function text (env: Env, name: string, fallback: string): string {
   const raw = env[name]
@@ -144,7 +157,7 @@ export function loadConfig (env: Env): Config {
   const issuer = issuerId(env)
   const config: Config = {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl: redisUrl(env),
     dataDir: resolve(text(env, 'LINEAGE_DATA_DIR', './.lineage')),
     ...tlsFiles(env),
     // An empty host would bind every interface.

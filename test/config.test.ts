@@ -17,6 +17,15 @@ t.test('a bad value names its variable', async (t) => {
   }
 })
 
+t.test('a REDIS_URL whose path is no database number is refused at start, where Redis\'s refusal would end the process', async (t) => {
+  for (const value of ['redis://127.0.0.1:6379/abc', 'redis://:pw@127.0.0.1:6379/one', 'redis://127.0.0.1:6379?db=x', 'redis://127.0.0.1:6379/0/1']) {
+    t.throws(() => loadConfig({ REDIS_URL: value }), { name: 'ConfigError', message: /^REDIS_URL: / }, value)
+  }
+  for (const value of ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://:pw@127.0.0.1:6379/3', 'rediss://h:6380?db=2']) {
+    t.equal(loadConfig({ REDIS_URL: value }).redisUrl, value, value)
+  }
+})
+
 t.test('a gateway process needs the database a broker writes, not an embedded one of its own', async (t) => {
   t.throws(() => loadConfig({ LINEAGE_ROLE: 'gateway' }), { name: 'ConfigError', message: /LINEAGE_ROLE.*gateway needs DATABASE_URL/ })
   t.throws(() => loadConfig({ LINEAGE_ROLE: 'gateway', DATABASE_URL: '' }), /DATABASE_URL/)
