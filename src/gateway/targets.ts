@@ -46,6 +46,11 @@ function checkUpstream (kind: TargetKind, raw: unknown): URL {
   if (!protocols[kind].includes(u.protocol)) throw new InvalidInput(`a ${kind} target's upstream must use ${protocols[kind].join(' or ')}`)
   if (u.hash !== '') throw new InvalidInput('upstream must not have a fragment')
   if (kind === 'postgres') {
+    // The gateway logs in with the user, password and database decoded: one not valid percent-encoding
+    // (a bare `%` in a password) would fail every login as an internal error.
+    for (const [part, text] of [['user', u.username], ['password', u.password], ['database', u.pathname]]) {
+      try { decodeURIComponent(text) } catch { throw new InvalidInput(`upstream: the ${part} is not valid percent-encoding: write % as %25`) }
+    }
     const tls = sslModeProblem(u)
     if (tls !== undefined) throw new InvalidInput(`upstream: ${tls}`)
     // The query is shown with the target (only the URL's own password is hidden).

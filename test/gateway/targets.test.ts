@@ -1,5 +1,5 @@
 import t from 'tap'
-import { TargetDirectory } from '../../src/gateway/targets.js'
+import { parseTarget, TargetDirectory } from '../../src/gateway/targets.js'
 import type { Queryable } from '../../src/storage/db.js'
 
 /** A database whose answers the test releases one by one, in any order. */
@@ -123,4 +123,14 @@ t.test('a target whose reload fails (the database blinked) is read again until i
   for (let i = 0; i < 150 && gw.gateway.targets.get('blink') === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(failures, 0, 'the first read failed')
   t.ok(gw.gateway.targets.get('blink'), 'the gateway holds the target once a read succeeds')
+})
+
+t.test('a postgres upstream whose password is not valid percent-encoding is refused when the target is made, without echoing it', async (t) => {
+  for (const upstream of ['postgres://app:Pass100%Word@db.internal/wh', 'postgres://app%zz:pw@db.internal/wh', 'postgres://app:pw@db.internal/w%h']) {
+    let caught: unknown
+    try { parseTarget('wh', { kind: 'postgres', upstream }) } catch (err) { caught = err }
+    t.match(caught, { name: 'InvalidInput', status: 400, message: /percent-encoding/ }, upstream)
+    t.notMatch(String((caught as Error | undefined)?.message), /Pass100/, 'the password is not in the refusal')
+  }
+  t.equal(parseTarget('wh', { kind: 'postgres', upstream: 'postgres://app:Pass100%25Word@db.internal/wh' }).upstream.password, 'Pass100%25Word')
 })
