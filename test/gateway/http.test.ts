@@ -562,6 +562,32 @@ t.test('an upstream that reflects the target\'s credential percent-encoded, as i
   t.equal(r.headers.get('x-seen-key'), null)
 })
 
+t.test('an upstream that reflects the target\'s credential percent-encoded its own way (Python\'s quote, URLSearchParams, lower-case escapes) never hands it to the agent', async (t) => {
+  const { createServer: createHttpServer } = await import('node:http')
+  // A base64 key, as most are: `/`, `+` and `=` are what encoders disagree on.
+  const key = 'aB3/dE5+fG7/hI9k!=='
+  const escape = (c: string): string => `%${c.charCodeAt(0).toString(16).toUpperCase()}`
+  const mirror = createHttpServer((req, res) => {
+    const got = String(req.headers['x-api-key'])
+    res.writeHead(302, [
+      // Python's urllib.parse.quote keeps `/`; URLSearchParams (and Java's URLEncoder) escape `!`; some write hex in lower case.
+      ['Location', `/login?key=${got.replace(/[^A-Za-z0-9_.~/-]/g, escape)}`],
+      ['X-Seen-Form', new URLSearchParams({ key: got }).toString()],
+      ['X-Seen-Lower', encodeURIComponent(got).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())],
+      ['X-Other', 'a%20b'], ['Content-Length', '0']])
+    res.end()
+  })
+  await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { mirror.close() })
+  t.equal(await saveTarget(b, gw, 'mirror', { kind: 'http', upstream: `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`, headers: { 'X-Api-Key': key } }), 200)
+  const r = await get('/mirror/x', await rootToken(b, client, { scope: 'mirror:read' }), { redirect: 'manual' })
+  t.equal(r.status, 302)
+  t.equal(r.headers.get('location'), null)
+  t.equal(r.headers.get('x-seen-form'), null)
+  t.equal(r.headers.get('x-seen-lower'), null)
+  t.equal(r.headers.get('x-other'), 'a%20b', 'an escaped value that holds no credential passes')
+})
+
 t.test('an upstream that reflects the value of one of the target\'s cookies on its own never hands it to the agent', async (t) => {
   const { createServer: createHttpServer } = await import('node:http')
   const mirror = createHttpServer((req, res) => {

@@ -55,13 +55,26 @@ export function secretsOf (t: Target): string[] {
 }
 
 /**
- * `headers` without those whose value holds one of `secrets`: an upstream that reflects the
- * request's headers (a debug header, a redirect's `Location` carrying them) would otherwise
- * hand the agent the target's credential.
+ * `text` with each escape `%XX`, in either case, read as the byte it stands for (as Latin-1): what
+ * an upstream encoded its own way (Python's `quote` keeps `/`, URLSearchParams and Java escape
+ * `!'()`, some write `%2f`) is read as the same characters whatever the way.
+ */
+function unescaped (text: string): string {
+  return text.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+}
+
+/**
+ * `headers` without those whose value holds one of `secrets`, as it is or percent-encoded in any
+ * way: an upstream that reflects the request's headers (a debug header, a redirect's `Location`
+ * carrying them) would otherwise hand the agent the target's credential.
  */
 function withoutSecrets (headers: OutgoingHttpHeaders, secrets: string[]): OutgoingHttpHeaders {
   if (secrets.length === 0) return headers
-  const holds = (v: string): boolean => secrets.some((s) => v.includes(s))
+  const holds = (v: string): boolean => {
+    if (secrets.some((s) => v.includes(s))) return true
+    const plain = v.includes('%') ? unescaped(v) : v
+    return plain !== v && secrets.some((s) => plain.includes(s))
+  }
   for (const name in headers) {
     const value = headers[name]
     if (Array.isArray(value)) {
