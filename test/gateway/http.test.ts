@@ -1572,6 +1572,25 @@ t.test('an HTTP/1.1 request without Host is refused with 400 as every refusal is
   t.match(await rawRequest(`GET /api/x HTTP/1.0\r\nAuthorization: Bearer ${agent}\r\n\r\n`), /^HTTP\/1.1 200 /)
 })
 
+t.test('a request naming Host twice is refused with 400 and recorded, and reaches no upstream (RFC 9112 §3.2)', async (t) => {
+  const before = up.seen.length
+  for (const [request, what] of [
+    [`GET /api/x HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`, 'two values'],
+    [`GET /api/x HTTP/1.1\r\nHost: x\r\nhost: x\r\nAuthorization: Bearer ${agent}\r\nConnection: close\r\n\r\n`, 'the same value twice'],
+    [`GET /api/x HTTP/1.0\r\nHost: a.example\r\nHost: b.example\r\nAuthorization: Bearer ${agent}\r\n\r\n`, 'HTTP/1.0'],
+    ['GET /_lineage/healthz HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n', 'the gateway\'s own endpoints']
+  ]) {
+    const r = await rawRequest(request)
+    t.match(r, /^HTTP\/1.1 400 Bad Request\r\n/, what)
+    t.match(r, /"error_description":"a request with more than one Host header is refused/, what)
+  }
+  t.equal(up.seen.length, before, 'none reached the upstream')
+  await b.broker.ctx.audit.flush()
+  const events = (await b.admin('GET', '/v1/audit?limit=4')).body.events
+  t.match(events.map((e: { status: number, decision: string, detail: { reason: string } }) => [e.status, e.decision, e.detail.reason]), Array(4).fill([400, 'deny', /more than one Host/]))
+  t.equal((await get('/api/x', agent)).status, 200)
+})
+
 /** What a connection reads when `request` is written on it once the streaming response before it has begun (for at most 2 s). */
 async function behindStream (request: string): Promise<string> {
   const url = new URL(gw.url)

@@ -40,16 +40,29 @@ export const allowedMethods = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 // included; forwarded, that is the target's credential. TRACK is IIS's TRACE.
 const echoes = new Set(['TRACE', 'TRACK'])
 
-/**
- * Whether an HTTP/1.1 request lacks the Host field that RFC 9112 §3.2 requires of it (a server
- * MUST answer 400). Node's own check is off so that the refusal is the gateway's, and recorded.
- */
-export function lacksHost (req: { httpVersionMajor: number, httpVersionMinor: number, headers: IncomingHttpHeaders }): boolean {
-  return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined
+/** A request as the Host checks read it; `rawHeaders` (name, value, …) where node:http read it. */
+interface HostedRequest { httpVersionMajor: number, httpVersionMinor: number, headers: IncomingHttpHeaders, rawHeaders?: string[] }
+
+/** Whether the request's head names Host more than once: node:http keeps the first and drops the others unseen. */
+function hostRepeated (rawHeaders: string[] | undefined): boolean {
+  let seen = 0
+  for (let i = 0; rawHeaders !== undefined && i < rawHeaders.length; i += 2) if ((rawHeaders[i] as string).length === 4 && (rawHeaders[i] as string).toLowerCase() === 'host' && ++seen > 1) return true
+  return false
 }
 
-/** @throws BadRequest for an HTTP/1.1 request without Host (RFC 9112 §3.2). */
-export function checkHost (req: { httpVersionMajor: number, httpVersionMinor: number, headers: IncomingHttpHeaders }): void {
+/**
+ * Whether a request lacks the one Host field that RFC 9112 §3.2 requires of it: an HTTP/1.1
+ * request without one, or any with more than one (a server MUST answer either 400; node:http
+ * would keep the first Host, where a proxy in front may have read the last). Node's own check
+ * is off so that the refusal is the gateway's, and recorded. The lane reads no head that names a header twice.
+ */
+export function lacksHost (req: HostedRequest): boolean {
+  return (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined) || hostRepeated(req.rawHeaders)
+}
+
+/** @throws BadRequest for an HTTP/1.1 request without Host, or one with more than one (RFC 9112 §3.2). */
+export function checkHost (req: HostedRequest): void {
+  if (hostRepeated(req.rawHeaders)) throw new BadRequest('a request with more than one Host header is refused (RFC 9112 §3.2)')
   if (lacksHost(req)) throw new BadRequest('an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)')
 }
 
