@@ -440,6 +440,8 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
     'worker-below': 'HTTP/1.1 200 OK\r\nContent-Type: text/javascript\r\nService-Worker-Allowed: /app/\r\nContent-Length: 2\r\n\r\nok',
     'worker-up': 'HTTP/1.1 200 OK\r\nContent-Type: text/javascript\r\nService-Worker-Allowed: ../..\r\nContent-Length: 2\r\n\r\nok',
     folded: 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 2\r\n\r\nok',
+    // A head whose lines end in LF alone, on a connection the upstream keeps open: no CRLF CRLF ever ends it.
+    'bare-lf': 'HTTP/1.1 200 OK\nContent-Length: 2\n\nok',
     // No body: the coding applies to nothing.
     'unchanged-coded': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nTransfer-Encoding: gzip\r\n\r\n',
     // RFC 9110 §8.6: a server must not send Content-Length in a 204; an upstream's is not passed on.
@@ -480,7 +482,7 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
   await expect('nobody', 502, /"error":"bad_gateway"/)
   await expect('unchanged', 304, /^$/)
   await expect('connections', 200, /^ok$/)
-  for (const name of ['coded', 'framed', 'lengths', 'folded']) await expect(name, 502, /upstream odd failed: invalid response/)
+  for (const name of ['coded', 'framed', 'lengths', 'folded', 'bare-lf']) await expect(name, 502, /upstream odd failed: invalid response/)
   await expect('unchanged-coded', 304, /^$/)
   await expect('many', 200, /^ok$/)
   await expect('empty', 204, /^$/)

@@ -43,6 +43,16 @@ export function headLength (buf: Buffer, searched = 0): number {
   return buf.length >= maxHeadBytes ? -2 : -1
 }
 
+/**
+ * Whether `buf`, a response head not yet whole, ends a line with LF alone: it can never become one
+ * `readResponseHead` takes (whose lines end in CRLF), however much follows, and is refused at once,
+ * as undici refuses it, not awaited until the headers time. A CR that ends `buf` may be half a CRLF.
+ */
+export function bareLineFeed (buf: Buffer): boolean {
+  for (let at = buf.indexOf(10); at >= 0; at = buf.indexOf(10, at + 1)) if (at === 0 || buf[at - 1] !== 13) return true
+  return false
+}
+
 /** `s` without the OWS (spaces, tabs) at either end; a loop, as a regular expression for the end takes time quadratic in a run of spaces. */
 function trimOws (s: string): string {
   let start = 0
