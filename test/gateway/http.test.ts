@@ -442,6 +442,8 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
     folded: 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 2\r\n\r\nok',
     // A head whose lines end in LF alone, on a connection the upstream keeps open: no CRLF CRLF ever ends it.
     'bare-lf': 'HTTP/1.1 200 OK\nContent-Length: 2\n\nok',
+    // Another protocol's banner (an SSH server's), the connection kept open: no head will follow.
+    banner: 'SSH-2.0-OpenSSH_9.6\r\n',
     // No body: the coding applies to nothing.
     'unchanged-coded': 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nTransfer-Encoding: gzip\r\n\r\n',
     // RFC 9110 §8.6: a server must not send Content-Length in a 204; an upstream's is not passed on.
@@ -482,7 +484,7 @@ t.test('an upstream\'s interim responses, odd reason phrase, bad headers and fai
   await expect('nobody', 502, /"error":"bad_gateway"/)
   await expect('unchanged', 304, /^$/)
   await expect('connections', 200, /^ok$/)
-  for (const name of ['coded', 'framed', 'lengths', 'folded', 'bare-lf']) await expect(name, 502, /upstream odd failed: invalid response/)
+  for (const name of ['coded', 'framed', 'lengths', 'folded', 'bare-lf', 'banner']) await expect(name, 502, /upstream odd failed: invalid response/)
   await expect('unchanged-coded', 304, /^$/)
   await expect('many', 200, /^ok$/)
   await expect('empty', 204, /^$/)

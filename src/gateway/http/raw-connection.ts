@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net'
 import type { Dispatcher } from 'undici'
 import type { RawPool, RawPoolOptions } from './raw-pool.js'
-import { bareLineFeed, ChunkedReader, contentLength, headLength, readResponseHead, type ResponseHead } from './wire.js'
+import { neverResponseHead, ChunkedReader, contentLength, headLength, readResponseHead, type ResponseHead } from './wire.js'
 
 // One exchange of `RawPool` and the connection that carries it: writing the request, reading
 // its answer (RFC 9112 §6.3 framing), keep-alive, the timers and what a failure is called.
@@ -209,8 +209,8 @@ export class RawConnection {
       for (;;) {
         const rest = buf.subarray(at)
         const n = headLength(rest)
-        // Not whole yet, unless a line ended in LF alone: no CRLF CRLF will end it (`bareLineFeed`).
-        if (n === -1 && !bareLineFeed(rest)) {
+        // Not whole yet, unless what came can never start one (`neverResponseHead`).
+        if (n === -1 && !neverResponseHead(rest)) {
           this.pending = rest
           return
         }

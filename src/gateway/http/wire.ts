@@ -20,6 +20,7 @@ export const maxHeadBytes = 16 * 1024
 const maxRequestLines = 100
 
 const headEnd = Buffer.from('\r\n\r\n')
+const httpPrefix = Buffer.from('HTTP/1.')
 // RFC 9110 §5.1 field names: tokens.
 const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 // Field values: visible ASCII, space and tab only for requests (obs-text goes to node:http);
@@ -44,11 +45,17 @@ export function headLength (buf: Buffer, searched = 0): number {
 }
 
 /**
- * Whether `buf`, a response head not yet whole, ends a line with LF alone: it can never become one
- * `readResponseHead` takes (whose lines end in CRLF), however much follows, and is refused at once,
- * as undici refuses it, not awaited until the headers time. A CR that ends `buf` may be half a CRLF.
+ * Whether `buf`, a response head not yet whole, can never become one `readResponseHead` takes,
+ * however much follows: it does not start as a status line does (another protocol's banner, an
+ * SSH or a Redis server's), its first line is whole and no status line, or it ends a line with LF
+ * alone (its lines end in CRLF). Refused at once, as undici refuses it, not awaited until the
+ * headers time. A CR that ends `buf` may be half a CRLF.
  */
-export function bareLineFeed (buf: Buffer): boolean {
+export function neverResponseHead (buf: Buffer): boolean {
+  const n = Math.min(buf.length, httpPrefix.length)
+  if (buf.compare(httpPrefix, 0, n, 0, n) !== 0) return true
+  const eol = buf.indexOf('\r\n')
+  if (eol >= 0 && !statusLine.test(buf.toString('latin1', 0, eol))) return true
   for (let at = buf.indexOf(10); at >= 0; at = buf.indexOf(10, at + 1)) if (at === 0 || buf[at - 1] !== 13) return true
   return false
 }
