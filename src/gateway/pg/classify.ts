@@ -5,6 +5,7 @@ import { fingerprint as parserFingerprint, loadParser, parse, ParserUnavailable,
 import { isObj } from './from-scope.js'
 import { admin } from './statement-rules.js'
 import { supportCalls } from './support-calls.js'
+import { shadowedComparison } from './shadowed-comparison.js'
 import { Walk } from './walk.js'
 
 export type StatementClass = 'read' | 'write' | 'ddl' | 'admin'
@@ -43,6 +44,8 @@ export interface Classification {
   returnedCalls?: string[]
   /** Set when the text replaces a trigger function, which a trigger on a table with masked columns may call (see row-code.ts). */
   replacesTrigger?: true
+  /** Set when the text defines an operator or function by the name of one a masked column may be compared with (see shadowed-comparison.ts): that name. */
+  shadowsComparison?: string
   /**
    * Set when the text changes prepared statements or portals by name behind the extended
    * protocol's back (SQL `PREPARE`, `DEALLOCATE`, `DECLARE`, `CLOSE`, `DISCARD ALL`; they share
@@ -168,6 +171,7 @@ function analyse (sql: string): Classification {
     replacesTrigger = found.replacesTrigger
     // Support functions count as called here, and by a body that names them, for `routineTables` to follow.
     const support = stmts.flatMap((s) => supportCalls(isObj(s) ? s.stmt : undefined))
+    w.shadowsComparison ??= stmts.map((s) => shadowedComparison(isObj(s) ? s.stmt : undefined)).find((n) => n !== undefined)
     for (const f of support) w.functions.add(f)
     // What a routine's body calls counts as called by its CREATE: an operator or aggregate already made on it would show the call's result as of no table.
     if (support.length > 0 || w.routineBody) calls = [...new Set([...calls, ...support, ...(w.routineBody ? w.functions : [])])]
@@ -180,6 +184,7 @@ function analyse (sql: string): Classification {
   if (exposes !== undefined) c.exposes = exposes
   if (calls.length > 0) c.returnedCalls = calls
   if (replacesTrigger) c.replacesTrigger = true
+  if (w.shadowsComparison !== undefined) c.shadowsComparison = w.shadowsComparison
   if (w.copy !== undefined) c.copy = w.copy
   if (w.renames !== undefined) c.renames = w.renames
   if (w.cursor) c.cursor = true

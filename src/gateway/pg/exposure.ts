@@ -54,7 +54,7 @@ type Position = typeof other | typeof returned | typeof compared
 interface Item { v: unknown, pos: Position, origin: boolean, scope: FromScope | undefined }
 
 /** Operators that compare or match without returning an operand (names as the grammar gives them). */
-const comparisons = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '~~*', '!~~', '!~~*', '~', '~*', '!~', '!~*', '^@', '@@'])
+export const comparisons = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '~~*', '!~~', '!~~*', '~', '~*', '!~', '!~*', '^@', '@@'])
 const comparisonKinds = new Set(['AEXPR_OP', 'AEXPR_OP_ANY', 'AEXPR_OP_ALL'])
 const matchKinds = new Set(['AEXPR_DISTINCT', 'AEXPR_NOT_DISTINCT', 'AEXPR_IN', 'AEXPR_LIKE', 'AEXPR_ILIKE', 'AEXPR_SIMILAR',
   'AEXPR_BETWEEN', 'AEXPR_NOT_BETWEEN', 'AEXPR_BETWEEN_SYM', 'AEXPR_NOT_BETWEEN_SYM'])
@@ -411,7 +411,7 @@ class Walk {
  * and, inside a comparison, only help compare (`length(bytea, name)` reads an encoding name,
  * and its error quotes it: one argument only).
  */
-const comparedCalls = new Map([['lower', 1], ['upper', 1], ['length', 1], ['char_length', 1], ['strpos', 2], ['position', 2],
+export const comparedCalls = new Map([['lower', 1], ['upper', 1], ['length', 1], ['char_length', 1], ['strpos', 2], ['position', 2],
   ['btrim', 2], ['ltrim', 2], ['rtrim', 2], ['left', 2], ['right', 2], ['starts_with', 2], ['substr', 3], ['substring', 3],
   ['to_tsvector', 2], ['concat', Infinity], ['concat_ws', Infinity]])
 const systemColumns = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid', 'oid'])

@@ -41,6 +41,8 @@ export class Walk {
   createsUnqualified = false
   /** Set when the text defines a routine's body: rows it reads reach a caller as the routine's result, of no table. */
   routineBody = false
+  /** See `Classification.shadowsComparison`: also set by a routine's body, which a call runs. */
+  shadowsComparison: string | undefined
   readonly changesUnqualified = new Set<string>()
   /** A routine's own settings (`CREATE FUNCTION … SET search_path = pg_catalog`): they hold only while it runs. */
   readonly routineSettings = new WeakSet<object>()

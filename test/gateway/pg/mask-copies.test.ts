@@ -92,4 +92,30 @@ if (databaseUrl === undefined) {
     t.equal(r.stderr, '')
     t.equal(r.stdout, 'CREATE OPERATOR\n7\n', 'an operator whose function reads no masked table is made and used as before')
   })
+  t.test('where columns are masked, an operator, function or aggregate named as one a masked column may be compared with is refused: the comparison would call it with the value', async (t) => {
+    await direct.query(`CREATE FUNCTION leak_eq(text, int) RETURNS bool LANGUAGE plpgsql AS $$BEGIN INSERT INTO leak VALUES ($1); RETURN false; END$$;
+      CREATE FUNCTION leak_like(text, text) RETURNS bool LANGUAGE plpgsql AS $$BEGIN INSERT INTO leak VALUES ($1); RETURN false; END$$;
+      CREATE FUNCTION leak_pos(text, int) RETURNS int LANGUAGE plpgsql AS $$BEGIN INSERT INTO leak VALUES ($1); RETURN 0; END$$;
+      CREATE FUNCTION leak_step(text, text) RETURNS text LANGUAGE plpgsql AS $$BEGIN INSERT INTO leak VALUES ($2); RETURN $2; END$$`)
+    t.teardown(async () => {
+      await direct.query(`DROP OPERATOR IF EXISTS = (text, int); DROP OPERATOR IF EXISTS public.~~ (text, text); DROP FUNCTION IF EXISTS public.lower(text), make_eq(), strpos(text, int);
+        DROP AGGREGATE IF EXISTS public.upper(text); DROP FUNCTION leak_eq(text, int), leak_like(text, text), leak_step(text, text); DROP FUNCTION IF EXISTS leak_pos(text, int)`)
+    })
+    for (const sql of [
+      ['CREATE OPERATOR = (LEFTARG = text, RIGHTARG = int, FUNCTION = leak_eq)', 'SELECT 1 FROM customers WHERE email = 1'],
+      ['CREATE OPERATOR public.~~ (LEFTARG = text, RIGHTARG = text, FUNCTION = leak_like)', 'SET search_path = public, pg_catalog', "SELECT 1 FROM customers WHERE email LIKE 'x'"],
+      ["CREATE FUNCTION public.lower(text) RETURNS text LANGUAGE plpgsql AS $$BEGIN INSERT INTO leak VALUES ($1); RETURN $1; END$$", 'SET search_path = public, pg_catalog',
+        "SELECT 1 FROM customers WHERE lower(email) = 'x'"],
+      ['ALTER FUNCTION leak_pos(text, int) RENAME TO strpos', 'SELECT 1 FROM customers WHERE strpos(ssn, 1) > 0'],
+      ['CREATE AGGREGATE public.upper(text) (SFUNC = leak_step, STYPE = text)', 'SET search_path = public, pg_catalog', "SELECT 1 FROM customers GROUP BY id HAVING upper(email) = 'x'"],
+      ["CREATE FUNCTION make_eq() RETURNS void LANGUAGE sql AS 'CREATE OPERATOR = (LEFTARG = text, RIGHTARG = int, FUNCTION = leak_eq)'", 'SELECT make_eq()', 'SELECT 1 FROM customers WHERE email = 1']
+    ]) {
+      const r = await attempt(sql)
+      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: an operator or function named (=|~~|lower|strpos|upper) may not be defined where columns are masked/, sql.join('; '))
+      t.same(r.leaked, [], `${sql.join('; ')}: nothing copied`)
+      t.notMatch(r.stdout, unmasked, `${sql.join('; ')}: nothing shown`)
+    }
+    const made = await direct.query("SELECT proname FROM pg_proc WHERE proname IN ('lower', 'upper', 'strpos', 'make_eq') AND pronamespace = 'public'::regnamespace UNION ALL SELECT oprname FROM pg_operator WHERE oprnamespace = 'public'::regnamespace")
+    t.same(made.rows, [], 'nothing was defined by those names')
+  })
 }
