@@ -3,6 +3,7 @@ import { exposureAndCalls, type Exposure } from './exposure.js'
 import { mayNestTooDeep } from './nesting.js'
 import { fingerprint as parserFingerprint, loadParser, parse, ParserUnavailable, SqlSyntaxError } from './parser.js'
 import { isObj } from './from-scope.js'
+import { definesIndexCode } from './index-code.js'
 import { admin } from './statement-rules.js'
 import { supportCalls } from './support-calls.js'
 import { shadowedComparison } from './shadowed-comparison.js'
@@ -46,6 +47,8 @@ export interface Classification {
   replacesTrigger?: true
   /** Set when the text defines an operator or function by the name of one a masked column may be compared with (see shadowed-comparison.ts): that name. */
   shadowsComparison?: string
+  /** Set when the text makes an operator class or adds to a family, whose functions indexes and sorts call on column values (see index-code.ts). */
+  definesIndexCode?: true
   /**
    * Set when the text changes prepared statements or portals by name behind the extended
    * protocol's back (SQL `PREPARE`, `DEALLOCATE`, `DECLARE`, `CLOSE`, `DISCARD ALL`; they share
@@ -171,6 +174,7 @@ function analyse (sql: string): Classification {
     replacesTrigger = found.replacesTrigger
     // Support functions count as called here, and by a body that names them, for `routineTables` to follow.
     const support = stmts.flatMap((s) => supportCalls(isObj(s) ? s.stmt : undefined))
+    if (stmts.some((s) => definesIndexCode(isObj(s) ? s.stmt : undefined))) w.definesIndexCode = true
     w.shadowsComparison ??= stmts.map((s) => shadowedComparison(isObj(s) ? s.stmt : undefined)).find((n) => n !== undefined)
     for (const f of support) w.functions.add(f)
     // What a routine's body calls counts as called by its CREATE: an operator or aggregate already made on it would show the call's result as of no table.
@@ -185,6 +189,7 @@ function analyse (sql: string): Classification {
   if (calls.length > 0) c.returnedCalls = calls
   if (replacesTrigger) c.replacesTrigger = true
   if (w.shadowsComparison !== undefined) c.shadowsComparison = w.shadowsComparison
+  if (w.definesIndexCode) c.definesIndexCode = true
   if (w.copy !== undefined) c.copy = w.copy
   if (w.renames !== undefined) c.renames = w.renames
   if (w.cursor) c.cursor = true

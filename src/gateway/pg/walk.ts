@@ -43,6 +43,8 @@ export class Walk {
   routineBody = false
   /** See `Classification.shadowsComparison`: also set by a routine's body, which a call runs. */
   shadowsComparison: string | undefined
+  /** See `Classification.definesIndexCode`: also set by a routine's body. */
+  definesIndexCode = false
   readonly changesUnqualified = new Set<string>()
   /** A routine's own settings (`CREATE FUNCTION … SET search_path = pg_catalog`): they hold only while it runs. */
   readonly routineSettings = new WeakSet<object>()

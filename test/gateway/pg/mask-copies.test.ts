@@ -118,4 +118,21 @@ if (databaseUrl === undefined) {
     const made = await direct.query("SELECT proname FROM pg_proc WHERE proname IN ('lower', 'upper', 'strpos', 'make_eq') AND pronamespace = 'public'::regnamespace UNION ALL SELECT oprname FROM pg_operator WHERE oprnamespace = 'public'::regnamespace")
     t.same(made.rows, [], 'nothing was defined by those names')
   })
+  t.test('where columns are masked, making an operator class or adding to a family is refused: an index or sort using it calls its functions with the values', async (t) => {
+    await direct.query("CREATE FUNCTION leak_cmp(text, text) RETURNS int LANGUAGE plpgsql AS $$BEGIN INSERT INTO leak VALUES ($1); RETURN bttextcmp($1, $2); END$$; CREATE OPERATOR FAMILY leak_fam USING btree")
+    t.teardown(async () => {
+      await direct.query('DROP INDEX IF EXISTS leak_idx; DROP OPERATOR CLASS IF EXISTS leak_ops USING btree; DROP OPERATOR FAMILY IF EXISTS leak_ops USING btree; DROP OPERATOR FAMILY leak_fam USING btree; DROP FUNCTION leak_cmp(text, text)')
+    })
+    for (const sql of [
+      ['CREATE OPERATOR CLASS leak_ops FOR TYPE text USING btree AS OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >, FUNCTION 1 leak_cmp(text, text)',
+        'CREATE INDEX leak_idx ON customers (email leak_ops)'],
+      ['ALTER OPERATOR FAMILY leak_fam USING btree ADD FUNCTION 1 leak_cmp(text, text)']
+    ]) {
+      const r = await attempt(sql)
+      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: an operator class or family may not be made or added to where columns are masked/, sql.join('; '))
+      t.same(r.leaked, [], `${sql.join('; ')}: nothing copied`)
+    }
+    const made = await direct.query("SELECT amproc FROM pg_amproc WHERE amproc = 'leak_cmp'::regproc")
+    t.same(made.rows, [], 'the function is in no class or family')
+  })
 }
