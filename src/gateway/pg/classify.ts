@@ -4,6 +4,7 @@ import { mayNestTooDeep } from './nesting.js'
 import { fingerprint as parserFingerprint, loadParser, parse, ParserUnavailable, SqlSyntaxError } from './parser.js'
 import { isObj } from './from-scope.js'
 import { definesIndexCode } from './index-code.js'
+import { checksDomainValues } from './domain-checks.js'
 import { admin } from './statement-rules.js'
 import { supportCalls } from './support-calls.js'
 import { shadowedComparison } from './shadowed-comparison.js'
@@ -49,6 +50,8 @@ export interface Classification {
   shadowsComparison?: string
   /** Set when the text makes an operator class or adds to a family, whose functions indexes and sorts call on column values (see index-code.ts). */
   definesIndexCode?: true
+  /** Set when the text adds or validates a domain's constraint, which runs on every stored value of the type (see domain-checks.ts). */
+  checksDomainValues?: true
   /**
    * Set when the text changes prepared statements or portals by name behind the extended
    * protocol's back (SQL `PREPARE`, `DEALLOCATE`, `DECLARE`, `CLOSE`, `DISCARD ALL`; they share
@@ -175,6 +178,7 @@ function analyse (sql: string): Classification {
     // Support functions count as called here, and by a body that names them, for `routineTables` to follow.
     const support = stmts.flatMap((s) => supportCalls(isObj(s) ? s.stmt : undefined))
     if (stmts.some((s) => definesIndexCode(isObj(s) ? s.stmt : undefined))) w.definesIndexCode = true
+    if (stmts.some((s) => checksDomainValues(isObj(s) ? s.stmt : undefined))) w.checksDomainValues = true
     w.shadowsComparison ??= stmts.map((s) => shadowedComparison(isObj(s) ? s.stmt : undefined)).find((n) => n !== undefined)
     for (const f of support) w.functions.add(f)
     // What a routine's body calls counts as called by its CREATE: an operator or aggregate already made on it would show the call's result as of no table.
@@ -190,6 +194,7 @@ function analyse (sql: string): Classification {
   if (replacesTrigger) c.replacesTrigger = true
   if (w.shadowsComparison !== undefined) c.shadowsComparison = w.shadowsComparison
   if (w.definesIndexCode) c.definesIndexCode = true
+  if (w.checksDomainValues) c.checksDomainValues = true
   if (w.copy !== undefined) c.copy = w.copy
   if (w.renames !== undefined) c.renames = w.renames
   if (w.cursor) c.cursor = true

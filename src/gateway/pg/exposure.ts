@@ -215,6 +215,8 @@ class Walk {
       // A table made a child or a partition has its rows read through the parent, whose columns no rule of the child's names.
       case 'AlterTableCmd':
         if (b.subtype === 'AT_AddInherit' || b.subtype === 'AT_AttachPartition') this.all = true
+        // A column's type changed converts every stored value, and a domain's checks run on each (`TYPE d`, `d` checking with any function).
+        if (b.subtype === 'AT_AlterColumnType' && typeof b.name === 'string') this.exposed.add(b.name)
         if (attachesRowCode(kind, b)) this.rowCode = true
         for (const k in b) this.push(b[k])
         return

@@ -52,9 +52,10 @@ export function createFunction (body: Obj, w: Walk): undefined {
     else if (c.prepares !== undefined) w.raise(admin, `its body prepares statement ${c.prepares[0].slice(0, 63)}`)
     // A call would LISTEN from a statement that shows none of it.
     if (c.listens === true) w.listens = true
-    // A call would define an operator, function or operator class a comparison, index or sort of a masked column may then call.
+    // A call would define an operator, function or operator class or domain check a comparison, index, sort or check of a masked column may then call.
     w.shadowsComparison ??= c.shadowsComparison
     if (c.definesIndexCode === true) w.definesIndexCode = true
+    if (c.checksDomainValues === true) w.checksDomainValues = true
     // What it reads counts as read by the CREATE: a call's result shows no table, for policy or masks to see.
     for (const t of c.tables) w.addTable(t)
     // And what it calls, for a caller to follow (`routineTables`).

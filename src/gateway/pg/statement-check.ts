@@ -45,6 +45,8 @@ const replacedTrigger = 'a trigger function may not be replaced where columns ar
 const shadowed = (name: string): string => `an operator or function named ${name.slice(0, 63)} may not be defined where columns are masked: a comparison of a masked column may call it in place of PostgreSQL's, with the value unmasked`
 /** Why making an operator class or adding to a family is refused where columns are masked (see index-code.ts). */
 const indexCode = 'an operator class or family may not be made or added to where columns are masked: an index, sort or constraint using it calls its functions with the values unmasked'
+/** Why adding or validating a domain's constraint is refused where columns are masked (see domain-checks.ts). */
+const domainCheck = 'a domain\'s constraint may not be added or validated where columns are masked: its check runs on every stored value of the type, a masked column\'s too, unmasked'
 /** Why LISTEN is refused where columns are masked. */
 const unmaskedNotifications = 'LISTEN is not allowed where columns are masked: a notification\'s payload arrives as the notifying statement wrote it, where masking cannot see it'
 
@@ -190,6 +192,7 @@ export class StatementCheck {
     if (this.masking.length > 0 && c.replacesTrigger === true) return `denied by policy: ${replacedTrigger}`
     if (this.masking.length > 0 && c.shadowsComparison !== undefined) return `denied by policy: ${shadowed(c.shadowsComparison)}`
     if (this.masking.length > 0 && c.definesIndexCode === true) return `denied by policy: ${indexCode}`
+    if (this.masking.length > 0 && c.checksDomainValues === true) return `denied by policy: ${domainCheck}`
     if (this.masking.length > 0 && c.returnedCalls !== undefined) {
       const called = routineMasks(this.masking, c.returnedCalls, this.deps.catalog())
       if (called !== undefined) return called === 'wait' ? called : `denied by policy: ${called}`

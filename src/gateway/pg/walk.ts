@@ -45,6 +45,8 @@ export class Walk {
   shadowsComparison: string | undefined
   /** See `Classification.definesIndexCode`: also set by a routine's body. */
   definesIndexCode = false
+  /** See `Classification.checksDomainValues`: also set by a routine's body. */
+  checksDomainValues = false
   readonly changesUnqualified = new Set<string>()
   /** A routine's own settings (`CREATE FUNCTION … SET search_path = pg_catalog`): they hold only while it runs. */
   readonly routineSettings = new WeakSet<object>()

@@ -135,4 +135,21 @@ if (databaseUrl === undefined) {
     const made = await direct.query("SELECT amproc FROM pg_amproc WHERE amproc = 'leak_cmp'::regproc")
     t.same(made.rows, [], 'the function is in no class or family')
   })
+  t.test('where columns are masked, a masked column\'s type is not changed and a domain\'s constraint is not added or validated: a domain\'s check runs on every stored value', async (t) => {
+    await direct.query(`CREATE FUNCTION leak_check(text) RETURNS bool LANGUAGE plpgsql AS $$BEGIN INSERT INTO leak VALUES ($1); RETURN true; END$$;
+      CREATE DOMAIN leak_checked AS text CHECK (leak_check(VALUE)); CREATE DOMAIN plain_text AS text; CREATE TABLE typed (id int, ssn plain_text);
+      INSERT INTO typed VALUES (1, '987-65-6789')`)
+    t.teardown(async () => { await direct.query('ALTER TABLE customers ALTER COLUMN ssn TYPE text; DROP TABLE typed; DROP DOMAIN leak_checked, plain_text; DROP FUNCTION leak_check(text)') })
+    for (const sql of [
+      ['ALTER TABLE customers ALTER COLUMN ssn TYPE leak_checked'],
+      ['ALTER DOMAIN plain_text ADD CONSTRAINT leaks CHECK (leak_check(VALUE)) NOT VALID', 'ALTER DOMAIN plain_text VALIDATE CONSTRAINT leaks'],
+      ['ALTER DOMAIN plain_text ADD CONSTRAINT leaks CHECK (leak_check(VALUE))']
+    ]) {
+      const r = await attempt(sql)
+      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: (customers\.ssn is masked|a domain's constraint may not be added or validated where columns are masked)/, sql.join('; '))
+      t.same(r.leaked, [], `${sql.join('; ')}: nothing copied`)
+    }
+    const kept = await direct.query("SELECT format_type(atttypid, NULL) AS type FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'ssn' UNION ALL SELECT conname FROM pg_constraint WHERE conname = 'leaks'")
+    t.same(kept.rows, [{ type: 'text' }], 'the column keeps its type, the domain gets no constraint')
+  })
 }
