@@ -45,7 +45,7 @@ export interface Classification {
   /** Functions whose result reaches the client or is computed on, not only compared (see `exposureAndCalls`). */
   returnedCalls?: string[]
   /** Set when the text replaces a trigger function, which a trigger on a table with masked columns may call (see row-code.ts). */
-  replacesTrigger?: true
+  replacesFunction?: true
   /** Set when the text defines an operator or function by the name of one a masked column may be compared with (see shadowed-comparison.ts): that name. */
   shadowsComparison?: string
   /** Set when the text makes an operator class or adds to a family, whose functions indexes and sorts call on column values (see index-code.ts). */
@@ -163,7 +163,7 @@ function analyse (sql: string): Classification {
   const w = new Walk(analyse)
   let exposes: Exposure | undefined
   let calls: string[] = []
-  let replacesTrigger = false
+  let replacesFunction = false
   try {
     w.source = sql
     for (const s of stmts) {
@@ -174,7 +174,7 @@ function analyse (sql: string): Classification {
     const found = exposureAndCalls(stmts.map((s) => (isObj(s) ? s.stmt : undefined)))
     exposes = found.exposes
     calls = found.calls
-    replacesTrigger = found.replacesTrigger
+    replacesFunction = found.replacesFunction
     // Support functions count as called here, and by a body that names them, for `routineTables` to follow.
     const support = stmts.flatMap((s) => supportCalls(isObj(s) ? s.stmt : undefined))
     if (stmts.some((s) => definesIndexCode(isObj(s) ? s.stmt : undefined))) w.definesIndexCode = true
@@ -191,7 +191,7 @@ function analyse (sql: string): Classification {
   const c: Classification = { class: classNames[w.rank], statements: [...w.shapes], tables: [...w.tables], count: stmts.length }
   if (exposes !== undefined) c.exposes = exposes
   if (calls.length > 0) c.returnedCalls = calls
-  if (replacesTrigger) c.replacesTrigger = true
+  if (replacesFunction) c.replacesFunction = true
   if (w.shadowsComparison !== undefined) c.shadowsComparison = w.shadowsComparison
   if (w.definesIndexCode) c.definesIndexCode = true
   if (w.checksDomainValues) c.checksDomainValues = true

@@ -18,7 +18,7 @@
  * decides with the catalog's columns.
  */
 import { FromScope, columnName, isObj, names, sourceOf, type Source } from './from-scope.js'
-import { attachesRowCode, replacesTriggerFunction } from './row-code.js'
+import { attachesRowCode, replacesFunction } from './row-code.js'
 
 export interface Exposure {
   /** Column names used other than as stored, including names they were given in subqueries and CTEs. */
@@ -76,7 +76,7 @@ class Walk {
   private all = false
   private rowCode = false
   /** Set when the statement replaces a trigger function (see row-code.ts). */
-  replacesTrigger = false
+  replacesFunction = false
   private readonly stack: Item[] = []
   /** The scope of the item being visited, which what it pushes inherits. */
   private scope: FromScope | undefined
@@ -239,7 +239,7 @@ class Walk {
         return
       }
       case 'CreateFunctionStmt':
-        if (replacesTriggerFunction(b)) this.replacesTrigger = true
+        if (replacesFunction(b)) this.replacesFunction = true
         for (const k in b) this.push(b[k])
         return
       default:
@@ -445,8 +445,8 @@ export function exposure (stmts: readonly unknown[]): Exposure | undefined {
  * computed on, not only compared: what a function returns is of no table, whatever its body
  * read (see `routineMasks`).
  */
-export function exposureAndCalls (stmts: readonly unknown[]): { exposes: Exposure | undefined, calls: string[], replacesTrigger: boolean } {
+export function exposureAndCalls (stmts: readonly unknown[]): { exposes: Exposure | undefined, calls: string[], replacesFunction: boolean } {
   const w = new Walk()
   for (const s of stmts) w.statement(s)
-  return { exposes: w.result(), calls: [...w.calls], replacesTrigger: w.replacesTrigger }
+  return { exposes: w.result(), calls: [...w.calls], replacesFunction: w.replacesFunction }
 }

@@ -1,4 +1,4 @@
-import { isObj, names, type Obj } from './from-scope.js'
+import type { Obj } from './from-scope.js'
 
 /**
  * Code PostgreSQL runs on a table's rows, from statements that show none of it: a trigger's
@@ -6,8 +6,9 @@ import { isObj, names, type Obj } from './from-scope.js'
  * (`NEW`, `OLD`), where no mask applies, and may copy a value into any table
  * (`INSERT INTO t VALUES (NEW.email)`) or quote it in an error. So where a table's columns are
  * masked, attaching such code to it, or switching its triggers or rules on or off, is refused
- * (`Exposure.rowCode`), and so is replacing a trigger function (`replacesTriggerFunction`):
- * a trigger on such a table may already call it, which only the catalog would tell.
+ * (`Exposure.rowCode`), and so is replacing a function (`replacesFunction`): a trigger on such
+ * a table may already call it, or a constraint, index or default of it (`UPDATE customers SET
+ * email = email` runs a CHECK's function on the real value), which only the catalog would tell.
  */
 
 /** Statements that attach code to the rows of the table they name. */
@@ -22,8 +23,12 @@ export function attachesRowCode (kind: string, b: Obj): boolean {
   return attaching.has(kind) || (kind === 'AlterTableCmd' && switching.has(String(b.subtype)))
 }
 
-/** Whether a CreateFunctionStmt replaces a function returning `trigger`, which triggers call by its identity, not its text. */
-export function replacesTriggerFunction (b: Obj): boolean {
-  const returns = isObj(b.returnType) ? names(b.returnType.names) : []
-  return b.replace === true && returns.at(-1) === 'trigger' && (returns.length === 1 || returns[0] === 'pg_catalog')
+/**
+ * Whether a CreateFunctionStmt may replace a function (`OR REPLACE`; a procedure is only ever
+ * CALLed). What calls a function calls it by its identity, not its text: a trigger, and also a
+ * table's CHECK constraint, index expression, generated column or default, each run on stored
+ * rows, which only the catalog would tell.
+ */
+export function replacesFunction (b: Obj): boolean {
+  return b.replace === true && b.is_procedure !== true
 }

@@ -39,8 +39,8 @@ const maxChecks = 1000
 // A statement may name tens of thousands of tables: the decisions kept hold their classifications, tables and all.
 const maxCheckedTables = 100_000
 const maxMaskedTables = 256
-/** Why replacing a trigger function is refused where columns are masked (see row-code.ts). */
-const replacedTrigger = 'a trigger function may not be replaced where columns are masked: a trigger on a table with masked columns may call it, and it sees their rows unmasked'
+/** Why replacing a function is refused where columns are masked (see row-code.ts). */
+const replacedFunction = 'a function may not be replaced (CREATE OR REPLACE) where columns are masked: a trigger, constraint, index or default on a table with masked columns may call it, and it sees their values unmasked; CREATE FUNCTION makes a new one'
 /** Why defining an operator or function by a comparison's name is refused where columns are masked (see shadowed-comparison.ts). */
 const shadowed = (name: string): string => `an operator or function named ${name.slice(0, 63)} may not be defined where columns are masked: a comparison of a masked column may call it in place of PostgreSQL's, with the value unmasked`
 /** Why making an operator class or adding to a family is refused where columns are masked (see index-code.ts). */
@@ -189,7 +189,7 @@ export class StatementCheck {
    */
   private maskCheck (c: Classification, checked: Checked): string | 'wait' | undefined {
     this.touchesMasked = false
-    if (this.masking.length > 0 && c.replacesTrigger === true) return `denied by policy: ${replacedTrigger}`
+    if (this.masking.length > 0 && c.replacesFunction === true) return `denied by policy: ${replacedFunction}`
     if (this.masking.length > 0 && c.shadowsComparison !== undefined) return `denied by policy: ${shadowed(c.shadowsComparison)}`
     if (this.masking.length > 0 && c.definesIndexCode === true) return `denied by policy: ${indexCode}`
     if (this.masking.length > 0 && c.checksDomainValues === true) return `denied by policy: ${domainCheck}`

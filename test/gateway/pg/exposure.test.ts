@@ -270,13 +270,13 @@ t.test('a table made a child or a partition may expose any column: its rows are 
   t.same(exposed('ALTER TABLE orders ADD COLUMN copy text GENERATED ALWAYS AS (item) STORED'), ['item'], 'other commands are walked as before')
 })
 
-t.test('a trigger, rule or policy attached to a table, or its triggers or rules switched, runs code on its whole rows; replacing a trigger function is marked', async (t) => {
+t.test('a trigger, rule or policy attached to a table, or its triggers or rules switched, runs code on its whole rows; replacing a function is marked', async (t) => {
   for (const sql of ['CREATE TRIGGER t BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION f()', 'CREATE RULE r AS ON UPDATE TO customers DO ALSO NOTIFY x',
     'CREATE POLICY p ON customers USING (true)', 'ALTER POLICY p ON customers USING (true)', 'ALTER TABLE customers DISABLE TRIGGER ALL', 'ALTER TABLE customers ENABLE RULE r']) t.equal(classify(sql).exposes?.rowCode, true, sql)
   t.same(classify('CREATE TRIGGER t AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION s.copy_rows()').returnedCalls, ['copy_rows'], 'a trigger\'s function is judged as a call')
-  t.equal(classify("CREATE OR REPLACE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'").replacesTrigger, true)
-  for (const sql of ["CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'", "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'", 'ALTER TABLE customers ADD COLUMN x int']) {
-    t.equal(classify(sql).replacesTrigger, undefined, sql)
+  for (const sql of ["CREATE OR REPLACE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'", "CREATE OR REPLACE FUNCTION f(text) RETURNS bool LANGUAGE sql AS 'SELECT true'"]) t.equal(classify(sql).replacesFunction, true, sql)
+  for (const sql of ["CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'", "CREATE OR REPLACE PROCEDURE p() LANGUAGE sql AS 'SELECT 1'", 'ALTER TABLE customers ADD COLUMN x int']) {
+    t.equal(classify(sql).replacesFunction, undefined, sql)
     t.equal(classify(sql).exposes?.rowCode, undefined, sql)
   }
 })

@@ -57,7 +57,7 @@ if (databaseUrl === undefined) {
       ['ALTER TABLE customers ENABLE ALWAYS TRIGGER audit']
     ]) {
       const r = await attempt([...sql, 'UPDATE customers SET name = name WHERE id = 1'])
-      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: (customers\.email is masked, and this statement attaches code to customers|a trigger function may not be replaced where columns are masked)/, sql.join('; '))
+      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: (customers\.email is masked, and this statement attaches code to customers|a function may not be replaced \(CREATE OR REPLACE\) where columns are masked)/, sql.join('; '))
       t.same(r.leaked, [], `${sql.join('; ')}: nothing copied`)
       const kept = await direct.query("SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'customers'::regclass UNION ALL SELECT rulename, '' FROM pg_rules WHERE tablename = 'customers' UNION ALL SELECT policyname, '' FROM pg_policies")
       t.same(kept.rows, [{ tgname: 'audit', tgenabled: 'O' }], `${sql.join('; ')}: only the trigger made before, as it was`)
@@ -67,6 +67,20 @@ if (databaseUrl === undefined) {
     const r = await psql(builder, ['-c', 'CREATE TRIGGER stamped BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION stamp()', '-c', 'ALTER TABLE orders DISABLE TRIGGER stamped',
       '-c', "CREATE FUNCTION copy_email() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'"])
     t.equal(r.stderr, '', 'a trigger on a table with no masked column, and a new trigger function, are made as before')
+  })
+
+  t.test('where columns are masked, replacing a function is refused: a CHECK constraint (or an index, a default) may call it on the real value', async (t) => {
+    await direct.query(`CREATE FUNCTION valid_email(text) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT $1 LIKE ''%@%''';
+      ALTER TABLE customers ADD CONSTRAINT email_ok CHECK (valid_email(email))`)
+    t.teardown(async () => { await direct.query('ALTER TABLE customers DROP CONSTRAINT email_ok; DROP FUNCTION valid_email(text); DROP FUNCTION IF EXISTS fresh_fn(int)') })
+    const r = await attempt([
+      "CREATE OR REPLACE FUNCTION valid_email(text) RETURNS bool LANGUAGE plpgsql AS 'BEGIN INSERT INTO leak VALUES ($1); RETURN true; END'",
+      'UPDATE customers SET email = email WHERE id = 1'])
+    t.match(r.stderr, /ERROR: {2}lineage: denied by policy: a function may not be replaced \(CREATE OR REPLACE\) where columns are masked/)
+    t.same(r.leaked, [], 'nothing copied')
+    t.match((await direct.query("SELECT prosrc FROM pg_proc WHERE proname = 'valid_email'")).rows, [{ prosrc: /LIKE/ }], 'the function is as the DBA made it')
+    const made = await psql(builder, ['-c', "CREATE FUNCTION fresh_fn(int) RETURNS int LANGUAGE sql AS 'SELECT $1'"])
+    t.equal(made.stderr, '', 'a new function is made as before')
   })
 
   t.test('where columns are masked, an operator, aggregate or operator class whose support function reads a masked table is refused: a use shows no call, and what it returns is of no table', async (t) => {
@@ -85,7 +99,7 @@ if (databaseUrl === undefined) {
       ["CREATE FUNCTION make_op() RETURNS void LANGUAGE sql AS 'CREATE OPERATOR ##### (FUNCTION = email_of, RIGHTARG = int)'", 'SELECT make_op()', 'INSERT INTO leak SELECT ##### 1']
     ]) {
       const r = await attempt(sql)
-      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: customers\.email is masked, and this statement calls a function that reads customers/, sql.join('; '))
+      t.match(r.stderr, /ERROR: {2}lineage: denied by policy: (customers\.email is masked, and this statement calls a function that reads customers|a function may not be replaced)/, sql.join('; '))
       t.same(r.leaked, [], `${sql.join('; ')}: nothing copied`)
     }
     const r = await psql(builder, ['-c', 'CREATE OPERATOR ~~~ (FUNCTION = plain_of, RIGHTARG = int)', '-c', 'SELECT ~~~ 7'])
