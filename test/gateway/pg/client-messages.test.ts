@@ -1,26 +1,15 @@
-import { createSecretKey } from 'node:crypto'
 import t from 'tap'
 import { ClientMessages, type ClientMessageDeps } from '../../../src/gateway/pg/client-messages.js'
 import { ProtocolError } from '../../../src/gateway/pg/protocol/errors.js'
 import type { Catalog } from '../../../src/gateway/pg/catalog.js'
 import { Prepared } from '../../../src/gateway/pg/prepared.js'
 import { Refusals } from '../../../src/gateway/pg/refusals.js'
-import { Responses } from '../../../src/gateway/pg/responses.js'
+import type { Responses } from '../../../src/gateway/pg/responses.js'
+import { bareResponses } from '../../helpers/pg-responses.js'
 
 function messages (): { m: ClientMessages, r: Responses } {
   const refusals = new Refusals()
-  const r = new Responses({
-    refusals,
-    record: () => {},
-    undo: () => {},
-    settled: () => {},
-    catalog: () => ({}) as unknown as Catalog,
-    maskKey: createSecretKey(Buffer.alloc(32)),
-    onFatal: () => {},
-    onIdle: () => {},
-    sendSync: () => {},
-    masksNotifications: () => false
-  })
+  const r = bareResponses({ refusals })
   // Copy messages ask nothing of the statement check or the catalog.
   const m = new ClientMessages({ responses: r, prepared: new Prepared(), refusals, check: {} as unknown as ClientMessageDeps['check'], catalog: () => ({}) as unknown as Catalog, record: () => {} })
   return { m, r }

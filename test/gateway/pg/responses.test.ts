@@ -1,11 +1,10 @@
-import { createSecretKey } from 'node:crypto'
 import t from 'tap'
 import { OutOfStep } from '../../../src/gateway/pg/out-of-step.js'
 import type { Execution } from '../../../src/gateway/pg/pending.js'
 import { Responses } from '../../../src/gateway/pg/responses.js'
 import { Refusals } from '../../../src/gateway/pg/refusals.js'
-import type { Catalog } from '../../../src/gateway/pg/catalog.js'
 import { Writer } from '../../../src/gateway/pg/protocol/writer.js'
+import { bareResponses } from '../../helpers/pg-responses.js'
 
 const frame = (tag: number, body: Buffer = Buffer.alloc(0)): { tag: number, body: Buffer } => ({ tag, body })
 const dataRow = frame(0x44, new Writer().int16(1).int32(3).bytes(Buffer.from('ann')).frame(0x44).subarray(5))
@@ -15,18 +14,7 @@ const error = (code: string): { tag: number, body: Buffer } => frame(0x45, Buffe
 function responses (): { r: Responses, recorded: Array<[string, string | undefined]>, rows: number[] } {
   const recorded: Array<[string, string | undefined]> = []
   const rows: number[] = []
-  const r = new Responses({
-    refusals: new Refusals(),
-    record: (e, err) => { recorded.push([e.sql, err ?? e.error]); rows.push(e.rows) },
-    undo: () => {},
-    settled: () => {},
-    catalog: () => ({}) as unknown as Catalog,
-    maskKey: createSecretKey(Buffer.alloc(32)),
-    onFatal: () => {},
-    onIdle: () => {},
-    sendSync: () => {},
-    masksNotifications: () => false
-  })
+  const r = bareResponses({ record: (e, err) => { recorded.push([e.sql, err ?? e.error]); rows.push(e.rows) } })
   return { r, recorded, rows }
 }
 const exec = (sql: string, simple: boolean): Execution => ({ type: 'exec', sql, c: { class: 'read', statements: [], tables: [], count: 1 }, rows: 0, simple, rules: [] })
