@@ -1,5 +1,5 @@
 import { sign } from 'node:crypto'
-import { STATUS_CODES } from 'node:http'
+import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { gzipSync } from 'node:zlib'
 import { connect, createServer, type AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
@@ -528,18 +528,29 @@ t.test('bytes an upstream sends past the end of a response never answer another 
   t.equal(connections, 3, 'each connection that carried extra bytes was closed, not reused')
 })
 
+/**
+ * The answer an agent reading `/mirror/x` gets from an upstream that answers with `answer`
+ * (redirects not followed), the target `mirror` made or saved anew with `headers` and held by
+ * the gateway: an earlier test's mirror, with its other credential, may still be what it serves.
+ */
+async function throughMirror (t: Test, headers: Record<string, string>, answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<Response> {
+  const mirror = createHttpServer(answer)
+  await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { mirror.close() })
+  const target = { kind: 'http', upstream: `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`, headers }
+  const saved = await saveTarget(b, gw, 'mirror', target)
+  if (saved === 404) t.equal((await createTarget(b, gw, { name: 'mirror', ...target })).status, 201)
+  else t.equal(saved, 200)
+  return await get('/mirror/x', await rootToken(b, client, { scope: 'mirror:read' }), { redirect: 'manual' })
+}
+
 t.test('an upstream that reflects the request\'s headers never hands the agent the target\'s credential', async (t) => {
-  const { createServer: createHttpServer } = await import('node:http')
-  const mirror = createHttpServer((req, res) => {
+  const r = await throughMirror(t, { Authorization: secret, 'X-Team': 'data' }, (req, res) => {
     const credential = String(req.headers.authorization).split(' ')[1]
     res.writeHead(302, [['X-Seen-Authorization', String(req.headers.authorization)], ['Location', `/login?next=%2F&key=${credential}`], ['Set-Cookie', 'a=1'],
       ['Set-Cookie', `k=${credential}`], ['X-Seen-Team', String(req.headers['x-team'])], ['Content-Length', '0']])
     res.end()
   })
-  await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { mirror.close() })
-  t.equal((await createTarget(b, gw, { name: 'mirror', kind: 'http', upstream: `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`, headers: { Authorization: secret, 'X-Team': 'data' } })).status, 201)
-  const r = await get('/mirror/x', await rootToken(b, client, { scope: 'mirror:read' }), { redirect: 'manual' })
   t.equal(r.status, 302)
   t.notMatch(JSON.stringify([...r.headers]), 'upstream-secret-value-42')
   t.same(r.headers.getSetCookie(), ['a=1'], 'the other cookie passes')
@@ -548,18 +559,12 @@ t.test('an upstream that reflects the request\'s headers never hands the agent t
 })
 
 t.test('an upstream that reflects the target\'s credential percent-encoded, as in a redirect\'s query, never hands it to the agent', async (t) => {
-  const { createServer: createHttpServer } = await import('node:http')
   const key = 'k3y/With+Reserved=Chars=='
-  const mirror = createHttpServer((req, res) => {
+  const r = await throughMirror(t, { 'X-Api-Key': key }, (req, res) => {
     const encoded = encodeURIComponent(String(req.headers['x-api-key']))
     res.writeHead(302, [['Location', `/login?next=%2F&key=${encoded}`], ['X-Seen-Key', encoded], ['Content-Length', '0']])
     res.end()
   })
-  await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { mirror.close() })
-  // Saved and then held by the gateway: the previous test's mirror, with its other credential, may still be what it serves.
-  t.equal(await saveTarget(b, gw, 'mirror', { kind: 'http', upstream: `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`, headers: { 'X-Api-Key': key } }), 200)
-  const r = await get('/mirror/x', await rootToken(b, client, { scope: 'mirror:read' }), { redirect: 'manual' })
   t.equal(r.status, 302)
   t.notMatch(JSON.stringify([...r.headers]), encodeURIComponent(key))
   t.equal(r.headers.get('location'), null)
@@ -567,11 +572,10 @@ t.test('an upstream that reflects the target\'s credential percent-encoded, as i
 })
 
 t.test('an upstream that reflects the target\'s credential percent-encoded its own way (Python\'s quote, URLSearchParams, lower-case escapes) never hands it to the agent', async (t) => {
-  const { createServer: createHttpServer } = await import('node:http')
   // A base64 key, as most are: `/`, `+` and `=` are what encoders disagree on.
   const key = 'aB3/dE5+fG7/hI9k!=='
   const escape = (c: string): string => `%${c.charCodeAt(0).toString(16).toUpperCase()}`
-  const mirror = createHttpServer((req, res) => {
+  const r = await throughMirror(t, { 'X-Api-Key': key }, (req, res) => {
     const got = String(req.headers['x-api-key'])
     res.writeHead(302, [
       // Python's urllib.parse.quote keeps `/`; URLSearchParams (and Java's URLEncoder) escape `!`; some write hex in lower case.
@@ -581,10 +585,6 @@ t.test('an upstream that reflects the target\'s credential percent-encoded its o
       ['X-Other', 'a%20b'], ['Content-Length', '0']])
     res.end()
   })
-  await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { mirror.close() })
-  t.equal(await saveTarget(b, gw, 'mirror', { kind: 'http', upstream: `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`, headers: { 'X-Api-Key': key } }), 200)
-  const r = await get('/mirror/x', await rootToken(b, client, { scope: 'mirror:read' }), { redirect: 'manual' })
   t.equal(r.status, 302)
   t.equal(r.headers.get('location'), null)
   t.equal(r.headers.get('x-seen-form'), null)
@@ -593,16 +593,11 @@ t.test('an upstream that reflects the target\'s credential percent-encoded its o
 })
 
 t.test('an upstream that reflects the value of one of the target\'s cookies on its own never hands it to the agent', async (t) => {
-  const { createServer: createHttpServer } = await import('node:http')
-  const mirror = createHttpServer((req, res) => {
+  const r = await throughMirror(t, { Cookie: 'session=s3ss/0n-value-xyz; theme=dark' }, (req, res) => {
     const session = /session=([^;]*)/.exec(String(req.headers.cookie))?.[1] ?? ''
     res.writeHead(200, [['X-Session-Id', session], ['Location', `/x?sid=${encodeURIComponent(session)}`], ['X-Theme', 'dark'], ['Content-Length', '0']])
     res.end()
   })
-  await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { mirror.close() })
-  t.equal(await saveTarget(b, gw, 'mirror', { kind: 'http', upstream: `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`, headers: { Cookie: 'session=s3ss/0n-value-xyz; theme=dark' } }), 200)
-  const r = await get('/mirror/x', await rootToken(b, client, { scope: 'mirror:read' }))
   t.equal(r.status, 200)
   t.notMatch(JSON.stringify([...r.headers]), /s3ss/)
   t.equal(r.headers.get('x-theme'), 'dark', 'a value too short to be a credential passes')
