@@ -29,17 +29,24 @@ export async function recordContractEnds (ctx: BrokerContext): Promise<number> {
 }
 
 /**
- * Looks for contract ends every `everyMs` (and at once) until stopped. A failed look is logged
- * and tried again at the next: nothing depends on it but the record, which comes late.
+ * Looks for contract ends every `everyMs` (and at once) until stopped. A failed look is tried
+ * again at the next (nothing depends on it but the record, which comes late), logged when the
+ * failures start and when they end, not at every look.
  */
 export function watchContractEnds (ctx: BrokerContext, everyMs: number): { stop: () => Promise<void> } {
   let running: Promise<void> | undefined
+  let failing = false
   const look = (): void => {
     running ??= (async () => {
       // A full batch means more may be waiting.
       while (await recordContractEnds(ctx) === batch);
+      if (failing) ctx.log.info('recording contract ends recovered')
+      failing = false
     })()
-      .catch((err) => { ctx.log.error({ err }, 'recording contract ends failed; trying again') })
+      .catch((err) => {
+        if (!failing) ctx.log.error({ err }, 'recording contract ends failed; trying again every look')
+        failing = true
+      })
       .finally(() => { running = undefined })
   }
   const timer = setInterval(look, everyMs)

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { createBroker } from '../../src/broker/broker.js'
-import { recordContractEnds } from '../../src/broker/contract-ends.js'
+import pino from 'pino'
+import { recordContractEnds, watchContractEnds } from '../../src/broker/contract-ends.js'
 import { silentLogger } from '../../src/log.js'
 import { adminToken, startTestBroker } from '../helpers/broker.js'
 
@@ -69,4 +70,17 @@ t.test('a human with no end, or one still to come, is left alone', async (t) => 
   t.same(await statusRecords('hal'), [])
   t.same(await statusRecords('ivy'), [])
   t.equal((await b.admin('GET', '/v1/principals/ivy')).body.status, 'active')
+})
+
+t.test('a database that fails every look is logged when the failures start and when they end, not at every look', async (t) => {
+  const lines: Array<{ msg: string }> = []
+  const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line)) } })
+  let down = true
+  const db = { ...b.broker.ctx.db, query: async (sql: string, params?: unknown[]) => { if (down) throw new Error('connection refused'); return await b.broker.ctx.db.query(sql, params) } } as typeof b.broker.ctx.db
+  const watch = watchContractEnds({ ...b.broker.ctx, db, log }, 20)
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  down = false
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  await watch.stop()
+  t.same(lines.map((l) => l.msg), ['recording contract ends failed; trying again every look', 'recording contract ends recovered'])
 })
