@@ -14,9 +14,7 @@ import { revokeByJti } from '../revoke.js'
 import { getToken, getTokenTree } from '../tokens.js'
 import { rejectOtherMethods } from './method-not-allowed.js'
 import { recordAdminChange } from '../admin-change.js'
-
-// U+0000 and unpaired surrogates, which PostgreSQL's text and jsonb cannot store.
-const unstorable = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+import { storable } from '../../storage/db.js'
 
 /**
  * Whether any string in `v`, key or value, cannot be stored: a policy or key set saved as jsonb
@@ -28,10 +26,10 @@ function holdsUnstorable (v: unknown): boolean {
   while (stack.length > 0) {
     const x = stack.pop()
     if (typeof x === 'string') {
-      if (unstorable.test(x)) return true
+      if (!storable(x)) return true
     } else if (typeof x === 'object' && x !== null) {
       for (const [k, y] of Object.entries(x)) {
-        if (unstorable.test(k)) return true
+        if (!storable(k)) return true
         stack.push(y)
       }
     }
